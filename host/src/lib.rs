@@ -1,1 +1,148 @@
+//! `vigilo-host`: the Vigilo server.
+//!
+//! Vigilo is a self-hosted operations platform. This crate is its server: a
+//! REST API under `/api/v1` (axum on tokio) over a store that runs on an
+//! embedded SQLite file by default and on PostgreSQL for production and
+//! several replicas (sqlx, with one migration folder per dialect).
+//!
+//! A request reads top to bottom: [`app`] builds the router → `http/<feature>.rs`
+//! handles it, authenticating through [`http::extract::Principal`] and asking
+//! for one [`authz::Permission`] → [`store`] reads or writes, and every write
+//! appends to the [`audit`] log in the same transaction → errors come back
+//! through `?` to [`error::ApiError`], the one place they become HTTP.
+//!
+//! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
+//! run the real server:
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = vigilo_host::config::Config::default();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! vigilo_host::serve(config, listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
 
+pub mod audit;
+pub mod authz;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod secrets;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+pub use http::app;
+
+use crate::audit::{Actor, NewEvent};
+use crate::config::{Config, LogFormat};
+use crate::state::AppState;
+use crate::store::{Store, TokenCreated};
+
+/// The running server's version, against which plugins' `compatible_with`
+/// is checked.
+pub const VIGILO_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Installs the global tracing subscriber (stderr, `text` or `json`).
+/// `RUST_LOG` overrides the default filter.
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.effective_database_url();
+    let store = Store::connect(&url, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", config::redact_url(&url)))?;
+    let applied = store.migrate().await.context("cannot migrate the database")?;
+    for name in applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    Ok(store)
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then finishes
+/// in-flight requests and returns.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bound: SocketAddr = listener.local_addr()?;
+    let store = open_store(&config).await?;
+    let state = AppState {
+        store: store.clone(),
+        public_url: config.effective_public_url(bound),
+        config: Arc::new(config),
+        mail_queued: Arc::new(tokio::sync::Notify::new()),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer = state
+        .config
+        .smtp
+        .clone()
+        .map(|smtp| tokio::spawn(mail::run(state.clone(), smtp, stop_rx.clone())));
+    tracing::info!(
+        addr = %bound,
+        version = VIGILO_VERSION,
+        database = ?store.backend(),
+        "vigilo-server listening"
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")?;
+    let _ = stop_tx.send(true);
+    if let Some(mailer) = mailer {
+        let _ = mailer.await;
+    }
+    store.close().await;
+    tracing::info!("vigilo-server stopped");
+    Ok(())
+}
+
+/// Creates (or reuses) a platform admin with `email` and returns a fresh API
+/// token for them.
+pub async fn create_admin(config: &Config, email: &str, name: Option<&str>) -> anyhow::Result<TokenCreated> {
+    let email = http::validate::email("email", email).map_err(|m| anyhow::anyhow!(m))?;
+    let store = open_store(config).await?;
+    let mut tx = store.begin_write().await?;
+    let user = match store::user_by_email(&mut tx, &email).await? {
+        Some(user) => {
+            if !user.platform_admin {
+                store::promote_to_admin(&mut tx, user.id).await?;
+            }
+            user
+        }
+        None => {
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("admin"));
+            store::insert_user(&mut tx, &email, name, true).await?
+        }
+    };
+    let token = store::insert_token(&mut tx, user.id, "create-admin", None).await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &Actor::system(),
+        NewEvent::new(None, "admin.create", &email, json!({"user_id": user.id, "token_id": token.info.id, "token_prefix": token.info.prefix})),
+    )
+    .await?;
+    tx.commit().await?;
+    store.close().await;
+    Ok(token)
+}

@@ -1,0 +1,335 @@
+//! Server configuration: built-in defaults, then the TOML file, then `VIGILO_*`
+//! environment variables, in that order of precedence.
+//!
+//! Secrets (the database password inside `database_url`, the SMTP password)
+//! are redacted by the `Debug` implementations so a config can be logged.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Outgoing mail. When absent, invite links are only returned to the inviter
+/// and kept in the outbox table.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name of the SMTP relay.
+    pub host: String,
+    /// Port of the SMTP relay (default 25).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// The `From:` address of outgoing mail.
+    pub from: String,
+    /// Optional user name for `AUTH PLAIN`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Optional password for `AUTH PLAIN` (never logged).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The server's whole configuration.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Directory for the embedded database and other server state.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`. Empty means an
+    /// SQLite file `vigilo.db` inside `data_dir`.
+    pub database_url: String,
+    /// Plugin library files to load at startup.
+    pub installed_plugins: Vec<PathBuf>,
+    /// Directory scanned for plugin libraries. Empty means `data_dir/plugins`.
+    pub plugins_dir: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// The URL users reach this server at; used to build invite links.
+    /// Empty means `http://{bind}`.
+    pub public_url: String,
+    /// Days an invite stays valid.
+    pub invite_ttl_days: u32,
+    /// Maximum connections in the database pool.
+    pub database_max_connections: u32,
+    /// Outgoing mail for invites.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            installed_plugins: Vec::new(),
+            plugins_dir: None,
+            log_format: LogFormat::Text,
+            public_url: String::new(),
+            invite_ttl_days: 7,
+            database_max_connections: 8,
+            smtp: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("installed_plugins", &self.installed_plugins)
+            .field("plugins_dir", &self.plugins_dir)
+            .field("log_format", &self.log_format)
+            .field("public_url", &self.public_url)
+            .field("invite_ttl_days", &self.invite_ttl_days)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("smtp", &self.smtp)
+            .finish()
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with
+/// `<redacted>`, and any `password=` query parameter too.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map(|i| rest_start + i)
+            .unwrap_or(out.len());
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let at = rest_start + at;
+            if let Some(colon) = out[rest_start..at].find(':') {
+                let colon = rest_start + colon;
+                out.replace_range(colon + 1..at, "<redacted>");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=<redacted>"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
+/// Why a configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, as the TOML parser says it.
+        message: String,
+    },
+    /// An environment variable holds a bad value.
+    #[error("invalid value for {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Defaults, then `path` (if any), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Reads one TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
+    }
+
+    /// Applies `VIGILO_BIND`, `VIGILO_DATA_DIR`, `VIGILO_DATABASE_URL`,
+    /// `VIGILO_PLUGINS_DIR`, `VIGILO_INSTALLED_PLUGINS` (comma-separated),
+    /// `VIGILO_LOG_FORMAT` and `VIGILO_PUBLIC_URL`.
+    pub fn apply_env(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = get("VIGILO_BIND") {
+            self.bind = v.parse().map_err(|e| ConfigError::Env {
+                var: "VIGILO_BIND",
+                message: format!("{e} (expected HOST:PORT such as 127.0.0.1:8080)"),
+            })?;
+        }
+        if let Some(v) = get("VIGILO_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("VIGILO_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("VIGILO_PLUGINS_DIR") {
+            self.plugins_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("VIGILO_INSTALLED_PLUGINS") {
+            self.installed_plugins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect();
+        }
+        if let Some(v) = get("VIGILO_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Env {
+                        var: "VIGILO_LOG_FORMAT",
+                        message: format!("`{other}` (expected `text` or `json`)"),
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("VIGILO_PUBLIC_URL") {
+            self.public_url = v;
+        }
+        Ok(())
+    }
+
+    /// The database URL actually used: the configured one, or an SQLite file
+    /// in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("vigilo.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The plugins directory actually used.
+    pub fn effective_plugins_dir(&self) -> PathBuf {
+        self.plugins_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    /// The base URL used in links sent to users, without a trailing slash.
+    pub fn effective_public_url(&self, bound: SocketAddr) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let config = Config {
+            database_url: "postgres://vigilo:hunter2@db.internal/vigilo?password=hunter3".into(),
+            smtp: Some(SmtpConfig {
+                host: "mail".into(),
+                port: 25,
+                from: "vigilo@example.com".into(),
+                username: Some("u".into()),
+                password: Some("s3cret".into()),
+            }),
+            ..Config::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("hunter3"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("db.internal"), "{text}");
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let mut config: Config = toml::from_str(
+            "bind = \"127.0.0.1:9000\"\ndata_dir = \"/var/lib/vigilo\"\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        config
+            .apply_env(|name| match name {
+                "VIGILO_BIND" => Some("0.0.0.0:8081".into()),
+                "VIGILO_INSTALLED_PLUGINS" => Some("/a.so, /b.so".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.bind.port(), 8081);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/vigilo"));
+        assert_eq!(
+            config.installed_plugins,
+            vec![PathBuf::from("/a.so"), PathBuf::from("/b.so")]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_values_are_refused() {
+        assert!(toml::from_str::<Config>("bnid = \"x\"").is_err());
+        let err = Config::default()
+            .apply_env(|name| (name == "VIGILO_BIND").then(|| "nonsense".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("VIGILO_BIND"), "{err}");
+    }
+}

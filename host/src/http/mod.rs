@@ -1,0 +1,119 @@
+//! The HTTP surface: `/healthz`, `/api/openapi.json` and `/api/v1/...`.
+//!
+//! Every API route is registered through `utoipa_axum`'s `routes!`, which
+//! records the handler's `#[utoipa::path]` in the OpenAPI document as it adds
+//! the route, so the document served at `/api/openapi.json` is generated from
+//! the same code that routes requests.
+
+mod audit;
+pub mod extract;
+mod invite_page;
+mod me;
+mod members;
+pub mod validate;
+mod workspaces;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vigilo API",
+        description = "Workspaces, members, roles, tokens and audit for a self-hosted Vigilo. \
+                       Authenticate with `Authorization: Bearer vgl_...`. Every error has the \
+                       body `{\"error\": {\"code\", \"message\", ...}}`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Builds the API router and its OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .merge(me::router())
+        .merge(workspaces::router())
+        .merge(members::router())
+        .merge(audit::router())
+        .split_for_parts()
+}
+
+/// The whole application router, without a socket.
+pub fn app(state: AppState) -> Router {
+    let (api_router, doc) = api();
+    let doc = Arc::new(doc);
+    Router::new()
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(invite_page::router())
+        .merge(api_router)
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(
+            // Spans name the matched route template (`/api/v1/invites/{token}/accept`),
+            // never the raw URI, which may carry a secret.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "<unmatched>".into());
+                tracing::info_span!("request", method = %req.method(), route = %route)
+            }),
+        )
+        .with_state(state)
+}
+
+async fn fallback() -> impl IntoResponse {
+    ApiError::NotFound("no such endpoint; see /api/openapi.json".into())
+}
+
+/// Liveness answer.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    /// The server's version (`VIGILO_VERSION`).
+    version: &'static str,
+}
+
+/// Liveness check: 200 once the server serves.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: crate::VIGILO_VERSION,
+    })
+}

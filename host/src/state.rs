@@ -1,0 +1,21 @@
+//! `AppState`: what every request handler can reach.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Shared server state. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Base URL for links sent to users, without a trailing slash.
+    pub public_url: String,
+    /// Woken when mail is queued, so the mailer sends it promptly.
+    pub mail_queued: Arc<Notify>,
+}

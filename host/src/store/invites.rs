@@ -1,0 +1,279 @@
+//! Invites to a workspace and the mail outbox that carries them.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use utoipa::ToSchema;
+
+use super::{now, now_plus, Store, StoreError, StoreResult};
+use crate::authz::Role;
+use crate::secrets;
+
+/// An invite as listed (never its accept token).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Invite {
+    /// Identifier, used to revoke it.
+    pub id: i64,
+    /// Invited address.
+    pub email: String,
+    /// Built-in role granted (for a custom role: its base role).
+    pub role: Role,
+    /// Custom role granted, if any.
+    pub custom_role: Option<String>,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub status: String,
+    /// When it was sent.
+    pub created_at: String,
+    /// When it stops working.
+    pub expires_at: String,
+    /// Who sent it.
+    pub invited_by: String,
+}
+
+const INVITE_SELECT: &str = "SELECT i.id, i.email, i.role, c.name, i.created_at, i.expires_at, i.accepted_at, i.revoked_at, u.email, i.workspace_id, i.custom_role_id
+     FROM invites i JOIN users u ON u.id = i.invited_by
+     LEFT JOIN custom_roles c ON c.id = i.custom_role_id";
+
+/// An invite with what accepting it needs.
+#[derive(Debug, Clone)]
+pub struct InviteRecord {
+    /// The listing.
+    pub invite: Invite,
+    /// The workspace it is for.
+    pub workspace_id: i64,
+    /// The custom role it grants, if any.
+    pub custom_role_id: Option<i64>,
+}
+
+fn invite_from_row(row: &AnyRow, now: &str) -> StoreResult<InviteRecord> {
+    let expires_at: String = row.try_get(5)?;
+    let accepted: Option<String> = row.try_get(6)?;
+    let revoked: Option<String> = row.try_get(7)?;
+    let status = if accepted.is_some() {
+        "accepted"
+    } else if revoked.is_some() {
+        "revoked"
+    } else if expires_at.as_str() <= now {
+        "expired"
+    } else {
+        "pending"
+    };
+    let role: String = row.try_get(2)?;
+    Ok(InviteRecord {
+        invite: Invite {
+            id: row.try_get(0)?,
+            email: row.try_get(1)?,
+            role: role.parse().map_err(StoreError::Corrupt)?,
+            custom_role: row.try_get(3)?,
+            status: status.to_string(),
+            created_at: row.try_get(4)?,
+            expires_at,
+            invited_by: row.try_get(8)?,
+        },
+        workspace_id: row.try_get(9)?,
+        custom_role_id: row.try_get(10)?,
+    })
+}
+
+/// A newly created invite and its one-time accept token.
+pub struct NewInvite {
+    /// The listing.
+    pub invite: Invite,
+    /// The accept token (shown to the inviter, mailed, never logged).
+    pub accept_token: String,
+}
+
+/// Creates an invite. An expired open invite for the same address is retired
+/// first; a pending one is a conflict.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_invite(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    email: &str,
+    role: Role,
+    custom_role_id: Option<i64>,
+    invited_by: i64,
+    ttl_days: u32,
+) -> StoreResult<NewInvite> {
+    let now = now();
+    sqlx::query(
+        "UPDATE invites SET revoked_at = $1
+         WHERE workspace_id = $2 AND email = $3 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1",
+    )
+    .bind(&now)
+    .bind(workspace_id)
+    .bind(email)
+    .execute(&mut *conn)
+    .await?;
+    let secret = secrets::generate(secrets::INVITE_TOKEN_PREFIX);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO invites (workspace_id, email, role, custom_role_id, token_hash, invited_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(workspace_id)
+    .bind(email)
+    .bind(role.name())
+    .bind(custom_role_id)
+    .bind(&secret.hash)
+    .bind(invited_by)
+    .bind(&now)
+    .bind(now_plus(i64::from(ttl_days) * 86_400))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| format!("{email} already has a pending invite")))?;
+    let record = invite_by_id_in(conn, workspace_id, id).await?;
+    Ok(NewInvite {
+        invite: record.invite,
+        accept_token: secret.plaintext,
+    })
+}
+
+async fn invite_by_id_in(conn: &mut AnyConnection, workspace_id: i64, id: i64) -> StoreResult<InviteRecord> {
+    let row = sqlx::query(&format!("{INVITE_SELECT} WHERE i.id = $1 AND i.workspace_id = $2"))
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no invite with id {id} in this workspace")))?;
+    invite_from_row(&row, &now())
+}
+
+/// Revokes a pending invite.
+pub async fn revoke_invite(conn: &mut AnyConnection, workspace_id: i64, id: i64) -> StoreResult<Invite> {
+    let record = invite_by_id_in(conn, workspace_id, id).await?;
+    if record.invite.status != "pending" {
+        return Err(StoreError::Conflict(format!(
+            "invite {id} is {} and cannot be revoked",
+            record.invite.status
+        )));
+    }
+    sqlx::query("UPDATE invites SET revoked_at = $1 WHERE id = $2")
+        .bind(now())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(invite_by_id_in(conn, workspace_id, id).await?.invite)
+}
+
+/// Finds an invite by the hash of its accept token.
+pub async fn invite_by_token_hash(conn: &mut AnyConnection, hash: &str) -> StoreResult<Option<InviteRecord>> {
+    let row = sqlx::query(&format!("{INVITE_SELECT} WHERE i.token_hash = $1"))
+        .bind(hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| invite_from_row(&r, &now())).transpose()
+}
+
+/// Marks an invite accepted; fails if it was no longer pending.
+pub async fn mark_invite_accepted(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+    let now = now();
+    let done = sqlx::query(
+        "UPDATE invites SET accepted_at = $1
+         WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(&now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict("this invite is no longer pending".into()));
+    }
+    Ok(())
+}
+
+/// Lower-case emails with a pending invite in a workspace.
+pub async fn pending_invite_emails_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT email FROM invites WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(workspace_id)
+    .bind(now())
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Queues a mail in the outbox.
+pub async fn queue_mail(
+    conn: &mut AnyConnection,
+    kind: &str,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO outbox (kind, recipient, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(kind)
+    .bind(recipient)
+    .bind(subject)
+    .bind(body)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A mail waiting to be sent.
+#[derive(Clone)]
+pub struct OutboxMail {
+    /// Identifier.
+    pub id: i64,
+    /// Recipient address.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body (may hold an accept link: never log it).
+    pub body: String,
+}
+
+impl Store {
+    /// Invites of a workspace, newest first.
+    pub async fn list_invites(&self, workspace_id: i64) -> StoreResult<Vec<Invite>> {
+        let rows = sqlx::query(&format!("{INVITE_SELECT} WHERE i.workspace_id = $1 ORDER BY i.id DESC"))
+            .bind(workspace_id)
+            .fetch_all(self.pool())
+            .await?;
+        let now = now();
+        rows.iter()
+            .map(|r| invite_from_row(r, &now).map(|r| r.invite))
+            .collect()
+    }
+
+    /// Mails not yet sent, oldest first, skipping ones that failed too often.
+    pub async fn unsent_mail(&self, limit: i64) -> StoreResult<Vec<OutboxMail>> {
+        let rows = sqlx::query(
+            "SELECT id, recipient, subject, body FROM outbox
+             WHERE sent_at IS NULL AND attempts < 10 ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxMail {
+                    id: r.try_get(0)?,
+                    recipient: r.try_get(1)?,
+                    subject: r.try_get(2)?,
+                    body: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the outcome of a delivery attempt.
+    pub async fn mark_mail(&self, id: i64, error: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        match error {
+            None => sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+                .bind(now())
+                .bind(id),
+            Some(e) => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+                .bind(e.to_string())
+                .bind(id),
+        }
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

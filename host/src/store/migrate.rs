@@ -1,0 +1,96 @@
+//! Schema migrations, embedded in the binary: `migrations/sqlite/*.sql` and
+//! `migrations/postgres/*.sql`, applied in order, each in its own transaction,
+//! and recorded in `vigilo_migrations` with a checksum so that an edited
+//! migration is noticed instead of silently skipped.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Backend, Store, StoreError, StoreResult};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../../../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Key for the PostgreSQL advisory lock that keeps two servers from
+/// migrating at once ("vigilo" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x7669_6769_6c6f;
+
+pub(super) async fn run(store: &Store) -> StoreResult<Vec<String>> {
+    let mut conn = store.pool.acquire().await?;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(store, &mut conn).await;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> StoreResult<Vec<String>> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS vigilo_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied: Vec<(i64, String)> =
+        sqlx::query("SELECT version, checksum FROM vigilo_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+    let mut done = Vec::new();
+    for m in MIGRATIONS {
+        let sql = match store.backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
+        if let Some((_, stored)) = applied.iter().find(|(v, _)| *v == m.version) {
+            if *stored != checksum {
+                return Err(StoreError::Corrupt(format!(
+                    "migration {} ({}) was changed after it was applied to this database",
+                    m.version, m.name
+                )));
+            }
+            continue;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO vigilo_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(&checksum)
+        .bind(super::now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        done.push(format!("{:04}_{}", m.version, m.name));
+    }
+    Ok(done)
+}

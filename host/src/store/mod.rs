@@ -1,0 +1,302 @@
+//! Storage: one `Store` over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Queries are written once, in the SQL both dialects share, with `$1`-style
+//! placeholders, and run through sqlx's `Any` driver at runtime, so nothing
+//! needs a live database to compile. Where the dialects differ (row locks,
+//! the migrations themselves) the code asks [`Store::backend`].
+//!
+//! Writes go through [`Store::begin_write`]. On SQLite it serialises writers
+//! inside the process and takes SQLite's write lock at the start of the
+//! transaction, so concurrent requests queue instead of failing with
+//! "database is locked". On PostgreSQL it is a plain transaction; chains that
+//! must not fork (the audit log) take row locks.
+
+mod invites;
+mod migrate;
+mod templates;
+mod users;
+mod workspaces;
+
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use invites::*;
+pub use templates::*;
+pub use users::*;
+pub use workspaces::*;
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A failed store operation, already classified for the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The write conflicts with what is stored (for example a taken name).
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data could not be read back.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Whether `e` is a unique-key violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Maps a unique-key violation to `Conflict(message)`, anything else to `Database`.
+pub fn conflict_on_unique(message: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(message())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// The database handle shared by the whole server.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite only: one writer at a time inside this process.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+/// A write transaction. Commit it with [`WriteTx::commit`]; dropping it rolls back.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// The backend this transaction runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating an
+    /// SQLite file (and its directory) if needed. Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database URL `{}`: use sqlite://PATH or postgres://...",
+                    crate::config::redact_url(url)
+                )
+                .into(),
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            Backend::Sqlite => {
+                pool_options
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => pool_options.connect_with(options).await?,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    /// Applies every migration not yet applied, for this backend's dialect.
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        migrate::run(self).await
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            // Take SQLite's write lock now (waiting under busy_timeout for
+            // writers in other processes) instead of at the first write.
+            sqlx::query("UPDATE write_gate SET n = n WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            _gate: gate,
+        })
+    }
+}
+
+/// Normalises an SQLite URL: creates the parent directory and asks sqlx to
+/// create the file if it is missing.
+fn sqlite_url(url: &str) -> StoreResult<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Database(sqlx::Error::Configuration(
+                        format!("cannot create database directory {}: {e}", parent.display()).into(),
+                    ))
+                })?;
+            }
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+/// The stored time format: RFC 3339, UTC, microseconds, `Z`.
+const TIME_FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
+
+/// Formats a time the way the store keeps it.
+pub fn format_time(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(TIME_FORMAT)
+        .expect("a UTC time always formats")
+}
+
+/// The current time, formatted for the store.
+pub fn now() -> String {
+    format_time(OffsetDateTime::now_utc())
+}
+
+/// `now + seconds`, formatted for the store.
+pub fn now_plus(seconds: i64) -> String {
+    format_time(OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+}
+
+/// Parses a stored (or any RFC 3339) time.
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// Returns the JSON text of a stored JSON column as a value.
+pub(crate) fn json_column(text: &str, what: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_sort_as_strings() {
+        let a = format_time(OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(5));
+        let b = format_time(OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(10));
+        assert_eq!(a, "1970-01-01T00:00:00.000005Z");
+        assert!(a < b);
+        assert_eq!(parse_time(&a).unwrap(), OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(5));
+    }
+
+    #[test]
+    fn sqlite_urls_ask_for_creation() {
+        let dir = std::env::temp_dir().join(format!("vigilo-url-{}", std::process::id()));
+        let url = format!("sqlite://{}/sub/v.db", dir.display());
+        let normalised = sqlite_url(&url).unwrap();
+        assert!(normalised.ends_with("/sub/v.db?mode=rwc"), "{normalised}");
+        assert!(dir.join("sub").is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

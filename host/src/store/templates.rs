@@ -1,0 +1,90 @@
+//! Workspace templates: named snapshots of a workspace's structural config.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{json_column, now, Store, StoreError, StoreResult};
+
+/// A stored template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// The snapshot (the same document `workspace export` produces).
+    pub snapshot: Value,
+    /// Creation time.
+    pub created_at: String,
+}
+
+fn template_from_row(row: &AnyRow) -> StoreResult<Template> {
+    Ok(Template {
+        name: row.try_get(0)?,
+        description: row.try_get(1)?,
+        snapshot: json_column(&row.try_get::<String, _>(2)?, "template snapshot")?,
+        created_at: row.try_get(3)?,
+    })
+}
+
+/// Stores a template.
+pub async fn insert_template(
+    conn: &mut AnyConnection,
+    name: &str,
+    description: &str,
+    snapshot: &Value,
+    created_by: i64,
+) -> StoreResult<Template> {
+    let row = sqlx::query(
+        "INSERT INTO templates (name, description, snapshot, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING name, description, snapshot, created_at",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(snapshot.to_string())
+    .bind(created_by)
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| format!("a template named `{name}` already exists")))?;
+    template_from_row(&row)
+}
+
+/// Reads a template inside a transaction.
+pub async fn template_by_name_in(conn: &mut AnyConnection, name: &str) -> StoreResult<Template> {
+    let row = sqlx::query("SELECT name, description, snapshot, created_at FROM templates WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no template named `{name}`")))?;
+    template_from_row(&row)
+}
+
+/// Deletes a template.
+pub async fn delete_template(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM templates WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("no template named `{name}`")));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Every template, by name.
+    pub async fn list_templates(&self) -> StoreResult<Vec<Template>> {
+        let rows = sqlx::query("SELECT name, description, snapshot, created_at FROM templates ORDER BY name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    /// A template by name.
+    pub async fn template_by_name(&self, name: &str) -> StoreResult<Template> {
+        let mut conn = self.pool().acquire().await?;
+        template_by_name_in(&mut conn, name).await
+    }
+}

@@ -1,0 +1,262 @@
+//! Users and their API tokens.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use utoipa::ToSchema;
+
+use super::{now, Store, StoreError, StoreResult};
+use crate::secrets;
+
+/// A person (or robot) who can sign in.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    /// Identifier.
+    pub id: i64,
+    /// Email address (lower case), unique.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Whether the user administers the whole installation.
+    pub platform_admin: bool,
+    /// When the user was created.
+    pub created_at: String,
+}
+
+const USER_COLUMNS: &str = "u.id, u.email, u.name, u.platform_admin, u.created_at";
+
+fn user_from_row(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get(offset)?,
+        email: row.try_get(offset + 1)?,
+        name: row.try_get(offset + 2)?,
+        platform_admin: row.try_get::<i64, _>(offset + 3)? != 0,
+        created_at: row.try_get(offset + 4)?,
+    })
+}
+
+/// An API token as listed (never the secret itself).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Identifier, used to revoke it.
+    pub id: i64,
+    /// The name given at creation.
+    pub name: String,
+    /// The first characters of the token, to recognise it.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it stops working; null for never.
+    pub expires_at: Option<String>,
+    /// When it was last used (to the minute).
+    pub last_used_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+}
+
+const TOKEN_COLUMNS: &str = "t.id, t.name, t.prefix, t.created_at, t.expires_at, t.last_used_at, t.revoked_at";
+
+fn token_from_row(row: &AnyRow, now: &str) -> Result<TokenInfo, sqlx::Error> {
+    let expires_at: Option<String> = row.try_get(4)?;
+    let revoked_at: Option<String> = row.try_get(6)?;
+    let status = if revoked_at.is_some() {
+        "revoked"
+    } else if expires_at.as_deref().is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    Ok(TokenInfo {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        prefix: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        expires_at,
+        last_used_at: row.try_get(5)?,
+        revoked_at,
+        status: status.to_string(),
+    })
+}
+
+/// A token just created: its listing plus the secret, shown once.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct TokenCreated {
+    /// The token's listing.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The secret. It is not stored and cannot be shown again.
+    pub token: String,
+}
+
+impl std::fmt::Debug for TokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCreated")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a presented token resolves to.
+#[derive(Debug, Clone)]
+pub struct TokenLookup {
+    /// The token.
+    pub token: TokenInfo,
+    /// Its holder.
+    pub user: User,
+}
+
+/// Finds a user by (lower-case) email.
+pub async fn user_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"))
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| user_from_row(&r, 0)).transpose()?)
+}
+
+/// Creates a user.
+pub async fn insert_user(
+    conn: &mut AnyConnection,
+    email: &str,
+    name: &str,
+    platform_admin: bool,
+) -> StoreResult<User> {
+    let row = sqlx::query(
+        "INSERT INTO users (email, name, platform_admin, created_at) VALUES ($1, $2, $3, $4)
+         RETURNING id, email, name, platform_admin, created_at",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(i64::from(platform_admin))
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| format!("a user with email {email} already exists")))?;
+    Ok(user_from_row(&row, 0)?)
+}
+
+/// Makes an existing user a platform admin.
+pub async fn promote_to_admin(conn: &mut AnyConnection, user_id: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET platform_admin = 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates an API token for `user_id`. `expires_at` is a stored time or None.
+pub async fn insert_token(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    name: &str,
+    expires_at: Option<String>,
+) -> StoreResult<TokenCreated> {
+    let secret = secrets::generate(secrets::API_TOKEN_PREFIX);
+    let now = now();
+    let row = sqlx::query(&format!(
+        "INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING {}",
+        TOKEN_COLUMNS.replace("t.", "")
+    ))
+    .bind(user_id)
+    .bind(name)
+    .bind(&secret.display_prefix)
+    .bind(&secret.hash)
+    .bind(&now)
+    .bind(expires_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(TokenCreated {
+        info: token_from_row(&row, &now)?,
+        token: secret.plaintext,
+    })
+}
+
+/// Marks one of `user_id`'s tokens revoked (idempotent) and returns it.
+pub async fn revoke_token(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    token_id: i64,
+) -> StoreResult<TokenInfo> {
+    let now = now();
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(&now)
+    .bind(token_id)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1 AND t.user_id = $2"
+    ))
+    .bind(token_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("you have no token with id {token_id}")))?;
+    Ok(token_from_row(&row, &now)?)
+}
+
+impl Store {
+    /// Resolves a token by its hash, with its holder.
+    pub async fn lookup_token(&self, hash: &str) -> StoreResult<Option<TokenLookup>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS}, {USER_COLUMNS}
+             FROM api_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let now = now();
+        Ok(match row {
+            Some(row) => Some(TokenLookup {
+                token: token_from_row(&row, &now)?,
+                user: user_from_row(&row, 7)?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Records a use of a token. Writes at most once a minute per token so
+    /// that reads stay reads.
+    pub async fn touch_token(&self, token: &TokenInfo) -> StoreResult<()> {
+        let now = now();
+        let stale = match &token.last_used_at {
+            None => true,
+            Some(last) => match (super::parse_time(last), super::parse_time(&now)) {
+                (Some(last), Some(now)) => (now - last).whole_seconds() >= 60,
+                _ => true,
+            },
+        };
+        if stale {
+            let mut tx = self.begin_write().await?;
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(&now)
+                .bind(token.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The tokens of `user_id`, newest first.
+    pub async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<TokenInfo>> {
+        let now = now();
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = $1 ORDER BY t.id DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| token_from_row(r, &now))
+            .collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,401 @@
+//! Workspaces, their settings, custom roles and memberships.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use utoipa::ToSchema;
+
+use super::{json_column, now, Store, StoreError, StoreResult};
+use crate::authz::{PermissionSet, Role};
+
+/// A workspace as stored.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Internal identifier.
+    pub id: i64,
+    /// URL-safe unique name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Where its data is meant to live (free text such as `us`, `eu`).
+    pub region: String,
+    /// Workspace settings (a JSON object).
+    pub settings: Value,
+    /// Workspace policies (a JSON object).
+    pub policies: Value,
+    /// Creation time.
+    pub created_at: String,
+}
+
+const WORKSPACE_COLUMNS: &str = "w.id, w.slug, w.name, w.region, w.settings, w.policies, w.created_at";
+
+fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: row.try_get(0)?,
+        slug: row.try_get(1)?,
+        name: row.try_get(2)?,
+        region: row.try_get(3)?,
+        settings: json_column(&row.try_get::<String, _>(4)?, "workspace settings")?,
+        policies: json_column(&row.try_get::<String, _>(5)?, "workspace policies")?,
+        created_at: row.try_get(6)?,
+    })
+}
+
+/// A custom role: a named set of permissions based on a built-in role.
+#[derive(Debug, Clone)]
+pub struct CustomRole {
+    /// Internal identifier.
+    pub id: i64,
+    /// Name, unique in its workspace.
+    pub name: String,
+    /// The built-in role it started from.
+    pub base_role: Role,
+    /// What it holds.
+    pub permissions: PermissionSet,
+    /// Creation time.
+    pub created_at: String,
+}
+
+fn custom_role_from_row(row: &AnyRow, offset: usize) -> StoreResult<CustomRole> {
+    let base: String = row.try_get(offset + 2)?;
+    let perms: String = row.try_get(offset + 3)?;
+    let perms: Vec<String> = serde_json::from_str(&perms)
+        .map_err(|e| StoreError::Corrupt(format!("custom role permissions: {e}")))?;
+    Ok(CustomRole {
+        id: row.try_get(offset)?,
+        name: row.try_get(offset + 1)?,
+        base_role: base.parse().map_err(StoreError::Corrupt)?,
+        permissions: PermissionSet::parse(perms.iter().map(String::as_str))
+            .map_err(StoreError::Corrupt)?,
+        created_at: row.try_get(offset + 4)?,
+    })
+}
+
+const CUSTOM_ROLE_COLUMNS: &str = "c.id, c.name, c.base_role, c.permissions, c.created_at";
+
+/// A user's place in a workspace.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The built-in role (for a custom role: its base role).
+    pub role: Role,
+    /// The custom role, when the member holds one.
+    pub custom_role: Option<CustomRole>,
+}
+
+impl Membership {
+    /// The permissions this membership grants.
+    pub fn permissions(&self) -> PermissionSet {
+        match &self.custom_role {
+            Some(c) => c.permissions.clone(),
+            None => self.role.permissions(),
+        }
+    }
+}
+
+/// A member as listed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    /// The user's identifier.
+    pub user_id: i64,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Built-in role (for a custom role: its base role).
+    pub role: Role,
+    /// Custom role name, if any.
+    pub custom_role: Option<String>,
+    /// When they joined.
+    pub joined_at: String,
+}
+
+/// A workspace a user belongs to, with their role there.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserMembership {
+    /// Workspace slug.
+    pub workspace: String,
+    /// Workspace display name.
+    pub workspace_name: String,
+    /// Built-in role.
+    pub role: Role,
+    /// Custom role name, if any.
+    pub custom_role: Option<String>,
+}
+
+/// Reads a workspace by slug inside a transaction.
+pub async fn workspace_by_slug_in(
+    conn: &mut AnyConnection,
+    slug: &str,
+) -> StoreResult<Option<Workspace>> {
+    let row = sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.slug = $1"))
+        .bind(slug)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| workspace_from_row(&r)).transpose()
+}
+
+/// Creates a workspace.
+pub async fn insert_workspace(
+    conn: &mut AnyConnection,
+    slug: &str,
+    name: &str,
+    region: &str,
+    settings: &Value,
+    policies: &Value,
+) -> StoreResult<Workspace> {
+    let row = sqlx::query(
+        "INSERT INTO workspaces (slug, name, region, settings, policies, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, slug, name, region, settings, policies, created_at",
+    )
+    .bind(slug)
+    .bind(name)
+    .bind(region)
+    .bind(settings.to_string())
+    .bind(policies.to_string())
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| format!("the slug `{slug}` is already taken")))?;
+    workspace_from_row(&row)
+}
+
+/// Replaces a workspace's settings object.
+pub async fn update_settings(conn: &mut AnyConnection, workspace_id: i64, settings: &Value) -> StoreResult<()> {
+    sqlx::query("UPDATE workspaces SET settings = $1 WHERE id = $2")
+        .bind(settings.to_string())
+        .bind(workspace_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds a member.
+pub async fn insert_membership(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    user_id: i64,
+    role: Role,
+    custom_role_id: Option<i64>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO memberships (workspace_id, user_id, role, custom_role_id, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(workspace_id)
+    .bind(user_id)
+    .bind(role.name())
+    .bind(custom_role_id)
+    .bind(now())
+    .execute(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| "already a member of this workspace".to_string()))?;
+    Ok(())
+}
+
+/// The membership of `user_id` in `workspace_id`, read inside a transaction.
+pub async fn membership_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    user_id: i64,
+) -> StoreResult<Option<Membership>> {
+    let row = sqlx::query(&format!(
+        "SELECT m.role, {CUSTOM_ROLE_COLUMNS}
+         FROM memberships m LEFT JOIN custom_roles c ON c.id = m.custom_role_id
+         WHERE m.workspace_id = $1 AND m.user_id = $2"
+    ))
+    .bind(workspace_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get(0)?;
+    let custom_id: Option<i64> = row.try_get(1)?;
+    Ok(Some(Membership {
+        role: role.parse().map_err(StoreError::Corrupt)?,
+        custom_role: match custom_id {
+            Some(_) => Some(custom_role_from_row(&row, 1)?),
+            None => None,
+        },
+    }))
+}
+
+/// Removes the member with `email`, refusing to remove the last owner.
+pub async fn remove_member(conn: &mut AnyConnection, workspace_id: i64, email: &str) -> StoreResult<Member> {
+    let member = list_members_in(conn, workspace_id)
+        .await?
+        .into_iter()
+        .find(|m| m.email == email)
+        .ok_or_else(|| StoreError::NotFound(format!("{email} is not a member of this workspace")))?;
+    if member.role == Role::Owner && member.custom_role.is_none() {
+        let owners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
+        )
+        .bind(workspace_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if owners <= 1 {
+            return Err(StoreError::Conflict(format!(
+                "{email} is the workspace's last owner; make someone else an owner first"
+            )));
+        }
+    }
+    sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+        .bind(workspace_id)
+        .bind(member.user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(member)
+}
+
+/// Members of a workspace, read inside a transaction.
+pub async fn list_members_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<Vec<Member>> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.email, u.name, m.role, c.name, m.created_at
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         LEFT JOIN custom_roles c ON c.id = m.custom_role_id
+         WHERE m.workspace_id = $1 ORDER BY u.email",
+    )
+    .bind(workspace_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get(3)?;
+            Ok(Member {
+                user_id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                name: r.try_get(2)?,
+                role: role.parse().map_err(StoreError::Corrupt)?,
+                custom_role: r.try_get(4)?,
+                joined_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// Creates a custom role.
+pub async fn insert_custom_role(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    name: &str,
+    base_role: Role,
+    permissions: &PermissionSet,
+) -> StoreResult<CustomRole> {
+    let perms = serde_json::to_string(&permissions.names()).expect("strings serialise");
+    let row = sqlx::query(
+        "INSERT INTO custom_roles (workspace_id, name, base_role, permissions, created_at)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, name, base_role, permissions, created_at",
+    )
+    .bind(workspace_id)
+    .bind(name)
+    .bind(base_role.name())
+    .bind(perms)
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| {
+        format!("a custom role named `{name}` already exists in this workspace")
+    }))?;
+    custom_role_from_row(&row, 0)
+}
+
+/// Custom roles of a workspace, read inside a transaction.
+pub async fn list_custom_roles_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<Vec<CustomRole>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CUSTOM_ROLE_COLUMNS} FROM custom_roles c WHERE c.workspace_id = $1 ORDER BY c.name"
+    ))
+    .bind(workspace_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| custom_role_from_row(r, 0)).collect()
+}
+
+/// Deletes a custom role nobody holds and no open invite names.
+pub async fn delete_custom_role(conn: &mut AnyConnection, workspace_id: i64, name: &str) -> StoreResult<CustomRole> {
+    let role = list_custom_roles_in(conn, workspace_id)
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| StoreError::NotFound(format!("no custom role named `{name}` in this workspace")))?;
+    let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE custom_role_id = $1")
+        .bind(role.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let invites: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invites WHERE custom_role_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(role.id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if holders > 0 || invites > 0 {
+        return Err(StoreError::Conflict(format!(
+            "custom role `{name}` is held by {holders} member(s) and named in {invites} open invite(s); change those first"
+        )));
+    }
+    sqlx::query("DELETE FROM custom_roles WHERE id = $1")
+        .bind(role.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(role)
+}
+
+impl Store {
+    /// A workspace by slug.
+    pub async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>> {
+        let mut conn = self.pool().acquire().await?;
+        workspace_by_slug_in(&mut conn, slug).await
+    }
+
+    /// Every workspace, by slug.
+    pub async fn list_all_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        let rows = sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w ORDER BY w.slug"))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(workspace_from_row).collect()
+    }
+
+    /// The membership of `user_id` in `workspace_id`.
+    pub async fn membership(&self, workspace_id: i64, user_id: i64) -> StoreResult<Option<Membership>> {
+        let mut conn = self.pool().acquire().await?;
+        membership_in(&mut conn, workspace_id, user_id).await
+    }
+
+    /// The workspaces `user_id` belongs to.
+    pub async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<UserMembership>> {
+        let rows = sqlx::query(
+            "SELECT w.slug, w.name, m.role, c.name
+             FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+             LEFT JOIN custom_roles c ON c.id = m.custom_role_id
+             WHERE m.user_id = $1 ORDER BY w.slug",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get(2)?;
+                Ok(UserMembership {
+                    workspace: r.try_get(0)?,
+                    workspace_name: r.try_get(1)?,
+                    role: role.parse().map_err(StoreError::Corrupt)?,
+                    custom_role: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Members of a workspace.
+    pub async fn list_members(&self, workspace_id: i64) -> StoreResult<Vec<Member>> {
+        let mut conn = self.pool().acquire().await?;
+        list_members_in(&mut conn, workspace_id).await
+    }
+
+    /// Custom roles of a workspace.
+    pub async fn list_custom_roles(&self, workspace_id: i64) -> StoreResult<Vec<CustomRole>> {
+        let mut conn = self.pool().acquire().await?;
+        list_custom_roles_in(&mut conn, workspace_id).await
+    }
+}
