@@ -1,1 +1,50 @@
+//! Vigilo's end-to-end suite: one test binary, a module per area. Every
+//! scenario runs against a real server on `127.0.0.1:0`, on a fresh SQLite
+//! file and (when `VIGILO_TEST_POSTGRES_URL` is set) a fresh PostgreSQL
+//! database, and the CLI tests drive the real `vigilo` binary.
 
+mod authz;
+mod bad_input;
+mod cli;
+mod members;
+mod openapi;
+mod server_process;
+mod tokens;
+mod workspaces;
+
+use serde_json::{json, Value};
+use vigilo_tests::{expect, Api, TestServer};
+
+/// A user invited into `slug` with `role` (or a custom role when `custom`),
+/// who accepted; returns their first API token.
+pub fn join(server: &TestServer, slug: &str, email: &str, role: &str, custom: bool) -> String {
+    let body = if custom {
+        json!({"email": email, "custom_role": role})
+    } else {
+        json!({"email": email, "role": role})
+    };
+    let invite = expect(&server.admin().post(&format!("/api/v1/workspaces/{slug}/invites"), body), 201).clone();
+    let token = invite["accept_token"].as_str().unwrap();
+    let accepted = server
+        .anonymous()
+        .post(&format!("/api/v1/invites/{token}/accept"), json!({"name": email.split('@').next().unwrap()}));
+    expect(&accepted, 201)["token"]["token"].as_str().unwrap().to_string()
+}
+
+/// Creates a workspace as the platform admin.
+pub fn create_workspace(admin: &Api, slug: &str) -> Value {
+    expect(
+        &admin.post("/api/v1/workspaces", json!({"name": slug.to_uppercase(), "slug": slug, "region": "us"})),
+        201,
+    )
+    .clone()
+}
+
+/// Number of audit events in every chain.
+pub fn audit_count(server: &TestServer) -> i64 {
+    server.db.column("SELECT COUNT(*) FROM audit_events")[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -1,1 +1,490 @@
+//! Test support for Vigilo's end-to-end suite: fresh databases (an SQLite
+//! file, or a new PostgreSQL database per test when
+//! `VIGILO_TEST_POSTGRES_URL` is set), a real server bound to `127.0.0.1:0`,
+//! an HTTP client, and the real `vigilo` and `vigilo-server` binaries.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Once;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Connection;
+use tempfile::TempDir;
+use vigilo_host::config::Config;
+
+/// The environment variable that enables the PostgreSQL half of the suite.
+pub const POSTGRES_ENV: &str = "VIGILO_TEST_POSTGRES_URL";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    /// Its kind.
+    pub backend: Backend,
+    admin_url: Option<String>,
+    name: Option<String>,
+    _dir: Option<TempDir>,
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+impl TestDb {
+    /// A new SQLite file in a temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = TempDir::new().expect("tempdir");
+        Self {
+            url: format!("sqlite://{}", dir.path().join("vigilo.db").display()),
+            backend: Backend::Sqlite,
+            admin_url: None,
+            name: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new PostgreSQL database, or None when `VIGILO_TEST_POSTGRES_URL` is unset.
+    pub fn postgres() -> Option<Self> {
+        let admin_url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())?;
+        let name = format!("vigilo_test_{:016x}", rand::random::<u64>());
+        block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but PostgreSQL is unreachable: {e}"));
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create test database");
+        });
+        let (base, _) = admin_url.rsplit_once('/').expect("postgres URL has a database part");
+        Some(Self {
+            url: format!("{base}/{name}"),
+            backend: Backend::Postgres,
+            admin_url: Some(admin_url),
+            name: Some(name),
+            _dir: None,
+        })
+    }
+
+    /// Runs a statement directly against the database (for tests that look
+    /// at or tamper with stored rows).
+    pub fn execute(&self, sql: &str) -> u64 {
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        block_on(async move {
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+            sqlx::Executor::execute(&mut conn, sql.as_str())
+                .await
+                .expect("statement")
+                .rows_affected()
+        })
+    }
+
+    /// Reads one column of text (or NULL) from every row a query returns.
+    pub fn column(&self, sql: &str) -> Vec<Option<String>> {
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        block_on(async move {
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+            let rows = sqlx::query(&sql).fetch_all(&mut conn).await.expect("query");
+            rows.iter()
+                .map(|r| {
+                    use sqlx::Row;
+                    r.try_get::<Option<String>, _>(0)
+                        .or_else(|_| r.try_get::<Option<i64>, _>(0).map(|v| v.map(|v| v.to_string())))
+                        .expect("text or integer column")
+                })
+                .collect()
+        })
+    }
+
+    /// Every text value stored in the tables that may hold user data, for
+    /// checking that a secret was never stored in the clear.
+    pub fn dump_text(&self) -> String {
+        let mut out = String::new();
+        for (table, cols) in [
+            ("users", "email || ' ' || name"),
+            ("api_tokens", "name || ' ' || prefix || ' ' || token_hash"),
+            ("invites", "email || ' ' || token_hash"),
+            ("audit_events", "action || ' ' || target || ' ' || details"),
+        ] {
+            for v in self.column(&format!("SELECT {cols} FROM {table}")).into_iter().flatten() {
+                out.push_str(&v);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (self.admin_url.clone(), self.name.clone()) {
+            block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                    )
+                    .await;
+                }
+            });
+        }
+    }
+}
+
+/// Runs `$body` (a fn taking a [`TestDb`]) as one test on SQLite and one on
+/// PostgreSQL. The PostgreSQL test returns early, passing, when
+/// `VIGILO_TEST_POSTGRES_URL` is unset; `scripts/test` says so plainly.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name($crate::TestDb::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                match $crate::TestDb::postgres() {
+                    Some(db) => super::$name(db),
+                    None => eprintln!("skipped: {} is not set", $crate::POSTGRES_ENV),
+                }
+            } )*
+        }
+    };
+}
+
+/// A real server on `127.0.0.1:0`, running in-process on its own runtime.
+pub struct TestServer {
+    /// Base URL such as `http://127.0.0.1:41234`.
+    pub url: String,
+    /// A platform admin's token (from `create-admin`).
+    pub admin_token: String,
+    /// The database.
+    pub db: TestDb,
+    /// The server's configuration.
+    pub config: Config,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _data: TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on `db` with a platform admin `admin@example.com`.
+    pub fn start(db: TestDb) -> Self {
+        Self::start_with(db, |_| {})
+    }
+
+    /// Starts a server after letting `configure` adjust its configuration.
+    pub fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Self {
+        let data = TempDir::new().expect("tempdir");
+        let mut config = Config {
+            data_dir: data.path().to_path_buf(),
+            database_url: db.url.clone(),
+            database_max_connections: 4,
+            ..Config::default()
+        };
+        configure(&mut config);
+        let admin_token = block_on(vigilo_host::create_admin(&config, "admin@example.com", Some("Admin")))
+            .expect("create admin")
+            .token;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", std_listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_config = config.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                vigilo_host::serve(server_config, listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server failed");
+            });
+        });
+        let server = Self {
+            url,
+            admin_token,
+            db,
+            config,
+            shutdown: Some(tx),
+            thread: Some(thread),
+            _data: data,
+        };
+        wait_healthy(&server.url);
+        server
+    }
+
+    /// An API client with `token`.
+    pub fn api(&self, token: &str) -> Api {
+        Api::new(&self.url, Some(token))
+    }
+
+    /// An API client with the platform admin's token.
+    pub fn admin(&self) -> Api {
+        self.api(&self.admin_token)
+    }
+
+    /// An API client without a token.
+    pub fn anonymous(&self) -> Api {
+        Api::new(&self.url, None)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Polls `/healthz` until it answers 200 (at most 20 s).
+pub fn wait_healthy(url: &str) {
+    for _ in 0..400 {
+        if let Ok(r) = ureq::get(&format!("{url}/healthz")).timeout(Duration::from_secs(1)).call() {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server at {url} never became healthy");
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Body parsed as JSON (Null when empty or not JSON).
+    pub json: Value,
+    /// Raw body.
+    pub text: String,
+}
+
+impl Response {
+    /// The `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A small blocking JSON client.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    /// A client for `base` with an optional bearer token.
+    pub fn new(base: &str, token: Option<&str>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.map(str::to_string),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build(),
+        }
+    }
+
+    /// Sends a request with an optional raw body and content type.
+    pub fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&[u8]>) -> Response {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.set("Content-Type", ct);
+        }
+        let result = match body {
+            Some(b) => req.send_bytes(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: transport error {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response { status, json, text }
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Response {
+        self.raw("GET", path, None, None)
+    }
+
+    /// DELETE.
+    pub fn delete(&self, path: &str) -> Response {
+        self.raw("DELETE", path, None, None)
+    }
+
+    /// POST JSON.
+    pub fn post(&self, path: &str, body: Value) -> Response {
+        self.raw("POST", path, Some("application/json"), Some(body.to_string().as_bytes()))
+    }
+
+    /// PUT JSON.
+    pub fn put(&self, path: &str, body: Value) -> Response {
+        self.raw("PUT", path, Some("application/json"), Some(body.to_string().as_bytes()))
+    }
+}
+
+/// Asserts a status, printing the body on failure.
+#[track_caller]
+pub fn expect(resp: &Response, status: u16) -> &Value {
+    assert_eq!(resp.status, status, "unexpected status; body: {}", resp.text);
+    &resp.json
+}
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let deps = exe.parent().expect("deps dir");
+    let dir = if deps.ends_with("deps") { deps.parent().unwrap() } else { deps };
+    dir.to_path_buf()
+}
+
+static BUILD: Once = Once::new();
+
+/// Path of a binary of this workspace, building the binaries once per test
+/// run so that tests never drive a stale build.
+pub fn cargo_bin(name: &str) -> PathBuf {
+    BUILD.call_once(|| {
+        if std::env::var_os("VIGILO_TEST_NO_BUILD").is_some() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "vigilo-cli", "-p", "vigilo-host", "--bins"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} is missing; run `cargo build --bins`", path.display());
+    path
+}
+
+/// The `vigilo` CLI with its own empty home directory.
+pub struct Cli {
+    /// The HOME the CLI sees (its config lives in `HOME/.vigilo`).
+    pub home: TempDir,
+    env: Vec<(String, String)>,
+}
+
+/// What a CLI run printed and how it exited.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    /// Asserts success.
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "vigilo failed\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Default for Cli {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cli {
+    /// A CLI with an empty HOME and no `VIGILO_*` variables.
+    pub fn new() -> Self {
+        Self {
+            home: TempDir::new().expect("tempdir"),
+            env: Vec::new(),
+        }
+    }
+
+    /// A CLI pointed at `url` with `token` (through `VIGILO_URL`/`VIGILO_TOKEN`).
+    pub fn with(url: &str, token: &str, workspace: Option<&str>) -> Self {
+        let mut cli = Self::new();
+        cli.env.push(("VIGILO_URL".into(), url.into()));
+        cli.env.push(("VIGILO_TOKEN".into(), token.into()));
+        if let Some(w) = workspace {
+            cli.env.push(("VIGILO_WORKSPACE".into(), w.into()));
+        }
+        cli
+    }
+
+    /// Sets an environment variable for every run.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs `vigilo ARGS`.
+    pub fn run(&self, args: &[&str]) -> CliOutput {
+        self.run_with_stdin(args, "")
+    }
+
+    /// Runs `vigilo ARGS` feeding `stdin`.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        let mut cmd = Command::new(cargo_bin("vigilo"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn vigilo");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).expect("stdin");
+        let Output { status, stdout, stderr } = child.wait_with_output().expect("wait");
+        CliOutput {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+}

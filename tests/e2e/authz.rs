@@ -1,0 +1,268 @@
+//! The authorization walk: every endpoint in the OpenAPI document, called
+//! as a platform admin, each built-in role, two custom roles, a member of
+//! another workspace, a revoked token, an expired token and no token.
+//!
+//! The expected permission matrix is written out here, independently of the
+//! server's code, and the walk fails if the document gains an endpoint this
+//! table does not cover.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use vigilo_tests::{expect, on_both_databases, Api, Response, TestDb, TestServer};
+
+use crate::{create_workspace, join};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Need {
+    Public,
+    /// No token needed, but a presented token must be valid.
+    OptionalToken,
+    Authenticated,
+    PlatformAdmin,
+    Workspace(&'static str),
+}
+
+/// Every endpoint and what it needs.
+const ENDPOINTS: &[(&str, &str, Need)] = &[
+    ("get", "/healthz", Need::Public),
+    ("get", "/api/v1/me", Need::Authenticated),
+    ("get", "/api/v1/tokens", Need::Authenticated),
+    ("post", "/api/v1/tokens", Need::Authenticated),
+    ("delete", "/api/v1/tokens/{id}", Need::Authenticated),
+    ("get", "/api/v1/workspaces", Need::Authenticated),
+    ("post", "/api/v1/workspaces", Need::PlatformAdmin),
+    ("get", "/api/v1/workspaces/{slug}", Need::Workspace("workspace.read")),
+    ("get", "/api/v1/workspaces/{slug}/settings", Need::Workspace("workspace.read")),
+    ("put", "/api/v1/workspaces/{slug}/settings/{key}", Need::Workspace("workspace.settings")),
+    ("delete", "/api/v1/workspaces/{slug}/settings/{key}", Need::Workspace("workspace.settings")),
+    ("get", "/api/v1/workspaces/{slug}/export", Need::Workspace("workspace.export")),
+    ("get", "/api/v1/templates", Need::Authenticated),
+    ("post", "/api/v1/templates", Need::PlatformAdmin),
+    ("get", "/api/v1/templates/{name}", Need::Authenticated),
+    ("delete", "/api/v1/templates/{name}", Need::PlatformAdmin),
+    ("get", "/api/v1/roles", Need::Authenticated),
+    ("get", "/api/v1/workspaces/{slug}/roles", Need::Workspace("workspace.read")),
+    ("post", "/api/v1/workspaces/{slug}/roles", Need::Workspace("role.manage")),
+    ("delete", "/api/v1/workspaces/{slug}/roles/{name}", Need::Workspace("role.manage")),
+    ("get", "/api/v1/workspaces/{slug}/members", Need::Workspace("member.read")),
+    ("delete", "/api/v1/workspaces/{slug}/members/{email}", Need::Workspace("member.remove")),
+    ("get", "/api/v1/workspaces/{slug}/invites", Need::Workspace("member.read")),
+    ("post", "/api/v1/workspaces/{slug}/invites", Need::Workspace("member.invite")),
+    ("delete", "/api/v1/workspaces/{slug}/invites/{id}", Need::Workspace("member.invite")),
+    ("post", "/api/v1/workspaces/{slug}/invites/bulk", Need::Workspace("member.invite")),
+    ("post", "/api/v1/invites/{token}/accept", Need::OptionalToken),
+    ("get", "/api/v1/workspaces/{slug}/audit", Need::Workspace("audit.read")),
+];
+
+/// The documented permission matrix (README, "Roles and permissions").
+fn role_permissions(role: &str) -> BTreeSet<&'static str> {
+    let all = [
+        "workspace.read",
+        "workspace.settings",
+        "workspace.export",
+        "member.read",
+        "member.invite",
+        "member.remove",
+        "role.manage",
+        "audit.read",
+    ];
+    let list: &[&str] = match role {
+        "owner" => &all,
+        "approver" => &["workspace.read", "member.read", "audit.read"],
+        "engineer" | "viewer" => &["workspace.read", "member.read"],
+        // Custom roles made in `setup`.
+        "inviter" => &["workspace.read", "member.invite"],
+        _ => unreachable!(),
+    };
+    list.iter().copied().collect()
+}
+
+enum Who {
+    Admin,
+    Member(&'static str),
+    Outsider,
+    Revoked,
+    Expired,
+    Nobody,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique() -> usize {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Calls one endpoint with a body that would succeed for an allowed caller.
+fn call(api: &Api, method: &str, path: &str) -> Response {
+    let n = unique();
+    let p = path
+        .replace("{slug}", "acme")
+        .replace("{key}", &format!("k{n}"))
+        .replace("{id}", "999999")
+        .replace("{name}", "no-such-name")
+        .replace("{email}", "nobody%40example.com")
+        .replace("{token}", &format!("vgi_{}", "0".repeat(64)));
+    match (method, path) {
+        ("post", "/api/v1/tokens") => api.post(&p, json!({"name": format!("t{n}")})),
+        ("post", "/api/v1/workspaces") => api.post(&p, json!({"name": "W", "slug": format!("ws-{n}"), "region": "eu"})),
+        ("put", _) => api.put(&p, json!({"value": n})),
+        ("post", "/api/v1/templates") => api.post(
+            &p,
+            json!({"name": format!("tpl-{n}"), "snapshot": {"schema_version": 1, "settings": {}, "policies": {},
+                   "custom_roles": [], "custom_fields": [], "playbooks": []}}),
+        ),
+        ("post", "/api/v1/workspaces/{slug}/roles") => api.post(&p, json!({"name": format!("r{n}"), "base_role": "viewer", "remove": ["member.read"]})),
+        ("post", "/api/v1/workspaces/{slug}/invites") => api.post(&p, json!({"email": format!("new{n}@example.com"), "custom_role": "minimal"})),
+        ("post", "/api/v1/workspaces/{slug}/invites/bulk") => api.raw(
+            "POST",
+            &p,
+            Some("text/csv"),
+            Some(format!("email,role,custom_role_name\nbulk{n}@example.com,,minimal\n").as_bytes()),
+        ),
+        ("post", "/api/v1/invites/{token}/accept") => api.post(&p, json!({"name": "X"})),
+        ("get", _) => api.get(&p),
+        ("delete", _) => api.delete(&p),
+        other => panic!("no body known for {other:?}"),
+    }
+}
+
+fn authorization_walk(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "acme");
+    create_workspace(&admin, "globex");
+    for (name, add, remove) in [("inviter", json!(["member.invite"]), json!(["member.read"])), ("minimal", json!([]), json!(["member.read"]))] {
+        expect(
+            &admin.post("/api/v1/workspaces/acme/roles", json!({"name": name, "base_role": "viewer", "add": add, "remove": remove})),
+            201,
+        );
+    }
+    let mut tokens = std::collections::HashMap::new();
+    for role in ["owner", "approver", "engineer", "viewer"] {
+        tokens.insert(role, join(&server, "acme", &format!("{role}@acme.com"), role, false));
+    }
+    tokens.insert("inviter", join(&server, "acme", "inviter@acme.com", "inviter", true));
+    let outsider = join(&server, "globex", "owner@globex.com", "owner", false);
+    let revoked = expect(&admin.post("/api/v1/tokens", json!({"name": "gone"})), 201).clone();
+    expect(&admin.delete(&format!("/api/v1/tokens/{}", revoked["id"])), 200);
+    let expired = expect(&admin.post("/api/v1/tokens", json!({"name": "old", "expires_in_seconds": 1})), 201).clone();
+    std::thread::sleep(Duration::from_millis(1300));
+
+    // The walk covers exactly the documented endpoints.
+    let doc = expect(&server.anonymous().get("/api/openapi.json"), 200).clone();
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let table: BTreeSet<_> = ENDPOINTS.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, table, "the OpenAPI document and the authorization table disagree");
+
+    let principals: Vec<(Who, Api)> = vec![
+        (Who::Admin, admin.clone()),
+        (Who::Member("owner"), server.api(&tokens["owner"])),
+        (Who::Member("approver"), server.api(&tokens["approver"])),
+        (Who::Member("engineer"), server.api(&tokens["engineer"])),
+        (Who::Member("viewer"), server.api(&tokens["viewer"])),
+        (Who::Member("inviter"), server.api(&tokens["inviter"])),
+        (Who::Outsider, server.api(&outsider)),
+        (Who::Revoked, server.api(revoked["token"].as_str().unwrap())),
+        (Who::Expired, server.api(expired["token"].as_str().unwrap())),
+        (Who::Nobody, server.anonymous()),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, need) in ENDPOINTS {
+        for (who, api) in &principals {
+            let r = call(api, method, path);
+            let what = format!("{method} {path} as {}", describe(who));
+            assert!(r.status < 500, "{what}: server error {}", r.text);
+            assert!(r.json["error"].is_object() || r.status < 400, "{what}: error body not in the API shape: {}", r.text);
+            let expected_denial: Option<(u16, &str)> = match (who, need) {
+                (_, Need::Public) => None,
+                (Who::Nobody, Need::OptionalToken) => None,
+                (Who::Nobody, _) => Some((401, "unauthenticated")),
+                (Who::Revoked, _) => Some((401, "token_revoked")),
+                (Who::Expired, _) => Some((401, "token_expired")),
+                (Who::Admin, _) => None,
+                (_, Need::Authenticated | Need::OptionalToken) => None,
+                (_, Need::PlatformAdmin) => Some((403, "platform_admin")),
+                (Who::Outsider, Need::Workspace(_)) => Some((403, "workspace.read")),
+                (Who::Member(role), Need::Workspace(p)) => (!role_permissions(role).contains(p)).then_some((403, *p)),
+            };
+            match expected_denial {
+                Some((401, code)) => {
+                    if r.status != 401 || r.code() != code {
+                        failures.push(format!("{what}: expected 401 {code}, got {} {}", r.status, r.text));
+                    }
+                }
+                Some((_, missing)) => {
+                    if r.status != 403 || r.json["error"]["missing_permission"] != missing {
+                        failures.push(format!("{what}: expected 403 naming {missing}, got {} {}", r.status, r.text));
+                    }
+                    if matches!(who, Who::Outsider) && r.text.contains("owner@acme.com") {
+                        failures.push(format!("{what}: a denial leaked workspace data: {}", r.text));
+                    }
+                }
+                None => {
+                    if r.status == 401 || r.status == 403 {
+                        failures.push(format!("{what}: expected to be allowed, got {} {}", r.status, r.text));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} authorization failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn describe(who: &Who) -> String {
+    match who {
+        Who::Admin => "platform admin".into(),
+        Who::Member(r) => format!("{r}"),
+        Who::Outsider => "member of another workspace".into(),
+        Who::Revoked => "revoked token".into(),
+        Who::Expired => "expired token".into(),
+        Who::Nobody => "no token".into(),
+    }
+}
+
+/// Nothing of one workspace shows through another's member.
+fn workspaces_are_isolated(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "acme");
+    create_workspace(&admin, "globex");
+    expect(&admin.put("/api/v1/workspaces/acme/settings/secret_plan", json!({"value": "acme-only"})), 200);
+    let acme_owner = join(&server, "acme", "owner@acme.com", "owner", false);
+    let globex_owner = join(&server, "globex", "owner@globex.com", "owner", false);
+    let globex = server.api(&globex_owner);
+
+    let list = expect(&globex.get("/api/v1/workspaces"), 200).clone();
+    let slugs: Vec<&str> = list["workspaces"].as_array().unwrap().iter().map(|w| w["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["globex"]);
+    let me = expect(&globex.get("/api/v1/me"), 200).to_string();
+    assert!(!me.contains("acme"), "{me}");
+    for path in ["", "/settings", "/members", "/invites", "/roles", "/audit", "/export"] {
+        let r = globex.get(&format!("/api/v1/workspaces/acme{path}"));
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        assert!(!r.text.contains("acme-only") && !r.text.contains("owner@acme.com"), "{path} leaked: {}", r.text);
+    }
+    // The acme owner cannot reach globex either, and cannot remove globex's members.
+    let acme = server.api(&acme_owner);
+    let r = acme.delete("/api/v1/workspaces/globex/members/owner%40globex.com");
+    assert_eq!(r.status, 403);
+    expect(&admin.get("/api/v1/workspaces/globex/members"), 200)["members"][0]["email"]
+        .as_str()
+        .map(|e| assert_eq!(e, "owner@globex.com"))
+        .unwrap();
+    // A platform admin sees both, including ones with no members at all.
+    create_workspace(&admin, "admins-only");
+    let all = expect(&admin.get("/api/v1/workspaces"), 200).clone();
+    let slugs: Vec<&str> = all["workspaces"].as_array().unwrap().iter().map(|w| w["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["acme", "admins-only", "globex"]);
+}
+
+on_both_databases!(authorization_walk, workspaces_are_isolated);

@@ -1,0 +1,166 @@
+//! Bad input gets a clear 4xx in the API's error shape and changes nothing.
+
+use serde_json::json;
+use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
+
+use crate::{audit_count, create_workspace};
+
+fn state(server: &TestServer) -> (String, String, i64) {
+    let admin = server.admin();
+    (
+        expect(&admin.get("/api/v1/workspaces"), 200).to_string(),
+        expect(&admin.get("/api/v1/workspaces/acme/invites"), 200).to_string(),
+        audit_count(server),
+    )
+}
+
+fn bad_requests_change_nothing(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "acme");
+    expect(&admin.post("/api/v1/workspaces/acme/invites", json!({"email": "kept@acme.com", "role": "viewer"})), 201);
+    let before = state(&server);
+
+    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+        ("POST", "/api/v1/workspaces", Some("application/json"), b"{\"name\": \"A\", ".to_vec(), 400, "invalid_json"),
+        ("POST", "/api/v1/workspaces", Some("application/json"), b"[1,2,3]".to_vec(), 422, "validation_failed"),
+        ("POST", "/api/v1/workspaces", None, br#"{"name":"A","slug":"aa","region":"us"}"#.to_vec(), 415, "unsupported_media_type"),
+        (
+            "POST",
+            "/api/v1/workspaces",
+            Some("application/json"),
+            json!({"name": "A", "slug": "aa", "region": "us", "colour": "red"}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces",
+            Some("application/json"),
+            json!({"name": "A".repeat(5000), "slug": "aa", "region": "us"}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces",
+            Some("application/json"),
+            json!({"name": "A", "slug": "Not A Slug", "region": "us"}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces",
+            Some("application/json"),
+            json!({"name": "Dup", "slug": "acme", "region": "us"}).to_string().into_bytes(),
+            409,
+            "conflict",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces",
+            Some("application/json"),
+            json!({"name": "T", "slug": "from-nothing", "region": "us", "template": "no-such-template"}).to_string().into_bytes(),
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces/acme/invites",
+            Some("application/json"),
+            json!({"email": "not-an-email", "role": "viewer"}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces/acme/invites",
+            Some("application/json"),
+            json!({"email": "kept@acme.com", "role": "viewer"}).to_string().into_bytes(),
+            409,
+            "conflict",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces/acme/invites",
+            Some("application/json"),
+            json!({"email": "x@acme.com", "role": "emperor"}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces/acme/invites/bulk",
+            Some("text/csv"),
+            b"mail,level\nx@acme.com,viewer\n".to_vec(),
+            400,
+            "invalid_csv",
+        ),
+        ("POST", "/api/v1/workspaces/acme/invites/bulk", Some("text/csv"), vec![0xff, 0xfe, 0x00, 0x41], 400, "invalid_csv"),
+        (
+            "POST",
+            "/api/v1/workspaces/acme/roles",
+            Some("application/json"),
+            json!({"name": "r", "base_role": "viewer", "add": ["everything.all"]}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/templates",
+            Some("application/json"),
+            json!({"name": "t", "snapshot": {"schema_version": 99, "settings": {}, "policies": {}, "custom_roles": [], "custom_fields": [], "playbooks": []}})
+                .to_string()
+                .into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        ("DELETE", "/api/v1/tokens/not-a-number", None, Vec::new(), 400, "bad_request"),
+        ("GET", "/api/v1/workspaces/acme/audit?limit=0", None, Vec::new(), 422, "validation_failed"),
+        ("GET", "/api/v1/workspaces/acme/audit?limit=abc", None, Vec::new(), 400, "bad_request"),
+        ("GET", "/api/v1/workspaces/nope", None, Vec::new(), 404, "not_found"),
+        ("GET", "/api/v1/no-such-endpoint", None, Vec::new(), 404, "not_found"),
+        (
+            "PUT",
+            "/api/v1/workspaces/acme/settings/bad%20key",
+            Some("application/json"),
+            json!({"value": 1}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "PUT",
+            "/api/v1/workspaces/acme/settings/big",
+            Some("application/json"),
+            json!({"value": "x".repeat(70_000)}).to_string().into_bytes(),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces",
+            Some("application/json"),
+            format!("{{\"name\":\"{}\",\"slug\":\"big\",\"region\":\"us\"}}", "x".repeat(3 * 1024 * 1024)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (method, path, ct, body, status, code) in cases {
+        let body = (!body.is_empty() || method != "GET" && method != "DELETE").then_some(body.as_slice());
+        let r = admin.raw(method, path, ct, body);
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+        assert_eq!(r.code(), code, "{method} {path}: {}", r.text);
+        assert!(r.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.text);
+        assert_eq!(state(&server), before, "{method} {path} changed stored data");
+    }
+
+    // The wrong CSV header names the expected columns.
+    let r = admin.raw("POST", "/api/v1/workspaces/acme/invites/bulk", Some("text/csv"), Some(b"mail,level\n"));
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("email,role,custom_role_name"), "{}", r.text);
+    // A 422 names the field.
+    let r = admin.post("/api/v1/workspaces", json!({"name": "A", "slug": "-x", "region": "us"}));
+    assert_eq!(r.json["error"]["field"], "slug");
+}
+
+on_both_databases!(bad_requests_change_nothing);
