@@ -1,1 +1,417 @@
-fn main() {}
+//! `vigilo` — the command-line client for Vigilo, a self-hosted operations
+//! platform.
+//!
+//! The CLI only talks HTTP to a Vigilo server's REST API (`/api/v1`, the
+//! contract in `spec/api.md`); it shares no code with the server.
+//!
+//! # Configuration
+//!
+//! Every command needs the server URL and most need an API token and an
+//! active workspace. Each value is taken from the first source that has it:
+//!
+//! 1. the global flags `--url URL`, `--token TOKEN`, `--workspace SLUG` (`-w`);
+//! 2. the environment variables `VIGILO_URL`, `VIGILO_TOKEN`, `VIGILO_WORKSPACE`;
+//! 3. the config file `$HOME/.vigilo/config.toml` (keys `url`, `token`,
+//!    `workspace`), written by `vigilo configure` with mode 0600.
+//!
+//! Output is readable text or aligned tables by default; `--json` prints the
+//! API's JSON instead. Errors go to stderr as `error: <message>` and the exit
+//! code tells what went wrong (listed in `vigilo --help`).
+
+mod audit;
+mod client;
+mod config;
+mod configure;
+mod context;
+mod members;
+mod output;
+mod roles;
+mod templates;
+mod tokens;
+mod workspaces;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use crate::context::Ctx;
+
+/// Help text listing configuration sources and exit codes.
+const EXIT_CODES: &str = "\
+Configuration (first match wins):
+  1. --url, --token, --workspace/-w flags
+  2. VIGILO_URL, VIGILO_TOKEN, VIGILO_WORKSPACE environment variables
+  3. ~/.vigilo/config.toml (keys url, token, workspace; written by `vigilo configure`)
+
+Exit codes:
+  0  success
+  1  unexpected error (local I/O, bad local file, unreadable response)
+  2  usage error (bad arguments, no URL or workspace configured)
+  3  not authenticated (no token configured, or HTTP 401)
+  4  forbidden (HTTP 403)
+  5  not found (HTTP 404)
+  6  rejected input or conflict (HTTP 400, 409, 410, 413, 415, 422)
+  7  server unreachable or server error (connection failure, HTTP 5xx)
+  8  partial failure (bulk invite where some rows failed)";
+
+#[derive(Parser)]
+#[command(
+    name = "vigilo",
+    version,
+    about = "Command-line client for the Vigilo operations platform",
+    long_about = "Command-line client for the Vigilo operations platform.\n\n\
+                  Talks to a Vigilo server over its REST API. Run `vigilo configure` \
+                  once to store the server URL, an API token and a default workspace.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    #[command(flatten)]
+    globals: GlobalArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Server base URL, e.g. http://127.0.0.1:8080 [env: VIGILO_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// API token (vgl_...) [env: VIGILO_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Workspace slug to act on [env: VIGILO_WORKSPACE]
+    #[arg(short = 'w', long, global = true, value_name = "SLUG")]
+    pub workspace: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify a server URL, token and workspace and save them to ~/.vigilo/config.toml
+    #[command(
+        long_about = "Verify a server URL, API token and default workspace, then save \
+                            them to ~/.vigilo/config.toml (mode 0600).\n\n\
+                            Values come from --url, --token and --workspace; any that is \
+                            missing is prompted for on stderr and read from stdin, with the \
+                            current config value as default (answer `-` to clear the \
+                            workspace). Nothing is saved if the token or workspace is rejected."
+    )]
+    Configure,
+    /// Show who the API token belongs to
+    Whoami,
+    /// Manage your API tokens
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// List, create and inspect workspaces
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// Manage installation-level workspace templates
+    #[command(subcommand)]
+    Template(TemplateCmd),
+    /// Inspect permissions and manage custom roles
+    #[command(subcommand)]
+    Role(RoleCmd),
+    /// List, invite and remove workspace members
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// List, revoke and accept invites
+    #[command(subcommand)]
+    Invite(InviteCmd),
+    /// Read the workspace audit log
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a new API token for yourself
+    Create {
+        /// Name of the token
+        #[arg(long)]
+        name: String,
+        /// Lifetime such as 30d, 12h, 45m, 90s or 2w (default: never expires)
+        #[arg(long, value_name = "DURATION", value_parser = tokens::parse_duration)]
+        expires_in: Option<u64>,
+    },
+    /// List your API tokens
+    List,
+    /// Revoke one of your API tokens
+    Revoke {
+        /// Token id (see `vigilo token list`)
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WorkspaceCmd {
+    /// List the workspaces you can see
+    List,
+    /// Create a workspace (platform admins only)
+    Create {
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// URL-safe identifier: lower-case letters, digits and dashes
+        #[arg(long)]
+        slug: String,
+        /// Region, e.g. us or eu
+        #[arg(long)]
+        region: String,
+        /// Template to initialise the workspace from
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Show a workspace (default: the active one)
+    Show {
+        /// Workspace slug (default: the active workspace)
+        #[arg(long, value_name = "SLUG")]
+        slug: Option<String>,
+    },
+    /// Print a workspace's configuration snapshot as JSON
+    Export {
+        /// Workspace slug (default: the active workspace)
+        #[arg(long, value_name = "SLUG")]
+        slug: Option<String>,
+    },
+    /// Read and change workspace settings
+    Settings {
+        /// Workspace slug (default: the active workspace)
+        #[arg(long, global = true, value_name = "SLUG")]
+        slug: Option<String>,
+        #[command(subcommand)]
+        command: SettingsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SettingsCmd {
+    /// List all settings
+    List,
+    /// Print one setting
+    Get {
+        #[arg(value_parser = non_empty)]
+        key: String,
+    },
+    /// Set a setting
+    #[command(long_about = "Set a setting.\n\n\
+                            VALUE is used as JSON when it parses as JSON (number, true, false, \
+                            null, array, object, \"quoted string\"); otherwise a value with \
+                            commas becomes an array of strings, and anything else a string. \
+                            With --list it is always split on commas into an array of strings.")]
+    Set {
+        #[arg(value_parser = non_empty)]
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        /// Treat VALUE as a comma-separated list of strings
+        #[arg(long)]
+        list: bool,
+    },
+    /// Remove a setting
+    Unset {
+        #[arg(value_parser = non_empty)]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TemplateCmd {
+    /// List templates
+    List,
+    /// Show a template and its snapshot
+    Show {
+        #[arg(value_parser = non_empty)]
+        name: String,
+    },
+    /// Create a template from a workspace export file (platform admins only)
+    Create {
+        /// Template name
+        #[arg(long)]
+        name: String,
+        /// JSON file written by `vigilo workspace export`
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Free-text description
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// Delete a template (platform admins only)
+    Delete {
+        #[arg(value_parser = non_empty)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RoleCmd {
+    /// Show the built-in permission matrix
+    Permissions,
+    /// List the roles of the workspace
+    List,
+    /// Create a custom role derived from a built-in role
+    Create {
+        /// Name of the new role
+        #[arg(long)]
+        name: String,
+        /// Built-in role to start from
+        #[arg(long, value_name = "ROLE")]
+        base: String,
+        /// Permissions to add (comma-separated or repeated)
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',')]
+        add: Vec<String>,
+        /// Permissions to remove (comma-separated or repeated)
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',')]
+        remove: Vec<String>,
+    },
+    /// Delete a custom role
+    Delete {
+        #[arg(value_parser = non_empty)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MemberCmd {
+    /// List the members of the workspace
+    List,
+    /// Invite someone by email
+    Invite(InviteArgs),
+    /// Remove a member
+    Remove {
+        /// Email of the member
+        #[arg(value_parser = non_empty)]
+        email: String,
+    },
+    /// Invite many people from a CSV file (header: email,role,custom_role_name)
+    BulkInvite {
+        /// CSV file to upload
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+    },
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("grant").required(true).args(["role", "custom_role"])))]
+pub struct InviteArgs {
+    /// Email address to invite
+    #[arg(long)]
+    pub email: String,
+    /// Built-in role to grant
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Custom role to grant
+    #[arg(long, value_name = "NAME")]
+    pub custom_role: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum InviteCmd {
+    /// List the invites of the workspace
+    List,
+    /// Revoke a pending invite
+    Revoke {
+        /// Invite id (see `vigilo invite list`)
+        id: u64,
+    },
+    /// Accept an invite (uses --url; no token needed for a new user)
+    Accept {
+        /// The invite token (vgi_...) from the accept link
+        #[arg(value_name = "TOKEN", value_parser = non_empty)]
+        invite_token: String,
+        /// Your name (for a new account)
+        #[arg(long, required_unless_present = "use_token")]
+        name: Option<String>,
+        /// Send the configured API token (when you already have an account)
+        #[arg(long)]
+        use_token: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// List audit events
+    List {
+        /// Only events with a sequence number greater than SEQ
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Maximum number of events
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+}
+
+/// Clap value parser rejecting empty (or blank) values.
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be empty".to_string())
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    if let Command::Configure = cli.command {
+        return configure::run(&cli.globals);
+    }
+    let ctx = Ctx::new(&cli.globals)?;
+    match cli.command {
+        Command::Configure => unreachable!("handled above"),
+        Command::Whoami => tokens::whoami(&ctx),
+        Command::Token(cmd) => tokens::run(&ctx, cmd),
+        Command::Workspace(cmd) => workspaces::run(&ctx, cmd),
+        Command::Template(cmd) => templates::run(&ctx, cmd),
+        Command::Role(cmd) => roles::run(&ctx, cmd),
+        Command::Member(cmd) => members::run_member(&ctx, cmd),
+        Command::Invite(cmd) => members::run_invite(&ctx, cmd),
+        Command::Audit(cmd) => audit::run(&ctx, cmd),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(client::exit_code(&err))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_after_subcommand() {
+        let cli = Cli::try_parse_from(["vigilo", "token", "list", "--json", "-w", "acme"]).unwrap();
+        assert!(cli.globals.json);
+        assert_eq!(cli.globals.workspace.as_deref(), Some("acme"));
+    }
+
+    #[test]
+    fn invite_needs_exactly_one_role() {
+        let base = ["vigilo", "member", "invite", "--email", "a@b.c"];
+        assert!(Cli::try_parse_from(base).is_err());
+        assert!(
+            Cli::try_parse_from(base.iter().chain(&["--role", "x", "--custom-role", "y"])).is_err()
+        );
+        assert!(Cli::try_parse_from(base.iter().chain(&["--custom-role", "y"])).is_ok());
+    }
+}

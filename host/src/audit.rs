@@ -70,7 +70,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event in `workspace_id` (or the installation chain for None).
-    pub fn new(workspace_id: Option<i64>, action: &'static str, target: impl Into<String>, details: Value) -> Self {
+    pub fn new(
+        workspace_id: Option<i64>,
+        action: &'static str,
+        target: impl Into<String>,
+        details: Value,
+    ) -> Self {
         Self {
             workspace_id,
             action,
@@ -114,7 +119,12 @@ pub fn event_hash(
 
 /// Appends one event inside the caller's transaction and returns its
 /// sequence number.
-pub async fn append(conn: &mut AnyConnection, backend: Backend, actor: &Actor, event: NewEvent) -> StoreResult<i64> {
+pub async fn append(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    actor: &Actor,
+    event: NewEvent,
+) -> StoreResult<i64> {
     let chain_id = event.workspace_id.unwrap_or(INSTALLATION_CHAIN);
     sqlx::query(
         "INSERT INTO audit_chains (chain_id, head_seq, head_hash) VALUES ($1, 0, $2)
@@ -214,7 +224,12 @@ pub struct AuditActor {
 
 impl Store {
     /// Events of one chain after `after_seq`, oldest first.
-    pub async fn audit_events(&self, chain_id: i64, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+    pub async fn audit_events(
+        &self,
+        chain_id: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
         let rows = sqlx::query(
             "SELECT seq, time, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash
              FROM audit_events WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -236,7 +251,10 @@ impl Store {
                     },
                     action: r.try_get(5)?,
                     target: r.try_get(6)?,
-                    details: crate::store::json_column(&r.try_get::<String, _>(7)?, "audit details")?,
+                    details: crate::store::json_column(
+                        &r.try_get::<String, _>(7)?,
+                        "audit details",
+                    )?,
                     prev_hash: r.try_get(8)?,
                     hash: r.try_get(9)?,
                 })
@@ -252,14 +270,86 @@ mod tests {
     #[test]
     fn hash_covers_every_field() {
         let base = || {
-            event_hash(1, 2, "t", Some(1), Some(3), Some(4), "a@b.c", "x.y", "tg", "{}", GENESIS_HASH)
+            event_hash(
+                1,
+                2,
+                "t",
+                Some(1),
+                Some(3),
+                Some(4),
+                "a@b.c",
+                "x.y",
+                "tg",
+                "{}",
+                GENESIS_HASH,
+            )
         };
         let h = base();
         assert_eq!(h.len(), 64);
         assert_eq!(h, base());
-        assert_ne!(h, event_hash(1, 3, "t", Some(1), Some(3), Some(4), "a@b.c", "x.y", "tg", "{}", GENESIS_HASH));
-        assert_ne!(h, event_hash(1, 2, "t", Some(1), Some(3), Some(4), "a@b.c", "x.y", "tg", "{\"a\":1}", GENESIS_HASH));
-        assert_ne!(h, event_hash(1, 2, "t", None, Some(3), Some(4), "a@b.c", "x.y", "tg", "{}", GENESIS_HASH));
-        assert_ne!(h, event_hash(1, 2, "t", Some(1), Some(3), Some(4), "a@b.c", "x.y", "tg", "{}", &"1".repeat(64)));
+        assert_ne!(
+            h,
+            event_hash(
+                1,
+                3,
+                "t",
+                Some(1),
+                Some(3),
+                Some(4),
+                "a@b.c",
+                "x.y",
+                "tg",
+                "{}",
+                GENESIS_HASH
+            )
+        );
+        assert_ne!(
+            h,
+            event_hash(
+                1,
+                2,
+                "t",
+                Some(1),
+                Some(3),
+                Some(4),
+                "a@b.c",
+                "x.y",
+                "tg",
+                "{\"a\":1}",
+                GENESIS_HASH
+            )
+        );
+        assert_ne!(
+            h,
+            event_hash(
+                1,
+                2,
+                "t",
+                None,
+                Some(3),
+                Some(4),
+                "a@b.c",
+                "x.y",
+                "tg",
+                "{}",
+                GENESIS_HASH
+            )
+        );
+        assert_ne!(
+            h,
+            event_hash(
+                1,
+                2,
+                "t",
+                Some(1),
+                Some(3),
+                Some(4),
+                "a@b.c",
+                "x.y",
+                "tg",
+                "{}",
+                &"1".repeat(64)
+            )
+        );
     }
 }

@@ -201,7 +201,9 @@ mod tests {
             assert!(lower.0.is_subset(&upper.0), "{} ⊄ {}", pair[1], pair[0]);
         }
         assert_eq!(Role::Owner.permissions(), PermissionSet::all());
-        assert!(!Role::Viewer.permissions().contains(Permission::MemberInvite));
+        assert!(!Role::Viewer
+            .permissions()
+            .contains(Permission::MemberInvite));
     }
 
     #[test]

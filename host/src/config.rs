@@ -206,10 +206,7 @@ impl Config {
     /// Applies `VIGILO_BIND`, `VIGILO_DATA_DIR`, `VIGILO_DATABASE_URL`,
     /// `VIGILO_PLUGINS_DIR`, `VIGILO_INSTALLED_PLUGINS` (comma-separated),
     /// `VIGILO_LOG_FORMAT` and `VIGILO_PUBLIC_URL`.
-    pub fn apply_env(
-        &mut self,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("VIGILO_BIND") {
             self.bind = v.parse().map_err(|e| ConfigError::Env {
                 var: "VIGILO_BIND",

@@ -56,7 +56,9 @@ pub const VIGILO_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -69,7 +71,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&url, config.database_max_connections)
         .await
         .with_context(|| format!("cannot open the database {}", config::redact_url(&url)))?;
-    let applied = store.migrate().await.context("cannot migrate the database")?;
+    let applied = store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
     for name in applied {
         tracing::info!(migration = %name, "applied migration");
     }
@@ -118,7 +123,11 @@ pub async fn serve(
 
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API
 /// token for them.
-pub async fn create_admin(config: &Config, email: &str, name: Option<&str>) -> anyhow::Result<TokenCreated> {
+pub async fn create_admin(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+) -> anyhow::Result<TokenCreated> {
     let email = http::validate::email("email", email).map_err(|m| anyhow::anyhow!(m))?;
     let store = open_store(config).await?;
     let mut tx = store.begin_write().await?;

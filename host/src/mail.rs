@@ -18,12 +18,17 @@ use crate::state::AppState;
 use crate::store::OutboxMail;
 
 /// Sends queued mail until `shutdown` resolves.
-pub async fn run(state: AppState, smtp: SmtpConfig, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    state: AppState,
+    smtp: SmtpConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         match state.store.unsent_mail(50).await {
             Ok(batch) => {
                 for mail in batch {
-                    let result = tokio::time::timeout(Duration::from_secs(60), send(&smtp, &mail)).await;
+                    let result =
+                        tokio::time::timeout(Duration::from_secs(60), send(&smtp, &mail)).await;
                     let error = match result {
                         Ok(Ok(())) => None,
                         Ok(Err(e)) => Some(e),
@@ -31,7 +36,9 @@ pub async fn run(state: AppState, smtp: SmtpConfig, mut shutdown: tokio::sync::w
                     };
                     match &error {
                         None => tracing::info!(mail_id = mail.id, "mail sent"),
-                        Some(e) => tracing::warn!(mail_id = mail.id, error = %e, "mail not sent; will retry"),
+                        Some(e) => {
+                            tracing::warn!(mail_id = mail.id, error = %e, "mail not sent; will retry")
+                        }
                     }
                     if let Err(e) = state.store.mark_mail(mail.id, error.as_deref()).await {
                         tracing::error!(error = %e, "cannot record mail delivery");
@@ -58,7 +65,11 @@ impl Session {
     async fn expect(&mut self, class: u8, step: &str) -> Result<(), String> {
         loop {
             let mut line = String::new();
-            let n = self.reader.read_line(&mut line).await.map_err(|e| format!("{step}: {e}"))?;
+            let n = self
+                .reader
+                .read_line(&mut line)
+                .await
+                .map_err(|e| format!("{step}: {e}"))?;
             if n == 0 {
                 return Err(format!("{step}: the SMTP server closed the connection"));
             }
@@ -70,7 +81,10 @@ impl Session {
                 continue;
             }
             if bytes[0] != class {
-                return Err(format!("{step}: the SMTP server answered {:?}", line.trim_end()));
+                return Err(format!(
+                    "{step}: the SMTP server answered {:?}",
+                    line.trim_end()
+                ));
             }
             return Ok(());
         }
@@ -99,10 +113,13 @@ async fn send(smtp: &SmtpConfig, mail: &OutboxMail) -> Result<(), String> {
     s.command("EHLO vigilo", b'2', "EHLO").await?;
     if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
         let credentials = base64(format!("\0{user}\0{password}").as_bytes());
-        s.command(&format!("AUTH PLAIN {credentials}"), b'2', "AUTH").await?;
+        s.command(&format!("AUTH PLAIN {credentials}"), b'2', "AUTH")
+            .await?;
     }
-    s.command(&format!("MAIL FROM:<{}>", smtp.from), b'2', "MAIL FROM").await?;
-    s.command(&format!("RCPT TO:<{}>", mail.recipient), b'2', "RCPT TO").await?;
+    s.command(&format!("MAIL FROM:<{}>", smtp.from), b'2', "MAIL FROM")
+        .await?;
+    s.command(&format!("RCPT TO:<{}>", mail.recipient), b'2', "RCPT TO")
+        .await?;
     s.command("DATA", b'3', "DATA").await?;
     let mut message = format!(
         "From: {}\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
@@ -117,7 +134,10 @@ async fn send(smtp: &SmtpConfig, mail: &OutboxMail) -> Result<(), String> {
         message.push_str("\r\n");
     }
     message.push_str(".\r\n");
-    s.writer.write_all(message.as_bytes()).await.map_err(|e| format!("message: {e}"))?;
+    s.writer
+        .write_all(message.as_bytes())
+        .await
+        .map_err(|e| format!("message: {e}"))?;
     s.expect(b'2', "end of message").await?;
     let _ = s.command("QUIT", b'2', "QUIT").await;
     Ok(())
@@ -127,7 +147,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -144,7 +168,15 @@ fn base64(input: &[u8]) -> String {
 mod tests {
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(super::base64(input.as_bytes()), expected);
         }
     }

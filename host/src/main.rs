@@ -44,7 +44,10 @@ fn main() -> ExitCode {
         }
     };
     vigilo_host::init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vigilo-server: cannot start the runtime: {e}");

@@ -34,27 +34,91 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
     ("delete", "/api/v1/tokens/{id}", Need::Authenticated),
     ("get", "/api/v1/workspaces", Need::Authenticated),
     ("post", "/api/v1/workspaces", Need::PlatformAdmin),
-    ("get", "/api/v1/workspaces/{slug}", Need::Workspace("workspace.read")),
-    ("get", "/api/v1/workspaces/{slug}/settings", Need::Workspace("workspace.read")),
-    ("put", "/api/v1/workspaces/{slug}/settings/{key}", Need::Workspace("workspace.settings")),
-    ("delete", "/api/v1/workspaces/{slug}/settings/{key}", Need::Workspace("workspace.settings")),
-    ("get", "/api/v1/workspaces/{slug}/export", Need::Workspace("workspace.export")),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/settings",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "put",
+        "/api/v1/workspaces/{slug}/settings/{key}",
+        Need::Workspace("workspace.settings"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/settings/{key}",
+        Need::Workspace("workspace.settings"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/export",
+        Need::Workspace("workspace.export"),
+    ),
     ("get", "/api/v1/templates", Need::Authenticated),
     ("post", "/api/v1/templates", Need::PlatformAdmin),
     ("get", "/api/v1/templates/{name}", Need::Authenticated),
     ("delete", "/api/v1/templates/{name}", Need::PlatformAdmin),
     ("get", "/api/v1/roles", Need::Authenticated),
-    ("get", "/api/v1/workspaces/{slug}/roles", Need::Workspace("workspace.read")),
-    ("post", "/api/v1/workspaces/{slug}/roles", Need::Workspace("role.manage")),
-    ("delete", "/api/v1/workspaces/{slug}/roles/{name}", Need::Workspace("role.manage")),
-    ("get", "/api/v1/workspaces/{slug}/members", Need::Workspace("member.read")),
-    ("delete", "/api/v1/workspaces/{slug}/members/{email}", Need::Workspace("member.remove")),
-    ("get", "/api/v1/workspaces/{slug}/invites", Need::Workspace("member.read")),
-    ("post", "/api/v1/workspaces/{slug}/invites", Need::Workspace("member.invite")),
-    ("delete", "/api/v1/workspaces/{slug}/invites/{id}", Need::Workspace("member.invite")),
-    ("post", "/api/v1/workspaces/{slug}/invites/bulk", Need::Workspace("member.invite")),
-    ("post", "/api/v1/invites/{token}/accept", Need::OptionalToken),
-    ("get", "/api/v1/workspaces/{slug}/audit", Need::Workspace("audit.read")),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/roles",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/roles",
+        Need::Workspace("role.manage"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/roles/{name}",
+        Need::Workspace("role.manage"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/members",
+        Need::Workspace("member.read"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/members/{email}",
+        Need::Workspace("member.remove"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/invites",
+        Need::Workspace("member.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/invites",
+        Need::Workspace("member.invite"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/invites/{id}",
+        Need::Workspace("member.invite"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/invites/bulk",
+        Need::Workspace("member.invite"),
+    ),
+    (
+        "post",
+        "/api/v1/invites/{token}/accept",
+        Need::OptionalToken,
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/audit",
+        Need::Workspace("audit.read"),
+    ),
 ];
 
 /// The documented permission matrix (README, "Roles and permissions").
@@ -134,21 +198,43 @@ fn authorization_walk(db: TestDb) {
     let admin = server.admin();
     create_workspace(&admin, "acme");
     create_workspace(&admin, "globex");
-    for (name, add, remove) in [("inviter", json!(["member.invite"]), json!(["member.read"])), ("minimal", json!([]), json!(["member.read"]))] {
+    for (name, add, remove) in [
+        ("inviter", json!(["member.invite"]), json!(["member.read"])),
+        ("minimal", json!([]), json!(["member.read"])),
+    ] {
         expect(
-            &admin.post("/api/v1/workspaces/acme/roles", json!({"name": name, "base_role": "viewer", "add": add, "remove": remove})),
+            &admin.post(
+                "/api/v1/workspaces/acme/roles",
+                json!({"name": name, "base_role": "viewer", "add": add, "remove": remove}),
+            ),
             201,
         );
     }
     let mut tokens = std::collections::HashMap::new();
     for role in ["owner", "approver", "engineer", "viewer"] {
-        tokens.insert(role, join(&server, "acme", &format!("{role}@acme.com"), role, false));
+        tokens.insert(
+            role,
+            join(&server, "acme", &format!("{role}@acme.com"), role, false),
+        );
     }
-    tokens.insert("inviter", join(&server, "acme", "inviter@acme.com", "inviter", true));
+    tokens.insert(
+        "inviter",
+        join(&server, "acme", "inviter@acme.com", "inviter", true),
+    );
     let outsider = join(&server, "globex", "owner@globex.com", "owner", false);
     let revoked = expect(&admin.post("/api/v1/tokens", json!({"name": "gone"})), 201).clone();
-    expect(&admin.delete(&format!("/api/v1/tokens/{}", revoked["id"])), 200);
-    let expired = expect(&admin.post("/api/v1/tokens", json!({"name": "old", "expires_in_seconds": 1})), 201).clone();
+    expect(
+        &admin.delete(&format!("/api/v1/tokens/{}", revoked["id"])),
+        200,
+    );
+    let expired = expect(
+        &admin.post(
+            "/api/v1/tokens",
+            json!({"name": "old", "expires_in_seconds": 1}),
+        ),
+        201,
+    )
+    .clone();
     std::thread::sleep(Duration::from_millis(1300));
 
     // The walk covers exactly the documented endpoints.
@@ -159,8 +245,14 @@ fn authorization_walk(db: TestDb) {
             documented.insert((method.clone(), path.clone()));
         }
     }
-    let table: BTreeSet<_> = ENDPOINTS.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
-    assert_eq!(documented, table, "the OpenAPI document and the authorization table disagree");
+    let table: BTreeSet<_> = ENDPOINTS
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, table,
+        "the OpenAPI document and the authorization table disagree"
+    );
 
     let principals: Vec<(Who, Api)> = vec![
         (Who::Admin, admin.clone()),
@@ -180,7 +272,11 @@ fn authorization_walk(db: TestDb) {
             let r = call(api, method, path);
             let what = format!("{method} {path} as {}", describe(who));
             assert!(r.status < 500, "{what}: server error {}", r.text);
-            assert!(r.json["error"].is_object() || r.status < 400, "{what}: error body not in the API shape: {}", r.text);
+            assert!(
+                r.json["error"].is_object() || r.status < 400,
+                "{what}: error body not in the API shape: {}",
+                r.text
+            );
             let expected_denial: Option<(u16, &str)> = match (who, need) {
                 (_, Need::Public) => None,
                 (Who::Nobody, Need::OptionalToken) => None,
@@ -191,31 +287,50 @@ fn authorization_walk(db: TestDb) {
                 (_, Need::Authenticated | Need::OptionalToken) => None,
                 (_, Need::PlatformAdmin) => Some((403, "platform_admin")),
                 (Who::Outsider, Need::Workspace(_)) => Some((403, "workspace.read")),
-                (Who::Member(role), Need::Workspace(p)) => (!role_permissions(role).contains(p)).then_some((403, *p)),
+                (Who::Member(role), Need::Workspace(p)) => {
+                    (!role_permissions(role).contains(p)).then_some((403, *p))
+                }
             };
             match expected_denial {
                 Some((401, code)) => {
                     if r.status != 401 || r.code() != code {
-                        failures.push(format!("{what}: expected 401 {code}, got {} {}", r.status, r.text));
+                        failures.push(format!(
+                            "{what}: expected 401 {code}, got {} {}",
+                            r.status, r.text
+                        ));
                     }
                 }
                 Some((_, missing)) => {
                     if r.status != 403 || r.json["error"]["missing_permission"] != missing {
-                        failures.push(format!("{what}: expected 403 naming {missing}, got {} {}", r.status, r.text));
+                        failures.push(format!(
+                            "{what}: expected 403 naming {missing}, got {} {}",
+                            r.status, r.text
+                        ));
                     }
                     if matches!(who, Who::Outsider) && r.text.contains("owner@acme.com") {
-                        failures.push(format!("{what}: a denial leaked workspace data: {}", r.text));
+                        failures.push(format!(
+                            "{what}: a denial leaked workspace data: {}",
+                            r.text
+                        ));
                     }
                 }
                 None => {
                     if r.status == 401 || r.status == 403 {
-                        failures.push(format!("{what}: expected to be allowed, got {} {}", r.status, r.text));
+                        failures.push(format!(
+                            "{what}: expected to be allowed, got {} {}",
+                            r.status, r.text
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} authorization failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} authorization failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn describe(who: &Who) -> String {
@@ -235,20 +350,43 @@ fn workspaces_are_isolated(db: TestDb) {
     let admin = server.admin();
     create_workspace(&admin, "acme");
     create_workspace(&admin, "globex");
-    expect(&admin.put("/api/v1/workspaces/acme/settings/secret_plan", json!({"value": "acme-only"})), 200);
+    expect(
+        &admin.put(
+            "/api/v1/workspaces/acme/settings/secret_plan",
+            json!({"value": "acme-only"}),
+        ),
+        200,
+    );
     let acme_owner = join(&server, "acme", "owner@acme.com", "owner", false);
     let globex_owner = join(&server, "globex", "owner@globex.com", "owner", false);
     let globex = server.api(&globex_owner);
 
     let list = expect(&globex.get("/api/v1/workspaces"), 200).clone();
-    let slugs: Vec<&str> = list["workspaces"].as_array().unwrap().iter().map(|w| w["slug"].as_str().unwrap()).collect();
+    let slugs: Vec<&str> = list["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["slug"].as_str().unwrap())
+        .collect();
     assert_eq!(slugs, ["globex"]);
     let me = expect(&globex.get("/api/v1/me"), 200).to_string();
     assert!(!me.contains("acme"), "{me}");
-    for path in ["", "/settings", "/members", "/invites", "/roles", "/audit", "/export"] {
+    for path in [
+        "",
+        "/settings",
+        "/members",
+        "/invites",
+        "/roles",
+        "/audit",
+        "/export",
+    ] {
         let r = globex.get(&format!("/api/v1/workspaces/acme{path}"));
         assert_eq!(r.status, 403, "{path}: {}", r.text);
-        assert!(!r.text.contains("acme-only") && !r.text.contains("owner@acme.com"), "{path} leaked: {}", r.text);
+        assert!(
+            !r.text.contains("acme-only") && !r.text.contains("owner@acme.com"),
+            "{path} leaked: {}",
+            r.text
+        );
     }
     // The acme owner cannot reach globex either, and cannot remove globex's members.
     let acme = server.api(&acme_owner);
@@ -261,7 +399,12 @@ fn workspaces_are_isolated(db: TestDb) {
     // A platform admin sees both, including ones with no members at all.
     create_workspace(&admin, "admins-only");
     let all = expect(&admin.get("/api/v1/workspaces"), 200).clone();
-    let slugs: Vec<&str> = all["workspaces"].as_array().unwrap().iter().map(|w| w["slug"].as_str().unwrap()).collect();
+    let slugs: Vec<&str> = all["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["slug"].as_str().unwrap())
+        .collect();
     assert_eq!(slugs, ["acme", "admins-only", "globex"]);
 }
 

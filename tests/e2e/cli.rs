@@ -15,21 +15,50 @@ fn configure_checks_the_token_and_saves_privately(db: TestDb) {
 
     // A bad token is refused and nothing is saved.
     let cli = Cli::new();
-    let bad = cli.run(&["configure", "--url", &server.url, "--token", &format!("vgl_{}", "1".repeat(64)), "--workspace", "acme"]);
+    let bad = cli.run(&[
+        "configure",
+        "--url",
+        &server.url,
+        "--token",
+        &format!("vgl_{}", "1".repeat(64)),
+        "--workspace",
+        "acme",
+    ]);
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     let config = cli.home.path().join(".vigilo/config.toml");
     assert!(!config.exists());
 
     // A workspace the token cannot see is refused.
-    let wrong = cli.run(&["configure", "--url", &server.url, "--token", &owner, "--workspace", "globex"]);
+    let wrong = cli.run(&[
+        "configure",
+        "--url",
+        &server.url,
+        "--token",
+        &owner,
+        "--workspace",
+        "globex",
+    ]);
     assert_ne!(wrong.code, 0);
     assert!(!config.exists());
 
     // Without prompts.
-    cli.run(&["configure", "--url", &server.url, "--token", &owner, "--workspace", "acme"]).ok();
+    cli.run(&[
+        "configure",
+        "--url",
+        &server.url,
+        "--token",
+        &owner,
+        "--workspace",
+        "acme",
+    ])
+    .ok();
     let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "config must be readable by its owner only");
-    let dir_mode = std::fs::metadata(config.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+    let dir_mode = std::fs::metadata(config.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(dir_mode, 0o700);
     let saved = std::fs::read_to_string(&config).unwrap();
     assert!(saved.contains(&owner) && saved.contains("acme"));
@@ -41,10 +70,17 @@ fn configure_checks_the_token_and_saves_privately(db: TestDb) {
     let out = wizard.run_with_stdin(&["configure"], &format!("{}\n{owner}\nacme\n", server.url));
     out.ok();
     let saved = std::fs::read_to_string(wizard.home.path().join(".vigilo/config.toml")).unwrap();
-    assert!(saved.contains(&server.url) && saved.contains(&owner), "{saved}");
+    assert!(
+        saved.contains(&server.url) && saved.contains(&owner),
+        "{saved}"
+    );
 
     // VIGILO_* variables override the file.
-    let admin_view = cli.clone_env_token(&server.admin_token).run(&["--json", "whoami"]).ok().json();
+    let admin_view = cli
+        .clone_env_token(&server.admin_token)
+        .run(&["--json", "whoami"])
+        .ok()
+        .json();
     assert_eq!(admin_view["user"]["email"], "admin@example.com");
 }
 
@@ -58,8 +94,16 @@ impl CliExt for Cli {
         let other = Cli::new().env("VIGILO_TOKEN", token);
         let dir = other.home.path().join(".vigilo");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(self.home.path().join(".vigilo/config.toml"), dir.join("config.toml")).unwrap();
-        std::fs::set_permissions(dir.join("config.toml"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::copy(
+            self.home.path().join(".vigilo/config.toml"),
+            dir.join("config.toml"),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            dir.join("config.toml"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         other
     }
 }
@@ -67,24 +111,56 @@ impl CliExt for Cli {
 fn tokens_and_auth_errors_through_the_cli(db: TestDb) {
     let server = TestServer::start(db);
     let admin = Cli::with(&server.url, &server.admin_token, None);
-    let created = admin.run(&["--json", "token", "create", "--name", "nightly", "--expires-in", "30d"]).ok().json();
+    let created = admin
+        .run(&[
+            "--json",
+            "token",
+            "create",
+            "--name",
+            "nightly",
+            "--expires-in",
+            "30d",
+        ])
+        .ok()
+        .json();
     let token = created["token"].as_str().unwrap().to_string();
     let expires = created["expires_at"].as_str().unwrap();
     assert!(expires.starts_with("20"), "{expires}");
-    let text = admin.run(&["token", "create", "--name", "plain"]).ok().stdout.clone();
+    let text = admin
+        .run(&["token", "create", "--name", "plain"])
+        .ok()
+        .stdout
+        .clone();
     assert!(text.contains("vgl_"), "the token is printed once: {text}");
 
     let list = admin.run(&["--json", "token", "list"]).ok().json();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"nightly") && names.contains(&"plain"), "{names:?}");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"nightly") && names.contains(&"plain"),
+        "{names:?}"
+    );
     assert!(!list.to_string().contains(&token));
     let table = admin.run(&["token", "list"]).ok().stdout.clone();
-    assert!(table.contains("nightly") && table.contains("PREFIX"), "{table}");
+    assert!(
+        table.contains("nightly") && table.contains("PREFIX"),
+        "{table}"
+    );
 
-    admin.run(&["token", "revoke", &created["id"].to_string()]).ok();
+    admin
+        .run(&["token", "revoke", &created["id"].to_string()])
+        .ok();
     let revoked = Cli::with(&server.url, &token, None).run(&["workspace", "list"]);
     assert_eq!(revoked.code, 3);
-    assert!(revoked.stderr.contains("vigilo configure"), "{}", revoked.stderr);
+    assert!(
+        revoked.stderr.contains("vigilo configure"),
+        "{}",
+        revoked.stderr
+    );
     assert!(revoked.stderr.contains("revoked"), "{}", revoked.stderr);
 
     // 403 names what is missing.
@@ -106,7 +182,13 @@ fn tokens_and_auth_errors_through_the_cli(db: TestDb) {
 
     // The role matrix is printed for users.
     let matrix = v.run(&["role", "permissions"]).ok().stdout.clone();
-    assert!(matrix.contains("member.invite") && matrix.to_lowercase().contains("owner"), "{matrix}");
+    assert!(
+        matrix.contains("member.invite") && matrix.to_lowercase().contains("owner"),
+        "{matrix}"
+    );
 }
 
-on_both_databases!(configure_checks_the_token_and_saves_privately, tokens_and_auth_errors_through_the_cli);
+on_both_databases!(
+    configure_checks_the_token_and_saves_privately,
+    tokens_and_auth_errors_through_the_cli
+);

@@ -23,18 +23,31 @@ pub fn join(server: &TestServer, slug: &str, email: &str, role: &str, custom: bo
     } else {
         json!({"email": email, "role": role})
     };
-    let invite = expect(&server.admin().post(&format!("/api/v1/workspaces/{slug}/invites"), body), 201).clone();
+    let invite = expect(
+        &server
+            .admin()
+            .post(&format!("/api/v1/workspaces/{slug}/invites"), body),
+        201,
+    )
+    .clone();
     let token = invite["accept_token"].as_str().unwrap();
-    let accepted = server
-        .anonymous()
-        .post(&format!("/api/v1/invites/{token}/accept"), json!({"name": email.split('@').next().unwrap()}));
-    expect(&accepted, 201)["token"]["token"].as_str().unwrap().to_string()
+    let accepted = server.anonymous().post(
+        &format!("/api/v1/invites/{token}/accept"),
+        json!({"name": email.split('@').next().unwrap()}),
+    );
+    expect(&accepted, 201)["token"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Creates a workspace as the platform admin.
 pub fn create_workspace(admin: &Api, slug: &str) -> Value {
     expect(
-        &admin.post("/api/v1/workspaces", json!({"name": slug.to_uppercase(), "slug": slug, "region": "us"})),
+        &admin.post(
+            "/api/v1/workspaces",
+            json!({"name": slug.to_uppercase(), "slug": slug, "region": "us"}),
+        ),
         201,
     )
     .clone()

@@ -12,23 +12,62 @@ fn invite_accept_list_remove(db: TestDb) {
     let owner_token = join(&server, "acme", "owner@acme.com", "owner", false);
     let owner = Cli::with(&server.url, &owner_token, Some("acme"));
 
-    let invited = owner.run(&["--json", "member", "invite", "--email", "Alice@Acme.com", "--role", "engineer"]).ok().json();
+    let invited = owner
+        .run(&[
+            "--json",
+            "member",
+            "invite",
+            "--email",
+            "Alice@Acme.com",
+            "--role",
+            "engineer",
+        ])
+        .ok()
+        .json();
     assert_eq!(invited["email"], "alice@acme.com");
     assert_eq!(invited["status"], "pending");
     let accept_token = invited["accept_token"].as_str().unwrap().to_string();
-    assert!(invited["accept_url"].as_str().unwrap().ends_with(&accept_token));
-    let text = owner.run(&["member", "invite", "--email", "bob@acme.com", "--role", "viewer"]).ok().stdout.clone();
-    assert!(text.contains("/invites/vgi_"), "the accept link is shown to the inviter: {text}");
+    assert!(invited["accept_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&accept_token));
+    let text = owner
+        .run(&[
+            "member",
+            "invite",
+            "--email",
+            "bob@acme.com",
+            "--role",
+            "viewer",
+        ])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        text.contains("/invites/vgi_"),
+        "the accept link is shown to the inviter: {text}"
+    );
 
     // The accept link is queued in the outbox; no secret goes into the audit log.
-    let outbox = server.db.column("SELECT body FROM outbox WHERE recipient = 'alice@acme.com'");
+    let outbox = server
+        .db
+        .column("SELECT body FROM outbox WHERE recipient = 'alice@acme.com'");
     assert!(outbox[0].as_deref().unwrap().contains(&accept_token));
     assert!(!server.db.dump_text().contains(&accept_token));
 
     // Alice accepts with the CLI alone and gets her first token.
     let alice_cli = Cli::new();
     let accepted = alice_cli
-        .run(&["--json", "invite", "accept", &accept_token, "--url", &server.url, "--name", "Alice"])
+        .run(&[
+            "--json",
+            "invite",
+            "accept",
+            &accept_token,
+            "--url",
+            &server.url,
+            "--name",
+            "Alice",
+        ])
         .ok()
         .json();
     assert_eq!(accepted["workspace"], "acme");
@@ -36,22 +75,50 @@ fn invite_accept_list_remove(db: TestDb) {
     let alice_token = accepted["token"]["token"].as_str().unwrap().to_string();
     let alice = Cli::with(&server.url, &alice_token, Some("acme"));
     let members = alice.run(&["--json", "member", "list"]).ok().json();
-    let emails: Vec<&str> = members.as_array().unwrap().iter().map(|m| m["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
     assert_eq!(emails, ["alice@acme.com", "owner@acme.com"]);
     // The token is one-time.
-    let again = Cli::new().run(&["invite", "accept", &accept_token, "--url", &server.url, "--name", "Eve"]);
+    let again = Cli::new().run(&[
+        "invite",
+        "accept",
+        &accept_token,
+        "--url",
+        &server.url,
+        "--name",
+        "Eve",
+    ]);
     assert_eq!(again.code, 6, "{}", again.stderr);
 
     // An engineer cannot invite; the CLI names the missing permission.
-    let denied = alice.run(&["member", "invite", "--email", "carol@acme.com", "--role", "viewer"]);
+    let denied = alice.run(&[
+        "member",
+        "invite",
+        "--email",
+        "carol@acme.com",
+        "--role",
+        "viewer",
+    ]);
     assert_eq!(denied.code, 4);
     assert!(denied.stderr.contains("member.invite"), "{}", denied.stderr);
 
     // Invite listing and revocation.
     let invites = owner.run(&["--json", "invite", "list"]).ok().json();
-    let bob = invites.as_array().unwrap().iter().find(|i| i["email"] == "bob@acme.com").unwrap().clone();
+    let bob = invites
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["email"] == "bob@acme.com")
+        .unwrap()
+        .clone();
     assert!(bob.get("accept_token").is_none());
-    owner.run(&["invite", "revoke", &bob["id"].to_string()]).ok();
+    owner
+        .run(&["invite", "revoke", &bob["id"].to_string()])
+        .ok();
 
     // Removal, and the last owner stays.
     owner.run(&["member", "remove", "alice@acme.com"]).ok();
@@ -66,9 +133,21 @@ fn bulk_invite_reports_every_row(db: TestDb) {
     let server = TestServer::start(db);
     let admin = server.admin();
     create_workspace(&admin, "acme");
-    expect(&admin.post("/api/v1/workspaces/acme/roles", json!({"name": "release-manager", "base_role": "engineer"})), 201);
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/acme/roles",
+            json!({"name": "release-manager", "base_role": "engineer"}),
+        ),
+        201,
+    );
     let owner_token = join(&server, "acme", "owner@acme.com", "owner", false);
-    expect(&admin.post("/api/v1/workspaces/acme/invites", json!({"email": "pending@acme.com", "role": "viewer"})), 201);
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/acme/invites",
+            json!({"email": "pending@acme.com", "role": "viewer"}),
+        ),
+        201,
+    );
     let owner = Cli::with(&server.url, &owner_token, Some("acme"));
     let csv = "email,role,custom_role_name\n\
                ann@acme.com,engineer,\n\
@@ -83,21 +162,51 @@ fn bulk_invite_reports_every_row(db: TestDb) {
     let file = owner.home.path().join("invites.csv");
     std::fs::write(&file, csv).unwrap();
     let run = owner.run(&["member", "bulk-invite", "--csv", file.to_str().unwrap()]);
-    assert_eq!(run.code, 8, "some rows failed: exit 8\n{}\n{}", run.stdout, run.stderr);
-    for expected in ["not-an-email", "wizard", "no-such-role", "duplicate of row 2", "already a member", "already invited"] {
-        assert!(run.stdout.contains(expected), "report lacks {expected}:\n{}", run.stdout);
+    assert_eq!(
+        run.code, 8,
+        "some rows failed: exit 8\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    for expected in [
+        "not-an-email",
+        "wizard",
+        "no-such-role",
+        "duplicate of row 2",
+        "already a member",
+        "already invited",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "report lacks {expected}:\n{}",
+            run.stdout
+        );
     }
-    let report = owner.run(&["--json", "member", "bulk-invite", "--csv", file.to_str().unwrap()]).json();
+    let report = owner
+        .run(&[
+            "--json",
+            "member",
+            "bulk-invite",
+            "--csv",
+            file.to_str().unwrap(),
+        ])
+        .json();
     // Second run: nobody is invited twice.
     assert_eq!(report["invited"], 0, "{report}");
     let rows = report["rows"].as_array().unwrap();
     let outcome = |row: u64| -> (String, String) {
         let r: &Value = rows.iter().find(|r| r["row"] == row).unwrap();
-        (r["outcome"].as_str().unwrap().into(), r["reason"].as_str().unwrap_or("").into())
+        (
+            r["outcome"].as_str().unwrap().into(),
+            r["reason"].as_str().unwrap_or("").into(),
+        )
     };
     assert_eq!(outcome(2), ("skipped".into(), "already invited".into()));
     assert_eq!(outcome(3).0, "failed");
-    assert!(outcome(10).1.contains("expected 3 columns"), "{:?}", outcome(10));
+    assert!(
+        outcome(10).1.contains("expected 3 columns"),
+        "{:?}",
+        outcome(10)
+    );
 
     let open: Vec<String> = server
         .db
@@ -106,15 +215,27 @@ fn bulk_invite_reports_every_row(db: TestDb) {
         .flatten()
         .collect();
     assert_eq!(open, ["ann@acme.com", "dan@acme.com", "pending@acme.com"]);
-    let dan = server.db.column("SELECT c.name FROM invites i JOIN custom_roles c ON c.id = i.custom_role_id");
+    let dan = server
+        .db
+        .column("SELECT c.name FROM invites i JOIN custom_roles c ON c.id = i.custom_role_id");
     assert_eq!(dan, [Some("release-manager".to_string())]);
 
     // A wrong header refuses the whole file, naming the expected columns.
     std::fs::write(&file, "mail,role\nzed@acme.com,viewer\n").unwrap();
     let refused = owner.run(&["member", "bulk-invite", "--csv", file.to_str().unwrap()]);
     assert_eq!(refused.code, 6, "{}", refused.stderr);
-    assert!(refused.stderr.contains("email,role,custom_role_name"), "{}", refused.stderr);
-    assert_eq!(server.db.column("SELECT email FROM invites WHERE email = 'zed@acme.com'").len(), 0);
+    assert!(
+        refused.stderr.contains("email,role,custom_role_name"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        server
+            .db
+            .column("SELECT email FROM invites WHERE email = 'zed@acme.com'")
+            .len(),
+        0
+    );
 }
 
 on_both_databases!(invite_accept_list_remove, bulk_invite_reports_every_row);

@@ -16,7 +16,14 @@ fn annotated_operations() -> BTreeSet<(String, String)> {
         let text = std::fs::read_to_string(&path).unwrap();
         for chunk in text.split("#[utoipa::path(").skip(1) {
             let method = chunk.split(',').next().unwrap().trim().to_string();
-            let p = chunk.split("path = \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+            let p = chunk
+                .split("path = \"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string();
             ops.insert((method, p));
         }
         // Routes added outside `routes!` would be missing from the document.
@@ -26,7 +33,8 @@ fn annotated_operations() -> BTreeSet<(String, String)> {
                 let file = path.file_name().unwrap().to_str().unwrap();
                 let route = format!("{line}{}", lines.get(n + 1).unwrap_or(&""));
                 assert!(
-                    (file == "mod.rs" && route.contains("\"/api/openapi.json\"")) || file == "invite_page.rs",
+                    (file == "mod.rs" && route.contains("\"/api/openapi.json\""))
+                        || file == "invite_page.rs",
                     "{file}:{}: an API route added with .route() is not documented; use routes!()",
                     n + 1
                 );
@@ -44,12 +52,19 @@ fn every_routed_endpoint_is_documented() {
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
-            assert!(op["responses"].is_object(), "{method} {path} has no responses");
+            assert!(
+                op["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
             documented.insert((method.clone(), path.clone()));
         }
     }
     let annotated = annotated_operations();
-    assert!(annotated.len() >= 25, "found only {} annotated handlers", annotated.len());
+    assert!(
+        annotated.len() >= 25,
+        "found only {} annotated handlers",
+        annotated.len()
+    );
     assert_eq!(annotated, documented);
     // Every documented operation is actually routed (an unrouted path would
     // hit the fallback's "no such endpoint").
@@ -61,7 +76,12 @@ fn every_routed_endpoint_is_documented() {
             .replace("{name}", "n")
             .replace("{email}", "e%40x.com")
             .replace("{token}", "vgi_x");
-        let r = server.anonymous().raw(&method.to_uppercase(), &concrete, None, None);
-        assert!(!r.text.contains("no such endpoint") && r.status != 405, "{method} {path} is documented but not routed");
+        let r = server
+            .anonymous()
+            .raw(&method.to_uppercase(), &concrete, None, None);
+        assert!(
+            !r.text.contains("no such endpoint") && r.status != 405,
+            "{method} {path} is documented but not routed"
+        );
     }
 }

@@ -9,7 +9,11 @@ use tempfile::TempDir;
 use vigilo_tests::{cargo_bin, expect, on_both_databases, wait_healthy, Api, Backend, TestDb};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn server_binary_lifecycle(db: TestDb) {
@@ -22,7 +26,8 @@ fn server_binary_lifecycle(db: TestDb) {
         Backend::Sqlite => String::new(),
         Backend::Postgres => format!(
             "database_url = \"{}\"\n",
-            db.url.replacen("postgres://postgres@", "postgres://postgres:s3cretpw@", 1)
+            db.url
+                .replacen("postgres://postgres@", "postgres://postgres:s3cretpw@", 1)
         ),
     };
     let config = dir.path().join("vigilo.toml");
@@ -48,18 +53,33 @@ fn server_binary_lifecycle(db: TestDb) {
     };
 
     let migrated = run(&["migrate"]);
-    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     if db.backend == Backend::Sqlite {
-        assert!(data_dir.join("vigilo.db").exists(), "the default database lives in data_dir");
+        assert!(
+            data_dir.join("vigilo.db").exists(),
+            "the default database lives in data_dir"
+        );
     }
 
     // create-admin prints the token and nothing else on stdout.
     let created = run(&["create-admin", "--email", "root@example.com"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let stdout = String::from_utf8(created.stdout).unwrap();
     let token = stdout.trim_end_matches('\n').to_string();
-    assert!(token.starts_with("vgl_") && token.len() == 68 && !token.contains('\n'), "{stdout:?}");
-    let second = String::from_utf8(run(&["create-admin", "--email", "root@example.com"]).stdout).unwrap();
+    assert!(
+        token.starts_with("vgl_") && token.len() == 68 && !token.contains('\n'),
+        "{stdout:?}"
+    );
+    let second =
+        String::from_utf8(run(&["create-admin", "--email", "root@example.com"]).stdout).unwrap();
     assert_ne!(second.trim(), token, "each call mints a fresh token");
 
     let log_path = dir.path().join("server.log");
@@ -79,10 +99,30 @@ fn server_binary_lifecycle(db: TestDb) {
     let me = expect(&admin.get("/api/v1/me"), 200).clone();
     assert_eq!(me["user"]["platform_admin"], true);
     expect(&Api::new(&url, Some(second.trim())).get("/api/v1/me"), 200);
-    expect(&admin.post("/api/v1/workspaces", json!({"name": "Acme", "slug": "acme", "region": "us"})), 201);
-    let invite = expect(&admin.post("/api/v1/workspaces/acme/invites", json!({"email": "a@acme.com", "role": "viewer"})), 201).clone();
+    expect(
+        &admin.post(
+            "/api/v1/workspaces",
+            json!({"name": "Acme", "slug": "acme", "region": "us"}),
+        ),
+        201,
+    );
+    let invite = expect(
+        &admin.post(
+            "/api/v1/workspaces/acme/invites",
+            json!({"email": "a@acme.com", "role": "viewer"}),
+        ),
+        201,
+    )
+    .clone();
     let invite_token = invite["accept_token"].as_str().unwrap().to_string();
-    let accepted = expect(&Api::new(&url, None).post(&format!("/api/v1/invites/{invite_token}/accept"), json!({"name": "A"})), 201).clone();
+    let accepted = expect(
+        &Api::new(&url, None).post(
+            &format!("/api/v1/invites/{invite_token}/accept"),
+            json!({"name": "A"}),
+        ),
+        201,
+    )
+    .clone();
     let member_token = accepted["token"]["token"].as_str().unwrap().to_string();
     // The invite page the link opens is served.
     let page = Api::new(&url, None).get(&format!("/invites/{invite_token}"));
@@ -90,14 +130,20 @@ fn server_binary_lifecycle(db: TestDb) {
     assert!(page.text.contains("Accept invite"));
 
     // SIGTERM shuts it down cleanly.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "server did not stop on SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "server did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "exit status {exit:?}");
@@ -106,9 +152,16 @@ fn server_binary_lifecycle(db: TestDb) {
     assert!(log.contains("listening"), "{log}");
     assert!(log.contains("SIGTERM"), "{log}");
     for line in log.lines() {
-        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("log_format=json line is not JSON ({e}): {line}"));
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("log_format=json line is not JSON ({e}): {line}"));
     }
-    for secret in [&token[4..], second.trim(), &invite_token[4..], &member_token[4..], "s3cretpw"] {
+    for secret in [
+        &token[4..],
+        second.trim(),
+        &invite_token[4..],
+        &member_token[4..],
+        "s3cretpw",
+    ] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
 }

@@ -65,12 +65,16 @@ impl TestDb {
         block_on(async {
             let mut conn = sqlx::PgConnection::connect(&admin_url)
                 .await
-                .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but PostgreSQL is unreachable: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("{POSTGRES_ENV} is set but PostgreSQL is unreachable: {e}")
+                });
             sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
                 .await
                 .expect("create test database");
         });
-        let (base, _) = admin_url.rsplit_once('/').expect("postgres URL has a database part");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("postgres URL has a database part");
         Some(Self {
             url: format!("{base}/{name}"),
             backend: Backend::Postgres,
@@ -107,7 +111,10 @@ impl TestDb {
                 .map(|r| {
                     use sqlx::Row;
                     r.try_get::<Option<String>, _>(0)
-                        .or_else(|_| r.try_get::<Option<i64>, _>(0).map(|v| v.map(|v| v.to_string())))
+                        .or_else(|_| {
+                            r.try_get::<Option<i64>, _>(0)
+                                .map(|v| v.map(|v| v.to_string()))
+                        })
                         .expect("text or integer column")
                 })
                 .collect()
@@ -124,7 +131,11 @@ impl TestDb {
             ("invites", "email || ' ' || token_hash"),
             ("audit_events", "action || ' ' || target || ' ' || details"),
         ] {
-            for v in self.column(&format!("SELECT {cols} FROM {table}")).into_iter().flatten() {
+            for v in self
+                .column(&format!("SELECT {cols} FROM {table}"))
+                .into_iter()
+                .flatten()
+            {
                 out.push_str(&v);
                 out.push('\n');
             }
@@ -200,9 +211,13 @@ impl TestServer {
             ..Config::default()
         };
         configure(&mut config);
-        let admin_token = block_on(vigilo_host::create_admin(&config, "admin@example.com", Some("Admin")))
-            .expect("create admin")
-            .token;
+        let admin_token = block_on(vigilo_host::create_admin(
+            &config,
+            "admin@example.com",
+            Some("Admin"),
+        ))
+        .expect("create admin")
+        .token;
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}", std_listener.local_addr().unwrap());
@@ -266,7 +281,10 @@ impl Drop for TestServer {
 /// Polls `/healthz` until it answers 200 (at most 20 s).
 pub fn wait_healthy(url: &str) {
     for _ in 0..400 {
-        if let Ok(r) = ureq::get(&format!("{url}/healthz")).timeout(Duration::from_secs(1)).call() {
+        if let Ok(r) = ureq::get(&format!("{url}/healthz"))
+            .timeout(Duration::from_secs(1))
+            .call()
+        {
             if r.status() == 200 {
                 return;
             }
@@ -308,12 +326,20 @@ impl Api {
         Self {
             base: base.trim_end_matches('/').to_string(),
             token: token.map(str::to_string),
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(60))
+                .build(),
         }
     }
 
     /// Sends a request with an optional raw body and content type.
-    pub fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&[u8]>) -> Response {
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Response {
         let mut req = self.agent.request(method, &format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
@@ -348,19 +374,33 @@ impl Api {
 
     /// POST JSON.
     pub fn post(&self, path: &str, body: Value) -> Response {
-        self.raw("POST", path, Some("application/json"), Some(body.to_string().as_bytes()))
+        self.raw(
+            "POST",
+            path,
+            Some("application/json"),
+            Some(body.to_string().as_bytes()),
+        )
     }
 
     /// PUT JSON.
     pub fn put(&self, path: &str, body: Value) -> Response {
-        self.raw("PUT", path, Some("application/json"), Some(body.to_string().as_bytes()))
+        self.raw(
+            "PUT",
+            path,
+            Some("application/json"),
+            Some(body.to_string().as_bytes()),
+        )
     }
 }
 
 /// Asserts a status, printing the body on failure.
 #[track_caller]
 pub fn expect(resp: &Response, status: u16) -> &Value {
-    assert_eq!(resp.status, status, "unexpected status; body: {}", resp.text);
+    assert_eq!(
+        resp.status, status,
+        "unexpected status; body: {}",
+        resp.text
+    );
     &resp.json
 }
 
@@ -368,7 +408,11 @@ pub fn expect(resp: &Response, status: u16) -> &Value {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let deps = exe.parent().expect("deps dir");
-    let dir = if deps.ends_with("deps") { deps.parent().unwrap() } else { deps };
+    let dir = if deps.ends_with("deps") {
+        deps.parent().unwrap()
+    } else {
+        deps
+    };
     dir.to_path_buf()
 }
 
@@ -383,14 +427,26 @@ pub fn cargo_bin(name: &str) -> PathBuf {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "vigilo-cli", "-p", "vigilo-host", "--bins"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "vigilo-cli",
+                "-p",
+                "vigilo-host",
+                "--bins",
+            ])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
     });
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} is missing; run `cargo build --bins`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing; run `cargo build --bins`",
+        path.display()
+    );
     path
 }
 
@@ -415,14 +471,22 @@ pub struct CliOutput {
 impl CliOutput {
     /// stdout parsed as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Asserts success.
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "vigilo failed\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "vigilo failed\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -479,8 +543,17 @@ impl Cli {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn vigilo");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).expect("stdin");
-        let Output { status, stdout, stderr } = child.wait_with_output().expect("wait");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .expect("stdin");
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("wait");
         CliOutput {
             code: status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),

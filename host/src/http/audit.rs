@@ -43,10 +43,15 @@ async fn list_events(
     ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<EventList>> {
-    let access = principal.workspace(&state, &slug, Permission::AuditRead).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::AuditRead)
+        .await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "`limit` must be between 1 and 1000"));
+        return Err(ApiError::invalid(
+            "limit",
+            "`limit` must be between 1 and 1000",
+        ));
     }
     let events = state
         .store

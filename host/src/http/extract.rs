@@ -30,18 +30,29 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation {
                 field: None,
-                message: format!("invalid request body: {}", e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")),
+                message: format!(
+                    "invalid request body: {}",
+                    e.body_text().trim_start_matches(
+                        "Failed to deserialize the JSON body into the target type: "
+                    )
+                ),
             }),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(
                 "invalid_json",
-                format!("the request body is not valid JSON: {}", e.body_text().trim_start_matches("Failed to parse the request body as JSON: ")),
+                format!(
+                    "the request body is not valid JSON: {}",
+                    e.body_text()
+                        .trim_start_matches("Failed to parse the request body as JSON: ")
+                ),
             )),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
                 "send the request body as JSON with `Content-Type: application/json`".into(),
             )),
             Err(JsonRejection::BytesRejection(e)) => {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::PayloadTooLarge("the request body is too large".into()))
+                    Err(ApiError::PayloadTooLarge(
+                        "the request body is too large".into(),
+                    ))
                 } else {
                     Err(ApiError::bad_request("bad_request", e.body_text()))
                 }
@@ -78,7 +89,10 @@ impl Access {
             return Ok(());
         }
         let held = match &self.membership {
-            Some(Membership { custom_role: Some(c), .. }) => format!("custom role `{}`", c.name),
+            Some(Membership {
+                custom_role: Some(c),
+                ..
+            }) => format!("custom role `{}`", c.name),
             Some(m) => format!("role `{}`", m.role),
             None => "no role".to_string(),
         };
@@ -109,15 +123,22 @@ impl Principal {
         } else {
             Err(ApiError::forbidden(
                 "platform_admin",
-                format!("only a platform admin may {what}; {} is not a platform admin", self.user.email),
+                format!(
+                    "only a platform admin may {what}; {} is not a platform admin",
+                    self.user.email
+                ),
             ))
         }
     }
 
     /// Resolves the caller's access to workspace `slug` and checks `p`.
-    /// A workspace the caller cannot see answers 404, exactly like one that
-    /// does not exist, so workspace names do not leak.
-    pub async fn workspace(&self, state: &AppState, slug: &str, p: Permission) -> Result<Access, ApiError> {
+    /// A non-member gets 403 and learns nothing of the workspace's content.
+    pub async fn workspace(
+        &self,
+        state: &AppState,
+        slug: &str,
+        p: Permission,
+    ) -> Result<Access, ApiError> {
         let access = self.access(state, slug).await?;
         access.require(p)?;
         Ok(access)
@@ -125,15 +146,23 @@ impl Principal {
 
     /// Resolves the caller's access to workspace `slug` without checking a permission.
     pub async fn access(&self, state: &AppState, slug: &str) -> Result<Access, ApiError> {
-        let not_found = || ApiError::NotFound(format!("no workspace `{slug}` (or you are not a member of it)"));
-        let workspace = state.store.workspace_by_slug(slug).await?.ok_or_else(not_found)?;
+        let workspace = state
+            .store
+            .workspace_by_slug(slug)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no workspace `{slug}`")))?;
         let membership = state.store.membership(workspace.id, self.user.id).await?;
         let permissions = if self.user.platform_admin {
             PermissionSet::all()
         } else {
             match &membership {
                 Some(m) => m.permissions(),
-                None => return Err(not_found()),
+                None => {
+                    return Err(ApiError::forbidden(
+                        "workspace.read",
+                        format!("{} is not a member of workspace `{slug}`", self.user.email),
+                    ))
+                }
             }
         };
         Ok(Access {
@@ -154,14 +183,25 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
 /// Reads `Authorization: Bearer vgl_…` and resolves it, or fails with 401.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-        unauthorized("unauthenticated", "missing `Authorization: Bearer <token>` header")
+        unauthorized(
+            "unauthenticated",
+            "missing `Authorization: Bearer <token>` header",
+        )
     })?;
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
-        .ok_or_else(|| unauthorized("unauthenticated", "the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            unauthorized(
+                "unauthenticated",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
     if !secrets::well_formed(token, secrets::API_TOKEN_PREFIX) {
         return Err(unauthorized("token_invalid", "the API token is not valid"));
     }
@@ -199,7 +239,10 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         authenticate(parts, state).await
     }
 }
@@ -211,7 +254,10 @@ pub struct MaybePrincipal(pub Option<Principal>);
 impl FromRequestParts<AppState> for MaybePrincipal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if parts.headers.get(AUTHORIZATION).is_none() {
             return Ok(Self(None));
         }
@@ -232,7 +278,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError::bad_request("bad_request", format!("invalid path parameter: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(
+                "bad_request",
+                format!("invalid path parameter: {}", e.body_text()),
+            )),
         }
     }
 }
@@ -250,7 +299,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError::bad_request("bad_request", format!("invalid query string: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(
+                "bad_request",
+                format!("invalid query string: {}", e.body_text()),
+            )),
         }
     }
 }

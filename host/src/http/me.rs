@@ -62,7 +62,10 @@ struct TokenList {
 /// The caller's tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)))]
-async fn list_tokens(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<TokenList>> {
+async fn list_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<TokenList>> {
     Ok(Json(TokenList {
         tokens: state.store.list_tokens(principal.user.id).await?,
     }))
@@ -83,9 +86,17 @@ async fn create_token(
     let name = validate::text("name", &body.name, 100)?;
     let expires_at = match body.expires_in_seconds {
         None => None,
-        Some(0) => return Err(ApiError::invalid("expires_in_seconds", "`expires_in_seconds` must be positive")),
+        Some(0) => {
+            return Err(ApiError::invalid(
+                "expires_in_seconds",
+                "`expires_in_seconds` must be positive",
+            ))
+        }
         Some(s) if s > MAX_TOKEN_LIFETIME => {
-            return Err(ApiError::invalid("expires_in_seconds", "a token may live at most ten years"))
+            return Err(ApiError::invalid(
+                "expires_in_seconds",
+                "a token may live at most ten years",
+            ))
         }
         Some(s) => Some(store::now_plus(s as i64)),
     };
@@ -122,7 +133,12 @@ async fn revoke_token(
         &mut tx,
         state.store.backend(),
         &principal.actor(),
-        NewEvent::new(None, "token.revoke", id.to_string(), json!({"name": info.name, "prefix": info.prefix, "user": principal.user.email})),
+        NewEvent::new(
+            None,
+            "token.revoke",
+            id.to_string(),
+            json!({"name": info.name, "prefix": info.prefix, "user": principal.user.email}),
+        ),
     )
     .await?;
     tx.commit().await?;

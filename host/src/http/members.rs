@@ -118,9 +118,18 @@ async fn list_roles(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<RoleList>> {
-    let access = principal.workspace(&state, &slug, Permission::WorkspaceRead).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceRead)
+        .await?;
     let mut roles = builtin_roles();
-    roles.extend(state.store.list_custom_roles(access.workspace.id).await?.into_iter().map(custom_role_info));
+    roles.extend(
+        state
+            .store
+            .list_custom_roles(access.workspace.id)
+            .await?
+            .into_iter()
+            .map(custom_role_info),
+    );
     Ok(Json(RoleList { roles }))
 }
 
@@ -144,7 +153,10 @@ fn ensure_grantable(access: &Access, perms: &PermissionSet, what: &str) -> Resul
     if let Some(p) = perms.0.iter().find(|p| !access.permissions.contains(**p)) {
         return Err(ApiError::forbidden(
             p.name(),
-            format!("{what} would grant `{p}`, which you do not hold in workspace `{}`", access.workspace.slug),
+            format!(
+                "{what} would grant `{p}`, which you do not hold in workspace `{}`",
+                access.workspace.slug
+            ),
         ));
     }
     Ok(())
@@ -159,17 +171,27 @@ async fn create_role(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
-    ApiJson(body): ApiJson<CreateRole>,
+    body: Result<ApiJson<CreateRole>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<RoleInfo>)> {
-    let access = principal.workspace(&state, &slug, Permission::RoleManage).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::RoleManage)
+        .await?;
+    let ApiJson(body) = body?;
     let name = validate::identifier("name", &body.name)?;
     if Role::ALL.iter().any(|r| r.name() == name) {
-        return Err(ApiError::invalid("name", format!("`{name}` is a built-in role's name")));
+        return Err(ApiError::invalid(
+            "name",
+            format!("`{name}` is a built-in role's name"),
+        ));
     }
-    let base: Role = body.base_role.parse().map_err(|e| ApiError::invalid("base_role", e))?;
-    let add = PermissionSet::parse(body.add.iter().map(String::as_str)).map_err(|e| ApiError::invalid("add", e))?;
-    let remove =
-        PermissionSet::parse(body.remove.iter().map(String::as_str)).map_err(|e| ApiError::invalid("remove", e))?;
+    let base: Role = body
+        .base_role
+        .parse()
+        .map_err(|e| ApiError::invalid("base_role", e))?;
+    let add = PermissionSet::parse(body.add.iter().map(String::as_str))
+        .map_err(|e| ApiError::invalid("add", e))?;
+    let remove = PermissionSet::parse(body.remove.iter().map(String::as_str))
+        .map_err(|e| ApiError::invalid("remove", e))?;
     let mut perms = base.permissions();
     perms.0.extend(add.0);
     perms.0.retain(|p| !remove.contains(*p));
@@ -180,7 +202,12 @@ async fn create_role(
         &mut tx,
         state.store.backend(),
         &principal.actor(),
-        NewEvent::new(Some(access.workspace.id), "role.create", &name, json!({"base_role": base, "permissions": perms.names()})),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "role.create",
+            &name,
+            json!({"base_role": base, "permissions": perms.names()}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -197,14 +224,21 @@ async fn delete_role(
     principal: Principal,
     ApiPath((slug, name)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let access = principal.workspace(&state, &slug, Permission::RoleManage).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::RoleManage)
+        .await?;
     let mut tx = state.store.begin_write().await?;
     let role = store::delete_custom_role(&mut tx, access.workspace.id, &name).await?;
     audit::append(
         &mut tx,
         state.store.backend(),
         &principal.actor(),
-        NewEvent::new(Some(access.workspace.id), "role.delete", &name, json!({"base_role": role.base_role, "permissions": role.permissions.names()})),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "role.delete",
+            &name,
+            json!({"base_role": role.base_role, "permissions": role.permissions.names()}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -225,7 +259,9 @@ async fn list_members(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<MemberList>> {
-    let access = principal.workspace(&state, &slug, Permission::MemberRead).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberRead)
+        .await?;
     Ok(Json(MemberList {
         members: state.store.list_members(access.workspace.id).await?,
     }))
@@ -241,7 +277,9 @@ async fn remove_member(
     principal: Principal,
     ApiPath((slug, email)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Member>> {
-    let access = principal.workspace(&state, &slug, Permission::MemberRemove).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberRemove)
+        .await?;
     let email = email.trim().to_ascii_lowercase();
     let mut tx = state.store.begin_write().await?;
     let member = store::remove_member(&mut tx, access.workspace.id, &email).await?;
@@ -249,7 +287,12 @@ async fn remove_member(
         &mut tx,
         state.store.backend(),
         &principal.actor(),
-        NewEvent::new(Some(access.workspace.id), "member.remove", &email, json!({"role": member.role, "custom_role": member.custom_role})),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "member.remove",
+            &email,
+            json!({"role": member.role, "custom_role": member.custom_role}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -270,7 +313,9 @@ async fn list_invites(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<InviteList>> {
-    let access = principal.workspace(&state, &slug, Permission::MemberRead).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberRead)
+        .await?;
     Ok(Json(InviteList {
         invites: state.store.list_invites(access.workspace.id).await?,
     }))
@@ -320,7 +365,12 @@ struct InviteContext<'a> {
 
 impl InviteContext<'_> {
     /// Creates the invite, queues its mail and audits it, in `tx`.
-    async fn invite(&self, tx: &mut WriteTx, email: &str, grant: &Grant) -> ApiResult<InviteCreated> {
+    async fn invite(
+        &self,
+        tx: &mut WriteTx,
+        email: &str,
+        grant: &Grant,
+    ) -> ApiResult<InviteCreated> {
         let workspace = &self.access.workspace;
         let created = store::insert_invite(
             tx,
@@ -333,7 +383,11 @@ impl InviteContext<'_> {
         )
         .await?;
         let accept_url = format!("{}/invites/{}", self.state.public_url, created.accept_token);
-        let role_text = grant.custom.as_ref().map(|c| c.name.as_str()).unwrap_or(grant.role.name());
+        let role_text = grant
+            .custom
+            .as_ref()
+            .map(|c| c.name.as_str())
+            .unwrap_or(grant.role.name());
         store::queue_mail(
             tx,
             "invite",
@@ -343,7 +397,11 @@ impl InviteContext<'_> {
                 "{} invited you to the Vigilo workspace \"{}\" as {role_text}.\n\n\
                  Accept the invite here (the link works once and expires at {}):\n{accept_url}\n\n\
                  Or with the CLI:\nvigilo invite accept {} --url {} --name \"Your Name\"\n",
-                self.actor.label, workspace.name, created.invite.expires_at, created.accept_token, self.state.public_url
+                self.actor.label,
+                workspace.name,
+                created.invite.expires_at,
+                created.accept_token,
+                self.state.public_url
             ),
         )
         .await?;
@@ -372,7 +430,10 @@ fn resolve_grant(
     custom: Option<&str>,
     customs: &[CustomRole],
 ) -> Result<Grant, (&'static str, String)> {
-    match (role.filter(|r| !r.is_empty()), custom.filter(|c| !c.is_empty())) {
+    match (
+        role.filter(|r| !r.is_empty()),
+        custom.filter(|c| !c.is_empty()),
+    ) {
         (_, Some(name)) => {
             let found = customs
                 .iter()
@@ -390,7 +451,10 @@ fn resolve_grant(
             role: r.parse().map_err(|e| ("role", e))?,
             custom: None,
         }),
-        (None, None) => Err(("role", "give a role (owner, approver, engineer, viewer) or a custom role".into())),
+        (None, None) => Err((
+            "role",
+            "give a role (owner, approver, engineer, viewer) or a custom role".into(),
+        )),
     }
 }
 
@@ -404,12 +468,18 @@ async fn create_invite(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
-    ApiJson(body): ApiJson<CreateInvite>,
+    body: Result<ApiJson<CreateInvite>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<InviteCreated>)> {
-    let access = principal.workspace(&state, &slug, Permission::MemberInvite).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
+    let ApiJson(body) = body?;
     let email = validate::email_field("email", &body.email)?;
     if body.role.is_some() && body.custom_role.is_some() {
-        return Err(ApiError::invalid("role", "give either `role` or `custom_role`, not both"));
+        return Err(ApiError::invalid(
+            "role",
+            "give either `role` or `custom_role`, not both",
+        ));
     }
     let customs = state.store.list_custom_roles(access.workspace.id).await?;
     let grant = resolve_grant(body.role.as_deref(), body.custom_role.as_deref(), &customs)
@@ -418,7 +488,9 @@ async fn create_invite(
     let mut tx = state.store.begin_write().await?;
     let members = store::list_members_in(&mut tx, access.workspace.id).await?;
     if members.iter().any(|m| m.email == email) {
-        return Err(ApiError::Conflict(format!("{email} is already a member of `{slug}`")));
+        return Err(ApiError::Conflict(format!(
+            "{email} is already a member of `{slug}`"
+        )));
     }
     let ctx = InviteContext {
         state: &state,
@@ -442,14 +514,21 @@ async fn revoke_invite(
     principal: Principal,
     ApiPath((slug, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<Invite>> {
-    let access = principal.workspace(&state, &slug, Permission::MemberInvite).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
     let mut tx = state.store.begin_write().await?;
     let invite = store::revoke_invite(&mut tx, access.workspace.id, id).await?;
     audit::append(
         &mut tx,
         state.store.backend(),
         &principal.actor(),
-        NewEvent::new(Some(access.workspace.id), "invite.revoke", &invite.email, json!({"invite_id": id})),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "invite.revoke",
+            &invite.email,
+            json!({"invite_id": id}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -498,17 +577,30 @@ async fn bulk_invite(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<BulkReport>> {
-    let access = principal.workspace(&state, &slug, Permission::MemberInvite).await?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !content_type.starts_with("text/csv") {
-        return Err(ApiError::UnsupportedMediaType("send the file with `Content-Type: text/csv`".into()));
+        return Err(ApiError::UnsupportedMediaType(
+            "send the file with `Content-Type: text/csv`".into(),
+        ));
     }
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| ApiError::bad_request("invalid_csv", format!("the file is not UTF-8 text: {e}")))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::bad_request("invalid_csv", format!("the file is not UTF-8 text: {e}"))
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| ApiError::bad_request("invalid_csv", format!("cannot read the CSV header: {e}")))?
+        .map_err(|e| {
+            ApiError::bad_request("invalid_csv", format!("cannot read the CSV header: {e}"))
+        })?
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
@@ -524,13 +616,18 @@ async fn bulk_invite(
     }
     let mut records = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| ApiError::bad_request("invalid_csv", format!("cannot read the CSV file: {e}")))?;
+        let record = record.map_err(|e| {
+            ApiError::bad_request("invalid_csv", format!("cannot read the CSV file: {e}"))
+        })?;
         if record.iter().all(str::is_empty) {
             continue;
         }
         records.push(record);
         if records.len() > MAX_BULK_ROWS {
-            return Err(ApiError::bad_request("invalid_csv", format!("the file has more than {MAX_BULK_ROWS} rows; split it")));
+            return Err(ApiError::bad_request(
+                "invalid_csv",
+                format!("the file has more than {MAX_BULK_ROWS} rows; split it"),
+            ));
         }
     }
 
@@ -541,7 +638,10 @@ async fn bulk_invite(
         .into_iter()
         .map(|m| m.email)
         .collect();
-    let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id).await?.into_iter().collect();
+    let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
+        .await?
+        .into_iter()
+        .collect();
     let ctx = InviteContext {
         state: &state,
         access: &access,
@@ -563,10 +663,19 @@ async fn bulk_invite(
         };
         let outcome: Result<Option<InviteCreated>, (&'static str, String)> = async {
             if record.len() != BULK_COLUMNS.len() {
-                return Err(("failed", format!("expected {} columns, found {}", BULK_COLUMNS.len(), record.len())));
+                return Err((
+                    "failed",
+                    format!(
+                        "expected {} columns, found {}",
+                        BULK_COLUMNS.len(),
+                        record.len()
+                    ),
+                ));
             }
-            let email = validate::email("email", &raw_email).map_err(|m| ("failed", format!("malformed email: {m}")))?;
-            let grant = resolve_grant(record.get(1), record.get(2), &customs).map_err(|(_, m)| ("failed", m))?;
+            let email = validate::email("email", &raw_email)
+                .map_err(|m| ("failed", format!("malformed email: {m}")))?;
+            let grant = resolve_grant(record.get(1), record.get(2), &customs)
+                .map_err(|(_, m)| ("failed", m))?;
             if let Some(first) = seen.get(&email) {
                 return Err(("failed", format!("duplicate of row {first} in this file")));
             }
@@ -577,8 +686,13 @@ async fn bulk_invite(
             if pending.contains(&email) {
                 return Err(("skipped", "already invited".to_string()));
             }
-            ensure_grantable(&access, &grant.permissions(), "this invite").map_err(|e| ("failed", e.to_string()))?;
-            Ok(Some(ctx.invite(&mut tx, &email, &grant).await.map_err(|e| ("failed", e.to_string()))?))
+            ensure_grantable(&access, &grant.permissions(), "this invite")
+                .map_err(|e| ("failed", e.to_string()))?;
+            Ok(Some(
+                ctx.invite(&mut tx, &email, &grant)
+                    .await
+                    .map_err(|e| ("failed", e.to_string()))?,
+            ))
         }
         .await;
         match outcome {
@@ -590,7 +704,11 @@ async fn bulk_invite(
             }
             Ok(None) => {}
             Err((kind, reason)) => {
-                row.outcome = if kind == "skipped" { "skipped" } else { "failed" };
+                row.outcome = if kind == "skipped" {
+                    "skipped"
+                } else {
+                    "failed"
+                };
                 row.reason = Some(reason);
             }
         }
@@ -644,15 +762,21 @@ async fn accept_invite(
     ApiJson(body): ApiJson<AcceptInvite>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let name = validate::text("name", &body.name, 100)?;
-    let not_found = || ApiError::NotFound("no such invite: check the link or ask for a new invite".into());
+    let not_found =
+        || ApiError::NotFound("no such invite: check the link or ask for a new invite".into());
     if !secrets::well_formed(&token, secrets::INVITE_TOKEN_PREFIX) {
         return Err(not_found());
     }
     let mut tx = state.store.begin_write().await?;
-    let record = store::invite_by_token_hash(&mut tx, &secrets::hash(&token)).await?.ok_or_else(not_found)?;
+    let record = store::invite_by_token_hash(&mut tx, &secrets::hash(&token))
+        .await?
+        .ok_or_else(not_found)?;
     let invite = &record.invite;
     if invite.status != "pending" {
-        return Err(ApiError::Conflict(format!("this invite is {} and can no longer be accepted", invite.status)));
+        return Err(ApiError::Conflict(format!(
+            "this invite is {} and can no longer be accepted",
+            invite.status
+        )));
     }
     let existing = store::user_by_email(&mut tx, &invite.email).await?;
     let (user, token, actor) = match existing {
@@ -690,7 +814,14 @@ async fn accept_invite(
             (user, Some(token), actor)
         }
     };
-    store::insert_membership(&mut tx, record.workspace_id, user.id, invite.role, record.custom_role_id).await?;
+    store::insert_membership(
+        &mut tx,
+        record.workspace_id,
+        user.id,
+        invite.role,
+        record.custom_role_id,
+    )
+    .await?;
     store::mark_invite_accepted(&mut tx, invite.id).await?;
     let workspace_slug: String = sqlx::query_scalar("SELECT slug FROM workspaces WHERE id = $1")
         .bind(record.workspace_id)

@@ -6,7 +6,10 @@ use crate::error::ApiError;
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(ApiError::invalid(field, format!("`{field}` must not be empty")));
+        return Err(ApiError::invalid(
+            field,
+            format!("`{field}` must not be empty"),
+        ));
     }
     let n = v.chars().count();
     if n > max {
@@ -16,7 +19,10 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
         ));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, format!("`{field}` must not contain control characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("`{field}` must not contain control characters"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -25,8 +31,13 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
 /// letter or digit.
 pub fn slug(field: &str, value: &str) -> Result<String, ApiError> {
     let ok = (2..=63).contains(&value.len())
-        && value.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(value.to_string())
     } else {
@@ -47,14 +58,19 @@ pub fn email(field: &str, value: &str) -> Result<String, String> {
         return Err("the email address is empty".into());
     }
     if v.len() > 254 {
-        return Err(format!("the email address is {} characters long; the limit is 254", v.len()));
+        return Err(format!(
+            "the email address is {} characters long; the limit is 254",
+            v.len()
+        ));
     }
     let Some((local, domain)) = v.split_once('@') else {
         return Err(format!("`{v}` is not an email address (no `@`)"));
     };
     let valid_local = !local.is_empty()
         && local.len() <= 64
-        && local.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
@@ -83,13 +99,17 @@ pub fn email_field(field: &str, value: &str) -> Result<String, ApiError> {
 /// 1–64 characters of `a-z`, `A-Z`, `0-9`, `_`, `-` and `.`.
 pub fn identifier(field: &str, value: &str) -> Result<String, ApiError> {
     let ok = (1..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
     if ok {
         Ok(value.to_string())
     } else {
         Err(ApiError::invalid(
             field,
-            format!("`{value}` is not a valid {field}: use 1 to 64 letters, digits, `_`, `-` and `.`"),
+            format!(
+                "`{value}` is not a valid {field}: use 1 to 64 letters, digits, `_`, `-` and `.`"
+            ),
         ))
     }
 }
@@ -101,7 +121,16 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email("e", " Alice@Acme.com ").unwrap(), "alice@acme.com");
-        for bad in ["", "alice", "alice@", "@acme.com", "a b@acme.com", "alice@acme", "a..b@acme.com", "alice@-acme.com"] {
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@acme.com",
+            "a b@acme.com",
+            "alice@acme",
+            "a..b@acme.com",
+            "alice@-acme.com",
+        ] {
             assert!(email("e", bad).is_err(), "{bad} accepted");
         }
         assert!(email("e", &format!("{}@acme.com", "a".repeat(300))).is_err());

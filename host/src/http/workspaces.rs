@@ -49,7 +49,11 @@ pub(super) struct WorkspaceView {
     settings: Option<Value>,
 }
 
-fn view(w: &Workspace, access_role: Option<(Role, Option<String>)>, with_settings: bool) -> WorkspaceView {
+fn view(
+    w: &Workspace,
+    access_role: Option<(Role, Option<String>)>,
+    with_settings: bool,
+) -> WorkspaceView {
     let (role, custom_role) = match access_role {
         Some((r, c)) => (Some(r), c),
         None => (None, None),
@@ -81,7 +85,10 @@ struct WorkspaceList {
 /// others the ones they are members of.
 #[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces", security(("bearer" = [])),
     responses((status = 200, body = WorkspaceList), (status = 401, body = ErrorBody)))]
-async fn list_workspaces(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<WorkspaceList>> {
+async fn list_workspaces(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<WorkspaceList>> {
     let mine = state.store.memberships_of(principal.user.id).await?;
     let all = state.store.list_all_workspaces().await?;
     let workspaces = all
@@ -121,9 +128,10 @@ struct CreateWorkspace {
 async fn create_workspace(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(body): ApiJson<CreateWorkspace>,
+    body: Result<ApiJson<CreateWorkspace>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     principal.require_platform_admin("create workspaces")?;
+    let ApiJson(body) = body?;
     let name = validate::text("name", &body.name, 100)?;
     let slug = validate::slug("slug", &body.slug)?;
     let region = validate::text("region", &body.region, 32)?;
@@ -132,17 +140,23 @@ async fn create_workspace(
         Some(t) => {
             let template = store::template_by_name_in(&mut tx, t).await?;
             Some(Snapshot::from_value(template.snapshot).map_err(|e| {
-                ApiError::Internal(format!("stored template `{t}` is not a valid snapshot: {e}"))
+                ApiError::Internal(format!(
+                    "stored template `{t}` is not a valid snapshot: {e}"
+                ))
             })?)
         }
         None => None,
     };
     let empty = Value::Object(Map::new());
     let (settings, policies) = match &snapshot {
-        Some(s) => (Value::Object(s.settings.clone()), Value::Object(s.policies.clone())),
+        Some(s) => (
+            Value::Object(s.settings.clone()),
+            Value::Object(s.policies.clone()),
+        ),
         None => (empty.clone(), empty),
     };
-    let workspace = store::insert_workspace(&mut tx, &slug, &name, &region, &settings, &policies).await?;
+    let workspace =
+        store::insert_workspace(&mut tx, &slug, &name, &region, &settings, &policies).await?;
     if let Some(snapshot) = &snapshot {
         for role in &snapshot.custom_roles {
             let (base, perms) = role.parse()?;
@@ -151,8 +165,20 @@ async fn create_workspace(
     }
     let backend = state.store.backend();
     let details = json!({"name": name, "region": region, "template": body.template});
-    audit::append(&mut tx, backend, &principal.actor(), NewEvent::new(None, "workspace.create", &slug, details.clone())).await?;
-    audit::append(&mut tx, backend, &principal.actor(), NewEvent::new(Some(workspace.id), "workspace.create", &slug, details)).await?;
+    audit::append(
+        &mut tx,
+        backend,
+        &principal.actor(),
+        NewEvent::new(None, "workspace.create", &slug, details.clone()),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        backend,
+        &principal.actor(),
+        NewEvent::new(Some(workspace.id), "workspace.create", &slug, details),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(workspace = %slug, template = ?body.template, "workspace created");
     Ok((StatusCode::CREATED, Json(view(&workspace, None, true))))
@@ -167,7 +193,9 @@ async fn get_workspace(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<WorkspaceView>> {
-    let access = principal.workspace(&state, &slug, Permission::WorkspaceRead).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceRead)
+        .await?;
     Ok(Json(view(&access.workspace, access_role(&access), true)))
 }
 
@@ -186,7 +214,9 @@ async fn get_settings(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<Settings>> {
-    let access = principal.workspace(&state, &slug, Permission::WorkspaceRead).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceRead)
+        .await?;
     Ok(Json(Settings {
         settings: access.workspace.settings,
     }))
@@ -210,8 +240,10 @@ async fn write_setting(
     key: &str,
     value: Option<Value>,
 ) -> ApiResult<Json<Settings>> {
+    principal
+        .workspace(state, slug, Permission::WorkspaceSettings)
+        .await?;
     let key = validate::identifier("key", key)?;
-    principal.workspace(state, slug, Permission::WorkspaceSettings).await?;
     let mut tx = state.store.begin_write().await?;
     let workspace = store::workspace_by_slug_in(&mut tx, slug)
         .await?
@@ -223,22 +255,31 @@ async fn write_setting(
     let (action, details) = match value {
         Some(v) => {
             if v.to_string().len() > MAX_SETTING_BYTES {
-                return Err(ApiError::invalid("value", "a setting's value may be at most 64 KiB of JSON"));
+                return Err(ApiError::invalid(
+                    "value",
+                    "a setting's value may be at most 64 KiB of JSON",
+                ));
             }
             let details = json!({"key": key, "old": settings.get(&key), "new": v});
             settings.insert(key.clone(), v);
             ("workspace.settings.set", details)
         }
         None => {
-            let old = settings
-                .remove(&key)
-                .ok_or_else(|| ApiError::NotFound(format!("workspace `{slug}` has no setting `{key}`")))?;
+            let old = settings.remove(&key).ok_or_else(|| {
+                ApiError::NotFound(format!("workspace `{slug}` has no setting `{key}`"))
+            })?;
             ("workspace.settings.unset", json!({"key": key, "old": old}))
         }
     };
     let settings = Value::Object(settings);
     store::update_settings(&mut tx, workspace.id, &settings).await?;
-    audit::append(&mut tx, state.store.backend(), &principal.actor(), NewEvent::new(Some(workspace.id), action, key, details)).await?;
+    audit::append(
+        &mut tx,
+        state.store.backend(),
+        &principal.actor(),
+        NewEvent::new(Some(workspace.id), action, key, details),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(Settings { settings }))
 }
@@ -252,8 +293,12 @@ async fn set_setting(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((slug, key)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<SettingValue>,
+    body: Result<ApiJson<SettingValue>, ApiError>,
 ) -> ApiResult<Json<Settings>> {
+    principal
+        .workspace(&state, &slug, Permission::WorkspaceSettings)
+        .await?;
+    let ApiJson(body) = body?;
     write_setting(&state, &principal, &slug, &key, Some(body.value)).await
 }
 
@@ -340,14 +385,23 @@ impl Snapshot {
         for role in &self.custom_roles {
             role.parse()?;
             if !names.insert(role.name.as_str()) {
-                return Err(ApiError::invalid("snapshot.custom_roles", format!("custom role `{}` appears twice", role.name)));
+                return Err(ApiError::invalid(
+                    "snapshot.custom_roles",
+                    format!("custom role `{}` appears twice", role.name),
+                ));
             }
         }
         if !self.custom_fields.is_empty() {
-            return Err(ApiError::invalid("snapshot.custom_fields", "this server version has no custom fields; the list must be empty"));
+            return Err(ApiError::invalid(
+                "snapshot.custom_fields",
+                "this server version has no custom fields; the list must be empty",
+            ));
         }
         if !self.playbooks.is_empty() {
-            return Err(ApiError::invalid("snapshot.playbooks", "this server version has no playbooks; the list must be empty"));
+            return Err(ApiError::invalid(
+                "snapshot.playbooks",
+                "this server version has no playbooks; the list must be empty",
+            ));
         }
         Ok(())
     }
@@ -362,7 +416,9 @@ async fn export_workspace(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<Snapshot>> {
-    let access = principal.workspace(&state, &slug, Permission::WorkspaceExport).await?;
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceExport)
+        .await?;
     let roles = state.store.list_custom_roles(access.workspace.id).await?;
     let as_map = |v: &Value| match v {
         Value::Object(m) => m.clone(),
@@ -410,7 +466,10 @@ struct TemplateView {
 /// Every workspace template.
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates", security(("bearer" = [])),
     responses((status = 200, body = TemplateList), (status = 401, body = ErrorBody)))]
-async fn list_templates(State(state): State<AppState>, _principal: Principal) -> ApiResult<Json<TemplateList>> {
+async fn list_templates(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> ApiResult<Json<TemplateList>> {
     let templates = state
         .store
         .list_templates()
@@ -446,22 +505,39 @@ struct CreateTemplate {
 async fn create_template(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(body): ApiJson<CreateTemplate>,
+    body: Result<ApiJson<CreateTemplate>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     principal.require_platform_admin("create workspace templates")?;
+    let ApiJson(body) = body?;
     let name = validate::identifier("name", &body.name)?;
     if body.description.chars().count() > 500 {
-        return Err(ApiError::invalid("description", "`description` may be at most 500 characters"));
+        return Err(ApiError::invalid(
+            "description",
+            "`description` may be at most 500 characters",
+        ));
     }
     body.snapshot.validate()?;
-    let value = serde_json::to_value(&body.snapshot).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let value =
+        serde_json::to_value(&body.snapshot).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut tx = state.store.begin_write().await?;
-    let stored = store::insert_template(&mut tx, &name, body.description.trim(), &value, principal.user.id).await?;
+    let stored = store::insert_template(
+        &mut tx,
+        &name,
+        body.description.trim(),
+        &value,
+        principal.user.id,
+    )
+    .await?;
     audit::append(
         &mut tx,
         state.store.backend(),
         &principal.actor(),
-        NewEvent::new(None, "template.create", &name, json!({"description": stored.description})),
+        NewEvent::new(
+            None,
+            "template.create",
+            &name,
+            json!({"description": stored.description}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -486,8 +562,11 @@ async fn get_template(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<TemplateView>> {
     let t = state.store.template_by_name(&name).await?;
-    let snapshot = Snapshot::from_value(t.snapshot)
-        .map_err(|e| ApiError::Internal(format!("stored template `{name}` is not a valid snapshot: {e}")))?;
+    let snapshot = Snapshot::from_value(t.snapshot).map_err(|e| {
+        ApiError::Internal(format!(
+            "stored template `{name}` is not a valid snapshot: {e}"
+        ))
+    })?;
     Ok(Json(TemplateView {
         name: t.name,
         description: t.description,
@@ -508,7 +587,13 @@ async fn delete_template(
     principal.require_platform_admin("delete workspace templates")?;
     let mut tx = state.store.begin_write().await?;
     store::delete_template(&mut tx, &name).await?;
-    audit::append(&mut tx, state.store.backend(), &principal.actor(), NewEvent::new(None, "template.delete", &name, json!({}))).await?;
+    audit::append(
+        &mut tx,
+        state.store.backend(),
+        &principal.actor(),
+        NewEvent::new(None, "template.delete", &name, json!({})),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -128,18 +128,28 @@ pub async fn insert_invite(
     })
 }
 
-async fn invite_by_id_in(conn: &mut AnyConnection, workspace_id: i64, id: i64) -> StoreResult<InviteRecord> {
-    let row = sqlx::query(&format!("{INVITE_SELECT} WHERE i.id = $1 AND i.workspace_id = $2"))
-        .bind(id)
-        .bind(workspace_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no invite with id {id} in this workspace")))?;
+async fn invite_by_id_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    id: i64,
+) -> StoreResult<InviteRecord> {
+    let row = sqlx::query(&format!(
+        "{INVITE_SELECT} WHERE i.id = $1 AND i.workspace_id = $2"
+    ))
+    .bind(id)
+    .bind(workspace_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no invite with id {id} in this workspace")))?;
     invite_from_row(&row, &now())
 }
 
 /// Revokes a pending invite.
-pub async fn revoke_invite(conn: &mut AnyConnection, workspace_id: i64, id: i64) -> StoreResult<Invite> {
+pub async fn revoke_invite(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    id: i64,
+) -> StoreResult<Invite> {
     let record = invite_by_id_in(conn, workspace_id, id).await?;
     if record.invite.status != "pending" {
         return Err(StoreError::Conflict(format!(
@@ -156,7 +166,10 @@ pub async fn revoke_invite(conn: &mut AnyConnection, workspace_id: i64, id: i64)
 }
 
 /// Finds an invite by the hash of its accept token.
-pub async fn invite_by_token_hash(conn: &mut AnyConnection, hash: &str) -> StoreResult<Option<InviteRecord>> {
+pub async fn invite_by_token_hash(
+    conn: &mut AnyConnection,
+    hash: &str,
+) -> StoreResult<Option<InviteRecord>> {
     let row = sqlx::query(&format!("{INVITE_SELECT} WHERE i.token_hash = $1"))
         .bind(hash)
         .fetch_optional(&mut *conn)
@@ -176,13 +189,18 @@ pub async fn mark_invite_accepted(conn: &mut AnyConnection, id: i64) -> StoreRes
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {
-        return Err(StoreError::Conflict("this invite is no longer pending".into()));
+        return Err(StoreError::Conflict(
+            "this invite is no longer pending".into(),
+        ));
     }
     Ok(())
 }
 
 /// Lower-case emails with a pending invite in a workspace.
-pub async fn pending_invite_emails_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<Vec<String>> {
+pub async fn pending_invite_emails_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT email FROM invites WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
     )
@@ -229,10 +247,12 @@ pub struct OutboxMail {
 impl Store {
     /// Invites of a workspace, newest first.
     pub async fn list_invites(&self, workspace_id: i64) -> StoreResult<Vec<Invite>> {
-        let rows = sqlx::query(&format!("{INVITE_SELECT} WHERE i.workspace_id = $1 ORDER BY i.id DESC"))
-            .bind(workspace_id)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{INVITE_SELECT} WHERE i.workspace_id = $1 ORDER BY i.id DESC"
+        ))
+        .bind(workspace_id)
+        .fetch_all(self.pool())
+        .await?;
         let now = now();
         rows.iter()
             .map(|r| invite_from_row(r, &now).map(|r| r.invite))

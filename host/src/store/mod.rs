@@ -68,7 +68,9 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// Maps a unique-key violation to `Conflict(message)`, anything else to `Database`.
-pub fn conflict_on_unique(message: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub fn conflict_on_unique(
+    message: impl FnOnce() -> String,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| {
         if is_unique_violation(&e) {
             StoreError::Conflict(message())
@@ -89,7 +91,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -232,7 +236,8 @@ fn sqlite_url(url: &str) -> StoreResult<String> {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     StoreError::Database(sqlx::Error::Configuration(
-                        format!("cannot create database directory {}: {e}", parent.display()).into(),
+                        format!("cannot create database directory {}: {e}", parent.display())
+                            .into(),
                     ))
                 })?;
             }
@@ -287,7 +292,10 @@ mod tests {
         let b = format_time(OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(10));
         assert_eq!(a, "1970-01-01T00:00:00.000005Z");
         assert!(a < b);
-        assert_eq!(parse_time(&a).unwrap(), OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(5));
+        assert_eq!(
+            parse_time(&a).unwrap(),
+            OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(5)
+        );
     }
 
     #[test]

@@ -47,17 +47,21 @@ pub async fn insert_template(
     .bind(now())
     .fetch_one(&mut *conn)
     .await
-    .map_err(super::conflict_on_unique(|| format!("a template named `{name}` already exists")))?;
+    .map_err(super::conflict_on_unique(|| {
+        format!("a template named `{name}` already exists")
+    }))?;
     template_from_row(&row)
 }
 
 /// Reads a template inside a transaction.
 pub async fn template_by_name_in(conn: &mut AnyConnection, name: &str) -> StoreResult<Template> {
-    let row = sqlx::query("SELECT name, description, snapshot, created_at FROM templates WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no template named `{name}`")))?;
+    let row = sqlx::query(
+        "SELECT name, description, snapshot, created_at FROM templates WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no template named `{name}`")))?;
     template_from_row(&row)
 }
 
@@ -76,9 +80,11 @@ pub async fn delete_template(conn: &mut AnyConnection, name: &str) -> StoreResul
 impl Store {
     /// Every template, by name.
     pub async fn list_templates(&self) -> StoreResult<Vec<Template>> {
-        let rows = sqlx::query("SELECT name, description, snapshot, created_at FROM templates ORDER BY name")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name, description, snapshot, created_at FROM templates ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(template_from_row).collect()
     }
 

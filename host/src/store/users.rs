@@ -56,7 +56,8 @@ pub struct TokenInfo {
     pub status: String,
 }
 
-const TOKEN_COLUMNS: &str = "t.id, t.name, t.prefix, t.created_at, t.expires_at, t.last_used_at, t.revoked_at";
+const TOKEN_COLUMNS: &str =
+    "t.id, t.name, t.prefix, t.created_at, t.expires_at, t.last_used_at, t.revoked_at";
 
 fn token_from_row(row: &AnyRow, now: &str) -> Result<TokenInfo, sqlx::Error> {
     let expires_at: Option<String> = row.try_get(4)?;
@@ -109,10 +110,12 @@ pub struct TokenLookup {
 
 /// Finds a user by (lower-case) email.
 pub async fn user_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"))
-        .bind(email)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(row.map(|r| user_from_row(&r, 0)).transpose()?)
 }
 
@@ -133,7 +136,9 @@ pub async fn insert_user(
     .bind(now())
     .fetch_one(&mut *conn)
     .await
-    .map_err(super::conflict_on_unique(|| format!("a user with email {email} already exists")))?;
+    .map_err(super::conflict_on_unique(|| {
+        format!("a user with email {email} already exists")
+    }))?;
     Ok(user_from_row(&row, 0)?)
 }
 

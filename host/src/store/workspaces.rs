@@ -28,7 +28,8 @@ pub struct Workspace {
     pub created_at: String,
 }
 
-const WORKSPACE_COLUMNS: &str = "w.id, w.slug, w.name, w.region, w.settings, w.policies, w.created_at";
+const WORKSPACE_COLUMNS: &str =
+    "w.id, w.slug, w.name, w.region, w.settings, w.policies, w.created_at";
 
 fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
     Ok(Workspace {
@@ -128,10 +129,12 @@ pub async fn workspace_by_slug_in(
     conn: &mut AnyConnection,
     slug: &str,
 ) -> StoreResult<Option<Workspace>> {
-    let row = sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.slug = $1"))
-        .bind(slug)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.map(|r| workspace_from_row(&r)).transpose()
 }
 
@@ -157,12 +160,18 @@ pub async fn insert_workspace(
     .bind(now())
     .fetch_one(&mut *conn)
     .await
-    .map_err(super::conflict_on_unique(|| format!("the slug `{slug}` is already taken")))?;
+    .map_err(super::conflict_on_unique(|| {
+        format!("the slug `{slug}` is already taken")
+    }))?;
     workspace_from_row(&row)
 }
 
 /// Replaces a workspace's settings object.
-pub async fn update_settings(conn: &mut AnyConnection, workspace_id: i64, settings: &Value) -> StoreResult<()> {
+pub async fn update_settings(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    settings: &Value,
+) -> StoreResult<()> {
     sqlx::query("UPDATE workspaces SET settings = $1 WHERE id = $2")
         .bind(settings.to_string())
         .bind(workspace_id)
@@ -190,7 +199,9 @@ pub async fn insert_membership(
     .bind(now())
     .execute(&mut *conn)
     .await
-    .map_err(super::conflict_on_unique(|| "already a member of this workspace".to_string()))?;
+    .map_err(super::conflict_on_unique(|| {
+        "already a member of this workspace".to_string()
+    }))?;
     Ok(())
 }
 
@@ -222,12 +233,18 @@ pub async fn membership_in(
 }
 
 /// Removes the member with `email`, refusing to remove the last owner.
-pub async fn remove_member(conn: &mut AnyConnection, workspace_id: i64, email: &str) -> StoreResult<Member> {
+pub async fn remove_member(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    email: &str,
+) -> StoreResult<Member> {
     let member = list_members_in(conn, workspace_id)
         .await?
         .into_iter()
         .find(|m| m.email == email)
-        .ok_or_else(|| StoreError::NotFound(format!("{email} is not a member of this workspace")))?;
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("{email} is not a member of this workspace"))
+        })?;
     if member.role == Role::Owner && member.custom_role.is_none() {
         let owners: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
@@ -250,7 +267,10 @@ pub async fn remove_member(conn: &mut AnyConnection, workspace_id: i64, email: &
 }
 
 /// Members of a workspace, read inside a transaction.
-pub async fn list_members_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<Vec<Member>> {
+pub async fn list_members_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<Vec<Member>> {
     let rows = sqlx::query(
         "SELECT u.id, u.email, u.name, m.role, c.name, m.created_at
          FROM memberships m JOIN users u ON u.id = m.user_id
@@ -303,7 +323,10 @@ pub async fn insert_custom_role(
 }
 
 /// Custom roles of a workspace, read inside a transaction.
-pub async fn list_custom_roles_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<Vec<CustomRole>> {
+pub async fn list_custom_roles_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<Vec<CustomRole>> {
     let rows = sqlx::query(&format!(
         "SELECT {CUSTOM_ROLE_COLUMNS} FROM custom_roles c WHERE c.workspace_id = $1 ORDER BY c.name"
     ))
@@ -314,16 +337,23 @@ pub async fn list_custom_roles_in(conn: &mut AnyConnection, workspace_id: i64) -
 }
 
 /// Deletes a custom role nobody holds and no open invite names.
-pub async fn delete_custom_role(conn: &mut AnyConnection, workspace_id: i64, name: &str) -> StoreResult<CustomRole> {
+pub async fn delete_custom_role(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    name: &str,
+) -> StoreResult<CustomRole> {
     let role = list_custom_roles_in(conn, workspace_id)
         .await?
         .into_iter()
         .find(|r| r.name == name)
-        .ok_or_else(|| StoreError::NotFound(format!("no custom role named `{name}` in this workspace")))?;
-    let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE custom_role_id = $1")
-        .bind(role.id)
-        .fetch_one(&mut *conn)
-        .await?;
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("no custom role named `{name}` in this workspace"))
+        })?;
+    let holders: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE custom_role_id = $1")
+            .bind(role.id)
+            .fetch_one(&mut *conn)
+            .await?;
     let invites: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM invites WHERE custom_role_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
@@ -351,14 +381,20 @@ impl Store {
 
     /// Every workspace, by slug.
     pub async fn list_all_workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        let rows = sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w ORDER BY w.slug"))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {WORKSPACE_COLUMNS} FROM workspaces w ORDER BY w.slug"
+        ))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(workspace_from_row).collect()
     }
 
     /// The membership of `user_id` in `workspace_id`.
-    pub async fn membership(&self, workspace_id: i64, user_id: i64) -> StoreResult<Option<Membership>> {
+    pub async fn membership(
+        &self,
+        workspace_id: i64,
+        user_id: i64,
+    ) -> StoreResult<Option<Membership>> {
         let mut conn = self.pool().acquire().await?;
         membership_in(&mut conn, workspace_id, user_id).await
     }
