@@ -125,68 +125,121 @@ pub async fn append(
     actor: &Actor,
     event: NewEvent,
 ) -> StoreResult<i64> {
-    let chain_id = event.workspace_id.unwrap_or(INSTALLATION_CHAIN);
-    sqlx::query(
-        "INSERT INTO audit_chains (chain_id, head_seq, head_hash) VALUES ($1, 0, $2)
-         ON CONFLICT (chain_id) DO NOTHING",
-    )
-    .bind(chain_id)
-    .bind(GENESIS_HASH)
-    .execute(&mut *conn)
-    .await?;
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let head = sqlx::query(&format!(
-        "SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = $1{lock}"
-    ))
-    .bind(chain_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let prev_seq: i64 = head.try_get(0)?;
-    let prev_hash: String = head.try_get(1)?;
-    let seq = prev_seq + 1;
-    let time = now();
-    let details = event.details.to_string();
-    let hash = event_hash(
-        chain_id,
-        seq,
-        &time,
-        event.workspace_id,
-        actor.user_id,
-        actor.token_id,
-        &actor.label,
-        event.action,
-        &event.target,
-        &details,
-        &prev_hash,
-    );
-    sqlx::query(
-        "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(chain_id)
-    .bind(seq)
-    .bind(&time)
-    .bind(event.workspace_id)
-    .bind(actor.user_id)
-    .bind(actor.token_id)
-    .bind(&actor.label)
-    .bind(event.action)
-    .bind(&event.target)
-    .bind(&details)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3")
-        .bind(seq)
-        .bind(&hash)
+    let mut chain = ChainAppender::open(conn, backend, event.workspace_id).await?;
+    let seq = chain.append(conn, actor, event).await?;
+    chain.finish(conn).await?;
+    Ok(seq)
+}
+
+/// Appends many events to one chain inside one transaction: the chain head
+/// is locked and read once, and written back once by [`ChainAppender::finish`].
+pub struct ChainAppender {
+    chain_id: i64,
+    workspace_id: Option<i64>,
+    seq: i64,
+    hash: String,
+    start_seq: i64,
+}
+
+impl ChainAppender {
+    /// Locks the chain of `workspace_id` (None: the installation chain) for
+    /// the rest of the transaction and reads its head.
+    pub async fn open(
+        conn: &mut AnyConnection,
+        backend: Backend,
+        workspace_id: Option<i64>,
+    ) -> StoreResult<Self> {
+        let chain_id = workspace_id.unwrap_or(INSTALLATION_CHAIN);
+        sqlx::query(
+            "INSERT INTO audit_chains (chain_id, head_seq, head_hash) VALUES ($1, 0, $2)
+             ON CONFLICT (chain_id) DO NOTHING",
+        )
         .bind(chain_id)
+        .bind(GENESIS_HASH)
         .execute(&mut *conn)
         .await?;
-    Ok(seq)
+        let lock = match backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let head = sqlx::query(&format!(
+            "SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = $1{lock}"
+        ))
+        .bind(chain_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let seq: i64 = head.try_get(0)?;
+        Ok(Self {
+            chain_id,
+            workspace_id,
+            seq,
+            hash: head.try_get(1)?,
+            start_seq: seq,
+        })
+    }
+
+    /// Appends one event (which must belong to this chain) and returns its
+    /// sequence number.
+    pub async fn append(
+        &mut self,
+        conn: &mut AnyConnection,
+        actor: &Actor,
+        event: NewEvent,
+    ) -> StoreResult<i64> {
+        debug_assert_eq!(event.workspace_id, self.workspace_id);
+        let seq = self.seq + 1;
+        let time = now();
+        let details = event.details.to_string();
+        let hash = event_hash(
+            self.chain_id,
+            seq,
+            &time,
+            self.workspace_id,
+            actor.user_id,
+            actor.token_id,
+            &actor.label,
+            event.action,
+            &event.target,
+            &details,
+            &self.hash,
+        );
+        sqlx::query(
+            "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(self.chain_id)
+        .bind(seq)
+        .bind(&time)
+        .bind(self.workspace_id)
+        .bind(actor.user_id)
+        .bind(actor.token_id)
+        .bind(&actor.label)
+        .bind(event.action)
+        .bind(&event.target)
+        .bind(&details)
+        .bind(&self.hash)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+        self.seq = seq;
+        self.hash = hash;
+        Ok(seq)
+    }
+
+    /// Writes the new head back. Without it the transaction must not commit.
+    pub async fn finish(self, conn: &mut AnyConnection) -> StoreResult<()> {
+        if self.seq != self.start_seq {
+            sqlx::query(
+                "UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3",
+            )
+            .bind(self.seq)
+            .bind(&self.hash)
+            .bind(self.chain_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// An audit event as listed.

@@ -336,7 +336,7 @@ fn authorization_walk(db: TestDb) {
 fn describe(who: &Who) -> String {
     match who {
         Who::Admin => "platform admin".into(),
-        Who::Member(r) => format!("{r}"),
+        Who::Member(r) => r.to_string(),
         Who::Outsider => "member of another workspace".into(),
         Who::Revoked => "revoked token".into(),
         Who::Expired => "expired token".into(),

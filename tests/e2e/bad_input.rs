@@ -5,6 +5,16 @@ use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
 
 use crate::{audit_count, create_workspace};
 
+/// method, path, content type, body, expected status, expected error code.
+type Case = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 fn state(server: &TestServer) -> (String, String, i64) {
     let admin = server.admin();
     (
@@ -27,7 +37,7 @@ fn bad_requests_change_nothing(db: TestDb) {
     );
     let before = state(&server);
 
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", "/api/v1/workspaces", Some("application/json"), b"{\"name\": \"A\", ".to_vec(), 400, "invalid_json"),
         ("POST", "/api/v1/workspaces", Some("application/json"), b"[1,2,3]".to_vec(), 422, "validation_failed"),
         ("POST", "/api/v1/workspaces", None, br#"{"name":"A","slug":"aa","region":"us"}"#.to_vec(), 415, "unsupported_media_type"),

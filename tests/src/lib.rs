@@ -426,16 +426,20 @@ pub fn cargo_bin(name: &str) -> PathBuf {
             return;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut args = vec![
+            "build",
+            "--quiet",
+            "-p",
+            "vigilo-cli",
+            "-p",
+            "vigilo-host",
+            "--bins",
+        ];
+        if bin_dir().ends_with("release") {
+            args.push("--release");
+        }
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "vigilo-cli",
-                "-p",
-                "vigilo-host",
-                "--bins",
-            ])
+            .args(&args)
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
             .status()
             .expect("run cargo build");

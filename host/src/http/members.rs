@@ -17,12 +17,12 @@ use utoipa_axum::routes;
 
 use super::extract::{Access, ApiJson, ApiPath, MaybePrincipal, Principal};
 use super::validate;
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{self, Actor, ChainAppender, NewEvent};
 use crate::authz::{Permission, PermissionSet, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::secrets;
 use crate::state::AppState;
-use crate::store::{self, CustomRole, Invite, Member, TokenCreated, User, WriteTx};
+use crate::store::{self, CustomRole, Invite, InviteGrant, Member, TokenCreated, User, WriteTx};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -368,6 +368,7 @@ impl InviteContext<'_> {
     async fn invite(
         &self,
         tx: &mut WriteTx,
+        chain: &mut ChainAppender,
         email: &str,
         grant: &Grant,
     ) -> ApiResult<InviteCreated> {
@@ -376,10 +377,13 @@ impl InviteContext<'_> {
             tx,
             workspace.id,
             email,
-            grant.role,
-            grant.custom.as_ref().map(|c| c.id),
-            self.inviter_id,
-            self.state.config.invite_ttl_days,
+            &InviteGrant {
+                role: grant.role,
+                custom_role: grant.custom.as_ref().map(|c| (c.id, c.name.as_str())),
+                invited_by: self.inviter_id,
+                invited_by_email: &self.actor.label,
+                ttl_days: self.state.config.invite_ttl_days,
+            },
         )
         .await?;
         let accept_url = format!("{}/invites/{}", self.state.public_url, created.accept_token);
@@ -405,9 +409,9 @@ impl InviteContext<'_> {
             ),
         )
         .await?;
-        audit::append(
+        chain
+            .append(
             tx,
-            self.state.store.backend(),
             &self.actor,
             NewEvent::new(
                 Some(workspace.id),
@@ -498,7 +502,11 @@ async fn create_invite(
         actor: principal.actor(),
         inviter_id: principal.user.id,
     };
-    let created = ctx.invite(&mut tx, &email, &grant).await?;
+    store::retire_expired_invites(&mut tx, access.workspace.id).await?;
+    let mut chain =
+        ChainAppender::open(&mut tx, state.store.backend(), Some(access.workspace.id)).await?;
+    let created = ctx.invite(&mut tx, &mut chain, &email, &grant).await?;
+    chain.finish(&mut tx).await?;
     tx.commit().await?;
     state.mail_queued.notify_one();
     Ok((StatusCode::CREATED, Json(created)))
@@ -638,6 +646,9 @@ async fn bulk_invite(
         .into_iter()
         .map(|m| m.email)
         .collect();
+    store::retire_expired_invites(&mut tx, access.workspace.id).await?;
+    let mut chain =
+        ChainAppender::open(&mut tx, state.store.backend(), Some(access.workspace.id)).await?;
     let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
         .await?
         .into_iter()
@@ -689,7 +700,7 @@ async fn bulk_invite(
             ensure_grantable(&access, &grant.permissions(), "this invite")
                 .map_err(|e| ("failed", e.to_string()))?;
             Ok(Some(
-                ctx.invite(&mut tx, &email, &grant)
+                ctx.invite(&mut tx, &mut chain, &email, &grant)
                     .await
                     .map_err(|e| ("failed", e.to_string()))?,
             ))
@@ -714,6 +725,7 @@ async fn bulk_invite(
         }
         rows.push(row);
     }
+    chain.finish(&mut tx).await?;
     tx.commit().await?;
     state.mail_queued.notify_one();
     let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();

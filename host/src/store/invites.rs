@@ -83,28 +83,46 @@ pub struct NewInvite {
     pub accept_token: String,
 }
 
-/// Creates an invite. An expired open invite for the same address is retired
-/// first; a pending one is a conflict.
-#[allow(clippy::too_many_arguments)]
+/// Retires (marks revoked) the workspace's open invites that have expired,
+/// so their addresses can be invited again. Call before [`insert_invite`].
+pub async fn retire_expired_invites(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE invites SET revoked_at = $1
+         WHERE workspace_id = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1",
+    )
+    .bind(now())
+    .bind(workspace_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Who sends an invite and what it grants.
+pub struct InviteGrant<'a> {
+    /// Built-in role (for a custom role: its base role).
+    pub role: Role,
+    /// Custom role id and name, if any.
+    pub custom_role: Option<(i64, &'a str)>,
+    /// The inviter's user id.
+    pub invited_by: i64,
+    /// The inviter's email (for the listing).
+    pub invited_by_email: &'a str,
+    /// Days until it expires.
+    pub ttl_days: u32,
+}
+
+/// Creates an invite; a pending invite for the same address is a conflict.
 pub async fn insert_invite(
     conn: &mut AnyConnection,
     workspace_id: i64,
     email: &str,
-    role: Role,
-    custom_role_id: Option<i64>,
-    invited_by: i64,
-    ttl_days: u32,
+    grant: &InviteGrant<'_>,
 ) -> StoreResult<NewInvite> {
-    let now = now();
-    sqlx::query(
-        "UPDATE invites SET revoked_at = $1
-         WHERE workspace_id = $2 AND email = $3 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1",
-    )
-    .bind(&now)
-    .bind(workspace_id)
-    .bind(email)
-    .execute(&mut *conn)
-    .await?;
+    let created_at = now();
+    let expires_at = now_plus(i64::from(grant.ttl_days) * 86_400);
     let secret = secrets::generate(secrets::INVITE_TOKEN_PREFIX);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO invites (workspace_id, email, role, custom_role_id, token_hash, invited_by, created_at, expires_at)
@@ -112,18 +130,26 @@ pub async fn insert_invite(
     )
     .bind(workspace_id)
     .bind(email)
-    .bind(role.name())
-    .bind(custom_role_id)
+    .bind(grant.role.name())
+    .bind(grant.custom_role.map(|(id, _)| id))
     .bind(&secret.hash)
-    .bind(invited_by)
-    .bind(&now)
-    .bind(now_plus(i64::from(ttl_days) * 86_400))
+    .bind(grant.invited_by)
+    .bind(&created_at)
+    .bind(&expires_at)
     .fetch_one(&mut *conn)
     .await
     .map_err(super::conflict_on_unique(|| format!("{email} already has a pending invite")))?;
-    let record = invite_by_id_in(conn, workspace_id, id).await?;
     Ok(NewInvite {
-        invite: record.invite,
+        invite: Invite {
+            id,
+            email: email.to_string(),
+            role: grant.role,
+            custom_role: grant.custom_role.map(|(_, name)| name.to_string()),
+            status: "pending".into(),
+            created_at,
+            expires_at,
+            invited_by: grant.invited_by_email.to_string(),
+        },
         accept_token: secret.plaintext,
     })
 }
