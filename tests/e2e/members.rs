@@ -238,4 +238,100 @@ fn bulk_invite_reports_every_row(db: TestDb) {
     );
 }
 
-on_both_databases!(invite_accept_list_remove, bulk_invite_reports_every_row);
+/// A one-connection-at-a-time SMTP server on 127.0.0.1 that records each
+/// message's recipient and data.
+fn smtp_sink() -> (u16, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = stream.write_all(b"220 sink ready\r\n");
+            let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                let reply: &[u8] = if in_data {
+                    if line == ".\r\n" {
+                        in_data = false;
+                        let _ = tx.send((rcpt.clone(), data.clone()));
+                        b"250 queued\r\n"
+                    } else {
+                        data.push_str(&line);
+                        b""
+                    }
+                } else if line.starts_with("EHLO") {
+                    b"250-sink\r\n250 AUTH PLAIN\r\n"
+                } else if line.starts_with("RCPT TO:") {
+                    rcpt = line.trim_end().to_string();
+                    b"250 ok\r\n"
+                } else if line.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                } else if line.starts_with("QUIT") {
+                    let _ = stream.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                let _ = stream.write_all(reply);
+                line.clear();
+            }
+        }
+    });
+    (port, rx)
+}
+
+fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
+    let (port, received) = smtp_sink();
+    let server = TestServer::start_with(db, |config| {
+        config.smtp = Some(vigilo_host::config::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            from: "vigilo@example.com".into(),
+            username: Some("vigilo".into()),
+            password: Some("smtp-secret".into()),
+        });
+    });
+    create_workspace(&server.admin(), "acme");
+    let invite = expect(
+        &server.admin().post(
+            "/api/v1/workspaces/acme/invites",
+            json!({"email": "mail@acme.com", "role": "viewer"}),
+        ),
+        201,
+    )
+    .clone();
+    let (rcpt, data) = received
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("no mail arrived");
+    assert_eq!(rcpt, "RCPT TO:<mail@acme.com>");
+    assert!(
+        data.contains(invite["accept_url"].as_str().unwrap()),
+        "{data}"
+    );
+    assert!(
+        data.contains("Subject: You are invited to ACME on Vigilo"),
+        "{data}"
+    );
+    // The outbox records the delivery.
+    for _ in 0..100 {
+        if server
+            .db
+            .column("SELECT sent_at FROM outbox WHERE recipient = 'mail@acme.com'")[0]
+            .is_some()
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the outbox never recorded the delivery");
+}
+
+on_both_databases!(
+    invite_accept_list_remove,
+    bulk_invite_reports_every_row,
+    invites_are_mailed_when_smtp_is_configured
+);

@@ -426,19 +426,25 @@ pub fn cargo_bin(name: &str) -> PathBuf {
             return;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut args = vec![
-            "build",
-            "--quiet",
-            "-p",
-            "vigilo-cli",
-            "-p",
-            "vigilo-host",
-            "--bins",
-        ];
+        // `--workspace` resolves features exactly as `cargo test --workspace`
+        // does, so this build does not invalidate the test build.
+        let mut args = vec!["build", "--quiet", "--workspace", "--bins"];
         if bin_dir().ends_with("release") {
             args.push("--release");
         }
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // Drop the variables `cargo test` sets for this test process: build
+        // scripts that watch them (ring watches CARGO_MANIFEST_DIR) would
+        // otherwise rebuild, and invalidate the next test build.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("CARGO_")
+                && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")
+            {
+                command.env_remove(&key);
+            }
+        }
+        let status = command
             .args(&args)
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
             .status()
