@@ -31,6 +31,8 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 7;
     /// Partial failure: a bulk operation where some rows failed.
     pub const PARTIAL: u8 = 8;
+    /// `audit verify` found tampering.
+    pub const TAMPERED: u8 = 9;
 }
 
 /// An error that knows which exit code it should produce.

@@ -54,7 +54,8 @@ Exit codes:
   5  not found (HTTP 404)
   6  rejected input or conflict (HTTP 400, 409, 410, 413, 415, 422)
   7  server unreachable or server error (connection failure, HTTP 5xx)
-  8  partial failure (bulk invite where some rows failed)";
+  8  partial failure (bulk invite where some rows failed)
+  9  audit verify found tampering";
 
 #[derive(Parser)]
 #[command(
@@ -338,7 +339,7 @@ pub enum InviteCmd {
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// List audit events
+    /// List audit events of the active workspace
     List {
         /// Only events with a sequence number greater than SEQ
         #[arg(long, value_name = "SEQ")]
@@ -347,7 +348,57 @@ pub enum AuditCmd {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
+    /// Print recent events, then follow new ones until interrupted
+    Tail {
+        /// Every chain, the installation's and every workspace's (platform admins)
+        #[arg(long)]
+        all: bool,
+        /// Only matching events: action=, actor= or target=; a trailing * matches
+        /// a prefix (action=member.*); several filters must all match
+        #[arg(long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Start at this time: RFC 3339, or a duration ago such as 30m, 2h, 7d
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// How many recent events to start with (without --since)
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        recent: u32,
+        /// Print what is there now and exit instead of following
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Verify the active workspace's chain (or every chain with --all)
+    #[command(after_help = VERIFY_EXIT)]
+    Verify {
+        /// Every chain (platform admins)
+        #[arg(long)]
+        all: bool,
+        /// Re-read whole chains instead of starting at the newest good checkpoint
+        #[arg(long)]
+        full: bool,
+    },
+    /// Sign the head of the active workspace's chain now (every chain with --all)
+    Checkpoint {
+        /// Every chain (platform admins)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Export signed checkpoints with the public key, for independent checking
+    Checkpoints {
+        /// Every chain (platform admins)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print the public key that signs checkpoints
+    PublicKey,
 }
+
+const VERIFY_EXIT: &str = "\
+Exit codes for cron:
+  0  every chain verified is intact
+  9  tampering found: at least one break, or a chain no longer contains the
+     head this machine verified last
+  (3, 4, 7 and the other codes of `vigilo --help` when verification could not run)";
 
 /// Clap value parser rejecting empty (or blank) values.
 fn non_empty(value: &str) -> Result<String, String> {

@@ -83,6 +83,13 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Outgoing mail for invites.
     pub smtp: Option<SmtpConfig>,
+    /// File holding the Ed25519 key that signs audit checkpoints (kept
+    /// outside the database). Empty means `data_dir/audit-signing.key`,
+    /// created on first start.
+    pub audit_signing_key: Option<PathBuf>,
+    /// Seconds between automatic audit checkpoints of every chain (0: only
+    /// on demand).
+    pub audit_checkpoint_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -98,6 +105,8 @@ impl Default for Config {
             invite_ttl_days: 7,
             database_max_connections: 8,
             smtp: None,
+            audit_signing_key: None,
+            audit_checkpoint_interval_secs: 3600,
         }
     }
 }
@@ -115,6 +124,11 @@ impl fmt::Debug for Config {
             .field("invite_ttl_days", &self.invite_ttl_days)
             .field("database_max_connections", &self.database_max_connections)
             .field("smtp", &self.smtp)
+            .field("audit_signing_key", &self.audit_signing_key)
+            .field(
+                "audit_checkpoint_interval_secs",
+                &self.audit_checkpoint_interval_secs,
+            )
             .finish()
     }
 }
@@ -263,6 +277,13 @@ impl Config {
         self.plugins_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    /// The audit signing key file actually used.
+    pub fn effective_audit_signing_key(&self) -> PathBuf {
+        self.audit_signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-signing.key"))
     }
 
     /// The base URL used in links sent to users, without a trailing slash.

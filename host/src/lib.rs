@@ -90,13 +90,25 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let bound: SocketAddr = listener.local_addr()?;
     let store = open_store(&config).await?;
+    let signer = Arc::new(audit::checkpoint::Signer::load_or_create(
+        &config.effective_audit_signing_key(),
+    )?);
     let state = AppState {
         store: store.clone(),
         public_url: config.effective_public_url(bound),
         config: Arc::new(config),
         mail_queued: Arc::new(tokio::sync::Notify::new()),
+        signer: signer.clone(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let checkpointer = (state.config.audit_checkpoint_interval_secs > 0).then(|| {
+        tokio::spawn(checkpoint_periodically(
+            store.clone(),
+            signer.clone(),
+            std::time::Duration::from_secs(state.config.audit_checkpoint_interval_secs),
+            stop_rx.clone(),
+        ))
+    });
     let mailer = state
         .config
         .smtp
@@ -116,9 +128,31 @@ pub async fn serve(
     if let Some(mailer) = mailer {
         let _ = mailer.await;
     }
+    if let Some(task) = checkpointer {
+        let _ = task.await;
+    }
     store.close().await;
     tracing::info!("vigilo-server stopped");
     Ok(())
+}
+
+/// Signs the head of every audit chain every `every`, until shutdown.
+async fn checkpoint_periodically(
+    store: Store,
+    signer: Arc<audit::checkpoint::Signer>,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        match store.checkpoint_all(&signer).await {
+            Ok(done) => tracing::info!(chains = done.len(), "signed audit checkpoints"),
+            Err(e) => tracing::warn!(error = %e, "cannot sign audit checkpoints"),
+        }
+    }
 }
 
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::audit::checkpoint::Signer;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -18,4 +19,6 @@ pub struct AppState {
     pub public_url: String,
     /// Woken when mail is queued, so the mailer sends it promptly.
     pub mail_queued: Arc<Notify>,
+    /// Signs audit checkpoints.
+    pub signer: Arc<Signer>,
 }

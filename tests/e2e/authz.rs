@@ -119,6 +119,26 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
         "/api/v1/workspaces/{slug}/audit",
         Need::Workspace("audit.read"),
     ),
+    ("get", "/api/v1/audit/events", Need::PlatformAdmin),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/audit/verify",
+        Need::Workspace("audit.read"),
+    ),
+    ("get", "/api/v1/audit/verify", Need::PlatformAdmin),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/audit/checkpoints",
+        Need::Workspace("audit.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/audit/checkpoints",
+        Need::Workspace("audit.read"),
+    ),
+    ("get", "/api/v1/audit/checkpoints", Need::PlatformAdmin),
+    ("post", "/api/v1/audit/checkpoints", Need::PlatformAdmin),
+    ("get", "/api/v1/audit/public-key", Need::Public),
 ];
 
 /// The documented permission matrix (README, "Roles and permissions").
@@ -187,6 +207,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
             Some(format!("email,role,custom_role_name\nbulk{n}@example.com,,minimal\n").as_bytes()),
         ),
         ("post", "/api/v1/invites/{token}/accept") => api.post(&p, json!({"name": "X"})),
+        ("post", _) if path.contains("/audit/checkpoints") => api.post(&p, json!({})),
         ("get", _) => api.get(&p),
         ("delete", _) => api.delete(&p),
         other => panic!("no body known for {other:?}"),

@@ -3,6 +3,7 @@
 //! file and (when `VIGILO_TEST_POSTGRES_URL` is set) a fresh PostgreSQL
 //! database, and the CLI tests drive the real `vigilo` binary.
 
+mod audit;
 mod authz;
 mod bad_input;
 mod cli;

@@ -121,6 +121,47 @@ impl TestDb {
         })
     }
 
+    /// Every row a query returns, each column as text (integers formatted,
+    /// NULL as None).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        block_on(async move {
+            use sqlx::Row;
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+            let rows = sqlx::query(&sql).fetch_all(&mut conn).await.expect("query");
+            rows.iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| {
+                            r.try_get::<Option<String>, _>(i)
+                                .or_else(|_| {
+                                    r.try_get::<Option<i64>, _>(i)
+                                        .map(|v| v.map(|v| v.to_string()))
+                                })
+                                .expect("text or integer column")
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    /// Lets tests edit the audit log directly, as an attacker with database
+    /// access would: drops the append-only guards.
+    pub fn allow_audit_tampering(&self) {
+        match self.backend {
+            Backend::Sqlite => {
+                self.execute("DROP TRIGGER IF EXISTS audit_events_no_update");
+                self.execute("DROP TRIGGER IF EXISTS audit_events_no_delete");
+            }
+            Backend::Postgres => {
+                self.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only");
+            }
+        }
+    }
+
     /// Every text value stored in the tables that may hold user data, for
     /// checking that a secret was never stored in the clear.
     pub fn dump_text(&self) -> String {
@@ -537,6 +578,22 @@ impl Cli {
     /// Runs `vigilo ARGS`.
     pub fn run(&self, args: &[&str]) -> CliOutput {
         self.run_with_stdin(args, "")
+    }
+
+    /// Starts `vigilo ARGS` in the background with stdout piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(cargo_bin("vigilo"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn vigilo")
     }
 
     /// Runs `vigilo ARGS` feeding `stdin`.

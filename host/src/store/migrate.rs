@@ -15,12 +15,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../../../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit_checkpoints",
+        sqlite: include_str!("../../../migrations/sqlite/0002_audit_checkpoints.sql"),
+        postgres: include_str!("../../../migrations/postgres/0002_audit_checkpoints.sql"),
+    },
+];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from
 /// migrating at once ("vigilo" in ASCII).

@@ -8,9 +8,15 @@
 //! ```text
 //! hash = hex(SHA-256(canonical))
 //! canonical = JSON array, compact, no whitespace:
-//!   ["vigilo-audit-v1", chain_id, seq, time, workspace_id, actor_user_id,
+//!   ["vigilo-audit-v1", chain_id, time, workspace_id, actor_user_id,
 //!    actor_token_id, actor, action, target, details, prev_hash]
 //! ```
+//!
+//! The sequence number is deliberately not hashed: an event's place in its
+//! chain is fixed by the `prev_hash` links, and leaving `seq` out lets the
+//! verifier tell an inserted or reordered event (a broken link whose hashes
+//! are otherwise valid) from a modified one (a hash that does not match its
+//! content). See [`verify`] for the classes of break it reports.
 //!
 //! where `time` is the stored text (RFC 3339, UTC, microseconds), `details`
 //! is the stored JSON text (object keys sorted, compact) embedded as a
@@ -20,7 +26,7 @@
 //! fork a chain. No secret is ever written into an event.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
@@ -32,6 +38,9 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// Chain id of the installation-wide chain.
 pub const INSTALLATION_CHAIN: i64 = 0;
+
+pub mod checkpoint;
+pub mod verify;
 
 /// Who made a change.
 #[derive(Debug, Clone)]
@@ -85,36 +94,81 @@ impl NewEvent {
     }
 }
 
-/// The canonical encoding hashed for an event (see the module docs).
-#[allow(clippy::too_many_arguments)]
-pub fn event_hash(
-    chain_id: i64,
-    seq: i64,
-    time: &str,
-    workspace_id: Option<i64>,
-    actor_user_id: Option<i64>,
-    actor_token_id: Option<i64>,
-    actor: &str,
-    action: &str,
-    target: &str,
-    details: &str,
-    prev_hash: &str,
-) -> String {
-    let canonical = json!([
-        "vigilo-audit-v1",
-        chain_id,
-        seq,
-        time,
-        workspace_id,
-        actor_user_id,
-        actor_token_id,
-        actor,
-        action,
-        target,
-        details,
-        prev_hash
-    ]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+/// The parts of an event that its hash covers.
+#[derive(Debug, Clone, Copy)]
+pub struct HashInput<'a> {
+    /// The chain (0 = installation).
+    pub chain_id: i64,
+    /// Stored time text.
+    pub time: &'a str,
+    /// Workspace, if any.
+    pub workspace_id: Option<i64>,
+    /// Acting user, if any.
+    pub actor_user_id: Option<i64>,
+    /// Token used, if any.
+    pub actor_token_id: Option<i64>,
+    /// Actor label.
+    pub actor: &'a str,
+    /// Action name.
+    pub action: &'a str,
+    /// Target.
+    pub target: &'a str,
+    /// Stored details JSON text.
+    pub details: &'a str,
+    /// The previous event's hash.
+    pub prev_hash: &'a str,
+}
+
+impl HashInput<'_> {
+    /// The canonical encoding (see the module docs).
+    pub fn canonical(&self, out: &mut String) {
+        use std::fmt::Write;
+        fn opt(out: &mut String, v: Option<i64>) {
+            match v {
+                Some(v) => {
+                    let _ = write!(out, "{v}");
+                }
+                None => out.push_str("null"),
+            }
+        }
+        fn text(out: &mut String, s: &str) {
+            // JSON string escaping, as serde_json writes it.
+            out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+        }
+        out.clear();
+        out.push_str("[\"vigilo-audit-v1\",");
+        let _ = write!(out, "{},", self.chain_id);
+        text(out, self.time);
+        out.push(',');
+        opt(out, self.workspace_id);
+        out.push(',');
+        opt(out, self.actor_user_id);
+        out.push(',');
+        opt(out, self.actor_token_id);
+        out.push(',');
+        text(out, self.actor);
+        out.push(',');
+        text(out, self.action);
+        out.push(',');
+        text(out, self.target);
+        out.push(',');
+        text(out, self.details);
+        out.push(',');
+        text(out, self.prev_hash);
+        out.push(']');
+    }
+
+    /// The event's hash: hex SHA-256 of the canonical encoding.
+    pub fn hash(&self) -> String {
+        let mut buf = String::with_capacity(256 + self.details.len());
+        self.hash_with(&mut buf)
+    }
+
+    /// [`HashInput::hash`] reusing a buffer.
+    pub fn hash_with(&self, buf: &mut String) -> String {
+        self.canonical(buf);
+        hex::encode(Sha256::digest(buf.as_bytes()))
+    }
 }
 
 /// Appends one event inside the caller's transaction and returns its
@@ -190,19 +244,19 @@ impl ChainAppender {
         let seq = self.seq + 1;
         let time = now();
         let details = event.details.to_string();
-        let hash = event_hash(
-            self.chain_id,
-            seq,
-            &time,
-            self.workspace_id,
-            actor.user_id,
-            actor.token_id,
-            &actor.label,
-            event.action,
-            &event.target,
-            &details,
-            &self.hash,
-        );
+        let hash = HashInput {
+            chain_id: self.chain_id,
+            time: &time,
+            workspace_id: self.workspace_id,
+            actor_user_id: actor.user_id,
+            actor_token_id: actor.token_id,
+            actor: &actor.label,
+            action: event.action,
+            target: &event.target,
+            details: &details,
+            prev_hash: &self.hash,
+        }
+        .hash();
         sqlx::query(
             "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -245,6 +299,10 @@ impl ChainAppender {
 /// An audit event as listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEvent {
+    /// The chain (the workspace's id; 0 for the installation).
+    pub chain_id: i64,
+    /// The workspace's slug (null for installation events).
+    pub workspace: Option<String>,
     /// Position in its chain, from 1.
     pub seq: i64,
     /// When it was recorded.
@@ -276,6 +334,33 @@ pub struct AuditActor {
 }
 
 impl Store {
+    /// The sequence number of the last event in a chain (0 when empty).
+    pub async fn chain_head(&self, chain_id: i64) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE chain_id = $1",
+            )
+            .bind(chain_id)
+            .fetch_one(self.pool())
+            .await?,
+        )
+    }
+
+    /// The first sequence number at or after `time` (head + 1 when none).
+    pub async fn first_seq_since(&self, chain_id: i64, time: &str) -> StoreResult<i64> {
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(seq) FROM audit_events WHERE chain_id = $1 AND time >= $2",
+        )
+        .bind(chain_id)
+        .bind(time)
+        .fetch_one(self.pool())
+        .await?;
+        match first {
+            Some(s) => Ok(s),
+            None => Ok(self.chain_head(chain_id).await? + 1),
+        }
+    }
+
     /// Events of one chain after `after_seq`, oldest first.
     pub async fn audit_events(
         &self,
@@ -284,8 +369,9 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<AuditEvent>> {
         let rows = sqlx::query(
-            "SELECT seq, time, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash
-             FROM audit_events WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash, e.chain_id, w.slug
+             FROM audit_events e LEFT JOIN workspaces w ON w.id = e.workspace_id
+             WHERE e.chain_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
         )
         .bind(chain_id)
         .bind(after_seq)
@@ -295,6 +381,8 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(AuditEvent {
+                    chain_id: r.try_get(10)?,
+                    workspace: r.try_get(11)?,
                     seq: r.try_get(0)?,
                     time: r.try_get(1)?,
                     actor: AuditActor {
@@ -320,89 +408,63 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn input<'a>(details: &'a str, prev: &'a str) -> HashInput<'a> {
+        HashInput {
+            chain_id: 1,
+            time: "2026-01-01T00:00:00.000000Z",
+            workspace_id: Some(1),
+            actor_user_id: Some(3),
+            actor_token_id: None,
+            actor: "a@b.c",
+            action: "x.y",
+            target: "t\"q",
+            details,
+            prev_hash: prev,
+        }
+    }
+
+    #[test]
+    fn canonical_encoding_is_the_documented_json_array() {
+        let mut buf = String::new();
+        input("{}", GENESIS_HASH).canonical(&mut buf);
+        let expected = serde_json::json!([
+            "vigilo-audit-v1",
+            1,
+            "2026-01-01T00:00:00.000000Z",
+            1,
+            3,
+            null,
+            "a@b.c",
+            "x.y",
+            "t\"q",
+            "{}",
+            GENESIS_HASH
+        ]);
+        assert_eq!(buf, expected.to_string());
+    }
+
     #[test]
     fn hash_covers_every_field() {
-        let base = || {
-            event_hash(
-                1,
-                2,
-                "t",
-                Some(1),
-                Some(3),
-                Some(4),
-                "a@b.c",
-                "x.y",
-                "tg",
-                "{}",
-                GENESIS_HASH,
-            )
-        };
-        let h = base();
+        let h = input("{}", GENESIS_HASH).hash();
         assert_eq!(h.len(), 64);
-        assert_eq!(h, base());
+        assert_eq!(h, input("{}", GENESIS_HASH).hash());
+        assert_ne!(h, input("{\"a\":1}", GENESIS_HASH).hash());
+        assert_ne!(h, input("{}", &"1".repeat(64)).hash());
         assert_ne!(
             h,
-            event_hash(
-                1,
-                3,
-                "t",
-                Some(1),
-                Some(3),
-                Some(4),
-                "a@b.c",
-                "x.y",
-                "tg",
-                "{}",
-                GENESIS_HASH
-            )
+            HashInput {
+                workspace_id: None,
+                ..input("{}", GENESIS_HASH)
+            }
+            .hash()
         );
         assert_ne!(
             h,
-            event_hash(
-                1,
-                2,
-                "t",
-                Some(1),
-                Some(3),
-                Some(4),
-                "a@b.c",
-                "x.y",
-                "tg",
-                "{\"a\":1}",
-                GENESIS_HASH
-            )
-        );
-        assert_ne!(
-            h,
-            event_hash(
-                1,
-                2,
-                "t",
-                None,
-                Some(3),
-                Some(4),
-                "a@b.c",
-                "x.y",
-                "tg",
-                "{}",
-                GENESIS_HASH
-            )
-        );
-        assert_ne!(
-            h,
-            event_hash(
-                1,
-                2,
-                "t",
-                Some(1),
-                Some(3),
-                Some(4),
-                "a@b.c",
-                "x.y",
-                "tg",
-                "{}",
-                &"1".repeat(64)
-            )
+            HashInput {
+                actor_token_id: Some(0),
+                ..input("{}", GENESIS_HASH)
+            }
+            .hash()
         );
     }
 }

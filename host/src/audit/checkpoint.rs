@@ -1,0 +1,298 @@
+//! Signed checkpoints of audit chain heads.
+//!
+//! The server signs the head of a chain (its last sequence number and hash)
+//! with an Ed25519 key kept outside the database — a file in the data
+//! directory (`audit-signing.key`, created on first start with mode 0600) or
+//! the file named by `audit_signing_key` — and stores the signed checkpoint.
+//! Verification checks every chain against its checkpoints, so deleting the
+//! tail of a chain or rewriting it wholesale inside the database is noticed
+//! even when the attacker recomputes every hash: they cannot sign.
+//!
+//! The signed message is the UTF-8 text
+//! `vigilo-checkpoint-v1\n{chain_id}\n{seq}\n{hash}\n{signed_at}`; the public
+//! key is served at `GET /api/v1/audit/public-key` (hex, 32 bytes) so an
+//! auditor can check exported checkpoints independently.
+
+use std::path::Path;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::store::{now, Store, StoreResult};
+
+/// The server's checkpoint signing key.
+pub struct Signer {
+    key: SigningKey,
+    key_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Identifier of a public key: the first 16 hex digits of its SHA-256.
+pub fn key_id(public: &VerifyingKey) -> String {
+    hex::encode(Sha256::digest(public.as_bytes()))[..16].to_string()
+}
+
+impl Signer {
+    /// Reads the key (64 hex digits of seed) from `path`, creating a new
+    /// random key there (mode 0600) if the file does not exist.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        let seed = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim()).map_err(|e| {
+                    anyhow::anyhow!("audit signing key {} is not hex: {e}", path.display())
+                })?;
+                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "audit signing key {} must hold 32 bytes (64 hex digits)",
+                        path.display()
+                    )
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut seed);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                write_private(path, &hex::encode(seed))?;
+                tracing::info!(path = %path.display(), "created a new audit signing key");
+                seed
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot read audit signing key {}: {e}",
+                    path.display()
+                ))
+            }
+        };
+        let key = SigningKey::from_bytes(&seed);
+        let key_id = key_id(&key.verifying_key());
+        Ok(Self { key, key_id })
+    }
+
+    /// The public half.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The public key's identifier.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn sign(&self, chain_id: i64, seq: i64, hash: &str, signed_at: &str) -> String {
+        hex::encode(
+            self.key
+                .sign(message(chain_id, seq, hash, signed_at).as_bytes())
+                .to_bytes(),
+        )
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// The text a checkpoint signs.
+pub fn message(chain_id: i64, seq: i64, hash: &str, signed_at: &str) -> String {
+    format!("vigilo-checkpoint-v1\n{chain_id}\n{seq}\n{hash}\n{signed_at}")
+}
+
+/// A signed chain head.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Checkpoint {
+    /// The chain (the workspace's id; 0 for the installation).
+    pub chain_id: i64,
+    /// The head's sequence number.
+    pub seq: i64,
+    /// The head's hash.
+    pub hash: String,
+    /// When it was signed.
+    pub signed_at: String,
+    /// Which key signed it.
+    pub key_id: String,
+    /// Hex Ed25519 signature over [`message`].
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// Whether the signature is valid for `key`.
+    pub fn signature_valid(&self, key: &VerifyingKey) -> bool {
+        let Ok(bytes) = hex::decode(&self.signature) else {
+            return false;
+        };
+        let Ok(bytes) = <[u8; 64]>::try_from(bytes.as_slice()) else {
+            return false;
+        };
+        key.verify(
+            message(self.chain_id, self.seq, &self.hash, &self.signed_at).as_bytes(),
+            &Signature::from_bytes(&bytes),
+        )
+        .is_ok()
+    }
+}
+
+impl Store {
+    /// Signs and stores the current head of `chain_id`, unless the latest
+    /// checkpoint already covers it. Returns the checkpoint now in force
+    /// (None for a chain with no events).
+    pub async fn checkpoint_chain(
+        &self,
+        signer: &Signer,
+        chain_id: i64,
+    ) -> StoreResult<Option<Checkpoint>> {
+        let mut tx = self.begin_write().await?;
+        let head = sqlx::query(
+            "SELECT seq, hash FROM audit_events WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(head) = head else { return Ok(None) };
+        let (seq, hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+        if let Some(latest) = self.checkpoints(chain_id).await?.pop() {
+            if latest.seq == seq && latest.hash == hash && latest.key_id == signer.key_id {
+                return Ok(Some(latest));
+            }
+        }
+        let signed_at = now();
+        let cp = Checkpoint {
+            chain_id,
+            seq,
+            signature: signer.sign(chain_id, seq, &hash, &signed_at),
+            hash,
+            signed_at,
+            key_id: signer.key_id.clone(),
+        };
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (chain_id, seq, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(cp.chain_id)
+        .bind(cp.seq)
+        .bind(&cp.hash)
+        .bind(&cp.signed_at)
+        .bind(&cp.key_id)
+        .bind(&cp.signature)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(cp))
+    }
+
+    /// Checkpoints of one chain, oldest first.
+    pub async fn checkpoints(&self, chain_id: i64) -> StoreResult<Vec<Checkpoint>> {
+        let rows = sqlx::query(
+            "SELECT chain_id, seq, hash, signed_at, key_id, signature FROM audit_checkpoints
+             WHERE chain_id = $1 ORDER BY seq, id",
+        )
+        .bind(chain_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    chain_id: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    hash: r.try_get(2)?,
+                    signed_at: r.try_get(3)?,
+                    key_id: r.try_get(4)?,
+                    signature: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every chain that has events, checkpoints or a recorded head.
+    pub async fn chain_ids(&self) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT chain_id FROM audit_chains
+             UNION SELECT chain_id FROM audit_events
+             UNION SELECT chain_id FROM audit_checkpoints
+             ORDER BY 1",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Signs the head of every chain.
+    pub async fn checkpoint_all(&self, signer: &Signer) -> StoreResult<Vec<Checkpoint>> {
+        let mut out = Vec::new();
+        for chain in self.chain_ids().await? {
+            if let Some(cp) = self.checkpoint_chain(signer, chain).await? {
+                out.push(cp);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_persist_and_signatures_verify() {
+        let dir = tempfile_dir();
+        let path = dir.join("k.key");
+        let a = Signer::load_or_create(&path).unwrap();
+        let b = Signer::load_or_create(&path).unwrap();
+        assert_eq!(a.key_id(), b.key_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let cp = Checkpoint {
+            chain_id: 3,
+            seq: 10,
+            hash: "ab".repeat(32),
+            signed_at: "2026-01-01T00:00:00.000000Z".into(),
+            key_id: a.key_id().into(),
+            signature: a.sign(3, 10, &"ab".repeat(32), "2026-01-01T00:00:00.000000Z"),
+        };
+        assert!(cp.signature_valid(&b.verifying_key()));
+        let forged = Checkpoint {
+            seq: 11,
+            ..cp.clone()
+        };
+        assert!(!forged.signature_valid(&a.verifying_key()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "vigilo-ckpt-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
