@@ -373,7 +373,9 @@ fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
         let key = chain["chain_id"].to_string();
         if let Some(remembered) = witness.get(&server).and_then(|w| w.get(&key)).cloned() {
             if let Some(b) = check_witness(client, chain, &remembered)? {
-                chain["breaks"].as_array_mut().map(|a| a.push(b));
+                if let Some(list) = chain["breaks"].as_array_mut() {
+                    list.push(b);
+                }
                 chain["intact"] = json!(false);
             }
         }

@@ -180,7 +180,6 @@ pub async fn create_admin(
     let token = store::insert_token(&mut tx, user.id, "create-admin", None).await?;
     audit::append(
         &mut tx,
-        store.backend(),
         &Actor::system(),
         NewEvent::new(None, "admin.create", &email, json!({"user_id": user.id, "token_id": token.info.id, "token_prefix": token.info.prefix})),
     )

@@ -115,9 +115,3 @@ CREATE TABLE audit_events (
     hash TEXT NOT NULL,
     UNIQUE (chain_id, seq)
 );
-
--- A row that write transactions touch first, so that SQLite takes its write
--- lock at the start of the transaction (waiting politely for other writers)
--- rather than failing when a reader later tries to upgrade.
-CREATE TABLE write_gate (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
-INSERT INTO write_gate (id, n) VALUES (1, 0);

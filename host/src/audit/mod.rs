@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use crate::store::{now, Backend, Store, StoreResult};
+use crate::store::{now, Store, StoreResult};
 
 /// The `prev_hash` of a chain's first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -173,13 +173,8 @@ impl HashInput<'_> {
 
 /// Appends one event inside the caller's transaction and returns its
 /// sequence number.
-pub async fn append(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    actor: &Actor,
-    event: NewEvent,
-) -> StoreResult<i64> {
-    let mut chain = ChainAppender::open(conn, backend, event.workspace_id).await?;
+pub async fn append(conn: &mut AnyConnection, actor: &Actor, event: NewEvent) -> StoreResult<i64> {
+    let mut chain = ChainAppender::open(conn, event.workspace_id).await?;
     let seq = chain.append(conn, actor, event).await?;
     chain.finish(conn).await?;
     Ok(seq)
@@ -198,28 +193,19 @@ pub struct ChainAppender {
 impl ChainAppender {
     /// Locks the chain of `workspace_id` (None: the installation chain) for
     /// the rest of the transaction and reads its head.
-    pub async fn open(
-        conn: &mut AnyConnection,
-        backend: Backend,
-        workspace_id: Option<i64>,
-    ) -> StoreResult<Self> {
+    pub async fn open(conn: &mut AnyConnection, workspace_id: Option<i64>) -> StoreResult<Self> {
         let chain_id = workspace_id.unwrap_or(INSTALLATION_CHAIN);
-        sqlx::query(
+        // One statement creates the chain's head row if needed, locks it for
+        // the rest of the transaction (on PostgreSQL an upsert's DO UPDATE
+        // takes the row lock; on SQLite the transaction holds the write lock)
+        // and reads it.
+        let head = sqlx::query(
             "INSERT INTO audit_chains (chain_id, head_seq, head_hash) VALUES ($1, 0, $2)
-             ON CONFLICT (chain_id) DO NOTHING",
+             ON CONFLICT (chain_id) DO UPDATE SET head_seq = audit_chains.head_seq
+             RETURNING head_seq, head_hash",
         )
         .bind(chain_id)
         .bind(GENESIS_HASH)
-        .execute(&mut *conn)
-        .await?;
-        let lock = match backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let head = sqlx::query(&format!(
-            "SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = $1{lock}"
-        ))
-        .bind(chain_id)
         .fetch_one(&mut *conn)
         .await?;
         let seq: i64 = head.try_get(0)?;

@@ -104,7 +104,6 @@ async fn create_token(
     let created = store::insert_token(&mut tx, principal.user.id, &name, expires_at).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             None,
@@ -131,7 +130,6 @@ async fn revoke_token(
     let info = store::revoke_token(&mut tx, principal.user.id, id).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             None,

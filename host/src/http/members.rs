@@ -200,7 +200,6 @@ async fn create_role(
     let role = store::insert_custom_role(&mut tx, access.workspace.id, &name, base, &perms).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             Some(access.workspace.id),
@@ -231,7 +230,6 @@ async fn delete_role(
     let role = store::delete_custom_role(&mut tx, access.workspace.id, &name).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             Some(access.workspace.id),
@@ -285,7 +283,6 @@ async fn remove_member(
     let member = store::remove_member(&mut tx, access.workspace.id, &email).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             Some(access.workspace.id),
@@ -503,8 +500,7 @@ async fn create_invite(
         inviter_id: principal.user.id,
     };
     store::retire_expired_invites(&mut tx, access.workspace.id).await?;
-    let mut chain =
-        ChainAppender::open(&mut tx, state.store.backend(), Some(access.workspace.id)).await?;
+    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let created = ctx.invite(&mut tx, &mut chain, &email, &grant).await?;
     chain.finish(&mut tx).await?;
     tx.commit().await?;
@@ -529,7 +525,6 @@ async fn revoke_invite(
     let invite = store::revoke_invite(&mut tx, access.workspace.id, id).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             Some(access.workspace.id),
@@ -647,8 +642,7 @@ async fn bulk_invite(
         .map(|m| m.email)
         .collect();
     store::retire_expired_invites(&mut tx, access.workspace.id).await?;
-    let mut chain =
-        ChainAppender::open(&mut tx, state.store.backend(), Some(access.workspace.id)).await?;
+    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
         .await?
         .into_iter()
@@ -842,7 +836,6 @@ async fn accept_invite(
         .map_err(store::StoreError::from)?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &actor,
         NewEvent::new(
             Some(record.workspace_id),

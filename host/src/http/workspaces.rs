@@ -163,18 +163,15 @@ async fn create_workspace(
             store::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms).await?;
         }
     }
-    let backend = state.store.backend();
     let details = json!({"name": name, "region": region, "template": body.template});
     audit::append(
         &mut tx,
-        backend,
         &principal.actor(),
         NewEvent::new(None, "workspace.create", &slug, details.clone()),
     )
     .await?;
     audit::append(
         &mut tx,
-        backend,
         &principal.actor(),
         NewEvent::new(Some(workspace.id), "workspace.create", &slug, details),
     )
@@ -275,7 +272,6 @@ async fn write_setting(
     store::update_settings(&mut tx, workspace.id, &settings).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(Some(workspace.id), action, key, details),
     )
@@ -530,7 +526,6 @@ async fn create_template(
     .await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(
             None,
@@ -589,7 +584,6 @@ async fn delete_template(
     store::delete_template(&mut tx, &name).await?;
     audit::append(
         &mut tx,
-        state.store.backend(),
         &principal.actor(),
         NewEvent::new(None, "template.delete", &name, json!({})),
     )

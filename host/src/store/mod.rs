@@ -87,6 +87,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: one writer at a time inside this process.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// SQLite only: the database file.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -172,10 +174,22 @@ impl Store {
             }
             Backend::Postgres => pool_options.connect_with(options).await?,
         };
+        let sqlite_path = match backend {
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .split('?')
+                    .next()
+                    .unwrap_or("");
+                (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+            }
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            sqlite_path,
         })
     }
 
@@ -199,25 +213,29 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+    /// write lock is taken at once (waiting under `busy_timeout` for writers
+    /// in other processes), so a transaction that reads first never fails to
+    /// upgrade later.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Sqlite {
-            // Take SQLite's write lock now (waiting under busy_timeout for
-            // writers in other processes) instead of at the first write.
-            sqlx::query("UPDATE write_gate SET n = n WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(WriteTx {
             tx,
             backend: self.backend,
             _gate: gate,
         })
+    }
+
+    /// The SQLite file behind this store (None on PostgreSQL or in memory).
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        self.sqlite_path.as_deref()
     }
 }
 

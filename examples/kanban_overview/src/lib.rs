@@ -1,0 +1,297 @@
+//! # kanban_overview: a reference `dashboard_widget` plugin
+//!
+//! Registers the dashboard widget **`kanban_overview`** ("Kanban overview"):
+//! one tile counting a workspace's changes, incidents and tasks by status,
+//! like the column headers of a kanban board.
+//!
+//! ## Where the data comes from
+//!
+//! A widget never reads the database; it asks the server through the host
+//! API. `render` makes exactly one call,
+//! [`work_items.count_by_status`](vigilo_sdk::WORK_ITEMS_COUNT_BY_STATUS)
+//! with `{"workspace": "<slug>"}`, and expects
+//!
+//! ```json
+//! {"changes": {"draft": 2, "approved": 1}, "incidents": {"open": 1}, "tasks": {"todo": 3, "done": 5}}
+//! ```
+//!
+//! (a kind with no items may be absent or `{}`).
+//!
+//! ## What it renders
+//!
+//! ```json
+//! {
+//!   "workspace": "ops",
+//!   "columns": ["draft", "approved", "todo", "open", "done"],
+//!   "rows": [
+//!     {"kind": "changes",   "label": "Changes",   "counts": {"draft": 2, "approved": 1, "todo": 0, "open": 0, "done": 0}, "total": 3},
+//!     {"kind": "incidents", "label": "Incidents", "counts": {"draft": 0, "approved": 0, "todo": 0, "open": 1, "done": 0}, "total": 1},
+//!     {"kind": "tasks",     "label": "Tasks",     "counts": {"draft": 0, "approved": 0, "todo": 3, "open": 0, "done": 5}, "total": 8}
+//!   ],
+//!   "column_totals": {"draft": 2, "approved": 1, "todo": 3, "open": 1, "done": 5},
+//!   "total": 12
+//! }
+//! ```
+//!
+//! * `columns`: every status that has at least one item, in workflow order
+//!   ([`STATUS_ORDER`]: early states first, finished states last); statuses
+//!   the order does not know come just before the finished ones,
+//!   alphabetically. The tile's config may pin columns first with
+//!   `"columns": [...]` (those are shown even when empty).
+//! * `rows`: one per kind, always in the order changes, incidents, tasks
+//!   (config `"kinds"` may select a subset); `counts` has every column, zero
+//!   filled, so the frontend can draw a grid without looking anything up.
+//! * `column_totals` and `total` sum the rows shown.
+//!
+//! ## Frontend half
+//!
+//! `kanban_overview.js` exports `render(element, data)` and defines the
+//! `<vigilo-kanban-overview>` element (set its `data` property) that draws the
+//! table; `kanban_overview.css` styles it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use vigilo_sdk::{
+    json, Asset, Host, Map, Plugin, PluginKind, PluginRegistry, Value, Widget, WidgetContext,
+};
+
+/// The plugin: registers [`KanbanOverview`].
+pub struct KanbanOverviewPlugin;
+
+impl Plugin for KanbanOverviewPlugin {
+    fn name(&self) -> &str {
+        "kanban_overview"
+    }
+
+    fn kind(&self) -> PluginKind {
+        PluginKind::DashboardWidget
+    }
+
+    fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn compatible_with(&self) -> &str {
+        ">=0.1, <0.2"
+    }
+
+    fn description(&self) -> &str {
+        "A dashboard tile counting changes, incidents and tasks by status."
+    }
+
+    fn register(&self, registry: &mut PluginRegistry) {
+        registry.register_widget(KanbanOverview);
+    }
+
+    fn frontend(&self) -> Vec<Asset> {
+        vec![
+            Asset {
+                path: "kanban_overview.js",
+                content_type: "text/javascript",
+                bytes: include_bytes!("../frontend/kanban_overview.js"),
+            },
+            Asset {
+                path: "kanban_overview.css",
+                content_type: "text/css",
+                bytes: include_bytes!("../frontend/kanban_overview.css"),
+            },
+        ]
+    }
+}
+
+vigilo_sdk::export_plugin!(KanbanOverviewPlugin);
+
+/// The kinds of work item, in row order, with their labels.
+pub const KINDS: [(&str, &str); 3] = [
+    ("changes", "Changes"),
+    ("incidents", "Incidents"),
+    ("tasks", "Tasks"),
+];
+
+/// Workflow order of the statuses the widget knows. Everything up to and
+/// including `"blocked"` is work in progress; the rest are finished states,
+/// and unknown statuses are placed between the two groups.
+pub const STATUS_ORDER: [&str; 21] = [
+    "draft",
+    "submitted",
+    "pending_approval",
+    "approved",
+    "scheduled",
+    "todo",
+    "open",
+    "acknowledged",
+    "investigating",
+    "in_progress",
+    "implementing",
+    "review",
+    "mitigated",
+    "blocked",
+    // finished
+    "done",
+    "implemented",
+    "resolved",
+    "closed",
+    "rejected",
+    "cancelled",
+    "failed",
+];
+
+const FIRST_FINISHED: usize = 14;
+
+/// The `kanban_overview` widget.
+pub struct KanbanOverview;
+
+impl Widget for KanbanOverview {
+    fn name(&self) -> &str {
+        "kanban_overview"
+    }
+
+    fn label(&self) -> &str {
+        "Kanban overview"
+    }
+
+    fn description(&self) -> &str {
+        "Changes, incidents and tasks counted by status."
+    }
+
+    fn config_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "columns": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Statuses to show first, in this order, even when empty."
+                },
+                "kinds": {
+                    "type": "array",
+                    "items": {"enum": ["changes", "incidents", "tasks"]},
+                    "description": "Which kinds of work item to show (default: all)."
+                }
+            }
+        })
+    }
+
+    fn render(&self, ctx: &WidgetContext, host: &dyn Host) -> Result<Value, String> {
+        let config = Config::from_value(&ctx.config)?;
+        let counts = host.work_items_count_by_status(&ctx.workspace)?;
+        let by_kind: BTreeMap<&str, &BTreeMap<String, u64>> = [
+            ("changes", &counts.changes),
+            ("incidents", &counts.incidents),
+            ("tasks", &counts.tasks),
+        ]
+        .into_iter()
+        .collect();
+        let kinds: Vec<(&str, &str)> = KINDS
+            .into_iter()
+            .filter(|(kind, _)| {
+                config
+                    .kinds
+                    .as_ref()
+                    .is_none_or(|kinds| kinds.contains(*kind))
+            })
+            .collect();
+
+        let seen: BTreeSet<&str> = kinds
+            .iter()
+            .flat_map(|(kind, _)| by_kind[kind].iter())
+            .filter(|(_, &count)| count > 0)
+            .map(|(status, _)| status.as_str())
+            .collect();
+        let columns = column_order(&config.columns, &seen);
+
+        let mut rows = Vec::new();
+        let mut column_totals: Map<String, Value> = Map::new();
+        let mut total = 0u64;
+        for column in &columns {
+            column_totals.insert(column.clone(), json!(0));
+        }
+        for (kind, label) in kinds {
+            let mut row_counts = Map::new();
+            let mut row_total = 0u64;
+            for column in &columns {
+                let count = by_kind[kind].get(column).copied().unwrap_or(0);
+                row_counts.insert(column.clone(), json!(count));
+                row_total += count;
+                let sum = column_totals[column].as_u64().unwrap_or(0) + count;
+                column_totals.insert(column.clone(), json!(sum));
+            }
+            total += row_total;
+            rows.push(
+                json!({"kind": kind, "label": label, "counts": row_counts, "total": row_total}),
+            );
+        }
+
+        Ok(json!({
+            "workspace": ctx.workspace,
+            "columns": columns,
+            "rows": rows,
+            "column_totals": column_totals,
+            "total": total,
+        }))
+    }
+}
+
+/// The tile's configuration.
+struct Config {
+    columns: Vec<String>,
+    kinds: Option<BTreeSet<String>>,
+}
+
+impl Config {
+    fn from_value(config: &Value) -> Result<Config, String> {
+        let strings = |key: &str| -> Result<Option<Vec<String>>, String> {
+            match config.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("config `{key}` must be a list of strings"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some),
+                Some(_) => Err(format!("config `{key}` must be a list of strings")),
+            }
+        };
+        let kinds = strings("kinds")?;
+        if let Some(unknown) = kinds
+            .iter()
+            .flatten()
+            .find(|kind| !KINDS.iter().any(|(known, _)| known == kind))
+        {
+            return Err(format!(
+                "config `kinds` contains {unknown:?}; use changes, incidents or tasks"
+            ));
+        }
+        Ok(Config {
+            columns: strings("columns")?.unwrap_or_default(),
+            kinds: kinds.map(|kinds| kinds.into_iter().collect()),
+        })
+    }
+}
+
+/// Pinned columns first, then the statuses seen, in workflow order.
+fn column_order(pinned: &[String], seen: &BTreeSet<&str>) -> Vec<String> {
+    let rank = |status: &str| match STATUS_ORDER.iter().position(|known| *known == status) {
+        Some(index) if index < FIRST_FINISHED => (0, index),
+        None => (1, 0),
+        Some(index) => (2, index),
+    };
+    let mut rest: Vec<&str> = seen
+        .iter()
+        .copied()
+        .filter(|status| !pinned.iter().any(|p| p == status))
+        .collect();
+    // `seen` is sorted, and the sort is stable: unknown statuses stay
+    // alphabetical within their group.
+    rest.sort_by_key(|status| rank(status));
+    let mut columns: Vec<String> = Vec::new();
+    for status in pinned.iter().map(String::as_str).chain(rest) {
+        if !columns.iter().any(|c| c == status) {
+            columns.push(status.to_owned());
+        }
+    }
+    columns
+}

@@ -1,0 +1,320 @@
+//! The host side: load a plugin library and call it with typed requests.
+//!
+//! A server uses [`load_library`] for each plugin file, reads the
+//! [`Manifest`] through a [`PluginHandle`], checks it with
+//! [`Manifest::check_compatible`], and from then on calls the plugin with the
+//! typed helpers. [`crate::harness::PluginTestHarness`] is built on the same
+//! handle, so vendors' tests exercise exactly the server's path.
+//!
+//! Plugin calls are synchronous and may block (an adapter posting to Slack):
+//! call them off the async executor (`spawn_blocking` or a dedicated pool).
+
+use std::{fmt, path::Path};
+
+use abi_stable::{
+    library::{lib_header_from_path, LibraryError},
+    std_types::{RResult, RStr},
+};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+use crate::{
+    abi::{PluginErrorKind, PluginModRef},
+    host::{Host, HostBridge},
+    wire::{self, Manifest, Registration, Registrations},
+};
+
+/// Loads the plugin library at `path` and returns its root module.
+///
+/// This is how a server loads plugins: `lib_header_from_path` opens the
+/// library and checks its abi_stable header, then `init_root_module` checks
+/// the SDK version (equal majors) and the layout of everything reachable from
+/// [`PluginModRef`], and runs the plugin's root-module constructor under
+/// `catch_unwind`. Unlike `RootModule::load_from_file` it caches nothing, so
+/// every plugin file gets its own module.
+///
+/// The library is never unloaded. Loading the same path twice returns the
+/// code loaded the first time (the dynamic loader reuses the handle); to pick
+/// up a new build, copy it to a new path first. Never overwrite a loaded
+/// library in place.
+///
+/// For the log line, [`library_error_summary`] condenses the error to one
+/// line; its `Display` text is the full (multi-line) report.
+pub fn load_library(path: impl AsRef<Path>) -> Result<PluginModRef, LibraryError> {
+    lib_header_from_path(path.as_ref())?.init_root_module::<PluginModRef>()
+}
+
+/// A one-line explanation of a [`LibraryError`] for operators. The full
+/// `Display` text (several kilobytes for a layout mismatch) belongs at debug
+/// level.
+pub fn library_error_summary(error: &LibraryError) -> String {
+    match error {
+        LibraryError::OpenError { path, err } => {
+            format!("cannot open {} as a shared library: {err}", path.display())
+        }
+        LibraryError::GetSymbolError { library, .. } => format!(
+            "{} is a shared library but not a Vigilo plugin (it exports no plugin root module; \
+             build it with vigilo_sdk::export_plugin!)",
+            library.display()
+        ),
+        LibraryError::ParseVersionError(e) => {
+            format!("the plugin's SDK version is malformed: {}", one_line(&e.to_string()))
+        }
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => format!(
+            "the plugin was built with vigilo-sdk {actual_version}, which is incompatible with this \
+             server's vigilo-sdk {expected_version}; rebuild the plugin against a matching SDK"
+        ),
+        LibraryError::RootModule { .. } => {
+            "the plugin's root module failed to initialise (it panicked or returned an error)"
+                .to_owned()
+        }
+        LibraryError::AbiInstability(e) => format!(
+            "the plugin's ABI layout does not match this server's vigilo-sdk ({}); \
+             rebuild the plugin against a matching SDK",
+            last_line(&e.to_string())
+        ),
+        LibraryError::InvalidAbiHeader(_) => {
+            "the plugin was built with an incompatible version of abi_stable".to_owned()
+        }
+        LibraryError::InvalidCAbi { .. } => {
+            "the plugin's C ABI differs from the server's (built by an incompatible compiler?)"
+                .to_owned()
+        }
+        LibraryError::Many(errors) => errors
+            .iter()
+            .map(library_error_summary)
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn last_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty())
+        .unwrap_or("layout mismatch");
+    one_line(line)
+}
+
+/// What went wrong calling into a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The plugin returned an error.
+    Plugin {
+        /// Its category.
+        kind: PluginErrorKind,
+        /// Its message (for `BadInput` from `field_type.validate`, the reason
+        /// to show the user).
+        message: String,
+    },
+    /// The plugin's answer was not the JSON the contract promises (or its
+    /// manifest was empty because it panicked building it).
+    InvalidResponse {
+        /// What was being asked (`"manifest"`, `"register"`, or a method).
+        what: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The request could not be serialised (a host bug).
+    InvalidRequest(String),
+}
+
+impl CallError {
+    /// The plugin's error kind, if the plugin returned an error.
+    pub fn kind(&self) -> Option<PluginErrorKind> {
+        match self {
+            CallError::Plugin { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The message: the plugin's own for [`CallError::Plugin`], else an
+    /// explanation.
+    pub fn message(&self) -> String {
+        match self {
+            CallError::Plugin { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Plugin { kind, message } => write!(f, "plugin error ({kind}): {message}"),
+            CallError::InvalidResponse { what, reason } => {
+                write!(f, "plugin answered `{what}` with invalid JSON: {reason}")
+            }
+            CallError::InvalidRequest(reason) => {
+                write!(f, "could not encode the request: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// A loaded plugin's root module with typed calls. Cheap to copy; `Send` and
+/// `Sync`, so a server can share it between worker threads.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginHandle {
+    module: PluginModRef,
+}
+
+impl PluginHandle {
+    /// Wraps a root module (from [`load_library`] or a plugin crate's
+    /// `vigilo_plugin_module()`).
+    pub fn new(module: PluginModRef) -> Self {
+        PluginHandle { module }
+    }
+
+    /// [`load_library`] and wrap.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, LibraryError> {
+        load_library(path).map(Self::new)
+    }
+
+    /// The raw root module.
+    pub fn module(&self) -> PluginModRef {
+        self.module
+    }
+
+    /// The plugin's manifest.
+    pub fn manifest(&self) -> Result<Manifest, CallError> {
+        let text = (self.module.manifest())();
+        serde_json::from_str(&text).map_err(|e| CallError::InvalidResponse {
+            what: "manifest".into(),
+            reason: if text.is_empty() {
+                "the manifest is empty (the plugin panicked while building it)".into()
+            } else {
+                e.to_string()
+            },
+        })
+    }
+
+    /// Everything the plugin registers (the plugin builds its registry on the
+    /// first call).
+    pub fn registrations(&self) -> Result<Vec<Registration>, CallError> {
+        let text = match (self.module.register())() {
+            RResult::ROk(text) => text,
+            RResult::RErr(error) => return Err(plugin_error(error)),
+        };
+        let parsed: Registrations = parse_output("register", &text)?;
+        Ok(parsed.registrations)
+    }
+
+    /// Calls `method` with `input`, giving the plugin `host` for callbacks.
+    ///
+    /// A panic in `host` is reported to the plugin as an error rather than
+    /// ending the process (see [`HostBridge`]).
+    pub fn call(&self, method: &str, input: &Value, host: &dyn Host) -> Result<Value, CallError> {
+        let input =
+            serde_json::to_string(input).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
+        let bridge = HostBridge::new(host);
+        let answer = (self.module.call())(
+            RStr::from_str(method),
+            RStr::from_str(&input),
+            bridge.as_host_api(),
+        );
+        match answer {
+            RResult::ROk(text) => parse_output(method, &text),
+            RResult::RErr(error) => Err(plugin_error(error)),
+        }
+    }
+
+    /// `field_type.validate`: the normalised value, or (as
+    /// [`CallError::Plugin`] with kind `BadInput`) why it is invalid.
+    pub fn validate_field(&self, request: &wire::ValidateRequest) -> Result<Value, CallError> {
+        let response: wire::ValidateResponse =
+            self.typed(wire::FIELD_TYPE_VALIDATE, request, &NoHost)?;
+        Ok(response.value)
+    }
+
+    /// `widget.render`: the tile's data.
+    pub fn render_widget(
+        &self,
+        request: &wire::RenderRequest,
+        host: &dyn Host,
+    ) -> Result<Value, CallError> {
+        self.typed(wire::WIDGET_RENDER, request, host)
+    }
+
+    /// `adapter.send`.
+    pub fn send_event(&self, request: &wire::SendRequest) -> Result<wire::SendResponse, CallError> {
+        self.typed(wire::ADAPTER_SEND, request, &NoHost)
+    }
+
+    /// `adapter.validate_config`: the normalised configuration.
+    pub fn validate_adapter_config(
+        &self,
+        request: &wire::ValidateConfigRequest,
+    ) -> Result<Value, CallError> {
+        let response: wire::ValidateConfigResponse =
+            self.typed(wire::ADAPTER_VALIDATE_CONFIG, request, &NoHost)?;
+        Ok(response.config)
+    }
+
+    /// `task.run`: the task's summary.
+    pub fn run_task(
+        &self,
+        request: &wire::RunTaskRequest,
+        host: &dyn Host,
+    ) -> Result<Value, CallError> {
+        self.typed(wire::TASK_RUN, request, host)
+    }
+
+    /// The embedded frontend file at `path`, if the plugin has one.
+    pub fn asset(&self, path: &str) -> Option<Vec<u8>> {
+        let bytes: Option<_> = (self.module.asset())(RStr::from_str(path)).into();
+        bytes.map(|bytes: abi_stable::std_types::RVec<u8>| bytes.into_vec())
+    }
+
+    fn typed<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: &str,
+        request: &Req,
+        host: &dyn Host,
+    ) -> Result<Resp, CallError> {
+        let input =
+            serde_json::to_value(request).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
+        let output = self.call(method, &input, host)?;
+        serde_json::from_value(output).map_err(|e| CallError::InvalidResponse {
+            what: method.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn plugin_error(error: crate::abi::PluginError) -> CallError {
+    CallError::Plugin {
+        kind: error.kind,
+        message: error.message.into_string(),
+    }
+}
+
+fn parse_output<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, CallError> {
+    serde_json::from_str(text).map_err(|e| CallError::InvalidResponse {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The host given to methods whose contract has no callbacks
+/// (`field_type.validate`, the adapter methods): every call is refused.
+pub struct NoHost;
+
+impl Host for NoHost {
+    fn call(&self, method: &str, _input: &Value) -> Result<Value, String> {
+        Err(format!(
+            "host method `{method}` is not available here: only widgets and tasks may call the host"
+        ))
+    }
+}

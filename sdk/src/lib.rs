@@ -1,0 +1,228 @@
+//! # vigilo-sdk: the Vigilo Plugin SDK
+//!
+//! Vigilo operators extend a running server with *native plugins*: shared
+//! libraries (`cdylib`, `.so` on Linux, `.dylib` on macOS) that the server
+//! loads at startup. This crate is everything a plugin vendor builds
+//! against, and everything the server needs to load and call a plugin:
+//!
+//! * the vendor's API: the [`Plugin`] trait, the four kinds of registration
+//!   ([`FieldType`], [`Widget`], [`Adapter`], [`Task`]), the [`Host`]
+//!   callback API, and the one macro, [`export_plugin!`];
+//! * the stable ABI ([`abi`]) and the JSON contract on top of it ([`wire`]);
+//! * the server's side: [`load_library`], [`PluginHandle`], [`Manifest`];
+//! * a test harness for vendors ([`harness::PluginTestHarness`]), which
+//!   drives a plugin through the very calls the server makes.
+//!
+//! It depends on nothing else of Vigilo, and plugins need no dependency but
+//! this crate.
+//!
+//! ## The ABI, and why it looks like this
+//!
+//! Rust has no stable ABI, so the boundary is built with
+//! [`abi_stable`](https://docs.rs/abi_stable): when the server loads a
+//! library, abi_stable checks the library's SDK version (equal majors; equal
+//! minors while 0.x) and the layout of every type reachable from the root
+//! module, and refuses a mismatch with a typed error instead of crashing.
+//!
+//! That check is strict in one direction only: a plugin built against an SDK
+//! whose root module has an *extra* trailing field still loads into an older
+//! server, but a server whose SDK gained a root-module field or a callback
+//! method rejects every plugin built before it. So the boundary is kept tiny
+//! and data-shaped: a prefix-type root module ([`abi::PluginMod`]) of four
+//! function pointers, `manifest`, `register`, `call` and `asset`, and a
+//! one-method callback trait ([`abi::HostApi`]), with JSON text crossing it.
+//! New capabilities are new *method names* and new optional JSON fields
+//! ([`wire`]), which change no layout, so old plugins keep loading.
+//!
+//! Evolution rules:
+//!
+//! 1. Fields of [`abi::PluginMod`] may only be appended after the one marked
+//!    `#[sabi(last_prefix_field)]` (and should not be: prefer a JSON method).
+//! 2. [`abi::HostApi`], [`abi::PluginError`] and [`abi::PluginErrorKind`] are
+//!    frozen.
+//! 3. JSON shapes only gain optional fields; readers ignore unknown fields.
+//! 4. Anything else is a breaking change: bump [`SDK_ABI_VERSION`] and the
+//!    SDK's major version. The test `sdk/tests/abi_layout.rs` compares the
+//!    layout with a checked-in snapshot and fails if it changes by accident.
+//!
+//! ## Panics
+//!
+//! A panic that unwinds out of an `extern "C"` function aborts the server.
+//! So the functions [`export_plugin!`] exports run every plugin call under
+//! [`std::panic::catch_unwind`] and return a [`PluginErrorKind::Panicked`]
+//! error with the panic message instead; the server logs it and carries on.
+//! That only works if the plugin is built with `panic = "unwind"` (Cargo's
+//! default). A plugin built with `panic = "abort"` cannot be contained, so
+//! the manifest records the strategy (`panic_unwind`) and the server can
+//! refuse such plugins.
+//!
+//! Nothing is shared between server and plugin: each has its own copy of
+//! this crate's statics, its own allocator and its own async runtime. Calls
+//! are synchronous; the server makes them off its async executor.
+//!
+//! ## A minimal plugin
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]
+//!
+//! [dependencies]
+//! vigilo-sdk = "0.1"
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```
+//! use vigilo_sdk::{FieldContext, FieldType, Plugin, PluginKind, PluginRegistry, Value};
+//!
+//! pub struct TicketRef;
+//!
+//! impl Plugin for TicketRef {
+//!     fn name(&self) -> &str { "ticket_ref" }
+//!     fn kind(&self) -> PluginKind { PluginKind::FieldType }
+//!     fn version(&self) -> &str { env!("CARGO_PKG_VERSION") }
+//!     fn compatible_with(&self) -> &str { ">=0.1, <0.2" }
+//!     fn register(&self, registry: &mut PluginRegistry) {
+//!         registry.register_field_type(TicketRefField);
+//!     }
+//! }
+//!
+//! struct TicketRefField;
+//!
+//! impl FieldType for TicketRefField {
+//!     fn name(&self) -> &str { "ticket_ref" }
+//!     fn label(&self) -> &str { "Ticket reference (ABC-123)" }
+//!     fn validate(&self, value: &Value, _ctx: &FieldContext) -> Result<Value, String> {
+//!         let text = value.as_str().ok_or("a ticket reference is text, like ABC-123")?;
+//!         let upper = text.trim().to_ascii_uppercase();
+//!         match upper.split_once('-') {
+//!             Some((project, number))
+//!                 if !project.is_empty()
+//!                     && project.chars().all(|c| c.is_ascii_uppercase())
+//!                     && !number.is_empty()
+//!                     && number.chars().all(|c| c.is_ascii_digit()) =>
+//!             {
+//!                 Ok(Value::String(upper))
+//!             }
+//!             _ => Err(format!("{text:?} is not a ticket reference like ABC-123")),
+//!         }
+//!     }
+//! }
+//!
+//! vigilo_sdk::export_plugin!(TicketRef);
+//!
+//! // In the plugin's tests:
+//! use vigilo_sdk::harness::PluginTestHarness;
+//!
+//! let plugin = PluginTestHarness::in_process(vigilo_plugin_module);
+//! plugin.assert_valid_plugin();
+//! assert_eq!(
+//!     plugin.validate("ticket_ref", "abc-42".into(), Value::Null),
+//!     Ok(Value::from("ABC-42"))
+//! );
+//! assert!(plugin.validate("ticket_ref", "42".into(), Value::Null).is_err());
+//! ```
+//!
+//! `cargo build -p ticket_ref` then produces `libticket_ref.so`, ready to
+//! drop into the server's plugins directory. The crate's `README.md` is the
+//! full plugin developer guide.
+
+pub mod abi;
+mod client;
+pub mod harness;
+mod host;
+mod plugin;
+mod runtime;
+pub mod wire;
+
+pub use abi::{
+    HostApi, HostApi_TO, PluginError, PluginErrorKind, PluginMod, PluginModRef, SDK_ABI_VERSION,
+};
+pub use client::{library_error_summary, load_library, CallError, NoHost, PluginHandle};
+pub use host::{Host, HostBridge, WorkItemCounts, WORK_ITEMS_COUNT_BY_STATUS};
+pub use plugin::{
+    check_config_against_schema, empty_config_schema, Adapter, Asset, Event, FieldContext,
+    FieldType, Plugin, PluginKind, PluginRegistry, Schedule, Task, TaskContext, Widget,
+    WidgetContext,
+};
+pub use wire::{FrontendAsset, Incompatibility, Manifest, Registration};
+
+/// `abi_stable`'s loader error, returned by [`load_library`].
+pub use abi_stable::library::LibraryError;
+/// JSON values, as plugins receive and return them.
+pub use serde_json::{json, Map, Value};
+
+/// Makes the crate a loadable Vigilo plugin. Invoke it once, at the crate
+/// root, with an expression that creates the plugin (a unit struct's name is
+/// one):
+///
+/// ```ignore
+/// vigilo_sdk::export_plugin!(MyPlugin);
+/// vigilo_sdk::export_plugin!(MyPlugin::new());
+/// ```
+///
+/// It generates:
+///
+/// * the exported root-module symbol the server looks up when it loads the
+///   library (what `abi_stable`'s `#[export_root_module]` would generate);
+/// * `pub fn vigilo_plugin_module() -> vigilo_sdk::PluginModRef`, the same
+///   root module in process, for [`harness::PluginTestHarness::in_process`].
+///
+/// The plugin value is created on the first call into the library and kept
+/// for the life of the process; its registry is built once, on the first
+/// `register` or `call`. Every entry point catches panics (see the crate
+/// docs). The crate needs `crate-type = ["cdylib", "rlib"]`.
+///
+/// Linking two plugin crates' `rlib`s into one binary fails (both define the
+/// root-module symbol); test each plugin in its own crate, or load the
+/// built libraries with [`harness::PluginTestHarness::load`].
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:expr $(,)?) => {
+        #[doc(hidden)]
+        struct __VigiloPluginSource;
+
+        impl $crate::__private::PluginSource for __VigiloPluginSource {
+            fn runtime() -> &'static $crate::__private::Runtime {
+                static RUNTIME: ::std::sync::OnceLock<$crate::__private::Runtime> =
+                    ::std::sync::OnceLock::new();
+                RUNTIME.get_or_init(|| {
+                    $crate::__private::Runtime::new($plugin, cfg!(panic = "unwind"))
+                })
+            }
+
+            fn module() -> $crate::PluginModRef {
+                vigilo_plugin_module()
+            }
+        }
+
+        /// This plugin's root module, in process: what the server gets from
+        /// the library, without loading it. Pass it to
+        /// `vigilo_sdk::harness::PluginTestHarness::in_process`.
+        pub fn vigilo_plugin_module() -> $crate::PluginModRef {
+            const MODULE: &$crate::__private::WithMetadata<$crate::PluginMod> =
+                &$crate::__private::WithMetadata::new($crate::__private::plugin_mod::<
+                    __VigiloPluginSource,
+                >());
+            $crate::__private::module_ref(MODULE)
+        }
+
+        /// The header abi_stable's loader reads from the library.
+        #[doc(hidden)]
+        #[unsafe(export_name = $crate::__root_module_loader_name!())]
+        pub static __VIGILO_PLUGIN_LIB_HEADER: $crate::__private::LibHeader =
+            $crate::__private::lib_header::<__VigiloPluginSource>();
+    };
+}
+
+/// Implementation details of [`export_plugin!`]; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use abi_stable;
+    pub use abi_stable::{library::LibHeader, prefix_type::WithMetadata};
+    pub use serde_json;
+
+    pub use crate::runtime::{lib_header, module_ref, plugin_mod, PluginSource, Runtime};
+}

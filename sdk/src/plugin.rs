@@ -1,0 +1,471 @@
+//! The Rust API plugin vendors write against: the [`Plugin`] trait, the four
+//! kinds of registration and the [`PluginRegistry`] that collects them.
+
+use std::{fmt, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::host::Host;
+
+/// What a plugin primarily provides. The wire names (`as_str`, serde) are
+/// fixed: `field_type`, `dashboard_widget`, `integration_adapter`,
+/// `celery_task`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    /// A value type for custom fields ([`FieldType`]).
+    FieldType,
+    /// A dashboard tile ([`Widget`]).
+    DashboardWidget,
+    /// A Slack/Jira/webhook-style notifier ([`Adapter`]).
+    IntegrationAdapter,
+    /// A periodic task run by the server's scheduler ([`Task`]).
+    CeleryTask,
+}
+
+impl PluginKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [PluginKind; 4] = [
+        PluginKind::FieldType,
+        PluginKind::DashboardWidget,
+        PluginKind::IntegrationAdapter,
+        PluginKind::CeleryTask,
+    ];
+
+    /// The wire name of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::FieldType => "field_type",
+            PluginKind::DashboardWidget => "dashboard_widget",
+            PluginKind::IntegrationAdapter => "integration_adapter",
+            PluginKind::CeleryTask => "celery_task",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn from_wire(name: &str) -> Option<PluginKind> {
+        PluginKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A frontend file embedded in the plugin (JavaScript, CSS, images...).
+///
+/// The server serves it to the web app; embed it with `include_bytes!` so
+/// the plugin stays a single file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asset {
+    /// Relative path, for example `"holiday_aware_date.js"`. Use plain
+    /// `name.ext` or `dir/name.ext`; no `..`, no leading `/`.
+    pub path: &'static str,
+    /// MIME type, for example `"text/javascript"` or `"text/css"`.
+    pub content_type: &'static str,
+    /// The file's bytes.
+    pub bytes: &'static [u8],
+}
+
+/// A Vigilo plugin: identity, compatibility, and what it registers.
+///
+/// Implement it on a type and export it with [`crate::export_plugin!`].
+/// The instance is created once, lazily, the first time the server asks the
+/// library for anything; it must be cheap to create and must not block.
+pub trait Plugin: Send + Sync + 'static {
+    /// Globally unique name, for example `"datepicker_with_holidays"`. Use
+    /// lower-case letters, digits and `_`.
+    fn name(&self) -> &str;
+    /// What the plugin primarily provides.
+    fn kind(&self) -> PluginKind;
+    /// The plugin's own version (semver), usually `env!("CARGO_PKG_VERSION")`.
+    fn version(&self) -> &str;
+    /// The Vigilo server versions the plugin works with, as a semver
+    /// requirement, for example `">=0.1, <0.2"`. The server skips the plugin
+    /// when its own version does not match.
+    fn compatible_with(&self) -> &str;
+    /// One sentence for operators.
+    fn description(&self) -> &str {
+        ""
+    }
+    /// Registers what the plugin provides. Called once.
+    fn register(&self, registry: &mut PluginRegistry);
+    /// The plugin's frontend half, embedded in the library.
+    fn frontend(&self) -> Vec<Asset> {
+        vec![]
+    }
+}
+
+/// The workspace context a field value is validated in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldContext {
+    /// The workspace's slug.
+    #[serde(default)]
+    pub workspace: String,
+    /// The workspace's settings object (for example `{"holidays": [...]}`).
+    #[serde(default)]
+    pub settings: Map<String, Value>,
+}
+
+impl FieldContext {
+    /// One workspace setting, if present and not null.
+    pub fn setting(&self, key: &str) -> Option<&Value> {
+        self.settings.get(key).filter(|value| !value.is_null())
+    }
+}
+
+/// What a dashboard widget renders for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WidgetContext {
+    /// The workspace's slug.
+    pub workspace: String,
+    /// The tile's configuration (validated by the server against
+    /// [`Widget::config_schema`]).
+    #[serde(default)]
+    pub config: Value,
+}
+
+/// What a periodic task runs with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskContext {
+    /// The task's configuration.
+    #[serde(default)]
+    pub config: Value,
+    /// The scheduled run time, RFC 3339 (for example
+    /// `"2026-12-24T07:00:00Z"`). Use it instead of the clock so runs are
+    /// reproducible.
+    pub now: String,
+}
+
+/// An event delivered to an integration adapter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The event type, for example `"incident.opened"`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The workspace's slug.
+    pub workspace: String,
+    /// A one-line title.
+    #[serde(default)]
+    pub title: String,
+    /// Plain-text body.
+    #[serde(default)]
+    pub text: String,
+    /// Structured details, specific to the event type.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// When a [`Task`] runs.
+///
+/// On the wire: `{"every_seconds": N}` or `{"cron": "0 7 * * *"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScheduleWire", into = "ScheduleWire")]
+pub enum Schedule {
+    /// At a fixed interval (whole seconds; at least one second).
+    Every(Duration),
+    /// On a five-field cron expression (minute hour day-of-month month
+    /// day-of-week), evaluated by the server in UTC.
+    Cron(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+enum ScheduleWire {
+    #[serde(rename = "every_seconds")]
+    EverySeconds(u64),
+    #[serde(rename = "cron")]
+    Cron(String),
+}
+
+impl From<Schedule> for ScheduleWire {
+    fn from(schedule: Schedule) -> Self {
+        match schedule {
+            Schedule::Every(interval) => ScheduleWire::EverySeconds(interval.as_secs()),
+            Schedule::Cron(expression) => ScheduleWire::Cron(expression),
+        }
+    }
+}
+
+impl TryFrom<ScheduleWire> for Schedule {
+    type Error = String;
+
+    fn try_from(wire: ScheduleWire) -> Result<Self, String> {
+        match wire {
+            ScheduleWire::EverySeconds(0) => Err("every_seconds must be at least 1".into()),
+            ScheduleWire::EverySeconds(secs) => Ok(Schedule::Every(Duration::from_secs(secs))),
+            ScheduleWire::Cron(expression) => Ok(Schedule::Cron(expression)),
+        }
+    }
+}
+
+/// The default configuration schema: an object with no required keys.
+pub fn empty_config_schema() -> Value {
+    json!({"type": "object", "properties": {}})
+}
+
+/// A value type for custom fields (`field_type`).
+///
+/// The server calls [`FieldType::validate`] whenever a value of this type is
+/// written; what it returns is stored. The frontend half provides the editor.
+pub trait FieldType: Send + Sync + 'static {
+    /// Unique name of the field type, for example `"holiday_aware_date"`.
+    fn name(&self) -> &str;
+    /// Label shown in the field-type picker.
+    fn label(&self) -> &str;
+    /// Longer help text.
+    fn description(&self) -> &str {
+        ""
+    }
+    /// Validates `value` in `ctx` and returns its normalised form, or the
+    /// reason it is invalid (shown to the user as is).
+    fn validate(&self, value: &Value, ctx: &FieldContext) -> Result<Value, String>;
+}
+
+/// A dashboard tile (`dashboard_widget`).
+pub trait Widget: Send + Sync + 'static {
+    /// Unique name of the widget.
+    fn name(&self) -> &str;
+    /// Label shown in the widget picker.
+    fn label(&self) -> &str;
+    /// Longer help text.
+    fn description(&self) -> &str {
+        ""
+    }
+    /// JSON Schema of the tile's configuration.
+    fn config_schema(&self) -> Value {
+        empty_config_schema()
+    }
+    /// The tile's data for `ctx.workspace`. Read workspace data only through
+    /// `host`; the frontend half draws the result.
+    fn render(&self, ctx: &WidgetContext, host: &dyn Host) -> Result<Value, String>;
+}
+
+/// A Slack/Jira/webhook-style adapter (`integration_adapter`).
+pub trait Adapter: Send + Sync + 'static {
+    /// Unique name of the adapter.
+    fn name(&self) -> &str;
+    /// Label shown when configuring an integration.
+    fn label(&self) -> &str;
+    /// Longer help text.
+    fn description(&self) -> &str {
+        ""
+    }
+    /// JSON Schema of the adapter's configuration.
+    fn config_schema(&self) -> Value {
+        empty_config_schema()
+    }
+    /// Configuration keys that are secrets (webhook URLs, tokens): the server
+    /// stores them encrypted and never shows them again.
+    fn secret_fields(&self) -> Vec<String> {
+        vec![]
+    }
+    /// Checks and normalises a configuration before the server stores it.
+    ///
+    /// The default checks it against [`Adapter::config_schema`] with
+    /// [`check_config_against_schema`] and returns it unchanged.
+    fn validate_config(&self, config: &Value) -> Result<Value, String> {
+        check_config_against_schema(config, &self.config_schema())?;
+        Ok(config.clone())
+    }
+    /// Delivers `event`; returns details for the delivery log (for example
+    /// the remote status code).
+    fn send(&self, config: &Value, event: &Event) -> Result<Value, String>;
+}
+
+/// A periodic task (`celery_task`), run by the server's scheduler alongside
+/// its own.
+pub trait Task: Send + Sync + 'static {
+    /// Unique name of the task.
+    fn name(&self) -> &str;
+    /// Label shown in the scheduler's list.
+    fn label(&self) -> &str;
+    /// Longer help text.
+    fn description(&self) -> &str {
+        ""
+    }
+    /// When the task runs.
+    fn schedule(&self) -> Schedule;
+    /// JSON Schema of the task's configuration.
+    fn config_schema(&self) -> Value {
+        empty_config_schema()
+    }
+    /// Runs once; returns a JSON summary for the task log.
+    fn run(&self, ctx: &TaskContext, host: &dyn Host) -> Result<Value, String>;
+}
+
+/// A minimal configuration check: `config` must be an object, every key
+/// listed in the schema's `required` must be present and not null, and every
+/// present property whose schema names a simple `type` (`string`, `integer`,
+/// `number`, `boolean`, `object`, `array`) must have that type.
+///
+/// It is what [`Adapter::validate_config`] does by default; it is not a full
+/// JSON Schema validator.
+pub fn check_config_against_schema(config: &Value, schema: &Value) -> Result<(), String> {
+    let Some(object) = config.as_object() else {
+        return Err("the configuration must be a JSON object".into());
+    };
+    let required = schema.get("required").and_then(Value::as_array);
+    for key in required.into_iter().flatten().filter_map(Value::as_str) {
+        if object.get(key).is_none_or(Value::is_null) {
+            return Err(format!("missing required setting `{key}`"));
+        }
+    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for (key, property) in properties.into_iter().flatten() {
+        let (Some(value), Some(expected)) = (
+            object.get(key).filter(|v| !v.is_null()),
+            property.get("type").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let matches = match expected {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            _ => true,
+        };
+        if !matches {
+            return Err(format!("setting `{key}` must be of type {expected}"));
+        }
+    }
+    Ok(())
+}
+
+/// Collects what a plugin provides. Handed to [`Plugin::register`].
+#[derive(Default)]
+pub struct PluginRegistry {
+    pub(crate) field_types: Vec<Box<dyn FieldType>>,
+    pub(crate) widgets: Vec<Box<dyn Widget>>,
+    pub(crate) adapters: Vec<Box<dyn Adapter>>,
+    pub(crate) tasks: Vec<Box<dyn Task>>,
+}
+
+impl fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |items: Vec<&str>| items.join(", ");
+        f.debug_struct("PluginRegistry")
+            .field(
+                "field_types",
+                &names(self.field_types.iter().map(|t| t.name()).collect()),
+            )
+            .field(
+                "widgets",
+                &names(self.widgets.iter().map(|w| w.name()).collect()),
+            )
+            .field(
+                "adapters",
+                &names(self.adapters.iter().map(|a| a.name()).collect()),
+            )
+            .field(
+                "tasks",
+                &names(self.tasks.iter().map(|t| t.name()).collect()),
+            )
+            .finish()
+    }
+}
+
+impl PluginRegistry {
+    /// An empty registry (useful in unit tests of a [`Plugin::register`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a custom field type.
+    pub fn register_field_type(&mut self, field_type: impl FieldType) -> &mut Self {
+        self.field_types.push(Box::new(field_type));
+        self
+    }
+
+    /// Registers a dashboard widget.
+    pub fn register_widget(&mut self, widget: impl Widget) -> &mut Self {
+        self.widgets.push(Box::new(widget));
+        self
+    }
+
+    /// Registers an integration adapter.
+    pub fn register_adapter(&mut self, adapter: impl Adapter) -> &mut Self {
+        self.adapters.push(Box::new(adapter));
+        self
+    }
+
+    /// Registers a periodic task.
+    pub fn register_task(&mut self, task: impl Task) -> &mut Self {
+        self.tasks.push(Box::new(task));
+        self
+    }
+
+    /// The registered field type called `name`.
+    pub fn field_type(&self, name: &str) -> Option<&dyn FieldType> {
+        self.field_types
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| &**t)
+    }
+
+    /// The registered widget called `name`.
+    pub fn widget(&self, name: &str) -> Option<&dyn Widget> {
+        self.widgets.iter().find(|w| w.name() == name).map(|w| &**w)
+    }
+
+    /// The registered adapter called `name`.
+    pub fn adapter(&self, name: &str) -> Option<&dyn Adapter> {
+        self.adapters
+            .iter()
+            .find(|a| a.name() == name)
+            .map(|a| &**a)
+    }
+
+    /// The registered task called `name`.
+    pub fn task(&self, name: &str) -> Option<&dyn Task> {
+        self.tasks.iter().find(|t| t.name() == name).map(|t| &**t)
+    }
+
+    /// Checks what was registered: names are non-empty and unique within
+    /// their kind, and task intervals are at least one second.
+    pub fn check(&self) -> Result<(), String> {
+        fn unique<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+            let mut seen = std::collections::BTreeSet::new();
+            for name in names {
+                if name.trim().is_empty() {
+                    return Err(format!("a {kind} was registered with an empty name"));
+                }
+                if !seen.insert(name) {
+                    return Err(format!("{kind} `{name}` is registered twice"));
+                }
+            }
+            Ok(())
+        }
+        unique("field type", self.field_types.iter().map(|t| t.name()))?;
+        unique("widget", self.widgets.iter().map(|w| w.name()))?;
+        unique("adapter", self.adapters.iter().map(|a| a.name()))?;
+        unique("task", self.tasks.iter().map(|t| t.name()))?;
+        for task in &self.tasks {
+            if let Schedule::Every(interval) = task.schedule() {
+                if interval.as_secs() == 0 {
+                    return Err(format!(
+                        "task `{}` must run at most once a second (Schedule::Every of at least 1 s)",
+                        task.name()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether nothing was registered.
+    pub fn is_empty(&self) -> bool {
+        self.field_types.is_empty()
+            && self.widgets.is_empty()
+            && self.adapters.is_empty()
+            && self.tasks.is_empty()
+    }
+}

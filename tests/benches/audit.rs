@@ -1,0 +1,108 @@
+//! Benchmarks of the audit log on SQLite (figures go in the README):
+//!
+//! * appends per second through the store, one writer, one transaction per
+//!   event (target ≥ 5,000/s);
+//! * verifying a chain of 1,000,000 events, fully (target ≤ 2 s), and
+//!   incrementally from a checkpoint near its head.
+//!
+//!     cargo bench -p vigilo-tests --bench audit
+//!
+//! `AUDIT_APPENDS` and `AUDIT_VERIFY_EVENTS` change the sizes.
+
+use std::time::Instant;
+
+use serde_json::json;
+use vigilo_host::audit::checkpoint::Signer;
+use vigilo_host::audit::{self, Actor, ChainAppender, NewEvent};
+use vigilo_host::store::Store;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let appends = env("AUDIT_APPENDS", 20_000);
+    let verify_events = env("AUDIT_VERIFY_EVENTS", 1_000_000);
+    let dir = tempfile::TempDir::new().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let store = Store::connect(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let actor = Actor {
+            user_id: Some(1),
+            token_id: Some(1),
+            label: "bench@example.com".into(),
+        };
+        let event = |i: usize, ws: i64| {
+            NewEvent::new(Some(ws), "workspace.settings.set", format!("key{i}"), json!({"key": format!("key{i}"), "new": i, "old": null}))
+        };
+
+        // One writer, one transaction per event, as the API does.
+        let started = Instant::now();
+        for i in 0..appends {
+            let mut tx = store.begin_write().await.unwrap();
+            audit::append(&mut tx, &actor, event(i, 1)).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!("audit append: {appends} events, one transaction each: {secs:.2} s = {:.0} appends/s (target >= 5000/s)", appends as f64 / secs);
+
+        // A long chain, written in large transactions.
+        let started = Instant::now();
+        let mut written = 0;
+        while written < verify_events {
+            let mut tx = store.begin_write().await.unwrap();
+            let mut chain = ChainAppender::open(&mut tx, Some(2)).await.unwrap();
+            for i in written..(written + 50_000).min(verify_events) {
+                chain.append(&mut tx, &actor, event(i, 2)).await.unwrap();
+            }
+            chain.finish(&mut tx).await.unwrap();
+            tx.commit().await.unwrap();
+            written = (written + 50_000).min(verify_events);
+        }
+        println!("(setup: wrote {verify_events} events in {:.1} s)", started.elapsed().as_secs_f64());
+
+        let signer = Signer::load_or_create(&dir.path().join("key")).unwrap();
+        let key = signer.verifying_key();
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let report = store.verify_chain(2, true, &key).await.unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            assert!(report.intact && report.events_checked == verify_events as u64);
+            best = best.min(secs);
+        }
+        println!(
+            "audit verify (full): {verify_events} events in {best:.2} s = {:.0} events/s (best of 3; target <= 2 s for 1,000,000)",
+            verify_events as f64 / best
+        );
+
+        // Incremental: a checkpoint at the head, then 1,000 more events.
+        store.checkpoint_chain(&signer, 2).await.unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        let mut chain = ChainAppender::open(&mut tx, Some(2)).await.unwrap();
+        for i in 0..1000 {
+            chain.append(&mut tx, &actor, event(i, 2)).await.unwrap();
+        }
+        chain.finish(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let started = Instant::now();
+        let report = store.verify_chain(2, false, &key).await.unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        assert!(report.intact && report.mode == "incremental", "{report:?}");
+        println!(
+            "audit verify (incremental): {} events after the newest checkpoint of a {}-event chain in {:.3} s",
+            report.events_checked,
+            verify_events + 1000,
+            secs
+        );
+    });
+}
