@@ -10,3 +10,15 @@ CREATE TABLE audit_checkpoints (
     signature TEXT NOT NULL
 );
 CREATE INDEX audit_checkpoints_chain ON audit_checkpoints(chain_id, seq);
+
+-- Each appended event becomes its chain's recorded head, inside the database,
+-- so an append costs no extra round trip.
+CREATE FUNCTION vigilo_audit_head() RETURNS trigger AS $$
+BEGIN
+    UPDATE audit_chains SET head_seq = NEW.seq, head_hash = NEW.hash WHERE chain_id = NEW.chain_id;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER audit_events_head AFTER INSERT ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION vigilo_audit_head();

@@ -19,3 +19,10 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused');
 END;
+
+-- Each appended event becomes its chain's recorded head, inside the database,
+-- so an append costs no extra round trip.
+CREATE TRIGGER audit_events_head AFTER INSERT ON audit_events
+BEGIN
+    UPDATE audit_chains SET head_seq = NEW.seq, head_hash = NEW.hash WHERE chain_id = NEW.chain_id;
+END;

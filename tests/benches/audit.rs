@@ -64,7 +64,6 @@ fn main() {
             for i in written..(written + 50_000).min(verify_events) {
                 chain.append(&mut tx, &actor, event(i, 2)).await.unwrap();
             }
-            chain.finish(&mut tx).await.unwrap();
             tx.commit().await.unwrap();
             written = (written + 50_000).min(verify_events);
         }
@@ -92,7 +91,6 @@ fn main() {
         for i in 0..1000 {
             chain.append(&mut tx, &actor, event(i, 2)).await.unwrap();
         }
-        chain.finish(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
         let started = Instant::now();
         let report = store.verify_chain(2, false, &key).await.unwrap();

@@ -175,19 +175,17 @@ impl HashInput<'_> {
 /// sequence number.
 pub async fn append(conn: &mut AnyConnection, actor: &Actor, event: NewEvent) -> StoreResult<i64> {
     let mut chain = ChainAppender::open(conn, event.workspace_id).await?;
-    let seq = chain.append(conn, actor, event).await?;
-    chain.finish(conn).await?;
-    Ok(seq)
+    chain.append(conn, actor, event).await
 }
 
 /// Appends many events to one chain inside one transaction: the chain head
-/// is locked and read once, and written back once by [`ChainAppender::finish`].
+/// is locked and read once. (A trigger keeps `audit_chains` at the newest
+/// event as each is inserted.)
 pub struct ChainAppender {
     chain_id: i64,
     workspace_id: Option<i64>,
     seq: i64,
     hash: String,
-    start_seq: i64,
 }
 
 impl ChainAppender {
@@ -214,7 +212,6 @@ impl ChainAppender {
             workspace_id,
             seq,
             hash: head.try_get(1)?,
-            start_seq: seq,
         })
     }
 
@@ -264,21 +261,6 @@ impl ChainAppender {
         self.seq = seq;
         self.hash = hash;
         Ok(seq)
-    }
-
-    /// Writes the new head back. Without it the transaction must not commit.
-    pub async fn finish(self, conn: &mut AnyConnection) -> StoreResult<()> {
-        if self.seq != self.start_seq {
-            sqlx::query(
-                "UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3",
-            )
-            .bind(self.seq)
-            .bind(&self.hash)
-            .bind(self.chain_id)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
     }
 }
 

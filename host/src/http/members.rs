@@ -502,7 +502,6 @@ async fn create_invite(
     store::retire_expired_invites(&mut tx, access.workspace.id).await?;
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let created = ctx.invite(&mut tx, &mut chain, &email, &grant).await?;
-    chain.finish(&mut tx).await?;
     tx.commit().await?;
     state.mail_queued.notify_one();
     Ok((StatusCode::CREATED, Json(created)))
@@ -719,7 +718,6 @@ async fn bulk_invite(
         }
         rows.push(row);
     }
-    chain.finish(&mut tx).await?;
     tx.commit().await?;
     state.mail_queued.notify_one();
     let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();

@@ -156,7 +156,10 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_options = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(30))
+            // A ping before every acquire would cost a round trip per
+            // transaction; broken connections surface as errors anyway.
+            .test_before_acquire(false);
         let pool = match backend {
             Backend::Sqlite => {
                 pool_options
