@@ -132,8 +132,15 @@ impl HashInput<'_> {
             }
         }
         fn text(out: &mut String, s: &str) {
-            // JSON string escaping, as serde_json writes it.
-            out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+            // JSON string escaping, as serde_json writes it; most strings
+            // need none and are copied as they are.
+            if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+                out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+            } else {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
         }
         out.clear();
         out.push_str("[\"vigilo-audit-v1\",");

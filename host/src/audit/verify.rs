@@ -274,33 +274,12 @@ impl Raw {
     }
 }
 
-/// Hashes a batch on two threads.
-fn hash_batch(chain_id: i64, batch: &mut Vec<Raw>, out: &mut Vec<Link>) {
-    let second = batch.split_off(batch.len() / 2);
-    let first = std::mem::take(batch);
-    let work = |rows: Vec<Raw>| {
-        let mut buf = String::with_capacity(1024);
-        rows.into_iter()
-            .map(|r| r.link(chain_id, &mut buf))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = std::thread::scope(|s| {
-        let handle = s.spawn(|| work(second));
-        (work(first), handle.join().expect("hashing thread"))
-    });
-    out.extend(a);
-    out.extend(b);
-}
-
 /// Reads a chain straight from the SQLite file. sqlx hands rows over one at
-/// a time between threads, which costs about 10 µs a row; a million-event
-/// chain is read here in about a second, hashing on two threads.
-fn scan_sqlite(
-    path: &std::path::Path,
-    chain_id: i64,
-    from_seq: i64,
-) -> rusqlite::Result<Vec<Link>> {
+/// a time between threads, which costs about 10 µs a row; here one thread
+/// reads batches of rows while another hashes the previous batch.
+fn scan_sqlite(path: &std::path::Path, chain_id: i64, from_seq: i64) -> rusqlite::Result<Vec<Link>> {
     use rusqlite::OpenFlags;
+    const BATCH: usize = 8 * 1024;
     let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -310,29 +289,48 @@ fn scan_sqlite(
         "SELECT {EVENT_COLUMNS} FROM audit_events WHERE chain_id = ?1 AND seq >= ?2 ORDER BY seq"
     ))?;
     let mut rows = stmt.query(rusqlite::params![chain_id, from_seq])?;
-    const BATCH: usize = 16 * 1024;
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut links = Vec::new();
-    while let Some(r) = rows.next()? {
-        batch.push(Raw {
-            seq: r.get(0)?,
-            time: r.get(1)?,
-            workspace_id: r.get(2)?,
-            actor_user_id: r.get(3)?,
-            actor_token_id: r.get(4)?,
-            actor: r.get(5)?,
-            action: r.get(6)?,
-            target: r.get(7)?,
-            details: r.get(8)?,
-            prev_hash: r.get(9)?,
-            hash: r.get(10)?,
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Raw>>(4);
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut links = Vec::new();
+            let mut buf = String::with_capacity(1024);
+            for batch in rx {
+                links.extend(batch.into_iter().map(|r| r.link(chain_id, &mut buf)));
+            }
+            links
         });
-        if batch.len() == BATCH {
-            hash_batch(chain_id, &mut batch, &mut links);
+        let mut batch = Vec::with_capacity(BATCH);
+        let read = (|| -> rusqlite::Result<()> {
+            while let Some(r) = rows.next()? {
+                batch.push(Raw {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    workspace_id: r.get(2)?,
+                    actor_user_id: r.get(3)?,
+                    actor_token_id: r.get(4)?,
+                    actor: r.get(5)?,
+                    action: r.get(6)?,
+                    target: r.get(7)?,
+                    details: r.get(8)?,
+                    prev_hash: r.get(9)?,
+                    hash: r.get(10)?,
+                });
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
         }
-    }
-    hash_batch(chain_id, &mut batch, &mut links);
-    Ok(links)
+        drop(tx);
+        let links = hasher.join().expect("hashing thread");
+        read.map(|()| links)
+    })
 }
 
 impl Store {
