@@ -575,40 +575,38 @@ impl Cli {
         self
     }
 
+    /// The `vigilo` command with this CLI's HOME and environment, nothing else.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(cargo_bin("vigilo"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Starts `vigilo ARGS` in the background with stdout piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn vigilo")
+    }
+
     /// Runs `vigilo ARGS`.
     pub fn run(&self, args: &[&str]) -> CliOutput {
         self.run_with_stdin(args, "")
     }
 
-    /// Starts `vigilo ARGS` in the background with stdout piped.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        let mut cmd = Command::new(cargo_bin("vigilo"));
-        cmd.args(args)
-            .env_clear()
-            .env("HOME", self.home.path())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.spawn().expect("spawn vigilo")
-    }
-
     /// Runs `vigilo ARGS` feeding `stdin`.
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
-        let mut cmd = Command::new(cargo_bin("vigilo"));
-        cmd.args(args)
-            .env_clear()
-            .env("HOME", self.home.path())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn vigilo");
         child
             .stdin
