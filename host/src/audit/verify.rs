@@ -277,7 +277,11 @@ impl Raw {
 /// Reads a chain straight from the SQLite file. sqlx hands rows over one at
 /// a time between threads, which costs about 10 µs a row; here one thread
 /// reads batches of rows while another hashes the previous batch.
-fn scan_sqlite(path: &std::path::Path, chain_id: i64, from_seq: i64) -> rusqlite::Result<Vec<Link>> {
+fn scan_sqlite(
+    path: &std::path::Path,
+    chain_id: i64,
+    from_seq: i64,
+) -> rusqlite::Result<Vec<Link>> {
     use rusqlite::OpenFlags;
     const BATCH: usize = 8 * 1024;
     let conn = rusqlite::Connection::open_with_flags(
