@@ -173,8 +173,13 @@ impl HashInput<'_> {
 
     /// [`HashInput::hash`] reusing a buffer.
     pub fn hash_with(&self, buf: &mut String) -> String {
+        hex::encode(self.digest_with(buf))
+    }
+
+    /// The raw SHA-256 digest, reusing a buffer.
+    pub fn digest_with(&self, buf: &mut String) -> [u8; 32] {
         self.canonical(buf);
-        hex::encode(Sha256::digest(buf.as_bytes()))
+        Sha256::digest(buf.as_bytes()).into()
     }
 }
 
