@@ -99,26 +99,12 @@ impl TestDb {
         })
     }
 
-    /// Reads one column of text (or NULL) from every row a query returns.
+    /// Reads the first column (as text, or NULL) of every row a query returns.
     pub fn column(&self, sql: &str) -> Vec<Option<String>> {
-        let url = self.url.clone();
-        let sql = sql.to_string();
-        block_on(async move {
-            sqlx::any::install_default_drivers();
-            let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
-            let rows = sqlx::query(&sql).fetch_all(&mut conn).await.expect("query");
-            rows.iter()
-                .map(|r| {
-                    use sqlx::Row;
-                    r.try_get::<Option<String>, _>(0)
-                        .or_else(|_| {
-                            r.try_get::<Option<i64>, _>(0)
-                                .map(|v| v.map(|v| v.to_string()))
-                        })
-                        .expect("text or integer column")
-                })
-                .collect()
-        })
+        self.rows(sql)
+            .into_iter()
+            .map(|row| row.into_iter().next().flatten())
+            .collect()
     }
 
     /// Every row a query returns, each column as text (integers formatted,
