@@ -90,6 +90,12 @@ pub struct Config {
     /// Seconds between automatic audit checkpoints of every chain (0: only
     /// on demand).
     pub audit_checkpoint_interval_secs: u64,
+    /// Milliseconds a call into a plugin may take before the request fails
+    /// with `plugin_timeout`.
+    pub plugin_call_timeout_ms: u64,
+    /// Panics in a row after which a plugin is disabled
+    /// (`disabled_after_panics`).
+    pub plugin_panic_limit: u32,
 }
 
 impl Default for Config {
@@ -107,6 +113,8 @@ impl Default for Config {
             smtp: None,
             audit_signing_key: None,
             audit_checkpoint_interval_secs: 3600,
+            plugin_call_timeout_ms: 5000,
+            plugin_panic_limit: 3,
         }
     }
 }
@@ -129,6 +137,8 @@ impl fmt::Debug for Config {
                 "audit_checkpoint_interval_secs",
                 &self.audit_checkpoint_interval_secs,
             )
+            .field("plugin_call_timeout_ms", &self.plugin_call_timeout_ms)
+            .field("plugin_panic_limit", &self.plugin_panic_limit)
             .finish()
     }
 }

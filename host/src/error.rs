@@ -59,6 +59,16 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// 502/503/504: a plugin failed, panicked, is not loaded, or timed out.
+    #[error("{message}")]
+    Plugin {
+        /// 502 (failed or panicked), 503 (not loaded) or 504 (timed out).
+        status: StatusCode,
+        /// `plugin_failed`, `plugin_panicked`, `plugin_unavailable` or `plugin_timeout`.
+        code: &'static str,
+        /// What happened, naming the plugin.
+        message: String,
+    },
     /// 500: something failed inside the server. The detail is logged only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -122,6 +132,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Plugin { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,6 +151,7 @@ impl ApiError {
             Self::Validation { field, message } => {
                 ("validation_failed", message.clone(), None, field.clone())
             }
+            Self::Plugin { code, message, .. } => (*code, message.clone(), None, None),
             Self::Internal(_) => (
                 "internal",
                 "internal server error; the server log has the details".to_string(),
@@ -183,5 +195,29 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()
+    }
+}
+
+impl From<crate::plugins::PluginCallError> for ApiError {
+    fn from(e: crate::plugins::PluginCallError) -> Self {
+        use crate::plugins::PluginCallError as E;
+        let message = e.to_string();
+        let (status, code) = match e {
+            E::Rejected { .. } => {
+                return Self::Validation {
+                    field: None,
+                    message,
+                }
+            }
+            E::Failed { .. } => (StatusCode::BAD_GATEWAY, "plugin_failed"),
+            E::Panicked { .. } => (StatusCode::BAD_GATEWAY, "plugin_panicked"),
+            E::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable"),
+            E::TimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
+        };
+        Self::Plugin {
+            status,
+            code,
+            message,
+        }
     }
 }

@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod plugins;
 pub mod secrets;
 pub mod state;
 pub mod store;
@@ -44,6 +45,7 @@ pub use http::app;
 
 use crate::audit::{Actor, NewEvent};
 use crate::config::{Config, LogFormat};
+use crate::plugins::Plugins;
 use crate::state::AppState;
 use crate::store::{Store, TokenCreated};
 
@@ -93,12 +95,28 @@ pub async fn serve(
     let signer = Arc::new(audit::checkpoint::Signer::load_or_create(
         &config.effective_audit_signing_key(),
     )?);
+    let (plugin_events, plugin_events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_plugin_events(store.clone(), plugin_events_rx));
+    let plugins = Arc::new(Plugins::new(
+        VIGILO_VERSION,
+        std::time::Duration::from_millis(config.plugin_call_timeout_ms.max(1)),
+        config.plugin_panic_limit,
+        Some(plugin_events),
+    ));
+    let files = Plugins::startup_files(&config.installed_plugins, &config.effective_plugins_dir());
+    {
+        let plugins = plugins.clone();
+        tokio::task::spawn_blocking(move || plugins.load_all(&files))
+            .await
+            .context("loading plugins failed")?;
+    }
     let state = AppState {
         store: store.clone(),
         public_url: config.effective_public_url(bound),
         config: Arc::new(config),
         mail_queued: Arc::new(tokio::sync::Notify::new()),
         signer: signer.clone(),
+        plugins,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let checkpointer = (state.config.audit_checkpoint_interval_secs > 0).then(|| {
@@ -131,9 +149,36 @@ pub async fn serve(
     if let Some(task) = checkpointer {
         let _ = task.await;
     }
+    // The recorder ends once the registry (and its event sender) is gone.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), recorder).await;
     store.close().await;
     tracing::info!("vigilo-server stopped");
     Ok(())
+}
+
+/// Appends plugin loads, skips and disables to the installation's audit
+/// chain as the system actor, until every sender is gone.
+async fn record_plugin_events(
+    store: Store,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<plugins::PluginEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        let result = async {
+            let mut tx = store.begin_write().await?;
+            audit::append(
+                &mut tx,
+                &Actor::system(),
+                NewEvent::new(None, event.action, event.target.clone(), event.details),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, store::StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(action = event.action, plugin = %event.target, error = %e, "cannot record a plugin event in the audit log");
+        }
+    }
 }
 
 /// Signs the head of every audit chain every `every`, until shutdown.

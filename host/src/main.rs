@@ -32,10 +32,30 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Load one plugin library exactly as the server would and print its
+    /// manifest, or why the server would skip it (then exit 1).
+    CheckPlugin {
+        /// The `.so`/`.dylib` file.
+        path: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also print the loader's full report when it refuses the file.
+        #[arg(long, short)]
+        verbose: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::CheckPlugin {
+        path,
+        json,
+        verbose,
+    }) = &cli.command
+    {
+        return check_plugin(path, *json, *verbose);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -73,6 +93,7 @@ fn main() -> ExitCode {
                 println!("{}", token.token);
                 Ok(())
             }
+            Command::CheckPlugin { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {
@@ -82,6 +103,94 @@ fn main() -> ExitCode {
             eprintln!("vigilo-server: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `check-plugin`: exit 0 when the server would load the file, 1 when it
+/// would skip it.
+fn check_plugin(path: &std::path::Path, json: bool, verbose: bool) -> ExitCode {
+    use vigilo_host::plugins::{load_file, Plugins};
+    let registry = Plugins::new(
+        vigilo_host::VIGILO_VERSION,
+        std::time::Duration::from_secs(5),
+        1,
+        None,
+    );
+    let entry = registry.add(load_file(path, vigilo_host::VIGILO_VERSION));
+    let loaded = entry.is_loaded();
+    if json {
+        let registrations: Vec<_> = entry
+            .registrations
+            .iter()
+            .map(|r| serde_json::json!({"kind": r.kind(), "name": r.name(), "label": r.label()}))
+            .collect();
+        let report = serde_json::json!({
+            "path": entry.path,
+            "sha256": entry.sha256,
+            "would_load": loaded,
+            "reason": entry.reason(),
+            "message": entry.message(),
+            "detail": entry.detail,
+            "manifest": entry.manifest,
+            "registrations": registrations,
+            "server_version": vigilo_host::VIGILO_VERSION,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("file:            {}", entry.path.display());
+        if let Some(sha) = &entry.sha256 {
+            println!("sha256:          {sha}");
+        }
+        if let Some(m) = &entry.manifest {
+            println!("name:            {}", m.name);
+            println!("kind:            {}", m.kind);
+            println!("version:         {}", m.version);
+            println!(
+                "compatible_with: {} (this server is {})",
+                m.compatible_with,
+                vigilo_host::VIGILO_VERSION
+            );
+            println!(
+                "sdk:             vigilo-sdk {} (plugin ABI {})",
+                m.sdk_version, m.sdk_abi_version
+            );
+            println!(
+                "panic strategy:  {}",
+                if m.panic_unwind { "unwind" } else { "abort" }
+            );
+            if !m.description.is_empty() {
+                println!("description:     {}", m.description);
+            }
+            for asset in &m.frontend {
+                println!("frontend:        {} ({})", asset.path, asset.content_type);
+            }
+        }
+        for r in &entry.registrations {
+            println!(
+                "registers:       {} `{}` ({})",
+                r.kind(),
+                r.name(),
+                r.label()
+            );
+        }
+        match entry.reason() {
+            None => println!("result:          the server would load this plugin"),
+            Some(reason) => println!(
+                "result:          the server would skip this plugin: {reason}: {}",
+                entry.message().unwrap_or_default()
+            ),
+        }
+        if let (true, Some(detail)) = (verbose, &entry.detail) {
+            println!("\nthe loader's full report:\n{detail}");
+        }
+    }
+    if loaded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -6,6 +6,7 @@ use tokio::sync::Notify;
 
 use crate::audit::checkpoint::Signer;
 use crate::config::Config;
+use crate::plugins::Plugins;
 use crate::store::Store;
 
 /// Shared server state. Cheap to clone.
@@ -21,4 +22,6 @@ pub struct AppState {
     pub mail_queued: Arc<Notify>,
     /// Signs audit checkpoints.
     pub signer: Arc<Signer>,
+    /// The plugin registry.
+    pub plugins: Arc<Plugins>,
 }

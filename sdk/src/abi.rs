@@ -143,6 +143,12 @@ pub struct PluginError {
     /// A human-readable explanation. For [`PluginErrorKind::BadInput`] from
     /// `field_type.validate` this is the reason shown to the user.
     pub message: RString,
+    /// Only in builds with the `__altered_abi_for_tests` feature: an extra
+    /// field that changes this type's layout, so Vigilo's tests can build a
+    /// plugin "against a different SDK" and check the server refuses it.
+    #[cfg(feature = "__altered_abi_for_tests")]
+    #[doc(hidden)]
+    pub altered: u64,
 }
 
 /// The category of a [`PluginError`]. Frozen: see the module docs.
@@ -185,6 +191,8 @@ impl PluginError {
         PluginError {
             kind,
             message: RString::from(message.into()),
+            #[cfg(feature = "__altered_abi_for_tests")]
+            altered: 0,
         }
     }
 

@@ -75,7 +75,7 @@ pub fn library_error_summary(error: &LibraryError) -> String {
         LibraryError::AbiInstability(e) => format!(
             "the plugin's ABI layout does not match this server's vigilo-sdk ({}); \
              rebuild the plugin against a matching SDK",
-            last_line(&e.to_string())
+            layout_errors(&e.to_string())
         ),
         LibraryError::InvalidAbiHeader(_) => {
             "the plugin was built with an incompatible version of abi_stable".to_owned()
@@ -96,13 +96,38 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn last_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .map(str::trim)
-        .rfind(|line| !line.is_empty())
-        .unwrap_or("layout mismatch");
-    one_line(line)
+/// The `Error:` entries of abi_stable's layout report, each with its
+/// expected and found values: "incompatible type size (expected 40, found
+/// 48); too many fields (expected 2, found 3)".
+fn layout_errors(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let value_after = |from: usize, label: &str| {
+        lines[from..]
+            .iter()
+            .position(|l| *l == label)
+            .and_then(|i| lines[from + i + 1..].iter().find(|l| !l.is_empty()))
+            .map(|v| one_line(v))
+    };
+    let mut errors: Vec<String> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(error) = line.strip_prefix("Error:") else {
+            continue;
+        };
+        let mut entry = one_line(error);
+        if let (Some(expected), Some(found)) =
+            (value_after(i, "Expected:"), value_after(i, "Found:"))
+        {
+            entry = format!("{entry} (expected {expected}, found {found})");
+        }
+        if !errors.contains(&entry) {
+            errors.push(entry);
+        }
+    }
+    if errors.is_empty() {
+        return "layout mismatch".to_owned();
+    }
+    errors.truncate(3);
+    errors.join("; ")
 }
 
 /// What went wrong calling into a plugin.

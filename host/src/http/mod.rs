@@ -10,6 +10,7 @@ pub mod extract;
 mod invite_page;
 mod me;
 mod members;
+mod plugins;
 pub mod validate;
 mod workspaces;
 
@@ -62,6 +63,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(workspaces::router())
         .merge(members::router())
         .merge(audit::router())
+        .merge(plugins::router())
         .split_for_parts()
 }
 

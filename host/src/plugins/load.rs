@@ -1,0 +1,371 @@
+//! Loading one plugin file, and every reason it can be refused.
+//!
+//! [`load_file`] is exactly what the server does with each file at startup
+//! (and what `vigilo-server check-plugin` does with one): check the file,
+//! `dlopen` it through abi_stable, read and check its manifest, and ask it to
+//! register. It touches no shared state; the [`super::Plugins`] registry
+//! adds the result and checks names against the plugins already loaded.
+
+use std::fmt;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use vigilo_sdk::{
+    library_error_summary, CallError, Incompatibility, LibraryError, Manifest, PluginErrorKind,
+    PluginHandle, Registration,
+};
+
+/// Why a plugin is not running. The codes are part of the API
+/// (`GET /api/v1/plugins?all=true` → `reason`) and of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The path does not exist.
+    NotFound,
+    /// The file is not a shared library, or a shared library without a
+    /// Vigilo root module.
+    NotAPlugin,
+    /// The library's ABI layout differs from this server's SDK.
+    AbiMismatch,
+    /// The library was built with an incompatible vigilo-sdk.
+    SdkVersionMismatch,
+    /// `compatible_with` excludes the running `VIGILO_VERSION`.
+    IncompatibleVersion,
+    /// The manifest is unreadable or has an invalid field.
+    InvalidManifest,
+    /// Its name (or a name it registers) is taken by a loaded plugin.
+    DuplicateName,
+    /// `register` failed, or registered something of another kind.
+    RegisterFailed,
+    /// `register` panicked.
+    RegisterPanicked,
+    /// Built with `panic = "abort"`: a panic would take the server down.
+    PanicAbortBuild,
+    /// The file or its directory is writable by other users.
+    InsecurePermissions,
+    /// Disabled while running because its calls kept panicking.
+    DisabledAfterPanics,
+}
+
+impl Reason {
+    /// The wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::NotFound => "not_found",
+            Reason::NotAPlugin => "not_a_plugin",
+            Reason::AbiMismatch => "abi_mismatch",
+            Reason::SdkVersionMismatch => "sdk_version_mismatch",
+            Reason::IncompatibleVersion => "incompatible_version",
+            Reason::InvalidManifest => "invalid_manifest",
+            Reason::DuplicateName => "duplicate_name",
+            Reason::RegisterFailed => "register_failed",
+            Reason::RegisterPanicked => "register_panicked",
+            Reason::PanicAbortBuild => "panic_abort_build",
+            Reason::InsecurePermissions => "insecure_permissions",
+            Reason::DisabledAfterPanics => "disabled_after_panics",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A plugin file that will not run, and why.
+#[derive(Debug, Clone)]
+pub struct Skip {
+    /// The file.
+    pub path: PathBuf,
+    /// The plugin's name, when the manifest could be read.
+    pub plugin: Option<String>,
+    /// The manifest, when it could be read.
+    pub manifest: Option<Manifest>,
+    /// The file's SHA-256, when it could be read.
+    pub sha256: Option<String>,
+    /// The reason code.
+    pub reason: Reason,
+    /// One line for operators.
+    pub message: String,
+    /// More detail for the debug log (abi_stable's full layout report).
+    pub detail: Option<String>,
+}
+
+/// A plugin file that loaded and registered.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file.
+    pub path: PathBuf,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// The plugin's root module.
+    pub handle: PluginHandle,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Everything it registered.
+    pub registrations: Vec<Registration>,
+}
+
+/// Loads the plugin at `path` for a server running `vigilo_version`.
+pub fn load_file(path: &Path, vigilo_version: &str) -> Result<Loaded, Box<Skip>> {
+    let skip = |reason: Reason, message: String| {
+        Box::new(Skip {
+            path: path.to_owned(),
+            plugin: None,
+            manifest: None,
+            sha256: None,
+            reason,
+            message,
+            detail: None,
+        })
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(skip(Reason::NotFound, "no such file".into()))
+        }
+        Err(e) => return Err(skip(Reason::NotFound, format!("cannot read the file: {e}"))),
+    };
+    if !meta.is_file() {
+        return Err(skip(Reason::NotAPlugin, "not a regular file".into()));
+    }
+    if let Some(message) = insecure(path, &meta) {
+        return Err(skip(Reason::InsecurePermissions, message));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| skip(Reason::NotFound, format!("cannot read the file: {e}")))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let with_sha = |mut s: Box<Skip>| {
+        s.sha256 = Some(sha256.clone());
+        s
+    };
+    if bytes.is_empty() {
+        return Err(with_sha(skip(
+            Reason::NotAPlugin,
+            "the file is empty".into(),
+        )));
+    }
+    if !looks_like_shared_library(&bytes) {
+        return Err(with_sha(skip(
+            Reason::NotAPlugin,
+            format!(
+                "not a shared library (expected a {} file built with vigilo_sdk::export_plugin!)",
+                std::env::consts::DLL_EXTENSION
+            ),
+        )));
+    }
+    drop(bytes);
+
+    let handle = match vigilo_sdk::load_library(path) {
+        Ok(module) => PluginHandle::new(module),
+        Err(e) => {
+            let mut s = with_sha(skip(library_reason(&e), library_error_summary(&e)));
+            s.detail = Some(e.to_string());
+            return Err(s);
+        }
+    };
+
+    let manifest = handle.manifest().map_err(|e| {
+        with_sha(skip(
+            Reason::InvalidManifest,
+            format!("cannot read the plugin's manifest: {e}"),
+        ))
+    })?;
+    let named = |reason: Reason, message: String| {
+        let mut s = with_sha(skip(reason, message));
+        s.plugin = Some(manifest.name.clone());
+        s.manifest = Some(manifest.clone());
+        s
+    };
+    if !manifest.panic_unwind {
+        return Err(named(
+            Reason::PanicAbortBuild,
+            "built with panic = \"abort\": a panic in it would stop the whole server; \
+             rebuild it with panic = \"unwind\" (Cargo's default)"
+                .into(),
+        ));
+    }
+    if let Err(message) = check_name(&manifest.name) {
+        return Err(named(Reason::InvalidManifest, message));
+    }
+    if let Err(e) = semver::Version::parse(&manifest.version) {
+        return Err(named(
+            Reason::InvalidManifest,
+            format!("version `{}` is not semver: {e}", manifest.version),
+        ));
+    }
+    if let Err(incompatible) = manifest.check_compatible(vigilo_version) {
+        let (reason, message) = match incompatible {
+            Incompatibility::ServerVersion { required, server } => (
+                Reason::IncompatibleVersion,
+                format!("requires vigilo {required}, running {server}"),
+            ),
+            Incompatibility::SdkAbiVersion { plugin, server } => (
+                Reason::SdkVersionMismatch,
+                format!(
+                    "built with vigilo-sdk {} for plugin ABI version {plugin}, this server speaks version {server}; \
+                     rebuild the plugin against a matching vigilo-sdk",
+                    manifest.sdk_version
+                ),
+            ),
+            other @ (Incompatibility::InvalidRequirement { .. }
+            | Incompatibility::InvalidServerVersion { .. }) => {
+                (Reason::InvalidManifest, other.to_string())
+            }
+        };
+        return Err(named(reason, message));
+    }
+
+    let registrations = match handle.registrations() {
+        Ok(registrations) => registrations,
+        Err(CallError::Plugin {
+            kind: PluginErrorKind::Panicked,
+            message,
+        }) => {
+            return Err(named(
+                Reason::RegisterPanicked,
+                format!("register panicked: {message}"),
+            ))
+        }
+        Err(e) => {
+            return Err(named(
+                Reason::RegisterFailed,
+                format!("register failed: {}", e.message()),
+            ))
+        }
+    };
+    if let Some(stray) = registrations.iter().find(|r| r.kind() != manifest.kind) {
+        return Err(named(
+            Reason::RegisterFailed,
+            format!(
+                "declares kind {} but registered a {} (`{}`); a plugin registers only its own kind",
+                manifest.kind,
+                stray.kind(),
+                stray.name()
+            ),
+        ));
+    }
+    if let Some(bad) = registrations.iter().find(|r| check_name(r.name()).is_err()) {
+        return Err(named(
+            Reason::RegisterFailed,
+            format!(
+                "registered a {} with an invalid name `{}` (use a-z, 0-9 and _)",
+                bad.kind(),
+                bad.name()
+            ),
+        ));
+    }
+    if let Some(asset) = manifest
+        .frontend
+        .iter()
+        .find(|a| !super::assets::safe_relative_path(&a.path))
+    {
+        return Err(named(
+            Reason::InvalidManifest,
+            format!(
+                "frontend asset path `{}` must be relative, without `..`",
+                asset.path
+            ),
+        ));
+    }
+    Ok(Loaded {
+        path: path.to_owned(),
+        sha256,
+        handle,
+        manifest,
+        registrations,
+    })
+}
+
+/// Plugin and registration names: 1–64 of `a-z`, `0-9`, `_`, starting with a letter.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "name `{name}` is invalid: use 1-64 of a-z, 0-9 and _, starting with a letter"
+        ))
+    }
+}
+
+fn library_reason(error: &LibraryError) -> Reason {
+    match error {
+        LibraryError::OpenError { .. } | LibraryError::GetSymbolError { .. } => Reason::NotAPlugin,
+        LibraryError::IncompatibleVersionNumber { .. } | LibraryError::ParseVersionError(_) => {
+            Reason::SdkVersionMismatch
+        }
+        LibraryError::AbiInstability(_)
+        | LibraryError::InvalidAbiHeader(_)
+        | LibraryError::InvalidCAbi { .. } => Reason::AbiMismatch,
+        LibraryError::RootModule { .. } => Reason::RegisterFailed,
+        LibraryError::Many(errors) => errors
+            .first()
+            .map(library_reason)
+            .unwrap_or(Reason::AbiMismatch),
+    }
+}
+
+/// ELF (Linux and most Unixes) or Mach-O (macOS) magic.
+fn looks_like_shared_library(bytes: &[u8]) -> bool {
+    const MAGICS: [&[u8]; 5] = [
+        b"\x7fELF",
+        &[0xcf, 0xfa, 0xed, 0xfe],
+        &[0xce, 0xfa, 0xed, 0xfe],
+        &[0xca, 0xfe, 0xba, 0xbe],
+        b"MZ",
+    ];
+    MAGICS.iter().any(|m| bytes.starts_with(m))
+}
+
+/// Why the file at `path` may not be trusted: it, or the directory holding
+/// it, is writable by users other than its owner and group, so anyone on the
+/// machine could swap in code the server would run.
+#[cfg(unix)]
+fn insecure(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    const OTHERS_WRITE: u32 = 0o002;
+    let mode = meta.permissions().mode();
+    if mode & OTHERS_WRITE != 0 {
+        return Some(format!(
+            "the file is writable by every user (mode {:o}); run `chmod o-w {}`",
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let dir_mode = std::fs::metadata(dir).ok()?.permissions().mode();
+    if dir_mode & OTHERS_WRITE != 0 {
+        return Some(format!(
+            "its directory {} is writable by every user (mode {:o}); run `chmod o-w {}`",
+            dir.display(),
+            dir_mode & 0o7777,
+            dir.display()
+        ));
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn insecure(_path: &Path, _meta: &std::fs::Metadata) -> Option<String> {
+    None
+}
+
+/// Whether a file name looks like a plugin library on this platform
+/// (`.so`, or `.dylib` on macOS); the plugins directory holds other files too.
+pub fn is_library_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.')
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "so" || e == "dylib")
+}
