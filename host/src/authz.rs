@@ -35,11 +35,17 @@ pub enum Permission {
     RoleManage,
     /// Read the workspace's audit log.
     AuditRead,
+    /// Create, edit and move changes, incidents and tasks along their workflows.
+    ItemWrite,
+    /// Approve or reject changes pending approval.
+    ChangeApprove,
+    /// Add, remove and reorder dashboard widgets.
+    DashboardEdit,
 }
 
 impl Permission {
     /// Every permission, in matrix order.
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 11] = [
         Permission::WorkspaceRead,
         Permission::WorkspaceSettings,
         Permission::WorkspaceExport,
@@ -48,6 +54,9 @@ impl Permission {
         Permission::MemberRemove,
         Permission::RoleManage,
         Permission::AuditRead,
+        Permission::ItemWrite,
+        Permission::ChangeApprove,
+        Permission::DashboardEdit,
     ];
 
     /// The wire name, such as `member.invite`.
@@ -61,6 +70,9 @@ impl Permission {
             Permission::MemberRemove => "member.remove",
             Permission::RoleManage => "role.manage",
             Permission::AuditRead => "audit.read",
+            Permission::ItemWrite => "item.write",
+            Permission::ChangeApprove => "change.approve",
+            Permission::DashboardEdit => "dashboard.edit",
         }
     }
 
@@ -75,6 +87,9 @@ impl Permission {
             Permission::MemberRemove => "remove members",
             Permission::RoleManage => "create and delete custom roles",
             Permission::AuditRead => "read the workspace audit log",
+            Permission::ItemWrite => "create, edit and move changes, incidents and tasks",
+            Permission::ChangeApprove => "approve or reject changes",
+            Permission::DashboardEdit => "add, remove and reorder dashboard widgets",
         }
     }
 }
@@ -133,8 +148,15 @@ impl Role {
         use Permission::*;
         let list: &[Permission] = match self {
             Role::Owner => &Permission::ALL,
-            Role::Approver => &[WorkspaceRead, MemberRead, AuditRead],
-            Role::Engineer => &[WorkspaceRead, MemberRead],
+            Role::Approver => &[
+                WorkspaceRead,
+                MemberRead,
+                AuditRead,
+                ItemWrite,
+                ChangeApprove,
+                DashboardEdit,
+            ],
+            Role::Engineer => &[WorkspaceRead, MemberRead, ItemWrite, DashboardEdit],
             Role::Viewer => &[WorkspaceRead, MemberRead],
         };
         PermissionSet(list.iter().copied().collect())

@@ -137,7 +137,8 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> ErrorDetail {
+    /// The error's JSON detail (also used for per-widget errors).
+    pub fn detail(&self) -> ErrorDetail {
         let (code, message, missing, field) = match self {
             Self::BadRequest { code, message } => (*code, message.clone(), None, None),
             Self::Unauthorized { code, message } => (*code, message.clone(), None, None),
@@ -174,7 +175,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "request failed with an internal error");
         }
         let status = self.status();
-        (status, axum::Json(ErrorBody { error: self.body() })).into_response()
+        (
+            status,
+            axum::Json(ErrorBody {
+                error: self.detail(),
+            }),
+        )
+            .into_response()
     }
 }
 

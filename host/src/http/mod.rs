@@ -6,12 +6,14 @@
 //! the same code that routes requests.
 
 mod audit;
+mod dashboards;
 pub mod extract;
 mod invite_page;
 mod me;
 mod members;
 mod plugins;
 pub mod validate;
+mod work_items;
 mod workspaces;
 
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(members::router())
         .merge(audit::router())
         .merge(plugins::router())
+        .merge(work_items::router())
+        .merge(dashboards::router())
         .split_for_parts()
 }
 

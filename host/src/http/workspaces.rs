@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use super::extract::{Access, ApiJson, ApiPath, Principal};
 use super::validate;
+use super::work_items::FieldDefinition;
 use crate::audit::{self, NewEvent};
 use crate::authz::{Permission, PermissionSet, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -161,6 +162,9 @@ async fn create_workspace(
         for role in &snapshot.custom_roles {
             let (base, perms) = role.parse()?;
             store::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms).await?;
+        }
+        for field in &snapshot.custom_fields {
+            store::insert_custom_field(&mut tx, workspace.id, &field.parse()?).await?;
         }
     }
     let details = json!({"name": name, "region": region, "template": body.template});
@@ -329,8 +333,8 @@ pub struct Snapshot {
     /// Custom roles.
     pub custom_roles: Vec<SnapshotRole>,
     /// Custom field definitions.
-    #[schema(value_type = Vec<Object>)]
-    pub custom_fields: Vec<Value>,
+    #[serde(default)]
+    pub custom_fields: Vec<FieldDefinition>,
     /// Playbooks.
     #[schema(value_type = Vec<Object>)]
     pub playbooks: Vec<Value>,
@@ -387,11 +391,24 @@ impl Snapshot {
                 ));
             }
         }
-        if !self.custom_fields.is_empty() {
-            return Err(ApiError::invalid(
-                "snapshot.custom_fields",
-                "this server version has no custom fields; the list must be empty",
-            ));
+        let mut keys = std::collections::BTreeSet::new();
+        for field in &self.custom_fields {
+            field.parse().map_err(|e| match e {
+                ApiError::Validation { field, message } => ApiError::Validation {
+                    field: Some(format!(
+                        "snapshot.custom_fields.{}",
+                        field.unwrap_or_default()
+                    )),
+                    message,
+                },
+                other => other,
+            })?;
+            if !keys.insert(field.key.as_str()) {
+                return Err(ApiError::invalid(
+                    "snapshot.custom_fields",
+                    format!("custom field `{}` appears twice", field.key),
+                ));
+            }
         }
         if !self.playbooks.is_empty() {
             return Err(ApiError::invalid(
@@ -432,7 +449,13 @@ async fn export_workspace(
                 permissions: r.permissions.names(),
             })
             .collect(),
-        custom_fields: Vec::new(),
+        custom_fields: state
+            .store
+            .custom_fields(access.workspace.id)
+            .await?
+            .into_iter()
+            .map(FieldDefinition::from_stored)
+            .collect(),
         playbooks: Vec::new(),
     }))
 }

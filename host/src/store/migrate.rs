@@ -28,6 +28,14 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0002_audit_checkpoints.sql"),
         postgres: include_str!("../../../migrations/postgres/0002_audit_checkpoints.sql"),
     },
+    Migration {
+        version: 3,
+        name: "work_items_fields_dashboards",
+        sqlite: include_str!("../../../migrations/sqlite/0003_work_items_fields_dashboards.sql"),
+        postgres: include_str!(
+            "../../../migrations/postgres/0003_work_items_fields_dashboards.sql"
+        ),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

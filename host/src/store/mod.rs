@@ -15,6 +15,7 @@ mod invites;
 mod migrate;
 mod templates;
 mod users;
+mod work_items;
 mod workspaces;
 
 use std::ops::{Deref, DerefMut};
@@ -31,6 +32,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use invites::*;
 pub use templates::*;
 pub use users::*;
+pub use work_items::*;
 pub use workspaces::*;
 
 /// Which database the store talks to.

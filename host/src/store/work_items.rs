@@ -1,0 +1,414 @@
+//! Work items (changes, incidents, tasks), custom field definitions, and
+//! dashboard widget instances.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{json_column, now, Store, StoreError, StoreResult};
+
+/// A stored work item.
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    /// Identifier (unique across the installation).
+    pub id: i64,
+    /// `change`, `incident` or `task`.
+    pub kind: String,
+    /// One line.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Where it is in its workflow.
+    pub status: String,
+    /// Custom field values by key.
+    pub fields: Map<String, Value>,
+    /// Creator's email, if the user still exists.
+    pub created_by: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+const ITEM_COLUMNS: &str =
+    "i.id, i.kind, i.title, i.description, i.status, i.fields, u.email, i.created_at, i.updated_at";
+const ITEM_FROM: &str = "work_items i LEFT JOIN users u ON u.id = i.created_by";
+
+fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
+    let fields = match json_column(&row.try_get::<String, _>(5)?, "work item fields")? {
+        Value::Object(map) => map,
+        _ => {
+            return Err(StoreError::Corrupt(
+                "work item fields are not an object".into(),
+            ))
+        }
+    };
+    Ok(WorkItem {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        title: row.try_get(2)?,
+        description: row.try_get(3)?,
+        status: row.try_get(4)?,
+        fields,
+        created_by: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        updated_at: row.try_get(8)?,
+    })
+}
+
+/// What a new work item holds.
+pub struct NewWorkItem<'a> {
+    /// `change`, `incident` or `task`.
+    pub kind: &'a str,
+    /// One line.
+    pub title: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// Initial status.
+    pub status: &'a str,
+    /// Validated custom field values.
+    pub fields: &'a Map<String, Value>,
+    /// The creator.
+    pub created_by: i64,
+}
+
+/// Inserts a work item.
+pub async fn insert_work_item(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    item: NewWorkItem<'_>,
+) -> StoreResult<WorkItem> {
+    let at = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(workspace_id)
+    .bind(item.kind)
+    .bind(item.title)
+    .bind(item.description)
+    .bind(item.status)
+    .bind(Value::Object(item.fields.clone()).to_string())
+    .bind(item.created_by)
+    .bind(&at)
+    .fetch_one(&mut *conn)
+    .await?;
+    work_item_in(conn, workspace_id, id).await
+}
+
+/// A work item of `workspace_id`, inside a transaction.
+pub async fn work_item_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    id: i64,
+) -> StoreResult<WorkItem> {
+    let row = sqlx::query(&format!(
+        "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM} WHERE i.workspace_id = $1 AND i.id = $2"
+    ))
+    .bind(workspace_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("no work item {id} in this workspace")))?;
+    item_from_row(&row)
+}
+
+/// Writes a work item's title, description, status and fields.
+pub async fn update_work_item(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    item: &WorkItem,
+) -> StoreResult<WorkItem> {
+    sqlx::query(
+        "UPDATE work_items SET title = $1, description = $2, status = $3, fields = $4, updated_at = $5
+         WHERE workspace_id = $6 AND id = $7",
+    )
+    .bind(&item.title)
+    .bind(&item.description)
+    .bind(&item.status)
+    .bind(Value::Object(item.fields.clone()).to_string())
+    .bind(now())
+    .bind(workspace_id)
+    .bind(item.id)
+    .execute(&mut *conn)
+    .await?;
+    work_item_in(conn, workspace_id, item.id).await
+}
+
+/// Counts of work items by kind, then by status.
+pub type StatusCounts = BTreeMap<String, BTreeMap<String, u64>>;
+
+impl Store {
+    /// A work item of `workspace_id`.
+    pub async fn work_item(&self, workspace_id: i64, id: i64) -> StoreResult<WorkItem> {
+        let mut conn = self.pool().acquire().await?;
+        work_item_in(&mut conn, workspace_id, id).await
+    }
+
+    /// Work items of `workspace_id`, newest first, optionally of one kind
+    /// and status; at most `limit`, with ids below `before` when given.
+    pub async fn list_work_items(
+        &self,
+        workspace_id: i64,
+        kind: Option<&str>,
+        status: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<WorkItem>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
+             WHERE i.workspace_id = $1
+               AND ($2 = '' OR i.kind = $2)
+               AND ($3 = '' OR i.status = $3)
+               AND i.id < $4
+             ORDER BY i.id DESC LIMIT $5"
+        ))
+        .bind(workspace_id)
+        .bind(kind.unwrap_or(""))
+        .bind(status.unwrap_or(""))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    /// How many work items of `workspace_id` are in each status, by kind.
+    pub async fn count_work_items_by_status(&self, workspace_id: i64) -> StoreResult<StatusCounts> {
+        let rows = sqlx::query(
+            "SELECT kind, status, COUNT(*) FROM work_items WHERE workspace_id = $1 GROUP BY kind, status",
+        )
+        .bind(workspace_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts = StatusCounts::new();
+        for row in rows {
+            let kind: String = row.try_get(0)?;
+            let status: String = row.try_get(1)?;
+            let n: i64 = row.try_get(2)?;
+            counts
+                .entry(kind)
+                .or_default()
+                .insert(status, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}
+
+/// A custom field definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomField {
+    /// Key used in work items' `fields`.
+    pub key: String,
+    /// Label shown in forms.
+    pub label: String,
+    /// Which kinds of work item carry it.
+    pub applies_to: Vec<String>,
+    /// `text`, `number`, `boolean`, `date`, `select`, or a plugin field type.
+    pub field_type: String,
+    /// Whether a value must be present.
+    pub required: bool,
+    /// For `select`: the allowed values.
+    pub options: Vec<String>,
+}
+
+const FIELD_COLUMNS: &str = "key, label, applies_to, field_type, required, options";
+
+fn field_from_row(row: &AnyRow) -> StoreResult<CustomField> {
+    let list = |text: String, what: &str| -> StoreResult<Vec<String>> {
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    };
+    Ok(CustomField {
+        key: row.try_get(0)?,
+        label: row.try_get(1)?,
+        applies_to: list(row.try_get(2)?, "custom field applies_to")?,
+        field_type: row.try_get(3)?,
+        required: row.try_get::<i64, _>(4)? != 0,
+        options: list(row.try_get(5)?, "custom field options")?,
+    })
+}
+
+/// Stores a custom field definition.
+pub async fn insert_custom_field(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    field: &CustomField,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO custom_fields (workspace_id, key, label, applies_to, field_type, required, options, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(workspace_id)
+    .bind(&field.key)
+    .bind(&field.label)
+    .bind(serde_json::to_string(&field.applies_to).unwrap_or_default())
+    .bind(&field.field_type)
+    .bind(i64::from(field.required))
+    .bind(serde_json::to_string(&field.options).unwrap_or_default())
+    .bind(now())
+    .execute(&mut *conn)
+    .await
+    .map_err(super::conflict_on_unique(|| {
+        format!("a custom field with key `{}` already exists", field.key)
+    }))?;
+    Ok(())
+}
+
+/// Deletes a custom field definition (values already stored stay in items'
+/// history but are no longer shown or validated).
+pub async fn delete_custom_field(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    key: &str,
+) -> StoreResult<CustomField> {
+    let field = custom_fields_in(conn, workspace_id)
+        .await?
+        .into_iter()
+        .find(|f| f.key == key)
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("no custom field `{key}` in this workspace"))
+        })?;
+    sqlx::query("DELETE FROM custom_fields WHERE workspace_id = $1 AND key = $2")
+        .bind(workspace_id)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(field)
+}
+
+/// The custom fields of `workspace_id`, in creation order.
+pub async fn custom_fields_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<Vec<CustomField>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {FIELD_COLUMNS} FROM custom_fields WHERE workspace_id = $1 ORDER BY id"
+    ))
+    .bind(workspace_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(field_from_row).collect()
+}
+
+impl Store {
+    /// The custom fields of `workspace_id`, in creation order.
+    pub async fn custom_fields(&self, workspace_id: i64) -> StoreResult<Vec<CustomField>> {
+        let mut conn = self.pool().acquire().await?;
+        custom_fields_in(&mut conn, workspace_id).await
+    }
+}
+
+/// A widget on a workspace's dashboard.
+#[derive(Debug, Clone)]
+pub struct DashboardWidget {
+    /// Identifier.
+    pub id: i64,
+    /// Position on the dashboard (0 first).
+    pub position: i64,
+    /// The widget's registered name.
+    pub widget: String,
+    /// Its configuration.
+    pub config: Value,
+}
+
+fn widget_from_row(row: &AnyRow) -> StoreResult<DashboardWidget> {
+    Ok(DashboardWidget {
+        id: row.try_get(0)?,
+        position: row.try_get(1)?,
+        widget: row.try_get(2)?,
+        config: json_column(&row.try_get::<String, _>(3)?, "dashboard widget config")?,
+    })
+}
+
+/// The dashboard of `workspace_id`, in order.
+pub async fn dashboard_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<Vec<DashboardWidget>> {
+    let rows = sqlx::query(
+        "SELECT id, position, widget, config FROM dashboard_widgets WHERE workspace_id = $1 ORDER BY position, id",
+    )
+    .bind(workspace_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(widget_from_row).collect()
+}
+
+/// Appends a widget to the dashboard.
+pub async fn add_dashboard_widget(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    widget: &str,
+    config: &Value,
+) -> StoreResult<DashboardWidget> {
+    let position = dashboard_in(conn, workspace_id).await?.len() as i64;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO dashboard_widgets (workspace_id, position, widget, config, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(workspace_id)
+    .bind(position)
+    .bind(widget)
+    .bind(config.to_string())
+    .bind(now())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(DashboardWidget {
+        id,
+        position,
+        widget: widget.to_owned(),
+        config: config.clone(),
+    })
+}
+
+/// Removes a widget and closes the gap.
+pub async fn remove_dashboard_widget(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    id: i64,
+) -> StoreResult<DashboardWidget> {
+    let current = dashboard_in(conn, workspace_id).await?;
+    let removed = current
+        .iter()
+        .find(|w| w.id == id)
+        .cloned()
+        .ok_or_else(|| StoreError::NotFound(format!("no widget {id} on this dashboard")))?;
+    sqlx::query("DELETE FROM dashboard_widgets WHERE workspace_id = $1 AND id = $2")
+        .bind(workspace_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let rest: Vec<i64> = current.iter().map(|w| w.id).filter(|w| *w != id).collect();
+    set_dashboard_order(conn, workspace_id, &rest).await?;
+    Ok(removed)
+}
+
+/// Puts the widgets in the order of `ids` (which must be exactly the
+/// dashboard's widgets; the caller checks).
+pub async fn set_dashboard_order(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    ids: &[i64],
+) -> StoreResult<()> {
+    for (position, id) in ids.iter().enumerate() {
+        sqlx::query(
+            "UPDATE dashboard_widgets SET position = $1 WHERE workspace_id = $2 AND id = $3",
+        )
+        .bind(position as i64)
+        .bind(workspace_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The dashboard of `workspace_id`, in order.
+    pub async fn dashboard(&self, workspace_id: i64) -> StoreResult<Vec<DashboardWidget>> {
+        let mut conn = self.pool().acquire().await?;
+        dashboard_in(&mut conn, workspace_id).await
+    }
+}
