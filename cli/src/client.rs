@@ -203,6 +203,10 @@ impl Client {
         self.finish(self.request("PUT", path).send_json(body))
     }
 
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+        self.finish(self.request("PATCH", path).send_json(body))
+    }
+
     /// POST a raw body with the given content type.
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Value> {
         self.finish(

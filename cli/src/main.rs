@@ -23,8 +23,12 @@ mod client;
 mod config;
 mod configure;
 mod context;
+mod dashboard;
+mod fields;
+mod items;
 mod members;
 mod output;
+mod plugins;
 mod roles;
 mod templates;
 mod tokens;
@@ -130,6 +134,150 @@ enum Command {
     /// Read the workspace audit log
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Changes: draft → pending_approval → approved → in_progress → done (or rejected)
+    #[command(subcommand)]
+    Change(ItemCmd),
+    /// Incidents: open → investigating → mitigated → resolved
+    #[command(subcommand)]
+    Incident(ItemCmd),
+    /// Tasks: todo → doing → done
+    #[command(subcommand)]
+    Task(ItemCmd),
+    /// Define the workspace's custom fields
+    #[command(subcommand)]
+    Field(FieldCmd),
+    /// Show and arrange the workspace's dashboard
+    #[command(subcommand)]
+    Dashboard(DashboardCmd),
+    /// List the server's plugins
+    #[command(subcommand)]
+    Plugin(PluginCmd),
+}
+
+#[derive(Subcommand)]
+pub enum ItemCmd {
+    /// List items, newest first
+    List {
+        /// Only items in this status
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many (1-500)
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Create an item
+    Create {
+        /// One-line title
+        #[arg(long)]
+        title: String,
+        /// Longer description
+        #[arg(long)]
+        description: Option<String>,
+        /// A custom field value, KEY=VALUE (repeatable); VALUE is JSON when it parses as JSON, else text
+        #[arg(long = "field", value_name = "KEY=VALUE", value_parser = items::parse_field)]
+        fields: Vec<(String, serde_json::Value)>,
+    },
+    /// Show one item
+    Show { id: i64 },
+    /// Change an item's title, description or custom field values
+    Update {
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Set a custom field, KEY=VALUE (repeatable)
+        #[arg(long = "field", value_name = "KEY=VALUE", value_parser = items::parse_field)]
+        fields: Vec<(String, serde_json::Value)>,
+        /// Remove a custom field value (repeatable)
+        #[arg(long = "unset-field", value_name = "KEY")]
+        unset: Vec<String>,
+    },
+    /// Move an item to another status of its workflow
+    Move {
+        id: i64,
+        /// The new status
+        status: String,
+        /// Why (recorded in the audit log)
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Approve a change pending approval (needs change.approve)
+    Approve {
+        id: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a change pending approval (needs change.approve)
+    Reject {
+        id: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FieldCmd {
+    /// List the workspace's custom fields
+    List,
+    /// List the field types this server offers (built-in and from plugins)
+    Types,
+    /// Define a custom field
+    Add {
+        /// Key used in items' fields
+        #[arg(long)]
+        key: String,
+        /// Label shown in forms
+        #[arg(long)]
+        label: String,
+        /// A built-in type (text, number, boolean, date, select) or a plugin's (see `vigilo field types`)
+        #[arg(long = "type", value_name = "TYPE")]
+        field_type: String,
+        /// Which kinds carry it (comma-separated: change, incident, task)
+        #[arg(long, value_delimiter = ',', default_value = "change,incident,task")]
+        applies_to: Vec<String>,
+        /// Every new item must have a value
+        #[arg(long)]
+        required: bool,
+        /// For select: the allowed values (comma-separated)
+        #[arg(long, value_delimiter = ',')]
+        options: Vec<String>,
+    },
+    /// Delete a custom field definition
+    Remove { key: String },
+}
+
+#[derive(Subcommand)]
+pub enum DashboardCmd {
+    /// Show the dashboard with each widget's data
+    Show,
+    /// List the widgets this server offers
+    Widgets,
+    /// Add a widget at the end of the dashboard
+    Add {
+        /// Widget name (see `vigilo dashboard widgets`)
+        widget: String,
+        /// The widget's configuration as a JSON object
+        #[arg(long, value_name = "JSON")]
+        config: Option<String>,
+    },
+    /// Remove a widget by its id
+    Remove { id: i64 },
+    /// Put the widgets in this order (every id, comma-separated)
+    Order {
+        #[arg(value_delimiter = ',', required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PluginCmd {
+    /// List loaded plugins (name, kind, version, compatible_with)
+    List {
+        /// Also list plugins that were skipped or disabled, with the reason (platform admins)
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -424,6 +572,12 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Member(cmd) => members::run_member(&ctx, cmd),
         Command::Invite(cmd) => members::run_invite(&ctx, cmd),
         Command::Audit(cmd) => audit::run(&ctx, cmd),
+        Command::Change(cmd) => items::run(&ctx, "change", cmd),
+        Command::Incident(cmd) => items::run(&ctx, "incident", cmd),
+        Command::Task(cmd) => items::run(&ctx, "task", cmd),
+        Command::Field(cmd) => fields::run(&ctx, cmd),
+        Command::Dashboard(cmd) => dashboard::run(&ctx, cmd),
+        Command::Plugin(cmd) => plugins::run(&ctx, cmd),
     }
 }
 

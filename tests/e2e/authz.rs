@@ -139,6 +139,70 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
     ("get", "/api/v1/audit/checkpoints", Need::PlatformAdmin),
     ("post", "/api/v1/audit/checkpoints", Need::PlatformAdmin),
     ("get", "/api/v1/audit/public-key", Need::Public),
+    ("get", "/api/v1/plugins", Need::Authenticated),
+    ("get", "/plugins/{name}/assets/{*path}", Need::Public),
+    ("get", "/api/v1/field-types", Need::Authenticated),
+    ("get", "/api/v1/widgets", Need::Authenticated),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/items",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/items",
+        Need::Workspace("item.write"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/items/{id}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "patch",
+        "/api/v1/workspaces/{slug}/items/{id}",
+        Need::Workspace("item.write"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/items/{id}/transition",
+        Need::Workspace("item.write"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/fields",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/fields",
+        Need::Workspace("workspace.settings"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/fields/{key}",
+        Need::Workspace("workspace.settings"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/dashboard",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/dashboard/widgets",
+        Need::Workspace("dashboard.edit"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/dashboard/widgets/{id}",
+        Need::Workspace("dashboard.edit"),
+    ),
+    (
+        "put",
+        "/api/v1/workspaces/{slug}/dashboard/order",
+        Need::Workspace("dashboard.edit"),
+    ),
 ];
 
 /// The documented permission matrix (README, "Roles and permissions").
@@ -152,11 +216,22 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
         "member.remove",
         "role.manage",
         "audit.read",
+        "item.write",
+        "change.approve",
+        "dashboard.edit",
     ];
     let list: &[&str] = match role {
         "owner" => &all,
-        "approver" => &["workspace.read", "member.read", "audit.read"],
-        "engineer" | "viewer" => &["workspace.read", "member.read"],
+        "approver" => &[
+            "workspace.read",
+            "member.read",
+            "audit.read",
+            "item.write",
+            "change.approve",
+            "dashboard.edit",
+        ],
+        "engineer" => &["workspace.read", "member.read", "item.write", "dashboard.edit"],
+        "viewer" => &["workspace.read", "member.read"],
         // Custom roles made in `setup`.
         "inviter" => &["workspace.read", "member.invite"],
         _ => unreachable!(),
@@ -187,6 +262,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         .replace("{key}", &format!("k{n}"))
         .replace("{id}", "999999")
         .replace("{name}", "no-such-name")
+        .replace("{*path}", "app.js")
         .replace("{email}", "nobody%40example.com")
         .replace("{token}", &format!("vgi_{}", "0".repeat(64)));
     match (method, path) {
@@ -207,6 +283,14 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
             Some(format!("email,role,custom_role_name\nbulk{n}@example.com,,minimal\n").as_bytes()),
         ),
         ("post", "/api/v1/invites/{token}/accept") => api.post(&p, json!({"name": "X"})),
+        ("post", "/api/v1/workspaces/{slug}/items") => api.post(&p, json!({"kind": "task", "title": format!("t{n}")})),
+        ("post", "/api/v1/workspaces/{slug}/items/{id}/transition") => api.post(&p, json!({"status": "doing"})),
+        ("patch", _) => api.patch(&p, json!({"title": format!("t{n}")})),
+        ("post", "/api/v1/workspaces/{slug}/fields") => api.post(
+            &p,
+            json!({"key": format!("f{n}"), "label": "F", "applies_to": ["task"], "type": "text"}),
+        ),
+        ("post", "/api/v1/workspaces/{slug}/dashboard/widgets") => api.post(&p, json!({"widget": "kanban_overview"})),
         ("post", _) if path.contains("/audit/checkpoints") => api.post(&p, json!({})),
         ("get", _) => api.get(&p),
         ("delete", _) => api.delete(&p),

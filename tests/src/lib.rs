@@ -3,6 +3,8 @@
 //! `VIGILO_TEST_POSTGRES_URL` is set), a real server bound to `127.0.0.1:0`,
 //! an HTTP client, and the real `vigilo` and `vigilo-server` binaries.
 
+pub mod plugins;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -413,6 +415,16 @@ impl Api {
     pub fn put(&self, path: &str, body: Value) -> Response {
         self.raw(
             "PUT",
+            path,
+            Some("application/json"),
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
+    /// PATCH with a JSON body.
+    pub fn patch(&self, path: &str, body: Value) -> Response {
+        self.raw(
+            "PATCH",
             path,
             Some("application/json"),
             Some(body.to_string().as_bytes()),

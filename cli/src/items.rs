@@ -1,0 +1,150 @@
+//! `vigilo change|incident|task ...`: work items and their workflows.
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+
+use crate::client::{exit, query, workspace_path};
+use crate::context::Ctx;
+use crate::output::{self, field, list, text, when, Table};
+use crate::ItemCmd;
+
+/// Parses `KEY=VALUE`; VALUE is JSON when it parses as JSON, else text.
+pub fn parse_field(raw: &str) -> Result<(String, Value), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("`{raw}` is not KEY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("`{raw}` has an empty key"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((key.to_owned(), value))
+}
+
+fn show(ctx: &Ctx, item: &Value) -> Result<()> {
+    if ctx.json {
+        return output::json(item);
+    }
+    let mut pairs = vec![
+        ("id", text(item, "id")),
+        ("kind", text(item, "kind")),
+        ("title", text(item, "title")),
+        ("status", text(item, "status")),
+        ("next", text(item, "next_statuses")),
+        ("created by", text(item, "created_by")),
+        ("created", when(item, "created_at")),
+        ("updated", when(item, "updated_at")),
+    ];
+    let description = text(item, "description");
+    if description != "-" {
+        pairs.push(("description", description));
+    }
+    if let Some(fields) = field(item, "fields").as_object() {
+        for (key, value) in fields {
+            pairs.push(("field", format!("{key} = {}", output::cell(value))));
+        }
+    }
+    output::key_values(&pairs)
+}
+
+pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
+    let client = ctx.client()?;
+    let slug = ctx.workspace()?;
+    let base = format!("{}/items", workspace_path(slug));
+    let move_to = |id: i64, status: &str, comment: Option<String>| -> Result<Value> {
+        let item = client.get(&format!("{base}/{id}"))?;
+        if text(&item, "kind") != kind {
+            return Err(crate::client::Failure::new(
+                exit::NOT_FOUND,
+                format!("item {id} is a {}, not a {kind}", text(&item, "kind")),
+            )
+            .into());
+        }
+        client.post(
+            &format!("{base}/{id}/transition"),
+            &json!({"status": status, "comment": comment.unwrap_or_default()}),
+        )
+    };
+    match cmd {
+        ItemCmd::List { status, limit } => {
+            let mut pairs = vec![("kind", kind.to_owned()), ("limit", limit.to_string())];
+            if let Some(status) = status {
+                pairs.push(("status", status));
+            }
+            let response = client.get(&format!("{base}{}", query(&pairs)))?;
+            let items = list(&response, "items")?;
+            let mut table = Table::new(&["id", "status", "title", "fields", "updated"]);
+            for item in items {
+                table.row(vec![
+                    text(item, "id"),
+                    text(item, "status"),
+                    text(item, "title"),
+                    text(item, "fields"),
+                    when(item, "updated_at"),
+                ]);
+            }
+            output::list_or_table(ctx.json, items, &table)?;
+        }
+        ItemCmd::Create {
+            title,
+            description,
+            fields,
+        } => {
+            let fields: Map<String, Value> = fields.into_iter().collect();
+            let item = client.post(
+                &base,
+                &json!({"kind": kind, "title": title, "description": description.unwrap_or_default(), "fields": fields}),
+            )?;
+            if ctx.json {
+                return output::json(&item).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Created {kind} {} ({}).",
+                text(&item, "id"),
+                text(&item, "status")
+            ))?;
+        }
+        ItemCmd::Show { id } => {
+            let item = client.get(&format!("{base}/{id}"))?;
+            show(ctx, &item)?;
+        }
+        ItemCmd::Update {
+            id,
+            title,
+            description,
+            fields,
+            unset,
+        } => {
+            let mut values: Map<String, Value> = fields.into_iter().collect();
+            for key in unset {
+                values.insert(key, Value::Null);
+            }
+            let mut body = json!({"fields": values});
+            if let Some(title) = title {
+                body["title"] = json!(title);
+            }
+            if let Some(description) = description {
+                body["description"] = json!(description);
+            }
+            let item = client.patch(&format!("{base}/{id}"), &body)?;
+            show(ctx, &item)?;
+        }
+        ItemCmd::Move {
+            id,
+            status,
+            comment,
+        } => {
+            let item = move_to(id, &status, comment)?;
+            show(ctx, &item)?;
+        }
+        ItemCmd::Approve { id, comment } => {
+            let item = move_to(id, "approved", comment)?;
+            show(ctx, &item)?;
+        }
+        ItemCmd::Reject { id, comment } => {
+            let item = move_to(id, "rejected", comment)?;
+            show(ctx, &item)?;
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,46 @@
+//! `vigilo plugin list`: the server's plugins.
+
+use anyhow::Result;
+
+use crate::client::exit;
+use crate::context::Ctx;
+use crate::output::{self, list, text, Table};
+use crate::PluginCmd;
+
+pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
+    let client = ctx.client()?;
+    match cmd {
+        PluginCmd::List { all } => {
+            let path = if all {
+                "/api/v1/plugins?all=true"
+            } else {
+                "/api/v1/plugins"
+            };
+            let response = client.get(path)?;
+            let plugins = list(&response, "plugins")?;
+            let mut headers = vec!["name", "kind", "version", "compatible_with"];
+            if all {
+                headers.extend(["state", "reason", "path"]);
+            }
+            let mut table = Table::new(&headers);
+            for p in plugins {
+                let mut row = vec![
+                    text(p, "name"),
+                    text(p, "kind"),
+                    text(p, "version"),
+                    text(p, "compatible_with"),
+                ];
+                if all {
+                    let reason = match (text(p, "reason"), text(p, "message")) {
+                        (r, _) if r == "-" => r,
+                        (r, m) => format!("{r}: {m}"),
+                    };
+                    row.extend([text(p, "state"), reason, text(p, "path")]);
+                }
+                table.row(row);
+            }
+            output::list_or_table(ctx.json, plugins, &table)?;
+        }
+    }
+    Ok(exit::OK)
+}
