@@ -60,9 +60,8 @@ pub fn run(ctx: &Ctx, cmd: DashboardCmd) -> Result<u8> {
         DashboardCmd::Add { widget, config } => {
             let slug = ctx.workspace()?;
             let config: Value = match config {
-                Some(raw) => serde_json::from_str(&raw).map_err(|e| {
-                    Failure::new(exit::USAGE, format!("--config is not JSON: {e}"))
-                })?,
+                Some(raw) => serde_json::from_str(&raw)
+                    .map_err(|e| Failure::new(exit::USAGE, format!("--config is not JSON: {e}")))?,
                 None => json!({}),
             };
             let added = client.post(

@@ -15,7 +15,8 @@ pub fn run(ctx: &Ctx, cmd: FieldCmd) -> Result<u8> {
             let slug = ctx.workspace()?;
             let response = client.get(&format!("{}/fields", workspace_path(slug)))?;
             let fields = list(&response, "fields")?;
-            let mut table = Table::new(&["key", "label", "type", "applies_to", "required", "options"]);
+            let mut table =
+                Table::new(&["key", "label", "type", "applies_to", "required", "options"]);
             for f in fields {
                 table.row(vec![
                     text(f, "key"),

@@ -230,7 +230,12 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
             "change.approve",
             "dashboard.edit",
         ],
-        "engineer" => &["workspace.read", "member.read", "item.write", "dashboard.edit"],
+        "engineer" => &[
+            "workspace.read",
+            "member.read",
+            "item.write",
+            "dashboard.edit",
+        ],
         "viewer" => &["workspace.read", "member.read"],
         // Custom roles made in `setup`.
         "inviter" => &["workspace.read", "member.invite"],

@@ -332,6 +332,8 @@ pub struct Response {
     pub json: Value,
     /// Raw body.
     pub text: String,
+    /// The `Content-Type` header.
+    pub content_type: String,
 }
 
 impl Response {
@@ -386,9 +388,15 @@ impl Api {
             Err(e) => panic!("{method} {path}: transport error {e}"),
         };
         let status = resp.status();
+        let content_type = resp.header("content-type").unwrap_or("").to_string();
         let text = resp.into_string().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response { status, json, text }
+        Response {
+            status,
+            json,
+            text,
+            content_type,
+        }
     }
 
     /// GET.

@@ -75,7 +75,14 @@ pub fn reference_plugin(crate_name: &str) -> PathBuf {
             return;
         }
         let status = cargo()
-            .args(["build", "--quiet", "-p", "datepicker_with_holidays", "-p", "kanban_overview"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "datepicker_with_holidays",
+                "-p",
+                "kanban_overview",
+            ])
             .args(profile_args())
             .status()
             .expect("run cargo build");
@@ -149,10 +156,21 @@ fn build_fixtures(out_dir: &Path) {
         match variant {
             "upper" => command.args(["build", "--quiet", "-p", "vigilo-fixture-plugin"]),
             "panic_abort" => command.args([
-                "rustc", "--quiet", "-p", "vigilo-fixture-plugin", "--lib", "--crate-type", "cdylib",
+                "rustc",
+                "--quiet",
+                "-p",
+                "vigilo-fixture-plugin",
+                "--lib",
+                "--crate-type",
+                "cdylib",
             ]),
             feature => command.args([
-                "build", "--quiet", "-p", "vigilo-fixture-plugin", "--features", feature,
+                "build",
+                "--quiet",
+                "-p",
+                "vigilo-fixture-plugin",
+                "--features",
+                feature,
             ]),
         };
         command.args(profile_args());
@@ -160,7 +178,10 @@ fn build_fixtures(out_dir: &Path) {
             command.args(["--", "-C", "panic=abort"]);
         }
         let status = command.status().expect("run cargo");
-        assert!(status.success(), "building fixture plugin `{variant}` failed");
+        assert!(
+            status.success(),
+            "building fixture plugin `{variant}` failed"
+        );
         // Copy to a new file (never overwrite a library in place).
         let tmp = target.with_extension("tmp");
         std::fs::copy(&built, &tmp).expect("copy the fixture library");

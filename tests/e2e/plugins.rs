@@ -1,0 +1,673 @@
+//! The plugin host with real libraries: the failure corpus against the real
+//! `vigilo-server` binary, `check-plugin`, the reference plugins through the
+//! API and the CLI, frontend assets, and a plugin that keeps panicking.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::{
+    cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb, TestServer,
+};
+
+use crate::{create_workspace, join};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn copy(from: &Path, to: &Path) -> PathBuf {
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} → {}: {e}", from.display(), to.display()));
+    to.to_path_buf()
+}
+
+/// A file of the corpus and the reason the server must give for it.
+struct Expected {
+    path: PathBuf,
+    reason: &'static str,
+    /// Text the reason's message must contain.
+    says: &'static str,
+}
+
+/// Builds the corpus in `dir`: returns (installed_plugins, plugins_dir,
+/// the failures expected).
+fn corpus(dir: &Path) -> (Vec<PathBuf>, PathBuf, Vec<Expected>) {
+    let plugins_dir = dir.join("plugins");
+    let installed_dir = dir.join("installed");
+    let insecure_dir = dir.join("insecure");
+    for d in [&plugins_dir, &installed_dir, &insecure_dir] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let datepicker = copy(
+        &reference_plugin("datepicker_with_holidays"),
+        &installed_dir.join("libdatepicker_with_holidays.so"),
+    );
+    let kanban = copy(
+        &reference_plugin("kanban_overview"),
+        &installed_dir.join("libkanban_overview.so"),
+    );
+    let missing = installed_dir.join("libnot_there.so");
+    let world_writable = copy(
+        &fixture_plugin("upper"),
+        &insecure_dir.join("libworld_writable.so"),
+    );
+    std::fs::set_permissions(&world_writable, std::fs::Permissions::from_mode(0o666)).unwrap();
+
+    let text = plugins_dir.join("notes.so");
+    std::fs::write(&text, "this is a text file, not a library\n").unwrap();
+    let empty = plugins_dir.join("empty.so");
+    std::fs::write(&empty, "").unwrap();
+    let in_dir = |variant: &str| {
+        copy(
+            &fixture_plugin(variant),
+            &plugins_dir.join(format!("{variant}.so")),
+        )
+    };
+    // `upper.so` loads; `upper_twin.so` is the same plugin again.
+    in_dir("upper");
+    in_dir("call_panic");
+    let twin = copy(&fixture_plugin("upper"), &plugins_dir.join("upper_twin.so"));
+    let expected = vec![
+        Expected {
+            path: missing.clone(),
+            reason: "not_found",
+            says: "no such file",
+        },
+        Expected {
+            path: world_writable.clone(),
+            reason: "insecure_permissions",
+            says: "writable by every user",
+        },
+        Expected {
+            path: text,
+            reason: "not_a_plugin",
+            says: "not a shared library",
+        },
+        Expected {
+            path: empty,
+            reason: "not_a_plugin",
+            says: "empty",
+        },
+        Expected {
+            path: in_dir("not_a_plugin"),
+            reason: "not_a_plugin",
+            says: "not a Vigilo plugin",
+        },
+        Expected {
+            path: in_dir("incompatible"),
+            reason: "incompatible_version",
+            says: "requires vigilo >=2.0, running 0.1.0",
+        },
+        Expected {
+            path: in_dir("bad_semver"),
+            reason: "invalid_manifest",
+            says: "not a semver requirement",
+        },
+        Expected {
+            path: twin,
+            reason: "duplicate_name",
+            says: "already loaded",
+        },
+        Expected {
+            path: in_dir("register_panic"),
+            reason: "register_panicked",
+            says: "register blew up",
+        },
+        Expected {
+            path: in_dir("register_failed"),
+            reason: "register_failed",
+            says: "registered twice",
+        },
+        Expected {
+            path: in_dir("kind_mismatch"),
+            reason: "register_failed",
+            says: "declares kind field_type but registered a dashboard_widget",
+        },
+        Expected {
+            path: in_dir("altered_abi"),
+            reason: "abi_mismatch",
+            says: "ABI layout does not match",
+        },
+        Expected {
+            path: in_dir("panic_abort"),
+            reason: "panic_abort_build",
+            says: "panic = \"abort\"",
+        },
+    ];
+    let installed = vec![datepicker, kanban, missing, world_writable];
+    (installed, plugins_dir, expected)
+}
+
+/// The real server with the whole corpus and both reference plugins: it
+/// serves, the reference plugins work, every failure is listed with its
+/// reason and logged in one line, and the loads and skips are audited.
+fn plugin_failure_corpus(db: TestDb) {
+    let dir = TempDir::new().unwrap();
+    let (installed, plugins_dir, expected) = corpus(dir.path());
+    let port = free_port();
+    let config = dir.path().join("vigilo.toml");
+    let installed_toml: Vec<String> = installed
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\n\
+             installed_plugins = [{}]\nplugin_panic_limit = 3\n",
+            dir.path().join("data").display().to_string(),
+            db.url,
+            plugins_dir.display().to_string(),
+            installed_toml.join(", ")
+        ),
+    )
+    .unwrap();
+    let server_bin = cargo_bin("vigilo-server");
+    let admin_out = Command::new(&server_bin)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "create-admin",
+            "--email",
+            "root@example.com",
+        ])
+        .env_remove("VIGILO_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        admin_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin_out.stderr)
+    );
+    let token = String::from_utf8(admin_out.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let log_path = dir.path().join("server.log");
+    let _child = Killed(
+        Command::new(&server_bin)
+            .args(["--config", config.to_str().unwrap()])
+            .env_remove("VIGILO_DATABASE_URL")
+            .env_remove("VIGILO_INSTALLED_PLUGINS")
+            .env_remove("VIGILO_PLUGINS_DIR")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&url);
+    let admin = Api::new(&url, Some(&token));
+
+    // Every failure is listed with its reason code and a plain message.
+    let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
+    let listed = all["plugins"].as_array().unwrap();
+    for e in &expected {
+        let path = e.path.display().to_string();
+        let entry = listed
+            .iter()
+            .find(|p| p["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("{path} is not listed: {all:#}"));
+        assert_eq!(entry["state"], "skipped", "{entry:#}");
+        assert_eq!(entry["reason"], e.reason, "{entry:#}");
+        let message = entry["message"].as_str().unwrap();
+        assert!(
+            message.contains(e.says),
+            "{path}: {message:?} should say {:?}",
+            e.says
+        );
+        assert!(!message.contains('\n'), "one line: {message:?}");
+    }
+    let loaded: Vec<&str> = listed
+        .iter()
+        .filter(|p| p["state"] == "loaded")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        loaded,
+        [
+            "datepicker_with_holidays",
+            "kanban_overview",
+            "fixture_call_panic",
+            "fixture_upper"
+        ],
+        "{all:#}"
+    );
+    assert_eq!(listed.len(), expected.len() + loaded.len());
+    // Without ?all only loaded plugins show, with their frontend assets.
+    let plain = expect(&admin.get("/api/v1/plugins"), 200).clone();
+    let plain = plain["plugins"].as_array().unwrap();
+    assert_eq!(plain.len(), 4);
+    let datepicker = plain
+        .iter()
+        .find(|p| p["name"] == "datepicker_with_holidays")
+        .unwrap();
+    assert_eq!(datepicker["kind"], "field_type");
+    assert_eq!(datepicker["compatible_with"], ">=0.1, <0.2");
+    assert_eq!(datepicker["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        datepicker["assets"][0]["url"],
+        "/plugins/datepicker_with_holidays/assets/holiday_aware_date.js"
+    );
+
+    // The log has exactly one plain WARN line per failure, naming the file.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for e in &expected {
+        let path = e.path.display().to_string();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains(&path))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{path}: expected one WARN line, got {lines:#?}\nlog:\n{log}"
+        );
+        assert!(
+            lines[0].contains(e.reason) && lines[0].contains("plugin skipped"),
+            "{}",
+            lines[0]
+        );
+    }
+    let incompatible = log.lines().find(|l| l.contains("incompatible.so")).unwrap();
+    assert!(
+        incompatible.contains("requires vigilo >=2.0, running 0.1.0"),
+        "{incompatible}"
+    );
+
+    // Both reference plugins work through the API.
+    create_workspace(&admin, "ops");
+    expect(
+        &admin.put(
+            "/api/v1/workspaces/ops/settings/holidays",
+            json!({"value": ["2026-12-25"]}),
+        ),
+        200,
+    );
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/fields",
+            json!({"key": "window", "label": "Change window", "type": "holiday_aware_date", "applies_to": ["change"]}),
+        ),
+        201,
+    );
+    let saturday = admin.post(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "change", "title": "x", "fields": {"window": "2026-12-26"}}),
+    );
+    assert_eq!(saturday.status, 422, "{}", saturday.text);
+    assert_eq!(saturday.json["error"]["field"], "fields.window");
+    assert!(saturday.text.contains("Saturday"), "{}", saturday.text);
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "change", "title": "ok", "fields": {"window": "2026-12-24"}}),
+        ),
+        201,
+    );
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/dashboard/widgets",
+            json!({"widget": "kanban_overview"}),
+        ),
+        201,
+    );
+    let dashboard = expect(&admin.get("/api/v1/workspaces/ops/dashboard"), 200).clone();
+    assert!(dashboard["widgets"][0]["error"].is_null(), "{dashboard:#}");
+    assert_eq!(dashboard["widgets"][0]["data"]["total"], 1, "{dashboard:#}");
+
+    // A plugin that panics in a call fails that request, the server keeps
+    // serving, and after three panics in a row it is disabled.
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/fields",
+            json!({"key": "shout", "label": "Shout", "type": "fixture_call_panic", "applies_to": ["task"]}),
+        ),
+        201,
+    );
+    for attempt in 1..=3 {
+        let r = admin.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "task", "title": "t", "fields": {"shout": "hi"}}),
+        );
+        assert_eq!(r.status, 502, "attempt {attempt}: {}", r.text);
+        assert_eq!(r.code(), "plugin_panicked");
+        assert!(r.text.contains("validate blew up"), "{}", r.text);
+        expect(&admin.get("/healthz"), 200);
+    }
+    let after = admin.post(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "t", "fields": {"shout": "hi"}}),
+    );
+    assert_eq!(after.status, 503, "{}", after.text);
+    assert_eq!(after.code(), "plugin_unavailable");
+    let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
+    let panicky = all["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "fixture_call_panic")
+        .unwrap()
+        .clone();
+    assert_eq!(panicky["state"], "disabled");
+    assert_eq!(panicky["reason"], "disabled_after_panics");
+    // Nothing was stored by the failed requests.
+    let tasks = expect(&admin.get("/api/v1/workspaces/ops/items?kind=task"), 200).clone();
+    assert_eq!(tasks["items"].as_array().unwrap().len(), 0);
+
+    // Loads, skips and the disable are in the installation's audit chain,
+    // by the system actor.
+    let events = expect(
+        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
+        200,
+    )
+    .clone();
+    let events = events["events"].as_array().unwrap();
+    let count = |action: &str| events.iter().filter(|e| e["action"] == action).count();
+    assert_eq!(count("plugin.load"), 4, "{events:#?}");
+    assert_eq!(count("plugin.skip"), expected.len());
+    assert_eq!(count("plugin.disable"), 1);
+    assert!(
+        events.iter().all(|e| e["actor"]["label"] == "system"),
+        "{events:#?}"
+    );
+
+    // The CLI lists them too.
+    let cli = Cli::with(&url, &token, None);
+    let table = cli.run(&["plugin", "list"]).ok().stdout.clone();
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .to_lowercase()
+            .contains("compatible_with"),
+        "{table}"
+    );
+    assert!(
+        table.contains("datepicker_with_holidays") && table.contains("kanban_overview"),
+        "{table}"
+    );
+    assert!(!table.contains("incompatible"), "{table}");
+    let table = cli.run(&["plugin", "list", "--all"]).ok().stdout.clone();
+    assert!(
+        table.contains("incompatible_version: requires vigilo >=2.0, running 0.1.0"),
+        "{table}"
+    );
+    assert!(table.contains("disabled_after_panics"), "{table}");
+    let json_list = cli.run(&["plugin", "list", "--all", "--json"]).ok().json();
+    assert_eq!(json_list.as_array().unwrap().len(), listed.len());
+    for key in [
+        "name",
+        "kind",
+        "version",
+        "compatible_with",
+        "state",
+        "path",
+        "sha256",
+    ] {
+        assert!(
+            json_list[0].get(key).is_some(),
+            "{key} missing: {json_list:#}"
+        );
+    }
+}
+
+/// A server process, stopped when dropped (also when the test fails).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `vigilo-server check-plugin` loads a file as the server would.
+#[test]
+fn check_plugin_preflight() {
+    let server_bin = cargo_bin("vigilo-server");
+    let run = |path: &Path| {
+        let out = Command::new(&server_bin)
+            .arg("check-plugin")
+            .arg(path)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&reference_plugin("datepicker_with_holidays"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("name:            datepicker_with_holidays"),
+        "{out}"
+    );
+    assert!(
+        out.contains("registers:       field_type `holiday_aware_date`"),
+        "{out}"
+    );
+    assert!(out.contains("the server would load this plugin"), "{out}");
+
+    let (code, out) = run(&fixture_plugin("incompatible"));
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "would skip this plugin: incompatible_version: requires vigilo >=2.0, running 0.1.0"
+        ),
+        "{out}"
+    );
+
+    let (code, out) = run(&fixture_plugin("panic_abort"));
+    assert_ne!(code, 0);
+    assert!(out.contains("panic_abort_build"), "{out}");
+
+    let out = Command::new(&server_bin)
+        .args(["check-plugin", "--json"])
+        .arg(fixture_plugin("altered_abi"))
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["would_load"], false);
+    assert_eq!(report["reason"], "abi_mismatch");
+    assert!(
+        report["detail"]
+            .as_str()
+            .unwrap()
+            .contains("incompatible type size"),
+        "{report:#}"
+    );
+}
+
+fn with_reference_plugins(db: TestDb) -> TestServer {
+    let plugins = vec![
+        reference_plugin("datepicker_with_holidays"),
+        reference_plugin("kanban_overview"),
+    ];
+    TestServer::start_with(db, move |config| config.installed_plugins = plugins)
+}
+
+/// The acceptance path through the CLI: a `holiday_aware_date` field refuses
+/// a Saturday and a configured holiday and accepts a working day; the Kanban
+/// overview counts what is there.
+fn reference_plugins_through_the_cli(db: TestDb) {
+    let server = with_reference_plugins(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    create_workspace(&admin, "other");
+    let owner = join(&server, "ops", "owner@ops.com", "owner", false);
+    let cli = Cli::with(&server.url, &owner, Some("ops"));
+
+    let types = cli.run(&["field", "types", "--json"]).ok().json();
+    let names: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "text",
+            "number",
+            "boolean",
+            "date",
+            "select",
+            "holiday_aware_date"
+        ]
+    );
+
+    cli.run(&[
+        "workspace",
+        "settings",
+        "set",
+        "holidays",
+        "2026-12-25,2026-12-28",
+    ])
+    .ok();
+    cli.run(&[
+        "field",
+        "add",
+        "--key",
+        "window",
+        "--label",
+        "Change window",
+        "--type",
+        "holiday_aware_date",
+        "--applies-to",
+        "change",
+    ])
+    .ok();
+    let saturday = cli.run(&[
+        "change",
+        "create",
+        "--title",
+        "Upgrade db",
+        "--field",
+        "window=2026-12-26",
+    ]);
+    assert_eq!(saturday.code, 6, "{saturday:?}");
+    assert!(
+        saturday.stderr.contains("2026-12-26 is a Saturday"),
+        "{}",
+        saturday.stderr
+    );
+    let holiday = cli.run(&[
+        "change",
+        "create",
+        "--title",
+        "Upgrade db",
+        "--field",
+        "window=2026-12-28",
+    ]);
+    assert_eq!(holiday.code, 6, "{holiday:?}");
+    assert!(
+        holiday.stderr.contains("2026-12-28 is a holiday"),
+        "{}",
+        holiday.stderr
+    );
+    let listed = cli.run(&["change", "list", "--json"]).ok().json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        0,
+        "refused values store nothing"
+    );
+    let created = cli
+        .run(&[
+            "change",
+            "create",
+            "--title",
+            "Upgrade db",
+            "--field",
+            "window=2026-12-24",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(created["fields"]["window"], "2026-12-24");
+    assert_eq!(created["status"], "draft");
+    // The plugin normalises what it accepts.
+    let id = created["id"].to_string();
+    let updated = cli
+        .run(&[
+            "change",
+            "update",
+            &id,
+            "--field",
+            "window=2026-12-3",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(updated["fields"]["window"], "2026-12-03");
+
+    // Kanban overview: counts by status across the workspace's items only.
+    for (kind, title) in [
+        ("task", "a"),
+        ("task", "b"),
+        ("task", "c"),
+        ("incident", "outage"),
+    ] {
+        cli.run(&[kind, "create", "--title", title]).ok();
+    }
+    let tasks = cli.run(&["task", "list", "--json"]).ok().json();
+    let first_task = tasks[0]["id"].to_string();
+    cli.run(&["task", "move", &first_task, "doing"]).ok();
+    cli.run(&["change", "move", &id, "pending_approval"]).ok();
+    // Items elsewhere do not count.
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/other/items",
+            json!({"kind": "task", "title": "elsewhere"}),
+        ),
+        201,
+    );
+
+    let widgets = cli.run(&["dashboard", "widgets", "--json"]).ok().json();
+    assert_eq!(widgets[0]["name"], "kanban_overview");
+    cli.run(&["dashboard", "add", "kanban_overview"]).ok();
+    let dashboard = cli.run(&["dashboard", "show", "--json"]).ok().json();
+    let data = &dashboard["widgets"][0]["data"];
+    assert_eq!(data["total"], 5, "{dashboard:#}");
+    let column = |status: &str| data["column_totals"][status].clone();
+    assert_eq!(column("todo"), 2, "{data:#}");
+    assert_eq!(column("doing"), 1, "{data:#}");
+    assert_eq!(column("open"), 1, "{data:#}");
+    assert_eq!(column("pending_approval"), 1, "{data:#}");
+    let text = cli.run(&["dashboard", "show"]).ok().stdout.clone();
+    assert!(text.contains("kanban_overview (kanban_overview)"), "{text}");
+
+    // Frontend halves are served while loaded, with their content types,
+    // and nothing outside the manifest is reachable.
+    let anon = server.anonymous();
+    let js = anon.get("/plugins/datepicker_with_holidays/assets/holiday_aware_date.js");
+    assert_eq!(js.status, 200);
+    assert_eq!(js.content_type, "text/javascript");
+    assert!(js.text.contains("vigilo-holiday-aware-date"), "{}", js.text);
+    let css = anon.get("/plugins/kanban_overview/assets/kanban_overview.css");
+    assert_eq!(css.status, 200, "{}", css.text);
+    assert_eq!(css.content_type, "text/css");
+    for bad in [
+        "/plugins/datepicker_with_holidays/assets/..%2F..%2FCargo.toml",
+        "/plugins/datepicker_with_holidays/assets/../../../etc/passwd",
+        "/plugins/datepicker_with_holidays/assets/missing.js",
+        "/plugins/no_such_plugin/assets/holiday_aware_date.js",
+    ] {
+        let r = anon.get(bad);
+        assert_eq!(r.status, 404, "{bad}: {}", r.text);
+    }
+}
+
+on_both_databases!(plugin_failure_corpus, reference_plugins_through_the_cli);
