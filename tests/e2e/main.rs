@@ -12,6 +12,7 @@ mod openapi;
 mod plugins;
 mod server_process;
 mod tokens;
+mod work_items;
 mod workspaces;
 
 use serde_json::{json, Value};

@@ -1,0 +1,357 @@
+//! Changes, incidents and tasks: workflows, who may approve, custom fields
+//! with built-in types, and custom fields in exports and templates.
+
+use serde_json::json;
+use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
+
+use crate::{create_workspace, join};
+
+fn count_items(server: &TestServer) -> usize {
+    server.db.column("SELECT COUNT(*) FROM work_items")[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn workflows_and_approval(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    create_workspace(&admin, "other");
+    let engineer = server.api(&join(&server, "ops", "eng@ops.com", "engineer", false));
+    let approver = server.api(&join(&server, "ops", "appr@ops.com", "approver", false));
+    let viewer = server.api(&join(&server, "ops", "view@ops.com", "viewer", false));
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/roles",
+            json!({"name": "release-manager", "base_role": "engineer", "add": ["change.approve"]}),
+        ),
+        201,
+    );
+    let release = server.api(&join(&server, "ops", "rm@ops.com", "release-manager", true));
+
+    // Viewers read but do not write.
+    let denied = viewer.post(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "x"}),
+    );
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json["error"]["missing_permission"], "item.write");
+
+    // A task walks its workflow; an illegal move is refused with the options.
+    let task = expect(
+        &engineer.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "task", "title": "Rotate keys"}),
+        ),
+        201,
+    )
+    .clone();
+    assert_eq!(task["status"], "todo");
+    assert_eq!(task["next_statuses"], json!(["doing"]));
+    let path = format!("/api/v1/workspaces/ops/items/{}", task["id"]);
+    let skip = engineer.post(&format!("{path}/transition"), json!({"status": "done"}));
+    assert_eq!(skip.status, 409, "{}", skip.text);
+    assert!(
+        skip.text.contains("from todo it can move to: doing"),
+        "{}",
+        skip.text
+    );
+    let unknown = engineer.post(&format!("{path}/transition"), json!({"status": "finished"}));
+    assert_eq!(unknown.status, 422, "{}", unknown.text);
+    expect(
+        &engineer.post(&format!("{path}/transition"), json!({"status": "doing"})),
+        200,
+    );
+    let done = expect(
+        &engineer.post(&format!("{path}/transition"), json!({"status": "done"})),
+        200,
+    )
+    .clone();
+    assert_eq!(done["status"], "done");
+
+    // A change needs change.approve to be approved.
+    let change = expect(
+        &engineer.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "change", "title": "Upgrade PostgreSQL"}),
+        ),
+        201,
+    )
+    .clone();
+    assert_eq!(change["status"], "draft");
+    let cpath = format!("/api/v1/workspaces/ops/items/{}", change["id"]);
+    expect(
+        &engineer.post(
+            &format!("{cpath}/transition"),
+            json!({"status": "pending_approval"}),
+        ),
+        200,
+    );
+    let refused = engineer.post(
+        &format!("{cpath}/transition"),
+        json!({"status": "approved"}),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(
+        refused.json["error"]["missing_permission"],
+        "change.approve"
+    );
+    let still = expect(&engineer.get(&cpath), 200).clone();
+    assert_eq!(
+        still["status"], "pending_approval",
+        "a refused approval changes nothing"
+    );
+    let approved = expect(
+        &approver.post(
+            &format!("{cpath}/transition"),
+            json!({"status": "approved", "comment": "LGTM"}),
+        ),
+        200,
+    )
+    .clone();
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["next_statuses"], json!(["in_progress"]));
+
+    // A custom role holding change.approve may reject.
+    let second = expect(
+        &engineer.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "change", "title": "Drop table"}),
+        ),
+        201,
+    )
+    .clone();
+    let spath = format!("/api/v1/workspaces/ops/items/{}", second["id"]);
+    expect(
+        &engineer.post(
+            &format!("{spath}/transition"),
+            json!({"status": "pending_approval"}),
+        ),
+        200,
+    );
+    let rejected = expect(
+        &release.post(
+            &format!("{spath}/transition"),
+            json!({"status": "rejected"}),
+        ),
+        200,
+    )
+    .clone();
+    assert_eq!(rejected["status"], "rejected");
+
+    // The approval and rejection are audited under their own names.
+    let audit = expect(
+        &admin.get("/api/v1/workspaces/ops/audit?action=change.*&limit=100"),
+        200,
+    )
+    .clone();
+    let actions: Vec<(&str, &str)> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["actor"]["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("change.approve", "appr@ops.com")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("change.reject", "rm@ops.com")),
+        "{actions:?}"
+    );
+
+    // Listing filters by kind and status; another workspace sees none of it.
+    let pending = expect(
+        &engineer.get("/api/v1/workspaces/ops/items?kind=change&status=approved"),
+        200,
+    )
+    .clone();
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1);
+    assert_eq!(pending["items"][0]["title"], "Upgrade PostgreSQL");
+    let bad_status = engineer.get("/api/v1/workspaces/ops/items?kind=task&status=approved");
+    assert_eq!(bad_status.status, 422);
+    let elsewhere = admin.get(&format!("/api/v1/workspaces/other/items/{}", change["id"]));
+    assert_eq!(elsewhere.status, 404, "{}", elsewhere.text);
+    let other_list = expect(&admin.get("/api/v1/workspaces/other/items"), 200).clone();
+    assert_eq!(other_list["items"].as_array().unwrap().len(), 0);
+}
+
+fn custom_fields_with_builtin_types(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let engineer = server.api(&join(&server, "ops", "eng@ops.com", "engineer", false));
+    let fields = [
+        json!({"key": "points", "label": "Story points", "type": "number", "applies_to": ["task"]}),
+        json!({"key": "severity", "label": "Severity", "type": "select", "applies_to": ["incident"], "required": true, "options": ["sev1", "sev2", "sev3"]}),
+        json!({"key": "due", "label": "Due", "type": "date", "applies_to": ["task", "change"]}),
+        json!({"key": "customer_facing", "label": "Customer facing", "type": "boolean", "applies_to": ["incident"]}),
+    ];
+    for f in &fields {
+        expect(&admin.post("/api/v1/workspaces/ops/fields", f.clone()), 201);
+    }
+    // Engineers cannot define fields; bad definitions are refused.
+    let denied = engineer.post("/api/v1/workspaces/ops/fields", fields[0].clone());
+    assert_eq!(denied.status, 403);
+    for (bad, field) in [
+        (
+            json!({"key": "x", "label": "X", "type": "colour", "applies_to": ["task"]}),
+            "type",
+        ),
+        (
+            json!({"key": "x", "label": "X", "type": "select", "applies_to": ["task"]}),
+            "options",
+        ),
+        (
+            json!({"key": "x", "label": "X", "type": "text", "applies_to": ["ticket"]}),
+            "applies_to",
+        ),
+        (
+            json!({"key": "x y", "label": "X", "type": "text", "applies_to": ["task"]}),
+            "key",
+        ),
+    ] {
+        let r = admin.post("/api/v1/workspaces/ops/fields", bad.clone());
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert_eq!(r.json["error"]["field"], field, "{}", r.text);
+    }
+    let dup = admin.post("/api/v1/workspaces/ops/fields", fields[0].clone());
+    assert_eq!(dup.status, 409);
+
+    let before = count_items(&server);
+    for (body, field, says) in [
+        (
+            json!({"kind": "task", "title": "t", "fields": {"points": "three"}}),
+            "fields.points",
+            "expected a number",
+        ),
+        (
+            json!({"kind": "task", "title": "t", "fields": {"due": "next week"}}),
+            "fields.due",
+            "expected a date",
+        ),
+        (
+            json!({"kind": "task", "title": "t", "fields": {"severity": "sev1"}}),
+            "fields.severity",
+            "no custom field `severity` for a task",
+        ),
+        (
+            json!({"kind": "incident", "title": "i"}),
+            "fields.severity",
+            "is required",
+        ),
+        (
+            json!({"kind": "incident", "title": "i", "fields": {"severity": "sev9"}}),
+            "fields.severity",
+            "not one of the options",
+        ),
+        (
+            json!({"kind": "incident", "title": "i", "fields": {"severity": "sev2", "customer_facing": "yes"}}),
+            "fields.customer_facing",
+            "true or false",
+        ),
+    ] {
+        let r = engineer.post("/api/v1/workspaces/ops/items", body.clone());
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert_eq!(r.json["error"]["field"], field, "{}", r.text);
+        assert!(r.text.contains(says), "{body}: {}", r.text);
+    }
+    assert_eq!(count_items(&server), before, "refused items store nothing");
+
+    let task = expect(
+        &engineer.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "task", "title": "t", "fields": {"points": 3, "due": "2026-12-24"}}),
+        ),
+        201,
+    )
+    .clone();
+    assert_eq!(task["fields"], json!({"points": 3, "due": "2026-12-24"}));
+    let path = format!("/api/v1/workspaces/ops/items/{}", task["id"]);
+    // An update that fails validation leaves the stored values alone.
+    let bad = engineer.patch(
+        &path,
+        json!({"title": "renamed", "fields": {"points": "many"}}),
+    );
+    assert_eq!(bad.status, 422);
+    let kept = expect(&engineer.get(&path), 200).clone();
+    assert_eq!(kept["title"], "t");
+    assert_eq!(kept["fields"]["points"], 3);
+    let updated = expect(
+        &engineer.patch(&path, json!({"fields": {"points": 5, "due": null}})),
+        200,
+    )
+    .clone();
+    assert_eq!(updated["fields"], json!({"points": 5}));
+    let incident = expect(
+        &engineer.post(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "incident", "title": "i", "fields": {"severity": "sev2"}}),
+        ),
+        201,
+    )
+    .clone();
+    let unset = engineer.patch(
+        &format!("/api/v1/workspaces/ops/items/{}", incident["id"]),
+        json!({"fields": {"severity": null}}),
+    );
+    assert_eq!(unset.status, 422, "{}", unset.text);
+
+    // Custom fields travel in the export and come back from a template.
+    let export = expect(&admin.get("/api/v1/workspaces/ops/export"), 200).clone();
+    assert_eq!(
+        export["custom_fields"].as_array().unwrap().len(),
+        4,
+        "{export:#}"
+    );
+    assert_eq!(
+        export["custom_fields"][1]["options"],
+        json!(["sev1", "sev2", "sev3"])
+    );
+    expect(
+        &admin.post(
+            "/api/v1/templates",
+            json!({"name": "ops-template", "snapshot": export}),
+        ),
+        201,
+    );
+    expect(
+        &admin.post(
+            "/api/v1/workspaces",
+            json!({"name": "Ops 2", "slug": "ops-2", "region": "eu", "template": "ops-template"}),
+        ),
+        201,
+    );
+    let copied = expect(&admin.get("/api/v1/workspaces/ops-2/fields"), 200).clone();
+    assert_eq!(
+        copied["fields"],
+        expect(&admin.get("/api/v1/workspaces/ops/fields"), 200)["fields"]
+    );
+    let again = admin.post(
+        "/api/v1/workspaces/ops-2/items",
+        json!({"kind": "incident", "title": "i"}),
+    );
+    assert_eq!(
+        again.status, 422,
+        "the required field came along: {}",
+        again.text
+    );
+
+    // Deleting a definition is audited and stops validation of that key.
+    let r = admin.delete("/api/v1/workspaces/ops/fields/points");
+    assert_eq!(r.status, 204, "{}", r.text);
+    let gone = engineer.post(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "t", "fields": {"points": 1}}),
+    );
+    assert_eq!(gone.status, 422);
+}
+
+on_both_databases!(workflows_and_approval, custom_fields_with_builtin_types);
