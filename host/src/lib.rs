@@ -11,6 +11,12 @@
 //! appends to the [`audit`] log in the same transaction → errors come back
 //! through `?` to [`error::ApiError`], the one place they become HTTP.
 //!
+//! Native plugins live in [`plugins`]: loaded at startup with one WARN line
+//! and a reason code for each file that cannot run, kept in a registry that
+//! can gain and disable plugins while the server runs, and called off the
+//! async executor with a time limit. Custom field values and dashboard
+//! widgets go through them (`http/work_items.rs`, `http/dashboards.rs`).
+//!
 //! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
 //! run the real server:
 //!

@@ -75,6 +75,7 @@ fn corpus(dir: &Path) -> (Vec<PathBuf>, PathBuf, Vec<Expected>) {
     // `upper.so` loads; `upper_twin.so` is the same plugin again.
     in_dir("upper");
     in_dir("call_panic");
+    in_dir("slow");
     let twin = copy(&fixture_plugin("upper"), &plugins_dir.join("upper_twin.so"));
     let expected = vec![
         Expected {
@@ -163,7 +164,7 @@ fn plugin_failure_corpus(db: TestDb) {
         &config,
         format!(
             "bind = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\n\
-             installed_plugins = [{}]\nplugin_panic_limit = 3\n",
+             installed_plugins = [{}]\nplugin_panic_limit = 3\nplugin_call_timeout_ms = 500\n",
             dir.path().join("data").display().to_string(),
             db.url,
             plugins_dir.display().to_string(),
@@ -239,6 +240,7 @@ fn plugin_failure_corpus(db: TestDb) {
             "datepicker_with_holidays",
             "kanban_overview",
             "fixture_call_panic",
+            "fixture_slow",
             "fixture_upper"
         ],
         "{all:#}"
@@ -247,7 +249,7 @@ fn plugin_failure_corpus(db: TestDb) {
     // Without ?all only loaded plugins show, with their frontend assets.
     let plain = expect(&admin.get("/api/v1/plugins"), 200).clone();
     let plain = plain["plugins"].as_array().unwrap();
-    assert_eq!(plain.len(), 4);
+    assert_eq!(plain.len(), 5);
     let datepicker = plain
         .iter()
         .find(|p| p["name"] == "datepicker_with_holidays")
@@ -365,6 +367,24 @@ fn plugin_failure_corpus(db: TestDb) {
     let tasks = expect(&admin.get("/api/v1/workspaces/ops/items?kind=task"), 200).clone();
     assert_eq!(tasks["items"].as_array().unwrap().len(), 0);
 
+    // A plugin that does not answer in time fails the request with 504
+    // while the server keeps answering others.
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/fields",
+            json!({"key": "slow", "label": "Slow", "type": "fixture_slow", "applies_to": ["incident"]}),
+        ),
+        201,
+    );
+    let slow = admin.post(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "incident", "title": "i", "fields": {"slow": "x"}}),
+    );
+    assert_eq!(slow.status, 504, "{}", slow.text);
+    assert_eq!(slow.code(), "plugin_timeout");
+    assert!(slow.text.contains("fixture_slow"), "{}", slow.text);
+    expect(&admin.get("/api/v1/workspaces/ops/items"), 200);
+
     // Loads, skips and the disable are in the installation's audit chain,
     // by the system actor.
     let events = expect(
@@ -374,7 +394,7 @@ fn plugin_failure_corpus(db: TestDb) {
     .clone();
     let events = events["events"].as_array().unwrap();
     let count = |action: &str| events.iter().filter(|e| e["action"] == action).count();
-    assert_eq!(count("plugin.load"), 4, "{events:#?}");
+    assert_eq!(count("plugin.load"), 5, "{events:#?}");
     assert_eq!(count("plugin.skip"), expected.len());
     assert_eq!(count("plugin.disable"), 1);
     assert!(

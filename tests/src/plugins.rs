@@ -15,13 +15,14 @@ use crate::bin_dir;
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 10] = [
+pub const FIXTURE_VARIANTS: [&str; 11] = [
     "upper",
     "incompatible",
     "bad_semver",
     "register_panic",
     "register_failed",
     "call_panic",
+    "slow",
     "kind_mismatch",
     "not_a_plugin",
     "altered_abi",

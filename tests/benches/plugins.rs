@@ -1,0 +1,172 @@
+//! Benchmarks of the plugin host, with the real reference plugins:
+//!
+//!     cargo bench -p vigilo-tests --bench plugins
+//!
+//! 1. Loading: `load_file` (open, header and layout checks, manifest,
+//!    compatibility, register) on 100 copies of `libdatepicker_with_holidays`
+//!    (target: ≤ 1 ms each).
+//! 2. A field validation through the ABI (the loaded `.so`) against the same
+//!    logic in process: the plugin's `FieldType::validate` called directly,
+//!    and the same JSON request through the plugin's root module linked into
+//!    this binary (target: ABI ≤ 1.5× in-process).
+//! 3. Rendering the Kanban overview: `GET /api/v1/workspaces/{slug}/dashboard`
+//!    on a real server with `libkanban_overview` loaded, over 100,000 work
+//!    items on SQLite (target: ≤ 20 ms).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use datepicker_with_holidays::HolidayAwareDate;
+use serde_json::{json, Map, Value};
+use vigilo_host::plugins::load_file;
+use vigilo_sdk::{wire::ValidateRequest, FieldContext, FieldType, PluginHandle};
+use vigilo_tests::plugins::reference_plugin;
+use vigilo_tests::{expect, TestDb, TestServer};
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
+    let mut runs = Vec::new();
+    for _ in 0..7 {
+        let started = Instant::now();
+        for _ in 0..iterations {
+            f();
+        }
+        runs.push(started.elapsed() / iterations);
+    }
+    median(runs)
+}
+
+fn main() {
+    let datepicker = reference_plugin("datepicker_with_holidays");
+    let kanban = reference_plugin("kanban_overview");
+
+    // 1. Load and register 100 copies (each a distinct file, as the loader
+    //    would see them).
+    let dir = tempfile::TempDir::new().unwrap();
+    let copies: Vec<_> = (0..100)
+        .map(|i| {
+            let path = dir.path().join(format!("libdatepicker_{i}.so"));
+            std::fs::copy(&datepicker, &path).unwrap();
+            path
+        })
+        .collect();
+    let started = Instant::now();
+    let loaded: Vec<_> = copies
+        .iter()
+        .map(|p| load_file(p, vigilo_host::VIGILO_VERSION).expect("loads"))
+        .collect();
+    let elapsed = started.elapsed();
+    println!(
+        "load + register: 100 plugins in {:.1} ms, {:.3} ms each (target ≤ 1 ms)",
+        elapsed.as_secs_f64() * 1e3,
+        elapsed.as_secs_f64() * 1e3 / 100.0
+    );
+
+    // 2. One validation, three ways.
+    let holidays: Vec<String> = (1..=20).map(|d| format!("2026-12-{d:02}")).collect();
+    let mut settings = Map::new();
+    settings.insert("holidays".into(), json!(holidays));
+    let context = FieldContext {
+        workspace: "ops".into(),
+        settings,
+    };
+    let value = Value::from("2026-12-24");
+    let request = ValidateRequest {
+        name: "holiday_aware_date".into(),
+        value: value.clone(),
+        context: context.clone(),
+    };
+    let through_abi: PluginHandle = loaded[0].handle;
+    let in_process = PluginHandle::new(datepicker_with_holidays::vigilo_plugin_module());
+    assert_eq!(
+        through_abi.validate_field(&request).unwrap(),
+        in_process.validate_field(&request).unwrap()
+    );
+    let n = 20_000;
+    let direct = per_call(n, || {
+        black_box(HolidayAwareDate.validate(black_box(&value), black_box(&context))).unwrap();
+    });
+    let module = per_call(n, || {
+        black_box(in_process.validate_field(black_box(&request))).unwrap();
+    });
+    let abi = per_call(n, || {
+        black_box(through_abi.validate_field(black_box(&request))).unwrap();
+    });
+    println!(
+        "validate: direct Rust call {:.2} µs; JSON request in process {:.2} µs; through the loaded .so {:.2} µs",
+        direct.as_secs_f64() * 1e6,
+        module.as_secs_f64() * 1e6,
+        abi.as_secs_f64() * 1e6
+    );
+    println!(
+        "validate: .so / in-process request = {:.2}× (target ≤ 1.5×); .so / direct call = {:.2}×",
+        abi.as_secs_f64() / module.as_secs_f64(),
+        abi.as_secs_f64() / direct.as_secs_f64()
+    );
+
+    // 3. Kanban overview over 100,000 work items.
+    let items: usize = std::env::var("KANBAN_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let server = TestServer::start_with(TestDb::sqlite(), move |config| {
+        config.installed_plugins = vec![kanban];
+    });
+    let admin = server.admin();
+    expect(
+        &admin.post(
+            "/api/v1/workspaces",
+            json!({"name": "Ops", "slug": "ops", "region": "us"}),
+        ),
+        201,
+    );
+    let id = server.db.column("SELECT id FROM workspaces WHERE slug = 'ops'")[0]
+        .clone()
+        .unwrap();
+    let statuses = [
+        ("change", ["draft", "pending_approval", "approved", "in_progress", "done"].as_slice()),
+        ("incident", ["open", "investigating", "mitigated", "resolved"].as_slice()),
+        ("task", ["todo", "doing", "done"].as_slice()),
+    ];
+    let mut inserted = 0;
+    while inserted < items {
+        let batch = (items - inserted).min(1000);
+        let rows: Vec<String> = (inserted..inserted + batch)
+            .map(|i| {
+                let (kind, list) = statuses[i % 3];
+                let status = list[(i / 3) % list.len()];
+                format!("({id}, '{kind}', 'item {i}', '', '{status}', '{{}}', NULL, '2026-11-24T00:00:00.000000Z', '2026-11-24T00:00:00.000000Z')")
+            })
+            .collect();
+        server.db.execute(&format!(
+            "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        ));
+        inserted += batch;
+    }
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/dashboard/widgets",
+            json!({"widget": "kanban_overview"}),
+        ),
+        201,
+    );
+    let mut times = Vec::new();
+    for run in 0..25 {
+        let started = Instant::now();
+        let dashboard = expect(&admin.get("/api/v1/workspaces/ops/dashboard"), 200).clone();
+        let elapsed = started.elapsed();
+        assert_eq!(dashboard["widgets"][0]["data"]["total"], items, "{dashboard:#}");
+        if run >= 5 {
+            times.push(elapsed);
+        }
+    }
+    println!(
+        "kanban overview: GET dashboard over {items} work items, median {:.2} ms (target ≤ 20 ms)",
+        median(times).as_secs_f64() * 1e3
+    );
+}
