@@ -40,3 +40,33 @@ CREATE TABLE dashboard_widgets (
     created_at TEXT NOT NULL
 );
 CREATE INDEX dashboard_widgets_by_position ON dashboard_widgets(workspace_id, position);
+
+-- Work items per status, kept by triggers in the same transaction as every
+-- insert, move and delete, so dashboards read a handful of rows instead of
+-- counting every item.
+CREATE TABLE work_item_counts (
+    workspace_id INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, kind, status)
+);
+
+CREATE TRIGGER work_items_count_insert AFTER INSERT ON work_items BEGIN
+    INSERT INTO work_item_counts (workspace_id, kind, status, n)
+        VALUES (NEW.workspace_id, NEW.kind, NEW.status, 1)
+        ON CONFLICT (workspace_id, kind, status) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER work_items_count_update AFTER UPDATE OF workspace_id, kind, status ON work_items BEGIN
+    UPDATE work_item_counts SET n = n - 1
+        WHERE workspace_id = OLD.workspace_id AND kind = OLD.kind AND status = OLD.status;
+    INSERT INTO work_item_counts (workspace_id, kind, status, n)
+        VALUES (NEW.workspace_id, NEW.kind, NEW.status, 1)
+        ON CONFLICT (workspace_id, kind, status) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER work_items_count_delete AFTER DELETE ON work_items BEGIN
+    UPDATE work_item_counts SET n = n - 1
+        WHERE workspace_id = OLD.workspace_id AND kind = OLD.kind AND status = OLD.status;
+END;

@@ -13,7 +13,7 @@ use std::{fmt, path::Path};
 
 use abi_stable::{
     library::{lib_header_from_path, LibraryError},
-    std_types::{RResult, RStr},
+    std_types::{RResult, RStr, RString},
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
@@ -243,16 +243,8 @@ impl PluginHandle {
     pub fn call(&self, method: &str, input: &Value, host: &dyn Host) -> Result<Value, CallError> {
         let input =
             serde_json::to_string(input).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
-        let bridge = HostBridge::new(host);
-        let answer = (self.module.call())(
-            RStr::from_str(method),
-            RStr::from_str(&input),
-            bridge.as_host_api(),
-        );
-        match answer {
-            RResult::ROk(text) => parse_output(method, &text),
-            RResult::RErr(error) => Err(plugin_error(error)),
-        }
+        let text = self.call_text(method, &input, host)?;
+        parse_output(method, &text)
     }
 
     /// `field_type.validate`: the normalised value, or (as
@@ -308,13 +300,24 @@ impl PluginHandle {
         request: &Req,
         host: &dyn Host,
     ) -> Result<Resp, CallError> {
+        // Straight to and from text: no intermediate `Value` on either side.
         let input =
-            serde_json::to_value(request).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
-        let output = self.call(method, &input, host)?;
-        serde_json::from_value(output).map_err(|e| CallError::InvalidResponse {
-            what: method.to_owned(),
-            reason: e.to_string(),
-        })
+            serde_json::to_string(request).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
+        let text = self.call_text(method, &input, host)?;
+        parse_output(method, &text)
+    }
+
+    fn call_text(&self, method: &str, input: &str, host: &dyn Host) -> Result<RString, CallError> {
+        let bridge = HostBridge::new(host);
+        let answer = (self.module.call())(
+            RStr::from_str(method),
+            RStr::from_str(input),
+            bridge.as_host_api(),
+        );
+        match answer {
+            RResult::ROk(text) => Ok(text),
+            RResult::RErr(error) => Err(plugin_error(error)),
+        }
     }
 }
 

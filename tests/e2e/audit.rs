@@ -541,7 +541,43 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     assert_eq!(all["intact"], true);
 }
 
+/// Another process appending to a chain the server has appended to before
+/// (here `create-admin` on the same database, to the installation chain)
+/// neither fails the server's next append nor forks the chain.
+fn appends_after_another_process_wrote_the_chain(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "first");
+    vigilo_tests::block_on(vigilo_host::create_admin(
+        &server.config,
+        "second-admin@example.com",
+        None,
+    ))
+    .unwrap();
+    create_workspace(&admin, "second");
+    create_workspace(&admin, "third");
+    let all = expect(&admin.get("/api/v1/audit/verify?full=true"), 200).clone();
+    assert_eq!(all["intact"], true, "{all:#}");
+    let actions: Vec<String> = server
+        .db
+        .column("SELECT action FROM audit_events WHERE chain_id = 0 ORDER BY seq")
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "admin.create",
+            "workspace.create",
+            "admin.create",
+            "workspace.create",
+            "workspace.create"
+        ]
+    );
+}
+
 on_both_databases!(
+    appends_after_another_process_wrote_the_chain,
     tampering_is_classified,
     witness_catches_a_consistent_rewrite,
     checkpoints_are_published_and_verifiable,

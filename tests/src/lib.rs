@@ -39,7 +39,8 @@ pub struct TestDb {
     _dir: Option<TempDir>,
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// Runs `f` to completion on a fresh single-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

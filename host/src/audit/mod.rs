@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use crate::store::{now, Store, StoreResult};
+use crate::store::{now, Store, StoreError, StoreResult, WriteTx};
 
 /// The `prev_hash` of a chain's first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -185,26 +185,55 @@ impl HashInput<'_> {
 
 /// Appends one event inside the caller's transaction and returns its
 /// sequence number.
-pub async fn append(conn: &mut AnyConnection, actor: &Actor, event: NewEvent) -> StoreResult<i64> {
-    let mut chain = ChainAppender::open(conn, event.workspace_id).await?;
-    chain.append(conn, actor, event).await
+pub async fn append(tx: &mut WriteTx, actor: &Actor, event: NewEvent) -> StoreResult<i64> {
+    let mut chain = ChainAppender::open(tx, event.workspace_id).await?;
+    chain.append(tx, actor, event).await
 }
 
 /// Appends many events to one chain inside one transaction: the chain head
 /// is locked and read once. (A trigger keeps `audit_chains` at the newest
 /// event as each is inserted.)
+///
+/// On SQLite the head this process committed last is remembered (all
+/// writers of the process queue behind one gate), which saves a statement
+/// per append; if another process appended meanwhile, the insert hits the
+/// `UNIQUE (chain_id, seq)` constraint, and the appender reads the real head
+/// and tries again, in the same transaction.
 pub struct ChainAppender {
     chain_id: i64,
     workspace_id: Option<i64>,
     seq: i64,
     hash: String,
+    /// Whether `seq`/`hash` came from the process's memory rather than the
+    /// database (and may be stale).
+    remembered: bool,
 }
 
 impl ChainAppender {
     /// Locks the chain of `workspace_id` (None: the installation chain) for
     /// the rest of the transaction and reads its head.
-    pub async fn open(conn: &mut AnyConnection, workspace_id: Option<i64>) -> StoreResult<Self> {
+    pub async fn open(tx: &mut WriteTx, workspace_id: Option<i64>) -> StoreResult<Self> {
         let chain_id = workspace_id.unwrap_or(INSTALLATION_CHAIN);
+        if let Some((seq, hash)) = tx.cached_head(chain_id) {
+            return Ok(Self {
+                chain_id,
+                workspace_id,
+                seq,
+                hash,
+                remembered: true,
+            });
+        }
+        let (seq, hash) = Self::read_head(tx, chain_id).await?;
+        Ok(Self {
+            chain_id,
+            workspace_id,
+            seq,
+            hash,
+            remembered: false,
+        })
+    }
+
+    async fn read_head(conn: &mut AnyConnection, chain_id: i64) -> StoreResult<(i64, String)> {
         // One statement creates the chain's head row if needed, locks it for
         // the rest of the transaction (on PostgreSQL an upsert's DO UPDATE
         // takes the row lock; on SQLite the transaction holds the write lock)
@@ -218,24 +247,42 @@ impl ChainAppender {
         .bind(GENESIS_HASH)
         .fetch_one(&mut *conn)
         .await?;
-        let seq: i64 = head.try_get(0)?;
-        Ok(Self {
-            chain_id,
-            workspace_id,
-            seq,
-            hash: head.try_get(1)?,
-        })
+        Ok((head.try_get(0)?, head.try_get(1)?))
     }
 
     /// Appends one event (which must belong to this chain) and returns its
     /// sequence number.
     pub async fn append(
         &mut self,
-        conn: &mut AnyConnection,
+        tx: &mut WriteTx,
         actor: &Actor,
         event: NewEvent,
     ) -> StoreResult<i64> {
         debug_assert_eq!(event.workspace_id, self.workspace_id);
+        match self.insert(tx, actor, &event).await {
+            Err(StoreError::Database(e))
+                if self.remembered && crate::store::is_unique_violation(&e) =>
+            {
+                // Another process appended since this one last did: read
+                // the real head (this transaction holds the write lock, so
+                // it cannot move again) and append after it.
+                tx.forget_head(self.chain_id);
+                let (seq, hash) = Self::read_head(tx, self.chain_id).await?;
+                self.seq = seq;
+                self.hash = hash;
+                self.remembered = false;
+                self.insert(tx, actor, &event).await
+            }
+            other => other,
+        }
+    }
+
+    async fn insert(
+        &mut self,
+        tx: &mut WriteTx,
+        actor: &Actor,
+        event: &NewEvent,
+    ) -> StoreResult<i64> {
         let seq = self.seq + 1;
         let time = now();
         let details = event.details.to_string();
@@ -268,8 +315,9 @@ impl ChainAppender {
         .bind(&details)
         .bind(&self.hash)
         .bind(&hash)
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
+        tx.note_head(self.chain_id, seq, &hash);
         self.seq = seq;
         self.hash = hash;
         Ok(seq)

@@ -137,45 +137,68 @@ pub fn load_file(path: &Path, vigilo_version: &str) -> Result<Loaded, Box<Skip>>
     }
     let bytes = std::fs::read(path)
         .map_err(|e| skip(Reason::NotFound, format!("cannot read the file: {e}")))?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let with_sha = |mut s: Box<Skip>| {
-        s.sha256 = Some(sha256.clone());
-        s
+    // Hash the bytes on another thread while this one loads the library:
+    // for a 1 MB plugin the hash costs more than the load itself.
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| hex::encode(Sha256::digest(&bytes)));
+        let outcome = load_bytes(path, &bytes, vigilo_version);
+        let sha256 = hasher.join().ok();
+        match outcome {
+            Ok(mut loaded) => {
+                loaded.sha256 = sha256.unwrap_or_default();
+                Ok(loaded)
+            }
+            Err(mut skip) => {
+                skip.sha256 = sha256;
+                Err(skip)
+            }
+        }
+    })
+}
+
+/// Everything after reading the file: `bytes` are its contents.
+fn load_bytes(path: &Path, bytes: &[u8], vigilo_version: &str) -> Result<Loaded, Box<Skip>> {
+    let skip = |reason: Reason, message: String| {
+        Box::new(Skip {
+            path: path.to_owned(),
+            plugin: None,
+            manifest: None,
+            sha256: None,
+            reason,
+            message,
+            detail: None,
+        })
     };
     if bytes.is_empty() {
-        return Err(with_sha(skip(
-            Reason::NotAPlugin,
-            "the file is empty".into(),
-        )));
+        return Err(skip(Reason::NotAPlugin, "the file is empty".into()));
     }
-    if !looks_like_shared_library(&bytes) {
-        return Err(with_sha(skip(
+    if !looks_like_shared_library(bytes) {
+        return Err(skip(
             Reason::NotAPlugin,
             format!(
                 "not a shared library (expected a {} file built with vigilo_sdk::export_plugin!)",
                 std::env::consts::DLL_EXTENSION
             ),
-        )));
+        ));
     }
-    drop(bytes);
 
     let handle = match vigilo_sdk::load_library(path) {
         Ok(module) => PluginHandle::new(module),
         Err(e) => {
-            let mut s = with_sha(skip(library_reason(&e), library_error_summary(&e)));
+            let mut s = skip(library_reason(&e), library_error_summary(&e));
             s.detail = Some(e.to_string());
             return Err(s);
         }
     };
 
     let manifest = handle.manifest().map_err(|e| {
-        with_sha(skip(
+        skip(
             Reason::InvalidManifest,
             format!("cannot read the plugin's manifest: {e}"),
-        ))
+        )
     })?;
     let named = |reason: Reason, message: String| {
-        let mut s = with_sha(skip(reason, message));
+        let mut s = skip(reason, message);
         s.plugin = Some(manifest.name.clone());
         s.manifest = Some(manifest.clone());
         s
@@ -273,7 +296,7 @@ pub fn load_file(path: &Path, vigilo_version: &str) -> Result<Loaded, Box<Skip>>
     }
     Ok(Loaded {
         path: path.to_owned(),
-        sha256,
+        sha256: String::new(),
         handle,
         manifest,
         registrations,

@@ -91,6 +91,8 @@ pub struct Store {
     write_gate: Option<Arc<Mutex<()>>>,
     /// SQLite only: the database file.
     sqlite_path: Option<std::path::PathBuf>,
+    /// SQLite only: audit chain heads this process committed.
+    heads: Option<HeadCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,10 +103,20 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// SQLite only: the audit chains' heads as this process last committed them,
+/// so an append needs no statement to read its chain's head. Only touched
+/// while the write gate is held. A head changed by another process is
+/// caught by the `UNIQUE (chain_id, seq)` constraint, and the appender then
+/// reads the head from the database (see `audit::ChainAppender`).
+pub type HeadCache = Arc<std::sync::Mutex<std::collections::HashMap<i64, (i64, String)>>>;
+
 /// A write transaction. Commit it with [`WriteTx::commit`]; dropping it rolls back.
 pub struct WriteTx {
-    tx: sqlx::Transaction<'static, Any>,
+    tx: Option<sqlx::Transaction<'static, Any>>,
     backend: Backend,
+    heads: Option<HeadCache>,
+    /// Heads appended in this transaction, published to `heads` on commit.
+    pending_heads: Vec<(i64, i64, String)>,
     _gate: Option<OwnedMutexGuard<()>>,
 }
 
@@ -115,21 +127,66 @@ impl WriteTx {
     }
 
     /// Commits.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let tx = self.tx.take().expect("transaction already finished");
+        tx.commit().await?;
+        if let Some(heads) = &self.heads {
+            let mut heads = heads.lock().unwrap_or_else(|e| e.into_inner());
+            for (chain, seq, hash) in self.pending_heads.drain(..) {
+                heads.insert(chain, (seq, hash));
+            }
+        }
+        Ok(())
+    }
+
+    /// SQLite: the committed head of `chain_id` this process knows, if any.
+    pub fn cached_head(&self, chain_id: i64) -> Option<(i64, String)> {
+        if let Some((_, seq, hash)) = self
+            .pending_heads
+            .iter()
+            .rev()
+            .find(|(c, ..)| *c == chain_id)
+        {
+            return Some((*seq, hash.clone()));
+        }
+        let heads = self
+            .heads
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        heads.get(&chain_id).cloned()
+    }
+
+    /// SQLite: records that `chain_id`'s head is now (`seq`, `hash`) in this
+    /// transaction (visible to others once committed).
+    pub fn note_head(&mut self, chain_id: i64, seq: i64, hash: &str) {
+        if self.heads.is_some() {
+            self.pending_heads.push((chain_id, seq, hash.to_owned()));
+        }
+    }
+
+    /// SQLite: forgets what this process knew of `chain_id`'s head.
+    pub fn forget_head(&mut self, chain_id: i64) {
+        self.pending_heads.retain(|(c, ..)| *c != chain_id);
+        if let Some(heads) = &self.heads {
+            heads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&chain_id);
+        }
     }
 }
 
 impl Deref for WriteTx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        &self.tx
+        self.tx.as_ref().expect("transaction already finished")
     }
 }
 
 impl DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.tx.as_mut().expect("transaction already finished")
     }
 }
 
@@ -195,6 +252,7 @@ impl Store {
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             sqlite_path,
+            heads: (backend == Backend::Sqlite).then(HeadCache::default),
         })
     }
 
@@ -232,8 +290,10 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx {
-            tx,
+            tx: Some(tx),
             backend: self.backend,
+            heads: self.heads.clone(),
+            pending_heads: Vec::new(),
             _gate: gate,
         })
     }

@@ -175,10 +175,11 @@ impl Store {
         rows.iter().map(item_from_row).collect()
     }
 
-    /// How many work items of `workspace_id` are in each status, by kind.
+    /// How many work items of `workspace_id` are in each status, by kind
+    /// (from the counters the database keeps by trigger).
     pub async fn count_work_items_by_status(&self, workspace_id: i64) -> StoreResult<StatusCounts> {
         let rows = sqlx::query(
-            "SELECT kind, status, COUNT(*) FROM work_items WHERE workspace_id = $1 GROUP BY kind, status",
+            "SELECT kind, status, n FROM work_item_counts WHERE workspace_id = $1 AND n > 0",
         )
         .bind(workspace_id)
         .fetch_all(self.pool())
