@@ -68,8 +68,9 @@ pub struct Config {
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`. Empty means an
     /// SQLite file `vigilo.db` inside `data_dir`.
     pub database_url: String,
-    /// Plugin library files to load at startup.
-    pub installed_plugins: Vec<PathBuf>,
+    /// Plugin library files to load at startup, each a path or
+    /// `{ path = "...", sha256 = "..." }` to pin its checksum.
+    pub installed_plugins: Vec<InstalledPlugin>,
     /// Directory scanned for plugin libraries. Empty means `data_dir/plugins`.
     pub plugins_dir: Option<PathBuf>,
     /// `text` or `json`.
@@ -96,6 +97,62 @@ pub struct Config {
     /// Panics in a row after which a plugin is disabled
     /// (`disabled_after_panics`).
     pub plugin_panic_limit: u32,
+    /// Refuse to start when any plugin in `installed_plugins` or the plugins
+    /// directory cannot load (the default logs and skips it).
+    pub strict_plugins: bool,
+    /// Watch the plugins directory and load, replace and disable plugins as
+    /// files appear, change and disappear, without a restart.
+    pub watch_plugins_dir: bool,
+}
+
+/// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
+/// file must have (a mismatch skips the plugin as `checksum_mismatch`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum InstalledPlugin {
+    /// Just the path.
+    Path(PathBuf),
+    /// A path and its pinned checksum.
+    Pinned {
+        /// The library file.
+        path: PathBuf,
+        /// Hex SHA-256 the file must have.
+        sha256: String,
+    },
+}
+
+impl InstalledPlugin {
+    /// The library file.
+    pub fn path(&self) -> &Path {
+        match self {
+            InstalledPlugin::Path(path) | InstalledPlugin::Pinned { path, .. } => path,
+        }
+    }
+
+    /// The pinned checksum, lower-case, if any.
+    pub fn sha256(&self) -> Option<String> {
+        match self {
+            InstalledPlugin::Path(_) => None,
+            InstalledPlugin::Pinned { sha256, .. } => Some(sha256.trim().to_ascii_lowercase()),
+        }
+    }
+
+    /// Parses `PATH` or `PATH#sha256=HEX` (the environment variable's form).
+    pub fn parse(text: &str) -> Self {
+        match text.split_once("#sha256=") {
+            Some((path, sha)) => InstalledPlugin::Pinned {
+                path: PathBuf::from(path.trim()),
+                sha256: sha.trim().to_owned(),
+            },
+            None => InstalledPlugin::Path(PathBuf::from(text.trim())),
+        }
+    }
+}
+
+impl From<PathBuf> for InstalledPlugin {
+    fn from(path: PathBuf) -> Self {
+        InstalledPlugin::Path(path)
+    }
 }
 
 impl Default for Config {
@@ -115,6 +172,8 @@ impl Default for Config {
             audit_checkpoint_interval_secs: 3600,
             plugin_call_timeout_ms: 5000,
             plugin_panic_limit: 3,
+            strict_plugins: false,
+            watch_plugins_dir: true,
         }
     }
 }
@@ -139,6 +198,8 @@ impl fmt::Debug for Config {
             )
             .field("plugin_call_timeout_ms", &self.plugin_call_timeout_ms)
             .field("plugin_panic_limit", &self.plugin_panic_limit)
+            .field("strict_plugins", &self.strict_plugins)
+            .field("watch_plugins_dir", &self.watch_plugins_dir)
             .finish()
     }
 }
@@ -228,7 +289,8 @@ impl Config {
     }
 
     /// Applies `VIGILO_BIND`, `VIGILO_DATA_DIR`, `VIGILO_DATABASE_URL`,
-    /// `VIGILO_PLUGINS_DIR`, `VIGILO_INSTALLED_PLUGINS` (comma-separated),
+    /// `VIGILO_PLUGINS_DIR`, `VIGILO_INSTALLED_PLUGINS` (comma-separated, each
+    /// `PATH` or `PATH#sha256=HEX`), `VIGILO_STRICT_PLUGINS`,
     /// `VIGILO_LOG_FORMAT` and `VIGILO_PUBLIC_URL`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("VIGILO_BIND") {
@@ -251,7 +313,7 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
+                .map(InstalledPlugin::parse)
                 .collect();
         }
         if let Some(v) = get("VIGILO_LOG_FORMAT") {
@@ -268,6 +330,18 @@ impl Config {
         }
         if let Some(v) = get("VIGILO_PUBLIC_URL") {
             self.public_url = v;
+        }
+        if let Some(v) = get("VIGILO_STRICT_PLUGINS") {
+            self.strict_plugins = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                other => {
+                    return Err(ConfigError::Env {
+                        var: "VIGILO_STRICT_PLUGINS",
+                        message: format!("`{other}` (expected true or false)"),
+                    })
+                }
+            };
         }
         Ok(())
     }
@@ -340,7 +414,7 @@ mod tests {
         config
             .apply_env(|name| match name {
                 "VIGILO_BIND" => Some("0.0.0.0:8081".into()),
-                "VIGILO_INSTALLED_PLUGINS" => Some("/a.so, /b.so".into()),
+                "VIGILO_INSTALLED_PLUGINS" => Some("/a.so, /b.so#sha256=AB12".into()),
                 _ => None,
             })
             .unwrap();
@@ -348,8 +422,20 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/vigilo"));
         assert_eq!(
             config.installed_plugins,
-            vec![PathBuf::from("/a.so"), PathBuf::from("/b.so")]
+            vec![
+                InstalledPlugin::Path(PathBuf::from("/a.so")),
+                InstalledPlugin::Pinned {
+                    path: PathBuf::from("/b.so"),
+                    sha256: "AB12".into()
+                }
+            ]
         );
+        assert_eq!(config.installed_plugins[1].sha256().as_deref(), Some("ab12"));
+        let pinned: Config = toml::from_str(
+            "installed_plugins = [\"/x.so\", { path = \"/y.so\", sha256 = \"ff\" }]",
+        )
+        .unwrap();
+        assert_eq!(pinned.installed_plugins[1].path(), Path::new("/y.so"));
     }
 
     #[test]

@@ -103,18 +103,49 @@ pub async fn serve(
     )?);
     let (plugin_events, plugin_events_rx) = tokio::sync::mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_plugin_events(store.clone(), plugin_events_rx));
-    let plugins = Arc::new(Plugins::new(
-        VIGILO_VERSION,
-        std::time::Duration::from_millis(config.plugin_call_timeout_ms.max(1)),
-        config.plugin_panic_limit,
-        Some(plugin_events),
-    ));
-    let files = Plugins::startup_files(&config.installed_plugins, &config.effective_plugins_dir());
+    let plugins = Arc::new(
+        Plugins::new(
+            VIGILO_VERSION,
+            std::time::Duration::from_millis(config.plugin_call_timeout_ms.max(1)),
+            config.plugin_panic_limit,
+            Some(plugin_events),
+        )
+        .with_private_dir(config.data_dir.join("plugin-cache"))
+        .with_context(|| {
+            format!(
+                "cannot prepare the private plugin directory {}",
+                config.data_dir.join("plugin-cache").display()
+            )
+        })?,
+    );
+    let plugins_dir = config.effective_plugins_dir();
     {
         let plugins = plugins.clone();
-        tokio::task::spawn_blocking(move || plugins.load_all(&files))
+        let (installed, dir) = (config.installed_plugins.clone(), plugins_dir.clone());
+        tokio::task::spawn_blocking(move || plugins.load_startup(&installed, &dir))
             .await
             .context("loading plugins failed")?;
+    }
+    if config.strict_plugins {
+        let failures = plugins.failures();
+        if !failures.is_empty() {
+            let list: Vec<String> = failures
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({}): {}",
+                        e.path.display(),
+                        e.reason().map(|r| r.code()).unwrap_or("?"),
+                        e.message().unwrap_or_default()
+                    )
+                })
+                .collect();
+            anyhow::bail!(
+                "strict_plugins is set and {} plugin(s) cannot load:\n  {}",
+                failures.len(),
+                list.join("\n  ")
+            );
+        }
     }
     let state = AppState {
         store: store.clone(),
@@ -130,6 +161,23 @@ pub async fn serve(
             store.clone(),
             signer.clone(),
             std::time::Duration::from_secs(state.config.audit_checkpoint_interval_secs),
+            stop_rx.clone(),
+        ))
+    });
+    let watcher = state.config.watch_plugins_dir.then(|| {
+        if let Err(e) = std::fs::create_dir_all(&plugins_dir) {
+            tracing::warn!(dir = %plugins_dir.display(), error = %e, "cannot create the plugins directory");
+        }
+        let installed = state
+            .config
+            .installed_plugins
+            .iter()
+            .map(|p| p.path().to_path_buf())
+            .collect();
+        tokio::spawn(plugins::watch::run(
+            state.plugins.clone(),
+            plugins_dir.clone(),
+            installed,
             stop_rx.clone(),
         ))
     });
@@ -155,6 +203,9 @@ pub async fn serve(
     if let Some(task) = checkpointer {
         let _ = task.await;
     }
+    if let Some(task) = watcher {
+        let _ = task.await;
+    }
     // The recorder ends once the registry (and its event sender) is gone.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), recorder).await;
     store.close().await;
@@ -168,7 +219,15 @@ async fn record_plugin_events(
     store: Store,
     mut events: tokio::sync::mpsc::UnboundedReceiver<plugins::PluginEvent>,
 ) {
-    while let Some(event) = events.recv().await {
+    while let Some(mut event) = events.recv().await {
+        if let Some(entry) = event.entry.take() {
+            // Hashing a library takes a millisecond or so: not on the executor.
+            let sha256 = tokio::task::spawn_blocking(move || entry.sha256())
+                .await
+                .ok()
+                .flatten();
+            event.details["sha256"] = serde_json::json!(sha256);
+        }
         let result = async {
             let mut tx = store.begin_write().await?;
             audit::append(

@@ -126,7 +126,7 @@ fn check_plugin(path: &std::path::Path, json: bool, verbose: bool) -> ExitCode {
             .collect();
         let report = serde_json::json!({
             "path": entry.path,
-            "sha256": entry.sha256,
+            "sha256": entry.sha256(),
             "would_load": loaded,
             "reason": entry.reason(),
             "message": entry.message(),
@@ -141,7 +141,7 @@ fn check_plugin(path: &std::path::Path, json: bool, verbose: bool) -> ExitCode {
         );
     } else {
         println!("file:            {}", entry.path.display());
-        if let Some(sha) = &entry.sha256 {
+        if let Some(sha) = entry.sha256() {
             println!("sha256:          {sha}");
         }
         if let Some(m) = &entry.manifest {

@@ -2,9 +2,9 @@
 //!
 //!     cargo bench -p vigilo-tests --bench plugins
 //!
-//! 1. Loading: `load_file` (open, header and layout checks, manifest,
-//!    compatibility, register) on 100 copies of `libdatepicker_with_holidays`
-//!    (target: ≤ 1 ms each).
+//! 1. Loading as the server does: read the file, write its private copy,
+//!    open it (header and layout checks), manifest, compatibility, register;
+//!    100 copies of `libdatepicker_with_holidays` (target: ≤ 1 ms each).
 //! 2. A field validation through the ABI (the loaded `.so`) against the same
 //!    logic in process: the plugin's `FieldType::validate` called directly,
 //!    and the same JSON request through the plugin's root module linked into
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use datepicker_with_holidays::HolidayAwareDate;
 use serde_json::{json, Map, Value};
-use vigilo_host::plugins::load_file;
+use vigilo_host::plugins::{load_file_with, LoadOptions};
 use vigilo_sdk::{wire::ValidateRequest, FieldContext, FieldType, PluginHandle};
 use vigilo_tests::plugins::reference_plugin;
 use vigilo_tests::{expect, TestDb, TestServer};
@@ -54,19 +54,24 @@ fn main() {
             path
         })
         .collect();
-    // What part of it is reading and hashing the file (for the listing's
-    // sha256), measured on the same files first (which also warms the page
-    // cache, as a server's own disk would be).
+    // Reading and hashing a file (the listing's sha256, computed when first
+    // asked for, not while loading), measured on the same files first, which
+    // also warms the page cache as a server's own disk would be.
     let started = Instant::now();
     for path in &copies {
         use sha2::Digest;
         black_box(sha2::Sha256::digest(std::fs::read(path).unwrap()));
     }
     let hashing = started.elapsed();
+    let private = tempfile::TempDir::new().unwrap();
+    let options = LoadOptions {
+        expected_sha256: None,
+        private_dir: Some(private.path().to_path_buf()),
+    };
     let started = Instant::now();
     let loaded: Vec<_> = copies
         .iter()
-        .map(|p| load_file(p, vigilo_host::VIGILO_VERSION).expect("loads"))
+        .map(|p| load_file_with(p, vigilo_host::VIGILO_VERSION, &options).expect("loads"))
         .collect();
     let elapsed = started.elapsed();
     println!(
@@ -75,10 +80,10 @@ fn main() {
         elapsed.as_secs_f64() * 1e3 / 100.0
     );
     println!(
-        "load + register: of which reading and hashing the file {:.3} ms each ({} KiB), the rest {:.3} ms each",
+        "load + register includes reading the file and writing the server's private copy; \
+         hashing it for the listing costs another {:.3} ms ({} KiB), on first listing",
         hashing.as_secs_f64() * 1e3 / 100.0,
         std::fs::metadata(&datepicker).unwrap().len() / 1024,
-        (elapsed.as_secs_f64() - hashing.as_secs_f64()) * 1e3 / 100.0
     );
 
     // 2. One validation, three ways.
@@ -129,7 +134,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let server = TestServer::start_with(TestDb::sqlite(), move |config| {
-        config.installed_plugins = vec![kanban];
+        config.installed_plugins = vec![kanban.into()];
     });
     let admin = server.admin();
     expect(

@@ -516,7 +516,9 @@ fn with_reference_plugins(db: TestDb) -> TestServer {
         reference_plugin("datepicker_with_holidays"),
         reference_plugin("kanban_overview"),
     ];
-    TestServer::start_with(db, move |config| config.installed_plugins = plugins)
+    TestServer::start_with(db, move |config| {
+        config.installed_plugins = plugins.into_iter().map(Into::into).collect()
+    })
 }
 
 /// The acceptance path through the CLI: a `holiday_aware_date` field refuses

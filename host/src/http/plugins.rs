@@ -105,7 +105,7 @@ fn plugin_view(entry: &PluginEntry) -> PluginView {
         compatible_with: m.map(|m| m.compatible_with.clone()),
         state: entry.state(),
         path: entry.path.display().to_string(),
-        sha256: entry.sha256.clone(),
+        sha256: entry.sha256(),
         description: m.map(|m| m.description.clone()),
         sdk_version: m.map(|m| m.sdk_version.clone()),
         registrations: if loaded {
@@ -154,13 +154,16 @@ async fn list_plugins(
     if query.all {
         principal.require_platform_admin("list plugins that failed to load")?;
     }
-    let plugins = state
+    let entries: Vec<_> = state
         .plugins
         .list()
-        .iter()
+        .into_iter()
         .filter(|e| query.all || e.is_loaded())
-        .map(|e| plugin_view(e))
         .collect();
+    // The first listing hashes each library (a millisecond or so each).
+    let plugins = tokio::task::spawn_blocking(move || entries.iter().map(|e| plugin_view(e)).collect())
+        .await
+        .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
     Ok(Json(PluginList { plugins }))
 }
 

@@ -47,6 +47,16 @@ pub enum Reason {
     InsecurePermissions,
     /// Disabled while running because its calls kept panicking.
     DisabledAfterPanics,
+    /// The file's SHA-256 differs from the one pinned in `installed_plugins`.
+    ChecksumMismatch,
+    /// Built for another CPU architecture or operating system.
+    WrongArchitecture,
+    /// Disabled by a platform admin.
+    DisabledByAdmin,
+    /// Its file was replaced by a newer one, which is now loaded.
+    Replaced,
+    /// Its file was removed from the plugins directory.
+    Removed,
 }
 
 impl Reason {
@@ -65,6 +75,11 @@ impl Reason {
             Reason::PanicAbortBuild => "panic_abort_build",
             Reason::InsecurePermissions => "insecure_permissions",
             Reason::DisabledAfterPanics => "disabled_after_panics",
+            Reason::ChecksumMismatch => "checksum_mismatch",
+            Reason::WrongArchitecture => "wrong_architecture",
+            Reason::DisabledByAdmin => "disabled_by_admin",
+            Reason::Replaced => "replaced",
+            Reason::Removed => "removed",
         }
     }
 }
@@ -99,8 +114,11 @@ pub struct Skip {
 pub struct Loaded {
     /// The file.
     pub path: PathBuf,
-    /// Hex SHA-256 of the file's bytes.
-    pub sha256: String,
+    /// The private copy the code was loaded from (the file itself when no
+    /// private directory was given).
+    pub loaded_from: PathBuf,
+    /// Hex SHA-256 of the file's bytes, when already known (pinned).
+    pub sha256: Option<String>,
     /// The plugin's root module.
     pub handle: PluginHandle,
     /// Its manifest.
@@ -109,8 +127,29 @@ pub struct Loaded {
     pub registrations: Vec<Registration>,
 }
 
-/// Loads the plugin at `path` for a server running `vigilo_version`.
+/// How to load a file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The SHA-256 the file must have (hex).
+    pub expected_sha256: Option<String>,
+    /// Copy the file here (to a new, unique path) and load the copy, so the
+    /// operator's file may change afterwards without harm and a new version
+    /// at the same path really loads new code.
+    pub private_dir: Option<PathBuf>,
+}
+
+/// Loads the plugin at `path` for a server running `vigilo_version`, in
+/// place.
 pub fn load_file(path: &Path, vigilo_version: &str) -> Result<Loaded, Box<Skip>> {
+    load_file_with(path, vigilo_version, &LoadOptions::default())
+}
+
+/// Loads the plugin at `path` as `options` say.
+pub fn load_file_with(
+    path: &Path,
+    vigilo_version: &str,
+    options: &LoadOptions,
+) -> Result<Loaded, Box<Skip>> {
     let skip = |reason: Reason, message: String| {
         Box::new(Skip {
             path: path.to_owned(),
@@ -137,27 +176,34 @@ pub fn load_file(path: &Path, vigilo_version: &str) -> Result<Loaded, Box<Skip>>
     }
     let bytes = std::fs::read(path)
         .map_err(|e| skip(Reason::NotFound, format!("cannot read the file: {e}")))?;
-    // Hash the bytes on another thread while this one loads the library:
-    // for a 1 MB plugin the hash costs more than the load itself.
-    std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| hex::encode(Sha256::digest(&bytes)));
-        let outcome = load_bytes(path, &bytes, vigilo_version);
-        let sha256 = hasher.join().ok();
-        match outcome {
-            Ok(mut loaded) => {
-                loaded.sha256 = sha256.unwrap_or_default();
-                Ok(loaded)
-            }
-            Err(mut skip) => {
-                skip.sha256 = sha256;
-                Err(skip)
-            }
+    if let Some(expected) = &options.expected_sha256 {
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(expected.trim()) {
+            let mut s = skip(
+                Reason::ChecksumMismatch,
+                format!("the file's sha256 is {actual}, but installed_plugins pins {expected}"),
+            );
+            s.sha256 = Some(actual);
+            return Err(s);
         }
-    })
+    }
+    // The file's SHA-256 is not computed here unless pinned: for a 1 MB
+    // plugin hashing costs more than loading, so the registry computes it
+    // from the server's private copy when it is first asked for.
+    let mut outcome = load_bytes(path, &bytes, vigilo_version, options.private_dir.as_deref());
+    if let (Some(expected), Ok(loaded)) = (&options.expected_sha256, &mut outcome) {
+        loaded.sha256 = Some(expected.trim().to_ascii_lowercase());
+    }
+    outcome
 }
 
 /// Everything after reading the file: `bytes` are its contents.
-fn load_bytes(path: &Path, bytes: &[u8], vigilo_version: &str) -> Result<Loaded, Box<Skip>> {
+fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    vigilo_version: &str,
+    private_dir: Option<&Path>,
+) -> Result<Loaded, Box<Skip>> {
     let skip = |reason: Reason, message: String| {
         Box::new(Skip {
             path: path.to_owned(),
@@ -182,7 +228,19 @@ fn load_bytes(path: &Path, bytes: &[u8], vigilo_version: &str) -> Result<Loaded,
         ));
     }
 
-    let handle = match vigilo_sdk::load_library(path) {
+    if let Some(message) = super::arch::mismatch(bytes) {
+        return Err(skip(Reason::WrongArchitecture, message));
+    }
+    let loaded_from = match private_dir {
+        Some(dir) => private_copy(dir, path, bytes).map_err(|e| {
+            skip(
+                Reason::NotFound,
+                format!("cannot copy the file into the server's private plugin directory {}: {e}", dir.display()),
+            )
+        })?,
+        None => path.to_owned(),
+    };
+    let handle = match vigilo_sdk::load_library(&loaded_from) {
         Ok(module) => PluginHandle::new(module),
         Err(e) => {
             let mut s = skip(library_reason(&e), library_error_summary(&e));
@@ -296,11 +354,46 @@ fn load_bytes(path: &Path, bytes: &[u8], vigilo_version: &str) -> Result<Loaded,
     }
     Ok(Loaded {
         path: path.to_owned(),
-        sha256: String::new(),
+        loaded_from,
+        sha256: None,
         handle,
         manifest,
         registrations,
     })
+}
+
+/// Writes `bytes` to a new file in `dir` (never reusing a path, since the
+/// dynamic loader would hand back the code it loaded from that path before)
+/// and returns its path. The copy is written under a temporary name and
+/// renamed into place, readable by the server's user only.
+fn private_copy(dir: &Path, original: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let name = original
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin.so".into());
+    let unique = format!(
+        "{}-{}-{name}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let target = dir.join(&unique);
+    let temporary = dir.join(format!(".{unique}.tmp"));
+    {
+        let mut file = std::fs::File::create(&temporary)?;
+        // No fsync: the copies are made afresh at every start.
+        file.write_all(bytes)?;
+    }
+    std::fs::rename(&temporary, &target)?;
+    Ok(target)
 }
 
 /// Plugin and registration names: 1–64 of `a-z`, `0-9`, `_`, starting with a letter.

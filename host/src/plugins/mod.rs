@@ -22,6 +22,7 @@
 //! the server appends them to the installation's audit chain as the system
 //! actor.
 
+pub mod arch;
 pub mod assets;
 mod load;
 
@@ -34,7 +35,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 use vigilo_sdk::{CallError, Manifest, PluginErrorKind, PluginHandle, PluginKind, Registration};
 
-pub use load::{is_library_name, load_file, Loaded, Reason, Skip};
+pub use load::{is_library_name, load_file, load_file_with, LoadOptions, Loaded, Reason, Skip};
+
+pub mod watch;
 
 /// Names of the built-in custom field types; plugins may not take them.
 pub const BUILTIN_FIELD_TYPES: [&str; 5] = ["text", "number", "boolean", "date", "select"];
@@ -58,13 +61,60 @@ struct Status {
     message: Option<String>,
 }
 
+/// Where a plugin file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Listed in `installed_plugins`.
+    Installed,
+    /// Found in the plugins directory (watched while the server runs).
+    Directory,
+    /// Loaded by hand (`check-plugin`, tests).
+    Manual,
+}
+
+/// What a file looked like when it was loaded: a changed signature means a
+/// new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSignature {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileSignature {
+    /// The signature of the file at `path` now.
+    pub fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(FileSignature {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
+
+    fn age(&self) -> Duration {
+        self.modified
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or(Duration::MAX)
+    }
+}
+
 /// One plugin file the server has seen, whatever became of it.
 #[derive(Debug)]
 pub struct PluginEntry {
-    /// The file.
+    /// The file as the operator named it.
     pub path: PathBuf,
-    /// Hex SHA-256 of the file, when it could be read.
-    pub sha256: Option<String>,
+    /// The file the code was loaded from: the server's private copy of
+    /// `path` (None unless it loaded).
+    pub loaded_from: Option<PathBuf>,
+    /// Where it came from.
+    pub source: Source,
+    /// What the file looked like when it was loaded.
+    pub signature: Option<FileSignature>,
     /// The manifest, when it could be read.
     pub manifest: Option<Manifest>,
     /// What it registered (empty unless it loaded).
@@ -72,6 +122,7 @@ pub struct PluginEntry {
     /// The loader's full report when it refused the file (abi_stable's
     /// layout comparison can run to kilobytes).
     pub detail: Option<String>,
+    sha256: std::sync::OnceLock<Option<String>>,
     handle: Option<PluginHandle>,
     status: Mutex<Status>,
     panics_in_a_row: AtomicU32,
@@ -85,12 +136,22 @@ impl PluginEntry {
 
     /// The plugin's name, or the file name when the manifest is unknown.
     pub fn label(&self) -> String {
-        self.name().map(str::to_owned).unwrap_or_else(|| {
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| self.path.display().to_string())
-        })
+        self.name()
+            .map(str::to_owned)
+            .unwrap_or_else(|| file_label(&self.path))
+    }
+
+    /// Hex SHA-256 of the loaded code (of the server's private copy, which
+    /// nobody else can change), or of the file for a plugin that did not
+    /// load. Computed on first use: hashing costs more than loading.
+    pub fn sha256(&self) -> Option<String> {
+        self.sha256
+            .get_or_init(|| {
+                let file = self.loaded_from.as_deref().unwrap_or(&self.path);
+                let bytes = std::fs::read(file).ok()?;
+                Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)))
+            })
+            .clone()
     }
 
     /// Current state.
@@ -128,17 +189,28 @@ impl PluginEntry {
     fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn set_status(&self, state: State, reason: Option<Reason>, message: Option<String>) {
+        *self.lock_status() = Status {
+            state,
+            reason,
+            message,
+        };
+    }
 }
 
-/// A load, skip or disable, for the audit log.
+/// A load, skip, reload, disable or enable, for the audit log.
 #[derive(Debug, Clone)]
 pub struct PluginEvent {
-    /// `plugin.load`, `plugin.skip` or `plugin.disable`.
+    /// `plugin.load`, `plugin.skip`, `plugin.reload`, `plugin.disable` or
+    /// `plugin.enable`.
     pub action: &'static str,
     /// The plugin's name, or its file name.
     pub target: String,
     /// What happened.
     pub details: Value,
+    /// The plugin, whose checksum the recorder adds to `details`.
+    pub entry: Option<Arc<PluginEntry>>,
 }
 
 /// Why a call into a plugin produced no answer.
@@ -220,7 +292,11 @@ pub struct Plugins {
     call_timeout: Duration,
     panic_limit: u32,
     events: Option<UnboundedSender<PluginEvent>>,
+    private_dir: Option<PathBuf>,
 }
+
+/// Files younger than this may still be being written; the watcher waits.
+const SETTLE: Duration = Duration::from_millis(300);
 
 impl Plugins {
     /// An empty registry for a server running `vigilo_version`. Events go to
@@ -237,7 +313,25 @@ impl Plugins {
             call_timeout,
             panic_limit: panic_limit.max(1),
             events,
+            private_dir: None,
         }
+    }
+
+    /// Loads every plugin from a private copy in `dir` (emptied first: no
+    /// earlier process's copies are in use), so operators' files can change
+    /// afterwards without harm and a changed file really loads new code.
+    pub fn with_private_dir(mut self, dir: PathBuf) -> std::io::Result<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        self.private_dir = Some(dir);
+        Ok(self)
     }
 
     /// The server version plugins are checked against.
@@ -245,49 +339,132 @@ impl Plugins {
         &self.vigilo_version
     }
 
-    /// Every file to load at startup: `installed` in order, then the
-    /// plugin libraries in `dir` sorted by name (a missing `dir` is fine).
-    pub fn startup_files(installed: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = installed.to_vec();
-        if let Ok(read) = std::fs::read_dir(dir) {
-            let mut found: Vec<PathBuf> = read
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| is_library_name(p))
-                .collect();
-            found.sort();
-            for path in found {
-                if !files.iter().any(|f| same_file(f, &path)) {
-                    files.push(path);
-                }
-            }
-        }
-        files
+    /// The plugin libraries in `dir`, sorted by name (none if it is missing).
+    pub fn library_files(dir: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|read| {
+                read.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| is_library_name(p) && p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
     }
 
-    /// Loads every file (blocking: call it off the async executor).
-    pub fn load_all(&self, files: &[PathBuf]) {
-        for path in files {
-            let outcome = load_file(path, &self.vigilo_version);
-            self.add(outcome);
+    /// Loads `installed` in order, then the plugin libraries in `dir`
+    /// (blocking: call it off the async executor).
+    pub fn load_startup(&self, installed: &[crate::config::InstalledPlugin], dir: &Path) {
+        for plugin in installed {
+            self.load_path(plugin.path(), plugin.sha256(), Source::Installed, None);
+        }
+        let listed: Vec<&Path> = installed.iter().map(|p| p.path()).collect();
+        for path in Self::library_files(dir) {
+            if !listed.iter().any(|l| same_file(l, &path)) {
+                self.load_path(&path, None, Source::Directory, None);
+            }
         }
         let entries = self.list();
         let loaded = entries.iter().filter(|e| e.is_loaded()).count();
         tracing::info!(loaded, skipped = entries.len() - loaded, "plugins ready");
     }
 
-    /// Adds the outcome of [`load_file`]: a loaded plugin whose name or
-    /// registrations clash with a running plugin is skipped as
-    /// `duplicate_name`. Logs one line and announces the event.
+    /// Brings the registry in line with the plugins directory: loads new
+    /// files, loads changed files in place of their previous version, and
+    /// disables plugins whose file is gone. Files in `installed` are left
+    /// alone. Returns how long to wait before calling again when a file
+    /// looked as if it were still being written.
+    pub fn sync_dir(&self, dir: &Path, installed: &[PathBuf]) -> Option<Duration> {
+        let mut again: Option<Duration> = None;
+        for path in Self::library_files(dir) {
+            if installed.iter().any(|l| same_file(l, &path)) {
+                continue;
+            }
+            let Some(signature) = FileSignature::of(&path) else {
+                continue;
+            };
+            let latest = self.latest_for(&path, Source::Directory);
+            if latest.as_ref().and_then(|e| e.signature) == Some(signature) {
+                continue;
+            }
+            let age = signature.age();
+            if age < SETTLE {
+                let wait = SETTLE - age + Duration::from_millis(20);
+                again = Some(again.map_or(wait, |a| a.min(wait)));
+                continue;
+            }
+            let replacing = self
+                .list()
+                .into_iter()
+                .rev()
+                .find(|e| e.source == Source::Directory && e.path == path && e.is_loaded());
+            self.load_path(&path, None, Source::Directory, replacing);
+        }
+        for entry in self.list() {
+            if entry.source == Source::Directory && entry.is_loaded() && !entry.path.exists() {
+                self.disable(
+                    &entry,
+                    Reason::Removed,
+                    format!("its file {} was removed from the plugins directory", entry.path.display()),
+                );
+            }
+        }
+        again
+    }
+
+    /// The most recent entry for `path` from `source`.
+    fn latest_for(&self, path: &Path, source: Source) -> Option<Arc<PluginEntry>> {
+        self.list()
+            .into_iter()
+            .rev()
+            .find(|e| e.source == source && e.path == path)
+    }
+
+    fn load_path(
+        &self,
+        path: &Path,
+        expected_sha256: Option<String>,
+        source: Source,
+        replacing: Option<Arc<PluginEntry>>,
+    ) -> Arc<PluginEntry> {
+        let signature = FileSignature::of(path);
+        let options = LoadOptions {
+            expected_sha256,
+            private_dir: self.private_dir.clone(),
+        };
+        let outcome = load_file_with(path, &self.vigilo_version, &options);
+        self.install(outcome, source, signature, replacing)
+    }
+
+    /// Adds the outcome of [`load_file`] (for `check-plugin` and tests).
     pub fn add(&self, outcome: Result<Loaded, Box<Skip>>) -> Arc<PluginEntry> {
+        let signature = match &outcome {
+            Ok(loaded) => FileSignature::of(&loaded.path),
+            Err(skip) => FileSignature::of(&skip.path),
+        };
+        self.install(outcome, Source::Manual, signature, None)
+    }
+
+    /// Adds an outcome: a loaded plugin whose name or registrations clash
+    /// with a running plugin (other than the one it replaces) is skipped as
+    /// `duplicate_name`; a loaded replacement retires the plugin it
+    /// replaces. Logs one line and announces the event.
+    fn install(
+        &self,
+        outcome: Result<Loaded, Box<Skip>>,
+        source: Source,
+        signature: Option<FileSignature>,
+        replacing: Option<Arc<PluginEntry>>,
+    ) -> Arc<PluginEntry> {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let outcome = match outcome {
-            Ok(loaded) => match clash(&entries, &loaded) {
+            Ok(loaded) => match clash(&entries, &loaded, replacing.as_ref()) {
                 Some(message) => Err(Box::new(Skip {
                     path: loaded.path.clone(),
                     plugin: Some(loaded.manifest.name.clone()),
                     manifest: Some(loaded.manifest.clone()),
-                    sha256: Some(loaded.sha256.clone()),
+                    sha256: loaded.sha256.clone(),
                     reason: Reason::DuplicateName,
                     message,
                     detail: None,
@@ -296,32 +473,25 @@ impl Plugins {
             },
             Err(skip) => Err(skip),
         };
-        let entry = match outcome {
+        let path = match &outcome {
+            Ok(loaded) => loaded.path.clone(),
+            Err(skip) => skip.path.clone(),
+        };
+        let (entry, event) = match outcome {
             Ok(loaded) => {
-                let m = &loaded.manifest;
-                tracing::info!(
-                    file = %loaded.path.display(),
-                    plugin = %m.name,
-                    kind = %m.kind,
-                    version = %m.version,
-                    registered = loaded.registrations.len(),
-                    "plugin loaded"
-                );
-                self.announce(PluginEvent {
-                    action: "plugin.load",
-                    target: m.name.clone(),
-                    details: json!({
-                        "path": loaded.path, "sha256": loaded.sha256, "kind": m.kind,
-                        "version": m.version, "compatible_with": m.compatible_with,
-                        "registered": loaded.registrations.iter().map(|r| r.name()).collect::<Vec<_>>(),
-                    }),
-                });
-                Arc::new(PluginEntry {
+                let sha256 = std::sync::OnceLock::new();
+                if let Some(known) = loaded.sha256 {
+                    let _ = sha256.set(Some(known));
+                }
+                let entry = Arc::new(PluginEntry {
                     path: loaded.path,
-                    sha256: Some(loaded.sha256),
+                    loaded_from: Some(loaded.loaded_from),
+                    source,
+                    signature,
                     manifest: Some(loaded.manifest),
                     registrations: loaded.registrations,
                     detail: None,
+                    sha256,
                     handle: Some(loaded.handle),
                     status: Mutex::new(Status {
                         state: State::Loaded,
@@ -329,28 +499,83 @@ impl Plugins {
                         message: None,
                     }),
                     panics_in_a_row: AtomicU32::new(0),
-                })
+                });
+                let m = entry.manifest.as_ref().expect("loaded plugins have a manifest");
+                let mut details = json!({
+                    "path": entry.path, "kind": m.kind, "version": m.version,
+                    "compatible_with": m.compatible_with,
+                    "registered": entry.registrations.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                });
+                let action = match replacing.as_ref().filter(|old| old.is_loaded()) {
+                    Some(old) => {
+                        let old_version = old
+                            .manifest
+                            .as_ref()
+                            .map(|m| m.version.clone())
+                            .unwrap_or_default();
+                        old.set_status(
+                            State::Disabled,
+                            Some(Reason::Replaced),
+                            Some(format!(
+                                "replaced by {} {} from the same file",
+                                m.name, m.version
+                            )),
+                        );
+                        tracing::info!(
+                            file = %entry.path.display(),
+                            plugin = %m.name,
+                            old_version = %old_version,
+                            version = %m.version,
+                            "plugin reloaded: the new version replaces the old one"
+                        );
+                        details["replaced_version"] = json!(old_version);
+                        "plugin.reload"
+                    }
+                    None => {
+                        tracing::info!(
+                            file = %entry.path.display(),
+                            plugin = %m.name,
+                            kind = %m.kind,
+                            version = %m.version,
+                            registered = entry.registrations.len(),
+                            "plugin loaded"
+                        );
+                        "plugin.load"
+                    }
+                };
+                let event = PluginEvent {
+                    action,
+                    target: m.name.clone(),
+                    details,
+                    entry: Some(entry.clone()),
+                };
+                (entry, event)
             }
             Err(skip) => {
-                log_skip(&skip);
-                let target = skip
-                    .plugin
-                    .clone()
-                    .unwrap_or_else(|| file_label(&skip.path));
-                self.announce(PluginEvent {
-                    action: "plugin.skip",
-                    target,
-                    details: json!({
-                        "path": skip.path, "sha256": skip.sha256, "plugin": skip.plugin,
-                        "reason": skip.reason, "message": skip.message,
-                    }),
+                log_skip(&skip, replacing.as_deref());
+                let target = skip.plugin.clone().unwrap_or_else(|| file_label(&skip.path));
+                let sha256 = std::sync::OnceLock::new();
+                if let Some(known) = &skip.sha256 {
+                    let _ = sha256.set(Some(known.clone()));
+                } else if skip.reason == Reason::NotFound {
+                    let _ = sha256.set(None);
+                }
+                let mut details = json!({
+                    "path": skip.path, "plugin": skip.plugin,
+                    "reason": skip.reason, "message": skip.message,
                 });
-                Arc::new(PluginEntry {
+                if let Some(old) = replacing.as_ref().filter(|old| old.is_loaded()) {
+                    details["still_running"] = json!(old.manifest.as_ref().map(|m| &m.version));
+                }
+                let entry = Arc::new(PluginEntry {
                     path: skip.path,
-                    sha256: skip.sha256,
+                    loaded_from: None,
+                    source,
+                    signature,
                     manifest: skip.manifest,
                     registrations: Vec::new(),
                     detail: skip.detail,
+                    sha256,
                     handle: None,
                     status: Mutex::new(Status {
                         state: State::Skipped,
@@ -358,15 +583,42 @@ impl Plugins {
                         message: Some(skip.message),
                     }),
                     panics_in_a_row: AtomicU32::new(0),
-                })
+                });
+                let event = PluginEvent {
+                    action: "plugin.skip",
+                    target,
+                    details,
+                    entry: Some(entry.clone()),
+                };
+                (entry, event)
             }
         };
+        // An earlier failure of the same file is superseded by this attempt.
+        entries.retain(|e| !(e.path == path && e.source == source && e.state() == State::Skipped));
         entries.push(entry.clone());
+        drop(entries);
+        self.announce(event);
         entry
     }
 
-    /// Takes a loaded plugin out of use. Returns false if it was not loaded.
-    pub fn disable(&self, entry: &PluginEntry, reason: Reason, message: String) -> bool {
+    /// Takes a loaded plugin out of use and announces it. Returns false if
+    /// it was not loaded.
+    pub fn disable(&self, entry: &Arc<PluginEntry>, reason: Reason, message: String) -> bool {
+        if !self.disable_quietly(entry, reason, message.clone()) {
+            return false;
+        }
+        self.announce(PluginEvent {
+            action: "plugin.disable",
+            target: entry.label(),
+            details: json!({"path": entry.path, "reason": reason, "message": message}),
+            entry: None,
+        });
+        true
+    }
+
+    /// Takes a loaded plugin out of use without announcing it (the caller
+    /// records the event itself). Returns false if it was not loaded.
+    pub fn disable_quietly(&self, entry: &PluginEntry, reason: Reason, message: String) -> bool {
         {
             let mut status = entry.lock_status();
             if status.state != State::Loaded {
@@ -384,12 +636,51 @@ impl Plugins {
             reason = %reason,
             "plugin disabled: {message}"
         );
-        self.announce(PluginEvent {
-            action: "plugin.disable",
-            target: entry.label(),
-            details: json!({"path": entry.path, "reason": reason, "message": message}),
-        });
         true
+    }
+
+    /// Puts a plugin disabled by an admin or after panics back into use
+    /// (the caller records the event). Fails with a reason when there is no
+    /// such plugin or it cannot be enabled.
+    pub fn enable(&self, name: &str) -> Result<Arc<PluginEntry>, EnableError> {
+        let entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = entries.iter().find(|e| e.is_loaded() && e.name() == Some(name)) {
+            return Err(EnableError::AlreadyLoaded(running.clone()));
+        }
+        let candidate = entries
+            .iter()
+            .rev()
+            .find(|e| e.name() == Some(name) && e.state() == State::Disabled)
+            .cloned()
+            .ok_or_else(|| EnableError::NotFound(format!("no disabled plugin named `{name}`")))?;
+        match candidate.reason() {
+            Some(Reason::DisabledByAdmin | Reason::DisabledAfterPanics) => {}
+            other => {
+                return Err(EnableError::NotEnableable(format!(
+                    "plugin `{name}` was {}; install its file again instead",
+                    match other {
+                        Some(Reason::Replaced) => "replaced by a newer file",
+                        Some(Reason::Removed) => "removed from the plugins directory",
+                        _ => "not loaded",
+                    }
+                )))
+            }
+        }
+        let as_loaded = Loaded {
+            path: candidate.path.clone(),
+            loaded_from: candidate.loaded_from.clone().unwrap_or_default(),
+            sha256: None,
+            handle: candidate.handle.expect("disabled plugins were loaded"),
+            manifest: candidate.manifest.clone().expect("disabled plugins have a manifest"),
+            registrations: candidate.registrations.clone(),
+        };
+        if let Some(message) = clash(&entries, &as_loaded, None) {
+            return Err(EnableError::NotEnableable(message));
+        }
+        candidate.panics_in_a_row.store(0, Ordering::Relaxed);
+        candidate.set_status(State::Loaded, None, None);
+        tracing::info!(plugin = %name, file = %candidate.path.display(), "plugin enabled");
+        Ok(candidate)
     }
 
     /// Every plugin the server has seen, in load order.
@@ -398,6 +689,14 @@ impl Plugins {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Plugins that did not load, for strict mode.
+    pub fn failures(&self) -> Vec<Arc<PluginEntry>> {
+        self.list()
+            .into_iter()
+            .filter(|e| e.state() == State::Skipped)
+            .collect()
     }
 
     /// The loaded plugin called `name`.
@@ -514,10 +813,28 @@ impl Plugins {
     }
 }
 
+/// Why a plugin could not be enabled.
+#[derive(Debug)]
+pub enum EnableError {
+    /// No disabled plugin has that name.
+    NotFound(String),
+    /// It is loaded already.
+    AlreadyLoaded(Arc<PluginEntry>),
+    /// It cannot be put back (replaced, removed, or its names are taken).
+    NotEnableable(String),
+}
+
 /// Why `loaded` cannot join `entries`, if it cannot.
-fn clash(entries: &[Arc<PluginEntry>], loaded: &Loaded) -> Option<String> {
+fn clash(
+    entries: &[Arc<PluginEntry>],
+    loaded: &Loaded,
+    replacing: Option<&Arc<PluginEntry>>,
+) -> Option<String> {
     let name = &loaded.manifest.name;
-    let running: Vec<&Arc<PluginEntry>> = entries.iter().filter(|e| e.is_loaded()).collect();
+    let running: Vec<&Arc<PluginEntry>> = entries
+        .iter()
+        .filter(|e| e.is_loaded() && !replacing.is_some_and(|r| Arc::ptr_eq(r, e)))
+        .collect();
     if let Some(other) = running.iter().find(|e| e.name() == Some(name)) {
         return Some(format!(
             "a plugin named `{name}` is already loaded from {}",
@@ -550,13 +867,18 @@ fn clash(entries: &[Arc<PluginEntry>], loaded: &Loaded) -> Option<String> {
     None
 }
 
-fn log_skip(skip: &Skip) {
+fn log_skip(skip: &Skip, replacing: Option<&PluginEntry>) {
     let plugin = skip.plugin.as_deref().unwrap_or("-");
+    let still = replacing
+        .filter(|old| old.is_loaded())
+        .and_then(|old| old.manifest.as_ref())
+        .map(|m| format!(" (version {} stays active)", m.version))
+        .unwrap_or_default();
     tracing::warn!(
         file = %skip.path.display(),
         plugin = %plugin,
         reason = %skip.reason,
-        "plugin skipped: {}",
+        "plugin skipped: {}{still}",
         skip.message
     );
     if let Some(detail) = &skip.detail {
