@@ -278,6 +278,10 @@ pub enum PluginCmd {
         #[arg(long)]
         all: bool,
     },
+    /// Stop using a loaded plugin until it is enabled again (platform admins)
+    Disable { name: String },
+    /// Use a disabled plugin again (platform admins)
+    Enable { name: String },
 }
 
 #[derive(Subcommand)]

@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 
-use crate::client::exit;
+use serde_json::json;
+
+use crate::client::{exit, seg};
 use crate::context::Ctx;
 use crate::output::{self, list, text, Table};
 use crate::PluginCmd;
@@ -40,6 +42,33 @@ pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
                 table.row(row);
             }
             output::list_or_table(ctx.json, plugins, &table)?;
+        }
+        PluginCmd::Disable { name } => {
+            let plugin = client.post(
+                &format!("/api/v1/plugins/{}/disable", seg(&name)),
+                &json!({}),
+            )?;
+            if ctx.json {
+                return output::json(&plugin).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Disabled plugin {name}: {}.",
+                text(&plugin, "message")
+            ))?;
+        }
+        PluginCmd::Enable { name } => {
+            let plugin = client.post(
+                &format!("/api/v1/plugins/{}/enable", seg(&name)),
+                &json!({}),
+            )?;
+            if ctx.json {
+                return output::json(&plugin).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Plugin {name} {} is {}.",
+                text(&plugin, "version"),
+                text(&plugin, "state")
+            ))?;
         }
     }
     Ok(exit::OK)

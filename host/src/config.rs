@@ -430,7 +430,10 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(config.installed_plugins[1].sha256().as_deref(), Some("ab12"));
+        assert_eq!(
+            config.installed_plugins[1].sha256().as_deref(),
+            Some("ab12")
+        );
         let pinned: Config = toml::from_str(
             "installed_plugins = [\"/x.so\", { path = \"/y.so\", sha256 = \"ff\" }]",
         )

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod members;
 mod openapi;
+mod plugin_runtime;
 mod plugins;
 mod server_process;
 mod tokens;

@@ -6,20 +6,23 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigilo_sdk::{PluginKind, Registration};
 
 use super::extract::{ApiPath, ApiQuery, Principal};
+use crate::audit::{self, NewEvent};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::plugins::{assets, PluginEntry, Reason, State, BUILTIN_FIELD_TYPES};
+use crate::plugins::{assets, EnableError, PluginEntry, Reason, State, BUILTIN_FIELD_TYPES};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_plugins))
+        .routes(routes!(disable_plugin))
+        .routes(routes!(enable_plugin))
         .routes(routes!(plugin_asset))
         .routes(routes!(list_field_types))
         .routes(routes!(list_widgets))
@@ -161,10 +164,92 @@ async fn list_plugins(
         .filter(|e| query.all || e.is_loaded())
         .collect();
     // The first listing hashes each library (a millisecond or so each).
-    let plugins = tokio::task::spawn_blocking(move || entries.iter().map(|e| plugin_view(e)).collect())
-        .await
-        .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
+    let plugins =
+        tokio::task::spawn_blocking(move || entries.iter().map(|e| plugin_view(e)).collect())
+            .await
+            .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
     Ok(Json(PluginList { plugins }))
+}
+
+/// Takes a loaded plugin out of use (platform admins): its field types,
+/// widgets, adapters, tasks and frontend files stop being used until it is
+/// enabled again or the server restarts. Its code stays loaded.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/disable", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = PluginView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn disable_plugin(
+    AxumState(state): AxumState<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<PluginView>> {
+    principal.require_platform_admin("disable plugins")?;
+    let entry = state
+        .plugins
+        .loaded(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no loaded plugin named `{name}`")))?;
+    let message = format!("disabled by {}", principal.user.email);
+    let mut tx = state.store.begin_write().await?;
+    audit::append(
+        &mut tx,
+        &principal.actor(),
+        NewEvent::new(
+            None,
+            "plugin.disable",
+            name.clone(),
+            json!({"path": entry.path, "reason": Reason::DisabledByAdmin, "version": entry.manifest.as_ref().map(|m| &m.version)}),
+        ),
+    )
+    .await?;
+    // Recorded first, so a failed write leaves the plugin running.
+    tx.commit().await?;
+    state
+        .plugins
+        .disable_quietly(&entry, Reason::DisabledByAdmin, message);
+    Ok(Json(plugin_view(&entry)))
+}
+
+/// Puts a plugin that was disabled (by an admin, or after panicking) back
+/// into use (platform admins). Enabling a loaded plugin changes nothing.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/enable", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = PluginView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn enable_plugin(
+    AxumState(state): AxumState<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<PluginView>> {
+    principal.require_platform_admin("enable plugins")?;
+    let mut tx = state.store.begin_write().await?;
+    let entry = match state.plugins.enable(&name) {
+        Ok(entry) => entry,
+        Err(EnableError::AlreadyLoaded(entry)) => return Ok(Json(plugin_view(&entry))),
+        Err(EnableError::NotFound(message)) => return Err(ApiError::NotFound(message)),
+        Err(EnableError::NotEnableable(message)) => return Err(ApiError::Conflict(message)),
+    };
+    let recorded = audit::append(
+        &mut tx,
+        &principal.actor(),
+        NewEvent::new(
+            None,
+            "plugin.enable",
+            name.clone(),
+            json!({"path": entry.path, "version": entry.manifest.as_ref().map(|m| &m.version)}),
+        ),
+    )
+    .await;
+    let committed = match recorded {
+        Ok(_) => tx.commit().await.map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = committed {
+        // Not recorded: not enabled either.
+        state
+            .plugins
+            .disable_quietly(&entry, Reason::DisabledByAdmin, "enabling it failed".into());
+        return Err(e);
+    }
+    Ok(Json(plugin_view(&entry)))
 }
 
 /// A loaded plugin's frontend file. Public, like the web app's own files:

@@ -40,7 +40,10 @@ pub fn target_of(bytes: &[u8]) -> Option<Target> {
         };
         return Some(Target { os: "linux", arch });
     }
-    if bytes.len() >= 8 && (bytes.starts_with(&[0xcf, 0xfa, 0xed, 0xfe]) || bytes.starts_with(&[0xce, 0xfa, 0xed, 0xfe])) {
+    if bytes.len() >= 8
+        && (bytes.starts_with(&[0xcf, 0xfa, 0xed, 0xfe])
+            || bytes.starts_with(&[0xce, 0xfa, 0xed, 0xfe]))
+    {
         let cpu = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
         let arch = match cpu {
             0x0100_0007 => "x86_64",
@@ -57,7 +60,11 @@ pub fn target_of(bytes: &[u8]) -> Option<Target> {
 /// This host's target, as [`target_of`] names them.
 pub fn host() -> Target {
     Target {
-        os: if cfg!(target_os = "macos") { "macos" } else { "linux" },
+        os: if cfg!(target_os = "macos") {
+            "macos"
+        } else {
+            "linux"
+        },
         arch: std::env::consts::ARCH,
     }
 }
@@ -67,7 +74,13 @@ pub fn mismatch(bytes: &[u8]) -> Option<String> {
     let built = target_of(bytes)?;
     let host = host();
     if built.os != host.os {
-        let describe = |os: &str| if os == "macos" { "macOS (Mach-O)" } else { "Linux (ELF)" };
+        let describe = |os: &str| {
+            if os == "macos" {
+                "macOS (Mach-O)"
+            } else {
+                "Linux (ELF)"
+            }
+        };
         return Some(format!(
             "built for {} on {}, this host is {} on {}",
             built.arch,
@@ -100,11 +113,23 @@ mod tests {
 
     #[test]
     fn reads_elf_and_mach_o_headers() {
-        assert_eq!(target_of(&elf(0x3e)), Some(Target { os: "linux", arch: "x86_64" }));
+        assert_eq!(
+            target_of(&elf(0x3e)),
+            Some(Target {
+                os: "linux",
+                arch: "x86_64"
+            })
+        );
         assert_eq!(target_of(&elf(0xb7)).unwrap().arch, "aarch64");
         let mut macho = vec![0xcf, 0xfa, 0xed, 0xfe];
         macho.extend(0x0100_000cu32.to_le_bytes());
-        assert_eq!(target_of(&macho), Some(Target { os: "macos", arch: "aarch64" }));
+        assert_eq!(
+            target_of(&macho),
+            Some(Target {
+                os: "macos",
+                arch: "aarch64"
+            })
+        );
         assert_eq!(target_of(b"hello"), None);
     }
 
@@ -114,9 +139,17 @@ mod tests {
         let message = mismatch(&elf(other)).expect("a mismatch");
         if host().os == "linux" {
             assert!(message.starts_with("built for "), "{message}");
-            assert!(message.ends_with(&format!("this host is {}", host().arch)), "{message}");
+            assert!(
+                message.ends_with(&format!("this host is {}", host().arch)),
+                "{message}"
+            );
         }
-        if host() == (Target { os: "linux", arch: "x86_64" }) {
+        if host()
+            == (Target {
+                os: "linux",
+                arch: "x86_64",
+            })
+        {
             assert_eq!(mismatch(&elf(0x3e)), None);
             assert_eq!(message, "built for aarch64, this host is x86_64");
         }

@@ -235,7 +235,10 @@ fn load_bytes(
         Some(dir) => private_copy(dir, path, bytes).map_err(|e| {
             skip(
                 Reason::NotFound,
-                format!("cannot copy the file into the server's private plugin directory {}: {e}", dir.display()),
+                format!(
+                    "cannot copy the file into the server's private plugin directory {}: {e}",
+                    dir.display()
+                ),
             )
         })?,
         None => path.to_owned(),

@@ -406,7 +406,10 @@ impl Plugins {
                 self.disable(
                     &entry,
                     Reason::Removed,
-                    format!("its file {} was removed from the plugins directory", entry.path.display()),
+                    format!(
+                        "its file {} was removed from the plugins directory",
+                        entry.path.display()
+                    ),
                 );
             }
         }
@@ -500,7 +503,10 @@ impl Plugins {
                     }),
                     panics_in_a_row: AtomicU32::new(0),
                 });
-                let m = entry.manifest.as_ref().expect("loaded plugins have a manifest");
+                let m = entry
+                    .manifest
+                    .as_ref()
+                    .expect("loaded plugins have a manifest");
                 let mut details = json!({
                     "path": entry.path, "kind": m.kind, "version": m.version,
                     "compatible_with": m.compatible_with,
@@ -553,7 +559,10 @@ impl Plugins {
             }
             Err(skip) => {
                 log_skip(&skip, replacing.as_deref());
-                let target = skip.plugin.clone().unwrap_or_else(|| file_label(&skip.path));
+                let target = skip
+                    .plugin
+                    .clone()
+                    .unwrap_or_else(|| file_label(&skip.path));
                 let sha256 = std::sync::OnceLock::new();
                 if let Some(known) = &skip.sha256 {
                     let _ = sha256.set(Some(known.clone()));
@@ -644,7 +653,10 @@ impl Plugins {
     /// such plugin or it cannot be enabled.
     pub fn enable(&self, name: &str) -> Result<Arc<PluginEntry>, EnableError> {
         let entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(running) = entries.iter().find(|e| e.is_loaded() && e.name() == Some(name)) {
+        if let Some(running) = entries
+            .iter()
+            .find(|e| e.is_loaded() && e.name() == Some(name))
+        {
             return Err(EnableError::AlreadyLoaded(running.clone()));
         }
         let candidate = entries
@@ -671,7 +683,10 @@ impl Plugins {
             loaded_from: candidate.loaded_from.clone().unwrap_or_default(),
             sha256: None,
             handle: candidate.handle.expect("disabled plugins were loaded"),
-            manifest: candidate.manifest.clone().expect("disabled plugins have a manifest"),
+            manifest: candidate
+                .manifest
+                .clone()
+                .expect("disabled plugins have a manifest"),
             registrations: candidate.registrations.clone(),
         };
         if let Some(message) = clash(&entries, &as_loaded, None) {
