@@ -45,6 +45,43 @@ fn main() {
             NewEvent::new(Some(ws), "workspace.settings.set", format!("key{i}"), json!({"key": format!("key{i}"), "new": i, "old": null}))
         };
 
+        // The floor: an empty write transaction, and one with a single
+        // trivial statement (what any append costs before its own work).
+        let started = Instant::now();
+        for _ in 0..appends {
+            let tx = store.begin_write().await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let empty = started.elapsed().as_secs_f64() / appends as f64;
+        let started = Instant::now();
+        for _ in 0..appends {
+            let mut tx = store.begin_write().await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let one = started.elapsed().as_secs_f64() / appends as f64;
+        sqlx::query("CREATE TABLE scratch (a INTEGER, b INTEGER, c TEXT, d INTEGER, e INTEGER, f INTEGER, g TEXT, h TEXT, i TEXT, j TEXT, k TEXT, l TEXT)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        for i in 0..appends {
+            let mut tx = store.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO scratch VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+                .bind(1i64).bind(i as i64).bind("2026-11-24T00:00:00.000000Z").bind(1i64).bind(1i64).bind(1i64)
+                .bind("bench@example.com").bind("workspace.settings.set").bind(format!("key{i}"))
+                .bind("{\"key\":\"k\"}").bind("a".repeat(64)).bind("b".repeat(64))
+                .execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let twelve = started.elapsed().as_secs_f64() / appends as f64;
+        println!(
+            "write transaction floor: empty {:.0} µs, one trivial statement {:.0} µs, a 12-value insert into an unindexed table {:.0} µs",
+            empty * 1e6,
+            one * 1e6,
+            twelve * 1e6
+        );
+
         // One writer, one transaction per event, as the API does.
         let started = Instant::now();
         for i in 0..appends {

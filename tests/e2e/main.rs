@@ -7,6 +7,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod cli;
+mod guide;
 mod members;
 mod openapi;
 mod plugin_runtime;

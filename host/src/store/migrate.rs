@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
             "../../../migrations/postgres/0003_work_items_fields_dashboards.sql"
         ),
     },
+    Migration {
+        version: 4,
+        name: "audit_events_rowid",
+        sqlite: include_str!("../../../migrations/sqlite/0004_audit_events_rowid.sql"),
+        postgres: include_str!("../../../migrations/postgres/0004_audit_events_rowid.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

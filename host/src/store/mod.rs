@@ -228,6 +228,11 @@ impl Store {
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            // Checkpoint the WAL every ~40 MB rather than
+                            // ~4 MB: pages rewritten by every append (index
+                            // leaves, chain heads) are copied back once per
+                            // checkpoint, so fewer checkpoints write less.
+                            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                             Ok(())
                         })
                     })
