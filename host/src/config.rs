@@ -103,6 +103,11 @@ pub struct Config {
     /// Watch the plugins directory and load, replace and disable plugins as
     /// files appear, change and disappear, without a restart.
     pub watch_plugins_dir: bool,
+    /// Hex Ed25519 public keys whose signatures `vigilo-server plugin
+    /// install` accepts on plugin bundles.
+    pub trusted_plugin_keys: Vec<String>,
+    /// Let `vigilo-server plugin install` install unsigned bundles.
+    pub allow_unsigned_plugins: bool,
 }
 
 /// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
@@ -174,6 +179,8 @@ impl Default for Config {
             plugin_panic_limit: 3,
             strict_plugins: false,
             watch_plugins_dir: true,
+            trusted_plugin_keys: Vec::new(),
+            allow_unsigned_plugins: false,
         }
     }
 }
@@ -200,6 +207,8 @@ impl fmt::Debug for Config {
             .field("plugin_panic_limit", &self.plugin_panic_limit)
             .field("strict_plugins", &self.strict_plugins)
             .field("watch_plugins_dir", &self.watch_plugins_dir)
+            .field("trusted_plugin_keys", &self.trusted_plugin_keys)
+            .field("allow_unsigned_plugins", &self.allow_unsigned_plugins)
             .finish()
     }
 }

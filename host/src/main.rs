@@ -32,6 +32,9 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Install or uninstall plugin release bundles in the plugins directory
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Load one plugin library exactly as the server would and print its
     /// manifest, or why the server would skip it (then exit 1).
     CheckPlugin {
@@ -43,6 +46,21 @@ enum Command {
         /// Also print the loader's full report when it refuses the file.
         #[arg(long, short)]
         verbose: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Verify a bundle (signature, checksums, compatibility) and install its
+    /// library for this host into the plugins directory
+    Install {
+        /// The bundle (.tar.gz) made by `vigilo-plugin package`
+        bundle: PathBuf,
+    },
+    /// Remove an installed plugin from the plugins directory
+    Uninstall {
+        /// The plugin's name
+        name: String,
     },
 }
 
@@ -94,6 +112,25 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::CheckPlugin { .. } => unreachable!("handled before the runtime starts"),
+            Command::Plugin(PluginCommand::Install { bundle }) => {
+                let installed = vigilo_host::plugins::install::install(&config, &bundle).await?;
+                println!(
+                    "installed {} {} ({}) as {}",
+                    installed.name,
+                    installed.version,
+                    match &installed.signed {
+                        vigilo_plugin_bundle::Signed::By(key) => format!("signed by {key}"),
+                        vigilo_plugin_bundle::Signed::Unsigned => "unsigned".to_owned(),
+                    },
+                    installed.path.display()
+                );
+                Ok(())
+            }
+            Command::Plugin(PluginCommand::Uninstall { name }) => {
+                let path = vigilo_host::plugins::install::uninstall(&config, &name).await?;
+                println!("removed {name} ({})", path.display());
+                Ok(())
+            }
         }
     });
     match result {

@@ -6,6 +6,7 @@
 mod audit;
 mod authz;
 mod bad_input;
+mod bundles;
 mod cli;
 mod guide;
 mod members;

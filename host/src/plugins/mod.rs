@@ -24,6 +24,7 @@
 
 pub mod arch;
 pub mod assets;
+pub mod install;
 mod load;
 
 use std::path::{Path, PathBuf};

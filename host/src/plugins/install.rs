@@ -1,0 +1,178 @@
+//! `vigilo-server plugin install BUNDLE` and `plugin uninstall NAME`: put a
+//! vendor's release bundle into the plugins directory, or take it out, on
+//! the server's host. A running server's watcher picks the change up.
+//!
+//! Installing verifies the bundle's signature against `trusted_plugin_keys`
+//! (unsigned bundles only with `allow_unsigned_plugins`) and every checksum,
+//! refuses a version whose `compatible_with` excludes this server, picks the
+//! library for this host's target, loads it once exactly as the server
+//! would, and only then moves it into place with a rename, so the server
+//! never sees a half-written file. Both are recorded in the audit log.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use vigilo_plugin_bundle::{host_target, Bundle, Signed};
+
+use super::{load_file, Reason};
+use crate::audit::{self, Actor, NewEvent};
+use crate::config::Config;
+
+/// What an install did.
+#[derive(Debug)]
+pub struct Installed {
+    /// The plugin.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where its library now is.
+    pub path: PathBuf,
+    /// Who signed it.
+    pub signed: Signed,
+}
+
+/// The file a plugin named `name` is installed as.
+pub fn installed_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+/// Installs `bundle` into the configured plugins directory.
+pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
+    let bundle = Bundle::read(bundle_path)?;
+    let m = &bundle.manifest;
+    let signed = bundle.verify(&config.trusted_plugin_keys, config.allow_unsigned_plugins)?;
+    let requirement = semver::VersionReq::parse(&m.compatible_with).map_err(|e| {
+        anyhow!(
+            "the bundle's compatible_with `{}` is not a semver requirement: {e}",
+            m.compatible_with
+        )
+    })?;
+    let running = semver::Version::parse(crate::VIGILO_VERSION)?;
+    if !requirement.matches(&running) {
+        bail!(
+            "{} {} requires vigilo {}, running {}",
+            m.name,
+            m.version,
+            m.compatible_with,
+            crate::VIGILO_VERSION
+        );
+    }
+    if m.sdk_abi_version != vigilo_sdk::SDK_ABI_VERSION {
+        bail!(
+            "{} {} was built for plugin ABI version {}, this server speaks version {}",
+            m.name,
+            m.version,
+            m.sdk_abi_version,
+            vigilo_sdk::SDK_ABI_VERSION
+        );
+    }
+    let target = host_target();
+    let (file_name, bytes) = bundle.library_for(&target).ok_or_else(|| {
+        anyhow!(
+            "the bundle has no library for this host ({target}); it has: {}",
+            m.libraries.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let dir = config.effective_plugins_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let target_path = installed_path(&dir, &m.name);
+    // Written under a name the server ignores, checked, then renamed into
+    // place: the watcher only ever sees the complete file.
+    let staging = dir.join(format!(".{}.installing", m.name));
+    std::fs::write(&staging, bytes)
+        .with_context(|| format!("cannot write {}", staging.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o644))?;
+    }
+    let check = load_file(&staging, crate::VIGILO_VERSION);
+    let checked = match check {
+        Ok(loaded) => loaded,
+        Err(skip) => {
+            let _ = std::fs::remove_file(&staging);
+            bail!(
+                "{file_name} from the bundle would not load: {}: {}",
+                skip.reason,
+                skip.message
+            );
+        }
+    };
+    if checked.manifest.name != m.name || checked.manifest.version != m.version {
+        let _ = std::fs::remove_file(&staging);
+        bail!(
+            "the library is {} {}, but the bundle says {} {}",
+            checked.manifest.name,
+            checked.manifest.version,
+            m.name,
+            m.version
+        );
+    }
+    let store = crate::open_store(config).await?;
+    let mut tx = store.begin_write().await?;
+    audit::append(
+        &mut tx,
+        &Actor::system(),
+        NewEvent::new(
+            None,
+            "plugin.install",
+            m.name.clone(),
+            json!({
+                "version": m.version, "path": target_path, "bundle": bundle_path,
+                "target": target, "sha256": m.libraries[&target].sha256,
+                "signed_by": match &signed { Signed::By(key) => Some(key), Signed::Unsigned => None },
+            }),
+        ),
+    )
+    .await?;
+    if let Err(e) = std::fs::rename(&staging, &target_path) {
+        let _ = std::fs::remove_file(&staging);
+        return Err(anyhow!(
+            "cannot move the library into {}: {e}",
+            target_path.display()
+        ));
+    }
+    tx.commit().await?;
+    store.close().await;
+    Ok(Installed {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        path: target_path,
+        signed,
+    })
+}
+
+/// Removes the plugin `name` installed by [`install`].
+pub async fn uninstall(config: &Config, name: &str) -> Result<PathBuf> {
+    let dir = config.effective_plugins_dir();
+    let path = installed_path(&dir, name);
+    if !path.exists() {
+        bail!(
+            "no plugin `{name}` is installed in {} (expected {})",
+            dir.display(),
+            path.display()
+        );
+    }
+    let store = crate::open_store(config).await?;
+    let mut tx = store.begin_write().await?;
+    audit::append(
+        &mut tx,
+        &Actor::system(),
+        NewEvent::new(
+            None,
+            "plugin.uninstall",
+            name.to_owned(),
+            json!({"path": path, "reason": Reason::Removed}),
+        ),
+    )
+    .await?;
+    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    tx.commit().await?;
+    store.close().await;
+    Ok(path)
+}

@@ -1,0 +1,130 @@
+//! `vigilo-plugin`: packages Vigilo plugins as signed binary release bundles.
+//!
+//! ```text
+//! vigilo-plugin keygen --out vendor.key
+//! vigilo-plugin package --lib x86_64-unknown-linux-gnu=target/release/libmy_plugin.so \
+//!                       --lib aarch64-unknown-linux-gnu=target/aarch64-unknown-linux-gnu/release/libmy_plugin.so \
+//!                       [--frontend frontend/] [--sign vendor.key] --out my_plugin-0.1.0.tar.gz
+//! vigilo-plugin inspect my_plugin-0.1.0.tar.gz
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use clap::{Parser, Subcommand};
+use vigilo_plugin_bundle::{keygen, package, read_signing_key, Bundle, PackageRequest};
+
+#[derive(Parser)]
+#[command(
+    name = "vigilo-plugin",
+    version,
+    about = "Package Vigilo plugins as binary release bundles"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an Ed25519 signing key (hex, mode 0600) and print its public key
+    Keygen {
+        /// Where to write the private key (must not exist)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build a bundle from built libraries
+    Package {
+        /// TARGET=PATH: a built library for a target triple (repeatable; include this machine's)
+        #[arg(long = "lib", value_name = "TARGET=PATH", required = true)]
+        libs: Vec<String>,
+        /// A directory of frontend files to ship beside the library
+        #[arg(long, value_name = "DIR")]
+        frontend: Option<PathBuf>,
+        /// Sign the bundle with this key (from `vigilo-plugin keygen`)
+        #[arg(long, value_name = "KEYFILE")]
+        sign: Option<PathBuf>,
+        /// The bundle to write (.tar.gz)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a bundle's manifest
+    Inspect { bundle: PathBuf },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen { out } => {
+            let public = keygen(&out)?;
+            println!("{public}");
+            eprintln!(
+                "wrote the private key to {}; give operators the public key above for trusted_plugin_keys",
+                out.display()
+            );
+        }
+        Command::Package {
+            libs,
+            frontend,
+            sign,
+            out,
+        } => {
+            let mut libraries = BTreeMap::new();
+            for lib in libs {
+                let (target, path) = lib
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--lib {lib}: expected TARGET=PATH"))?;
+                libraries.insert(target.trim().to_owned(), PathBuf::from(path.trim()));
+            }
+            let signing_key = sign.as_deref().map(read_signing_key).transpose()?;
+            let manifest = package(&PackageRequest {
+                libraries,
+                frontend_dir: frontend,
+                signing_key,
+                out: out.clone(),
+            })?;
+            println!(
+                "{} {} ({}) for {} -> {}{}",
+                manifest.name,
+                manifest.version,
+                manifest.kind,
+                manifest
+                    .libraries
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                out.display(),
+                if manifest.signed_by.is_some() {
+                    ", signed"
+                } else {
+                    ", unsigned"
+                }
+            );
+        }
+        Command::Inspect { bundle } => {
+            let bundle = Bundle::read(&bundle)?;
+            println!("{}", String::from_utf8_lossy(&bundle.manifest_bytes));
+            println!(
+                "signature: {}",
+                if bundle.signature.is_some() {
+                    "present"
+                } else {
+                    "none"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigilo-plugin: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

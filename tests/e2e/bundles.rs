@@ -1,0 +1,328 @@
+//! Binary releases: a vendor packages and signs a bundle with
+//! `vigilo-plugin`; an operator installs it with `vigilo-server plugin
+//! install` into a running server's plugins directory, which loads it; bad
+//! bundles are refused with the reason; `plugin uninstall` takes it out.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, TestDb, TestServer};
+
+fn host_target() -> String {
+    let arch = std::env::consts::ARCH;
+    match std::env::consts::OS {
+        "macos" => format!("{arch}-apple-darwin"),
+        _ => format!("{arch}-unknown-linux-gnu"),
+    }
+}
+
+fn run(program: &Path, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn loaded(admin: &Api, name: &str) -> Option<Value> {
+    let list = expect(&admin.get("/api/v1/plugins"), 200).clone();
+    list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+}
+
+#[track_caller]
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: never happened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn bundles_end_to_end(db: TestDb) {
+    let work = TempDir::new().unwrap();
+    let w = |name: &str| work.path().join(name);
+    let packager = cargo_bin("vigilo-plugin");
+    let server_bin = cargo_bin("vigilo-server");
+
+    // The vendor: a key, and a signed bundle for this host and aarch64.
+    let keygen = run(
+        &packager,
+        &["keygen", "--out", w("vendor.key").to_str().unwrap()],
+    );
+    assert!(keygen.status.success(), "{}", text(&keygen));
+    let public = String::from_utf8(keygen.stdout).unwrap().trim().to_owned();
+    assert_eq!(public.len(), 64, "{public}");
+    assert_eq!(
+        std::fs::metadata(w("vendor.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let datepicker = reference_plugin("datepicker_with_holidays");
+    let other_arch = w("libdatepicker_with_holidays.so");
+    let mut bytes = std::fs::read(&datepicker).unwrap();
+    bytes[18..20].copy_from_slice(&0xb7u16.to_le_bytes());
+    std::fs::write(&other_arch, bytes).unwrap();
+    let host_lib = format!("{}={}", host_target(), datepicker.display());
+    let arm_lib = format!("aarch64-unknown-linux-gnu={}", other_arch.display());
+    let frontend =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/datepicker_with_holidays/frontend");
+    let package = |out: &str, sign: Option<&str>, lib: &str| {
+        let mut args = vec!["package", "--lib", lib, "--out", out];
+        if lib == host_lib {
+            args.extend(["--lib", &arm_lib]);
+        }
+        let frontend = frontend.display().to_string();
+        args.extend(["--frontend", &frontend]);
+        if let Some(key) = sign {
+            args.extend(["--sign", key]);
+        }
+        let out = run(&packager, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let signed = w("datepicker-0.1.0.tar.gz");
+    let said = package(
+        signed.to_str().unwrap(),
+        Some(w("vendor.key").to_str().unwrap()),
+        &host_lib,
+    );
+    assert!(
+        said.contains("datepicker_with_holidays 0.1.0 (field_type)") && said.contains("signed"),
+        "{said}"
+    );
+    let inspected = text(&run(&packager, &["inspect", signed.to_str().unwrap()]));
+    assert!(
+        inspected.contains("aarch64-unknown-linux-gnu") && inspected.contains(&host_target()),
+        "{inspected}"
+    );
+    assert!(
+        inspected.contains("frontend/holiday_aware_date.js"),
+        "{inspected}"
+    );
+
+    // The operator: a running server watching its plugins directory.
+    let plugins_dir = w("plugins");
+    std::fs::create_dir(&plugins_dir).unwrap();
+    std::fs::set_permissions(&plugins_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let watched = plugins_dir.clone();
+    let trusted = public.clone();
+    let server = TestServer::start_with(db, move |config| {
+        config.plugins_dir = Some(watched);
+        config.trusted_plugin_keys = vec![trusted];
+    });
+    let admin = server.admin();
+    let config_file = |name: &str, allow_unsigned: bool| -> PathBuf {
+        let path = w(name);
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\ntrusted_plugin_keys = [{:?}]\nallow_unsigned_plugins = {allow_unsigned}\n",
+                server.config.data_dir.display().to_string(),
+                server.config.database_url,
+                plugins_dir.display().to_string(),
+                public
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let strict = config_file("strict.toml", false);
+    let install = |config: &Path, bundle: &Path| {
+        run(
+            &server_bin,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "plugin",
+                "install",
+                bundle.to_str().unwrap(),
+            ],
+        )
+    };
+
+    // Refused: unsigned, signed by an untrusted key, tampered, incompatible.
+    let unsigned = w("unsigned.tar.gz");
+    package(unsigned.to_str().unwrap(), None, &host_lib);
+    let out = install(&strict, &unsigned);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not signed"), "{}", text(&out));
+
+    run(
+        &packager,
+        &["keygen", "--out", w("stranger.key").to_str().unwrap()],
+    );
+    let stranger = w("stranger.tar.gz");
+    package(
+        stranger.to_str().unwrap(),
+        Some(w("stranger.key").to_str().unwrap()),
+        &host_lib,
+    );
+    let out = install(&strict, &stranger);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("does not verify with any key in trusted_plugin_keys"),
+        "{}",
+        text(&out)
+    );
+
+    let unpacked = w("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    assert!(Command::new("tar")
+        .arg("xzf")
+        .arg(&signed)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap()
+        .success());
+    let inner = unpacked
+        .join("lib")
+        .join(host_target())
+        .join("libdatepicker_with_holidays.so");
+    let mut lib = std::fs::read(&inner).unwrap();
+    let last = lib.len() - 1;
+    lib[last] ^= 0xff;
+    std::fs::write(&inner, lib).unwrap();
+    let tampered = w("tampered.tar.gz");
+    assert!(Command::new("tar")
+        .arg("czf")
+        .arg(&tampered)
+        .arg("-C")
+        .arg(&unpacked)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let out = install(&strict, &tampered);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("checksum mismatch for lib/"),
+        "{}",
+        text(&out)
+    );
+
+    let incompatible = w("incompatible.tar.gz");
+    package(
+        incompatible.to_str().unwrap(),
+        Some(w("vendor.key").to_str().unwrap()),
+        &format!(
+            "{}={}",
+            host_target(),
+            fixture_plugin("incompatible").display()
+        ),
+    );
+    let out = install(&strict, &incompatible);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("requires vigilo >=2.0, running 0.1.0"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(&plugins_dir).unwrap().count(),
+        0,
+        "nothing refused reaches the plugins directory"
+    );
+
+    // Installed: the running server loads it.
+    let out = install(&strict, &signed);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("signed by {public}")),
+        "{}",
+        text(&out)
+    );
+    eventually("the installed plugin loads", || {
+        loaded(&admin, "datepicker_with_holidays").is_some()
+    });
+    let listed = loaded(&admin, "datepicker_with_holidays").unwrap();
+    assert_eq!(listed["version"], "0.1.0");
+
+    // Unsigned bundles install only where allowed.
+    let lenient = config_file("lenient.toml", true);
+    let kanban_bundle = w("kanban.tar.gz");
+    package(
+        kanban_bundle.to_str().unwrap(),
+        None,
+        &format!(
+            "{}={}",
+            host_target(),
+            reference_plugin("kanban_overview").display()
+        ),
+    );
+    let out = install(&lenient, &kanban_bundle);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the unsigned plugin loads", || {
+        loaded(&admin, "kanban_overview").is_some()
+    });
+
+    // Uninstalled: disabled in the running server.
+    let out = run(
+        &server_bin,
+        &[
+            "--config",
+            strict.to_str().unwrap(),
+            "plugin",
+            "uninstall",
+            "datepicker_with_holidays",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the uninstalled plugin is disabled", || {
+        loaded(&admin, "datepicker_with_holidays").is_none()
+    });
+    let again = run(
+        &server_bin,
+        &[
+            "--config",
+            strict.to_str().unwrap(),
+            "plugin",
+            "uninstall",
+            "datepicker_with_holidays",
+        ],
+    );
+    assert!(!again.status.success());
+
+    let events = expect(
+        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
+        200,
+    )
+    .clone();
+    let actions: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("plugin.install", "datepicker_with_holidays"),
+        ("plugin.load", "datepicker_with_holidays"),
+        ("plugin.install", "kanban_overview"),
+        ("plugin.uninstall", "datepicker_with_holidays"),
+        ("plugin.disable", "datepicker_with_holidays"),
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected:?} missing from {actions:?}"
+        );
+    }
+}
+
+on_both_databases!(bundles_end_to_end);
