@@ -239,7 +239,10 @@ fn main() {
             if list.to_string().contains(&path) {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "never picked up");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never picked up"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         pickups.push(started.elapsed());

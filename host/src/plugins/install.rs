@@ -158,21 +158,34 @@ pub async fn uninstall(config: &Config, name: &str) -> Result<PathBuf> {
             path.display()
         );
     }
+    let details = json!({"path": path, "reason": Reason::Removed});
+    recorded(config, "plugin.uninstall", name, details, || {
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))
+    })
+    .await?;
+    Ok(path)
+}
+
+/// Does `change` to the plugins directory inside the transaction that
+/// records it: if the change fails nothing is recorded, and if the record
+/// cannot be written the change is not made.
+async fn recorded(
+    config: &Config,
+    action: &'static str,
+    plugin: &str,
+    details: serde_json::Value,
+    change: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let store = crate::open_store(config).await?;
     let mut tx = store.begin_write().await?;
     audit::append(
         &mut tx,
         &Actor::system(),
-        NewEvent::new(
-            None,
-            "plugin.uninstall",
-            name.to_owned(),
-            json!({"path": path, "reason": Reason::Removed}),
-        ),
+        NewEvent::new(None, action, plugin.to_owned(), details),
     )
     .await?;
-    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    change()?;
     tx.commit().await?;
     store.close().await;
-    Ok(path)
+    Ok(())
 }

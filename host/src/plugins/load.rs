@@ -109,6 +109,21 @@ pub struct Skip {
     pub detail: Option<String>,
 }
 
+impl Skip {
+    /// A skip of `path` for `reason`, before anything of the plugin is known.
+    fn new(path: &Path, reason: Reason, message: String) -> Box<Skip> {
+        Box::new(Skip {
+            path: path.to_owned(),
+            plugin: None,
+            manifest: None,
+            sha256: None,
+            reason,
+            message,
+            detail: None,
+        })
+    }
+}
+
 /// A plugin file that loaded and registered.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -150,17 +165,7 @@ pub fn load_file_with(
     vigilo_version: &str,
     options: &LoadOptions,
 ) -> Result<Loaded, Box<Skip>> {
-    let skip = |reason: Reason, message: String| {
-        Box::new(Skip {
-            path: path.to_owned(),
-            plugin: None,
-            manifest: None,
-            sha256: None,
-            reason,
-            message,
-            detail: None,
-        })
-    };
+    let skip = |reason: Reason, message: String| Skip::new(path, reason, message);
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -204,17 +209,7 @@ fn load_bytes(
     vigilo_version: &str,
     private_dir: Option<&Path>,
 ) -> Result<Loaded, Box<Skip>> {
-    let skip = |reason: Reason, message: String| {
-        Box::new(Skip {
-            path: path.to_owned(),
-            plugin: None,
-            manifest: None,
-            sha256: None,
-            reason,
-            message,
-            detail: None,
-        })
-    };
+    let skip = |reason: Reason, message: String| Skip::new(path, reason, message);
     if bytes.is_empty() {
         return Err(skip(Reason::NotAPlugin, "the file is empty".into()));
     }
