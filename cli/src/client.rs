@@ -33,6 +33,8 @@ pub mod exit {
     pub const PARTIAL: u8 = 8;
     /// `audit verify` found tampering.
     pub const TAMPERED: u8 = 9;
+    /// `cert list --fail-if-any` listed at least one certificate.
+    pub const CERTIFICATES_MATCHED: u8 = 10;
 }
 
 /// An error that knows which exit code it should produce.

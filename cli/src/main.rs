@@ -19,6 +19,7 @@
 //! code tells what went wrong (listed in `vigilo --help`).
 
 mod audit;
+mod certs;
 mod client;
 mod config;
 mod configure;
@@ -30,6 +31,7 @@ mod members;
 mod output;
 mod plugins;
 mod roles;
+mod schedule;
 mod templates;
 mod tokens;
 mod workspaces;
@@ -59,7 +61,8 @@ Exit codes:
   6  rejected input or conflict (HTTP 400, 409, 410, 413, 415, 422)
   7  server unreachable or server error (connection failure, HTTP 5xx)
   8  partial failure (bulk invite where some rows failed)
-  9  audit verify found tampering";
+  9  audit verify found tampering
+  10 cert list --fail-if-any listed at least one certificate";
 
 #[derive(Parser)]
 #[command(
@@ -152,6 +155,52 @@ enum Command {
     /// List the server's plugins
     #[command(subcommand)]
     Plugin(PluginCmd),
+    /// The workspace's certificate inventory and expiry warnings
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// The scheduler's periodic tasks and their runs (platform admins)
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+}
+
+#[derive(Subcommand)]
+pub enum ScheduleCmd {
+    /// List the periodic tasks with their schedule, next run and last outcome
+    List,
+    /// Show a task's runs, newest first
+    Runs {
+        /// The task's name
+        name: String,
+        /// At most this many
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CertCmd {
+    /// Upload a certificate or a chain (PEM, leaf first)
+    Add {
+        /// The PEM file
+        #[arg(long, value_name = "FILE")]
+        pem: PathBuf,
+        /// Display name (default: the certificate's common name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List certificates, soonest expiry first
+    List {
+        /// Only those expiring within DAYS (expired ones included)
+        #[arg(long, value_name = "DAYS")]
+        expiring_within: Option<u32>,
+        /// Exit with status 10 when anything is listed (for cron alerts)
+        #[arg(long)]
+        fail_if_any: bool,
+    },
+    /// Show one certificate with its PEM text
+    Show { id: i64 },
+    /// Remove a certificate from the inventory
+    Remove { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -582,6 +631,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Field(cmd) => fields::run(&ctx, cmd),
         Command::Dashboard(cmd) => dashboard::run(&ctx, cmd),
         Command::Plugin(cmd) => plugins::run(&ctx, cmd),
+        Command::Cert(cmd) => certs::run(&ctx, cmd),
+        Command::Schedule(cmd) => schedule::run(&ctx, cmd),
     }
 }
 

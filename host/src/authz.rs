@@ -41,11 +41,21 @@ pub enum Permission {
     ChangeApprove,
     /// Add, remove and reorder dashboard widgets.
     DashboardEdit,
+    /// Add and remove certificates in the inventory.
+    CertManage,
+    /// Configure integrations (adapters and their secrets) and send test messages.
+    IntegrationManage,
+    /// Create, edit and delete playbooks.
+    PlaybookEdit,
+    /// Run playbooks (each step also needs its own permission).
+    PlaybookRun,
+    /// Dry-run playbooks: evaluate every step without side effects.
+    PlaybookDryRun,
 }
 
 impl Permission {
     /// Every permission, in matrix order.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 16] = [
         Permission::WorkspaceRead,
         Permission::WorkspaceSettings,
         Permission::WorkspaceExport,
@@ -57,6 +67,11 @@ impl Permission {
         Permission::ItemWrite,
         Permission::ChangeApprove,
         Permission::DashboardEdit,
+        Permission::CertManage,
+        Permission::IntegrationManage,
+        Permission::PlaybookEdit,
+        Permission::PlaybookRun,
+        Permission::PlaybookDryRun,
     ];
 
     /// The wire name, such as `member.invite`.
@@ -73,6 +88,11 @@ impl Permission {
             Permission::ItemWrite => "item.write",
             Permission::ChangeApprove => "change.approve",
             Permission::DashboardEdit => "dashboard.edit",
+            Permission::CertManage => "cert.manage",
+            Permission::IntegrationManage => "integration.manage",
+            Permission::PlaybookEdit => "playbook.edit",
+            Permission::PlaybookRun => "playbook.run",
+            Permission::PlaybookDryRun => "playbook.dry_run",
         }
     }
 
@@ -90,6 +110,11 @@ impl Permission {
             Permission::ItemWrite => "create, edit and move changes, incidents and tasks",
             Permission::ChangeApprove => "approve or reject changes",
             Permission::DashboardEdit => "add, remove and reorder dashboard widgets",
+            Permission::CertManage => "add and remove certificates in the inventory",
+            Permission::IntegrationManage => "configure integrations and send test messages",
+            Permission::PlaybookEdit => "create, edit and delete playbooks",
+            Permission::PlaybookRun => "run playbooks",
+            Permission::PlaybookDryRun => "dry-run playbooks (no side effects)",
         }
     }
 }
@@ -155,9 +180,22 @@ impl Role {
                 ItemWrite,
                 ChangeApprove,
                 DashboardEdit,
+                CertManage,
+                PlaybookEdit,
+                PlaybookRun,
+                PlaybookDryRun,
             ],
-            Role::Engineer => &[WorkspaceRead, MemberRead, ItemWrite, DashboardEdit],
-            Role::Viewer => &[WorkspaceRead, MemberRead],
+            Role::Engineer => &[
+                WorkspaceRead,
+                MemberRead,
+                ItemWrite,
+                DashboardEdit,
+                CertManage,
+                PlaybookEdit,
+                PlaybookRun,
+                PlaybookDryRun,
+            ],
+            Role::Viewer => &[WorkspaceRead, MemberRead, PlaybookDryRun],
         };
         PermissionSet(list.iter().copied().collect())
     }

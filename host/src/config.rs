@@ -108,6 +108,20 @@ pub struct Config {
     pub trusted_plugin_keys: Vec<String>,
     /// Let `vigilo-server plugin install` install unsigned bundles.
     pub allow_unsigned_plugins: bool,
+    /// Milliseconds between the scheduler's looks for due tasks.
+    pub scheduler_tick_ms: u64,
+    /// Seconds a periodic task's run may take before it is recorded as
+    /// `timed_out`.
+    pub task_timeout_secs: u64,
+    /// Settings for periodic tasks, by task name: each table is handed to
+    /// the task as its configuration; a `schedule` key in it
+    /// (`{ every_seconds = N }` or `{ cron = "0 7 * * *" }`) replaces the
+    /// task's own schedule.
+    pub task_settings: std::collections::BTreeMap<String, serde_json::Value>,
+    /// File holding the key that seals integration secrets at rest (kept
+    /// outside the database; servers sharing a database must share it).
+    /// Empty means `data_dir/secrets.key`, created on first start.
+    pub secrets_key: Option<PathBuf>,
 }
 
 /// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
@@ -181,6 +195,10 @@ impl Default for Config {
             watch_plugins_dir: true,
             trusted_plugin_keys: Vec::new(),
             allow_unsigned_plugins: false,
+            scheduler_tick_ms: 1000,
+            task_timeout_secs: 300,
+            task_settings: Default::default(),
+            secrets_key: None,
         }
     }
 }
@@ -209,6 +227,13 @@ impl fmt::Debug for Config {
             .field("watch_plugins_dir", &self.watch_plugins_dir)
             .field("trusted_plugin_keys", &self.trusted_plugin_keys)
             .field("allow_unsigned_plugins", &self.allow_unsigned_plugins)
+            .field("scheduler_tick_ms", &self.scheduler_tick_ms)
+            .field("task_timeout_secs", &self.task_timeout_secs)
+            .field(
+                "task_settings",
+                &self.task_settings.keys().collect::<Vec<_>>(),
+            )
+            .field("secrets_key", &self.secrets_key)
             .finish()
     }
 }
@@ -377,6 +402,13 @@ impl Config {
         self.audit_signing_key
             .clone()
             .unwrap_or_else(|| self.data_dir.join("audit-signing.key"))
+    }
+
+    /// The secrets key file actually used.
+    pub fn effective_secrets_key(&self) -> PathBuf {
+        self.secrets_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
     }
 
     /// The base URL used in links sent to users, without a trailing slash.

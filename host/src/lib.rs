@@ -30,11 +30,16 @@
 
 pub mod audit;
 pub mod authz;
+pub mod certs;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod integrations;
 pub mod mail;
+pub mod playbooks;
 pub mod plugins;
+pub mod scheduler;
+pub mod secretbox;
 pub mod secrets;
 pub mod state;
 pub mod store;
@@ -147,8 +152,21 @@ pub async fn serve(
             );
         }
     }
+    let secrets = Arc::new(secretbox::SecretBox::load_or_create(
+        &config.effective_secrets_key(),
+    )?);
+    let integrations = integrations::Integrations::new(store.clone(), plugins.clone(), secrets);
+    let scheduler = Arc::new(scheduler::Scheduler::new(
+        store.clone(),
+        plugins.clone(),
+        signer.clone(),
+        integrations.clone(),
+        &config,
+    ));
     let state = AppState {
         store: store.clone(),
+        integrations,
+        scheduler: scheduler.clone(),
         public_url: config.effective_public_url(bound),
         config: Arc::new(config),
         mail_queued: Arc::new(tokio::sync::Notify::new()),
@@ -156,14 +174,12 @@ pub async fn serve(
         plugins,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let checkpointer = (state.config.audit_checkpoint_interval_secs > 0).then(|| {
-        tokio::spawn(checkpoint_periodically(
-            store.clone(),
-            signer.clone(),
-            std::time::Duration::from_secs(state.config.audit_checkpoint_interval_secs),
-            stop_rx.clone(),
-        ))
-    });
+    // The scheduler runs the core's periodic tasks (audit checkpoints,
+    // invite expiry) and the plugins' tasks.
+    let checkpointer = Some(tokio::spawn(scheduler.run(
+        std::time::Duration::from_millis(state.config.scheduler_tick_ms.max(50)),
+        stop_rx.clone(),
+    )));
     let watcher = state.config.watch_plugins_dir.then(|| {
         if let Err(e) = std::fs::create_dir_all(&plugins_dir) {
             tracing::warn!(dir = %plugins_dir.display(), error = %e, "cannot create the plugins directory");
@@ -242,25 +258,6 @@ async fn record_plugin_events(
         .await;
         if let Err(e) = result {
             tracing::error!(action = event.action, plugin = %event.target, error = %e, "cannot record a plugin event in the audit log");
-        }
-    }
-}
-
-/// Signs the head of every audit chain every `every`, until shutdown.
-async fn checkpoint_periodically(
-    store: Store,
-    signer: Arc<audit::checkpoint::Signer>,
-    every: std::time::Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-        match store.checkpoint_all(&signer).await {
-            Ok(done) => tracing::info!(chains = done.len(), "signed audit checkpoints"),
-            Err(e) => tracing::warn!(error = %e, "cannot sign audit checkpoints"),
         }
     }
 }

@@ -6,6 +6,7 @@ use tokio::sync::Notify;
 
 use crate::audit::checkpoint::Signer;
 use crate::config::Config;
+use crate::integrations::Integrations;
 use crate::plugins::Plugins;
 use crate::store::Store;
 
@@ -24,4 +25,8 @@ pub struct AppState {
     pub signer: Arc<Signer>,
     /// The plugin registry.
     pub plugins: Arc<Plugins>,
+    /// Integration adapters' runtime.
+    pub integrations: Integrations,
+    /// The periodic task scheduler.
+    pub scheduler: Arc<crate::scheduler::Scheduler>,
 }

@@ -225,6 +225,7 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
         "item.write",
         "change.approve",
         "dashboard.edit",
+        "cert.manage",
     ];
     let list: &[&str] = match role {
         "owner" => &all,
@@ -235,12 +236,14 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
             "item.write",
             "change.approve",
             "dashboard.edit",
+            "cert.manage",
         ],
         "engineer" => &[
             "workspace.read",
             "member.read",
             "item.write",
             "dashboard.edit",
+            "cert.manage",
         ],
         "viewer" => &["workspace.read", "member.read"],
         // Custom roles made in `setup`.
@@ -302,6 +305,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
             json!({"key": format!("f{n}"), "label": "F", "applies_to": ["task"], "type": "text"}),
         ),
         ("post", "/api/v1/workspaces/{slug}/dashboard/widgets") => api.post(&p, json!({"widget": "kanban_overview"})),
+        ("post", "/api/v1/workspaces/{slug}/certificates") => api.post(&p, json!({"pem": "not a certificate"})),
         ("post", _) if path.contains("/audit/checkpoints") => api.post(&p, json!({})),
         ("post", _) if path.starts_with("/api/v1/plugins/") => api.post(&p, json!({})),
         ("get", _) => api.get(&p),

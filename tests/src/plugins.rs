@@ -15,8 +15,9 @@ use crate::bin_dir;
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 12] = [
+pub const FIXTURE_VARIANTS: [&str; 13] = [
     "upper",
+    "ticker",
     "v2",
     "incompatible",
     "bad_semver",

@@ -6,15 +6,22 @@
 //! the same code that routes requests.
 
 mod audit;
+mod certificates;
 mod dashboards;
 pub mod extract;
+mod integrations;
 mod invite_page;
 mod me;
 mod members;
+mod playbooks;
 mod plugins;
+mod scheduler;
 pub mod validate;
 mod work_items;
 mod workspaces;
+
+pub use playbooks::PlaybookDefinition;
+pub(crate) use work_items::{check_transition, create_item_as, transition_as};
 
 use std::sync::Arc;
 
@@ -68,6 +75,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(plugins::router())
         .merge(work_items::router())
         .merge(dashboards::router())
+        .merge(certificates::router())
+        .merge(scheduler::router())
+        .merge(integrations::router())
+        .merge(playbooks::router())
         .split_for_parts()
 }
 

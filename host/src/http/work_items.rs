@@ -16,9 +16,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigilo_sdk::{wire::ValidateRequest, FieldContext, PluginKind};
 
-use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::extract::{Access, ApiJson, ApiPath, ApiQuery, Principal};
 use super::validate;
-use crate::audit::{self, NewEvent};
+use crate::audit::{self, Actor, NewEvent};
 use crate::authz::Permission;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::plugins::{PluginCallError, BUILTIN_FIELD_TYPES};
@@ -287,47 +287,76 @@ async fn create_item(
         .workspace(&state, &slug, Permission::ItemWrite)
         .await?;
     let ApiJson(body) = body?;
-    let flow = check_kind("kind", &body.kind)?;
-    let title = validate::text("title", &body.title, 200)?;
-    let description = description(&body.description)?;
+    let item = create_item_as(
+        &state,
+        &access,
+        &principal.actor(),
+        &body.kind,
+        &body.title,
+        &body.description,
+        body.fields,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(item_view(item))))
+}
+
+/// Creates a work item in `access`'s workspace as `actor` (who must hold
+/// `item.write`), validating custom fields, audited. Shared by the API and
+/// playbook steps.
+pub(crate) async fn create_item_as(
+    state: &AppState,
+    access: &Access,
+    actor: &Actor,
+    kind: &str,
+    title: &str,
+    description_text: &str,
+    field_values: Map<String, Value>,
+) -> ApiResult<WorkItem> {
+    access.require(Permission::ItemWrite)?;
+    let flow = check_kind("kind", kind)?;
+    let title = validate::text("title", title, 200)?;
+    let description = description(description_text)?;
     let definitions = state.store.custom_fields(access.workspace.id).await?;
     let fields = apply_field_values(
-        &state,
+        state,
         &access.workspace,
-        &body.kind,
+        kind,
         &definitions,
         &Map::new(),
-        body.fields,
+        field_values,
         true,
     )
     .await?;
+    let created_by = actor
+        .user_id
+        .ok_or_else(|| ApiError::Internal("a work item must be created by a user".into()))?;
     let mut tx = state.store.begin_write().await?;
     let item = store::insert_work_item(
         &mut tx,
         access.workspace.id,
         NewWorkItem {
-            kind: &body.kind,
+            kind,
             title: &title,
             description: &description,
             status: flow.initial,
             fields: &fields,
-            created_by: principal.user.id,
+            created_by,
         },
     )
     .await?;
     audit::append(
         &mut tx,
-        &principal.actor(),
+        actor,
         NewEvent::new(
             Some(access.workspace.id),
-            action(&body.kind, "create"),
+            action(kind, "create"),
             item.id.to_string(),
             json!({"kind": item.kind, "title": item.title, "status": item.status, "fields": item.fields}),
         ),
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(item_view(item))))
+    Ok(item)
 }
 
 /// One work item.
@@ -460,29 +489,46 @@ async fn transition_item(
             "`comment` is longer than 2000 characters",
         ));
     }
-    let mut tx = state.store.begin_write().await?;
-    let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    let item = transition_as(
+        &state,
+        &access,
+        &principal.actor(),
+        id,
+        &body.status,
+        &body.comment,
+    )
+    .await?;
+    Ok(Json(item_view(item)))
+}
+
+/// Why `item` cannot move to `status` for `access`, if it cannot: an
+/// unknown status (422), a move the workflow does not allow (409), or a
+/// missing permission (403). Playbook dry runs use it to check a step.
+pub(crate) fn check_transition(access: &Access, item: &WorkItem, status: &str) -> ApiResult<()> {
+    access.require(Permission::ItemWrite)?;
     let flow = workflow(&item.kind).ok_or_else(|| {
-        ApiError::Internal(format!("work item {id} has unknown kind {}", item.kind))
+        ApiError::Internal(format!(
+            "work item {} has unknown kind {}",
+            item.id, item.kind
+        ))
     })?;
-    if !flow.statuses.contains(&body.status.as_str()) {
+    if !flow.statuses.contains(&status) {
         return Err(ApiError::invalid(
             "status",
             format!(
-                "a {} has no status `{}`; its statuses are {}",
+                "a {} has no status `{status}`; its statuses are {}",
                 item.kind,
-                body.status,
                 flow.statuses.join(", ")
             ),
         ));
     }
     let next = flow.next(&item.status);
-    if !next.contains(&body.status.as_str()) {
+    if !next.contains(&status) {
         return Err(ApiError::Conflict(format!(
-            "{} {id} is {} and cannot move to {}; from {} it can move to: {}",
+            "{} {} is {} and cannot move to {status}; from {} it can move to: {}",
             item.kind,
+            item.id,
             item.status,
-            body.status,
             item.status,
             if next.is_empty() {
                 "nothing".to_owned()
@@ -491,24 +537,39 @@ async fn transition_item(
             }
         )));
     }
-    if item.kind == "change" && matches!(body.status.as_str(), "approved" | "rejected") {
+    if item.kind == "change" && matches!(status, "approved" | "rejected") {
         access.require(Permission::ChangeApprove)?;
     }
-    let from = std::mem::replace(&mut item.status, body.status.clone());
+    Ok(())
+}
+
+/// Moves work item `id` to `status` as `actor`, audited.
+pub(crate) async fn transition_as(
+    state: &AppState,
+    access: &Access,
+    actor: &Actor,
+    id: i64,
+    status: &str,
+    comment: &str,
+) -> ApiResult<WorkItem> {
+    let mut tx = state.store.begin_write().await?;
+    let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    check_transition(access, &item, status)?;
+    let from = std::mem::replace(&mut item.status, status.to_owned());
     let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
     audit::append(
         &mut tx,
-        &principal.actor(),
+        actor,
         NewEvent::new(
             Some(access.workspace.id),
             action(&item.kind, &item.status),
             item.id.to_string(),
-            json!({"kind": item.kind, "from": from, "to": item.status, "comment": body.comment}),
+            json!({"kind": item.kind, "from": from, "to": item.status, "comment": comment}),
         ),
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(item_view(item)))
+    Ok(item)
 }
 
 /// Validates `changes` (key → value, `null` removes) against the

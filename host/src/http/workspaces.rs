@@ -166,6 +166,18 @@ async fn create_workspace(
         for field in &snapshot.custom_fields {
             store::insert_custom_field(&mut tx, workspace.id, &field.parse()?).await?;
         }
+        for playbook in &snapshot.playbooks {
+            let (name, description, steps) = playbook.checked()?;
+            store::insert_playbook(
+                &mut tx,
+                workspace.id,
+                &name,
+                &description,
+                &steps,
+                principal.user.id,
+            )
+            .await?;
+        }
     }
     let details = json!({"name": name, "region": region, "template": body.template});
     audit::append(
@@ -336,8 +348,8 @@ pub struct Snapshot {
     #[serde(default)]
     pub custom_fields: Vec<FieldDefinition>,
     /// Playbooks.
-    #[schema(value_type = Vec<Object>)]
-    pub playbooks: Vec<Value>,
+    #[serde(default)]
+    pub playbooks: Vec<super::PlaybookDefinition>,
 }
 
 /// A custom role inside a snapshot.
@@ -410,11 +422,25 @@ impl Snapshot {
                 ));
             }
         }
-        if !self.playbooks.is_empty() {
-            return Err(ApiError::invalid(
-                "snapshot.playbooks",
-                "this server version has no playbooks; the list must be empty",
-            ));
+        let mut playbook_names = std::collections::BTreeSet::new();
+        for playbook in &self.playbooks {
+            playbook.checked().map_err(|e| match e {
+                ApiError::Validation { field, message } => ApiError::Validation {
+                    field: Some(format!(
+                        "snapshot.playbooks.{}.{}",
+                        playbook.name,
+                        field.unwrap_or_default()
+                    )),
+                    message,
+                },
+                other => other,
+            })?;
+            if !playbook_names.insert(playbook.name.as_str()) {
+                return Err(ApiError::invalid(
+                    "snapshot.playbooks",
+                    format!("playbook `{}` appears twice", playbook.name),
+                ));
+            }
         }
         Ok(())
     }
@@ -456,7 +482,13 @@ async fn export_workspace(
             .into_iter()
             .map(FieldDefinition::from_stored)
             .collect(),
-        playbooks: Vec::new(),
+        playbooks: state
+            .store
+            .list_playbooks(access.workspace.id)
+            .await?
+            .into_iter()
+            .map(super::PlaybookDefinition::from_stored)
+            .collect::<ApiResult<_>>()?,
     }))
 }
 

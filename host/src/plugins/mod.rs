@@ -762,18 +762,33 @@ impl Plugins {
         T: Send + 'static,
         F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
     {
+        self.call_within(entry, self.call_timeout, f).await
+    }
+
+    /// [`Plugins::call`] with another time limit (periodic tasks get a
+    /// longer one than request-time calls).
+    pub async fn call_within<T, F>(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        limit: Duration,
+        f: F,
+    ) -> Result<T, PluginCallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+    {
         let plugin = entry.label();
         let handle = match (&entry.handle, entry.is_loaded()) {
             (Some(handle), true) => *handle,
             _ => return Err(PluginCallError::Unavailable { plugin }),
         };
         let task = tokio::task::spawn_blocking(move || f(&handle));
-        let outcome = match tokio::time::timeout(self.call_timeout, task).await {
+        let outcome = match tokio::time::timeout(limit, task).await {
             Err(_) => {
-                tracing::warn!(plugin = %plugin, timeout_ms = self.call_timeout.as_millis() as u64, "plugin call timed out");
+                tracing::warn!(plugin = %plugin, timeout_ms = limit.as_millis() as u64, "plugin call timed out");
                 return Err(PluginCallError::TimedOut {
                     plugin,
-                    after: self.call_timeout,
+                    after: limit,
                 });
             }
             Ok(Err(join)) => Err(CallError::Plugin {

@@ -42,6 +42,24 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0004_audit_events_rowid.sql"),
         postgres: include_str!("../../../migrations/postgres/0004_audit_events_rowid.sql"),
     },
+    Migration {
+        version: 5,
+        name: "certificates",
+        sqlite: include_str!("../../../migrations/sqlite/0005_certificates.sql"),
+        postgres: include_str!("../../../migrations/postgres/0005_certificates.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "scheduler",
+        sqlite: include_str!("../../../migrations/sqlite/0006_scheduler.sql"),
+        postgres: include_str!("../../../migrations/postgres/0006_scheduler.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "integrations_playbooks",
+        sqlite: include_str!("../../../migrations/sqlite/0007_integrations_playbooks.sql"),
+        postgres: include_str!("../../../migrations/postgres/0007_integrations_playbooks.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

@@ -11,6 +11,8 @@
 //! "database is locked". On PostgreSQL it is a plain transaction; chains that
 //! must not fork (the audit log) take row locks.
 
+mod certificates;
+mod integrations;
 mod invites;
 mod migrate;
 mod templates;
@@ -29,6 +31,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use certificates::*;
+pub use integrations::*;
 pub use invites::*;
 pub use templates::*;
 pub use users::*;

@@ -1,0 +1,64 @@
+//! `vigilo schedule ...`: the scheduler's periodic tasks and their runs.
+
+use anyhow::Result;
+
+use crate::client::{exit, seg};
+use crate::context::Ctx;
+use crate::output::{self, field, list, text, when, Table};
+use crate::ScheduleCmd;
+
+pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
+    let client = ctx.client()?;
+    match cmd {
+        ScheduleCmd::List => {
+            let response = client.get("/api/v1/scheduler/tasks")?;
+            let tasks = list(&response, "tasks")?;
+            let mut table = Table::new(&[
+                "name", "source", "schedule", "next run", "last run", "outcome",
+            ]);
+            for t in tasks {
+                let last = field(t, "last_runs").get(0).cloned().unwrap_or_default();
+                table.row(vec![
+                    text(t, "name"),
+                    text(t, "source"),
+                    text(t, "schedule"),
+                    when(t, "next_run_at"),
+                    when(&last, "scheduled_for"),
+                    text(&last, "outcome"),
+                ]);
+            }
+            output::list_or_table(ctx.json, tasks, &table)?;
+        }
+        ScheduleCmd::Runs { name, limit } => {
+            let response = client.get(&format!(
+                "/api/v1/scheduler/tasks/{}/runs?limit={limit}",
+                seg(&name)
+            ))?;
+            let runs = list(&response, "runs")?;
+            let mut table = Table::new(&[
+                "id",
+                "tick",
+                "runner",
+                "outcome",
+                "finished",
+                "output / error",
+            ]);
+            for r in runs {
+                let detail = match field(r, "error").as_str() {
+                    Some(error) => error.to_owned(),
+                    None => text(r, "output"),
+                };
+                table.row(vec![
+                    text(r, "id"),
+                    when(r, "scheduled_for"),
+                    text(r, "runner"),
+                    text(r, "outcome"),
+                    when(r, "finished_at"),
+                    detail,
+                ]);
+            }
+            output::list_or_table(ctx.json, runs, &table)?;
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,398 @@
+//! Integrations: a workspace's configured adapters. Owners (holders of
+//! `integration.manage`) add, change, remove and test them; members see
+//! them without their secrets, which the API never returns.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigilo_sdk::Event;
+
+use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::validate;
+use crate::audit::{self, NewEvent};
+use crate::authz::Permission;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::integrations::{AdapterInfo, DeliveryOutcome};
+use crate::state::AppState;
+use crate::store::{self, Delivery, Integration};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_adapters))
+        .routes(routes!(list_integrations, create_integration))
+        .routes(routes!(
+            get_integration,
+            update_integration,
+            delete_integration
+        ))
+        .routes(routes!(test_integration))
+        .routes(routes!(list_deliveries))
+}
+
+#[derive(Serialize, ToSchema)]
+struct AdapterList {
+    adapters: Vec<AdapterInfo>,
+}
+
+/// The integration adapters loaded plugins provide (what Settings →
+/// Integrations → Add offers), with their configuration schemas.
+#[utoipa::path(get, path = "/api/v1/adapters", tag = "integrations", security(("bearer" = [])),
+    responses((status = 200, body = AdapterList), (status = 401, body = ErrorBody)))]
+async fn list_adapters(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> ApiResult<Json<AdapterList>> {
+    Ok(Json(AdapterList {
+        adapters: state.integrations.adapters(),
+    }))
+}
+
+/// An integration as the API shows it: never its secrets.
+#[derive(Serialize, ToSchema)]
+struct IntegrationView {
+    id: i64,
+    name: String,
+    adapter: String,
+    /// Settings that are not secret.
+    #[schema(value_type = Object)]
+    config: Map<String, Value>,
+    /// Secret settings that have a value (their values are never shown).
+    secrets_set: Vec<String>,
+    enabled: bool,
+    /// Whether a loaded plugin provides the adapter now.
+    adapter_loaded: bool,
+    created_by: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn view(state: &AppState, integration: Integration) -> IntegrationView {
+    IntegrationView {
+        adapter_loaded: state.integrations.adapter(&integration.adapter).is_some(),
+        id: integration.id,
+        name: integration.name,
+        adapter: integration.adapter,
+        config: integration.config,
+        secrets_set: integration.sealed_secrets.keys().cloned().collect(),
+        enabled: integration.enabled,
+        created_by: integration.created_by,
+        created_at: integration.created_at,
+        updated_at: integration.updated_at,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct IntegrationList {
+    integrations: Vec<IntegrationView>,
+}
+
+/// The workspace's integrations (without secrets).
+#[utoipa::path(get, path = "/api/v1/workspaces/{slug}/integrations", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = IntegrationList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_integrations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<IntegrationList>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceRead)
+        .await?;
+    let integrations = state
+        .store
+        .list_integrations(access.workspace.id)
+        .await?
+        .into_iter()
+        .map(|i| view(&state, i))
+        .collect();
+    Ok(Json(IntegrationList { integrations }))
+}
+
+/// A new integration.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateIntegration {
+    /// Unique name in the workspace: letters, digits, `_`, `-`, `.`.
+    name: String,
+    /// The adapter (see `GET /api/v1/adapters`).
+    adapter: String,
+    /// Its settings, secrets included; checked by the adapter.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    config: Map<String, Value>,
+}
+
+/// Audit details of a configuration: its plain settings and which secret
+/// settings are set, never their values.
+fn config_details(plain: &Map<String, Value>, sealed: &Map<String, Value>) -> Value {
+    json!({"config": plain, "secrets_set": sealed.keys().collect::<Vec<_>>()})
+}
+
+/// Adds an integration. The adapter checks the configuration; secret
+/// settings are sealed at rest and never returned.
+#[utoipa::path(post, path = "/api/v1/workspaces/{slug}/integrations", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path)), request_body = CreateIntegration,
+    responses((status = 201, body = IntegrationView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_integration(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+    body: Result<ApiJson<CreateIntegration>, ApiError>,
+) -> ApiResult<(StatusCode, Json<IntegrationView>)> {
+    let access = principal
+        .workspace(&state, &slug, Permission::IntegrationManage)
+        .await?;
+    let ApiJson(body) = body?;
+    let name = validate::identifier("name", &body.name)?;
+    let (plain, sealed) = state
+        .integrations
+        .prepare(&body.adapter, body.config, None)
+        .await?;
+    let mut tx = state.store.begin_write().await?;
+    let integration = store::insert_integration(
+        &mut tx,
+        access.workspace.id,
+        &name,
+        &body.adapter,
+        &plain,
+        &sealed,
+        principal.user.id,
+    )
+    .await?;
+    let mut details = config_details(&plain, &sealed);
+    details["adapter"] = json!(body.adapter);
+    audit::append(
+        &mut tx,
+        &principal.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "integration.create",
+            &name,
+            details,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(view(&state, integration))))
+}
+
+/// One integration (without secrets).
+#[utoipa::path(get, path = "/api/v1/workspaces/{slug}/integrations/{name}", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = IntegrationView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_integration(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, name)): ApiPath<(String, String)>,
+) -> ApiResult<Json<IntegrationView>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceRead)
+        .await?;
+    let integration = state.store.integration(access.workspace.id, &name).await?;
+    Ok(Json(view(&state, integration)))
+}
+
+/// Changes to an integration.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateIntegration {
+    /// Settings to set (merged over the stored ones; `null` removes one).
+    /// Secret settings left out keep their stored values.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    config: Map<String, Value>,
+    /// Turn delivery on or off.
+    enabled: Option<bool>,
+}
+
+/// Changes an integration's settings or turns it on or off.
+#[utoipa::path(patch, path = "/api/v1/workspaces/{slug}/integrations/{name}", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path), ("name" = String, Path)), request_body = UpdateIntegration,
+    responses((status = 200, body = IntegrationView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_integration(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, name)): ApiPath<(String, String)>,
+    body: Result<ApiJson<UpdateIntegration>, ApiError>,
+) -> ApiResult<Json<IntegrationView>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::IntegrationManage)
+        .await?;
+    let ApiJson(body) = body?;
+    let mut integration = state.store.integration(access.workspace.id, &name).await?;
+    let mut config = integration.config.clone();
+    let mut previous = integration.clone();
+    for (key, value) in &body.config {
+        if value.is_null() {
+            config.remove(key);
+            previous.sealed_secrets.remove(key);
+        } else {
+            config.insert(key.clone(), value.clone());
+        }
+    }
+    let (plain, sealed) = state
+        .integrations
+        .prepare(&integration.adapter, config, Some(&previous))
+        .await?;
+    integration.config = plain;
+    integration.sealed_secrets = sealed;
+    if let Some(enabled) = body.enabled {
+        integration.enabled = enabled;
+    }
+    let mut tx = state.store.begin_write().await?;
+    let integration = store::update_integration(&mut tx, access.workspace.id, &integration).await?;
+    let mut details = config_details(&integration.config, &integration.sealed_secrets);
+    details["changed"] = json!(body.config.keys().collect::<Vec<_>>());
+    details["enabled"] = json!(integration.enabled);
+    audit::append(
+        &mut tx,
+        &principal.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "integration.update",
+            &integration.name,
+            details,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(view(&state, integration)))
+}
+
+/// Removes an integration (its delivery log stays).
+#[utoipa::path(delete, path = "/api/v1/workspaces/{slug}/integrations/{name}", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_integration(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, name)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let access = principal
+        .workspace(&state, &slug, Permission::IntegrationManage)
+        .await?;
+    let mut tx = state.store.begin_write().await?;
+    let integration = store::integration_in(&mut tx, access.workspace.id, &name).await?;
+    store::delete_integration(&mut tx, access.workspace.id, integration.id).await?;
+    audit::append(
+        &mut tx,
+        &principal.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "integration.delete",
+            &integration.name,
+            json!({"adapter": integration.adapter}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A test message.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct TestMessage {
+    /// Text to send (default: a short greeting naming the workspace).
+    text: Option<String>,
+}
+
+/// Sends a test message through the integration and answers with the
+/// outcome (a failed delivery is 200 with `ok: false` and the reason; it
+/// is recorded in the delivery log either way).
+#[utoipa::path(post, path = "/api/v1/workspaces/{slug}/integrations/{name}/test", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path), ("name" = String, Path)), request_body = TestMessage,
+    responses((status = 200, body = DeliveryOutcome), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn test_integration(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, name)): ApiPath<(String, String)>,
+    body: Result<ApiJson<TestMessage>, ApiError>,
+) -> ApiResult<Json<DeliveryOutcome>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::IntegrationManage)
+        .await?;
+    let ApiJson(body) = body?;
+    let integration = state.store.integration(access.workspace.id, &name).await?;
+    let text = match &body.text {
+        Some(text) => validate::text("text", text, 2000)?,
+        None => format!(
+            "Test message from Vigilo for workspace {} (sent by {}).",
+            access.workspace.name, principal.user.email
+        ),
+    };
+    let event = Event {
+        event_type: "integration.test".into(),
+        workspace: access.workspace.slug.clone(),
+        title: format!("Vigilo test message: {}", integration.name),
+        text,
+        data: json!({"integration": integration.name, "sent_by": principal.user.email}),
+    };
+    let outcome = state
+        .integrations
+        .deliver(access.workspace.id, &integration, &event, "test")
+        .await;
+    let mut tx = state.store.begin_write().await?;
+    audit::append(
+        &mut tx,
+        &principal.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "integration.test",
+            &integration.name,
+            json!({"ok": outcome.ok, "error": outcome.error, "delivery_id": outcome.delivery_id}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(outcome))
+}
+
+#[derive(Serialize, ToSchema)]
+struct DeliveryList {
+    deliveries: Vec<Delivery>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DeliveryQuery {
+    /// At most this many, newest first (1–1000, default 50).
+    limit: Option<i64>,
+}
+
+/// The integration's delivery log, newest first.
+#[utoipa::path(get, path = "/api/v1/workspaces/{slug}/integrations/{name}/deliveries", tag = "integrations", security(("bearer" = [])),
+    params(("slug" = String, Path), ("name" = String, Path), DeliveryQuery),
+    responses((status = 200, body = DeliveryList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<DeliveryQuery>,
+) -> ApiResult<Json<DeliveryList>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::WorkspaceRead)
+        .await?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let integration = state.store.integration(access.workspace.id, &name).await?;
+    Ok(Json(DeliveryList {
+        deliveries: state
+            .store
+            .deliveries(access.workspace.id, integration.id, limit)
+            .await?,
+    }))
+}

@@ -1,0 +1,184 @@
+//! The scheduler with two real server processes on one database: a plugin
+//! task due every second runs exactly once per tick, its panics are recorded
+//! and the next tick runs anyway; tasks and runs are listed through the API
+//! and the CLI.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use vigilo_tests::plugins::fixture_plugin;
+use vigilo_tests::{cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb};
+
+struct Servers(Vec<Child>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ok`/`panic` per tick, from the fixture's log.
+fn ticks(log: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(word, tick)| (word.to_owned(), tick.to_owned()))
+        .collect()
+}
+
+fn every_tick_runs_once(db: TestDb) {
+    let dir = TempDir::new().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(fixture_plugin("ticker"), plugins.join("libticker.so")).unwrap();
+    let log = dir.path().join("ticks.log");
+    // Both processes use the same database: one SQLite file, or one
+    // PostgreSQL database.
+    let database_url = db.url.clone();
+    let server_bin = cargo_bin("vigilo-server");
+    let config = |n: usize, port: u16| {
+        let path = dir.path().join(format!("server{n}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "bind = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\n\
+                 audit_signing_key = {:?}\nscheduler_tick_ms = 100\n",
+                dir.path().join(format!("data{n}")).display().to_string(),
+                database_url,
+                plugins.display().to_string(),
+                dir.path().join("audit.key").display().to_string(),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let ports = [free_port(), free_port()];
+    let configs = [config(0, ports[0]), config(1, ports[1])];
+    let admin = Command::new(&server_bin)
+        .args([
+            "--config",
+            configs[0].to_str().unwrap(),
+            "create-admin",
+            "--email",
+            "root@example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let token = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
+    let mut servers = Servers(Vec::new());
+    for (config, n) in configs.iter().zip(0..) {
+        servers.0.push(
+            Command::new(&server_bin)
+                .args(["--config", config.to_str().unwrap()])
+                .env("VIGILO_FIXTURE_TICK_LOG", &log)
+                .env_remove("VIGILO_DATABASE_URL")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join(format!("server{n}.log"))).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for port in ports {
+        wait_healthy(&format!("http://127.0.0.1:{port}"));
+    }
+    // Let both run for a while: enough ticks that some panic.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ticks(&log).len() < 9 || !ticks(&log).iter().any(|(w, _)| w == "panic") {
+        assert!(
+            Instant::now() < deadline,
+            "too few ticks: {:?}",
+            ticks(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let api = Api::new(&format!("http://127.0.0.1:{}", ports[1]), Some(&token));
+    let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
+    let names: Vec<&str> = listed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["audit.checkpoint", "fixture_tick", "invites.expire"],
+        "{listed:#}"
+    );
+    let cli = Cli::with(&format!("http://127.0.0.1:{}", ports[0]), &token, None);
+    let table = cli.run(&["schedule", "list"]).ok().stdout.clone();
+    assert!(
+        table.contains("fixture_tick") && table.contains("every 1s"),
+        "{table}"
+    );
+    let runs = cli
+        .run(&["schedule", "runs", "fixture_tick", "--limit", "100"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        runs.contains("panicked") && runs.contains("blew up"),
+        "{runs}"
+    );
+    drop(servers);
+
+    // Each tick ran exactly once, across both servers.
+    let seen = ticks(&log);
+    let unique: BTreeSet<&String> = seen.iter().map(|(_, t)| t).collect();
+    assert_eq!(unique.len(), seen.len(), "a tick ran twice: {seen:#?}");
+    // The run records agree with what ran, panics included, and the tick
+    // after a panic still ran.
+    let rows =
+        db.rows("SELECT scheduled_for, outcome, runner FROM task_runs WHERE task = 'fixture_tick'");
+    let recorded: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    assert_eq!(recorded.len(), rows.len());
+    for (word, tick) in &seen {
+        let outcome = recorded
+            .get(tick)
+            .unwrap_or_else(|| panic!("{tick} ran but has no record"));
+        let expected = if word == "panic" { "panicked" } else { "ok" };
+        assert_eq!(outcome, expected, "{tick}");
+    }
+    let unfinished = recorded.values().filter(|o| *o == "running").count();
+    assert!(unfinished <= 2, "runs left unrecorded: {recorded:#?}");
+    let ticks_in_order: Vec<&(String, String)> = seen.iter().collect();
+    let after_panic = ticks_in_order
+        .windows(2)
+        .any(|w| w[0].0 == "panic" && w[1].0 == "ok");
+    assert!(after_panic, "no tick ran after a panic: {seen:?}");
+    let runners: BTreeSet<String> = rows.iter().map(|r| r[2].clone().unwrap()).collect();
+    eprintln!(
+        "ticks run by {} server process(es): {runners:?}",
+        runners.len()
+    );
+}
+
+on_both_databases!(every_tick_runs_once);
