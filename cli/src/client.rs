@@ -35,6 +35,9 @@ pub mod exit {
     pub const TAMPERED: u8 = 9;
     /// `cert list --fail-if-any` listed at least one certificate.
     pub const CERTIFICATES_MATCHED: u8 = 10;
+    /// A playbook run failed, a dry run found a step that would fail, or a
+    /// test message was not delivered.
+    pub const RUN_FAILED: u8 = 11;
 }
 
 /// An error that knows which exit code it should produce.

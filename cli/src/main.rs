@@ -26,9 +26,11 @@ mod configure;
 mod context;
 mod dashboard;
 mod fields;
+mod integrations;
 mod items;
 mod members;
 mod output;
+mod playbooks;
 mod plugins;
 mod roles;
 mod schedule;
@@ -62,7 +64,9 @@ Exit codes:
   7  server unreachable or server error (connection failure, HTTP 5xx)
   8  partial failure (bulk invite where some rows failed)
   9  audit verify found tampering
-  10 cert list --fail-if-any listed at least one certificate";
+  10 cert list --fail-if-any listed at least one certificate
+  11 a playbook run failed, a dry run found a step that would fail, or an
+     integration test message was not delivered";
 
 #[derive(Parser)]
 #[command(
@@ -161,12 +165,132 @@ enum Command {
     /// The scheduler's periodic tasks and their runs (platform admins)
     #[command(subcommand)]
     Schedule(ScheduleCmd),
+    /// The workspace's integrations (configured adapters such as Slack or a webhook)
+    #[command(subcommand)]
+    Integration(IntegrationCmd),
+    /// The workspace's playbooks: define, run, dry-run, and read run records
+    #[command(subcommand)]
+    Playbook(PlaybookCmd),
+}
+
+#[derive(Subcommand)]
+pub enum IntegrationCmd {
+    /// List the adapters the server's plugins provide, with their settings
+    Adapters,
+    /// List the workspace's integrations (secrets are never shown)
+    List,
+    /// Add an integration
+    Add {
+        /// Unique name in the workspace, such as ops-slack
+        name: String,
+        /// The adapter (see `vigilo integration adapters`)
+        #[arg(long)]
+        adapter: String,
+        /// A setting as KEY=VALUE (repeatable); VALUE is JSON if it parses, else text
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Read a secret setting from the environment variable VAR: KEY=VAR
+        /// (keeps it out of shell history and process lists)
+        #[arg(long = "secret-env", value_name = "KEY=VAR")]
+        secret_env: Vec<String>,
+    },
+    /// Show one integration
+    Show { name: String },
+    /// Change settings (secret settings left out keep their values) or turn it on or off
+    Update {
+        name: String,
+        /// A setting as KEY=VALUE (repeatable); `KEY=null` removes it
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Read a secret setting from the environment variable VAR: KEY=VAR
+        #[arg(long = "secret-env", value_name = "KEY=VAR")]
+        secret_env: Vec<String>,
+        /// Deliver events through it
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Stop delivering events through it
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Remove an integration
+    Remove { name: String },
+    /// Send a test message; exits 11 if it was not delivered
+    Test {
+        name: String,
+        /// The message text
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// The integration's delivery log, newest first
+    Deliveries {
+        name: String,
+        /// At most this many
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PlaybookCmd {
+    /// List the workspace's playbooks
+    List,
+    /// Show a playbook's steps
+    Show {
+        /// Id or name
+        playbook: String,
+    },
+    /// Create a playbook from a JSON file ({"name", "description", "steps": [...]})
+    Create {
+        /// The definition file (`-` for stdin)
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Replace a playbook's definition from a JSON file
+    Update {
+        /// Id or name
+        playbook: String,
+        /// The definition file (`-` for stdin)
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Delete a playbook (its run records stay)
+    Remove {
+        /// Id or name
+        playbook: String,
+    },
+    /// Run a playbook and show each step's outcome; exits 11 if a step failed
+    Run {
+        /// Id or name
+        playbook: String,
+        /// Evaluate every step without side effects and say what each would do
+        #[arg(long)]
+        dry_run: bool,
+        /// An input variable as KEY=VALUE for {{input.KEY}} (repeatable)
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+    },
+    /// List run records, newest first
+    Runs {
+        /// Only runs of this playbook (id or name)
+        #[arg(long)]
+        playbook: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one run record with each step's status, output and error
+    ShowRun { id: i64 },
 }
 
 #[derive(Subcommand)]
 pub enum ScheduleCmd {
     /// List the periodic tasks with their schedule, next run and last outcome
     List,
+    /// Run a task now, outside its schedule, and show the outcome
+    Run {
+        /// The task's name
+        name: String,
+    },
     /// Show a task's runs, newest first
     Runs {
         /// The task's name
@@ -633,6 +757,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Plugin(cmd) => plugins::run(&ctx, cmd),
         Command::Cert(cmd) => certs::run(&ctx, cmd),
         Command::Schedule(cmd) => schedule::run(&ctx, cmd),
+        Command::Integration(cmd) => integrations::run(&ctx, cmd),
+        Command::Playbook(cmd) => playbooks::run(&ctx, cmd),
     }
 }
 

@@ -29,6 +29,28 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
             }
             output::list_or_table(ctx.json, tasks, &table)?;
         }
+        ScheduleCmd::Run { name } => {
+            let run = client.post(
+                &format!("/api/v1/scheduler/tasks/{}/run", seg(&name)),
+                &serde_json::json!({}),
+            )?;
+            if ctx.json {
+                output::json(&run)?;
+            } else {
+                let detail = match field(&run, "error").as_str() {
+                    Some(error) => error.to_owned(),
+                    None => text(&run, "output"),
+                };
+                output::line(format!(
+                    "{name}: run {} {} — {detail}",
+                    text(&run, "id"),
+                    text(&run, "outcome")
+                ))?;
+            }
+            if text(&run, "outcome") != "ok" {
+                return Ok(exit::RUN_FAILED);
+            }
+        }
         ScheduleCmd::Runs { name, limit } => {
             let response = client.get(&format!(
                 "/api/v1/scheduler/tasks/{}/runs?limit={limit}",

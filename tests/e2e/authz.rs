@@ -209,6 +209,118 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
         "/api/v1/workspaces/{slug}/dashboard/order",
         Need::Workspace("dashboard.edit"),
     ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/certificates",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/certificates",
+        Need::Workspace("cert.manage"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/certificates/{id}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/certificates/{id}",
+        Need::Workspace("cert.manage"),
+    ),
+    ("get", "/api/v1/scheduler/tasks", Need::PlatformAdmin),
+    (
+        "get",
+        "/api/v1/scheduler/tasks/{name}/runs",
+        Need::PlatformAdmin,
+    ),
+    (
+        "post",
+        "/api/v1/scheduler/tasks/{name}/run",
+        Need::PlatformAdmin,
+    ),
+    ("get", "/api/v1/adapters", Need::Authenticated),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/integrations",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/integrations",
+        Need::Workspace("integration.manage"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/integrations/{name}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "patch",
+        "/api/v1/workspaces/{slug}/integrations/{name}",
+        Need::Workspace("integration.manage"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/integrations/{name}",
+        Need::Workspace("integration.manage"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/integrations/{name}/test",
+        Need::Workspace("integration.manage"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/integrations/{name}/deliveries",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/playbooks",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/playbooks",
+        Need::Workspace("playbook.edit"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/playbooks/{playbook}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "put",
+        "/api/v1/workspaces/{slug}/playbooks/{playbook}",
+        Need::Workspace("playbook.edit"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/playbooks/{playbook}",
+        Need::Workspace("playbook.edit"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/playbooks/{playbook}/run",
+        Need::Workspace("playbook.run"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/playbooks/{playbook}/dry-run",
+        Need::Workspace("playbook.dry_run"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/playbook-runs",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{slug}/playbook-runs/{id}",
+        Need::Workspace("workspace.read"),
+    ),
 ];
 
 /// The documented permission matrix (README, "Roles and permissions").
@@ -226,6 +338,10 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
         "change.approve",
         "dashboard.edit",
         "cert.manage",
+        "integration.manage",
+        "playbook.edit",
+        "playbook.run",
+        "playbook.dry_run",
     ];
     let list: &[&str] = match role {
         "owner" => &all,
@@ -237,6 +353,9 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
             "change.approve",
             "dashboard.edit",
             "cert.manage",
+            "playbook.edit",
+            "playbook.run",
+            "playbook.dry_run",
         ],
         "engineer" => &[
             "workspace.read",
@@ -244,10 +363,13 @@ fn role_permissions(role: &str) -> BTreeSet<&'static str> {
             "item.write",
             "dashboard.edit",
             "cert.manage",
+            "playbook.edit",
+            "playbook.run",
+            "playbook.dry_run",
         ],
-        "viewer" => &["workspace.read", "member.read"],
+        "viewer" => &["workspace.read", "member.read", "playbook.dry_run"],
         // Custom roles made in `setup`.
-        "inviter" => &["workspace.read", "member.invite"],
+        "inviter" => &["workspace.read", "member.invite", "playbook.dry_run"],
         _ => unreachable!(),
     };
     list.iter().copied().collect()
@@ -276,6 +398,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         .replace("{key}", &format!("k{n}"))
         .replace("{id}", "999999")
         .replace("{name}", "no-such-name")
+        .replace("{playbook}", "no-such-playbook")
         .replace("{*path}", "app.js")
         .replace("{email}", "nobody%40example.com")
         .replace("{token}", &format!("vgi_{}", "0".repeat(64)));
@@ -306,6 +429,15 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         ),
         ("post", "/api/v1/workspaces/{slug}/dashboard/widgets") => api.post(&p, json!({"widget": "kanban_overview"})),
         ("post", "/api/v1/workspaces/{slug}/certificates") => api.post(&p, json!({"pem": "not a certificate"})),
+        ("post", "/api/v1/workspaces/{slug}/integrations") => api.post(&p, json!({"name": format!("i{n}"), "adapter": "none", "config": {}})),
+        ("post", "/api/v1/workspaces/{slug}/playbooks") => api.post(
+            &p,
+            json!({"name": format!("pb{n}"), "steps": [{"type": "create_task", "title": "t"}]}),
+        ),
+        ("post", "/api/v1/workspaces/{slug}/integrations/{name}/test") => api.post(&p, json!({})),
+        ("post", _) if path.contains("/playbooks/") => api.post(&p, json!({"input": {}})),
+        ("post", "/api/v1/scheduler/tasks/{name}/run") => api.post(&p, json!({})),
+
         ("post", _) if path.contains("/audit/checkpoints") => api.post(&p, json!({})),
         ("post", _) if path.starts_with("/api/v1/plugins/") => api.post(&p, json!({})),
         ("get", _) => api.get(&p),

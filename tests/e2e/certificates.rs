@@ -12,7 +12,7 @@ use crate::{create_workspace, join};
 
 /// A self-signed certificate for `host`, valid from `from` to `until` days
 /// from now; returns (PEM, DER).
-fn certificate(host: &str, from: i64, until: i64) -> (String, Vec<u8>) {
+pub(crate) fn certificate(host: &str, from: i64, until: i64) -> (String, Vec<u8>) {
     let mut params = CertificateParams::new(vec![host.to_owned()]).unwrap();
     params.distinguished_name.push(DnType::CommonName, host);
     let now = OffsetDateTime::now_utc();

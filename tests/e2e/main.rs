@@ -10,6 +10,7 @@ mod bundles;
 mod certificates;
 mod cli;
 mod guide;
+mod integrations;
 mod members;
 mod openapi;
 mod plugin_runtime;

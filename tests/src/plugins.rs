@@ -70,22 +70,26 @@ fn profile_args() -> Vec<&'static str> {
 
 static REFERENCE: Once = Once::new();
 
-/// The built reference plugin `crate_name` (`datepicker_with_holidays` or
-/// `kanban_overview`), built with `-p` as a vendor would.
+/// The plugins this repository ships: the two reference plugins in
+/// `examples/` and the first-party plugins in `plugins/`.
+pub const SHIPPED_PLUGINS: [&str; 5] = [
+    "datepicker_with_holidays",
+    "kanban_overview",
+    "slack_notifier",
+    "webhook",
+    "cert_expiry_digest",
+];
+
+/// The built plugin `crate_name` (one of [`SHIPPED_PLUGINS`]), built with
+/// `-p` as a vendor would.
 pub fn reference_plugin(crate_name: &str) -> PathBuf {
     REFERENCE.call_once(|| {
         if std::env::var_os("VIGILO_TEST_NO_BUILD").is_some() {
             return;
         }
         let status = cargo()
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "datepicker_with_holidays",
-                "-p",
-                "kanban_overview",
-            ])
+            .args(["build", "--quiet"])
+            .args(SHIPPED_PLUGINS.iter().flat_map(|p| ["-p", *p]))
             .args(profile_args())
             .status()
             .expect("run cargo build");

@@ -1,0 +1,205 @@
+//! `vigilo playbook ...`: define, run and dry-run playbooks, and read run
+//! records.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+
+use crate::client::{exit, query, seg, workspace_path, Failure};
+use crate::context::Ctx;
+use crate::output::{self, field, list, text, when, Table};
+use crate::PlaybookCmd;
+
+fn definition(file: &Path) -> Result<Value> {
+    let mut raw = String::new();
+    let read = if file == Path::new("-") {
+        std::io::stdin().read_to_string(&mut raw).map(drop)
+    } else {
+        std::fs::read_to_string(file).map(|t| raw = t)
+    };
+    read.map_err(|e| {
+        Failure::new(
+            exit::UNEXPECTED,
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    Ok(serde_json::from_str(&raw).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!("{} is not a JSON playbook definition: {e}", file.display()),
+        )
+    })?)
+}
+
+/// The step table of a run record.
+fn print_run(run: &Value) -> Result<()> {
+    let dry = field(run, "dry_run").as_bool().unwrap_or(false);
+    output::line(format!(
+        "{} {} of playbook {}: {}",
+        if dry { "Dry run" } else { "Run" },
+        text(run, "id"),
+        text(run, "playbook"),
+        text(run, "status")
+    ))?;
+    let mut table = Table::new(&["#", "step", "type", "status", "output / error"]);
+    for step in field(run, "steps").as_array().into_iter().flatten() {
+        let output = step.get("output").filter(|o| !o.is_null());
+        let detail = match (output, field(step, "error").as_str()) {
+            (Some(o), Some(e)) => format!("{} ({e})", output::cell(o)),
+            (None, Some(e)) => e.to_owned(),
+            (Some(o), None) => output::cell(o),
+            (None, None) => String::new(),
+        };
+        table.row(vec![
+            text(step, "index"),
+            text(step, "name"),
+            text(step, "type"),
+            text(step, "status"),
+            detail,
+        ]);
+    }
+    table.print()
+}
+
+fn run_failed(run: &Value) -> bool {
+    matches!(field(run, "status").as_str(), Some("failed" | "would_fail"))
+}
+
+pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
+    let client = ctx.client()?;
+    let slug = ctx.workspace()?;
+    let base = format!("{}/playbooks", workspace_path(slug));
+    match cmd {
+        PlaybookCmd::List => {
+            let response = client.get(&base)?;
+            let playbooks = list(&response, "playbooks")?;
+            let mut table = Table::new(&["id", "name", "steps", "description", "updated"]);
+            for p in playbooks {
+                table.row(vec![
+                    text(p, "id"),
+                    text(p, "name"),
+                    field(p, "steps").as_array().map_or(0, Vec::len).to_string(),
+                    text(p, "description"),
+                    when(p, "updated_at"),
+                ]);
+            }
+            output::list_or_table(ctx.json, playbooks, &table)?;
+        }
+        PlaybookCmd::Show { playbook } => {
+            let p = client.get(&format!("{base}/{}", seg(&playbook)))?;
+            if ctx.json {
+                return output::json(&p).map(|()| exit::OK);
+            }
+            output::key_values(&[
+                ("id", text(&p, "id")),
+                ("name", text(&p, "name")),
+                ("description", text(&p, "description")),
+                ("updated", when(&p, "updated_at")),
+            ])?;
+            let mut table = Table::new(&["#", "step", "type", "settings"]);
+            for (i, step) in field(&p, "steps")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let mut settings = step.as_object().cloned().unwrap_or_default();
+                settings.remove("type");
+                settings.remove("name");
+                table.row(vec![
+                    (i + 1).to_string(),
+                    text(step, "name"),
+                    text(step, "type"),
+                    Value::Object(settings).to_string(),
+                ]);
+            }
+            table.print()?;
+        }
+        PlaybookCmd::Create { file } => {
+            let created = client.post(&base, &definition(&file)?)?;
+            if ctx.json {
+                return output::json(&created).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Created playbook {} (id {}) with {} steps.",
+                text(&created, "name"),
+                text(&created, "id"),
+                field(&created, "steps").as_array().map_or(0, Vec::len)
+            ))?;
+        }
+        PlaybookCmd::Update { playbook, file } => {
+            let updated = client.put(&format!("{base}/{}", seg(&playbook)), &definition(&file)?)?;
+            if ctx.json {
+                return output::json(&updated).map(|()| exit::OK);
+            }
+            output::line(format!("Updated playbook {}.", text(&updated, "name")))?;
+        }
+        PlaybookCmd::Remove { playbook } => {
+            client.delete(&format!("{base}/{}", seg(&playbook)))?;
+            if ctx.json {
+                return output::json(&json!({"removed": playbook})).map(|()| exit::OK);
+            }
+            output::line(format!("Removed playbook {playbook}."))?;
+        }
+        PlaybookCmd::Run {
+            playbook,
+            dry_run,
+            vars,
+        } => {
+            let mut input = Map::new();
+            for pair in &vars {
+                let (key, value) = pair.split_once('=').ok_or_else(|| {
+                    Failure::new(exit::USAGE, format!("--var `{pair}` is not KEY=VALUE"))
+                })?;
+                input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
+            }
+            let action = if dry_run { "dry-run" } else { "run" };
+            let run = client.post(
+                &format!("{base}/{}/{action}", seg(&playbook)),
+                &json!({"input": input}),
+            )?;
+            if ctx.json {
+                output::json(&run)?;
+            } else {
+                print_run(&run)?;
+            }
+            if run_failed(&run) {
+                return Ok(exit::RUN_FAILED);
+            }
+        }
+        PlaybookCmd::Runs { playbook, limit } => {
+            let mut pairs = vec![("limit", limit.to_string())];
+            if let Some(p) = playbook {
+                pairs.push(("playbook", p));
+            }
+            let response = client.get(&format!(
+                "{}/playbook-runs{}",
+                workspace_path(slug),
+                query(&pairs)
+            ))?;
+            let runs = list(&response, "runs")?;
+            let mut table = Table::new(&["id", "playbook", "dry run", "status", "started", "by"]);
+            for r in runs {
+                table.row(vec![
+                    text(r, "id"),
+                    text(r, "playbook"),
+                    output::yes_no(r, "dry_run"),
+                    text(r, "status"),
+                    when(r, "started_at"),
+                    text(r, "started_by"),
+                ]);
+            }
+            output::list_or_table(ctx.json, runs, &table)?;
+        }
+        PlaybookCmd::ShowRun { id } => {
+            let run = client.get(&format!("{}/playbook-runs/{id}", workspace_path(slug)))?;
+            if ctx.json {
+                return output::json(&run).map(|()| exit::OK);
+            }
+            print_run(&run)?;
+        }
+    }
+    Ok(exit::OK)
+}

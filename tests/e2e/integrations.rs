@@ -1,0 +1,763 @@
+//! Integrations and playbooks end to end: the first-party `slack_notifier`
+//! and `webhook` plugins deliver to a real HTTP server on 127.0.0.1,
+//! secrets never come back out, failures are recorded instead of crashing,
+//! a playbook's dry run does nothing while its real run notifies through
+//! both adapters and creates a task, and the `cert_expiry_digest` task sends
+//! a digest of expiring certificates.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use vigilo_tests::capture::{CaptureServer, Captured};
+use vigilo_tests::plugins::reference_plugin;
+use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
+
+use crate::certificates::certificate;
+use crate::{create_workspace, join};
+
+const SLACK_PATH: &str = "/services/T0001/B0002/slack-secret-path";
+const HOOK_SECRET: &str = "whsec-0123456789abcdef";
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    hex(&Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks the webhook plugin's signature header on a captured request.
+fn assert_signed(request: &Captured, secret: &str) {
+    let timestamp = request
+        .header("x-vigilo-timestamp")
+        .expect("timestamp header");
+    let mut message = format!("{timestamp}.").into_bytes();
+    message.extend_from_slice(&request.body);
+    assert_eq!(
+        request.header("x-vigilo-signature"),
+        Some(format!("sha256={}", hmac_sha256(secret.as_bytes(), &message)).as_str()),
+        "the webhook signature does not verify"
+    );
+}
+
+fn start(db: TestDb, plugins: &[&str]) -> TestServer {
+    let paths: Vec<_> = plugins.iter().map(|p| reference_plugin(p).into()).collect();
+    TestServer::start_with(db, |config| {
+        config.installed_plugins = paths;
+        config.watch_plugins_dir = false;
+    })
+}
+
+fn write(dir: &TempDir, name: &str, value: &Value) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+fn adapters_and_secrets(db: TestDb) {
+    let server = start(db, &["slack_notifier", "webhook"]);
+    let far = CaptureServer::start();
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let owner = join(&server, "ops", "owner@ops.com", "owner", false);
+    let engineer = join(&server, "ops", "eng@ops.com", "engineer", false);
+    let cli = Cli::with(&server.url, &owner, Some("ops"))
+        .env("SLACK_URL", &format!("{}{SLACK_PATH}", far.url));
+
+    // The adapters the plugins provide, with their secret settings.
+    let adapters = cli.run(&["integration", "adapters", "--json"]).ok().json();
+    let slack = adapters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "slack_notifier")
+        .expect("slack_notifier is listed");
+    assert_eq!(slack["secret_fields"], json!(["webhook_url"]));
+
+    // A bad configuration is refused with the adapter's reason, storing nothing.
+    let bad = cli.run(&[
+        "integration",
+        "add",
+        "ops-slack",
+        "--adapter",
+        "slack_notifier",
+        "--set",
+        "webhook_url=ftp://nope",
+    ]);
+    assert_eq!(bad.code, 6, "{}", bad.stderr);
+    assert!(bad.stderr.contains("webhook_url"), "{}", bad.stderr);
+    let unknown = cli.run(&["integration", "add", "x", "--adapter", "pager_duty"]);
+    assert_eq!(unknown.code, 6);
+    assert!(unknown.stderr.contains("pager_duty"), "{}", unknown.stderr);
+    // Only holders of integration.manage configure integrations.
+    let denied = Cli::with(&server.url, &engineer, Some("ops")).run(&[
+        "integration",
+        "add",
+        "eng-slack",
+        "--adapter",
+        "slack_notifier",
+        "--set",
+        "webhook_url=http://x",
+    ]);
+    assert_eq!(denied.code, 4, "{}", denied.stderr);
+
+    cli.run(&[
+        "integration",
+        "add",
+        "ops-slack",
+        "--adapter",
+        "slack_notifier",
+        "--secret-env",
+        "webhook_url=SLACK_URL",
+        "--set",
+        "channel=#ops",
+    ])
+    .ok();
+    cli.run(&[
+        "integration",
+        "add",
+        "ops-hook",
+        "--adapter",
+        "webhook",
+        "--set",
+        &format!("url={}/hook", far.url),
+        "--set",
+        &format!("secret={HOOK_SECRET}"),
+    ])
+    .ok();
+
+    // Secrets never come back: not from the API, the CLI, the audit log or
+    // the database.
+    let shown = expect(
+        &server
+            .api(&engineer)
+            .get("/api/v1/workspaces/ops/integrations/ops-slack"),
+        200,
+    )
+    .clone();
+    assert_eq!(shown["secrets_set"], json!(["webhook_url"]));
+    assert_eq!(shown["config"]["channel"], "#ops");
+    let listing = cli
+        .run(&["integration", "list", "--json"])
+        .ok()
+        .stdout
+        .clone();
+    let audit = expect(
+        &admin.get("/api/v1/workspaces/ops/audit?after=0&limit=1000"),
+        200,
+    )
+    .to_string();
+    let stored = server.db.dump_text();
+    for (what, text) in [
+        ("GET", shown.to_string()),
+        ("CLI list", listing),
+        ("audit", audit),
+        ("database", stored),
+    ] {
+        assert!(
+            !text.contains(SLACK_PATH),
+            "{what} reveals the Slack webhook URL"
+        );
+        assert!(
+            !text.contains(HOOK_SECRET),
+            "{what} reveals the webhook secret"
+        );
+    }
+
+    // A test message reaches the far end, in Slack's shape.
+    let tested = cli
+        .run(&[
+            "integration",
+            "test",
+            "ops-slack",
+            "--text",
+            "hello from the test",
+        ])
+        .ok()
+        .stdout
+        .clone();
+    assert!(tested.contains("Delivered"), "{tested}");
+    let slack_posts = far.to(SLACK_PATH);
+    assert_eq!(slack_posts.len(), 1);
+    let body = slack_posts[0].json();
+    assert_eq!(body["channel"], "#ops");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello from the test"),
+        "{body}"
+    );
+
+    // Changing a setting keeps the stored secret.
+    cli.run(&[
+        "integration",
+        "update",
+        "ops-slack",
+        "--set",
+        "channel=#alerts",
+    ])
+    .ok();
+    cli.run(&["integration", "test", "ops-slack"]).ok();
+    let slack_posts = far.to(SLACK_PATH);
+    assert_eq!(slack_posts.len(), 2, "the secret URL survived the update");
+    assert_eq!(slack_posts[1].json()["channel"], "#alerts");
+
+    // The webhook is signed with its secret.
+    cli.run(&["integration", "test", "ops-hook"]).ok();
+    let hooks = far.to("/hook");
+    assert_eq!(hooks.len(), 1);
+    assert_signed(&hooks[0], HOOK_SECRET);
+    assert_eq!(hooks[0].json()["type"], "integration.test");
+    assert_eq!(hooks[0].header("x-vigilo-event"), Some("integration.test"));
+
+    // A failing endpoint is a recorded delivery failure, not a crash.
+    cli.run(&[
+        "integration",
+        "add",
+        "broken",
+        "--adapter",
+        "webhook",
+        "--set",
+        &format!("url={}/fail", far.url),
+        "--set",
+        &format!("secret={HOOK_SECRET}"),
+    ])
+    .ok();
+    let failed = cli.run(&["integration", "test", "broken"]);
+    assert_eq!(failed.code, 11, "{}", failed.stdout);
+    assert!(failed.stdout.contains("500"), "{}", failed.stdout);
+    let log = cli
+        .run(&["integration", "deliveries", "broken", "--json"])
+        .ok()
+        .json();
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    assert_eq!(log[0]["ok"], false);
+    assert!(log[0]["error"].as_str().unwrap().contains("500"), "{log}");
+    // Nor is an endpoint that does not listen.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    cli.run(&[
+        "integration",
+        "update",
+        "broken",
+        "--set",
+        &format!("url=http://{closed}/gone"),
+    ])
+    .ok();
+    assert_eq!(cli.run(&["integration", "test", "broken"]).code, 11);
+    expect(&server.anonymous().get("/healthz"), 200);
+
+    // Disabled integrations do not deliver.
+    cli.run(&["integration", "update", "ops-hook", "--disable"])
+        .ok();
+    assert_eq!(cli.run(&["integration", "test", "ops-hook"]).code, 11);
+    assert_eq!(far.to("/hook").len(), 1);
+
+    cli.run(&["integration", "remove", "broken"]).ok();
+    assert_eq!(cli.run(&["integration", "show", "broken"]).code, 5);
+}
+
+fn playbook_runs_and_dry_runs(db: TestDb) {
+    let server = start(db, &["slack_notifier", "webhook"]);
+    let far = CaptureServer::start();
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let owner = join(&server, "ops", "owner@ops.com", "owner", false);
+    let engineer = join(&server, "ops", "eng@ops.com", "engineer", false);
+    let viewer = join(&server, "ops", "view@ops.com", "viewer", false);
+    let owner_cli = Cli::with(&server.url, &owner, Some("ops"));
+    let cli = Cli::with(&server.url, &engineer, Some("ops"));
+    owner_cli
+        .run(&[
+            "integration",
+            "add",
+            "ops-slack",
+            "--adapter",
+            "slack_notifier",
+            "--set",
+            &format!("webhook_url={}/slack", far.url),
+        ])
+        .ok();
+    owner_cli
+        .run(&[
+            "integration",
+            "add",
+            "ops-hook",
+            "--adapter",
+            "webhook",
+            "--set",
+            &format!("url={}/hook", far.url),
+            "--set",
+            &format!("secret={HOOK_SECRET}"),
+        ])
+        .ok();
+    let dir = TempDir::new().unwrap();
+    let definition = json!({
+        "name": "db-failover",
+        "description": "Fail the database over and tell everyone",
+        "steps": [
+            {"type": "notify", "integration": "ops-slack", "title": "Failover of {{input.service}}",
+             "message": "Started by {{run.started_by}} in {{workspace.slug}}"},
+            {"type": "notify", "integration": "ops-hook", "message": "failover {{input.service}}"},
+            {"type": "create_task", "name": "ticket", "title": "Follow up on {{input.service}} failover",
+             "description": "Run {{run.id}}"},
+            {"type": "set_status", "item": "{{steps.ticket.id}}", "status": "doing"}
+        ]
+    });
+    cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(&dir, "pb.json", &definition),
+    ])
+    .ok();
+    // Viewers may not create or run, but may dry-run.
+    let viewer_cli = Cli::with(&server.url, &viewer, Some("ops"));
+    assert_eq!(
+        viewer_cli
+            .run(&[
+                "playbook",
+                "create",
+                "--file",
+                &write(
+                    &dir,
+                    "v.json",
+                    &json!({"name": "v", "steps": [{"type": "create_task", "title": "x"}]})
+                )
+            ])
+            .code,
+        4
+    );
+    assert_eq!(
+        viewer_cli
+            .run(&["playbook", "run", "db-failover", "--var", "service=db"])
+            .code,
+        4
+    );
+
+    // The dry run resolves every step and has no side effect.
+    let dry = cli
+        .run(&[
+            "playbook",
+            "run",
+            "db-failover",
+            "--dry-run",
+            "--var",
+            "service=db",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["status"], "ok", "{dry}");
+    let statuses: Vec<&str> = dry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["would_run", "would_run", "would_run", "cannot_simulate"],
+        "{dry}"
+    );
+    assert_eq!(dry["steps"][0]["output"]["title"], "Failover of db");
+    assert_eq!(
+        dry["steps"][0]["output"]["text"],
+        "Started by eng@ops.com in ops"
+    );
+    assert_eq!(
+        dry["steps"][2]["output"]["title"],
+        "Follow up on db failover"
+    );
+    assert!(far.requests().is_empty(), "a dry run delivered something");
+    let tasks = expect(
+        &server
+            .api(&engineer)
+            .get("/api/v1/workspaces/ops/items?kind=task"),
+        200,
+    )
+    .clone();
+    assert_eq!(
+        tasks["items"].as_array().unwrap().len(),
+        0,
+        "a dry run created a task"
+    );
+    // A viewer's dry run reports the permission the run would lack.
+    let viewer_dry = viewer_cli.run(&[
+        "playbook",
+        "run",
+        "db-failover",
+        "--dry-run",
+        "--var",
+        "service=db",
+        "--json",
+    ]);
+    assert_eq!(viewer_dry.code, 11);
+    let viewer_dry = viewer_dry.json();
+    assert_eq!(viewer_dry["steps"][2]["status"], "would_fail");
+    assert!(
+        viewer_dry["steps"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("item.write"),
+        "{viewer_dry}"
+    );
+    // A missing input variable is caught by the dry run.
+    let no_input = cli.run(&["playbook", "run", "db-failover", "--dry-run", "--json"]);
+    assert_eq!(no_input.code, 11);
+    assert!(no_input.json()["steps"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("input.service"));
+
+    // The real run delivers both payloads and creates the task.
+    let run = cli
+        .run(&["playbook", "run", "db-failover", "--var", "service=db"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(run.contains("succeeded"), "{run}");
+    let slack = far.to("/slack");
+    assert_eq!(slack.len(), 1);
+    assert!(slack[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .contains("Failover of db"));
+    let hooks = far.to("/hook");
+    assert_eq!(hooks.len(), 1);
+    assert_signed(&hooks[0], HOOK_SECRET);
+    assert_eq!(hooks[0].json()["text"], "failover db");
+    assert_eq!(hooks[0].json()["type"], "playbook.notify");
+    let tasks = expect(
+        &server
+            .api(&engineer)
+            .get("/api/v1/workspaces/ops/items?kind=task"),
+        200,
+    )
+    .clone();
+    let tasks = tasks["items"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["title"], "Follow up on db failover");
+    assert_eq!(tasks[0]["status"], "doing");
+
+    // The run record shows each step, and can be listed and shown later.
+    let runs = cli.run(&["playbook", "runs", "--json"]).ok().json();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        4,
+        "two dry runs by the engineer, one by the viewer, one run"
+    );
+    assert_eq!(runs[0]["dry_run"], false);
+    let shown = cli
+        .run(&["playbook", "show-run", &runs[0]["id"].to_string(), "--json"])
+        .ok()
+        .json();
+    let steps = shown["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    assert!(steps.iter().all(|s| s["status"] == "succeeded"), "{shown}");
+    assert_eq!(steps[2]["output"]["id"], tasks[0]["id"]);
+    assert!(steps[0]["output"]["delivery_id"].is_i64());
+    // Runs are audited, with their outcome.
+    let audit = expect(
+        &admin.get("/api/v1/workspaces/ops/audit?after=0&limit=1000"),
+        200,
+    )
+    .clone();
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "playbook.create",
+        "playbook.dry_run",
+        "playbook.run",
+        "task.create",
+        "task.transition",
+    ] {
+        assert!(actions.contains(&action), "no {action} in {actions:?}");
+    }
+
+    // A failed step stops the run; `continue_on_error` goes on.
+    owner_cli
+        .run(&[
+            "integration",
+            "add",
+            "down",
+            "--adapter",
+            "webhook",
+            "--set",
+            &format!("url={}/fail", far.url),
+            "--set",
+            &format!("secret={HOOK_SECRET}"),
+        ])
+        .ok();
+    let stopping = json!({"name": "stops", "steps": [
+        {"type": "notify", "integration": "down", "message": "x"},
+        {"type": "create_task", "title": "never"}
+    ]});
+    cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(&dir, "stops.json", &stopping),
+    ])
+    .ok();
+    let stopped = cli.run(&["playbook", "run", "stops", "--json"]);
+    assert_eq!(stopped.code, 11);
+    let stopped = stopped.json();
+    assert_eq!(stopped["status"], "failed");
+    assert_eq!(stopped["steps"][0]["status"], "failed");
+    assert!(
+        stopped["steps"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("500"),
+        "{stopped}"
+    );
+    assert_eq!(stopped["steps"][1]["status"], "skipped");
+    let going_on = json!({"name": "stops", "steps": [
+        {"type": "notify", "integration": "down", "message": "x", "continue_on_error": true},
+        {"type": "create_task", "title": "anyway"}
+    ]});
+    cli.run(&[
+        "playbook",
+        "update",
+        "stops",
+        "--file",
+        &write(&dir, "go.json", &going_on),
+    ])
+    .ok();
+    let went_on = cli.run(&["playbook", "run", "stops", "--json"]).json();
+    assert_eq!(went_on["steps"][0]["status"], "failed");
+    assert_eq!(went_on["steps"][1]["status"], "succeeded");
+    // A webhook step calls the URL with the run's context.
+    let webhook_step = json!({"name": "call", "steps": [
+        {"type": "webhook", "url": format!("{}/called", far.url), "body": {"service": "{{input.service}}"}}
+    ]});
+    cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(&dir, "call.json", &webhook_step),
+    ])
+    .ok();
+    let dry_call = cli
+        .run(&[
+            "playbook",
+            "run",
+            "call",
+            "--dry-run",
+            "--var",
+            "service=api",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(dry_call["steps"][0]["status"], "cannot_simulate");
+    assert!(far.to("/called").is_empty());
+    cli.run(&["playbook", "run", "call", "--var", "service=api"])
+        .ok();
+    assert_eq!(far.to("/called")[0].json(), json!({"service": "api"}));
+
+    // Bad definitions are refused, naming the step.
+    let bad = cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(
+            &dir,
+            "bad.json",
+            &json!({"name": "bad", "steps": [{"type": "notify", "integration": "ops-slack"}]}),
+        ),
+    ]);
+    assert_eq!(bad.code, 6);
+    assert!(
+        bad.stderr.contains("steps[1]") && bad.stderr.contains("message"),
+        "{}",
+        bad.stderr
+    );
+
+    // Playbooks are part of the export and come back from templates.
+    let exported = expect(&admin.get("/api/v1/workspaces/ops/export"), 200).clone();
+    let names: Vec<&str> = exported["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["call", "db-failover", "stops"]);
+    expect(
+        &admin.post(
+            "/api/v1/templates",
+            json!({"name": "with-playbooks", "snapshot": exported}),
+        ),
+        201,
+    );
+    expect(
+        &admin.post(
+            "/api/v1/workspaces",
+            json!({"name": "Copy", "slug": "copy", "region": "us", "template": "with-playbooks"}),
+        ),
+        201,
+    );
+    let copied = expect(
+        &admin.get("/api/v1/workspaces/copy/playbooks/db-failover"),
+        200,
+    )
+    .clone();
+    assert_eq!(
+        copied["steps"],
+        expect(
+            &admin.get("/api/v1/workspaces/ops/playbooks/db-failover"),
+            200
+        )["steps"]
+    );
+    // Nothing of one workspace reaches another.
+    assert_eq!(
+        expect(&admin.get("/api/v1/workspaces/copy/playbook-runs"), 200)["runs"],
+        json!([])
+    );
+    assert_eq!(
+        expect(&admin.get("/api/v1/workspaces/copy/integrations"), 200)["integrations"],
+        json!([])
+    );
+}
+
+fn certificate_digest(db: TestDb) {
+    let paths = vec![
+        reference_plugin("webhook").into(),
+        reference_plugin("cert_expiry_digest").into(),
+    ];
+    let far = CaptureServer::start();
+    let server = TestServer::start_with(db, |config| {
+        config.installed_plugins = paths;
+        config.watch_plugins_dir = false;
+        config.scheduler_tick_ms = 100;
+        config.task_settings.insert(
+            "cert_expiry_digest".into(),
+            json!({"within_days": 30, "schedule": {"every_seconds": 1}}),
+        );
+    });
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    create_workspace(&admin, "quiet");
+    for (host, from, until) in [
+        ("old.example.com", -90, -2),
+        ("soon.example.com", -30, 10),
+        ("later.example.com", -30, 60),
+    ] {
+        let (pem, _) = certificate(host, from, until);
+        expect(
+            &admin.post("/api/v1/workspaces/ops/certificates", json!({"pem": pem})),
+            201,
+        );
+    }
+    // `quiet` has a certificate far from expiry and an integration: it gets
+    // no digest.
+    let (pem, _) = certificate("fine.example.com", -1, 300);
+    expect(
+        &admin.post("/api/v1/workspaces/quiet/certificates", json!({"pem": pem})),
+        201,
+    );
+    for (slug, path) in [("ops", "/digest"), ("quiet", "/quiet")] {
+        expect(
+            &admin.post(
+                &format!("/api/v1/workspaces/{slug}/integrations"),
+                json!({"name": "hook", "adapter": "webhook",
+                       "config": {"url": format!("{}{path}", far.url), "secret": HOOK_SECRET}}),
+            ),
+            201,
+        );
+    }
+
+    // The task runs on its (overridden) schedule and delivers a digest.
+    let digests = far.wait_for("/digest", 1, Duration::from_secs(30));
+    assert!(!digests.is_empty(), "no digest arrived");
+    let digest = digests[0].json();
+    assert_signed(&digests[0], HOOK_SECRET);
+    assert_eq!(digest["type"], "certificate.expiry_digest");
+    assert_eq!(digest["workspace"], "ops");
+    let text = digest["text"].as_str().unwrap();
+    assert!(
+        text.contains("old.example.com") && text.contains("EXPIRED"),
+        "{text}"
+    );
+    assert!(text.contains("soon.example.com"), "{text}");
+    assert!(!text.contains("later.example.com"), "{text}");
+    let listed: Vec<&str> = digest["data"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["old.example.com", "soon.example.com"]);
+    assert!(
+        far.to("/quiet").is_empty(),
+        "a workspace with nothing expiring got a digest"
+    );
+
+    // The run is recorded, and an operator can run it on demand.
+    let cli = Cli::with(&server.url, &server.admin_token, None);
+    let runs = cli
+        .run(&["schedule", "runs", "cert_expiry_digest", "--json"])
+        .ok()
+        .json();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["outcome"] == "ok"),
+        "{runs}"
+    );
+    let before = far.to("/digest").len();
+    let now = cli
+        .run(&["schedule", "run", "cert_expiry_digest", "--json"])
+        .ok()
+        .json();
+    assert_eq!(now["outcome"], "ok", "{now}");
+    assert_eq!(now["output"]["certificates"], 2);
+    assert!(far.to("/digest").len() > before);
+    // The deliveries are in the integration's log, marked as the task's.
+    let log = expect(
+        &admin.get("/api/v1/workspaces/ops/integrations/hook/deliveries"),
+        200,
+    )
+    .clone();
+    assert!(
+        log["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["source"] == "task:cert_expiry_digest" && d["ok"] == true),
+        "{log}"
+    );
+}
+
+on_both_databases!(
+    adapters_and_secrets,
+    playbook_runs_and_dry_runs,
+    certificate_digest
+);
