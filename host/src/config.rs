@@ -113,6 +113,9 @@ pub struct Config {
     /// Seconds a periodic task's run may take before it is recorded as
     /// `timed_out`.
     pub task_timeout_secs: u64,
+    /// Days task runs and integration delivery records are kept (0: for
+    /// ever). Playbook runs and the audit log are never pruned.
+    pub record_retention_days: u32,
     /// Settings for periodic tasks, by task name: each table is handed to
     /// the task as its configuration; a `schedule` key in it
     /// (`{ every_seconds = N }` or `{ cron = "0 7 * * *" }`) replaces the
@@ -197,6 +200,7 @@ impl Default for Config {
             allow_unsigned_plugins: false,
             scheduler_tick_ms: 1000,
             task_timeout_secs: 300,
+            record_retention_days: 30,
             task_settings: Default::default(),
             secrets_key: None,
         }
@@ -229,6 +233,7 @@ impl fmt::Debug for Config {
             .field("allow_unsigned_plugins", &self.allow_unsigned_plugins)
             .field("scheduler_tick_ms", &self.scheduler_tick_ms)
             .field("task_timeout_secs", &self.task_timeout_secs)
+            .field("record_retention_days", &self.record_retention_days)
             .field(
                 "task_settings",
                 &self.task_settings.keys().collect::<Vec<_>>(),

@@ -23,3 +23,4 @@ CREATE TABLE task_runs (
     UNIQUE (task, scheduled_for)
 );
 CREATE INDEX task_runs_by_task ON task_runs(task, id);
+CREATE INDEX task_runs_running ON task_runs(task) WHERE outcome = 'running';

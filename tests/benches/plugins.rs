@@ -314,7 +314,10 @@ fn main() {
     let cached = std::fs::read_dir(home.path().join("data/plugin-cache"))
         .map(|d| d.count())
         .unwrap_or(0);
-    assert!(cached >= 100, "the server made {cached} private copies, not 100");
+    assert!(
+        cached >= 100,
+        "the server made {cached} private copies, not 100"
+    );
     let starts: Vec<Duration> = (0..7).map(|_| start_once()).collect();
     println!(
         "start to serving with 100 plugin files: median {:.0} ms over 7 restarts (worst {:.0} ms; first start with migrations {:.0} ms; target ≤ 300 ms)",

@@ -104,8 +104,16 @@ fn every_tick_runs_once(db: TestDb) {
                 .unwrap(),
         );
     }
-    for port in ports {
-        wait_healthy(&format!("http://127.0.0.1:{port}"));
+    for (n, port) in ports.iter().enumerate() {
+        let url = format!("http://127.0.0.1:{port}");
+        let healthy = std::panic::catch_unwind(|| wait_healthy(&url));
+        if healthy.is_err() {
+            let log = std::fs::read_to_string(dir.path().join(format!("server{n}.log")));
+            panic!(
+                "server {n} never became healthy; its log:\n{}",
+                log.unwrap_or_default()
+            );
+        }
     }
     // Let both run for a while: enough ticks that some panic.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -127,7 +135,12 @@ fn every_tick_runs_once(db: TestDb) {
         .collect();
     assert_eq!(
         names,
-        ["audit.checkpoint", "fixture_tick", "invites.expire"],
+        [
+            "audit.checkpoint",
+            "fixture_tick",
+            "invites.expire",
+            "records.prune"
+        ],
         "{listed:#}"
     );
     let cli = Cli::with(&format!("http://127.0.0.1:{}", ports[0]), &token, None);
@@ -181,4 +194,131 @@ fn every_tick_runs_once(db: TestDb) {
     );
 }
 
-on_both_databases!(every_tick_runs_once);
+/// Runs of one task never overlap: while a run is still `running`, its
+/// ticks are recorded as `skipped`; a run whose server process died is
+/// closed as `abandoned` and the task runs again.
+fn overlapping_and_abandoned_runs(db: TestDb) {
+    let ticker = fixture_plugin("ticker");
+    let server = vigilo_tests::TestServer::start_with(db, |config| {
+        config.installed_plugins = vec![ticker.into()];
+        config.watch_plugins_dir = false;
+        config.scheduler_tick_ms = 100;
+        config.task_timeout_secs = 1;
+    });
+    let outcomes_after = |id: i64| -> Vec<String> {
+        server
+            .db
+            .column(&format!(
+                "SELECT outcome FROM task_runs WHERE task = 'fixture_tick' AND id > {id} ORDER BY id"
+            ))
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    let wait = |what: &str, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait(
+        "a first finished run",
+        Box::new(|| {
+            outcomes_after(0)
+                .iter()
+                .any(|o| o == "ok" || o == "panicked")
+        }),
+    );
+    // A run that looks like it is still going, on a server that is gone.
+    server.db.execute(
+        "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
+         VALUES ('fixture_tick', 'stuck', 'gone:1', '2999-01-01T00:00:00.000000Z', 'running')",
+    );
+    let stuck: i64 = server
+        .db
+        .column("SELECT id FROM task_runs WHERE scheduled_for = 'stuck'")[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait(
+        "two skipped ticks",
+        Box::new(|| {
+            outcomes_after(stuck)
+                .iter()
+                .filter(|o| *o == "skipped")
+                .count()
+                >= 2
+        }),
+    );
+    assert!(
+        outcomes_after(stuck).iter().all(|o| o == "skipped"),
+        "a run overlapped the running one: {:?}",
+        outcomes_after(stuck)
+    );
+    let error = server.db.column(&format!(
+        "SELECT error FROM task_runs WHERE id = {}",
+        stuck + 1
+    ));
+    assert_eq!(
+        error[0].as_deref(),
+        Some("the previous run was still running")
+    );
+    // Once it is older than any run may take, it is closed and ticks run.
+    server.db.execute(&format!(
+        "UPDATE task_runs SET started_at = '2000-01-01T00:00:00.000000Z' WHERE id = {stuck}"
+    ));
+    wait(
+        "the stuck run to be abandoned and the task to run again",
+        Box::new(|| {
+            let state = server
+                .db
+                .column(&format!("SELECT outcome FROM task_runs WHERE id = {stuck}"));
+            state[0].as_deref() == Some("abandoned")
+                && outcomes_after(stuck)
+                    .iter()
+                    .any(|o| o == "ok" || o == "panicked")
+        }),
+    );
+
+    // `records.prune` deletes finished runs past the retention period (30
+    // days by default) and keeps the rest.
+    server.db.execute(
+        "INSERT INTO task_runs (task, scheduled_for, runner, started_at, finished_at, outcome)
+         VALUES ('fixture_tick', 'ancient', 'gone:1', '2001-01-01T00:00:00.000000Z',
+                 '2001-01-01T00:00:01.000000Z', 'ok')",
+    );
+    let recent_before: i64 = server.db.column("SELECT COUNT(*) FROM task_runs WHERE scheduled_for <> 'ancient' AND started_at > '2026-01-01'")[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pruned = expect(
+        &server.admin().post(
+            "/api/v1/scheduler/tasks/records.prune/run",
+            serde_json::json!({}),
+        ),
+        200,
+    )
+    .clone();
+    assert_eq!(pruned["outcome"], "ok", "{pruned}");
+    assert!(
+        pruned["output"]["task_runs"].as_u64().unwrap() >= 2,
+        "{pruned}"
+    );
+    assert!(server
+        .db
+        .column("SELECT id FROM task_runs WHERE scheduled_for IN ('ancient', 'stuck')")
+        .is_empty());
+    let recent_after: i64 = server
+        .db
+        .column("SELECT COUNT(*) FROM task_runs WHERE started_at > '2026-01-01'")[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(recent_after >= recent_before, "recent runs were pruned");
+}
+
+on_both_databases!(every_tick_runs_once, overlapping_and_abandoned_runs);

@@ -8,7 +8,10 @@
 //! processes. The winner moves the due time on, runs the task, and records
 //! the outcome (`ok`, `failed`, `panicked`, `timed_out`) with its output or
 //! error. A task that fails is simply tried again at its next tick; nothing
-//! else is affected.
+//! else is affected. A tick that comes while the task's previous run is
+//! still going is recorded as `skipped` (runs of one task never overlap),
+//! and a run left `running` by a server process that died is closed as
+//! `abandoned` once it is older than any run may take.
 
 pub mod cron;
 
@@ -80,6 +83,8 @@ enum Job {
     AuditCheckpoint,
     /// Close invites that expired without being accepted.
     ExpireInvites,
+    /// Delete task runs and delivery records past their retention.
+    PruneRecords,
     /// A plugin's task, by registration name.
     Plugin(String),
 }
@@ -105,6 +110,7 @@ pub struct Scheduler {
     integrations: Integrations,
     checkpoint_every: u64,
     task_timeout: Duration,
+    retention_days: u32,
     settings: BTreeMap<String, Value>,
     runner: String,
     /// Tasks this process has registered (with their schedule text).
@@ -138,6 +144,7 @@ impl Scheduler {
             integrations,
             checkpoint_every: config.audit_checkpoint_interval_secs,
             task_timeout: Duration::from_secs(config.task_timeout_secs.max(1)),
+            retention_days: config.record_retention_days,
             settings: config.task_settings.clone(),
             runner: format!("{host}:{}", std::process::id()),
             registered: Default::default(),
@@ -173,6 +180,14 @@ impl Scheduler {
             when: When::Every(3600),
             job: Job::ExpireInvites,
         }];
+        if self.retention_days > 0 {
+            tasks.push(TaskDef {
+                name: "records.prune".into(),
+                source: "core".into(),
+                when: When::Every(86_400),
+                job: Job::PruneRecords,
+            });
+        }
         if self.checkpoint_every > 0 {
             tasks.push(TaskDef {
                 name: "audit.checkpoint".into(),
@@ -232,6 +247,7 @@ impl Scheduler {
     /// Registers new tasks, then claims and starts every due one.
     pub async fn run_due(self: &Arc<Self>) -> StoreResult<()> {
         let now_t = OffsetDateTime::now_utc();
+        self.close_abandoned_runs(now_t).await?;
         for task in self.tasks() {
             let due = self.due_time(&task, now_t).await?;
             let Some(due) = due else { continue };
@@ -269,10 +285,86 @@ impl Scheduler {
             .bind(&scheduled_for)
             .execute(self.store.pool())
             .await?;
+            // A run still going (on any server) keeps the next one from
+            // overlapping it: the tick is recorded as skipped.
+            let busy: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM task_runs WHERE task = $1 AND outcome = 'running' AND id <> $2",
+            )
+            .bind(&task.name)
+            .bind(run_id)
+            .fetch_one(self.store.pool())
+            .await?;
+            if busy > 0 {
+                self.finish(
+                    &task.name,
+                    run_id,
+                    "skipped",
+                    None,
+                    Some("the previous run was still running".into()),
+                )
+                .await;
+                continue;
+            }
             let this = self.clone();
             tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await });
         }
         Ok(())
+    }
+
+    /// Marks runs left `running` by a server process that stopped (crashed,
+    /// killed) as `abandoned`, once they are older than any run may take.
+    async fn close_abandoned_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
+        let limit = time::Duration::seconds(self.task_timeout.as_secs() as i64 + 300);
+        // A read first: most looks find nothing, and take no write lock.
+        let stale: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM task_runs WHERE outcome = 'running' AND started_at < $1",
+        )
+        .bind(format_time(now_t - limit))
+        .fetch_one(self.store.pool())
+        .await?;
+        if stale == 0 {
+            return Ok(());
+        }
+        let closed = sqlx::query(
+            "UPDATE task_runs SET outcome = 'abandoned', finished_at = $1,
+                 error = 'the server process running it stopped before it finished'
+             WHERE outcome = 'running' AND started_at < $2",
+        )
+        .bind(format_time(now_t))
+        .bind(format_time(now_t - limit))
+        .execute(self.store.pool())
+        .await?;
+        if closed.rows_affected() > 0 {
+            tracing::warn!(
+                runs = closed.rows_affected(),
+                "scheduler: closed runs whose server process stopped"
+            );
+        }
+        Ok(())
+    }
+
+    /// Records a run's end.
+    async fn finish(
+        &self,
+        task: &str,
+        run_id: i64,
+        outcome: &str,
+        output: Option<String>,
+        error: Option<String>,
+    ) {
+        let recorded = sqlx::query(
+            "UPDATE task_runs SET finished_at = $1, outcome = $2, output = $3, error = $4 WHERE id = $5",
+        )
+        .bind(now())
+        .bind(outcome)
+        .bind(output)
+        .bind(error)
+        .bind(run_id)
+        .execute(self.store.pool())
+        .await;
+        if let Err(e) = recorded {
+            tracing::error!(task = %task, error = %e, "cannot record a task run");
+        }
     }
 
     /// Runs task `name` now, outside its schedule (the next scheduled tick
@@ -363,6 +455,11 @@ impl Scheduler {
                 .await
                 .map(|n| json!({"expired": n}))
                 .map_err(|e| ("failed", e.to_string())),
+            Job::PruneRecords => self
+                .prune_records()
+                .await
+                .map(|(runs, deliveries)| json!({"task_runs": runs, "deliveries": deliveries}))
+                .map_err(|e| ("failed", e.to_string())),
             Job::Plugin(name) => self.run_plugin_task(name, &scheduled_for).await,
         };
         let (outcome, output, error) = match result {
@@ -372,19 +469,8 @@ impl Scheduler {
                 (outcome, None, Some(error))
             }
         };
-        let recorded = sqlx::query(
-            "UPDATE task_runs SET finished_at = $1, outcome = $2, output = $3, error = $4 WHERE id = $5",
-        )
-        .bind(now())
-        .bind(outcome)
-        .bind(output)
-        .bind(error)
-        .bind(run_id)
-        .execute(self.store.pool())
-        .await;
-        if let Err(e) = recorded {
-            tracing::error!(task = %task.name, error = %e, "cannot record a task run");
-        }
+        self.finish(&task.name, run_id, outcome, output, error)
+            .await;
     }
 
     async fn run_plugin_task(
@@ -423,6 +509,26 @@ impl Scheduler {
                 };
                 (outcome, e.to_string())
             })
+    }
+
+    /// Deletes finished task runs and delivery records older than the
+    /// retention period; returns how many of each.
+    async fn prune_records(&self) -> StoreResult<(u64, u64)> {
+        let before = format_time(
+            OffsetDateTime::now_utc() - time::Duration::days(i64::from(self.retention_days)),
+        );
+        let runs =
+            sqlx::query("DELETE FROM task_runs WHERE outcome <> 'running' AND started_at < $1")
+                .bind(&before)
+                .execute(self.store.pool())
+                .await?
+                .rows_affected();
+        let deliveries = sqlx::query("DELETE FROM deliveries WHERE created_at < $1")
+            .bind(&before)
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
+        Ok((runs, deliveries))
     }
 
     /// Closes open invites past their expiry, each audited.
@@ -565,7 +671,8 @@ pub struct RunView {
     pub started_at: String,
     /// End, once finished.
     pub finished_at: Option<String>,
-    /// `running`, `ok`, `failed`, `panicked` or `timed_out`.
+    /// `running`, `ok`, `failed`, `panicked`, `timed_out`, `skipped` (the
+    /// previous run was still going) or `abandoned` (its server stopped).
     pub outcome: String,
     /// The task's JSON summary, when it succeeded.
     #[schema(value_type = Option<Object>)]
