@@ -17,7 +17,7 @@ use vigilo_sdk::wire::{SendRequest, ValidateConfigRequest};
 use vigilo_sdk::{Event, PluginKind, Registration};
 
 use crate::error::ApiError;
-use crate::plugins::{PluginCallError, PluginEntry, Plugins};
+use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
 
@@ -93,15 +93,22 @@ impl Integrations {
         Some((entry, info))
     }
 
-    /// Checks `config` for `adapter` and splits it into stored settings and
-    /// sealed secrets. When `previous` is given (an update), secret settings
-    /// left out of `config` keep their stored values, so a user can change
-    /// a channel without re-entering a webhook URL.
+    /// Checks `config` for a new integration `name` of `adapter` in
+    /// workspace `workspace_id`, and splits it into stored settings and
+    /// sealed secrets.
+    ///
+    /// For an update, `previous` is the stored integration: a secret setting
+    /// left out of `config` keeps its stored value, so a user can change a
+    /// channel without re-entering a webhook URL. But when the update sets
+    /// any secret, it must set them all: otherwise a changed destination
+    /// could be handed the secrets stored for the old one.
     pub async fn prepare(
         &self,
+        workspace_id: i64,
+        name: &str,
         adapter: &str,
         config: Map<String, Value>,
-        previous: Option<&Integration>,
+        previous: Option<(&Integration, &Map<String, Value>)>,
     ) -> Result<(Map<String, Value>, Map<String, Value>), ApiError> {
         let (entry, info) = self.adapter(adapter).ok_or_else(|| {
             ApiError::invalid(
@@ -113,19 +120,48 @@ impl Integrations {
             )
         })?;
         let mut full = config;
-        if let Some(previous) = previous {
-            let stored = self.open_secrets(previous).map_err(ApiError::Internal)?;
-            for (key, value) in stored {
-                full.entry(key).or_insert(value);
+        let mut known_secrets = secret_strings(&full, &info.secret_fields);
+        if let Some((previous, changes)) = previous {
+            let given: Vec<&String> = info
+                .secret_fields
+                .iter()
+                .filter(|k| changes.get(*k).is_some_and(|v| !v.is_null()))
+                .collect();
+            let missing: Vec<&String> = info
+                .secret_fields
+                .iter()
+                .filter(|k| previous.sealed_secrets.contains_key(*k) && !given.contains(k))
+                .collect();
+            if !given.is_empty() && !missing.is_empty() {
+                return Err(ApiError::invalid(
+                    "config",
+                    format!(
+                        "setting a secret ({}) means setting every stored secret again: also give {}",
+                        join(&given),
+                        join(&missing)
+                    ),
+                ));
+            }
+            if given.is_empty() {
+                let stored = self
+                    .open_secrets(workspace_id, previous)
+                    .map_err(ApiError::Internal)?;
+                known_secrets.extend(secret_strings(&stored, &info.secret_fields));
+                for (key, value) in stored {
+                    if !changes.contains_key(&key) {
+                        full.entry(key).or_insert(value);
+                    }
+                }
             }
         }
         let request = ValidateConfigRequest {
             name: adapter.to_owned(),
             config: Value::Object(full),
         };
+        let limit = self.plugins.call_timeout();
         let normalised = self
             .plugins
-            .call(&entry, move |handle| {
+            .call_scrubbed(&entry, limit, &known_secrets, move |handle| {
                 handle.validate_adapter_config(&request)
             })
             .await
@@ -147,7 +183,11 @@ impl Integrations {
         for (key, value) in normalised {
             if info.secret_fields.contains(&key) {
                 if !value.is_null() {
-                    sealed.insert(key, Value::String(self.secrets.seal(&value.to_string())));
+                    let context = seal_context(workspace_id, name, &key);
+                    sealed.insert(
+                        key,
+                        Value::String(self.secrets.seal(&context, &value.to_string())),
+                    );
                 }
             } else {
                 plain.insert(key, value);
@@ -157,14 +197,19 @@ impl Integrations {
     }
 
     /// The integration's secret settings, opened.
-    fn open_secrets(&self, integration: &Integration) -> Result<Map<String, Value>, String> {
+    fn open_secrets(
+        &self,
+        workspace_id: i64,
+        integration: &Integration,
+    ) -> Result<Map<String, Value>, String> {
         integration
             .sealed_secrets
             .iter()
             .map(|(key, sealed)| {
+                let context = seal_context(workspace_id, &integration.name, key);
                 let text = self
                     .secrets
-                    .open(sealed.as_str().unwrap_or_default())
+                    .open(&context, sealed.as_str().unwrap_or_default())
                     .map_err(|e| {
                         format!("secret `{key}` of integration `{}`: {e}", integration.name)
                     })?;
@@ -174,9 +219,10 @@ impl Integrations {
             .collect()
     }
 
-    /// Checks that `integration` could deliver now: its adapter is loaded
-    /// and its stored secrets open. Used by playbook dry runs.
-    pub fn check_ready(&self, integration: &Integration) -> Result<(), String> {
+    /// Checks that `integration` could deliver now: it is enabled, its
+    /// adapter is loaded and its stored secrets open. Used by playbook dry
+    /// runs.
+    pub fn check_ready(&self, workspace_id: i64, integration: &Integration) -> Result<(), String> {
         if !integration.enabled {
             return Err(format!("integration `{}` is disabled", integration.name));
         }
@@ -186,7 +232,7 @@ impl Integrations {
                 integration.name, integration.adapter
             ));
         }
-        self.open_secrets(integration).map(drop)
+        self.open_secrets(workspace_id, integration).map(drop)
     }
 
     /// Delivers `event` through `integration` and records the attempt.
@@ -197,17 +243,17 @@ impl Integrations {
         event: &Event,
         source: &str,
     ) -> DeliveryOutcome {
-        let secrets = self.open_secrets(integration);
-        let result = self.send(integration, event, secrets.clone()).await;
-        // An adapter's error text may quote what it was given: never let a
-        // secret into the delivery log or the API answer.
-        let scrub = |text: String| match &secrets {
-            Ok(values) => redact(text, values),
-            Err(_) => text,
+        let secrets = self.open_secrets(workspace_id, integration);
+        let known: Vec<String> = match &secrets {
+            Ok(values) => secret_strings(values, &values.keys().cloned().collect::<Vec<_>>()),
+            Err(_) => Vec::new(),
         };
+        let result = self.send(integration, event, secrets, &known).await;
+        // An adapter's report may quote what it was given: never let a
+        // secret into the delivery log or the API answer.
         let (ok, detail, error) = match result {
-            Ok(detail) => (true, Some(detail), None),
-            Err(error) => (false, None, Some(scrub(error))),
+            Ok(detail) => (true, Some(redact_value(detail, &known)), None),
+            Err(error) => (false, None, Some(redact_text(error, &known))),
         };
         if let Some(error) = &error {
             tracing::warn!(integration = %integration.name, adapter = %integration.adapter, source, "delivery failed: {error}");
@@ -250,6 +296,7 @@ impl Integrations {
         integration: &Integration,
         event: &Event,
         secrets: Result<Map<String, Value>, String>,
+        known: &[String],
     ) -> Result<Value, String> {
         if !integration.enabled {
             return Err(format!("integration `{}` is disabled", integration.name));
@@ -267,15 +314,24 @@ impl Integrations {
             config: Value::Object(config),
             event: event.clone(),
         };
+        let limit = self.plugins.call_timeout();
         let response = self
             .plugins
-            .call(&entry, move |handle| handle.send_event(&request))
+            .call_scrubbed(&entry, limit, known, move |handle| {
+                handle.send_event(&request)
+            })
             .await
             .map_err(|e| match e {
                 PluginCallError::Rejected { message, .. }
                 | PluginCallError::Failed { message, .. } => message,
                 other => other.to_string(),
             })?;
+        if !response.delivered {
+            return Err(format!(
+                "the `{}` adapter reported the event as not delivered",
+                integration.adapter
+            ));
+        }
         Ok(response.detail)
     }
 
@@ -343,35 +399,85 @@ fn names(adapters: &[AdapterInfo]) -> String {
     }
 }
 
-/// `text` with every secret value (at least 4 characters long) replaced.
-fn redact(mut text: String, secrets: &Map<String, Value>) -> String {
-    for value in secrets.values() {
-        let secret = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if secret.len() >= 4 {
-            text = text.replace(&secret, "[redacted]");
+/// What binds a sealed secret to its place: the workspace, the integration
+/// and the setting.
+fn seal_context(workspace_id: i64, integration: &str, key: &str) -> String {
+    format!("integration:{workspace_id}:{integration}:{key}")
+}
+
+fn join(keys: &[&String]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every string inside the settings named in `keys` (a secret may be an
+/// object, such as a map of headers): what must never appear in text the
+/// server keeps or shows.
+fn secret_strings(config: &Map<String, Value>, keys: &[String]) -> Vec<String> {
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Object(map) => map.values().for_each(|v| walk(v, out)),
+            Value::Number(n) => out.push(n.to_string()),
+            _ => {}
         }
     }
-    text
+    let mut out = Vec::new();
+    for key in keys {
+        if let Some(value) = config.get(key) {
+            walk(value, &mut out);
+        }
+    }
+    out
+}
+
+/// `value` with every secret replaced inside every string it holds.
+fn redact_value(value: Value, secrets: &[String]) -> Value {
+    match value {
+        Value::String(s) => Value::String(redact_text(s, secrets)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| redact_value(v, secrets))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, redact_value(v, secrets)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn redacts_secret_values_from_error_text() {
-        let mut secrets = Map::new();
-        secrets.insert(
-            "webhook_url".into(),
-            Value::String("https://hooks.example/T1/B2/xyz".into()),
+    fn redacts_secret_values_wherever_they_hide() {
+        let config = json!({
+            "webhook_url": "https://hooks.example/T1/B2/xyz",
+            "headers": {"Authorization": "Bearer abcdef123"},
+            "channel": "#ops",
+        });
+        let config = config.as_object().unwrap().clone();
+        let secrets = secret_strings(&config, &["webhook_url".into(), "headers".into()]);
+        assert_eq!(
+            redact_text(
+                "POST https://hooks.example/T1/B2/xyz failed with Bearer abcdef123".into(),
+                &secrets
+            ),
+            "POST [redacted] failed with [redacted]"
         );
-        let text = redact(
-            "POST https://hooks.example/T1/B2/xyz failed: connection refused".into(),
+        let detail = redact_value(
+            json!({"echo": ["https://hooks.example/T1/B2/xyz"], "channel": "#ops"}),
             &secrets,
         );
-        assert_eq!(text, "POST [redacted] failed: connection refused");
+        assert_eq!(detail, json!({"echo": ["[redacted]"], "channel": "#ops"}));
     }
 }

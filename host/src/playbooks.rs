@@ -40,6 +40,14 @@ use crate::state::AppState;
 
 /// Longest a `webhook` step waits for the remote end.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest text setting (before placeholders are filled).
+const MAX_TEMPLATE: usize = 4000;
+/// Largest JSON setting (`fields`, `body`), serialised.
+const MAX_JSON_SETTING: usize = 16 * 1024;
+/// Most one filled-in text (or JSON setting) may add up to.
+const MAX_RENDERED: usize = 64 * 1024;
+/// Largest run input, serialised.
+pub const MAX_INPUT: usize = 16 * 1024;
 
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -122,7 +130,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// `webhook`: the JSON body (strings inside may hold placeholders);
-    /// default: the run's context.
+    /// default: the workspace, playbook, run and input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
@@ -240,7 +248,24 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
         .into_iter()
         .flatten()
         {
+            if text.chars().count() > MAX_TEMPLATE {
+                return Err(ApiError::invalid(
+                    field.clone(),
+                    format!("a text setting is longer than {MAX_TEMPLATE} characters"),
+                ));
+            }
             parse_template(text).map_err(|e| ApiError::invalid(field.clone(), e))?;
+        }
+        for (key, json) in [
+            ("fields", step.fields.clone().map(Value::Object)),
+            ("body", step.body.clone()),
+        ] {
+            if json.is_some_and(|j| j.to_string().len() > MAX_JSON_SETTING) {
+                return Err(ApiError::invalid(
+                    format!("{field}.{key}"),
+                    format!("`{key}` is larger than {MAX_JSON_SETTING} bytes"),
+                ));
+            }
         }
     }
     Ok(())
@@ -292,43 +317,82 @@ fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
 /// for an earlier step's output (which does not exist yet) is shown as
 /// `<steps.name.key>`.
 fn render(text: &str, context: &Value, dry_run: bool) -> Result<String, String> {
+    let mut budget = MAX_RENDERED;
+    render_within(text, context, dry_run, &mut budget)
+}
+
+/// [`render`], failing once the output would pass `budget` bytes, so no
+/// playbook can make the server build an unbounded string.
+fn render_within(
+    text: &str,
+    context: &Value,
+    dry_run: bool,
+    budget: &mut usize,
+) -> Result<String, String> {
     let mut out = String::new();
     for piece in parse_template(text)? {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
+        let added = match piece {
+            Piece::Text(t) => t.to_owned(),
             Piece::Var(path) => match lookup(context, path) {
-                Some(Value::String(s)) => out.push_str(s),
+                Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None if dry_run && path.starts_with("steps.") => {
-                    out.push_str(&format!("<{path}>"))
+                    format!("<{path}>")
                 }
                 Some(Value::Null) | None => {
                     return Err(format!(
                         "the placeholder {{{{{path}}}}} has no value in this run"
                     ))
                 }
-                Some(other) => out.push_str(&other.to_string()),
+                Some(other) => other.to_string(),
             },
+        };
+        if added.len() > *budget {
+            return Err(format!(
+                "the filled-in text is longer than {MAX_RENDERED} bytes"
+            ));
         }
+        *budget -= added.len();
+        out.push_str(&added);
     }
     Ok(out)
 }
 
-/// `render` over every string inside a JSON value.
+/// `render` over every string inside a JSON value, within one budget.
 fn render_value(value: &Value, context: &Value, dry_run: bool) -> Result<Value, String> {
-    Ok(match value {
-        Value::String(s) => Value::String(render(s, context, dry_run)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_value(v, context, dry_run))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_value(v, context, dry_run)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
+    fn walk(
+        value: &Value,
+        context: &Value,
+        dry_run: bool,
+        budget: &mut usize,
+    ) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(s) => Value::String(render_within(s, context, dry_run, budget)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| walk(v, context, dry_run, budget))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), walk(v, context, dry_run, budget)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+    let mut budget = MAX_RENDERED;
+    walk(value, context, dry_run, &mut budget)
+}
+
+/// A `webhook` step's body when it gives none: the workspace, playbook, run
+/// and input (not earlier steps' outputs).
+fn default_body(context: &Value) -> Value {
+    json!({
+        "workspace": context["workspace"],
+        "playbook": context["playbook"],
+        "run": context["run"],
+        "input": context["input"],
     })
 }
 
@@ -507,7 +571,9 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                     .integration(cx.access.workspace.id, name)
                     .await
                     .map_err(|e| e.to_string())?;
-                cx.state.integrations.check_ready(&integration)?;
+                cx.state
+                    .integrations
+                    .check_ready(cx.access.workspace.id, &integration)?;
                 Ok(Outcome::Done(json!({
                     "would": format!("send through `{}` ({})", integration.name, integration.adapter),
                     "integration": integration.name, "adapter": integration.adapter,
@@ -515,13 +581,15 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                 })))
             }
             StepType::CreateTask => {
-                cx.access.require(Permission::ItemWrite).map_err(api_error_text)?;
-                let title = render(step.title.as_deref().unwrap_or(""), context, true)?;
-                validate::text("title", &title, 200).map_err(api_error_text)?;
-                let description = render(step.description.as_deref().unwrap_or(""), context, true)?;
+                let (title, description, fields) = task_settings(step, context, true)?;
+                let (title, description, fields) = crate::http::check_new_item(
+                    cx.state, cx.access, "task", &title, &description, fields,
+                )
+                .await
+                .map_err(api_error_text)?;
                 Ok(Outcome::Done(json!({
                     "would": "create a task", "title": title, "description": description,
-                    "fields": step.fields.clone().unwrap_or_default(),
+                    "fields": fields,
                 })))
             }
             StepType::SetStatus => {
@@ -553,7 +621,7 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                 let url = render(step.url.as_deref().unwrap_or(""), context, true)?;
                 let body = match &step.body {
                     Some(body) => render_value(body, context, true)?,
-                    None => context.clone(),
+                    None => default_body(context),
                 };
                 Ok(Outcome::CannotSimulate(
                     json!({"would": format!("POST JSON to {url}"), "url": url, "body": body}),
@@ -593,15 +661,7 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
                 }
             }
             StepType::CreateTask => {
-                let title = render(step.title.as_deref().unwrap_or(""), context, false)?;
-                let description = render(step.description.as_deref().unwrap_or(""), context, false)?;
-                let fields = match &step.fields {
-                    Some(fields) => match render_value(&Value::Object(fields.clone()), context, false)? {
-                        Value::Object(map) => map,
-                        _ => Map::new(),
-                    },
-                    None => Map::new(),
-                };
+                let (title, description, fields) = task_settings(step, context, false)?;
                 let item = crate::http::create_item_as(
                     cx.state, cx.access, cx.actor, "task", &title, &description, fields,
                 )
@@ -630,7 +690,7 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
                 }
                 let body = match &step.body {
                     Some(body) => render_value(body, context, false)?,
-                    None => context.clone(),
+                    None => default_body(context),
                 };
                 post_json(url, body).await
             }
@@ -643,17 +703,45 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
     }
 }
 
+/// A `create_task` step's title, description and field values, filled in.
+fn task_settings(
+    step: &Step,
+    context: &Value,
+    dry_run: bool,
+) -> Result<(String, String, Map<String, Value>), String> {
+    let title = render(step.title.as_deref().unwrap_or(""), context, dry_run)?;
+    let description = render(step.description.as_deref().unwrap_or(""), context, dry_run)?;
+    let fields = match &step.fields {
+        Some(fields) => match render_value(&Value::Object(fields.clone()), context, dry_run)? {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        },
+        None => Map::new(),
+    };
+    Ok((title, description, fields))
+}
+
 /// POSTs `body` to `url` off the async executor; a non-2xx answer is an
 /// error naming the status.
 async fn post_json(url: String, body: Value) -> Result<Value, String> {
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::AgentBuilder::new().timeout(WEBHOOK_TIMEOUT).build();
+        // No redirects: the step calls the URL it names, nothing else.
+        let agent = ureq::AgentBuilder::new()
+            .timeout(WEBHOOK_TIMEOUT)
+            .redirects(0)
+            .build();
         match agent
             .post(&url)
             .set("User-Agent", concat!("vigilo/", env!("CARGO_PKG_VERSION")))
             .send_json(&body)
         {
-            Ok(response) => Ok(json!({"url": url, "status": response.status()})),
+            Ok(response) if (200..300).contains(&response.status()) => {
+                Ok(json!({"url": url, "status": response.status()}))
+            }
+            Ok(response) => Err(format!(
+                "{url} answered {} (redirects are not followed)",
+                response.status()
+            )),
             Err(ureq::Error::Status(code, response)) => {
                 let text: String = response
                     .into_string()

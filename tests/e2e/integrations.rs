@@ -152,6 +152,15 @@ fn adapters_and_secrets(db: TestDb) {
     )
     .clone();
     assert_eq!(shown["secrets_set"], json!(["webhook_url"]));
+    let hook = expect(
+        &server
+            .api(&engineer)
+            .get("/api/v1/workspaces/ops/integrations/ops-hook"),
+        200,
+    )
+    .clone();
+    assert_eq!(hook["secrets_set"], json!(["secret", "url"]));
+    assert_eq!(hook["config"], json!({}));
     assert_eq!(shown["config"]["channel"], "#ops");
     let listing = cli
         .run(&["integration", "list", "--json"])
@@ -255,12 +264,25 @@ fn adapters_and_secrets(db: TestDb) {
         .unwrap()
         .local_addr()
         .unwrap();
+    // A new destination needs every secret again: the stored signing
+    // secret is not handed to a URL it was not set up for.
+    let moved = cli.run(&[
+        "integration",
+        "update",
+        "broken",
+        "--set",
+        &format!("url=http://{closed}/gone"),
+    ]);
+    assert_eq!(moved.code, 6, "{}", moved.stderr);
+    assert!(moved.stderr.contains("`secret`"), "{}", moved.stderr);
     cli.run(&[
         "integration",
         "update",
         "broken",
         "--set",
         &format!("url=http://{closed}/gone"),
+        "--set",
+        &format!("secret={HOOK_SECRET}"),
     ])
     .ok();
     assert_eq!(cli.run(&["integration", "test", "broken"]).code, 11);

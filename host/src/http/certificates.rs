@@ -160,6 +160,8 @@ async fn add_certificate(
     let parsed = parse_pem(&body.pem).map_err(|reason| ApiError::invalid("pem", reason))?;
     let name = match &body.name {
         Some(name) => validate::text("name", name, 200)?,
+        // From the certificate: printable characters only, at most 200;
+        // else the start of the fingerprint.
         None => parsed
             .common_name
             .clone()
@@ -169,6 +171,14 @@ async fn add_certificate(
                     .first()
                     .map(|s| s.split_once(':').map_or(s.clone(), |(_, v)| v.to_owned()))
             })
+            .map(|n| {
+                n.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
             .unwrap_or_else(|| parsed.fingerprint_sha256[..23].to_owned()),
     };
     let mut tx = state.store.begin_write().await?;

@@ -149,10 +149,10 @@ async fn create_integration(
         .workspace(&state, &slug, Permission::IntegrationManage)
         .await?;
     let ApiJson(body) = body?;
-    let name = validate::identifier("name", &body.name)?;
+    let name = validate::name_not_number("name", &body.name)?;
     let (plain, sealed) = state
         .integrations
-        .prepare(&body.adapter, body.config, None)
+        .prepare(access.workspace.id, &name, &body.adapter, body.config, None)
         .await?;
     let mut tx = state.store.begin_write().await?;
     let integration = store::insert_integration(
@@ -203,7 +203,8 @@ async fn get_integration(
 #[serde(deny_unknown_fields)]
 struct UpdateIntegration {
     /// Settings to set (merged over the stored ones; `null` removes one).
-    /// Secret settings left out keep their stored values.
+    /// Secret settings left out keep their stored values, unless the update
+    /// sets a secret: then every stored secret must be given again.
     #[serde(default)]
     #[schema(value_type = Object)]
     config: Map<String, Value>,
@@ -227,22 +228,32 @@ async fn update_integration(
         .await?;
     let ApiJson(body) = body?;
     let mut integration = state.store.integration(access.workspace.id, &name).await?;
-    let mut config = integration.config.clone();
-    let mut previous = integration.clone();
-    for (key, value) in &body.config {
-        if value.is_null() {
-            config.remove(key);
-            previous.sealed_secrets.remove(key);
-        } else {
-            config.insert(key.clone(), value.clone());
+    // Turning an integration on or off needs no check of its settings (its
+    // adapter may be gone, which may be why it is being turned off).
+    if !body.config.is_empty() {
+        let mut config = integration.config.clone();
+        let mut previous = integration.clone();
+        for (key, value) in &body.config {
+            if value.is_null() {
+                config.remove(key);
+                previous.sealed_secrets.remove(key);
+            } else {
+                config.insert(key.clone(), value.clone());
+            }
         }
+        let (plain, sealed) = state
+            .integrations
+            .prepare(
+                access.workspace.id,
+                &integration.name,
+                &integration.adapter,
+                config,
+                Some((&previous, &body.config)),
+            )
+            .await?;
+        integration.config = plain;
+        integration.sealed_secrets = sealed;
     }
-    let (plain, sealed) = state
-        .integrations
-        .prepare(&integration.adapter, config, Some(&previous))
-        .await?;
-    integration.config = plain;
-    integration.sealed_secrets = sealed;
     if let Some(enabled) = body.enabled {
         integration.enabled = enabled;
     }

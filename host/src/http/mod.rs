@@ -21,7 +21,7 @@ mod work_items;
 mod workspaces;
 
 pub use playbooks::PlaybookDefinition;
-pub(crate) use work_items::{check_transition, create_item_as, transition_as};
+pub(crate) use work_items::{check_new_item, check_transition, create_item_as, transition_as};
 
 use std::sync::Arc;
 

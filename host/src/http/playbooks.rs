@@ -105,7 +105,7 @@ impl PlaybookDefinition {
     /// Checks the definition; returns the name, description and steps as
     /// stored.
     pub fn checked(&self) -> ApiResult<(String, String, Value)> {
-        let name = validate::identifier("name", &self.name)?;
+        let name = validate::name_not_number("name", &self.name)?;
         if self.description.chars().count() > 2000 {
             return Err(ApiError::invalid(
                 "description",
@@ -297,7 +297,35 @@ fn run_view(run: PlaybookRun) -> RunView {
     }
 }
 
+/// Starts a run in its own task, so it finishes (and is recorded and
+/// audited) even if the client goes away, and answers with its record.
 async fn start_run(
+    state: &AppState,
+    principal: &Principal,
+    slug: &str,
+    playbook: &str,
+    input: Map<String, Value>,
+    dry_run: bool,
+) -> ApiResult<RunView> {
+    if Value::Object(input.clone()).to_string().len() > playbooks::MAX_INPUT {
+        return Err(ApiError::invalid(
+            "input",
+            format!(
+                "the run's input is larger than {} bytes",
+                playbooks::MAX_INPUT
+            ),
+        ));
+    }
+    let (state, principal) = (state.clone(), principal.clone());
+    let (slug, playbook) = (slug.to_owned(), playbook.to_owned());
+    tokio::spawn(
+        async move { run_to_end(&state, &principal, &slug, &playbook, input, dry_run).await },
+    )
+    .await
+    .map_err(|e| ApiError::Internal(format!("the playbook run did not complete: {e}")))?
+}
+
+async fn run_to_end(
     state: &AppState,
     principal: &Principal,
     slug: &str,

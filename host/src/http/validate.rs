@@ -114,6 +114,19 @@ pub fn identifier(field: &str, value: &str) -> Result<String, ApiError> {
     }
 }
 
+/// An [`identifier`] that is not all digits: for things addressed by id or
+/// name in one path segment, where `7` must mean one thing.
+pub fn name_not_number(field: &str, value: &str) -> Result<String, ApiError> {
+    let name = identifier(field, value)?;
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            field,
+            format!("`{field}` cannot be only digits (it would read as an id)"),
+        ));
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -300,20 +300,19 @@ async fn create_item(
     Ok((StatusCode::CREATED, Json(item_view(item))))
 }
 
-/// Creates a work item in `access`'s workspace as `actor` (who must hold
-/// `item.write`), validating custom fields, audited. Shared by the API and
-/// playbook steps.
-pub(crate) async fn create_item_as(
+/// Checks a new work item as [`create_item_as`] would (permission, title,
+/// description, custom field values, validated by plugins where the type
+/// is theirs) without storing anything; returns what would be stored.
+pub(crate) async fn check_new_item(
     state: &AppState,
     access: &Access,
-    actor: &Actor,
     kind: &str,
     title: &str,
     description_text: &str,
     field_values: Map<String, Value>,
-) -> ApiResult<WorkItem> {
+) -> ApiResult<(String, String, Map<String, Value>)> {
     access.require(Permission::ItemWrite)?;
-    let flow = check_kind("kind", kind)?;
+    check_kind("kind", kind)?;
     let title = validate::text("title", title, 200)?;
     let description = description(description_text)?;
     let definitions = state.store.custom_fields(access.workspace.id).await?;
@@ -327,6 +326,24 @@ pub(crate) async fn create_item_as(
         true,
     )
     .await?;
+    Ok((title, description, fields))
+}
+
+/// Creates a work item in `access`'s workspace as `actor` (who must hold
+/// `item.write`), validating custom fields, audited. Shared by the API and
+/// playbook steps.
+pub(crate) async fn create_item_as(
+    state: &AppState,
+    access: &Access,
+    actor: &Actor,
+    kind: &str,
+    title: &str,
+    description_text: &str,
+    field_values: Map<String, Value>,
+) -> ApiResult<WorkItem> {
+    let (title, description, fields) =
+        check_new_item(state, access, kind, title, description_text, field_values).await?;
+    let flow = check_kind("kind", kind)?;
     let created_by = actor
         .user_id
         .ok_or_else(|| ApiError::Internal("a work item must be created by a user".into()))?;
@@ -552,6 +569,12 @@ pub(crate) async fn transition_as(
     status: &str,
     comment: &str,
 ) -> ApiResult<WorkItem> {
+    if comment.chars().count() > 2000 {
+        return Err(ApiError::invalid(
+            "comment",
+            "`comment` is longer than 2000 characters",
+        ));
+    }
     let mut tx = state.store.begin_write().await?;
     let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
     check_transition(access, &item, status)?;

@@ -748,6 +748,11 @@ impl Plugins {
             .find(|(_, r)| r.name() == name)
     }
 
+    /// The time limit of a request-time call.
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
     /// Calls into `entry` off the async executor, within the time limit.
     ///
     /// `f` gets the plugin's handle; its `CallError` is classified into a
@@ -777,6 +782,24 @@ impl Plugins {
         T: Send + 'static,
         F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
     {
+        self.call_scrubbed(entry, limit, &[], f).await
+    }
+
+    /// [`Plugins::call_within`] for a call handed secrets: every value in
+    /// `secrets` is replaced by `[redacted]` in what the plugin reports
+    /// (error and panic messages) before it is logged, kept as the reason
+    /// for a disable, audited or returned.
+    pub async fn call_scrubbed<T, F>(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        limit: Duration,
+        secrets: &[String],
+        f: F,
+    ) -> Result<T, PluginCallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+    {
         let plugin = entry.label();
         let handle = match (&entry.handle, entry.is_loaded()) {
             (Some(handle), true) => *handle,
@@ -797,6 +820,13 @@ impl Plugins {
             }),
             Ok(Ok(outcome)) => outcome,
         };
+        let outcome = outcome.map_err(|e| match e {
+            CallError::Plugin { kind, message } if !secrets.is_empty() => CallError::Plugin {
+                kind,
+                message: redact_text(message, secrets),
+            },
+            other => other,
+        });
         match outcome {
             Ok(value) => {
                 entry.panics_in_a_row.store(0, Ordering::Relaxed);
@@ -842,6 +872,17 @@ impl Plugins {
             let _ = events.send(event);
         }
     }
+}
+
+/// `text` with every secret (four characters or longer) replaced by
+/// `[redacted]`.
+pub fn redact_text(mut text: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        if secret.len() >= 4 {
+            text = text.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    text
 }
 
 /// Why a plugin could not be enabled.

@@ -1,7 +1,9 @@
 //! Five-field cron expressions (minute hour day-of-month month day-of-week),
 //! evaluated in UTC: `*`, numbers, ranges `a-b`, lists `a,b`, and steps
 //! `*/n` or `a-b/n`. Day-of-week 0 and 7 are Sunday. When both day fields
-//! are restricted, a day matches if either does (as in classic cron).
+//! are restricted, a day matches if either does; when either starts with
+//! `*` (`*`, `*/2`), a day must match both (as in Vixie cron). An expression that can never match (`0 0 30 2 *`)
+//! is refused when the task is scheduled.
 
 use time::{Duration, OffsetDateTime};
 
@@ -46,7 +48,10 @@ fn field(text: &str, min: u32, max: u32, what: &str) -> Result<Vec<bool>, String
         let mut v = from;
         while v <= to {
             allowed[v as usize] = true;
-            v += step;
+            match v.checked_add(step) {
+                Some(next) => v = next,
+                None => break,
+            }
         }
     }
     Ok(allowed)
@@ -76,19 +81,22 @@ impl Cron {
             days: field(day, 1, 31, "day-of-month")?,
             months: field(month, 1, 12, "month")?,
             weekdays,
-            days_restricted: day != "*",
-            weekdays_restricted: weekday != "*",
+            // As in Vixie cron: a field starting with `*` (`*`, `*/2`) does
+            // not restrict the day for the either-day-field rule.
+            days_restricted: !day.starts_with('*'),
+            weekdays_restricted: !weekday.starts_with('*'),
         })
     }
 
     fn matches(&self, t: OffsetDateTime) -> bool {
         let day_ok = self.days[t.day() as usize];
         let weekday_ok = self.weekdays[t.weekday().number_days_from_sunday() as usize];
-        let day_matches = match (self.days_restricted, self.weekdays_restricted) {
-            (true, true) => day_ok || weekday_ok,
-            (true, false) => day_ok,
-            (false, true) => weekday_ok,
-            (false, false) => true,
+        // Both restricted: either may match. Otherwise both must (a field
+        // that is `*` allows every day anyway; `*/2` still filters).
+        let day_matches = if self.days_restricted && self.weekdays_restricted {
+            day_ok || weekday_ok
+        } else {
+            day_ok && weekday_ok
         };
         self.minutes[t.minute() as usize]
             && self.hours[t.hour() as usize]
@@ -169,5 +177,29 @@ mod tests {
             .unwrap()
             .next_after(datetime!(2026-01-01 00:00 UTC))
             .is_none());
+        // A huge step is one value, not a wrap-around.
+        let once = Cron::parse("59/4294967295 * * * *").unwrap();
+        assert_eq!(
+            once.next_after(datetime!(2026-11-24 00:00 UTC)),
+            Some(datetime!(2026-11-24 00:59 UTC))
+        );
+    }
+
+    #[test]
+    fn star_steps_in_day_fields_do_not_widen_the_days() {
+        // Odd days of the month that are Mondays (AND, as in Vixie cron,
+        // because the day-of-month field starts with `*`): Mon 2026-11-30
+        // is even, Mon 2026-12-07 is odd.
+        let cron = Cron::parse("0 0 */2 * 1").unwrap();
+        assert_eq!(
+            cron.next_after(datetime!(2026-11-24 00:00 UTC)),
+            Some(datetime!(2026-12-07 00:00 UTC))
+        );
+        // Both restricted: either matches (the 1st, or any Monday).
+        let either = Cron::parse("0 0 1 * 1").unwrap();
+        assert_eq!(
+            either.next_after(datetime!(2026-11-24 00:00 UTC)),
+            Some(datetime!(2026-11-30 00:00 UTC))
+        );
     }
 }

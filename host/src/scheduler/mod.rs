@@ -29,7 +29,9 @@ use crate::audit::{self, Actor, NewEvent};
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::plugins::{PluginCallError, Plugins};
-use crate::store::{format_time, is_unique_violation, now, parse_time, Store, StoreResult};
+use crate::store::{
+    format_time, is_unique_violation, now, parse_time, Store, StoreError, StoreResult,
+};
 
 /// When a task runs.
 #[derive(Debug, Clone)]
@@ -51,13 +53,18 @@ impl When {
     /// The next due time after `after`.
     fn next(&self, after: OffsetDateTime) -> OffsetDateTime {
         match self {
-            When::Every(seconds) => after + time::Duration::seconds((*seconds).max(1) as i64),
+            When::Every(seconds) => {
+                after + time::Duration::seconds((*seconds).clamp(1, MAX_INTERVAL_SECS) as i64)
+            }
             When::Cron(_, cron) => cron
                 .next_after(after)
                 .unwrap_or(after + time::Duration::days(365)),
         }
     }
 }
+
+/// The longest interval a task may have (ten years).
+const MAX_INTERVAL_SECS: u64 = 10 * 366 * 86_400;
 
 /// Host method for periodic tasks: certificates expiring within
 /// `within_days` days in every workspace.
@@ -115,6 +122,38 @@ pub struct Scheduler {
     runner: String,
     /// Tasks this process has registered (with their schedule text).
     registered: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Schedules already reported as unusable.
+    warned: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// Tasks whose run is still going in this process.
+    running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Marks a task as running in this process until dropped.
+struct InFlight {
+    task: String,
+    running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl InFlight {
+    fn new(task: &str, running: &Arc<std::sync::Mutex<std::collections::HashSet<String>>>) -> Self {
+        running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task.to_owned());
+        InFlight {
+            task: task.to_owned(),
+            running: running.clone(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.task);
+    }
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -148,6 +187,8 @@ impl Scheduler {
             settings: config.task_settings.clone(),
             runner: format!("{host}:{}", std::process::id()),
             registered: Default::default(),
+            warned: Default::default(),
+            running: Default::default(),
         }
     }
 
@@ -202,16 +243,37 @@ impl Scheduler {
                     None => schedule,
                     Some(Ok(schedule)) => schedule,
                     Some(Err(e)) => {
-                        tracing::warn!(task = %name, "task not scheduled: {e}");
+                        self.warn_once(&name, e);
                         continue;
                     }
                 };
                 let when = match schedule {
-                    Schedule::Every(every) => When::Every(every.as_secs().max(1)),
+                    Schedule::Every(every) if every.as_secs() <= MAX_INTERVAL_SECS => {
+                        When::Every(every.as_secs().max(1))
+                    }
+                    Schedule::Every(every) => {
+                        self.warn_once(
+                            &name,
+                            format!(
+                                "an interval of {}s is longer than ten years",
+                                every.as_secs()
+                            ),
+                        );
+                        continue;
+                    }
                     Schedule::Cron(text) => match cron::Cron::parse(&text) {
-                        Ok(cron) => When::Cron(text, cron),
+                        Ok(cron) if cron.next_after(OffsetDateTime::now_utc()).is_some() => {
+                            When::Cron(text, cron)
+                        }
+                        Ok(_) => {
+                            self.warn_once(
+                                &name,
+                                format!("the cron expression `{text}` never matches"),
+                            );
+                            continue;
+                        }
                         Err(e) => {
-                            tracing::warn!(task = %name, plugin = %entry.label(), "task not scheduled: {e}");
+                            self.warn_once(&name, e);
                             continue;
                         }
                     },
@@ -225,6 +287,27 @@ impl Scheduler {
             }
         }
         tasks
+    }
+
+    /// Logs why `task` is not scheduled, once per process and reason.
+    fn warn_once(&self, task: &str, reason: String) {
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((task.to_owned(), reason.clone()));
+        if first {
+            tracing::warn!(task = %task, "task not scheduled: {reason}");
+        }
+    }
+
+    /// Whether this process is still running `task` (a plugin task that
+    /// timed out keeps its thread until the plugin returns).
+    fn in_flight(&self, task: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(task)
     }
 
     /// Runs until `shutdown` changes, looking for due tasks every `tick`.
@@ -266,9 +349,13 @@ impl Scheduler {
             .bind(now())
             .fetch_one(self.store.pool())
             .await;
-            let run_id: i64 = match claimed {
-                Ok(row) => row.try_get(0)?,
-                Err(e) if is_unique_violation(&e) => continue,
+            let claim = match claimed {
+                Ok(row) => Some(row.try_get::<i64, _>(0)?),
+                // Another process won this tick; it moves the due time on.
+                // Doing so here as well is harmless (the update is
+                // conditional) and keeps the task going if the winner died
+                // between its claim and its update.
+                Err(e) if is_unique_violation(&e) => None,
                 Err(e) => return Err(e.into()),
             };
             // Missed ticks are not run late: the next one is after now.
@@ -285,30 +372,38 @@ impl Scheduler {
             .bind(&scheduled_for)
             .execute(self.store.pool())
             .await?;
-            // A run still going (on any server) keeps the next one from
-            // overlapping it: the tick is recorded as skipped.
-            let busy: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM task_runs WHERE task = $1 AND outcome = 'running' AND id <> $2",
-            )
-            .bind(&task.name)
-            .bind(run_id)
-            .fetch_one(self.store.pool())
-            .await?;
-            if busy > 0 {
-                self.finish(
-                    &task.name,
-                    run_id,
-                    "skipped",
-                    None,
-                    Some("the previous run was still running".into()),
-                )
-                .await;
+            let Some(run_id) = claim else { continue };
+            // Runs of one task never overlap: a run still going, here or on
+            // another server, makes this tick a skipped one.
+            if let Some(reason) = self.busy(&task.name, run_id).await {
+                self.finish(&task.name, run_id, "skipped", None, Some(reason))
+                    .await;
                 continue;
             }
             let this = self.clone();
             tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await });
         }
         Ok(())
+    }
+
+    /// Why `task` cannot start a new run now (another run, `except` aside,
+    /// is still going), if it cannot.
+    async fn busy(&self, task: &str, except: i64) -> Option<String> {
+        if self.in_flight(task) {
+            return Some("the previous run is still running on this server".into());
+        }
+        let others: Result<i64, _> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM task_runs WHERE task = $1 AND outcome = 'running' AND id <> $2",
+        )
+        .bind(task)
+        .bind(except)
+        .fetch_one(self.store.pool())
+        .await;
+        match others {
+            Ok(0) => None,
+            Ok(_) => Some("the previous run was still running".into()),
+            Err(e) => Some(format!("cannot check for a running run: {e}")),
+        }
     }
 
     /// Marks runs left `running` by a server process that stopped (crashed,
@@ -352,8 +447,10 @@ impl Scheduler {
         output: Option<String>,
         error: Option<String>,
     ) {
+        // Only a run still marked running: one closed as abandoned stays so.
         let recorded = sqlx::query(
-            "UPDATE task_runs SET finished_at = $1, outcome = $2, output = $3, error = $4 WHERE id = $5",
+            "UPDATE task_runs SET finished_at = $1, outcome = $2, output = $3, error = $4
+             WHERE id = $5 AND outcome = 'running'",
         )
         .bind(now())
         .bind(outcome)
@@ -388,7 +485,18 @@ impl Scheduler {
         .fetch_one(self.store.pool())
         .await?
         .try_get(0)?;
-        self.clone().execute(task, run_id, scheduled_for).await;
+        if let Some(reason) = self.busy(&task.name, run_id).await {
+            self.finish(&task.name, run_id, "skipped", None, Some(reason.clone()))
+                .await;
+            return Err(StoreError::Conflict(format!(
+                "task `{}` is already running ({reason}); try again when it has finished",
+                task.name
+            )));
+        }
+        // Spawned, so the run completes and is recorded even if the caller
+        // goes away.
+        let this = self.clone();
+        let _ = tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await }).await;
         Ok(self
             .store
             .task_runs(name, 20)
@@ -444,6 +552,33 @@ impl Scheduler {
 
     async fn execute(self: Arc<Self>, task: TaskDef, run_id: i64, scheduled_for: String) {
         let result = match &task.job {
+            // Plugin tasks have their own limit, and stay in flight until
+            // the plugin returns even after it.
+            Job::Plugin(name) => self.run_plugin_task(name, &scheduled_for).await,
+            core => {
+                let _in_flight = InFlight::new(&task.name, &self.running);
+                match tokio::time::timeout(self.task_timeout, self.run_core(core)).await {
+                    Ok(result) => result,
+                    Err(_) => Err((
+                        "timed_out",
+                        format!("did not finish within {}s", self.task_timeout.as_secs()),
+                    )),
+                }
+            }
+        };
+        let (outcome, output, error) = match result {
+            Ok(output) => ("ok", Some(output.to_string()), None),
+            Err((outcome, error)) => {
+                tracing::warn!(task = %task.name, outcome, "scheduled task did not succeed: {error}");
+                (outcome, None, Some(error))
+            }
+        };
+        self.finish(&task.name, run_id, outcome, output, error)
+            .await;
+    }
+
+    async fn run_core(&self, job: &Job) -> Result<Value, (&'static str, String)> {
+        match job {
             Job::AuditCheckpoint => self
                 .store
                 .checkpoint_all(&self.signer)
@@ -460,17 +595,8 @@ impl Scheduler {
                 .await
                 .map(|(runs, deliveries)| json!({"task_runs": runs, "deliveries": deliveries}))
                 .map_err(|e| ("failed", e.to_string())),
-            Job::Plugin(name) => self.run_plugin_task(name, &scheduled_for).await,
-        };
-        let (outcome, output, error) = match result {
-            Ok(output) => ("ok", Some(output.to_string()), None),
-            Err((outcome, error)) => {
-                tracing::warn!(task = %task.name, outcome, "scheduled task did not succeed: {error}");
-                (outcome, None, Some(error))
-            }
-        };
-        self.finish(&task.name, run_id, outcome, output, error)
-            .await;
+            Job::Plugin(name) => Err(("failed", format!("`{name}` is not a core task"))),
+        }
     }
 
     async fn run_plugin_task(
@@ -496,8 +622,12 @@ impl Scheduler {
             task: name.to_owned(),
             runtime: tokio::runtime::Handle::current(),
         };
+        let in_flight = InFlight::new(name, &self.running);
         self.plugins
             .call_within(&entry, self.task_timeout, move |handle| {
+                // Released when the plugin returns, not when the server
+                // stops waiting for it.
+                let _in_flight = in_flight;
                 handle.run_task(&request, &host)
             })
             .await
@@ -542,14 +672,23 @@ impl Scheduler {
         .bind(&at)
         .fetch_all(&mut *tx)
         .await?;
+        let mut expired = 0;
         for row in &rows {
             let (id, workspace_id, email): (i64, i64, String) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            sqlx::query("UPDATE invites SET revoked_at = $1 WHERE id = $2")
-                .bind(&at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let closed = sqlx::query(
+                "UPDATE invites SET revoked_at = $1
+                 WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+            )
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if closed.rows_affected() == 0 {
+                // Accepted or closed meanwhile (by another server).
+                continue;
+            }
+            expired += 1;
             audit::append(
                 &mut tx,
                 &Actor::system(),
@@ -563,7 +702,7 @@ impl Scheduler {
             .await?;
         }
         tx.commit().await?;
-        Ok(rows.len())
+        Ok(expired)
     }
 }
 

@@ -38,7 +38,7 @@
 //!      "type": "certificate.expiry_digest",
 //!      "workspace": "ops",
 //!      "title": "2 certificates expiring within 30 days",
-//!      "text": "api.example.com — expires 2026-12-01 (3 days left)\nold.example.com — EXPIRED 2 days ago",
+//!      "text": "api.example.com — expires 2026-12-01 (3 days left)\nold.example.com — EXPIRED 1 day ago",
 //!      "data": {"within_days": 30, "certificates": [ ...as received... ]}
 //!    }
 //!    ```
@@ -46,8 +46,9 @@
 //!    One line per certificate, in the server's order: its `name` (else its
 //!    `subject`, else `certificate #<id>`), then `expires <date>
 //!    (<n> days left)` (`1 day left`, `less than a day left`), or, once
-//!    `expired`, `EXPIRED <n> days ago` (`EXPIRED today`), where `n` is
-//!    minus `days_left`.
+//!    `expired`, `EXPIRED <n> days ago` (`EXPIRED today`), where `n` is the
+//!    whole days since expiry (`-days_left - 1`, as `days_left` rounds
+//!    down).
 //!
 //! 3. Calls the host method [`INTEGRATIONS_NOTIFY`] with
 //!    `{"workspace": "ops", "event": <event>}`, plus `"integration": "<name>"`
@@ -392,7 +393,9 @@ pub fn certificate_line(certificate: &Value) -> String {
         .and_then(Value::as_bool)
         .unwrap_or_else(|| days_left.is_some_and(|days| days < 0));
     if expired {
-        return match days_left.map(i64::unsigned_abs) {
+        // `days_left` rounds down (expired a minute ago is -1), so the
+        // whole days since expiry are one less than its magnitude.
+        return match days_left.map(|days| (-days - 1).max(0)) {
             Some(0) => format!("{name} — EXPIRED today"),
             Some(1) => format!("{name} — EXPIRED 1 day ago"),
             Some(days) => format!("{name} — EXPIRED {days} days ago"),
@@ -435,13 +438,18 @@ mod tests {
             certificate_line(&cert(0, false)),
             "api.example.com — expires 2026-12-01 (less than a day left)"
         );
+        // `days_left` rounds down: -1 is "expired less than a day ago".
         assert_eq!(
-            certificate_line(&cert(-2, true)),
+            certificate_line(&cert(-3, true)),
             "api.example.com — EXPIRED 2 days ago"
         );
         assert_eq!(
-            certificate_line(&cert(-1, true)),
+            certificate_line(&cert(-2, true)),
             "api.example.com — EXPIRED 1 day ago"
+        );
+        assert_eq!(
+            certificate_line(&cert(-1, true)),
+            "api.example.com — EXPIRED today"
         );
         assert_eq!(
             certificate_line(&cert(i64::MIN, true)),
@@ -453,7 +461,7 @@ mod tests {
         );
         assert_eq!(
             certificate_line(&json!({"id": 9, "days_left": -4})),
-            "certificate #9 — EXPIRED 4 days ago"
+            "certificate #9 — EXPIRED 3 days ago"
         );
     }
 

@@ -122,7 +122,7 @@ fn sends_one_digest_per_workspace() {
                 "type": "certificate.expiry_digest",
                 "workspace": "ops",
                 "title": "2 certificates expiring within 30 days",
-                "text": "old.example.com — EXPIRED 2 days ago\napi.example.com — expires 2026-12-01 (3 days left)",
+                "text": "old.example.com — EXPIRED 1 day ago\napi.example.com — expires 2026-12-01 (3 days left)",
                 "data": {"within_days": 30, "certificates": [old(), api()]}
             }
         })

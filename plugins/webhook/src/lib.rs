@@ -13,9 +13,9 @@
 //!
 //! | key | required | meaning |
 //! | --- | --- | --- |
-//! | `url` | yes | Where to POST. Must start with `https://` or `http://`. |
+//! | `url` | yes | Where to POST. Must start with `https://` or `http://`. **Secret** (it may carry a token): stored encrypted, never shown again. |
 //! | `secret` | yes | The shared signing secret, at least 16 characters. **Secret**: the server stores it encrypted and never shows it again; it never appears in an error message. |
-//! | `headers` | no | Extra request headers, an object of header name → string value. They may not override `Content-Type`, any `X-Vigilo-*` header, or the framing headers `Content-Length`, `Transfer-Encoding` and `Host`. |
+//! | `headers` | no | Extra request headers, an object of header name → string value. They may not override `Content-Type`, any `X-Vigilo-*` header, or the framing headers `Content-Length`, `Transfer-Encoding` and `Host`. **Secret** (they usually carry credentials). |
 //!
 //! `validate_config` checks all of this and returns the configuration with
 //! surrounding whitespace trimmed from `url` (the secret is kept exactly as
@@ -176,7 +176,9 @@ impl Adapter for Webhook {
     }
 
     fn secret_fields(&self) -> Vec<String> {
-        vec!["secret".to_owned()]
+        // The URL may carry a token in its path or query, and headers carry
+        // credentials: all three are sealed and never shown again.
+        vec!["url".to_owned(), "secret".to_owned(), "headers".to_owned()]
     }
 
     fn validate_config(&self, config: &Value) -> Result<Value, String> {

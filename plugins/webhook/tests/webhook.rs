@@ -60,7 +60,10 @@ fn registers_the_adapter_with_its_secret() {
     };
     assert_eq!(name, ADAPTER);
     assert_eq!(label, "Webhook");
-    assert_eq!(secret_fields, &vec!["secret".to_owned()]);
+    assert_eq!(
+        secret_fields,
+        &vec!["url".to_owned(), "secret".to_owned(), "headers".to_owned()]
+    );
     assert_eq!(config_schema["required"], json!(["url", "secret"]));
     assert_eq!(config_schema["properties"]["headers"]["type"], "object");
 }
