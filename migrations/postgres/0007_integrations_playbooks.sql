@@ -60,3 +60,4 @@ CREATE TABLE playbook_runs (
     finished_at TEXT
 );
 CREATE INDEX playbook_runs_by_playbook ON playbook_runs(workspace_id, playbook_id, id);
+CREATE INDEX playbook_runs_running ON playbook_runs(started_at) WHERE status = 'running';

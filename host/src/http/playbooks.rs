@@ -272,7 +272,7 @@ struct RunView {
     playbook: String,
     dry_run: bool,
     /// `succeeded` or `failed`; for a dry run `ok` or `would_fail`;
-    /// `running` while it runs.
+    /// `running` while it runs; `abandoned` if its server stopped first.
     status: String,
     #[schema(value_type = Object)]
     input: Value,

@@ -417,6 +417,7 @@ impl Scheduler {
         .bind(format_time(now_t - limit))
         .fetch_one(self.store.pool())
         .await?;
+        self.close_abandoned_playbook_runs(now_t).await?;
         if stale == 0 {
             return Ok(());
         }
@@ -434,6 +435,30 @@ impl Scheduler {
                 runs = closed.rows_affected(),
                 "scheduler: closed runs whose server process stopped"
             );
+        }
+        Ok(())
+    }
+
+    /// Playbook runs are driven by the server process that started them; one
+    /// still `running` an hour on belongs to a process that stopped.
+    async fn close_abandoned_playbook_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
+        let before = format_time(now_t - time::Duration::hours(1));
+        let stale: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM playbook_runs WHERE status = 'running' AND started_at < $1",
+        )
+        .bind(&before)
+        .fetch_one(self.store.pool())
+        .await?;
+        if stale > 0 {
+            sqlx::query(
+                "UPDATE playbook_runs SET status = 'abandoned', finished_at = $1
+                 WHERE status = 'running' AND started_at < $2",
+            )
+            .bind(format_time(now_t))
+            .bind(&before)
+            .execute(self.store.pool())
+            .await?;
+            tracing::warn!(runs = stale, "closed playbook runs whose server process stopped");
         }
         Ok(())
     }
