@@ -20,7 +20,12 @@ fn state(server: &TestServer) -> (String, String, i64) {
     (
         expect(&admin.get("/api/v1/workspaces"), 200).to_string(),
         expect(&admin.get("/api/v1/workspaces/acme/invites"), 200).to_string(),
-        audit_count(server),
+        audit_count(server)
+            + server.db.column("SELECT COUNT(*) FROM playbook_runs")[0]
+                .as_deref()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap(),
     )
 }
 
@@ -35,7 +40,24 @@ fn bad_requests_change_nothing(db: TestDb) {
         ),
         201,
     );
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/acme/playbooks",
+            json!({"name": "p1", "steps": [{"type": "create_task", "title": "t"}]}),
+        ),
+        201,
+    );
     let before = state(&server);
+    let json_case = |path: &'static str, body: serde_json::Value| -> Case {
+        (
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+            422,
+            "validation_failed",
+        )
+    };
 
     let cases: Vec<Case> = vec![
         ("POST", "/api/v1/workspaces", Some("application/json"), b"{\"name\": \"A\", ".to_vec(), 400, "invalid_json"),
@@ -154,6 +176,26 @@ fn bad_requests_change_nothing(db: TestDb) {
             "validation_failed",
         ),
     ];
+    let playbooks = "/api/v1/workspaces/acme/playbooks";
+    let cases = cases.into_iter().chain([
+        json_case(playbooks, json!({"name": "p", "steps": []})),
+        json_case(playbooks, json!({"name": "p", "steps": [{"type": "reboot"}]})),
+        json_case(playbooks, json!({"name": "123", "steps": [{"type": "create_task", "title": "t"}]})),
+        json_case(playbooks, json!({"name": "p", "steps": [{"type": "create_task", "title": "x".repeat(5000)}]})),
+        json_case(playbooks, json!({"name": "p", "steps": [{"type": "notify", "integration": "i", "message": "{{ unclosed"}]})),
+        json_case(
+            "/api/v1/workspaces/acme/playbooks/p1/run",
+            json!({"input": {"blob": "x".repeat(20_000)}}),
+        ),
+        json_case(
+            "/api/v1/workspaces/acme/integrations",
+            json!({"name": "i", "adapter": "no_such_adapter", "config": {}}),
+        ),
+        json_case(
+            "/api/v1/workspaces/acme/certificates",
+            json!({"pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}),
+        ),
+    ]);
     for (method, path, ct, body, status, code) in cases {
         let body =
             (!body.is_empty() || method != "GET" && method != "DELETE").then_some(body.as_slice());

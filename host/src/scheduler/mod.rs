@@ -458,7 +458,10 @@ impl Scheduler {
             .bind(&before)
             .execute(self.store.pool())
             .await?;
-            tracing::warn!(runs = stale, "closed playbook runs whose server process stopped");
+            tracing::warn!(
+                runs = stale,
+                "closed playbook runs whose server process stopped"
+            );
         }
         Ok(())
     }
