@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, ApiQuery, Principal};
+use super::validate;
 use crate::audit::checkpoint::{key_id, Checkpoint};
 use crate::audit::verify::ChainReport;
 use crate::audit::AuditEvent;
@@ -93,13 +94,7 @@ impl Filters {
 }
 
 fn limits(q: &EventQuery) -> ApiResult<(i64, Duration)> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "`limit` must be between 1 and 1000",
-        ));
-    }
+    let limit = validate::limit(q.limit, 100, 1000)?;
     let wait = q.wait.unwrap_or(0);
     if wait > 60 {
         return Err(ApiError::invalid(

@@ -392,13 +392,7 @@ async fn list_deliveries(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let limit = validate::limit(query.limit, 50, 1000)?;
     let integration = state.store.integration(access.workspace.id, &name).await?;
     Ok(Json(DeliveryList {
         deliveries: state

@@ -468,13 +468,7 @@ async fn list_runs(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let limit = validate::limit(query.limit, 50, 1000)?;
     let playbook_id = match &query.playbook {
         Some(p) => Some(state.store.playbook(access.workspace.id, p).await?.id),
         None => None,

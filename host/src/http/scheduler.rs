@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, ApiQuery, Principal};
+use super::validate;
 use crate::audit::{self, NewEvent};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::scheduler::{RunView, TaskView};
@@ -63,13 +64,7 @@ async fn list_runs(
     ApiQuery(query): ApiQuery<RunQuery>,
 ) -> ApiResult<Json<RunList>> {
     principal.require_platform_admin("see the scheduler's task runs")?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let limit = validate::limit(query.limit, 50, 1000)?;
     let known = state
         .store
         .list_tasks(0)

@@ -127,6 +127,19 @@ pub fn name_not_number(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
+/// A `limit` query parameter: `default` when absent, else 1 to `max`.
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = value.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("`limit` must be between 1 and {max}"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,13 +201,7 @@ async fn list_items(
             }
         }
     }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            "limit must be between 1 and 500",
-        ));
-    }
+    let limit = validate::limit(query.limit, 100, 500)?;
     let items = state
         .store
         .list_work_items(

@@ -1,6 +1,7 @@
 //! The adapter as the server sees it: through its ABI, in process, posting
 //! to a real HTTP server on 127.0.0.1.
 
+#[path = "../../test_support/http.rs"]
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,4 +1,5 @@
-//! A one-request HTTP server on 127.0.0.1 for the adapter's tests.
+//! A one-request HTTP server on 127.0.0.1 for the first-party adapters' tests
+//! (included by each with `#[path]`; the plugins stay independent crates).
 
 use std::{
     io::{Read, Write},
