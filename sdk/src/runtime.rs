@@ -239,9 +239,40 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside a call from the host.
+    static IN_HOST_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `body` as a call from the host: a panic in it is caught (by the
+/// caller's `catch_unwind`) and its message returned to the server, which
+/// logs it with secrets removed; so the panic hook stays quiet for it
+/// instead of printing the raw message to the server's stderr. Panics
+/// outside host calls (a vendor's own tests) reach the previous hook as
+/// usual.
+fn as_host_call<T>(body: impl FnOnce() -> T) -> T {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_HOST_CALL.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_HOST_CALL.with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(IN_HOST_CALL.with(|flag| flag.replace(true)));
+    body()
+}
+
 /// Runs `body`, turning a panic into a [`PluginErrorKind::Panicked`] error.
 fn guarded(body: impl FnOnce() -> Result<String, PluginError>) -> RResult<RString, PluginError> {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match as_host_call(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(Ok(text)) => RResult::ROk(RString::from(text)),
         Ok(Err(error)) => RResult::RErr(error),
         Err(payload) => RResult::RErr(PluginError::new(
@@ -252,7 +283,7 @@ fn guarded(body: impl FnOnce() -> Result<String, PluginError>) -> RResult<RStrin
 }
 
 extern "C" fn manifest<S: PluginSource>() -> RString {
-    catch_unwind(|| serde_json::to_string(&S::runtime().manifest()))
+    as_host_call(|| catch_unwind(|| serde_json::to_string(&S::runtime().manifest())))
         .ok()
         .and_then(Result::ok)
         .map(RString::from)
@@ -275,7 +306,7 @@ extern "C" fn call<S: PluginSource>(
 }
 
 extern "C" fn asset<S: PluginSource>(path: RStr<'_>) -> ROption<RVec<u8>> {
-    catch_unwind(|| S::runtime().asset(path.as_str()).map(RVec::from_slice))
+    as_host_call(|| catch_unwind(|| S::runtime().asset(path.as_str()).map(RVec::from_slice)))
         .ok()
         .flatten()
         .into()
