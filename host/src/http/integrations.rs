@@ -216,7 +216,7 @@ struct UpdateIntegration {
 #[utoipa::path(patch, path = "/api/v1/workspaces/{slug}/integrations/{name}", tag = "integrations", security(("bearer" = [])),
     params(("slug" = String, Path), ("name" = String, Path)), request_body = UpdateIntegration,
     responses((status = 200, body = IntegrationView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_integration(
     State(state): State<AppState>,
     principal: Principal,
@@ -258,6 +258,16 @@ async fn update_integration(
         integration.enabled = enabled;
     }
     let mut tx = state.store.begin_write().await?;
+    // The settings were checked against what was read before the adapter
+    // was called; if someone changed the integration meanwhile, say so
+    // rather than overwrite their change.
+    let current = store::integration_in(&mut tx, access.workspace.id, &name).await?;
+    if current.updated_at != integration.updated_at {
+        return Err(ApiError::Conflict(format!(
+            "integration `{}` was changed by someone else meanwhile; read it again and retry",
+            integration.name
+        )));
+    }
     let integration = store::update_integration(&mut tx, access.workspace.id, &integration).await?;
     let mut details = config_details(&integration.config, &integration.sealed_secrets);
     details["changed"] = json!(body.config.keys().collect::<Vec<_>>());
