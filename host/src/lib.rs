@@ -15,7 +15,13 @@
 //! and a reason code for each file that cannot run, kept in a registry that
 //! can gain and disable plugins while the server runs, and called off the
 //! async executor with a time limit. Custom field values and dashboard
-//! widgets go through them (`http/work_items.rs`, `http/dashboards.rs`).
+//! widgets go through them (`http/work_items.rs`, `http/dashboards.rs`);
+//! integration adapters through [`integrations`] (configurations validated
+//! by the adapter, secrets sealed by [`secretbox`], every delivery
+//! recorded); periodic tasks through the [`scheduler`], which also runs the
+//! core's own tasks and lets exactly one of several servers run each tick.
+//! [`playbooks`] runs a workspace's ordered steps (notify, create a task,
+//! move an item, call a webhook), or dry-runs them with no side effect.
 //!
 //! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
 //! run the real server:
