@@ -154,9 +154,18 @@ impl Integrations {
                 }
             }
         }
+        // The server checks the adapter's published schema itself (required
+        // settings, simple types), whatever the adapter's own check does.
+        let full = Value::Object(full);
+        vigilo_sdk::check_config_against_schema(&full, &info.config_schema).map_err(|reason| {
+            ApiError::invalid(
+                "config",
+                format!("the `{adapter}` adapter's settings: {reason}"),
+            )
+        })?;
         let request = ValidateConfigRequest {
             name: adapter.to_owned(),
-            config: Value::Object(full),
+            config: full,
         };
         let limit = self.plugins.call_timeout();
         let normalised = self

@@ -105,6 +105,22 @@ fn adapters_and_secrets(db: TestDb) {
     let unknown = cli.run(&["integration", "add", "x", "--adapter", "pager_duty"]);
     assert_eq!(unknown.code, 6);
     assert!(unknown.stderr.contains("pager_duty"), "{}", unknown.stderr);
+    // The adapter's published schema is enforced by the server.
+    let missing = cli.run(&[
+        "integration",
+        "add",
+        "ops-slack",
+        "--adapter",
+        "slack_notifier",
+        "--set",
+        "channel=#ops",
+    ]);
+    assert_eq!(missing.code, 6);
+    assert!(
+        missing.stderr.contains("missing required setting `webhook_url`"),
+        "{}",
+        missing.stderr
+    );
     // Only holders of integration.manage configure integrations.
     let denied = Cli::with(&server.url, &engineer, Some("ops")).run(&[
         "integration",
