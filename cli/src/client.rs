@@ -35,8 +35,8 @@ pub mod exit {
     pub const TAMPERED: u8 = 9;
     /// `cert list --fail-if-any` listed at least one certificate.
     pub const CERTIFICATES_MATCHED: u8 = 10;
-    /// A playbook run failed, a dry run found a step that would fail, or a
-    /// test message was not delivered.
+    /// A playbook run failed, a dry run found a step that would fail, a test
+    /// message was not delivered, or `schedule run` did not succeed.
     pub const RUN_FAILED: u8 = 11;
 }
 

@@ -65,8 +65,9 @@ Exit codes:
   8  partial failure (bulk invite where some rows failed)
   9  audit verify found tampering
   10 cert list --fail-if-any listed at least one certificate
-  11 a playbook run failed, a dry run found a step that would fail, or an
-     integration test message was not delivered";
+  11 a playbook run failed, a dry run found a step that would fail, an
+     integration test message was not delivered, or `schedule run` did not
+     succeed";
 
 #[derive(Parser)]
 #[command(

@@ -117,7 +117,9 @@ fn adapters_and_secrets(db: TestDb) {
     ]);
     assert_eq!(missing.code, 6);
     assert!(
-        missing.stderr.contains("missing required setting `webhook_url`"),
+        missing
+            .stderr
+            .contains("missing required setting `webhook_url`"),
         "{}",
         missing.stderr
     );

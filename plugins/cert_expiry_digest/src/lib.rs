@@ -168,7 +168,7 @@ impl Task for CertExpiryDigest {
                 },
                 "integration": {
                     "type": "string",
-                    "description": "Name of the one workspace integration to notify (default: all of the workspace's integrations)."
+                    "description": "Name of the one workspace integration to notify (default: every enabled integration of the workspace)."
                 }
             }
         })
