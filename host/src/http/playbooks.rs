@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::extract::{Access, ApiJson, ApiPath, ApiQuery, Principal};
 use super::validate;
 use crate::audit::{self, NewEvent};
 use crate::authz::Permission;
@@ -302,7 +302,7 @@ fn run_view(run: PlaybookRun) -> RunView {
 async fn start_run(
     state: &AppState,
     principal: &Principal,
-    slug: &str,
+    access: Access,
     playbook: &str,
     input: Map<String, Value>,
     dry_run: bool,
@@ -317,9 +317,9 @@ async fn start_run(
         ));
     }
     let (state, principal) = (state.clone(), principal.clone());
-    let (slug, playbook) = (slug.to_owned(), playbook.to_owned());
+    let playbook = playbook.to_owned();
     tokio::spawn(
-        async move { run_to_end(&state, &principal, &slug, &playbook, input, dry_run).await },
+        async move { run_to_end(&state, &principal, &access, &playbook, input, dry_run).await },
     )
     .await
     .map_err(|e| ApiError::Internal(format!("the playbook run did not complete: {e}")))?
@@ -328,17 +328,11 @@ async fn start_run(
 async fn run_to_end(
     state: &AppState,
     principal: &Principal,
-    slug: &str,
+    access: &Access,
     playbook: &str,
     input: Map<String, Value>,
     dry_run: bool,
 ) -> ApiResult<RunView> {
-    let needed = if dry_run {
-        Permission::PlaybookDryRun
-    } else {
-        Permission::PlaybookRun
-    };
-    let access = principal.workspace(state, slug, needed).await?;
     let stored = state.store.playbook(access.workspace.id, playbook).await?;
     let steps = stored_steps(&stored)?;
     let input_value = Value::Object(input.clone());
@@ -361,7 +355,7 @@ async fn run_to_end(
     tx.commit().await?;
     let cx = RunContext {
         state,
-        access: &access,
+        access,
         actor: &actor,
     };
     let (status, results) =
@@ -408,12 +402,12 @@ async fn run_playbook(
     ApiPath((slug, playbook)): ApiPath<(String, String)>,
     body: Result<ApiJson<RunRequest>, ApiError>,
 ) -> ApiResult<Json<RunView>> {
-    principal
+    let access = principal
         .workspace(&state, &slug, Permission::PlaybookRun)
         .await?;
     let ApiJson(body) = body?;
     Ok(Json(
-        start_run(&state, &principal, &slug, &playbook, body.input, false).await?,
+        start_run(&state, &principal, access, &playbook, body.input, false).await?,
     ))
 }
 
@@ -431,12 +425,12 @@ async fn dry_run_playbook(
     ApiPath((slug, playbook)): ApiPath<(String, String)>,
     body: Result<ApiJson<RunRequest>, ApiError>,
 ) -> ApiResult<Json<RunView>> {
-    principal
+    let access = principal
         .workspace(&state, &slug, Permission::PlaybookDryRun)
         .await?;
     let ApiJson(body) = body?;
     Ok(Json(
-        start_run(&state, &principal, &slug, &playbook, body.input, true).await?,
+        start_run(&state, &principal, access, &playbook, body.input, true).await?,
     ))
 }
 
