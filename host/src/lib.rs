@@ -41,6 +41,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod integrations;
+pub mod keyfile;
 pub mod mail;
 pub mod playbooks;
 pub mod plugins;

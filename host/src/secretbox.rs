@@ -11,7 +11,6 @@
 //! share the key file.
 
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -42,58 +41,7 @@ impl SecretBox {
     /// Reads the key file (64 hex digits), creating it with a fresh random
     /// key and mode 0600 when it does not exist.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .with_context(|| {
-                        format!(
-                            "the secrets key file {} must hold 64 hex digits",
-                            path.display()
-                        )
-                    })?;
-                Ok(Self::new(bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut key);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                }
-                // Written whole to a private temporary file, then linked into
-                // place: nobody ever reads a half-written key, and if two
-                // servers race, the first link wins and the other uses it.
-                let temp = path.with_extension(format!("tmp.{}", std::process::id()));
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                let written = options.open(&temp).and_then(|mut file| {
-                    file.write_all(hex::encode(key).as_bytes())?;
-                    file.sync_all()
-                });
-                written.with_context(|| format!("cannot write {}", temp.display()))?;
-                let linked = std::fs::hard_link(&temp, path);
-                let _ = std::fs::remove_file(&temp);
-                match linked {
-                    Ok(()) => {
-                        tracing::info!(path = %path.display(), "created a new secrets key");
-                        Ok(Self::new(key))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path)
-                    }
-                    Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
-                }
-            }
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
+        crate::keyfile::read_or_create(path, "secrets key").map(Self::new)
     }
 
     /// Seals `plaintext`, bound to `context` (what it belongs to, such as
@@ -169,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn key_file_is_created_once_and_private() {
+    fn a_key_file_opens_what_it_sealed_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys/secrets.key");
         let sealed = SecretBox::load_or_create(&path)
@@ -177,19 +125,5 @@ mod tests {
             .seal("k", "s3cret");
         let again = SecretBox::load_or_create(&path).unwrap();
         assert_eq!(again.open("k", &sealed).unwrap(), "s3cret");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        // No temporary file is left behind.
-        assert_eq!(
-            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
-            1
-        );
-        std::fs::write(&path, "not hex").unwrap();
-        let err = SecretBox::load_or_create(&path).unwrap_err().to_string();
-        assert!(err.contains("64 hex digits"), "{err}");
     }
 }

@@ -16,7 +16,6 @@
 use std::path::Path;
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
-use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -47,35 +46,7 @@ impl Signer {
     /// Reads the key (64 hex digits of seed) from `path`, creating a new
     /// random key there (mode 0600) if the file does not exist.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        let seed = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim()).map_err(|e| {
-                    anyhow::anyhow!("audit signing key {} is not hex: {e}", path.display())
-                })?;
-                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                    anyhow::anyhow!(
-                        "audit signing key {} must hold 32 bytes (64 hex digits)",
-                        path.display()
-                    )
-                })?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut seed);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                write_private(path, &hex::encode(seed))?;
-                tracing::info!(path = %path.display(), "created a new audit signing key");
-                seed
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "cannot read audit signing key {}: {e}",
-                    path.display()
-                ))
-            }
-        };
+        let seed = crate::keyfile::read_or_create(path, "audit signing key")?;
         let key = SigningKey::from_bytes(&seed);
         let key_id = key_id(&key.verifying_key());
         Ok(Self { key, key_id })
@@ -98,23 +69,6 @@ impl Signer {
                 .to_bytes(),
         )
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
 }
 
 /// The text a checkpoint signs.
