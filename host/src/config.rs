@@ -125,6 +125,12 @@ pub struct Config {
     /// outside the database; servers sharing a database must share it).
     /// Empty means `data_dir/secrets.key`, created on first start.
     pub secrets_key: Option<PathBuf>,
+    /// Hosts (names or IP literals) playbook `webhook` steps may call even
+    /// when they resolve to loopback or a private network, which is refused
+    /// otherwise.
+    pub webhook_allowed_hosts: Vec<String>,
+    /// Let playbook `webhook` steps call any private or loopback address.
+    pub webhook_allow_private_networks: bool,
 }
 
 /// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
@@ -203,6 +209,8 @@ impl Default for Config {
             record_retention_days: 30,
             task_settings: Default::default(),
             secrets_key: None,
+            webhook_allowed_hosts: Vec::new(),
+            webhook_allow_private_networks: false,
         }
     }
 }
@@ -239,7 +247,24 @@ impl fmt::Debug for Config {
                 &self.task_settings.keys().collect::<Vec<_>>(),
             )
             .field("secrets_key", &self.secrets_key)
+            .field("webhook_allowed_hosts", &self.webhook_allowed_hosts)
+            .field(
+                "webhook_allow_private_networks",
+                &self.webhook_allow_private_networks,
+            )
             .finish()
+    }
+}
+
+/// A true/false environment value.
+fn env_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" | "" => Ok(false),
+        other => Err(ConfigError::Env {
+            var,
+            message: format!("`{other}` (expected true or false)"),
+        }),
     }
 }
 
@@ -330,7 +355,9 @@ impl Config {
     /// Applies `VIGILO_BIND`, `VIGILO_DATA_DIR`, `VIGILO_DATABASE_URL`,
     /// `VIGILO_PLUGINS_DIR`, `VIGILO_INSTALLED_PLUGINS` (comma-separated, each
     /// `PATH` or `PATH#sha256=HEX`), `VIGILO_STRICT_PLUGINS`,
-    /// `VIGILO_LOG_FORMAT` and `VIGILO_PUBLIC_URL`.
+    /// `VIGILO_LOG_FORMAT`, `VIGILO_PUBLIC_URL`,
+    /// `VIGILO_WEBHOOK_ALLOWED_HOSTS` (comma-separated) and
+    /// `VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("VIGILO_BIND") {
             self.bind = v.parse().map_err(|e| ConfigError::Env {
@@ -371,16 +398,19 @@ impl Config {
             self.public_url = v;
         }
         if let Some(v) = get("VIGILO_STRICT_PLUGINS") {
-            self.strict_plugins = match v.as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" | "" => false,
-                other => {
-                    return Err(ConfigError::Env {
-                        var: "VIGILO_STRICT_PLUGINS",
-                        message: format!("`{other}` (expected true or false)"),
-                    })
-                }
-            };
+            self.strict_plugins = env_bool("VIGILO_STRICT_PLUGINS", &v)?;
+        }
+        if let Some(v) = get("VIGILO_WEBHOOK_ALLOWED_HOSTS") {
+            self.webhook_allowed_hosts = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS") {
+            self.webhook_allow_private_networks =
+                env_bool("VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS", &v)?;
         }
         Ok(())
     }
@@ -461,11 +491,15 @@ mod tests {
             .apply_env(|name| match name {
                 "VIGILO_BIND" => Some("0.0.0.0:8081".into()),
                 "VIGILO_INSTALLED_PLUGINS" => Some("/a.so, /b.so#sha256=AB12".into()),
+                "VIGILO_WEBHOOK_ALLOWED_HOSTS" => Some("hooks.internal, 10.0.0.7".into()),
+                "VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS" => Some("no".into()),
                 _ => None,
             })
             .unwrap();
         assert_eq!(config.bind.port(), 8081);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/vigilo"));
+        assert_eq!(config.webhook_allowed_hosts, ["hooks.internal", "10.0.0.7"]);
+        assert!(!config.webhook_allow_private_networks);
         assert_eq!(
             config.installed_plugins,
             vec![
@@ -494,5 +528,11 @@ mod tests {
             .apply_env(|name| (name == "VIGILO_BIND").then(|| "nonsense".into()))
             .unwrap_err();
         assert!(err.to_string().contains("VIGILO_BIND"), "{err}");
+        let err = Config::default()
+            .apply_env(|name| {
+                (name == "VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS").then(|| "maybe".into())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
     }
 }

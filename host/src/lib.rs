@@ -43,6 +43,7 @@ pub mod http;
 pub mod integrations;
 pub mod keyfile;
 pub mod mail;
+pub mod outbound;
 pub mod playbooks;
 pub mod plugins;
 pub mod scheduler;

@@ -7,7 +7,9 @@
 //! - `create_task`: create a task (`title`, `description`, `fields`);
 //! - `set_status`: move a work item along its workflow (`item`, `status`,
 //!   `comment`);
-//! - `webhook`: POST JSON to a URL (`url`, `body`).
+//! - `webhook`: POST JSON to a URL (`url`, `body`), never following a
+//!   redirect, and only to a destination [`crate::outbound`] allows
+//!   (loopback and private networks need the operator's leave).
 //!
 //! Every text may hold `{{ path }}` placeholders, filled from the run's
 //! context: `workspace.slug`, `workspace.name`, `playbook.name`, `run.id`,
@@ -21,7 +23,7 @@
 //! items exist and can make the move, and that the caller holds the
 //! permissions each step needs, and says what each step would do. A
 //! `webhook` step cannot be simulated (calling a URL is the side effect)
-//! and says so. Runs and dry runs are recorded with each step's status,
+//! and says so, once its destination has passed the rules. Runs and dry runs are recorded with each step's status,
 //! output and error.
 
 use std::time::Duration;
@@ -623,6 +625,15 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                     Some(body) => render_value(body, context, true)?,
                     None => default_body(context),
                 };
+                // The destination rules are checked now (a DNS lookup, no
+                // request), unless an earlier step's output fills the URL in.
+                if !url.contains("<steps.") {
+                    let policy = crate::outbound::Policy::from_config(&cx.state.config);
+                    let checked = url.clone();
+                    tokio::task::spawn_blocking(move || policy.resolve(&checked))
+                        .await
+                        .map_err(|e| format!("the destination check did not complete: {e}"))??;
+                }
                 Ok(Outcome::CannotSimulate(
                     json!({"would": format!("POST JSON to {url}"), "url": url, "body": body}),
                     "calling a URL is the step's effect, so a dry run does not call it; whether the endpoint accepts the request is unknown".into(),
@@ -685,14 +696,11 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
             }
             StepType::Webhook => {
                 let url = render(step.url.as_deref().unwrap_or(""), context, false)?;
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(format!("`{url}` is not an http or https URL"));
-                }
                 let body = match &step.body {
                     Some(body) => render_value(body, context, false)?,
                     None => default_body(context),
                 };
-                post_json(url, body).await
+                post_json(crate::outbound::Policy::from_config(&cx.state.config), url, body).await
             }
         }
     }
@@ -721,14 +729,22 @@ fn task_settings(
     Ok((title, description, fields))
 }
 
-/// POSTs `body` to `url` off the async executor; a non-2xx answer is an
-/// error naming the status.
-async fn post_json(url: String, body: Value) -> Result<Value, String> {
+/// POSTs `body` to `url` off the async executor, if `policy` lets it be
+/// called; a non-2xx answer is an error naming the status.
+async fn post_json(
+    policy: crate::outbound::Policy,
+    url: String,
+    body: Value,
+) -> Result<Value, String> {
     tokio::task::spawn_blocking(move || {
-        // No redirects: the step calls the URL it names, nothing else.
+        let addrs = policy.resolve(&url)?;
+        // No redirects: the step calls the URL it names, nothing else. It
+        // connects to the addresses that were checked, not to whatever a
+        // second lookup might return.
         let agent = ureq::AgentBuilder::new()
             .timeout(WEBHOOK_TIMEOUT)
             .redirects(0)
+            .resolver(move |_: &str| Ok(addrs.clone()))
             .build();
         match agent
             .post(&url)

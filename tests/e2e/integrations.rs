@@ -317,7 +317,17 @@ fn adapters_and_secrets(db: TestDb) {
 }
 
 fn playbook_runs_and_dry_runs(db: TestDb) {
-    let server = start(db, &["slack_notifier", "webhook"]);
+    let paths = vec![
+        reference_plugin("slack_notifier").into(),
+        reference_plugin("webhook").into(),
+    ];
+    // The capture server is on loopback, which webhook steps may call only
+    // when the operator allows it.
+    let server = TestServer::start_with(db, |config| {
+        config.installed_plugins = paths;
+        config.watch_plugins_dir = false;
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+    });
     let far = CaptureServer::start();
     let admin = server.admin();
     create_workspace(&admin, "ops");
@@ -796,8 +806,77 @@ fn certificate_digest(db: TestDb) {
     );
 }
 
+/// Webhook steps refuse loopback, private and link-local destinations
+/// unless the operator allows them: a playbook editor cannot make the
+/// server call internal services.
+fn webhook_destinations(db: TestDb) {
+    let server = TestServer::start(db);
+    let far = CaptureServer::start();
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let engineer = join(&server, "ops", "eng@ops.com", "engineer", false);
+    let cli = Cli::with(&server.url, &engineer, Some("ops"));
+    let dir = TempDir::new().unwrap();
+    let probe = json!({"name": "probe", "steps": [
+        {"type": "create_task", "title": "before the call"},
+        {"type": "webhook", "url": format!("{}/internal", far.url)},
+        {"type": "webhook", "url": "http://169.254.169.254/latest/meta-data/"}
+    ]});
+    cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(&dir, "probe.json", &probe),
+    ])
+    .ok();
+    let dry = cli
+        .run(&["playbook", "run", "probe", "--dry-run", "--json"])
+        .json();
+    assert_eq!(dry["steps"][0]["status"], "would_run", "{dry}");
+    for (n, class) in [(1, "loopback"), (2, "link-local")] {
+        let step = &dry["steps"][n];
+        assert_eq!(step["status"], "would_fail", "{dry}");
+        let error = step["error"].as_str().unwrap();
+        assert!(
+            error.contains(class) && error.contains("webhook_allowed_hosts"),
+            "{error}"
+        );
+    }
+    let run = cli.run(&["playbook", "run", "probe", "--json"]);
+    assert_eq!(run.code, 11, "{}", run.stderr);
+    let run = run.json();
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["steps"][0]["status"], "succeeded");
+    assert_eq!(run["steps"][1]["status"], "failed");
+    assert!(
+        run["steps"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1 is a loopback address"),
+        "{run}"
+    );
+    assert_eq!(run["steps"][2]["status"], "skipped");
+    assert!(far.to("/internal").is_empty(), "the refused call went out");
+    // A host name that resolves to loopback is refused the same way.
+    let named = json!({"name": "named", "steps": [
+        {"type": "webhook", "url": far.url.replace("127.0.0.1", "localhost") + "/named"}
+    ]});
+    cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(&dir, "named.json", &named),
+    ])
+    .ok();
+    let run = cli.run(&["playbook", "run", "named", "--json"]).json();
+    let error = run["steps"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("localhost resolves to "), "{error}");
+    assert!(far.to("/named").is_empty(), "the refused call went out");
+}
+
 on_both_databases!(
     adapters_and_secrets,
     playbook_runs_and_dry_runs,
+    webhook_destinations,
     certificate_digest
 );
