@@ -39,6 +39,27 @@ pub struct SmtpConfig {
     /// Optional password for `AUTH PLAIN` (never logged).
     #[serde(default)]
     pub password: Option<String>,
+    /// How the connection is encrypted (default `starttls`).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// PEM file of certificates to trust for the relay besides the public
+    /// web roots (an internal CA, or the relay's own certificate).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How the mailer encrypts its SMTP connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS before anything else is
+    /// sent; a server that does not offer it gets nothing.
+    #[default]
+    StartTls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption: only for a relay on this host or a trusted network.
+    None,
 }
 
 fn default_smtp_port() -> u16 {
@@ -53,6 +74,8 @@ impl fmt::Debug for SmtpConfig {
             .field("from", &self.from)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -470,6 +493,8 @@ mod tests {
                 from: "vigilo@example.com".into(),
                 username: Some("u".into()),
                 password: Some("s3cret".into()),
+                tls: SmtpTls::default(),
+                ca_file: None,
             }),
             ..Config::default()
         };
@@ -524,6 +549,17 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_env_values_are_refused() {
         assert!(toml::from_str::<Config>("bnid = \"x\"").is_err());
+        let smtp = |tls: &str| {
+            toml::from_str::<Config>(&format!(
+                "[smtp]\nhost = \"mail\"\nfrom = \"v@example.com\"\n{tls}"
+            ))
+            .map(|c| c.smtp.unwrap().tls)
+        };
+        assert_eq!(smtp("").unwrap(), SmtpTls::StartTls);
+        assert_eq!(smtp("tls = \"starttls\"").unwrap(), SmtpTls::StartTls);
+        assert_eq!(smtp("tls = \"tls\"").unwrap(), SmtpTls::Tls);
+        assert_eq!(smtp("tls = \"none\"").unwrap(), SmtpTls::None);
+        assert!(smtp("tls = \"ssl\"").is_err());
         let err = Config::default()
             .apply_env(|name| (name == "VIGILO_BIND").then(|| "nonsense".into()))
             .unwrap_err();

@@ -163,6 +163,10 @@ pub async fn serve(
     let secrets = Arc::new(secretbox::SecretBox::load_or_create(
         &config.effective_secrets_key(),
     )?);
+    let mailer = match &config.smtp {
+        Some(smtp) => Some(Arc::new(mail::Mailer::new(smtp.clone())?)),
+        None => None,
+    };
     let integrations = integrations::Integrations::new(store.clone(), plugins.clone(), secrets);
     let scheduler = Arc::new(scheduler::Scheduler::new(
         store.clone(),
@@ -205,11 +209,8 @@ pub async fn serve(
             stop_rx.clone(),
         ))
     });
-    let mailer = state
-        .config
-        .smtp
-        .clone()
-        .map(|smtp| tokio::spawn(mail::run(state.clone(), smtp, stop_rx.clone())));
+    let mailer =
+        mailer.map(|mailer| tokio::spawn(mail::run(state.clone(), mailer, stop_rx.clone())));
     tracing::info!(
         addr = %bound,
         version = VIGILO_VERSION,

@@ -2,6 +2,7 @@
 //! removing, and bulk invites from CSV.
 
 use serde_json::{json, Value};
+use vigilo_host::config::{SmtpConfig, SmtpTls};
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -240,71 +241,155 @@ fn bulk_invite_reports_every_row(db: TestDb) {
 
 /// A one-connection-at-a-time SMTP server on 127.0.0.1 that records each
 /// message's recipient and data.
-fn smtp_sink() -> (u16, std::sync::mpsc::Receiver<(String, String)>) {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let _ = stream.write_all(b"220 sink ready\r\n");
-            let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                let reply: &[u8] = if in_data {
-                    if line == ".\r\n" {
-                        in_data = false;
-                        let _ = tx.send((rcpt.clone(), data.clone()));
-                        b"250 queued\r\n"
-                    } else {
-                        data.push_str(&line);
-                        b""
-                    }
-                } else if line.starts_with("EHLO") {
-                    b"250-sink\r\n250 AUTH PLAIN\r\n"
-                } else if line.starts_with("RCPT TO:") {
-                    rcpt = line.trim_end().to_string();
-                    b"250 ok\r\n"
-                } else if line.starts_with("DATA") {
-                    in_data = true;
-                    b"354 go ahead\r\n"
-                } else if line.starts_with("QUIT") {
-                    let _ = stream.write_all(b"221 bye\r\n");
-                    break;
-                } else {
-                    b"250 ok\r\n"
-                };
-                let _ = stream.write_all(reply);
-                line.clear();
-            }
-        }
-    });
-    (port, rx)
+/// A local SMTP server that accepts every message. With a TLS
+/// configuration it offers STARTTLS and upgrades when asked. It records
+/// every command with the phase it arrived in (`plain: AUTH PLAIN ...`,
+/// `tls: MAIL FROM:<...>`), and each message as (RCPT TO line, data).
+struct SmtpSink {
+    port: u16,
+    received: std::sync::mpsc::Receiver<(String, String)>,
+    commands: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
-    let (port, received) = smtp_sink();
-    let server = TestServer::start_with(db, |config| {
-        config.smtp = Some(vigilo_host::config::SmtpConfig {
-            host: "127.0.0.1".into(),
-            port,
-            from: "vigilo@example.com".into(),
-            username: Some("vigilo".into()),
-            password: Some("smtp-secret".into()),
+impl SmtpSink {
+    fn start(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Self {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, received) = std::sync::mpsc::channel();
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let log = commands.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let mut greeting = &tcp;
+                let _ = std::io::Write::write_all(&mut greeting, b"220 sink ready\r\n");
+                let upgrade = smtp_session(&tcp, "plain", tls.is_some(), &log, &tx);
+                if let (true, Some(config)) = (upgrade, &tls) {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let stream = rustls::StreamOwned::new(conn, tcp);
+                    smtp_session(stream, "tls", false, &log, &tx);
+                }
+            }
         });
-    });
-    create_workspace(&server.admin(), "acme");
-    let invite = expect(
+        SmtpSink {
+            port,
+            received,
+            commands,
+        }
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+}
+
+/// Serves one SMTP conversation; true when the client asked for STARTTLS
+/// (and was told to go ahead).
+fn smtp_session<S: std::io::Read + std::io::Write>(
+    stream: S,
+    phase: &str,
+    offer_starttls: bool,
+    log: &std::sync::Mutex<Vec<String>>,
+    tx: &std::sync::mpsc::Sender<(String, String)>,
+) -> bool {
+    use std::io::{BufRead, BufReader};
+    let mut reader = BufReader::new(stream);
+    let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        if !in_data {
+            log.lock()
+                .unwrap()
+                .push(format!("{phase}: {}", line.trim_end()));
+        }
+        let reply: &[u8] = if in_data {
+            if line == ".\r\n" {
+                in_data = false;
+                let _ = tx.send((rcpt.clone(), data.clone()));
+                b"250 queued\r\n"
+            } else {
+                data.push_str(&line);
+                b""
+            }
+        } else if line.starts_with("EHLO") {
+            if offer_starttls {
+                b"250-sink\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"
+            } else {
+                b"250-sink\r\n250 AUTH PLAIN\r\n"
+            }
+        } else if line.starts_with("STARTTLS") && offer_starttls {
+            let _ = reader.get_mut().write_all(b"220 go ahead\r\n");
+            let _ = reader.get_mut().flush();
+            return true;
+        } else if line.starts_with("RCPT TO:") {
+            rcpt = line.trim_end().to_string();
+            b"250 ok\r\n"
+        } else if line.starts_with("DATA") {
+            in_data = true;
+            b"354 go ahead\r\n"
+        } else if line.starts_with("QUIT") {
+            let _ = reader.get_mut().write_all(b"221 bye\r\n");
+            let _ = reader.get_mut().flush();
+            break;
+        } else {
+            b"250 ok\r\n"
+        };
+        let _ = reader.get_mut().write_all(reply);
+        let _ = reader.get_mut().flush();
+        line.clear();
+    }
+    false
+}
+
+fn smtp(port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpConfig {
+    SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        from: "vigilo@example.com".into(),
+        username: Some("vigilo".into()),
+        password: Some("smtp-secret".into()),
+        tls,
+        ca_file,
+    }
+}
+
+fn invite(server: &TestServer, email: &str) -> Value {
+    expect(
         &server.admin().post(
             "/api/v1/workspaces/acme/invites",
-            json!({"email": "mail@acme.com", "role": "viewer"}),
+            json!({"email": email, "role": "viewer"}),
         ),
         201,
     )
-    .clone();
-    let (rcpt, data) = received
+    .clone()
+}
+
+/// Waits for the outbox row of `email` to record a delivery (`sent_at`) or
+/// an error (`last_error`), and returns both.
+fn outbox_outcome(server: &TestServer, email: &str) -> (Option<String>, Option<String>) {
+    for _ in 0..200 {
+        let row = server.db.rows(&format!(
+            "SELECT sent_at, last_error FROM outbox WHERE recipient = '{email}'"
+        ));
+        if row[0][0].is_some() || row[0][1].is_some() {
+            return (row[0][0].clone(), row[0][1].clone());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the outbox never recorded an attempt for {email}");
+}
+
+/// A relay on this host without TLS (`tls = "none"`).
+fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
+    let sink = SmtpSink::start(None);
+    let server = TestServer::start_with(db, |config| {
+        config.smtp = Some(smtp(sink.port, SmtpTls::None, None));
+    });
+    create_workspace(&server.admin(), "acme");
+    let invite = invite(&server, "mail@acme.com");
+    let (rcpt, data) = sink
+        .received
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("no mail arrived");
     assert_eq!(rcpt, "RCPT TO:<mail@acme.com>");
@@ -317,21 +402,88 @@ fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
         "{data}"
     );
     // The outbox records the delivery.
-    for _ in 0..100 {
-        if server
-            .db
-            .column("SELECT sent_at FROM outbox WHERE recipient = 'mail@acme.com'")[0]
-            .is_some()
-        {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("the outbox never recorded the delivery");
+    let (sent, error) = outbox_outcome(&server, "mail@acme.com");
+    assert!(sent.is_some() && error.is_none(), "{error:?}");
+}
+
+/// By default the mailer upgrades with STARTTLS, checks the relay's
+/// certificate against `ca_file`, and only then logs in and sends.
+fn invites_are_mailed_over_starttls(db: TestDb) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let ca_file = dir.path().join("relay.pem");
+    std::fs::write(&ca_file, cert.pem()).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let sink = SmtpSink::start(Some(std::sync::Arc::new(tls)));
+    let server = TestServer::start_with(db, |config| {
+        config.smtp = Some(smtp(sink.port, SmtpTls::default(), Some(ca_file)));
+    });
+    create_workspace(&server.admin(), "acme");
+    let invite = invite(&server, "tls@acme.com");
+    let (rcpt, data) = sink
+        .received
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("no mail arrived");
+    assert_eq!(rcpt, "RCPT TO:<tls@acme.com>");
+    assert!(data.contains(invite["accept_url"].as_str().unwrap()));
+    let (sent, error) = outbox_outcome(&server, "tls@acme.com");
+    assert!(sent.is_some(), "{error:?}");
+    let commands = sink.commands();
+    assert_eq!(
+        commands[..3],
+        ["plain: EHLO vigilo", "plain: STARTTLS", "tls: EHLO vigilo"],
+        "{commands:?}"
+    );
+    // Nothing after the upgrade went in the clear.
+    assert!(
+        commands[3..].iter().all(|c| c.starts_with("tls: ")),
+        "{commands:?}"
+    );
+    assert!(commands.iter().any(|c| c.starts_with("tls: AUTH PLAIN")));
+}
+
+/// A relay that does not offer STARTTLS gets neither the password nor the
+/// message, and the outbox says why.
+fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
+    let sink = SmtpSink::start(None);
+    let server = TestServer::start_with(db, |config| {
+        config.smtp = Some(smtp(sink.port, SmtpTls::default(), None));
+    });
+    create_workspace(&server.admin(), "acme");
+    invite(&server, "plain@acme.com");
+    let (sent, error) = outbox_outcome(&server, "plain@acme.com");
+    assert!(sent.is_none());
+    let error = error.unwrap();
+    assert!(error.contains("does not offer STARTTLS"), "{error}");
+    assert!(!error.contains("smtp-secret"), "{error}");
+    let commands = sink.commands();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.contains("AUTH") || c.contains("MAIL FROM")),
+        "{commands:?}"
+    );
+    assert!(sink.received.try_recv().is_err());
 }
 
 on_both_databases!(
     invite_accept_list_remove,
     bulk_invite_reports_every_row,
-    invites_are_mailed_when_smtp_is_configured
+    invites_are_mailed_when_smtp_is_configured,
+    invites_are_mailed_over_starttls,
+    mail_is_withheld_from_a_relay_without_starttls
 );
