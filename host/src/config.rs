@@ -136,8 +136,8 @@ pub struct Config {
     /// Seconds a periodic task's run may take before it is recorded as
     /// `timed_out`.
     pub task_timeout_secs: u64,
-    /// Days task runs and integration delivery records are kept (0: for
-    /// ever). Playbook runs and the audit log are never pruned.
+    /// Days task runs, integration delivery records and outbox mail are
+    /// kept (0: for ever). Playbook runs and the audit log are never pruned.
     pub record_retention_days: u32,
     /// Settings for periodic tasks, by task name: each table is handed to
     /// the task as its configuration; a `schedule` key in it

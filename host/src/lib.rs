@@ -167,7 +167,8 @@ pub async fn serve(
         Some(smtp) => Some(Arc::new(mail::Mailer::new(smtp.clone())?)),
         None => None,
     };
-    let integrations = integrations::Integrations::new(store.clone(), plugins.clone(), secrets);
+    let integrations =
+        integrations::Integrations::new(store.clone(), plugins.clone(), secrets.clone());
     let scheduler = Arc::new(scheduler::Scheduler::new(
         store.clone(),
         plugins.clone(),
@@ -184,6 +185,7 @@ pub async fn serve(
         mail_queued: Arc::new(tokio::sync::Notify::new()),
         signer: signer.clone(),
         plugins,
+        secrets,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The scheduler runs the core's periodic tasks (audit checkpoints,

@@ -3,8 +3,9 @@
 //!
 //! Mail is queued in the `outbox` table in the same transaction as the
 //! invite, so nothing is lost if the relay is down: the mailer retries each
-//! message up to ten times, recording the last error. Message bodies may
-//! hold accept links, so they are never logged.
+//! message up to ten times, recording the last error. Message bodies hold
+//! accept links, so they are sealed with the server's secrets key (see
+//! [`crate::secretbox`]) while queued, emptied once sent, and never logged.
 //!
 //! The connection is encrypted by default: `tls = "starttls"` (the default,
 //! for submission on port 587 or a relay on 25) upgrades with STARTTLS
@@ -100,6 +101,12 @@ fn is_local(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// What a queued message's body is sealed to: its recipient, so a sealed
+/// body copied onto another row does not open.
+pub fn sealing_context(recipient: &str) -> String {
+    format!("outbox:{recipient}")
+}
+
 /// Sends queued mail until `shutdown` resolves.
 pub async fn run(
     state: AppState,
@@ -109,16 +116,19 @@ pub async fn run(
     loop {
         match state.store.unsent_mail(50).await {
             Ok(batch) => {
-                for mail in batch {
+                for mut mail in batch {
                     let id = mail.id;
-                    let sender = mailer.clone();
-                    let sending = tokio::task::spawn_blocking(move || send(&sender, &mail));
-                    let error = match tokio::time::timeout(Duration::from_secs(120), sending).await
+                    let error = match state
+                        .secrets
+                        .open(&sealing_context(&mail.recipient), &mail.body)
                     {
-                        Ok(Ok(Ok(()))) => None,
-                        Ok(Ok(Err(e))) => Some(e),
-                        Ok(Err(e)) => Some(format!("the mail task failed: {e}")),
-                        Err(_) => Some("timed out talking to the SMTP server".to_string()),
+                        Ok(body) => {
+                            mail.body = body;
+                            deliver(&mailer, mail).await
+                        }
+                        Err(e) => Some(format!(
+                            "the queued message cannot be opened with this server's secrets_key: {e}"
+                        )),
                     };
                     match &error {
                         None => tracing::info!(mail_id = id, "mail sent"),
@@ -138,6 +148,18 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// Sends one opened message off the async executor; the error, if any.
+async fn deliver(mailer: &Arc<Mailer>, mail: OutboxMail) -> Option<String> {
+    let sender = mailer.clone();
+    let sending = tokio::task::spawn_blocking(move || send(&sender, &mail));
+    match tokio::time::timeout(Duration::from_secs(120), sending).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(e),
+        Ok(Err(e)) => Some(format!("the mail task failed: {e}")),
+        Err(_) => Some("timed out talking to the SMTP server".to_string()),
     }
 }
 

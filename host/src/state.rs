@@ -29,4 +29,7 @@ pub struct AppState {
     pub integrations: Integrations,
     /// The periodic task scheduler.
     pub scheduler: Arc<crate::scheduler::Scheduler>,
+    /// Seals secrets kept in the database (integration settings, queued
+    /// mail).
+    pub secrets: Arc<crate::secretbox::SecretBox>,
 }

@@ -49,11 +49,12 @@ fn invite_accept_list_remove(db: TestDb) {
         "the accept link is shown to the inviter: {text}"
     );
 
-    // The accept link is queued in the outbox; no secret goes into the audit log.
+    // The accept link is queued in the outbox, sealed under the server's
+    // key: neither it nor the audit log holds the token in the clear.
     let outbox = server
         .db
         .column("SELECT body FROM outbox WHERE recipient = 'alice@acme.com'");
-    assert!(outbox[0].as_deref().unwrap().contains(&accept_token));
+    assert!(outbox[0].as_deref().unwrap().starts_with("v1:"));
     assert!(!server.db.dump_text().contains(&accept_token));
 
     // Alice accepts with the CLI alone and gets her first token.
@@ -401,9 +402,15 @@ fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
         data.contains("Subject: You are invited to ACME on Vigilo"),
         "{data}"
     );
-    // The outbox records the delivery.
+    // The outbox records the delivery and keeps no copy of the link.
     let (sent, error) = outbox_outcome(&server, "mail@acme.com");
     assert!(sent.is_some() && error.is_none(), "{error:?}");
+    assert_eq!(
+        server
+            .db
+            .column("SELECT body FROM outbox WHERE recipient = 'mail@acme.com'"),
+        [Some(String::new())]
+    );
 }
 
 /// By default the mailer upgrades with STARTTLS, checks the relay's

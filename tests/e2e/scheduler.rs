@@ -301,6 +301,14 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
          VALUES ('fixture_tick', 'ancient', 'gone:1', '2001-01-01T00:00:00.000000Z',
                  '2001-01-01T00:00:01.000000Z', 'ok')",
     );
+    // Outbox mail: old and sent goes; old, unsent and past any invite's
+    // life goes; recent unsent mail stays.
+    server.db.execute(
+        "INSERT INTO outbox (kind, recipient, subject, body, created_at, sent_at, attempts) VALUES
+         ('invite', 'old-sent@x.com', 's', '', '2001-01-01T00:00:00.000000Z', '2001-01-01T00:00:01.000000Z', 1),
+         ('invite', 'old-unsent@x.com', 's', 'v1:00', '2001-01-01T00:00:00.000000Z', NULL, 0),
+         ('invite', 'new-unsent@x.com', 's', 'v1:00', '2999-01-01T00:00:00.000000Z', NULL, 0)",
+    );
     let recent_before: i64 = server.db.column("SELECT COUNT(*) FROM task_runs WHERE scheduled_for <> 'ancient' AND started_at > '2026-01-01'")[0]
         .as_deref()
         .unwrap()
@@ -323,6 +331,13 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
         .db
         .column("SELECT id FROM task_runs WHERE scheduled_for IN ('ancient', 'stuck')")
         .is_empty());
+    assert!(pruned["output"]["mail"].as_u64().unwrap() >= 2, "{pruned}");
+    assert_eq!(
+        server
+            .db
+            .column("SELECT recipient FROM outbox WHERE recipient LIKE '%@x.com'"),
+        [Some("new-unsent@x.com".to_owned())]
+    );
     let recent_after: i64 = server
         .db
         .column("SELECT COUNT(*) FROM task_runs WHERE started_at > '2026-01-01'")[0]

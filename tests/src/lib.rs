@@ -161,6 +161,7 @@ impl TestDb {
             ("api_tokens", "name || ' ' || prefix || ' ' || token_hash"),
             ("invites", "email || ' ' || token_hash"),
             ("audit_events", "action || ' ' || target || ' ' || details"),
+            ("outbox", "recipient || ' ' || subject || ' ' || body"),
         ] {
             for v in self
                 .column(&format!("SELECT {cols} FROM {table}"))

@@ -33,10 +33,14 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_member))
         .routes(routes!(list_invites, create_invite))
         .routes(routes!(revoke_invite))
-        .routes(routes!(bulk_invite))
         .routes(routes!(accept_invite))
-        // A 10,000-row CSV is about 400 KB; allow generous files.
-        .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
+        .merge(
+            // A 10,000-row CSV is about 400 KB; allow generous files, on
+            // this route only (the rest keep the server's 2 MiB limit).
+            OpenApiRouter::new()
+                .routes(routes!(bulk_invite))
+                .layer(DefaultBodyLimit::max(16 * 1024 * 1024)),
+        )
 }
 
 /// One permission, for users.
@@ -389,21 +393,27 @@ impl InviteContext<'_> {
             .as_ref()
             .map(|c| c.name.as_str())
             .unwrap_or(grant.role.name());
+        let body = format!(
+            "{} invited you to the Vigilo workspace \"{}\" as {role_text}.\n\n\
+             Accept the invite here (the link works once and expires at {}):\n{accept_url}\n\n\
+             Or with the CLI:\nvigilo invite accept {} --url {} --name \"Your Name\"\n",
+            self.actor.label,
+            workspace.name,
+            created.invite.expires_at,
+            created.accept_token,
+            self.state.public_url
+        );
+        // The body holds the invite token: it is stored sealed, like every
+        // other secret, so the database never has it in the clear.
         store::queue_mail(
             tx,
             "invite",
             email,
             &format!("You are invited to {} on Vigilo", workspace.name),
-            &format!(
-                "{} invited you to the Vigilo workspace \"{}\" as {role_text}.\n\n\
-                 Accept the invite here (the link works once and expires at {}):\n{accept_url}\n\n\
-                 Or with the CLI:\nvigilo invite accept {} --url {} --name \"Your Name\"\n",
-                self.actor.label,
-                workspace.name,
-                created.invite.expires_at,
-                created.accept_token,
-                self.state.public_url
-            ),
+            &self
+                .state
+                .secrets
+                .seal(&crate::mail::sealing_context(email), &body),
         )
         .await?;
         chain

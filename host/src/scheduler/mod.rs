@@ -118,6 +118,7 @@ pub struct Scheduler {
     checkpoint_every: u64,
     task_timeout: Duration,
     retention_days: u32,
+    invite_ttl_days: u32,
     settings: BTreeMap<String, Value>,
     runner: String,
     /// Tasks this process has registered (with their schedule text).
@@ -184,6 +185,7 @@ impl Scheduler {
             checkpoint_every: config.audit_checkpoint_interval_secs,
             task_timeout: Duration::from_secs(config.task_timeout_secs.max(1)),
             retention_days: config.record_retention_days,
+            invite_ttl_days: config.invite_ttl_days,
             settings: config.task_settings.clone(),
             runner: format!("{host}:{}", std::process::id()),
             registered: Default::default(),
@@ -621,7 +623,9 @@ impl Scheduler {
             Job::PruneRecords => self
                 .prune_records()
                 .await
-                .map(|(runs, deliveries)| json!({"task_runs": runs, "deliveries": deliveries}))
+                .map(|(runs, deliveries, mail)| {
+                    json!({"task_runs": runs, "deliveries": deliveries, "mail": mail})
+                })
                 .map_err(|e| ("failed", e.to_string())),
             Job::Plugin(name) => Err(("failed", format!("`{name}` is not a core task"))),
         }
@@ -669,9 +673,10 @@ impl Scheduler {
             })
     }
 
-    /// Deletes finished task runs and delivery records older than the
-    /// retention period; returns how many of each.
-    async fn prune_records(&self) -> StoreResult<(u64, u64)> {
+    /// Deletes finished task runs, delivery records and outbox mail older
+    /// than the retention period (unsent mail only once its invite link has
+    /// expired too); returns how many of each.
+    async fn prune_records(&self) -> StoreResult<(u64, u64, u64)> {
         let before = format_time(
             OffsetDateTime::now_utc() - time::Duration::days(i64::from(self.retention_days)),
         );
@@ -686,7 +691,19 @@ impl Scheduler {
             .execute(self.store.pool())
             .await?
             .rows_affected();
-        Ok((runs, deliveries))
+        let links_dead = format_time(
+            OffsetDateTime::now_utc() - time::Duration::days(i64::from(self.invite_ttl_days) + 1),
+        );
+        let mail = sqlx::query(
+            "DELETE FROM outbox WHERE created_at < $1
+             AND (sent_at IS NOT NULL OR attempts >= 10 OR created_at < $2)",
+        )
+        .bind(&before)
+        .bind(&links_dead)
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        Ok((runs, deliveries, mail))
     }
 
     /// Closes open invites past their expiry, each audited.

@@ -266,7 +266,8 @@ pub struct OutboxMail {
     pub recipient: String,
     /// Subject line.
     pub subject: String,
-    /// Plain-text body (may hold an accept link: never log it).
+    /// Body as stored: sealed (see [`crate::mail::sealing_context`]); it
+    /// holds an accept link once opened, so never log it.
     pub body: String,
 }
 
@@ -310,7 +311,8 @@ impl Store {
     pub async fn mark_mail(&self, id: i64, error: Option<&str>) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         match error {
-            None => sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+            // Sent: the body (which holds the invite link) is no longer kept.
+            None => sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL, body = '' WHERE id = $2")
                 .bind(now())
                 .bind(id),
             Some(e) => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2")

@@ -366,7 +366,11 @@ pub fn now_plus(seconds: i64) -> String {
 
 /// Parses a stored (or any RFC 3339) time.
 pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    // In UTC, so that a time the parser accepts but UTC cannot hold (such
+    // as 9999-12-31T23:59:59-00:01) is refused here, not a panic later.
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()?
+        .checked_to_offset(UtcOffset::UTC)
 }
 
 /// Returns the JSON text of a stored JSON column as a value.
