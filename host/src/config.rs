@@ -279,6 +279,12 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The entries of a comma-separated environment value, trimmed, empty ones
+/// left out.
+fn env_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// A true/false environment value.
 fn env_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value {
@@ -398,12 +404,7 @@ impl Config {
             self.plugins_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = get("VIGILO_INSTALLED_PLUGINS") {
-            self.installed_plugins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(InstalledPlugin::parse)
-                .collect();
+            self.installed_plugins = env_list(&v).map(InstalledPlugin::parse).collect();
         }
         if let Some(v) = get("VIGILO_LOG_FORMAT") {
             self.log_format = match v.as_str() {
@@ -424,12 +425,7 @@ impl Config {
             self.strict_plugins = env_bool("VIGILO_STRICT_PLUGINS", &v)?;
         }
         if let Some(v) = get("VIGILO_WEBHOOK_ALLOWED_HOSTS") {
-            self.webhook_allowed_hosts = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.webhook_allowed_hosts = env_list(&v).map(str::to_owned).collect();
         }
         if let Some(v) = get("VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS") {
             self.webhook_allow_private_networks =
