@@ -640,6 +640,15 @@ fn workspaces_are_isolated(db: TestDb) {
             "{path} leaked: {}",
             r.text
         );
+        // A slug that does not exist answers exactly the same, so members
+        // of one workspace cannot probe for others.
+        let missing = globex.get(&format!("/api/v1/workspaces/initech{path}"));
+        assert_eq!(missing.status, 403, "{path}: {}", missing.text);
+        assert_eq!(
+            missing.text.replace("initech", "acme"),
+            r.text,
+            "{path}: an existing and a missing workspace differ"
+        );
     }
     // The acme owner cannot reach globex either, and cannot remove globex's members.
     let acme = server.api(&acme_owner);

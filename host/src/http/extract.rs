@@ -145,24 +145,31 @@ impl Principal {
     }
 
     /// Resolves the caller's access to workspace `slug` without checking a permission.
+    ///
+    /// Only a platform admin learns that a workspace does not exist (404);
+    /// anyone else gets the same 403 for a workspace that does not exist as
+    /// for one they are not a member of, so slugs cannot be probed.
     pub async fn access(&self, state: &AppState, slug: &str) -> Result<Access, ApiError> {
-        let workspace = state
-            .store
-            .workspace_by_slug(slug)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no workspace `{slug}`")))?;
+        let not_a_member = || {
+            ApiError::forbidden(
+                "workspace.read",
+                format!("{} is not a member of workspace `{slug}`", self.user.email),
+            )
+        };
+        let Some(workspace) = state.store.workspace_by_slug(slug).await? else {
+            return Err(if self.user.platform_admin {
+                ApiError::NotFound(format!("no workspace `{slug}`"))
+            } else {
+                not_a_member()
+            });
+        };
         let membership = state.store.membership(workspace.id, self.user.id).await?;
         let permissions = if self.user.platform_admin {
             PermissionSet::all()
         } else {
             match &membership {
                 Some(m) => m.permissions(),
-                None => {
-                    return Err(ApiError::forbidden(
-                        "workspace.read",
-                        format!("{} is not a member of workspace `{slug}`", self.user.email),
-                    ))
-                }
+                None => return Err(not_a_member()),
             }
         };
         Ok(Access {
