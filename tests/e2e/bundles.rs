@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
 use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, TestDb, TestServer};
@@ -88,8 +89,13 @@ fn bundles_end_to_end(db: TestDb) {
         if lib == host_lib {
             args.extend(["--lib", &arm_lib]);
         }
+        // The datepicker's frontend source is checked against what its
+        // library embeds; the other bundles ship their embedded files
+        // without a check.
         let frontend = frontend.display().to_string();
-        args.extend(["--frontend", &frontend]);
+        if lib == host_lib {
+            args.extend(["--frontend", &frontend]);
+        }
         if let Some(key) = sign {
             args.extend(["--sign", key]);
         }
@@ -218,6 +224,91 @@ fn bundles_end_to_end(db: TestDb) {
         text(&out)
     );
 
+    // A frontend source directory that no longer matches the built
+    // library is refused at packaging time.
+    let stale = w("stale-frontend");
+    std::fs::create_dir(&stale).unwrap();
+    for entry in std::fs::read_dir(&frontend).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), stale.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(
+        stale.join("holiday_aware_date.js"),
+        "// edited after the build\n",
+    )
+    .unwrap();
+    let out = run(
+        &packager,
+        &[
+            "package",
+            "--lib",
+            &host_lib,
+            "--frontend",
+            stale.to_str().unwrap(),
+            "--out",
+            w("stale.tar.gz").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("holiday_aware_date.js")
+            && text(&out).contains("differs from the copy embedded in the library"),
+        "{}",
+        text(&out)
+    );
+
+    // A bundle whose frontend files are not the ones its library embeds
+    // (checksums made to match) is refused at install time.
+    let lenient = config_file("lenient.toml", true);
+    let swapped_dir = w("swapped");
+    std::fs::create_dir(&swapped_dir).unwrap();
+    assert!(Command::new("tar")
+        .arg("xzf")
+        .arg(&unsigned)
+        .arg("-C")
+        .arg(&swapped_dir)
+        .status()
+        .unwrap()
+        .success());
+    let swapped_js = b"alert('not what the library serves')\n";
+    std::fs::write(
+        swapped_dir.join("frontend/holiday_aware_date.js"),
+        swapped_js,
+    )
+    .unwrap();
+    let manifest_path = swapped_dir.join("vigilo-plugin.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for file in manifest["frontend"].as_array_mut().unwrap() {
+        if file["file"] == "frontend/holiday_aware_date.js" {
+            file["sha256"] = Value::String(
+                Sha256::digest(swapped_js)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+            );
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let swapped = w("swapped.tar.gz");
+    assert!(Command::new("tar")
+        .arg("czf")
+        .arg(&swapped)
+        .arg("-C")
+        .arg(&swapped_dir)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let out = install(&lenient, &swapped);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("frontend files do not match")
+            && text(&out).contains("frontend/holiday_aware_date.js"),
+        "{}",
+        text(&out)
+    );
+
     let incompatible = w("incompatible.tar.gz");
     package(
         incompatible.to_str().unwrap(),
@@ -256,7 +347,6 @@ fn bundles_end_to_end(db: TestDb) {
     assert_eq!(listed["version"], "0.1.0");
 
     // Unsigned bundles install only where allowed.
-    let lenient = config_file("lenient.toml", true);
     let kanban_bundle = w("kanban.tar.gz");
     package(
         kanban_bundle.to_str().unwrap(),
@@ -266,6 +356,16 @@ fn bundles_end_to_end(db: TestDb) {
             host_target(),
             reference_plugin("kanban_overview").display()
         ),
+    );
+    // Without --frontend, the bundle still ships the embedded files.
+    let inspected = text(&run(
+        &packager,
+        &["inspect", kanban_bundle.to_str().unwrap()],
+    ));
+    assert!(
+        inspected.contains("frontend/kanban_overview.js")
+            && inspected.contains("frontend/kanban_overview.css"),
+        "{inspected}"
     );
     let out = install(&lenient, &kanban_bundle);
     assert!(out.status.success(), "{}", text(&out));

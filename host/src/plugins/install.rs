@@ -6,7 +6,8 @@
 //! (unsigned bundles only with `allow_unsigned_plugins`) and every checksum,
 //! refuses a version whose `compatible_with` excludes this server, picks the
 //! library for this host's target, loads it once exactly as the server
-//! would, and only then moves it into place with a rename, so the server
+//! would, checks that the bundle's frontend files are the ones the library
+//! embeds, and only then moves it into place with a rename, so the server
 //! never sees a half-written file. Both are recorded in the audit log.
 
 use std::path::{Path, PathBuf};
@@ -113,6 +114,10 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
             m.version
         );
     }
+    if let Err(e) = frontend_matches(&bundle, &checked) {
+        let _ = std::fs::remove_file(&staging);
+        return Err(e);
+    }
     let store = crate::open_store(config).await?;
     let mut tx = store.begin_write().await?;
     audit::append(
@@ -145,6 +150,47 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
         path: target_path,
         signed,
     })
+}
+
+/// Checks that the bundle's frontend files are the ones its library embeds
+/// (which are what the server will serve): the same paths, byte for byte.
+fn frontend_matches(bundle: &Bundle, library: &super::Loaded) -> Result<()> {
+    let embedded: std::collections::BTreeMap<String, String> = library
+        .manifest
+        .frontend
+        .iter()
+        .map(|asset| {
+            let bytes = library.handle.asset(&asset.path).unwrap_or_default();
+            (format!("frontend/{}", asset.path), sha256_hex(&bytes))
+        })
+        .collect();
+    let shipped: std::collections::BTreeMap<String, String> = bundle
+        .manifest
+        .frontend
+        .iter()
+        .map(|f| (f.file.clone(), f.sha256.to_ascii_lowercase()))
+        .collect();
+    if embedded != shipped {
+        let differ: Vec<&str> = embedded
+            .keys()
+            .chain(shipped.keys())
+            .filter(|file| embedded.get(*file) != shipped.get(*file))
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        bail!(
+            "the bundle's frontend files do not match the ones its library embeds (and the \
+             server would serve): {}",
+            differ.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Removes the plugin `name` installed by [`install`].

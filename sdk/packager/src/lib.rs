@@ -8,7 +8,9 @@
 //! * `vigilo-plugin.sig` (optional): the hex Ed25519 signature of the exact
 //!   bytes of `vigilo-plugin.json`;
 //! * `lib/<target triple>/<library>` for each target;
-//! * `frontend/<path>` for the frontend files shipped beside the library.
+//! * `frontend/<path>` for the frontend files the library embeds (and a
+//!   server serves), so they can be reviewed or hosted without loading the
+//!   library.
 //!
 //! [`package`] builds one (the `vigilo-plugin package` command);
 //! [`Bundle::read`] and [`Bundle::verify`] are what a server runs before
@@ -107,6 +109,73 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The frontend files the library embeds (what a server serves), by path.
+fn embedded_frontend(
+    handle: &vigilo_sdk::PluginHandle,
+    plugin: &vigilo_sdk::Manifest,
+    library: &Path,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut embedded = BTreeMap::new();
+    for asset in &plugin.frontend {
+        let bytes = handle.asset(&asset.path).ok_or_else(|| {
+            anyhow!(
+                "{} lists the frontend file {} but does not return it",
+                library.display(),
+                asset.path
+            )
+        })?;
+        embedded.insert(asset.path.clone(), bytes);
+    }
+    Ok(embedded)
+}
+
+/// Checks that `dir` holds exactly the embedded frontend files, byte for
+/// byte, so a stale build is caught before it ships.
+fn check_frontend_dir(dir: &Path, embedded: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+    let mut found = BTreeMap::new();
+    collect_files(dir, "", &mut found)?;
+    for (path, bytes) in &found {
+        match embedded.get(path) {
+            None => bail!(
+                "{path} in {} is not embedded in the library, so no server would serve it: \
+                 add it to Plugin::frontend, or leave it out of the directory",
+                dir.display()
+            ),
+            Some(built) if built != bytes => bail!(
+                "{path} in {} differs from the copy embedded in the library: rebuild the \
+                 library after changing frontend files",
+                dir.display()
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(missing) = embedded.keys().find(|path| !found.contains_key(*path)) {
+        bail!(
+            "the library embeds {missing}, which {} does not have",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Every file below `dir`, by `/`-separated path relative to it.
+fn collect_files(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let relative = format!("{prefix}{name}");
+        if path.is_dir() {
+            collect_files(&path, &format!("{relative}/"), out)?;
+        } else if path.is_file() {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            out.insert(relative, bytes);
+        }
+    }
+    Ok(())
+}
+
 /// Reads a signing key written by [`keygen`].
 pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path)
@@ -123,7 +192,9 @@ pub struct PackageRequest {
     /// Target triple → built library. Must include this machine's target,
     /// whose library is loaded to read the plugin's manifest.
     pub libraries: BTreeMap<String, PathBuf>,
-    /// A directory of frontend files to ship beside the library.
+    /// The plugin's frontend source directory, to check: its files must be
+    /// exactly the ones embedded in the library. The bundle always ships
+    /// the embedded files, whether or not this is given.
     pub frontend_dir: Option<PathBuf>,
     /// Sign with this key.
     pub signing_key: Option<SigningKey>,
@@ -177,25 +248,20 @@ pub fn package(request: &PackageRequest) -> Result<BundleManifest> {
         );
         files.push((file, bytes));
     }
-    let mut frontend = Vec::new();
+    // The bundle's frontend files are exactly what the library embeds and
+    // servers serve; a directory given with --frontend must match them.
+    let embedded = embedded_frontend(&handle, &plugin, native)?;
     if let Some(dir) = &request.frontend_dir {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        found.sort();
-        for path in found {
-            let bytes = std::fs::read(&path)?;
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("asset");
-            let file = format!("frontend/{name}");
-            frontend.push(BundleFile {
-                file: file.clone(),
-                sha256: sha256_hex(&bytes),
-            });
-            files.push((file, bytes));
-        }
+        check_frontend_dir(dir, &embedded)?;
+    }
+    let mut frontend = Vec::new();
+    for (path, bytes) in embedded {
+        let file = format!("frontend/{path}");
+        frontend.push(BundleFile {
+            file: file.clone(),
+            sha256: sha256_hex(&bytes),
+        });
+        files.push((file, bytes));
     }
     let manifest = BundleManifest {
         bundle_format: BUNDLE_FORMAT,

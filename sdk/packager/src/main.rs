@@ -40,7 +40,7 @@ enum Command {
         /// TARGET=PATH: a built library for a target triple (repeatable; include this machine's)
         #[arg(long = "lib", value_name = "TARGET=PATH", required = true)]
         libs: Vec<String>,
-        /// A directory of frontend files to ship beside the library
+        /// The plugin's frontend source directory: checked to hold exactly the files embedded in the library (which the bundle ships either way)
         #[arg(long, value_name = "DIR")]
         frontend: Option<PathBuf>,
         /// Sign the bundle with this key (from `vigilo-plugin keygen`)
