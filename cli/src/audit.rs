@@ -150,19 +150,23 @@ fn since_time(since: &str) -> Result<String> {
     if since.contains('T') {
         return Ok(since.to_string());
     }
-    let (num, unit) = since.split_at(since.len().saturating_sub(1));
-    let n: u64 = num.parse().map_err(|_| {
+    let bad = || {
         Failure::new(
             exit::USAGE,
             format!("bad --since `{since}`: use RFC 3339 or a duration such as 30m, 2h, 7d"),
         )
-    })?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        "w" => n * 7 * 86_400,
+    };
+    // The unit is the last character, whatever its width.
+    let unit = since.chars().next_back().ok_or_else(bad)?;
+    let n: u64 = since[..since.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| bad())?;
+    let scale: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
         _ => {
             return Err(Failure::new(
                 exit::USAGE,
@@ -171,6 +175,7 @@ fn since_time(since: &str) -> Result<String> {
             .into())
         }
     };
+    let secs = n.checked_mul(scale).ok_or_else(bad)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| anyhow!("{e}"))?
@@ -420,4 +425,28 @@ fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
         }
     }
     Ok(if intact { exit::OK } else { exit::TAMPERED })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::since_time;
+
+    #[test]
+    fn since_takes_durations_and_refuses_nonsense_without_panicking() {
+        assert!(since_time("2026-01-01T00:00:00Z").is_ok());
+        for good in ["30s", "15m", "2h", "7d", "1w"] {
+            assert!(since_time(good).unwrap().ends_with('Z'), "{good}");
+        }
+        for bad in [
+            "",
+            "3д",
+            "д",
+            "x7d",
+            "7y",
+            "99999999999999999999d",
+            "18446744073709551615w",
+        ] {
+            assert!(since_time(bad).is_err(), "{bad}");
+        }
+    }
 }

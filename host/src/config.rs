@@ -356,6 +356,18 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A setting is outside the range the server can work with.
+    #[error("{setting} = {value} is out of range (allowed: {min} to {max})")]
+    OutOfRange {
+        /// The setting.
+        setting: &'static str,
+        /// Its value.
+        value: u64,
+        /// The least allowed.
+        min: u64,
+        /// The most allowed.
+        max: u64,
+    },
 }
 
 impl Config {
@@ -366,7 +378,55 @@ impl Config {
             None => Self::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Checks that numeric settings are in ranges the server's time
+    /// arithmetic can hold (a typo of a few digits is refused at startup
+    /// rather than failing later, in the middle of a request or a task).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const DAY: u64 = 86_400;
+        let checks: [(&'static str, u64, u64, u64); 7] = [
+            ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
+            (
+                "record_retention_days",
+                self.record_retention_days.into(),
+                0,
+                36_500,
+            ),
+            ("task_timeout_secs", self.task_timeout_secs, 1, 7 * DAY),
+            (
+                "audit_checkpoint_interval_secs",
+                self.audit_checkpoint_interval_secs,
+                0,
+                365 * DAY,
+            ),
+            ("scheduler_tick_ms", self.scheduler_tick_ms, 1, 3_600_000),
+            (
+                "plugin_call_timeout_ms",
+                self.plugin_call_timeout_ms,
+                1,
+                3_600_000,
+            ),
+            (
+                "database_max_connections",
+                self.database_max_connections.into(),
+                1,
+                1_000,
+            ),
+        ];
+        for (setting, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::OutOfRange {
+                    setting,
+                    value,
+                    min,
+                    max,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Reads one TOML file over the defaults.
@@ -540,6 +600,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pinned.installed_plugins[1].path(), Path::new("/y.so"));
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused_naming_the_setting() {
+        assert!(Config::default().validate().is_ok());
+        let err = Config {
+            task_timeout_secs: u64::MAX / 2,
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("task_timeout_secs = "), "{err}");
+        assert!(err.contains("1 to 604800"), "{err}");
+        let err = Config {
+            invite_ttl_days: 4_000_000,
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("invite_ttl_days"), "{err}");
     }
 
     #[test]

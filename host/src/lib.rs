@@ -109,6 +109,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.validate()?;
     let bound: SocketAddr = listener.local_addr()?;
     let store = open_store(&config).await?;
     let signer = Arc::new(audit::checkpoint::Signer::load_or_create(

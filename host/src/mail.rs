@@ -228,10 +228,10 @@ impl Session {
                 return Err(format!("{step}: the SMTP server closed the connection"));
             }
             let bytes = line.as_bytes();
-            if bytes.len() < 4 {
+            let Some(text) = line.get(4..).filter(|_| bytes.len() >= 4) else {
                 return Err(format!("{step}: malformed reply {:?}", line.trim_end()));
-            }
-            lines.push(line[4..].trim_end().to_owned());
+            };
+            lines.push(text.trim_end().to_owned());
             if bytes[3] == b'-' {
                 continue;
             }

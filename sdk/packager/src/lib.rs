@@ -353,12 +353,16 @@ impl Bundle {
                 .to_string_lossy()
                 .trim_start_matches("./")
                 .to_owned();
+            // Read at most what is left of the budget (plus one byte, to
+            // notice going over), whatever the entry's header claims: a
+            // compressed bomb is stopped before it fills memory.
+            let budget = MAX_BUNDLE_BYTES * 4 - total;
             let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
-            total += bytes.len() as u64;
-            if total > MAX_BUNDLE_BYTES * 4 {
+            (&mut entry).take(budget + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > budget {
                 bail!("the bundle unpacks to more than 1 GiB");
             }
+            total += bytes.len() as u64;
             files.insert(name, bytes);
         }
         let manifest_bytes = files.remove(MANIFEST).ok_or_else(|| {
