@@ -1,8 +1,9 @@
 //! `vigilo` — the command-line client for Vigilo, a self-hosted operations
 //! platform.
 //!
-//! The CLI only talks HTTP to a Vigilo server's REST API (`/api/v1`, the
-//! contract in `spec/api.md`); it shares no code with the server.
+//! The CLI only talks HTTP to a Vigilo server's REST API (`/api/v1`,
+//! described by the server at `/api/openapi.json`); it shares no code with
+//! the server.
 //!
 //! # Configuration
 //!

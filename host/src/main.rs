@@ -1,5 +1,7 @@
-//! `vigilo-server`: runs the Vigilo server, migrates its database, or
-//! creates a platform admin. See `vigilo-server --help`.
+//! `vigilo-server`: runs the Vigilo server, migrates its database, creates
+//! a platform admin, checks a plugin file as the server would load it
+//! (`check-plugin`), and installs or uninstalls plugin release bundles
+//! (`plugin install|uninstall`). See `vigilo-server --help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //!
 //! Vigilo operators extend a running server with *native plugins*: shared
 //! libraries (`cdylib`, `.so` on Linux, `.dylib` on macOS) that the server
-//! loads at startup. This crate is everything a plugin vendor builds
+//! loads at startup and whenever one is dropped into its plugins directory. This crate is everything a plugin vendor builds
 //! against, and everything the server needs to load and call a plugin:
 //!
 //! * the vendor's API: the [`Plugin`] trait, the four kinds of registration
@@ -69,7 +69,7 @@
 //! crate-type = ["cdylib", "rlib"]
 //!
 //! [dependencies]
-//! vigilo-sdk = "0.1"
+//! vigilo-sdk = { path = "../vigilo/sdk" }   # a checkout of Vigilo
 //! ```
 //!
 //! `src/lib.rs`:

@@ -43,7 +43,7 @@ pub enum Reason {
     RegisterPanicked,
     /// Built with `panic = "abort"`: a panic would take the server down.
     PanicAbortBuild,
-    /// The file or its directory is writable by other users.
+    /// The file or its directory is world-writable.
     InsecurePermissions,
     /// Disabled while running because its calls kept panicking.
     DisabledAfterPanics,
