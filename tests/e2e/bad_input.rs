@@ -240,6 +240,16 @@ fn bad_requests_change_nothing(db: TestDb) {
         );
         assert_eq!(state(&server), before);
     }
+    // The bulk upload's own limit answers in the same JSON shape.
+    let oversized = raw_post_oversized(
+        &server.url,
+        "/api/v1/workspaces/acme/invites/bulk",
+        &server.admin_token,
+        17 * 1024 * 1024,
+    );
+    assert!(oversized.starts_with("HTTP/1.1 413"), "{oversized}");
+    assert!(oversized.contains("payload_too_large"), "{oversized}");
+    assert_eq!(state(&server), before);
 
     // The wrong CSV header names the expected columns.
     let r = admin.raw(

@@ -587,8 +587,15 @@ async fn bulk_invite(
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<BulkReport>> {
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("the CSV file is larger than 16 MiB".into())
+        } else {
+            ApiError::bad_request("bad_request", e.body_text())
+        }
+    })?;
     let access = principal
         .workspace(&state, &slug, Permission::MemberInvite)
         .await?;

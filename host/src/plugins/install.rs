@@ -79,6 +79,8 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
             m.libraries.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
+    // The name becomes a file name: check it before it touches a path.
+    super::load::check_name(&m.name).map_err(|e| anyhow!("the bundle's plugin {e}"))?;
     let dir = config.effective_plugins_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let target_path = installed_path(&dir, &m.name);
@@ -118,32 +120,37 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
         let _ = std::fs::remove_file(&staging);
         return Err(e);
     }
-    let store = crate::open_store(config).await?;
-    let mut tx = store.begin_write().await?;
-    audit::append(
-        &mut tx,
-        &Actor::system(),
-        NewEvent::new(
-            None,
-            "plugin.install",
-            m.name.clone(),
-            json!({
-                "version": m.version, "path": target_path, "bundle": bundle_path,
-                "target": target, "sha256": m.libraries[&target].sha256,
-                "signed_by": match &signed { Signed::By(key) => Some(key), Signed::Unsigned => None },
-            }),
-        ),
+    let details = json!({
+        "version": m.version, "path": target_path, "bundle": bundle_path,
+        "target": target, "sha256": m.libraries[&target].sha256,
+        "signed_by": match &signed { Signed::By(key) => Some(key), Signed::Unsigned => None },
+    });
+    // A version already installed is kept (hard-linked aside) until the
+    // record is committed, so a failed commit can put it back.
+    let previous = dir.join(format!(".{}.previous", m.name));
+    let _ = std::fs::remove_file(&previous);
+    let had_previous = std::fs::hard_link(&target_path, &previous).is_ok();
+    let result = recorded(
+        config,
+        "plugin.install",
+        &m.name,
+        details,
+        || {
+            std::fs::rename(&staging, &target_path)
+                .with_context(|| format!("cannot move the library into {}", target_path.display()))
+        },
+        || {
+            let _ = if had_previous {
+                std::fs::rename(&previous, &target_path)
+            } else {
+                std::fs::remove_file(&target_path)
+            };
+        },
     )
-    .await?;
-    if let Err(e) = std::fs::rename(&staging, &target_path) {
-        let _ = std::fs::remove_file(&staging);
-        return Err(anyhow!(
-            "cannot move the library into {}: {e}",
-            target_path.display()
-        ));
-    }
-    tx.commit().await?;
-    store.close().await;
+    .await;
+    let _ = std::fs::remove_file(&staging);
+    let _ = std::fs::remove_file(&previous);
+    result?;
     Ok(Installed {
         name: m.name.clone(),
         version: m.version.clone(),
@@ -205,22 +212,38 @@ pub async fn uninstall(config: &Config, name: &str) -> Result<PathBuf> {
         );
     }
     let details = json!({"path": path, "reason": Reason::Removed});
-    recorded(config, "plugin.uninstall", name, details, || {
-        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))
-    })
+    // Moved aside (the server sees it go), and deleted only once the record
+    // is committed; a failed commit moves it back.
+    let aside = dir.join(format!(".{name}.uninstalling"));
+    recorded(
+        config,
+        "plugin.uninstall",
+        name,
+        details,
+        || {
+            std::fs::rename(&path, &aside)
+                .with_context(|| format!("cannot remove {}", path.display()))
+        },
+        || {
+            let _ = std::fs::rename(&aside, &path);
+        },
+    )
     .await?;
+    let _ = std::fs::remove_file(&aside);
     Ok(path)
 }
 
 /// Does `change` to the plugins directory inside the transaction that
-/// records it: if the change fails nothing is recorded, and if the record
-/// cannot be written the change is not made.
+/// records it: if the record cannot be appended the change is not made; if
+/// the change fails nothing is recorded; if the commit fails, `undo` puts
+/// the directory back.
 async fn recorded(
     config: &Config,
     action: &'static str,
     plugin: &str,
     details: serde_json::Value,
     change: impl FnOnce() -> Result<()>,
+    undo: impl FnOnce(),
 ) -> Result<()> {
     let store = crate::open_store(config).await?;
     let mut tx = store.begin_write().await?;
@@ -231,7 +254,10 @@ async fn recorded(
     )
     .await?;
     change()?;
-    tx.commit().await?;
+    if let Err(e) = tx.commit().await {
+        undo();
+        return Err(e).context("cannot record the change in the audit log, so it was undone");
+    }
     store.close().await;
     Ok(())
 }

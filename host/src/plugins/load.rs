@@ -395,7 +395,7 @@ fn private_copy(dir: &Path, original: &Path, bytes: &[u8]) -> std::io::Result<Pa
 }
 
 /// Plugin and registration names: 1–64 of `a-z`, `0-9`, `_`, starting with a letter.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
