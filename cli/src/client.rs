@@ -156,6 +156,9 @@ pub fn api_failure(status: u16, status_text: &str, body: &str) -> Failure {
 /// A blocking client for one Vigilo server.
 pub struct Client {
     agent: ureq::Agent,
+    /// For requests that wait for work to finish on the server (a playbook
+    /// or task run): a longer read timeout.
+    patient: ureq::Agent,
     base: String,
     token: Option<String>,
 }
@@ -163,14 +166,17 @@ pub struct Client {
 impl Client {
     /// `base` is the server URL without a trailing slash.
     pub fn new(base: &str, token: Option<&str>) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout_read(Duration::from_secs(60))
-            .timeout_write(Duration::from_secs(60))
-            .user_agent(concat!("vigilo-cli/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let agent = |read: Duration| {
+            ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(10))
+                .timeout_read(read)
+                .timeout_write(Duration::from_secs(60))
+                .user_agent(concat!("vigilo-cli/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
         Client {
-            agent,
+            agent: agent(Duration::from_secs(60)),
+            patient: agent(Duration::from_secs(30 * 60)),
             base: base.to_string(),
             token: token.map(str::to_string),
         }
@@ -182,8 +188,11 @@ impl Client {
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {
-        let mut request = self
-            .agent
+        self.request_with(&self.agent, method, path)
+    }
+
+    fn request_with(&self, agent: &ureq::Agent, method: &str, path: &str) -> ureq::Request {
+        let mut request = agent
             .request(method, &format!("{}{}", self.base, path))
             .set("Accept", "application/json");
         if let Some(token) = &self.token {
@@ -202,6 +211,15 @@ impl Client {
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.finish(self.request("POST", path).send_json(body))
+    }
+
+    /// POST to an endpoint that answers when work it starts is done (a
+    /// playbook run, a task run): waits up to 30 minutes instead of one.
+    pub fn post_and_wait(&self, path: &str, body: &Value) -> Result<Value> {
+        self.finish(
+            self.request_with(&self.patient, "POST", path)
+                .send_json(body),
+        )
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Result<Value> {

@@ -156,7 +156,7 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
                 input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
             }
             let action = if dry_run { "dry-run" } else { "run" };
-            let run = client.post(
+            let run = client.post_and_wait(
                 &format!("{base}/{}/{action}", seg(&playbook)),
                 &json!({"input": input}),
             )?;

@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
             output::list_or_table(ctx.json, tasks, &table)?;
         }
         ScheduleCmd::Run { name } => {
-            let run = client.post(
+            let run = client.post_and_wait(
                 &format!("/api/v1/scheduler/tasks/{}/run", seg(&name)),
                 &serde_json::json!({}),
             )?;

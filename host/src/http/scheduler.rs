@@ -93,23 +93,30 @@ async fn run_task_now(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<RunView>> {
     principal.require_platform_admin("run scheduled tasks")?;
-    let run = state
-        .scheduler
-        .run_now(&name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no scheduled task named `{name}`")))?;
-    let mut tx = state.store.begin_write().await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            None,
-            "task.run",
-            &name,
-            serde_json::json!({"run_id": run.id, "outcome": run.outcome}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(run))
+    let actor = principal.actor();
+    // Run and recorded in a task of its own, so both complete even if the
+    // client gives up waiting.
+    tokio::spawn(async move {
+        let run = state
+            .scheduler
+            .run_now(&name)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no scheduled task named `{name}`")))?;
+        let mut tx = state.store.begin_write().await?;
+        audit::append(
+            &mut tx,
+            &actor,
+            NewEvent::new(
+                None,
+                "task.run",
+                &name,
+                serde_json::json!({"run_id": run.id, "outcome": run.outcome}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(run))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the task run did not complete: {e}")))?
 }
