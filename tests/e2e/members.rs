@@ -242,6 +242,74 @@ fn bulk_invite_reports_every_row(db: TestDb) {
 
 /// A one-connection-at-a-time SMTP server on 127.0.0.1 that records each
 /// message's recipient and data.
+/// Invites past their expiry are listed as `expired` (not `revoked`), and
+/// closing them — before an address is invited again, or by the hourly
+/// task — is audited for each one.
+fn expired_invites_are_reported_and_audited(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "acme");
+    let ids: Vec<i64> = ["a@acme.com", "b@acme.com", "c@acme.com"]
+        .iter()
+        .map(|email| invite(&server, email)["id"].as_i64().unwrap())
+        .collect();
+    expect(
+        &admin.delete(&format!("/api/v1/workspaces/acme/invites/{}", ids[2])),
+        200,
+    );
+    server.db.execute(
+        "UPDATE invites SET expires_at = '2001-01-01T00:00:00.000000Z'
+         WHERE email IN ('a@acme.com', 'b@acme.com')",
+    );
+    let statuses = || -> Vec<(String, String)> {
+        let listed = expect(&admin.get("/api/v1/workspaces/acme/invites"), 200).clone();
+        let mut out: Vec<(String, String)> = listed["invites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["email"].as_str().unwrap().to_owned(),
+                    i["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let pair = |e: &str, s: &str| (e.to_owned(), s.to_owned());
+    let expected = vec![
+        pair("a@acme.com", "expired"),
+        pair("b@acme.com", "expired"),
+        pair("c@acme.com", "revoked"),
+    ];
+    assert_eq!(statuses(), expected);
+    // Inviting a@ again closes both expired invites; they stay `expired`.
+    invite(&server, "a@acme.com");
+    let mut after = expected.clone();
+    after.insert(1, pair("a@acme.com", "pending"));
+    assert_eq!(statuses(), after);
+    let events = expect(
+        &admin.get("/api/v1/workspaces/acme/audit?action=invite.expire"),
+        200,
+    )
+    .clone();
+    let targets: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["a@acme.com", "b@acme.com"]);
+    // The hourly task finds nothing left to close.
+    let run = expect(
+        &admin.post("/api/v1/scheduler/tasks/invites.expire/run", json!({})),
+        200,
+    )
+    .clone();
+    assert_eq!(run["output"]["expired"], 0, "{run}");
+}
+
 /// A local SMTP server that accepts every message. With a TLS
 /// configuration it offers STARTTLS and upgrades when asked. It records
 /// every command with the phase it arrived in (`plain: AUTH PLAIN ...`,
@@ -491,6 +559,7 @@ on_both_databases!(
     invite_accept_list_remove,
     bulk_invite_reports_every_row,
     invites_are_mailed_when_smtp_is_configured,
+    expired_invites_are_reported_and_audited,
     invites_are_mailed_over_starttls,
     mail_is_withheld_from_a_relay_without_starttls
 );

@@ -509,7 +509,7 @@ async fn create_invite(
         actor: principal.actor(),
         inviter_id: principal.user.id,
     };
-    store::retire_expired_invites(&mut tx, access.workspace.id).await?;
+    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let created = ctx.invite(&mut tx, &mut chain, &email, &grant).await?;
     tx.commit().await?;
@@ -657,7 +657,7 @@ async fn bulk_invite(
         .into_iter()
         .map(|m| m.email)
         .collect();
-    store::retire_expired_invites(&mut tx, access.workspace.id).await?;
+    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
         .await?

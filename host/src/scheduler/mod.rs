@@ -25,7 +25,6 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use vigilo_sdk::{wire::RunTaskRequest, Host, PluginKind, Registration, Schedule};
 
-use crate::audit::{self, Actor, NewEvent};
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::plugins::{PluginCallError, Plugins};
@@ -708,44 +707,8 @@ impl Scheduler {
 
     /// Closes open invites past their expiry, each audited.
     async fn expire_invites(&self) -> StoreResult<usize> {
-        let at = now();
         let mut tx = self.store.begin_write().await?;
-        let rows = sqlx::query(
-            "SELECT id, workspace_id, email FROM invites
-             WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at < $1",
-        )
-        .bind(&at)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut expired = 0;
-        for row in &rows {
-            let (id, workspace_id, email): (i64, i64, String) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            let closed = sqlx::query(
-                "UPDATE invites SET revoked_at = $1
-                 WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
-            )
-            .bind(&at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if closed.rows_affected() == 0 {
-                // Accepted or closed meanwhile (by another server).
-                continue;
-            }
-            expired += 1;
-            audit::append(
-                &mut tx,
-                &Actor::system(),
-                NewEvent::new(
-                    Some(workspace_id),
-                    "invite.expire",
-                    email,
-                    json!({"invite_id": id}),
-                ),
-            )
-            .await?;
-        }
+        let expired = crate::store::expire_invites(&mut tx, None).await?;
         tx.commit().await?;
         Ok(expired)
     }

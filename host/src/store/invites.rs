@@ -49,11 +49,17 @@ fn invite_from_row(row: &AnyRow, now: &str) -> StoreResult<InviteRecord> {
     let expires_at: String = row.try_get(5)?;
     let accepted: Option<String> = row.try_get(6)?;
     let revoked: Option<String> = row.try_get(7)?;
+    // An invite closed at or after its expiry (by the expiry task, or
+    // before the address is invited again) expired; one closed before it
+    // was revoked.
     let status = if accepted.is_some() {
         "accepted"
-    } else if revoked.is_some() {
+    } else if revoked
+        .as_deref()
+        .is_some_and(|at| at < expires_at.as_str())
+    {
         "revoked"
-    } else if expires_at.as_str() <= now {
+    } else if revoked.is_some() || expires_at.as_str() <= now {
         "expired"
     } else {
         "pending"
@@ -83,21 +89,65 @@ pub struct NewInvite {
     pub accept_token: String,
 }
 
-/// Retires (marks revoked) the workspace's open invites that have expired,
-/// so their addresses can be invited again. Call before [`insert_invite`].
-pub async fn retire_expired_invites(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE invites SET revoked_at = $1
-         WHERE workspace_id = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1",
-    )
-    .bind(now())
-    .bind(workspace_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// Closes the open invites past their expiry — of one workspace, or of all
+/// (`None`) — each audited as `invite.expire` by the system actor, so their
+/// addresses can be invited again. Returns how many were closed. Call
+/// before [`insert_invite`].
+pub async fn expire_invites(
+    tx: &mut super::WriteTx,
+    workspace_id: Option<i64>,
+) -> StoreResult<usize> {
+    use crate::audit::{self, Actor, NewEvent};
+    let at = now();
+    const OPEN_AND_EXPIRED: &str = "SELECT id, workspace_id, email FROM invites
+         WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1";
+    let rows = match workspace_id {
+        Some(ws) => {
+            sqlx::query(&format!(
+                "{OPEN_AND_EXPIRED} AND workspace_id = $2 ORDER BY id"
+            ))
+            .bind(&at)
+            .bind(ws)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!("{OPEN_AND_EXPIRED} ORDER BY id"))
+                .bind(&at)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    let mut expired = 0;
+    for row in &rows {
+        let (id, workspace, email): (i64, i64, String) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let closed = sqlx::query(
+            "UPDATE invites SET revoked_at = $1
+             WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(&at)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        if closed.rows_affected() == 0 {
+            // Accepted or closed meanwhile (by another server).
+            continue;
+        }
+        expired += 1;
+        audit::append(
+            tx,
+            &Actor::system(),
+            NewEvent::new(
+                Some(workspace),
+                "invite.expire",
+                email,
+                serde_json::json!({"invite_id": id}),
+            ),
+        )
+        .await?;
+    }
+    Ok(expired)
 }
 
 /// Who sends an invite and what it grants.
