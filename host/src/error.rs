@@ -218,7 +218,9 @@ impl From<crate::plugins::PluginCallError> for ApiError {
             }
             E::Failed { .. } => (StatusCode::BAD_GATEWAY, "plugin_failed"),
             E::Panicked { .. } => (StatusCode::BAD_GATEWAY, "plugin_panicked"),
-            E::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable"),
+            E::Unavailable { .. } | E::Busy { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
+            }
             E::TimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
         };
         Self::Plugin {

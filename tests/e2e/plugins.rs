@@ -384,6 +384,33 @@ fn plugin_failure_corpus(db: TestDb) {
     assert_eq!(slow.code(), "plugin_timeout");
     assert!(slow.text.contains("fixture_slow"), "{}", slow.text);
     expect(&admin.get("/api/v1/workspaces/ops/items"), 200);
+    // Calls past their limit keep running; once a plugin holds four of
+    // them, further calls are refused at once (503, busy) instead of
+    // taking more of the server's threads, until they return.
+    let slow_item = json!({"kind": "incident", "title": "i", "fields": {"slow": "x"}});
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| admin.post("/api/v1/workspaces/ops/items", slow_item.clone()));
+        }
+    });
+    let busy = admin.post("/api/v1/workspaces/ops/items", slow_item.clone());
+    assert_eq!(busy.status, 503, "{}", busy.text);
+    assert_eq!(busy.code(), "plugin_unavailable");
+    assert!(busy.text.contains("busy"), "{}", busy.text);
+    expect(&admin.get("/healthz"), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let again = admin.post("/api/v1/workspaces/ops/items", slow_item.clone());
+        if again.status == 504 {
+            break;
+        }
+        assert_eq!(again.status, 503, "{}", again.text);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stuck calls never returned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     // Loads, skips and the disable are in the installation's audit chain,
     // by the system actor.

@@ -127,6 +127,8 @@ pub struct PluginEntry {
     handle: Option<PluginHandle>,
     status: Mutex<Status>,
     panics_in_a_row: AtomicU32,
+    /// Calls that ran past their time limit and are still running.
+    stuck_calls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl PluginEntry {
@@ -253,6 +255,14 @@ pub enum PluginCallError {
         /// The plugin.
         plugin: String,
     },
+    /// Too many earlier calls to the plugin ran past their time limit and
+    /// have not returned: no more threads are handed to it until they do.
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// How many calls are still running.
+        stuck: usize,
+    },
 }
 
 impl std::fmt::Display for PluginCallError {
@@ -279,6 +289,11 @@ impl std::fmt::Display for PluginCallError {
                 after.as_millis()
             ),
             Self::Unavailable { plugin } => write!(f, "plugin `{plugin}` is not loaded"),
+            Self::Busy { plugin, stuck } => write!(
+                f,
+                "plugin `{plugin}` is busy: {stuck} earlier calls ran past their time limit and \
+                 have not returned yet; try again later"
+            ),
         }
     }
 }
@@ -295,6 +310,10 @@ pub struct Plugins {
     events: Option<UnboundedSender<PluginEvent>>,
     private_dir: Option<PathBuf>,
 }
+
+/// How many calls past their time limit one plugin may hold before further
+/// calls are refused as [`PluginCallError::Busy`].
+pub const MAX_STUCK_CALLS: usize = 4;
 
 /// Files younger than this may still be being written; the watcher waits.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -503,6 +522,7 @@ impl Plugins {
                         message: None,
                     }),
                     panics_in_a_row: AtomicU32::new(0),
+                    stuck_calls: Default::default(),
                 });
                 let m = entry
                     .manifest
@@ -593,6 +613,7 @@ impl Plugins {
                         message: Some(skip.message),
                     }),
                     panics_in_a_row: AtomicU32::new(0),
+                    stuck_calls: Default::default(),
                 });
                 let event = PluginEvent {
                     action: "plugin.skip",
@@ -805,9 +826,34 @@ impl Plugins {
             (Some(handle), true) => *handle,
             _ => return Err(PluginCallError::Unavailable { plugin }),
         };
-        let task = tokio::task::spawn_blocking(move || f(&handle));
+        // A call past its limit keeps its thread until the plugin returns;
+        // cap how many one plugin may hold, so a plugin that hangs cannot
+        // use up the server's blocking threads.
+        let stuck = entry.stuck_calls.load(Ordering::SeqCst);
+        if stuck >= MAX_STUCK_CALLS {
+            return Err(PluginCallError::Busy { plugin, stuck });
+        }
+        // 0: running, 1: returned, 2: abandoned (counted in stuck_calls
+        // until it returns).
+        let state = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let (returned, stuck_calls) = (state.clone(), entry.stuck_calls.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let outcome = f(&handle);
+            if returned.swap(1, Ordering::SeqCst) == 2 {
+                stuck_calls.fetch_sub(1, Ordering::SeqCst);
+            }
+            outcome
+        });
         let outcome = match tokio::time::timeout(limit, task).await {
             Err(_) => {
+                entry.stuck_calls.fetch_add(1, Ordering::SeqCst);
+                if state
+                    .compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    // It returned just now after all.
+                    entry.stuck_calls.fetch_sub(1, Ordering::SeqCst);
+                }
                 tracing::warn!(plugin = %plugin, timeout_ms = limit.as_millis() as u64, "plugin call timed out");
                 return Err(PluginCallError::TimedOut {
                     plugin,
