@@ -3,7 +3,9 @@
 //!
 //! Mail is queued in the `outbox` table in the same transaction as the
 //! invite, so nothing is lost if the relay is down: the mailer retries each
-//! message up to ten times, recording the last error. Message bodies hold
+//! message up to ten times, 30 s after the first failure and twice as long
+//! after each next one (about 4 hours in all), recording the last error.
+//! Message bodies hold
 //! accept links, so they are sealed with the server's secrets key (see
 //! [`crate::secretbox`]) while queued, emptied once sent, and never logged.
 //!

@@ -553,6 +553,12 @@ fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
         "{commands:?}"
     );
     assert!(sink.received.try_recv().is_err());
+    // The next try waits (30 s after a first failure), not the next poll.
+    let row = server.db.rows(
+        "SELECT attempts, created_at, next_attempt_at FROM outbox WHERE recipient = 'plain@acme.com'",
+    );
+    assert_eq!(row[0][0].as_deref(), Some("1"));
+    assert!(row[0][2] > row[0][1], "{row:?}");
 }
 
 on_both_databases!(

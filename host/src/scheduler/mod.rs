@@ -695,9 +695,10 @@ impl Scheduler {
         );
         let mail = sqlx::query(
             "DELETE FROM outbox WHERE created_at < $1
-             AND (sent_at IS NOT NULL OR attempts >= 10 OR created_at < $2)",
+             AND (sent_at IS NOT NULL OR attempts >= $2 OR created_at < $3)",
         )
         .bind(&before)
+        .bind(crate::store::MAIL_ATTEMPTS)
         .bind(&links_dead)
         .execute(self.store.pool())
         .await?

@@ -307,6 +307,16 @@ pub async fn queue_mail(
     Ok(())
 }
 
+/// Delivery attempts before a message is given up.
+pub const MAIL_ATTEMPTS: i64 = 10;
+
+/// Seconds before the next try after `failed_before` earlier failures:
+/// 30 s, doubling each time (the tenth and last try comes about 2 h after
+/// the ninth, some 4 h 15 min after the first).
+pub fn retry_delay_secs(failed_before: i64) -> i64 {
+    30 << failed_before.clamp(0, 9)
+}
+
 /// A mail waiting to be sent.
 #[derive(Clone)]
 pub struct OutboxMail {
@@ -340,8 +350,12 @@ impl Store {
     pub async fn unsent_mail(&self, limit: i64) -> StoreResult<Vec<OutboxMail>> {
         let rows = sqlx::query(
             "SELECT id, recipient, subject, body FROM outbox
-             WHERE sent_at IS NULL AND attempts < 10 ORDER BY id LIMIT $1",
+             WHERE sent_at IS NULL AND attempts < $1
+               AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+             ORDER BY id LIMIT $3",
         )
+        .bind(MAIL_ATTEMPTS)
+        .bind(now())
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -365,13 +379,36 @@ impl Store {
             None => sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL, body = '' WHERE id = $2")
                 .bind(now())
                 .bind(id),
-            Some(e) => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
-                .bind(e.to_string())
-                .bind(id),
+            Some(e) => {
+                let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
+                    .bind(e.to_string())
+                    .bind(now_plus(retry_delay_secs(attempts)))
+                    .bind(id)
+            }
         }
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_retries_back_off_over_about_four_hours() {
+        assert_eq!(retry_delay_secs(0), 30);
+        assert_eq!(retry_delay_secs(1), 60);
+        assert_eq!(retry_delay_secs(8), 7_680);
+        assert_eq!(retry_delay_secs(50), 15_360);
+        // From the first try to the tenth and last.
+        let total: i64 = (0..MAIL_ATTEMPTS - 1).map(retry_delay_secs).sum();
+        assert!((4 * 3600..5 * 3600).contains(&total), "{total}");
     }
 }

@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0007_integrations_playbooks.sql"),
         postgres: include_str!("../../../migrations/postgres/0007_integrations_playbooks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "outbox_retry",
+        sqlite: include_str!("../../../migrations/sqlite/0008_outbox_retry.sql"),
+        postgres: include_str!("../../../migrations/postgres/0008_outbox_retry.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from
