@@ -159,7 +159,7 @@ pub struct Config {
 /// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
 /// file must have (a mismatch skips the plugin as `checksum_mismatch`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum InstalledPlugin {
     /// Just the path.
     Path(PathBuf),
@@ -600,6 +600,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pinned.installed_plugins[1].path(), Path::new("/y.so"));
+        // A misspelt key in an entry is refused, not ignored.
+        assert!(toml::from_str::<Config>(
+            "installed_plugins = [{ path = \"/y.so\", sha265 = \"ff\" }]"
+        )
+        .is_err());
+        assert!(toml::from_str::<Config>(
+            "installed_plugins = [{ path = \"/y.so\", sha256 = \"ff\", pin = true }]"
+        )
+        .is_err());
     }
 
     #[test]
