@@ -330,6 +330,12 @@ pub enum Signed {
 impl Bundle {
     /// Reads a `.tar.gz` bundle.
     pub fn read(path: &Path) -> Result<Bundle> {
+        Self::read_within(path, MAX_BUNDLE_BYTES * 4)
+    }
+
+    /// [`Bundle::read`], refusing a bundle that unpacks to more than
+    /// `max_unpacked` bytes.
+    fn read_within(path: &Path, max_unpacked: u64) -> Result<Bundle> {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         if file.metadata()?.len() > MAX_BUNDLE_BYTES {
@@ -356,11 +362,14 @@ impl Bundle {
             // Read at most what is left of the budget (plus one byte, to
             // notice going over), whatever the entry's header claims: a
             // compressed bomb is stopped before it fills memory.
-            let budget = MAX_BUNDLE_BYTES * 4 - total;
+            let budget = max_unpacked - total;
             let mut bytes = Vec::new();
             (&mut entry).take(budget + 1).read_to_end(&mut bytes)?;
             if bytes.len() as u64 > budget {
-                bail!("the bundle unpacks to more than 1 GiB");
+                bail!(
+                    "the bundle unpacks to more than {} MiB",
+                    max_unpacked / 1024 / 1024
+                );
             }
             total += bytes.len() as u64;
             files.insert(name, bytes);
@@ -451,5 +460,49 @@ impl Bundle {
         let bytes = self.files.get(&listed.file)?;
         let name = listed.file.rsplit('/').next().unwrap_or(&listed.file);
         Some((name, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.tar.gz` holding `name` with `size` zero bytes (a few KiB on disk).
+    fn zeros_archive(dir: &Path, name: &str, size: u64) -> PathBuf {
+        let path = dir.join("zeros.tar.gz");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, name, std::io::repeat(0).take(size))
+            .unwrap();
+        archive.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_bundle_that_unpacks_past_the_limit_is_refused_before_it_fills_memory() {
+        let dir = std::env::temp_dir().join(format!("vigilo-bomb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = zeros_archive(&dir, "lib/x/libbig.so", 3 * 1024 * 1024);
+        assert!(std::fs::metadata(&path).unwrap().len() < 64 * 1024);
+        let err = Bundle::read_within(&path, 2 * 1024 * 1024)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(err, "the bundle unpacks to more than 2 MiB");
+        // Within the limit it is read (and then refused for what it is).
+        let err = Bundle::read_within(&path, 4 * 1024 * 1024)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not a Vigilo plugin bundle"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
