@@ -158,8 +158,7 @@ pub struct Config {
 
 /// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
 /// file must have (a mismatch skips the plugin as `checksum_mismatch`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InstalledPlugin {
     /// Just the path.
     Path(PathBuf),
@@ -170,6 +169,43 @@ pub enum InstalledPlugin {
         /// Hex SHA-256 the file must have.
         sha256: String,
     },
+}
+
+/// The table form of an [`InstalledPlugin`] entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedEntry {
+    path: PathBuf,
+    sha256: String,
+}
+
+impl<'de> Deserialize<'de> for InstalledPlugin {
+    /// A string is a path; a table is `{ path, sha256 }`, and a misspelt
+    /// key in it is named in the error.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = InstalledPlugin;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path, or a table { path = \"...\", sha256 = \"...\" }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<Self::Value, E> {
+                Ok(InstalledPlugin::Path(PathBuf::from(path)))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let PinnedEntry { path, sha256 } =
+                    PinnedEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(InstalledPlugin::Pinned { path, sha256 })
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }
 
 impl InstalledPlugin {
@@ -600,11 +636,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pinned.installed_plugins[1].path(), Path::new("/y.so"));
-        // A misspelt key in an entry is refused, not ignored.
-        assert!(toml::from_str::<Config>(
-            "installed_plugins = [{ path = \"/y.so\", sha265 = \"ff\" }]"
-        )
-        .is_err());
+        // A misspelt key in an entry is refused, not ignored, and named.
+        let err =
+            toml::from_str::<Config>("installed_plugins = [{ path = \"/y.so\", sha265 = \"ff\" }]")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("unknown field `sha265`"), "{err}");
         assert!(toml::from_str::<Config>(
             "installed_plugins = [{ path = \"/y.so\", sha256 = \"ff\", pin = true }]"
         )
