@@ -26,6 +26,12 @@ fn run(program: &Path, args: &[&str]) -> Output {
     Command::new(program).args(args).output().unwrap()
 }
 
+/// Runs the system `tar` (to take a bundle apart and put it back together).
+fn tar(args: &[&std::ffi::OsStr]) {
+    let status = Command::new("tar").args(args).status().unwrap();
+    assert!(status.success(), "tar {args:?} failed");
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -190,14 +196,12 @@ fn bundles_end_to_end(db: TestDb) {
 
     let unpacked = w("unpacked");
     std::fs::create_dir(&unpacked).unwrap();
-    assert!(Command::new("tar")
-        .arg("xzf")
-        .arg(&signed)
-        .arg("-C")
-        .arg(&unpacked)
-        .status()
-        .unwrap()
-        .success());
+    tar(&[
+        "xzf".as_ref(),
+        signed.as_os_str(),
+        "-C".as_ref(),
+        unpacked.as_os_str(),
+    ]);
     let inner = unpacked
         .join("lib")
         .join(host_target())
@@ -207,15 +211,13 @@ fn bundles_end_to_end(db: TestDb) {
     lib[last] ^= 0xff;
     std::fs::write(&inner, lib).unwrap();
     let tampered = w("tampered.tar.gz");
-    assert!(Command::new("tar")
-        .arg("czf")
-        .arg(&tampered)
-        .arg("-C")
-        .arg(&unpacked)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
+    tar(&[
+        "czf".as_ref(),
+        tampered.as_os_str(),
+        "-C".as_ref(),
+        unpacked.as_os_str(),
+        ".".as_ref(),
+    ]);
     let out = install(&strict, &tampered);
     assert!(!out.status.success());
     assert!(
@@ -262,14 +264,12 @@ fn bundles_end_to_end(db: TestDb) {
     let lenient = config_file("lenient.toml", true);
     let swapped_dir = w("swapped");
     std::fs::create_dir(&swapped_dir).unwrap();
-    assert!(Command::new("tar")
-        .arg("xzf")
-        .arg(&unsigned)
-        .arg("-C")
-        .arg(&swapped_dir)
-        .status()
-        .unwrap()
-        .success());
+    tar(&[
+        "xzf".as_ref(),
+        unsigned.as_os_str(),
+        "-C".as_ref(),
+        swapped_dir.as_os_str(),
+    ]);
     let swapped_js = b"alert('not what the library serves')\n";
     std::fs::write(
         swapped_dir.join("frontend/holiday_aware_date.js"),
@@ -291,15 +291,13 @@ fn bundles_end_to_end(db: TestDb) {
     }
     std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
     let swapped = w("swapped.tar.gz");
-    assert!(Command::new("tar")
-        .arg("czf")
-        .arg(&swapped)
-        .arg("-C")
-        .arg(&swapped_dir)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
+    tar(&[
+        "czf".as_ref(),
+        swapped.as_os_str(),
+        "-C".as_ref(),
+        swapped_dir.as_os_str(),
+        ".".as_ref(),
+    ]);
     let out = install(&lenient, &swapped);
     assert!(!out.status.success());
     assert!(
