@@ -5,9 +5,9 @@
 //! invite, so nothing is lost if the relay is down: the mailer retries each
 //! message up to ten times, 30 s after the first failure and twice as long
 //! after each next one (about 4 hours in all), recording the last error.
-//! Message bodies hold
-//! accept links, so they are sealed with the server's secrets key (see
-//! [`crate::secretbox`]) while queued, emptied once sent, and never logged.
+//! Message bodies hold accept links, so they are sealed with the server's
+//! secrets key (see [`crate::secretbox`]) while queued, emptied once sent,
+//! and never logged.
 //!
 //! The connection is encrypted by default: `tls = "starttls"` (the default,
 //! for submission on port 587 or a relay on 25) upgrades with STARTTLS
@@ -38,6 +38,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Mailer {
     smtp: SmtpConfig,
     tls: Arc<ClientConfig>,
+    /// The name the relay's certificate must hold (unless `tls = "none"`).
+    server_name: Option<ServerName<'static>>,
 }
 
 impl Mailer {
@@ -70,14 +72,17 @@ impl Mailer {
                 anyhow::bail!("smtp.ca_file {} holds no certificate", path.display());
             }
         }
-        if smtp.tls != SmtpTls::None {
-            ServerName::try_from(smtp.host.clone()).map_err(|_| {
-                anyhow::anyhow!(
-                    "smtp.host `{}` cannot be checked against a TLS certificate",
-                    smtp.host
-                )
-            })?;
-        }
+        let server_name = match smtp.tls {
+            SmtpTls::None => None,
+            SmtpTls::StartTls | SmtpTls::Tls => {
+                Some(ServerName::try_from(smtp.host.clone()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "smtp.host `{}` cannot be checked against a TLS certificate",
+                        smtp.host
+                    )
+                })?)
+            }
+        };
         let tls =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()?
@@ -92,6 +97,7 @@ impl Mailer {
         Ok(Mailer {
             smtp,
             tls: Arc::new(tls),
+            server_name,
         })
     }
 }
@@ -200,8 +206,10 @@ impl Write for Stream {
 /// certificate against `host`.
 fn handshake(mailer: &Mailer, mut tcp: TcpStream) -> Result<Stream, String> {
     let host = &mailer.smtp.host;
-    let name = ServerName::try_from(host.clone())
-        .map_err(|_| format!("`{host}` is not a name a TLS certificate can hold"))?;
+    let name = mailer
+        .server_name
+        .clone()
+        .ok_or("TLS was asked for with smtp.tls = \"none\"")?;
     let mut conn = ClientConnection::new(mailer.tls.clone(), name)
         .map_err(|e| format!("cannot start TLS: {e}"))?;
     while conn.is_handshaking() {
