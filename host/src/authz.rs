@@ -6,8 +6,11 @@
 //! workspace plus the installation-wide ones. API tokens carry exactly their
 //! holder's permissions, computed afresh on every request.
 //!
-//! Handlers never compare role names: they ask for a [`Permission`] and get a
-//! 403 naming it when it is missing.
+//! Nobody compares role names: the domain asks an [`Access`] for a
+//! [`Permission`] and gets a [`DomainError::Forbidden`] naming it when it is
+//! missing. A [`Caller`] is who is acting (resolved from an API token or a
+//! browser session); [`Caller::access`] resolves what they may do in one
+//! workspace.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -15,6 +18,155 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::audit::Actor;
+use crate::domain::{DomainError, DomainResult};
+use crate::store::{Membership, Store, User, Workspace};
+
+/// Who is acting: a user, through an API token or a browser session.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user: User,
+    /// The API token used, if the caller authenticated with one (None for a
+    /// browser session).
+    pub token_id: Option<i64>,
+    /// The browser session used, if any.
+    pub session_id: Option<i64>,
+}
+
+impl Caller {
+    /// The audit actor for changes this caller makes.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user.id),
+            token_id: self.token_id,
+            label: self.user.email.clone(),
+        }
+    }
+
+    /// Fails with [`DomainError::Forbidden`] unless the caller is a platform
+    /// admin; `what` says what they tried ("create workspaces").
+    pub fn require_platform_admin(&self, what: &str) -> DomainResult<()> {
+        if self.user.platform_admin {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden(
+                "platform_admin",
+                format!(
+                    "only a platform admin may {what}; {} is not a platform admin",
+                    self.user.email
+                ),
+            ))
+        }
+    }
+
+    /// Resolves the caller's access to workspace `slug` and checks `p`.
+    pub async fn workspace(
+        &self,
+        store: &Store,
+        slug: &str,
+        p: Permission,
+    ) -> DomainResult<Access> {
+        let access = self.access(store, slug).await?;
+        access.require(p)?;
+        Ok(access)
+    }
+
+    /// Resolves the caller's access to workspace `slug` without checking a
+    /// permission.
+    ///
+    /// Only a platform admin learns that a workspace does not exist
+    /// (not found); anyone else gets the same refusal for a workspace that
+    /// does not exist as for one they are not a member of, so slugs cannot
+    /// be probed, and learns nothing of its content.
+    pub async fn access(&self, store: &Store, slug: &str) -> DomainResult<Access> {
+        let not_a_member = || {
+            DomainError::forbidden(
+                "workspace.read",
+                format!("{} is not a member of workspace `{slug}`", self.user.email),
+            )
+        };
+        let Some(workspace) = store.workspace_by_slug(slug).await? else {
+            return Err(if self.user.platform_admin {
+                DomainError::NotFound(format!("no workspace `{slug}`"))
+            } else {
+                not_a_member()
+            });
+        };
+        let membership = store.membership(workspace.id, self.user.id).await?;
+        let permissions = if self.user.platform_admin {
+            PermissionSet::all()
+        } else {
+            match &membership {
+                Some(m) => m.permissions(),
+                None => return Err(not_a_member()),
+            }
+        };
+        Ok(Access {
+            caller: self.clone(),
+            workspace,
+            membership,
+            permissions,
+        })
+    }
+}
+
+/// What a caller may do in one workspace: who, where, holding what.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Who.
+    pub caller: Caller,
+    /// The workspace.
+    pub workspace: Workspace,
+    /// The caller's membership (None for a platform admin who is not a member).
+    pub membership: Option<Membership>,
+    /// The caller's permissions there.
+    pub permissions: PermissionSet,
+}
+
+impl Access {
+    /// Fails with [`DomainError::Forbidden`] naming `p` unless the caller
+    /// holds it.
+    pub fn require(&self, p: Permission) -> DomainResult<()> {
+        if self.permissions.contains(p) {
+            return Ok(());
+        }
+        let held = match &self.membership {
+            Some(Membership {
+                custom_role: Some(c),
+                ..
+            }) => format!("custom role `{}`", c.name),
+            Some(m) => format!("role `{}`", m.role),
+            None => "no role".to_string(),
+        };
+        Err(DomainError::forbidden(
+            p.name(),
+            format!(
+                "missing permission `{p}` in workspace `{}` (you hold {held})",
+                self.workspace.slug
+            ),
+        ))
+    }
+
+    /// Whether the caller holds `p` (for offering only what they may do).
+    pub fn can(&self, p: Permission) -> bool {
+        self.permissions.contains(p)
+    }
+
+    /// The audit actor for changes the caller makes here.
+    pub fn actor(&self) -> Actor {
+        self.caller.actor()
+    }
+
+    /// The caller's built-in role and custom role name here (None for a
+    /// platform admin who is not a member).
+    pub fn role(&self) -> Option<(Role, Option<String>)> {
+        self.membership
+            .as_ref()
+            .map(|m| (m.role, m.custom_role.as_ref().map(|c| c.name.clone())))
+    }
+}
 
 /// A workspace-level permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

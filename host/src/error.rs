@@ -1,4 +1,7 @@
-//! `ApiError`: the one place where failures become HTTP responses.
+//! `ApiError`: the one place where failures become API responses.
+//!
+//! The domain layer says what went wrong ([`DomainError`]); this module
+//! decides the status code and the body.
 //!
 //! Every error body has the same shape:
 //! `{"error": {"code": "...", "message": "...", ...}}` with a stable
@@ -10,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::{DomainError, PluginFailure};
 use crate::store::StoreError;
 
 /// A failed request.
@@ -185,48 +189,40 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, message } => Self::Validation { field, message },
+            DomainError::Forbidden { missing, message } => Self::Forbidden { missing, message },
+            DomainError::Unauthenticated { code, message } => Self::Unauthorized { code, message },
+            DomainError::NotFound(m) => Self::NotFound(m),
+            DomainError::Conflict(m) => Self::Conflict(m),
+            DomainError::Unreadable { code, message } => Self::BadRequest { code, message },
+            DomainError::Plugin { failure, message } => {
+                let (status, code) = match failure {
+                    PluginFailure::Failed => (StatusCode::BAD_GATEWAY, "plugin_failed"),
+                    PluginFailure::Panicked => (StatusCode::BAD_GATEWAY, "plugin_panicked"),
+                    PluginFailure::Unavailable => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
+                    }
+                    PluginFailure::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
+                };
+                Self::Plugin {
+                    status,
+                    code,
+                    message,
+                }
+            }
+            DomainError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::Conflict(what) => Self::Conflict(what),
-            StoreError::Database(e) => Self::Internal(e.to_string()),
-            StoreError::Corrupt(what) => Self::Internal(what),
-        }
+        DomainError::from(e).into()
     }
 }
 
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
-impl From<crate::plugins::PluginCallError> for ApiError {
-    fn from(e: crate::plugins::PluginCallError) -> Self {
-        use crate::plugins::PluginCallError as E;
-        let message = e.to_string();
-        let (status, code) = match e {
-            E::Rejected { .. } => {
-                return Self::Validation {
-                    field: None,
-                    message,
-                }
-            }
-            E::Failed { .. } => (StatusCode::BAD_GATEWAY, "plugin_failed"),
-            E::Panicked { .. } => (StatusCode::BAD_GATEWAY, "plugin_panicked"),
-            E::Unavailable { .. } | E::Busy { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
-            }
-            E::TimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
-        };
-        Self::Plugin {
-            status,
-            code,
-            message,
-        }
-    }
-}

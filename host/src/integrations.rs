@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use vigilo_sdk::wire::{SendRequest, ValidateConfigRequest};
 use vigilo_sdk::{Event, PluginKind, Registration};
 
-use crate::error::ApiError;
+use crate::domain::{DomainError, DomainResult};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
@@ -109,9 +109,9 @@ impl Integrations {
         adapter: &str,
         config: Map<String, Value>,
         previous: Option<(&Integration, &Map<String, Value>)>,
-    ) -> Result<(Map<String, Value>, Map<String, Value>), ApiError> {
+    ) -> DomainResult<(Map<String, Value>, Map<String, Value>)> {
         let (entry, info) = self.adapter(adapter).ok_or_else(|| {
-            ApiError::invalid(
+            DomainError::invalid(
                 "adapter",
                 format!(
                     "no loaded integration adapter is called `{adapter}`; loaded adapters: {}",
@@ -133,7 +133,7 @@ impl Integrations {
                 .filter(|k| previous.sealed_secrets.contains_key(*k) && !given.contains(k))
                 .collect();
             if !given.is_empty() && !missing.is_empty() {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     "config",
                     format!(
                         "setting a secret ({}) means setting every stored secret again: also give {}",
@@ -145,7 +145,7 @@ impl Integrations {
             if given.is_empty() {
                 let stored = self
                     .open_secrets(workspace_id, previous)
-                    .map_err(ApiError::Internal)?;
+                    .map_err(DomainError::Internal)?;
                 known_secrets.extend(secret_strings(&stored, &info.secret_fields));
                 for (key, value) in stored {
                     if !changes.contains_key(&key) {
@@ -158,7 +158,7 @@ impl Integrations {
         // settings, simple types), whatever the adapter's own check does.
         let full = Value::Object(full);
         vigilo_sdk::check_config_against_schema(&full, &info.config_schema).map_err(|reason| {
-            ApiError::invalid(
+            DomainError::invalid(
                 "config",
                 format!("the `{adapter}` adapter's settings: {reason}"),
             )
@@ -175,14 +175,14 @@ impl Integrations {
             })
             .await
             .map_err(|e| match e {
-                PluginCallError::Rejected { message, .. } => ApiError::invalid(
+                PluginCallError::Rejected { message, .. } => DomainError::invalid(
                     "config",
                     format!("the `{adapter}` adapter refused the configuration: {message}"),
                 ),
-                other => ApiError::from(other),
+                other => DomainError::from(other),
             })?;
         let Value::Object(normalised) = normalised else {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 "config",
                 format!("the `{adapter}` adapter did not return a configuration object"),
             ));
@@ -231,17 +231,22 @@ impl Integrations {
     /// Checks that `integration` could deliver now: it is enabled, its
     /// adapter is loaded and its stored secrets open. Used by playbook dry
     /// runs.
-    pub fn check_ready(&self, workspace_id: i64, integration: &Integration) -> Result<(), String> {
+    pub fn check_ready(&self, workspace_id: i64, integration: &Integration) -> DomainResult<()> {
         if !integration.enabled {
-            return Err(format!("integration `{}` is disabled", integration.name));
+            return Err(DomainError::Conflict(format!(
+                "integration `{}` is disabled",
+                integration.name
+            )));
         }
         if self.adapter(&integration.adapter).is_none() {
-            return Err(format!(
+            return Err(DomainError::plugin_unavailable(format!(
                 "integration `{}` uses the adapter `{}`, which no loaded plugin provides",
                 integration.name, integration.adapter
-            ));
+            )));
         }
-        self.open_secrets(workspace_id, integration).map(drop)
+        self.open_secrets(workspace_id, integration)
+            .map(drop)
+            .map_err(DomainError::Conflict)
     }
 
     /// Delivers `event` through `integration` and records the attempt.
@@ -352,18 +357,13 @@ impl Integrations {
         only: Option<&str>,
         event: &Event,
         source: &str,
-    ) -> Result<Vec<DeliveryOutcome>, String> {
+    ) -> DomainResult<Vec<DeliveryOutcome>> {
         let targets: Vec<Integration> = match only {
-            Some(name) => vec![self
-                .store
-                .integration(workspace_id, name)
-                .await
-                .map_err(|e| e.to_string())?],
+            Some(name) => vec![self.store.integration(workspace_id, name).await?],
             None => self
                 .store
                 .list_integrations(workspace_id)
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .filter(|i| i.enabled)
                 .collect(),

@@ -38,6 +38,7 @@ pub mod audit;
 pub mod authz;
 pub mod certs;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod integrations;
@@ -57,12 +58,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::json;
 use tokio::net::TcpListener;
 
 pub use http::app;
 
-use crate::audit::{Actor, NewEvent};
 use crate::config::{Config, LogFormat};
 use crate::plugins::Plugins;
 use crate::state::AppState;
@@ -116,7 +115,10 @@ pub async fn serve(
         &config.effective_audit_signing_key(),
     )?);
     let (plugin_events, plugin_events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let recorder = tokio::spawn(record_plugin_events(store.clone(), plugin_events_rx));
+    let recorder = tokio::spawn(domain::plugins::record_events(
+        store.clone(),
+        plugin_events_rx,
+    ));
     let plugins = Arc::new(
         Plugins::new(
             VIGILO_VERSION,
@@ -241,39 +243,6 @@ pub async fn serve(
     Ok(())
 }
 
-/// Appends plugin loads, skips and disables to the installation's audit
-/// chain as the system actor, until every sender is gone.
-async fn record_plugin_events(
-    store: Store,
-    mut events: tokio::sync::mpsc::UnboundedReceiver<plugins::PluginEvent>,
-) {
-    while let Some(mut event) = events.recv().await {
-        if let Some(entry) = event.entry.take() {
-            // Hashing a library takes a millisecond or so: not on the executor.
-            let sha256 = tokio::task::spawn_blocking(move || entry.sha256())
-                .await
-                .ok()
-                .flatten();
-            event.details["sha256"] = serde_json::json!(sha256);
-        }
-        let result = async {
-            let mut tx = store.begin_write().await?;
-            audit::append(
-                &mut tx,
-                &Actor::system(),
-                NewEvent::new(None, event.action, event.target.clone(), event.details),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok::<_, store::StoreError>(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::error!(action = event.action, plugin = %event.target, error = %e, "cannot record a plugin event in the audit log");
-        }
-    }
-}
-
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API
 /// token for them.
 pub async fn create_admin(
@@ -281,29 +250,8 @@ pub async fn create_admin(
     email: &str,
     name: Option<&str>,
 ) -> anyhow::Result<TokenCreated> {
-    let email = http::validate::email("email", email).map_err(|m| anyhow::anyhow!(m))?;
     let store = open_store(config).await?;
-    let mut tx = store.begin_write().await?;
-    let user = match store::user_by_email(&mut tx, &email).await? {
-        Some(user) => {
-            if !user.platform_admin {
-                store::promote_to_admin(&mut tx, user.id).await?;
-            }
-            user
-        }
-        None => {
-            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("admin"));
-            store::insert_user(&mut tx, &email, name, true).await?
-        }
-    };
-    let token = store::insert_token(&mut tx, user.id, "create-admin", None).await?;
-    audit::append(
-        &mut tx,
-        &Actor::system(),
-        NewEvent::new(None, "admin.create", &email, json!({"user_id": user.id, "token_id": token.info.id, "token_prefix": token.info.prefix})),
-    )
-    .await?;
-    tx.commit().await?;
+    let created = domain::tokens::create_admin(&store, email, name).await;
     store.close().await;
-    Ok(token)
+    Ok(created?)
 }

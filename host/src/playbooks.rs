@@ -33,11 +33,9 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use vigilo_sdk::Event;
 
-use crate::audit::Actor;
-use crate::authz::Permission;
-use crate::error::ApiError;
-use crate::http::extract::Access;
-use crate::http::validate;
+use crate::authz::{Access, Permission};
+use crate::domain::work_items::{self, NewItem};
+use crate::domain::{validate, DomainError, DomainResult};
 use crate::state::AppState;
 
 /// Longest a `webhook` step waits for the remote end.
@@ -171,15 +169,15 @@ const ALL_SETTINGS: [&str; 10] = [
 
 /// Checks a playbook's steps and fills in default names. The error names
 /// the step (`steps[2]`) and what is wrong with it.
-pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
+pub fn check_steps(steps: &mut [Step]) -> DomainResult<()> {
     if steps.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "steps",
             "a playbook needs at least one step",
         ));
     }
     if steps.len() > 50 {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             "steps",
             "a playbook has at most 50 steps",
         ));
@@ -192,7 +190,7 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
             None => format!("step{}", i + 1),
         };
         if !names.insert(name.clone()) {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 format!("{field}.name"),
                 format!("two steps are named `{name}`"),
             ));
@@ -201,7 +199,7 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
         let (required, optional) = step.step_type.settings();
         for key in required {
             if !step.present(key) {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     format!("{field}.{key}"),
                     format!("a `{}` step needs `{key}`", step.step_type.name()),
                 ));
@@ -209,7 +207,7 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
         }
         for key in ALL_SETTINGS {
             if step.present(key) && !required.contains(&key) && !optional.contains(&key) {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     format!("{field}.{key}"),
                     format!(
                         "a `{}` step has no `{key}` setting (it takes {})",
@@ -226,7 +224,7 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
         }
         if let Some(url) = &step.url {
             if !(url.starts_with("https://") || url.starts_with("http://") || url.contains("{{")) {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     format!("{field}.url"),
                     "the webhook URL must start with http:// or https://",
                 ));
@@ -234,7 +232,7 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
         }
         if let Some(item) = &step.item {
             if !(item.is_u64() || item.as_str().is_some()) {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     format!("{field}.item"),
                     "`item` is a work item id or a placeholder such as \"{{input.incident}}\"",
                 ));
@@ -251,19 +249,19 @@ pub fn check_steps(steps: &mut [Step]) -> Result<(), ApiError> {
         .flatten()
         {
             if text.chars().count() > MAX_TEMPLATE {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     field.clone(),
                     format!("a text setting is longer than {MAX_TEMPLATE} characters"),
                 ));
             }
-            parse_template(text).map_err(|e| ApiError::invalid(field.clone(), e))?;
+            parse_template(text).map_err(|e| DomainError::invalid(field.clone(), e))?;
         }
         for (key, json) in [
             ("fields", step.fields.clone().map(Value::Object)),
             ("body", step.body.clone()),
         ] {
             if json.is_some_and(|j| j.to_string().len() > MAX_JSON_SETTING) {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     format!("{field}.{key}"),
                     format!("`{key}` is larger than {MAX_JSON_SETTING} bytes"),
                 ));
@@ -422,10 +420,8 @@ pub struct StepResult {
 pub struct RunContext<'a> {
     /// Server state.
     pub state: &'a AppState,
-    /// The caller's access to the workspace.
+    /// The caller's access to the workspace: every step acts as the caller.
     pub access: &'a Access,
-    /// The caller, for audit events.
-    pub actor: &'a Actor,
 }
 
 /// Runs (or dry-runs) `steps`; returns each step's result and the run's
@@ -441,7 +437,7 @@ pub async fn execute(
     let mut context = json!({
         "workspace": {"slug": cx.access.workspace.slug, "name": cx.access.workspace.name},
         "playbook": {"name": playbook_name},
-        "run": {"id": run_id, "dry_run": dry_run, "started_by": cx.actor.label},
+        "run": {"id": run_id, "dry_run": dry_run, "started_by": cx.access.caller.user.email},
         "input": input,
         "steps": {},
     });
@@ -515,6 +511,34 @@ enum Outcome {
     Failed(String),
 }
 
+/// Why a step failed, as its run record says it: a refusal of the domain
+/// (its message), or a problem with the step's own settings.
+struct StepFailure(String);
+
+impl From<String> for StepFailure {
+    fn from(why: String) -> Self {
+        StepFailure(why)
+    }
+}
+
+impl From<&str> for StepFailure {
+    fn from(why: &str) -> Self {
+        StepFailure(why.to_owned())
+    }
+}
+
+impl From<DomainError> for StepFailure {
+    fn from(e: DomainError) -> Self {
+        StepFailure(e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for StepFailure {
+    fn from(e: crate::store::StoreError) -> Self {
+        DomainError::from(e).into()
+    }
+}
+
 fn item_id(step: &Step, context: &Value, dry_run: bool) -> Result<Option<i64>, String> {
     match step.item.as_ref() {
         Some(Value::Number(n)) => n
@@ -553,16 +577,9 @@ fn event_for(
     })
 }
 
-fn api_error_text(e: ApiError) -> String {
-    match e {
-        ApiError::Forbidden { message, .. } => message,
-        other => other.to_string(),
-    }
-}
-
 /// What a step would do, checked but not done.
 async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome {
-    let result: Result<Outcome, String> = async {
+    let result: Result<Outcome, StepFailure> = async {
         match step.step_type {
             StepType::Notify => {
                 let event = event_for(cx, step, context, true)?;
@@ -571,8 +588,7 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                     .state
                     .store
                     .integration(cx.access.workspace.id, name)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 cx.state
                     .integrations
                     .check_ready(cx.access.workspace.id, &integration)?;
@@ -583,15 +599,12 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                 })))
             }
             StepType::CreateTask => {
-                let (title, description, fields) = task_settings(step, context, true)?;
-                let (title, description, fields) = crate::http::check_new_item(
-                    cx.state, cx.access, "task", &title, &description, fields,
-                )
-                .await
-                .map_err(api_error_text)?;
+                let task = task_settings(step, context, true)?;
+                let checked = work_items::check_new(cx.state, cx.access, task)
+                    .await?;
                 Ok(Outcome::Done(json!({
-                    "would": "create a task", "title": title, "description": description,
-                    "fields": fields,
+                    "would": "create a task", "title": checked.title,
+                    "description": checked.description, "fields": checked.fields,
                 })))
             }
             StepType::SetStatus => {
@@ -602,16 +615,15 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                             .state
                             .store
                             .work_item(cx.access.workspace.id, id)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        crate::http::check_transition(cx.access, &item, &status).map_err(api_error_text)?;
+                            .await?;
+                        work_items::check_transition(cx.access, &item, &status)?;
                         Ok(Outcome::Done(json!({
                             "would": format!("move {} {id} from {} to {status}", item.kind, item.status),
                             "item": id, "from": item.status, "to": status,
                         })))
                     }
                     None => {
-                        cx.access.require(Permission::ItemWrite).map_err(api_error_text)?;
+                        cx.access.require(Permission::ItemWrite)?;
                         Ok(Outcome::CannotSimulate(
                             json!({"would": format!("move the item an earlier step produces to {status}")}),
                             "the work item comes from an earlier step, so the move cannot be checked before the run".into(),
@@ -642,12 +654,12 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
         }
     }
     .await;
-    result.unwrap_or_else(Outcome::Failed)
+    result.unwrap_or_else(|StepFailure(why)| Outcome::Failed(why))
 }
 
 /// Does a step.
 async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value) -> Outcome {
-    let result: Result<Value, String> = async {
+    let result: Result<Value, StepFailure> = async {
         match step.step_type {
             StepType::Notify => {
                 let event = event_for(cx, step, context, false)?;
@@ -656,8 +668,7 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
                     .state
                     .store
                     .integration(cx.access.workspace.id, name)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 let outcome = cx
                     .state
                     .integrations
@@ -668,16 +679,13 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
                         "integration": outcome.integration, "adapter": outcome.adapter,
                         "delivery_id": outcome.delivery_id, "detail": outcome.detail,
                     })),
-                    Some(error) => Err(format!("delivery through `{}` failed: {error}", outcome.integration)),
+                    Some(error) => Err(format!("delivery through `{}` failed: {error}", outcome.integration).into()),
                 }
             }
             StepType::CreateTask => {
-                let (title, description, fields) = task_settings(step, context, false)?;
-                let item = crate::http::create_item_as(
-                    cx.state, cx.access, cx.actor, "task", &title, &description, fields,
-                )
-                .await
-                .map_err(api_error_text)?;
+                let task = task_settings(step, context, false)?;
+                let item = work_items::create(cx.state, cx.access, task)
+                    .await?;
                 Ok(json!({"id": item.id, "kind": item.kind, "title": item.title, "status": item.status}))
             }
             StepType::SetStatus => {
@@ -689,9 +697,8 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
                 } else {
                     comment
                 };
-                let item = crate::http::transition_as(cx.state, cx.access, cx.actor, id, &status, &comment)
-                    .await
-                    .map_err(api_error_text)?;
+                let item = work_items::transition(cx.state, cx.access, id, &status, &comment)
+                    .await?;
                 Ok(json!({"item": item.id, "kind": item.kind, "status": item.status}))
             }
             StepType::Webhook => {
@@ -700,23 +707,20 @@ async fn perform(cx: &RunContext<'_>, run_id: i64, step: &Step, context: &Value)
                     Some(body) => render_value(body, context, false)?,
                     None => default_body(context),
                 };
-                post_json(crate::outbound::Policy::from_config(&cx.state.config), url, body).await
+                Ok(post_json(crate::outbound::Policy::from_config(&cx.state.config), url, body).await?)
             }
         }
     }
     .await;
     match result {
         Ok(output) => Outcome::Done(output),
-        Err(error) => Outcome::Failed(error),
+        Err(StepFailure(why)) => Outcome::Failed(why),
     }
 }
 
-/// A `create_task` step's title, description and field values, filled in.
-fn task_settings(
-    step: &Step,
-    context: &Value,
-    dry_run: bool,
-) -> Result<(String, String, Map<String, Value>), String> {
+/// A `create_task` step's task, its title, description and field values
+/// filled in.
+fn task_settings(step: &Step, context: &Value, dry_run: bool) -> Result<NewItem, String> {
     let title = render(step.title.as_deref().unwrap_or(""), context, dry_run)?;
     let description = render(step.description.as_deref().unwrap_or(""), context, dry_run)?;
     let fields = match &step.fields {
@@ -726,7 +730,12 @@ fn task_settings(
         },
         None => Map::new(),
     };
-    Ok((title, description, fields))
+    Ok(NewItem {
+        kind: "task".into(),
+        title,
+        description,
+        fields,
+    })
 }
 
 /// POSTs `body` to `url` off the async executor, if `policy` lets it be

@@ -18,10 +18,7 @@ use std::path::Path;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use utoipa::ToSchema;
-
-use crate::store::{now, Store, StoreResult};
 
 /// The server's checkpoint signing key.
 pub struct Signer {
@@ -62,7 +59,7 @@ impl Signer {
         &self.key_id
     }
 
-    fn sign(&self, chain_id: i64, seq: i64, hash: &str, signed_at: &str) -> String {
+    pub(crate) fn sign(&self, chain_id: i64, seq: i64, hash: &str, signed_at: &str) -> String {
         hex::encode(
             self.key
                 .sign(message(chain_id, seq, hash, signed_at).as_bytes())
@@ -107,100 +104,6 @@ impl Checkpoint {
             &Signature::from_bytes(&bytes),
         )
         .is_ok()
-    }
-}
-
-impl Store {
-    /// Signs and stores the current head of `chain_id`, unless the latest
-    /// checkpoint already covers it. Returns the checkpoint now in force
-    /// (None for a chain with no events).
-    pub async fn checkpoint_chain(
-        &self,
-        signer: &Signer,
-        chain_id: i64,
-    ) -> StoreResult<Option<Checkpoint>> {
-        let mut tx = self.begin_write().await?;
-        let head = sqlx::query(
-            "SELECT seq, hash FROM audit_events WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(chain_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(head) = head else { return Ok(None) };
-        let (seq, hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
-        if let Some(latest) = self.checkpoints(chain_id).await?.pop() {
-            if latest.seq == seq && latest.hash == hash && latest.key_id == signer.key_id {
-                return Ok(Some(latest));
-            }
-        }
-        let signed_at = now();
-        let cp = Checkpoint {
-            chain_id,
-            seq,
-            signature: signer.sign(chain_id, seq, &hash, &signed_at),
-            hash,
-            signed_at,
-            key_id: signer.key_id.clone(),
-        };
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (chain_id, seq, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(cp.chain_id)
-        .bind(cp.seq)
-        .bind(&cp.hash)
-        .bind(&cp.signed_at)
-        .bind(&cp.key_id)
-        .bind(&cp.signature)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(cp))
-    }
-
-    /// Checkpoints of one chain, oldest first.
-    pub async fn checkpoints(&self, chain_id: i64) -> StoreResult<Vec<Checkpoint>> {
-        let rows = sqlx::query(
-            "SELECT chain_id, seq, hash, signed_at, key_id, signature FROM audit_checkpoints
-             WHERE chain_id = $1 ORDER BY seq, id",
-        )
-        .bind(chain_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Checkpoint {
-                    chain_id: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    hash: r.try_get(2)?,
-                    signed_at: r.try_get(3)?,
-                    key_id: r.try_get(4)?,
-                    signature: r.try_get(5)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Every chain that has events, checkpoints or a recorded head.
-    pub async fn chain_ids(&self) -> StoreResult<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT chain_id FROM audit_chains
-             UNION SELECT chain_id FROM audit_events
-             UNION SELECT chain_id FROM audit_checkpoints
-             ORDER BY 1",
-        )
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// Signs the head of every chain.
-    pub async fn checkpoint_all(&self, signer: &Signer) -> StoreResult<Vec<Checkpoint>> {
-        let mut out = Vec::new();
-        for chain in self.chain_ids().await? {
-            if let Some(cp) = self.checkpoint_chain(signer, chain).await? {
-                out.push(cp);
-            }
-        }
-        Ok(out)
     }
 }
 

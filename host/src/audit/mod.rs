@@ -28,10 +28,9 @@
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use crate::store::{now, Store, StoreError, StoreResult, WriteTx};
+pub use crate::store::audit::{append, ChainAppender};
 
 /// The `prev_hash` of a chain's first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -183,147 +182,6 @@ impl HashInput<'_> {
     }
 }
 
-/// Appends one event inside the caller's transaction and returns its
-/// sequence number.
-pub async fn append(tx: &mut WriteTx, actor: &Actor, event: NewEvent) -> StoreResult<i64> {
-    let mut chain = ChainAppender::open(tx, event.workspace_id).await?;
-    chain.append(tx, actor, event).await
-}
-
-/// Appends many events to one chain inside one transaction: the chain head
-/// is locked and read once. (A trigger keeps `audit_chains` at the newest
-/// event as each is inserted.)
-///
-/// On SQLite the head this process committed last is remembered (all
-/// writers of the process queue behind one gate), which saves a statement
-/// per append; if another process appended meanwhile, the insert hits the
-/// `UNIQUE (chain_id, seq)` constraint, and the appender reads the real head
-/// and tries again, in the same transaction.
-pub struct ChainAppender {
-    chain_id: i64,
-    workspace_id: Option<i64>,
-    seq: i64,
-    hash: String,
-    /// Whether `seq`/`hash` came from the process's memory rather than the
-    /// database (and may be stale).
-    remembered: bool,
-}
-
-impl ChainAppender {
-    /// Locks the chain of `workspace_id` (None: the installation chain) for
-    /// the rest of the transaction and reads its head.
-    pub async fn open(tx: &mut WriteTx, workspace_id: Option<i64>) -> StoreResult<Self> {
-        let chain_id = workspace_id.unwrap_or(INSTALLATION_CHAIN);
-        if let Some((seq, hash)) = tx.cached_head(chain_id) {
-            return Ok(Self {
-                chain_id,
-                workspace_id,
-                seq,
-                hash,
-                remembered: true,
-            });
-        }
-        let (seq, hash) = Self::read_head(tx, chain_id).await?;
-        Ok(Self {
-            chain_id,
-            workspace_id,
-            seq,
-            hash,
-            remembered: false,
-        })
-    }
-
-    async fn read_head(conn: &mut AnyConnection, chain_id: i64) -> StoreResult<(i64, String)> {
-        // One statement creates the chain's head row if needed, locks it for
-        // the rest of the transaction (on PostgreSQL an upsert's DO UPDATE
-        // takes the row lock; on SQLite the transaction holds the write lock)
-        // and reads it.
-        let head = sqlx::query(
-            "INSERT INTO audit_chains (chain_id, head_seq, head_hash) VALUES ($1, 0, $2)
-             ON CONFLICT (chain_id) DO UPDATE SET head_seq = audit_chains.head_seq
-             RETURNING head_seq, head_hash",
-        )
-        .bind(chain_id)
-        .bind(GENESIS_HASH)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok((head.try_get(0)?, head.try_get(1)?))
-    }
-
-    /// Appends one event (which must belong to this chain) and returns its
-    /// sequence number.
-    pub async fn append(
-        &mut self,
-        tx: &mut WriteTx,
-        actor: &Actor,
-        event: NewEvent,
-    ) -> StoreResult<i64> {
-        debug_assert_eq!(event.workspace_id, self.workspace_id);
-        match self.insert(tx, actor, &event).await {
-            Err(StoreError::Database(e))
-                if self.remembered && crate::store::is_unique_violation(&e) =>
-            {
-                // Another process appended since this one last did: read
-                // the real head (this transaction holds the write lock, so
-                // it cannot move again) and append after it.
-                tx.forget_head(self.chain_id);
-                let (seq, hash) = Self::read_head(tx, self.chain_id).await?;
-                self.seq = seq;
-                self.hash = hash;
-                self.remembered = false;
-                self.insert(tx, actor, &event).await
-            }
-            other => other,
-        }
-    }
-
-    async fn insert(
-        &mut self,
-        tx: &mut WriteTx,
-        actor: &Actor,
-        event: &NewEvent,
-    ) -> StoreResult<i64> {
-        let seq = self.seq + 1;
-        let time = now();
-        let details = event.details.to_string();
-        let hash = HashInput {
-            chain_id: self.chain_id,
-            time: &time,
-            workspace_id: self.workspace_id,
-            actor_user_id: actor.user_id,
-            actor_token_id: actor.token_id,
-            actor: &actor.label,
-            action: event.action,
-            target: &event.target,
-            details: &details,
-            prev_hash: &self.hash,
-        }
-        .hash();
-        sqlx::query(
-            "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(self.chain_id)
-        .bind(seq)
-        .bind(&time)
-        .bind(self.workspace_id)
-        .bind(actor.user_id)
-        .bind(actor.token_id)
-        .bind(&actor.label)
-        .bind(event.action)
-        .bind(&event.target)
-        .bind(&details)
-        .bind(&self.hash)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
-        tx.note_head(self.chain_id, seq, &hash);
-        self.seq = seq;
-        self.hash = hash;
-        Ok(seq)
-    }
-}
-
 /// An audit event as listed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEvent {
@@ -359,77 +217,6 @@ pub struct AuditActor {
     pub token_id: Option<i64>,
     /// The user's email, or `system`.
     pub label: String,
-}
-
-impl Store {
-    /// The sequence number of the last event in a chain (0 when empty).
-    pub async fn chain_head(&self, chain_id: i64) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE chain_id = $1",
-            )
-            .bind(chain_id)
-            .fetch_one(self.pool())
-            .await?,
-        )
-    }
-
-    /// The first sequence number at or after `time` (head + 1 when none).
-    pub async fn first_seq_since(&self, chain_id: i64, time: &str) -> StoreResult<i64> {
-        let first: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(seq) FROM audit_events WHERE chain_id = $1 AND time >= $2",
-        )
-        .bind(chain_id)
-        .bind(time)
-        .fetch_one(self.pool())
-        .await?;
-        match first {
-            Some(s) => Ok(s),
-            None => Ok(self.chain_head(chain_id).await? + 1),
-        }
-    }
-
-    /// Events of one chain after `after_seq`, oldest first.
-    pub async fn audit_events(
-        &self,
-        chain_id: i64,
-        after_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash, e.chain_id, w.slug
-             FROM audit_events e LEFT JOIN workspaces w ON w.id = e.workspace_id
-             WHERE e.chain_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
-        )
-        .bind(chain_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    chain_id: r.try_get(10)?,
-                    workspace: r.try_get(11)?,
-                    seq: r.try_get(0)?,
-                    time: r.try_get(1)?,
-                    actor: AuditActor {
-                        user_id: r.try_get(2)?,
-                        token_id: r.try_get(3)?,
-                        label: r.try_get(4)?,
-                    },
-                    action: r.try_get(5)?,
-                    target: r.try_get(6)?,
-                    details: crate::store::json_column(
-                        &r.try_get::<String, _>(7)?,
-                        "audit details",
-                    )?,
-                    prev_hash: r.try_get(8)?,
-                    hash: r.try_get(9)?,
-                })
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]

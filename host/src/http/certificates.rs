@@ -5,20 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use super::validate;
-use crate::audit::{self, NewEvent};
 use crate::authz::Permission;
-use crate::certs::{days_left, parse_pem};
+use crate::certs::days_left;
+use crate::domain::certificates;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{self, format_time, Certificate};
+use crate::store::Certificate;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -109,21 +107,7 @@ async fn list_certificates(
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
     let now = OffsetDateTime::now_utc();
-    let before = match query.expiring_within {
-        Some(days) if (0..=36_500).contains(&days) => {
-            Some(format_time(now + time::Duration::days(days)))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "expiring_within",
-                "expiring_within is a number of days between 0 and 36500",
-            ))
-        }
-        None => None,
-    };
-    let certificates = state
-        .store
-        .list_certificates(access.workspace.id, before.as_deref())
+    let certificates = certificates::list(&state, &access, query.expiring_within)
         .await?
         .into_iter()
         .map(|c| view(c, now, false))
@@ -157,52 +141,7 @@ async fn add_certificate(
         .workspace(&state, &slug, Permission::CertManage)
         .await?;
     let ApiJson(body) = body?;
-    let parsed = parse_pem(&body.pem).map_err(|reason| ApiError::invalid("pem", reason))?;
-    let name = match &body.name {
-        Some(name) => validate::text("name", name, 200)?,
-        // From the certificate: printable characters only, at most 200;
-        // else the start of the fingerprint.
-        None => parsed
-            .common_name
-            .clone()
-            .or_else(|| {
-                parsed
-                    .sans
-                    .first()
-                    .map(|s| s.split_once(':').map_or(s.clone(), |(_, v)| v.to_owned()))
-            })
-            .map(|n| {
-                n.chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect::<String>()
-            })
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| parsed.fingerprint_sha256[..23].to_owned()),
-    };
-    let mut tx = state.store.begin_write().await?;
-    let cert = store::insert_certificate(
-        &mut tx,
-        access.workspace.id,
-        &name,
-        &parsed,
-        principal.user.id,
-    )
-    .await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "cert.add",
-            cert.id.to_string(),
-            json!({"name": cert.name, "subject": cert.subject, "not_after": cert.not_after,
-                   "fingerprint_sha256": cert.fingerprint_sha256}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    let cert = certificates::add(&state, &access, &body.pem, body.name.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(cert, OffsetDateTime::now_utc(), false)),
@@ -221,7 +160,7 @@ async fn get_certificate(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let cert = state.store.certificate(access.workspace.id, id).await?;
+    let cert = certificates::get(&state, &access, id).await?;
     Ok(Json(view(cert, OffsetDateTime::now_utc(), true)))
 }
 
@@ -237,19 +176,6 @@ async fn remove_certificate(
     let access = principal
         .workspace(&state, &slug, Permission::CertManage)
         .await?;
-    let mut tx = state.store.begin_write().await?;
-    let cert = store::delete_certificate(&mut tx, access.workspace.id, id).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "cert.remove",
-            cert.id.to_string(),
-            json!({"name": cert.name, "fingerprint_sha256": cert.fingerprint_sha256}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    certificates::remove(&state, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

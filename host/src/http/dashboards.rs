@@ -1,10 +1,6 @@
-//! Each workspace's dashboard: an ordered list of widget instances, each
-//! rendered by its plugin when the dashboard is fetched.
-//!
-//! A widget reads data only through the host API handed to it, and that
-//! API answers only for the workspace being rendered. A widget whose plugin
-//! fails, panics, times out or is gone shows an error in its own tile; the
-//! rest of the dashboard still renders.
+//! Each workspace's dashboard over JSON: every widget rendered by its
+//! plugin (see [`crate::domain::dashboards`]); a widget that fails shows an
+//! error in its own tile.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,17 +10,13 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigilo_sdk::{
-    check_config_against_schema, wire::RenderRequest, Host, PluginKind, Registration,
-};
 
 use super::extract::{ApiJson, ApiPath, Principal};
 use super::plugins::{asset_views, AssetView};
-use crate::audit::{self, NewEvent};
 use crate::authz::Permission;
+use crate::domain::dashboards;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use crate::state::AppState;
-use crate::store::{self, Store};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -65,44 +57,6 @@ struct DashboardView {
     widgets: Vec<TileView>,
 }
 
-/// The host API a widget gets: reads of the one workspace being rendered.
-struct WorkspaceHost {
-    store: Store,
-    workspace_id: i64,
-    slug: String,
-    runtime: tokio::runtime::Handle,
-}
-
-impl Host for WorkspaceHost {
-    fn call(&self, method: &str, input: &Value) -> Result<Value, String> {
-        match method {
-            vigilo_sdk::WORK_ITEMS_COUNT_BY_STATUS => {
-                let asked = input.get("workspace").and_then(Value::as_str).unwrap_or("");
-                if asked != self.slug {
-                    return Err(format!(
-                        "a widget may read only the workspace it is rendered in (`{}`), not `{asked}`",
-                        self.slug
-                    ));
-                }
-                // Called on the blocking pool (never an async worker), so
-                // waiting for the query here is allowed.
-                let counts = self
-                    .runtime
-                    .block_on(self.store.count_work_items_by_status(self.workspace_id))
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "host call {method} failed");
-                        "the server could not read work items".to_owned()
-                    })?;
-                let get = |kind: &str| json!(counts.get(kind).cloned().unwrap_or_default());
-                Ok(
-                    json!({"changes": get("change"), "incidents": get("incident"), "tasks": get("task")}),
-                )
-            }
-            other => Err(format!("the server has no host method `{other}`")),
-        }
-    }
-}
-
 /// The workspace's dashboard, every widget rendered.
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/dashboard", tag = "dashboards", security(("bearer" = [])),
     params(("slug" = String, Path)),
@@ -115,60 +69,29 @@ async fn get_dashboard(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let instances = state.store.dashboard(access.workspace.id).await?;
-    let mut widgets = Vec::with_capacity(instances.len());
-    for instance in instances {
-        let found = state
-            .plugins
-            .registration(PluginKind::DashboardWidget, &instance.widget);
-        let (plugin, assets, rendered) = match found {
-            None => (
-                None,
-                Vec::new(),
-                Err(ApiError::Plugin {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "plugin_unavailable",
-                    message: format!("no loaded plugin provides the widget `{}`", instance.widget),
-                }),
-            ),
-            Some((entry, _)) => {
-                let host = WorkspaceHost {
-                    store: state.store.clone(),
-                    workspace_id: access.workspace.id,
-                    slug: access.workspace.slug.clone(),
-                    runtime: tokio::runtime::Handle::current(),
-                };
-                let request = RenderRequest {
-                    name: instance.widget.clone(),
-                    workspace: access.workspace.slug.clone(),
-                    config: instance.config.clone(),
-                };
-                let rendered = state
-                    .plugins
-                    .call(&entry, move |handle| handle.render_widget(&request, &host))
-                    .await
-                    .map_err(ApiError::from);
-                (
-                    entry.name().map(str::to_owned),
-                    asset_views(&entry),
-                    rendered,
-                )
+    let widgets = dashboards::render(&state, &access)
+        .await?
+        .into_iter()
+        .map(|tile| {
+            let (data, error) = match tile.data {
+                Ok(data) => (Some(data), None),
+                Err(e) => (None, Some(ApiError::from(e).detail())),
+            };
+            TileView {
+                id: tile.instance.id,
+                widget: tile.instance.widget,
+                plugin: tile
+                    .plugin
+                    .as_ref()
+                    .and_then(|p| p.name())
+                    .map(str::to_owned),
+                config: tile.instance.config,
+                data,
+                error,
+                assets: tile.plugin.as_deref().map(asset_views).unwrap_or_default(),
             }
-        };
-        let (data, error) = match rendered {
-            Ok(data) => (Some(data), None),
-            Err(e) => (None, Some(e.detail())),
-        };
-        widgets.push(TileView {
-            id: instance.id,
-            widget: instance.widget,
-            plugin,
-            config: instance.config,
-            data,
-            error,
-            assets,
-        });
-    }
+        })
+        .collect();
     Ok(Json(DashboardView {
         workspace: access.workspace.slug,
         widgets,
@@ -216,50 +139,7 @@ async fn add_widget(
         .workspace(&state, &slug, Permission::DashboardEdit)
         .await?;
     let ApiJson(body) = body?;
-    let schema = match state
-        .plugins
-        .registration(PluginKind::DashboardWidget, &body.widget)
-    {
-        Some((_, Registration::DashboardWidget { config_schema, .. })) => config_schema,
-        _ => {
-            let available: Vec<String> = state
-                .plugins
-                .registrations(PluginKind::DashboardWidget)
-                .into_iter()
-                .map(|(_, r)| r.name().to_owned())
-                .collect();
-            return Err(ApiError::invalid(
-                "widget",
-                format!(
-                    "no loaded plugin provides a widget `{}`; available: {}",
-                    body.widget,
-                    if available.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        available.join(", ")
-                    }
-                ),
-            ));
-        }
-    };
-    check_config_against_schema(&body.config, &schema)
-        .map_err(|e| ApiError::invalid("config", format!("invalid widget configuration: {e}")))?;
-    let mut tx = state.store.begin_write().await?;
-    let added =
-        store::add_dashboard_widget(&mut tx, access.workspace.id, &body.widget, &body.config)
-            .await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "dashboard.widget.add",
-            body.widget.clone(),
-            json!({"id": added.id, "position": added.position, "config": added.config}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    let added = dashboards::add_widget(&state, &access, &body.widget, &body.config).await?;
     Ok((
         StatusCode::CREATED,
         Json(WidgetInstance {
@@ -283,20 +163,7 @@ async fn remove_widget(
     let access = principal
         .workspace(&state, &slug, Permission::DashboardEdit)
         .await?;
-    let mut tx = state.store.begin_write().await?;
-    let removed = store::remove_dashboard_widget(&mut tx, access.workspace.id, id).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "dashboard.widget.remove",
-            removed.widget.clone(),
-            json!({"id": removed.id}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    dashboards::remove_widget(&state, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -323,37 +190,6 @@ async fn reorder_widgets(
         .workspace(&state, &slug, Permission::DashboardEdit)
         .await?;
     let ApiJson(body) = body?;
-    let mut tx = state.store.begin_write().await?;
-    let current = store::dashboard_in(&mut tx, access.workspace.id).await?;
-    let mut have: Vec<i64> = current.iter().map(|w| w.id).collect();
-    let mut want = body.ids.clone();
-    have.sort_unstable();
-    want.sort_unstable();
-    if have != want {
-        return Err(ApiError::invalid(
-            "ids",
-            format!(
-                "`ids` must list every widget on the dashboard exactly once: {}",
-                current
-                    .iter()
-                    .map(|w| w.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    }
-    store::set_dashboard_order(&mut tx, access.workspace.id, &body.ids).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "dashboard.reorder",
-            access.workspace.slug.clone(),
-            json!({"ids": body.ids}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    dashboards::reorder(&state, &access, &body.ids).await?;
     Ok(StatusCode::NO_CONTENT)
 }

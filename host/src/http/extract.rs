@@ -5,12 +5,10 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::audit::Actor;
-use crate::authz::{Permission, PermissionSet};
-use crate::error::ApiError;
-use crate::secrets;
+use crate::authz::{Access, Caller, Permission};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{Membership, TokenInfo, User, Workspace};
+use crate::store::TokenInfo;
 
 /// A JSON body whose rejections use the API's error shape: 400 for broken
 /// JSON, 422 for a well-formed body with wrong or unknown fields, 415 for a
@@ -62,121 +60,29 @@ where
     }
 }
 
-/// The authenticated caller: the token presented and its holder.
+/// The authenticated API caller: the token presented and its holder.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The holder.
-    pub user: User,
+    /// Who is acting.
+    pub caller: Caller,
     /// The token used for this request.
     pub token: TokenInfo,
 }
 
-/// What the caller may do in one workspace.
-#[derive(Debug, Clone)]
-pub struct Access {
-    /// The workspace.
-    pub workspace: Workspace,
-    /// The caller's membership (None for a platform admin who is not a member).
-    pub membership: Option<Membership>,
-    /// The caller's permissions there.
-    pub permissions: PermissionSet,
-}
-
-impl Access {
-    /// Fails with 403 naming `p` unless the caller holds it.
-    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
-        if self.permissions.contains(p) {
-            return Ok(());
-        }
-        let held = match &self.membership {
-            Some(Membership {
-                custom_role: Some(c),
-                ..
-            }) => format!("custom role `{}`", c.name),
-            Some(m) => format!("role `{}`", m.role),
-            None => "no role".to_string(),
-        };
-        Err(ApiError::forbidden(
-            p.name(),
-            format!(
-                "missing permission `{p}` in workspace `{}` (you hold {held})",
-                self.workspace.slug
-            ),
-        ))
-    }
-}
-
 impl Principal {
-    /// The audit actor for changes this caller makes.
-    pub fn actor(&self) -> Actor {
-        Actor {
-            user_id: Some(self.user.id),
-            token_id: Some(self.token.id),
-            label: self.user.email.clone(),
-        }
-    }
-
-    /// Fails with 403 unless the caller is a platform admin.
-    pub fn require_platform_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.user.platform_admin {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "platform_admin",
-                format!(
-                    "only a platform admin may {what}; {} is not a platform admin",
-                    self.user.email
-                ),
-            ))
-        }
-    }
-
     /// Resolves the caller's access to workspace `slug` and checks `p`.
-    /// A non-member gets 403 and learns nothing of the workspace's content.
     pub async fn workspace(
         &self,
         state: &AppState,
         slug: &str,
         p: Permission,
-    ) -> Result<Access, ApiError> {
-        let access = self.access(state, slug).await?;
-        access.require(p)?;
-        Ok(access)
+    ) -> ApiResult<Access> {
+        Ok(self.caller.workspace(&state.store, slug, p).await?)
     }
 
-    /// Resolves the caller's access to workspace `slug` without checking a permission.
-    ///
-    /// Only a platform admin learns that a workspace does not exist (404);
-    /// anyone else gets the same 403 for a workspace that does not exist as
-    /// for one they are not a member of, so slugs cannot be probed.
-    pub async fn access(&self, state: &AppState, slug: &str) -> Result<Access, ApiError> {
-        let not_a_member = || {
-            ApiError::forbidden(
-                "workspace.read",
-                format!("{} is not a member of workspace `{slug}`", self.user.email),
-            )
-        };
-        let Some(workspace) = state.store.workspace_by_slug(slug).await? else {
-            return Err(if self.user.platform_admin {
-                ApiError::NotFound(format!("no workspace `{slug}`"))
-            } else {
-                not_a_member()
-            });
-        };
-        let membership = state.store.membership(workspace.id, self.user.id).await?;
-        let permissions = if self.user.platform_admin {
-            PermissionSet::all()
-        } else {
-            match &membership {
-                Some(m) => m.permissions(),
-                None => return Err(not_a_member()),
-            }
-        };
-        Ok(Access {
-            workspace,
-            membership,
-            permissions,
-        })
+    /// Fails with 403 unless the caller is a platform admin.
+    pub fn require_platform_admin(&self, what: &str) -> ApiResult<()> {
+        Ok(self.caller.require_platform_admin(what)?)
     }
 }
 
@@ -209,38 +115,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 "the Authorization header must be `Bearer <token>`",
             )
         })?;
-    if !secrets::well_formed(token, secrets::API_TOKEN_PREFIX) {
-        return Err(unauthorized("token_invalid", "the API token is not valid"));
-    }
-    let found = state
-        .store
-        .lookup_token(&secrets::hash(token))
-        .await?
-        .ok_or_else(|| unauthorized("token_invalid", "the API token is not valid"))?;
-    match found.token.status.as_str() {
-        "revoked" => {
-            return Err(unauthorized(
-                "token_revoked",
-                format!("the API token `{}` was revoked", found.token.prefix),
-            ))
-        }
-        "expired" => {
-            return Err(unauthorized(
-                "token_expired",
-                format!(
-                    "the API token `{}` expired at {}",
-                    found.token.prefix,
-                    found.token.expires_at.as_deref().unwrap_or("?")
-                ),
-            ))
-        }
-        _ => {}
-    }
-    state.store.touch_token(&found.token).await?;
-    Ok(Principal {
-        user: found.user,
-        token: found.token,
-    })
+    let (caller, token) = crate::domain::tokens::authenticate(&state.store, token).await?;
+    Ok(Principal { caller, token })
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -6,20 +6,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigilo_sdk::Event;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use super::validate;
-use crate::audit::{self, NewEvent};
 use crate::authz::Permission;
+use crate::domain::integrations::{self, IntegrationChanges};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::integrations::{AdapterInfo, DeliveryOutcome};
 use crate::state::AppState;
-use crate::store::{self, Delivery, Integration};
+use crate::store::{Delivery, Integration};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -103,9 +101,7 @@ async fn list_integrations(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let integrations = state
-        .store
-        .list_integrations(access.workspace.id)
+    let integrations = integrations::list(&state, &access)
         .await?
         .into_iter()
         .map(|i| view(&state, i))
@@ -127,12 +123,6 @@ struct CreateIntegration {
     config: Map<String, Value>,
 }
 
-/// Audit details of a configuration: its plain settings and which secret
-/// settings are set, never their values.
-fn config_details(plain: &Map<String, Value>, sealed: &Map<String, Value>) -> Value {
-    json!({"config": plain, "secrets_set": sealed.keys().collect::<Vec<_>>()})
-}
-
 /// Adds an integration. The adapter checks the configuration; secret
 /// settings are sealed at rest and never returned.
 #[utoipa::path(post, path = "/api/v1/workspaces/{slug}/integrations", tag = "integrations", security(("bearer" = [])),
@@ -149,36 +139,8 @@ async fn create_integration(
         .workspace(&state, &slug, Permission::IntegrationManage)
         .await?;
     let ApiJson(body) = body?;
-    let name = validate::name_not_number("name", &body.name)?;
-    let (plain, sealed) = state
-        .integrations
-        .prepare(access.workspace.id, &name, &body.adapter, body.config, None)
-        .await?;
-    let mut tx = state.store.begin_write().await?;
-    let integration = store::insert_integration(
-        &mut tx,
-        access.workspace.id,
-        &name,
-        &body.adapter,
-        &plain,
-        &sealed,
-        principal.user.id,
-    )
-    .await?;
-    let mut details = config_details(&plain, &sealed);
-    details["adapter"] = json!(body.adapter);
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.create",
-            &name,
-            details,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    let integration =
+        integrations::create(&state, &access, &body.name, &body.adapter, body.config).await?;
     Ok((StatusCode::CREATED, Json(view(&state, integration))))
 }
 
@@ -194,7 +156,7 @@ async fn get_integration(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let integration = state.store.integration(access.workspace.id, &name).await?;
+    let integration = integrations::get(&state, &access, &name).await?;
     Ok(Json(view(&state, integration)))
 }
 
@@ -227,63 +189,16 @@ async fn update_integration(
         .workspace(&state, &slug, Permission::IntegrationManage)
         .await?;
     let ApiJson(body) = body?;
-    let mut integration = state.store.integration(access.workspace.id, &name).await?;
-    // Turning an integration on or off needs no check of its settings (its
-    // adapter may be gone, which may be why it is being turned off).
-    if !body.config.is_empty() {
-        let mut config = integration.config.clone();
-        let mut previous = integration.clone();
-        for (key, value) in &body.config {
-            if value.is_null() {
-                config.remove(key);
-                previous.sealed_secrets.remove(key);
-            } else {
-                config.insert(key.clone(), value.clone());
-            }
-        }
-        let (plain, sealed) = state
-            .integrations
-            .prepare(
-                access.workspace.id,
-                &integration.name,
-                &integration.adapter,
-                config,
-                Some((&previous, &body.config)),
-            )
-            .await?;
-        integration.config = plain;
-        integration.sealed_secrets = sealed;
-    }
-    if let Some(enabled) = body.enabled {
-        integration.enabled = enabled;
-    }
-    let mut tx = state.store.begin_write().await?;
-    // The settings were checked against what was read before the adapter
-    // was called; if someone changed the integration meanwhile, say so
-    // rather than overwrite their change.
-    let current = store::integration_in(&mut tx, access.workspace.id, &name).await?;
-    if current.updated_at != integration.updated_at {
-        return Err(ApiError::Conflict(format!(
-            "integration `{}` was changed by someone else meanwhile; read it again and retry",
-            integration.name
-        )));
-    }
-    let integration = store::update_integration(&mut tx, access.workspace.id, &integration).await?;
-    let mut details = config_details(&integration.config, &integration.sealed_secrets);
-    details["changed"] = json!(body.config.keys().collect::<Vec<_>>());
-    details["enabled"] = json!(integration.enabled);
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.update",
-            &integration.name,
-            details,
-        ),
+    let integration = integrations::update(
+        &state,
+        &access,
+        &name,
+        &IntegrationChanges {
+            config: body.config,
+            enabled: body.enabled,
+        },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(view(&state, integration)))
 }
 
@@ -299,21 +214,7 @@ async fn delete_integration(
     let access = principal
         .workspace(&state, &slug, Permission::IntegrationManage)
         .await?;
-    let mut tx = state.store.begin_write().await?;
-    let integration = store::integration_in(&mut tx, access.workspace.id, &name).await?;
-    store::delete_integration(&mut tx, access.workspace.id, integration.id).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.delete",
-            &integration.name,
-            json!({"adapter": integration.adapter}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
+    integrations::delete(&state, &access, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,39 +242,9 @@ async fn test_integration(
         .workspace(&state, &slug, Permission::IntegrationManage)
         .await?;
     let ApiJson(body) = body?;
-    let integration = state.store.integration(access.workspace.id, &name).await?;
-    let text = match &body.text {
-        Some(text) => validate::text("text", text, 2000)?,
-        None => format!(
-            "Test message from Vigilo for workspace {} (sent by {}).",
-            access.workspace.name, principal.user.email
-        ),
-    };
-    let event = Event {
-        event_type: "integration.test".into(),
-        workspace: access.workspace.slug.clone(),
-        title: format!("Vigilo test message: {}", integration.name),
-        text,
-        data: json!({"integration": integration.name, "sent_by": principal.user.email}),
-    };
-    let outcome = state
-        .integrations
-        .deliver(access.workspace.id, &integration, &event, "test")
-        .await;
-    let mut tx = state.store.begin_write().await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.test",
-            &integration.name,
-            json!({"ok": outcome.ok, "error": outcome.error, "delivery_id": outcome.delivery_id}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(outcome))
+    Ok(Json(
+        integrations::test(&state, &access, &name, body.text.as_deref()).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -402,12 +273,7 @@ async fn list_deliveries(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    let limit = validate::limit(query.limit, 50, 1000)?;
-    let integration = state.store.integration(access.workspace.id, &name).await?;
     Ok(Json(DeliveryList {
-        deliveries: state
-            .store
-            .deliveries(access.workspace.id, integration.id, limit)
-            .await?,
+        deliveries: integrations::deliveries(&state, &access, &name, query.limit).await?,
     }))
 }

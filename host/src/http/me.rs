@@ -4,17 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
-use super::validate;
-use crate::audit::{self, NewEvent};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::domain::tokens::{self, NewToken};
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{self, TokenCreated, TokenInfo, User, UserMembership};
+use crate::store::{TokenCreated, TokenInfo, User, UserMembership};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,9 +34,9 @@ struct Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
-    let memberships = state.store.memberships_of(principal.user.id).await?;
+    let memberships = state.store.memberships_of(principal.caller.user.id).await?;
     Ok(Json(Me {
-        user: principal.user,
+        user: principal.caller.user,
         token: principal.token,
         memberships,
     }))
@@ -67,11 +65,9 @@ async fn list_tokens(
     principal: Principal,
 ) -> ApiResult<Json<TokenList>> {
     Ok(Json(TokenList {
-        tokens: state.store.list_tokens(principal.user.id).await?,
+        tokens: tokens::list(&state, &principal.caller).await?,
     }))
 }
-
-const MAX_TOKEN_LIFETIME: u64 = 10 * 366 * 86_400;
 
 /// Creates a token for the caller. It carries exactly the caller's
 /// permissions; the secret is in this response only.
@@ -83,37 +79,15 @@ async fn create_token(
     principal: Principal,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    let name = validate::text("name", &body.name, 100)?;
-    let expires_at = match body.expires_in_seconds {
-        None => None,
-        Some(0) => {
-            return Err(ApiError::invalid(
-                "expires_in_seconds",
-                "`expires_in_seconds` must be positive",
-            ))
-        }
-        Some(s) if s > MAX_TOKEN_LIFETIME => {
-            return Err(ApiError::invalid(
-                "expires_in_seconds",
-                "a token may live at most ten years",
-            ))
-        }
-        Some(s) => Some(store::now_plus(s as i64)),
-    };
-    let mut tx = state.store.begin_write().await?;
-    let created = store::insert_token(&mut tx, principal.user.id, &name, expires_at).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            None,
-            "token.create",
-            created.info.id.to_string(),
-            json!({"name": name, "prefix": created.info.prefix, "expires_at": created.info.expires_at, "user": principal.user.email}),
-        ),
+    let created = tokens::create(
+        &state,
+        &principal.caller,
+        &NewToken {
+            name: body.name,
+            expires_in_seconds: body.expires_in_seconds,
+        },
     )
     .await?;
-    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -126,19 +100,5 @@ async fn revoke_token(
     principal: Principal,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<TokenInfo>> {
-    let mut tx = state.store.begin_write().await?;
-    let info = store::revoke_token(&mut tx, principal.user.id, id).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            None,
-            "token.revoke",
-            id.to_string(),
-            json!({"name": info.name, "prefix": info.prefix, "user": principal.user.email}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(info))
+    Ok(Json(tokens::revoke(&state, &principal.caller, id).await?))
 }

@@ -11,17 +11,15 @@ mod dashboards;
 pub mod extract;
 mod integrations;
 mod invite_page;
+mod invites;
 mod me;
 mod members;
 mod playbooks;
 mod plugins;
+mod roles;
 mod scheduler;
-pub mod validate;
 mod work_items;
 mod workspaces;
-
-pub use playbooks::PlaybookDefinition;
-pub(crate) use work_items::{check_new_item, check_transition, create_item_as, transition_as};
 
 use std::sync::Arc;
 
@@ -70,7 +68,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health))
         .merge(me::router())
         .merge(workspaces::router())
+        .merge(roles::router())
         .merge(members::router())
+        .merge(invites::router())
         .merge(audit::router())
         .merge(plugins::router())
         .merge(work_items::router())

@@ -6,16 +6,15 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use vigilo_sdk::{PluginKind, Registration};
 
 use super::extract::{ApiPath, ApiQuery, Principal};
-use crate::audit::{self, NewEvent};
+use crate::domain::{dashboards, fields, plugins};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::plugins::{assets, EnableError, PluginEntry, Reason, State, BUILTIN_FIELD_TYPES};
+use crate::plugins::{assets, PluginEntry, Reason, State};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -154,15 +153,7 @@ async fn list_plugins(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<PluginList>> {
-    if query.all {
-        principal.require_platform_admin("list plugins that failed to load")?;
-    }
-    let entries: Vec<_> = state
-        .plugins
-        .list()
-        .into_iter()
-        .filter(|e| query.all || e.is_loaded())
-        .collect();
+    let entries = plugins::list(&state, &principal.caller, query.all)?;
     // The first listing hashes each library (a millisecond or so each).
     let plugins =
         tokio::task::spawn_blocking(move || entries.iter().map(|e| plugin_view(e)).collect())
@@ -182,29 +173,7 @@ async fn disable_plugin(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
-    principal.require_platform_admin("disable plugins")?;
-    let entry = state
-        .plugins
-        .loaded(&name)
-        .ok_or_else(|| ApiError::NotFound(format!("no loaded plugin named `{name}`")))?;
-    let message = format!("disabled by {}", principal.user.email);
-    let mut tx = state.store.begin_write().await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            None,
-            "plugin.disable",
-            name.clone(),
-            json!({"path": entry.path, "reason": Reason::DisabledByAdmin, "version": entry.manifest.as_ref().map(|m| &m.version)}),
-        ),
-    )
-    .await?;
-    // Recorded first, so a failed write leaves the plugin running.
-    tx.commit().await?;
-    state
-        .plugins
-        .disable_quietly(&entry, Reason::DisabledByAdmin, message);
+    let entry = plugins::disable(&state, &principal.caller, &name).await?;
     Ok(Json(plugin_view(&entry)))
 }
 
@@ -219,36 +188,7 @@ async fn enable_plugin(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
-    principal.require_platform_admin("enable plugins")?;
-    let mut tx = state.store.begin_write().await?;
-    let entry = match state.plugins.enable(&name) {
-        Ok(entry) => entry,
-        Err(EnableError::AlreadyLoaded(entry)) => return Ok(Json(plugin_view(&entry))),
-        Err(EnableError::NotFound(message)) => return Err(ApiError::NotFound(message)),
-        Err(EnableError::NotEnableable(message)) => return Err(ApiError::Conflict(message)),
-    };
-    let recorded = audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            None,
-            "plugin.enable",
-            name.clone(),
-            json!({"path": entry.path, "version": entry.manifest.as_ref().map(|m| &m.version)}),
-        ),
-    )
-    .await;
-    let committed = match recorded {
-        Ok(_) => tx.commit().await.map_err(ApiError::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = committed {
-        // Not recorded: not enabled either.
-        state
-            .plugins
-            .disable_quietly(&entry, Reason::DisabledByAdmin, "enabling it failed".into());
-        return Err(e);
-    }
+    let entry = plugins::enable(&state, &principal.caller, &name).await?;
     Ok(Json(plugin_view(&entry)))
 }
 
@@ -303,16 +243,6 @@ struct FieldTypeList {
     field_types: Vec<FieldTypeView>,
 }
 
-fn builtin_field_type(name: &str) -> (&'static str, &'static str) {
-    match name {
-        "text" => ("Text", "Any text up to 10,000 characters."),
-        "number" => ("Number", "A number."),
-        "boolean" => ("Yes/no", "true or false."),
-        "date" => ("Date", "A calendar date, YYYY-MM-DD."),
-        _ => ("Select", "One of the field's options."),
-    }
-}
-
 /// Every custom field type: the built-in ones and those of loaded plugins.
 #[utoipa::path(get, path = "/api/v1/field-types", tag = "plugins", security(("bearer" = [])),
     responses((status = 200, body = FieldTypeList), (status = 401, body = ErrorBody)))]
@@ -320,37 +250,21 @@ async fn list_field_types(
     AxumState(state): AxumState<AppState>,
     _principal: Principal,
 ) -> Json<FieldTypeList> {
-    let mut field_types: Vec<FieldTypeView> = BUILTIN_FIELD_TYPES
-        .iter()
-        .map(|name| {
-            let (label, description) = builtin_field_type(name);
-            FieldTypeView {
-                name: (*name).to_owned(),
-                label: label.to_owned(),
-                description: description.to_owned(),
-                source: "builtin",
-                plugin: None,
-                assets: Vec::new(),
-            }
+    let field_types = fields::field_types(&state)
+        .into_iter()
+        .map(|t| FieldTypeView {
+            source: if t.plugin.is_some() {
+                "plugin"
+            } else {
+                "builtin"
+            },
+            plugin: t.plugin.as_ref().and_then(|p| p.name()).map(str::to_owned),
+            assets: t.plugin.as_deref().map(asset_views).unwrap_or_default(),
+            name: t.name,
+            label: t.label,
+            description: t.description,
         })
         .collect();
-    for (entry, registration) in state.plugins.registrations(PluginKind::FieldType) {
-        if let Registration::FieldType {
-            name,
-            label,
-            description,
-        } = registration
-        {
-            field_types.push(FieldTypeView {
-                name,
-                label,
-                description,
-                source: "plugin",
-                plugin: entry.name().map(str::to_owned),
-                assets: asset_views(&entry),
-            });
-        }
-    }
     Json(FieldTypeList { field_types })
 }
 
@@ -384,25 +298,15 @@ async fn list_widgets(
     AxumState(state): AxumState<AppState>,
     _principal: Principal,
 ) -> Json<WidgetTypeList> {
-    let widgets = state
-        .plugins
-        .registrations(PluginKind::DashboardWidget)
+    let widgets = dashboards::widget_types(&state)
         .into_iter()
-        .filter_map(|(entry, registration)| match registration {
-            Registration::DashboardWidget {
-                name,
-                label,
-                description,
-                config_schema,
-            } => Some(WidgetTypeView {
-                name,
-                label,
-                description,
-                plugin: entry.name().map(str::to_owned),
-                config_schema,
-                assets: asset_views(&entry),
-            }),
-            _ => None,
+        .map(|w| WidgetTypeView {
+            plugin: w.plugin.name().map(str::to_owned),
+            assets: asset_views(&w.plugin),
+            name: w.name,
+            label: w.label,
+            description: w.description,
+            config_schema: w.config_schema,
         })
         .collect();
     Json(WidgetTypeList { widgets })

@@ -1,26 +1,22 @@
-//! Workspaces, their settings, export, and workspace templates.
-//!
-//! An export and a template's snapshot are the same document
-//! ([`Snapshot`]): exporting a workspace, storing the file as a template and
-//! creating a workspace from that template reproduces its structure.
+//! Workspaces, their settings, export, and workspace templates, over JSON
+//! (see [`crate::domain::workspaces`] and [`crate::domain::templates`]).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Access, ApiJson, ApiPath, Principal};
-use super::validate;
-use super::work_items::FieldDefinition;
-use crate::audit::{self, NewEvent};
-use crate::authz::{Permission, PermissionSet, Role};
+use super::extract::{ApiJson, ApiPath, Principal};
+use crate::authz::{Permission, Role};
+use crate::domain::templates::{self, NewTemplate, Snapshot, TemplateWithSnapshot};
+use crate::domain::workspaces::{self, NewWorkspace};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{self, Workspace};
+use crate::store::Workspace;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,13 +66,6 @@ fn view(
     }
 }
 
-fn access_role(access: &Access) -> Option<(Role, Option<String>)> {
-    access
-        .membership
-        .as_ref()
-        .map(|m| (m.role, m.custom_role.as_ref().map(|c| c.name.clone())))
-}
-
 #[derive(Serialize, ToSchema)]
 struct WorkspaceList {
     workspaces: Vec<WorkspaceView>,
@@ -90,18 +79,10 @@ async fn list_workspaces(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<WorkspaceList>> {
-    let mine = state.store.memberships_of(principal.user.id).await?;
-    let all = state.store.list_all_workspaces().await?;
-    let workspaces = all
-        .iter()
-        .filter_map(|w| {
-            let membership = mine.iter().find(|m| m.workspace == w.slug);
-            match membership {
-                Some(m) => Some(view(w, Some((m.role, m.custom_role.clone())), false)),
-                None if principal.user.platform_admin => Some(view(w, None, false)),
-                None => None,
-            }
-        })
+    let workspaces = workspaces::visible(&state, &principal.caller)
+        .await?
+        .into_iter()
+        .map(|v| view(&v.workspace, v.role, false))
         .collect();
     Ok(Json(WorkspaceList { workspaces }))
 }
@@ -133,67 +114,17 @@ async fn create_workspace(
 ) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     principal.require_platform_admin("create workspaces")?;
     let ApiJson(body) = body?;
-    let name = validate::text("name", &body.name, 100)?;
-    let slug = validate::slug("slug", &body.slug)?;
-    let region = validate::text("region", &body.region, 32)?;
-    let mut tx = state.store.begin_write().await?;
-    let snapshot = match &body.template {
-        Some(t) => {
-            let template = store::template_by_name_in(&mut tx, t).await?;
-            Some(Snapshot::from_value(template.snapshot).map_err(|e| {
-                ApiError::Internal(format!(
-                    "stored template `{t}` is not a valid snapshot: {e}"
-                ))
-            })?)
-        }
-        None => None,
-    };
-    let empty = Value::Object(Map::new());
-    let (settings, policies) = match &snapshot {
-        Some(s) => (
-            Value::Object(s.settings.clone()),
-            Value::Object(s.policies.clone()),
-        ),
-        None => (empty.clone(), empty),
-    };
-    let workspace =
-        store::insert_workspace(&mut tx, &slug, &name, &region, &settings, &policies).await?;
-    if let Some(snapshot) = &snapshot {
-        for role in &snapshot.custom_roles {
-            let (base, perms) = role.parse()?;
-            store::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms).await?;
-        }
-        for field in &snapshot.custom_fields {
-            store::insert_custom_field(&mut tx, workspace.id, &field.parse()?).await?;
-        }
-        for playbook in &snapshot.playbooks {
-            let (name, description, steps) = playbook.checked()?;
-            store::insert_playbook(
-                &mut tx,
-                workspace.id,
-                &name,
-                &description,
-                &steps,
-                principal.user.id,
-            )
-            .await?;
-        }
-    }
-    let details = json!({"name": name, "region": region, "template": body.template});
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(None, "workspace.create", &slug, details.clone()),
+    let workspace = workspaces::create(
+        &state,
+        &principal.caller,
+        &NewWorkspace {
+            name: body.name,
+            slug: body.slug,
+            region: body.region,
+            template: body.template,
+        },
     )
     .await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(Some(workspace.id), "workspace.create", &slug, details),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(workspace = %slug, template = ?body.template, "workspace created");
     Ok((StatusCode::CREATED, Json(view(&workspace, None, true))))
 }
 
@@ -209,7 +140,7 @@ async fn get_workspace(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
-    Ok(Json(view(&access.workspace, access_role(&access), true)))
+    Ok(Json(view(&access.workspace, access.role(), true)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -244,8 +175,6 @@ struct SettingValue {
     value: Value,
 }
 
-const MAX_SETTING_BYTES: usize = 64 * 1024;
-
 async fn write_setting(
     state: &AppState,
     principal: &Principal,
@@ -253,46 +182,10 @@ async fn write_setting(
     key: &str,
     value: Option<Value>,
 ) -> ApiResult<Json<Settings>> {
-    principal
+    let access = principal
         .workspace(state, slug, Permission::WorkspaceSettings)
         .await?;
-    let key = validate::identifier("key", key)?;
-    let mut tx = state.store.begin_write().await?;
-    let workspace = store::workspace_by_slug_in(&mut tx, slug)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no workspace `{slug}`")))?;
-    let mut settings = match workspace.settings {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    let (action, details) = match value {
-        Some(v) => {
-            if v.to_string().len() > MAX_SETTING_BYTES {
-                return Err(ApiError::invalid(
-                    "value",
-                    "a setting's value may be at most 64 KiB of JSON",
-                ));
-            }
-            let details = json!({"key": key, "old": settings.get(&key), "new": v});
-            settings.insert(key.clone(), v);
-            ("workspace.settings.set", details)
-        }
-        None => {
-            let old = settings.remove(&key).ok_or_else(|| {
-                ApiError::NotFound(format!("workspace `{slug}` has no setting `{key}`"))
-            })?;
-            ("workspace.settings.unset", json!({"key": key, "old": old}))
-        }
-    };
-    let settings = Value::Object(settings);
-    store::update_settings(&mut tx, workspace.id, &settings).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(Some(workspace.id), action, key, details),
-    )
-    .await?;
-    tx.commit().await?;
+    let settings = workspaces::write_setting(state, &access, key, value).await?;
     Ok(Json(Settings { settings }))
 }
 
@@ -326,126 +219,6 @@ async fn unset_setting(
     write_setting(&state, &principal, &slug, &key, None).await
 }
 
-/// Current version of the snapshot document.
-pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
-
-/// A workspace's structural configuration: what `workspace export` prints
-/// and what a template stores.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Snapshot {
-    /// Version of this document's shape (currently 1).
-    pub schema_version: u32,
-    /// Workspace settings.
-    #[schema(value_type = Object)]
-    pub settings: Map<String, Value>,
-    /// Workspace policies.
-    #[schema(value_type = Object)]
-    pub policies: Map<String, Value>,
-    /// Custom roles.
-    pub custom_roles: Vec<SnapshotRole>,
-    /// Custom field definitions.
-    #[serde(default)]
-    pub custom_fields: Vec<FieldDefinition>,
-    /// Playbooks.
-    #[serde(default)]
-    pub playbooks: Vec<super::PlaybookDefinition>,
-}
-
-/// A custom role inside a snapshot.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotRole {
-    /// Name.
-    pub name: String,
-    /// Built-in role it is based on.
-    pub base_role: String,
-    /// Permissions it holds.
-    pub permissions: Vec<String>,
-}
-
-impl SnapshotRole {
-    fn parse(&self) -> Result<(Role, PermissionSet), ApiError> {
-        validate::identifier("custom_roles.name", &self.name)?;
-        let base = self
-            .base_role
-            .parse::<Role>()
-            .map_err(|e| ApiError::invalid("custom_roles.base_role", e))?;
-        let perms = PermissionSet::parse(self.permissions.iter().map(String::as_str))
-            .map_err(|e| ApiError::invalid("custom_roles.permissions", e))?;
-        Ok((base, perms))
-    }
-}
-
-impl Snapshot {
-    fn from_value(v: Value) -> Result<Self, String> {
-        serde_json::from_value(v).map_err(|e| e.to_string())
-    }
-
-    /// Checks a snapshot supplied by a user.
-    fn validate(&self) -> Result<(), ApiError> {
-        if self.schema_version != SNAPSHOT_SCHEMA_VERSION {
-            return Err(ApiError::invalid(
-                "snapshot.schema_version",
-                format!(
-                    "snapshot schema_version {} is not supported; this server reads version {SNAPSHOT_SCHEMA_VERSION}",
-                    self.schema_version
-                ),
-            ));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for role in &self.custom_roles {
-            role.parse()?;
-            if !names.insert(role.name.as_str()) {
-                return Err(ApiError::invalid(
-                    "snapshot.custom_roles",
-                    format!("custom role `{}` appears twice", role.name),
-                ));
-            }
-        }
-        let mut keys = std::collections::BTreeSet::new();
-        for field in &self.custom_fields {
-            field.parse().map_err(|e| match e {
-                ApiError::Validation { field, message } => ApiError::Validation {
-                    field: Some(format!(
-                        "snapshot.custom_fields.{}",
-                        field.unwrap_or_default()
-                    )),
-                    message,
-                },
-                other => other,
-            })?;
-            if !keys.insert(field.key.as_str()) {
-                return Err(ApiError::invalid(
-                    "snapshot.custom_fields",
-                    format!("custom field `{}` appears twice", field.key),
-                ));
-            }
-        }
-        let mut playbook_names = std::collections::BTreeSet::new();
-        for playbook in &self.playbooks {
-            playbook.checked().map_err(|e| match e {
-                ApiError::Validation { field, message } => ApiError::Validation {
-                    field: Some(format!(
-                        "snapshot.playbooks.{}.{}",
-                        playbook.name,
-                        field.unwrap_or_default()
-                    )),
-                    message,
-                },
-                other => other,
-            })?;
-            if !playbook_names.insert(playbook.name.as_str()) {
-                return Err(ApiError::invalid(
-                    "snapshot.playbooks",
-                    format!("playbook `{}` appears twice", playbook.name),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Exports the workspace's structural configuration (owners and platform admins).
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/export", tag = "workspaces", security(("bearer" = [])),
     params(("slug" = String, Path)),
@@ -458,38 +231,7 @@ async fn export_workspace(
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceExport)
         .await?;
-    let roles = state.store.list_custom_roles(access.workspace.id).await?;
-    let as_map = |v: &Value| match v {
-        Value::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
-    Ok(Json(Snapshot {
-        schema_version: SNAPSHOT_SCHEMA_VERSION,
-        settings: as_map(&access.workspace.settings),
-        policies: as_map(&access.workspace.policies),
-        custom_roles: roles
-            .into_iter()
-            .map(|r| SnapshotRole {
-                name: r.name,
-                base_role: r.base_role.name().to_string(),
-                permissions: r.permissions.names(),
-            })
-            .collect(),
-        custom_fields: state
-            .store
-            .custom_fields(access.workspace.id)
-            .await?
-            .into_iter()
-            .map(FieldDefinition::from_stored)
-            .collect(),
-        playbooks: state
-            .store
-            .list_playbooks(access.workspace.id)
-            .await?
-            .into_iter()
-            .map(super::PlaybookDefinition::from_stored)
-            .collect::<ApiResult<_>>()?,
-    }))
+    Ok(Json(workspaces::export(&state, &access).await?))
 }
 
 /// A template as listed.
@@ -521,9 +263,7 @@ async fn list_templates(
     State(state): State<AppState>,
     _principal: Principal,
 ) -> ApiResult<Json<TemplateList>> {
-    let templates = state
-        .store
-        .list_templates()
+    let templates = templates::list(&state)
         .await?
         .into_iter()
         .map(|t| TemplateSummary {
@@ -560,46 +300,26 @@ async fn create_template(
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     principal.require_platform_admin("create workspace templates")?;
     let ApiJson(body) = body?;
-    let name = validate::identifier("name", &body.name)?;
-    if body.description.chars().count() > 500 {
-        return Err(ApiError::invalid(
-            "description",
-            "`description` may be at most 500 characters",
-        ));
-    }
-    body.snapshot.validate()?;
-    let value =
-        serde_json::to_value(&body.snapshot).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut tx = state.store.begin_write().await?;
-    let stored = store::insert_template(
-        &mut tx,
-        &name,
-        body.description.trim(),
-        &value,
-        principal.user.id,
-    )
-    .await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(
-            None,
-            "template.create",
-            &name,
-            json!({"description": stored.description}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TemplateView {
-            name: stored.name,
-            description: stored.description,
-            created_at: stored.created_at,
+    let created = templates::create(
+        &state,
+        &principal.caller,
+        NewTemplate {
+            name: body.name,
+            description: body.description,
             snapshot: body.snapshot,
-        }),
-    ))
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(template_view(created))))
+}
+
+fn template_view(t: TemplateWithSnapshot) -> TemplateView {
+    TemplateView {
+        name: t.template.name,
+        description: t.template.description,
+        created_at: t.template.created_at,
+        snapshot: t.snapshot,
+    }
 }
 
 /// One template with its snapshot.
@@ -611,18 +331,7 @@ async fn get_template(
     _principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<TemplateView>> {
-    let t = state.store.template_by_name(&name).await?;
-    let snapshot = Snapshot::from_value(t.snapshot).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored template `{name}` is not a valid snapshot: {e}"
-        ))
-    })?;
-    Ok(Json(TemplateView {
-        name: t.name,
-        description: t.description,
-        created_at: t.created_at,
-        snapshot,
-    }))
+    Ok(Json(template_view(templates::get(&state, &name).await?)))
 }
 
 /// Deletes a template (platform admins only). Workspaces made from it are unaffected.
@@ -634,15 +343,6 @@ async fn delete_template(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require_platform_admin("delete workspace templates")?;
-    let mut tx = state.store.begin_write().await?;
-    store::delete_template(&mut tx, &name).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        NewEvent::new(None, "template.delete", &name, json!({})),
-    )
-    .await?;
-    tx.commit().await?;
+    templates::delete(&state, &principal.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,8 +17,8 @@ use serde_json::json;
 use vigilo_plugin_bundle::{host_target, Bundle, Signed};
 
 use super::{load_file, Reason};
-use crate::audit::{self, Actor, NewEvent};
 use crate::config::Config;
+use crate::domain::plugins::{record_file_change, FileChangeError};
 
 /// What an install did.
 #[derive(Debug)]
@@ -246,18 +246,16 @@ async fn recorded(
     undo: impl FnOnce(),
 ) -> Result<()> {
     let store = crate::open_store(config).await?;
-    let mut tx = store.begin_write().await?;
-    audit::append(
-        &mut tx,
-        &Actor::system(),
-        NewEvent::new(None, action, plugin.to_owned(), details),
-    )
-    .await?;
-    change()?;
-    if let Err(e) = tx.commit().await {
-        undo();
-        return Err(e).context("cannot record the change in the audit log, so it was undone");
-    }
+    let outcome = record_file_change(&store, action, plugin, details, change, undo).await;
     store.close().await;
-    Ok(())
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(FileChangeError::Change(e)) => Err(e),
+        Err(FileChangeError::Record(e)) => {
+            Err(anyhow!(e).context("cannot record the change in the audit log"))
+        }
+        Err(FileChangeError::Undone(e)) => {
+            Err(anyhow!(e).context("cannot record the change in the audit log, so it was undone"))
+        }
+    }
 }

@@ -24,6 +24,7 @@
 
 pub mod arch;
 pub mod assets;
+pub mod host_api;
 pub mod install;
 mod load;
 

@@ -19,18 +19,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 use time::OffsetDateTime;
-use vigilo_sdk::{wire::RunTaskRequest, Host, PluginKind, Registration, Schedule};
+use vigilo_sdk::{wire::RunTaskRequest, PluginKind, Registration, Schedule};
 
 use crate::config::Config;
 use crate::integrations::Integrations;
+use crate::plugins::host_api::{HostCalls, Scope};
 use crate::plugins::{PluginCallError, Plugins};
-use crate::store::{
-    format_time, is_unique_violation, now, parse_time, Store, StoreError, StoreResult,
-};
+use crate::store::{format_time, parse_time, Store, StoreError, StoreResult, TaskRun};
 
 /// When a task runs.
 #[derive(Debug, Clone)]
@@ -64,23 +61,6 @@ impl When {
 
 /// The longest interval a task may have (ten years).
 const MAX_INTERVAL_SECS: u64 = 10 * 366 * 86_400;
-
-/// Host method for periodic tasks: certificates expiring within
-/// `within_days` days in every workspace.
-///
-/// Input `{"within_days": 30}`; output `{"workspaces": [{"workspace": "ops",
-/// "certificates": [{"id", "name", "subject", "not_after", "days_left",
-/// "expired"}]}]}`, soonest first, workspaces with none left out.
-pub const CERTIFICATES_EXPIRING: &str = "certificates.expiring";
-
-/// Host method for periodic tasks: deliver an event through a workspace's
-/// integrations.
-///
-/// Input `{"workspace": "ops", "event": {...}, "integration": "ops-slack"}`
-/// (`integration` optional: default every enabled integration); output
-/// `{"deliveries": [{"integration", "adapter", "ok", "detail", "error",
-/// "delivery_id"}]}`. Each attempt is recorded in the delivery log.
-pub const INTEGRATIONS_NOTIFY: &str = "integrations.notify";
 
 /// What a task does.
 #[derive(Debug, Clone)]
@@ -340,39 +320,22 @@ impl Scheduler {
             }
             let scheduled_for = format_time(due);
             // The claim: exactly one process inserts this tick's run row.
-            let claimed = sqlx::query(
-                "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
-                 VALUES ($1, $2, $3, $4, 'running') RETURNING id",
-            )
-            .bind(&task.name)
-            .bind(&scheduled_for)
-            .bind(&self.runner)
-            .bind(now())
-            .fetch_one(self.store.pool())
-            .await;
-            let claim = match claimed {
-                Ok(row) => Some(row.try_get::<i64, _>(0)?),
-                // Another process won this tick; it moves the due time on.
-                // Doing so here as well is harmless (the update is
-                // conditional) and keeps the task going if the winner died
-                // between its claim and its update.
-                Err(e) if is_unique_violation(&e) => None,
-                Err(e) => return Err(e.into()),
-            };
+            // Another process that won this tick moves the due time on;
+            // doing so here as well is harmless (the update is conditional)
+            // and keeps the task going if the winner died between its
+            // claim and its update.
+            let claim = self
+                .store
+                .claim_task_run(&task.name, &scheduled_for, &self.runner)
+                .await?;
             // Missed ticks are not run late: the next one is after now.
             let mut next = task.when.next(due);
             if next <= now_t {
                 next = task.when.next(now_t);
             }
-            sqlx::query(
-                "UPDATE scheduled_tasks SET next_run_at = $1, updated_at = $2 WHERE name = $3 AND next_run_at = $4",
-            )
-            .bind(format_time(next))
-            .bind(now())
-            .bind(&task.name)
-            .bind(&scheduled_for)
-            .execute(self.store.pool())
-            .await?;
+            self.store
+                .advance_task(&task.name, &scheduled_for, &format_time(next))
+                .await?;
             let Some(run_id) = claim else { continue };
             // Runs of one task never overlap: a run still going, here or on
             // another server, makes this tick a skipped one.
@@ -393,14 +356,7 @@ impl Scheduler {
         if self.in_flight(task) {
             return Some("the previous run is still running on this server".into());
         }
-        let others: Result<i64, _> = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM task_runs WHERE task = $1 AND outcome = 'running' AND id <> $2",
-        )
-        .bind(task)
-        .bind(except)
-        .fetch_one(self.store.pool())
-        .await;
-        match others {
+        match self.store.other_running_runs(task, except).await {
             Ok(0) => None,
             Ok(_) => Some("the previous run was still running".into()),
             Err(e) => Some(format!("cannot check for a running run: {e}")),
@@ -411,56 +367,27 @@ impl Scheduler {
     /// killed) as `abandoned`, once they are older than any run may take.
     async fn close_abandoned_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
         let limit = time::Duration::seconds(self.task_timeout.as_secs() as i64 + 300);
-        // A read first: most looks find nothing, and take no write lock.
-        let stale: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM task_runs WHERE outcome = 'running' AND started_at < $1",
-        )
-        .bind(format_time(now_t - limit))
-        .fetch_one(self.store.pool())
-        .await?;
-        self.close_abandoned_playbook_runs(now_t).await?;
-        if stale == 0 {
-            return Ok(());
-        }
-        let closed = sqlx::query(
-            "UPDATE task_runs SET outcome = 'abandoned', finished_at = $1,
-                 error = 'the server process running it stopped before it finished'
-             WHERE outcome = 'running' AND started_at < $2",
-        )
-        .bind(format_time(now_t))
-        .bind(format_time(now_t - limit))
-        .execute(self.store.pool())
-        .await?;
-        if closed.rows_affected() > 0 {
+        let at = format_time(now_t);
+        let closed = self
+            .store
+            .close_abandoned_task_runs(&format_time(now_t - limit), &at)
+            .await?;
+        if closed > 0 {
             tracing::warn!(
-                runs = closed.rows_affected(),
+                runs = closed,
                 "scheduler: closed runs whose server process stopped"
             );
         }
-        Ok(())
-    }
-
-    /// Playbook runs are driven by the server process that started them; one
-    /// still `running` an hour on belongs to a process that stopped.
-    async fn close_abandoned_playbook_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
+        // Playbook runs are driven by the server process that started them;
+        // one still `running` an hour on belongs to a process that stopped.
         let before = format_time(now_t - time::Duration::hours(1));
-        let stale: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM playbook_runs WHERE status = 'running' AND started_at < $1",
-        )
-        .bind(&before)
-        .fetch_one(self.store.pool())
-        .await?;
-        if stale > 0 {
-            sqlx::query(
-                "UPDATE playbook_runs SET status = 'abandoned', finished_at = $1
-                 WHERE status = 'running' AND started_at < $2",
-            )
-            .bind(format_time(now_t))
-            .bind(&before)
-            .execute(self.store.pool())
+        let closed = self
+            .store
+            .close_abandoned_playbook_runs(&before, &at)
             .await?;
+        if closed > 0 {
             tracing::warn!(
-                runs = stale,
+                runs = closed,
                 "closed playbook runs whose server process stopped"
             );
         }
@@ -476,19 +403,11 @@ impl Scheduler {
         output: Option<String>,
         error: Option<String>,
     ) {
-        // Only a run still marked running: one closed as abandoned stays so.
-        let recorded = sqlx::query(
-            "UPDATE task_runs SET finished_at = $1, outcome = $2, output = $3, error = $4
-             WHERE id = $5 AND outcome = 'running'",
-        )
-        .bind(now())
-        .bind(outcome)
-        .bind(output)
-        .bind(error)
-        .bind(run_id)
-        .execute(self.store.pool())
-        .await;
-        if let Err(e) = recorded {
+        if let Err(e) = self
+            .store
+            .finish_task_run(run_id, outcome, output, error)
+            .await
+        {
             tracing::error!(task = %task, error = %e, "cannot record a task run");
         }
     }
@@ -496,24 +415,27 @@ impl Scheduler {
     /// Runs task `name` now, outside its schedule (the next scheduled tick
     /// stays as it is), and returns the finished run's record; `None` if no
     /// task has that name.
-    pub async fn run_now(self: &Arc<Self>, name: &str) -> StoreResult<Option<RunView>> {
+    pub async fn run_now(self: &Arc<Self>, name: &str) -> StoreResult<Option<TaskRun>> {
         let Some(task) = self.tasks().into_iter().find(|t| t.name == name) else {
             return Ok(None);
         };
         // Registers it if this process has not yet.
         self.due_time(&task, OffsetDateTime::now_utc()).await?;
         let scheduled_for = format_time(OffsetDateTime::now_utc());
-        let run_id: i64 = sqlx::query(
-            "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
-             VALUES ($1, $2, $3, $4, 'running') RETURNING id",
-        )
-        .bind(&task.name)
-        .bind(&scheduled_for)
-        .bind(format!("{} (on demand)", self.runner))
-        .bind(now())
-        .fetch_one(self.store.pool())
-        .await?
-        .try_get(0)?;
+        let run_id = self
+            .store
+            .claim_task_run(
+                &task.name,
+                &scheduled_for,
+                &format!("{} (on demand)", self.runner),
+            )
+            .await?
+            .ok_or_else(|| {
+                StoreError::Conflict(format!(
+                    "task `{}` was just started; try again in a moment",
+                    task.name
+                ))
+            })?;
         if let Some(reason) = self.busy(&task.name, run_id).await {
             self.finish(&task.name, run_id, "skipped", None, Some(reason.clone()))
                 .await;
@@ -547,36 +469,25 @@ impl Scheduler {
             .unwrap_or_else(|e| e.into_inner())
             .get(&task.name)
             == Some(&schedule);
-        let row = if known {
-            sqlx::query("SELECT next_run_at FROM scheduled_tasks WHERE name = $1")
-                .bind(&task.name)
-                .fetch_optional(self.store.pool())
-                .await?
+        let due = if known {
+            self.store.task_due(&task.name).await?
         } else {
-            // Registers the task and keeps its schedule current; an existing
-            // task keeps its due time (another server may share it).
-            let row = sqlx::query(
-                "INSERT INTO scheduled_tasks (name, source, schedule, next_run_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (name) DO UPDATE SET source = excluded.source, schedule = excluded.schedule
-                 RETURNING next_run_at",
-            )
-            .bind(&task.name)
-            .bind(&task.source)
-            .bind(&schedule)
-            .bind(format_time(task.when.next(now_t)))
-            .bind(now())
-            .fetch_one(self.store.pool())
-            .await?;
+            let due = self
+                .store
+                .register_task(
+                    &task.name,
+                    &task.source,
+                    &schedule,
+                    &format_time(task.when.next(now_t)),
+                )
+                .await?;
             self.registered
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(task.name.clone(), schedule);
-            Some(row)
+            Some(due)
         };
-        let Some(row) = row else { return Ok(None) };
-        let due: String = row.try_get(0)?;
-        Ok(parse_time(&due))
+        Ok(due.as_deref().and_then(parse_time))
     }
 
     async fn execute(self: Arc<Self>, task: TaskDef, run_id: i64, scheduled_for: String) {
@@ -588,71 +499,63 @@ impl Scheduler {
                 let _in_flight = InFlight::new(&task.name, &self.running);
                 match tokio::time::timeout(self.task_timeout, self.run_core(core)).await {
                     Ok(result) => result,
-                    Err(_) => Err((
-                        "timed_out",
-                        format!("did not finish within {}s", self.task_timeout.as_secs()),
-                    )),
+                    Err(_) => Err(Failure {
+                        outcome: "timed_out",
+                        message: format!("did not finish within {}s", self.task_timeout.as_secs()),
+                    }),
                 }
             }
         };
         let (outcome, output, error) = match result {
             Ok(output) => ("ok", Some(output.to_string()), None),
-            Err((outcome, error)) => {
-                tracing::warn!(task = %task.name, outcome, "scheduled task did not succeed: {error}");
-                (outcome, None, Some(error))
+            Err(Failure { outcome, message }) => {
+                tracing::warn!(task = %task.name, outcome, "scheduled task did not succeed: {message}");
+                (outcome, None, Some(message))
             }
         };
         self.finish(&task.name, run_id, outcome, output, error)
             .await;
     }
 
-    async fn run_core(&self, job: &Job) -> Result<Value, (&'static str, String)> {
+    async fn run_core(&self, job: &Job) -> Result<Value, Failure> {
         match job {
-            Job::AuditCheckpoint => self
-                .store
-                .checkpoint_all(&self.signer)
-                .await
-                .map(|done| json!({"chains": done.len()}))
-                .map_err(|e| ("failed", e.to_string())),
-            Job::ExpireInvites => self
-                .expire_invites()
-                .await
-                .map(|n| json!({"expired": n}))
-                .map_err(|e| ("failed", e.to_string())),
-            Job::PruneRecords => self
-                .prune_records()
-                .await
-                .map(|(runs, deliveries, mail)| {
-                    json!({"task_runs": runs, "deliveries": deliveries, "mail": mail})
-                })
-                .map_err(|e| ("failed", e.to_string())),
-            Job::Plugin(name) => Err(("failed", format!("`{name}` is not a core task"))),
+            Job::AuditCheckpoint => {
+                let done = self.store.checkpoint_all(&self.signer).await?;
+                Ok(json!({"chains": done.len()}))
+            }
+            Job::ExpireInvites => {
+                let expired = crate::domain::invites::expire_everywhere(&self.store).await?;
+                Ok(json!({"expired": expired}))
+            }
+            Job::PruneRecords => {
+                let pruned = self.prune_records().await?;
+                Ok(
+                    json!({"task_runs": pruned.task_runs, "deliveries": pruned.deliveries, "mail": pruned.mail}),
+                )
+            }
+            Job::Plugin(name) => Err(Failure::failed(format!("`{name}` is not a core task"))),
         }
     }
 
-    async fn run_plugin_task(
-        &self,
-        name: &str,
-        scheduled_for: &str,
-    ) -> Result<Value, (&'static str, String)> {
+    async fn run_plugin_task(&self, name: &str, scheduled_for: &str) -> Result<Value, Failure> {
         let (entry, _) = self
             .plugins
             .registration(PluginKind::CeleryTask, name)
-            .ok_or((
-                "failed",
-                format!("no loaded plugin provides the task `{name}`"),
-            ))?;
+            .ok_or_else(|| {
+                Failure::failed(format!("no loaded plugin provides the task `{name}`"))
+            })?;
         let request = RunTaskRequest {
             name: name.to_owned(),
             config: self.task_config(name),
             now: scheduled_for.to_owned(),
         };
-        let host = InstallationHost {
-            store: self.store.clone(),
-            integrations: self.integrations.clone(),
-            task: name.to_owned(),
-            runtime: tokio::runtime::Handle::current(),
-        };
+        let host = HostCalls::new(
+            self.store.clone(),
+            self.integrations.clone(),
+            Scope::Installation {
+                task: name.to_owned(),
+            },
+        );
         let in_flight = InFlight::new(name, &self.running);
         self.plugins
             .call_within(&entry, self.task_timeout, move |handle| {
@@ -662,220 +565,55 @@ impl Scheduler {
                 handle.run_task(&request, &host)
             })
             .await
-            .map_err(|e| {
-                let outcome = match &e {
+            .map_err(|e| Failure {
+                outcome: match &e {
                     PluginCallError::Panicked { .. } => "panicked",
                     PluginCallError::TimedOut { .. } => "timed_out",
                     _ => "failed",
-                };
-                (outcome, e.to_string())
+                },
+                message: e.to_string(),
             })
     }
 
     /// Deletes finished task runs, delivery records and outbox mail older
     /// than the retention period (unsent mail only once its invite link has
-    /// expired too); returns how many of each.
-    async fn prune_records(&self) -> StoreResult<(u64, u64, u64)> {
-        let before = format_time(
-            OffsetDateTime::now_utc() - time::Duration::days(i64::from(self.retention_days)),
-        );
-        let runs =
-            sqlx::query("DELETE FROM task_runs WHERE outcome <> 'running' AND started_at < $1")
-                .bind(&before)
-                .execute(self.store.pool())
-                .await?
-                .rows_affected();
-        let deliveries = sqlx::query("DELETE FROM deliveries WHERE created_at < $1")
-            .bind(&before)
-            .execute(self.store.pool())
-            .await?
-            .rows_affected();
-        let links_dead = format_time(
-            OffsetDateTime::now_utc() - time::Duration::days(i64::from(self.invite_ttl_days) + 1),
-        );
-        let mail = sqlx::query(
-            "DELETE FROM outbox WHERE created_at < $1
-             AND (sent_at IS NOT NULL OR attempts >= $2 OR created_at < $3)",
-        )
-        .bind(&before)
-        .bind(crate::store::MAIL_ATTEMPTS)
-        .bind(&links_dead)
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        Ok((runs, deliveries, mail))
-    }
-
-    /// Closes open invites past their expiry, each audited.
-    async fn expire_invites(&self) -> StoreResult<usize> {
-        let mut tx = self.store.begin_write().await?;
-        let expired = crate::store::expire_invites(&mut tx, None).await?;
-        tx.commit().await?;
-        Ok(expired)
+    /// expired too).
+    async fn prune_records(&self) -> StoreResult<crate::store::Pruned> {
+        let now_t = OffsetDateTime::now_utc();
+        let before = format_time(now_t - time::Duration::days(i64::from(self.retention_days)));
+        let links_dead =
+            format_time(now_t - time::Duration::days(i64::from(self.invite_ttl_days) + 1));
+        self.store
+            .prune_records(&before, crate::store::MAIL_ATTEMPTS, &links_dead)
+            .await
     }
 }
 
-/// The host API a periodic task gets: installation-wide reads, and
-/// delivery through a workspace's integrations.
-struct InstallationHost {
-    store: Store,
-    integrations: Integrations,
-    task: String,
-    runtime: tokio::runtime::Handle,
+/// Why a run did not succeed: its recorded outcome and the reason.
+struct Failure {
+    /// `failed`, `panicked` or `timed_out`.
+    outcome: &'static str,
+    /// Why.
+    message: String,
 }
 
-impl Host for InstallationHost {
-    fn call(&self, method: &str, input: &Value) -> Result<Value, String> {
-        match method {
-            vigilo_sdk::WORK_ITEMS_COUNT_BY_STATUS => {
-                let slug = input.get("workspace").and_then(Value::as_str).unwrap_or("");
-                // Called on the blocking pool, where waiting is allowed.
-                let counts = self.runtime.block_on(async {
-                    let workspace = self
-                        .store
-                        .workspace_by_slug(slug)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("no workspace `{slug}`"))?;
-                    self.store
-                        .count_work_items_by_status(workspace.id)
-                        .await
-                        .map_err(|e| e.to_string())
-                })?;
-                let get = |kind: &str| json!(counts.get(kind).cloned().unwrap_or_default());
-                Ok(
-                    json!({"changes": get("change"), "incidents": get("incident"), "tasks": get("task")}),
-                )
-            }
-            CERTIFICATES_EXPIRING => {
-                let days = input
-                    .get("within_days")
-                    .and_then(Value::as_i64)
-                    .filter(|d| (0..=36_500).contains(d))
-                    .ok_or("`within_days` must be a number of days between 0 and 36500")?;
-                let workspaces = self
-                    .runtime
-                    .block_on(self.store.certificates_expiring_everywhere(days))
-                    .map_err(|e| e.to_string())?;
-                Ok(json!({ "workspaces": workspaces }))
-            }
-            INTEGRATIONS_NOTIFY => {
-                let slug = input.get("workspace").and_then(Value::as_str).unwrap_or("");
-                let mut event: vigilo_sdk::Event = input
-                    .get("event")
-                    .cloned()
-                    .ok_or_else(|| "`event` is missing".to_owned())
-                    .and_then(|e| {
-                        serde_json::from_value(e)
-                            .map_err(|e| format!("`event` is not an event: {e}"))
-                    })?;
-                // An event always belongs to the workspace it is sent in.
-                event.workspace = slug.to_owned();
-                let only = input.get("integration").and_then(Value::as_str);
-                let source = format!("task:{}", self.task);
-                let deliveries = self.runtime.block_on(async {
-                    let workspace = self
-                        .store
-                        .workspace_by_slug(slug)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("no workspace `{slug}`"))?;
-                    self.integrations
-                        .notify(workspace.id, only, &event, &source)
-                        .await
-                })?;
-                Ok(json!({ "deliveries": deliveries }))
-            }
-            other => Err(format!("the server has no host method `{other}`")),
+impl Failure {
+    fn failed(message: String) -> Self {
+        Failure {
+            outcome: "failed",
+            message,
         }
     }
 }
 
-/// A task as listed.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TaskView {
-    /// Unique name.
-    pub name: String,
-    /// `core` or the plugin's name.
-    pub source: String,
-    /// `every 3600s` or `cron 0 7 * * *`.
-    pub schedule: String,
-    /// When it is next due (RFC 3339).
-    pub next_run_at: String,
-    /// Its most recent runs, newest first.
-    pub last_runs: Vec<RunView>,
-}
-
-/// One run of a task.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RunView {
-    /// Identifier.
-    pub id: i64,
-    /// The tick it ran for (RFC 3339).
-    pub scheduled_for: String,
-    /// The server process that ran it.
-    pub runner: String,
-    /// Start (RFC 3339).
-    pub started_at: String,
-    /// End, once finished.
-    pub finished_at: Option<String>,
-    /// `running`, `ok`, `failed`, `panicked`, `timed_out`, `skipped` (the
-    /// previous run was still going) or `abandoned` (its server stopped).
-    pub outcome: String,
-    /// The task's JSON summary, when it succeeded.
-    #[schema(value_type = Option<Object>)]
-    pub output: Option<Value>,
-    /// Why it did not succeed.
-    pub error: Option<String>,
-}
-
-impl Store {
-    /// Every registered task with its last `runs` runs.
-    pub async fn list_tasks(&self, runs: i64) -> StoreResult<Vec<TaskView>> {
-        let rows = sqlx::query(
-            "SELECT name, source, schedule, next_run_at FROM scheduled_tasks ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut tasks = Vec::new();
-        for row in rows {
-            let name: String = row.try_get(0)?;
-            let last_runs = self.task_runs(&name, runs).await?;
-            tasks.push(TaskView {
-                name,
-                source: row.try_get(1)?,
-                schedule: row.try_get(2)?,
-                next_run_at: row.try_get(3)?,
-                last_runs,
-            });
-        }
-        Ok(tasks)
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::failed(e.to_string())
     }
+}
 
-    /// The last `limit` runs of `task`, newest first.
-    pub async fn task_runs(&self, task: &str, limit: i64) -> StoreResult<Vec<RunView>> {
-        let rows = sqlx::query(
-            "SELECT id, scheduled_for, runner, started_at, finished_at, outcome, output, error
-             FROM task_runs WHERE task = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(task)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let output: Option<String> = row.try_get(6)?;
-                Ok(RunView {
-                    id: row.try_get(0)?,
-                    scheduled_for: row.try_get(1)?,
-                    runner: row.try_get(2)?,
-                    started_at: row.try_get(3)?,
-                    finished_at: row.try_get(4)?,
-                    outcome: row.try_get(5)?,
-                    output: output.and_then(|o| serde_json::from_str(&o).ok()),
-                    error: row.try_get(7)?,
-                })
-            })
-            .collect()
+impl From<crate::domain::DomainError> for Failure {
+    fn from(e: crate::domain::DomainError) -> Self {
+        Failure::failed(e.to_string())
     }
 }

@@ -11,10 +11,12 @@
 //! "database is locked". On PostgreSQL it is a plain transaction; chains that
 //! must not fork (the audit log) take row locks.
 
+pub mod audit;
 mod certificates;
 mod integrations;
 mod invites;
 mod migrate;
+mod tasks;
 mod templates;
 mod users;
 mod work_items;
@@ -34,6 +36,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use certificates::*;
 pub use integrations::*;
 pub use invites::*;
+pub use tasks::*;
 pub use templates::*;
 pub use users::*;
 pub use work_items::*;
@@ -48,7 +51,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// A failed store operation, already classified for the HTTP layer.
+/// A failed store operation, classified for the domain layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The named thing does not exist.
@@ -275,8 +278,9 @@ impl Store {
         self.backend
     }
 
-    /// The pool, for reads.
-    pub fn pool(&self) -> &AnyPool {
+    /// The pool, for reads. Private to the store: every statement lives in
+    /// this module.
+    fn pool(&self) -> &AnyPool {
         &self.pool
     }
 

@@ -138,6 +138,16 @@ pub async fn workspace_by_slug_in(
     row.map(|r| workspace_from_row(&r)).transpose()
 }
 
+/// The slug of workspace `id`, inside a transaction.
+pub async fn workspace_slug_in(conn: &mut AnyConnection, id: i64) -> StoreResult<String> {
+    Ok(
+        sqlx::query_scalar("SELECT slug FROM workspaces WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
 /// Creates a workspace.
 pub async fn insert_workspace(
     conn: &mut AnyConnection,

@@ -1,25 +1,26 @@
-//! Input checks shared by handlers. Each returns a 422 naming the field.
+//! Input checks shared by every area. Each failure is a
+//! [`DomainError::Invalid`] naming the field.
 
-use crate::error::ApiError;
+use super::{DomainError, DomainResult};
 
 /// Trims `value` and checks it has 1..=`max` characters.
-pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+pub fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("`{field}` must not be empty"),
         ));
     }
     let n = v.chars().count();
     if n > max {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("`{field}` is {n} characters long; the limit is {max}"),
         ));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("`{field}` must not contain control characters"),
         ));
@@ -29,7 +30,7 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
 
 /// Checks a slug: 2–63 characters of `a-z`, `0-9` and `-`, starting with a
 /// letter or digit.
-pub fn slug(field: &str, value: &str) -> Result<String, ApiError> {
+pub fn slug(field: &str, value: &str) -> DomainResult<String> {
     let ok = (2..=63).contains(&value.len())
         && value
             .bytes()
@@ -41,7 +42,7 @@ pub fn slug(field: &str, value: &str) -> Result<String, ApiError> {
     if ok {
         Ok(value.to_string())
     } else {
-        Err(ApiError::invalid(
+        Err(DomainError::invalid(
             field,
             format!(
                 "`{value}` is not a valid {field}: use 2 to 63 lower-case letters, digits and dashes, starting with a letter or digit"
@@ -51,9 +52,12 @@ pub fn slug(field: &str, value: &str) -> Result<String, ApiError> {
 }
 
 /// Checks and normalises (trims, lower-cases) an email address.
-pub fn email(field: &str, value: &str) -> Result<String, String> {
+pub fn email(field: &str, value: &str) -> DomainResult<String> {
+    email_address(value).map_err(|m| DomainError::invalid(field, m))
+}
+
+fn email_address(value: &str) -> Result<String, String> {
     let v = value.trim().to_ascii_lowercase();
-    let _ = field;
     if v.is_empty() {
         return Err("the email address is empty".into());
     }
@@ -90,14 +94,9 @@ pub fn email(field: &str, value: &str) -> Result<String, String> {
     }
 }
 
-/// [`email`] as a 422.
-pub fn email_field(field: &str, value: &str) -> Result<String, ApiError> {
-    email(field, value).map_err(|m| ApiError::invalid(field, m))
-}
-
 /// A name used as an identifier (custom roles, templates, settings keys):
 /// 1–64 characters of `a-z`, `A-Z`, `0-9`, `_`, `-` and `.`.
-pub fn identifier(field: &str, value: &str) -> Result<String, ApiError> {
+pub fn identifier(field: &str, value: &str) -> DomainResult<String> {
     let ok = (1..=64).contains(&value.len())
         && value
             .bytes()
@@ -105,7 +104,7 @@ pub fn identifier(field: &str, value: &str) -> Result<String, ApiError> {
     if ok {
         Ok(value.to_string())
     } else {
-        Err(ApiError::invalid(
+        Err(DomainError::invalid(
             field,
             format!(
                 "`{value}` is not a valid {field}: use 1 to 64 letters, digits, `_`, `-` and `.`"
@@ -116,10 +115,10 @@ pub fn identifier(field: &str, value: &str) -> Result<String, ApiError> {
 
 /// An [`identifier`] that is not all digits: for things addressed by id or
 /// name in one path segment, where `7` must mean one thing.
-pub fn name_not_number(field: &str, value: &str) -> Result<String, ApiError> {
+pub fn name_not_number(field: &str, value: &str) -> DomainResult<String> {
     let name = identifier(field, value)?;
     if name.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("`{field}` cannot be only digits (it would read as an id)"),
         ));
@@ -128,12 +127,12 @@ pub fn name_not_number(field: &str, value: &str) -> Result<String, ApiError> {
 }
 
 /// A `limit` query parameter: `default` when absent, else 1 to `max`.
-pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> DomainResult<i64> {
     let limit = value.unwrap_or(default);
     if (1..=max).contains(&limit) {
         Ok(limit)
     } else {
-        Err(ApiError::invalid(
+        Err(DomainError::invalid(
             "limit",
             format!("`limit` must be between 1 and {max}"),
         ))

@@ -1,0 +1,256 @@
+//! Dashboards: each workspace's ordered list of widget instances, each
+//! rendered by its plugin when the dashboard is shown.
+//!
+//! A widget reads data only through the host callbacks handed to it, which
+//! answer only for the workspace being rendered. A widget whose plugin
+//! fails, panics, times out or is gone gets an error in its own tile; the
+//! rest of the dashboard still renders. Changes are audited as
+//! `dashboard.widget.add`, `dashboard.widget.remove` and
+//! `dashboard.reorder`.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use vigilo_sdk::wire::RenderRequest;
+use vigilo_sdk::{check_config_against_schema, PluginKind, Registration};
+
+use super::{DomainError, DomainResult};
+use crate::audit::{self, NewEvent};
+use crate::authz::{Access, Permission};
+use crate::plugins::host_api::{HostCalls, Scope};
+use crate::plugins::PluginEntry;
+use crate::state::AppState;
+use crate::store::{self, DashboardWidget};
+
+/// A widget on the dashboard, rendered.
+#[derive(Debug)]
+pub struct Tile {
+    /// The instance.
+    pub instance: DashboardWidget,
+    /// The plugin providing the widget (None if no loaded plugin does).
+    pub plugin: Option<Arc<PluginEntry>>,
+    /// What the widget rendered, or why it did not.
+    pub data: DomainResult<Value>,
+}
+
+/// The workspace's dashboard, every widget rendered (needs `workspace.read`).
+pub async fn render(state: &AppState, access: &Access) -> DomainResult<Vec<Tile>> {
+    access.require(Permission::WorkspaceRead)?;
+    let instances = state.store.dashboard(access.workspace.id).await?;
+    let mut tiles = Vec::with_capacity(instances.len());
+    for instance in instances {
+        let found = state
+            .plugins
+            .registration(PluginKind::DashboardWidget, &instance.widget);
+        let (plugin, data) = match found {
+            None => (
+                None,
+                Err(DomainError::plugin_unavailable(format!(
+                    "no loaded plugin provides the widget `{}`",
+                    instance.widget
+                ))),
+            ),
+            Some((entry, _)) => {
+                let host = HostCalls::new(
+                    state.store.clone(),
+                    state.integrations.clone(),
+                    Scope::Workspace {
+                        id: access.workspace.id,
+                        slug: access.workspace.slug.clone(),
+                    },
+                );
+                let request = RenderRequest {
+                    name: instance.widget.clone(),
+                    workspace: access.workspace.slug.clone(),
+                    config: instance.config.clone(),
+                };
+                let data = state
+                    .plugins
+                    .call(&entry, move |handle| handle.render_widget(&request, &host))
+                    .await
+                    .map_err(DomainError::from);
+                (Some(entry), data)
+            }
+        };
+        tiles.push(Tile {
+            instance,
+            plugin,
+            data,
+        });
+    }
+    Ok(tiles)
+}
+
+/// A widget the server offers for dashboards.
+#[derive(Debug, Clone)]
+pub struct WidgetType {
+    /// The widget's name, used when adding it.
+    pub name: String,
+    /// Label for menus.
+    pub label: String,
+    /// Help text.
+    pub description: String,
+    /// JSON Schema of a tile's configuration.
+    pub config_schema: Value,
+    /// The plugin providing it.
+    pub plugin: Arc<PluginEntry>,
+}
+
+/// Every widget loaded plugins provide.
+pub fn widget_types(state: &AppState) -> Vec<WidgetType> {
+    state
+        .plugins
+        .registrations(PluginKind::DashboardWidget)
+        .into_iter()
+        .filter_map(|(entry, registration)| match registration {
+            Registration::DashboardWidget {
+                name,
+                label,
+                description,
+                config_schema,
+            } => Some(WidgetType {
+                name,
+                label,
+                description,
+                config_schema,
+                plugin: entry,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Appends a widget to the dashboard (needs `dashboard.edit`); its
+/// configuration is checked against the widget's schema.
+pub async fn add_widget(
+    state: &AppState,
+    access: &Access,
+    widget: &str,
+    config: &Value,
+) -> DomainResult<DashboardWidget> {
+    access.require(Permission::DashboardEdit)?;
+    let schema = match state
+        .plugins
+        .registration(PluginKind::DashboardWidget, widget)
+    {
+        Some((_, Registration::DashboardWidget { config_schema, .. })) => config_schema,
+        _ => {
+            let available: Vec<String> = widget_types(state).into_iter().map(|w| w.name).collect();
+            return Err(DomainError::invalid(
+                "widget",
+                format!(
+                    "no loaded plugin provides a widget `{widget}`; available: {}",
+                    if available.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        available.join(", ")
+                    }
+                ),
+            ));
+        }
+    };
+    check_config_against_schema(config, &schema).map_err(|e| {
+        DomainError::invalid("config", format!("invalid widget configuration: {e}"))
+    })?;
+    let mut tx = state.store.begin_write().await?;
+    let added = store::add_dashboard_widget(&mut tx, access.workspace.id, widget, config).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "dashboard.widget.add",
+            widget,
+            json!({"id": added.id, "position": added.position, "config": added.config}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Removes a widget from the dashboard (needs `dashboard.edit`).
+pub async fn remove_widget(
+    state: &AppState,
+    access: &Access,
+    id: i64,
+) -> DomainResult<DashboardWidget> {
+    access.require(Permission::DashboardEdit)?;
+    let mut tx = state.store.begin_write().await?;
+    let removed = store::remove_dashboard_widget(&mut tx, access.workspace.id, id).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "dashboard.widget.remove",
+            removed.widget.clone(),
+            json!({"id": removed.id}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// Puts the widgets in the order of `ids`, which must list every widget on
+/// the dashboard exactly once (needs `dashboard.edit`).
+pub async fn reorder(state: &AppState, access: &Access, ids: &[i64]) -> DomainResult<()> {
+    access.require(Permission::DashboardEdit)?;
+    let mut tx = state.store.begin_write().await?;
+    let current = store::dashboard_in(&mut tx, access.workspace.id).await?;
+    let mut have: Vec<i64> = current.iter().map(|w| w.id).collect();
+    let mut want = ids.to_vec();
+    have.sort_unstable();
+    want.sort_unstable();
+    if have != want {
+        return Err(DomainError::invalid(
+            "ids",
+            format!(
+                "`ids` must list every widget on the dashboard exactly once: {}",
+                current
+                    .iter()
+                    .map(|w| w.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    store::set_dashboard_order(&mut tx, access.workspace.id, ids).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "dashboard.reorder",
+            access.workspace.slug.clone(),
+            json!({"ids": ids}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves widget `id` one place up (`-1`) or down (`+1`) (needs
+/// `dashboard.edit`); moving past either end changes nothing.
+pub async fn move_widget(state: &AppState, access: &Access, id: i64, by: i64) -> DomainResult<()> {
+    access.require(Permission::DashboardEdit)?;
+    let mut ids: Vec<i64> = state
+        .store
+        .dashboard(access.workspace.id)
+        .await?
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    let at = ids
+        .iter()
+        .position(|w| *w == id)
+        .ok_or_else(|| DomainError::NotFound(format!("no widget {id} on this dashboard")))?;
+    let to = at as i64 + by;
+    if to < 0 || to >= ids.len() as i64 {
+        return Ok(());
+    }
+    ids.swap(at, to as usize);
+    reorder(state, access, &ids).await
+}

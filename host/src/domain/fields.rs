@@ -1,0 +1,354 @@
+//! Custom fields: a workspace's field definitions, and the validation of
+//! the values work items carry.
+//!
+//! A value is validated whenever it is written: the built-in types
+//! (`text`, `number`, `boolean`, `date`, `select`) here, plugin field types
+//! by their plugin, with the workspace's slug and settings as context. An
+//! invalid value is refused naming the field (`fields.<key>`) and the
+//! reason, and nothing is stored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+use vigilo_sdk::wire::ValidateRequest;
+use vigilo_sdk::{FieldContext, PluginKind, Registration};
+
+use super::work_items::check_kind;
+use super::{validate, DomainError, DomainResult};
+use crate::audit::{self, NewEvent};
+use crate::authz::{Access, Permission};
+use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
+use crate::state::AppState;
+use crate::store::{self, CustomField, Workspace};
+
+/// A custom field definition (also the shape inside a workspace export).
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDefinition {
+    /// Key in work items' `fields`: 1–64 of letters, digits, `_`, `-`, `.`.
+    pub key: String,
+    /// Label shown in forms.
+    pub label: String,
+    /// Which kinds carry it: any of `change`, `incident`, `task`.
+    pub applies_to: Vec<String>,
+    /// `text`, `number`, `boolean`, `date`, `select`, or a plugin field type
+    /// (see `GET /api/v1/field-types`).
+    #[serde(rename = "type")]
+    pub field_type: String,
+    /// Whether every new item must have a value.
+    #[serde(default)]
+    pub required: bool,
+    /// For `select`: the allowed values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl FieldDefinition {
+    /// Checks the definition's shape (not whether a plugin type is loaded).
+    pub fn parse(&self) -> DomainResult<CustomField> {
+        let key = validate::identifier("key", &self.key)?;
+        let label = validate::text("label", &self.label, 100)?;
+        if self.applies_to.is_empty() {
+            return Err(DomainError::invalid(
+                "applies_to",
+                "`applies_to` must name at least one of change, incident, task",
+            ));
+        }
+        let mut applies_to = Vec::new();
+        for kind in &self.applies_to {
+            check_kind("applies_to", kind)?;
+            if !applies_to.contains(kind) {
+                applies_to.push(kind.clone());
+            }
+        }
+        let field_type = self.field_type.trim().to_owned();
+        if field_type.is_empty() {
+            return Err(DomainError::invalid("type", "`type` must not be empty"));
+        }
+        let options: Vec<String> = self.options.iter().map(|o| o.trim().to_owned()).collect();
+        if field_type == "select" {
+            if options.is_empty() || options.iter().any(String::is_empty) {
+                return Err(DomainError::invalid(
+                    "options",
+                    "a select field needs a non-empty list of non-empty options",
+                ));
+            }
+        } else if !options.is_empty() {
+            return Err(DomainError::invalid(
+                "options",
+                "only select fields have options",
+            ));
+        }
+        Ok(CustomField {
+            key,
+            label,
+            applies_to,
+            field_type,
+            required: self.required,
+            options,
+        })
+    }
+
+    /// The definition of a stored field.
+    pub fn from_stored(field: CustomField) -> Self {
+        FieldDefinition {
+            key: field.key,
+            label: field.label,
+            applies_to: field.applies_to,
+            field_type: field.field_type,
+            required: field.required,
+            options: field.options,
+        }
+    }
+}
+
+/// A type a custom field can have.
+#[derive(Debug, Clone)]
+pub struct FieldTypeInfo {
+    /// The type's name, used in field definitions.
+    pub name: String,
+    /// Label for pickers.
+    pub label: String,
+    /// Help text.
+    pub description: String,
+    /// The plugin providing it (None for a built-in type).
+    pub plugin: Option<std::sync::Arc<PluginEntry>>,
+}
+
+fn builtin_field_type(name: &str) -> (&'static str, &'static str) {
+    match name {
+        "text" => ("Text", "Any text up to 10,000 characters."),
+        "number" => ("Number", "A number."),
+        "boolean" => ("Yes/no", "true or false."),
+        "date" => ("Date", "A calendar date, YYYY-MM-DD."),
+        _ => ("Select", "One of the field's options."),
+    }
+}
+
+/// Every field type: the built-in ones, then those of loaded plugins.
+pub fn field_types(state: &AppState) -> Vec<FieldTypeInfo> {
+    let mut types: Vec<FieldTypeInfo> = BUILTIN_FIELD_TYPES
+        .iter()
+        .map(|name| {
+            let (label, description) = builtin_field_type(name);
+            FieldTypeInfo {
+                name: (*name).to_owned(),
+                label: label.to_owned(),
+                description: description.to_owned(),
+                plugin: None,
+            }
+        })
+        .collect();
+    for (entry, registration) in state.plugins.registrations(PluginKind::FieldType) {
+        if let Registration::FieldType {
+            name,
+            label,
+            description,
+        } = registration
+        {
+            types.push(FieldTypeInfo {
+                name,
+                label,
+                description,
+                plugin: Some(entry),
+            });
+        }
+    }
+    types
+}
+
+/// The workspace's field definitions (needs `workspace.read`).
+pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<CustomField>> {
+    access.require(Permission::WorkspaceRead)?;
+    Ok(state.store.custom_fields(access.workspace.id).await?)
+}
+
+/// Defines a custom field (needs `workspace.settings`). Its type must be
+/// built in or provided by a loaded plugin. Audited as `field.create`.
+pub async fn create(
+    state: &AppState,
+    access: &Access,
+    definition: &FieldDefinition,
+) -> DomainResult<CustomField> {
+    access.require(Permission::WorkspaceSettings)?;
+    let field = definition.parse()?;
+    if !BUILTIN_FIELD_TYPES.contains(&field.field_type.as_str())
+        && state
+            .plugins
+            .registration(PluginKind::FieldType, &field.field_type)
+            .is_none()
+    {
+        let available: Vec<String> = field_types(state).into_iter().map(|t| t.name).collect();
+        return Err(DomainError::invalid(
+            "type",
+            format!(
+                "unknown field type `{}`; available: {}",
+                field.field_type,
+                available.join(", ")
+            ),
+        ));
+    }
+    let mut tx = state.store.begin_write().await?;
+    store::insert_custom_field(&mut tx, access.workspace.id, &field).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "field.create",
+            field.key.clone(),
+            json!({"label": field.label, "type": field.field_type, "applies_to": field.applies_to,
+                   "required": field.required, "options": field.options}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(field)
+}
+
+/// Deletes a field definition (needs `workspace.settings`). Values already
+/// stored on items are kept but no longer validated. Audited as
+/// `field.delete`.
+pub async fn delete(state: &AppState, access: &Access, key: &str) -> DomainResult<CustomField> {
+    access.require(Permission::WorkspaceSettings)?;
+    let mut tx = state.store.begin_write().await?;
+    let field = store::delete_custom_field(&mut tx, access.workspace.id, key).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "field.delete",
+            field.key.clone(),
+            json!({"type": field.field_type}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(field)
+}
+
+/// Validates `changes` (key → value, `null` removes) against the
+/// definitions and returns the resulting values. On create every required
+/// field must be present; on update a required value cannot be removed.
+pub async fn apply_values(
+    state: &AppState,
+    workspace: &Workspace,
+    kind: &str,
+    definitions: &[CustomField],
+    current: &Map<String, Value>,
+    changes: Map<String, Value>,
+    creating: bool,
+) -> DomainResult<Map<String, Value>> {
+    let mut result = current.clone();
+    for (key, value) in changes {
+        let field_name = format!("fields.{key}");
+        let definition = definitions
+            .iter()
+            .find(|d| d.key == key && d.applies_to.iter().any(|k| k == kind))
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    &field_name,
+                    format!("this workspace has no custom field `{key}` for a {kind}"),
+                )
+            })?;
+        if value.is_null() {
+            if definition.required {
+                return Err(DomainError::invalid(
+                    &field_name,
+                    format!("field `{key}` is required and cannot be removed"),
+                ));
+            }
+            result.remove(&key);
+            continue;
+        }
+        let normalised = validate_value(state, workspace, definition, value).await?;
+        result.insert(key, normalised);
+    }
+    if creating {
+        if let Some(missing) = definitions.iter().find(|d| {
+            d.required && d.applies_to.iter().any(|k| k == kind) && !result.contains_key(&d.key)
+        }) {
+            return Err(DomainError::invalid(
+                format!("fields.{}", missing.key),
+                format!("field `{}` ({}) is required", missing.key, missing.label),
+            ));
+        }
+    }
+    Ok(result)
+}
+
+/// Validates one value of `definition`; returns the value to store.
+async fn validate_value(
+    state: &AppState,
+    workspace: &Workspace,
+    definition: &CustomField,
+    value: Value,
+) -> DomainResult<Value> {
+    let key = &definition.key;
+    let field_name = format!("fields.{key}");
+    let invalid =
+        |reason: String| DomainError::invalid(&field_name, format!("field `{key}`: {reason}"));
+    match definition.field_type.as_str() {
+        "text" => match &value {
+            Value::String(s) if s.chars().count() <= 10_000 => Ok(value),
+            Value::String(_) => Err(invalid("text may be at most 10,000 characters".into())),
+            _ => Err(invalid(format!("expected text, got {value}"))),
+        },
+        "number" => match value {
+            Value::Number(_) => Ok(value),
+            _ => Err(invalid(format!("expected a number, got {value}"))),
+        },
+        "boolean" => match value {
+            Value::Bool(_) => Ok(value),
+            _ => Err(invalid(format!("expected true or false, got {value}"))),
+        },
+        "date" => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            match value.as_str().map(|s| time::Date::parse(s.trim(), format)) {
+                Some(Ok(date)) => Ok(Value::String(date.format(format).unwrap_or_default())),
+                _ => Err(invalid(format!(
+                    "expected a date like 2026-12-24, got {value}"
+                ))),
+            }
+        }
+        "select" => match value.as_str() {
+            Some(choice) if definition.options.iter().any(|o| o == choice) => Ok(value),
+            _ => Err(invalid(format!(
+                "{value} is not one of the options: {}",
+                definition.options.join(", ")
+            ))),
+        },
+        plugin_type => {
+            let (entry, _) = state
+                .plugins
+                .registration(PluginKind::FieldType, plugin_type)
+                .ok_or_else(|| {
+                    DomainError::plugin_unavailable(format!(
+                        "field `{key}` has type `{plugin_type}`, but no loaded plugin provides it; ask an operator to install or enable it"
+                    ))
+                })?;
+            let settings = match &workspace.settings {
+                Value::Object(map) => map.clone(),
+                _ => Map::new(),
+            };
+            let request = ValidateRequest {
+                name: plugin_type.to_owned(),
+                value,
+                context: FieldContext {
+                    workspace: workspace.slug.clone(),
+                    settings,
+                },
+            };
+            match state
+                .plugins
+                .call(&entry, move |handle| handle.validate_field(&request))
+                .await
+            {
+                Ok(value) => Ok(value),
+                Err(PluginCallError::Rejected { message, .. }) => Err(invalid(message)),
+                Err(other) => Err(other.into()),
+            }
+        }
+    }
+}

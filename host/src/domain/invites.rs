@@ -1,0 +1,609 @@
+//! Invites: one at a time, in bulk from a CSV file, and accepting one.
+//!
+//! An invite grants a built-in role or a custom role, never more than the
+//! inviter holds. Its accept token is shown once to the inviter and queued
+//! in the outbox, sealed (the database never holds it in the clear), for
+//! the mailer. A bulk invite checks every row (malformed email, unknown role
+//! or custom role, duplicate in the file, already a member, already
+//! invited), can be previewed without sending anything, and invites the good
+//! rows even when others fail; running the same file again invites nobody
+//! twice. Audited as `member.invite`, `invite.revoke`, `member.join`.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::roles::ensure_grantable;
+use super::{validate, DomainError, DomainResult};
+use crate::audit::{self, Actor, ChainAppender, NewEvent};
+use crate::authz::{Access, Caller, Permission, PermissionSet, Role};
+use crate::state::AppState;
+use crate::store::{self, CustomRole, Invite, InviteGrant, TokenCreated, User, WriteTx};
+
+/// The workspace's invites, newest first (needs `member.read`).
+pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<Invite>> {
+    access.require(Permission::MemberRead)?;
+    Ok(state.store.list_invites(access.workspace.id).await?)
+}
+
+/// An invite just created, with its one-time accept token and link.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InviteCreated {
+    /// The invite.
+    #[serde(flatten)]
+    pub invite: Invite,
+    /// The one-time accept token (shown only here).
+    pub accept_token: String,
+    /// Link to pass on to the invitee.
+    pub accept_url: String,
+}
+
+/// What an invite grants, resolved.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The built-in role (a custom role's base role).
+    pub role: Role,
+    /// The custom role, if any.
+    pub custom: Option<CustomRole>,
+}
+
+impl Grant {
+    fn permissions(&self) -> PermissionSet {
+        match &self.custom {
+            Some(c) => c.permissions.clone(),
+            None => self.role.permissions(),
+        }
+    }
+}
+
+/// Resolves a role name or a custom role name (not both; empty means
+/// absent) against the workspace's custom roles.
+pub fn resolve_grant(
+    role: Option<&str>,
+    custom: Option<&str>,
+    customs: &[CustomRole],
+) -> DomainResult<Grant> {
+    let role = role.filter(|r| !r.is_empty());
+    match (role, custom.filter(|c| !c.is_empty())) {
+        (_, Some(name)) => {
+            let found = customs.iter().find(|c| c.name == name).ok_or_else(|| {
+                DomainError::invalid("custom_role", format!("unknown custom role `{name}`"))
+            })?;
+            if let Some(r) = role {
+                r.parse::<Role>()
+                    .map_err(|e| DomainError::invalid("role", e))?;
+            }
+            Ok(Grant {
+                role: found.base_role,
+                custom: Some(found.clone()),
+            })
+        }
+        (Some(r), None) => Ok(Grant {
+            role: r.parse().map_err(|e| DomainError::invalid("role", e))?,
+            custom: None,
+        }),
+        (None, None) => Err(DomainError::invalid(
+            "role",
+            "give a role (owner, approver, engineer, viewer) or a custom role",
+        )),
+    }
+}
+
+/// Who invites, and where.
+struct Inviter<'a> {
+    state: &'a AppState,
+    access: &'a Access,
+    actor: Actor,
+}
+
+impl Inviter<'_> {
+    /// Creates the invite, queues its mail and audits it, in `tx`.
+    async fn invite(
+        &self,
+        tx: &mut WriteTx,
+        chain: &mut ChainAppender,
+        email: &str,
+        grant: &Grant,
+    ) -> DomainResult<InviteCreated> {
+        let workspace = &self.access.workspace;
+        let created = store::insert_invite(
+            tx,
+            workspace.id,
+            email,
+            &InviteGrant {
+                role: grant.role,
+                custom_role: grant.custom.as_ref().map(|c| (c.id, c.name.as_str())),
+                invited_by: self.access.caller.user.id,
+                invited_by_email: &self.actor.label,
+                ttl_days: self.state.config.invite_ttl_days,
+            },
+        )
+        .await?;
+        let accept_url = format!("{}/invites/{}", self.state.public_url, created.accept_token);
+        let role_text = grant
+            .custom
+            .as_ref()
+            .map(|c| c.name.as_str())
+            .unwrap_or(grant.role.name());
+        let body = format!(
+            "{} invited you to the Vigilo workspace \"{}\" as {role_text}.\n\n\
+             Accept the invite here (the link works once and expires at {}):\n{accept_url}\n\n\
+             Or with the CLI:\nvigilo invite accept {} --url {} --name \"Your Name\"\n",
+            self.actor.label,
+            workspace.name,
+            created.invite.expires_at,
+            created.accept_token,
+            self.state.public_url
+        );
+        // The body holds the invite token: it is stored sealed, like every
+        // other secret, so the database never has it in the clear.
+        store::queue_mail(
+            tx,
+            "invite",
+            email,
+            &format!("You are invited to {} on Vigilo", workspace.name),
+            &self
+                .state
+                .secrets
+                .seal(&crate::mail::sealing_context(email), &body),
+        )
+        .await?;
+        chain
+            .append(
+                tx,
+                &self.actor,
+                NewEvent::new(
+                    Some(workspace.id),
+                    "member.invite",
+                    email,
+                    json!({"invite_id": created.invite.id, "role": grant.role, "custom_role": grant.custom.as_ref().map(|c| &c.name)}),
+                ),
+            )
+            .await?;
+        Ok(InviteCreated {
+            invite: created.invite,
+            accept_url,
+            accept_token: created.accept_token,
+        })
+    }
+}
+
+/// One person to invite: a built-in `role` or a `custom_role`, not both.
+#[derive(Debug, Clone, Default)]
+pub struct NewInvite {
+    /// Their address.
+    pub email: String,
+    /// A built-in role.
+    pub role: Option<String>,
+    /// A custom role's name.
+    pub custom_role: Option<String>,
+}
+
+/// Invites one person (needs `member.invite`). The accept link is returned
+/// and queued in the outbox (and mailed when SMTP is configured).
+pub async fn create(
+    state: &AppState,
+    access: &Access,
+    new: &NewInvite,
+) -> DomainResult<InviteCreated> {
+    access.require(Permission::MemberInvite)?;
+    let email = validate::email("email", &new.email)?;
+    if new.role.is_some() && new.custom_role.is_some() {
+        return Err(DomainError::invalid(
+            "role",
+            "give either `role` or `custom_role`, not both",
+        ));
+    }
+    let customs = state.store.list_custom_roles(access.workspace.id).await?;
+    let grant = resolve_grant(new.role.as_deref(), new.custom_role.as_deref(), &customs)?;
+    ensure_grantable(access, &grant.permissions(), "this invite")?;
+    let mut tx = state.store.begin_write().await?;
+    let members = store::list_members_in(&mut tx, access.workspace.id).await?;
+    if members.iter().any(|m| m.email == email) {
+        return Err(DomainError::Conflict(format!(
+            "{email} is already a member of `{}`",
+            access.workspace.slug
+        )));
+    }
+    let inviter = Inviter {
+        state,
+        access,
+        actor: access.actor(),
+    };
+    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
+    let created = inviter.invite(&mut tx, &mut chain, &email, &grant).await?;
+    tx.commit().await?;
+    state.mail_queued.notify_one();
+    Ok(created)
+}
+
+/// Revokes a pending invite (needs `member.invite`).
+pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<Invite> {
+    access.require(Permission::MemberInvite)?;
+    let mut tx = state.store.begin_write().await?;
+    let invite = store::revoke_invite(&mut tx, access.workspace.id, id).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            "invite.revoke",
+            &invite.email,
+            json!({"invite_id": id}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(invite)
+}
+
+/// Closes every open invite past its expiry, in every workspace, each
+/// audited as `invite.expire` (the hourly task); returns how many.
+pub async fn expire_everywhere(store: &crate::store::Store) -> DomainResult<usize> {
+    let mut tx = store.begin_write().await?;
+    let expired = store::expire_invites(&mut tx, None).await?;
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// The columns a bulk-invite CSV must have, in this order.
+pub const BULK_COLUMNS: [&str; 3] = ["email", "role", "custom_role_name"];
+/// The most rows one file may have.
+pub const MAX_BULK_ROWS: usize = 50_000;
+
+/// One data row of a bulk-invite file.
+#[derive(Debug, Clone)]
+pub struct CsvRow {
+    /// Line number in the file (the header is line 1).
+    pub line: u64,
+    /// The row's cells, trimmed.
+    pub cells: Vec<String>,
+}
+
+fn unreadable(message: String) -> DomainError {
+    DomainError::Unreadable {
+        code: "invalid_csv",
+        message,
+    }
+}
+
+/// Reads a bulk-invite file: UTF-8, header exactly `email,role,custom_role_name`
+/// (a byte-order mark and letter case are forgiven), at most
+/// [`MAX_BULK_ROWS`] rows; blank rows are skipped. A wrong header refuses
+/// the whole file, naming the expected columns.
+pub fn parse_csv(body: &[u8]) -> DomainResult<Vec<CsvRow>> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| unreadable(format!("the file is not UTF-8 text: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| unreadable(format!("cannot read the CSV header: {e}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    if header != BULK_COLUMNS {
+        return Err(unreadable(format!(
+            "wrong CSV header `{}`: the first line must be exactly `{}`",
+            header.join(","),
+            BULK_COLUMNS.join(",")
+        )));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| unreadable(format!("cannot read the CSV file: {e}")))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        rows.push(CsvRow {
+            line: record.position().map(|p| p.line()).unwrap_or(0),
+            cells: record.iter().map(str::to_owned).collect(),
+        });
+        if rows.len() > MAX_BULK_ROWS {
+            return Err(unreadable(format!(
+                "the file has more than {MAX_BULK_ROWS} rows; split it"
+            )));
+        }
+    }
+    Ok(rows)
+}
+
+/// What became (or, in a preview, would become) of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOutcome {
+    /// Invited.
+    Invited,
+    /// Preview only: would be invited.
+    WouldInvite,
+    /// Already a member or already invited: nothing to do.
+    Skipped,
+    /// Refused, with a reason.
+    Failed,
+}
+
+/// One row's outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkRow {
+    /// Line number in the file (the header is line 1).
+    pub row: u64,
+    /// The address (normalised once it was read).
+    pub email: String,
+    /// The role cell as given.
+    #[serde(skip)]
+    pub role: String,
+    /// The custom role cell as given.
+    #[serde(skip)]
+    pub custom_role_name: String,
+    /// `invited`, `would_invite` (preview), `skipped` (already a member or
+    /// already invited) or `failed`.
+    pub outcome: RowOutcome,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// The accept link of an invited row.
+    pub accept_url: Option<String>,
+    /// The accept token of an invited row.
+    pub accept_token: Option<String>,
+}
+
+/// The per-row report of a bulk invite.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkReport {
+    /// Rows invited (in a preview: rows that would be).
+    pub invited: usize,
+    /// Rows skipped.
+    pub skipped: usize,
+    /// Rows refused.
+    pub failed: usize,
+    /// Every row, in file order.
+    pub rows: Vec<BulkRow>,
+}
+
+impl BulkReport {
+    /// The failed rows as a CSV file with the bulk-invite header, ready to
+    /// fix and upload again.
+    pub fn failed_rows_csv(&self) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let _ = writer.write_record(BULK_COLUMNS);
+        for row in self.rows.iter().filter(|r| r.outcome == RowOutcome::Failed) {
+            let _ = writer.write_record([&row.email, &row.role, &row.custom_role_name]);
+        }
+        String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+/// Why a row is not invited: skipped (nothing to do) or failed.
+enum Refusal {
+    Skipped(String),
+    Failed(String),
+}
+
+/// Invites every good row of a bulk file (needs `member.invite`), or with
+/// `preview` only checks them and sends nothing.
+pub async fn bulk(
+    state: &AppState,
+    access: &Access,
+    rows: Vec<CsvRow>,
+    preview: bool,
+) -> DomainResult<BulkReport> {
+    access.require(Permission::MemberInvite)?;
+    let customs = state.store.list_custom_roles(access.workspace.id).await?;
+    let mut tx = state.store.begin_write().await?;
+    let members: HashSet<String> = store::list_members_in(&mut tx, access.workspace.id)
+        .await?
+        .into_iter()
+        .map(|m| m.email)
+        .collect();
+    if !preview {
+        store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    }
+    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
+    let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
+        .await?
+        .into_iter()
+        .collect();
+    let inviter = Inviter {
+        state,
+        access,
+        actor: access.actor(),
+    };
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut report = Vec::with_capacity(rows.len());
+    for record in &rows {
+        let cell = |i: usize| record.cells.get(i).cloned().unwrap_or_default();
+        let mut row = BulkRow {
+            row: record.line,
+            email: cell(0),
+            role: cell(1),
+            custom_role_name: cell(2),
+            outcome: RowOutcome::Failed,
+            reason: None,
+            accept_url: None,
+            accept_token: None,
+        };
+        let checked: Result<(String, Grant), Refusal> = (|| {
+            if record.cells.len() != BULK_COLUMNS.len() {
+                return Err(Refusal::Failed(format!(
+                    "expected {} columns, found {}",
+                    BULK_COLUMNS.len(),
+                    record.cells.len()
+                )));
+            }
+            let email = validate::email("email", &row.email)
+                .map_err(|e| Refusal::Failed(format!("malformed email: {e}")))?;
+            let grant = resolve_grant(Some(&row.role), Some(&row.custom_role_name), &customs)
+                .map_err(|e| Refusal::Failed(e.to_string()))?;
+            if let Some(first) = seen.get(&email) {
+                return Err(Refusal::Failed(format!(
+                    "duplicate of row {first} in this file"
+                )));
+            }
+            seen.insert(email.clone(), record.line);
+            if members.contains(&email) {
+                return Err(Refusal::Skipped("already a member".into()));
+            }
+            if pending.contains(&email) {
+                return Err(Refusal::Skipped("already invited".into()));
+            }
+            ensure_grantable(access, &grant.permissions(), "this invite")
+                .map_err(|e| Refusal::Failed(e.to_string()))?;
+            Ok((email, grant))
+        })();
+        match checked {
+            Ok((email, _)) if preview => {
+                row.email = email;
+                row.outcome = RowOutcome::WouldInvite;
+            }
+            Ok((email, grant)) => match inviter.invite(&mut tx, &mut chain, &email, &grant).await {
+                Ok(created) => {
+                    row.email = created.invite.email.clone();
+                    row.outcome = RowOutcome::Invited;
+                    row.accept_url = Some(created.accept_url);
+                    row.accept_token = Some(created.accept_token);
+                }
+                Err(e) => row.reason = Some(e.to_string()),
+            },
+            Err(Refusal::Skipped(reason)) => {
+                row.outcome = RowOutcome::Skipped;
+                row.reason = Some(reason);
+            }
+            Err(Refusal::Failed(reason)) => row.reason = Some(reason),
+        }
+        report.push(row);
+    }
+    if preview {
+        // Nothing was written; dropping the transaction rolls back.
+        drop(tx);
+    } else {
+        tx.commit().await?;
+        state.mail_queued.notify_one();
+    }
+    let count = |o: RowOutcome| report.iter().filter(|r| r.outcome == o).count();
+    let report = BulkReport {
+        invited: count(RowOutcome::Invited) + count(RowOutcome::WouldInvite),
+        skipped: count(RowOutcome::Skipped),
+        failed: count(RowOutcome::Failed),
+        rows: report,
+    };
+    tracing::info!(workspace = %access.workspace.slug, preview, invited = report.invited, skipped = report.skipped, failed = report.failed, "bulk invite");
+    Ok(report)
+}
+
+/// The outcome of accepting an invite.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    /// The member.
+    pub user: User,
+    /// Workspace slug joined.
+    pub workspace: String,
+    /// The built-in role granted.
+    pub role: Role,
+    /// The custom role granted, if any.
+    pub custom_role: Option<String>,
+    /// The new member's first API token; null when the address already had
+    /// an account (which then had to authenticate).
+    pub token: Option<TokenCreated>,
+}
+
+/// What accepting an invite needs.
+#[derive(Debug, Clone, Default)]
+pub struct Acceptance {
+    /// The invite's accept token (`vgi_...`).
+    pub token: String,
+    /// The new member's display name (1–100 characters).
+    pub name: String,
+}
+
+/// Accepts an invite with its one-time token. A new address becomes a user
+/// and gets its first API token; an
+/// address that already has an account must be accepted by that account
+/// (`caller`).
+pub async fn accept(
+    state: &AppState,
+    caller: Option<&Caller>,
+    acceptance: &Acceptance,
+) -> DomainResult<Accepted> {
+    let name = validate::text("name", &acceptance.name, 100)?;
+    let not_found =
+        || DomainError::NotFound("no such invite: check the link or ask for a new invite".into());
+    let token = &acceptance.token;
+    if !crate::secrets::well_formed(token, crate::secrets::INVITE_TOKEN_PREFIX) {
+        return Err(not_found());
+    }
+    let mut tx = state.store.begin_write().await?;
+    let record = store::invite_by_token_hash(&mut tx, &crate::secrets::hash(token))
+        .await?
+        .ok_or_else(not_found)?;
+    let invite = &record.invite;
+    if invite.status != "pending" {
+        return Err(DomainError::Conflict(format!(
+            "this invite is {} and can no longer be accepted",
+            invite.status
+        )));
+    }
+    let existing = store::user_by_email(&mut tx, &invite.email).await?;
+    let (user, first_token, actor) = match existing {
+        Some(user) => match caller {
+            None => {
+                return Err(DomainError::Unauthenticated {
+                    code: "unauthenticated",
+                    message: format!(
+                        "{} already has a Vigilo account: accept the invite with that account's API token",
+                        invite.email
+                    ),
+                })
+            }
+            Some(c) if c.user.id != user.id => {
+                return Err(DomainError::forbidden(
+                    "invitee",
+                    format!("this invite is for {}, not {}", invite.email, c.user.email),
+                ))
+            }
+            Some(c) => (user, None, c.actor()),
+        },
+        None => {
+            let user = store::insert_user(&mut tx, &invite.email, &name, false).await?;
+            let token = store::insert_token(&mut tx, user.id, "first token", None).await?;
+            let actor = Actor {
+                user_id: Some(user.id),
+                token_id: None,
+                label: user.email.clone(),
+            };
+            (user, Some(token), actor)
+        }
+    };
+    store::insert_membership(
+        &mut tx,
+        record.workspace_id,
+        user.id,
+        invite.role,
+        record.custom_role_id,
+    )
+    .await?;
+    store::mark_invite_accepted(&mut tx, invite.id).await?;
+    let workspace = store::workspace_slug_in(&mut tx, record.workspace_id).await?;
+    audit::append(
+        &mut tx,
+        &actor,
+        NewEvent::new(
+            Some(record.workspace_id),
+            "member.join",
+            &user.email,
+            json!({"invite_id": invite.id, "role": invite.role, "custom_role": invite.custom_role, "new_user": first_token.is_some()}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Accepted {
+        user,
+        workspace,
+        role: invite.role,
+        custom_role: invite.custom_role.clone(),
+        token: first_token,
+    })
+}

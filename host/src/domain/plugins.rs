@@ -1,0 +1,181 @@
+//! Plugins in use: platform admins disable and enable them, and every load,
+//! skip, reload, disable, install and uninstall is recorded in the
+//! installation's audit chain.
+//!
+//! Disabling is recorded first, so a failed write leaves the plugin
+//! running; enabling is undone if it cannot be recorded.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{DomainError, DomainResult};
+use crate::audit::{self, Actor, NewEvent};
+use crate::authz::Caller;
+use crate::plugins::{EnableError, PluginEntry, PluginEvent, Reason};
+use crate::state::AppState;
+use crate::store::Store;
+
+/// Every plugin the server has seen (with `all`, platform admins only), or
+/// only the loaded ones.
+pub fn list(state: &AppState, caller: &Caller, all: bool) -> DomainResult<Vec<Arc<PluginEntry>>> {
+    if all {
+        caller.require_platform_admin("list plugins that failed to load")?;
+    }
+    Ok(state
+        .plugins
+        .list()
+        .into_iter()
+        .filter(|e| all || e.is_loaded())
+        .collect())
+}
+
+/// Takes a loaded plugin out of use (platform admins): its field types,
+/// widgets, adapters, tasks and frontend files stop being used until it is
+/// enabled again or the server restarts. Its code stays loaded.
+pub async fn disable(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> DomainResult<Arc<PluginEntry>> {
+    caller.require_platform_admin("disable plugins")?;
+    let entry = state
+        .plugins
+        .loaded(name)
+        .ok_or_else(|| DomainError::NotFound(format!("no loaded plugin named `{name}`")))?;
+    let message = format!("disabled by {}", caller.user.email);
+    let mut tx = state.store.begin_write().await?;
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        NewEvent::new(
+            None,
+            "plugin.disable",
+            name,
+            json!({"path": entry.path, "reason": Reason::DisabledByAdmin, "version": entry.manifest.as_ref().map(|m| &m.version)}),
+        ),
+    )
+    .await?;
+    // Recorded first, so a failed write leaves the plugin running.
+    tx.commit().await?;
+    state
+        .plugins
+        .disable_quietly(&entry, Reason::DisabledByAdmin, message);
+    Ok(entry)
+}
+
+/// Puts a plugin that was disabled (by an admin, or after panicking) back
+/// into use (platform admins). Enabling a loaded plugin changes nothing.
+pub async fn enable(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> DomainResult<Arc<PluginEntry>> {
+    caller.require_platform_admin("enable plugins")?;
+    let mut tx = state.store.begin_write().await?;
+    let entry = match state.plugins.enable(name) {
+        Ok(entry) => entry,
+        Err(EnableError::AlreadyLoaded(entry)) => return Ok(entry),
+        Err(EnableError::NotFound(message)) => return Err(DomainError::NotFound(message)),
+        Err(EnableError::NotEnableable(message)) => return Err(DomainError::Conflict(message)),
+    };
+    let recorded = audit::append(
+        &mut tx,
+        &caller.actor(),
+        NewEvent::new(
+            None,
+            "plugin.enable",
+            name,
+            json!({"path": entry.path, "version": entry.manifest.as_ref().map(|m| &m.version)}),
+        ),
+    )
+    .await;
+    let committed = match recorded {
+        Ok(_) => tx.commit().await.map_err(DomainError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = committed {
+        // Not recorded: not enabled either.
+        state
+            .plugins
+            .disable_quietly(&entry, Reason::DisabledByAdmin, "enabling it failed".into());
+        return Err(e);
+    }
+    Ok(entry)
+}
+
+/// Records the registry's loads, skips, reloads and disables in the
+/// installation's audit chain as the system actor, until every sender is
+/// gone.
+pub async fn record_events(
+    store: Store,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<PluginEvent>,
+) {
+    while let Some(mut event) = events.recv().await {
+        if let Some(entry) = event.entry.take() {
+            // Hashing a library takes a millisecond or so: not on the executor.
+            let sha256 = tokio::task::spawn_blocking(move || entry.sha256())
+                .await
+                .ok()
+                .flatten();
+            event.details["sha256"] = json!(sha256);
+        }
+        let result = async {
+            let mut tx = store.begin_write().await?;
+            audit::append(
+                &mut tx,
+                &Actor::system(),
+                NewEvent::new(None, event.action, event.target.clone(), event.details),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, DomainError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(action = event.action, plugin = %event.target, error = %e, "cannot record a plugin event in the audit log");
+        }
+    }
+}
+
+/// Makes `change` to the plugins directory inside the transaction that
+/// records it as `action` on `plugin` (by the system actor): if the record
+/// cannot be appended the change is not made; if the change fails nothing
+/// is recorded; if the commit fails, `undo` puts the directory back.
+pub async fn record_file_change<E>(
+    store: &Store,
+    action: &'static str,
+    plugin: &str,
+    details: Value,
+    change: impl FnOnce() -> Result<(), E>,
+    undo: impl FnOnce(),
+) -> Result<(), FileChangeError<E>> {
+    let mut tx = store
+        .begin_write()
+        .await
+        .map_err(|e| FileChangeError::Record(e.into()))?;
+    audit::append(
+        &mut tx,
+        &Actor::system(),
+        NewEvent::new(None, action, plugin.to_owned(), details),
+    )
+    .await
+    .map_err(|e| FileChangeError::Record(e.into()))?;
+    change().map_err(FileChangeError::Change)?;
+    if let Err(e) = tx.commit().await {
+        undo();
+        return Err(FileChangeError::Undone(e.into()));
+    }
+    Ok(())
+}
+
+/// Why [`record_file_change`] did not complete.
+#[derive(Debug)]
+pub enum FileChangeError<E> {
+    /// The record could not be started; nothing was changed.
+    Record(DomainError),
+    /// The change itself failed; nothing was recorded.
+    Change(E),
+    /// The record could not be committed, so the change was undone.
+    Undone(DomainError),
+}

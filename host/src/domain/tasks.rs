@@ -1,0 +1,63 @@
+//! Periodic tasks as platform admins see them: the scheduler's tasks with
+//! their recent runs, a task's run history, and running a task now
+//! (audited as `task.run`).
+
+use serde_json::json;
+
+use super::{detached, validate, DomainError, DomainResult};
+use crate::audit::{self, NewEvent};
+use crate::authz::Caller;
+use crate::state::AppState;
+use crate::store::{TaskRun, TaskView};
+
+/// Every scheduled task with its last `runs` runs (platform admins).
+pub async fn list(state: &AppState, caller: &Caller, runs: i64) -> DomainResult<Vec<TaskView>> {
+    caller.require_platform_admin("see the scheduler's tasks")?;
+    Ok(state.store.list_tasks(runs).await?)
+}
+
+/// A task's runs, newest first (platform admins).
+pub async fn runs(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    limit: Option<i64>,
+) -> DomainResult<Vec<TaskRun>> {
+    caller.require_platform_admin("see the scheduler's task runs")?;
+    let limit = validate::limit(limit, 50, 1000)?;
+    if !state.store.task_exists(name).await? {
+        return Err(DomainError::NotFound(format!(
+            "no scheduled task named `{name}`"
+        )));
+    }
+    Ok(state.store.task_runs(name, limit).await?)
+}
+
+/// Runs a task now, outside its schedule, and returns the finished run
+/// (its next scheduled tick is unchanged). Run and recorded in a task of
+/// its own, so both complete even if the caller stops waiting.
+pub async fn run_now(state: &AppState, caller: &Caller, name: &str) -> DomainResult<TaskRun> {
+    caller.require_platform_admin("run scheduled tasks")?;
+    let (state, actor, name) = (state.clone(), caller.actor(), name.to_owned());
+    detached("the task run", async move {
+        let run =
+            state.scheduler.run_now(&name).await?.ok_or_else(|| {
+                DomainError::NotFound(format!("no scheduled task named `{name}`"))
+            })?;
+        let mut tx = state.store.begin_write().await?;
+        audit::append(
+            &mut tx,
+            &actor,
+            NewEvent::new(
+                None,
+                "task.run",
+                &name,
+                json!({"run_id": run.id, "outcome": run.outcome}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(run)
+    })
+    .await
+}

@@ -1,0 +1,485 @@
+//! Work items: changes, incidents and tasks, each moving along its kind's
+//! workflow.
+//!
+//! This module owns the three workflows (their statuses, in order, and the
+//! moves between them), which moves need `change.approve`, and the checks a
+//! new or edited item passes (title, description, custom field values via
+//! [`super::fields`]). Every change is audited as `<kind>.create`,
+//! `<kind>.update`, `<kind>.transition`, or `change.approve` /
+//! `change.reject`.
+
+use serde_json::{json, Map, Value};
+
+use super::{fields, validate, DomainError, DomainResult};
+use crate::audit::{self, NewEvent};
+use crate::authz::{Access, Permission};
+use crate::state::AppState;
+use crate::store::{self, NewWorkItem, WorkItem};
+
+/// A kind's workflow: its first status and its allowed moves.
+#[derive(Debug)]
+pub struct Workflow {
+    /// `change`, `incident` or `task`.
+    pub kind: &'static str,
+    /// Status of a new item.
+    pub initial: &'static str,
+    /// Every status, in workflow order.
+    pub statuses: &'static [&'static str],
+    /// `(from, to)` moves.
+    pub moves: &'static [(&'static str, &'static str)],
+}
+
+/// The kinds of work item, in the order the product shows them.
+pub const KINDS: [&str; 3] = ["change", "incident", "task"];
+
+/// The workflow of `kind`.
+pub fn workflow(kind: &str) -> Option<&'static Workflow> {
+    const CHANGE: Workflow = Workflow {
+        kind: "change",
+        initial: "draft",
+        statuses: &[
+            "draft",
+            "pending_approval",
+            "approved",
+            "rejected",
+            "in_progress",
+            "done",
+        ],
+        moves: &[
+            ("draft", "pending_approval"),
+            ("pending_approval", "draft"),
+            ("pending_approval", "approved"),
+            ("pending_approval", "rejected"),
+            ("rejected", "draft"),
+            ("approved", "in_progress"),
+            ("in_progress", "done"),
+        ],
+    };
+    const INCIDENT: Workflow = Workflow {
+        kind: "incident",
+        initial: "open",
+        statuses: &["open", "investigating", "mitigated", "resolved"],
+        moves: &[
+            ("open", "investigating"),
+            ("investigating", "mitigated"),
+            ("investigating", "resolved"),
+            ("mitigated", "investigating"),
+            ("mitigated", "resolved"),
+            ("resolved", "open"),
+        ],
+    };
+    const TASK: Workflow = Workflow {
+        kind: "task",
+        initial: "todo",
+        statuses: &["todo", "doing", "done"],
+        moves: &[
+            ("todo", "doing"),
+            ("doing", "done"),
+            ("doing", "todo"),
+            ("done", "todo"),
+        ],
+    };
+    match kind {
+        "change" => Some(&CHANGE),
+        "incident" => Some(&INCIDENT),
+        "task" => Some(&TASK),
+        _ => None,
+    }
+}
+
+impl Workflow {
+    /// The statuses an item in `from` may move to, in workflow order of the
+    /// moves.
+    pub fn next(&self, from: &str) -> Vec<&'static str> {
+        self.moves
+            .iter()
+            .filter(|(f, _)| *f == from)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
+    /// Whether moving to `to` decides an approval (and so needs
+    /// `change.approve`).
+    pub fn is_decision(&self, to: &str) -> bool {
+        self.kind == "change" && matches!(to, "approved" | "rejected")
+    }
+}
+
+/// The statuses `item` may move to next.
+pub fn next_statuses(item: &WorkItem) -> Vec<&'static str> {
+    workflow(&item.kind)
+        .map(|w| w.next(&item.status))
+        .unwrap_or_default()
+}
+
+/// The workflow of `kind`, or an invalid `field`.
+pub fn check_kind(field: &str, kind: &str) -> DomainResult<&'static Workflow> {
+    workflow(kind).ok_or_else(|| {
+        DomainError::invalid(
+            field,
+            format!("unknown kind `{kind}`: use change, incident or task"),
+        )
+    })
+}
+
+/// The longest description.
+pub const MAX_DESCRIPTION: usize = 20_000;
+/// The longest title.
+pub const MAX_TITLE: usize = 200;
+/// The longest transition comment.
+pub const MAX_COMMENT: usize = 2000;
+
+fn description(value: &str) -> DomainResult<String> {
+    if value.chars().count() > MAX_DESCRIPTION {
+        return Err(DomainError::invalid(
+            "description",
+            format!("`description` is longer than {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(value.trim().to_owned())
+}
+
+fn comment(value: &str) -> DomainResult<()> {
+    if value.chars().count() > MAX_COMMENT {
+        return Err(DomainError::invalid(
+            "comment",
+            format!("`comment` is longer than {MAX_COMMENT} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The audit action of `what` happening to a `kind`.
+fn action(kind: &str, what: &str) -> &'static str {
+    match (kind, what) {
+        ("change", "create") => "change.create",
+        ("change", "update") => "change.update",
+        ("change", "approved") => "change.approve",
+        ("change", "rejected") => "change.reject",
+        ("change", _) => "change.transition",
+        ("incident", "create") => "incident.create",
+        ("incident", "update") => "incident.update",
+        ("incident", _) => "incident.transition",
+        ("task", "create") => "task.create",
+        ("task", "update") => "task.update",
+        _ => "task.transition",
+    }
+}
+
+/// Which items to list.
+#[derive(Debug, Clone, Default)]
+pub struct ItemQuery {
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this status (checked against `kind`'s workflow when given).
+    pub status: Option<String>,
+    /// Only items with a smaller id (paging).
+    pub before: Option<i64>,
+    /// At most this many (1–500, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of items, newest first.
+#[derive(Debug, Clone)]
+pub struct ItemPage {
+    /// The items.
+    pub items: Vec<WorkItem>,
+    /// Pass as `before` for the next page (None on the last page).
+    pub next_before: Option<i64>,
+}
+
+/// The workspace's items, newest first (needs `workspace.read`).
+pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> DomainResult<ItemPage> {
+    access.require(Permission::WorkspaceRead)?;
+    if let Some(kind) = &query.kind {
+        let flow = check_kind("kind", kind)?;
+        if let Some(status) = &query.status {
+            if !flow.statuses.contains(&status.as_str()) {
+                return Err(DomainError::invalid(
+                    "status",
+                    format!(
+                        "a {kind} has no status `{status}`; its statuses are {}",
+                        flow.statuses.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let limit = validate::limit(query.limit, 100, 500)?;
+    let items = state
+        .store
+        .list_work_items(
+            access.workspace.id,
+            query.kind.as_deref(),
+            query.status.as_deref(),
+            query.before,
+            limit,
+        )
+        .await?;
+    let next_before = (items.len() as i64 == limit)
+        .then(|| items.last().map(|i| i.id))
+        .flatten();
+    Ok(ItemPage { items, next_before })
+}
+
+/// One item (needs `workspace.read`).
+pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<WorkItem> {
+    access.require(Permission::WorkspaceRead)?;
+    Ok(state.store.work_item(access.workspace.id, id).await?)
+}
+
+/// A new work item.
+#[derive(Debug, Clone, Default)]
+pub struct NewItem {
+    /// `change`, `incident` or `task`.
+    pub kind: String,
+    /// One line (1–200 characters).
+    pub title: String,
+    /// Free text (up to 20,000 characters).
+    pub description: String,
+    /// Custom field values by key.
+    pub fields: Map<String, Value>,
+}
+
+/// What [`create`] would store, checked.
+#[derive(Debug, Clone)]
+pub struct CheckedItem {
+    /// The workflow of its kind.
+    pub workflow: &'static Workflow,
+    /// The title, trimmed.
+    pub title: String,
+    /// The description, trimmed.
+    pub description: String,
+    /// Every custom field value, validated (by plugins where the type is theirs).
+    pub fields: Map<String, Value>,
+}
+
+/// Checks a new item as [`create`] would (permission, kind, title,
+/// description, custom field values) without storing anything. Playbook dry
+/// runs use it.
+pub async fn check_new(
+    state: &AppState,
+    access: &Access,
+    item: NewItem,
+) -> DomainResult<CheckedItem> {
+    access.require(Permission::ItemWrite)?;
+    let workflow = check_kind("kind", &item.kind)?;
+    let title = validate::text("title", &item.title, MAX_TITLE)?;
+    let description = description(&item.description)?;
+    let definitions = state.store.custom_fields(access.workspace.id).await?;
+    let fields = fields::apply_values(
+        state,
+        &access.workspace,
+        &item.kind,
+        &definitions,
+        &Map::new(),
+        item.fields,
+        true,
+    )
+    .await?;
+    Ok(CheckedItem {
+        workflow,
+        title,
+        description,
+        fields,
+    })
+}
+
+/// Creates a work item in its workflow's first status (needs `item.write`),
+/// audited as `<kind>.create`.
+pub async fn create(state: &AppState, access: &Access, item: NewItem) -> DomainResult<WorkItem> {
+    let checked = check_new(state, access, item).await?;
+    let actor = access.actor();
+    let created_by = actor
+        .user_id
+        .ok_or_else(|| DomainError::Internal("a work item must be created by a user".into()))?;
+    let mut tx = state.store.begin_write().await?;
+    let item = store::insert_work_item(
+        &mut tx,
+        access.workspace.id,
+        NewWorkItem {
+            kind: checked.workflow.kind,
+            title: &checked.title,
+            description: &checked.description,
+            status: checked.workflow.initial,
+            fields: &checked.fields,
+            created_by,
+        },
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &actor,
+        NewEvent::new(
+            Some(access.workspace.id),
+            action(&item.kind, "create"),
+            item.id.to_string(),
+            json!({"kind": item.kind, "title": item.title, "status": item.status, "fields": item.fields}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(item)
+}
+
+/// Changes to an item; `None` members stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ItemChanges {
+    /// A new title.
+    pub title: Option<String>,
+    /// A new description.
+    pub description: Option<String>,
+    /// Custom field values to set; `null` removes a value.
+    pub fields: Map<String, Value>,
+}
+
+/// Edits an item's title, description or custom field values (needs
+/// `item.write`), audited as `<kind>.update`.
+pub async fn update(
+    state: &AppState,
+    access: &Access,
+    id: i64,
+    changes: ItemChanges,
+) -> DomainResult<WorkItem> {
+    access.require(Permission::ItemWrite)?;
+    let current = state.store.work_item(access.workspace.id, id).await?;
+    let title = changes
+        .title
+        .as_deref()
+        .map(|t| validate::text("title", t, MAX_TITLE))
+        .transpose()?;
+    let new_description = changes
+        .description
+        .as_deref()
+        .map(description)
+        .transpose()?;
+    let definitions = state.store.custom_fields(access.workspace.id).await?;
+    let changed_keys: Vec<String> = changes.fields.keys().cloned().collect();
+    let fields = fields::apply_values(
+        state,
+        &access.workspace,
+        &current.kind,
+        &definitions,
+        &current.fields,
+        changes.fields,
+        false,
+    )
+    .await?;
+    let mut tx = state.store.begin_write().await?;
+    // Re-read inside the transaction so a concurrent status move is kept.
+    let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    let title_changed = title.is_some();
+    if let Some(title) = title {
+        item.title = title;
+    }
+    let description_changed = new_description.is_some();
+    if let Some(description) = new_description {
+        item.description = description;
+    }
+    for key in &changed_keys {
+        match fields.get(key) {
+            Some(v) => item.fields.insert(key.clone(), v.clone()),
+            None => item.fields.remove(key),
+        };
+    }
+    let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            action(&item.kind, "update"),
+            item.id.to_string(),
+            json!({
+                "title": title_changed.then_some(&item.title),
+                "description_changed": description_changed,
+                "fields": changed_keys.iter().map(|k| (k.clone(), item.fields.get(k).cloned().unwrap_or(Value::Null))).collect::<Map<_, _>>(),
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(item)
+}
+
+/// Why `item` cannot move to `status` for `access`, if it cannot: an
+/// unknown status (invalid), a move the workflow does not allow
+/// (conflict), or a missing permission (forbidden). Playbook dry runs use it
+/// to check a step.
+pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> DomainResult<()> {
+    access.require(Permission::ItemWrite)?;
+    let flow = workflow(&item.kind).ok_or_else(|| {
+        DomainError::Internal(format!(
+            "work item {} has unknown kind {}",
+            item.id, item.kind
+        ))
+    })?;
+    if !flow.statuses.contains(&status) {
+        return Err(DomainError::invalid(
+            "status",
+            format!(
+                "a {} has no status `{status}`; its statuses are {}",
+                item.kind,
+                flow.statuses.join(", ")
+            ),
+        ));
+    }
+    let next = flow.next(&item.status);
+    if !next.contains(&status) {
+        return Err(DomainError::Conflict(format!(
+            "{} {} is {} and cannot move to {status}; from {} it can move to: {}",
+            item.kind,
+            item.id,
+            item.status,
+            item.status,
+            if next.is_empty() {
+                "nothing".to_owned()
+            } else {
+                next.join(", ")
+            }
+        )));
+    }
+    if flow.is_decision(status) {
+        access.require(Permission::ChangeApprove)?;
+    }
+    Ok(())
+}
+
+/// The moves `access` may make from `item`'s status: what a page offers.
+pub fn allowed_moves(access: &Access, item: &WorkItem) -> Vec<&'static str> {
+    next_statuses(item)
+        .into_iter()
+        .filter(|status| check_transition(access, item, status).is_ok())
+        .collect()
+}
+
+/// Moves item `id` to `status` (needs `item.write`, and `change.approve` to
+/// approve or reject a change), audited with the comment.
+pub async fn transition(
+    state: &AppState,
+    access: &Access,
+    id: i64,
+    status: &str,
+    comment_text: &str,
+) -> DomainResult<WorkItem> {
+    access.require(Permission::ItemWrite)?;
+    comment(comment_text)?;
+    let mut tx = state.store.begin_write().await?;
+    let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    check_transition(access, &item, status)?;
+    let from = std::mem::replace(&mut item.status, status.to_owned());
+    let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(
+            Some(access.workspace.id),
+            action(&item.kind, &item.status),
+            item.id.to_string(),
+            json!({"kind": item.kind, "from": from, "to": item.status, "comment": comment_text}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(item)
+}

@@ -1,0 +1,229 @@
+//! Workspaces: creating them (empty, or stamped from a template), their
+//! settings, exporting their structure, and which ones a caller sees.
+//!
+//! Only platform admins create workspaces; a new workspace has no members
+//! until someone is invited. Every change is audited: `workspace.create`
+//! (in the installation's chain and the new workspace's),
+//! `workspace.settings.set` and `workspace.settings.unset` with the old and
+//! new values.
+
+use serde_json::{json, Map, Value};
+
+use super::templates::{Snapshot, SnapshotRole, SNAPSHOT_SCHEMA_VERSION};
+use super::{fields::FieldDefinition, playbooks::PlaybookDefinition};
+use super::{validate, DomainError, DomainResult};
+use crate::audit::{self, NewEvent};
+use crate::authz::{Access, Caller, Permission, Role};
+use crate::state::AppState;
+use crate::store::{self, Workspace};
+
+/// A workspace a caller can see, with their role there (None for a
+/// platform admin who is not a member).
+#[derive(Debug, Clone)]
+pub struct Visible {
+    /// The workspace.
+    pub workspace: Workspace,
+    /// The caller's built-in role and custom role name.
+    pub role: Option<(Role, Option<String>)>,
+}
+
+/// The workspaces `caller` can see: a platform admin sees every workspace,
+/// others the ones they are members of.
+pub async fn visible(state: &AppState, caller: &Caller) -> DomainResult<Vec<Visible>> {
+    let mine = state.store.memberships_of(caller.user.id).await?;
+    let all = state.store.list_all_workspaces().await?;
+    Ok(all
+        .into_iter()
+        .filter_map(|w| {
+            let membership = mine.iter().find(|m| m.workspace == w.slug);
+            match membership {
+                Some(m) => Some(Visible {
+                    role: Some((m.role, m.custom_role.clone())),
+                    workspace: w,
+                }),
+                None if caller.user.platform_admin => Some(Visible {
+                    workspace: w,
+                    role: None,
+                }),
+                None => None,
+            }
+        })
+        .collect())
+}
+
+/// A new workspace.
+#[derive(Debug, Clone, Default)]
+pub struct NewWorkspace {
+    /// Display name (1–100 characters).
+    pub name: String,
+    /// URL-safe unique name: 2–63 of `a-z`, `0-9`, `-`.
+    pub slug: String,
+    /// Region label such as `us` or `eu` (1–32 characters).
+    pub region: String,
+    /// Name of a template to stamp the workspace from.
+    pub template: Option<String>,
+}
+
+/// Creates a workspace (platform admins only), optionally from a template.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    new: &NewWorkspace,
+) -> DomainResult<Workspace> {
+    caller.require_platform_admin("create workspaces")?;
+    let name = validate::text("name", &new.name, 100)?;
+    let slug = validate::slug("slug", &new.slug)?;
+    let region = validate::text("region", &new.region, 32)?;
+    let mut tx = state.store.begin_write().await?;
+    let snapshot = match &new.template {
+        Some(t) => {
+            let template = store::template_by_name_in(&mut tx, t).await?;
+            Some(Snapshot::from_value(template.snapshot).map_err(|e| {
+                DomainError::Internal(format!(
+                    "stored template `{t}` is not a valid snapshot: {e}"
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let empty = Value::Object(Map::new());
+    let (settings, policies) = match &snapshot {
+        Some(s) => (
+            Value::Object(s.settings.clone()),
+            Value::Object(s.policies.clone()),
+        ),
+        None => (empty.clone(), empty),
+    };
+    let workspace =
+        store::insert_workspace(&mut tx, &slug, &name, &region, &settings, &policies).await?;
+    if let Some(snapshot) = &snapshot {
+        for role in &snapshot.custom_roles {
+            let (base, perms) = role.parse()?;
+            store::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms).await?;
+        }
+        for field in &snapshot.custom_fields {
+            store::insert_custom_field(&mut tx, workspace.id, &field.parse()?).await?;
+        }
+        for playbook in &snapshot.playbooks {
+            let checked = playbook.checked()?;
+            store::insert_playbook(
+                &mut tx,
+                workspace.id,
+                &checked.name,
+                &checked.description,
+                &checked.steps,
+                caller.user.id,
+            )
+            .await?;
+        }
+    }
+    let details = json!({"name": name, "region": region, "template": new.template});
+    let actor = caller.actor();
+    audit::append(
+        &mut tx,
+        &actor,
+        NewEvent::new(None, "workspace.create", &slug, details.clone()),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &actor,
+        NewEvent::new(Some(workspace.id), "workspace.create", &slug, details),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(workspace = %slug, template = ?new.template, "workspace created");
+    Ok(workspace)
+}
+
+/// The largest setting value, encoded as JSON.
+pub const MAX_SETTING_BYTES: usize = 64 * 1024;
+
+/// Sets (`Some`) or removes (`None`) one workspace setting, such as
+/// `holidays` (needs `workspace.settings`); returns every setting after the
+/// change.
+pub async fn write_setting(
+    state: &AppState,
+    access: &Access,
+    key: &str,
+    value: Option<Value>,
+) -> DomainResult<Value> {
+    access.require(Permission::WorkspaceSettings)?;
+    let key = validate::identifier("key", key)?;
+    let slug = &access.workspace.slug;
+    let mut tx = state.store.begin_write().await?;
+    let workspace = store::workspace_by_slug_in(&mut tx, slug)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no workspace `{slug}`")))?;
+    let mut settings = match workspace.settings {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let (action, details) = match value {
+        Some(v) => {
+            if v.to_string().len() > MAX_SETTING_BYTES {
+                return Err(DomainError::invalid(
+                    "value",
+                    "a setting's value may be at most 64 KiB of JSON",
+                ));
+            }
+            let details = json!({"key": key, "old": settings.get(&key), "new": v});
+            settings.insert(key.clone(), v);
+            ("workspace.settings.set", details)
+        }
+        None => {
+            let old = settings.remove(&key).ok_or_else(|| {
+                DomainError::NotFound(format!("workspace `{slug}` has no setting `{key}`"))
+            })?;
+            ("workspace.settings.unset", json!({"key": key, "old": old}))
+        }
+    };
+    let settings = Value::Object(settings);
+    store::update_settings(&mut tx, workspace.id, &settings).await?;
+    audit::append(
+        &mut tx,
+        &access.actor(),
+        NewEvent::new(Some(workspace.id), action, key, details),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(settings)
+}
+
+/// The workspace's structural configuration (needs `workspace.export`):
+/// what `workspace export` prints and a template stores.
+pub async fn export(state: &AppState, access: &Access) -> DomainResult<Snapshot> {
+    access.require(Permission::WorkspaceExport)?;
+    let roles = state.store.list_custom_roles(access.workspace.id).await?;
+    let as_map = |v: &Value| match v {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    Ok(Snapshot {
+        schema_version: SNAPSHOT_SCHEMA_VERSION,
+        settings: as_map(&access.workspace.settings),
+        policies: as_map(&access.workspace.policies),
+        custom_roles: roles
+            .into_iter()
+            .map(|r| SnapshotRole {
+                name: r.name,
+                base_role: r.base_role.name().to_string(),
+                permissions: r.permissions.names(),
+            })
+            .collect(),
+        custom_fields: state
+            .store
+            .custom_fields(access.workspace.id)
+            .await?
+            .into_iter()
+            .map(FieldDefinition::from_stored)
+            .collect(),
+        playbooks: state
+            .store
+            .list_playbooks(access.workspace.id)
+            .await?
+            .into_iter()
+            .map(PlaybookDefinition::from_stored)
+            .collect::<DomainResult<_>>()?,
+    })
+}

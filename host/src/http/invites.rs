@@ -1,0 +1,180 @@
+//! Invites over JSON: one at a time, in bulk from a CSV file, revoking and
+//! accepting them (see [`crate::domain::invites`]).
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiJson, ApiPath, MaybePrincipal, Principal};
+use crate::authz::Permission;
+use crate::domain::invites::{self, Acceptance, Accepted, BulkReport, InviteCreated, NewInvite};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use crate::store::Invite;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_invites, create_invite))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(accept_invite))
+        .merge(
+            // A 10,000-row CSV is about 400 KB; allow generous files, on
+            // this route only (the rest keep the server's 2 MiB limit).
+            OpenApiRouter::new()
+                .routes(routes!(bulk_invite))
+                .layer(DefaultBodyLimit::max(16 * 1024 * 1024)),
+        )
+}
+
+#[derive(Serialize, ToSchema)]
+struct InviteList {
+    invites: Vec<Invite>,
+}
+
+/// Invites of a workspace, newest first (never their tokens).
+#[utoipa::path(get, path = "/api/v1/workspaces/{slug}/invites", tag = "members", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = InviteList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_invites(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<InviteList>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberRead)
+        .await?;
+    Ok(Json(InviteList {
+        invites: invites::list(&state, &access).await?,
+    }))
+}
+
+/// One invite: a built-in `role` or a `custom_role`, not both.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateInvite {
+    email: String,
+    role: Option<String>,
+    custom_role: Option<String>,
+}
+
+/// Invites one person (needs `member.invite`). The accept link is returned
+/// and queued in the outbox (and mailed when SMTP is configured).
+#[utoipa::path(post, path = "/api/v1/workspaces/{slug}/invites", tag = "members", security(("bearer" = [])),
+    params(("slug" = String, Path)), request_body = CreateInvite,
+    responses((status = 201, body = InviteCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+    body: Result<ApiJson<CreateInvite>, ApiError>,
+) -> ApiResult<(StatusCode, Json<InviteCreated>)> {
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
+    let ApiJson(body) = body?;
+    let created = invites::create(
+        &state,
+        &access,
+        &NewInvite {
+            email: body.email,
+            role: body.role,
+            custom_role: body.custom_role,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Revokes a pending invite.
+#[utoipa::path(delete, path = "/api/v1/workspaces/{slug}/invites/{id}", tag = "members", security(("bearer" = [])),
+    params(("slug" = String, Path), ("id" = i64, Path)),
+    responses((status = 200, body = Invite), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn revoke_invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+) -> ApiResult<Json<Invite>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
+    Ok(Json(invites::revoke(&state, &access, id).await?))
+}
+
+/// Invites everyone in a CSV file (`Content-Type: text/csv`, header
+/// `email,role,custom_role_name`). Every row is checked; valid rows are
+/// invited even when others fail; running the same file again invites
+/// nobody twice. A wrong header refuses the whole file.
+#[utoipa::path(post, path = "/api/v1/workspaces/{slug}/invites/bulk", tag = "members", security(("bearer" = [])),
+    params(("slug" = String, Path)),
+    request_body(content = String, content_type = "text/csv", description = "CSV with header email,role,custom_role_name"),
+    responses((status = 200, body = BulkReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn bulk_invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<BulkReport>> {
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("the CSV file is larger than 16 MiB".into())
+        } else {
+            ApiError::bad_request("bad_request", e.body_text())
+        }
+    })?;
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("text/csv") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the file with `Content-Type: text/csv`".into(),
+        ));
+    }
+    let rows = invites::parse_csv(&body)?;
+    Ok(Json(invites::bulk(&state, &access, rows, false).await?))
+}
+
+/// Accepting an invite.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AcceptInvite {
+    /// The new member's display name (1–100 characters).
+    name: String,
+}
+
+/// Accepts an invite with its one-time token. A new address becomes a user
+/// and gets its first API token; an address that already has an account
+/// must send that account's token.
+#[utoipa::path(post, path = "/api/v1/invites/{token}/accept", tag = "members",
+    params(("token" = String, Path, description = "the invite's accept token (vgi_...)")), request_body = AcceptInvite,
+    responses((status = 201, body = Accepted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn accept_invite(
+    State(state): State<AppState>,
+    MaybePrincipal(principal): MaybePrincipal,
+    ApiPath(token): ApiPath<String>,
+    ApiJson(body): ApiJson<AcceptInvite>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let accepted = invites::accept(
+        &state,
+        principal.as_ref().map(|p| &p.caller),
+        &Acceptance {
+            token,
+            name: body.name,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(accepted)))
+}
