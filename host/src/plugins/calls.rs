@@ -1,0 +1,295 @@
+//! Calling into plugins: off the async executor, within a time limit, with
+//! panics counted and secrets scrubbed from what a plugin reports.
+//!
+//! A call that runs past its limit keeps its blocking thread until the
+//! plugin returns (Rust cannot stop a thread), so each plugin may hold at
+//! most [`MAX_STUCK_CALLS`] such threads; further calls are refused as busy.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigilo_sdk::{CallError, PluginErrorKind, PluginHandle};
+
+use super::{PluginEntry, Plugins, Reason};
+
+/// How many calls past their time limit one plugin may hold before further
+/// calls are refused as [`PluginCallError::Busy`].
+pub const MAX_STUCK_CALLS: usize = 4;
+
+/// Why a call into a plugin produced no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginCallError {
+    /// The plugin rejected the input (`BadInput`): for a field type, the
+    /// reason the value is invalid.
+    Rejected {
+        /// The plugin.
+        plugin: String,
+        /// Its reason.
+        message: String,
+    },
+    /// The plugin failed or answered nonsense.
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The plugin panicked (the SDK caught it).
+    Panicked {
+        /// The plugin.
+        plugin: String,
+        /// The panic message.
+        message: String,
+        /// Whether this panic got the plugin disabled.
+        disabled: bool,
+    },
+    /// The plugin did not answer in time.
+    TimedOut {
+        /// The plugin.
+        plugin: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The plugin is no longer loaded.
+    Unavailable {
+        /// The plugin.
+        plugin: String,
+    },
+    /// Too many earlier calls to the plugin ran past their time limit and
+    /// have not returned: no more threads are handed to it until they do.
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// How many calls are still running.
+        stuck: usize,
+    },
+}
+
+impl std::fmt::Display for PluginCallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rejected { plugin, message } => {
+                write!(f, "plugin `{plugin}` rejected the input: {message}")
+            }
+            Self::Failed { plugin, message } => write!(f, "plugin `{plugin}` failed: {message}"),
+            Self::Panicked {
+                plugin,
+                message,
+                disabled,
+            } => {
+                write!(f, "plugin `{plugin}` panicked: {message}")?;
+                if *disabled {
+                    write!(f, "; it panicked too often and has been disabled")?;
+                }
+                Ok(())
+            }
+            Self::TimedOut { plugin, after } => write!(
+                f,
+                "plugin `{plugin}` did not answer within {} ms",
+                after.as_millis()
+            ),
+            Self::Unavailable { plugin } => write!(f, "plugin `{plugin}` is not loaded"),
+            Self::Busy { plugin, stuck } => write!(
+                f,
+                "plugin `{plugin}` is busy: {stuck} earlier calls ran past their time limit and \
+                 have not returned yet; try again later"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PluginCallError {}
+
+/// Where a call handed to the blocking pool stands, shared by the thread
+/// that runs it and the task that waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum CallState {
+    /// The plugin is still working.
+    Running = 0,
+    /// The plugin returned.
+    Returned = 1,
+    /// The waiting side gave up (time limit); the call is counted as stuck
+    /// until the plugin returns.
+    Abandoned = 2,
+}
+
+/// A [`CallState`] both sides can change atomically.
+struct SharedCallState(AtomicU8);
+
+impl SharedCallState {
+    fn new() -> Self {
+        SharedCallState(AtomicU8::new(CallState::Running as u8))
+    }
+
+    /// Marks the call returned; true if the waiting side had abandoned it.
+    fn mark_returned(&self) -> bool {
+        self.0.swap(CallState::Returned as u8, Ordering::SeqCst) == CallState::Abandoned as u8
+    }
+
+    /// Marks a running call abandoned; false if it returned just now.
+    fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(
+                CallState::Running as u8,
+                CallState::Abandoned as u8,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+    }
+}
+
+impl Plugins {
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    /// Calls into `entry` off the async executor, within the time limit.
+    ///
+    /// `f` gets the plugin's handle; its `CallError` is classified into a
+    /// [`PluginCallError`]. A panic counts towards the plugin's limit; any
+    /// other outcome resets the count.
+    pub async fn call<T, F>(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        f: F,
+    ) -> Result<T, PluginCallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+    {
+        self.call_within(entry, self.call_timeout, f).await
+    }
+
+    /// [`Plugins::call`] with another time limit (periodic tasks get a
+    /// longer one than request-time calls).
+    pub async fn call_within<T, F>(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        limit: Duration,
+        f: F,
+    ) -> Result<T, PluginCallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+    {
+        self.call_scrubbed(entry, limit, &[], f).await
+    }
+
+    /// [`Plugins::call_within`] for a call handed secrets: every value in
+    /// `secrets` is replaced by `[redacted]` in what the plugin reports
+    /// (error and panic messages) before it is logged, kept as the reason
+    /// for a disable, audited or returned.
+    pub async fn call_scrubbed<T, F>(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        limit: Duration,
+        secrets: &[String],
+        f: F,
+    ) -> Result<T, PluginCallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+    {
+        let plugin = entry.label();
+        let handle = match (&entry.handle, entry.is_loaded()) {
+            (Some(handle), true) => *handle,
+            _ => return Err(PluginCallError::Unavailable { plugin }),
+        };
+        // A call past its limit keeps its thread until the plugin returns;
+        // cap how many one plugin may hold, so a plugin that hangs cannot
+        // use up the server's blocking threads.
+        let stuck = entry.stuck_calls.load(Ordering::SeqCst);
+        if stuck >= MAX_STUCK_CALLS {
+            return Err(PluginCallError::Busy { plugin, stuck });
+        }
+        let state = Arc::new(SharedCallState::new());
+        let (returned, stuck_calls) = (state.clone(), entry.stuck_calls.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let outcome = f(&handle);
+            if returned.mark_returned() {
+                stuck_calls.fetch_sub(1, Ordering::SeqCst);
+            }
+            outcome
+        });
+        let outcome = match tokio::time::timeout(limit, task).await {
+            Err(_) => {
+                entry.stuck_calls.fetch_add(1, Ordering::SeqCst);
+                if !state.abandon() {
+                    // It returned just now after all.
+                    entry.stuck_calls.fetch_sub(1, Ordering::SeqCst);
+                }
+                tracing::warn!(plugin = %plugin, timeout_ms = limit.as_millis() as u64, "plugin call timed out");
+                return Err(PluginCallError::TimedOut {
+                    plugin,
+                    after: limit,
+                });
+            }
+            Ok(Err(join)) => Err(CallError::Plugin {
+                kind: PluginErrorKind::Panicked,
+                message: format!("the call could not complete: {join}"),
+            }),
+            Ok(Ok(outcome)) => outcome,
+        };
+        let outcome = outcome.map_err(|e| match e {
+            CallError::Plugin { kind, message } if !secrets.is_empty() => CallError::Plugin {
+                kind,
+                message: redact_text(message, secrets),
+            },
+            other => other,
+        });
+        match outcome {
+            Ok(value) => {
+                entry.panics_in_a_row.store(0, Ordering::Relaxed);
+                Ok(value)
+            }
+            Err(CallError::Plugin {
+                kind: PluginErrorKind::Panicked,
+                message,
+            }) => {
+                let count = entry.panics_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(plugin = %plugin, panics_in_a_row = count, "plugin panicked in a call: {message}");
+                let disabled = count >= self.panic_limit
+                    && self.disable(
+                        entry,
+                        Reason::DisabledAfterPanics,
+                        format!("panicked in {count} calls in a row; last: {message}"),
+                    );
+                Err(PluginCallError::Panicked {
+                    plugin,
+                    message,
+                    disabled,
+                })
+            }
+            Err(CallError::Plugin {
+                kind: PluginErrorKind::BadInput,
+                message,
+            }) => {
+                entry.panics_in_a_row.store(0, Ordering::Relaxed);
+                Err(PluginCallError::Rejected { plugin, message })
+            }
+            Err(other) => {
+                entry.panics_in_a_row.store(0, Ordering::Relaxed);
+                Err(PluginCallError::Failed {
+                    plugin,
+                    message: other.message(),
+                })
+            }
+        }
+    }
+
+}
+
+/// `text` with every secret (four characters or longer) replaced by
+/// `[redacted]`.
+pub fn redact_text(mut text: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        if secret.len() >= 4 {
+            text = text.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    text
+}
+

@@ -1,0 +1,572 @@
+//! The registry of plugins: loading the startup set, bringing it in line
+//! with the plugins directory as files come, change and go, disabling and
+//! enabling, and the lookups every caller uses (which see only loaded
+//! plugins).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+use vigilo_sdk::{PluginKind, Registration};
+
+use super::entry::{file_label, Status};
+use super::{
+    is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry,
+    PluginEvent, Reason, Skip, Source, State, BUILTIN_FIELD_TYPES,
+};
+
+/// The plugin registry shared by the whole server.
+#[derive(Debug)]
+pub struct Plugins {
+    entries: RwLock<Vec<Arc<PluginEntry>>>,
+    vigilo_version: String,
+    pub(super) call_timeout: Duration,
+    pub(super) panic_limit: u32,
+    events: Option<UnboundedSender<PluginEvent>>,
+    private_dir: Option<PathBuf>,
+}
+
+/// Files younger than this may still be being written; the watcher waits.
+const SETTLE: Duration = Duration::from_millis(300);
+
+impl Plugins {
+    /// An empty registry for a server running `vigilo_version`. Events go to
+    /// `events` (for the audit log) when given.
+    pub fn new(
+        vigilo_version: &str,
+        call_timeout: Duration,
+        panic_limit: u32,
+        events: Option<UnboundedSender<PluginEvent>>,
+    ) -> Self {
+        Plugins {
+            entries: RwLock::new(Vec::new()),
+            vigilo_version: vigilo_version.to_owned(),
+            call_timeout,
+            panic_limit: panic_limit.max(1),
+            events,
+            private_dir: None,
+        }
+    }
+
+    /// Loads every plugin from a private copy in `dir` (emptied first: no
+    /// earlier process's copies are in use), so operators' files can change
+    /// afterwards without harm and a changed file really loads new code.
+    pub fn with_private_dir(mut self, dir: PathBuf) -> std::io::Result<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        self.private_dir = Some(dir);
+        Ok(self)
+    }
+
+    /// The server version plugins are checked against.
+    pub fn vigilo_version(&self) -> &str {
+        &self.vigilo_version
+    }
+
+    /// The plugin libraries in `dir`, sorted by name (none if it is missing).
+    pub fn library_files(dir: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|read| {
+                read.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| is_library_name(p) && p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    }
+
+    /// Loads `installed` in order, then the plugin libraries in `dir`
+    /// (blocking: call it off the async executor).
+    pub fn load_startup(&self, installed: &[crate::config::InstalledPlugin], dir: &Path) {
+        for plugin in installed {
+            self.load_path(plugin.path(), plugin.sha256(), Source::Installed, None);
+        }
+        let listed: Vec<&Path> = installed.iter().map(|p| p.path()).collect();
+        for path in Self::library_files(dir) {
+            if !listed.iter().any(|l| same_file(l, &path)) {
+                self.load_path(&path, None, Source::Directory, None);
+            }
+        }
+        let entries = self.list();
+        let loaded = entries.iter().filter(|e| e.is_loaded()).count();
+        tracing::info!(loaded, skipped = entries.len() - loaded, "plugins ready");
+    }
+
+    /// Brings the registry in line with the plugins directory: loads new
+    /// files, loads changed files in place of their previous version, and
+    /// disables plugins whose file is gone. Files in `installed` are left
+    /// alone. Returns how long to wait before calling again when a file
+    /// looked as if it were still being written.
+    pub fn sync_dir(&self, dir: &Path, installed: &[PathBuf]) -> Option<Duration> {
+        let mut again: Option<Duration> = None;
+        for path in Self::library_files(dir) {
+            if installed.iter().any(|l| same_file(l, &path)) {
+                continue;
+            }
+            let Some(signature) = FileSignature::of(&path) else {
+                continue;
+            };
+            let latest = self.latest_for(&path, Source::Directory);
+            if latest.as_ref().and_then(|e| e.signature) == Some(signature) {
+                continue;
+            }
+            let age = signature.age();
+            if age < SETTLE {
+                let wait = SETTLE - age + Duration::from_millis(20);
+                again = Some(again.map_or(wait, |a| a.min(wait)));
+                continue;
+            }
+            let replacing = self
+                .list()
+                .into_iter()
+                .rev()
+                .find(|e| e.source == Source::Directory && e.path == path && e.is_loaded());
+            self.load_path(&path, None, Source::Directory, replacing);
+        }
+        for entry in self.list() {
+            if entry.source == Source::Directory && entry.is_loaded() && !entry.path.exists() {
+                self.disable(
+                    &entry,
+                    Reason::Removed,
+                    format!(
+                        "its file {} was removed from the plugins directory",
+                        entry.path.display()
+                    ),
+                );
+            }
+        }
+        again
+    }
+
+    /// The most recent entry for `path` from `source`.
+    fn latest_for(&self, path: &Path, source: Source) -> Option<Arc<PluginEntry>> {
+        self.list()
+            .into_iter()
+            .rev()
+            .find(|e| e.source == source && e.path == path)
+    }
+
+    fn load_path(
+        &self,
+        path: &Path,
+        expected_sha256: Option<String>,
+        source: Source,
+        replacing: Option<Arc<PluginEntry>>,
+    ) -> Arc<PluginEntry> {
+        let signature = FileSignature::of(path);
+        let options = LoadOptions {
+            expected_sha256,
+            private_dir: self.private_dir.clone(),
+        };
+        let outcome = load_file_with(path, &self.vigilo_version, &options);
+        self.install(outcome, source, signature, replacing)
+    }
+
+    /// Adds the outcome of [`load_file`] (for `check-plugin` and tests).
+    pub fn add(&self, outcome: Result<Loaded, Box<Skip>>) -> Arc<PluginEntry> {
+        let signature = match &outcome {
+            Ok(loaded) => FileSignature::of(&loaded.path),
+            Err(skip) => FileSignature::of(&skip.path),
+        };
+        self.install(outcome, Source::Manual, signature, None)
+    }
+
+    /// Adds an outcome: a loaded plugin whose name or registrations clash
+    /// with a running plugin (other than the one it replaces) is skipped as
+    /// `duplicate_name`; a loaded replacement retires the plugin it
+    /// replaces. Logs one line and announces the event.
+    fn install(
+        &self,
+        outcome: Result<Loaded, Box<Skip>>,
+        source: Source,
+        signature: Option<FileSignature>,
+        replacing: Option<Arc<PluginEntry>>,
+    ) -> Arc<PluginEntry> {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let outcome = match outcome {
+            Ok(loaded) => match clash(&entries, &loaded, replacing.as_ref()) {
+                Some(message) => Err(Box::new(Skip {
+                    path: loaded.path.clone(),
+                    plugin: Some(loaded.manifest.name.clone()),
+                    manifest: Some(loaded.manifest.clone()),
+                    sha256: loaded.sha256.clone(),
+                    reason: Reason::DuplicateName,
+                    message,
+                    detail: None,
+                })),
+                None => Ok(loaded),
+            },
+            Err(skip) => Err(skip),
+        };
+        let path = match &outcome {
+            Ok(loaded) => loaded.path.clone(),
+            Err(skip) => skip.path.clone(),
+        };
+        let (entry, event) = match outcome {
+            Ok(loaded) => {
+                let sha256 = std::sync::OnceLock::new();
+                if let Some(known) = loaded.sha256 {
+                    let _ = sha256.set(Some(known));
+                }
+                let entry = Arc::new(PluginEntry {
+                    path: loaded.path,
+                    loaded_from: Some(loaded.loaded_from),
+                    source,
+                    signature,
+                    manifest: Some(loaded.manifest),
+                    registrations: loaded.registrations,
+                    detail: None,
+                    sha256,
+                    handle: Some(loaded.handle),
+                    status: Mutex::new(Status {
+                        state: State::Loaded,
+                        reason: None,
+                        message: None,
+                    }),
+                    panics_in_a_row: AtomicU32::new(0),
+                    stuck_calls: Default::default(),
+                });
+                let m = entry
+                    .manifest
+                    .as_ref()
+                    .expect("loaded plugins have a manifest");
+                let mut details = json!({
+                    "path": entry.path, "kind": m.kind, "version": m.version,
+                    "compatible_with": m.compatible_with,
+                    "registered": entry.registrations.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                });
+                let action = match replacing.as_ref().filter(|old| old.is_loaded()) {
+                    Some(old) => {
+                        let old_version = old
+                            .manifest
+                            .as_ref()
+                            .map(|m| m.version.clone())
+                            .unwrap_or_default();
+                        old.set_status(
+                            State::Disabled,
+                            Some(Reason::Replaced),
+                            Some(format!(
+                                "replaced by {} {} from the same file",
+                                m.name, m.version
+                            )),
+                        );
+                        tracing::info!(
+                            file = %entry.path.display(),
+                            plugin = %m.name,
+                            old_version = %old_version,
+                            version = %m.version,
+                            "plugin reloaded: the new version replaces the old one"
+                        );
+                        details["replaced_version"] = json!(old_version);
+                        "plugin.reload"
+                    }
+                    None => {
+                        tracing::info!(
+                            file = %entry.path.display(),
+                            plugin = %m.name,
+                            kind = %m.kind,
+                            version = %m.version,
+                            registered = entry.registrations.len(),
+                            "plugin loaded"
+                        );
+                        "plugin.load"
+                    }
+                };
+                let event = PluginEvent {
+                    action,
+                    target: m.name.clone(),
+                    details,
+                    entry: Some(entry.clone()),
+                };
+                (entry, event)
+            }
+            Err(skip) => {
+                log_skip(&skip, replacing.as_deref());
+                let target = skip
+                    .plugin
+                    .clone()
+                    .unwrap_or_else(|| file_label(&skip.path));
+                let sha256 = std::sync::OnceLock::new();
+                if let Some(known) = &skip.sha256 {
+                    let _ = sha256.set(Some(known.clone()));
+                } else if skip.reason == Reason::NotFound {
+                    let _ = sha256.set(None);
+                }
+                let mut details = json!({
+                    "path": skip.path, "plugin": skip.plugin,
+                    "reason": skip.reason, "message": skip.message,
+                });
+                if let Some(old) = replacing.as_ref().filter(|old| old.is_loaded()) {
+                    details["still_running"] = json!(old.manifest.as_ref().map(|m| &m.version));
+                }
+                let entry = Arc::new(PluginEntry {
+                    path: skip.path,
+                    loaded_from: None,
+                    source,
+                    signature,
+                    manifest: skip.manifest,
+                    registrations: Vec::new(),
+                    detail: skip.detail,
+                    sha256,
+                    handle: None,
+                    status: Mutex::new(Status {
+                        state: State::Skipped,
+                        reason: Some(skip.reason),
+                        message: Some(skip.message),
+                    }),
+                    panics_in_a_row: AtomicU32::new(0),
+                    stuck_calls: Default::default(),
+                });
+                let event = PluginEvent {
+                    action: "plugin.skip",
+                    target,
+                    details,
+                    entry: Some(entry.clone()),
+                };
+                (entry, event)
+            }
+        };
+        // An earlier failure of the same file is superseded by this attempt.
+        entries.retain(|e| !(e.path == path && e.source == source && e.state() == State::Skipped));
+        entries.push(entry.clone());
+        drop(entries);
+        self.announce(event);
+        entry
+    }
+
+    /// Takes a loaded plugin out of use and announces it. Returns false if
+    /// it was not loaded.
+    pub fn disable(&self, entry: &Arc<PluginEntry>, reason: Reason, message: String) -> bool {
+        if !self.disable_quietly(entry, reason, message.clone()) {
+            return false;
+        }
+        self.announce(PluginEvent {
+            action: "plugin.disable",
+            target: entry.label(),
+            details: json!({"path": entry.path, "reason": reason, "message": message}),
+            entry: None,
+        });
+        true
+    }
+
+    /// Takes a loaded plugin out of use without announcing it (the caller
+    /// records the event itself). Returns false if it was not loaded.
+    pub fn disable_quietly(&self, entry: &PluginEntry, reason: Reason, message: String) -> bool {
+        {
+            let mut status = entry.lock_status();
+            if status.state != State::Loaded {
+                return false;
+            }
+            *status = Status {
+                state: State::Disabled,
+                reason: Some(reason),
+                message: Some(message.clone()),
+            };
+        }
+        tracing::warn!(
+            file = %entry.path.display(),
+            plugin = %entry.label(),
+            reason = %reason,
+            "plugin disabled: {message}"
+        );
+        true
+    }
+
+    /// Puts a plugin disabled by an admin or after panics back into use
+    /// (the caller records the event). Fails with a reason when there is no
+    /// such plugin or it cannot be enabled.
+    pub fn enable(&self, name: &str) -> Result<Arc<PluginEntry>, EnableError> {
+        let entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = entries
+            .iter()
+            .find(|e| e.is_loaded() && e.name() == Some(name))
+        {
+            return Err(EnableError::AlreadyLoaded(running.clone()));
+        }
+        let candidate = entries
+            .iter()
+            .rev()
+            .find(|e| e.name() == Some(name) && e.state() == State::Disabled)
+            .cloned()
+            .ok_or_else(|| EnableError::NotFound(format!("no disabled plugin named `{name}`")))?;
+        match candidate.reason() {
+            Some(Reason::DisabledByAdmin | Reason::DisabledAfterPanics) => {}
+            other => {
+                return Err(EnableError::NotEnableable(format!(
+                    "plugin `{name}` was {}; install its file again instead",
+                    match other {
+                        Some(Reason::Replaced) => "replaced by a newer file",
+                        Some(Reason::Removed) => "removed from the plugins directory",
+                        _ => "not loaded",
+                    }
+                )))
+            }
+        }
+        let as_loaded = Loaded {
+            path: candidate.path.clone(),
+            loaded_from: candidate.loaded_from.clone().unwrap_or_default(),
+            sha256: None,
+            handle: candidate.handle.expect("disabled plugins were loaded"),
+            manifest: candidate
+                .manifest
+                .clone()
+                .expect("disabled plugins have a manifest"),
+            registrations: candidate.registrations.clone(),
+        };
+        if let Some(message) = clash(&entries, &as_loaded, None) {
+            return Err(EnableError::NotEnableable(message));
+        }
+        candidate.panics_in_a_row.store(0, Ordering::Relaxed);
+        candidate.set_status(State::Loaded, None, None);
+        tracing::info!(plugin = %name, file = %candidate.path.display(), "plugin enabled");
+        Ok(candidate)
+    }
+
+    /// Every plugin the server has seen, in load order.
+    pub fn list(&self) -> Vec<Arc<PluginEntry>> {
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Plugins that did not load, for strict mode.
+    pub fn failures(&self) -> Vec<Arc<PluginEntry>> {
+        self.list()
+            .into_iter()
+            .filter(|e| e.state() == State::Skipped)
+            .collect()
+    }
+
+    /// The loaded plugin called `name`.
+    pub fn loaded(&self, name: &str) -> Option<Arc<PluginEntry>> {
+        self.list()
+            .into_iter()
+            .find(|e| e.is_loaded() && e.name() == Some(name))
+    }
+
+    /// Every registration of `kind` from loaded plugins, with its plugin.
+    pub fn registrations(&self, kind: PluginKind) -> Vec<(Arc<PluginEntry>, Registration)> {
+        self.list()
+            .into_iter()
+            .filter(|e| e.is_loaded())
+            .flat_map(|e| {
+                e.registrations
+                    .iter()
+                    .filter(|r| r.kind() == kind)
+                    .map(|r| (e.clone(), r.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The loaded registration of `kind` called `name`, with its plugin.
+    pub fn registration(
+        &self,
+        kind: PluginKind,
+        name: &str,
+    ) -> Option<(Arc<PluginEntry>, Registration)> {
+        self.registrations(kind)
+            .into_iter()
+            .find(|(_, r)| r.name() == name)
+    }
+
+    /// The time limit of a request-time call.
+    pub(super) fn announce(&self, event: PluginEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+}
+
+/// Why a plugin could not be enabled.
+#[derive(Debug)]
+pub enum EnableError {
+    /// No disabled plugin has that name.
+    NotFound(String),
+    /// It is loaded already.
+    AlreadyLoaded(Arc<PluginEntry>),
+    /// It cannot be put back (replaced, removed, or its names are taken).
+    NotEnableable(String),
+}
+
+/// Why `loaded` cannot join `entries`, if it cannot.
+fn clash(
+    entries: &[Arc<PluginEntry>],
+    loaded: &Loaded,
+    replacing: Option<&Arc<PluginEntry>>,
+) -> Option<String> {
+    let name = &loaded.manifest.name;
+    let running: Vec<&Arc<PluginEntry>> = entries
+        .iter()
+        .filter(|e| e.is_loaded() && !replacing.is_some_and(|r| Arc::ptr_eq(r, e)))
+        .collect();
+    if let Some(other) = running.iter().find(|e| e.name() == Some(name)) {
+        return Some(format!(
+            "a plugin named `{name}` is already loaded from {}",
+            other.path.display()
+        ));
+    }
+    for registration in &loaded.registrations {
+        let kind = registration.kind();
+        if kind == PluginKind::FieldType && BUILTIN_FIELD_TYPES.contains(&registration.name()) {
+            return Some(format!(
+                "field type `{}` is a built-in type",
+                registration.name()
+            ));
+        }
+        for other in &running {
+            if other
+                .registrations
+                .iter()
+                .any(|r| r.kind() == kind && r.name() == registration.name())
+            {
+                return Some(format!(
+                    "{} `{}` is already registered by plugin `{}`",
+                    kind,
+                    registration.name(),
+                    other.label()
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn log_skip(skip: &Skip, replacing: Option<&PluginEntry>) {
+    let plugin = skip.plugin.as_deref().unwrap_or("-");
+    let still = replacing
+        .filter(|old| old.is_loaded())
+        .and_then(|old| old.manifest.as_ref())
+        .map(|m| format!(" (version {} stays active)", m.version))
+        .unwrap_or_default();
+    tracing::warn!(
+        file = %skip.path.display(),
+        plugin = %plugin,
+        reason = %skip.reason,
+        "plugin skipped: {}{still}",
+        skip.message
+    );
+    if let Some(detail) = &skip.detail {
+        tracing::debug!(file = %skip.path.display(), "plugin load failure in full: {detail}");
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
