@@ -5,23 +5,32 @@
 //! embedded SQLite file by default and on PostgreSQL for production and
 //! several replicas (sqlx, with one migration folder per dialect).
 //!
-//! A request reads top to bottom: [`app`] builds the router → `http/<feature>.rs`
-//! handles it, authenticating through [`http::extract::Principal`] and asking
-//! for one [`authz::Permission`] → [`store`] reads or writes, and every write
-//! appends to the [`audit`] log in the same transaction → errors come back
-//! through `?` to [`error::ApiError`], the one place they become HTTP.
+//! A request reads top to bottom: [`app`] builds the router →
+//! `http/<feature>.rs` extracts it (the caller through
+//! [`http::extract::Principal`], the body through `ApiJson`) → one function
+//! of the [`domain`] layer applies the rule: it checks the caller's
+//! [`authz::Access`] for one [`authz::Permission`], opens the write
+//! transaction in the [`store`] (which holds every SQL statement), appends
+//! to the [`audit`] log in that same transaction and commits → the handler
+//! turns the typed result into its JSON view, or the [`domain::DomainError`]
+//! comes back through `?` to [`error::ApiError`], the one place errors
+//! become HTTP. The playbook engine and the plugins' host callbacks call the
+//! same domain functions, so a rule exists once.
 //!
 //! Native plugins live in [`plugins`]: loaded at startup with one WARN line
 //! and a reason code for each file that cannot run, kept in a registry that
 //! can gain and disable plugins while the server runs, and called off the
-//! async executor with a time limit. Custom field values and dashboard
-//! widgets go through them (`http/work_items.rs`, `http/dashboards.rs`);
-//! integration adapters through [`integrations`] (configurations validated
-//! by the adapter, secrets sealed by [`secretbox`], every delivery
-//! recorded); periodic tasks through the [`scheduler`], which also runs the
-//! core's own tasks and lets exactly one of several servers run each tick.
-//! [`playbooks`] runs a workspace's ordered steps (notify, create a task,
-//! move an item, call a webhook), or dry-runs them with no side effect.
+//! async executor with a time limit; their calls back into the server are
+//! answered by [`plugins::host_api`] within an explicit scope (a workspace,
+//! or the installation for periodic tasks). Custom field values and
+//! dashboard widgets go through them ([`domain::fields`],
+//! [`domain::dashboards`]); integration adapters through [`integrations`]
+//! (configurations validated by the adapter, secrets sealed by
+//! [`secretbox`], every delivery recorded); periodic tasks through the
+//! [`scheduler`], which also runs the core's own tasks and lets exactly one
+//! of several servers run each tick. [`playbooks`] runs a workspace's
+//! ordered steps (notify, create a task, move an item, call a webhook), or
+//! dry-runs them with no side effect.
 //!
 //! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
 //! run the real server:

@@ -279,7 +279,6 @@ impl Plugins {
             }
         }
     }
-
 }
 
 /// `text` with every secret (four characters or longer) replaced by
@@ -292,4 +291,3 @@ pub fn redact_text(mut text: String, secrets: &[String]) -> String {
     }
     text
 }
-

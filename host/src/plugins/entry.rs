@@ -188,11 +188,9 @@ pub struct PluginEvent {
     pub entry: Option<Arc<PluginEntry>>,
 }
 
-
 /// The file name of `path`, for plugins whose manifest is unknown.
 pub(super) fn file_label(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
 }
-

@@ -14,8 +14,8 @@ use vigilo_sdk::{PluginKind, Registration};
 
 use super::entry::{file_label, Status};
 use super::{
-    is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry,
-    PluginEvent, Reason, Skip, Source, State, BUILTIN_FIELD_TYPES,
+    is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent,
+    Reason, Skip, Source, State, BUILTIN_FIELD_TYPES,
 };
 
 /// The plugin registry shared by the whole server.
@@ -174,7 +174,7 @@ impl Plugins {
         self.install(outcome, source, signature, replacing)
     }
 
-    /// Adds the outcome of [`load_file`] (for `check-plugin` and tests).
+    /// Adds the outcome of [`super::load_file`] (for `check-plugin` and tests).
     pub fn add(&self, outcome: Result<Loaded, Box<Skip>>) -> Arc<PluginEntry> {
         let signature = match &outcome {
             Ok(loaded) => FileSignature::of(&loaded.path),

@@ -14,79 +14,22 @@
 //! `abandoned` once it is older than any run may take.
 
 pub mod cron;
+mod runs;
+mod tasks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
-use vigilo_sdk::{wire::RunTaskRequest, PluginKind, Registration, Schedule};
 
 use crate::config::Config;
 use crate::integrations::Integrations;
-use crate::plugins::host_api::{HostCalls, Scope};
-use crate::plugins::{PluginCallError, Plugins};
+use crate::plugins::Plugins;
 use crate::store::{format_time, parse_time, Store, StoreError, StoreResult, TaskRun};
 
-/// When a task runs.
-#[derive(Debug, Clone)]
-pub enum When {
-    /// Every so many seconds.
-    Every(u64),
-    /// On a cron expression (UTC).
-    Cron(String, cron::Cron),
-}
-
-impl When {
-    fn describe(&self) -> String {
-        match self {
-            When::Every(seconds) => format!("every {seconds}s"),
-            When::Cron(text, _) => format!("cron {text}"),
-        }
-    }
-
-    /// The next due time after `after`.
-    fn next(&self, after: OffsetDateTime) -> OffsetDateTime {
-        match self {
-            When::Every(seconds) => {
-                after + time::Duration::seconds((*seconds).clamp(1, MAX_INTERVAL_SECS) as i64)
-            }
-            When::Cron(_, cron) => cron
-                .next_after(after)
-                .unwrap_or(after + time::Duration::days(365)),
-        }
-    }
-}
-
-/// The longest interval a task may have (ten years).
-const MAX_INTERVAL_SECS: u64 = 10 * 366 * 86_400;
-
-/// What a task does.
-#[derive(Debug, Clone)]
-enum Job {
-    /// Sign the head of every audit chain.
-    AuditCheckpoint,
-    /// Close invites that expired without being accepted.
-    ExpireInvites,
-    /// Delete task runs and delivery records past their retention.
-    PruneRecords,
-    /// A plugin's task, by registration name.
-    Plugin(String),
-}
-
-/// A task the scheduler knows.
-#[derive(Debug, Clone)]
-pub struct TaskDef {
-    /// Unique name (`audit.checkpoint`, `invites.expire`, or the plugin
-    /// task's registered name).
-    pub name: String,
-    /// `core` or the plugin's name.
-    pub source: String,
-    /// Its schedule.
-    pub when: When,
-    job: Job,
-}
+pub use tasks::{TaskDef, When};
 
 /// The scheduler's view of the world.
 pub struct Scheduler {
@@ -106,34 +49,6 @@ pub struct Scheduler {
     warned: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// Tasks whose run is still going in this process.
     running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-}
-
-/// Marks a task as running in this process until dropped.
-struct InFlight {
-    task: String,
-    running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-}
-
-impl InFlight {
-    fn new(task: &str, running: &Arc<std::sync::Mutex<std::collections::HashSet<String>>>) -> Self {
-        running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(task.to_owned());
-        InFlight {
-            task: task.to_owned(),
-            running: running.clone(),
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.task);
-    }
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -170,115 +85,6 @@ impl Scheduler {
             registered: Default::default(),
             warned: Default::default(),
             running: Default::default(),
-        }
-    }
-
-    /// The operator's settings for `task` (from `task_settings`), without
-    /// the `schedule` key.
-    fn task_config(&self, task: &str) -> Value {
-        match self.settings.get(task) {
-            Some(Value::Object(map)) => {
-                let mut map = map.clone();
-                map.remove("schedule");
-                Value::Object(map)
-            }
-            _ => json!({}),
-        }
-    }
-
-    /// The schedule the operator set for `task`, if any.
-    fn schedule_override(&self, task: &str) -> Option<Result<Schedule, String>> {
-        let schedule = self.settings.get(task)?.get("schedule")?;
-        Some(serde_json::from_value(schedule.clone()).map_err(|e| {
-            format!("task_settings.{task}.schedule is not {{every_seconds = N}} or {{cron = \"...\"}}: {e}")
-        }))
-    }
-
-    /// The core tasks plus every loaded plugin's tasks, now.
-    pub fn tasks(&self) -> Vec<TaskDef> {
-        let mut tasks = vec![TaskDef {
-            name: "invites.expire".into(),
-            source: "core".into(),
-            when: When::Every(3600),
-            job: Job::ExpireInvites,
-        }];
-        if self.retention_days > 0 {
-            tasks.push(TaskDef {
-                name: "records.prune".into(),
-                source: "core".into(),
-                when: When::Every(86_400),
-                job: Job::PruneRecords,
-            });
-        }
-        if self.checkpoint_every > 0 {
-            tasks.push(TaskDef {
-                name: "audit.checkpoint".into(),
-                source: "core".into(),
-                when: When::Every(self.checkpoint_every),
-                job: Job::AuditCheckpoint,
-            });
-        }
-        for (entry, registration) in self.plugins.registrations(PluginKind::CeleryTask) {
-            if let Registration::CeleryTask { name, schedule, .. } = registration {
-                let schedule = match self.schedule_override(&name) {
-                    None => schedule,
-                    Some(Ok(schedule)) => schedule,
-                    Some(Err(e)) => {
-                        self.warn_once(&name, e);
-                        continue;
-                    }
-                };
-                let when = match schedule {
-                    Schedule::Every(every) if every.as_secs() <= MAX_INTERVAL_SECS => {
-                        When::Every(every.as_secs().max(1))
-                    }
-                    Schedule::Every(every) => {
-                        self.warn_once(
-                            &name,
-                            format!(
-                                "an interval of {}s is longer than ten years",
-                                every.as_secs()
-                            ),
-                        );
-                        continue;
-                    }
-                    Schedule::Cron(text) => match cron::Cron::parse(&text) {
-                        Ok(cron) if cron.next_after(OffsetDateTime::now_utc()).is_some() => {
-                            When::Cron(text, cron)
-                        }
-                        Ok(_) => {
-                            self.warn_once(
-                                &name,
-                                format!("the cron expression `{text}` never matches"),
-                            );
-                            continue;
-                        }
-                        Err(e) => {
-                            self.warn_once(&name, e);
-                            continue;
-                        }
-                    },
-                };
-                tasks.push(TaskDef {
-                    source: entry.label(),
-                    job: Job::Plugin(name.clone()),
-                    name,
-                    when,
-                });
-            }
-        }
-        tasks
-    }
-
-    /// Logs why `task` is not scheduled, once per process and reason.
-    fn warn_once(&self, task: &str, reason: String) {
-        let first = self
-            .warned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((task.to_owned(), reason.clone()));
-        if first {
-            tracing::warn!(task = %task, "task not scheduled: {reason}");
         }
     }
 
@@ -488,132 +294,5 @@ impl Scheduler {
             Some(due)
         };
         Ok(due.as_deref().and_then(parse_time))
-    }
-
-    async fn execute(self: Arc<Self>, task: TaskDef, run_id: i64, scheduled_for: String) {
-        let result = match &task.job {
-            // Plugin tasks have their own limit, and stay in flight until
-            // the plugin returns even after it.
-            Job::Plugin(name) => self.run_plugin_task(name, &scheduled_for).await,
-            core => {
-                let _in_flight = InFlight::new(&task.name, &self.running);
-                match tokio::time::timeout(self.task_timeout, self.run_core(core)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(Failure {
-                        outcome: "timed_out",
-                        message: format!("did not finish within {}s", self.task_timeout.as_secs()),
-                    }),
-                }
-            }
-        };
-        let (outcome, output, error) = match result {
-            Ok(output) => ("ok", Some(output.to_string()), None),
-            Err(Failure { outcome, message }) => {
-                tracing::warn!(task = %task.name, outcome, "scheduled task did not succeed: {message}");
-                (outcome, None, Some(message))
-            }
-        };
-        self.finish(&task.name, run_id, outcome, output, error)
-            .await;
-    }
-
-    async fn run_core(&self, job: &Job) -> Result<Value, Failure> {
-        match job {
-            Job::AuditCheckpoint => {
-                let done = self.store.checkpoint_all(&self.signer).await?;
-                Ok(json!({"chains": done.len()}))
-            }
-            Job::ExpireInvites => {
-                let expired = crate::domain::invites::expire_everywhere(&self.store).await?;
-                Ok(json!({"expired": expired}))
-            }
-            Job::PruneRecords => {
-                let pruned = self.prune_records().await?;
-                Ok(
-                    json!({"task_runs": pruned.task_runs, "deliveries": pruned.deliveries, "mail": pruned.mail}),
-                )
-            }
-            Job::Plugin(name) => Err(Failure::failed(format!("`{name}` is not a core task"))),
-        }
-    }
-
-    async fn run_plugin_task(&self, name: &str, scheduled_for: &str) -> Result<Value, Failure> {
-        let (entry, _) = self
-            .plugins
-            .registration(PluginKind::CeleryTask, name)
-            .ok_or_else(|| {
-                Failure::failed(format!("no loaded plugin provides the task `{name}`"))
-            })?;
-        let request = RunTaskRequest {
-            name: name.to_owned(),
-            config: self.task_config(name),
-            now: scheduled_for.to_owned(),
-        };
-        let host = HostCalls::new(
-            self.store.clone(),
-            self.integrations.clone(),
-            Scope::Installation {
-                task: name.to_owned(),
-            },
-        );
-        let in_flight = InFlight::new(name, &self.running);
-        self.plugins
-            .call_within(&entry, self.task_timeout, move |handle| {
-                // Released when the plugin returns, not when the server
-                // stops waiting for it.
-                let _in_flight = in_flight;
-                handle.run_task(&request, &host)
-            })
-            .await
-            .map_err(|e| Failure {
-                outcome: match &e {
-                    PluginCallError::Panicked { .. } => "panicked",
-                    PluginCallError::TimedOut { .. } => "timed_out",
-                    _ => "failed",
-                },
-                message: e.to_string(),
-            })
-    }
-
-    /// Deletes finished task runs, delivery records and outbox mail older
-    /// than the retention period (unsent mail only once its invite link has
-    /// expired too).
-    async fn prune_records(&self) -> StoreResult<crate::store::Pruned> {
-        let now_t = OffsetDateTime::now_utc();
-        let before = format_time(now_t - time::Duration::days(i64::from(self.retention_days)));
-        let links_dead =
-            format_time(now_t - time::Duration::days(i64::from(self.invite_ttl_days) + 1));
-        self.store
-            .prune_records(&before, crate::store::MAIL_ATTEMPTS, &links_dead)
-            .await
-    }
-}
-
-/// Why a run did not succeed: its recorded outcome and the reason.
-struct Failure {
-    /// `failed`, `panicked` or `timed_out`.
-    outcome: &'static str,
-    /// Why.
-    message: String,
-}
-
-impl Failure {
-    fn failed(message: String) -> Self {
-        Failure {
-            outcome: "failed",
-            message,
-        }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::failed(e.to_string())
-    }
-}
-
-impl From<crate::domain::DomainError> for Failure {
-    fn from(e: crate::domain::DomainError) -> Self {
-        Failure::failed(e.to_string())
     }
 }
