@@ -179,26 +179,9 @@ pub async fn serve(
         Some(smtp) => Some(Arc::new(mail::Mailer::new(smtp.clone())?)),
         None => None,
     };
-    let integrations =
-        integrations::Integrations::new(store.clone(), plugins.clone(), secrets.clone());
-    let scheduler = Arc::new(scheduler::Scheduler::new(
-        store.clone(),
-        plugins.clone(),
-        signer.clone(),
-        integrations.clone(),
-        &config,
-    ));
-    let state = AppState {
-        store: store.clone(),
-        integrations,
-        scheduler: scheduler.clone(),
-        public_url: config.effective_public_url(bound),
-        config: Arc::new(config),
-        mail_queued: Arc::new(tokio::sync::Notify::new()),
-        signer: signer.clone(),
-        plugins,
-        secrets,
-    };
+    let public_url = config.effective_public_url(bound);
+    let state = AppState::assemble(config, store.clone(), plugins, signer, secrets, public_url);
+    let scheduler = state.scheduler.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The scheduler runs the core's periodic tasks (audit checkpoints,
     // invite expiry) and the plugins' tasks.

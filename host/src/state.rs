@@ -33,3 +33,37 @@ pub struct AppState {
     /// mail).
     pub secrets: Arc<crate::secretbox::SecretBox>,
 }
+
+impl AppState {
+    /// The state of a server over `store` and `plugins`: builds the
+    /// integrations runtime and the scheduler (which the caller runs, or
+    /// not: tests of the domain layer use the state without a server).
+    pub fn assemble(
+        config: Config,
+        store: Store,
+        plugins: Arc<Plugins>,
+        signer: Arc<Signer>,
+        secrets: Arc<crate::secretbox::SecretBox>,
+        public_url: String,
+    ) -> Self {
+        let integrations = Integrations::new(store.clone(), plugins.clone(), secrets.clone());
+        let scheduler = Arc::new(crate::scheduler::Scheduler::new(
+            store.clone(),
+            plugins.clone(),
+            signer.clone(),
+            integrations.clone(),
+            &config,
+        ));
+        AppState {
+            store,
+            integrations,
+            scheduler,
+            public_url,
+            config: Arc::new(config),
+            mail_queued: Arc::new(Notify::new()),
+            signer,
+            plugins,
+            secrets,
+        }
+    }
+}

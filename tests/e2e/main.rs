@@ -9,6 +9,7 @@ mod bad_input;
 mod bundles;
 mod certificates;
 mod cli;
+mod domain;
 mod guide;
 mod integrations;
 mod members;

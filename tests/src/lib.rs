@@ -4,6 +4,7 @@
 //! an HTTP client, and the real `vigilo` and `vigilo-server` binaries.
 
 pub mod capture;
+pub mod domain;
 pub mod plugins;
 
 use std::io::Write;
