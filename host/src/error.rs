@@ -101,22 +101,6 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    /// 422 for `field`.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation {
-            field: Some(field.into()),
-            message: message.into(),
-        }
-    }
-
-    /// 403 naming the missing permission.
-    pub fn forbidden(missing: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Forbidden {
-            missing: missing.into(),
-            message: message.into(),
-        }
-    }
-
     /// 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest {

@@ -7,8 +7,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{record, validate, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::certs::parse_pem;
 use crate::state::AppState;
@@ -94,16 +93,13 @@ pub async fn add(
         access.caller.user.id,
     )
     .await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "cert.add",
-            cert.id.to_string(),
-            json!({"name": cert.name, "subject": cert.subject, "not_after": cert.not_after,
-                   "fingerprint_sha256": cert.fingerprint_sha256}),
-        ),
+        access,
+        "cert.add",
+        cert.id.to_string(),
+        json!({"name": cert.name, "subject": cert.subject, "not_after": cert.not_after,
+               "fingerprint_sha256": cert.fingerprint_sha256}),
     )
     .await?;
     tx.commit().await?;
@@ -115,15 +111,12 @@ pub async fn remove(state: &AppState, access: &Access, id: i64) -> DomainResult<
     access.require(Permission::CertManage)?;
     let mut tx = state.store.begin_write().await?;
     let cert = store::delete_certificate(&mut tx, access.workspace.id, id).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "cert.remove",
-            cert.id.to_string(),
-            json!({"name": cert.name, "fingerprint_sha256": cert.fingerprint_sha256}),
-        ),
+        access,
+        "cert.remove",
+        cert.id.to_string(),
+        json!({"name": cert.name, "fingerprint_sha256": cert.fingerprint_sha256}),
     )
     .await?;
     tx.commit().await?;

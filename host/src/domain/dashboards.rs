@@ -14,8 +14,7 @@ use serde_json::{json, Value};
 use vigilo_sdk::wire::RenderRequest;
 use vigilo_sdk::{check_config_against_schema, PluginKind, Registration};
 
-use super::{DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{record, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::plugins::host_api::{HostCalls, Scope};
 use crate::plugins::PluginEntry;
@@ -154,15 +153,12 @@ pub async fn add_widget(
     })?;
     let mut tx = state.store.begin_write().await?;
     let added = store::add_dashboard_widget(&mut tx, access.workspace.id, widget, config).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "dashboard.widget.add",
-            widget,
-            json!({"id": added.id, "position": added.position, "config": added.config}),
-        ),
+        access,
+        "dashboard.widget.add",
+        widget,
+        json!({"id": added.id, "position": added.position, "config": added.config}),
     )
     .await?;
     tx.commit().await?;
@@ -178,15 +174,12 @@ pub async fn remove_widget(
     access.require(Permission::DashboardEdit)?;
     let mut tx = state.store.begin_write().await?;
     let removed = store::remove_dashboard_widget(&mut tx, access.workspace.id, id).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "dashboard.widget.remove",
-            removed.widget.clone(),
-            json!({"id": removed.id}),
-        ),
+        access,
+        "dashboard.widget.remove",
+        removed.widget.clone(),
+        json!({"id": removed.id}),
     )
     .await?;
     tx.commit().await?;
@@ -217,15 +210,12 @@ pub async fn reorder(state: &AppState, access: &Access, ids: &[i64]) -> DomainRe
         ));
     }
     store::set_dashboard_order(&mut tx, access.workspace.id, ids).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "dashboard.reorder",
-            access.workspace.slug.clone(),
-            json!({"ids": ids}),
-        ),
+        access,
+        "dashboard.reorder",
+        access.workspace.slug.clone(),
+        json!({"ids": ids}),
     )
     .await?;
     tx.commit().await?;

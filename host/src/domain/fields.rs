@@ -14,8 +14,7 @@ use vigilo_sdk::wire::ValidateRequest;
 use vigilo_sdk::{FieldContext, PluginKind, Registration};
 
 use super::work_items::check_kind;
-use super::{validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{record, validate, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
 use crate::state::AppState;
@@ -190,16 +189,13 @@ pub async fn create(
     }
     let mut tx = state.store.begin_write().await?;
     store::insert_custom_field(&mut tx, access.workspace.id, &field).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "field.create",
-            field.key.clone(),
-            json!({"label": field.label, "type": field.field_type, "applies_to": field.applies_to,
-                   "required": field.required, "options": field.options}),
-        ),
+        access,
+        "field.create",
+        field.key.clone(),
+        json!({"label": field.label, "type": field.field_type, "applies_to": field.applies_to,
+               "required": field.required, "options": field.options}),
     )
     .await?;
     tx.commit().await?;
@@ -213,15 +209,12 @@ pub async fn delete(state: &AppState, access: &Access, key: &str) -> DomainResul
     access.require(Permission::WorkspaceSettings)?;
     let mut tx = state.store.begin_write().await?;
     let field = store::delete_custom_field(&mut tx, access.workspace.id, key).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "field.delete",
-            field.key.clone(),
-            json!({"type": field.field_type}),
-        ),
+        access,
+        "field.delete",
+        field.key.clone(),
+        json!({"type": field.field_type}),
     )
     .await?;
     tx.commit().await?;

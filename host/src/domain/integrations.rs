@@ -13,8 +13,7 @@
 use serde_json::{json, Map, Value};
 use vigilo_sdk::Event;
 
-use super::{validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{record, validate, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::integrations::DeliveryOutcome;
 use crate::state::AppState;
@@ -65,17 +64,7 @@ pub async fn create(
     .await?;
     let mut details = config_details(&plain, &sealed);
     details["adapter"] = json!(adapter);
-    audit::append(
-        &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.create",
-            &name,
-            details,
-        ),
-    )
-    .await?;
+    record(&mut tx, access, "integration.create", &name, details).await?;
     tx.commit().await?;
     Ok(integration)
 }
@@ -143,15 +132,12 @@ pub async fn update(
     let mut details = config_details(&integration.config, &integration.sealed_secrets);
     details["changed"] = json!(changes.config.keys().collect::<Vec<_>>());
     details["enabled"] = json!(integration.enabled);
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.update",
-            &integration.name,
-            details,
-        ),
+        access,
+        "integration.update",
+        &integration.name,
+        details,
     )
     .await?;
     tx.commit().await?;
@@ -165,15 +151,12 @@ pub async fn delete(state: &AppState, access: &Access, name: &str) -> DomainResu
     let mut tx = state.store.begin_write().await?;
     let integration = store::integration_in(&mut tx, access.workspace.id, name).await?;
     store::delete_integration(&mut tx, access.workspace.id, integration.id).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.delete",
-            &integration.name,
-            json!({"adapter": integration.adapter}),
-        ),
+        access,
+        "integration.delete",
+        &integration.name,
+        json!({"adapter": integration.adapter}),
     )
     .await?;
     tx.commit().await?;
@@ -212,15 +195,12 @@ pub async fn test(
         .deliver(access.workspace.id, &integration, &event, "test")
         .await;
     let mut tx = state.store.begin_write().await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "integration.test",
-            &integration.name,
-            json!({"ok": outcome.ok, "error": outcome.error, "delivery_id": outcome.delivery_id}),
-        ),
+        access,
+        "integration.test",
+        &integration.name,
+        json!({"ok": outcome.ok, "error": outcome.error, "delivery_id": outcome.delivery_id}),
     )
     .await?;
     tx.commit().await?;

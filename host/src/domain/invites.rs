@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::roles::ensure_grantable;
-use super::{validate, DomainError, DomainResult};
+use super::{record, validate, DomainError, DomainResult};
 use crate::audit::{self, Actor, ChainAppender, NewEvent};
 use crate::authz::{Access, Caller, Permission, PermissionSet, Role};
 use crate::state::AppState;
@@ -225,15 +225,12 @@ pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
     let invite = store::revoke_invite(&mut tx, access.workspace.id, id).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "invite.revoke",
-            &invite.email,
-            json!({"invite_id": id}),
-        ),
+        access,
+        "invite.revoke",
+        &invite.email,
+        json!({"invite_id": id}),
     )
     .await?;
     tx.commit().await?;

@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
+use super::record;
 use super::DomainResult;
-use crate::audit::{self, NewEvent};
 use crate::authz::{Access, Permission};
 use crate::state::AppState;
 use crate::store::{self, Member};
@@ -24,15 +24,12 @@ pub async fn remove(state: &AppState, access: &Access, email: &str) -> DomainRes
     let email = email.trim().to_ascii_lowercase();
     let mut tx = state.store.begin_write().await?;
     let member = store::remove_member(&mut tx, access.workspace.id, &email).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "member.remove",
-            &email,
-            json!({"role": member.role, "custom_role": member.custom_role}),
-        ),
+        access,
+        "member.remove",
+        &email,
+        json!({"role": member.role, "custom_role": member.custom_role}),
     )
     .await?;
     tx.commit().await?;

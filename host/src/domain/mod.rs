@@ -51,8 +51,12 @@ pub mod validate;
 pub mod work_items;
 pub mod workspaces;
 
+use serde_json::Value;
+
+use crate::audit::NewEvent;
+use crate::authz::{Access, Caller};
 use crate::plugins::PluginCallError;
-use crate::store::StoreError;
+use crate::store::{StoreError, WriteTx};
 
 /// Why a domain operation did not happen. It says *what* went wrong; the
 /// API (`error.rs`) and the web pages each decide how to show it.
@@ -215,6 +219,42 @@ impl From<PluginCallError> for DomainError {
         };
         Self::Plugin { failure, message }
     }
+}
+
+/// Appends the audit event of a change `access`'s caller makes in its
+/// workspace, inside the change's transaction.
+pub(crate) async fn record(
+    tx: &mut WriteTx,
+    access: &Access,
+    action: &'static str,
+    target: impl Into<String>,
+    details: Value,
+) -> DomainResult<()> {
+    crate::audit::append(
+        tx,
+        &access.actor(),
+        NewEvent::new(Some(access.workspace.id), action, target, details),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends the audit event of an installation-wide change `caller` makes
+/// (to the installation's chain), inside the change's transaction.
+pub(crate) async fn record_installation(
+    tx: &mut WriteTx,
+    caller: &Caller,
+    action: &'static str,
+    target: impl Into<String>,
+    details: Value,
+) -> DomainResult<()> {
+    crate::audit::append(
+        tx,
+        &caller.actor(),
+        NewEvent::new(None, action, target, details),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Runs `work` in a task of its own and waits for it, so that it completes

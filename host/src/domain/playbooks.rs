@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use super::{detached, validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{detached, record, validate, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::playbooks::{self, check_steps, RunContext, Step, StepResult};
 use crate::state::AppState;
@@ -117,15 +116,12 @@ pub async fn create(
         access.caller.user.id,
     )
     .await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "playbook.create",
-            &checked.name,
-            json!({"id": playbook.id, "description": checked.description, "steps": checked.steps}),
-        ),
+        access,
+        "playbook.create",
+        &checked.name,
+        json!({"id": playbook.id, "description": checked.description, "steps": checked.steps}),
     )
     .await?;
     tx.commit().await?;
@@ -147,15 +143,13 @@ pub async fn replace(
     stored.description = checked.description;
     stored.steps = checked.steps;
     let updated = store::update_playbook(&mut tx, access.workspace.id, &stored).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "playbook.update",
-            &updated.name,
-            json!({"id": updated.id, "previous_name": old_name, "description": updated.description, "steps": updated.steps}),
-        ),
+        access,
+        "playbook.update",
+        &updated.name,
+        json!({"id": updated.id, "previous_name": old_name,
+               "description": updated.description, "steps": updated.steps}),
     )
     .await?;
     tx.commit().await?;
@@ -168,15 +162,12 @@ pub async fn delete(state: &AppState, access: &Access, id_or_name: &str) -> Doma
     let mut tx = state.store.begin_write().await?;
     let stored = store::playbook_in(&mut tx, access.workspace.id, id_or_name).await?;
     store::delete_playbook(&mut tx, access.workspace.id, stored.id).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "playbook.delete",
-            &stored.name,
-            json!({"id": stored.id}),
-        ),
+        access,
+        "playbook.delete",
+        &stored.name,
+        json!({"id": stored.id}),
     )
     .await?;
     tx.commit().await?;
@@ -249,19 +240,16 @@ async fn run_to_end(
         .map_err(|e| DomainError::Internal(format!("cannot encode step results: {e}")))?;
     let mut tx = state.store.begin_write().await?;
     store::finish_playbook_run(&mut tx, run_id, &status, &results_value).await?;
-    audit::append(
+    let steps: Vec<_> = results
+        .iter()
+        .map(|r| json!({"name": r.name, "status": r.status}))
+        .collect();
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            action,
-            &stored.name,
-            json!({
-                "run_id": run_id,
-                "status": status,
-                "steps": results.iter().map(|r| json!({"name": r.name, "status": r.status})).collect::<Vec<_>>(),
-            }),
-        ),
+        access,
+        action,
+        &stored.name,
+        json!({"run_id": run_id, "status": status, "steps": steps}),
     )
     .await?;
     tx.commit().await?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{DomainError, DomainResult};
+use super::{record_installation, DomainError, DomainResult};
 use crate::audit::{self, Actor, NewEvent};
 use crate::authz::Caller;
 use crate::plugins::{EnableError, PluginEntry, PluginEvent, Reason};
@@ -45,15 +45,13 @@ pub async fn disable(
         .ok_or_else(|| DomainError::NotFound(format!("no loaded plugin named `{name}`")))?;
     let message = format!("disabled by {}", caller.user.email);
     let mut tx = state.store.begin_write().await?;
-    audit::append(
+    let version = entry.manifest.as_ref().map(|m| &m.version);
+    record_installation(
         &mut tx,
-        &caller.actor(),
-        NewEvent::new(
-            None,
-            "plugin.disable",
-            name,
-            json!({"path": entry.path, "reason": Reason::DisabledByAdmin, "version": entry.manifest.as_ref().map(|m| &m.version)}),
-        ),
+        caller,
+        "plugin.disable",
+        name,
+        json!({"path": entry.path, "reason": Reason::DisabledByAdmin, "version": version}),
     )
     .await?;
     // Recorded first, so a failed write leaves the plugin running.

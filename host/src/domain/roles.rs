@@ -7,8 +7,7 @@
 
 use serde_json::json;
 
-use super::{validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{record, validate, DomainError, DomainResult};
 use crate::authz::{Access, Permission, PermissionSet, Role};
 use crate::state::AppState;
 use crate::store::{self, CustomRole};
@@ -73,15 +72,12 @@ pub async fn create(state: &AppState, access: &Access, new: &NewRole) -> DomainR
     ensure_grantable(access, &perms, "this role")?;
     let mut tx = state.store.begin_write().await?;
     let role = store::insert_custom_role(&mut tx, access.workspace.id, &name, base, &perms).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "role.create",
-            &name,
-            json!({"base_role": base, "permissions": perms.names()}),
-        ),
+        access,
+        "role.create",
+        &name,
+        json!({"base_role": base, "permissions": perms.names()}),
     )
     .await?;
     tx.commit().await?;
@@ -94,15 +90,12 @@ pub async fn delete(state: &AppState, access: &Access, name: &str) -> DomainResu
     access.require(Permission::RoleManage)?;
     let mut tx = state.store.begin_write().await?;
     let role = store::delete_custom_role(&mut tx, access.workspace.id, name).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            "role.delete",
-            name,
-            json!({"base_role": role.base_role, "permissions": role.permissions.names()}),
-        ),
+        access,
+        "role.delete",
+        name,
+        json!({"base_role": role.base_role, "permissions": role.permissions.names()}),
     )
     .await?;
     tx.commit().await?;

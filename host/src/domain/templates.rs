@@ -13,8 +13,7 @@ use utoipa::ToSchema;
 
 use super::fields::FieldDefinition;
 use super::playbooks::PlaybookDefinition;
-use super::{validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use super::{record_installation, validate, DomainError, DomainResult};
 use crate::authz::{Caller, PermissionSet, Role};
 use crate::state::AppState;
 use crate::store::{self, Template};
@@ -188,15 +187,12 @@ pub async fn create(
         caller.user.id,
     )
     .await?;
-    audit::append(
+    record_installation(
         &mut tx,
-        &caller.actor(),
-        NewEvent::new(
-            None,
-            "template.create",
-            &name,
-            json!({"description": stored.description}),
-        ),
+        caller,
+        "template.create",
+        &name,
+        json!({"description": stored.description}),
     )
     .await?;
     tx.commit().await?;
@@ -212,12 +208,7 @@ pub async fn delete(state: &AppState, caller: &Caller, name: &str) -> DomainResu
     caller.require_platform_admin("delete workspace templates")?;
     let mut tx = state.store.begin_write().await?;
     store::delete_template(&mut tx, name).await?;
-    audit::append(
-        &mut tx,
-        &caller.actor(),
-        NewEvent::new(None, "template.delete", name, json!({})),
-    )
-    .await?;
+    record_installation(&mut tx, caller, "template.delete", name, json!({})).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use super::{validate, DomainError, DomainResult};
+use super::{record_installation, validate, DomainError, DomainResult};
 use crate::audit::{self, Actor, NewEvent};
 use crate::authz::Caller;
 use crate::state::AppState;
@@ -55,15 +55,13 @@ pub async fn create(
     };
     let mut tx = state.store.begin_write().await?;
     let created = store::insert_token(&mut tx, caller.user.id, &name, expires_at).await?;
-    audit::append(
+    record_installation(
         &mut tx,
-        &caller.actor(),
-        NewEvent::new(
-            None,
-            "token.create",
-            created.info.id.to_string(),
-            json!({"name": name, "prefix": created.info.prefix, "expires_at": created.info.expires_at, "user": caller.user.email}),
-        ),
+        caller,
+        "token.create",
+        created.info.id.to_string(),
+        json!({"name": name, "prefix": created.info.prefix,
+               "expires_at": created.info.expires_at, "user": caller.user.email}),
     )
     .await?;
     tx.commit().await?;
@@ -75,15 +73,12 @@ pub async fn create(
 pub async fn revoke(state: &AppState, caller: &Caller, id: i64) -> DomainResult<TokenInfo> {
     let mut tx = state.store.begin_write().await?;
     let info = store::revoke_token(&mut tx, caller.user.id, id).await?;
-    audit::append(
+    record_installation(
         &mut tx,
-        &caller.actor(),
-        NewEvent::new(
-            None,
-            "token.revoke",
-            id.to_string(),
-            json!({"name": info.name, "prefix": info.prefix, "user": caller.user.email}),
-        ),
+        caller,
+        "token.revoke",
+        id.to_string(),
+        json!({"name": info.name, "prefix": info.prefix, "user": caller.user.email}),
     )
     .await?;
     tx.commit().await?;

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{fields, validate, DomainError, DomainResult};
+use super::{fields, record, validate, DomainError, DomainResult};
 use crate::audit::{self, NewEvent};
 use crate::authz::{Access, Permission};
 use crate::state::AppState;
@@ -383,19 +383,25 @@ pub async fn update(
         };
     }
     let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
-    audit::append(
+    let changed: Map<String, Value> = changed_keys
+        .iter()
+        .map(|k| {
+            (
+                k.clone(),
+                item.fields.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            action(&item.kind, "update"),
-            item.id.to_string(),
-            json!({
-                "title": title_changed.then_some(&item.title),
-                "description_changed": description_changed,
-                "fields": changed_keys.iter().map(|k| (k.clone(), item.fields.get(k).cloned().unwrap_or(Value::Null))).collect::<Map<_, _>>(),
-            }),
-        ),
+        access,
+        action(&item.kind, "update"),
+        item.id.to_string(),
+        json!({
+            "title": title_changed.then_some(&item.title),
+            "description_changed": description_changed,
+            "fields": changed,
+        }),
     )
     .await?;
     tx.commit().await?;
@@ -469,15 +475,12 @@ pub async fn transition(
     check_transition(access, &item, status)?;
     let from = std::mem::replace(&mut item.status, status.to_owned());
     let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
-    audit::append(
+    record(
         &mut tx,
-        &access.actor(),
-        NewEvent::new(
-            Some(access.workspace.id),
-            action(&item.kind, &item.status),
-            item.id.to_string(),
-            json!({"kind": item.kind, "from": from, "to": item.status, "comment": comment_text}),
-        ),
+        access,
+        action(&item.kind, &item.status),
+        item.id.to_string(),
+        json!({"kind": item.kind, "from": from, "to": item.status, "comment": comment_text}),
     )
     .await?;
     tx.commit().await?;

@@ -233,56 +233,56 @@ impl Store {
     }
 
     /// Closes task runs still `running` that started before `before` as
-    /// `abandoned` at `at`; returns how many. Looks first, so most calls
-    /// take no write lock.
+    /// `abandoned` at `at`; returns how many.
     pub async fn close_abandoned_task_runs(&self, before: &str, at: &str) -> StoreResult<u64> {
-        let stale: i64 = sqlx::query_scalar(
+        self.close_stale(
             "SELECT COUNT(*) FROM task_runs WHERE outcome = 'running' AND started_at < $1",
-        )
-        .bind(before)
-        .fetch_one(self.pool())
-        .await?;
-        if stale == 0 {
-            return Ok(0);
-        }
-        let mut tx = self.begin_write().await?;
-        let closed = sqlx::query(
             "UPDATE task_runs SET outcome = 'abandoned', finished_at = $1,
                  error = 'the server process running it stopped before it finished'
              WHERE outcome = 'running' AND started_at < $2",
+            before,
+            at,
         )
-        .bind(at)
-        .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(closed)
+        .await
     }
 
     /// Closes playbook runs still `running` that started before `before` as
-    /// `abandoned` at `at`; returns how many. Looks first, like
-    /// [`Store::close_abandoned_task_runs`].
+    /// `abandoned` at `at`; returns how many.
     pub async fn close_abandoned_playbook_runs(&self, before: &str, at: &str) -> StoreResult<u64> {
-        let stale: i64 = sqlx::query_scalar(
+        self.close_stale(
             "SELECT COUNT(*) FROM playbook_runs WHERE status = 'running' AND started_at < $1",
+            "UPDATE playbook_runs SET status = 'abandoned', finished_at = $1
+             WHERE status = 'running' AND started_at < $2",
+            before,
+            at,
         )
-        .bind(before)
-        .fetch_one(self.pool())
-        .await?;
+        .await
+    }
+
+    /// Runs `close` (`$1` = `at`, `$2` = `before`) if `count` (`$1` =
+    /// `before`) finds anything: most looks find nothing and take no write
+    /// lock.
+    async fn close_stale(
+        &self,
+        count: &str,
+        close: &str,
+        before: &str,
+        at: &str,
+    ) -> StoreResult<u64> {
+        let stale: i64 = sqlx::query_scalar(count)
+            .bind(before)
+            .fetch_one(self.pool())
+            .await?;
         if stale == 0 {
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        let closed = sqlx::query(
-            "UPDATE playbook_runs SET status = 'abandoned', finished_at = $1
-             WHERE status = 'running' AND started_at < $2",
-        )
-        .bind(at)
-        .bind(before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let closed = sqlx::query(close)
+            .bind(at)
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(closed)
     }
