@@ -81,7 +81,7 @@ impl ChainAppender {
         .bind(GENESIS_HASH)
         .fetch_one(&mut *conn)
         .await?;
-        Ok((head.try_get(0)?, head.try_get(1)?))
+        Ok((head.try_get("head_seq")?, head.try_get("head_hash")?))
     }
 
     /// Appends one event (which must belong to this chain) and returns its
@@ -194,7 +194,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<AuditEvent>> {
         let rows = sqlx::query(
-            "SELECT e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash, e.chain_id, w.slug
+            "SELECT e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash, e.chain_id, w.slug AS workspace
              FROM audit_events e LEFT JOIN workspaces w ON w.id = e.workspace_id
              WHERE e.chain_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
         )
@@ -206,23 +206,23 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(AuditEvent {
-                    chain_id: r.try_get(10)?,
-                    workspace: r.try_get(11)?,
-                    seq: r.try_get(0)?,
-                    time: r.try_get(1)?,
+                    chain_id: r.try_get("chain_id")?,
+                    workspace: r.try_get("workspace")?,
+                    seq: r.try_get("seq")?,
+                    time: r.try_get("time")?,
                     actor: AuditActor {
-                        user_id: r.try_get(2)?,
-                        token_id: r.try_get(3)?,
-                        label: r.try_get(4)?,
+                        user_id: r.try_get("actor_user_id")?,
+                        token_id: r.try_get("actor_token_id")?,
+                        label: r.try_get("actor")?,
                     },
-                    action: r.try_get(5)?,
-                    target: r.try_get(6)?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
                     details: crate::store::json_column(
-                        &r.try_get::<String, _>(7)?,
+                        &r.try_get::<String, _>("details")?,
                         "audit details",
                     )?,
-                    prev_hash: r.try_get(8)?,
-                    hash: r.try_get(9)?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
                 })
             })
             .collect()
@@ -246,7 +246,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(head) = head else { return Ok(None) };
-        let (seq, hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+        let (seq, hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
         if let Some(latest) = self.checkpoints(chain_id).await?.pop() {
             if latest.seq == seq && latest.hash == hash && latest.key_id == signer.key_id() {
                 return Ok(Some(latest));
@@ -288,12 +288,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Checkpoint {
-                    chain_id: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    hash: r.try_get(2)?,
-                    signed_at: r.try_get(3)?,
-                    key_id: r.try_get(4)?,
-                    signature: r.try_get(5)?,
+                    chain_id: r.try_get("chain_id")?,
+                    seq: r.try_get("seq")?,
+                    hash: r.try_get("hash")?,
+                    signed_at: r.try_get("signed_at")?,
+                    key_id: r.try_get("key_id")?,
+                    signature: r.try_get("signature")?,
                 })
             })
             .collect()
@@ -377,9 +377,9 @@ fn scan_sqlite(
 ) -> rusqlite::Result<Vec<Link>> {
     let conn = open_sqlite(path)?;
     let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE chain_id = ?1 AND seq >= ?2",
+        "SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events WHERE chain_id = ?1 AND seq >= ?2",
         rusqlite::params![chain_id, from_seq],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get("lo")?, r.get("hi")?)),
     )?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
         return Ok(Vec::new());
@@ -409,6 +409,41 @@ fn open_sqlite(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection>
     Ok(conn)
 }
 
+/// Where each of [`EVENT_COLUMNS`] sits in a statement's rows, found by
+/// name once per statement rather than on every row.
+struct EventIndexes {
+    seq: usize,
+    time: usize,
+    workspace_id: usize,
+    actor_user_id: usize,
+    actor_token_id: usize,
+    actor: usize,
+    action: usize,
+    target: usize,
+    details: usize,
+    prev_hash: usize,
+    hash: usize,
+}
+
+impl EventIndexes {
+    fn of(stmt: &rusqlite::Statement<'_>) -> rusqlite::Result<Self> {
+        let at = |name: &str| stmt.column_index(name);
+        Ok(Self {
+            seq: at("seq")?,
+            time: at("time")?,
+            workspace_id: at("workspace_id")?,
+            actor_user_id: at("actor_user_id")?,
+            actor_token_id: at("actor_token_id")?,
+            actor: at("actor")?,
+            action: at("action")?,
+            target: at("target")?,
+            details: at("details")?,
+            prev_hash: at("prev_hash")?,
+            hash: at("hash")?,
+        })
+    }
+}
+
 /// Reads and hashes the events with `from <= seq < to`.
 fn read_range(
     conn: &rusqlite::Connection,
@@ -419,6 +454,7 @@ fn read_range(
     let mut stmt = conn.prepare(&format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events WHERE chain_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
     ))?;
+    let at = EventIndexes::of(&stmt)?;
     let mut rows = stmt.query(rusqlite::params![chain_id, from, to])?;
     let mut links = Vec::new();
     let mut buf = String::with_capacity(1024);
@@ -432,25 +468,25 @@ fn read_range(
                 )
             })
         };
-        let prev_hash = text(9)?;
-        let hash = text(10)?;
+        let prev_hash = text(at.prev_hash)?;
+        let hash = text(at.hash)?;
         let digest = HashInput {
             chain_id,
-            time: text(1)?,
-            workspace_id: r.get(2)?,
-            actor_user_id: r.get(3)?,
-            actor_token_id: r.get(4)?,
-            actor: text(5)?,
-            action: text(6)?,
-            target: text(7)?,
-            details: text(8)?,
+            time: text(at.time)?,
+            workspace_id: r.get(at.workspace_id)?,
+            actor_user_id: r.get(at.actor_user_id)?,
+            actor_token_id: r.get(at.actor_token_id)?,
+            actor: text(at.actor)?,
+            action: text(at.action)?,
+            target: text(at.target)?,
+            details: text(at.details)?,
             prev_hash,
         }
         .digest_with(&mut buf);
         let mut hex_digest = [0u8; 64];
         hex::encode_to_slice(digest, &mut hex_digest).expect("64 hex digits");
         links.push(Link {
-            seq: r.get(0)?,
+            seq: r.get(at.seq)?,
             content_ok: hex_digest == hash.as_bytes(),
             prev_hash: prev_hash.to_string(),
             hash: hash.to_string(),
@@ -471,17 +507,17 @@ impl Store {
         let mut buf = String::with_capacity(1024);
         while let Some(r) = rows.try_next().await? {
             let raw = Raw {
-                seq: r.try_get(0)?,
-                time: r.try_get(1)?,
-                workspace_id: r.try_get(2)?,
-                actor_user_id: r.try_get(3)?,
-                actor_token_id: r.try_get(4)?,
-                actor: r.try_get(5)?,
-                action: r.try_get(6)?,
-                target: r.try_get(7)?,
-                details: r.try_get(8)?,
-                prev_hash: r.try_get(9)?,
-                hash: r.try_get(10)?,
+                seq: r.try_get("seq")?,
+                time: r.try_get("time")?,
+                workspace_id: r.try_get("workspace_id")?,
+                actor_user_id: r.try_get("actor_user_id")?,
+                actor_token_id: r.try_get("actor_token_id")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                details: r.try_get("details")?,
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
             };
             links.push(raw.link(chain_id, &mut buf));
         }

@@ -39,26 +39,26 @@ pub struct Certificate {
 
 const COLUMNS: &str =
     "c.id, c.name, c.subject, c.issuer, c.serial, c.sans, c.not_before, c.not_after, \
-     c.fingerprint_sha256, c.chain_length, c.pem, u.email, c.created_at";
+     c.fingerprint_sha256, c.chain_length, c.pem, u.email AS created_by, c.created_at";
 const FROM: &str = "certificates c LEFT JOIN users u ON u.id = c.created_by";
 
 fn from_row(row: &AnyRow) -> StoreResult<Certificate> {
-    let sans: String = row.try_get(5)?;
+    let sans: String = row.try_get("sans")?;
     Ok(Certificate {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        subject: row.try_get(2)?,
-        issuer: row.try_get(3)?,
-        serial: row.try_get(4)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        subject: row.try_get("subject")?,
+        issuer: row.try_get("issuer")?,
+        serial: row.try_get("serial")?,
         sans: serde_json::from_str(&sans)
             .map_err(|e| StoreError::Corrupt(format!("certificate SANs: {e}")))?,
-        not_before: row.try_get(6)?,
-        not_after: row.try_get(7)?,
-        fingerprint_sha256: row.try_get(8)?,
-        chain_length: row.try_get(9)?,
-        pem: row.try_get(10)?,
-        created_by: row.try_get(11)?,
-        created_at: row.try_get(12)?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        fingerprint_sha256: row.try_get("fingerprint_sha256")?,
+        chain_length: row.try_get("chain_length")?,
+        pem: row.try_get("pem")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -193,7 +193,7 @@ impl Store {
         let now_t = time::OffsetDateTime::now_utc();
         let before = super::format_time(now_t + time::Duration::days(days));
         let rows = sqlx::query(
-            "SELECT w.slug, c.id, c.name, c.subject, c.not_after
+            "SELECT w.slug AS workspace, c.id, c.name, c.subject, c.not_after
              FROM certificates c JOIN workspaces w ON w.id = c.workspace_id
              WHERE c.not_after <= $1 ORDER BY w.slug, c.not_after, c.id",
         )
@@ -202,12 +202,12 @@ impl Store {
         .await?;
         let mut out: Vec<WorkspaceExpiring> = Vec::new();
         for row in rows {
-            let slug: String = row.try_get(0)?;
-            let not_after: String = row.try_get(4)?;
+            let slug: String = row.try_get("workspace")?;
+            let not_after: String = row.try_get("not_after")?;
             let cert = ExpiringCertificate {
-                id: row.try_get(1)?,
-                name: row.try_get(2)?,
-                subject: row.try_get(3)?,
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                subject: row.try_get("subject")?,
                 days_left: crate::certs::days_left(&not_after, now_t).unwrap_or(i64::MIN),
                 expired: super::parse_time(&not_after).is_none_or(|t| t <= now_t),
                 not_after,

@@ -31,7 +31,7 @@ pub struct Integration {
 }
 
 const INTEGRATION_COLUMNS: &str =
-    "i.id, i.name, i.adapter, i.config, i.secrets, i.enabled, u.email, i.created_at, i.updated_at";
+    "i.id, i.name, i.adapter, i.config, i.secrets, i.enabled, u.email AS created_by, i.created_at, i.updated_at";
 const INTEGRATION_FROM: &str = "integrations i LEFT JOIN users u ON u.id = i.created_by";
 
 fn object(text: &str, what: &str) -> StoreResult<Map<String, Value>> {
@@ -43,15 +43,15 @@ fn object(text: &str, what: &str) -> StoreResult<Map<String, Value>> {
 
 fn integration_from_row(row: &AnyRow) -> StoreResult<Integration> {
     Ok(Integration {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        adapter: row.try_get(2)?,
-        config: object(&row.try_get::<String, _>(3)?, "integration config")?,
-        sealed_secrets: object(&row.try_get::<String, _>(4)?, "integration secrets")?,
-        enabled: row.try_get::<i64, _>(5)? != 0,
-        created_by: row.try_get(6)?,
-        created_at: row.try_get(7)?,
-        updated_at: row.try_get(8)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        adapter: row.try_get("adapter")?,
+        config: object(&row.try_get::<String, _>("config")?, "integration config")?,
+        sealed_secrets: object(&row.try_get::<String, _>("secrets")?, "integration secrets")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -252,17 +252,17 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let detail: Option<String> = row.try_get(6)?;
+                let detail: Option<String> = row.try_get("detail")?;
                 Ok(Delivery {
-                    id: row.try_get(0)?,
-                    integration: row.try_get(1)?,
-                    adapter: row.try_get(2)?,
-                    event_type: row.try_get(3)?,
-                    source: row.try_get(4)?,
-                    ok: row.try_get::<i64, _>(5)? != 0,
+                    id: row.try_get("id")?,
+                    integration: row.try_get("integration")?,
+                    adapter: row.try_get("adapter")?,
+                    event_type: row.try_get("event_type")?,
+                    source: row.try_get("source")?,
+                    ok: row.try_get::<i64, _>("ok")? != 0,
                     detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-                    error: row.try_get(7)?,
-                    created_at: row.try_get(8)?,
+                    error: row.try_get("error")?,
+                    created_at: row.try_get("created_at")?,
                 })
             })
             .collect()
@@ -289,18 +289,18 @@ pub struct Playbook {
 }
 
 const PLAYBOOK_COLUMNS: &str =
-    "p.id, p.name, p.description, p.steps, u.email, p.created_at, p.updated_at";
+    "p.id, p.name, p.description, p.steps, u.email AS created_by, p.created_at, p.updated_at";
 const PLAYBOOK_FROM: &str = "playbooks p LEFT JOIN users u ON u.id = p.created_by";
 
 fn playbook_from_row(row: &AnyRow) -> StoreResult<Playbook> {
     Ok(Playbook {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        description: row.try_get(2)?,
-        steps: json_column(&row.try_get::<String, _>(3)?, "playbook steps")?,
-        created_by: row.try_get(4)?,
-        created_at: row.try_get(5)?,
-        updated_at: row.try_get(6)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        steps: json_column(&row.try_get::<String, _>("steps")?, "playbook steps")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -418,21 +418,21 @@ pub struct PlaybookRun {
     pub finished_at: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "r.id, r.playbook_id, r.playbook, r.dry_run, r.status, r.input, r.steps, u.email, r.started_at, r.finished_at";
+const RUN_COLUMNS: &str = "r.id, r.playbook_id, r.playbook, r.dry_run, r.status, r.input, r.steps, u.email AS started_by, r.started_at, r.finished_at";
 const RUN_FROM: &str = "playbook_runs r LEFT JOIN users u ON u.id = r.started_by";
 
 fn run_from_row(row: &AnyRow) -> StoreResult<PlaybookRun> {
     Ok(PlaybookRun {
-        id: row.try_get(0)?,
-        playbook_id: row.try_get(1)?,
-        playbook: row.try_get(2)?,
-        dry_run: row.try_get::<i64, _>(3)? != 0,
-        status: row.try_get(4)?,
-        input: json_column(&row.try_get::<String, _>(5)?, "playbook run input")?,
-        steps: json_column(&row.try_get::<String, _>(6)?, "playbook run steps")?,
-        started_by: row.try_get(7)?,
-        started_at: row.try_get(8)?,
-        finished_at: row.try_get(9)?,
+        id: row.try_get("id")?,
+        playbook_id: row.try_get("playbook_id")?,
+        playbook: row.try_get("playbook")?,
+        dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+        status: row.try_get("status")?,
+        input: json_column(&row.try_get::<String, _>("input")?, "playbook run input")?,
+        steps: json_column(&row.try_get::<String, _>("steps")?, "playbook run steps")?,
+        started_by: row.try_get("started_by")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
     })
 }
 

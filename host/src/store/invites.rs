@@ -30,7 +30,7 @@ pub struct Invite {
     pub invited_by: String,
 }
 
-const INVITE_SELECT: &str = "SELECT i.id, i.email, i.role, c.name, i.created_at, i.expires_at, i.accepted_at, i.revoked_at, u.email, i.workspace_id, i.custom_role_id
+const INVITE_SELECT: &str = "SELECT i.id, i.email, i.role, c.name AS custom_role, i.created_at, i.expires_at, i.accepted_at, i.revoked_at, u.email AS invited_by, i.workspace_id, i.custom_role_id
      FROM invites i JOIN users u ON u.id = i.invited_by
      LEFT JOIN custom_roles c ON c.id = i.custom_role_id";
 
@@ -46,9 +46,9 @@ pub struct InviteRecord {
 }
 
 fn invite_from_row(row: &AnyRow, now: &str) -> StoreResult<InviteRecord> {
-    let expires_at: String = row.try_get(5)?;
-    let accepted: Option<String> = row.try_get(6)?;
-    let revoked: Option<String> = row.try_get(7)?;
+    let expires_at: String = row.try_get("expires_at")?;
+    let accepted: Option<String> = row.try_get("accepted_at")?;
+    let revoked: Option<String> = row.try_get("revoked_at")?;
     // An invite closed at or after its expiry (by the expiry task, or
     // before the address is invited again) expired; one closed before it
     // was revoked.
@@ -64,20 +64,20 @@ fn invite_from_row(row: &AnyRow, now: &str) -> StoreResult<InviteRecord> {
     } else {
         "pending"
     };
-    let role: String = row.try_get(2)?;
+    let role: String = row.try_get("role")?;
     Ok(InviteRecord {
         invite: Invite {
-            id: row.try_get(0)?,
-            email: row.try_get(1)?,
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
             role: role.parse().map_err(StoreError::Corrupt)?,
-            custom_role: row.try_get(3)?,
+            custom_role: row.try_get("custom_role")?,
             status: status.to_string(),
-            created_at: row.try_get(4)?,
+            created_at: row.try_get("created_at")?,
             expires_at,
-            invited_by: row.try_get(8)?,
+            invited_by: row.try_get("invited_by")?,
         },
-        workspace_id: row.try_get(9)?,
-        custom_role_id: row.try_get(10)?,
+        workspace_id: row.try_get("workspace_id")?,
+        custom_role_id: row.try_get("custom_role_id")?,
     })
 }
 
@@ -120,8 +120,11 @@ pub async fn expire_invites(
     };
     let mut expired = 0;
     for row in &rows {
-        let (id, workspace, email): (i64, i64, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (id, workspace, email): (i64, i64, String) = (
+            row.try_get("id")?,
+            row.try_get("workspace_id")?,
+            row.try_get("email")?,
+        );
         let closed = sqlx::query(
             "UPDATE invites SET revoked_at = $1
              WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
@@ -362,10 +365,10 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(OutboxMail {
-                    id: r.try_get(0)?,
-                    recipient: r.try_get(1)?,
-                    subject: r.try_get(2)?,
-                    body: r.try_get(3)?,
+                    id: r.try_get("id")?,
+                    recipient: r.try_get("recipient")?,
+                    subject: r.try_get("subject")?,
+                    body: r.try_get("body")?,
                 })
             })
             .collect()

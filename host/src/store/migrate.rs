@@ -106,7 +106,7 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> StoreResult<Vec
             .fetch_all(&mut *conn)
             .await?
             .iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .map(|row| Ok((row.try_get("version")?, row.try_get("checksum")?)))
             .collect::<Result<_, sqlx::Error>>()?;
     let mut done = Vec::new();
     for m in MIGRATIONS {

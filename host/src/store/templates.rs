@@ -21,10 +21,10 @@ pub struct Template {
 
 fn template_from_row(row: &AnyRow) -> StoreResult<Template> {
     Ok(Template {
-        name: row.try_get(0)?,
-        description: row.try_get(1)?,
-        snapshot: json_column(&row.try_get::<String, _>(2)?, "template snapshot")?,
-        created_at: row.try_get(3)?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        snapshot: json_column(&row.try_get::<String, _>("snapshot")?, "template snapshot")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 

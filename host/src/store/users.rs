@@ -23,15 +23,18 @@ pub struct User {
     pub created_at: String,
 }
 
-const USER_COLUMNS: &str = "u.id, u.email, u.name, u.platform_admin, u.created_at";
+/// A user's columns, aliased with a `user_` prefix so that they can share a
+/// row with another table's (`id`, `name`, `created_at`).
+const USER_COLUMNS: &str = "u.id AS user_id, u.email AS user_email, u.name AS user_name, \
+     u.platform_admin AS user_platform_admin, u.created_at AS user_created_at";
 
-fn user_from_row(row: &AnyRow, offset: usize) -> Result<User, sqlx::Error> {
+fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
-        id: row.try_get(offset)?,
-        email: row.try_get(offset + 1)?,
-        name: row.try_get(offset + 2)?,
-        platform_admin: row.try_get::<i64, _>(offset + 3)? != 0,
-        created_at: row.try_get(offset + 4)?,
+        id: row.try_get("user_id")?,
+        email: row.try_get("user_email")?,
+        name: row.try_get("user_name")?,
+        platform_admin: row.try_get::<i64, _>("user_platform_admin")? != 0,
+        created_at: row.try_get("user_created_at")?,
     })
 }
 
@@ -60,8 +63,8 @@ const TOKEN_COLUMNS: &str =
     "t.id, t.name, t.prefix, t.created_at, t.expires_at, t.last_used_at, t.revoked_at";
 
 fn token_from_row(row: &AnyRow, now: &str) -> Result<TokenInfo, sqlx::Error> {
-    let expires_at: Option<String> = row.try_get(4)?;
-    let revoked_at: Option<String> = row.try_get(6)?;
+    let expires_at: Option<String> = row.try_get("expires_at")?;
+    let revoked_at: Option<String> = row.try_get("revoked_at")?;
     let status = if revoked_at.is_some() {
         "revoked"
     } else if expires_at.as_deref().is_some_and(|e| e <= now) {
@@ -70,12 +73,12 @@ fn token_from_row(row: &AnyRow, now: &str) -> Result<TokenInfo, sqlx::Error> {
         "active"
     };
     Ok(TokenInfo {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        prefix: row.try_get(2)?,
-        created_at: row.try_get(3)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
         expires_at,
-        last_used_at: row.try_get(5)?,
+        last_used_at: row.try_get("last_used_at")?,
         revoked_at,
         status: status.to_string(),
     })
@@ -116,7 +119,7 @@ pub async fn user_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult
     .bind(email)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|r| user_from_row(&r, 0)).transpose()?)
+    Ok(row.map(|r| user_from_row(&r)).transpose()?)
 }
 
 /// Creates a user.
@@ -128,7 +131,8 @@ pub async fn insert_user(
 ) -> StoreResult<User> {
     let row = sqlx::query(
         "INSERT INTO users (email, name, platform_admin, created_at) VALUES ($1, $2, $3, $4)
-         RETURNING id, email, name, platform_admin, created_at",
+         RETURNING id AS user_id, email AS user_email, name AS user_name,
+             platform_admin AS user_platform_admin, created_at AS user_created_at",
     )
     .bind(email)
     .bind(name)
@@ -139,7 +143,7 @@ pub async fn insert_user(
     .map_err(super::conflict_on_unique(|| {
         format!("a user with email {email} already exists")
     }))?;
-    Ok(user_from_row(&row, 0)?)
+    Ok(user_from_row(&row)?)
 }
 
 /// Makes an existing user a platform admin.
@@ -221,7 +225,7 @@ impl Store {
         Ok(match row {
             Some(row) => Some(TokenLookup {
                 token: token_from_row(&row, &now)?,
-                user: user_from_row(&row, 7)?,
+                user: user_from_row(&row)?,
             }),
             None => None,
         })

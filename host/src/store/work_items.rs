@@ -33,11 +33,11 @@ pub struct WorkItem {
 }
 
 const ITEM_COLUMNS: &str =
-    "i.id, i.kind, i.title, i.description, i.status, i.fields, u.email, i.created_at, i.updated_at";
+    "i.id, i.kind, i.title, i.description, i.status, i.fields, u.email AS created_by, i.created_at, i.updated_at";
 const ITEM_FROM: &str = "work_items i LEFT JOIN users u ON u.id = i.created_by";
 
 fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
-    let fields = match json_column(&row.try_get::<String, _>(5)?, "work item fields")? {
+    let fields = match json_column(&row.try_get::<String, _>("fields")?, "work item fields")? {
         Value::Object(map) => map,
         _ => {
             return Err(StoreError::Corrupt(
@@ -46,15 +46,15 @@ fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
         }
     };
     Ok(WorkItem {
-        id: row.try_get(0)?,
-        kind: row.try_get(1)?,
-        title: row.try_get(2)?,
-        description: row.try_get(3)?,
-        status: row.try_get(4)?,
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        status: row.try_get("status")?,
         fields,
-        created_by: row.try_get(6)?,
-        created_at: row.try_get(7)?,
-        updated_at: row.try_get(8)?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -186,9 +186,9 @@ impl Store {
         .await?;
         let mut counts = StatusCounts::new();
         for row in rows {
-            let kind: String = row.try_get(0)?;
-            let status: String = row.try_get(1)?;
-            let n: i64 = row.try_get(2)?;
+            let kind: String = row.try_get("kind")?;
+            let status: String = row.try_get("status")?;
+            let n: i64 = row.try_get("n")?;
             counts
                 .entry(kind)
                 .or_default()
@@ -222,12 +222,12 @@ fn field_from_row(row: &AnyRow) -> StoreResult<CustomField> {
         serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
     };
     Ok(CustomField {
-        key: row.try_get(0)?,
-        label: row.try_get(1)?,
-        applies_to: list(row.try_get(2)?, "custom field applies_to")?,
-        field_type: row.try_get(3)?,
-        required: row.try_get::<i64, _>(4)? != 0,
-        options: list(row.try_get(5)?, "custom field options")?,
+        key: row.try_get("key")?,
+        label: row.try_get("label")?,
+        applies_to: list(row.try_get("applies_to")?, "custom field applies_to")?,
+        field_type: row.try_get("field_type")?,
+        required: row.try_get::<i64, _>("required")? != 0,
+        options: list(row.try_get("options")?, "custom field options")?,
     })
 }
 
@@ -316,10 +316,13 @@ pub struct DashboardWidget {
 
 fn widget_from_row(row: &AnyRow) -> StoreResult<DashboardWidget> {
     Ok(DashboardWidget {
-        id: row.try_get(0)?,
-        position: row.try_get(1)?,
-        widget: row.try_get(2)?,
-        config: json_column(&row.try_get::<String, _>(3)?, "dashboard widget config")?,
+        id: row.try_get("id")?,
+        position: row.try_get("position")?,
+        widget: row.try_get("widget")?,
+        config: json_column(
+            &row.try_get::<String, _>("config")?,
+            "dashboard widget config",
+        )?,
     })
 }
 

@@ -33,13 +33,13 @@ const WORKSPACE_COLUMNS: &str =
 
 fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
     Ok(Workspace {
-        id: row.try_get(0)?,
-        slug: row.try_get(1)?,
-        name: row.try_get(2)?,
-        region: row.try_get(3)?,
-        settings: json_column(&row.try_get::<String, _>(4)?, "workspace settings")?,
-        policies: json_column(&row.try_get::<String, _>(5)?, "workspace policies")?,
-        created_at: row.try_get(6)?,
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        region: row.try_get("region")?,
+        settings: json_column(&row.try_get::<String, _>("settings")?, "workspace settings")?,
+        policies: json_column(&row.try_get::<String, _>("policies")?, "workspace policies")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -58,18 +58,18 @@ pub struct CustomRole {
     pub created_at: String,
 }
 
-fn custom_role_from_row(row: &AnyRow, offset: usize) -> StoreResult<CustomRole> {
-    let base: String = row.try_get(offset + 2)?;
-    let perms: String = row.try_get(offset + 3)?;
+fn custom_role_from_row(row: &AnyRow) -> StoreResult<CustomRole> {
+    let base: String = row.try_get("base_role")?;
+    let perms: String = row.try_get("permissions")?;
     let perms: Vec<String> = serde_json::from_str(&perms)
         .map_err(|e| StoreError::Corrupt(format!("custom role permissions: {e}")))?;
     Ok(CustomRole {
-        id: row.try_get(offset)?,
-        name: row.try_get(offset + 1)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
         base_role: base.parse().map_err(StoreError::Corrupt)?,
         permissions: PermissionSet::parse(perms.iter().map(String::as_str))
             .map_err(StoreError::Corrupt)?,
-        created_at: row.try_get(offset + 4)?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -231,12 +231,12 @@ pub async fn membership_in(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get(0)?;
-    let custom_id: Option<i64> = row.try_get(1)?;
+    let role: String = row.try_get("role")?;
+    let custom_id: Option<i64> = row.try_get("id")?;
     Ok(Some(Membership {
         role: role.parse().map_err(StoreError::Corrupt)?,
         custom_role: match custom_id {
-            Some(_) => Some(custom_role_from_row(&row, 1)?),
+            Some(_) => Some(custom_role_from_row(&row)?),
             None => None,
         },
     }))
@@ -282,7 +282,8 @@ pub async fn list_members_in(
     workspace_id: i64,
 ) -> StoreResult<Vec<Member>> {
     let rows = sqlx::query(
-        "SELECT u.id, u.email, u.name, m.role, c.name, m.created_at
+        "SELECT u.id AS user_id, u.email, u.name, m.role, c.name AS custom_role,
+                m.created_at AS joined_at
          FROM memberships m JOIN users u ON u.id = m.user_id
          LEFT JOIN custom_roles c ON c.id = m.custom_role_id
          WHERE m.workspace_id = $1 ORDER BY u.email",
@@ -292,14 +293,14 @@ pub async fn list_members_in(
     .await?;
     rows.iter()
         .map(|r| {
-            let role: String = r.try_get(3)?;
+            let role: String = r.try_get("role")?;
             Ok(Member {
-                user_id: r.try_get(0)?,
-                email: r.try_get(1)?,
-                name: r.try_get(2)?,
+                user_id: r.try_get("user_id")?,
+                email: r.try_get("email")?,
+                name: r.try_get("name")?,
                 role: role.parse().map_err(StoreError::Corrupt)?,
-                custom_role: r.try_get(4)?,
-                joined_at: r.try_get(5)?,
+                custom_role: r.try_get("custom_role")?,
+                joined_at: r.try_get("joined_at")?,
             })
         })
         .collect()
@@ -329,7 +330,7 @@ pub async fn insert_custom_role(
     .map_err(super::conflict_on_unique(|| {
         format!("a custom role named `{name}` already exists in this workspace")
     }))?;
-    custom_role_from_row(&row, 0)
+    custom_role_from_row(&row)
 }
 
 /// Custom roles of a workspace, read inside a transaction.
@@ -343,7 +344,7 @@ pub async fn list_custom_roles_in(
     .bind(workspace_id)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(|r| custom_role_from_row(r, 0)).collect()
+    rows.iter().map(custom_role_from_row).collect()
 }
 
 /// Deletes a custom role nobody holds and no open invite names.
@@ -412,7 +413,7 @@ impl Store {
     /// The workspaces `user_id` belongs to.
     pub async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<UserMembership>> {
         let rows = sqlx::query(
-            "SELECT w.slug, w.name, m.role, c.name
+            "SELECT w.slug AS workspace, w.name AS workspace_name, m.role, c.name AS custom_role
              FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
              LEFT JOIN custom_roles c ON c.id = m.custom_role_id
              WHERE m.user_id = $1 ORDER BY w.slug",
@@ -422,12 +423,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let role: String = r.try_get(2)?;
+                let role: String = r.try_get("role")?;
                 Ok(UserMembership {
-                    workspace: r.try_get(0)?,
-                    workspace_name: r.try_get(1)?,
+                    workspace: r.try_get("workspace")?,
+                    workspace_name: r.try_get("workspace_name")?,
                     role: role.parse().map_err(StoreError::Corrupt)?,
-                    custom_role: r.try_get(3)?,
+                    custom_role: r.try_get("custom_role")?,
                 })
             })
             .collect()
