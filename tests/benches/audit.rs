@@ -60,10 +60,12 @@ fn main() {
             tx.commit().await.unwrap();
         }
         let one = started.elapsed().as_secs_f64() / appends as f64;
+        let mut tx = store.begin_write().await.unwrap();
         sqlx::query("CREATE TABLE scratch (a INTEGER, b INTEGER, c TEXT, d INTEGER, e INTEGER, f INTEGER, g TEXT, h TEXT, i TEXT, j TEXT, k TEXT, l TEXT)")
-            .execute(store.pool())
+            .execute(&mut *tx)
             .await
             .unwrap();
+        tx.commit().await.unwrap();
         let started = Instant::now();
         for i in 0..appends {
             let mut tx = store.begin_write().await.unwrap();
