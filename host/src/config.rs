@@ -103,6 +103,10 @@ pub struct Config {
     pub public_url: String,
     /// Days an invite stays valid.
     pub invite_ttl_days: u32,
+    /// Minutes a browser session may go unused before it ends.
+    pub session_idle_minutes: u64,
+    /// Hours a browser session lasts at most, however much it is used.
+    pub session_lifetime_hours: u64,
     /// Maximum connections in the database pool.
     pub database_max_connections: u32,
     /// Outgoing mail for invites.
@@ -253,6 +257,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             public_url: String::new(),
             invite_ttl_days: 7,
+            session_idle_minutes: 8 * 60,
+            session_lifetime_hours: 7 * 24,
             database_max_connections: 8,
             smtp: None,
             audit_signing_key: None,
@@ -285,6 +291,8 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url)
             .field("invite_ttl_days", &self.invite_ttl_days)
+            .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("session_lifetime_hours", &self.session_lifetime_hours)
             .field("database_max_connections", &self.database_max_connections)
             .field("smtp", &self.smtp)
             .field("audit_signing_key", &self.audit_signing_key)
@@ -423,8 +431,10 @@ impl Config {
     /// rather than failing later, in the middle of a request or a task).
     pub fn validate(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
-        let checks: [(&'static str, u64, u64, u64); 7] = [
+        let checks: [(&'static str, u64, u64, u64); 9] = [
             ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
+            ("session_idle_minutes", self.session_idle_minutes, 1, 90 * 24 * 60),
+            ("session_lifetime_hours", self.session_lifetime_hours, 1, 366 * 24),
             (
                 "record_retention_days",
                 self.record_retention_days.into(),

@@ -1,4 +1,5 @@
-//! Secrets handed to users: API tokens (`vgl_…`) and invite tokens (`vgi_…`).
+//! Secrets handed to users: API tokens (`vgl_…`), invite tokens (`vgi_…`)
+//! and browser session cookies (`vgs_…`).
 //!
 //! A secret is 32 random bytes from the operating system's generator, written
 //! as 64 hex digits after a recognisable prefix, and stored only as its
@@ -13,6 +14,8 @@ use sha2::{Digest, Sha256};
 pub const API_TOKEN_PREFIX: &str = "vgl_";
 /// Prefix of invite accept tokens.
 pub const INVITE_TOKEN_PREFIX: &str = "vgi_";
+/// Prefix of browser session secrets (the session cookie's value).
+pub const SESSION_PREFIX: &str = "vgs_";
 
 /// A freshly generated secret.
 pub struct NewSecret {
@@ -47,6 +50,25 @@ pub fn generate(prefix: &str) -> NewSecret {
 /// The stored form of a secret.
 pub fn hash(plaintext: &str) -> String {
     hex::encode(Sha256::digest(plaintext.as_bytes()))
+}
+
+/// A value derived from `secret` for one `purpose` (such as the CSRF token
+/// of a session): anyone holding the secret can compute it, nobody can go
+/// back from it to the secret.
+pub fn derive(secret: &str, purpose: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"vigilo-derive-v1\n");
+    digest.update(purpose.as_bytes());
+    digest.update(b"\n");
+    digest.update(secret.as_bytes());
+    hex::encode(digest.finalize())
+}
+
+/// Whether two secrets are equal, in time that does not depend on where
+/// they differ.
+pub fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether `s` looks like a secret with `prefix` (right length, hex digits).

@@ -459,6 +459,7 @@ fn nobody_grants_what_they_do_not_hold(db: TestDb) {
             &invites::Acceptance {
                 token: created.accept_token,
                 name: "Rec".into(),
+                password: None,
             },
         )
         .await

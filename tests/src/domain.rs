@@ -133,6 +133,7 @@ impl World {
             &Acceptance {
                 token: created.accept_token,
                 name: email.split('@').next().unwrap_or("someone").into(),
+                password: None,
             },
         )
         .await

@@ -514,10 +514,13 @@ pub struct Acceptance {
     pub token: String,
     /// The new member's display name (1–100 characters).
     pub name: String,
+    /// The new member's password, when they accept in the browser (checked
+    /// against the password rules; ignored for an existing account).
+    pub password: Option<String>,
 }
 
 /// Accepts an invite with its one-time token. A new address becomes a user
-/// and gets its first API token; an
+/// (with the password, when one is given) and gets its first API token; an
 /// address that already has an account must be accepted by that account
 /// (`caller`).
 pub async fn accept(
@@ -564,7 +567,17 @@ pub async fn accept(
             Some(c) => (user, None, c.actor()),
         },
         None => {
+            let password_hash = match &acceptance.password {
+                Some(password) => {
+                    super::passwords::check_new(password, &invite.email, &name)?;
+                    Some(super::passwords::hash_off_executor(password.clone()).await?)
+                }
+                None => None,
+            };
             let user = store::insert_user(&mut tx, &invite.email, &name, false).await?;
+            if let Some(hash) = &password_hash {
+                store::set_password_hash(&mut tx, user.id, hash).await?;
+            }
             let token = store::insert_token(&mut tx, user.id, "first token", None).await?;
             let actor = Actor {
                 user_id: Some(user.id),

@@ -25,6 +25,8 @@
 //! | [`members`] | the member list and removing members |
 //! | [`invites`] | single and bulk invites (with a preview), the invite mail, accepting an invite |
 //! | [`tokens`] | API tokens and the first platform admin |
+//! | [`passwords`] | the rules a password must pass, and Argon2id hashing |
+//! | [`sessions`] | signing in to the web app, sessions and their expiry, throttling failed sign-ins |
 //! | [`dashboards`] | rendering a dashboard through its widgets' plugins, adding, removing and ordering widgets |
 //! | [`certificates`] | the certificate inventory |
 //! | [`integrations`] | configuring integrations, test messages and the delivery log |
@@ -41,9 +43,11 @@ pub mod fields;
 pub mod integrations;
 pub mod invites;
 pub mod members;
+pub mod passwords;
 pub mod playbooks;
 pub mod plugins;
 pub mod roles;
+pub mod sessions;
 pub mod tasks;
 pub mod templates;
 pub mod tokens;

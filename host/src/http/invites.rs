@@ -173,6 +173,7 @@ async fn accept_invite(
         &Acceptance {
             token,
             name: body.name,
+            password: None,
         },
     )
     .await?;

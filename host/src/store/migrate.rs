@@ -66,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0008_outbox_retry.sql"),
         postgres: include_str!("../../../migrations/postgres/0008_outbox_retry.sql"),
     },
+    Migration {
+        version: 9,
+        name: "sessions",
+        sqlite: include_str!("../../../migrations/sqlite/0009_sessions.sql"),
+        postgres: include_str!("../../../migrations/postgres/0009_sessions.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

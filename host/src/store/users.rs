@@ -25,10 +25,10 @@ pub struct User {
 
 /// A user's columns, aliased with a `user_` prefix so that they can share a
 /// row with another table's (`id`, `name`, `created_at`).
-const USER_COLUMNS: &str = "u.id AS user_id, u.email AS user_email, u.name AS user_name, \
+pub(super) const USER_COLUMNS: &str = "u.id AS user_id, u.email AS user_email, u.name AS user_name, \
      u.platform_admin AS user_platform_admin, u.created_at AS user_created_at";
 
-fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("user_id")?,
         email: row.try_get("user_email")?,

@@ -1,0 +1,317 @@
+//! Passwords, browser sessions and failed sign-ins.
+//!
+//! A password is stored as an Argon2id PHC string; a session's secret (the
+//! cookie) only as its SHA-256 hash. Failed sign-ins are counted per scope
+//! (`account:<email>` and `client:<address>`), so they can be slowed and
+//! then refused for a while on every server sharing the database.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::users::{user_from_row, USER_COLUMNS};
+use super::{now, Store, StoreError, StoreResult, User};
+
+/// A browser session as listed (never its secret).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Identifier.
+    pub id: i64,
+    /// The signed-in user.
+    pub user_id: i64,
+    /// When it began.
+    pub created_at: String,
+    /// When it was last used (to the minute).
+    pub last_seen_at: String,
+    /// When it ends whatever happens (the absolute lifetime).
+    pub expires_at: String,
+    /// When it was ended (signed out, or ended from another session).
+    pub ended_at: Option<String>,
+    /// The client address it began from.
+    pub client: String,
+    /// The browser that began it.
+    pub user_agent: String,
+}
+
+const SESSION_COLUMNS: &str = "s.id AS session_id, s.user_id AS session_user_id, \
+     s.created_at AS session_created_at, s.last_seen_at, s.expires_at, s.ended_at, s.client, s.user_agent";
+
+fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        id: row.try_get("session_id")?,
+        user_id: row.try_get("session_user_id")?,
+        created_at: row.try_get("session_created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ended_at: row.try_get("ended_at")?,
+        client: row.try_get("client")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
+/// A user with their stored password hash (None when they have none yet).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// Their Argon2id PHC string.
+    pub password_hash: Option<String>,
+}
+
+/// Sets a user's password hash.
+pub async fn set_password_hash(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    hash: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now())
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets a user's display name.
+pub async fn set_user_name(conn: &mut AnyConnection, user_id: i64, name: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Starts a session for `user_id` ending at `expires_at` at the latest.
+pub async fn insert_session(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    secret_hash: &str,
+    expires_at: &str,
+    client: &str,
+    user_agent: &str,
+) -> StoreResult<Session> {
+    let at = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sessions (user_id, secret_hash, created_at, last_seen_at, expires_at, client, user_agent)
+         VALUES ($1, $2, $3, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(secret_hash)
+    .bind(&at)
+    .bind(expires_at)
+    .bind(client)
+    .bind(user_agent)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Session {
+        id,
+        user_id,
+        created_at: at.clone(),
+        last_seen_at: at,
+        expires_at: expires_at.to_owned(),
+        ended_at: None,
+        client: client.to_owned(),
+        user_agent: user_agent.to_owned(),
+    })
+}
+
+/// Ends session `id` of `user_id` (idempotent); fails if there is none.
+pub async fn end_session(conn: &mut AnyConnection, user_id: i64, id: i64) -> StoreResult<Session> {
+    sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL")
+        .bind(now())
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1 AND s.user_id = $2"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("you have no session {id}")))?;
+    Ok(session_from_row(&row)?)
+}
+
+/// Ends every open session of `user_id` except `keep`; returns how many.
+pub async fn end_other_sessions(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    keep: Option<i64>,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL AND id <> $3",
+    )
+    .bind(now())
+    .bind(user_id)
+    .bind(keep.unwrap_or(0))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// A scope's count of failed sign-ins.
+#[derive(Debug, Clone, Default)]
+pub struct Failures {
+    /// Failures in the current window.
+    pub failures: i64,
+    /// When the window began.
+    pub first_failed_at: Option<String>,
+    /// Refused until then, if locked.
+    pub locked_until: Option<String>,
+}
+
+/// Counts one failed sign-in for `scope` at `at`. A count whose window
+/// began before `window_start` starts again at one. Once the count reaches
+/// `lock_after`, the scope is locked until `lock_until`.
+pub async fn count_failure(
+    conn: &mut AnyConnection,
+    scope: &str,
+    at: &str,
+    window_start: &str,
+    lock_after: i64,
+    lock_until: &str,
+) -> StoreResult<Failures> {
+    let current = failures_in(conn, scope).await?;
+    let fresh = current
+        .first_failed_at
+        .as_deref()
+        .is_none_or(|first| first < window_start);
+    let failures = if fresh { 1 } else { current.failures + 1 };
+    let first = if fresh {
+        at.to_owned()
+    } else {
+        current.first_failed_at.clone().unwrap_or_else(|| at.to_owned())
+    };
+    let locked_until = (failures >= lock_after).then(|| lock_until.to_owned());
+    sqlx::query(
+        "INSERT INTO sign_in_failures (scope, failures, first_failed_at, last_failed_at, locked_until)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (scope) DO UPDATE SET failures = excluded.failures,
+             first_failed_at = excluded.first_failed_at, last_failed_at = excluded.last_failed_at,
+             locked_until = excluded.locked_until",
+    )
+    .bind(scope)
+    .bind(failures)
+    .bind(&first)
+    .bind(at)
+    .bind(&locked_until)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Failures {
+        failures,
+        first_failed_at: Some(first),
+        locked_until,
+    })
+}
+
+/// Forgets `scope`'s failed sign-ins (after a successful one).
+pub async fn clear_failures(conn: &mut AnyConnection, scope: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1")
+        .bind(scope)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn failures_in(conn: &mut AnyConnection, scope: &str) -> StoreResult<Failures> {
+    let row = sqlx::query(
+        "SELECT failures, first_failed_at, locked_until FROM sign_in_failures WHERE scope = $1",
+    )
+    .bind(scope)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(row) => Failures {
+            failures: row.try_get("failures")?,
+            first_failed_at: row.try_get("first_failed_at")?,
+            locked_until: row.try_get("locked_until")?,
+        },
+        None => Failures::default(),
+    })
+}
+
+impl Store {
+    /// A user and their password hash, by (lower-case) email.
+    pub async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(Credentials {
+                user: user_from_row(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The password hash of user `id`.
+    pub async fn password_hash(&self, user_id: i64) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten(),
+        )
+    }
+
+    /// The session whose secret hashes to `secret_hash`, with its user.
+    pub async fn session_by_secret_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<(Session, User)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = $1"
+        ))
+        .bind(secret_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => Some((session_from_row(&row)?, user_from_row(&row)?)),
+            None => None,
+        })
+    }
+
+    /// Records that session `id` was used at `at`.
+    pub async fn touch_session(&self, id: i64, at: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user's open sessions, newest first.
+    pub async fn open_sessions(&self, user_id: i64, now: &str) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s
+             WHERE s.user_id = $1 AND s.ended_at IS NULL AND s.expires_at > $2
+             ORDER BY s.id DESC"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The failed sign-ins counted for `scope`.
+    pub async fn sign_in_failures(&self, scope: &str) -> StoreResult<Failures> {
+        let mut conn = self.pool().acquire().await?;
+        failures_in(&mut conn, scope).await
+    }
+}
