@@ -18,18 +18,20 @@
 
 use std::{collections::BTreeMap, path::Path, sync::Mutex};
 
-use abi_stable::library::LibraryError;
 use serde_json::{Map, Value};
 
 use crate::{
-    abi::{PluginErrorKind, PluginModRef},
-    client::{CallError, PluginHandle},
+    abi::PluginModRef,
     host::Host,
+    loader::PluginHandle,
     plugin::{Event, FieldContext},
-    wire::{self, Manifest, Registration},
+    wire,
 };
 
-pub use crate::client::{library_error_summary, load_library};
+pub use crate::loader::{
+    library_error_summary, load_library, CallError, LibraryError, Manifest, PluginErrorKind,
+    Registration,
+};
 
 type Responder = Box<dyn Fn(&Value) -> Result<Value, String> + Send + Sync>;
 
@@ -198,7 +200,10 @@ impl PluginTestHarness {
             config,
             event: event.clone(),
         };
-        let response = expect_returned(wire::ADAPTER_SEND, self.handle.send_event(&request))?;
+        let response = expect_returned(
+            wire::ADAPTER_SEND,
+            self.handle.send_event(&request, &crate::loader::NoHost),
+        )?;
         Ok(response.detail)
     }
 
@@ -269,11 +274,11 @@ impl PluginTestHarness {
                 manifest.compatible_with
             ));
         }
-        if manifest.sdk_abi_version != crate::SDK_ABI_VERSION {
+        if manifest.sdk_abi_version != crate::abi::SDK_ABI_VERSION {
             problems.push(format!(
                 "sdk_abi_version is {}, this SDK speaks {}",
                 manifest.sdk_abi_version,
-                crate::SDK_ABI_VERSION
+                crate::abi::SDK_ABI_VERSION
             ));
         }
         if !manifest.panic_unwind {

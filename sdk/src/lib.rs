@@ -2,19 +2,29 @@
 //!
 //! Vigilo operators extend a running server with *native plugins*: shared
 //! libraries (`cdylib`, `.so` on Linux, `.dylib` on macOS) that the server
-//! loads at startup and whenever one is dropped into its plugins directory. This crate is everything a plugin vendor builds
-//! against, and everything the server needs to load and call a plugin:
+//! loads at startup and whenever one is moved into its plugins directory.
+//! This crate is what a plugin vendor builds against, and the only
+//! dependency a plugin needs.
 //!
-//! * the vendor's API: the [`Plugin`] trait, the four kinds of registration
-//!   ([`FieldType`], [`Widget`], [`Adapter`], [`Task`]), the [`Host`]
-//!   callback API, and the one macro, [`export_plugin!`];
-//! * the stable ABI ([`abi`]) and the JSON contract on top of it ([`wire`]);
-//! * the server's side: [`load_library`], [`PluginHandle`], [`Manifest`];
-//! * a test harness for vendors ([`harness::PluginTestHarness`]), which
-//!   drives a plugin through the very calls the server makes.
+//! What a vendor uses is at the crate root:
 //!
-//! It depends on nothing else of Vigilo, and plugins need no dependency but
-//! this crate.
+//! * the [`Plugin`] trait and the four kinds of registration ([`FieldType`],
+//!   [`Widget`], [`Adapter`], [`Task`]) collected by a [`PluginRegistry`],
+//!   with the contexts they run in ([`FieldContext`], [`WidgetContext`],
+//!   [`TaskContext`]) and the one macro, [`export_plugin!`];
+//! * the server's callback API, [`Host`]: every host method's name, its
+//!   request and response types, and a typed helper for each (the [`host`]
+//!   module), among them [`HTTP_REQUEST`], the way plugins call out;
+//! * [`harness`], which drives a plugin through the very calls the server
+//!   makes, and checks the library you ship as the server will;
+//! * JSON: [`Value`], [`Map`], [`json!`].
+//!
+//! The rest is the other side of the boundary, which plugin authors do not
+//! need: [`loader`] is what the Vigilo server uses to load and call a plugin;
+//! [`abi`] (the stable ABI) and [`wire`] (the JSON on top of it) are the
+//! documented contract both sides are built from.
+//!
+//! It depends on nothing else of Vigilo.
 //!
 //! ## The ABI, and why it looks like this
 //!
@@ -41,7 +51,7 @@
 //! 2. [`abi::HostApi`], [`abi::PluginError`] and [`abi::PluginErrorKind`] are
 //!    frozen.
 //! 3. JSON shapes only gain optional fields; readers ignore unknown fields.
-//! 4. Anything else is a breaking change: bump [`SDK_ABI_VERSION`] and the
+//! 4. Anything else is a breaking change: bump [`abi::SDK_ABI_VERSION`] and the
 //!    SDK's major version. The test `sdk/tests/abi_layout.rs` compares the
 //!    layout with a checked-in snapshot and fails if it changes by accident.
 //!
@@ -49,7 +59,7 @@
 //!
 //! A panic that unwinds out of an `extern "C"` function aborts the server.
 //! So the functions [`export_plugin!`] exports run every plugin call under
-//! [`std::panic::catch_unwind`] and return a [`PluginErrorKind::Panicked`]
+//! [`std::panic::catch_unwind`] and return a [`abi::PluginErrorKind::Panicked`]
 //! error with the panic message instead; the server logs it and carries on.
 //! That only works if the plugin is built with `panic = "unwind"` (Cargo's
 //! default). A plugin built with `panic = "abort"` cannot be contained, so
@@ -130,27 +140,26 @@
 //! full plugin developer guide.
 
 pub mod abi;
-mod client;
 pub mod harness;
-mod host;
+pub mod host;
+pub mod loader;
 mod plugin;
 mod runtime;
 pub mod wire;
 
-pub use abi::{
-    HostApi, HostApi_TO, PluginError, PluginErrorKind, PluginMod, PluginModRef, SDK_ABI_VERSION,
+pub use host::{
+    http_url_host, CertificatesExpiring, CertificatesExpiringRequest, Delivery,
+    ExpiringCertificate, ExpiringWorkspace, Host, HttpHeader, HttpMethod, HttpRequest,
+    HttpResponse, NotifyRequest, NotifyResponse, WorkItemCounts, WorkItemCountsRequest,
+    WorkItemKind, WorkflowStatuses, CERTIFICATES_EXPIRING, HTTP_REQUEST, INTEGRATIONS_NOTIFY,
+    WORK_ITEMS_COUNT_BY_STATUS,
 };
-pub use client::{library_error_summary, load_library, CallError, NoHost, PluginHandle};
-pub use host::{Host, HostBridge, WorkItemCounts, WORK_ITEMS_COUNT_BY_STATUS};
 pub use plugin::{
     check_config_against_schema, empty_config_schema, Adapter, Asset, Event, FieldContext,
     FieldType, Plugin, PluginKind, PluginRegistry, Schedule, Task, TaskContext, Widget,
     WidgetContext,
 };
-pub use wire::{FrontendAsset, Incompatibility, Manifest, Registration};
 
-/// `abi_stable`'s loader error, returned by [`load_library`].
-pub use abi_stable::library::LibraryError;
 /// JSON values, as plugins receive and return them.
 pub use serde_json::{json, Map, Value};
 
@@ -193,7 +202,7 @@ macro_rules! export_plugin {
                 })
             }
 
-            fn module() -> $crate::PluginModRef {
+            fn module() -> $crate::abi::PluginModRef {
                 vigilo_plugin_module()
             }
         }
@@ -201,8 +210,8 @@ macro_rules! export_plugin {
         /// This plugin's root module, in process: what the server gets from
         /// the library, without loading it. Pass it to
         /// `vigilo_sdk::harness::PluginTestHarness::in_process`.
-        pub fn vigilo_plugin_module() -> $crate::PluginModRef {
-            const MODULE: &$crate::__private::WithMetadata<$crate::PluginMod> =
+        pub fn vigilo_plugin_module() -> $crate::abi::PluginModRef {
+            const MODULE: &$crate::__private::WithMetadata<$crate::abi::PluginMod> =
                 &$crate::__private::WithMetadata::new($crate::__private::plugin_mod::<
                     __VigiloPluginSource,
                 >());

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, library_error_summary, load_library, LibraryError, Value};
+use vigilo_sdk::harness::{library_error_summary, load_library, LibraryError, PluginTestHarness};
+use vigilo_sdk::{json, Value};
 
 /// `cargo test` builds this crate's cdylib next to the test binary, in
 /// `target/<profile>/deps`.

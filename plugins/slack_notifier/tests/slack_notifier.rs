@@ -5,8 +5,8 @@
 mod support;
 
 use support::{closed_port_url, serve_once};
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, Event, PluginKind, Registration, Value};
+use vigilo_sdk::harness::{PluginTestHarness, Registration};
+use vigilo_sdk::{json, Event, PluginKind, Value};
 
 const ADAPTER: &str = "slack_notifier";
 

@@ -7,8 +7,8 @@ mod support;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use support::{closed_port_url, serve_once};
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, Event, PluginKind, Registration, Value};
+use vigilo_sdk::harness::{PluginTestHarness, Registration};
+use vigilo_sdk::{json, Event, PluginKind, Value};
 use webhook::{hmac_sha256, verify_signature};
 
 const ADAPTER: &str = "webhook";

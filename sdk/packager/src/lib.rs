@@ -111,8 +111,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The frontend files the library embeds (what a server serves), by path.
 fn embedded_frontend(
-    handle: &vigilo_sdk::PluginHandle,
-    plugin: &vigilo_sdk::Manifest,
+    handle: &vigilo_sdk::loader::PluginHandle,
+    plugin: &vigilo_sdk::loader::Manifest,
     library: &Path,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut embedded = BTreeMap::new();
@@ -210,11 +210,11 @@ pub fn package(request: &PackageRequest) -> Result<BundleManifest> {
             "include a library for this machine's target ({host}) so its manifest can be read: --lib {host}=PATH"
         )
     })?;
-    let handle = vigilo_sdk::PluginHandle::load(native).map_err(|e| {
+    let handle = vigilo_sdk::loader::PluginHandle::load(native).map_err(|e| {
         anyhow!(
             "{} is not a loadable plugin: {}",
             native.display(),
-            vigilo_sdk::library_error_summary(&e)
+            vigilo_sdk::loader::library_error_summary(&e)
         )
     })?;
     let plugin = handle
