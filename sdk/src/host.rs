@@ -606,6 +606,45 @@ pub fn http_url_host(url: &str) -> Option<&str> {
     (clean && !host.is_empty()).then_some(host)
 }
 
+/// `message` with `url` taken out, for an error that must not show a URL
+/// that carries secrets (an adapter passing on the server's reason for a
+/// failed [`HTTP_REQUEST`]): every occurrence of the URL, with or without its
+/// scheme, becomes `replacement`, and any remaining occurrence of its path
+/// and query becomes `/…`.
+///
+/// ```
+/// use vigilo_sdk::redact_url;
+///
+/// let url = "https://hooks.example.com/in?token=SECRET";
+/// assert_eq!(
+///     redact_url("cannot reach https://hooks.example.com/in?token=SECRET: timed out", url, "the webhook"),
+///     "cannot reach the webhook: timed out"
+/// );
+/// assert_eq!(
+///     redact_url("GET /in?token=SECRET answered 404", url, "the webhook"),
+///     "GET /… answered 404"
+/// );
+/// ```
+pub fn redact_url(message: &str, url: &str, replacement: &str) -> String {
+    if url.is_empty() {
+        return message.to_owned();
+    }
+    let mut redacted = message.replace(url, replacement);
+    if let Some((_, without_scheme)) = url.split_once("://") {
+        if !without_scheme.is_empty() {
+            redacted = redacted.replace(without_scheme, replacement);
+        }
+        let path = without_scheme
+            .find(['/', '?', '#'])
+            .map(|start| &without_scheme[start..])
+            .unwrap_or_default();
+        if path.len() > 1 {
+            redacted = redacted.replace(path, "/…");
+        }
+    }
+    redacted
+}
+
 /// The plugin's view of the [`crate::abi::HostApi`] trait object it was
 /// handed.
 pub(crate) struct HostClient<'lt, 'r> {
@@ -905,6 +944,33 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        let url = "http://127.0.0.1:9/services/T000/B000/SECRET";
+        assert_eq!(
+            redact_url(
+                "connecting to http://127.0.0.1:9/services/T000/B000/SECRET failed",
+                url,
+                "the Slack webhook"
+            ),
+            "connecting to the Slack webhook failed"
+        );
+        assert_eq!(
+            redact_url("127.0.0.1:9/services/T000/B000/SECRET: refused", url, "X"),
+            "X: refused"
+        );
+        assert_eq!(
+            redact_url("path /services/T000/B000/SECRET", url, "X"),
+            "path /…"
+        );
+        assert_eq!(redact_url("nothing to hide", url, "X"), "nothing to hide");
+        assert_eq!(
+            redact_url("to http://h/", "http://h/", "the hook"),
+            "to the hook"
+        );
+        assert_eq!(redact_url("a", "", "X"), "a");
     }
 
     #[test]

@@ -148,7 +148,7 @@ mod runtime;
 pub mod wire;
 
 pub use host::{
-    http_url_host, CertificatesExpiring, CertificatesExpiringRequest, Delivery,
+    http_url_host, redact_url, CertificatesExpiring, CertificatesExpiringRequest, Delivery,
     ExpiringCertificate, ExpiringWorkspace, Host, HttpHeader, HttpMethod, HttpRequest,
     HttpResponse, NotifyRequest, NotifyResponse, WorkItemCounts, WorkItemCountsRequest,
     WorkItemKind, WorkflowStatuses, CERTIFICATES_EXPIRING, HTTP_REQUEST, INTEGRATIONS_NOTIFY,

@@ -96,7 +96,7 @@ impl Adapter for Webhook {
     fn secret_fields(&self) -> Vec<String> {
         vec!["url".into()]
     }
-    fn send(&self, config: &Value, event: &Event) -> Result<Value, String> {
+    fn send(&self, config: &Value, event: &Event, _host: &dyn Host) -> Result<Value, String> {
         if event.event_type == "fail" {
             return Err("the remote answered 503".into());
         }
