@@ -1,7 +1,9 @@
 //! Testing plugins: [`PluginTestHarness`] drives a plugin through the same
 //! ABI calls the server makes, [`MockHost`] stands in for the server's
-//! callback API, and (with the `harness-http` feature) [`HttpHost`] really
-//! makes the `http.request` calls an adapter asks for.
+//! callback API, (with the `harness-http` feature) [`HttpHost`] really
+//! makes the `http.request` calls an adapter asks for, and
+//! [`assert_server_accepts`] checks the library you ship
+//! ([`release_library`]) exactly as a server will.
 //!
 //! ```
 //! use serde_json::json;
@@ -36,8 +38,11 @@ use crate::{
 
 #[cfg(feature = "harness-http")]
 mod http;
+mod release;
+
 #[cfg(feature = "harness-http")]
 pub use http::{HttpExchange, HttpHost};
+pub use release::{assert_server_accepts, release_library, SERVER_VERSION};
 
 pub use crate::loader::{
     library_error_summary, load_library, CallError, LibraryError, Manifest, PluginErrorKind,

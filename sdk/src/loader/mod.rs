@@ -4,8 +4,9 @@
 //!
 //! A server uses [`load_library`] for each plugin file, reads the
 //! [`Manifest`] through a [`PluginHandle`], checks it with
-//! [`Manifest::check_compatible`], and from then on calls the plugin with the
-//! typed helpers, handing it its implementation of [`Host`] for callbacks
+//! [`Manifest::check_compatible`] (or makes every check the server makes with
+//! [`check_library`]), and from then on calls the plugin with the typed
+//! helpers, handing it its implementation of [`Host`] for callbacks
 //! ([`HostBridge`] adapts it to the ABI). [`crate::harness::PluginTestHarness`]
 //! is built on the same handle, so vendors' tests exercise exactly the
 //! server's path.
@@ -33,6 +34,15 @@ use crate::{
     host::Host,
     wire::{self, Registrations},
 };
+
+mod check;
+mod target;
+
+pub use check::{
+    check_library, check_manifest, check_name, check_registrations, library_reason,
+    safe_relative_path, CheckedLibrary, Refusal, RefusalReason, BUILTIN_FIELD_TYPES,
+};
+pub use target::LibraryTarget;
 
 pub use crate::abi::{PluginErrorKind, PluginModRef, SDK_ABI_VERSION};
 pub use crate::wire::{FrontendAsset, Incompatibility, Manifest, Registration};
