@@ -135,9 +135,31 @@
 //! assert!(plugin.validate("ticket_ref", "42".into(), Value::Null).is_err());
 //! ```
 //!
-//! `cargo build -p ticket_ref` then produces `libticket_ref.so`, ready to
-//! drop into the server's plugins directory. The crate's `README.md` is the
-//! full plugin developer guide.
+//! `cargo build --release -p ticket_ref` then produces
+//! `target/release/libticket_ref.so`, the file to move into the server's
+//! plugins directory (or to package with `vigilo-plugin`). Ship release
+//! builds: the server runs plugin code inside the time limit of each call,
+//! and a debug build is unoptimised and several times larger. The release
+//! build is also the one your release profile (its `panic` setting above
+//! all) applies to, so check that file before shipping it, as the server
+//! will, with [`harness::assert_server_accepts`]:
+//!
+//! ```no_run
+//! use vigilo_sdk::harness::{assert_server_accepts, release_library, SERVER_VERSION};
+//!
+//! // In a test, after `cargo build --release`:
+//! assert_server_accepts(release_library("ticket_ref"), SERVER_VERSION);
+//! ```
+//!
+//! ## Calling out
+//!
+//! A plugin reaches other services only through the server: adapters (and
+//! tasks) call [`Host::http_request`] ([`HTTP_REQUEST`]), and the server makes
+//! the request under its egress policy and limits. A plugin needs no HTTP
+//! client of its own; the test harness has one ([`harness`], feature
+//! `harness-http`).
+//!
+//! The crate's `README.md` is the full plugin developer guide.
 
 pub mod abi;
 pub mod harness;
@@ -176,7 +198,7 @@ pub use serde_json::{json, Map, Value};
 ///
 /// * the exported root-module symbol the server looks up when it loads the
 ///   library (what `abi_stable`'s `#[export_root_module]` would generate);
-/// * `pub fn vigilo_plugin_module() -> vigilo_sdk::PluginModRef`, the same
+/// * `pub fn vigilo_plugin_module() -> vigilo_sdk::abi::PluginModRef`, the same
 ///   root module in process, for [`harness::PluginTestHarness::in_process`].
 ///
 /// The plugin value is created on the first call into the library and kept

@@ -1,6 +1,6 @@
 //! Testing plugins: [`PluginTestHarness`] drives a plugin through the same
 //! ABI calls the server makes, [`MockHost`] stands in for the server's
-//! callback API, (with the `harness-http` feature) [`HttpHost`] really
+//! callback API, (with the `harness-http` feature) `HttpHost` really
 //! makes the `http.request` calls an adapter asks for, and
 //! [`assert_server_accepts`] checks the library you ship
 //! ([`release_library`]) exactly as a server will.
@@ -160,10 +160,10 @@ impl Host for MockHost {
 /// [`PluginTestHarness::call`] to see those as values.
 ///
 /// [`PluginTestHarness::send`] gives the adapter the harness's host, set
-/// with [`PluginTestHarness::with_host`]: an [`HttpHost`] to make the
-/// adapter's `http.request` calls for real, or a [`MockHost`] to script
-/// them. Without one, every host call is refused (a [`MockHost`] that knows
-/// no methods).
+/// with [`PluginTestHarness::with_host`]: an `HttpHost` (feature
+/// `harness-http`) to make the adapter's `http.request` calls for real, or
+/// a [`MockHost`] to script them. Without one, every host call is refused
+/// (a [`MockHost`] that knows no methods).
 #[derive(Clone)]
 pub struct PluginTestHarness {
     handle: PluginHandle,
