@@ -50,15 +50,16 @@ pub const SDK_ABI_VERSION: u32 = 1;
 
 /// The root module every plugin library exports.
 ///
-/// Obtain one with [`crate::load_library`] (from a `.so`/`.dylib`) or from
-/// the `vigilo_plugin_module()` function that [`crate::export_plugin!`]
-/// defines (in-process), and talk to it through [`crate::PluginHandle`].
+/// Obtain one with [`crate::loader::load_library`] (from a `.so`/`.dylib`)
+/// or from the `vigilo_plugin_module()` function that
+/// [`crate::export_plugin!`] defines (in-process), and talk to it through
+/// [`crate::loader::PluginHandle`].
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
 #[sabi(missing_field(panic))]
 pub struct PluginMod {
-    /// The plugin's manifest as JSON text (see [`crate::Manifest`]).
+    /// The plugin's manifest as JSON text (see [`crate::wire::Manifest`]).
     ///
     /// Never unwinds: if the plugin panics while building it, the text is
     /// empty.
@@ -121,11 +122,12 @@ mod host_api {
     /// One generic method keeps the layout fixed: the host decides which method
     /// names exist (for example `"work_items.count_by_status"` with input
     /// `{"workspace": "ops"}`) and answers with JSON text, or with an error
-    /// message. Plugins use it through the friendlier [`crate::Host`] trait.
+    /// message. Plugins use it through the friendlier [`crate::host::Host`]
+    /// trait.
     ///
     /// Implementations must not panic: a panic inside a `#[sabi_trait]` method
-    /// ends the process. [`crate::HostBridge`] wraps a [`crate::Host`] and turns
-    /// its panics into errors.
+    /// ends the process. [`crate::loader::HostBridge`] wraps a
+    /// [`crate::host::Host`] and turns its panics into errors.
     #[sabi_trait]
     pub trait HostApi {
         /// Calls host method `method` with JSON text `input`; returns JSON text,

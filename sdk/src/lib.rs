@@ -2,19 +2,29 @@
 //!
 //! Vigilo operators extend a running server with *native plugins*: shared
 //! libraries (`cdylib`, `.so` on Linux, `.dylib` on macOS) that the server
-//! loads at startup and whenever one is dropped into its plugins directory. This crate is everything a plugin vendor builds
-//! against, and everything the server needs to load and call a plugin:
+//! loads at startup and whenever one is moved into its plugins directory.
+//! This crate is what a plugin vendor builds against, and the only
+//! dependency a plugin needs.
 //!
-//! * the vendor's API: the [`Plugin`] trait, the four kinds of registration
-//!   ([`FieldType`], [`Widget`], [`Adapter`], [`Task`]), the [`Host`]
-//!   callback API, and the one macro, [`export_plugin!`];
-//! * the stable ABI ([`abi`]) and the JSON contract on top of it ([`wire`]);
-//! * the server's side: [`load_library`], [`PluginHandle`], [`Manifest`];
-//! * a test harness for vendors ([`harness::PluginTestHarness`]), which
-//!   drives a plugin through the very calls the server makes.
+//! What a vendor uses is at the crate root:
 //!
-//! It depends on nothing else of Vigilo, and plugins need no dependency but
-//! this crate.
+//! * the [`Plugin`] trait and the four kinds of registration ([`FieldType`],
+//!   [`Widget`], [`Adapter`], [`Task`]) collected by a [`PluginRegistry`],
+//!   with the contexts they run in ([`FieldContext`], [`WidgetContext`],
+//!   [`TaskContext`]) and the one macro, [`export_plugin!`];
+//! * the server's callback API, [`Host`]: every host method's name, its
+//!   request and response types, and a typed helper for each (the [`host`]
+//!   module), among them [`HTTP_REQUEST`], the way plugins call out;
+//! * [`harness`], which drives a plugin through the very calls the server
+//!   makes, and checks the library you ship as the server will;
+//! * JSON: [`Value`], [`Map`], [`json!`].
+//!
+//! The rest is the other side of the boundary, which plugin authors do not
+//! need: [`loader`] is what the Vigilo server uses to load and call a plugin;
+//! [`abi`] (the stable ABI) and [`wire`] (the JSON on top of it) are the
+//! documented contract both sides are built from.
+//!
+//! It depends on nothing else of Vigilo.
 //!
 //! ## The ABI, and why it looks like this
 //!
@@ -41,7 +51,7 @@
 //! 2. [`abi::HostApi`], [`abi::PluginError`] and [`abi::PluginErrorKind`] are
 //!    frozen.
 //! 3. JSON shapes only gain optional fields; readers ignore unknown fields.
-//! 4. Anything else is a breaking change: bump [`SDK_ABI_VERSION`] and the
+//! 4. Anything else is a breaking change: bump [`abi::SDK_ABI_VERSION`] and the
 //!    SDK's major version. The test `sdk/tests/abi_layout.rs` compares the
 //!    layout with a checked-in snapshot and fails if it changes by accident.
 //!
@@ -49,7 +59,7 @@
 //!
 //! A panic that unwinds out of an `extern "C"` function aborts the server.
 //! So the functions [`export_plugin!`] exports run every plugin call under
-//! [`std::panic::catch_unwind`] and return a [`PluginErrorKind::Panicked`]
+//! [`std::panic::catch_unwind`] and return a [`abi::PluginErrorKind::Panicked`]
 //! error with the panic message instead; the server logs it and carries on.
 //! That only works if the plugin is built with `panic = "unwind"` (Cargo's
 //! default). A plugin built with `panic = "abort"` cannot be contained, so
@@ -125,32 +135,53 @@
 //! assert!(plugin.validate("ticket_ref", "42".into(), Value::Null).is_err());
 //! ```
 //!
-//! `cargo build -p ticket_ref` then produces `libticket_ref.so`, ready to
-//! drop into the server's plugins directory. The crate's `README.md` is the
-//! full plugin developer guide.
+//! `cargo build --release -p ticket_ref` then produces
+//! `target/release/libticket_ref.so`, the file to move into the server's
+//! plugins directory (or to package with `vigilo-plugin`). Ship release
+//! builds: the server runs plugin code inside the time limit of each call,
+//! and a debug build is unoptimised and several times larger. The release
+//! build is also the one your release profile (its `panic` setting above
+//! all) applies to, so check that file before shipping it, as the server
+//! will, with [`harness::assert_server_accepts`]:
+//!
+//! ```no_run
+//! use vigilo_sdk::harness::{assert_server_accepts, release_library, SERVER_VERSION};
+//!
+//! // In a test, after `cargo build --release`:
+//! assert_server_accepts(release_library("ticket_ref"), SERVER_VERSION);
+//! ```
+//!
+//! ## Calling out
+//!
+//! A plugin reaches other services only through the server: adapters (and
+//! tasks) call [`Host::http_request`] ([`HTTP_REQUEST`]), and the server makes
+//! the request under its egress policy and limits. A plugin needs no HTTP
+//! client of its own; the test harness has one ([`harness`], feature
+//! `harness-http`).
+//!
+//! The crate's `README.md` is the full plugin developer guide.
 
 pub mod abi;
-mod client;
 pub mod harness;
-mod host;
+pub mod host;
+pub mod loader;
 mod plugin;
 mod runtime;
 pub mod wire;
 
-pub use abi::{
-    HostApi, HostApi_TO, PluginError, PluginErrorKind, PluginMod, PluginModRef, SDK_ABI_VERSION,
+pub use host::{
+    http_url_host, redact_url, CertificatesExpiring, CertificatesExpiringRequest, Delivery,
+    ExpiringCertificate, ExpiringWorkspace, Host, HttpHeader, HttpMethod, HttpRequest,
+    HttpResponse, NotifyRequest, NotifyResponse, WorkItemCounts, WorkItemCountsRequest,
+    WorkItemKind, WorkflowStatuses, CERTIFICATES_EXPIRING, HTTP_REQUEST, INTEGRATIONS_NOTIFY,
+    WORK_ITEMS_COUNT_BY_STATUS,
 };
-pub use client::{library_error_summary, load_library, CallError, NoHost, PluginHandle};
-pub use host::{Host, HostBridge, WorkItemCounts, WORK_ITEMS_COUNT_BY_STATUS};
 pub use plugin::{
     check_config_against_schema, empty_config_schema, Adapter, Asset, Event, FieldContext,
     FieldType, Plugin, PluginKind, PluginRegistry, Schedule, Task, TaskContext, Widget,
     WidgetContext,
 };
-pub use wire::{FrontendAsset, Incompatibility, Manifest, Registration};
 
-/// `abi_stable`'s loader error, returned by [`load_library`].
-pub use abi_stable::library::LibraryError;
 /// JSON values, as plugins receive and return them.
 pub use serde_json::{json, Map, Value};
 
@@ -167,7 +198,7 @@ pub use serde_json::{json, Map, Value};
 ///
 /// * the exported root-module symbol the server looks up when it loads the
 ///   library (what `abi_stable`'s `#[export_root_module]` would generate);
-/// * `pub fn vigilo_plugin_module() -> vigilo_sdk::PluginModRef`, the same
+/// * `pub fn vigilo_plugin_module() -> vigilo_sdk::abi::PluginModRef`, the same
 ///   root module in process, for [`harness::PluginTestHarness::in_process`].
 ///
 /// The plugin value is created on the first call into the library and kept
@@ -193,7 +224,7 @@ macro_rules! export_plugin {
                 })
             }
 
-            fn module() -> $crate::PluginModRef {
+            fn module() -> $crate::abi::PluginModRef {
                 vigilo_plugin_module()
             }
         }
@@ -201,8 +232,8 @@ macro_rules! export_plugin {
         /// This plugin's root module, in process: what the server gets from
         /// the library, without loading it. Pass it to
         /// `vigilo_sdk::harness::PluginTestHarness::in_process`.
-        pub fn vigilo_plugin_module() -> $crate::PluginModRef {
-            const MODULE: &$crate::__private::WithMetadata<$crate::PluginMod> =
+        pub fn vigilo_plugin_module() -> $crate::abi::PluginModRef {
+            const MODULE: &$crate::__private::WithMetadata<$crate::abi::PluginMod> =
                 &$crate::__private::WithMetadata::new($crate::__private::plugin_mod::<
                     __VigiloPluginSource,
                 >());

@@ -273,9 +273,13 @@ pub trait Adapter: Send + Sync + 'static {
         check_config_against_schema(config, &self.config_schema())?;
         Ok(config.clone())
     }
-    /// Delivers `event`; returns details for the delivery log (for example
-    /// the remote status code).
-    fn send(&self, config: &Value, event: &Event) -> Result<Value, String>;
+    /// Delivers `event` with the integration's (validated) `config`; returns
+    /// details for the delivery log (for example the remote status code).
+    ///
+    /// Reach the service through `host`: [`Host::http_request`] asks the
+    /// server to make the request under its egress policy and limits. An
+    /// adapter does not open connections of its own.
+    fn send(&self, config: &Value, event: &Event, host: &dyn Host) -> Result<Value, String>;
 }
 
 /// A periodic task (`celery_task`), run by the server's scheduler alongside

@@ -168,7 +168,7 @@ impl Runtime {
                     .adapter(&request.name)
                     .ok_or_else(|| self.not_registered("adapter", &request.name))?;
                 let detail = adapter
-                    .send(&request.config, &request.event)
+                    .send(&request.config, &request.event, host)
                     .map_err(PluginError::failed)?;
                 to_json(&wire::SendResponse {
                     delivered: true,

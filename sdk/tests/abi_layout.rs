@@ -21,7 +21,7 @@ use vigilo_sdk::__private::abi_stable::{
     std_types::UTypeId,
     type_layout::{TLData, TLFields, TypeLayout},
 };
-use vigilo_sdk::{PluginModRef, SDK_ABI_VERSION};
+use vigilo_sdk::abi::{PluginModRef, SDK_ABI_VERSION};
 
 const SNAPSHOT: &str = "tests/abi_layout.txt";
 

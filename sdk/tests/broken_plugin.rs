@@ -1,7 +1,8 @@
 //! A plugin whose every part panics: nothing may unwind into the host.
 
 use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, CallError, NoHost, Plugin, PluginErrorKind, PluginKind, PluginRegistry};
+use vigilo_sdk::loader::{CallError, NoHost, PluginErrorKind};
+use vigilo_sdk::{json, Plugin, PluginKind, PluginRegistry};
 
 struct Broken;
 

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use vigilo_sdk::harness::{MockHost, PluginTestHarness};
+use vigilo_sdk::loader::{CallError, NoHost, PluginErrorKind, Registration};
 use vigilo_sdk::wire::{self, ValidateRequest};
 use vigilo_sdk::{
-    json, Adapter, CallError, Event, FieldContext, FieldType, Host, NoHost, Plugin,
-    PluginErrorKind, PluginKind, PluginRegistry, Registration, Schedule, Task, TaskContext, Value,
-    Widget, WidgetContext,
+    json, Adapter, Event, FieldContext, FieldType, Host, Plugin, PluginKind, PluginRegistry,
+    Schedule, Task, TaskContext, Value, Widget, WidgetContext,
 };
 
 struct Everything;
@@ -96,7 +96,7 @@ impl Adapter for Webhook {
     fn secret_fields(&self) -> Vec<String> {
         vec!["url".into()]
     }
-    fn send(&self, config: &Value, event: &Event) -> Result<Value, String> {
+    fn send(&self, config: &Value, event: &Event, _host: &dyn Host) -> Result<Value, String> {
         if event.event_type == "fail" {
             return Err("the remote answered 503".into());
         }
@@ -462,8 +462,8 @@ fn registry_check_rejects_duplicates() {
 #[test]
 fn handles_can_be_shared_between_server_threads() {
     fn assert_send_sync<T: Send + Sync + Copy>() {}
-    assert_send_sync::<vigilo_sdk::PluginHandle>();
-    assert_send_sync::<vigilo_sdk::PluginModRef>();
+    assert_send_sync::<vigilo_sdk::loader::PluginHandle>();
+    assert_send_sync::<vigilo_sdk::abi::PluginModRef>();
 
     let handle = plugin().handle();
     let results: Vec<_> = std::thread::scope(|scope| {

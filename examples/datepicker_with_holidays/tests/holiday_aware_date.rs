@@ -1,7 +1,7 @@
 //! The plugin as the server sees it: through its ABI, in process.
 
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, PluginKind, Registration, Value};
+use vigilo_sdk::harness::{PluginTestHarness, Registration};
+use vigilo_sdk::{json, PluginKind, Value};
 
 fn plugin() -> PluginTestHarness {
     PluginTestHarness::in_process(datepicker_with_holidays::vigilo_plugin_module)
@@ -23,7 +23,7 @@ fn manifest_describes_the_plugin() {
     assert_eq!(manifest.kind, PluginKind::FieldType);
     assert_eq!(manifest.version, "0.1.0");
     assert_eq!(manifest.compatible_with, ">=0.1, <0.2");
-    assert_eq!(manifest.sdk_abi_version, vigilo_sdk::SDK_ABI_VERSION);
+    assert_eq!(manifest.sdk_abi_version, vigilo_sdk::abi::SDK_ABI_VERSION);
     assert!(manifest.panic_unwind);
     let paths: Vec<_> = manifest.frontend.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(paths, ["holiday_aware_date.js", "holiday_aware_date.css"]);

@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, library_error_summary, load_library, LibraryError, Value};
+use vigilo_sdk::harness::{
+    assert_server_accepts, library_error_summary, load_library, release_library, LibraryError,
+    PluginTestHarness, SERVER_VERSION,
+};
+use vigilo_sdk::{json, Value};
 
 /// `cargo test` builds this crate's cdylib next to the test binary, in
 /// `target/<profile>/deps`.
@@ -45,6 +48,29 @@ fn the_built_library_loads_and_answers() {
         Ok(json!("2026-12-24"))
     );
     assert!(plugin.asset("holiday_aware_date.js").is_some());
+}
+
+#[test]
+fn the_server_accepts_the_built_library() {
+    let manifest = assert_server_accepts(built_library(), SERVER_VERSION);
+    assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
+}
+
+/// The library `cargo build --release` wrote, which is what ships. A vendor's
+/// test requires it (see the SDK guide); Vigilo's own test runs do not
+/// always build release libraries, so here it is checked when present.
+#[test]
+fn the_release_build_if_any_is_what_the_server_accepts() {
+    let release = release_library("datepicker_with_holidays");
+    if !release.exists() {
+        eprintln!(
+            "{} not built (cargo build --release -p datepicker_with_holidays): not checked",
+            release.display()
+        );
+        return;
+    }
+    let manifest = assert_server_accepts(&release, SERVER_VERSION);
+    assert_eq!(manifest.name, "datepicker_with_holidays");
 }
 
 #[test]

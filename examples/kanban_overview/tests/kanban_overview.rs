@@ -1,8 +1,8 @@
 //! The plugin as the server sees it: through its ABI, in process, with a
 //! scripted host standing in for the server's data.
 
-use vigilo_sdk::harness::{MockHost, PluginTestHarness};
-use vigilo_sdk::{json, PluginKind, Registration, Value, WORK_ITEMS_COUNT_BY_STATUS};
+use vigilo_sdk::harness::{MockHost, PluginTestHarness, Registration};
+use vigilo_sdk::{json, PluginKind, Value, WORK_ITEMS_COUNT_BY_STATUS};
 
 fn plugin() -> PluginTestHarness {
     PluginTestHarness::in_process(kanban_overview::vigilo_plugin_module)

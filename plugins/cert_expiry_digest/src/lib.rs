@@ -78,21 +78,14 @@
 //! nothing to report succeeds with zeros and sends nothing.
 
 use vigilo_sdk::{
-    json, Host, Map, Plugin, PluginKind, PluginRegistry, Schedule, Task, TaskContext, Value,
+    json, CertificatesExpiringRequest, Delivery, Event, Host, Map, NotifyRequest, Plugin,
+    PluginKind, PluginRegistry, Schedule, Task, TaskContext, Value,
 };
 
-/// Host method: certificates expiring within `within_days`, by workspace.
-///
-/// Input `{"within_days": 30}`; output `{"workspaces": [{"workspace":
-/// "ops", "certificates": [...]}]}`.
-pub const CERTIFICATES_EXPIRING: &str = "certificates.expiring";
-
-/// Host method: deliver an event through a workspace's integrations.
-///
-/// Input `{"workspace": "ops", "event": {...}, "integration": "ops-slack"}`
-/// (`integration` optional); output `{"deliveries": [{"integration": ...,
-/// "adapter": ..., "ok": true, "error": null}]}`.
-pub const INTEGRATIONS_NOTIFY: &str = "integrations.notify";
+/// The host methods the task calls, under the names this crate has always
+/// exported; they are the SDK's ([`vigilo_sdk::host`] documents their
+/// shapes).
+pub use vigilo_sdk::{CERTIFICATES_EXPIRING, INTEGRATIONS_NOTIFY};
 
 /// The type of the digest event.
 pub const EVENT_TYPE: &str = "certificate.expiry_digest";
@@ -176,10 +169,17 @@ impl Task for CertExpiryDigest {
 
     fn run(&self, ctx: &TaskContext, host: &dyn Host) -> Result<Value, String> {
         let config = Config::parse(&ctx.config)?;
+        let request = CertificatesExpiringRequest {
+            within_days: config.within_days,
+        };
+        // The answer is read entry by entry (rather than as one
+        // `CertificatesExpiring`) so that one malformed entry is reported and
+        // skipped, and each certificate reaches the integrations as the
+        // server sent it, fields added by newer servers included.
         let answer = host
             .call(
                 CERTIFICATES_EXPIRING,
-                &json!({ "within_days": config.within_days }),
+                &serde_json::to_value(request).map_err(encoding_error)?,
             )
             .map_err(|e| format!("host method {CERTIFICATES_EXPIRING} failed: {e}"))?;
         let workspaces = answer
@@ -236,7 +236,7 @@ impl Task for CertExpiryDigest {
 
 /// The task's configuration.
 struct Config {
-    within_days: i64,
+    within_days: u32,
     integration: Option<String>,
 }
 
@@ -254,11 +254,12 @@ impl Config {
                 format!("`within_days` must be a whole number of days, not {value}")
             })?,
         };
-        if !(1..=MAX_WITHIN_DAYS).contains(&within_days) {
-            return Err(format!(
-                "`within_days` must be between 1 and {MAX_WITHIN_DAYS}, not {within_days}"
-            ));
-        }
+        let within_days = u32::try_from(within_days)
+            .ok()
+            .filter(|days| (1..=MAX_WITHIN_DAYS).contains(&i64::from(*days)))
+            .ok_or_else(|| {
+                format!("`within_days` must be between 1 and {MAX_WITHIN_DAYS}, not {within_days}")
+            })?;
         let integration = match object.get("integration") {
             None | Some(Value::Null) => None,
             Some(Value::String(name)) => Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
@@ -294,15 +295,16 @@ fn notify(
     certificates: &[Value],
     summary: &mut Summary,
 ) -> Result<(), String> {
-    let mut input = json!({
-        "workspace": slug,
-        "event": digest_event(slug, config.within_days, certificates),
-    });
-    if let Some(name) = &config.integration {
-        input["integration"] = json!(name);
-    }
+    let request = NotifyRequest {
+        workspace: slug.to_owned(),
+        event: digest(slug, i64::from(config.within_days), certificates),
+        integration: config.integration.clone(),
+    };
     let answer = host
-        .call(INTEGRATIONS_NOTIFY, &input)
+        .call(
+            INTEGRATIONS_NOTIFY,
+            &serde_json::to_value(&request).map_err(encoding_error)?,
+        )
         .map_err(|e| format!("host method {INTEGRATIONS_NOTIFY} failed: {e}"))?;
     let deliveries = answer
         .get("deliveries")
@@ -316,24 +318,21 @@ fn notify(
             .push(format!("{slug}: no integration received the digest"));
     }
     for delivery in deliveries {
-        if delivery.get("ok").and_then(Value::as_bool) == Some(true) {
+        // An entry that is not a delivery counts as a failed one.
+        let delivery: Delivery = serde_json::from_value(delivery.clone()).unwrap_or_default();
+        if delivery.ok {
             summary.deliveries_ok += 1;
             continue;
         }
         summary.deliveries_failed += 1;
-        let name = delivery
-            .get("integration")
-            .and_then(Value::as_str)
+        let name = Some(delivery.integration.as_str())
+            .filter(|name| !name.is_empty())
             .unwrap_or("an integration");
-        let adapter = delivery
-            .get("adapter")
-            .and_then(Value::as_str)
+        let adapter = Some(delivery.adapter.as_str())
+            .filter(|adapter| !adapter.is_empty())
             .map(|adapter| format!(" ({adapter})"))
             .unwrap_or_default();
-        let error = delivery
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("no reason given");
+        let error = delivery.error.as_deref().unwrap_or("no reason given");
         summary.errors.push(format!(
             "{slug}: delivery through {name}{adapter} failed: {error}"
         ));
@@ -341,9 +340,21 @@ fn notify(
     Ok(())
 }
 
+/// Why a host request could not be encoded (it always can: these types hold
+/// only strings, numbers and JSON values).
+fn encoding_error(error: serde_json::Error) -> String {
+    format!("could not encode a host request: {error}")
+}
+
+/// The digest event for `workspace`'s `certificates` (as the host sent
+/// them), as JSON.
+pub fn digest_event(workspace: &str, within_days: i64, certificates: &[Value]) -> Value {
+    serde_json::to_value(digest(workspace, within_days, certificates)).unwrap_or_default()
+}
+
 /// The digest event for `workspace`'s `certificates` (as the host sent
 /// them).
-pub fn digest_event(workspace: &str, within_days: i64, certificates: &[Value]) -> Value {
+pub fn digest(workspace: &str, within_days: i64, certificates: &[Value]) -> Event {
     let count = certificates.len();
     let title = format!(
         "{count} {} expiring within {within_days} {}",
@@ -359,13 +370,13 @@ pub fn digest_event(workspace: &str, within_days: i64, certificates: &[Value]) -
         .map(certificate_line)
         .collect::<Vec<_>>()
         .join("\n");
-    json!({
-        "type": EVENT_TYPE,
-        "workspace": workspace,
-        "title": title,
-        "text": text,
-        "data": {"within_days": within_days, "certificates": certificates},
-    })
+    Event {
+        event_type: EVENT_TYPE.to_owned(),
+        workspace: workspace.to_owned(),
+        title,
+        text,
+        data: json!({"within_days": within_days, "certificates": certificates}),
+    }
 }
 
 /// `api.example.com — expires 2026-12-01 (3 days left)` or

@@ -2,8 +2,8 @@
 //! scripted host standing in for the server.
 
 use cert_expiry_digest::{CERTIFICATES_EXPIRING, INTEGRATIONS_NOTIFY};
-use vigilo_sdk::harness::{MockHost, PluginTestHarness};
-use vigilo_sdk::{json, PluginKind, Registration, Schedule, Value};
+use vigilo_sdk::harness::{MockHost, PluginTestHarness, Registration};
+use vigilo_sdk::{json, PluginKind, Schedule, Value};
 
 const TASK: &str = "cert_expiry_digest";
 const NOW: &str = "2026-11-28T07:00:00Z";

@@ -55,23 +55,29 @@
 //!
 //! ## Result and errors
 //!
+//! The adapter does not open a connection itself: it asks the server to make
+//! the request ([`vigilo_sdk::HTTP_REQUEST`]), so the server's egress policy,
+//! time limits and size limits apply.
+//!
 //! A 2xx answer returns `{"status": <HTTP status>}` (Slack answers `200 ok`).
 //! Anything else is an `Err` for the delivery log:
 //!
 //! * a non-2xx answer: `the Slack webhook answered HTTP 404: no_service`
-//!   (the status and the first 200 characters of the body; redirects are
-//!   not followed and count as non-2xx);
-//! * a transport error: `could not reach the Slack webhook: ...` (connection
-//!   refused, DNS, TLS, timeout).
+//!   (the status and the first 200 characters of the body; a redirect
+//!   counts as non-2xx);
+//! * no answer: `could not reach the Slack webhook: <the server's reason>`,
+//!   for example a destination the server's egress policy refuses (a relay
+//!   on a private network the operator has not allowed), or a connection
+//!   refused, DNS, TLS or timeout failure.
 //!
-//! Each request has a total time limit of 4 seconds, below the server's 5 s
-//! limit on a plugin call.
+//! Each request asks for a total time limit of 4 seconds, below the
+//! server's 5 s limit on a plugin call.
 
-use std::{io::Read, sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use vigilo_sdk::{
-    check_config_against_schema, json, Adapter, Event, Map, Plugin, PluginKind, PluginRegistry,
-    Value,
+    check_config_against_schema, http_url_host, json, redact_url, Adapter, Event, Host,
+    HttpRequest, Map, Plugin, PluginKind, PluginRegistry, Value,
 };
 
 /// The plugin: registers [`SlackNotifier`].
@@ -110,9 +116,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Slack's limit on the text of a section block, in characters.
 pub const SECTION_TEXT_LIMIT: usize = 3000;
-
-/// How much of an error answer's body goes into the error message.
-const BODY_EXCERPT_CHARS: usize = 200;
 
 /// What error messages call the (secret) webhook URL.
 const TARGET: &str = "the Slack webhook";
@@ -154,11 +157,28 @@ impl Adapter for SlackNotifier {
         Ok(Value::Object(normalised))
     }
 
-    fn send(&self, config: &Value, event: &Event) -> Result<Value, String> {
+    fn send(&self, config: &Value, event: &Event, host: &dyn Host) -> Result<Value, String> {
         let config = Config::parse(config)?;
         let message = slack_message(event, config.channel.as_deref(), config.username.as_deref());
-        let status = post_json(&config.webhook_url, &message.to_string())?;
-        Ok(json!({ "status": status }))
+        let request = HttpRequest::post(&config.webhook_url)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header(
+                "User-Agent",
+                concat!("vigilo-slack-notifier/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(message.to_string())
+            .timeout(TIMEOUT);
+        // The server's reason may quote the URL; it never reaches the log.
+        let response = host.http_request(&request).map_err(|reason| {
+            format!(
+                "could not reach {TARGET}: {}",
+                redact_url(&reason, &config.webhook_url, TARGET)
+            )
+        })?;
+        if !response.is_success() {
+            return Err(response.error_message(TARGET));
+        }
+        Ok(json!({ "status": response.status }))
     }
 }
 
@@ -232,15 +252,7 @@ fn optional_string(config: &Value, key: &str) -> Option<String> {
 /// `http://` or `https://`, a non-empty host, no whitespace or control
 /// characters.
 fn is_http_url(url: &str) -> bool {
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    http_url_host(url).is_some()
 }
 
 /// The Slack message for `event`: `text`, optional `channel` and
@@ -307,79 +319,6 @@ fn truncate(text: &str, limit: usize) -> String {
     let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
     cut.push('…');
     cut
-}
-
-/// One agent for the plugin's life: 4 s total per request, no redirects, no
-/// idle connections kept (notifications are rare; a stale pooled connection
-/// would only fail a delivery).
-fn agent() -> &'static ureq::Agent {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::AgentBuilder::new()
-            .timeout(TIMEOUT)
-            .redirects(0)
-            .max_idle_connections(0)
-            .user_agent(concat!("vigilo-slack-notifier/", env!("CARGO_PKG_VERSION")))
-            .build()
-    })
-}
-
-/// POSTs `body` as JSON to `url`; the status of a 2xx answer, or an error
-/// message that names the status and the start of the body, and never the
-/// URL.
-fn post_json(url: &str, body: &str) -> Result<u16, String> {
-    let result = agent()
-        .post(url)
-        .set("Content-Type", "application/json; charset=utf-8")
-        .send_string(body);
-    match result {
-        Ok(response) if (200..300).contains(&response.status()) => Ok(response.status()),
-        Ok(response) | Err(ureq::Error::Status(_, response)) => Err(status_error(response)),
-        Err(ureq::Error::Transport(transport)) => Err(format!(
-            "could not reach {TARGET}: {}",
-            describe_transport(&transport).replace(url, TARGET)
-        )),
-    }
-}
-
-/// `the Slack webhook answered HTTP 500: <first 200 characters of the body>`.
-fn status_error(response: ureq::Response) -> String {
-    let status = response.status();
-    let mut bytes = Vec::new();
-    // Whatever arrived before an error or the size cap is enough for a hint.
-    let _ = response
-        .into_reader()
-        .take(4 * 1024)
-        .read_to_end(&mut bytes);
-    let body = String::from_utf8_lossy(&bytes);
-    let body = body.trim();
-    if body.is_empty() {
-        return format!("{TARGET} answered HTTP {status} with an empty body");
-    }
-    let mut excerpt: String = body
-        .chars()
-        .take(BODY_EXCERPT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if body.chars().count() > BODY_EXCERPT_CHARS {
-        excerpt.push('…');
-    }
-    format!("{TARGET} answered HTTP {status}: {excerpt}")
-}
-
-/// The error's kind, message and cause, without the URL (which ureq's
-/// `Display` starts with).
-fn describe_transport(transport: &ureq::Transport) -> String {
-    let mut text = transport.kind().to_string();
-    if let Some(message) = transport.message() {
-        text.push_str(": ");
-        text.push_str(message);
-    }
-    if let Some(source) = std::error::Error::source(transport) {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-    }
-    text
 }
 
 #[cfg(test)]

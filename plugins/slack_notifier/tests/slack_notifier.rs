@@ -1,17 +1,18 @@
 //! The adapter as the server sees it: through its ABI, in process, posting
-//! to a real HTTP server on 127.0.0.1.
+//! through a host that makes its `http.request` calls for real, to an HTTP
+//! server on 127.0.0.1.
 
 #[path = "../../test_support/http.rs"]
 mod support;
 
 use support::{closed_port_url, serve_once};
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, Event, PluginKind, Registration, Value};
+use vigilo_sdk::harness::{HttpHost, MockHost, PluginTestHarness, Registration};
+use vigilo_sdk::{json, Event, HttpMethod, HttpResponse, PluginKind, Value};
 
 const ADAPTER: &str = "slack_notifier";
 
 fn plugin() -> PluginTestHarness {
-    PluginTestHarness::in_process(slack_notifier::vigilo_plugin_module)
+    PluginTestHarness::in_process(slack_notifier::vigilo_plugin_module).with_host(HttpHost::new())
 }
 
 fn event() -> Event {
@@ -229,5 +230,64 @@ fn send_refuses_an_invalid_config() {
     assert_eq!(
         plugin().send(ADAPTER, Value::Null, &event()),
         Err("the configuration must be a JSON object".into())
+    );
+}
+
+#[test]
+fn asks_the_server_to_post_with_a_time_limit() {
+    let host = MockHost::new().respond_http(|_| Ok(HttpResponse::new(200, "ok")));
+    let url = "https://hooks.slack.com/services/T000/B000/XXXX";
+    let detail = plugin()
+        .send_with_host(ADAPTER, json!({"webhook_url": url}), &event(), &host)
+        .unwrap();
+    assert_eq!(detail, json!({"status": 200}));
+    let requests = host.http_requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, HttpMethod::Post);
+    assert_eq!(request.url, url);
+    assert_eq!(
+        request.header_value("Content-Type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(request.timeout_ms, Some(4000));
+    let body: Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["text"], "*DB down*\nPrimary is unreachable");
+}
+
+#[test]
+fn a_destination_the_server_refuses_is_an_error_saying_why_without_the_url() {
+    let host = MockHost::new().respond_http(|request| {
+        Err(format!(
+            "{} resolves to a private address; the server calls it only if its operator \
+             allows it (http_allowed_hosts)",
+            request.url
+        ))
+    });
+    let config = json!({"webhook_url": "http://relay.internal/services/T000/B000/SECRET"});
+    let error = plugin()
+        .send_with_host(ADAPTER, config, &event(), &host)
+        .unwrap_err();
+    assert_eq!(
+        error,
+        "could not reach the Slack webhook: the Slack webhook resolves to a private address; \
+         the server calls it only if its operator allows it (http_allowed_hosts)"
+    );
+    assert!(!error.contains("SECRET"), "{error}");
+}
+
+#[test]
+fn without_a_host_that_makes_requests_the_delivery_fails_clearly() {
+    let plugin = PluginTestHarness::in_process(slack_notifier::vigilo_plugin_module);
+    let error = plugin
+        .send(
+            ADAPTER,
+            json!({"webhook_url": "https://hooks.slack.com/services/T/B/X"}),
+            &event(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        error,
+        "could not reach the Slack webhook: MockHost: no answer configured for host method `http.request`"
     );
 }

@@ -72,29 +72,32 @@
 //!
 //! ## Result and errors
 //!
+//! The adapter does not open a connection itself: it asks the server to make
+//! the request ([`vigilo_sdk::HTTP_REQUEST`]), so the server's egress policy,
+//! time limits and size limits apply.
+//!
 //! A 2xx answer returns `{"status": <HTTP status>}`. Anything else is an
 //! `Err` for the delivery log:
 //!
 //! * a non-2xx answer: `the webhook at hooks.example.com answered HTTP 500:
-//!   <first 200 characters of the body>` (redirects are not followed and
-//!   count as non-2xx);
-//! * a transport error: `could not reach the webhook at hooks.example.com:
-//!   ...` (connection refused, DNS, TLS, timeout).
+//!   <first 200 characters of the body>` (a redirect counts as non-2xx);
+//! * no answer: `could not reach the webhook at hooks.example.com: <the
+//!   server's reason>`, for example a destination the server's egress policy
+//!   refuses (loopback, private and link-local addresses, unless the
+//!   operator allowed them), or a connection refused, DNS, TLS or timeout
+//!   failure.
 //!
 //! Messages name only the URL's host (and port), never its path or query,
-//! which may carry tokens. Each request has a total time limit of 4 seconds,
-//! below the server's 5 s limit on a plugin call. The adapter does not
-//! retry.
+//! which may carry tokens, nor the secret or the extra headers' values. Each
+//! request asks for a total time limit of 4 seconds, below the server's 5 s
+//! limit on a plugin call. The adapter does not retry.
 
-use std::{
-    io::Read,
-    sync::OnceLock,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use vigilo_sdk::{
-    check_config_against_schema, json, Adapter, Event, Plugin, PluginKind, PluginRegistry, Value,
+    check_config_against_schema, http_url_host, json, redact_url, Adapter, Event, Host,
+    HttpRequest, Plugin, PluginKind, PluginRegistry, Value,
 };
 
 /// The plugin: registers [`Webhook`].
@@ -152,9 +155,6 @@ const RESERVED_HEADERS: [&str; 4] = [
     "host",
 ];
 
-/// How much of an error answer's body goes into the error message.
-const BODY_EXCERPT_CHARS: usize = 200;
-
 /// The `webhook` adapter.
 pub struct Webhook;
 
@@ -188,7 +188,7 @@ impl Adapter for Webhook {
         Ok(Value::Object(normalised))
     }
 
-    fn send(&self, config: &Value, event: &Event) -> Result<Value, String> {
+    fn send(&self, config: &Value, event: &Event, host: &dyn Host) -> Result<Value, String> {
         let config = Config::parse(config)?;
         let body = serde_json::to_string(event)
             .map_err(|e| format!("could not serialise the event: {e}"))?;
@@ -196,7 +196,7 @@ impl Adapter for Webhook {
             .duration_since(UNIX_EPOCH)
             .map_err(|_| "the system clock is before 1970".to_owned())?
             .as_secs();
-        let status = post(&config, &event.event_type, timestamp, &body)?;
+        let status = post(host, &config, &event.event_type, timestamp, &body)?;
         Ok(json!({ "status": status }))
     }
 }
@@ -291,13 +291,7 @@ fn check_header(name: &str, value: &Value) -> Result<(String, String), String> {
 /// The host (and port) of an `http://` or `https://` URL with no whitespace
 /// or control characters; `None` for anything else. Userinfo is dropped.
 fn url_host(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    (clean && !host.is_empty()).then_some(host)
+    http_url_host(url)
 }
 
 /// HMAC-SHA256 (RFC 2104) of `message` keyed with `key`.
@@ -366,93 +360,51 @@ pub fn verify_signature(
     }
 }
 
-/// One agent for the plugin's life: 4 s total per request, no redirects, no
-/// idle connections kept (a stale pooled connection would only fail a
-/// delivery).
-fn agent() -> &'static ureq::Agent {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::AgentBuilder::new()
-            .timeout(TIMEOUT)
-            .redirects(0)
-            .max_idle_connections(0)
-            .user_agent(concat!("vigilo-webhook/", env!("CARGO_PKG_VERSION")))
-            .build()
-    })
-}
-
-/// POSTs the signed `body`; the status of a 2xx answer, or an error message
-/// naming the status and the start of the body (and only the URL's host).
-fn post(config: &Config, event_type: &str, timestamp: u64, body: &str) -> Result<u16, String> {
-    let target = format!(
-        "the webhook at {}",
-        url_host(&config.url).unwrap_or("the configured URL")
-    );
+/// POSTs the signed `body` through the server; the status of a 2xx answer,
+/// or an error message naming the status and the start of the body (and
+/// only the URL's host).
+fn post(
+    host: &dyn Host,
+    config: &Config,
+    event_type: &str,
+    timestamp: u64,
+    body: &str,
+) -> Result<u16, String> {
+    let host_name = url_host(&config.url).unwrap_or("the configured URL");
+    let target = format!("the webhook at {host_name}");
     let timestamp = timestamp.to_string();
-    let mut request = agent()
-        .post(&config.url)
-        .set("Content-Type", "application/json")
-        .set(EVENT_HEADER, event_type)
-        .set(TIMESTAMP_HEADER, &timestamp)
-        .set(
+    let mut request = HttpRequest::post(&config.url)
+        .header("Content-Type", "application/json")
+        .header(EVENT_HEADER, event_type)
+        .header(TIMESTAMP_HEADER, &timestamp)
+        .header(
             SIGNATURE_HEADER,
-            &signature(&config.secret, &timestamp, body.as_bytes()),
+            signature(&config.secret, &timestamp, body.as_bytes()),
+        )
+        .header(
+            "User-Agent",
+            concat!("vigilo-webhook/", env!("CARGO_PKG_VERSION")),
         );
     for (name, value) in &config.headers {
-        request = request.set(name, value);
+        request = request.header(name, value);
     }
-    match request.send_string(body) {
-        Ok(response) if (200..300).contains(&response.status()) => Ok(response.status()),
-        Ok(response) | Err(ureq::Error::Status(_, response)) => {
-            Err(status_error(&target, response))
+    let request = request.body(body).timeout(TIMEOUT);
+    let response = host.http_request(&request).map_err(|reason| {
+        // The server's reason may quote what it was given; none of the
+        // secrets reaches the delivery log.
+        let mut reason =
+            redact_url(&reason, &config.url, host_name).replace(&config.secret, "<secret>");
+        for (name, value) in &config.headers {
+            if !value.is_empty() {
+                reason = reason.replace(value, &format!("<{name}>"));
+            }
         }
-        Err(ureq::Error::Transport(transport)) => Err(format!(
-            "could not reach {target}: {}",
-            describe_transport(&transport)
-                .replace(&config.url, "the URL")
-                .replace(&config.secret, "<secret>")
-        )),
+        format!("could not reach {target}: {reason}")
+    })?;
+    if !response.is_success() {
+        return Err(response.error_message(&target));
     }
-}
-
-/// `<target> answered HTTP 500: <first 200 characters of the body>`.
-fn status_error(target: &str, response: ureq::Response) -> String {
-    let status = response.status();
-    let mut bytes = Vec::new();
-    // Whatever arrived before an error or the size cap is enough for a hint.
-    let _ = response
-        .into_reader()
-        .take(4 * 1024)
-        .read_to_end(&mut bytes);
-    let body = String::from_utf8_lossy(&bytes);
-    let body = body.trim();
-    if body.is_empty() {
-        return format!("{target} answered HTTP {status} with an empty body");
-    }
-    let mut excerpt: String = body
-        .chars()
-        .take(BODY_EXCERPT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if body.chars().count() > BODY_EXCERPT_CHARS {
-        excerpt.push('…');
-    }
-    format!("{target} answered HTTP {status}: {excerpt}")
-}
-
-/// The error's kind, message and cause, without the URL (which ureq's
-/// `Display` starts with).
-fn describe_transport(transport: &ureq::Transport) -> String {
-    let mut text = transport.kind().to_string();
-    if let Some(message) = transport.message() {
-        text.push_str(": ");
-        text.push_str(message);
-    }
-    if let Some(source) = std::error::Error::source(transport) {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-    }
-    text
+    Ok(response.status)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The adapter as the server sees it: through its ABI, in process, posting
-//! to a real HTTP server on 127.0.0.1.
+//! through a host that makes its `http.request` calls for real, to an HTTP
+//! server on 127.0.0.1.
 
 #[path = "../../test_support/http.rs"]
 mod support;
@@ -7,15 +8,15 @@ mod support;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use support::{closed_port_url, serve_once};
-use vigilo_sdk::harness::PluginTestHarness;
-use vigilo_sdk::{json, Event, PluginKind, Registration, Value};
+use vigilo_sdk::harness::{HttpHost, MockHost, PluginTestHarness, Registration};
+use vigilo_sdk::{json, Event, HttpMethod, HttpResponse, PluginKind, Value};
 use webhook::{hmac_sha256, verify_signature};
 
 const ADAPTER: &str = "webhook";
 const SECRET: &str = "s3cret-s3cret-s3cret";
 
 fn plugin() -> PluginTestHarness {
-    PluginTestHarness::in_process(webhook::vigilo_plugin_module)
+    PluginTestHarness::in_process(webhook::vigilo_plugin_module).with_host(HttpHost::new())
 }
 
 fn event() -> Event {
@@ -278,4 +279,68 @@ fn send_refuses_an_invalid_config() {
         plugin().send(ADAPTER, Value::Null, &event()),
         Err("the configuration must be a JSON object".into())
     );
+}
+
+#[test]
+fn asks_the_server_to_post_the_signed_event_with_a_time_limit() {
+    let host = MockHost::new().respond_http(|_| Ok(HttpResponse::new(204, "")));
+    let url = "https://hooks.example.com/in?token=TOKEN";
+    let config = json!({"url": url, "secret": SECRET, "headers": {"X-Team": "ops"}});
+    let detail = plugin()
+        .send_with_host(ADAPTER, config, &event(), &host)
+        .unwrap();
+    assert_eq!(detail, json!({"status": 204}));
+    let requests = host.http_requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, HttpMethod::Post);
+    assert_eq!(request.url, url);
+    assert_eq!(request.timeout_ms, Some(4000));
+    assert_eq!(
+        request.header_value("content-type"),
+        Some("application/json")
+    );
+    assert_eq!(request.header_value("X-Team"), Some("ops"));
+    let body = request.body.as_deref().unwrap();
+    assert_eq!(body, serde_json::to_string(&event()).unwrap());
+    let timestamp = request.header_value("X-Vigilo-Timestamp").unwrap();
+    assert_eq!(
+        verify_signature(
+            SECRET,
+            timestamp,
+            request.header_value("X-Vigilo-Signature").unwrap(),
+            body.as_bytes(),
+            timestamp.parse().unwrap()
+        ),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_destination_the_server_refuses_is_an_error_saying_why_without_secrets() {
+    let host = MockHost::new().respond_http(|request| {
+        Err(format!(
+            "`{}` is a link-local address; the server calls it only if its operator allows it \
+             (http_allowed_hosts); sent with Authorization: {}",
+            request.url,
+            request.header_value("Authorization").unwrap_or_default()
+        ))
+    });
+    let config = json!({
+        "url": "http://169.254.169.254/latest/meta-data?token=TOKEN",
+        "secret": SECRET,
+        "headers": {"Authorization": "Bearer CREDENTIAL"}
+    });
+    let error = plugin()
+        .send_with_host(ADAPTER, config, &event(), &host)
+        .unwrap_err();
+    assert_eq!(
+        error,
+        "could not reach the webhook at 169.254.169.254: `169.254.169.254` is a link-local \
+         address; the server calls it only if its operator allows it (http_allowed_hosts); \
+         sent with Authorization: <Authorization>"
+    );
+    for secret in ["TOKEN", "meta-data", "CREDENTIAL", SECRET] {
+        assert!(!error.contains(secret), "{error}");
+    }
 }

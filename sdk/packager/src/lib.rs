@@ -24,6 +24,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use vigilo_sdk::loader::LibraryTarget;
 
 /// The manifest's file name inside a bundle.
 pub const MANIFEST: &str = "vigilo-plugin.json";
@@ -111,8 +112,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The frontend files the library embeds (what a server serves), by path.
 fn embedded_frontend(
-    handle: &vigilo_sdk::PluginHandle,
-    plugin: &vigilo_sdk::Manifest,
+    handle: &vigilo_sdk::loader::PluginHandle,
+    plugin: &vigilo_sdk::loader::Manifest,
     library: &Path,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut embedded = BTreeMap::new();
@@ -210,11 +211,25 @@ pub fn package(request: &PackageRequest) -> Result<BundleManifest> {
             "include a library for this machine's target ({host}) so its manifest can be read: --lib {host}=PATH"
         )
     })?;
-    let handle = vigilo_sdk::PluginHandle::load(native).map_err(|e| {
+    // Every library is checked against its target before anything is
+    // loaded: a server installs the library listed for its own target, so a
+    // library under the wrong triple would be refused on every machine it is
+    // meant for.
+    let mut contents = BTreeMap::new();
+    for (target, path) in &request.libraries {
+        if target.is_empty() || target.contains('/') || target.contains("..") {
+            bail!("`{target}` is not a target triple");
+        }
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        check_library_target(target, path, &bytes)?;
+        contents.insert(target.clone(), bytes);
+    }
+    let handle = vigilo_sdk::loader::PluginHandle::load(native).map_err(|e| {
         anyhow!(
             "{} is not a loadable plugin: {}",
             native.display(),
-            vigilo_sdk::library_error_summary(&e)
+            vigilo_sdk::loader::library_error_summary(&e)
         )
     })?;
     let plugin = handle
@@ -229,11 +244,7 @@ pub fn package(request: &PackageRequest) -> Result<BundleManifest> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut libraries = BTreeMap::new();
     for (target, path) in &request.libraries {
-        if target.is_empty() || target.contains('/') || target.contains("..") {
-            bail!("`{target}` is not a target triple");
-        }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = contents.remove(target).unwrap_or_default();
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -304,6 +315,95 @@ pub fn package(request: &PackageRequest) -> Result<BundleManifest> {
     }
     archive.into_inner()?.finish()?;
     Ok(manifest)
+}
+
+/// Checks that `bytes`, the library given for `target` (from `path`), is
+/// built for that target's CPU and operating system, as its ELF or Mach-O
+/// header says.
+pub fn check_library_target(target: &str, path: &Path, bytes: &[u8]) -> Result<()> {
+    let Some(expected) = LibraryTarget::from_triple(target) else {
+        bail!(
+            "--lib {target}={}: vigilo-plugin cannot tell which CPU and system `{target}` is \
+             for, so it cannot check the library; name targets the way servers do, like \
+             x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu or aarch64-apple-darwin",
+            path.display()
+        );
+    };
+    let built = LibraryTarget::all_of(bytes);
+    if built.is_empty() {
+        bail!(
+            "--lib {target}={}: not a shared library (no ELF or Mach-O header); pass the \
+             lib<name>.so or lib<name>.dylib that cargo build wrote",
+            path.display()
+        );
+    }
+    if built.contains(&expected) {
+        return Ok(());
+    }
+    let described = built
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let file = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "lib<name>.so".to_owned());
+    bail!(
+        "--lib {target}={}: that library is built for {described}, not for {target} \
+         ({expected}); build it with `cargo build --release --target {target}` and pass \
+         target/{target}/release/{file}",
+        path.display()
+    )
+}
+
+/// What [`Bundle::check_signature`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// The bundle has no signature.
+    Unsigned,
+    /// The signature verifies with this key (hex).
+    Valid(String),
+    /// The signature does not verify with any of the keys; why.
+    Invalid(String),
+}
+
+/// Reads a file of trusted public keys: one hex Ed25519 public key per line;
+/// blank lines and lines starting with `#` are ignored.
+pub fn read_trusted_keys(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the trusted keys file {}", path.display()))?;
+    let mut keys = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        parse_public_key(line)
+            .with_context(|| format!("{} line {}", path.display(), number + 1))?;
+        keys.push(line.to_owned());
+    }
+    if keys.is_empty() {
+        bail!(
+            "{} holds no key (one hex Ed25519 public key per line)",
+            path.display()
+        );
+    }
+    Ok(keys)
+}
+
+/// A hex Ed25519 public key, as `vigilo-plugin keygen` prints it.
+pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey> {
+    hex::decode(hex_key.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "`{}` is not a hex Ed25519 public key (64 hex digits, as vigilo-plugin keygen prints)",
+                hex_key.trim()
+            )
+        })
 }
 
 /// A bundle read into memory.
@@ -402,37 +502,53 @@ impl Bundle {
     /// Checks the signature against `trusted` keys (hex) and every file's
     /// checksum. An unsigned bundle passes only when `allow_unsigned`.
     pub fn verify(&self, trusted: &[String], allow_unsigned: bool) -> Result<Signed> {
-        let signed = match &self.signature {
-            None if allow_unsigned => Signed::Unsigned,
-            None => bail!(
+        let signed = match self.check_signature(trusted)? {
+            SignatureCheck::Unsigned if allow_unsigned => Signed::Unsigned,
+            SignatureCheck::Unsigned => bail!(
                 "the bundle is not signed; install only signed bundles, or set allow_unsigned_plugins = true"
             ),
-            Some(signature) => {
-                let signature: [u8; 64] = hex::decode(signature)
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| anyhow!("{SIGNATURE} is not a hex Ed25519 signature"))?;
-                let signature = Signature::from_bytes(&signature);
-                let by = trusted.iter().find(|key| {
-                    hex::decode(key.trim())
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-                        .is_some_and(|k| k.verify(&self.manifest_bytes, &signature).is_ok())
-                });
-                match by {
-                    Some(key) => Signed::By(key.trim().to_owned()),
-                    None => bail!(
-                        "the bundle's signature does not verify with any key in trusted_plugin_keys{}",
-                        self.manifest
-                            .signed_by
-                            .as_ref()
-                            .map(|k| format!(" (it says it was signed by {k})"))
-                            .unwrap_or_default()
-                    ),
-                }
-            }
+            SignatureCheck::Valid(key) => Signed::By(key),
+            SignatureCheck::Invalid(_) => bail!(
+                "the bundle's signature does not verify with any key in trusted_plugin_keys{}",
+                self.claimed_signer()
+            ),
         };
+        self.check_files()?;
+        Ok(signed)
+    }
+
+    /// Whether the signature verifies with one of `keys` (hex Ed25519
+    /// public keys; malformed ones never verify). `Err` only when the
+    /// signature file itself is not a hex signature.
+    pub fn check_signature(&self, keys: &[String]) -> Result<SignatureCheck> {
+        let Some(signature) = &self.signature else {
+            return Ok(SignatureCheck::Unsigned);
+        };
+        let signature: [u8; 64] = hex::decode(signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow!("{SIGNATURE} is not a hex Ed25519 signature"))?;
+        let signature = Signature::from_bytes(&signature);
+        let by = keys.iter().find(|key| {
+            parse_public_key(key).is_ok_and(|k| k.verify(&self.manifest_bytes, &signature).is_ok())
+        });
+        Ok(match by {
+            Some(key) => SignatureCheck::Valid(key.trim().to_owned()),
+            None => SignatureCheck::Invalid(format!(
+                "the signature does not verify with {}{}",
+                if keys.len() == 1 {
+                    "the given key".to_owned()
+                } else {
+                    format!("any of the {} given keys", keys.len())
+                },
+                self.claimed_signer()
+            )),
+        })
+    }
+
+    /// Checks that every file the manifest lists is in the bundle with the
+    /// listed SHA-256.
+    pub fn check_files(&self) -> Result<()> {
         for listed in self
             .manifest
             .libraries
@@ -451,7 +567,16 @@ impl Bundle {
                 );
             }
         }
-        Ok(signed)
+        Ok(())
+    }
+
+    /// ` (it says it was signed by <key>)`, when the manifest names a signer.
+    fn claimed_signer(&self) -> String {
+        self.manifest
+            .signed_by
+            .as_ref()
+            .map(|k| format!(" (it says it was signed by {k})"))
+            .unwrap_or_default()
     }
 
     /// The library for `target` and its file name, if the bundle has one.
@@ -484,6 +609,225 @@ mod tests {
             .unwrap();
         archive.into_inner().unwrap().finish().unwrap();
         path
+    }
+
+    /// An ELF header for CPU `machine` (64-bit, little-endian).
+    fn elf(machine: u16) -> Vec<u8> {
+        let mut header = vec![0u8; 64];
+        header[..4].copy_from_slice(b"\x7fELF");
+        header[4] = 2;
+        header[5] = 1;
+        header[18..20].copy_from_slice(&machine.to_le_bytes());
+        header
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigilo-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_library_must_be_built_for_its_target() {
+        let path = Path::new("target/release/libmy_plugin.so");
+        let x86_64 = elf(0x3e);
+        assert!(check_library_target("x86_64-unknown-linux-gnu", path, &x86_64).is_ok());
+        assert_eq!(
+            check_library_target("aarch64-unknown-linux-gnu", path, &x86_64)
+                .unwrap_err()
+                .to_string(),
+            "--lib aarch64-unknown-linux-gnu=target/release/libmy_plugin.so: that library is \
+             built for x86_64 Linux (ELF), not for aarch64-unknown-linux-gnu (aarch64 Linux \
+             (ELF)); build it with `cargo build --release --target aarch64-unknown-linux-gnu` \
+             and pass target/aarch64-unknown-linux-gnu/release/libmy_plugin.so"
+        );
+        // An ELF library is not a macOS one, whatever its CPU.
+        let error = check_library_target("x86_64-apple-darwin", path, &x86_64).unwrap_err();
+        assert!(
+            error.to_string().contains("built for x86_64 Linux (ELF)"),
+            "{error}"
+        );
+        let error = check_library_target("aarch64-unknown-linux-gnu", path, b"not a library")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a shared library"), "{error}");
+        let error = check_library_target("wasm32-unknown-unknown", path, &x86_64)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot tell which CPU"), "{error}");
+        // A universal macOS library holds both CPUs.
+        let mut fat = vec![0xca, 0xfe, 0xba, 0xbe];
+        fat.extend(2u32.to_be_bytes());
+        for cpu in [0x0100_0007u32, 0x0100_000c] {
+            fat.extend(cpu.to_be_bytes());
+            fat.extend([0u8; 16]);
+        }
+        assert!(check_library_target("aarch64-apple-darwin", path, &fat).is_ok());
+        assert!(check_library_target("x86_64-apple-darwin", path, &fat).is_ok());
+    }
+
+    #[test]
+    fn packaging_refuses_a_library_under_the_wrong_triple_before_loading_anything() {
+        let dir = scratch("arch");
+        let host = host_target();
+        let other_target = if std::env::consts::ARCH == "aarch64" {
+            "x86_64-unknown-linux-gnu"
+        } else {
+            "aarch64-unknown-linux-gnu"
+        };
+        // This machine's library, given again as the other target's.
+        let this_machine = if std::env::consts::ARCH == "aarch64" {
+            elf(0xb7)
+        } else {
+            elf(0x3e)
+        };
+        let native = dir.join("libnative.so");
+        std::fs::write(&native, &this_machine).unwrap();
+        let request = PackageRequest {
+            libraries: BTreeMap::from([
+                (host.clone(), native.clone()),
+                (other_target.to_owned(), native.clone()),
+            ]),
+            frontend_dir: None,
+            signing_key: None,
+            out: dir.join("out.tar.gz"),
+        };
+        let error = package(&request).unwrap_err().to_string();
+        if cfg!(target_os = "linux") {
+            assert!(
+                error.starts_with(&format!(
+                    "--lib {other_target}={}: that library is built for {}",
+                    native.display(),
+                    std::env::consts::ARCH
+                )),
+                "{error}"
+            );
+        }
+        assert!(!request.out.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Writes a bundle with one library, signed with `key` if given; with
+    /// `tamper`, the library differs from its listed checksum.
+    fn write_bundle(dir: &Path, key: Option<&SigningKey>, tamper: bool) -> PathBuf {
+        let library = b"\x7fELF a library".to_vec();
+        let manifest = BundleManifest {
+            bundle_format: BUNDLE_FORMAT,
+            name: "my_plugin".into(),
+            kind: "field_type".into(),
+            version: "0.1.0".into(),
+            compatible_with: ">=0.1, <0.2".into(),
+            sdk_abi_version: 1,
+            sdk_version: "0.1.0".into(),
+            description: String::new(),
+            libraries: BTreeMap::from([(
+                "x86_64-unknown-linux-gnu".to_owned(),
+                BundleFile {
+                    file: "lib/x86_64-unknown-linux-gnu/libmy_plugin.so".into(),
+                    sha256: sha256_hex(&library),
+                },
+            )]),
+            frontend: vec![],
+            signed_by: key.map(|k| hex::encode(k.verifying_key().to_bytes())),
+        };
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+        let path = dir.join(format!(
+            "bundle-{}-{tamper}.tar.gz",
+            if key.is_some() { "signed" } else { "unsigned" }
+        ));
+        let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        let mut add = |name: &str, bytes: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            archive.append_data(&mut header, name, bytes).unwrap();
+        };
+        add(MANIFEST, &manifest_bytes);
+        if let Some(key) = key {
+            add(
+                SIGNATURE,
+                hex::encode(key.sign(&manifest_bytes).to_bytes()).as_bytes(),
+            );
+        }
+        let mut shipped = library.clone();
+        if tamper {
+            shipped.push(b'!');
+        }
+        add("lib/x86_64-unknown-linux-gnu/libmy_plugin.so", &shipped);
+        archive.into_inner().unwrap().finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn signatures_are_checked_against_the_given_keys() {
+        let dir = scratch("signatures");
+        let vendor = SigningKey::from_bytes(&[7; 32]);
+        let public = hex::encode(vendor.verifying_key().to_bytes());
+        let stranger = hex::encode(SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes());
+
+        let signed = Bundle::read(&write_bundle(&dir, Some(&vendor), false)).unwrap();
+        assert_eq!(
+            signed
+                .check_signature(std::slice::from_ref(&public))
+                .unwrap(),
+            SignatureCheck::Valid(public.clone())
+        );
+        assert_eq!(
+            signed
+                .check_signature(&[stranger.clone(), public.clone()])
+                .unwrap(),
+            SignatureCheck::Valid(public.clone())
+        );
+        assert_eq!(
+            signed.check_signature(std::slice::from_ref(&stranger)).unwrap(),
+            SignatureCheck::Invalid(format!(
+                "the signature does not verify with the given key (it says it was signed by {public})"
+            ))
+        );
+        assert!(signed.check_files().is_ok());
+        assert_eq!(
+            signed.verify(std::slice::from_ref(&public), false).unwrap(),
+            Signed::By(public.clone())
+        );
+
+        let unsigned = Bundle::read(&write_bundle(&dir, None, false)).unwrap();
+        assert_eq!(
+            unsigned
+                .check_signature(std::slice::from_ref(&public))
+                .unwrap(),
+            SignatureCheck::Unsigned
+        );
+
+        let tampered = Bundle::read(&write_bundle(&dir, Some(&vendor), true)).unwrap();
+        assert!(tampered
+            .check_files()
+            .unwrap_err()
+            .to_string()
+            .starts_with("checksum mismatch for lib/x86_64-unknown-linux-gnu/libmy_plugin.so"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn trusted_keys_files_hold_one_key_a_line() {
+        let dir = scratch("trusted-keys");
+        let key = hex::encode(SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes());
+        let file = dir.join("trusted");
+        std::fs::write(&file, format!("# Acme's release key\n\n  {key}  \n")).unwrap();
+        assert_eq!(read_trusted_keys(&file).unwrap(), vec![key]);
+        std::fs::write(&file, "# nothing\n").unwrap();
+        assert!(read_trusted_keys(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("holds no key"));
+        std::fs::write(&file, "abc\n").unwrap();
+        let error = format!("{:#}", read_trusted_keys(&file).unwrap_err());
+        assert!(error.contains("line 1"), "{error}");
+        assert!(error.contains("is not a hex Ed25519 public key"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

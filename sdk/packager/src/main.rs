@@ -5,16 +5,19 @@
 //! vigilo-plugin package --lib x86_64-unknown-linux-gnu=target/release/libmy_plugin.so \
 //!                       --lib aarch64-unknown-linux-gnu=target/aarch64-unknown-linux-gnu/release/libmy_plugin.so \
 //!                       [--frontend frontend/] [--sign vendor.key] --out my_plugin-0.1.0.tar.gz
-//! vigilo-plugin inspect my_plugin-0.1.0.tar.gz
+//! vigilo-plugin inspect my_plugin-0.1.0.tar.gz [--key HEX]... [--trusted-keys FILE]
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
-use vigilo_plugin_bundle::{keygen, package, read_signing_key, Bundle, PackageRequest};
+use vigilo_plugin_bundle::{
+    keygen, package, parse_public_key, read_signing_key, read_trusted_keys, Bundle, PackageRequest,
+    SignatureCheck,
+};
 
 #[derive(Parser)]
 #[command(
@@ -50,8 +53,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print a bundle's manifest
-    Inspect { bundle: PathBuf },
+    /// Print a bundle's manifest; with --key or --trusted-keys, verify its signature and checksums
+    Inspect {
+        bundle: PathBuf,
+        /// A hex Ed25519 public key to verify the signature with (repeatable)
+        #[arg(long = "key", value_name = "HEX")]
+        keys: Vec<String>,
+        /// A file of trusted hex public keys, one per line (`#` starts a comment)
+        #[arg(long, value_name = "FILE")]
+        trusted_keys: Option<PathBuf>,
+    },
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -103,17 +114,48 @@ fn run(cli: Cli) -> Result<()> {
                 }
             );
         }
-        Command::Inspect { bundle } => {
+        Command::Inspect {
+            bundle,
+            keys,
+            trusted_keys,
+        } => {
+            for key in &keys {
+                parse_public_key(key).map_err(|e| anyhow!("--key: {e}"))?;
+            }
+            let mut keys = keys;
+            if let Some(file) = &trusted_keys {
+                keys.extend(read_trusted_keys(file)?);
+            }
             let bundle = Bundle::read(&bundle)?;
             println!("{}", String::from_utf8_lossy(&bundle.manifest_bytes));
-            println!(
-                "signature: {}",
-                if bundle.signature.is_some() {
-                    "present"
-                } else {
-                    "none"
+            if keys.is_empty() {
+                println!(
+                    "signature: {}",
+                    if bundle.signature.is_some() {
+                        "present (not verified: pass --key HEX or --trusted-keys FILE)"
+                    } else {
+                        "none"
+                    }
+                );
+                return Ok(());
+            }
+            let files = bundle.check_files();
+            match &files {
+                Ok(()) => println!("files:     every checksum matches"),
+                Err(e) => println!("files:     INVALID: {e}"),
+            }
+            match bundle.check_signature(&keys)? {
+                SignatureCheck::Valid(key) => println!("signature: valid (signed by {key})"),
+                SignatureCheck::Invalid(reason) => {
+                    println!("signature: INVALID: {reason}");
+                    bail!("the bundle's signature is invalid");
                 }
-            );
+                SignatureCheck::Unsigned => {
+                    println!("signature: none (the bundle is not signed)");
+                    bail!("the bundle is not signed");
+                }
+            }
+            files.map_err(|_| anyhow!("the bundle's files do not match its manifest"))?;
         }
     }
     Ok(())

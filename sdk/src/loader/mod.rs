@@ -1,28 +1,53 @@
-//! The host side: load a plugin library and call it with typed requests.
+//! The host side: what the Vigilo server uses to load a plugin library and
+//! call it. Plugin authors do not need this module; their API is at the
+//! crate root and in [`crate::harness`].
 //!
 //! A server uses [`load_library`] for each plugin file, reads the
 //! [`Manifest`] through a [`PluginHandle`], checks it with
-//! [`Manifest::check_compatible`], and from then on calls the plugin with the
-//! typed helpers. [`crate::harness::PluginTestHarness`] is built on the same
-//! handle, so vendors' tests exercise exactly the server's path.
+//! [`Manifest::check_compatible`] (or makes every check the server makes with
+//! [`check_library`]), and from then on calls the plugin with the typed
+//! helpers, handing it its implementation of [`Host`] for callbacks
+//! ([`HostBridge`] adapts it to the ABI). [`crate::harness::PluginTestHarness`]
+//! is built on the same handle, so vendors' tests exercise exactly the
+//! server's path.
 //!
-//! Plugin calls are synchronous and may block (an adapter posting to Slack):
-//! call them off the async executor (`spawn_blocking` or a dedicated pool).
+//! Plugin calls are synchronous and may block (an adapter waiting for the
+//! server's own `http.request`): call them off the async executor
+//! (`spawn_blocking` or a dedicated pool).
 
-use std::{fmt, path::Path};
+use std::{
+    fmt,
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::Path,
+};
 
 use abi_stable::{
-    library::{lib_header_from_path, LibraryError},
+    library::lib_header_from_path,
+    sabi_types::RRef,
     std_types::{RResult, RStr, RString},
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use crate::{
-    abi::{PluginErrorKind, PluginModRef},
-    host::{Host, HostBridge},
-    wire::{self, Manifest, Registration, Registrations},
+    abi::{HostApi, HostApi_TO},
+    host::Host,
+    wire::{self, Registrations},
 };
+
+mod check;
+mod target;
+
+pub use check::{
+    check_library, check_manifest, check_name, check_registrations, library_reason,
+    safe_relative_path, CheckedLibrary, Refusal, RefusalReason, BUILTIN_FIELD_TYPES,
+};
+pub use target::LibraryTarget;
+
+pub use crate::abi::{PluginErrorKind, PluginModRef, SDK_ABI_VERSION};
+pub use crate::wire::{FrontendAsset, Incompatibility, Manifest, Registration};
+/// `abi_stable`'s loader error, returned by [`load_library`].
+pub use abi_stable::library::LibraryError;
 
 /// Loads the plugin library at `path` and returns its root module.
 ///
@@ -264,9 +289,14 @@ impl PluginHandle {
         self.typed(wire::WIDGET_RENDER, request, host)
     }
 
-    /// `adapter.send`.
-    pub fn send_event(&self, request: &wire::SendRequest) -> Result<wire::SendResponse, CallError> {
-        self.typed(wire::ADAPTER_SEND, request, &NoHost)
+    /// `adapter.send`, giving the adapter `host` for callbacks (it makes its
+    /// outbound requests through `http.request`).
+    pub fn send_event(
+        &self,
+        request: &wire::SendRequest,
+        host: &dyn Host,
+    ) -> Result<wire::SendResponse, CallError> {
+        self.typed(wire::ADAPTER_SEND, request, host)
     }
 
     /// `adapter.validate_config`: the normalised configuration.
@@ -336,13 +366,59 @@ fn parse_output<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, CallEr
 }
 
 /// The host given to methods whose contract has no callbacks
-/// (`field_type.validate`, the adapter methods): every call is refused.
+/// (`field_type.validate`, `adapter.validate_config`): every call is refused.
 pub struct NoHost;
 
 impl Host for NoHost {
     fn call(&self, method: &str, _input: &Value) -> Result<Value, String> {
         Err(format!(
-            "host method `{method}` is not available here: only widgets and tasks may call the host"
+            "host method `{method}` is not available here: field types and configuration checks \
+             cannot call the host (widgets, adapters' send and tasks can)"
         ))
+    }
+}
+
+/// Adapts a Rust [`Host`] to the ABI's [`HostApi`], so a server (or a test
+/// double) can be handed to a plugin. [`PluginHandle`]'s calls do this for
+/// you.
+///
+/// It parses the plugin's JSON input, serialises the output, and catches a
+/// panic in the host's implementation (which would otherwise end the
+/// process) and reports it to the plugin as an error.
+pub struct HostBridge<'a> {
+    host: &'a dyn Host,
+}
+
+impl<'a> HostBridge<'a> {
+    /// Wraps `host`.
+    pub fn new(host: &'a dyn Host) -> Self {
+        HostBridge { host }
+    }
+
+    /// The FFI-safe trait object for [`crate::abi::PluginMod::call`].
+    pub fn as_host_api(&self) -> HostApi_TO<'_, RRef<'_, ()>> {
+        HostApi_TO::from_ptr(self, abi_stable::sabi_trait::TD_Opaque)
+    }
+}
+
+impl HostApi for HostBridge<'_> {
+    fn call(&self, method: RStr<'_>, input: RStr<'_>) -> RResult<RString, RString> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let input: Value = serde_json::from_str(input.as_str())
+                .map_err(|e| format!("input to host method `{method}` is not JSON: {e}"))?;
+            let output = self.host.call(method.as_str(), &input)?;
+            Ok::<_, String>(output.to_string())
+        }));
+        match outcome {
+            Ok(Ok(text)) => RResult::ROk(text.into()),
+            Ok(Err(message)) => RResult::RErr(message.into()),
+            Err(payload) => RResult::RErr(
+                format!(
+                    "host method `{method}` failed inside the server: {}",
+                    crate::runtime::panic_message(payload.as_ref())
+                )
+                .into(),
+            ),
+        }
     }
 }

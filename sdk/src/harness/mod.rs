@@ -1,6 +1,9 @@
 //! Testing plugins: [`PluginTestHarness`] drives a plugin through the same
-//! ABI calls the server makes, and [`MockHost`] stands in for the server's
-//! callback API.
+//! ABI calls the server makes, [`MockHost`] stands in for the server's
+//! callback API, (with the `harness-http` feature) `HttpHost` really
+//! makes the `http.request` calls an adapter asks for, and
+//! [`assert_server_accepts`] checks the library you ship
+//! ([`release_library`]) exactly as a server will.
 //!
 //! ```
 //! use serde_json::json;
@@ -16,20 +19,35 @@
 //! assert_eq!(host.calls(), vec![("work_items.count_by_status".to_owned(), json!({"workspace": "ops"}))]);
 //! ```
 
-use std::{collections::BTreeMap, path::Path, sync::Mutex};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::Path,
+    sync::{Arc, Mutex},
+};
 
-use abi_stable::library::LibraryError;
 use serde_json::{Map, Value};
 
 use crate::{
-    abi::{PluginErrorKind, PluginModRef},
-    client::{CallError, PluginHandle},
-    host::Host,
+    abi::PluginModRef,
+    host::{Host, HttpRequest, HttpResponse, HTTP_REQUEST},
+    loader::PluginHandle,
     plugin::{Event, FieldContext},
-    wire::{self, Manifest, Registration},
+    wire,
 };
 
-pub use crate::client::{library_error_summary, load_library};
+#[cfg(feature = "harness-http")]
+mod http;
+mod release;
+
+#[cfg(feature = "harness-http")]
+pub use http::{HttpExchange, HttpHost};
+pub use release::{assert_server_accepts, release_library, SERVER_VERSION};
+
+pub use crate::loader::{
+    library_error_summary, load_library, CallError, LibraryError, Manifest, PluginErrorKind,
+    Registration,
+};
 
 type Responder = Box<dyn Fn(&Value) -> Result<Value, String> + Send + Sync>;
 
@@ -62,9 +80,53 @@ impl MockHost {
         self
     }
 
+    /// Answers [`HTTP_REQUEST`] with `answer(request)`: an [`HttpResponse`],
+    /// or the server's reason for refusing the request. For example, a
+    /// server that refuses the destination:
+    ///
+    /// ```
+    /// use vigilo_sdk::harness::MockHost;
+    /// use vigilo_sdk::{Host, HttpRequest};
+    ///
+    /// let host = MockHost::new().respond_http(|request| {
+    ///     Err(format!("{} is a private address; the server's operator has not allowed it", request.url))
+    /// });
+    /// let error = host.http_request(&HttpRequest::get("http://10.0.0.5/")).unwrap_err();
+    /// assert!(error.contains("private address"));
+    /// ```
+    pub fn respond_http(
+        self,
+        answer: impl Fn(&HttpRequest) -> Result<HttpResponse, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.respond_with(HTTP_REQUEST, move |input| {
+            let request: HttpRequest = serde_json::from_value(input.clone())
+                .map_err(|e| format!("MockHost: invalid {HTTP_REQUEST} request: {e}"))?;
+            let response = answer(&request)?;
+            serde_json::to_value(response)
+                .map_err(|e| format!("MockHost: cannot encode the response: {e}"))
+        })
+    }
+
     /// Every call made so far: `(method, input)`, oldest first.
     pub fn calls(&self) -> Vec<(String, Value)> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The [`HTTP_REQUEST`] calls made so far, oldest first.
+    pub fn http_requests(&self) -> Vec<HttpRequest> {
+        self.calls()
+            .into_iter()
+            .filter(|(method, _)| method == HTTP_REQUEST)
+            .filter_map(|(_, input)| serde_json::from_value(input).ok())
+            .collect()
+    }
+}
+
+impl fmt::Debug for MockHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockHost")
+            .field("methods", &self.responders.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,26 +158,70 @@ impl Host for MockHost {
 /// caught at the boundary, an unknown method, or a malformed answer is a bug
 /// in the plugin, so they panic the test with the details. Use
 /// [`PluginTestHarness::call`] to see those as values.
-#[derive(Debug, Clone, Copy)]
+///
+/// [`PluginTestHarness::send`] gives the adapter the harness's host, set
+/// with [`PluginTestHarness::with_host`]: an `HttpHost` (feature
+/// `harness-http`) to make the adapter's `http.request` calls for real, or
+/// a [`MockHost`] to script them. Without one, every host call is refused
+/// (a [`MockHost`] that knows no methods).
+#[derive(Clone)]
 pub struct PluginTestHarness {
     handle: PluginHandle,
+    host: Arc<dyn Host + Send + Sync>,
+}
+
+impl fmt::Debug for PluginTestHarness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginTestHarness")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PluginTestHarness {
     /// A harness over a plugin linked into the test (no `dlopen`):
     /// `PluginTestHarness::in_process(my_plugin::vigilo_plugin_module)`.
     pub fn in_process(module: fn() -> PluginModRef) -> Self {
-        PluginTestHarness {
-            handle: PluginHandle::new(module()),
-        }
+        Self::over(PluginHandle::new(module()))
     }
 
     /// A harness over the plugin library at `path`, loaded as the server
     /// loads it.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LibraryError> {
-        Ok(PluginTestHarness {
-            handle: PluginHandle::load(path)?,
-        })
+        Ok(Self::over(PluginHandle::load(path)?))
+    }
+
+    fn over(handle: PluginHandle) -> Self {
+        PluginTestHarness {
+            handle,
+            host: Arc::new(MockHost::new()),
+        }
+    }
+
+    /// The host [`PluginTestHarness::send`] gives the adapter. Pass an
+    /// `Arc` and keep a clone to look at the calls afterwards:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vigilo_sdk::harness::{MockHost, PluginTestHarness};
+    /// use vigilo_sdk::HttpResponse;
+    /// # struct Nothing;
+    /// # impl vigilo_sdk::Plugin for Nothing {
+    /// #     fn name(&self) -> &str { "nothing" }
+    /// #     fn kind(&self) -> vigilo_sdk::PluginKind { vigilo_sdk::PluginKind::FieldType }
+    /// #     fn version(&self) -> &str { "0.1.0" }
+    /// #     fn compatible_with(&self) -> &str { "*" }
+    /// #     fn register(&self, _: &mut vigilo_sdk::PluginRegistry) {}
+    /// # }
+    /// # vigilo_sdk::export_plugin!(Nothing);
+    ///
+    /// let host = Arc::new(MockHost::new().respond_http(|_| Ok(HttpResponse::new(200, "ok"))));
+    /// let plugin = PluginTestHarness::in_process(vigilo_plugin_module).with_host(host.clone());
+    /// // plugin.send(...), then look at host.http_requests()
+    /// ```
+    pub fn with_host(mut self, host: impl Host + Send + Sync + 'static) -> Self {
+        self.host = Arc::new(host);
+        self
     }
 
     /// The underlying handle.
@@ -190,15 +296,27 @@ impl PluginTestHarness {
         )
     }
 
-    /// `adapter.send` of `event` through `adapter` configured with `config`;
-    /// `Ok` is the adapter's detail.
+    /// `adapter.send` of `event` through `adapter` configured with `config`,
+    /// with the harness's host ([`PluginTestHarness::with_host`]); `Ok` is
+    /// the adapter's detail.
     pub fn send(&self, adapter: &str, config: Value, event: &Event) -> Result<Value, String> {
+        self.send_with_host(adapter, config, event, &*self.host)
+    }
+
+    /// [`PluginTestHarness::send`] with `host` instead of the harness's.
+    pub fn send_with_host(
+        &self,
+        adapter: &str,
+        config: Value,
+        event: &Event,
+        host: &dyn Host,
+    ) -> Result<Value, String> {
         let request = wire::SendRequest {
             name: adapter.to_owned(),
             config,
             event: event.clone(),
         };
-        let response = expect_returned(wire::ADAPTER_SEND, self.handle.send_event(&request))?;
+        let response = expect_returned(wire::ADAPTER_SEND, self.handle.send_event(&request, host))?;
         Ok(response.detail)
     }
 
@@ -269,11 +387,11 @@ impl PluginTestHarness {
                 manifest.compatible_with
             ));
         }
-        if manifest.sdk_abi_version != crate::SDK_ABI_VERSION {
+        if manifest.sdk_abi_version != crate::abi::SDK_ABI_VERSION {
             problems.push(format!(
                 "sdk_abi_version is {}, this SDK speaks {}",
                 manifest.sdk_abi_version,
-                crate::SDK_ABI_VERSION
+                crate::abi::SDK_ABI_VERSION
             ));
         }
         if !manifest.panic_unwind {
@@ -333,5 +451,124 @@ fn expect_returned<T>(method: &str, result: Result<T, CallError>) -> Result<T, S
             message,
         }) => Err(message),
         Err(other) => panic!("`{method}` did not return normally: {other}"),
+    }
+}
+
+// `export_plugin!` exports the library header with `export_name`, which the
+// `unsafe_code` lint counts when the macro expands inside this crate (in a
+// plugin crate it is the SDK's expansion and not linted).
+#[cfg(test)]
+#[allow(unsafe_code)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        host::HttpResponse,
+        plugin::{Adapter, Plugin, PluginKind, PluginRegistry},
+    };
+
+    /// Posts the event's title to the configured URL through the host.
+    struct Relay;
+
+    impl Plugin for Relay {
+        fn name(&self) -> &str {
+            "relay"
+        }
+        fn kind(&self) -> PluginKind {
+            PluginKind::IntegrationAdapter
+        }
+        fn version(&self) -> &str {
+            "0.1.0"
+        }
+        fn compatible_with(&self) -> &str {
+            "*"
+        }
+        fn register(&self, registry: &mut PluginRegistry) {
+            registry.register_adapter(RelayAdapter);
+        }
+    }
+
+    struct RelayAdapter;
+
+    impl Adapter for RelayAdapter {
+        fn name(&self) -> &str {
+            "relay"
+        }
+        fn label(&self) -> &str {
+            "Relay"
+        }
+        fn send(&self, config: &Value, event: &Event, host: &dyn Host) -> Result<Value, String> {
+            let url = config["url"].as_str().ok_or("no url")?;
+            let response = host.http_request(&HttpRequest::post(url).body(event.title.clone()))?;
+            Ok(json!({"status": response.status, "body": response.body}))
+        }
+    }
+
+    crate::export_plugin!(Relay);
+
+    fn event() -> Event {
+        Event {
+            event_type: "incident.opened".into(),
+            workspace: "ops".into(),
+            title: "DB down".into(),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn send_hands_the_adapter_the_harness_host() {
+        let host = Arc::new(
+            MockHost::new().respond_http(|request| Ok(HttpResponse::new(201, request.url.clone()))),
+        );
+        let plugin = PluginTestHarness::in_process(vigilo_plugin_module).with_host(host.clone());
+        assert_eq!(
+            plugin.send("relay", json!({"url": "https://example.com/in"}), &event()),
+            Ok(json!({"status": 201, "body": "https://example.com/in"}))
+        );
+        assert_eq!(
+            host.http_requests(),
+            vec![HttpRequest::post("https://example.com/in").body("DB down")]
+        );
+        // A clone of the harness shares its host.
+        let _ = plugin
+            .clone()
+            .send("relay", json!({"url": "https://example.com/2"}), &event());
+        assert_eq!(host.http_requests().len(), 2);
+    }
+
+    #[test]
+    fn without_a_host_every_callback_is_refused() {
+        let plugin = PluginTestHarness::in_process(vigilo_plugin_module);
+        assert_eq!(
+            plugin.send("relay", json!({"url": "https://example.com/in"}), &event()),
+            Err("MockHost: no answer configured for host method `http.request`".into())
+        );
+    }
+
+    #[test]
+    fn the_server_side_call_passes_its_host_through() {
+        let refusing = MockHost::new().respond_http(|_| {
+            Err(
+                "example.com resolves to a loopback address; the operator has not allowed it"
+                    .into(),
+            )
+        });
+        let handle = PluginTestHarness::in_process(vigilo_plugin_module).handle();
+        let error = handle
+            .send_event(
+                &wire::SendRequest {
+                    name: "relay".into(),
+                    config: json!({"url": "https://example.com/in"}),
+                    event: event(),
+                },
+                &refusing,
+            )
+            .unwrap_err();
+        assert_eq!(
+            error.message(),
+            "example.com resolves to a loopback address; the operator has not allowed it"
+        );
+        assert_eq!(refusing.http_requests().len(), 1);
     }
 }
