@@ -433,8 +433,18 @@ impl Config {
         const DAY: u64 = 86_400;
         let checks: [(&'static str, u64, u64, u64); 9] = [
             ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
-            ("session_idle_minutes", self.session_idle_minutes, 1, 90 * 24 * 60),
-            ("session_lifetime_hours", self.session_lifetime_hours, 1, 366 * 24),
+            (
+                "session_idle_minutes",
+                self.session_idle_minutes,
+                1,
+                90 * 24 * 60,
+            ),
+            (
+                "session_lifetime_hours",
+                self.session_lifetime_hours,
+                1,
+                366 * 24,
+            ),
             (
                 "record_retention_days",
                 self.record_retention_days.into(),

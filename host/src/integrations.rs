@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::{SendRequest, ValidateConfigRequest};
-use vigilo_sdk::{Event, PluginKind, Registration};
+use vigilo_sdk::{Event, PluginKind};
 
 use crate::domain::{DomainError, DomainResult};
+use crate::outbound::Policy;
+use crate::plugins::host_api::{HostCalls, Scope};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
@@ -63,16 +66,28 @@ pub struct Integrations {
     store: Store,
     plugins: Arc<Plugins>,
     secrets: Arc<SecretBox>,
+    policy: Policy,
 }
 
 impl Integrations {
     /// The runtime over `store`, the plugin registry and the secrets key.
-    pub fn new(store: Store, plugins: Arc<Plugins>, secrets: Arc<SecretBox>) -> Self {
+    pub fn new(
+        store: Store,
+        plugins: Arc<Plugins>,
+        secrets: Arc<SecretBox>,
+        policy: Policy,
+    ) -> Self {
         Integrations {
             store,
             plugins,
             secrets,
+            policy,
         }
+    }
+
+    /// The destinations adapters' requests may reach.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Every loaded adapter.
@@ -262,7 +277,9 @@ impl Integrations {
             Ok(values) => secret_strings(values, &values.keys().cloned().collect::<Vec<_>>()),
             Err(_) => Vec::new(),
         };
-        let result = self.send(integration, event, secrets, &known).await;
+        let result = self
+            .send(workspace_id, integration, event, secrets, &known)
+            .await;
         // An adapter's report may quote what it was given: never let a
         // secret into the delivery log or the API answer.
         let (ok, detail, error) = match result {
@@ -307,6 +324,7 @@ impl Integrations {
 
     async fn send(
         &self,
+        workspace_id: i64,
         integration: &Integration,
         event: &Event,
         secrets: Result<Map<String, Value>, String>,
@@ -329,10 +347,20 @@ impl Integrations {
             event: event.clone(),
         };
         let limit = self.plugins.call_timeout();
+        // The adapter calls out through `http.request`, under the egress
+        // policy, acting for the event's workspace.
+        let host = HostCalls::new(
+            self.store.clone(),
+            self.clone(),
+            Scope::Workspace {
+                id: workspace_id,
+                slug: event.workspace.clone(),
+            },
+        );
         let response = self
             .plugins
             .call_scrubbed(&entry, limit, known, move |handle| {
-                handle.send_event(&request)
+                handle.send_event(&request, &host)
             })
             .await
             .map_err(|e| match e {

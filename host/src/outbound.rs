@@ -1,5 +1,6 @@
 //! Where the server itself may send requests on a user's behalf: the
-//! destinations of playbook `webhook` steps.
+//! destinations of playbook `webhook` steps and of integration adapters
+//! (which call out through the server's `http.request` host method).
 //!
 //! Anyone who may edit playbooks chooses those URLs, so by default the
 //! server refuses destinations that resolve to the machine itself or to a
@@ -75,9 +76,9 @@ impl Policy {
                     format!("{host} resolves to")
                 };
                 return Err(format!(
-                    "{named} a {class} address; webhook steps may call it only if the \
-                     server's operator lists `{host}` in `webhook_allowed_hosts` or sets \
-                     `webhook_allow_private_networks`"
+                    "{named} a {class} address; webhook steps and integrations may call it \
+                     only if the server's operator lists `{host}` in `webhook_allowed_hosts` or \
+                     sets `webhook_allow_private_networks`"
                 ));
             }
         }

@@ -46,7 +46,12 @@ impl AppState {
         secrets: Arc<crate::secretbox::SecretBox>,
         public_url: String,
     ) -> Self {
-        let integrations = Integrations::new(store.clone(), plugins.clone(), secrets.clone());
+        let integrations = Integrations::new(
+            store.clone(),
+            plugins.clone(),
+            secrets.clone(),
+            crate::outbound::Policy::from_config(&config),
+        );
         let scheduler = Arc::new(crate::scheduler::Scheduler::new(
             store.clone(),
             plugins.clone(),

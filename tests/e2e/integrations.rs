@@ -61,6 +61,9 @@ fn start(db: TestDb, plugins: &[&str]) -> TestServer {
     TestServer::start_with(db, |config| {
         config.installed_plugins = paths;
         config.watch_plugins_dir = false;
+        // The far ends these tests run are on loopback, which adapters may
+        // reach only when the operator allows it.
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
     })
 }
 
@@ -705,6 +708,7 @@ fn certificate_digest(db: TestDb) {
     let server = TestServer::start_with(db, |config| {
         config.installed_plugins = paths;
         config.watch_plugins_dir = false;
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
         config.scheduler_tick_ms = 100;
         config.task_settings.insert(
             "cert_expiry_digest".into(),

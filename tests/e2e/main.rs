@@ -10,6 +10,7 @@ mod bundles;
 mod certificates;
 mod cli;
 mod domain;
+mod egress;
 mod guide;
 mod integrations;
 mod members;

@@ -11,8 +11,9 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::RenderRequest;
-use vigilo_sdk::{check_config_against_schema, PluginKind, Registration};
+use vigilo_sdk::{check_config_against_schema, PluginKind};
 
 use super::{record, DomainError, DomainResult};
 use crate::authz::{Access, Permission};

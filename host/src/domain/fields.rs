@@ -10,8 +10,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
+use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::ValidateRequest;
-use vigilo_sdk::{FieldContext, PluginKind, Registration};
+use vigilo_sdk::{FieldContext, PluginKind};
 
 use super::work_items::check_kind;
 use super::{record, validate, DomainError, DomainResult};

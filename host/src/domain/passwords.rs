@@ -21,15 +21,74 @@ pub const MAX_LENGTH: usize = 256;
 /// A password that, lower-cased and stripped of digits and punctuation at
 /// its ends, is one of these is refused.
 const COMMON: &[&str] = &[
-    "password", "passw0rd", "p@ssword", "p@ssw0rd", "letmein", "welcome", "qwerty",
-    "qwertyuiop", "asdfghjkl", "zxcvbnm", "iloveyou", "admin", "administrator", "root",
-    "master", "dragon", "monkey", "football", "baseball", "soccer", "hockey", "superman",
-    "batman", "princess", "sunshine", "shadow", "michael", "jennifer", "trustno1", "secret",
-    "changeme", "default", "login", "access", "starwars", "whatever", "freedom", "mustang",
-    "computer", "internet", "hello", "hellothere", "goodbye", "summer", "winter", "spring",
-    "autumn", "january", "december", "monday", "friday", "vigilo", "operations", "ops",
-    "security", "company", "test", "testing", "guest", "user", "abc", "abcd", "qazwsx",
-    "1q2w3e4r", "1qaz2wsx", "zaq12wsx", "passwordpassword", "correcthorsebatterystaple",
+    "password",
+    "passw0rd",
+    "p@ssword",
+    "p@ssw0rd",
+    "letmein",
+    "welcome",
+    "qwerty",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "iloveyou",
+    "admin",
+    "administrator",
+    "root",
+    "master",
+    "dragon",
+    "monkey",
+    "football",
+    "baseball",
+    "soccer",
+    "hockey",
+    "superman",
+    "batman",
+    "princess",
+    "sunshine",
+    "shadow",
+    "michael",
+    "jennifer",
+    "trustno1",
+    "secret",
+    "changeme",
+    "default",
+    "login",
+    "access",
+    "starwars",
+    "whatever",
+    "freedom",
+    "mustang",
+    "computer",
+    "internet",
+    "hello",
+    "hellothere",
+    "goodbye",
+    "summer",
+    "winter",
+    "spring",
+    "autumn",
+    "january",
+    "december",
+    "monday",
+    "friday",
+    "vigilo",
+    "operations",
+    "ops",
+    "security",
+    "company",
+    "test",
+    "testing",
+    "guest",
+    "user",
+    "abc",
+    "abcd",
+    "qazwsx",
+    "1q2w3e4r",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "passwordpassword",
+    "correcthorsebatterystaple",
 ];
 
 /// Keyboard rows and the alphabet: a password that is a run along one of
@@ -68,11 +127,15 @@ pub fn check_new(password: &str, email: &str, name: &str) -> DomainResult<()> {
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() <= 2 {
-        return Err(invalid("the password repeats one or two characters; choose one that is harder to guess"));
+        return Err(invalid(
+            "the password repeats one or two characters; choose one that is harder to guess",
+        ));
     }
     let stem = lower.trim_matches(|c: char| !c.is_alphabetic());
     let squashed: String = lower.chars().filter(|c| c.is_alphanumeric()).collect();
-    if COMMON.iter().any(|common| stem == *common || squashed == *common)
+    if COMMON
+        .iter()
+        .any(|common| stem == *common || squashed == *common)
         || (!stem.is_empty() && COMMON.iter().any(|common| repeats_of(stem, common)))
     {
         return Err(invalid(
@@ -88,10 +151,7 @@ pub fn check_new(password: &str, email: &str, name: &str) -> DomainResult<()> {
     let mentions = |part: &str| part.chars().count() >= 4 && lower.contains(part);
     if lower == email.to_lowercase()
         || mentions(&local)
-        || name
-            .to_lowercase()
-            .split_whitespace()
-            .any(mentions)
+        || name.to_lowercase().split_whitespace().any(mentions)
     {
         return Err(invalid(
             "the password contains your email address or name; choose one that does not",
@@ -181,7 +241,11 @@ mod tests {
         assert!(refused("zyxwvutsrqpo").contains("run"));
         assert!(refused("alice.smith-rocks").contains("email address or name"));
         assert!(refused("smithy-smith-2026").contains("email address or name"));
-        for good in ["correct horse battery", "tram-ladle-quince-42", "Vsk29!pLm0qz"] {
+        for good in [
+            "correct horse battery",
+            "tram-ladle-quince-42",
+            "Vsk29!pLm0qz",
+        ] {
             check_new(good, "alice.smith@example.com", "Alice Smith")
                 .unwrap_or_else(|e| panic!("{good}: {e}"));
         }

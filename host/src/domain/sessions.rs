@@ -132,7 +132,14 @@ pub async fn sign_in(state: &AppState, attempt: &SignIn) -> DomainResult<Started
     let ok = passwords::verify_off_executor(attempt.password.clone(), phc).await;
     match (ok, found) {
         (true, Some(credentials)) => {
-            start(state, credentials.user, &attempt.client, &attempt.user_agent, Some(&account)).await
+            start(
+                state,
+                credentials.user,
+                &attempt.client,
+                &attempt.user_agent,
+                Some(&account),
+            )
+            .await
         }
         _ => Err(failed(state, &email, &[account, client], &attempt.client, now).await?),
     }
@@ -240,7 +247,11 @@ pub async fn start(
 
 /// The live session whose cookie holds `secret`, or why there is none
 /// (`session_expired`). Records its use, at most once a minute.
-pub async fn resolve(store: &Store, config: &crate::config::Config, secret: &str) -> DomainResult<Current> {
+pub async fn resolve(
+    store: &Store,
+    config: &crate::config::Config,
+    secret: &str,
+) -> DomainResult<Current> {
     let gone = |message: &str| DomainError::Unauthenticated {
         code: "session_expired",
         message: message.into(),
@@ -253,7 +264,9 @@ pub async fn resolve(store: &Store, config: &crate::config::Config, secret: &str
         .await?
         .ok_or_else(|| gone("Please sign in."))?;
     let now = OffsetDateTime::now_utc();
-    let idle = time::Duration::minutes(i64::try_from(config.session_idle_minutes).unwrap_or(i64::MAX / 60));
+    let idle = time::Duration::minutes(
+        i64::try_from(config.session_idle_minutes).unwrap_or(i64::MAX / 60),
+    );
     let last_seen = parse_time(&session.last_seen_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     if session.ended_at.is_some() {
         return Err(gone("You were signed out. Please sign in again."));
@@ -314,7 +327,12 @@ pub async fn set_password(store: &Store, user: &User, password: &str) -> DomainR
     crate::audit::append(
         &mut tx,
         &Actor::system(),
-        NewEvent::new(None, "user.password.set", &user.email, json!({"user_id": user.id})),
+        NewEvent::new(
+            None,
+            "user.password.set",
+            &user.email,
+            json!({"user_id": user.id}),
+        ),
     )
     .await?;
     tx.commit().await?;

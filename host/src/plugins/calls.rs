@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigilo_sdk::{CallError, PluginErrorKind, PluginHandle};
+use vigilo_sdk::loader::{CallError, PluginErrorKind, PluginHandle};
 
 use super::{PluginEntry, Plugins, Reason};
 

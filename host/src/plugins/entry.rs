@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use vigilo_sdk::{Manifest, PluginHandle, Registration};
+use vigilo_sdk::loader::{Manifest, PluginHandle, Registration};
 
 use super::Reason;
 

@@ -10,18 +10,27 @@
 //! logged, and the plugin is told only that the server could not answer.
 //!
 //! Plugin calls run on the blocking pool, never on an async worker, so the
-//! answers here wait for the database with `block_on`.
+//! answers here wait for the database (and `http.request` for the remote
+//! end) right there.
+
+use std::io::Read;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
-use vigilo_sdk::Host;
+use vigilo_sdk::{Host, HttpHeader, HttpRequest, HttpResponse};
 
 use crate::domain::DomainError;
 use crate::integrations::Integrations;
+use crate::outbound::Policy;
 use crate::store::{Store, StoreError};
 
-const CERTIFICATES_EXPIRING: &str = "certificates.expiring";
-const INTEGRATIONS_NOTIFY: &str = "integrations.notify";
+/// The longest an `http.request` may take, whatever the plugin asks for.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a response body handed back to a plugin.
+pub const HTTP_MAX_BODY: u64 = 1024 * 1024;
+/// The largest request body a plugin may send.
+pub const HTTP_MAX_REQUEST_BODY: usize = 1024 * 1024;
 
 /// Where a plugin's calls act.
 #[derive(Debug, Clone)]
@@ -44,6 +53,7 @@ pub enum Scope {
 pub struct HostCalls {
     store: Store,
     integrations: Integrations,
+    policy: Policy,
     scope: Scope,
     runtime: Handle,
 }
@@ -78,6 +88,7 @@ impl HostCalls {
     /// Host callbacks acting in `scope`, on the current tokio runtime.
     pub fn new(store: Store, integrations: Integrations, scope: Scope) -> Self {
         HostCalls {
+            policy: integrations.policy().clone(),
             store,
             integrations,
             scope,
@@ -88,8 +99,9 @@ impl HostCalls {
     fn answer(&self, method: &str, input: &Value) -> Result<Value, Refusal> {
         match method {
             vigilo_sdk::WORK_ITEMS_COUNT_BY_STATUS => self.count_by_status(input),
-            CERTIFICATES_EXPIRING => self.certificates_expiring(input),
-            INTEGRATIONS_NOTIFY => self.notify(input),
+            vigilo_sdk::CERTIFICATES_EXPIRING => self.certificates_expiring(input),
+            vigilo_sdk::INTEGRATIONS_NOTIFY => self.notify(input),
+            vigilo_sdk::HTTP_REQUEST => self.http_request(input),
             other => Err(Refusal::Asked(format!(
                 "the server has no host method `{other}`"
             ))),
@@ -141,7 +153,7 @@ impl HostCalls {
     }
 
     fn certificates_expiring(&self, input: &Value) -> Result<Value, Refusal> {
-        self.installation_only(CERTIFICATES_EXPIRING)?;
+        self.installation_only(vigilo_sdk::CERTIFICATES_EXPIRING)?;
         let days = input
             .get("within_days")
             .and_then(Value::as_i64)
@@ -156,7 +168,7 @@ impl HostCalls {
     }
 
     fn notify(&self, input: &Value) -> Result<Value, Refusal> {
-        let task = self.installation_only(INTEGRATIONS_NOTIFY)?;
+        let task = self.installation_only(vigilo_sdk::INTEGRATIONS_NOTIFY)?;
         let (workspace_id, slug) = self.workspace(input)?;
         let mut event: vigilo_sdk::Event = input
             .get("event")
@@ -176,6 +188,107 @@ impl HostCalls {
                     .notify(workspace_id, only, &event, &source),
             )?;
         Ok(json!({ "deliveries": deliveries }))
+    }
+}
+
+impl HostCalls {
+    /// Makes a plugin's outbound request under the server's egress policy
+    /// (the rules of playbook webhook steps: no loopback or private
+    /// destination unless the operator allowed it), connecting only to the
+    /// addresses that were checked, never following redirects, within
+    /// [`HTTP_TIMEOUT`] and with the body cut at [`HTTP_MAX_BODY`].
+    fn http_request(&self, input: &Value) -> Result<Value, Refusal> {
+        let request: HttpRequest = serde_json::from_value(input.clone())
+            .map_err(|e| Refusal::Asked(format!("not an http.request: {e}")))?;
+        if !(request.url.starts_with("https://") || request.url.starts_with("http://")) {
+            return Err(Refusal::Asked(
+                "the URL must start with http:// or https://".into(),
+            ));
+        }
+        if request
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > HTTP_MAX_REQUEST_BODY)
+        {
+            return Err(Refusal::Asked(format!(
+                "the request body is larger than {HTTP_MAX_REQUEST_BODY} bytes"
+            )));
+        }
+        if let Some(bad) = request.headers.iter().find(|h| {
+            ["host", "content-length", "transfer-encoding", "connection"]
+                .contains(&h.name.to_ascii_lowercase().as_str())
+        }) {
+            return Err(Refusal::Asked(format!(
+                "the header `{}` is set by the server, not the plugin",
+                bad.name
+            )));
+        }
+        // The answer never repeats the addresses a name resolved to.
+        let addrs = self.policy.resolve(&request.url).map_err(Refusal::Asked)?;
+        let timeout = request
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(HTTP_TIMEOUT)
+            .min(HTTP_TIMEOUT);
+        let agent = ureq::AgentBuilder::new()
+            .timeout(timeout)
+            .redirects(0)
+            .resolver(move |_: &str| Ok(addrs.clone()))
+            .build();
+        let mut call = agent
+            .request(request.method.as_str(), &request.url)
+            .set("User-Agent", concat!("vigilo/", env!("CARGO_PKG_VERSION")));
+        for header in &request.headers {
+            call = call.set(&header.name, &header.value);
+        }
+        let outcome = match &request.body {
+            Some(body) => call.send_string(body),
+            None => call.call(),
+        };
+        let response = match outcome {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(ureq::Error::Transport(e)) => {
+                return Err(Refusal::Asked(format!(
+                    "the request could not be made: {}",
+                    e.kind()
+                )))
+            }
+        };
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .flat_map(|name| {
+                response
+                    .all(&name)
+                    .into_iter()
+                    .map(|value| HttpHeader {
+                        name: name.clone(),
+                        value: value.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        let read = response
+            .into_reader()
+            .take(HTTP_MAX_BODY + 1)
+            .read_to_end(&mut bytes);
+        if let Err(e) = read {
+            return Err(Refusal::Asked(format!(
+                "the response could not be read: {}",
+                e.kind()
+            )));
+        }
+        let truncated = bytes.len() as u64 > HTTP_MAX_BODY;
+        bytes.truncate(HTTP_MAX_BODY as usize);
+        serde_json::to_value(HttpResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            truncated,
+        })
+        .map_err(|e| Refusal::Server(e.to_string()))
     }
 }
 

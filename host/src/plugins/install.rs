@@ -63,13 +63,13 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
             crate::VIGILO_VERSION
         );
     }
-    if m.sdk_abi_version != vigilo_sdk::SDK_ABI_VERSION {
+    if m.sdk_abi_version != vigilo_sdk::abi::SDK_ABI_VERSION {
         bail!(
             "{} {} was built for plugin ABI version {}, this server speaks version {}",
             m.name,
             m.version,
             m.sdk_abi_version,
-            vigilo_sdk::SDK_ABI_VERSION
+            vigilo_sdk::abi::SDK_ABI_VERSION
         );
     }
     let target = host_target();

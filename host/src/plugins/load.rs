@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use vigilo_sdk::{
+use vigilo_sdk::loader::{
     library_error_summary, CallError, Incompatibility, LibraryError, Manifest, PluginErrorKind,
     PluginHandle, Registration,
 };
@@ -238,7 +238,7 @@ fn load_bytes(
         })?,
         None => path.to_owned(),
     };
-    let handle = match vigilo_sdk::load_library(&loaded_from) {
+    let handle = match vigilo_sdk::loader::load_library(&loaded_from) {
         Ok(module) => PluginHandle::new(module),
         Err(e) => {
             let mut s = skip(library_reason(&e), library_error_summary(&e));

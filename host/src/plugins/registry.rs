@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
-use vigilo_sdk::{PluginKind, Registration};
+use vigilo_sdk::loader::Registration;
+use vigilo_sdk::PluginKind;
 
 use super::entry::{file_label, Status};
 use super::{

@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use vigilo_sdk::{PluginKind, Registration, Schedule};
+use vigilo_sdk::loader::Registration;
+use vigilo_sdk::{PluginKind, Schedule};
 
 use super::{cron, Scheduler};
 

@@ -118,12 +118,14 @@ pub async fn insert_session(
 
 /// Ends session `id` of `user_id` (idempotent); fails if there is none.
 pub async fn end_session(conn: &mut AnyConnection, user_id: i64, id: i64) -> StoreResult<Session> {
-    sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL")
-        .bind(now())
-        .bind(id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL",
+    )
+    .bind(now())
+    .bind(id)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
     let row = sqlx::query(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1 AND s.user_id = $2"
     ))
@@ -183,7 +185,10 @@ pub async fn count_failure(
     let first = if fresh {
         at.to_owned()
     } else {
-        current.first_failed_at.clone().unwrap_or_else(|| at.to_owned())
+        current
+            .first_failed_at
+            .clone()
+            .unwrap_or_else(|| at.to_owned())
     };
     let locked_until = (failures >= lock_after).then(|| lock_until.to_owned());
     sqlx::query(

@@ -25,7 +25,8 @@ pub struct User {
 
 /// A user's columns, aliased with a `user_` prefix so that they can share a
 /// row with another table's (`id`, `name`, `created_at`).
-pub(super) const USER_COLUMNS: &str = "u.id AS user_id, u.email AS user_email, u.name AS user_name, \
+pub(super) const USER_COLUMNS: &str =
+    "u.id AS user_id, u.email AS user_email, u.name AS user_name, \
      u.platform_admin AS user_platform_admin, u.created_at AS user_created_at";
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
