@@ -177,9 +177,9 @@ pub use host::{
     WORK_ITEMS_COUNT_BY_STATUS,
 };
 pub use plugin::{
-    check_config_against_schema, empty_config_schema, Adapter, Asset, Event, FieldContext,
+    check_config_against_schema, empty_config_schema, Adapter, Asset, Element, Event, FieldContext,
     FieldType, Plugin, PluginKind, PluginRegistry, Schedule, Task, TaskContext, Widget,
-    WidgetContext,
+    WidgetContext, FRONTEND_API_VERSION,
 };
 
 /// JSON values, as plugins receive and return them.

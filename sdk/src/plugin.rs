@@ -72,6 +72,78 @@ pub struct Asset {
     pub bytes: &'static [u8],
 }
 
+/// The version of the frontend contract (how the web app hands data to a
+/// plugin's custom elements and reads their values back) that this SDK
+/// builds plugins for. The server records it from the manifest and refuses
+/// to load elements built for a contract it does not speak, with a message
+/// naming both versions. See "Frontend half" in the SDK's README.
+pub const FRONTEND_API_VERSION: u32 = 1;
+
+/// The custom element that draws one registration in the web app: a field
+/// type's editor or a widget's tile.
+///
+/// The element is defined by an ES module among the plugin's
+/// [`Plugin::frontend`] assets; the web app imports the module, waits for
+/// the tag to be defined, and creates the element where the editor or tile
+/// goes. The tag must be the plugin's name, a hyphen, and more
+/// (`datepicker_with_holidays-picker`), so two plugins never claim the same
+/// tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// The custom element's tag.
+    pub tag: String,
+    /// The path of the ES module (one of the plugin's frontend assets) that
+    /// defines it.
+    pub module: String,
+    /// A stylesheet (another frontend asset) the page links before the
+    /// element is used, for styles outside its shadow root. Optional.
+    pub stylesheet: Option<String>,
+}
+
+impl Element {
+    /// Element `tag`, defined by the ES module `module`.
+    pub fn new(tag: impl Into<String>, module: impl Into<String>) -> Self {
+        Element {
+            tag: tag.into(),
+            module: module.into(),
+            stylesheet: None,
+        }
+    }
+
+    /// Also links the stylesheet asset `path`.
+    pub fn with_stylesheet(mut self, path: impl Into<String>) -> Self {
+        self.stylesheet = Some(path.into());
+        self
+    }
+
+    /// Why this element cannot be used by plugin `plugin` with frontend
+    /// assets `assets`, if it cannot.
+    pub fn check(&self, plugin: &str, assets: &[&str]) -> Result<(), String> {
+        let prefix = format!("{plugin}-");
+        let valid_name = self.tag.len() > prefix.len()
+            && self.tag.starts_with(&prefix)
+            && self.tag.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+            });
+        if !valid_name {
+            return Err(format!(
+                "element tag `{}` must be the plugin's name, a hyphen and more (`{prefix}...`), \
+                 in lower-case letters, digits, `-`, `_` and `.`",
+                self.tag
+            ));
+        }
+        for path in std::iter::once(&self.module).chain(self.stylesheet.as_ref()) {
+            if !assets.contains(&path.as_str()) {
+                return Err(format!(
+                    "element `{}` uses `{path}`, which is not one of the plugin's frontend assets",
+                    self.tag
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A Vigilo plugin: identity, compatibility, and what it registers.
 ///
 /// Implement it on a type and export it with [`crate::export_plugin!`].
@@ -225,6 +297,12 @@ pub trait FieldType: Send + Sync + 'static {
     /// Validates `value` in `ctx` and returns its normalised form, or the
     /// reason it is invalid (shown to the user as is).
     fn validate(&self, value: &Value, ctx: &FieldContext) -> Result<Value, String>;
+    /// The editor the web app shows for fields of this type (a
+    /// form-associated custom element; see "Frontend half" in the README).
+    /// None: a plain text box.
+    fn element(&self) -> Option<Element> {
+        None
+    }
 }
 
 /// A dashboard tile (`dashboard_widget`).
@@ -244,6 +322,11 @@ pub trait Widget: Send + Sync + 'static {
     /// The tile's data for `ctx.workspace`. Read workspace data only through
     /// `host`; the frontend half draws the result.
     fn render(&self, ctx: &WidgetContext, host: &dyn Host) -> Result<Value, String>;
+    /// The custom element that draws the tile from that data (see "Frontend
+    /// half" in the README). None: the web app shows the data as a list.
+    fn element(&self) -> Option<Element> {
+        None
+    }
 }
 
 /// A Slack/Jira/webhook-style adapter (`integration_adapter`).
@@ -461,6 +544,20 @@ impl PluginRegistry {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks every editor and tile element against the plugin's name and
+    /// frontend assets (see [`Element::check`]).
+    pub fn check_elements(&self, plugin: &str, assets: &[&str]) -> Result<(), String> {
+        let elements = self
+            .field_types
+            .iter()
+            .filter_map(|t| t.element())
+            .chain(self.widgets.iter().filter_map(|w| w.element()));
+        for element in elements {
+            element.check(plugin, assets)?;
         }
         Ok(())
     }

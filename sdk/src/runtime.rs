@@ -78,6 +78,7 @@ impl Runtime {
                     content_type: asset.content_type.to_owned(),
                 })
                 .collect(),
+            frontend_api: crate::plugin::FRONTEND_API_VERSION,
         }
     }
 
@@ -86,7 +87,11 @@ impl Runtime {
         let built = self.registry.get_or_init(|| {
             let mut registry = PluginRegistry::new();
             self.plugin.register(&mut registry);
-            registry.check().map(|()| registry)
+            let assets: Vec<&str> = self.frontend.iter().map(|a| a.path).collect();
+            registry
+                .check()
+                .and_then(|()| registry.check_elements(self.plugin.name(), &assets))
+                .map(|()| registry)
         });
         built.as_ref().map_err(|message| {
             PluginError::failed(format!(
@@ -105,6 +110,7 @@ impl Runtime {
                 name: field_type.name().to_owned(),
                 label: field_type.label().to_owned(),
                 description: field_type.description().to_owned(),
+                element: field_type.element().map(Into::into),
             });
         }
         for widget in &registry.widgets {
@@ -113,6 +119,7 @@ impl Runtime {
                 label: widget.label().to_owned(),
                 description: widget.description().to_owned(),
                 config_schema: widget.config_schema(),
+                element: widget.element().map(Into::into),
             });
         }
         for adapter in &registry.adapters {

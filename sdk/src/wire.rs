@@ -70,6 +70,34 @@ pub struct Manifest {
     /// [`crate::abi::PluginMod::asset`].
     #[serde(default)]
     pub frontend: Vec<FrontendAsset>,
+    /// The frontend contract the plugin's elements were built for
+    /// ([`crate::FRONTEND_API_VERSION`] of its SDK); 0 when the manifest
+    /// predates it.
+    #[serde(default)]
+    pub frontend_api: u32,
+}
+
+/// A registration's custom element, as the manifest of registrations
+/// carries it (see [`crate::Element`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElementSpec {
+    /// The custom element's tag.
+    pub tag: String,
+    /// The frontend asset (an ES module) that defines it.
+    pub module: String,
+    /// A frontend asset (CSS) to link first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stylesheet: Option<String>,
+}
+
+impl From<crate::Element> for ElementSpec {
+    fn from(e: crate::Element) -> Self {
+        ElementSpec {
+            tag: e.tag,
+            module: e.module,
+            stylesheet: e.stylesheet,
+        }
+    }
 }
 
 /// A frontend file listed in the [`Manifest`].
@@ -210,6 +238,9 @@ pub enum Registration {
         /// Help text.
         #[serde(default)]
         description: String,
+        /// The editor element, if the plugin has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        element: Option<ElementSpec>,
     },
     /// A dashboard widget.
     DashboardWidget {
@@ -223,6 +254,9 @@ pub enum Registration {
         /// JSON Schema of the tile's configuration.
         #[serde(default)]
         config_schema: Value,
+        /// The tile element, if the plugin has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        element: Option<ElementSpec>,
     },
     /// An integration adapter.
     IntegrationAdapter {
@@ -258,6 +292,15 @@ pub enum Registration {
 }
 
 impl Registration {
+    /// The custom element that draws it in the web app, if any.
+    pub fn element(&self) -> Option<&ElementSpec> {
+        match self {
+            Registration::FieldType { element, .. }
+            | Registration::DashboardWidget { element, .. } => element.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The registration's kind.
     pub fn kind(&self) -> PluginKind {
         match self {

@@ -22,16 +22,22 @@
 //!
 //! ## Frontend half
 //!
-//! `holiday_aware_date.js` defines the `<vigilo-holiday-aware-date>` custom
-//! element: a month calendar whose weekend and holiday days are disabled,
-//! given the same workspace settings; `holiday_aware_date.css` styles it.
-//! Both are embedded in the library (see [`Plugin::frontend`]), and the
-//! server serves them to the web app.
+//! `holiday_aware_date.js` is an ES module that defines the
+//! `<datepicker_with_holidays-picker>` custom element (declared with
+//! [`FieldType::element`], so the web app uses it as the editor of every
+//! `holiday_aware_date` field): a form-associated element, so plain forms
+//! submit its value, with a month calendar whose weekend and holiday days
+//! cannot be picked, given the same workspace settings, and a text box for
+//! typing a date. `holiday_aware_date.css` styles it, linked inside its
+//! shadow root. Both are embedded in the library (see [`Plugin::frontend`]),
+//! and the server serves them to the web app.
 //!
 //! Weekdays are computed here (days since 1970-01-01 with Howard Hinnant's
 //! `days_from_civil`), so the plugin needs no date crate.
 
-use vigilo_sdk::{Asset, FieldContext, FieldType, Plugin, PluginKind, PluginRegistry, Value};
+use vigilo_sdk::{
+    Asset, Element, FieldContext, FieldType, Plugin, PluginKind, PluginRegistry, Value,
+};
 
 /// The plugin: registers [`HolidayAwareDate`].
 pub struct DatepickerWithHolidays;
@@ -94,6 +100,13 @@ impl FieldType for HolidayAwareDate {
     fn description(&self) -> &str {
         "A working day: not a Saturday or Sunday, and not one of the dates in the \
          workspace's `holidays` setting."
+    }
+
+    fn element(&self) -> Option<Element> {
+        Some(Element::new(
+            "datepicker_with_holidays-picker",
+            "holiday_aware_date.js",
+        ))
     }
 
     fn validate(&self, value: &Value, ctx: &FieldContext) -> Result<Value, String> {

@@ -1,6 +1,7 @@
 //! The plugin as the server sees it: through its ABI, in process.
 
 use vigilo_sdk::harness::{PluginTestHarness, Registration};
+use vigilo_sdk::wire::ElementSpec;
 use vigilo_sdk::{json, PluginKind, Value};
 
 fn plugin() -> PluginTestHarness {
@@ -25,6 +26,7 @@ fn manifest_describes_the_plugin() {
     assert_eq!(manifest.compatible_with, ">=0.1, <0.2");
     assert_eq!(manifest.sdk_abi_version, vigilo_sdk::abi::SDK_ABI_VERSION);
     assert!(manifest.panic_unwind);
+    assert_eq!(manifest.frontend_api, vigilo_sdk::FRONTEND_API_VERSION);
     let paths: Vec<_> = manifest.frontend.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(paths, ["holiday_aware_date.js", "holiday_aware_date.css"]);
     assert!(manifest.check_compatible("0.1.0").is_ok());
@@ -42,6 +44,11 @@ fn registers_the_field_type() {
                 "A working day: not a Saturday or Sunday, and not one of the dates in the \
                           workspace's `holidays` setting."
                     .into(),
+            element: Some(ElementSpec {
+                tag: "datepicker_with_holidays-picker".into(),
+                module: "holiday_aware_date.js".into(),
+                stylesheet: None,
+            }),
         }]
     );
 }
@@ -138,7 +145,10 @@ fn serves_its_frontend_half() {
     let plugin = plugin();
     let js = String::from_utf8(plugin.asset("holiday_aware_date.js").unwrap()).unwrap();
     assert!(js.contains("customElements.define"));
+    // A form-associated element, so plain forms submit its value.
+    assert!(js.contains("static formAssociated = true"));
+    assert!(js.contains("\"datepicker_with_holidays-picker\""));
     let css = String::from_utf8(plugin.asset("holiday_aware_date.css").unwrap()).unwrap();
-    assert!(css.contains("vigilo-holiday-aware-date"));
+    assert!(css.contains(":host"));
     assert_eq!(plugin.asset("missing.js"), None);
 }

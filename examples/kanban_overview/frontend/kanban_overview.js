@@ -1,96 +1,138 @@
-// Dashboard tile for the `kanban_overview` widget (kanban_overview plugin).
+// Dashboard tile of the `kanban_overview` widget (kanban_overview plugin),
+// as an ES module. Frontend API 1 (see "Frontend half" in the SDK guide).
 //
-// The server calls the plugin's `widget.render` and hands the JSON to the
-// page; this file only draws it. Two ways to use it:
-//
-//   // 1. as an element
-//   const tile = document.createElement("vigilo-kanban-overview");
-//   tile.data = renderedJson;
-//
-//   // 2. as a function (the element is defined as a side effect)
-//   window.VigiloKanbanOverview.render(containerElement, renderedJson);
-//
-// Data shape (see the plugin's docs):
-//   { workspace, columns: [status...],
-//     rows: [{ kind, label, counts: { status: n }, total }],
-//     column_totals: { status: n }, total }
-(() => {
-  "use strict";
+// Defines <kanban_overview-board>. The web app creates it and sets:
+//   tile.data   = what the plugin's render returned (see the plugin's docs);
+//   tile.config = the tile's configuration.
+// It draws one lane per kind of work item, every status of that kind's
+// workflow a column (zeros included), in workflow order. It styles itself
+// with a constructable stylesheet: the app's Content-Security-Policy allows
+// no inline <style>. Colours come from the app's CSS custom properties when
+// they are set (--vg-text, --vg-muted, --vg-border, --vg-accent, --vg-surface).
 
-  const TAG = "vigilo-kanban-overview";
+const TAG = "kanban_overview-board";
 
-  const humanise = (status) => status.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+const STYLE = `
+:host { display: block; font: inherit; color: var(--vg-text, #1d2330); }
+.heading { display: flex; justify-content: space-between; align-items: baseline; margin: 0 0 .75rem; }
+.heading span:first-child { color: var(--vg-muted, #5b6472); font-size: .875rem; }
+.total { font-size: 1.75rem; font-weight: 700; line-height: 1; }
+.lanes { display: grid; gap: .75rem; }
+.lane h3 { margin: 0 0 .35rem; font-size: .8125rem; font-weight: 600; display: flex; justify-content: space-between; }
+.lane h3 span { color: var(--vg-muted, #5b6472); font-weight: 500; }
+.columns { display: flex; gap: .375rem; flex-wrap: wrap; list-style: none; margin: 0; padding: 0; }
+.columns li { flex: 1 1 4.5rem; min-width: 4.5rem; border: 1px solid var(--vg-border, #e3e6ec); border-radius: .375rem;
+  padding: .35rem .45rem; background: var(--vg-surface, #f7f8fa); }
+.columns .status { display: block; font-size: .6875rem; color: var(--vg-muted, #5b6472); white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+.columns .count { display: block; font-size: 1.125rem; font-weight: 650; }
+.columns li.zero .count { color: var(--vg-muted, #5b6472); font-weight: 400; }
+table { width: 100%; border-collapse: collapse; font-size: .875rem; }
+th, td { padding: .25rem .375rem; border-bottom: 1px solid var(--vg-border, #e3e6ec); text-align: right; }
+tbody th { text-align: left; font-weight: 500; }
+.empty { color: var(--vg-muted, #5b6472); margin: 0; }
+`;
 
-  function cell(tag, text, className) {
-    const element = document.createElement(tag);
-    element.textContent = text;
-    if (className) element.className = className;
-    return element;
+let sheet = null;
+function styles() {
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+  }
+  return sheet;
+}
+
+const humanise = (status) => String(status).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+
+function node(tag, text, className) {
+  const element = document.createElement(tag);
+  if (text !== undefined) element.textContent = text;
+  if (className) element.className = className;
+  return element;
+}
+
+function lanes(data) {
+  const list = node("div", undefined, "lanes");
+  for (const lane of data.lanes) {
+    const section = node("section", undefined, "lane");
+    section.dataset.kind = lane.kind;
+    const title = node("h3", lane.label || humanise(lane.kind));
+    title.append(node("span", `${lane.total ?? 0} in all`));
+    section.append(title);
+    const columns = node("ul", undefined, "columns");
+    columns.setAttribute("aria-label", `${lane.label || humanise(lane.kind)} by status`);
+    for (const { status, count } of lane.statuses || []) {
+      const item = node("li", undefined, count ? "" : "zero");
+      item.dataset.status = status;
+      item.append(node("span", humanise(status), "status"), node("span", String(count ?? 0), "count"));
+      columns.append(item);
+    }
+    section.append(columns);
+    list.append(section);
+  }
+  return list;
+}
+
+// Servers that do not send every workflow's statuses: the counted ones.
+function grid(data) {
+  const columns = Array.isArray(data.columns) ? data.columns : [];
+  const table = node("table");
+  const head = table.createTHead().insertRow();
+  head.append(node("th", ""));
+  for (const status of columns) head.append(node("th", humanise(status)));
+  const body = table.createTBody();
+  for (const row of data.rows) {
+    const tr = body.insertRow();
+    tr.dataset.kind = row.kind;
+    tr.append(node("th", row.label || humanise(row.kind)));
+    for (const status of columns) tr.append(node("td", String((row.counts && row.counts[status]) || 0)));
+  }
+  return table;
+}
+
+class KanbanBoard extends HTMLElement {
+  constructor() {
+    super();
+    this._data = null;
+    this._config = {};
+    const root = this.attachShadow({ mode: "open" });
+    root.adoptedStyleSheets = [styles()];
   }
 
-  function render(container, data) {
-    container.replaceChildren();
-    container.classList.add("vko");
+  get data() {
+    return this._data;
+  }
+
+  set data(value) {
+    this._data = value;
+    this.render();
+  }
+
+  get config() {
+    return this._config;
+  }
+
+  set config(value) {
+    this._config = value || {};
+    this.render();
+  }
+
+  connectedCallback() {
+    this.render();
+  }
+
+  render() {
+    const root = this.shadowRoot;
+    const data = this._data;
+    root.replaceChildren();
     if (!data || !Array.isArray(data.rows)) {
-      container.append(cell("p", "No data", "vko-empty"));
+      root.append(node("p", "No data yet.", "empty"));
       return;
     }
-    const columns = Array.isArray(data.columns) ? data.columns : [];
-
-    const heading = cell("div", "", "vko-heading");
-    heading.append(cell("span", "Work in progress", "vko-title"), cell("span", String(data.total ?? 0), "vko-total"));
-    container.append(heading);
-
-    if (data.total === 0) {
-      container.append(cell("p", "Nothing here yet", "vko-empty"));
-      return;
-    }
-
-    const table = document.createElement("table");
-    table.className = "vko-table";
-    const head = table.createTHead().insertRow();
-    head.append(cell("th", ""));
-    for (const status of columns) head.append(cell("th", humanise(status)));
-    head.append(cell("th", "Total", "vko-sum"));
-
-    const body = table.createTBody();
-    for (const row of data.rows) {
-      const tr = body.insertRow();
-      tr.dataset.kind = row.kind;
-      tr.append(cell("th", row.label || humanise(row.kind)));
-      for (const status of columns) {
-        const n = (row.counts && row.counts[status]) || 0;
-        tr.append(cell("td", n ? String(n) : "·", n ? "vko-count" : "vko-zero"));
-      }
-      tr.append(cell("td", String(row.total ?? 0), "vko-sum"));
-    }
-
-    if (data.column_totals) {
-      const foot = table.createTFoot().insertRow();
-      foot.append(cell("th", "All"));
-      for (const status of columns) foot.append(cell("td", String(data.column_totals[status] ?? 0)));
-      foot.append(cell("td", String(data.total ?? 0), "vko-sum"));
-    }
-    container.append(table);
+    const heading = node("div", undefined, "heading");
+    heading.append(node("span", "Work items"), node("span", String(data.total ?? 0), "total"));
+    root.append(heading, Array.isArray(data.lanes) ? lanes(data) : grid(data));
   }
+}
 
-  if (!customElements.get(TAG)) {
-    customElements.define(
-      TAG,
-      class extends HTMLElement {
-        set data(value) {
-          this._data = value;
-          if (this.isConnected) render(this, value);
-        }
-        get data() {
-          return this._data;
-        }
-        connectedCallback() {
-          render(this, this._data);
-        }
-      },
-    );
-  }
-
-  window.VigiloKanbanOverview = { render };
-})();
+if (!customElements.get(TAG)) customElements.define(TAG, KanbanBoard);

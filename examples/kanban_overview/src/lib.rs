@@ -42,17 +42,28 @@
 //!   (config `"kinds"` may select a subset); `counts` has every column, zero
 //!   filled, so the frontend can draw a grid without looking anything up.
 //! * `column_totals` and `total` sum the rows shown.
+//! * `lanes` (when the server says what each workflow's statuses are, in
+//!   `work_items.count_by_status`'s `statuses`): one per kind shown, with
+//!   `statuses: [{"status", "count"}]` listing every status of that kind's
+//!   workflow, in workflow order, zeros included, and the kind's `total`.
+//!   With `statuses` known, `columns` also holds every status of the kinds
+//!   shown, so nothing is hidden for having no items yet.
 //!
 //! ## Frontend half
 //!
-//! `kanban_overview.js` exports `render(element, data)` and defines the
-//! `<vigilo-kanban-overview>` element (set its `data` property) that draws the
-//! table; `kanban_overview.css` styles it.
+//! `kanban_overview.js` is an ES module that defines the
+//! `<kanban_overview-board>` custom element (declared with
+//! [`Widget::element`], so the web app knows to use it): set its `data`
+//! property to what `render` returned and it draws one lane per kind, every
+//! status a column. It styles itself with a constructable stylesheet, as
+//! the web app's Content-Security-Policy asks. `kanban_overview.css` styles
+//! the same markup for pages that draw it without the element.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use vigilo_sdk::{
-    json, Asset, Host, Map, Plugin, PluginKind, PluginRegistry, Value, Widget, WidgetContext,
+    json, Asset, Element, Host, Map, Plugin, PluginKind, PluginRegistry, Value, Widget,
+    WidgetContext,
 };
 
 /// The plugin: registers [`KanbanOverview`].
@@ -154,6 +165,10 @@ impl Widget for KanbanOverview {
         "Changes, incidents and tasks counted by status."
     }
 
+    fn element(&self) -> Option<Element> {
+        Some(Element::new("kanban_overview-board", "kanban_overview.js"))
+    }
+
     fn config_schema(&self) -> Value {
         json!({
             "type": "object",
@@ -192,13 +207,45 @@ impl Widget for KanbanOverview {
             })
             .collect();
 
-        let seen: BTreeSet<&str> = kinds
+        // A server that says what each workflow's statuses are gets every
+        // one of them as a column, with zeros, in workflow order.
+        let workflows: Option<BTreeMap<&str, &Vec<String>>> = counts.statuses.as_ref().map(|s| {
+            [
+                ("changes", &s.changes),
+                ("incidents", &s.incidents),
+                ("tasks", &s.tasks),
+            ]
+            .into_iter()
+            .collect()
+        });
+        let mut seen: BTreeSet<&str> = kinds
             .iter()
             .flat_map(|(kind, _)| by_kind[kind].iter())
             .filter(|(_, &count)| count > 0)
             .map(|(status, _)| status.as_str())
             .collect();
+        if let Some(workflows) = &workflows {
+            for (kind, _) in &kinds {
+                seen.extend(workflows[kind].iter().map(String::as_str));
+            }
+        }
         let columns = column_order(&config.columns, &seen);
+        let lanes: Option<Vec<Value>> = workflows.as_ref().map(|workflows| {
+            kinds
+                .iter()
+                .map(|(kind, label)| {
+                    let statuses: Vec<Value> = workflows[kind]
+                        .iter()
+                        .map(|status| {
+                            let count = by_kind[kind].get(status).copied().unwrap_or(0);
+                            json!({"status": status, "count": count})
+                        })
+                        .collect();
+                    let total: u64 = by_kind[kind].values().sum();
+                    json!({"kind": kind, "label": label, "statuses": statuses, "total": total})
+                })
+                .collect()
+        });
 
         let mut rows = Vec::new();
         let mut column_totals: Map<String, Value> = Map::new();
@@ -222,13 +269,17 @@ impl Widget for KanbanOverview {
             );
         }
 
-        Ok(json!({
+        let mut data = json!({
             "workspace": ctx.workspace,
             "columns": columns,
             "rows": rows,
             "column_totals": column_totals,
             "total": total,
-        }))
+        });
+        if let Some(lanes) = lanes {
+            data["lanes"] = json!(lanes);
+        }
+        Ok(data)
     }
 }
 

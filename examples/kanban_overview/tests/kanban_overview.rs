@@ -77,6 +77,66 @@ fn counts_by_status_across_kinds() {
 }
 
 #[test]
+fn every_status_of_each_workflow_is_shown_in_order_with_zeros() {
+    // A server that sends each workflow's statuses.
+    let host = host_with(json!({
+        "changes": {"approved": 2},
+        "incidents": {},
+        "tasks": {"doing": 1},
+        "statuses": {
+            "changes": ["draft", "pending_approval", "approved", "rejected", "in_progress", "done"],
+            "incidents": ["open", "investigating", "mitigated", "resolved"],
+            "tasks": ["todo", "doing", "done"]
+        }
+    }));
+    let data = plugin()
+        .render("kanban_overview", "ops", json!({}), &host)
+        .unwrap();
+    let lanes = data["lanes"].as_array().expect("lanes");
+    let lane = |kind: &str| {
+        lanes
+            .iter()
+            .find(|l| l["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} lane"))
+    };
+    assert_eq!(
+        lane("changes")["statuses"],
+        json!([
+            {"status": "draft", "count": 0},
+            {"status": "pending_approval", "count": 0},
+            {"status": "approved", "count": 2},
+            {"status": "rejected", "count": 0},
+            {"status": "in_progress", "count": 0},
+            {"status": "done", "count": 0}
+        ])
+    );
+    assert_eq!(lane("incidents")["total"], 0);
+    assert_eq!(
+        lane("incidents")["statuses"].as_array().unwrap().len(),
+        4,
+        "an empty workflow still shows every status"
+    );
+    assert_eq!(
+        lane("tasks")["statuses"][1],
+        json!({"status": "doing", "count": 1})
+    );
+    // The grid's columns hold every status too, not only counted ones.
+    let columns: Vec<&str> = data["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for status in ["draft", "investigating", "mitigated", "todo", "resolved"] {
+        assert!(
+            columns.contains(&status),
+            "{status} missing from {columns:?}"
+        );
+    }
+    assert_eq!(data["total"], 3);
+}
+
+#[test]
 fn an_empty_workspace_renders_empty_rows() {
     let host = host_with(json!({}));
     let data = plugin()
@@ -161,6 +221,6 @@ fn bad_config_and_host_errors_are_reported() {
 fn serves_its_frontend_half() {
     let plugin = plugin();
     let js = String::from_utf8(plugin.asset("kanban_overview.js").unwrap()).unwrap();
-    assert!(js.contains("vigilo-kanban-overview"));
+    assert!(js.contains("\"kanban_overview-board\""));
     assert!(plugin.asset("kanban_overview.css").is_some());
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vigilo_sdk::loader::Registration;
+use vigilo_sdk::wire::ElementSpec;
 use vigilo_sdk::wire::RenderRequest;
 use vigilo_sdk::{check_config_against_schema, PluginKind};
 
@@ -92,6 +93,8 @@ pub struct WidgetType {
     pub description: String,
     /// JSON Schema of a tile's configuration.
     pub config_schema: Value,
+    /// The custom element that draws its tiles, if the plugin has one.
+    pub element: Option<ElementSpec>,
     /// The plugin providing it.
     pub plugin: Arc<PluginEntry>,
 }
@@ -108,11 +111,13 @@ pub fn widget_types(state: &AppState) -> Vec<WidgetType> {
                 label,
                 description,
                 config_schema,
+                element,
             } => Some(WidgetType {
                 name,
                 label,
                 description,
                 config_schema,
+                element,
                 plugin: entry,
             }),
             _ => None,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use vigilo_sdk::loader::Registration;
-use vigilo_sdk::wire::ValidateRequest;
+use vigilo_sdk::wire::{ElementSpec, ValidateRequest};
 use vigilo_sdk::{FieldContext, PluginKind};
 
 use super::work_items::check_kind;
@@ -111,6 +111,8 @@ pub struct FieldTypeInfo {
     pub label: String,
     /// Help text.
     pub description: String,
+    /// The editor element of a plugin type, if the plugin has one.
+    pub element: Option<ElementSpec>,
     /// The plugin providing it (None for a built-in type).
     pub plugin: Option<std::sync::Arc<PluginEntry>>,
 }
@@ -135,6 +137,7 @@ pub fn field_types(state: &AppState) -> Vec<FieldTypeInfo> {
                 name: (*name).to_owned(),
                 label: label.to_owned(),
                 description: description.to_owned(),
+                element: None,
                 plugin: None,
             }
         })
@@ -144,12 +147,14 @@ pub fn field_types(state: &AppState) -> Vec<FieldTypeInfo> {
             name,
             label,
             description,
+            element,
         } = registration
         {
             types.push(FieldTypeInfo {
                 name,
                 label,
                 description,
+                element,
                 plugin: Some(entry),
             });
         }

@@ -409,6 +409,7 @@ mod tests {
             panic_unwind: true,
             description: String::new(),
             frontend: vec![],
+            frontend_api: crate::FRONTEND_API_VERSION,
         }
     }
 
@@ -515,6 +516,7 @@ mod tests {
             name: name.into(),
             label: "L".into(),
             description: String::new(),
+            element: None,
         };
         assert_eq!(
             check_registrations(&manifest(), &[field("percent")]),
@@ -525,6 +527,7 @@ mod tests {
             label: "Tile".into(),
             description: String::new(),
             config_schema: json!({}),
+            element: None,
         };
         assert_eq!(
             refused(check_registrations(
