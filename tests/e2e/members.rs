@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use vigilo_host::config::{SmtpConfig, SmtpTls};
+use vigilo_tests::smtp::SmtpSink;
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -240,8 +241,6 @@ fn bulk_invite_reports_every_row(db: TestDb) {
     );
 }
 
-/// A one-connection-at-a-time SMTP server on 127.0.0.1 that records each
-/// message's recipient and data.
 /// Invites past their expiry are listed as `expired` (not `revoked`), and
 /// closing them — before an address is invited again, or by the hourly
 /// task — is audited for each one.
@@ -310,107 +309,6 @@ fn expired_invites_are_reported_and_audited(db: TestDb) {
     assert_eq!(run["output"]["expired"], 0, "{run}");
 }
 
-/// A local SMTP server that accepts every message. With a TLS
-/// configuration it offers STARTTLS and upgrades when asked. It records
-/// every command with the phase it arrived in (`plain: AUTH PLAIN ...`,
-/// `tls: MAIL FROM:<...>`), and each message as (RCPT TO line, data).
-struct SmtpSink {
-    port: u16,
-    received: std::sync::mpsc::Receiver<(String, String)>,
-    commands: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl SmtpSink {
-    fn start(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Self {
-        use std::sync::{Arc, Mutex};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, received) = std::sync::mpsc::channel();
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let log = commands.clone();
-        std::thread::spawn(move || {
-            for tcp in listener.incoming() {
-                let Ok(tcp) = tcp else { return };
-                let mut greeting = &tcp;
-                let _ = std::io::Write::write_all(&mut greeting, b"220 sink ready\r\n");
-                let upgrade = smtp_session(&tcp, "plain", tls.is_some(), &log, &tx);
-                if let (true, Some(config)) = (upgrade, &tls) {
-                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-                    let stream = rustls::StreamOwned::new(conn, tcp);
-                    smtp_session(stream, "tls", false, &log, &tx);
-                }
-            }
-        });
-        SmtpSink {
-            port,
-            received,
-            commands,
-        }
-    }
-
-    fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap().clone()
-    }
-}
-
-/// Serves one SMTP conversation; true when the client asked for STARTTLS
-/// (and was told to go ahead).
-fn smtp_session<S: std::io::Read + std::io::Write>(
-    stream: S,
-    phase: &str,
-    offer_starttls: bool,
-    log: &std::sync::Mutex<Vec<String>>,
-    tx: &std::sync::mpsc::Sender<(String, String)>,
-) -> bool {
-    use std::io::{BufRead, BufReader};
-    let mut reader = BufReader::new(stream);
-    let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        if !in_data {
-            log.lock()
-                .unwrap()
-                .push(format!("{phase}: {}", line.trim_end()));
-        }
-        let reply: &[u8] = if in_data {
-            if line == ".\r\n" {
-                in_data = false;
-                let _ = tx.send((rcpt.clone(), data.clone()));
-                b"250 queued\r\n"
-            } else {
-                data.push_str(&line);
-                b""
-            }
-        } else if line.starts_with("EHLO") {
-            if offer_starttls {
-                b"250-sink\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"
-            } else {
-                b"250-sink\r\n250 AUTH PLAIN\r\n"
-            }
-        } else if line.starts_with("STARTTLS") && offer_starttls {
-            let _ = reader.get_mut().write_all(b"220 go ahead\r\n");
-            let _ = reader.get_mut().flush();
-            return true;
-        } else if line.starts_with("RCPT TO:") {
-            rcpt = line.trim_end().to_string();
-            b"250 ok\r\n"
-        } else if line.starts_with("DATA") {
-            in_data = true;
-            b"354 go ahead\r\n"
-        } else if line.starts_with("QUIT") {
-            let _ = reader.get_mut().write_all(b"221 bye\r\n");
-            let _ = reader.get_mut().flush();
-            break;
-        } else {
-            b"250 ok\r\n"
-        };
-        let _ = reader.get_mut().write_all(reply);
-        let _ = reader.get_mut().flush();
-        line.clear();
-    }
-    false
-}
-
 fn smtp(port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpConfig {
     SmtpConfig {
         host: "127.0.0.1".into(),
@@ -451,16 +349,13 @@ fn outbox_outcome(server: &TestServer, email: &str) -> (Option<String>, Option<S
 
 /// A relay on this host without TLS (`tls = "none"`).
 fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
-    let sink = SmtpSink::start(None);
+    let sink = SmtpSink::start();
     let server = TestServer::start_with(db, |config| {
         config.smtp = Some(smtp(sink.port, SmtpTls::None, None));
     });
     create_workspace(&server.admin(), "acme");
     let invite = invite(&server, "mail@acme.com");
-    let (rcpt, data) = sink
-        .received
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("no mail arrived");
+    let (rcpt, data) = sink.next_message();
     assert_eq!(rcpt, "RCPT TO:<mail@acme.com>");
     assert!(
         data.contains(invite["accept_url"].as_str().unwrap()),
@@ -503,16 +398,16 @@ fn invites_are_mailed_over_starttls(db: TestDb) {
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
-    let sink = SmtpSink::start(Some(std::sync::Arc::new(tls)));
+    let tls = std::sync::Arc::new(tls);
+    let sink = SmtpSink::with_starttls(move |tcp| {
+        rustls::StreamOwned::new(rustls::ServerConnection::new(tls.clone()).unwrap(), tcp)
+    });
     let server = TestServer::start_with(db, |config| {
         config.smtp = Some(smtp(sink.port, SmtpTls::default(), Some(ca_file)));
     });
     create_workspace(&server.admin(), "acme");
     let invite = invite(&server, "tls@acme.com");
-    let (rcpt, data) = sink
-        .received
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("no mail arrived");
+    let (rcpt, data) = sink.next_message();
     assert_eq!(rcpt, "RCPT TO:<tls@acme.com>");
     assert!(data.contains(invite["accept_url"].as_str().unwrap()));
     let (sent, error) = outbox_outcome(&server, "tls@acme.com");
@@ -534,7 +429,7 @@ fn invites_are_mailed_over_starttls(db: TestDb) {
 /// A relay that does not offer STARTTLS gets neither the password nor the
 /// message, and the outbox says why.
 fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
-    let sink = SmtpSink::start(None);
+    let sink = SmtpSink::start();
     let server = TestServer::start_with(db, |config| {
         config.smtp = Some(smtp(sink.port, SmtpTls::default(), None));
     });
@@ -552,7 +447,7 @@ fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
             .any(|c| c.contains("AUTH") || c.contains("MAIL FROM")),
         "{commands:?}"
     );
-    assert!(sink.received.try_recv().is_err());
+    assert!(sink.arrived().is_none());
     // The next try waits (30 s after a first failure), not the next poll.
     let row = server.db.rows(
         "SELECT attempts, created_at, next_attempt_at FROM outbox WHERE recipient = 'plain@acme.com'",

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod domain;
 pub mod plugins;
+pub mod smtp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
