@@ -398,17 +398,8 @@ fn bundles_end_to_end(db: TestDb) {
     );
     assert!(!again.status.success());
 
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
-        200,
-    )
-    .clone();
-    let actions: Vec<(&str, &str)> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
-        .collect();
+    let events = admin.installation_audit("action=plugin.*&limit=1000");
+    let actions = events.action_targets();
     for expected in [
         ("plugin.install", "datepicker_with_holidays"),
         ("plugin.load", "datepicker_with_holidays"),

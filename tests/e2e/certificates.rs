@@ -6,7 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
-use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
+use vigilo_tests::{on_both_databases, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
 
@@ -201,27 +201,9 @@ fn certificate_inventory(db: TestDb) {
         .ok()
         .json();
     assert_eq!(names(&listed), ["old.example.com", "api chain"]);
-    let audit = expect(
-        &admin.get("/api/v1/workspaces/ops/audit?action=cert.*&limit=100"),
-        200,
-    )
-    .clone();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions.iter().filter(|a| **a == "cert.add").count(),
-        4,
-        "{actions:?}"
-    );
-    assert_eq!(
-        actions.iter().filter(|a| **a == "cert.remove").count(),
-        1,
-        "{actions:?}"
-    );
+    let audit = admin.workspace_audit("ops", "action=cert.*&limit=100");
+    assert_eq!(audit.count("cert.add"), 4, "{:?}", audit.actions());
+    assert_eq!(audit.count("cert.remove"), 1, "{:?}", audit.actions());
 }
 
 on_both_databases!(certificate_inventory);

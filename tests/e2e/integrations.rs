@@ -529,17 +529,8 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     assert_eq!(steps[2]["output"]["id"], tasks[0]["id"]);
     assert!(steps[0]["output"]["delivery_id"].is_i64());
     // Runs are audited, with their outcome.
-    let audit = expect(
-        &admin.get("/api/v1/workspaces/ops/audit?after=0&limit=1000"),
-        200,
-    )
-    .clone();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let audit = admin.workspace_audit("ops", "after=0&limit=1000");
+    let actions = audit.actions();
     for action in [
         "playbook.create",
         "playbook.dry_run",

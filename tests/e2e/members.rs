@@ -288,18 +288,8 @@ fn expired_invites_are_reported_and_audited(db: TestDb) {
     let mut after = expected.clone();
     after.insert(1, pair("a@acme.com", "pending"));
     assert_eq!(statuses(), after);
-    let events = expect(
-        &admin.get("/api/v1/workspaces/acme/audit?action=invite.expire"),
-        200,
-    )
-    .clone();
-    let targets: Vec<&str> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["target"].as_str().unwrap())
-        .collect();
-    assert_eq!(targets, ["a@acme.com", "b@acme.com"]);
+    let events = admin.workspace_audit("acme", "action=invite.expire");
+    assert_eq!(events.targets(), ["a@acme.com", "b@acme.com"]);
     // The hourly task finds nothing left to close.
     let run = expect(
         &admin.post("/api/v1/scheduler/tasks/invites.expire/run", json!({})),

@@ -207,22 +207,8 @@ fn watched_directory(db: TestDb) {
     );
 
     // Every step is in the audit log.
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
-        200,
-    )
-    .clone();
-    let actions: Vec<(String, String)> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap().to_owned(),
-                e["target"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let events = admin.installation_audit("action=plugin.*&limit=1000");
+    let actions = events.action_targets();
     for expected in [
         ("plugin.load", "fixture_upper"),
         ("plugin.reload", "fixture_upper"),
@@ -231,18 +217,13 @@ fn watched_directory(db: TestDb) {
         ("plugin.disable", "fixture_upper"),
     ] {
         assert!(
-            actions.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            actions.contains(&expected),
             "{expected:?} missing from {actions:?}"
         );
     }
-    let reload = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "plugin.reload")
-        .unwrap();
-    assert_eq!(reload["details"]["replaced_version"], "0.1.0");
-    assert_eq!(reload["details"]["sha256"].as_str().unwrap().len(), 64);
+    let reload = events.find("plugin.reload").unwrap();
+    assert_eq!(reload.details["replaced_version"], "0.1.0");
+    assert_eq!(reload.details["sha256"].as_str().unwrap().len(), 64);
 }
 
 fn enable_and_disable(db: TestDb) {
@@ -298,21 +279,10 @@ fn enable_and_disable(db: TestDb) {
     cli.run(&["plugin", "enable", "datepicker_with_holidays"])
         .ok();
 
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=100"),
-        200,
-    )
-    .clone();
-    let seen: Vec<(&str, &str)> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap(),
-                e["actor"]["label"].as_str().unwrap(),
-            )
-        })
+    let events = admin.installation_audit("action=plugin.*&limit=100");
+    let seen: Vec<(&str, &str)> = events
+        .action_actors()
+        .into_iter()
         .filter(|(action, _)| *action != "plugin.load")
         .collect();
     assert_eq!(

@@ -142,22 +142,8 @@ fn workflows_and_approval(db: TestDb) {
     assert_eq!(rejected["status"], "rejected");
 
     // The approval and rejection are audited under their own names.
-    let audit = expect(
-        &admin.get("/api/v1/workspaces/ops/audit?action=change.*&limit=100"),
-        200,
-    )
-    .clone();
-    let actions: Vec<(&str, &str)> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap(),
-                e["actor"]["label"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let audit = admin.workspace_audit("ops", "action=change.*&limit=100");
+    let actions = audit.action_actors();
     assert!(
         actions.contains(&("change.approve", "appr@ops.com")),
         "{actions:?}"

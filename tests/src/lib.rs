@@ -3,6 +3,7 @@
 //! `VIGILO_TEST_POSTGRES_URL` is set), a real server bound to `127.0.0.1:0`,
 //! an HTTP client, and the real `vigilo` and `vigilo-server` binaries.
 
+pub mod audit;
 pub mod capture;
 pub mod domain;
 pub mod plugins;
