@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use vigilo_tests::capture::{CaptureServer, Captured};
-use vigilo_tests::plugins::reference_plugin;
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
 use crate::certificates::certificate;
@@ -56,14 +55,6 @@ fn assert_signed(request: &Captured, secret: &str) {
     );
 }
 
-fn start(db: TestDb, plugins: &[&str]) -> TestServer {
-    let paths: Vec<_> = plugins.iter().map(|p| reference_plugin(p).into()).collect();
-    TestServer::start_with(db, |config| {
-        config.installed_plugins = paths;
-        config.watch_plugins_dir = false;
-    })
-}
-
 fn write(dir: &TempDir, name: &str, value: &Value) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
@@ -71,7 +62,7 @@ fn write(dir: &TempDir, name: &str, value: &Value) -> String {
 }
 
 fn adapters_and_secrets(db: TestDb) {
-    let server = start(db, &["slack_notifier", "webhook"]);
+    let server = TestServer::with_plugins(db, &["slack_notifier", "webhook"]);
     let far = CaptureServer::start();
     let admin = server.admin();
     create_workspace(&admin, "ops");
@@ -317,15 +308,9 @@ fn adapters_and_secrets(db: TestDb) {
 }
 
 fn playbook_runs_and_dry_runs(db: TestDb) {
-    let paths = vec![
-        reference_plugin("slack_notifier").into(),
-        reference_plugin("webhook").into(),
-    ];
     // The capture server is on loopback, which webhook steps may call only
     // when the operator allows it.
-    let server = TestServer::start_with(db, |config| {
-        config.installed_plugins = paths;
-        config.watch_plugins_dir = false;
+    let server = TestServer::with_plugins_and(db, &["slack_notifier", "webhook"], |config| {
         config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
     });
     let far = CaptureServer::start();
@@ -688,14 +673,8 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
 }
 
 fn certificate_digest(db: TestDb) {
-    let paths = vec![
-        reference_plugin("webhook").into(),
-        reference_plugin("cert_expiry_digest").into(),
-    ];
     let far = CaptureServer::start();
-    let server = TestServer::start_with(db, |config| {
-        config.installed_plugins = paths;
-        config.watch_plugins_dir = false;
+    let server = TestServer::with_plugins_and(db, &["webhook", "cert_expiry_digest"], |config| {
         config.scheduler_tick_ms = 100;
         config.task_settings.insert(
             "cert_expiry_digest".into(),

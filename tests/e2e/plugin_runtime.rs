@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::config::InstalledPlugin;
-use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
 use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -227,9 +227,9 @@ fn watched_directory(db: TestDb) {
 }
 
 fn enable_and_disable(db: TestDb) {
-    let plugins = vec![InstalledPlugin::from(reference_plugin(
-        "datepicker_with_holidays",
-    ))];
+    // These plugins installed; the plugins directory stays watched, as by
+    // default.
+    let plugins = installed(&["datepicker_with_holidays"]);
     let server = TestServer::start_with(db, move |config| config.installed_plugins = plugins);
     let admin = server.admin();
     create_workspace(&admin, "ops");

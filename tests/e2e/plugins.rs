@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
 use vigilo_tests::{
     cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb, TestServer,
 };
@@ -529,21 +529,14 @@ fn check_plugin_preflight() {
     );
 }
 
-fn with_reference_plugins(db: TestDb) -> TestServer {
-    let plugins = vec![
-        reference_plugin("datepicker_with_holidays"),
-        reference_plugin("kanban_overview"),
-    ];
-    TestServer::start_with(db, move |config| {
-        config.installed_plugins = plugins.into_iter().map(Into::into).collect()
-    })
-}
-
 /// The acceptance path through the CLI: a `holiday_aware_date` field refuses
 /// a Saturday and a configured holiday and accepts a working day; the Kanban
 /// overview counts what is there.
 fn reference_plugins_through_the_cli(db: TestDb) {
-    let server = with_reference_plugins(db);
+    // These plugins installed; the plugins directory stays watched, as by
+    // default.
+    let plugins = installed(&["datepicker_with_holidays", "kanban_overview"]);
+    let server = TestServer::start_with(db, move |config| config.installed_plugins = plugins);
     let admin = server.admin();
     create_workspace(&admin, "ops");
     create_workspace(&admin, "other");

@@ -210,10 +210,7 @@ fn every_tick_runs_once(db: TestDb) {
 /// ticks are recorded as `skipped`; a run whose server process died is
 /// closed as `abandoned` and the task runs again.
 fn overlapping_and_abandoned_runs(db: TestDb) {
-    let ticker = fixture_plugin("ticker");
-    let server = vigilo_tests::TestServer::start_with(db, |config| {
-        config.installed_plugins = vec![ticker.into()];
-        config.watch_plugins_dir = false;
+    let server = vigilo_tests::TestServer::with_plugins_and(db, &["ticker"], |config| {
         config.scheduler_tick_ms = 100;
         config.task_timeout_secs = 1;
     });

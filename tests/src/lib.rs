@@ -286,6 +286,27 @@ impl TestServer {
         server
     }
 
+    /// Starts a server that loads exactly the plugins `names` (see
+    /// [`plugins::installed`]): the plugins directory is not watched.
+    pub fn with_plugins(db: TestDb, names: &[&str]) -> Self {
+        Self::with_plugins_and(db, names, |_| {})
+    }
+
+    /// As [`TestServer::with_plugins`], then lets `configure` adjust the
+    /// configuration.
+    pub fn with_plugins_and(
+        db: TestDb,
+        names: &[&str],
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let installed = plugins::installed(names);
+        Self::start_with(db, move |config| {
+            config.installed_plugins = installed;
+            config.watch_plugins_dir = false;
+            configure(config);
+        })
+    }
+
     /// An API client with `token`.
     pub fn api(&self, token: &str) -> Api {
         Api::new(&self.url, Some(token))

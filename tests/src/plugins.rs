@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 use std::time::SystemTime;
 
+use vigilo_host::config::InstalledPlugin;
+
 use crate::bin_dir;
 
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
@@ -102,6 +104,23 @@ pub fn reference_plugin(crate_name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The built plugins `names`, as `installed_plugins` entries: each the crate
+/// name of a shipped plugin (see [`SHIPPED_PLUGINS`]) or a fixture variant
+/// (see [`FIXTURE_VARIANTS`]).
+pub fn installed(names: &[&str]) -> Vec<InstalledPlugin> {
+    names
+        .iter()
+        .map(|name| {
+            if SHIPPED_PLUGINS.contains(name) {
+                reference_plugin(name)
+            } else {
+                fixture_plugin(name)
+            }
+            .into()
+        })
+        .collect()
 }
 
 static FIXTURES: Mutex<bool> = Mutex::new(false);
