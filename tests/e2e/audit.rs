@@ -4,16 +4,14 @@
 //! processes) never forking a chain.
 
 use std::io::{BufRead, BufReader};
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::audit::HashInput;
-use vigilo_tests::{
-    cargo_bin, expect, on_both_databases, wait_healthy, Api, Backend, Cli, TestDb, TestServer,
-};
+use vigilo_tests::process::{free_port, server_command, ServerProcess};
+use vigilo_tests::{expect, on_both_databases, Api, Backend, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
 
@@ -484,11 +482,7 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     let mut second = None;
     let dir = TempDir::new().unwrap();
     if backend == Backend::Postgres {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let config = dir.path().join("second.toml");
         std::fs::write(
             &config,
@@ -500,17 +494,14 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
             ),
         )
         .unwrap();
-        let child = Command::new(cargo_bin("vigilo-server"))
-            .arg("--config")
-            .arg(&config)
-            .env_remove("VIGILO_DATABASE_URL")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        wait_healthy(&url);
-        urls.push(url);
-        second = Some(child);
+        let process = ServerProcess::spawn(
+            server_command(&config),
+            port,
+            &dir.path().join("second.log"),
+        );
+        process.wait_healthy();
+        urls.push(process.url().to_owned());
+        second = Some(process);
     }
     let writers: Vec<_> = (0..8)
         .map(|w| {
@@ -529,10 +520,7 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     for w in writers {
         w.join().unwrap();
     }
-    if let Some(mut child) = second {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(second);
     assert_eq!(count(&server) - start_count, 8000);
     let report = verify(&server, "busy", true);
     assert_eq!(report["intact"], true, "{report}");

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::config::InstalledPlugin;
 use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
+use vigilo_tests::process::free_port;
 use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -399,11 +400,7 @@ fn strict_mode_refuses_to_start() {
         &plugins,
         "libkanban_overview.so",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let server = |strict: bool| {
         Command::new(cargo_bin("vigilo-server"))
             .env_clear()

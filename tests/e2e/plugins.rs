@@ -4,24 +4,15 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
-use vigilo_tests::{
-    cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb, TestServer,
-};
+use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn copy(from: &Path, to: &Path) -> PathBuf {
     std::fs::copy(from, to)
@@ -172,42 +163,13 @@ fn plugin_failure_corpus(db: TestDb) {
         ),
     )
     .unwrap();
-    let server_bin = cargo_bin("vigilo-server");
-    let admin_out = Command::new(&server_bin)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "create-admin",
-            "--email",
-            "root@example.com",
-        ])
-        .env_remove("VIGILO_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        admin_out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&admin_out.stderr)
-    );
-    let token = String::from_utf8(admin_out.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = create_admin(&config, "root@example.com");
     let log_path = dir.path().join("server.log");
-    let _child = Killed(
-        Command::new(&server_bin)
-            .args(["--config", config.to_str().unwrap()])
-            .env_remove("VIGILO_DATABASE_URL")
-            .env_remove("VIGILO_INSTALLED_PLUGINS")
-            .env_remove("VIGILO_PLUGINS_DIR")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&url);
+    let mut command = server_command(&config);
+    command.env("RUST_LOG", "info");
+    let server = ServerProcess::spawn(command, port, &log_path);
+    server.wait_healthy();
+    let url = server.url().to_owned();
     let admin = Api::new(&url, Some(&token));
 
     // Every failure is listed with its reason code and a plain message.
@@ -458,16 +420,6 @@ fn plugin_failure_corpus(db: TestDb) {
             json_list[0].get(key).is_some(),
             "{key} missing: {json_list:#}"
         );
-    }
-}
-
-/// A server process, stopped when dropped (also when the test fails).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -5,36 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use vigilo_tests::plugins::fixture_plugin;
-use vigilo_tests::{cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb};
-
-struct Servers(Vec<Child>);
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-        }
-        for child in &mut self.0 {
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb};
 
 /// `ok`/`panic` per tick, from the fixture's log.
 fn ticks(log: &std::path::Path) -> Vec<(String, String)> {
@@ -56,7 +32,6 @@ fn every_tick_runs_once(db: TestDb) {
     // Both processes use the same database: one SQLite file, or one
     // PostgreSQL database.
     let database_url = db.url.clone();
-    let server_bin = cargo_bin("vigilo-server");
     let config = |n: usize, port: u16| {
         let path = dir.path().join(format!("server{n}.toml"));
         std::fs::write(
@@ -75,45 +50,17 @@ fn every_tick_runs_once(db: TestDb) {
     };
     let ports = [free_port(), free_port()];
     let configs = [config(0, ports[0]), config(1, ports[1])];
-    let admin = Command::new(&server_bin)
-        .args([
-            "--config",
-            configs[0].to_str().unwrap(),
-            "create-admin",
-            "--email",
-            "root@example.com",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        admin.status.success(),
-        "{}",
-        String::from_utf8_lossy(&admin.stderr)
-    );
-    let token = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
-    let mut servers = Servers(Vec::new());
-    for (config, n) in configs.iter().zip(0..) {
-        servers.0.push(
-            Command::new(&server_bin)
-                .args(["--config", config.to_str().unwrap()])
-                .env("VIGILO_FIXTURE_TICK_LOG", &log)
-                .env_remove("VIGILO_DATABASE_URL")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join(format!("server{n}.log"))).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-    }
-    for (n, port) in ports.iter().enumerate() {
-        let url = format!("http://127.0.0.1:{port}");
-        let healthy = std::panic::catch_unwind(|| wait_healthy(&url));
-        if healthy.is_err() {
-            let log = std::fs::read_to_string(dir.path().join(format!("server{n}.log")));
-            panic!(
-                "server {n} never became healthy; its log:\n{}",
-                log.unwrap_or_default()
-            );
-        }
+    let token = create_admin(&configs[0], "root@example.com");
+    let mut servers: Vec<ServerProcess> = (0..2)
+        .map(|n| {
+            let mut command = server_command(&configs[n]);
+            command.env("VIGILO_FIXTURE_TICK_LOG", &log);
+            let stderr = dir.path().join(format!("server{n}.log"));
+            ServerProcess::spawn(command, ports[n], &stderr)
+        })
+        .collect();
+    for server in &servers {
+        server.wait_healthy();
     }
     // Let both run for a while: enough ticks that some panic.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -125,7 +72,7 @@ fn every_tick_runs_once(db: TestDb) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let api = Api::new(&format!("http://127.0.0.1:{}", ports[1]), Some(&token));
+    let api = Api::new(servers[1].url(), Some(&token));
     let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
     let names: Vec<&str> = listed["tasks"]
         .as_array()
@@ -143,7 +90,7 @@ fn every_tick_runs_once(db: TestDb) {
         ],
         "{listed:#}"
     );
-    let cli = Cli::with(&format!("http://127.0.0.1:{}", ports[0]), &token, None);
+    let cli = Cli::with(servers[0].url(), &token, None);
     let table = cli.run(&["schedule", "list"]).ok().stdout.clone();
     assert!(
         table.contains("fixture_tick") && table.contains("every 1s"),
@@ -158,14 +105,18 @@ fn every_tick_runs_once(db: TestDb) {
         runs.contains("panicked") && runs.contains("blew up"),
         "{runs}"
     );
-    drop(servers);
+    // Both stop cleanly before their logs and records are read.
+    for server in &servers {
+        server.terminate();
+    }
+    for server in &mut servers {
+        server.wait();
+    }
 
     // A plugin's panic reaches the server's log as one line through the
     // server (where secrets are scrubbed), not as the raw panic report the
     // plugin's own panic hook would print.
-    let logs: String = (0..2)
-        .map(|n| std::fs::read_to_string(dir.path().join(format!("server{n}.log"))).unwrap())
-        .collect();
+    let logs: String = servers.iter().map(ServerProcess::log).collect();
     assert!(logs.contains("blew up"), "the panic is not logged: {logs}");
     assert!(
         !logs.contains("panicked at"),

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod capture;
 pub mod domain;
 pub mod plugins;
+pub mod process;
 pub mod smtp;
 
 use std::io::Write;
