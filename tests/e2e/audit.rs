@@ -13,7 +13,7 @@ use vigilo_host::audit::HashInput;
 use vigilo_tests::process::{free_port, server_command, ServerProcess};
 use vigilo_tests::{expect, on_both_databases, Api, Backend, Cli, TestDb, TestServer};
 
-use crate::{create_workspace, join};
+use crate::{audit_count, create_workspace, join};
 
 /// A workspace whose chain has exactly `n` events (the create, then settings),
 /// with checkpoints after the events listed in `checkpoint_after`.
@@ -49,11 +49,7 @@ fn fill(server: &TestServer, slug: &str, n: usize, checkpoint_after: &[usize]) -
     }
     server
         .db
-        .column(&format!("SELECT id FROM workspaces WHERE slug = '{slug}'"))[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
+        .number(&format!("SELECT id FROM workspaces WHERE slug = '{slug}'"))
 }
 
 /// An event row: (seq, time, workspace_id, user, token, actor, action, target, details, prev_hash, hash).
@@ -469,14 +465,7 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     let backend = db.backend;
     let server = TestServer::start(db);
     create_workspace(&server.admin(), "busy");
-    let count = |s: &TestServer| -> i64 {
-        s.db.column("SELECT COUNT(*) FROM audit_events")[0]
-            .as_deref()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let start_count = count(&server);
+    let start_count = audit_count(&server);
 
     let mut urls = vec![server.url.clone()];
     let mut second = None;
@@ -521,7 +510,7 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
         w.join().unwrap();
     }
     drop(second);
-    assert_eq!(count(&server) - start_count, 8000);
+    assert_eq!(audit_count(&server) - start_count, 8000);
     let report = verify(&server, "busy", true);
     assert_eq!(report["intact"], true, "{report}");
     assert_eq!(report["head_seq"], 8001);

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
+use vigilo_tests::json::strings;
 use vigilo_tests::{expect, on_both_databases, Api, Response, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -615,12 +616,7 @@ fn workspaces_are_isolated(db: TestDb) {
     let globex = server.api(&globex_owner);
 
     let list = expect(&globex.get("/api/v1/workspaces"), 200).clone();
-    let slugs: Vec<&str> = list["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["slug"].as_str().unwrap())
-        .collect();
+    let slugs = strings(&list["workspaces"], "slug");
     assert_eq!(slugs, ["globex"]);
     let me = expect(&globex.get("/api/v1/me"), 200).to_string();
     assert!(!me.contains("acme"), "{me}");
@@ -661,12 +657,7 @@ fn workspaces_are_isolated(db: TestDb) {
     // A platform admin sees both, including ones with no members at all.
     create_workspace(&admin, "admins-only");
     let all = expect(&admin.get("/api/v1/workspaces"), 200).clone();
-    let slugs: Vec<&str> = all["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["slug"].as_str().unwrap())
-        .collect();
+    let slugs = strings(&all["workspaces"], "slug");
     assert_eq!(slugs, ["acme", "admins-only", "globex"]);
 }
 

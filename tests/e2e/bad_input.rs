@@ -20,12 +20,7 @@ fn state(server: &TestServer) -> (String, String, i64) {
     (
         expect(&admin.get("/api/v1/workspaces"), 200).to_string(),
         expect(&admin.get("/api/v1/workspaces/acme/invites"), 200).to_string(),
-        audit_count(server)
-            + server.db.column("SELECT COUNT(*) FROM playbook_runs")[0]
-                .as_deref()
-                .unwrap()
-                .parse::<i64>()
-                .unwrap(),
+        audit_count(server) + server.db.number("SELECT COUNT(*) FROM playbook_runs"),
     )
 }
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
 use vigilo_tests::process::server_command;
-use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, TestDb, TestServer};
+use vigilo_tests::{cargo_bin, on_both_databases, TestDb, TestServer};
 
 fn host_target() -> String {
     let arch = std::env::consts::ARCH;
@@ -46,16 +46,6 @@ fn text(out: &Output) -> String {
 fn refused(out: &Output, says: &str) {
     assert!(!out.status.success(), "{}", text(out));
     assert!(text(out).contains(says), "{}", text(out));
-}
-
-fn loaded(admin: &Api, name: &str) -> Option<Value> {
-    let list = expect(&admin.get("/api/v1/plugins"), 200).clone();
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
 }
 
 #[track_caller]
@@ -323,9 +313,9 @@ fn bundles_end_to_end(db: TestDb) {
         text(&out)
     );
     eventually("the installed plugin loads", || {
-        loaded(&admin, "datepicker_with_holidays").is_some()
+        admin.loaded_plugin("datepicker_with_holidays").is_some()
     });
-    let listed = loaded(&admin, "datepicker_with_holidays").unwrap();
+    let listed = admin.loaded_plugin("datepicker_with_holidays").unwrap();
     assert_eq!(listed["version"], "0.1.0");
 
     // Unsigned bundles install only where allowed.
@@ -352,14 +342,14 @@ fn bundles_end_to_end(db: TestDb) {
     let out = install(&lenient, &kanban_bundle);
     assert!(out.status.success(), "{}", text(&out));
     eventually("the unsigned plugin loads", || {
-        loaded(&admin, "kanban_overview").is_some()
+        admin.loaded_plugin("kanban_overview").is_some()
     });
 
     // Uninstalled: disabled in the running server.
     let out = uninstall("datepicker_with_holidays");
     assert!(out.status.success(), "{}", text(&out));
     eventually("the uninstalled plugin is disabled", || {
-        loaded(&admin, "datepicker_with_holidays").is_none()
+        admin.loaded_plugin("datepicker_with_holidays").is_none()
     });
     let again = uninstall("datepicker_with_holidays");
     assert!(!again.status.success());

@@ -2,10 +2,10 @@
 //! made during the test.
 
 use rcgen::{CertificateParams, DnType, KeyPair};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
+use vigilo_tests::json::strings;
 use vigilo_tests::{on_both_databases, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -21,15 +21,6 @@ pub(crate) fn certificate(host: &str, from: i64, until: i64) -> (String, Vec<u8>
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     (cert.pem(), cert.der().to_vec())
-}
-
-fn names(listed: &Value) -> Vec<String> {
-    listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn certificate_inventory(db: TestDb) {
@@ -83,7 +74,7 @@ fn certificate_inventory(db: TestDb) {
         .ok()
         .json();
     assert_eq!(
-        names(&listed),
+        strings(&listed, "name"),
         ["old.example.com", "soon.example.com", "api chain"]
     );
     assert_eq!(listed[0]["expired"], true);
@@ -200,7 +191,7 @@ fn certificate_inventory(db: TestDb) {
         .run(&["cert", "list", "--expiring-within", "30", "--json"])
         .ok()
         .json();
-    assert_eq!(names(&listed), ["old.example.com", "api chain"]);
+    assert_eq!(strings(&listed, "name"), ["old.example.com", "api chain"]);
     let audit = admin.workspace_audit("ops", "action=cert.*&limit=100");
     assert_eq!(audit.count("cert.add"), 4, "{:?}", audit.actions());
     assert_eq!(audit.count("cert.remove"), 1, "{:?}", audit.actions());

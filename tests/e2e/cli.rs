@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use vigilo_tests::json::strings;
 use vigilo_tests::{on_both_databases, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -134,12 +135,7 @@ fn tokens_and_auth_errors_through_the_cli(db: TestDb) {
     assert!(text.contains("vgl_"), "the token is printed once: {text}");
 
     let list = admin.run(&["--json", "token", "list"]).ok().json();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&list, "name");
     assert!(
         names.contains(&"nightly") && names.contains(&"plain"),
         "{names:?}"

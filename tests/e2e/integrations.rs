@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use vigilo_tests::capture::{CaptureServer, Captured};
+use vigilo_tests::json::{find, strings};
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
 use crate::certificates::certificate;
@@ -73,12 +74,7 @@ fn adapters_and_secrets(db: TestDb) {
 
     // The adapters the plugins provide, with their secret settings.
     let adapters = cli.run(&["integration", "adapters", "--json"]).ok().json();
-    let slack = adapters
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "slack_notifier")
-        .expect("slack_notifier is listed");
+    let slack = find(&adapters, "name", "slack_notifier").expect("slack_notifier is listed");
     assert_eq!(slack["secret_fields"], json!(["webhook_url"]));
 
     // A bad configuration is refused with the adapter's reason, storing nothing.
@@ -404,12 +400,7 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
         .json();
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["status"], "ok", "{dry}");
-    let statuses: Vec<&str> = dry["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let statuses = strings(&dry["steps"], "status");
     assert_eq!(
         statuses,
         ["would_run", "would_run", "would_run", "cannot_simulate"],
@@ -628,12 +619,7 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
 
     // Playbooks are part of the export and come back from templates.
     let exported = expect(&admin.get("/api/v1/workspaces/ops/export"), 200).clone();
-    let names: Vec<&str> = exported["playbooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&exported["playbooks"], "name");
     assert_eq!(names, ["call", "db-failover", "stops"]);
     expect(
         &admin.post(
@@ -727,12 +713,7 @@ fn certificate_digest(db: TestDb) {
     );
     assert!(text.contains("soon.example.com"), "{text}");
     assert!(!text.contains("later.example.com"), "{text}");
-    let listed: Vec<&str> = digest["data"]["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let listed = strings(&digest["data"]["certificates"], "name");
     assert_eq!(listed, ["old.example.com", "soon.example.com"]);
     assert!(
         far.to("/quiet").is_empty(),

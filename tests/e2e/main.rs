@@ -65,9 +65,5 @@ pub fn create_workspace(admin: &Api, slug: &str) -> Value {
 
 /// Number of audit events in every chain.
 pub fn audit_count(server: &TestServer) -> i64 {
-    server.db.column("SELECT COUNT(*) FROM audit_events")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
+    server.db.number("SELECT COUNT(*) FROM audit_events")
 }

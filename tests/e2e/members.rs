@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use vigilo_host::config::{SmtpConfig, SmtpTls};
+use vigilo_tests::json::{find, strings};
 use vigilo_tests::smtp::SmtpSink;
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
@@ -78,12 +79,7 @@ fn invite_accept_list_remove(db: TestDb) {
     let alice_token = accepted["token"]["token"].as_str().unwrap().to_string();
     let alice = Cli::with(&server.url, &alice_token, Some("acme"));
     let members = alice.run(&["--json", "member", "list"]).ok().json();
-    let emails: Vec<&str> = members
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["email"].as_str().unwrap())
-        .collect();
+    let emails = strings(&members, "email");
     assert_eq!(emails, ["alice@acme.com", "owner@acme.com"]);
     // The token is one-time.
     let again = Cli::new().run(&[
@@ -111,13 +107,7 @@ fn invite_accept_list_remove(db: TestDb) {
 
     // Invite listing and revocation.
     let invites = owner.run(&["--json", "invite", "list"]).ok().json();
-    let bob = invites
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["email"] == "bob@acme.com")
-        .unwrap()
-        .clone();
+    let bob = find(&invites, "email", "bob@acme.com").unwrap().clone();
     assert!(bob.get("accept_token").is_none());
     owner
         .run(&["invite", "revoke", &bob["id"].to_string()])

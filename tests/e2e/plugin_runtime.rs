@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::config::InstalledPlugin;
+use vigilo_tests::json::find;
 use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
 use vigilo_tests::process::free_port;
 use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
@@ -62,12 +63,8 @@ fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
 }
 
 fn loaded_version(admin: &Api, name: &str) -> Option<String> {
-    let list = expect(&admin.get("/api/v1/plugins"), 200).clone();
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
+    admin
+        .loaded_plugin(name)
         .map(|p| p["version"].as_str().unwrap().to_owned())
 }
 
@@ -340,11 +337,7 @@ fn checksums_and_architectures() {
     let admin = server.admin();
     let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
     let by_path = |path: &Path| {
-        all["plugins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["path"] == path.display().to_string().as_str())
+        find(&all["plugins"], "path", path.display().to_string().as_str())
             .cloned()
             .unwrap()
     };

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use vigilo_tests::json::{find, strings};
 use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
 use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
 use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
@@ -316,11 +317,7 @@ fn plugin_failure_corpus(db: TestDb) {
     assert_eq!(after.status, 503, "{}", after.text);
     assert_eq!(after.code(), "plugin_unavailable");
     let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
-    let panicky = all["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "fixture_call_panic")
+    let panicky = find(&all["plugins"], "name", "fixture_call_panic")
         .unwrap()
         .clone();
     assert_eq!(panicky["state"], "disabled");
@@ -496,12 +493,7 @@ fn reference_plugins_through_the_cli(db: TestDb) {
     let cli = Cli::with(&server.url, &owner, Some("ops"));
 
     let types = cli.run(&["field", "types", "--json"]).ok().json();
-    let names: Vec<&str> = types
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&types, "name");
     assert_eq!(
         names,
         [

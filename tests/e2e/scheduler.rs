@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use vigilo_tests::json::strings;
 use vigilo_tests::plugins::fixture_plugin;
 use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
 use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb};
@@ -74,12 +75,7 @@ fn every_tick_runs_once(db: TestDb) {
     }
     let api = Api::new(servers[1].url(), Some(&token));
     let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
-    let names: Vec<&str> = listed["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&listed["tasks"], "name");
     assert_eq!(
         names,
         [
@@ -195,13 +191,9 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
         "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
          VALUES ('fixture_tick', 'stuck', 'gone:1', '2999-01-01T00:00:00.000000Z', 'running')",
     );
-    let stuck: i64 = server
+    let stuck = server
         .db
-        .column("SELECT id FROM task_runs WHERE scheduled_for = 'stuck'")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .number("SELECT id FROM task_runs WHERE scheduled_for = 'stuck'");
     wait(
         "two skipped ticks",
         Box::new(|| {
@@ -257,11 +249,9 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
          ('invite', 'old-unsent@x.com', 's', 'v1:00', '2001-01-01T00:00:00.000000Z', NULL, 0),
          ('invite', 'new-unsent@x.com', 's', 'v1:00', '2999-01-01T00:00:00.000000Z', NULL, 0)",
     );
-    let recent_before: i64 = server.db.column("SELECT COUNT(*) FROM task_runs WHERE scheduled_for <> 'ancient' AND started_at > '2026-01-01'")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let recent_before = server.db.number(
+        "SELECT COUNT(*) FROM task_runs WHERE scheduled_for <> 'ancient' AND started_at > '2026-01-01'",
+    );
     let pruned = expect(
         &server.admin().post(
             "/api/v1/scheduler/tasks/records.prune/run",
@@ -286,13 +276,9 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
             .column("SELECT recipient FROM outbox WHERE recipient LIKE '%@x.com'"),
         [Some("new-unsent@x.com".to_owned())]
     );
-    let recent_after: i64 = server
+    let recent_after = server
         .db
-        .column("SELECT COUNT(*) FROM task_runs WHERE started_at > '2026-01-01'")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .number("SELECT COUNT(*) FROM task_runs WHERE started_at > '2026-01-01'");
     assert!(recent_after >= recent_before, "recent runs were pruned");
 }
 

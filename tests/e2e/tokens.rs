@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use vigilo_tests::json::find;
 use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -37,11 +38,7 @@ fn token_lifecycle(db: TestDb) {
     let api = server.api(&token);
     expect(&api.get("/api/v1/me"), 200);
     let list = expect(&admin.get("/api/v1/tokens"), 200).clone();
-    let listed = list["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == created["id"])
+    let listed = find(&list["tokens"], "id", created["id"].clone())
         .unwrap()
         .clone();
     assert!(listed.get("token").is_none());

@@ -6,12 +6,8 @@ use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
 
 use crate::{create_workspace, join};
 
-fn count_items(server: &TestServer) -> usize {
-    server.db.column("SELECT COUNT(*) FROM work_items")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
+fn count_items(server: &TestServer) -> i64 {
+    server.db.number("SELECT COUNT(*) FROM work_items")
 }
 
 fn workflows_and_approval(db: TestDb) {

@@ -2,6 +2,7 @@
 //! settings, and export → template → restore round trips.
 
 use serde_json::json;
+use vigilo_tests::json::strings;
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
 use crate::join;
@@ -125,12 +126,7 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
 
     // A platform admin sees every workspace, including member-less ones.
     let all = admin.run(&["--json", "workspace", "list"]).ok().json();
-    let slugs: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["slug"].as_str().unwrap())
-        .collect();
+    let slugs = strings(&all, "slug");
     assert_eq!(slugs, ["acme", "globex", "platform"]);
     let table = admin.run(&["workspace", "list"]);
     assert!(table.ok().stdout.contains("SLUG"), "{}", table.stdout);

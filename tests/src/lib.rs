@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod capture;
 pub mod domain;
+pub mod json;
 pub mod plugins;
 pub mod process;
 pub mod smtp;
@@ -113,6 +114,18 @@ impl TestDb {
             .into_iter()
             .map(|row| row.into_iter().next().flatten())
             .collect()
+    }
+
+    /// The first column of the first row a query returns, as an integer
+    /// (for `SELECT COUNT(*) ...` and ids).
+    #[track_caller]
+    pub fn number(&self, sql: &str) -> i64 {
+        let first = self.column(sql).into_iter().next();
+        first
+            .flatten()
+            .unwrap_or_else(|| panic!("no value from {sql}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("not an integer from {sql}: {e}"))
     }
 
     /// Every row a query returns, each column as text (integers formatted,

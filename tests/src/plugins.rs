@@ -10,9 +10,10 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 use std::time::SystemTime;
 
+use serde_json::Value;
 use vigilo_host::config::InstalledPlugin;
 
-use crate::bin_dir;
+use crate::{bin_dir, expect, Api};
 
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
@@ -121,6 +122,16 @@ pub fn installed(names: &[&str]) -> Vec<InstalledPlugin> {
             .into()
         })
         .collect()
+}
+
+impl Api {
+    /// The entry for plugin `name` in `GET /api/v1/plugins` (which lists the
+    /// loaded plugins), if it is there.
+    #[track_caller]
+    pub fn loaded_plugin(&self, name: &str) -> Option<Value> {
+        let listed = self.get("/api/v1/plugins");
+        crate::json::find(&expect(&listed, 200)["plugins"], "name", name).cloned()
+    }
 }
 
 static FIXTURES: Mutex<bool> = Mutex::new(false);
