@@ -22,12 +22,9 @@ fn fill(server: &TestServer, slug: &str, n: usize, checkpoint_after: &[usize]) -
     create_workspace(&admin, slug);
     for i in 2..=n {
         if checkpoint_after.contains(&(i - 1)) {
-            expect(
-                &admin.post(
-                    &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
-                    json!({}),
-                ),
-                201,
+            admin.create(
+                &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
+                json!({}),
             );
         }
         expect(
@@ -39,12 +36,9 @@ fn fill(server: &TestServer, slug: &str, n: usize, checkpoint_after: &[usize]) -
         );
     }
     if checkpoint_after.contains(&n) {
-        expect(
-            &admin.post(
-                &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
-                json!({}),
-            ),
-            201,
+        admin.create(
+            &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
+            json!({}),
         );
     }
     server
@@ -404,12 +398,9 @@ fn tail_follows_another_clients_changes(db: TestDb) {
         ),
         200,
     );
-    expect(
-        &api.post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": "watched@acme.com", "role": "viewer"}),
-        ),
-        201,
+    api.create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": "watched@acme.com", "role": "viewer"}),
     );
     expect(
         &api.put(
@@ -433,13 +424,8 @@ fn tail_follows_another_clients_changes(db: TestDb) {
     let _ = child.wait();
 
     // --all needs a platform admin.
-    let denied = cli.run(&["audit", "tail", "--all", "--no-follow"]);
-    assert_eq!(denied.code, 4);
-    assert!(
-        denied.stderr.contains("platform admin"),
-        "{}",
-        denied.stderr
-    );
+    cli.run(&["audit", "tail", "--all", "--no-follow"])
+        .fails_with(4, "platform admin");
     let admin = Cli::with(&server.url, &server.admin_token, None);
     let all = admin.run(&[
         "--json",

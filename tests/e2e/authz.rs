@@ -456,12 +456,9 @@ fn authorization_walk(db: TestDb) {
         ("inviter", json!(["member.invite"]), json!(["member.read"])),
         ("minimal", json!([]), json!(["member.read"])),
     ] {
-        expect(
-            &admin.post(
-                "/api/v1/workspaces/acme/roles",
-                json!({"name": name, "base_role": "viewer", "add": add, "remove": remove}),
-            ),
-            201,
+        admin.create(
+            "/api/v1/workspaces/acme/roles",
+            json!({"name": name, "base_role": "viewer", "add": add, "remove": remove}),
         );
     }
     let mut tokens = std::collections::HashMap::new();
@@ -476,19 +473,15 @@ fn authorization_walk(db: TestDb) {
         join(&server, "acme", "inviter@acme.com", "inviter", true),
     );
     let outsider = join(&server, "globex", "owner@globex.com", "owner", false);
-    let revoked = expect(&admin.post("/api/v1/tokens", json!({"name": "gone"})), 201).clone();
+    let revoked = admin.create("/api/v1/tokens", json!({"name": "gone"}));
     expect(
         &admin.delete(&format!("/api/v1/tokens/{}", revoked["id"])),
         200,
     );
-    let expired = expect(
-        &admin.post(
-            "/api/v1/tokens",
-            json!({"name": "old", "expires_in_seconds": 1}),
-        ),
-        201,
-    )
-    .clone();
+    let expired = admin.create(
+        "/api/v1/tokens",
+        json!({"name": "old", "expires_in_seconds": 1}),
+    );
     std::thread::sleep(Duration::from_millis(1300));
 
     // The walk covers exactly the documented endpoints.

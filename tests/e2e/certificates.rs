@@ -117,19 +117,14 @@ fn certificate_inventory(db: TestDb) {
     assert_eq!(quiet.code, 0, "nothing from ops shows in other: {quiet:?}");
 
     // Garbage and private keys are refused with a reason; nothing is stored.
-    let garbage = cli.run(&[
+    cli.run(&[
         "cert",
         "add",
         "--pem",
         &write("garbage.pem", "not a certificate at all\n"),
-    ]);
-    assert_eq!(garbage.code, 6, "{garbage:?}");
-    assert!(
-        garbage.stderr.contains("no PEM certificate found"),
-        "{}",
-        garbage.stderr
-    );
-    let broken = cli.run(&[
+    ])
+    .fails_with(6, "no PEM certificate found");
+    cli.run(&[
         "cert",
         "add",
         "--pem",
@@ -137,21 +132,11 @@ fn certificate_inventory(db: TestDb) {
             "broken.pem",
             "-----BEGIN CERTIFICATE-----\nMIIBkzCCATmgAwIBAgIU\n-----END CERTIFICATE-----\n",
         ),
-    ]);
-    assert_eq!(broken.code, 6, "{broken:?}");
-    assert!(
-        broken.stderr.contains("not a valid X.509 certificate"),
-        "{}",
-        broken.stderr
-    );
+    ])
+    .fails_with(6, "not a valid X.509 certificate");
     let key = KeyPair::generate().unwrap().serialize_pem();
-    let secret = cli.run(&["cert", "add", "--pem", &write("key.pem", &key)]);
-    assert_eq!(secret.code, 6, "{secret:?}");
-    assert!(
-        secret.stderr.contains("not a CERTIFICATE"),
-        "{}",
-        secret.stderr
-    );
+    cli.run(&["cert", "add", "--pem", &write("key.pem", &key)])
+        .fails_with(6, "not a CERTIFICATE");
     let again = cli.run(&["cert", "add", "--pem", &write("soon-again.pem", &soon)]);
     assert_eq!(again.code, 6, "a duplicate is a conflict: {again:?}");
     assert_eq!(
@@ -175,9 +160,8 @@ fn certificate_inventory(db: TestDb) {
             .len(),
         4
     );
-    let denied = view.run(&["cert", "add", "--pem", &write("v.pem", &later)]);
-    assert_eq!(denied.code, 4, "{denied:?}");
-    assert!(denied.stderr.contains("cert.manage"), "{}", denied.stderr);
+    view.run(&["cert", "add", "--pem", &write("v.pem", &later)])
+        .fails_with(4, "cert.manage");
 
     // Show and remove.
     let id = listed[1]["id"].to_string();

@@ -5,9 +5,25 @@ use serde_json::{json, Value};
 use vigilo_host::config::{SmtpConfig, SmtpTls};
 use vigilo_tests::json::{find, strings};
 use vigilo_tests::smtp::SmtpSink;
-use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
+use vigilo_tests::{expect, on_both_databases, Cli, CliOutput, TestDb, TestServer};
 
 use crate::{create_workspace, join};
+
+/// `vigilo [--json] member invite --email EMAIL --role ROLE`.
+fn cli_invite(cli: &Cli, json: bool, email: &str, role: &str) -> CliOutput {
+    let args = [
+        "--json", "member", "invite", "--email", email, "--role", role,
+    ];
+    cli.run(if json { &args } else { &args[1..] })
+}
+
+/// `vigilo [--json] invite accept TOKEN --url URL --name NAME`.
+fn cli_accept(cli: &Cli, json: bool, token: &str, url: &str, name: &str) -> CliOutput {
+    let args = [
+        "--json", "invite", "accept", token, "--url", url, "--name", name,
+    ];
+    cli.run(if json { &args } else { &args[1..] })
+}
 
 fn invite_accept_list_remove(db: TestDb) {
     let server = TestServer::start(db);
@@ -15,16 +31,7 @@ fn invite_accept_list_remove(db: TestDb) {
     let owner_token = join(&server, "acme", "owner@acme.com", "owner", false);
     let owner = Cli::with(&server.url, &owner_token, Some("acme"));
 
-    let invited = owner
-        .run(&[
-            "--json",
-            "member",
-            "invite",
-            "--email",
-            "Alice@Acme.com",
-            "--role",
-            "engineer",
-        ])
+    let invited = cli_invite(&owner, true, "Alice@Acme.com", "engineer")
         .ok()
         .json();
     assert_eq!(invited["email"], "alice@acme.com");
@@ -34,15 +41,7 @@ fn invite_accept_list_remove(db: TestDb) {
         .as_str()
         .unwrap()
         .ends_with(&accept_token));
-    let text = owner
-        .run(&[
-            "member",
-            "invite",
-            "--email",
-            "bob@acme.com",
-            "--role",
-            "viewer",
-        ])
+    let text = cli_invite(&owner, false, "bob@acme.com", "viewer")
         .ok()
         .stdout
         .clone();
@@ -61,17 +60,7 @@ fn invite_accept_list_remove(db: TestDb) {
 
     // Alice accepts with the CLI alone and gets her first token.
     let alice_cli = Cli::new();
-    let accepted = alice_cli
-        .run(&[
-            "--json",
-            "invite",
-            "accept",
-            &accept_token,
-            "--url",
-            &server.url,
-            "--name",
-            "Alice",
-        ])
+    let accepted = cli_accept(&alice_cli, true, &accept_token, &server.url, "Alice")
         .ok()
         .json();
     assert_eq!(accepted["workspace"], "acme");
@@ -82,28 +71,11 @@ fn invite_accept_list_remove(db: TestDb) {
     let emails = strings(&members, "email");
     assert_eq!(emails, ["alice@acme.com", "owner@acme.com"]);
     // The token is one-time.
-    let again = Cli::new().run(&[
-        "invite",
-        "accept",
-        &accept_token,
-        "--url",
-        &server.url,
-        "--name",
-        "Eve",
-    ]);
+    let again = cli_accept(&Cli::new(), false, &accept_token, &server.url, "Eve");
     assert_eq!(again.code, 6, "{}", again.stderr);
 
     // An engineer cannot invite; the CLI names the missing permission.
-    let denied = alice.run(&[
-        "member",
-        "invite",
-        "--email",
-        "carol@acme.com",
-        "--role",
-        "viewer",
-    ]);
-    assert_eq!(denied.code, 4);
-    assert!(denied.stderr.contains("member.invite"), "{}", denied.stderr);
+    cli_invite(&alice, false, "carol@acme.com", "viewer").fails_with(4, "member.invite");
 
     // Invite listing and revocation.
     let invites = owner.run(&["--json", "invite", "list"]).ok().json();
@@ -117,29 +89,23 @@ fn invite_accept_list_remove(db: TestDb) {
     owner.run(&["member", "remove", "alice@acme.com"]).ok();
     let gone = alice.run(&["member", "list"]);
     assert_eq!(gone.code, 4, "{}", gone.stderr);
-    let last = owner.run(&["member", "remove", "owner@acme.com"]);
-    assert_eq!(last.code, 6, "{}", last.stderr);
-    assert!(last.stderr.contains("last owner"), "{}", last.stderr);
+    owner
+        .run(&["member", "remove", "owner@acme.com"])
+        .fails_with(6, "last owner");
 }
 
 fn bulk_invite_reports_every_row(db: TestDb) {
     let server = TestServer::start(db);
     let admin = server.admin();
     create_workspace(&admin, "acme");
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/acme/roles",
-            json!({"name": "release-manager", "base_role": "engineer"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/acme/roles",
+        json!({"name": "release-manager", "base_role": "engineer"}),
     );
     let owner_token = join(&server, "acme", "owner@acme.com", "owner", false);
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": "pending@acme.com", "role": "viewer"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": "pending@acme.com", "role": "viewer"}),
     );
     let owner = Cli::with(&server.url, &owner_token, Some("acme"));
     let csv = "email,role,custom_role_name\n\
@@ -215,13 +181,9 @@ fn bulk_invite_reports_every_row(db: TestDb) {
 
     // A wrong header refuses the whole file, naming the expected columns.
     std::fs::write(&file, "mail,role\nzed@acme.com,viewer\n").unwrap();
-    let refused = owner.run(&["member", "bulk-invite", "--csv", file.to_str().unwrap()]);
-    assert_eq!(refused.code, 6, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("email,role,custom_role_name"),
-        "{}",
-        refused.stderr
-    );
+    owner
+        .run(&["member", "bulk-invite", "--csv", file.to_str().unwrap()])
+        .fails_with(6, "email,role,custom_role_name");
     assert_eq!(
         server
             .db
@@ -302,14 +264,10 @@ fn smtp(port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpCon
 }
 
 fn invite(server: &TestServer, email: &str) -> Value {
-    expect(
-        &server.admin().post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": email, "role": "viewer"}),
-        ),
-        201,
+    server.admin().create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": email, "role": "viewer"}),
     )
-    .clone()
 }
 
 /// Waits for the outbox row of `email` to record a delivery (`sent_at`) or

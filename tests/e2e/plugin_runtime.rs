@@ -95,12 +95,9 @@ fn watched_directory(db: TestDb) {
             .map(|_| ())
             .ok_or_else(|| "not yet".into())
     });
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/fields",
-            json!({"key": "shout", "label": "Shout", "type": "fixture_upper", "applies_to": ["task"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "shout", "label": "Shout", "type": "fixture_upper", "applies_to": ["task"]}),
     );
     let (status, item) = validate_upper(&admin, "hello");
     assert_eq!(status, 201, "{item}");

@@ -73,30 +73,19 @@ fn server_binary_lifecycle(db: TestDb) {
     let me = expect(&admin.get("/api/v1/me"), 200).clone();
     assert_eq!(me["user"]["platform_admin"], true);
     expect(&Api::new(&url, Some(second.trim())).get("/api/v1/me"), 200);
-    expect(
-        &admin.post(
-            "/api/v1/workspaces",
-            json!({"name": "Acme", "slug": "acme", "region": "us"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces",
+        json!({"name": "Acme", "slug": "acme", "region": "us"}),
     );
-    let invite = expect(
-        &admin.post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": "a@acme.com", "role": "viewer"}),
-        ),
-        201,
-    )
-    .clone();
+    let invite = admin.create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": "a@acme.com", "role": "viewer"}),
+    );
     let invite_token = invite["accept_token"].as_str().unwrap().to_string();
-    let accepted = expect(
-        &Api::new(&url, None).post(
-            &format!("/api/v1/invites/{invite_token}/accept"),
-            json!({"name": "A"}),
-        ),
-        201,
-    )
-    .clone();
+    let accepted = Api::new(&url, None).create(
+        &format!("/api/v1/invites/{invite_token}/accept"),
+        json!({"name": "A"}),
+    );
     let member_token = accepted["token"]["token"].as_str().unwrap().to_string();
     // The invite page the link opens is served.
     let page = Api::new(&url, None).get(&format!("/invites/{invite_token}"));

@@ -137,7 +137,7 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(mine[0]["slug"], "acme");
     assert_eq!(mine[0]["role"], "owner");
-    let denied = cli.run(&[
+    cli.run(&[
         "workspace",
         "create",
         "--name",
@@ -146,13 +146,8 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
         "mine",
         "--region",
         "us",
-    ]);
-    assert_eq!(denied.code, 4, "{}", denied.stderr);
-    assert!(
-        denied.stderr.contains("not a platform admin"),
-        "{}",
-        denied.stderr
-    );
+    ])
+    .fails_with(4, "not a platform admin");
 
     // An owner exports their own workspace, and gets 403 for a peer's.
     cli.run(&["workspace", "export"]).ok();
@@ -161,18 +156,18 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
     assert!(peer.stdout.is_empty());
 
     // Duplicate and malformed slugs are refused with exit 6 and nothing is created.
-    let dup = admin.run(&[
-        "workspace",
-        "create",
-        "--name",
-        "Again",
-        "--slug",
-        "acme",
-        "--region",
-        "us",
-    ]);
-    assert_eq!(dup.code, 6, "{}", dup.stderr);
-    assert!(dup.stderr.contains("already taken"), "{}", dup.stderr);
+    admin
+        .run(&[
+            "workspace",
+            "create",
+            "--name",
+            "Again",
+            "--slug",
+            "acme",
+            "--region",
+            "us",
+        ])
+        .fails_with(6, "already taken");
     let bad = admin.run(&[
         "workspace",
         "create",

@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::Connection;
 use tempfile::TempDir;
 use vigilo_host::config::Config;
@@ -460,6 +460,32 @@ impl Api {
         )
     }
 
+    /// POSTs JSON that creates something: asserts 201 Created (printing the
+    /// body otherwise) and returns the created resource.
+    #[track_caller]
+    pub fn create(&self, path: &str, body: Value) -> Value {
+        expect(&self.post(path, body), 201).clone()
+    }
+
+    /// Saves `snapshot` (a workspace export) as template `template`, then
+    /// creates workspace `slug`, named `name`, in `region` from it.
+    #[track_caller]
+    pub fn copy_through_template(
+        &self,
+        snapshot: Value,
+        template: &str,
+        (name, slug, region): (&str, &str, &str),
+    ) -> Value {
+        self.create(
+            "/api/v1/templates",
+            json!({"name": template, "snapshot": snapshot}),
+        );
+        self.create(
+            "/api/v1/workspaces",
+            json!({"name": name, "slug": slug, "region": region, "template": template}),
+        )
+    }
+
     /// PUT JSON.
     pub fn put(&self, path: &str, body: Value) -> Response {
         self.raw(
@@ -584,6 +610,22 @@ impl CliOutput {
             self.code, 0,
             "vigilo failed\nstdout: {}\nstderr: {}",
             self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts the exit code `code` and that standard error says `says`.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, says: &str) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(says),
+            "stderr does not say {says:?}: {}",
+            self.stderr
         );
         self
     }
