@@ -4,18 +4,16 @@
 //! processes) never forking a chain.
 
 use std::io::{BufRead, BufReader};
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::audit::HashInput;
-use vigilo_tests::{
-    cargo_bin, expect, on_both_databases, wait_healthy, Api, Backend, Cli, TestDb, TestServer,
-};
+use vigilo_tests::process::{free_port, server_command, ServerProcess};
+use vigilo_tests::{expect, on_both_databases, Api, Backend, Cli, TestDb, TestServer};
 
-use crate::{create_workspace, join};
+use crate::{audit_count, create_workspace, join};
 
 /// A workspace whose chain has exactly `n` events (the create, then settings),
 /// with checkpoints after the events listed in `checkpoint_after`.
@@ -24,12 +22,9 @@ fn fill(server: &TestServer, slug: &str, n: usize, checkpoint_after: &[usize]) -
     create_workspace(&admin, slug);
     for i in 2..=n {
         if checkpoint_after.contains(&(i - 1)) {
-            expect(
-                &admin.post(
-                    &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
-                    json!({}),
-                ),
-                201,
+            admin.create(
+                &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
+                json!({}),
             );
         }
         expect(
@@ -41,21 +36,14 @@ fn fill(server: &TestServer, slug: &str, n: usize, checkpoint_after: &[usize]) -
         );
     }
     if checkpoint_after.contains(&n) {
-        expect(
-            &admin.post(
-                &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
-                json!({}),
-            ),
-            201,
+        admin.create(
+            &format!("/api/v1/workspaces/{slug}/audit/checkpoints"),
+            json!({}),
         );
     }
     server
         .db
-        .column(&format!("SELECT id FROM workspaces WHERE slug = '{slug}'"))[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
+        .number(&format!("SELECT id FROM workspaces WHERE slug = '{slug}'"))
 }
 
 /// An event row: (seq, time, workspace_id, user, token, actor, action, target, details, prev_hash, hash).
@@ -410,12 +398,9 @@ fn tail_follows_another_clients_changes(db: TestDb) {
         ),
         200,
     );
-    expect(
-        &api.post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": "watched@acme.com", "role": "viewer"}),
-        ),
-        201,
+    api.create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": "watched@acme.com", "role": "viewer"}),
     );
     expect(
         &api.put(
@@ -439,13 +424,8 @@ fn tail_follows_another_clients_changes(db: TestDb) {
     let _ = child.wait();
 
     // --all needs a platform admin.
-    let denied = cli.run(&["audit", "tail", "--all", "--no-follow"]);
-    assert_eq!(denied.code, 4);
-    assert!(
-        denied.stderr.contains("platform admin"),
-        "{}",
-        denied.stderr
-    );
+    cli.run(&["audit", "tail", "--all", "--no-follow"])
+        .fails_with(4, "platform admin");
     let admin = Cli::with(&server.url, &server.admin_token, None);
     let all = admin.run(&[
         "--json",
@@ -471,24 +451,13 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     let backend = db.backend;
     let server = TestServer::start(db);
     create_workspace(&server.admin(), "busy");
-    let count = |s: &TestServer| -> i64 {
-        s.db.column("SELECT COUNT(*) FROM audit_events")[0]
-            .as_deref()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let start_count = count(&server);
+    let start_count = audit_count(&server);
 
     let mut urls = vec![server.url.clone()];
     let mut second = None;
     let dir = TempDir::new().unwrap();
     if backend == Backend::Postgres {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let config = dir.path().join("second.toml");
         std::fs::write(
             &config,
@@ -500,17 +469,14 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
             ),
         )
         .unwrap();
-        let child = Command::new(cargo_bin("vigilo-server"))
-            .arg("--config")
-            .arg(&config)
-            .env_remove("VIGILO_DATABASE_URL")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        wait_healthy(&url);
-        urls.push(url);
-        second = Some(child);
+        let process = ServerProcess::spawn(
+            server_command(&config),
+            port,
+            &dir.path().join("second.log"),
+        );
+        process.wait_healthy();
+        urls.push(process.url().to_owned());
+        second = Some(process);
     }
     let writers: Vec<_> = (0..8)
         .map(|w| {
@@ -529,11 +495,8 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     for w in writers {
         w.join().unwrap();
     }
-    if let Some(mut child) = second {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    assert_eq!(count(&server) - start_count, 8000);
+    drop(second);
+    assert_eq!(audit_count(&server) - start_count, 8000);
     let report = verify(&server, "busy", true);
     assert_eq!(report["intact"], true, "{report}");
     assert_eq!(report["head_seq"], 8001);

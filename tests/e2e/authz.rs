@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
+use vigilo_tests::json::strings;
 use vigilo_tests::{expect, on_both_databases, Api, Response, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -455,12 +456,9 @@ fn authorization_walk(db: TestDb) {
         ("inviter", json!(["member.invite"]), json!(["member.read"])),
         ("minimal", json!([]), json!(["member.read"])),
     ] {
-        expect(
-            &admin.post(
-                "/api/v1/workspaces/acme/roles",
-                json!({"name": name, "base_role": "viewer", "add": add, "remove": remove}),
-            ),
-            201,
+        admin.create(
+            "/api/v1/workspaces/acme/roles",
+            json!({"name": name, "base_role": "viewer", "add": add, "remove": remove}),
         );
     }
     let mut tokens = std::collections::HashMap::new();
@@ -475,19 +473,15 @@ fn authorization_walk(db: TestDb) {
         join(&server, "acme", "inviter@acme.com", "inviter", true),
     );
     let outsider = join(&server, "globex", "owner@globex.com", "owner", false);
-    let revoked = expect(&admin.post("/api/v1/tokens", json!({"name": "gone"})), 201).clone();
+    let revoked = admin.create("/api/v1/tokens", json!({"name": "gone"}));
     expect(
         &admin.delete(&format!("/api/v1/tokens/{}", revoked["id"])),
         200,
     );
-    let expired = expect(
-        &admin.post(
-            "/api/v1/tokens",
-            json!({"name": "old", "expires_in_seconds": 1}),
-        ),
-        201,
-    )
-    .clone();
+    let expired = admin.create(
+        "/api/v1/tokens",
+        json!({"name": "old", "expires_in_seconds": 1}),
+    );
     std::thread::sleep(Duration::from_millis(1300));
 
     // The walk covers exactly the documented endpoints.
@@ -615,12 +609,7 @@ fn workspaces_are_isolated(db: TestDb) {
     let globex = server.api(&globex_owner);
 
     let list = expect(&globex.get("/api/v1/workspaces"), 200).clone();
-    let slugs: Vec<&str> = list["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["slug"].as_str().unwrap())
-        .collect();
+    let slugs = strings(&list["workspaces"], "slug");
     assert_eq!(slugs, ["globex"]);
     let me = expect(&globex.get("/api/v1/me"), 200).to_string();
     assert!(!me.contains("acme"), "{me}");
@@ -661,12 +650,7 @@ fn workspaces_are_isolated(db: TestDb) {
     // A platform admin sees both, including ones with no members at all.
     create_workspace(&admin, "admins-only");
     let all = expect(&admin.get("/api/v1/workspaces"), 200).clone();
-    let slugs: Vec<&str> = all["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["slug"].as_str().unwrap())
-        .collect();
+    let slugs = strings(&all["workspaces"], "slug");
     assert_eq!(slugs, ["acme", "admins-only", "globex"]);
 }
 

@@ -12,7 +12,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
-use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, TestDb, TestServer};
+use vigilo_tests::process::server_command;
+use vigilo_tests::{cargo_bin, on_both_databases, TestDb, TestServer};
 
 fn host_target() -> String {
     let arch = std::env::consts::ARCH;
@@ -40,14 +41,11 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn loaded(admin: &Api, name: &str) -> Option<Value> {
-    let list = expect(&admin.get("/api/v1/plugins"), 200).clone();
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
+/// Asserts that a command failed and said `says`.
+#[track_caller]
+fn refused(out: &Output, says: &str) {
+    assert!(!out.status.success(), "{}", text(out));
+    assert!(text(out).contains(says), "{}", text(out));
 }
 
 #[track_caller]
@@ -63,7 +61,6 @@ fn bundles_end_to_end(db: TestDb) {
     let work = TempDir::new().unwrap();
     let w = |name: &str| work.path().join(name);
     let packager = cargo_bin("vigilo-plugin");
-    let server_bin = cargo_bin("vigilo-server");
 
     // The vendor: a key, and a signed bundle for this host and aarch64.
     let keygen = run(
@@ -157,24 +154,23 @@ fn bundles_end_to_end(db: TestDb) {
     };
     let strict = config_file("strict.toml", false);
     let install = |config: &Path, bundle: &Path| {
-        run(
-            &server_bin,
-            &[
-                "--config",
-                config.to_str().unwrap(),
-                "plugin",
-                "install",
-                bundle.to_str().unwrap(),
-            ],
-        )
+        server_command(config)
+            .args(["plugin", "install"])
+            .arg(bundle)
+            .output()
+            .unwrap()
+    };
+    let uninstall = |name: &str| {
+        server_command(&strict)
+            .args(["plugin", "uninstall", name])
+            .output()
+            .unwrap()
     };
 
     // Refused: unsigned, signed by an untrusted key, tampered, incompatible.
     let unsigned = w("unsigned.tar.gz");
     package(unsigned.to_str().unwrap(), None, &host_lib);
-    let out = install(&strict, &unsigned);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("not signed"), "{}", text(&out));
+    refused(&install(&strict, &unsigned), "not signed");
 
     run(
         &packager,
@@ -186,12 +182,9 @@ fn bundles_end_to_end(db: TestDb) {
         Some(w("stranger.key").to_str().unwrap()),
         &host_lib,
     );
-    let out = install(&strict, &stranger);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("does not verify with any key in trusted_plugin_keys"),
-        "{}",
-        text(&out)
+    refused(
+        &install(&strict, &stranger),
+        "does not verify with any key in trusted_plugin_keys",
     );
 
     let unpacked = w("unpacked");
@@ -218,13 +211,7 @@ fn bundles_end_to_end(db: TestDb) {
         unpacked.as_os_str(),
         ".".as_ref(),
     ]);
-    let out = install(&strict, &tampered);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("checksum mismatch for lib/"),
-        "{}",
-        text(&out)
-    );
+    refused(&install(&strict, &tampered), "checksum mismatch for lib/");
 
     // A frontend source directory that no longer matches the built
     // library is refused at packaging time.
@@ -251,13 +238,8 @@ fn bundles_end_to_end(db: TestDb) {
             w("stale.tar.gz").to_str().unwrap(),
         ],
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("holiday_aware_date.js")
-            && text(&out).contains("differs from the copy embedded in the library"),
-        "{}",
-        text(&out)
-    );
+    refused(&out, "holiday_aware_date.js");
+    refused(&out, "differs from the copy embedded in the library");
 
     // A bundle whose frontend files are not the ones its library embeds
     // (checksums made to match) is refused at install time.
@@ -299,13 +281,8 @@ fn bundles_end_to_end(db: TestDb) {
         ".".as_ref(),
     ]);
     let out = install(&lenient, &swapped);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("frontend files do not match")
-            && text(&out).contains("frontend/holiday_aware_date.js"),
-        "{}",
-        text(&out)
-    );
+    refused(&out, "frontend files do not match");
+    refused(&out, "frontend/holiday_aware_date.js");
 
     let incompatible = w("incompatible.tar.gz");
     package(
@@ -317,12 +294,9 @@ fn bundles_end_to_end(db: TestDb) {
             fixture_plugin("incompatible").display()
         ),
     );
-    let out = install(&strict, &incompatible);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("requires vigilo >=2.0, running 0.1.0"),
-        "{}",
-        text(&out)
+    refused(
+        &install(&strict, &incompatible),
+        "requires vigilo >=2.0, running 0.1.0",
     );
     assert_eq!(
         std::fs::read_dir(&plugins_dir).unwrap().count(),
@@ -339,9 +313,9 @@ fn bundles_end_to_end(db: TestDb) {
         text(&out)
     );
     eventually("the installed plugin loads", || {
-        loaded(&admin, "datepicker_with_holidays").is_some()
+        admin.loaded_plugin("datepicker_with_holidays").is_some()
     });
-    let listed = loaded(&admin, "datepicker_with_holidays").unwrap();
+    let listed = admin.loaded_plugin("datepicker_with_holidays").unwrap();
     assert_eq!(listed["version"], "0.1.0");
 
     // Unsigned bundles install only where allowed.
@@ -368,47 +342,20 @@ fn bundles_end_to_end(db: TestDb) {
     let out = install(&lenient, &kanban_bundle);
     assert!(out.status.success(), "{}", text(&out));
     eventually("the unsigned plugin loads", || {
-        loaded(&admin, "kanban_overview").is_some()
+        admin.loaded_plugin("kanban_overview").is_some()
     });
 
     // Uninstalled: disabled in the running server.
-    let out = run(
-        &server_bin,
-        &[
-            "--config",
-            strict.to_str().unwrap(),
-            "plugin",
-            "uninstall",
-            "datepicker_with_holidays",
-        ],
-    );
+    let out = uninstall("datepicker_with_holidays");
     assert!(out.status.success(), "{}", text(&out));
     eventually("the uninstalled plugin is disabled", || {
-        loaded(&admin, "datepicker_with_holidays").is_none()
+        admin.loaded_plugin("datepicker_with_holidays").is_none()
     });
-    let again = run(
-        &server_bin,
-        &[
-            "--config",
-            strict.to_str().unwrap(),
-            "plugin",
-            "uninstall",
-            "datepicker_with_holidays",
-        ],
-    );
+    let again = uninstall("datepicker_with_holidays");
     assert!(!again.status.success());
 
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
-        200,
-    )
-    .clone();
-    let actions: Vec<(&str, &str)> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
-        .collect();
+    let events = admin.installation_audit("action=plugin.*&limit=1000");
+    let actions = events.action_targets();
     for expected in [
         ("plugin.install", "datepicker_with_holidays"),
         ("plugin.load", "datepicker_with_holidays"),

@@ -2,11 +2,11 @@
 //! made during the test.
 
 use rcgen::{CertificateParams, DnType, KeyPair};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
-use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
+use vigilo_tests::json::strings;
+use vigilo_tests::{on_both_databases, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
 
@@ -21,15 +21,6 @@ pub(crate) fn certificate(host: &str, from: i64, until: i64) -> (String, Vec<u8>
     let key = KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     (cert.pem(), cert.der().to_vec())
-}
-
-fn names(listed: &Value) -> Vec<String> {
-    listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn certificate_inventory(db: TestDb) {
@@ -83,7 +74,7 @@ fn certificate_inventory(db: TestDb) {
         .ok()
         .json();
     assert_eq!(
-        names(&listed),
+        strings(&listed, "name"),
         ["old.example.com", "soon.example.com", "api chain"]
     );
     assert_eq!(listed[0]["expired"], true);
@@ -126,19 +117,14 @@ fn certificate_inventory(db: TestDb) {
     assert_eq!(quiet.code, 0, "nothing from ops shows in other: {quiet:?}");
 
     // Garbage and private keys are refused with a reason; nothing is stored.
-    let garbage = cli.run(&[
+    cli.run(&[
         "cert",
         "add",
         "--pem",
         &write("garbage.pem", "not a certificate at all\n"),
-    ]);
-    assert_eq!(garbage.code, 6, "{garbage:?}");
-    assert!(
-        garbage.stderr.contains("no PEM certificate found"),
-        "{}",
-        garbage.stderr
-    );
-    let broken = cli.run(&[
+    ])
+    .fails_with(6, "no PEM certificate found");
+    cli.run(&[
         "cert",
         "add",
         "--pem",
@@ -146,21 +132,11 @@ fn certificate_inventory(db: TestDb) {
             "broken.pem",
             "-----BEGIN CERTIFICATE-----\nMIIBkzCCATmgAwIBAgIU\n-----END CERTIFICATE-----\n",
         ),
-    ]);
-    assert_eq!(broken.code, 6, "{broken:?}");
-    assert!(
-        broken.stderr.contains("not a valid X.509 certificate"),
-        "{}",
-        broken.stderr
-    );
+    ])
+    .fails_with(6, "not a valid X.509 certificate");
     let key = KeyPair::generate().unwrap().serialize_pem();
-    let secret = cli.run(&["cert", "add", "--pem", &write("key.pem", &key)]);
-    assert_eq!(secret.code, 6, "{secret:?}");
-    assert!(
-        secret.stderr.contains("not a CERTIFICATE"),
-        "{}",
-        secret.stderr
-    );
+    cli.run(&["cert", "add", "--pem", &write("key.pem", &key)])
+        .fails_with(6, "not a CERTIFICATE");
     let again = cli.run(&["cert", "add", "--pem", &write("soon-again.pem", &soon)]);
     assert_eq!(again.code, 6, "a duplicate is a conflict: {again:?}");
     assert_eq!(
@@ -184,9 +160,8 @@ fn certificate_inventory(db: TestDb) {
             .len(),
         4
     );
-    let denied = view.run(&["cert", "add", "--pem", &write("v.pem", &later)]);
-    assert_eq!(denied.code, 4, "{denied:?}");
-    assert!(denied.stderr.contains("cert.manage"), "{}", denied.stderr);
+    view.run(&["cert", "add", "--pem", &write("v.pem", &later)])
+        .fails_with(4, "cert.manage");
 
     // Show and remove.
     let id = listed[1]["id"].to_string();
@@ -200,28 +175,10 @@ fn certificate_inventory(db: TestDb) {
         .run(&["cert", "list", "--expiring-within", "30", "--json"])
         .ok()
         .json();
-    assert_eq!(names(&listed), ["old.example.com", "api chain"]);
-    let audit = expect(
-        &admin.get("/api/v1/workspaces/ops/audit?action=cert.*&limit=100"),
-        200,
-    )
-    .clone();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions.iter().filter(|a| **a == "cert.add").count(),
-        4,
-        "{actions:?}"
-    );
-    assert_eq!(
-        actions.iter().filter(|a| **a == "cert.remove").count(),
-        1,
-        "{actions:?}"
-    );
+    assert_eq!(strings(&listed, "name"), ["old.example.com", "api chain"]);
+    let audit = admin.workspace_audit("ops", "action=cert.*&limit=100");
+    assert_eq!(audit.count("cert.add"), 4, "{:?}", audit.actions());
+    assert_eq!(audit.count("cert.remove"), 1, "{:?}", audit.actions());
 }
 
 on_both_databases!(certificate_inventory);

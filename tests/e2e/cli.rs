@@ -4,9 +4,23 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use vigilo_tests::{on_both_databases, Cli, TestDb, TestServer};
+use vigilo_tests::json::strings;
+use vigilo_tests::{on_both_databases, Cli, CliOutput, TestDb, TestServer};
 
 use crate::{create_workspace, join};
+
+/// `vigilo configure --url URL --token TOKEN --workspace SLUG`, no prompts.
+fn configure(cli: &Cli, url: &str, token: &str, workspace: &str) -> CliOutput {
+    cli.run(&[
+        "configure",
+        "--url",
+        url,
+        "--token",
+        token,
+        "--workspace",
+        workspace,
+    ])
+}
 
 fn configure_checks_the_token_and_saves_privately(db: TestDb) {
     let server = TestServer::start(db);
@@ -15,43 +29,23 @@ fn configure_checks_the_token_and_saves_privately(db: TestDb) {
 
     // A bad token is refused and nothing is saved.
     let cli = Cli::new();
-    let bad = cli.run(&[
-        "configure",
-        "--url",
+    let bad = configure(
+        &cli,
         &server.url,
-        "--token",
         &format!("vgl_{}", "1".repeat(64)),
-        "--workspace",
         "acme",
-    ]);
+    );
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     let config = cli.home.path().join(".vigilo/config.toml");
     assert!(!config.exists());
 
     // A workspace the token cannot see is refused.
-    let wrong = cli.run(&[
-        "configure",
-        "--url",
-        &server.url,
-        "--token",
-        &owner,
-        "--workspace",
-        "globex",
-    ]);
+    let wrong = configure(&cli, &server.url, &owner, "globex");
     assert_ne!(wrong.code, 0);
     assert!(!config.exists());
 
     // Without prompts.
-    cli.run(&[
-        "configure",
-        "--url",
-        &server.url,
-        "--token",
-        &owner,
-        "--workspace",
-        "acme",
-    ])
-    .ok();
+    configure(&cli, &server.url, &owner, "acme").ok();
     let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "config must be readable by its owner only");
     let dir_mode = std::fs::metadata(config.parent().unwrap())
@@ -134,12 +128,7 @@ fn tokens_and_auth_errors_through_the_cli(db: TestDb) {
     assert!(text.contains("vgl_"), "the token is printed once: {text}");
 
     let list = admin.run(&["--json", "token", "list"]).ok().json();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&list, "name");
     assert!(
         names.contains(&"nightly") && names.contains(&"plain"),
         "{names:?}"
@@ -155,21 +144,15 @@ fn tokens_and_auth_errors_through_the_cli(db: TestDb) {
         .run(&["token", "revoke", &created["id"].to_string()])
         .ok();
     let revoked = Cli::with(&server.url, &token, None).run(&["workspace", "list"]);
-    assert_eq!(revoked.code, 3);
-    assert!(
-        revoked.stderr.contains("vigilo configure"),
-        "{}",
-        revoked.stderr
-    );
+    revoked.fails_with(3, "vigilo configure");
     assert!(revoked.stderr.contains("revoked"), "{}", revoked.stderr);
 
     // 403 names what is missing.
     create_workspace(&server.admin(), "acme");
     let viewer = join(&server, "acme", "viewer@acme.com", "viewer", false);
     let v = Cli::with(&server.url, &viewer, Some("acme"));
-    let denied = v.run(&["role", "create", "--name", "x", "--base", "viewer"]);
-    assert_eq!(denied.code, 4);
-    assert!(denied.stderr.contains("role.manage"), "{}", denied.stderr);
+    v.run(&["role", "create", "--name", "x", "--base", "viewer"])
+        .fails_with(4, "role.manage");
 
     // Unreachable server: exit 7. Missing workspace: a clear error.
     let down = Cli::with("http://127.0.0.1:9", &viewer, Some("acme")).run(&["member", "list"]);

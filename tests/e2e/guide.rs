@@ -139,12 +139,9 @@ fn guide_plugins_build_outside_the_workspace() {
 
     // The field type and the widget work through the API.
     create_workspace(&admin, "ops");
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/fields",
-            json!({"key": "done", "label": "Done", "type": "percent", "applies_to": ["task"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "done", "label": "Done", "type": "percent", "applies_to": ["task"]}),
     );
     let refused = admin.post(
         "/api/v1/workspaces/ops/items",
@@ -156,28 +153,19 @@ fn guide_plugins_build_outside_the_workspace() {
         "{}",
         refused.text
     );
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "task", "title": "t", "fields": {"done": 40}}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "t", "fields": {"done": 40}}),
     );
     for title in ["db down", "dns flaky"] {
-        expect(
-            &admin.post(
-                "/api/v1/workspaces/ops/items",
-                json!({"kind": "incident", "title": title}),
-            ),
-            201,
+        admin.create(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "incident", "title": title}),
         );
     }
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/dashboard/widgets",
-            json!({"widget": "open_incidents"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/dashboard/widgets",
+        json!({"widget": "open_incidents"}),
     );
     let dashboard = expect(&admin.get("/api/v1/workspaces/ops/dashboard"), 200).clone();
     assert_eq!(

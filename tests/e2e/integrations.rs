@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use vigilo_tests::capture::{CaptureServer, Captured};
-use vigilo_tests::plugins::reference_plugin;
-use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
+use vigilo_tests::json::{find, strings};
+use vigilo_tests::process::free_port;
+use vigilo_tests::{expect, on_both_databases, Cli, CliOutput, TestDb, TestServer};
 
 use crate::certificates::certificate;
 use crate::{create_workspace, join};
@@ -56,25 +57,58 @@ fn assert_signed(request: &Captured, secret: &str) {
     );
 }
 
-fn start(db: TestDb, plugins: &[&str]) -> TestServer {
-    let paths: Vec<_> = plugins.iter().map(|p| reference_plugin(p).into()).collect();
-    TestServer::start_with(db, |config| {
-        config.installed_plugins = paths;
-        config.watch_plugins_dir = false;
-        // The far ends these tests run are on loopback, which adapters may
-        // reach only when the operator allows it.
-        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
-    })
-}
-
 fn write(dir: &TempDir, name: &str, value: &Value) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
     path.display().to_string()
 }
 
+/// `vigilo integration add NAME --adapter ADAPTER SETTINGS...`.
+fn add_integration(cli: &Cli, name: &str, adapter: &str, settings: &[&str]) -> CliOutput {
+    let mut args = vec!["integration", "add", name, "--adapter", adapter];
+    args.extend_from_slice(settings);
+    cli.run(&args)
+}
+
+/// Adds webhook integration `name`, delivering to `url` and signing with
+/// [`HOOK_SECRET`].
+fn add_webhook(cli: &Cli, name: &str, url: &str) {
+    let (url, secret) = (format!("url={url}"), format!("secret={HOOK_SECRET}"));
+    add_integration(cli, name, "webhook", &["--set", &url, "--set", &secret]).ok();
+}
+
+/// `vigilo playbook create --file FILE`, `definition` written to `dir/FILE`.
+fn create_playbook(cli: &Cli, dir: &TempDir, file: &str, definition: &Value) -> CliOutput {
+    cli.run(&[
+        "playbook",
+        "create",
+        "--file",
+        &write(dir, file, definition),
+    ])
+}
+
+/// The error reported for step `n` of a playbook run.
+fn step_error(run: &Value, n: usize) -> &str {
+    run["steps"][n]["error"].as_str().unwrap()
+}
+
+/// A dry run of `db-failover` for the service `db`.
+const DRY_RUN_FAILOVER: [&str; 7] = [
+    "playbook",
+    "run",
+    "db-failover",
+    "--dry-run",
+    "--var",
+    "service=db",
+    "--json",
+];
+
 fn adapters_and_secrets(db: TestDb) {
-    let server = start(db, &["slack_notifier", "webhook"]);
+    // The far ends are on loopback, which adapters may reach only when the
+    // operator allows it.
+    let server = TestServer::with_plugins_and(db, &["slack_notifier", "webhook"], |config| {
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+    });
     let far = CaptureServer::start();
     let admin = server.admin();
     create_workspace(&admin, "ops");
@@ -85,83 +119,48 @@ fn adapters_and_secrets(db: TestDb) {
 
     // The adapters the plugins provide, with their secret settings.
     let adapters = cli.run(&["integration", "adapters", "--json"]).ok().json();
-    let slack = adapters
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "slack_notifier")
-        .expect("slack_notifier is listed");
+    let slack = find(&adapters, "name", "slack_notifier").expect("slack_notifier is listed");
     assert_eq!(slack["secret_fields"], json!(["webhook_url"]));
 
     // A bad configuration is refused with the adapter's reason, storing nothing.
-    let bad = cli.run(&[
-        "integration",
-        "add",
+    add_integration(
+        &cli,
         "ops-slack",
-        "--adapter",
         "slack_notifier",
-        "--set",
-        "webhook_url=ftp://nope",
-    ]);
-    assert_eq!(bad.code, 6, "{}", bad.stderr);
-    assert!(bad.stderr.contains("webhook_url"), "{}", bad.stderr);
-    let unknown = cli.run(&["integration", "add", "x", "--adapter", "pager_duty"]);
-    assert_eq!(unknown.code, 6);
-    assert!(unknown.stderr.contains("pager_duty"), "{}", unknown.stderr);
+        &["--set", "webhook_url=ftp://nope"],
+    )
+    .fails_with(6, "webhook_url");
+    add_integration(&cli, "x", "pager_duty", &[]).fails_with(6, "pager_duty");
     // The adapter's published schema is enforced by the server.
-    let missing = cli.run(&[
-        "integration",
-        "add",
+    add_integration(
+        &cli,
         "ops-slack",
-        "--adapter",
         "slack_notifier",
-        "--set",
-        "channel=#ops",
-    ]);
-    assert_eq!(missing.code, 6);
-    assert!(
-        missing
-            .stderr
-            .contains("missing required setting `webhook_url`"),
-        "{}",
-        missing.stderr
-    );
+        &["--set", "channel=#ops"],
+    )
+    .fails_with(6, "missing required setting `webhook_url`");
     // Only holders of integration.manage configure integrations.
-    let denied = Cli::with(&server.url, &engineer, Some("ops")).run(&[
-        "integration",
-        "add",
+    let denied = add_integration(
+        &Cli::with(&server.url, &engineer, Some("ops")),
         "eng-slack",
-        "--adapter",
         "slack_notifier",
-        "--set",
-        "webhook_url=http://x",
-    ]);
+        &["--set", "webhook_url=http://x"],
+    );
     assert_eq!(denied.code, 4, "{}", denied.stderr);
 
-    cli.run(&[
-        "integration",
-        "add",
+    add_integration(
+        &cli,
         "ops-slack",
-        "--adapter",
         "slack_notifier",
-        "--secret-env",
-        "webhook_url=SLACK_URL",
-        "--set",
-        "channel=#ops",
-    ])
+        &[
+            "--secret-env",
+            "webhook_url=SLACK_URL",
+            "--set",
+            "channel=#ops",
+        ],
+    )
     .ok();
-    cli.run(&[
-        "integration",
-        "add",
-        "ops-hook",
-        "--adapter",
-        "webhook",
-        "--set",
-        &format!("url={}/hook", far.url),
-        "--set",
-        &format!("secret={HOOK_SECRET}"),
-    ])
-    .ok();
+    add_webhook(&cli, "ops-hook", &format!("{}/hook", far.url));
 
     // Secrets never come back: not from the API, the CLI, the audit log or
     // the database.
@@ -258,18 +257,7 @@ fn adapters_and_secrets(db: TestDb) {
     assert_eq!(hooks[0].header("x-vigilo-event"), Some("integration.test"));
 
     // A failing endpoint is a recorded delivery failure, not a crash.
-    cli.run(&[
-        "integration",
-        "add",
-        "broken",
-        "--adapter",
-        "webhook",
-        "--set",
-        &format!("url={}/fail", far.url),
-        "--set",
-        &format!("secret={HOOK_SECRET}"),
-    ])
-    .ok();
+    add_webhook(&cli, "broken", &format!("{}/fail", far.url));
     let failed = cli.run(&["integration", "test", "broken"]);
     assert_eq!(failed.code, 11, "{}", failed.stdout);
     assert!(failed.stdout.contains("500"), "{}", failed.stdout);
@@ -281,31 +269,13 @@ fn adapters_and_secrets(db: TestDb) {
     assert_eq!(log[0]["ok"], false);
     assert!(log[0]["error"].as_str().unwrap().contains("500"), "{log}");
     // Nor is an endpoint that does not listen.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = format!("url=http://127.0.0.1:{}/gone", free_port());
+    let moved = ["integration", "update", "broken", "--set", &closed];
     // A new destination needs every secret again: the stored signing
     // secret is not handed to a URL it was not set up for.
-    let moved = cli.run(&[
-        "integration",
-        "update",
-        "broken",
-        "--set",
-        &format!("url=http://{closed}/gone"),
-    ]);
-    assert_eq!(moved.code, 6, "{}", moved.stderr);
-    assert!(moved.stderr.contains("`secret`"), "{}", moved.stderr);
-    cli.run(&[
-        "integration",
-        "update",
-        "broken",
-        "--set",
-        &format!("url=http://{closed}/gone"),
-        "--set",
-        &format!("secret={HOOK_SECRET}"),
-    ])
-    .ok();
+    cli.run(&moved).fails_with(6, "`secret`");
+    let secret = format!("secret={HOOK_SECRET}");
+    cli.run(&[&moved[..], &["--set", &secret]].concat()).ok();
     assert_eq!(cli.run(&["integration", "test", "broken"]).code, 11);
     expect(&server.anonymous().get("/healthz"), 200);
 
@@ -320,15 +290,9 @@ fn adapters_and_secrets(db: TestDb) {
 }
 
 fn playbook_runs_and_dry_runs(db: TestDb) {
-    let paths = vec![
-        reference_plugin("slack_notifier").into(),
-        reference_plugin("webhook").into(),
-    ];
     // The capture server is on loopback, which webhook steps may call only
     // when the operator allows it.
-    let server = TestServer::start_with(db, |config| {
-        config.installed_plugins = paths;
-        config.watch_plugins_dir = false;
+    let server = TestServer::with_plugins_and(db, &["slack_notifier", "webhook"], |config| {
         config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
     });
     let far = CaptureServer::start();
@@ -339,30 +303,14 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     let viewer = join(&server, "ops", "view@ops.com", "viewer", false);
     let owner_cli = Cli::with(&server.url, &owner, Some("ops"));
     let cli = Cli::with(&server.url, &engineer, Some("ops"));
-    owner_cli
-        .run(&[
-            "integration",
-            "add",
-            "ops-slack",
-            "--adapter",
-            "slack_notifier",
-            "--set",
-            &format!("webhook_url={}/slack", far.url),
-        ])
-        .ok();
-    owner_cli
-        .run(&[
-            "integration",
-            "add",
-            "ops-hook",
-            "--adapter",
-            "webhook",
-            "--set",
-            &format!("url={}/hook", far.url),
-            "--set",
-            &format!("secret={HOOK_SECRET}"),
-        ])
-        .ok();
+    add_integration(
+        &owner_cli,
+        "ops-slack",
+        "slack_notifier",
+        &["--set", &format!("webhook_url={}/slack", far.url)],
+    )
+    .ok();
+    add_webhook(&owner_cli, "ops-hook", &format!("{}/hook", far.url));
     let dir = TempDir::new().unwrap();
     let definition = json!({
         "name": "db-failover",
@@ -376,30 +324,11 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
             {"type": "set_status", "item": "{{steps.ticket.id}}", "status": "doing"}
         ]
     });
-    cli.run(&[
-        "playbook",
-        "create",
-        "--file",
-        &write(&dir, "pb.json", &definition),
-    ])
-    .ok();
+    create_playbook(&cli, &dir, "pb.json", &definition).ok();
     // Viewers may not create or run, but may dry-run.
     let viewer_cli = Cli::with(&server.url, &viewer, Some("ops"));
-    assert_eq!(
-        viewer_cli
-            .run(&[
-                "playbook",
-                "create",
-                "--file",
-                &write(
-                    &dir,
-                    "v.json",
-                    &json!({"name": "v", "steps": [{"type": "create_task", "title": "x"}]})
-                )
-            ])
-            .code,
-        4
-    );
+    let v = json!({"name": "v", "steps": [{"type": "create_task", "title": "x"}]});
+    assert_eq!(create_playbook(&viewer_cli, &dir, "v.json", &v).code, 4);
     assert_eq!(
         viewer_cli
             .run(&["playbook", "run", "db-failover", "--var", "service=db"])
@@ -408,26 +337,16 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     );
 
     // The dry run resolves every step and has no side effect.
-    let dry = cli
-        .run(&[
-            "playbook",
-            "run",
-            "db-failover",
-            "--dry-run",
-            "--var",
-            "service=db",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let list_tasks = || {
+        let listed = server
+            .api(&engineer)
+            .get("/api/v1/workspaces/ops/items?kind=task");
+        expect(&listed, 200).clone()
+    };
+    let dry = cli.run(&DRY_RUN_FAILOVER).ok().json();
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["status"], "ok", "{dry}");
-    let statuses: Vec<&str> = dry["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let statuses = strings(&dry["steps"], "status");
     assert_eq!(
         statuses,
         ["would_run", "would_run", "would_run", "cannot_simulate"],
@@ -443,45 +362,25 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
         "Follow up on db failover"
     );
     assert!(far.requests().is_empty(), "a dry run delivered something");
-    let tasks = expect(
-        &server
-            .api(&engineer)
-            .get("/api/v1/workspaces/ops/items?kind=task"),
-        200,
-    )
-    .clone();
+    let tasks = list_tasks();
     assert_eq!(
         tasks["items"].as_array().unwrap().len(),
         0,
         "a dry run created a task"
     );
     // A viewer's dry run reports the permission the run would lack.
-    let viewer_dry = viewer_cli.run(&[
-        "playbook",
-        "run",
-        "db-failover",
-        "--dry-run",
-        "--var",
-        "service=db",
-        "--json",
-    ]);
+    let viewer_dry = viewer_cli.run(&DRY_RUN_FAILOVER);
     assert_eq!(viewer_dry.code, 11);
     let viewer_dry = viewer_dry.json();
     assert_eq!(viewer_dry["steps"][2]["status"], "would_fail");
     assert!(
-        viewer_dry["steps"][2]["error"]
-            .as_str()
-            .unwrap()
-            .contains("item.write"),
+        step_error(&viewer_dry, 2).contains("item.write"),
         "{viewer_dry}"
     );
     // A missing input variable is caught by the dry run.
     let no_input = cli.run(&["playbook", "run", "db-failover", "--dry-run", "--json"]);
     assert_eq!(no_input.code, 11);
-    assert!(no_input.json()["steps"][0]["error"]
-        .as_str()
-        .unwrap()
-        .contains("input.service"));
+    assert!(step_error(&no_input.json(), 0).contains("input.service"));
 
     // The real run delivers both payloads and creates the task.
     let run = cli
@@ -501,13 +400,7 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     assert_signed(&hooks[0], HOOK_SECRET);
     assert_eq!(hooks[0].json()["text"], "failover db");
     assert_eq!(hooks[0].json()["type"], "playbook.notify");
-    let tasks = expect(
-        &server
-            .api(&engineer)
-            .get("/api/v1/workspaces/ops/items?kind=task"),
-        200,
-    )
-    .clone();
+    let tasks = list_tasks();
     let tasks = tasks["items"].as_array().unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["title"], "Follow up on db failover");
@@ -532,17 +425,8 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     assert_eq!(steps[2]["output"]["id"], tasks[0]["id"]);
     assert!(steps[0]["output"]["delivery_id"].is_i64());
     // Runs are audited, with their outcome.
-    let audit = expect(
-        &admin.get("/api/v1/workspaces/ops/audit?after=0&limit=1000"),
-        200,
-    )
-    .clone();
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let audit = admin.workspace_audit("ops", "after=0&limit=1000");
+    let actions = audit.actions();
     for action in [
         "playbook.create",
         "playbook.dry_run",
@@ -554,42 +438,18 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     }
 
     // A failed step stops the run; `continue_on_error` goes on.
-    owner_cli
-        .run(&[
-            "integration",
-            "add",
-            "down",
-            "--adapter",
-            "webhook",
-            "--set",
-            &format!("url={}/fail", far.url),
-            "--set",
-            &format!("secret={HOOK_SECRET}"),
-        ])
-        .ok();
+    add_webhook(&owner_cli, "down", &format!("{}/fail", far.url));
     let stopping = json!({"name": "stops", "steps": [
         {"type": "notify", "integration": "down", "message": "x"},
         {"type": "create_task", "title": "never"}
     ]});
-    cli.run(&[
-        "playbook",
-        "create",
-        "--file",
-        &write(&dir, "stops.json", &stopping),
-    ])
-    .ok();
+    create_playbook(&cli, &dir, "stops.json", &stopping).ok();
     let stopped = cli.run(&["playbook", "run", "stops", "--json"]);
     assert_eq!(stopped.code, 11);
     let stopped = stopped.json();
     assert_eq!(stopped["status"], "failed");
     assert_eq!(stopped["steps"][0]["status"], "failed");
-    assert!(
-        stopped["steps"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("500"),
-        "{stopped}"
-    );
+    assert!(step_error(&stopped, 0).contains("500"), "{stopped}");
     assert_eq!(stopped["steps"][1]["status"], "skipped");
     let going_on = json!({"name": "stops", "steps": [
         {"type": "notify", "integration": "down", "message": "x", "continue_on_error": true},
@@ -610,13 +470,7 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     let webhook_step = json!({"name": "call", "steps": [
         {"type": "webhook", "url": format!("{}/called", far.url), "body": {"service": "{{input.service}}"}}
     ]});
-    cli.run(&[
-        "playbook",
-        "create",
-        "--file",
-        &write(&dir, "call.json", &webhook_step),
-    ])
-    .ok();
+    create_playbook(&cli, &dir, "call.json", &webhook_step).ok();
     let dry_call = cli
         .run(&[
             "playbook",
@@ -636,16 +490,12 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
     assert_eq!(far.to("/called")[0].json(), json!({"service": "api"}));
 
     // Bad definitions are refused, naming the step.
-    let bad = cli.run(&[
-        "playbook",
-        "create",
-        "--file",
-        &write(
-            &dir,
-            "bad.json",
-            &json!({"name": "bad", "steps": [{"type": "notify", "integration": "ops-slack"}]}),
-        ),
-    ]);
+    let bad = create_playbook(
+        &cli,
+        &dir,
+        "bad.json",
+        &json!({"name": "bad", "steps": [{"type": "notify", "integration": "ops-slack"}]}),
+    );
     assert_eq!(bad.code, 6);
     assert!(
         bad.stderr.contains("steps[1]") && bad.stderr.contains("message"),
@@ -655,27 +505,9 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
 
     // Playbooks are part of the export and come back from templates.
     let exported = expect(&admin.get("/api/v1/workspaces/ops/export"), 200).clone();
-    let names: Vec<&str> = exported["playbooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&exported["playbooks"], "name");
     assert_eq!(names, ["call", "db-failover", "stops"]);
-    expect(
-        &admin.post(
-            "/api/v1/templates",
-            json!({"name": "with-playbooks", "snapshot": exported}),
-        ),
-        201,
-    );
-    expect(
-        &admin.post(
-            "/api/v1/workspaces",
-            json!({"name": "Copy", "slug": "copy", "region": "us", "template": "with-playbooks"}),
-        ),
-        201,
-    );
+    admin.copy_through_template(exported, "with-playbooks", ("Copy", "copy", "us"));
     let copied = expect(
         &admin.get("/api/v1/workspaces/copy/playbooks/db-failover"),
         200,
@@ -700,14 +532,10 @@ fn playbook_runs_and_dry_runs(db: TestDb) {
 }
 
 fn certificate_digest(db: TestDb) {
-    let paths = vec![
-        reference_plugin("webhook").into(),
-        reference_plugin("cert_expiry_digest").into(),
-    ];
     let far = CaptureServer::start();
-    let server = TestServer::start_with(db, |config| {
-        config.installed_plugins = paths;
-        config.watch_plugins_dir = false;
+    let server = TestServer::with_plugins_and(db, &["webhook", "cert_expiry_digest"], |config| {
+        // The far end is on loopback, which adapters may reach only when
+        // the operator allows it.
         config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
         config.scheduler_tick_ms = 100;
         config.task_settings.insert(
@@ -724,26 +552,17 @@ fn certificate_digest(db: TestDb) {
         ("later.example.com", -30, 60),
     ] {
         let (pem, _) = certificate(host, from, until);
-        expect(
-            &admin.post("/api/v1/workspaces/ops/certificates", json!({"pem": pem})),
-            201,
-        );
+        admin.create("/api/v1/workspaces/ops/certificates", json!({"pem": pem}));
     }
     // `quiet` has a certificate far from expiry and an integration: it gets
     // no digest.
     let (pem, _) = certificate("fine.example.com", -1, 300);
-    expect(
-        &admin.post("/api/v1/workspaces/quiet/certificates", json!({"pem": pem})),
-        201,
-    );
+    admin.create("/api/v1/workspaces/quiet/certificates", json!({"pem": pem}));
     for (slug, path) in [("ops", "/digest"), ("quiet", "/quiet")] {
-        expect(
-            &admin.post(
-                &format!("/api/v1/workspaces/{slug}/integrations"),
-                json!({"name": "hook", "adapter": "webhook",
-                       "config": {"url": format!("{}{path}", far.url), "secret": HOOK_SECRET}}),
-            ),
-            201,
+        admin.create(
+            &format!("/api/v1/workspaces/{slug}/integrations"),
+            json!({"name": "hook", "adapter": "webhook",
+                   "config": {"url": format!("{}{path}", far.url), "secret": HOOK_SECRET}}),
         );
     }
 
@@ -761,12 +580,7 @@ fn certificate_digest(db: TestDb) {
     );
     assert!(text.contains("soon.example.com"), "{text}");
     assert!(!text.contains("later.example.com"), "{text}");
-    let listed: Vec<&str> = digest["data"]["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let listed = strings(&digest["data"]["certificates"], "name");
     assert_eq!(listed, ["old.example.com", "soon.example.com"]);
     assert!(
         far.to("/quiet").is_empty(),
@@ -826,13 +640,7 @@ fn webhook_destinations(db: TestDb) {
         {"type": "webhook", "url": format!("{}/internal", far.url)},
         {"type": "webhook", "url": "http://169.254.169.254/latest/meta-data/"}
     ]});
-    cli.run(&[
-        "playbook",
-        "create",
-        "--file",
-        &write(&dir, "probe.json", &probe),
-    ])
-    .ok();
+    create_playbook(&cli, &dir, "probe.json", &probe).ok();
     let dry = cli
         .run(&["playbook", "run", "probe", "--dry-run", "--json"])
         .json();
@@ -840,7 +648,7 @@ fn webhook_destinations(db: TestDb) {
     for (n, class) in [(1, "loopback"), (2, "link-local")] {
         let step = &dry["steps"][n];
         assert_eq!(step["status"], "would_fail", "{dry}");
-        let error = step["error"].as_str().unwrap();
+        let error = step_error(&dry, n);
         assert!(
             error.contains(class) && error.contains("webhook_allowed_hosts"),
             "{error}"
@@ -853,10 +661,7 @@ fn webhook_destinations(db: TestDb) {
     assert_eq!(run["steps"][0]["status"], "succeeded");
     assert_eq!(run["steps"][1]["status"], "failed");
     assert!(
-        run["steps"][1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("127.0.0.1 is a loopback address"),
+        step_error(&run, 1).contains("127.0.0.1 is a loopback address"),
         "{run}"
     );
     assert_eq!(run["steps"][2]["status"], "skipped");
@@ -865,15 +670,9 @@ fn webhook_destinations(db: TestDb) {
     let named = json!({"name": "named", "steps": [
         {"type": "webhook", "url": far.url.replace("127.0.0.1", "localhost") + "/named"}
     ]});
-    cli.run(&[
-        "playbook",
-        "create",
-        "--file",
-        &write(&dir, "named.json", &named),
-    ])
-    .ok();
+    create_playbook(&cli, &dir, "named.json", &named).ok();
     let run = cli.run(&["playbook", "run", "named", "--json"]).json();
-    let error = run["steps"][0]["error"].as_str().unwrap();
+    let error = step_error(&run, 0);
     assert!(
         error.starts_with("localhost resolves to a loopback address"),
         "{error}"

@@ -34,13 +34,9 @@ pub fn join(server: &TestServer, slug: &str, email: &str, role: &str, custom: bo
     } else {
         json!({"email": email, "role": role})
     };
-    let invite = expect(
-        &server
-            .admin()
-            .post(&format!("/api/v1/workspaces/{slug}/invites"), body),
-        201,
-    )
-    .clone();
+    let invite = server
+        .admin()
+        .create(&format!("/api/v1/workspaces/{slug}/invites"), body);
     let token = invite["accept_token"].as_str().unwrap();
     let accepted = server.anonymous().post(
         &format!("/api/v1/invites/{token}/accept"),
@@ -54,21 +50,13 @@ pub fn join(server: &TestServer, slug: &str, email: &str, role: &str, custom: bo
 
 /// Creates a workspace as the platform admin.
 pub fn create_workspace(admin: &Api, slug: &str) -> Value {
-    expect(
-        &admin.post(
-            "/api/v1/workspaces",
-            json!({"name": slug.to_uppercase(), "slug": slug, "region": "us"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces",
+        json!({"name": slug.to_uppercase(), "slug": slug, "region": "us"}),
     )
-    .clone()
 }
 
 /// Number of audit events in every chain.
 pub fn audit_count(server: &TestServer) -> i64 {
-    server.db.column("SELECT COUNT(*) FROM audit_events")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
+    server.db.number("SELECT COUNT(*) FROM audit_events")
 }

@@ -3,9 +3,27 @@
 
 use serde_json::{json, Value};
 use vigilo_host::config::{SmtpConfig, SmtpTls};
-use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
+use vigilo_tests::json::{find, strings};
+use vigilo_tests::smtp::SmtpSink;
+use vigilo_tests::{expect, on_both_databases, Cli, CliOutput, TestDb, TestServer};
 
 use crate::{create_workspace, join};
+
+/// `vigilo [--json] member invite --email EMAIL --role ROLE`.
+fn cli_invite(cli: &Cli, json: bool, email: &str, role: &str) -> CliOutput {
+    let args = [
+        "--json", "member", "invite", "--email", email, "--role", role,
+    ];
+    cli.run(if json { &args } else { &args[1..] })
+}
+
+/// `vigilo [--json] invite accept TOKEN --url URL --name NAME`.
+fn cli_accept(cli: &Cli, json: bool, token: &str, url: &str, name: &str) -> CliOutput {
+    let args = [
+        "--json", "invite", "accept", token, "--url", url, "--name", name,
+    ];
+    cli.run(if json { &args } else { &args[1..] })
+}
 
 fn invite_accept_list_remove(db: TestDb) {
     let server = TestServer::start(db);
@@ -13,16 +31,7 @@ fn invite_accept_list_remove(db: TestDb) {
     let owner_token = join(&server, "acme", "owner@acme.com", "owner", false);
     let owner = Cli::with(&server.url, &owner_token, Some("acme"));
 
-    let invited = owner
-        .run(&[
-            "--json",
-            "member",
-            "invite",
-            "--email",
-            "Alice@Acme.com",
-            "--role",
-            "engineer",
-        ])
+    let invited = cli_invite(&owner, true, "Alice@Acme.com", "engineer")
         .ok()
         .json();
     assert_eq!(invited["email"], "alice@acme.com");
@@ -32,15 +41,7 @@ fn invite_accept_list_remove(db: TestDb) {
         .as_str()
         .unwrap()
         .ends_with(&accept_token));
-    let text = owner
-        .run(&[
-            "member",
-            "invite",
-            "--email",
-            "bob@acme.com",
-            "--role",
-            "viewer",
-        ])
+    let text = cli_invite(&owner, false, "bob@acme.com", "viewer")
         .ok()
         .stdout
         .clone();
@@ -59,17 +60,7 @@ fn invite_accept_list_remove(db: TestDb) {
 
     // Alice accepts with the CLI alone and gets her first token.
     let alice_cli = Cli::new();
-    let accepted = alice_cli
-        .run(&[
-            "--json",
-            "invite",
-            "accept",
-            &accept_token,
-            "--url",
-            &server.url,
-            "--name",
-            "Alice",
-        ])
+    let accepted = cli_accept(&alice_cli, true, &accept_token, &server.url, "Alice")
         .ok()
         .json();
     assert_eq!(accepted["workspace"], "acme");
@@ -77,46 +68,18 @@ fn invite_accept_list_remove(db: TestDb) {
     let alice_token = accepted["token"]["token"].as_str().unwrap().to_string();
     let alice = Cli::with(&server.url, &alice_token, Some("acme"));
     let members = alice.run(&["--json", "member", "list"]).ok().json();
-    let emails: Vec<&str> = members
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["email"].as_str().unwrap())
-        .collect();
+    let emails = strings(&members, "email");
     assert_eq!(emails, ["alice@acme.com", "owner@acme.com"]);
     // The token is one-time.
-    let again = Cli::new().run(&[
-        "invite",
-        "accept",
-        &accept_token,
-        "--url",
-        &server.url,
-        "--name",
-        "Eve",
-    ]);
+    let again = cli_accept(&Cli::new(), false, &accept_token, &server.url, "Eve");
     assert_eq!(again.code, 6, "{}", again.stderr);
 
     // An engineer cannot invite; the CLI names the missing permission.
-    let denied = alice.run(&[
-        "member",
-        "invite",
-        "--email",
-        "carol@acme.com",
-        "--role",
-        "viewer",
-    ]);
-    assert_eq!(denied.code, 4);
-    assert!(denied.stderr.contains("member.invite"), "{}", denied.stderr);
+    cli_invite(&alice, false, "carol@acme.com", "viewer").fails_with(4, "member.invite");
 
     // Invite listing and revocation.
     let invites = owner.run(&["--json", "invite", "list"]).ok().json();
-    let bob = invites
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["email"] == "bob@acme.com")
-        .unwrap()
-        .clone();
+    let bob = find(&invites, "email", "bob@acme.com").unwrap().clone();
     assert!(bob.get("accept_token").is_none());
     owner
         .run(&["invite", "revoke", &bob["id"].to_string()])
@@ -126,29 +89,23 @@ fn invite_accept_list_remove(db: TestDb) {
     owner.run(&["member", "remove", "alice@acme.com"]).ok();
     let gone = alice.run(&["member", "list"]);
     assert_eq!(gone.code, 4, "{}", gone.stderr);
-    let last = owner.run(&["member", "remove", "owner@acme.com"]);
-    assert_eq!(last.code, 6, "{}", last.stderr);
-    assert!(last.stderr.contains("last owner"), "{}", last.stderr);
+    owner
+        .run(&["member", "remove", "owner@acme.com"])
+        .fails_with(6, "last owner");
 }
 
 fn bulk_invite_reports_every_row(db: TestDb) {
     let server = TestServer::start(db);
     let admin = server.admin();
     create_workspace(&admin, "acme");
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/acme/roles",
-            json!({"name": "release-manager", "base_role": "engineer"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/acme/roles",
+        json!({"name": "release-manager", "base_role": "engineer"}),
     );
     let owner_token = join(&server, "acme", "owner@acme.com", "owner", false);
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": "pending@acme.com", "role": "viewer"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": "pending@acme.com", "role": "viewer"}),
     );
     let owner = Cli::with(&server.url, &owner_token, Some("acme"));
     let csv = "email,role,custom_role_name\n\
@@ -224,13 +181,9 @@ fn bulk_invite_reports_every_row(db: TestDb) {
 
     // A wrong header refuses the whole file, naming the expected columns.
     std::fs::write(&file, "mail,role\nzed@acme.com,viewer\n").unwrap();
-    let refused = owner.run(&["member", "bulk-invite", "--csv", file.to_str().unwrap()]);
-    assert_eq!(refused.code, 6, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("email,role,custom_role_name"),
-        "{}",
-        refused.stderr
-    );
+    owner
+        .run(&["member", "bulk-invite", "--csv", file.to_str().unwrap()])
+        .fails_with(6, "email,role,custom_role_name");
     assert_eq!(
         server
             .db
@@ -240,8 +193,6 @@ fn bulk_invite_reports_every_row(db: TestDb) {
     );
 }
 
-/// A one-connection-at-a-time SMTP server on 127.0.0.1 that records each
-/// message's recipient and data.
 /// Invites past their expiry are listed as `expired` (not `revoked`), and
 /// closing them — before an address is invited again, or by the hourly
 /// task — is audited for each one.
@@ -289,18 +240,8 @@ fn expired_invites_are_reported_and_audited(db: TestDb) {
     let mut after = expected.clone();
     after.insert(1, pair("a@acme.com", "pending"));
     assert_eq!(statuses(), after);
-    let events = expect(
-        &admin.get("/api/v1/workspaces/acme/audit?action=invite.expire"),
-        200,
-    )
-    .clone();
-    let targets: Vec<&str> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["target"].as_str().unwrap())
-        .collect();
-    assert_eq!(targets, ["a@acme.com", "b@acme.com"]);
+    let events = admin.workspace_audit("acme", "action=invite.expire");
+    assert_eq!(events.targets(), ["a@acme.com", "b@acme.com"]);
     // The hourly task finds nothing left to close.
     let run = expect(
         &admin.post("/api/v1/scheduler/tasks/invites.expire/run", json!({})),
@@ -308,107 +249,6 @@ fn expired_invites_are_reported_and_audited(db: TestDb) {
     )
     .clone();
     assert_eq!(run["output"]["expired"], 0, "{run}");
-}
-
-/// A local SMTP server that accepts every message. With a TLS
-/// configuration it offers STARTTLS and upgrades when asked. It records
-/// every command with the phase it arrived in (`plain: AUTH PLAIN ...`,
-/// `tls: MAIL FROM:<...>`), and each message as (RCPT TO line, data).
-struct SmtpSink {
-    port: u16,
-    received: std::sync::mpsc::Receiver<(String, String)>,
-    commands: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl SmtpSink {
-    fn start(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> Self {
-        use std::sync::{Arc, Mutex};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, received) = std::sync::mpsc::channel();
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let log = commands.clone();
-        std::thread::spawn(move || {
-            for tcp in listener.incoming() {
-                let Ok(tcp) = tcp else { return };
-                let mut greeting = &tcp;
-                let _ = std::io::Write::write_all(&mut greeting, b"220 sink ready\r\n");
-                let upgrade = smtp_session(&tcp, "plain", tls.is_some(), &log, &tx);
-                if let (true, Some(config)) = (upgrade, &tls) {
-                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-                    let stream = rustls::StreamOwned::new(conn, tcp);
-                    smtp_session(stream, "tls", false, &log, &tx);
-                }
-            }
-        });
-        SmtpSink {
-            port,
-            received,
-            commands,
-        }
-    }
-
-    fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap().clone()
-    }
-}
-
-/// Serves one SMTP conversation; true when the client asked for STARTTLS
-/// (and was told to go ahead).
-fn smtp_session<S: std::io::Read + std::io::Write>(
-    stream: S,
-    phase: &str,
-    offer_starttls: bool,
-    log: &std::sync::Mutex<Vec<String>>,
-    tx: &std::sync::mpsc::Sender<(String, String)>,
-) -> bool {
-    use std::io::{BufRead, BufReader};
-    let mut reader = BufReader::new(stream);
-    let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        if !in_data {
-            log.lock()
-                .unwrap()
-                .push(format!("{phase}: {}", line.trim_end()));
-        }
-        let reply: &[u8] = if in_data {
-            if line == ".\r\n" {
-                in_data = false;
-                let _ = tx.send((rcpt.clone(), data.clone()));
-                b"250 queued\r\n"
-            } else {
-                data.push_str(&line);
-                b""
-            }
-        } else if line.starts_with("EHLO") {
-            if offer_starttls {
-                b"250-sink\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"
-            } else {
-                b"250-sink\r\n250 AUTH PLAIN\r\n"
-            }
-        } else if line.starts_with("STARTTLS") && offer_starttls {
-            let _ = reader.get_mut().write_all(b"220 go ahead\r\n");
-            let _ = reader.get_mut().flush();
-            return true;
-        } else if line.starts_with("RCPT TO:") {
-            rcpt = line.trim_end().to_string();
-            b"250 ok\r\n"
-        } else if line.starts_with("DATA") {
-            in_data = true;
-            b"354 go ahead\r\n"
-        } else if line.starts_with("QUIT") {
-            let _ = reader.get_mut().write_all(b"221 bye\r\n");
-            let _ = reader.get_mut().flush();
-            break;
-        } else {
-            b"250 ok\r\n"
-        };
-        let _ = reader.get_mut().write_all(reply);
-        let _ = reader.get_mut().flush();
-        line.clear();
-    }
-    false
 }
 
 fn smtp(port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpConfig {
@@ -424,14 +264,10 @@ fn smtp(port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpCon
 }
 
 fn invite(server: &TestServer, email: &str) -> Value {
-    expect(
-        &server.admin().post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": email, "role": "viewer"}),
-        ),
-        201,
+    server.admin().create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": email, "role": "viewer"}),
     )
-    .clone()
 }
 
 /// Waits for the outbox row of `email` to record a delivery (`sent_at`) or
@@ -451,16 +287,13 @@ fn outbox_outcome(server: &TestServer, email: &str) -> (Option<String>, Option<S
 
 /// A relay on this host without TLS (`tls = "none"`).
 fn invites_are_mailed_when_smtp_is_configured(db: TestDb) {
-    let sink = SmtpSink::start(None);
+    let sink = SmtpSink::start();
     let server = TestServer::start_with(db, |config| {
         config.smtp = Some(smtp(sink.port, SmtpTls::None, None));
     });
     create_workspace(&server.admin(), "acme");
     let invite = invite(&server, "mail@acme.com");
-    let (rcpt, data) = sink
-        .received
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("no mail arrived");
+    let (rcpt, data) = sink.next_message();
     assert_eq!(rcpt, "RCPT TO:<mail@acme.com>");
     assert!(
         data.contains(invite["accept_url"].as_str().unwrap()),
@@ -503,16 +336,16 @@ fn invites_are_mailed_over_starttls(db: TestDb) {
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
-    let sink = SmtpSink::start(Some(std::sync::Arc::new(tls)));
+    let tls = std::sync::Arc::new(tls);
+    let sink = SmtpSink::with_starttls(move |tcp| {
+        rustls::StreamOwned::new(rustls::ServerConnection::new(tls.clone()).unwrap(), tcp)
+    });
     let server = TestServer::start_with(db, |config| {
         config.smtp = Some(smtp(sink.port, SmtpTls::default(), Some(ca_file)));
     });
     create_workspace(&server.admin(), "acme");
     let invite = invite(&server, "tls@acme.com");
-    let (rcpt, data) = sink
-        .received
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("no mail arrived");
+    let (rcpt, data) = sink.next_message();
     assert_eq!(rcpt, "RCPT TO:<tls@acme.com>");
     assert!(data.contains(invite["accept_url"].as_str().unwrap()));
     let (sent, error) = outbox_outcome(&server, "tls@acme.com");
@@ -534,7 +367,7 @@ fn invites_are_mailed_over_starttls(db: TestDb) {
 /// A relay that does not offer STARTTLS gets neither the password nor the
 /// message, and the outbox says why.
 fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
-    let sink = SmtpSink::start(None);
+    let sink = SmtpSink::start();
     let server = TestServer::start_with(db, |config| {
         config.smtp = Some(smtp(sink.port, SmtpTls::default(), None));
     });
@@ -552,7 +385,7 @@ fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
             .any(|c| c.contains("AUTH") || c.contains("MAIL FROM")),
         "{commands:?}"
     );
-    assert!(sink.received.try_recv().is_err());
+    assert!(sink.arrived().is_none());
     // The next try waits (30 s after a first failure), not the next poll.
     let row = server.db.rows(
         "SELECT attempts, created_at, next_attempt_at FROM outbox WHERE recipient = 'plain@acme.com'",

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::config::InstalledPlugin;
-use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::json::find;
+use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
+use vigilo_tests::process::free_port;
 use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -61,12 +63,8 @@ fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
 }
 
 fn loaded_version(admin: &Api, name: &str) -> Option<String> {
-    let list = expect(&admin.get("/api/v1/plugins"), 200).clone();
-    list["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
+    admin
+        .loaded_plugin(name)
         .map(|p| p["version"].as_str().unwrap().to_owned())
 }
 
@@ -97,12 +95,9 @@ fn watched_directory(db: TestDb) {
             .map(|_| ())
             .ok_or_else(|| "not yet".into())
     });
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/fields",
-            json!({"key": "shout", "label": "Shout", "type": "fixture_upper", "applies_to": ["task"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "shout", "label": "Shout", "type": "fixture_upper", "applies_to": ["task"]}),
     );
     let (status, item) = validate_upper(&admin, "hello");
     assert_eq!(status, 201, "{item}");
@@ -207,22 +202,8 @@ fn watched_directory(db: TestDb) {
     );
 
     // Every step is in the audit log.
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
-        200,
-    )
-    .clone();
-    let actions: Vec<(String, String)> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap().to_owned(),
-                e["target"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let events = admin.installation_audit("action=plugin.*&limit=1000");
+    let actions = events.action_targets();
     for expected in [
         ("plugin.load", "fixture_upper"),
         ("plugin.reload", "fixture_upper"),
@@ -231,24 +212,19 @@ fn watched_directory(db: TestDb) {
         ("plugin.disable", "fixture_upper"),
     ] {
         assert!(
-            actions.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            actions.contains(&expected),
             "{expected:?} missing from {actions:?}"
         );
     }
-    let reload = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "plugin.reload")
-        .unwrap();
-    assert_eq!(reload["details"]["replaced_version"], "0.1.0");
-    assert_eq!(reload["details"]["sha256"].as_str().unwrap().len(), 64);
+    let reload = events.find("plugin.reload").unwrap();
+    assert_eq!(reload.details["replaced_version"], "0.1.0");
+    assert_eq!(reload.details["sha256"].as_str().unwrap().len(), 64);
 }
 
 fn enable_and_disable(db: TestDb) {
-    let plugins = vec![InstalledPlugin::from(reference_plugin(
-        "datepicker_with_holidays",
-    ))];
+    // These plugins installed; the plugins directory stays watched, as by
+    // default.
+    let plugins = installed(&["datepicker_with_holidays"]);
     let server = TestServer::start_with(db, move |config| config.installed_plugins = plugins);
     let admin = server.admin();
     create_workspace(&admin, "ops");
@@ -298,21 +274,10 @@ fn enable_and_disable(db: TestDb) {
     cli.run(&["plugin", "enable", "datepicker_with_holidays"])
         .ok();
 
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=100"),
-        200,
-    )
-    .clone();
-    let seen: Vec<(&str, &str)> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap(),
-                e["actor"]["label"].as_str().unwrap(),
-            )
-        })
+    let events = admin.installation_audit("action=plugin.*&limit=100");
+    let seen: Vec<(&str, &str)> = events
+        .action_actors()
+        .into_iter()
         .filter(|(action, _)| *action != "plugin.load")
         .collect();
     assert_eq!(
@@ -369,11 +334,7 @@ fn checksums_and_architectures() {
     let admin = server.admin();
     let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
     let by_path = |path: &Path| {
-        all["plugins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["path"] == path.display().to_string().as_str())
+        find(&all["plugins"], "path", path.display().to_string().as_str())
             .cloned()
             .unwrap()
     };
@@ -429,11 +390,7 @@ fn strict_mode_refuses_to_start() {
         &plugins,
         "libkanban_overview.so",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let server = |strict: bool| {
         Command::new(cargo_bin("vigilo-server"))
             .env_clear()

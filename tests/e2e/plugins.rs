@@ -4,24 +4,16 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
-use vigilo_tests::{
-    cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb, TestServer,
-};
+use vigilo_tests::json::{find, strings};
+use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
+use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
 use crate::{create_workspace, join};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn copy(from: &Path, to: &Path) -> PathBuf {
     std::fs::copy(from, to)
@@ -172,42 +164,13 @@ fn plugin_failure_corpus(db: TestDb) {
         ),
     )
     .unwrap();
-    let server_bin = cargo_bin("vigilo-server");
-    let admin_out = Command::new(&server_bin)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "create-admin",
-            "--email",
-            "root@example.com",
-        ])
-        .env_remove("VIGILO_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        admin_out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&admin_out.stderr)
-    );
-    let token = String::from_utf8(admin_out.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = create_admin(&config, "root@example.com");
     let log_path = dir.path().join("server.log");
-    let _child = Killed(
-        Command::new(&server_bin)
-            .args(["--config", config.to_str().unwrap()])
-            .env_remove("VIGILO_DATABASE_URL")
-            .env_remove("VIGILO_INSTALLED_PLUGINS")
-            .env_remove("VIGILO_PLUGINS_DIR")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&url);
+    let mut command = server_command(&config);
+    command.env("RUST_LOG", "info");
+    let server = ServerProcess::spawn(command, port, &log_path);
+    server.wait_healthy();
+    let url = server.url().to_owned();
     let admin = Api::new(&url, Some(&token));
 
     // Every failure is listed with its reason code and a plain message.
@@ -296,12 +259,9 @@ fn plugin_failure_corpus(db: TestDb) {
         ),
         200,
     );
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/fields",
-            json!({"key": "window", "label": "Change window", "type": "holiday_aware_date", "applies_to": ["change"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "window", "label": "Change window", "type": "holiday_aware_date", "applies_to": ["change"]}),
     );
     let saturday = admin.post(
         "/api/v1/workspaces/ops/items",
@@ -310,19 +270,13 @@ fn plugin_failure_corpus(db: TestDb) {
     assert_eq!(saturday.status, 422, "{}", saturday.text);
     assert_eq!(saturday.json["error"]["field"], "fields.window");
     assert!(saturday.text.contains("Saturday"), "{}", saturday.text);
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "change", "title": "ok", "fields": {"window": "2026-12-24"}}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "change", "title": "ok", "fields": {"window": "2026-12-24"}}),
     );
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/dashboard/widgets",
-            json!({"widget": "kanban_overview"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/dashboard/widgets",
+        json!({"widget": "kanban_overview"}),
     );
     let dashboard = expect(&admin.get("/api/v1/workspaces/ops/dashboard"), 200).clone();
     assert!(dashboard["widgets"][0]["error"].is_null(), "{dashboard:#}");
@@ -330,12 +284,9 @@ fn plugin_failure_corpus(db: TestDb) {
 
     // A plugin that panics in a call fails that request, the server keeps
     // serving, and after three panics in a row it is disabled.
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/fields",
-            json!({"key": "shout", "label": "Shout", "type": "fixture_call_panic", "applies_to": ["task"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "shout", "label": "Shout", "type": "fixture_call_panic", "applies_to": ["task"]}),
     );
     for attempt in 1..=3 {
         let r = admin.post(
@@ -354,11 +305,7 @@ fn plugin_failure_corpus(db: TestDb) {
     assert_eq!(after.status, 503, "{}", after.text);
     assert_eq!(after.code(), "plugin_unavailable");
     let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
-    let panicky = all["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "fixture_call_panic")
+    let panicky = find(&all["plugins"], "name", "fixture_call_panic")
         .unwrap()
         .clone();
     assert_eq!(panicky["state"], "disabled");
@@ -369,12 +316,9 @@ fn plugin_failure_corpus(db: TestDb) {
 
     // A plugin that does not answer in time fails the request with 504
     // while the server keeps answering others.
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/fields",
-            json!({"key": "slow", "label": "Slow", "type": "fixture_slow", "applies_to": ["incident"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "slow", "label": "Slow", "type": "fixture_slow", "applies_to": ["incident"]}),
     );
     let slow = admin.post(
         "/api/v1/workspaces/ops/items",
@@ -414,20 +358,11 @@ fn plugin_failure_corpus(db: TestDb) {
 
     // Loads, skips and the disable are in the installation's audit chain,
     // by the system actor.
-    let events = expect(
-        &admin.get("/api/v1/audit/events?chain=0&action=plugin.*&limit=1000"),
-        200,
-    )
-    .clone();
-    let events = events["events"].as_array().unwrap();
-    let count = |action: &str| events.iter().filter(|e| e["action"] == action).count();
-    assert_eq!(count("plugin.load"), 5, "{events:#?}");
-    assert_eq!(count("plugin.skip"), expected.len());
-    assert_eq!(count("plugin.disable"), 1);
-    assert!(
-        events.iter().all(|e| e["actor"]["label"] == "system"),
-        "{events:#?}"
-    );
+    let events = admin.installation_audit("action=plugin.*&limit=1000");
+    assert_eq!(events.count("plugin.load"), 5, "{events:#?}");
+    assert_eq!(events.count("plugin.skip"), expected.len());
+    assert_eq!(events.count("plugin.disable"), 1);
+    assert!(events.iter().all(|e| e.actor == "system"), "{events:#?}");
 
     // The CLI lists them too.
     let cli = Cli::with(&url, &token, None);
@@ -467,16 +402,6 @@ fn plugin_failure_corpus(db: TestDb) {
             json_list[0].get(key).is_some(),
             "{key} missing: {json_list:#}"
         );
-    }
-}
-
-/// A server process, stopped when dropped (also when the test fails).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -538,21 +463,14 @@ fn check_plugin_preflight() {
     );
 }
 
-fn with_reference_plugins(db: TestDb) -> TestServer {
-    let plugins = vec![
-        reference_plugin("datepicker_with_holidays"),
-        reference_plugin("kanban_overview"),
-    ];
-    TestServer::start_with(db, move |config| {
-        config.installed_plugins = plugins.into_iter().map(Into::into).collect()
-    })
-}
-
 /// The acceptance path through the CLI: a `holiday_aware_date` field refuses
 /// a Saturday and a configured holiday and accepts a working day; the Kanban
 /// overview counts what is there.
 fn reference_plugins_through_the_cli(db: TestDb) {
-    let server = with_reference_plugins(db);
+    // These plugins installed; the plugins directory stays watched, as by
+    // default.
+    let plugins = installed(&["datepicker_with_holidays", "kanban_overview"]);
+    let server = TestServer::start_with(db, move |config| config.installed_plugins = plugins);
     let admin = server.admin();
     create_workspace(&admin, "ops");
     create_workspace(&admin, "other");
@@ -560,12 +478,7 @@ fn reference_plugins_through_the_cli(db: TestDb) {
     let cli = Cli::with(&server.url, &owner, Some("ops"));
 
     let types = cli.run(&["field", "types", "--json"]).ok().json();
-    let names: Vec<&str> = types
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&types, "name");
     assert_eq!(
         names,
         [
@@ -599,52 +512,29 @@ fn reference_plugins_through_the_cli(db: TestDb) {
         "change",
     ])
     .ok();
-    let saturday = cli.run(&[
-        "change",
-        "create",
-        "--title",
-        "Upgrade db",
-        "--field",
-        "window=2026-12-26",
-    ]);
-    assert_eq!(saturday.code, 6, "{saturday:?}");
-    assert!(
-        saturday.stderr.contains("2026-12-26 is a Saturday"),
-        "{}",
-        saturday.stderr
-    );
-    let holiday = cli.run(&[
-        "change",
-        "create",
-        "--title",
-        "Upgrade db",
-        "--field",
-        "window=2026-12-28",
-    ]);
-    assert_eq!(holiday.code, 6, "{holiday:?}");
-    assert!(
-        holiday.stderr.contains("2026-12-28 is a holiday"),
-        "{}",
-        holiday.stderr
-    );
+    // `vigilo change create --title "Upgrade db" --field window=DATE ARGS...`
+    let create_change = |window: &str, args: &[&str]| {
+        let window = format!("window={window}");
+        let mut all = vec![
+            "change",
+            "create",
+            "--title",
+            "Upgrade db",
+            "--field",
+            &window,
+        ];
+        all.extend_from_slice(args);
+        cli.run(&all)
+    };
+    create_change("2026-12-26", &[]).fails_with(6, "2026-12-26 is a Saturday");
+    create_change("2026-12-28", &[]).fails_with(6, "2026-12-28 is a holiday");
     let listed = cli.run(&["change", "list", "--json"]).ok().json();
     assert_eq!(
         listed.as_array().unwrap().len(),
         0,
         "refused values store nothing"
     );
-    let created = cli
-        .run(&[
-            "change",
-            "create",
-            "--title",
-            "Upgrade db",
-            "--field",
-            "window=2026-12-24",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let created = create_change("2026-12-24", &["--json"]).ok().json();
     assert_eq!(created["fields"]["window"], "2026-12-24");
     assert_eq!(created["status"], "draft");
     // The plugin normalises what it accepts.
@@ -676,12 +566,9 @@ fn reference_plugins_through_the_cli(db: TestDb) {
     cli.run(&["task", "move", &first_task, "doing"]).ok();
     cli.run(&["change", "move", &id, "pending_approval"]).ok();
     // Items elsewhere do not count.
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/other/items",
-            json!({"kind": "task", "title": "elsewhere"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/other/items",
+        json!({"kind": "task", "title": "elsewhere"}),
     );
 
     let widgets = cli.run(&["dashboard", "widgets", "--json"]).ok().json();

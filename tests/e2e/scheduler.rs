@@ -5,36 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use vigilo_tests::json::strings;
 use vigilo_tests::plugins::fixture_plugin;
-use vigilo_tests::{cargo_bin, expect, on_both_databases, wait_healthy, Api, Cli, TestDb};
-
-struct Servers(Vec<Child>);
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-        }
-        for child in &mut self.0 {
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb};
 
 /// `ok`/`panic` per tick, from the fixture's log.
 fn ticks(log: &std::path::Path) -> Vec<(String, String)> {
@@ -56,7 +33,6 @@ fn every_tick_runs_once(db: TestDb) {
     // Both processes use the same database: one SQLite file, or one
     // PostgreSQL database.
     let database_url = db.url.clone();
-    let server_bin = cargo_bin("vigilo-server");
     let config = |n: usize, port: u16| {
         let path = dir.path().join(format!("server{n}.toml"));
         std::fs::write(
@@ -75,45 +51,17 @@ fn every_tick_runs_once(db: TestDb) {
     };
     let ports = [free_port(), free_port()];
     let configs = [config(0, ports[0]), config(1, ports[1])];
-    let admin = Command::new(&server_bin)
-        .args([
-            "--config",
-            configs[0].to_str().unwrap(),
-            "create-admin",
-            "--email",
-            "root@example.com",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        admin.status.success(),
-        "{}",
-        String::from_utf8_lossy(&admin.stderr)
-    );
-    let token = String::from_utf8(admin.stdout).unwrap().trim().to_owned();
-    let mut servers = Servers(Vec::new());
-    for (config, n) in configs.iter().zip(0..) {
-        servers.0.push(
-            Command::new(&server_bin)
-                .args(["--config", config.to_str().unwrap()])
-                .env("VIGILO_FIXTURE_TICK_LOG", &log)
-                .env_remove("VIGILO_DATABASE_URL")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join(format!("server{n}.log"))).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-    }
-    for (n, port) in ports.iter().enumerate() {
-        let url = format!("http://127.0.0.1:{port}");
-        let healthy = std::panic::catch_unwind(|| wait_healthy(&url));
-        if healthy.is_err() {
-            let log = std::fs::read_to_string(dir.path().join(format!("server{n}.log")));
-            panic!(
-                "server {n} never became healthy; its log:\n{}",
-                log.unwrap_or_default()
-            );
-        }
+    let token = create_admin(&configs[0], "root@example.com");
+    let mut servers: Vec<ServerProcess> = (0..2)
+        .map(|n| {
+            let mut command = server_command(&configs[n]);
+            command.env("VIGILO_FIXTURE_TICK_LOG", &log);
+            let stderr = dir.path().join(format!("server{n}.log"));
+            ServerProcess::spawn(command, ports[n], &stderr)
+        })
+        .collect();
+    for server in &servers {
+        server.wait_healthy();
     }
     // Let both run for a while: enough ticks that some panic.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -125,14 +73,9 @@ fn every_tick_runs_once(db: TestDb) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let api = Api::new(&format!("http://127.0.0.1:{}", ports[1]), Some(&token));
+    let api = Api::new(servers[1].url(), Some(&token));
     let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
-    let names: Vec<&str> = listed["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&listed["tasks"], "name");
     assert_eq!(
         names,
         [
@@ -143,7 +86,7 @@ fn every_tick_runs_once(db: TestDb) {
         ],
         "{listed:#}"
     );
-    let cli = Cli::with(&format!("http://127.0.0.1:{}", ports[0]), &token, None);
+    let cli = Cli::with(servers[0].url(), &token, None);
     let table = cli.run(&["schedule", "list"]).ok().stdout.clone();
     assert!(
         table.contains("fixture_tick") && table.contains("every 1s"),
@@ -158,14 +101,18 @@ fn every_tick_runs_once(db: TestDb) {
         runs.contains("panicked") && runs.contains("blew up"),
         "{runs}"
     );
-    drop(servers);
+    // Both stop cleanly before their logs and records are read.
+    for server in &servers {
+        server.terminate();
+    }
+    for server in &mut servers {
+        server.wait();
+    }
 
     // A plugin's panic reaches the server's log as one line through the
     // server (where secrets are scrubbed), not as the raw panic report the
     // plugin's own panic hook would print.
-    let logs: String = (0..2)
-        .map(|n| std::fs::read_to_string(dir.path().join(format!("server{n}.log"))).unwrap())
-        .collect();
+    let logs: String = servers.iter().map(ServerProcess::log).collect();
     assert!(logs.contains("blew up"), "the panic is not logged: {logs}");
     assert!(
         !logs.contains("panicked at"),
@@ -210,10 +157,7 @@ fn every_tick_runs_once(db: TestDb) {
 /// ticks are recorded as `skipped`; a run whose server process died is
 /// closed as `abandoned` and the task runs again.
 fn overlapping_and_abandoned_runs(db: TestDb) {
-    let ticker = fixture_plugin("ticker");
-    let server = vigilo_tests::TestServer::start_with(db, |config| {
-        config.installed_plugins = vec![ticker.into()];
-        config.watch_plugins_dir = false;
+    let server = vigilo_tests::TestServer::with_plugins_and(db, &["ticker"], |config| {
         config.scheduler_tick_ms = 100;
         config.task_timeout_secs = 1;
     });
@@ -247,13 +191,9 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
         "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
          VALUES ('fixture_tick', 'stuck', 'gone:1', '2999-01-01T00:00:00.000000Z', 'running')",
     );
-    let stuck: i64 = server
+    let stuck = server
         .db
-        .column("SELECT id FROM task_runs WHERE scheduled_for = 'stuck'")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .number("SELECT id FROM task_runs WHERE scheduled_for = 'stuck'");
     wait(
         "two skipped ticks",
         Box::new(|| {
@@ -309,11 +249,9 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
          ('invite', 'old-unsent@x.com', 's', 'v1:00', '2001-01-01T00:00:00.000000Z', NULL, 0),
          ('invite', 'new-unsent@x.com', 's', 'v1:00', '2999-01-01T00:00:00.000000Z', NULL, 0)",
     );
-    let recent_before: i64 = server.db.column("SELECT COUNT(*) FROM task_runs WHERE scheduled_for <> 'ancient' AND started_at > '2026-01-01'")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let recent_before = server.db.number(
+        "SELECT COUNT(*) FROM task_runs WHERE scheduled_for <> 'ancient' AND started_at > '2026-01-01'",
+    );
     let pruned = expect(
         &server.admin().post(
             "/api/v1/scheduler/tasks/records.prune/run",
@@ -338,13 +276,9 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
             .column("SELECT recipient FROM outbox WHERE recipient LIKE '%@x.com'"),
         [Some("new-unsent@x.com".to_owned())]
     );
-    let recent_after: i64 = server
+    let recent_after = server
         .db
-        .column("SELECT COUNT(*) FROM task_runs WHERE started_at > '2026-01-01'")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .number("SELECT COUNT(*) FROM task_runs WHERE started_at > '2026-01-01'");
     assert!(recent_after >= recent_before, "recent runs were pruned");
 }
 

@@ -1,20 +1,12 @@
 //! The `vigilo-server` binary itself: config file, `create-admin`,
 //! `migrate`, serving, clean shutdown on SIGTERM, and logs free of secrets.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tempfile::TempDir;
-use vigilo_tests::{cargo_bin, expect, on_both_databases, wait_healthy, Api, Backend, TestDb};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use vigilo_tests::process::{free_port, server_command, ServerProcess};
+use vigilo_tests::{expect, on_both_databases, Api, Backend, TestDb};
 
 fn server_binary_lifecycle(db: TestDb) {
     let dir = TempDir::new().unwrap();
@@ -39,18 +31,7 @@ fn server_binary_lifecycle(db: TestDb) {
         ),
     )
     .unwrap();
-    let server_bin = cargo_bin("vigilo-server");
-    let run = |args: &[&str]| {
-        Command::new(&server_bin)
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env_remove("VIGILO_DATABASE_URL")
-            .env_remove("VIGILO_BIND")
-            .env_remove("VIGILO_DATA_DIR")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| server_command(&config).args(args).output().unwrap();
 
     let migrated = run(&["migrate"]);
     assert!(
@@ -83,46 +64,28 @@ fn server_binary_lifecycle(db: TestDb) {
     assert_ne!(second.trim(), token, "each call mints a fresh token");
 
     let log_path = dir.path().join("server.log");
-    let mut child = Command::new(&server_bin)
-        .arg("--config")
-        .arg(&config)
-        .env_remove("VIGILO_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&url);
+    let mut server = ServerProcess::spawn(server_command(&config), port, &log_path);
+    server.wait_healthy();
+    let url = server.url().to_owned();
 
     // Both admin tokens work against the same user.
     let admin = Api::new(&url, Some(&token));
     let me = expect(&admin.get("/api/v1/me"), 200).clone();
     assert_eq!(me["user"]["platform_admin"], true);
     expect(&Api::new(&url, Some(second.trim())).get("/api/v1/me"), 200);
-    expect(
-        &admin.post(
-            "/api/v1/workspaces",
-            json!({"name": "Acme", "slug": "acme", "region": "us"}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces",
+        json!({"name": "Acme", "slug": "acme", "region": "us"}),
     );
-    let invite = expect(
-        &admin.post(
-            "/api/v1/workspaces/acme/invites",
-            json!({"email": "a@acme.com", "role": "viewer"}),
-        ),
-        201,
-    )
-    .clone();
+    let invite = admin.create(
+        "/api/v1/workspaces/acme/invites",
+        json!({"email": "a@acme.com", "role": "viewer"}),
+    );
     let invite_token = invite["accept_token"].as_str().unwrap().to_string();
-    let accepted = expect(
-        &Api::new(&url, None).post(
-            &format!("/api/v1/invites/{invite_token}/accept"),
-            json!({"name": "A"}),
-        ),
-        201,
-    )
-    .clone();
+    let accepted = Api::new(&url, None).create(
+        &format!("/api/v1/invites/{invite_token}/accept"),
+        json!({"name": "A"}),
+    );
     let member_token = accepted["token"]["token"].as_str().unwrap().to_string();
     // The invite page the link opens is served.
     let page = Api::new(&url, None).get(&format!("/invites/{invite_token}"));
@@ -130,14 +93,10 @@ fn server_binary_lifecycle(db: TestDb) {
     assert!(page.text.contains("Accept invite"));
 
     // SIGTERM shuts it down cleanly.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(server.terminate());
     let started = Instant::now();
     let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = server.child().try_wait().unwrap() {
             break s;
         }
         assert!(

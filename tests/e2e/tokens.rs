@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use vigilo_tests::json::find;
 use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -11,14 +12,10 @@ use crate::{create_workspace, join};
 fn token_lifecycle(db: TestDb) {
     let server = TestServer::start(db);
     let admin = server.admin();
-    let created = expect(
-        &admin.post(
-            "/api/v1/tokens",
-            json!({"name": "ci", "expires_in_seconds": 3600}),
-        ),
-        201,
-    )
-    .clone();
+    let created = admin.create(
+        "/api/v1/tokens",
+        json!({"name": "ci", "expires_in_seconds": 3600}),
+    );
     let token = created["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("vgl_") && token.len() == 68, "{token}");
     assert_eq!(created["status"], "active");
@@ -37,11 +34,7 @@ fn token_lifecycle(db: TestDb) {
     let api = server.api(&token);
     expect(&api.get("/api/v1/me"), 200);
     let list = expect(&admin.get("/api/v1/tokens"), 200).clone();
-    let listed = list["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == created["id"])
+    let listed = find(&list["tokens"], "id", created["id"].clone())
         .unwrap()
         .clone();
     assert!(listed.get("token").is_none());
@@ -60,14 +53,10 @@ fn token_lifecycle(db: TestDb) {
     assert_eq!(denied.code(), "token_revoked");
 
     // Expired: 401 token_expired.
-    let short = expect(
-        &admin.post(
-            "/api/v1/tokens",
-            json!({"name": "short", "expires_in_seconds": 1}),
-        ),
-        201,
-    )
-    .clone();
+    let short = admin.create(
+        "/api/v1/tokens",
+        json!({"name": "short", "expires_in_seconds": 1}),
+    );
     std::thread::sleep(Duration::from_millis(1300));
     let expired = server
         .api(short["token"].as_str().unwrap())
@@ -102,12 +91,9 @@ fn token_carries_holders_permissions(db: TestDb) {
     let eng = join(&server, "acme", "eng@acme.com", "engineer", false);
     // A second token made by the engineer can read members but not invite,
     // exactly like the first.
-    let second = expect(
-        &server
-            .api(&eng)
-            .post("/api/v1/tokens", json!({"name": "second"})),
-        201,
-    )["token"]
+    let second = server
+        .api(&eng)
+        .create("/api/v1/tokens", json!({"name": "second"}))["token"]
         .as_str()
         .unwrap()
         .to_string();

@@ -2,16 +2,17 @@
 //! with built-in types, and custom fields in exports and templates.
 
 use serde_json::json;
-use vigilo_tests::{expect, on_both_databases, TestDb, TestServer};
+use vigilo_tests::{expect, on_both_databases, Api, Response, TestDb, TestServer};
 
 use crate::{create_workspace, join};
 
-fn count_items(server: &TestServer) -> usize {
-    server.db.column("SELECT COUNT(*) FROM work_items")[0]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap()
+/// Asks to move the item at `item` (its API path) to `status`.
+fn transition(api: &Api, item: &str, status: &str) -> Response {
+    api.post(&format!("{item}/transition"), json!({"status": status}))
+}
+
+fn count_items(server: &TestServer) -> i64 {
+    server.db.number("SELECT COUNT(*) FROM work_items")
 }
 
 fn workflows_and_approval(db: TestDb) {
@@ -22,12 +23,9 @@ fn workflows_and_approval(db: TestDb) {
     let engineer = server.api(&join(&server, "ops", "eng@ops.com", "engineer", false));
     let approver = server.api(&join(&server, "ops", "appr@ops.com", "approver", false));
     let viewer = server.api(&join(&server, "ops", "view@ops.com", "viewer", false));
-    expect(
-        &admin.post(
-            "/api/v1/workspaces/ops/roles",
-            json!({"name": "release-manager", "base_role": "engineer", "add": ["change.approve"]}),
-        ),
-        201,
+    admin.create(
+        "/api/v1/workspaces/ops/roles",
+        json!({"name": "release-manager", "base_role": "engineer", "add": ["change.approve"]}),
     );
     let release = server.api(&join(&server, "ops", "rm@ops.com", "release-manager", true));
 
@@ -40,59 +38,35 @@ fn workflows_and_approval(db: TestDb) {
     assert_eq!(denied.json["error"]["missing_permission"], "item.write");
 
     // A task walks its workflow; an illegal move is refused with the options.
-    let task = expect(
-        &engineer.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "task", "title": "Rotate keys"}),
-        ),
-        201,
-    )
-    .clone();
+    let task = engineer.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "Rotate keys"}),
+    );
     assert_eq!(task["status"], "todo");
     assert_eq!(task["next_statuses"], json!(["doing"]));
     let path = format!("/api/v1/workspaces/ops/items/{}", task["id"]);
-    let skip = engineer.post(&format!("{path}/transition"), json!({"status": "done"}));
+    let skip = transition(&engineer, &path, "done");
     assert_eq!(skip.status, 409, "{}", skip.text);
     assert!(
         skip.text.contains("from todo it can move to: doing"),
         "{}",
         skip.text
     );
-    let unknown = engineer.post(&format!("{path}/transition"), json!({"status": "finished"}));
+    let unknown = transition(&engineer, &path, "finished");
     assert_eq!(unknown.status, 422, "{}", unknown.text);
-    expect(
-        &engineer.post(&format!("{path}/transition"), json!({"status": "doing"})),
-        200,
-    );
-    let done = expect(
-        &engineer.post(&format!("{path}/transition"), json!({"status": "done"})),
-        200,
-    )
-    .clone();
+    expect(&transition(&engineer, &path, "doing"), 200);
+    let done = expect(&transition(&engineer, &path, "done"), 200).clone();
     assert_eq!(done["status"], "done");
 
     // A change needs change.approve to be approved.
-    let change = expect(
-        &engineer.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "change", "title": "Upgrade PostgreSQL"}),
-        ),
-        201,
-    )
-    .clone();
+    let change = engineer.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "change", "title": "Upgrade PostgreSQL"}),
+    );
     assert_eq!(change["status"], "draft");
     let cpath = format!("/api/v1/workspaces/ops/items/{}", change["id"]);
-    expect(
-        &engineer.post(
-            &format!("{cpath}/transition"),
-            json!({"status": "pending_approval"}),
-        ),
-        200,
-    );
-    let refused = engineer.post(
-        &format!("{cpath}/transition"),
-        json!({"status": "approved"}),
-    );
+    expect(&transition(&engineer, &cpath, "pending_approval"), 200);
+    let refused = transition(&engineer, &cpath, "approved");
     assert_eq!(refused.status, 403, "{}", refused.text);
     assert_eq!(
         refused.json["error"]["missing_permission"],
@@ -115,49 +89,18 @@ fn workflows_and_approval(db: TestDb) {
     assert_eq!(approved["next_statuses"], json!(["in_progress"]));
 
     // A custom role holding change.approve may reject.
-    let second = expect(
-        &engineer.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "change", "title": "Drop table"}),
-        ),
-        201,
-    )
-    .clone();
-    let spath = format!("/api/v1/workspaces/ops/items/{}", second["id"]);
-    expect(
-        &engineer.post(
-            &format!("{spath}/transition"),
-            json!({"status": "pending_approval"}),
-        ),
-        200,
+    let second = engineer.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "change", "title": "Drop table"}),
     );
-    let rejected = expect(
-        &release.post(
-            &format!("{spath}/transition"),
-            json!({"status": "rejected"}),
-        ),
-        200,
-    )
-    .clone();
+    let spath = format!("/api/v1/workspaces/ops/items/{}", second["id"]);
+    expect(&transition(&engineer, &spath, "pending_approval"), 200);
+    let rejected = expect(&transition(&release, &spath, "rejected"), 200).clone();
     assert_eq!(rejected["status"], "rejected");
 
     // The approval and rejection are audited under their own names.
-    let audit = expect(
-        &admin.get("/api/v1/workspaces/ops/audit?action=change.*&limit=100"),
-        200,
-    )
-    .clone();
-    let actions: Vec<(&str, &str)> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap(),
-                e["actor"]["label"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let audit = admin.workspace_audit("ops", "action=change.*&limit=100");
+    let actions = audit.action_actors();
     assert!(
         actions.contains(&("change.approve", "appr@ops.com")),
         "{actions:?}"
@@ -195,7 +138,7 @@ fn custom_fields_with_builtin_types(db: TestDb) {
         json!({"key": "customer_facing", "label": "Customer facing", "type": "boolean", "applies_to": ["incident"]}),
     ];
     for f in &fields {
-        expect(&admin.post("/api/v1/workspaces/ops/fields", f.clone()), 201);
+        admin.create("/api/v1/workspaces/ops/fields", f.clone());
     }
     // Engineers cannot define fields; bad definitions are refused.
     let denied = engineer.post("/api/v1/workspaces/ops/fields", fields[0].clone());
@@ -265,14 +208,10 @@ fn custom_fields_with_builtin_types(db: TestDb) {
     }
     assert_eq!(count_items(&server), before, "refused items store nothing");
 
-    let task = expect(
-        &engineer.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "task", "title": "t", "fields": {"points": 3, "due": "2026-12-24"}}),
-        ),
-        201,
-    )
-    .clone();
+    let task = engineer.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "t", "fields": {"points": 3, "due": "2026-12-24"}}),
+    );
     assert_eq!(task["fields"], json!({"points": 3, "due": "2026-12-24"}));
     let path = format!("/api/v1/workspaces/ops/items/{}", task["id"]);
     // An update that fails validation leaves the stored values alone.
@@ -290,14 +229,10 @@ fn custom_fields_with_builtin_types(db: TestDb) {
     )
     .clone();
     assert_eq!(updated["fields"], json!({"points": 5}));
-    let incident = expect(
-        &engineer.post(
-            "/api/v1/workspaces/ops/items",
-            json!({"kind": "incident", "title": "i", "fields": {"severity": "sev2"}}),
-        ),
-        201,
-    )
-    .clone();
+    let incident = engineer.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "incident", "title": "i", "fields": {"severity": "sev2"}}),
+    );
     let unset = engineer.patch(
         &format!("/api/v1/workspaces/ops/items/{}", incident["id"]),
         json!({"fields": {"severity": null}}),
@@ -315,20 +250,7 @@ fn custom_fields_with_builtin_types(db: TestDb) {
         export["custom_fields"][1]["options"],
         json!(["sev1", "sev2", "sev3"])
     );
-    expect(
-        &admin.post(
-            "/api/v1/templates",
-            json!({"name": "ops-template", "snapshot": export}),
-        ),
-        201,
-    );
-    expect(
-        &admin.post(
-            "/api/v1/workspaces",
-            json!({"name": "Ops 2", "slug": "ops-2", "region": "eu", "template": "ops-template"}),
-        ),
-        201,
-    );
+    admin.copy_through_template(export, "ops-template", ("Ops 2", "ops-2", "eu"));
     let copied = expect(&admin.get("/api/v1/workspaces/ops-2/fields"), 200).clone();
     assert_eq!(
         copied["fields"],

@@ -2,6 +2,7 @@
 //! settings, and export → template → restore round trips.
 
 use serde_json::json;
+use vigilo_tests::json::strings;
 use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
 use crate::join;
@@ -125,12 +126,7 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
 
     // A platform admin sees every workspace, including member-less ones.
     let all = admin.run(&["--json", "workspace", "list"]).ok().json();
-    let slugs: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["slug"].as_str().unwrap())
-        .collect();
+    let slugs = strings(&all, "slug");
     assert_eq!(slugs, ["acme", "globex", "platform"]);
     let table = admin.run(&["workspace", "list"]);
     assert!(table.ok().stdout.contains("SLUG"), "{}", table.stdout);
@@ -141,7 +137,7 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(mine[0]["slug"], "acme");
     assert_eq!(mine[0]["role"], "owner");
-    let denied = cli.run(&[
+    cli.run(&[
         "workspace",
         "create",
         "--name",
@@ -150,13 +146,8 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
         "mine",
         "--region",
         "us",
-    ]);
-    assert_eq!(denied.code, 4, "{}", denied.stderr);
-    assert!(
-        denied.stderr.contains("not a platform admin"),
-        "{}",
-        denied.stderr
-    );
+    ])
+    .fails_with(4, "not a platform admin");
 
     // An owner exports their own workspace, and gets 403 for a peer's.
     cli.run(&["workspace", "export"]).ok();
@@ -165,18 +156,18 @@ fn workspace_visibility_and_admin_only_creation(db: TestDb) {
     assert!(peer.stdout.is_empty());
 
     // Duplicate and malformed slugs are refused with exit 6 and nothing is created.
-    let dup = admin.run(&[
-        "workspace",
-        "create",
-        "--name",
-        "Again",
-        "--slug",
-        "acme",
-        "--region",
-        "us",
-    ]);
-    assert_eq!(dup.code, 6, "{}", dup.stderr);
-    assert!(dup.stderr.contains("already taken"), "{}", dup.stderr);
+    admin
+        .run(&[
+            "workspace",
+            "create",
+            "--name",
+            "Again",
+            "--slug",
+            "acme",
+            "--region",
+            "us",
+        ])
+        .fails_with(6, "already taken");
     let bad = admin.run(&[
         "workspace",
         "create",

@@ -3,9 +3,13 @@
 //! `VIGILO_TEST_POSTGRES_URL` is set), a real server bound to `127.0.0.1:0`,
 //! an HTTP client, and the real `vigilo` and `vigilo-server` binaries.
 
+pub mod audit;
 pub mod capture;
 pub mod domain;
+pub mod json;
 pub mod plugins;
+pub mod process;
+pub mod smtp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::Connection;
 use tempfile::TempDir;
 use vigilo_host::config::Config;
@@ -110,6 +114,18 @@ impl TestDb {
             .into_iter()
             .map(|row| row.into_iter().next().flatten())
             .collect()
+    }
+
+    /// The first column of the first row a query returns, as an integer
+    /// (for `SELECT COUNT(*) ...` and ids).
+    #[track_caller]
+    pub fn number(&self, sql: &str) -> i64 {
+        let first = self.column(sql).into_iter().next();
+        first
+            .flatten()
+            .unwrap_or_else(|| panic!("no value from {sql}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("not an integer from {sql}: {e}"))
     }
 
     /// Every row a query returns, each column as text (integers formatted,
@@ -284,6 +300,27 @@ impl TestServer {
         server
     }
 
+    /// Starts a server that loads exactly the plugins `names` (see
+    /// [`plugins::installed`]): the plugins directory is not watched.
+    pub fn with_plugins(db: TestDb, names: &[&str]) -> Self {
+        Self::with_plugins_and(db, names, |_| {})
+    }
+
+    /// As [`TestServer::with_plugins`], then lets `configure` adjust the
+    /// configuration.
+    pub fn with_plugins_and(
+        db: TestDb,
+        names: &[&str],
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let installed = plugins::installed(names);
+        Self::start_with(db, move |config| {
+            config.installed_plugins = installed;
+            config.watch_plugins_dir = false;
+            configure(config);
+        })
+    }
+
     /// An API client with `token`.
     pub fn api(&self, token: &str) -> Api {
         Api::new(&self.url, Some(token))
@@ -423,6 +460,32 @@ impl Api {
         )
     }
 
+    /// POSTs JSON that creates something: asserts 201 Created (printing the
+    /// body otherwise) and returns the created resource.
+    #[track_caller]
+    pub fn create(&self, path: &str, body: Value) -> Value {
+        expect(&self.post(path, body), 201).clone()
+    }
+
+    /// Saves `snapshot` (a workspace export) as template `template`, then
+    /// creates workspace `slug`, named `name`, in `region` from it.
+    #[track_caller]
+    pub fn copy_through_template(
+        &self,
+        snapshot: Value,
+        template: &str,
+        (name, slug, region): (&str, &str, &str),
+    ) -> Value {
+        self.create(
+            "/api/v1/templates",
+            json!({"name": template, "snapshot": snapshot}),
+        );
+        self.create(
+            "/api/v1/workspaces",
+            json!({"name": name, "slug": slug, "region": region, "template": template}),
+        )
+    }
+
     /// PUT JSON.
     pub fn put(&self, path: &str, body: Value) -> Response {
         self.raw(
@@ -547,6 +610,22 @@ impl CliOutput {
             self.code, 0,
             "vigilo failed\nstdout: {}\nstderr: {}",
             self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts the exit code `code` and that standard error says `says`.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, says: &str) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(says),
+            "stderr does not say {says:?}: {}",
+            self.stderr
         );
         self
     }

@@ -10,7 +10,10 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 use std::time::SystemTime;
 
-use crate::bin_dir;
+use serde_json::Value;
+use vigilo_host::config::InstalledPlugin;
+
+use crate::{bin_dir, expect, Api};
 
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
@@ -102,6 +105,33 @@ pub fn reference_plugin(crate_name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The built plugins `names`, as `installed_plugins` entries: each the crate
+/// name of a shipped plugin (see [`SHIPPED_PLUGINS`]) or a fixture variant
+/// (see [`FIXTURE_VARIANTS`]).
+pub fn installed(names: &[&str]) -> Vec<InstalledPlugin> {
+    names
+        .iter()
+        .map(|name| {
+            if SHIPPED_PLUGINS.contains(name) {
+                reference_plugin(name)
+            } else {
+                fixture_plugin(name)
+            }
+            .into()
+        })
+        .collect()
+}
+
+impl Api {
+    /// The entry for plugin `name` in `GET /api/v1/plugins` (which lists the
+    /// loaded plugins), if it is there.
+    #[track_caller]
+    pub fn loaded_plugin(&self, name: &str) -> Option<Value> {
+        let listed = self.get("/api/v1/plugins");
+        crate::json::find(&expect(&listed, 200)["plugins"], "name", name).cloned()
+    }
 }
 
 static FIXTURES: Mutex<bool> = Mutex::new(false);

@@ -1,0 +1,131 @@
+//! The real `vigilo-server` binary run as its own process, configured by a
+//! file the test writes: a free port for its `bind`, `create-admin`
+//! through the binary, and a running server that is stopped when the test
+//! ends, also when it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use crate::{cargo_bin, wait_healthy};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound, then
+/// released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The environment variables that would override a config file's settings.
+const FILE_SETTINGS: [&str; 5] = [
+    "VIGILO_DATABASE_URL",
+    "VIGILO_BIND",
+    "VIGILO_DATA_DIR",
+    "VIGILO_INSTALLED_PLUGINS",
+    "VIGILO_PLUGINS_DIR",
+];
+
+/// `vigilo-server --config FILE`, without the variables that would
+/// override what the file says.
+pub fn server_command(config: &Path) -> Command {
+    let mut command = Command::new(cargo_bin("vigilo-server"));
+    command.arg("--config").arg(config);
+    for key in FILE_SETTINGS {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// Runs `vigilo-server --config FILE create-admin --email EMAIL`, asserts it
+/// succeeded, and returns the token it printed.
+#[track_caller]
+pub fn create_admin(config: &Path, email: &str) -> String {
+    let out = server_command(config)
+        .args(["create-admin", "--email", email])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A running server process listening on `127.0.0.1:PORT`, its standard
+/// error in a log file. Dropping it kills the process and waits for it.
+pub struct ServerProcess {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `command` (see [`server_command`]) with standard output
+    /// discarded and standard error written to `log`; it is to listen on
+    /// `port`. Does not wait for it: see [`ServerProcess::wait_healthy`].
+    pub fn spawn(mut command: Command, port: u16, log: &Path) -> Self {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Waits until the server answers `/healthz`; panics with its log if it
+    /// never does.
+    pub fn wait_healthy(&self) {
+        let url = &self.url;
+        if std::panic::catch_unwind(|| wait_healthy(url)).is_err() {
+            panic!(
+                "{} never became healthy; its log:\n{}",
+                self.url,
+                self.log()
+            );
+        }
+    }
+
+    /// Its base URL, such as `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What it has written to standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends it SIGTERM (a clean shutdown) without waiting; true when the
+    /// signal was sent.
+    pub fn terminate(&self) -> bool {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits for it to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+
+    /// The process, for tests that watch how it exits.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
