@@ -61,6 +61,7 @@ pub mod secretbox;
 pub mod secrets;
 pub mod state;
 pub mod store;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -214,8 +215,11 @@ pub async fn serve(
         database = ?store.backend(),
         "vigilo-server listening"
     );
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
     let _ = stop_tx.send(true);
@@ -242,8 +246,33 @@ pub async fn create_admin(
     email: &str,
     name: Option<&str>,
 ) -> anyhow::Result<TokenCreated> {
+    create_admin_with_password(config, email, name, None).await
+}
+
+/// [`create_admin`], also setting the admin's web password when one is
+/// given (checked against the password rules first: a refused password
+/// creates nothing).
+pub async fn create_admin_with_password(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    password: Option<&str>,
+) -> anyhow::Result<TokenCreated> {
     let store = open_store(config).await?;
-    let created = domain::tokens::create_admin(&store, email, name).await;
+    let created = async {
+        if let Some(password) = password {
+            let email = domain::validate::email("email", email)?;
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("admin"));
+            domain::passwords::check_new(password, &email, name)?;
+        }
+        let token = domain::tokens::create_admin(&store, email, name).await?;
+        if let Some(password) = password {
+            let (caller, _) = domain::tokens::authenticate(&store, &token.token).await?;
+            domain::sessions::set_password(&store, &caller.user, password).await?;
+        }
+        Ok::<_, domain::DomainError>(token)
+    }
+    .await;
     store.close().await;
     Ok(created?)
 }

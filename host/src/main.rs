@@ -33,6 +33,10 @@ enum Command {
         /// Display name for a new admin (default: the part before `@`).
         #[arg(long)]
         name: Option<String>,
+        /// Also set the admin's web password, read from the first line of
+        /// standard input (so it stays out of the shell history).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Install or uninstall plugin release bundles in the plugins directory
     #[command(subcommand)]
@@ -108,8 +112,31 @@ fn main() -> ExitCode {
                 tracing::info!("database is up to date");
                 Ok(())
             }
-            Command::CreateAdmin { email, name } => {
-                let token = vigilo_host::create_admin(&config, &email, name.as_deref()).await?;
+            Command::CreateAdmin {
+                email,
+                name,
+                password_stdin,
+            } => {
+                let password = if password_stdin {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+                    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+                    if password.is_empty() {
+                        anyhow::bail!("--password-stdin was given, but standard input held no password");
+                    }
+                    Some(password)
+                } else {
+                    None
+                };
+                let token = vigilo_host::create_admin_with_password(
+                    &config,
+                    &email,
+                    name.as_deref(),
+                    password.as_deref(),
+                )
+                .await?;
                 println!("{}", token.token);
                 Ok(())
             }

@@ -460,6 +460,7 @@ fn nobody_grants_what_they_do_not_hold(db: TestDb) {
                 token: created.accept_token,
                 name: "Rec".into(),
                 password: None,
+                first_token: true,
             },
         )
         .await

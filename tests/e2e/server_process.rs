@@ -87,10 +87,11 @@ fn server_binary_lifecycle(db: TestDb) {
         json!({"name": "A"}),
     );
     let member_token = accepted["token"]["token"].as_str().unwrap().to_string();
-    // The invite page the link opens is served.
+    // The invite page the link opens is served (saying this one is used).
     let page = Api::new(&url, None).get(&format!("/invites/{invite_token}"));
     assert_eq!(page.status, 200);
-    assert!(page.text.contains("Accept invite"));
+    assert!(page.text.contains("Join ACME"), "{}", page.text);
+    assert!(page.text.contains("can no longer be accepted"), "{}", page.text);
 
     // SIGTERM shuts it down cleanly.
     assert!(server.terminate());

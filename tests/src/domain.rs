@@ -134,6 +134,7 @@ impl World {
                 token: created.accept_token,
                 name: email.split('@').next().unwrap_or("someone").into(),
                 password: None,
+                first_token: true,
             },
         )
         .await

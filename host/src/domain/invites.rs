@@ -491,6 +491,42 @@ pub async fn bulk(
     Ok(report)
 }
 
+/// What an invite link shows before it is accepted.
+#[derive(Debug, Clone)]
+pub struct InvitePreview {
+    /// The invite.
+    pub invite: Invite,
+    /// The workspace's slug.
+    pub workspace_slug: String,
+    /// The workspace's name.
+    pub workspace_name: String,
+    /// Whether the invited address already has an account (which must
+    /// sign in to accept).
+    pub existing_account: bool,
+}
+
+/// What the invite with accept token `token` is for (anyone holding the
+/// token may see it).
+pub async fn preview(state: &AppState, token: &str) -> DomainResult<InvitePreview> {
+    let not_found =
+        || DomainError::NotFound("no such invite: check the link or ask for a new invite".into());
+    if !crate::secrets::well_formed(token, crate::secrets::INVITE_TOKEN_PREFIX) {
+        return Err(not_found());
+    }
+    let (record, workspace_slug, workspace_name) = state
+        .store
+        .invite_by_token(&crate::secrets::hash(token))
+        .await?
+        .ok_or_else(not_found)?;
+    let existing_account = state.store.credentials(&record.invite.email).await?.is_some();
+    Ok(InvitePreview {
+        invite: record.invite,
+        workspace_slug,
+        workspace_name,
+        existing_account,
+    })
+}
+
 /// The outcome of accepting an invite.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Accepted {
@@ -517,6 +553,9 @@ pub struct Acceptance {
     /// The new member's password, when they accept in the browser (checked
     /// against the password rules; ignored for an existing account).
     pub password: Option<String>,
+    /// Whether a new member gets a first API token (the CLI's way in; the
+    /// browser signs them in instead).
+    pub first_token: bool,
 }
 
 /// Accepts an invite with its one-time token. A new address becomes a user
@@ -547,6 +586,7 @@ pub async fn accept(
         )));
     }
     let existing = store::user_by_email(&mut tx, &invite.email).await?;
+    let new_user = existing.is_none();
     let (user, first_token, actor) = match existing {
         Some(user) => match caller {
             None => {
@@ -578,13 +618,17 @@ pub async fn accept(
             if let Some(hash) = &password_hash {
                 store::set_password_hash(&mut tx, user.id, hash).await?;
             }
-            let token = store::insert_token(&mut tx, user.id, "first token", None).await?;
+            let token = if acceptance.first_token {
+                Some(store::insert_token(&mut tx, user.id, "first token", None).await?)
+            } else {
+                None
+            };
             let actor = Actor {
                 user_id: Some(user.id),
                 token_id: None,
                 label: user.email.clone(),
             };
-            (user, Some(token), actor)
+            (user, token, actor)
         }
     };
     store::insert_membership(
@@ -604,7 +648,7 @@ pub async fn accept(
             Some(record.workspace_id),
             "member.join",
             &user.email,
-            json!({"invite_id": invite.id, "role": invite.role, "custom_role": invite.custom_role, "new_user": first_token.is_some()}),
+            json!({"invite_id": invite.id, "role": invite.role, "custom_role": invite.custom_role, "new_user": new_user}),
         ),
     )
     .await?;

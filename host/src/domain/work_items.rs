@@ -228,6 +228,26 @@ pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<Wor
     Ok(state.store.work_item(access.workspace.id, id).await?)
 }
 
+/// The item's history, newest first: its creation, edits and moves as the
+/// audit log recorded them (needs `workspace.read`: anyone who may see the
+/// item may see how it got here).
+pub async fn history(
+    state: &AppState,
+    access: &Access,
+    item: &WorkItem,
+) -> DomainResult<Vec<crate::audit::AuditEvent>> {
+    access.require(Permission::WorkspaceRead)?;
+    Ok(state
+        .store
+        .audit_events_about(
+            access.workspace.id,
+            &item.id.to_string(),
+            &format!("{}.", item.kind),
+            200,
+        )
+        .await?)
+}
+
 /// A new work item.
 #[derive(Debug, Clone, Default)]
 pub struct NewItem {

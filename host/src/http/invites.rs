@@ -174,6 +174,7 @@ async fn accept_invite(
             token,
             name: body.name,
             password: None,
+            first_token: true,
         },
     )
     .await?;

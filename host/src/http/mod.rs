@@ -10,7 +10,6 @@ mod certificates;
 mod dashboards;
 pub mod extract;
 mod integrations;
-mod invite_page;
 mod invites;
 mod me;
 mod members;
@@ -94,7 +93,7 @@ pub fn app(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .merge(invite_page::router())
+        .merge(crate::web::router())
         .merge(api_router)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
@@ -113,8 +112,14 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn fallback() -> impl IntoResponse {
-    ApiError::NotFound("no such endpoint; see /api/openapi.json".into())
+/// What a path that nothing answers gets: the API's JSON 404 under `/api`,
+/// the web app's page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        ApiError::NotFound("no such endpoint; see /api/openapi.json".into()).into_response()
+    } else {
+        crate::web::not_found().await
+    }
 }
 
 /// Liveness answer.

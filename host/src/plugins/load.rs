@@ -84,6 +84,32 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// What an operator can do about it, in a sentence.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            Reason::NotFound => "Check the path in installed_plugins, or put the file back.",
+            Reason::NotAPlugin => "The file is not a Vigilo plugin: remove it from the plugins directory or installed_plugins.",
+            Reason::AbiMismatch | Reason::SdkVersionMismatch => {
+                "Install a version of the plugin built against this server's vigilo-sdk, or ask its vendor for one."
+            }
+            Reason::IncompatibleVersion => "Install a version of the plugin made for this server's version.",
+            Reason::InvalidManifest | Reason::RegisterFailed | Reason::RegisterPanicked => {
+                "The plugin is broken: ask its vendor for a fixed release."
+            }
+            Reason::DuplicateName => "Two plugins claim the same name: remove one of them.",
+            Reason::PanicAbortBuild => "Ask the vendor for a build with panic = \"unwind\"; this one could crash the server.",
+            Reason::InsecurePermissions => "Make the file and its directory writable only by the server's user (chmod o-w).",
+            Reason::DisabledAfterPanics => "Its calls kept failing. Check the log, then enable it again or install a fixed version.",
+            Reason::ChecksumMismatch => "The file changed: install the release whose checksum is pinned, or update the pin.",
+            Reason::WrongArchitecture => "Install the build for this server's platform.",
+            Reason::DisabledByAdmin => "Enable it again when it is wanted.",
+            Reason::Replaced => "Nothing to do: a newer version of the same file is running.",
+            Reason::Removed => "Nothing to do unless it was removed by mistake: put the file back.",
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

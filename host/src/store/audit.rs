@@ -193,40 +193,62 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, e.details, e.prev_hash, e.hash, e.chain_id, w.slug AS workspace
-             FROM audit_events e LEFT JOIN workspaces w ON w.id = e.workspace_id
-             WHERE e.chain_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_LISTING} WHERE e.chain_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+        ))
         .bind(chain_id)
         .bind(after_seq)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    chain_id: r.try_get("chain_id")?,
-                    workspace: r.try_get("workspace")?,
-                    seq: r.try_get("seq")?,
-                    time: r.try_get("time")?,
-                    actor: AuditActor {
-                        user_id: r.try_get("actor_user_id")?,
-                        token_id: r.try_get("actor_token_id")?,
-                        label: r.try_get("actor")?,
-                    },
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    details: crate::store::json_column(
-                        &r.try_get::<String, _>("details")?,
-                        "audit details",
-                    )?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
+
+    /// The newest `limit` events of one chain about `target` whose action
+    /// starts with `action_prefix`, newest first (a work item's history).
+    pub async fn audit_events_about(
+        &self,
+        chain_id: i64,
+        target: &str,
+        action_prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_LISTING} WHERE e.chain_id = $1 AND e.target = $2 AND e.action LIKE $3
+             ORDER BY e.seq DESC LIMIT $4"
+        ))
+        .bind(chain_id)
+        .bind(target)
+        .bind(format!("{action_prefix}%"))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+}
+
+/// The columns and joins of a listed audit event.
+const EVENT_LISTING: &str = "e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, \
+     e.details, e.prev_hash, e.hash, e.chain_id, w.slug AS workspace
+     FROM audit_events e LEFT JOIN workspaces w ON w.id = e.workspace_id";
+
+fn event_from_row(r: &sqlx::any::AnyRow) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        chain_id: r.try_get("chain_id")?,
+        workspace: r.try_get("workspace")?,
+        seq: r.try_get("seq")?,
+        time: r.try_get("time")?,
+        actor: AuditActor {
+            user_id: r.try_get("actor_user_id")?,
+            token_id: r.try_get("actor_token_id")?,
+            label: r.try_get("actor")?,
+        },
+        action: r.try_get("action")?,
+        target: r.try_get("target")?,
+        details: crate::store::json_column(&r.try_get::<String, _>("details")?, "audit details")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
 }
 
 impl Store {

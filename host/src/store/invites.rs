@@ -335,6 +335,20 @@ pub struct OutboxMail {
 }
 
 impl Store {
+    /// The invite whose accept token hashes to `hash`, with the workspace's
+    /// slug and name.
+    pub async fn invite_by_token(&self, hash: &str) -> StoreResult<Option<(InviteRecord, String, String)>> {
+        let mut conn = self.pool().acquire().await?;
+        let Some(record) = invite_by_token_hash(&mut conn, hash).await? else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT slug, name FROM workspaces WHERE id = $1")
+            .bind(record.workspace_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Some((record, row.try_get("slug")?, row.try_get("name")?)))
+    }
+
     /// Invites of a workspace, newest first.
     pub async fn list_invites(&self, workspace_id: i64) -> StoreResult<Vec<Invite>> {
         let rows = sqlx::query(&format!(

@@ -1,0 +1,328 @@
+//! Signing in and out, the front door, and accepting an invite in the
+//! browser (which signs the new member in).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header::REFERRER_POLICY;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+
+use super::session::{self, MaybeSignedIn, SignedIn};
+use super::{render, render_status, see_other, Frame, PageError};
+use crate::domain::invites::{self, Acceptance, InvitePreview};
+use crate::domain::sessions::{self, SignIn};
+use crate::domain::{workspaces, DomainError};
+use crate::state::AppState;
+
+/// `GET /`: a signed-in person's workspace, or the sign-in page.
+pub async fn home(
+    State(state): State<AppState>,
+    MaybeSignedIn(current): MaybeSignedIn,
+) -> Result<Response, PageError> {
+    let Some(current) = current else {
+        return Ok(see_other("/login"));
+    };
+    let visible = workspaces::visible(&state, &current.caller).await?;
+    if let Some(first) = visible.first() {
+        return Ok(see_other(&format!("/w/{}", first.workspace.slug)));
+    }
+    #[derive(Template)]
+    #[template(path = "home.html")]
+    struct Home {
+        frame: Frame,
+        name: String,
+        admin: bool,
+    }
+    Ok(render(&Home {
+        frame: Frame::signed_in(&state, &current, "Welcome").await?,
+        name: current.caller.user.name.clone(),
+        admin: current.caller.user.platform_admin,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    frame: Frame,
+    form_token: String,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+/// `?next=` of the sign-in page.
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_form(state: &AppState, next: String, email: String, error: Option<String>) -> Response {
+    let (form_token, cookie) = session::form_token(state);
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    session::with_cookie(
+        render_status(
+            status,
+            &LoginPage {
+                frame: Frame::bare("Sign in"),
+                form_token,
+                next,
+                email,
+                error,
+            },
+        ),
+        cookie,
+    )
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(state): State<AppState>,
+    MaybeSignedIn(current): MaybeSignedIn,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = session::safe_next(query.next.as_deref());
+    if current.is_some() {
+        return see_other(&next);
+    }
+    login_form(&state, next, String::new(), None)
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    form_token: String,
+}
+
+/// `POST /login`.
+pub async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    session::check_form_token(&parts, &state, &form.form_token)?;
+    let next = session::safe_next(Some(&form.next));
+    let attempt = SignIn {
+        email: form.email.clone(),
+        password: form.password,
+        client: session::client(&parts),
+        user_agent: session::user_agent(&parts),
+    };
+    match sessions::sign_in(&state, &attempt).await {
+        Ok(started) => Ok(session::with_cookie(
+            see_other(&next),
+            session::session_cookie(&state, &started.secret),
+        )),
+        Err(DomainError::Unauthenticated { message, .. }) => {
+            Ok(login_form(&state, next, form.email, Some(message)))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    session::check_csrf(&current, &form.csrf)?;
+    sessions::sign_out(&state, &current).await?;
+    Ok(session::with_cookie(
+        see_other("/login"),
+        session::clear_session_cookie(&state),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    frame: Frame,
+    preview: InvitePreview,
+    role: String,
+    form_token: String,
+    signed_in_as_invitee: bool,
+    here: String,
+    name: String,
+    field: String,
+    field_error: String,
+    error: Option<String>,
+    public_url: String,
+}
+
+/// What the invite form re-shows after a refusal.
+#[derive(Default)]
+struct Typed {
+    name: String,
+    field: String,
+    field_error: String,
+    error: Option<String>,
+}
+
+async fn invite_form(
+    state: &AppState,
+    token: &str,
+    current: Option<&sessions::Current>,
+    typed: Typed,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let preview = invites::preview(state, token).await?;
+    let (form_token, cookie) = session::form_token(state);
+    let signed_in_as_invitee =
+        current.is_some_and(|c| c.caller.user.email == preview.invite.email);
+    let mut frame = match current {
+        Some(current) => Frame::signed_in(state, current, "Join a workspace").await?,
+        None => Frame::bare("Join a workspace"),
+    };
+    if current.is_some() {
+        // The sign-out form is offered; the join form carries its own token.
+        frame.nav = None;
+    }
+    let page = InvitePage {
+        frame,
+        role: preview
+            .invite
+            .custom_role
+            .clone()
+            .unwrap_or_else(|| preview.invite.role.name().to_owned()),
+        preview,
+        form_token,
+        signed_in_as_invitee,
+        here: session::urlencode(&format!("/invites/{token}")),
+        name: typed.name,
+        field: typed.field,
+        field_error: typed.field_error,
+        error: typed.error,
+        public_url: state.public_url.clone(),
+    };
+    let mut response = session::with_cookie(render_status(status, &page), cookie);
+    // The URL holds the invite's secret: never send it on.
+    response
+        .headers_mut()
+        .insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
+/// `GET /invites/{token}`.
+pub async fn invite_page(
+    State(state): State<AppState>,
+    MaybeSignedIn(current): MaybeSignedIn,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    invite_form(&state, &token, current.as_ref(), Typed::default(), StatusCode::OK).await
+}
+
+/// The invite form.
+#[derive(Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /invites/{token}`: accepts, and signs a new member in.
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    parts: Parts,
+    Form(form): Form<AcceptForm>,
+) -> Result<Response, PageError> {
+    session::check_form_token(&parts, &state, &form.form_token)?;
+    let current = match session::cookie(&parts, session::session_cookie_name(&state)) {
+        Some(secret) => sessions::resolve(&state.store, &state.config, secret).await.ok(),
+        None => None,
+    };
+    let preview = invites::preview(&state, &token).await?;
+    let refuse = |field: &str, message: String| Typed {
+        name: form.name.clone(),
+        field: field.to_owned(),
+        field_error: message,
+        error: None,
+    };
+    if !preview.existing_account && form.password != form.confirm {
+        let typed = refuse("confirm", "The two passwords are not the same.".into());
+        return invite_form(&state, &token, current.as_ref(), typed, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    }
+    let acceptance = Acceptance {
+        token: token.clone(),
+        name: if preview.existing_account {
+            current
+                .as_ref()
+                .map(|c| c.caller.user.name.clone())
+                .unwrap_or_default()
+        } else {
+            form.name.clone()
+        },
+        password: (!preview.existing_account).then(|| form.password.clone()),
+        first_token: false,
+    };
+    let accepted = match invites::accept(&state, current.as_ref().map(|c| &c.caller), &acceptance).await
+    {
+        Ok(accepted) => accepted,
+        Err(DomainError::Invalid { field, message }) => {
+            let field = field.unwrap_or_default();
+            let typed = if field == "name" || field == "password" {
+                refuse(&field, message)
+            } else {
+                Typed {
+                    name: form.name.clone(),
+                    error: Some(message),
+                    ..Typed::default()
+                }
+            };
+            return invite_form(&state, &token, current.as_ref(), typed, StatusCode::UNPROCESSABLE_ENTITY)
+                .await;
+        }
+        Err(e @ (DomainError::Conflict(_) | DomainError::Unauthenticated { .. } | DomainError::Forbidden { .. })) => {
+            let typed = Typed {
+                name: form.name.clone(),
+                error: Some(e.to_string()),
+                ..Typed::default()
+            };
+            return invite_form(&state, &token, current.as_ref(), typed, StatusCode::CONFLICT).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let to = format!("/w/{}", accepted.workspace);
+    if current.is_some() {
+        return Ok(see_other(&to));
+    }
+    let started = sessions::start(
+        &state,
+        accepted.user,
+        &session::client(&parts),
+        &session::user_agent(&parts),
+        None,
+    )
+    .await?;
+    Ok(session::with_cookie(
+        see_other(&to),
+        session::session_cookie(&state, &started.secret),
+    ))
+}

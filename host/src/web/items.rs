@@ -1,0 +1,756 @@
+//! Work items in the browser: a list per kind (`/w/{slug}/changes`, with a
+//! status filter and paging), the create and edit forms with the
+//! workspace's custom fields (built-in types as HTML inputs, plugin types
+//! through their plugin's editor element), and the item page with its
+//! fields, its history and the moves its workflow allows the person.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::session::{check_csrf, SignedIn};
+use super::{json_for_script, plugin_assets, render, render_status, see_other, Frame, PageError};
+use crate::authz::{Access, Permission};
+use crate::domain::sessions::Current;
+use crate::domain::work_items::{self, ItemChanges, ItemQuery, NewItem};
+use crate::domain::{fields, DomainError};
+use crate::plugins::PluginEntry;
+use crate::state::AppState;
+use crate::store::{CustomField, WorkItem};
+
+/// A kind of work item as its pages name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    /// `change`, `incident` or `task`.
+    pub name: &'static str,
+    /// `changes`, ... (the URL segment).
+    pub plural: &'static str,
+    /// `Change`.
+    pub label: &'static str,
+    /// `Changes`.
+    pub plural_label: &'static str,
+}
+
+const KINDS: [Kind; 3] = [
+    Kind {
+        name: "change",
+        plural: "changes",
+        label: "Change",
+        plural_label: "Changes",
+    },
+    Kind {
+        name: "incident",
+        plural: "incidents",
+        label: "Incident",
+        plural_label: "Incidents",
+    },
+    Kind {
+        name: "task",
+        plural: "tasks",
+        label: "Task",
+        plural_label: "Tasks",
+    },
+];
+
+fn kind_of(segment: &str) -> Result<Kind, PageError> {
+    KINDS
+        .into_iter()
+        .find(|k| k.plural == segment)
+        .ok_or_else(|| PageError::NotFound("There is no page at this address.".into()))
+}
+
+/// A status in people's words: `pending_approval` → `Pending approval`.
+pub fn humanise(status: &str) -> String {
+    let text = status.replace('_', " ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A stored time as people read it: `2026-12-01 20:32 UTC`.
+pub fn when(time: &str) -> String {
+    match (time.get(..10), time.get(11..16)) {
+        (Some(date), Some(clock)) => format!("{date} {clock} UTC"),
+        _ => time.to_owned(),
+    }
+}
+
+/// A row of the list.
+pub struct Row {
+    id: i64,
+    title: String,
+    status: String,
+    status_label: String,
+    created_by: String,
+    created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "items/list.html")]
+struct ListPage {
+    frame: Frame,
+    slug: String,
+    kind: Kind,
+    rows: Vec<Row>,
+    statuses: Vec<(String, String)>,
+    status: String,
+    next_before: Option<i64>,
+    can_write: bool,
+}
+
+/// `?status=&before=` of a list.
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: String,
+    before: Option<i64>,
+}
+
+async fn access(state: &AppState, current: &Current, slug: &str) -> Result<Access, PageError> {
+    Ok(current
+        .caller
+        .workspace(&state.store, slug, Permission::WorkspaceRead)
+        .await?)
+}
+
+/// How many items a list page shows.
+const PAGE_SIZE: i64 = 50;
+
+/// `GET /w/{slug}/{kind}`.
+pub async fn list(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let access = access(&state, &current, &slug).await?;
+    let flow = work_items::check_kind("kind", kind.name)?;
+    let status = flow
+        .statuses
+        .iter()
+        .find(|s| **s == query.status)
+        .map(|s| s.to_string());
+    let page = work_items::list(
+        &state,
+        &access,
+        &ItemQuery {
+            kind: Some(kind.name.into()),
+            status: status.clone(),
+            before: query.before,
+            limit: Some(PAGE_SIZE),
+        },
+    )
+    .await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|item| Row {
+            id: item.id,
+            status_label: humanise(&item.status),
+            status: item.status,
+            title: item.title,
+            created_by: item.created_by.unwrap_or_else(|| "someone".into()),
+            created_at: when(&item.created_at),
+        })
+        .collect();
+    let frame = Frame::workspace(
+        &state,
+        &current,
+        &access,
+        kind.name,
+        &format!("{} · {}", kind.plural_label, access.workspace.name),
+    )
+    .await?;
+    Ok(render(&ListPage {
+        frame,
+        slug,
+        kind,
+        rows,
+        statuses: flow
+            .statuses
+            .iter()
+            .map(|s| (s.to_string(), humanise(s)))
+            .collect(),
+        status: status.unwrap_or_default(),
+        next_before: page.next_before,
+        can_write: access.can(Permission::ItemWrite),
+    }))
+}
+
+/// How a custom field is edited.
+pub enum Input {
+    /// `<input type=text>` (also for plugin types without an editor).
+    Text,
+    /// `<input type=number>`.
+    Number,
+    /// `<input type=checkbox>`.
+    Checkbox,
+    /// `<input type=date>`.
+    Date,
+    /// `<select>` of the options.
+    Select(Vec<String>),
+    /// The plugin's editor element, with a text box until it loads.
+    Plugin {
+        /// Its tag.
+        tag: String,
+        /// The module defining it.
+        module: String,
+        /// A stylesheet to link first.
+        stylesheet: Option<String>,
+        /// The workspace's settings, as JSON for the element.
+        settings: String,
+        /// The plugin's name.
+        plugin: String,
+    },
+    /// A plugin type no loaded plugin provides: a text box, and a warning.
+    Unavailable(String),
+}
+
+/// One custom field of a form.
+pub struct FieldInput {
+    key: String,
+    label: String,
+    required: bool,
+    input: Input,
+    value: String,
+    error: Option<String>,
+    hint: String,
+}
+
+impl FieldInput {
+    fn name(&self) -> String {
+        format!("fields.{}", self.key)
+    }
+
+    fn id(&self) -> String {
+        format!("field-{}", self.key)
+    }
+
+    fn checked(&self) -> bool {
+        self.value == "true"
+    }
+}
+
+fn field_inputs(
+    state: &AppState,
+    access: &Access,
+    definitions: &[CustomField],
+    kind: &str,
+    values: &BTreeMap<String, String>,
+    errors: &BTreeMap<String, String>,
+) -> Vec<FieldInput> {
+    let types = fields::field_types(state);
+    let settings = json_for_script(&access.workspace.settings);
+    definitions
+        .iter()
+        .filter(|d| d.applies_to.iter().any(|k| k == kind))
+        .map(|d| {
+            let known = types.iter().find(|t| t.name == d.field_type);
+            let (input, hint) = match (d.field_type.as_str(), known) {
+                ("text", _) => (Input::Text, String::new()),
+                ("number", _) => (Input::Number, String::new()),
+                ("boolean", _) => (Input::Checkbox, String::new()),
+                ("date", _) => (Input::Date, String::new()),
+                ("select", _) => (Input::Select(d.options.clone()), String::new()),
+                (_, Some(t)) => match (&t.element, &t.plugin) {
+                    (Some(element), Some(entry)) => (
+                        editor(entry, element, &settings),
+                        t.description.clone(),
+                    ),
+                    _ => (Input::Text, t.description.clone()),
+                },
+                (other, None) => (
+                    Input::Unavailable(format!(
+                        "The field type `{other}` is not available: its plugin is not loaded. \
+                         Values are checked when it is back."
+                    )),
+                    String::new(),
+                ),
+            };
+            FieldInput {
+                value: values.get(&d.key).cloned().unwrap_or_default(),
+                error: errors.get(&format!("fields.{}", d.key)).cloned(),
+                key: d.key.clone(),
+                label: d.label.clone(),
+                required: d.required,
+                input,
+                hint,
+            }
+        })
+        .collect()
+}
+
+fn editor(entry: &Arc<PluginEntry>, element: &vigilo_sdk::wire::ElementSpec, settings: &str) -> Input {
+    let api = entry.manifest.as_ref().map(|m| m.frontend_api).unwrap_or(0);
+    if api != vigilo_sdk::FRONTEND_API_VERSION {
+        return Input::Unavailable(format!(
+            "{}'s editor was built for frontend API {api}; this server speaks {}. Type the value instead.",
+            entry.label(),
+            vigilo_sdk::FRONTEND_API_VERSION
+        ));
+    }
+    Input::Plugin {
+        tag: element.tag.clone(),
+        module: plugin_assets::url(entry, &element.module),
+        stylesheet: element.stylesheet.as_ref().map(|s| plugin_assets::url(entry, s)),
+        settings: settings.to_owned(),
+        plugin: entry.label(),
+    }
+}
+
+/// A stored value as the form shows it.
+fn form_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "items/form.html")]
+struct FormPage {
+    frame: Frame,
+    slug: String,
+    kind: Kind,
+    /// The item being edited (None: a new one).
+    editing: Option<i64>,
+    title: String,
+    description: String,
+    fields: Vec<FieldInput>,
+    errors: BTreeMap<String, String>,
+    error: Option<String>,
+}
+
+impl FormPage {
+    fn error_for(&self, field: &str) -> Option<&String> {
+        self.errors.get(field)
+    }
+
+    fn action(&self) -> String {
+        match self.editing {
+            Some(id) => format!("/w/{}/{}/{id}/edit", self.slug, self.kind.plural),
+            None => format!("/w/{}/{}/new", self.slug, self.kind.plural),
+        }
+    }
+
+    fn cancel(&self) -> String {
+        match self.editing {
+            Some(id) => format!("/w/{}/{}/{id}", self.slug, self.kind.plural),
+            None => format!("/w/{}/{}", self.slug, self.kind.plural),
+        }
+    }
+}
+
+/// What a form sent: the title, description and `fields.<key>` values.
+struct Sent {
+    csrf: String,
+    title: String,
+    description: String,
+    fields: BTreeMap<String, String>,
+}
+
+fn sent(pairs: Vec<(String, String)>) -> Sent {
+    let mut sent = Sent {
+        csrf: String::new(),
+        title: String::new(),
+        description: String::new(),
+        fields: BTreeMap::new(),
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "csrf" => sent.csrf = value,
+            "title" => sent.title = value,
+            "description" => sent.description = value,
+            _ => {
+                if let Some(field) = key.strip_prefix("fields.") {
+                    // A checkbox sends a hidden "false" first and "true" when
+                    // ticked: the last value wins.
+                    sent.fields.insert(field.to_owned(), value);
+                }
+            }
+        }
+    }
+    sent
+}
+
+/// The JSON of a field's form value: numbers for number fields, true or
+/// false for yes/no fields, text for the rest. Empty is None (no value).
+fn typed_values(
+    definitions: &[CustomField],
+    kind: &str,
+    values: &BTreeMap<String, String>,
+    creating: bool,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for definition in definitions.iter().filter(|d| d.applies_to.iter().any(|k| k == kind)) {
+        let text = values.get(&definition.key).map(|v| v.trim()).unwrap_or("");
+        let value = match definition.field_type.as_str() {
+            "boolean" => Some(Value::Bool(text == "true")),
+            _ if text.is_empty() => None,
+            "number" => Some(
+                text.parse::<i64>()
+                    .map(Value::from)
+                    .or_else(|_| text.parse::<f64>().map(Value::from))
+                    .unwrap_or_else(|_| Value::String(text.to_owned())),
+            ),
+            _ => Some(Value::String(text.to_owned())),
+        };
+        match value {
+            Some(value) => {
+                out.insert(definition.key.clone(), value);
+            }
+            None if !creating => {
+                out.insert(definition.key.clone(), Value::Null);
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_page(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    kind: Kind,
+    editing: Option<i64>,
+    sent: &Sent,
+    refusal: Option<DomainError>,
+) -> Result<Response, PageError> {
+    let definitions = fields::list(state, access).await?;
+    let mut errors = BTreeMap::new();
+    let mut error = None;
+    let status = match refusal {
+        None => StatusCode::OK,
+        Some(DomainError::Invalid {
+            field: Some(field),
+            message,
+        }) if field == "title" || field == "description" || field.starts_with("fields.") => {
+            errors.insert(field, message);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Some(e @ DomainError::Plugin { .. }) => {
+            error = Some(e.to_string());
+            StatusCode::BAD_GATEWAY
+        }
+        Some(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_))) => {
+            error = Some(e.to_string());
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Some(other) => return Err(other.into()),
+    };
+    let title = match editing {
+        Some(id) => format!("Edit {} {id}", kind.label.to_lowercase()),
+        None => format!("New {}", kind.label.to_lowercase()),
+    };
+    let frame = Frame::workspace(state, current, access, kind.name, &title).await?;
+    let page = FormPage {
+        frame,
+        slug: access.workspace.slug.clone(),
+        kind,
+        editing,
+        title: sent.title.clone(),
+        description: sent.description.clone(),
+        fields: field_inputs(state, access, &definitions, kind.name, &sent.fields, &errors),
+        errors,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+async fn writer(state: &AppState, current: &Current, slug: &str) -> Result<Access, PageError> {
+    Ok(current
+        .caller
+        .workspace(&state.store, slug, Permission::ItemWrite)
+        .await?)
+}
+
+/// `GET /w/{slug}/{kind}/new`.
+pub async fn new_page(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let access = writer(&state, &current, &slug).await?;
+    let empty = sent(Vec::new());
+    form_page(&state, &current, &access, kind, None, &empty, None).await
+}
+
+/// `POST /w/{slug}/{kind}/new`.
+pub async fn create(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let sent = sent(pairs);
+    check_csrf(&current, &sent.csrf)?;
+    let access = writer(&state, &current, &slug).await?;
+    let definitions = fields::list(&state, &access).await?;
+    let new = NewItem {
+        kind: kind.name.into(),
+        title: sent.title.clone(),
+        description: sent.description.clone(),
+        fields: typed_values(&definitions, kind.name, &sent.fields, true),
+    };
+    match work_items::create(&state, &access, new).await {
+        Ok(item) => Ok(see_other(&format!("/w/{slug}/{}/{}", kind.plural, item.id))),
+        Err(e) => form_page(&state, &current, &access, kind, None, &sent, Some(e)).await,
+    }
+}
+
+/// `GET /w/{slug}/{kind}/{id}/edit`.
+pub async fn edit_page(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let access = writer(&state, &current, &slug).await?;
+    let item = item_of_kind(&state, &access, kind, id).await?;
+    let shown = Sent {
+        csrf: String::new(),
+        title: item.title.clone(),
+        description: item.description.clone(),
+        fields: item
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), form_value(v)))
+            .collect(),
+    };
+    form_page(&state, &current, &access, kind, Some(id), &shown, None).await
+}
+
+/// `POST /w/{slug}/{kind}/{id}/edit`.
+pub async fn update(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let sent = sent(pairs);
+    check_csrf(&current, &sent.csrf)?;
+    let access = writer(&state, &current, &slug).await?;
+    item_of_kind(&state, &access, kind, id).await?;
+    let definitions = fields::list(&state, &access).await?;
+    let changes = ItemChanges {
+        title: Some(sent.title.clone()),
+        description: Some(sent.description.clone()),
+        fields: typed_values(&definitions, kind.name, &sent.fields, false),
+    };
+    match work_items::update(&state, &access, id, changes).await {
+        Ok(_) => Ok(see_other(&format!("/w/{slug}/{}/{id}", kind.plural))),
+        Err(e) => form_page(&state, &current, &access, kind, Some(id), &sent, Some(e)).await,
+    }
+}
+
+async fn item_of_kind(state: &AppState, access: &Access, kind: Kind, id: i64) -> Result<WorkItem, PageError> {
+    let item = work_items::get(state, access, id).await?;
+    if item.kind != kind.name {
+        return Err(PageError::NotFound(format!(
+            "There is no {} {id} in this workspace.",
+            kind.name
+        )));
+    }
+    Ok(item)
+}
+
+/// A move the item page offers.
+pub struct Move {
+    status: String,
+    label: String,
+    /// Approve or reject: shown as a decision.
+    decision: bool,
+}
+
+/// A line of the item's history.
+pub struct Event {
+    time: String,
+    actor: String,
+    what: String,
+}
+
+fn describe(event: &crate::audit::AuditEvent) -> String {
+    let d = &event.details;
+    let action = event.action.split_once('.').map(|(_, a)| a).unwrap_or("");
+    match action {
+        "create" => format!(
+            "created it as {}",
+            humanise(d["status"].as_str().unwrap_or("?")).to_lowercase()
+        ),
+        "update" => {
+            let mut parts = Vec::new();
+            if d["title"].is_string() {
+                parts.push("the title".to_owned());
+            }
+            if d["description_changed"] == true {
+                parts.push("the description".to_owned());
+            }
+            if let Some(fields) = d["fields"].as_object().filter(|f| !f.is_empty()) {
+                parts.push(
+                    fields
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+            }
+            if parts.is_empty() {
+                "saved it".into()
+            } else {
+                format!("changed {}", parts.join(" and "))
+            }
+        }
+        _ => {
+            let from = humanise(d["from"].as_str().unwrap_or("?")).to_lowercase();
+            let to = humanise(d["to"].as_str().unwrap_or("?")).to_lowercase();
+            let verb = match action {
+                "approve" => "approved it".to_owned(),
+                "reject" => "rejected it".to_owned(),
+                _ => format!("moved it from {from} to {to}"),
+            };
+            match d["comment"].as_str().filter(|c| !c.is_empty()) {
+                Some(comment) => format!("{verb}: “{comment}”"),
+                None => verb,
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "items/show.html")]
+struct ShowPage {
+    frame: Frame,
+    slug: String,
+    kind: Kind,
+    item: WorkItem,
+    status_label: String,
+    created_at: String,
+    values: Vec<(String, String)>,
+    moves: Vec<Move>,
+    history: Vec<Event>,
+    can_write: bool,
+}
+
+/// `?moved=` after a move.
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    moved: Option<String>,
+}
+
+/// `GET /w/{slug}/{kind}/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Query(query): Query<ShowQuery>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let access = access(&state, &current, &slug).await?;
+    let item = item_of_kind(&state, &access, kind, id).await?;
+    let definitions = fields::list(&state, &access).await?;
+    let values = definitions
+        .iter()
+        .filter(|d| d.applies_to.iter().any(|k| *k == item.kind))
+        .map(|d| {
+            let value = match item.fields.get(&d.key) {
+                None | Some(Value::Null) => "—".to_owned(),
+                Some(Value::Bool(b)) => if *b { "Yes" } else { "No" }.to_owned(),
+                Some(v) => form_value(v),
+            };
+            (d.label.clone(), value)
+        })
+        .collect();
+    let flow = work_items::check_kind("kind", &item.kind)?;
+    let moves = work_items::allowed_moves(&access, &item)
+        .into_iter()
+        .map(|status| Move {
+            decision: flow.is_decision(status),
+            label: match status {
+                "approved" => "Approve".to_owned(),
+                "rejected" => "Reject".to_owned(),
+                other => format!("Move to {}", humanise(other).to_lowercase()),
+            },
+            status: status.to_owned(),
+        })
+        .collect();
+    let history = work_items::history(&state, &access, &item)
+        .await?
+        .iter()
+        .map(|e| Event {
+            time: when(&e.time),
+            actor: e.actor.label.clone(),
+            what: describe(e),
+        })
+        .collect();
+    let frame = Frame::workspace(
+        &state,
+        &current,
+        &access,
+        kind.name,
+        &format!("{} {}: {}", kind.label, item.id, item.title),
+    )
+    .await?
+    .with_notice(
+        query
+            .moved
+            .filter(|m| *m == item.status)
+            .map(|m| format!("Moved to {}.", humanise(&m).to_lowercase())),
+    );
+    Ok(render(&ShowPage {
+        frame,
+        slug,
+        kind,
+        status_label: humanise(&item.status),
+        created_at: when(&item.created_at),
+        values,
+        moves,
+        history,
+        can_write: access.can(Permission::ItemWrite),
+        item,
+    }))
+}
+
+/// A move's form.
+#[derive(Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /w/{slug}/{kind}/{id}/move`.
+pub async fn transition(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    check_csrf(&current, &form.csrf)?;
+    let access = writer(&state, &current, &slug).await?;
+    item_of_kind(&state, &access, kind, id).await?;
+    let item = work_items::transition(&state, &access, id, &form.status, &form.comment).await?;
+    Ok(see_other(&format!(
+        "/w/{slug}/{}/{}?moved={}",
+        kind.plural, item.id, item.status
+    )))
+}

@@ -1,0 +1,258 @@
+//! The web app: server-rendered pages on the same origin as the API.
+//!
+//! Each page is a handler that extracts the signed-in person (a session
+//! cookie; see [`session`]), calls the same [`crate::domain`] functions as
+//! the JSON API, and renders an askama template checked at compile time.
+//! Pages are plain links and forms (post, redirect, get); a validation
+//! error re-renders the form with what was typed and the message next to
+//! the field. A few small ES modules of the app's own ([`assets`]) do what
+//! needs a script: loading plugins' custom elements into dashboard tiles and
+//! field editors, refreshing tiles, copy buttons.
+//!
+//! Every page carries a strict Content-Security-Policy (no inline script or
+//! style, no eval, no framing), `X-Content-Type-Options: nosniff` and
+//! `Referrer-Policy: same-origin` (`no-referrer` where the URL holds a
+//! secret), and is never cached; every state-changing form carries a CSRF
+//! token.
+//!
+//! One module per area: [`auth`] (signing in and out, accepting invites),
+//! [`dashboard`], [`items`] (changes, incidents, tasks), [`settings`]
+//! (the workspace's custom fields, dashboard and settings),
+//! [`tokens`] (a person's API tokens) and [`admin`] (plugins).
+
+pub mod admin;
+pub mod assets;
+pub mod auth;
+pub mod dashboard;
+mod frame;
+pub mod items;
+mod plugin_assets;
+pub mod session;
+pub mod settings;
+pub mod tokens;
+
+use askama::Template;
+use axum::extract::Request;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use frame::{Frame, Nav};
+
+use crate::domain::DomainError;
+use crate::state::AppState;
+
+/// The Content-Security-Policy of every page: only this origin's scripts,
+/// styles, images and connections; no inline code, no eval, no plugins, no
+/// framing, no `<base>`, forms only to this origin.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The web app's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(auth::home))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/invites/{token}", get(auth::invite_page).post(auth::accept_invite))
+        .route("/w/{slug}", get(dashboard::page))
+        .route("/w/{slug}/tiles", get(dashboard::tiles))
+        .route("/w/{slug}/settings", get(settings::index))
+        .route(
+            "/w/{slug}/settings/fields",
+            get(settings::fields).post(settings::add_field),
+        )
+        .route(
+            "/w/{slug}/settings/fields/{key}/delete",
+            post(settings::delete_field),
+        )
+        .route(
+            "/w/{slug}/settings/dashboard",
+            get(settings::dashboard).post(settings::add_widget),
+        )
+        .route(
+            "/w/{slug}/settings/dashboard/{id}/{action}",
+            post(settings::change_widget),
+        )
+        .route(
+            "/w/{slug}/settings/general",
+            get(settings::general).post(settings::save_general),
+        )
+        .route("/w/{slug}/{kind}", get(items::list))
+        .route("/w/{slug}/{kind}/new", get(items::new_page).post(items::create))
+        .route("/w/{slug}/{kind}/{id}", get(items::show))
+        .route(
+            "/w/{slug}/{kind}/{id}/edit",
+            get(items::edit_page).post(items::update),
+        )
+        .route("/w/{slug}/{kind}/{id}/move", post(items::transition))
+        .route("/settings/tokens", get(tokens::page).post(tokens::create))
+        .route("/settings/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/admin/plugins", get(admin::plugins))
+        .route("/admin/plugins/{name}/{action}", post(admin::change_plugin))
+        .route("/assets/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
+        .route("/plugins/{name}/v/{version}/{*path}", get(plugin_assets::serve))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Adds the security headers to every response of the web app, and keeps
+/// pages out of caches.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
+    let is_page = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_page {
+        headers
+            .entry(CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
+/// Renders a template as a page.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => PageError::Domain(DomainError::Internal(format!("cannot render a page: {e}")))
+            .into_response(),
+    }
+}
+
+/// Renders a template with `status`.
+pub fn render_status(status: StatusCode, template: &impl Template) -> Response {
+    let mut response = render(template);
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+/// A 303 to `to` (post, redirect, get).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// The domain refused or failed.
+    Domain(DomainError),
+    /// The form's CSRF token is missing or wrong: nothing was changed.
+    Csrf,
+    /// No such page.
+    NotFound(String),
+}
+
+impl From<DomainError> for PageError {
+    fn from(e: DomainError) -> Self {
+        PageError::Domain(e)
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PageError::Domain(e.into())
+    }
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    frame: Frame,
+    heading: String,
+    message: String,
+    hint: &'static str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        use crate::domain::PluginFailure as P;
+        let (status, heading, message, hint) = match self {
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The page was open too long, or the form came from somewhere else. Nothing was changed.".to_owned(),
+                "Go back, reload the page and try again.",
+            ),
+            PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", what, ""),
+            PageError::Domain(e) => match e {
+                DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
+                DomainError::Forbidden { message, .. } => (
+                    StatusCode::FORBIDDEN,
+                    "You cannot do this here",
+                    message,
+                    "Ask an owner of the workspace if you need it.",
+                ),
+                DomainError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m, ""),
+                DomainError::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m, ""),
+                DomainError::Invalid { message, .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "That did not work", message, "")
+                }
+                DomainError::Unreadable { message, .. } => {
+                    (StatusCode::BAD_REQUEST, "That file could not be read", message, "")
+                }
+                DomainError::Plugin { failure, message } => (
+                    match failure {
+                        P::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                        P::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+                        P::Failed | P::Panicked => StatusCode::BAD_GATEWAY,
+                    },
+                    "A plugin did not answer",
+                    message,
+                    "An operator can see the plugin's state under Admin → Plugins.",
+                ),
+                DomainError::Internal(detail) => {
+                    tracing::error!(error = %detail, "a page failed with an internal error");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong",
+                        "The server could not show this page. Its log has the details.".to_owned(),
+                        "",
+                    )
+                }
+            },
+        };
+        render_status(
+            status,
+            &ErrorPage {
+                frame: Frame::bare(heading),
+                heading: heading.to_owned(),
+                message,
+                hint,
+            },
+        )
+    }
+}
+
+/// A page that is not there (the web app's fallback).
+pub async fn not_found() -> Response {
+    PageError::NotFound("There is no page at this address.".into()).into_response()
+}
+
+/// JSON to put inside `<script type="application/json">`: `<`, `>` and `&`
+/// escaped, so no value can end the script element.
+pub fn json_for_script(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}

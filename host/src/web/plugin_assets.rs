@@ -1,0 +1,72 @@
+//! Plugins' frontend files for the web app, at URLs that change when the
+//! plugin's library changes: `/plugins/{name}/v/{version}/{path}`, where
+//! the version is the start of the loaded library's SHA-256. So a browser
+//! may cache them for good, and an upgraded plugin is never run from a
+//! stale cached script. A file of a plugin that is not loaded, or of another
+//! build than the loaded one, is not served.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::plugins::{assets::safe_relative_path, PluginEntry};
+use crate::state::AppState;
+
+/// The version part of a plugin's asset URLs.
+pub fn version(entry: &PluginEntry) -> String {
+    entry
+        .sha256()
+        .map(|sha| sha[..16].to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The URL the web app loads `path` of `entry` from.
+pub fn url(entry: &Arc<PluginEntry>, path: &str) -> String {
+    format!(
+        "/plugins/{}/v/{}/{path}",
+        entry.name().unwrap_or("unknown"),
+        version(entry)
+    )
+}
+
+/// `GET /plugins/{name}/v/{version}/{path}`.
+pub async fn serve(
+    State(state): State<AppState>,
+    Path((name, wanted, path)): Path<(String, String, String)>,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such plugin file").into_response();
+    if !safe_relative_path(&path) {
+        return not_found();
+    }
+    let Some(entry) = state.plugins.loaded(&name) else {
+        return not_found();
+    };
+    // Hashing the library the first time takes a millisecond or so.
+    let current = {
+        let entry = entry.clone();
+        match tokio::task::spawn_blocking(move || version(&entry)).await {
+            Ok(v) => v,
+            Err(_) => return not_found(),
+        }
+    };
+    if current != wanted {
+        return not_found();
+    }
+    match entry.asset(&path) {
+        Some((content_type, bytes)) => (
+            [
+                (CONTENT_TYPE, content_type),
+                (
+                    CACHE_CONTROL,
+                    "public, max-age=31536000, immutable".to_owned(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => not_found(),
+    }
+}
