@@ -15,6 +15,14 @@ use crate::config::{self, clean, FileConfig};
 use crate::output::{self, field, list, text};
 use crate::GlobalArgs;
 
+/// The long help of `vigilo configure`.
+pub const LONG_ABOUT: &str = "Verify a server URL, API token and default workspace, then save \
+                              them to ~/.vigilo/config.toml (mode 0600).\n\n\
+                              Values come from --url, --token and --workspace; any that is \
+                              missing is prompted for on stderr and read from stdin, with the \
+                              current config value as default (answer `-` to clear the \
+                              workspace). Nothing is saved if the token or workspace is rejected.";
+
 /// Show a stored token as a default without revealing the secret.
 fn mask(token: &str) -> String {
     match token.get(..12) {
@@ -58,6 +66,7 @@ fn missing(what: &str, flag: &str) -> anyhow::Error {
     .into()
 }
 
+/// Run `vigilo configure`; returns the exit code.
 pub fn run(globals: &GlobalArgs) -> Result<u8> {
     let path = config::config_path()?;
     let existing = config::load(&path).unwrap_or_else(|err| {

@@ -1,13 +1,38 @@
 //! `vigilo dashboard ...`: the workspace's dashboard.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Value};
 
 use crate::client::{exit, workspace_path, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, Table};
-use crate::DashboardCmd;
 
+/// `vigilo dashboard ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum DashboardCmd {
+    /// Show the dashboard with each widget's data
+    Show,
+    /// List the widgets this server offers
+    Widgets,
+    /// Add a widget at the end of the dashboard
+    Add {
+        /// Widget name (see `vigilo dashboard widgets`)
+        widget: String,
+        /// The widget's configuration as a JSON object
+        #[arg(long, value_name = "JSON")]
+        config: Option<String>,
+    },
+    /// Remove a widget by its id
+    Remove { id: i64 },
+    /// Put the widgets in this order (every id, comma-separated)
+    Order {
+        #[arg(value_delimiter = ',', required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+/// Run one `vigilo dashboard` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: DashboardCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
