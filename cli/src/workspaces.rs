@@ -160,8 +160,7 @@ fn print_settings(settings: &Value) -> Result<()> {
                 table.row(vec![key.clone(), value.to_string()]);
             }
             // Indent the table under the heading.
-            let rendered: String = table.render().lines().map(|l| format!("  {l}\n")).collect();
-            output::emit(&rendered)
+            output::emit(&table.render_indented(2))
         }
         _ => output::line("Settings:   none"),
     }
