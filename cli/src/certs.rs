@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> Result<u8> {
                     format!("cannot read {}: {e}", pem.display()),
                 )
             })?;
-            let cert = client.post(&base, &json!({"pem": text_pem, "name": name}))?;
+            let cert = client.create(&base, &json!({"pem": text_pem, "name": name}))?;
             if ctx.json {
                 return output::json(&cert).map(|()| exit::OK);
             }

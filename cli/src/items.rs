@@ -155,7 +155,7 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             fields,
         } => {
             let fields: Map<String, Value> = fields.into_iter().collect();
-            let item = client.post(
+            let item = client.create(
                 &base,
                 &json!({"kind": kind, "title": title, "description": description.unwrap_or_default(), "fields": fields}),
             )?;

@@ -97,7 +97,7 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
                 (_, Some(custom)) => json!({ "email": args.email, "custom_role": custom }),
                 (role, None) => json!({ "email": args.email, "role": role }),
             };
-            let invite = client.post(&format!("{base}/invites"), &body)?;
+            let invite = client.create(&format!("{base}/invites"), &body)?;
             if ctx.json {
                 return output::json(&invite).map(|()| exit::OK);
             }
@@ -122,7 +122,7 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
         }
         MemberCmd::BulkInvite { csv } => {
             let bytes = fs::read(&csv).with_context(|| format!("cannot read {}", csv.display()))?;
-            let report = client.post_raw(&format!("{base}/invites/bulk"), "text/csv", &bytes)?;
+            let report = client.create_raw(&format!("{base}/invites/bulk"), "text/csv", &bytes)?;
             return bulk_report(ctx, &report);
         }
     }

@@ -210,7 +210,7 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
                 input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
             }
             let action = if dry_run { "dry-run" } else { "run" };
-            let run = client.post_and_wait(
+            let run = client.create_and_wait(
                 &format!("{base}/{}/{action}", seg(&playbook)),
                 &json!({"input": input}),
             )?;

@@ -122,7 +122,7 @@ pub fn run(ctx: &Ctx, cmd: TokenCmd) -> Result<u8> {
             if let Some(seconds) = expires_in {
                 body["expires_in_seconds"] = json!(seconds);
             }
-            let created = client.post("/api/v1/tokens", &body)?;
+            let created = client.create("/api/v1/tokens", &body)?;
             if ctx.json {
                 return output::json(&created).map(|()| exit::OK);
             }

@@ -111,7 +111,7 @@ pub fn run(ctx: &Ctx, cmd: WorkspaceCmd) -> Result<u8> {
             if let Some(template) = template {
                 body["template"] = json!(template);
             }
-            let created = client.post("/api/v1/workspaces", &body)?;
+            let created = client.create("/api/v1/workspaces", &body)?;
             if ctx.json {
                 return output::json(&created).map(|()| exit::OK);
             }
