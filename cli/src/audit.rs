@@ -429,6 +429,15 @@ fn check_witness(client: &Client, chain: &Value, remembered: &Value) -> Result<O
 
 fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
     let full_q = query(&[("full", full.to_string())]);
+    let from_start = if full { " from its start" } else { "" };
+    let spinner = ctx.spinner(if all {
+        format!("Verifying every audit chain{from_start}")
+    } else {
+        format!(
+            "Verifying the audit chain of {}{from_start}",
+            ctx.workspace()?
+        )
+    });
     let mut chains: Vec<Value> = if all {
         let report = client.get(&format!("/api/v1/audit/verify{full_q}"))?;
         list(&report, "chains")?.to_vec()
@@ -440,7 +449,12 @@ fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
     };
     let mut witness = load_witness();
     let server = client.base().to_string();
-    for chain in chains.iter_mut() {
+    let count = chains.len();
+    for (done, chain) in chains.iter_mut().enumerate() {
+        spinner.set_message(format!(
+            "Checking chain {} of {count} against the head this machine verified last",
+            done + 1
+        ));
         let key = chain["chain_id"].to_string();
         if let Some(remembered) = witness.get(&server).and_then(|w| w.get(&key)).cloned() {
             if let Some(b) = check_witness(client, chain, &remembered)? {
@@ -458,6 +472,7 @@ fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
         }
     }
     save_witness(&witness)?;
+    drop(spinner);
     let intact = chains.iter().all(|c| c["intact"] == json!(true));
     if ctx.json {
         output::json(&json!({"intact": intact, "chains": chains}))?;

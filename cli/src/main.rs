@@ -34,6 +34,7 @@ mod members;
 mod output;
 mod playbooks;
 mod plugins;
+mod progress;
 mod roles;
 mod schedule;
 mod templates;

@@ -122,7 +122,19 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
         }
         MemberCmd::BulkInvite { csv } => {
             let bytes = fs::read(&csv).with_context(|| format!("cannot read {}", csv.display()))?;
+            // Rows after the header line.
+            let rows = bytes
+                .split(|b| *b == b'\n')
+                .skip(1)
+                .filter(|line| !line.trim_ascii().is_empty())
+                .count();
+            let spinner = ctx.spinner(format!(
+                "Inviting {rows} row{} of {} to {slug}",
+                if rows == 1 { "" } else { "s" },
+                csv.display()
+            ));
             let report = client.create_raw(&format!("{base}/invites/bulk"), "text/csv", &bytes)?;
+            drop(spinner);
             return bulk_report(ctx, &report);
         }
     }

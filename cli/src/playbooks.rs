@@ -210,10 +210,16 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
                 input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
             }
             let action = if dry_run { "dry-run" } else { "run" };
+            let spinner = ctx.spinner(if dry_run {
+                format!("Dry-running playbook {playbook}")
+            } else {
+                format!("Running playbook {playbook}")
+            });
             let run = client.create_and_wait(
                 &format!("{base}/{}/{action}", seg(&playbook)),
                 &json!({"input": input}),
             )?;
+            drop(spinner);
             if ctx.json {
                 output::json(&run)?;
             } else {

@@ -51,10 +51,12 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
             output::list_or_table(ctx.json, tasks, &table)?;
         }
         ScheduleCmd::Run { name } => {
+            let spinner = ctx.spinner(format!("Running task {name}"));
             let run = client.post_and_wait(
                 &format!("/api/v1/scheduler/tasks/{}/run", seg(&name)),
                 &serde_json::json!({}),
             )?;
+            drop(spinner);
             if ctx.json {
                 output::json(&run)?;
             } else {
