@@ -23,6 +23,7 @@ mod args;
 mod audit;
 mod certs;
 mod client;
+mod completions;
 mod config;
 mod configure;
 mod context;
@@ -44,7 +45,7 @@ mod workspaces;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::context::Ctx;
 
@@ -169,16 +170,22 @@ enum Command {
     /// The workspace's playbooks: define, run, dry-run, and read run records
     #[command(subcommand)]
     Playbook(playbooks::PlaybookCmd),
+    /// Print a shell completion script (bash, zsh, fish or powershell)
+    #[command(long_about = completions::LONG_ABOUT)]
+    Completions(completions::CompletionsArgs),
 }
 
 /// Hand the parsed command to its module; returns the exit code.
 fn run(cli: Cli) -> Result<u8> {
-    if let Command::Configure = cli.command {
-        return configure::run(&cli.globals);
+    // These two need no connection settings (and configure makes them).
+    match &cli.command {
+        Command::Configure => return configure::run(&cli.globals),
+        Command::Completions(args) => return completions::run(args, Cli::command()),
+        _ => {}
     }
     let ctx = Ctx::new(&cli.globals)?;
     match cli.command {
-        Command::Configure => unreachable!("handled above"),
+        Command::Configure | Command::Completions(_) => unreachable!("handled above"),
         Command::Whoami => tokens::whoami(&ctx),
         Command::Token(cmd) => tokens::run(&ctx, cmd),
         Command::Workspace(cmd) => workspaces::run(&ctx, cmd),
@@ -217,7 +224,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_valid() {
@@ -239,5 +245,17 @@ mod tests {
             Cli::try_parse_from(base.iter().chain(&["--role", "x", "--custom-role", "y"])).is_err()
         );
         assert!(Cli::try_parse_from(base.iter().chain(&["--custom-role", "y"])).is_ok());
+    }
+
+    #[test]
+    fn completion_scripts_cover_the_commands() {
+        use completions::{script, Shell};
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Powershell] {
+            let text = script(shell, &mut Cli::command());
+            for word in ["vigilo", "bulk-invite", "workspace", "expiring-within"] {
+                assert!(text.contains(word), "{shell:?} script lacks {word}");
+            }
+        }
+        assert!(Cli::try_parse_from(["vigilo", "completions", "elvish"]).is_err());
     }
 }
