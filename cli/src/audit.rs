@@ -11,13 +11,79 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
+use clap::Subcommand;
 use serde_json::{json, Value};
 
 use crate::client::{exit, exit_code, query, workspace_path, Client, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
-use crate::AuditCmd;
 
+/// `vigilo audit ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// List audit events of the active workspace
+    List {
+        /// Only events with a sequence number greater than SEQ
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Maximum number of events
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Print recent events, then follow new ones until interrupted
+    Tail {
+        /// Every chain, the installation's and every workspace's (platform admins)
+        #[arg(long)]
+        all: bool,
+        /// Only matching events: action=, actor= or target=; a trailing * matches
+        /// a prefix (action=member.*); several filters must all match
+        #[arg(long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Start at this time: RFC 3339, or a duration ago such as 30m, 2h, 7d
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// How many recent events to start with (without --since)
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        recent: u32,
+        /// Print what is there now and exit instead of following
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Verify the active workspace's chain (or every chain with --all)
+    #[command(after_help = VERIFY_EXIT)]
+    Verify {
+        /// Every chain (platform admins)
+        #[arg(long)]
+        all: bool,
+        /// Re-read whole chains instead of starting at the newest good checkpoint
+        #[arg(long)]
+        full: bool,
+    },
+    /// Sign the head of the active workspace's chain now (every chain with --all)
+    Checkpoint {
+        /// Every chain (platform admins)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Export signed checkpoints with the public key, for independent checking
+    Checkpoints {
+        /// Every chain (platform admins)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print the public key that signs checkpoints
+    PublicKey,
+}
+
+/// The exit codes of `vigilo audit verify`, shown in its help.
+const VERIFY_EXIT: &str = "\
+Exit codes for cron:
+  0  every chain verified is intact
+  9  tampering found: at least one break, or a chain no longer contains the
+     head this machine verified last
+  (3, 4, 7 and the other codes of `vigilo --help` when verification could not run)";
+
+/// Run one `vigilo audit` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: AuditCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
@@ -363,6 +429,15 @@ fn check_witness(client: &Client, chain: &Value, remembered: &Value) -> Result<O
 
 fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
     let full_q = query(&[("full", full.to_string())]);
+    let from_start = if full { " from its start" } else { "" };
+    let spinner = ctx.spinner(if all {
+        format!("Verifying every audit chain{from_start}")
+    } else {
+        format!(
+            "Verifying the audit chain of {}{from_start}",
+            ctx.workspace()?
+        )
+    });
     let mut chains: Vec<Value> = if all {
         let report = client.get(&format!("/api/v1/audit/verify{full_q}"))?;
         list(&report, "chains")?.to_vec()
@@ -374,7 +449,12 @@ fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
     };
     let mut witness = load_witness();
     let server = client.base().to_string();
-    for chain in chains.iter_mut() {
+    let count = chains.len();
+    for (done, chain) in chains.iter_mut().enumerate() {
+        spinner.set_message(format!(
+            "Checking chain {} of {count} against the head this machine verified last",
+            done + 1
+        ));
         let key = chain["chain_id"].to_string();
         if let Some(remembered) = witness.get(&server).and_then(|w| w.get(&key)).cloned() {
             if let Some(b) = check_witness(client, chain, &remembered)? {
@@ -392,6 +472,7 @@ fn verify(ctx: &Ctx, client: &Client, all: bool, full: bool) -> Result<u8> {
         }
     }
     save_witness(&witness)?;
+    drop(spinner);
     let intact = chains.iter().all(|c| c["intact"] == json!(true));
     if ctx.json {
         output::json(&json!({"intact": intact, "chains": chains}))?;

@@ -1,12 +1,41 @@
 //! `vigilo cert ...`: the certificate inventory.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Value};
 
 use crate::client::{exit, workspace_path, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, Table};
-use crate::CertCmd;
+
+/// `vigilo cert ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum CertCmd {
+    /// Upload a certificate or a chain (PEM, leaf first)
+    Add {
+        /// The PEM file
+        #[arg(long, value_name = "FILE")]
+        pem: PathBuf,
+        /// Display name (default: the certificate's common name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List certificates, soonest expiry first
+    List {
+        /// Only those expiring within DAYS (expired ones included)
+        #[arg(long, value_name = "DAYS")]
+        expiring_within: Option<u32>,
+        /// Exit with status 10 when anything is listed (for cron alerts)
+        #[arg(long)]
+        fail_if_any: bool,
+    },
+    /// Show one certificate with its PEM text
+    Show { id: i64 },
+    /// Remove a certificate from the inventory
+    Remove { id: i64 },
+}
 
 /// `12 days`, `today`, or `EXPIRED 3 days ago`.
 fn expiry(cert: &Value) -> String {
@@ -24,6 +53,7 @@ fn expiry(cert: &Value) -> String {
     }
 }
 
+/// Run one `vigilo cert` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: CertCmd) -> Result<u8> {
     let client = ctx.client()?;
     let slug = ctx.workspace()?;
@@ -36,7 +66,7 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> Result<u8> {
                     format!("cannot read {}: {e}", pem.display()),
                 )
             })?;
-            let cert = client.post(&base, &json!({"pem": text_pem, "name": name}))?;
+            let cert = client.create(&base, &json!({"pem": text_pem, "name": name}))?;
             if ctx.json {
                 return output::json(&cert).map(|()| exit::OK);
             }

@@ -3,8 +3,17 @@
 //! Every request goes through [`Client`], which attaches the bearer token,
 //! decodes JSON bodies and turns non-2xx answers into a [`Failure`] carrying
 //! the process exit code the CLI should end with.
+//!
+//! Requests that create something the server can recognise a second time —
+//! items, workspaces, invites, tokens, certificates and playbook runs — go
+//! through [`Client::create`] (and its variants): each carries a fresh
+//! random `Idempotency-Key` header and is sent once more, with the same key,
+//! when the connection fails before any response arrives (connection
+//! refused or reset, a timeout). An answer from the server, even an error
+//! status, is never retried.
 
 use std::fmt;
+use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -52,6 +61,7 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure that is not an answer from the server.
     pub fn new(code: u8, message: impl Into<String>) -> Self {
         Failure {
             code,
@@ -153,6 +163,46 @@ pub fn api_failure(status: u16, status_text: &str, body: &str) -> Failure {
     }
 }
 
+/// The header that lets the server recognise a retried create request.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// How long to wait before sending a create request again after its
+/// connection failed.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// A fresh idempotency key: 128 random bits as 32 lower-case hex digits.
+pub fn new_idempotency_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Whether a request failed before any response arrived — the connection
+/// could not be made, was reset or closed, or timed out — so that sending
+/// it again (with the same idempotency key) is safe. An HTTP status, and a
+/// response the server sent but that could not be parsed, are not.
+fn failed_before_response(err: &ureq::Error) -> bool {
+    match err {
+        ureq::Error::Status(..) => false,
+        ureq::Error::Transport(transport) => matches!(
+            transport.kind(),
+            ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io
+        ),
+    }
+}
+
+/// The body of a request.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// A JSON document.
+    Json(&'a Value),
+    /// Raw bytes with their content type.
+    Raw {
+        /// The `Content-Type` header.
+        content_type: &'a str,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+}
+
 /// A blocking client for one Vigilo server.
 pub struct Client {
     agent: ureq::Agent,
@@ -187,10 +237,12 @@ impl Client {
         &self.base
     }
 
+    /// A request on the ordinary agent.
     fn request(&self, method: &str, path: &str) -> ureq::Request {
         self.request_with(&self.agent, method, path)
     }
 
+    /// A request on `agent` with the `Accept` and `Authorization` headers.
     fn request_with(&self, agent: &ureq::Agent, method: &str, path: &str) -> ureq::Request {
         let mut request = agent
             .request(method, &format!("{}{}", self.base, path))
@@ -201,20 +253,24 @@ impl Client {
         request
     }
 
+    /// GET `path`.
     pub fn get(&self, path: &str) -> Result<Value> {
         self.finish(self.request("GET", path).call())
     }
 
+    /// DELETE `path`.
     pub fn delete(&self, path: &str) -> Result<Value> {
         self.finish(self.request("DELETE", path).call())
     }
 
+    /// POST a JSON body to an endpoint that does not create something
+    /// (see [`Client::create`] for those that do); never retried.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.finish(self.request("POST", path).send_json(body))
     }
 
-    /// POST to an endpoint that answers when work it starts is done (a
-    /// playbook run, a task run): waits up to 30 minutes instead of one.
+    /// POST to an endpoint that answers when work it starts is done (a task
+    /// run): waits up to 30 minutes instead of one; never retried.
     pub fn post_and_wait(&self, path: &str, body: &Value) -> Result<Value> {
         self.finish(
             self.request_with(&self.patient, "POST", path)
@@ -222,23 +278,70 @@ impl Client {
         )
     }
 
+    /// PUT a JSON body.
     pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
         self.finish(self.request("PUT", path).send_json(body))
     }
 
+    /// PATCH with a JSON body.
     pub fn patch(&self, path: &str, body: &Value) -> Result<Value> {
         self.finish(self.request("PATCH", path).send_json(body))
     }
 
-    /// POST a raw body with the given content type.
-    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Value> {
-        self.finish(
-            self.request("POST", path)
-                .set("Content-Type", content_type)
-                .send_bytes(body),
+    /// POST a JSON body that creates something (an item, a workspace, an
+    /// invite, a token, a certificate), with a fresh idempotency key; sent
+    /// once more with the same key if the connection fails before a response.
+    pub fn create(&self, path: &str, body: &Value) -> Result<Value> {
+        self.create_with(&self.agent, path, Body::Json(body))
+    }
+
+    /// [`Client::create`] with a raw body of the given content type (a bulk
+    /// invite's CSV file).
+    pub fn create_raw(&self, path: &str, content_type: &str, bytes: &[u8]) -> Result<Value> {
+        self.create_with(
+            &self.agent,
+            path,
+            Body::Raw {
+                content_type,
+                bytes,
+            },
         )
     }
 
+    /// [`Client::create`] for an endpoint that answers when the work it
+    /// starts is done (a playbook run): waits up to 30 minutes.
+    pub fn create_and_wait(&self, path: &str, body: &Value) -> Result<Value> {
+        self.create_with(&self.patient, path, Body::Json(body))
+    }
+
+    /// POST `body` with one idempotency key, at most twice.
+    fn create_with(&self, agent: &ureq::Agent, path: &str, body: Body<'_>) -> Result<Value> {
+        let key = new_idempotency_key();
+        // The error is boxed while it is passed around: ureq's is large.
+        let send = || -> Result<ureq::Response, Box<ureq::Error>> {
+            let request = self
+                .request_with(agent, "POST", path)
+                .set(IDEMPOTENCY_KEY, &key);
+            match body {
+                Body::Json(value) => request.send_json(value),
+                Body::Raw {
+                    content_type,
+                    bytes,
+                } => request.set("Content-Type", content_type).send_bytes(bytes),
+            }
+            .map_err(Box::new)
+        };
+        let result = match send() {
+            Err(err) if failed_before_response(&err) => {
+                thread::sleep(RETRY_PAUSE);
+                send()
+            }
+            other => other,
+        };
+        self.finish(result.map_err(|err| *err))
+    }
+
+    /// Decode a response, or turn a failure into a [`Failure`].
     fn finish(&self, result: Result<ureq::Response, ureq::Error>) -> Result<Value> {
         match result {
             Ok(response) => {
@@ -318,7 +421,159 @@ pub fn workspace_path(slug: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::mpsc;
+
     use super::*;
+
+    /// One request as a test server read it: its head (request line and
+    /// headers, lower-cased names) and body.
+    struct Seen {
+        head: Vec<String>,
+        body: Vec<u8>,
+    }
+
+    impl Seen {
+        /// The value of header `name`, if the request had it.
+        fn header(&self, name: &str) -> Option<String> {
+            let prefix = format!("{}:", name.to_ascii_lowercase());
+            self.head
+                .iter()
+                .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
+                .map(|line| line[prefix.len()..].trim().to_string())
+        }
+    }
+
+    /// The requests a test server has read so far (the client call has
+    /// returned, so any retry has already arrived).
+    fn received(seen: &mpsc::Receiver<Seen>) -> Vec<Seen> {
+        let mut all = Vec::new();
+        while let Ok(request) = seen.recv_timeout(Duration::from_millis(300)) {
+            all.push(request);
+        }
+        all
+    }
+
+    fn read_request(stream: &TcpStream) -> Seen {
+        let mut reader = BufReader::new(stream);
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end().to_string();
+            if line.is_empty() {
+                break;
+            }
+            head.push(line);
+        }
+        let length = head
+            .iter()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|n| n.trim().parse::<usize>().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        Seen { head, body }
+    }
+
+    /// A server that handles one connection per entry of `answers`: `None`
+    /// reads the request and closes the connection without answering,
+    /// `Some(response)` answers with it. Every request read is sent on the
+    /// returned channel. Its thread waits for connections until the test
+    /// process ends.
+    fn serve(answers: Vec<Option<&'static str>>) -> (String, mpsc::Receiver<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let seen = read_request(&stream);
+                tx.send(seen).unwrap();
+                if let Some(response) = answer {
+                    stream.write_all(response.as_bytes()).unwrap();
+                }
+            }
+        });
+        (url, rx)
+    }
+
+    const CREATED: &str = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n\
+                           Content-Length: 8\r\nConnection: close\r\n\r\n{\"id\":1}";
+    const BROKEN: &str = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\
+                          Connection: close\r\n\r\n";
+
+    #[test]
+    fn idempotency_keys_are_fresh_hex() {
+        let (a, b) = (new_idempotency_key(), new_idempotency_key());
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_create_is_sent_again_with_the_same_key_after_a_dropped_connection() {
+        let (url, seen) = serve(vec![None, Some(CREATED)]);
+        let client = Client::new(&url, Some("vgl_test"));
+        let created = client.create("/api/v1/tokens", &serde_json::json!({"name": "ci"}));
+        assert_eq!(created.unwrap(), serde_json::json!({"id": 1}));
+        let (first, second) = (seen.recv().unwrap(), seen.recv().unwrap());
+        let key = first
+            .header(IDEMPOTENCY_KEY)
+            .expect("the first try has a key");
+        assert_eq!(key.len(), 32, "{key}");
+        assert_eq!(second.header(IDEMPOTENCY_KEY), Some(key));
+        assert_eq!(first.body, second.body);
+        assert_eq!(first.head[0], "POST /api/v1/tokens HTTP/1.1");
+    }
+
+    #[test]
+    fn a_raw_create_keeps_its_content_type_on_the_second_try() {
+        let (url, seen) = serve(vec![None, Some(CREATED)]);
+        let client = Client::new(&url, Some("vgl_test"));
+        client.create_raw("/bulk", "text/csv", b"email\n").unwrap();
+        let (first, second) = (seen.recv().unwrap(), seen.recv().unwrap());
+        assert_eq!(
+            first.header(IDEMPOTENCY_KEY),
+            second.header(IDEMPOTENCY_KEY)
+        );
+        assert_eq!(second.header("content-type").as_deref(), Some("text/csv"));
+        assert_eq!(second.body, b"email\n");
+    }
+
+    #[test]
+    fn a_create_is_tried_at_most_twice() {
+        let (url, seen) = serve(vec![None, None, Some(CREATED)]);
+        let client = Client::new(&url, Some("vgl_test"));
+        let err = client.create("/x", &Value::Null).unwrap_err();
+        assert_eq!(exit_code(&err), exit::UNAVAILABLE, "{err:#}");
+        assert_eq!(received(&seen).len(), 2);
+    }
+
+    #[test]
+    fn an_error_status_is_never_retried() {
+        let (url, seen) = serve(vec![Some(BROKEN), Some(CREATED)]);
+        let client = Client::new(&url, Some("vgl_test"));
+        let err = client.create("/x", &Value::Null).unwrap_err();
+        assert_eq!(http_status(&err), Some(500));
+        assert_eq!(received(&seen).len(), 1);
+    }
+
+    #[test]
+    fn other_posts_carry_no_key_and_are_not_retried() {
+        let (url, seen) = serve(vec![None, Some(CREATED)]);
+        let client = Client::new(&url, Some("vgl_test"));
+        assert!(client.post("/x", &Value::Null).is_err());
+        let requests = received(&seen);
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].header(IDEMPOTENCY_KEY), None);
+    }
 
     #[test]
     fn encodes_reserved_bytes() {

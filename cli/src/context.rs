@@ -5,8 +5,10 @@ use anyhow::Result;
 
 use crate::client::{exit, Client, Failure};
 use crate::config::{self, Resolved};
+use crate::progress::Spinner;
 use crate::GlobalArgs;
 
+/// What every command gets: the output mode and the connection settings.
 pub struct Ctx {
     /// `--json` was given.
     pub json: bool,
@@ -14,6 +16,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Resolve the settings from the flags, the environment and the config file.
     pub fn new(globals: &GlobalArgs) -> Result<Self> {
         Ok(Ctx {
             json: globals.json,
@@ -76,6 +79,12 @@ impl Ctx {
             Some(slug) => Ok(slug),
             None => self.workspace(),
         }
+    }
+
+    /// A spinner on stderr for work that takes a while (silent with
+    /// `--json` or when stderr is not a terminal).
+    pub fn spinner(&self, message: impl Into<String>) -> Spinner {
+        Spinner::start(self.json, message)
     }
 
     /// An authenticated client.

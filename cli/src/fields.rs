@@ -1,13 +1,46 @@
 //! `vigilo field ...`: custom field definitions and the types on offer.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Value};
 
 use crate::client::{exit, seg, workspace_path};
 use crate::context::Ctx;
 use crate::output::{self, list, text, yes_no, Table};
-use crate::FieldCmd;
 
+/// `vigilo field ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum FieldCmd {
+    /// List the workspace's custom fields
+    List,
+    /// List the field types this server offers (built-in and from plugins)
+    Types,
+    /// Define a custom field
+    Add {
+        /// Key used in items' fields
+        #[arg(long)]
+        key: String,
+        /// Label shown in forms
+        #[arg(long)]
+        label: String,
+        /// A built-in type (text, number, boolean, date, select) or a plugin's (see `vigilo field types`)
+        #[arg(long = "type", value_name = "TYPE")]
+        field_type: String,
+        /// Which kinds carry it (comma-separated: change, incident, task)
+        #[arg(long, value_delimiter = ',', default_value = "change,incident,task")]
+        applies_to: Vec<String>,
+        /// Every new item must have a value
+        #[arg(long)]
+        required: bool,
+        /// For select: the allowed values (comma-separated)
+        #[arg(long, value_delimiter = ',')]
+        options: Vec<String>,
+    },
+    /// Delete a custom field definition
+    Remove { key: String },
+}
+
+/// Run one `vigilo field` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: FieldCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {

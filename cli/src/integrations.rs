@@ -1,12 +1,70 @@
 //! `vigilo integration ...`: the workspace's configured adapters.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
 use crate::client::{exit, seg, workspace_path, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, yes_no, Table};
-use crate::IntegrationCmd;
+
+/// `vigilo integration ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum IntegrationCmd {
+    /// List the adapters the server's plugins provide, with their settings
+    Adapters,
+    /// List the workspace's integrations (secrets are never shown)
+    List,
+    /// Add an integration
+    Add {
+        /// Unique name in the workspace, such as ops-slack
+        name: String,
+        /// The adapter (see `vigilo integration adapters`)
+        #[arg(long)]
+        adapter: String,
+        /// A setting as KEY=VALUE (repeatable); VALUE is JSON if it parses, else text
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Read a secret setting from the environment variable VAR: KEY=VAR
+        /// (keeps it out of shell history and process lists)
+        #[arg(long = "secret-env", value_name = "KEY=VAR")]
+        secret_env: Vec<String>,
+    },
+    /// Show one integration
+    Show { name: String },
+    /// Change settings (secret settings left out keep their values) or turn it on or off
+    Update {
+        name: String,
+        /// A setting as KEY=VALUE (repeatable); `KEY=null` removes it
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Read a secret setting from the environment variable VAR: KEY=VAR
+        #[arg(long = "secret-env", value_name = "KEY=VAR")]
+        secret_env: Vec<String>,
+        /// Deliver events through it
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Stop delivering events through it
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Remove an integration
+    Remove { name: String },
+    /// Send a test message; exits 11 if it was not delivered
+    Test {
+        name: String,
+        /// The message text
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// The integration's delivery log, newest first
+    Deliveries {
+        name: String,
+        /// At most this many
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
 
 /// Parses `KEY=VALUE` settings (VALUE as JSON when it parses, else text)
 /// and `KEY=VAR` secrets read from the environment.
@@ -47,6 +105,7 @@ fn describe(i: &Value) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Run one `vigilo integration` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: IntegrationCmd) -> Result<u8> {
     let client = ctx.client()?;
     if let IntegrationCmd::Adapters = cmd {

@@ -1,12 +1,75 @@
 //! `vigilo change|incident|task ...`: work items and their workflows.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
 use crate::client::{exit, query, workspace_path};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
-use crate::ItemCmd;
+
+/// `vigilo change|incident|task ...`: the subcommands shared by the three kinds of work item.
+#[derive(Subcommand)]
+pub enum ItemCmd {
+    /// List items, newest first
+    List {
+        /// Only items in this status
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many (1-500)
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Create an item
+    Create {
+        /// One-line title
+        #[arg(long)]
+        title: String,
+        /// Longer description
+        #[arg(long)]
+        description: Option<String>,
+        /// A custom field value, KEY=VALUE (repeatable); VALUE is JSON when it parses as JSON, else text
+        #[arg(long = "field", value_name = "KEY=VALUE", value_parser = parse_field)]
+        fields: Vec<(String, serde_json::Value)>,
+    },
+    /// Show one item
+    Show { id: i64 },
+    /// Change an item's title, description or custom field values
+    Update {
+        id: i64,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Set a custom field, KEY=VALUE (repeatable)
+        #[arg(long = "field", value_name = "KEY=VALUE", value_parser = parse_field)]
+        fields: Vec<(String, serde_json::Value)>,
+        /// Remove a custom field value (repeatable)
+        #[arg(long = "unset-field", value_name = "KEY")]
+        unset: Vec<String>,
+    },
+    /// Move an item to another status of its workflow
+    Move {
+        id: i64,
+        /// The new status
+        status: String,
+        /// Why (recorded in the audit log)
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Approve a change pending approval (needs change.approve)
+    Approve {
+        id: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a change pending approval (needs change.approve)
+    Reject {
+        id: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
 
 /// Parses `KEY=VALUE`; VALUE is JSON when it parses as JSON, else text.
 pub fn parse_field(raw: &str) -> Result<(String, Value), String> {
@@ -47,6 +110,7 @@ fn show(ctx: &Ctx, item: &Value) -> Result<()> {
     output::key_values(&pairs)
 }
 
+/// Run one subcommand on work items of `kind` (`change`, `incident` or `task`); returns the exit code.
 pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
     let client = ctx.client()?;
     let slug = ctx.workspace()?;
@@ -91,7 +155,7 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             fields,
         } => {
             let fields: Map<String, Value> = fields.into_iter().collect();
-            let item = client.post(
+            let item = client.create(
                 &base,
                 &json!({"kind": kind, "title": title, "description": description.unwrap_or_default(), "fields": fields}),
             )?;

@@ -1,15 +1,78 @@
 //! `vigilo member ...` and `vigilo invite ...`.
 
 use std::fs;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{json, Value};
 
+use crate::args::non_empty;
 use crate::client::{exit, seg, workspace_path, Client};
 use crate::context::Ctx;
 use crate::output::{self, field, list, role_of, text, when, Table};
-use crate::{InviteCmd, MemberCmd};
 
+/// `vigilo member ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum MemberCmd {
+    /// List the members of the workspace
+    List,
+    /// Invite someone by email
+    Invite(InviteArgs),
+    /// Remove a member
+    Remove {
+        /// Email of the member
+        #[arg(value_parser = non_empty)]
+        email: String,
+    },
+    /// Invite many people from a CSV file (header: email,role,custom_role_name)
+    BulkInvite {
+        /// CSV file to upload
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+    },
+}
+
+/// The arguments of `vigilo member invite`: an email and exactly one role.
+#[derive(Args)]
+#[command(group(ArgGroup::new("grant").required(true).args(["role", "custom_role"])))]
+pub struct InviteArgs {
+    /// Email address to invite
+    #[arg(long)]
+    pub email: String,
+    /// Built-in role to grant
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Custom role to grant
+    #[arg(long, value_name = "NAME")]
+    pub custom_role: Option<String>,
+}
+
+/// `vigilo invite ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum InviteCmd {
+    /// List the invites of the workspace
+    List,
+    /// Revoke a pending invite
+    Revoke {
+        /// Invite id (see `vigilo invite list`)
+        id: u64,
+    },
+    /// Accept an invite (uses --url; no token needed for a new user)
+    Accept {
+        /// The invite token (vgi_...) from the accept link
+        #[arg(value_name = "TOKEN", value_parser = non_empty)]
+        invite_token: String,
+        /// Your name (for a new account)
+        #[arg(long, required_unless_present = "use_token")]
+        name: Option<String>,
+        /// Send the configured API token (when you already have an account)
+        #[arg(long)]
+        use_token: bool,
+    },
+}
+
+/// Run one `vigilo member` subcommand; returns the exit code.
 pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
     let client = ctx.client()?;
     let slug = ctx.workspace()?;
@@ -34,7 +97,7 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
                 (_, Some(custom)) => json!({ "email": args.email, "custom_role": custom }),
                 (role, None) => json!({ "email": args.email, "role": role }),
             };
-            let invite = client.post(&format!("{base}/invites"), &body)?;
+            let invite = client.create(&format!("{base}/invites"), &body)?;
             if ctx.json {
                 return output::json(&invite).map(|()| exit::OK);
             }
@@ -59,7 +122,19 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
         }
         MemberCmd::BulkInvite { csv } => {
             let bytes = fs::read(&csv).with_context(|| format!("cannot read {}", csv.display()))?;
-            let report = client.post_raw(&format!("{base}/invites/bulk"), "text/csv", &bytes)?;
+            // Rows after the header line.
+            let rows = bytes
+                .split(|b| *b == b'\n')
+                .skip(1)
+                .filter(|line| !line.trim_ascii().is_empty())
+                .count();
+            let spinner = ctx.spinner(format!(
+                "Inviting {rows} row{} of {} to {slug}",
+                if rows == 1 { "" } else { "s" },
+                csv.display()
+            ));
+            let report = client.create_raw(&format!("{base}/invites/bulk"), "text/csv", &bytes)?;
+            drop(spinner);
             return bulk_report(ctx, &report);
         }
     }
@@ -103,6 +178,7 @@ fn bulk_report(ctx: &Ctx, report: &Value) -> Result<u8> {
     Ok(if failed > 0 { exit::PARTIAL } else { exit::OK })
 }
 
+/// Run one `vigilo invite` subcommand; returns the exit code.
 pub fn run_invite(ctx: &Ctx, cmd: InviteCmd) -> Result<u8> {
     match cmd {
         InviteCmd::List => {

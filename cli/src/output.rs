@@ -1,9 +1,10 @@
 //! Rendering: aligned tables, key/value blocks, JSON, and small accessors
 //! that turn API JSON values into display text.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use anyhow::Result;
+use comfy_table::ContentArrangement;
 use serde_json::Value;
 
 use crate::client::{exit, Failure};
@@ -35,13 +36,43 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// A table with an upper-case header row and space-padded columns.
+/// How a [`Table`] is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// For pipes and files: columns padded with spaces and two spaces
+    /// apart, no lines, no trailing blanks; one line per row after the
+    /// header, so scripts can cut and grep it.
+    Plain,
+    /// For a person at a terminal: a boxed table whose long cells wrap so
+    /// that it fits in `width` columns.
+    Terminal {
+        /// The terminal's width in columns.
+        width: u16,
+    },
+}
+
+impl Layout {
+    /// [`Layout::Terminal`] when stdout is a terminal, else [`Layout::Plain`].
+    pub fn for_stdout() -> Self {
+        if !io::stdout().is_terminal() {
+            return Layout::Plain;
+        }
+        let width = console::Term::stdout()
+            .size_checked()
+            .map_or(80, |(_rows, columns)| columns);
+        Layout::Terminal { width }
+    }
+}
+
+/// A table with an upper-case header row, drawn with `comfy-table` in the
+/// [`Layout`] that suits where stdout goes.
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
+    /// A table with these column headers (shown in upper case).
     pub fn new<S: AsRef<str>>(headers: &[S]) -> Self {
         Table {
             headers: headers.iter().map(|h| h.as_ref().to_uppercase()).collect(),
@@ -49,6 +80,7 @@ impl Table {
         }
     }
 
+    /// Add a row; line breaks and tabs in cells become spaces.
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(
             cells
@@ -58,34 +90,55 @@ impl Table {
         );
     }
 
+    /// The table as text for stdout, every line ending in a newline.
     pub fn render(&self) -> String {
-        let columns = self.headers.len();
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate().take(columns) {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
-        let mut out = String::new();
-        for row in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut text = String::new();
-            for (i, width) in widths.iter().enumerate() {
-                let cell = row.get(i).map_or("", String::as_str);
-                if i > 0 {
-                    text.push_str("  ");
-                }
-                text.push_str(cell);
-                let len = cell.chars().count();
-                if len < *width {
-                    text.push_str(&" ".repeat(width - len));
-                }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
-        }
-        out
+        self.render_in(Layout::for_stdout(), 0)
     }
 
+    /// The table as text with every line indented by `indent` spaces (the
+    /// terminal layout leaves room for the indent).
+    pub fn render_indented(&self, indent: usize) -> String {
+        self.render_in(Layout::for_stdout(), indent)
+    }
+
+    /// The table as text in `layout`, every line indented by `indent` spaces.
+    pub fn render_in(&self, layout: Layout, indent: usize) -> String {
+        let columns = self.headers.len();
+        let mut table = comfy_table::Table::new();
+        table.set_header(self.headers.clone());
+        for row in &self.rows {
+            let mut cells: Vec<&str> = row.iter().map(String::as_str).take(columns).collect();
+            cells.resize(columns, "");
+            table.add_row(cells);
+        }
+        let lines: Vec<String> = match layout {
+            Layout::Plain => {
+                table
+                    .load_preset(comfy_table::presets::NOTHING)
+                    .set_content_arrangement(ContentArrangement::Disabled);
+                for (i, column) in table.column_iter_mut().enumerate() {
+                    column.set_padding(if i == 0 { (0, 0) } else { (2, 0) });
+                }
+                table.lines().map(|l| l.trim_end().to_string()).collect()
+            }
+            Layout::Terminal { width } => {
+                let indent_width = u16::try_from(indent).unwrap_or(u16::MAX);
+                table
+                    .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+                    .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(width.saturating_sub(indent_width).max(20));
+                table.lines().collect()
+            }
+        };
+        let margin = " ".repeat(indent);
+        lines
+            .iter()
+            .map(|line| format!("{margin}{line}\n"))
+            .collect()
+    }
+
+    /// Print the table to stdout.
     pub fn print(&self) -> Result<()> {
         emit(&self.render())
     }
@@ -210,8 +263,43 @@ mod tests {
         table.row(vec!["1".into(), "laptop".into(), "-".into()]);
         table.row(vec!["12".into(), "ci".into(), "2026".into()]);
         assert_eq!(
-            table.render(),
+            table.render_in(Layout::Plain, 0),
             "ID  NAME    LAST USED\n1   laptop  -\n12  ci      2026\n"
+        );
+        assert_eq!(
+            table.render_in(Layout::Plain, 2),
+            "  ID  NAME    LAST USED\n  1   laptop  -\n  12  ci      2026\n"
+        );
+    }
+
+    #[test]
+    fn plain_tables_keep_their_shape() {
+        let mut table = Table::new(&["key", "value"]);
+        assert_eq!(table.render_in(Layout::Plain, 0), "KEY  VALUE\n");
+        table.row(vec!["only-one-cell".into()]);
+        table.row(vec!["a".into(), "two\nlines\tand a tab".into()]);
+        assert_eq!(
+            table.render_in(Layout::Plain, 0),
+            "KEY            VALUE\nonly-one-cell\na              two lines and a tab\n"
+        );
+    }
+
+    #[test]
+    fn terminal_tables_fit_the_width() {
+        let mut table = Table::new(&["id", "description"]);
+        table.row(vec!["1".into(), "word ".repeat(40)]);
+        let rendered = table.render_in(Layout::Terminal { width: 40 }, 4);
+        for line in rendered.lines() {
+            assert!(line.starts_with("    "), "{line:?}");
+            assert!(line.chars().count() <= 40, "{line:?} is wider than 40");
+        }
+        assert!(
+            rendered.contains("ID") && rendered.contains("word"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.lines().count() > 4,
+            "the long cell wraps: {rendered}"
         );
     }
 

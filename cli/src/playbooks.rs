@@ -2,15 +2,68 @@
 //! records.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
 use crate::client::{exit, query, seg, workspace_path, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
-use crate::PlaybookCmd;
+
+/// `vigilo playbook ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum PlaybookCmd {
+    /// List the workspace's playbooks
+    List,
+    /// Show a playbook's steps
+    Show {
+        /// Id or name
+        playbook: String,
+    },
+    /// Create a playbook from a JSON file ({"name", "description", "steps": [...]})
+    Create {
+        /// The definition file (`-` for stdin)
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Replace a playbook's definition from a JSON file
+    Update {
+        /// Id or name
+        playbook: String,
+        /// The definition file (`-` for stdin)
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Delete a playbook (its run records stay)
+    Remove {
+        /// Id or name
+        playbook: String,
+    },
+    /// Run a playbook and show each step's outcome; exits 11 if a step failed
+    Run {
+        /// Id or name
+        playbook: String,
+        /// Evaluate every step without side effects and say what each would do
+        #[arg(long)]
+        dry_run: bool,
+        /// An input variable as KEY=VALUE for {{input.KEY}} (repeatable)
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+    },
+    /// List run records, newest first
+    Runs {
+        /// Only runs of this playbook (id or name)
+        #[arg(long)]
+        playbook: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one run record with each step's status, output and error
+    ShowRun { id: i64 },
+}
 
 fn definition(file: &Path) -> Result<Value> {
     let mut raw = String::new();
@@ -67,6 +120,7 @@ fn run_failed(run: &Value) -> bool {
     matches!(field(run, "status").as_str(), Some("failed" | "would_fail"))
 }
 
+/// Run one `vigilo playbook` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
     let client = ctx.client()?;
     let slug = ctx.workspace()?;
@@ -156,10 +210,16 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
                 input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
             }
             let action = if dry_run { "dry-run" } else { "run" };
-            let run = client.post_and_wait(
+            let spinner = ctx.spinner(if dry_run {
+                format!("Dry-running playbook {playbook}")
+            } else {
+                format!("Running playbook {playbook}")
+            });
+            let run = client.create_and_wait(
                 &format!("{base}/{}/{action}", seg(&playbook)),
                 &json!({"input": input}),
             )?;
+            drop(spinner);
             if ctx.json {
                 output::json(&run)?;
             } else {

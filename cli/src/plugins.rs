@@ -1,14 +1,30 @@
 //! `vigilo plugin list`: the server's plugins.
 
 use anyhow::Result;
+use clap::Subcommand;
 
 use serde_json::json;
 
 use crate::client::{exit, seg};
 use crate::context::Ctx;
 use crate::output::{self, list, text, Table};
-use crate::PluginCmd;
 
+/// `vigilo plugin ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum PluginCmd {
+    /// List loaded plugins (name, kind, version, compatible_with)
+    List {
+        /// Also list plugins that were skipped or disabled, with the reason (platform admins)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Stop using a loaded plugin until it is enabled again (platform admins)
+    Disable { name: String },
+    /// Use a disabled plugin again (platform admins)
+    Enable { name: String },
+}
+
+/// Run one `vigilo plugin` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {

@@ -1,12 +1,42 @@
 //! `vigilo role ...`: the built-in permission matrix and custom roles.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Value};
 
+use crate::args::non_empty;
 use crate::client::{exit, seg, workspace_path};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, yes_no, Table};
-use crate::RoleCmd;
+
+/// `vigilo role ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum RoleCmd {
+    /// Show the built-in permission matrix
+    Permissions,
+    /// List the roles of the workspace
+    List,
+    /// Create a custom role derived from a built-in role
+    Create {
+        /// Name of the new role
+        #[arg(long)]
+        name: String,
+        /// Built-in role to start from
+        #[arg(long, value_name = "ROLE")]
+        base: String,
+        /// Permissions to add (comma-separated or repeated)
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',')]
+        add: Vec<String>,
+        /// Permissions to remove (comma-separated or repeated)
+        #[arg(long, value_name = "PERMISSIONS", value_delimiter = ',')]
+        remove: Vec<String>,
+    },
+    /// Delete a custom role
+    Delete {
+        #[arg(value_parser = non_empty)]
+        name: String,
+    },
+}
 
 /// The permission names of a role object.
 fn permissions_of(role: &Value) -> Vec<String> {
@@ -34,6 +64,7 @@ fn clean_list(items: Vec<String>) -> Vec<String> {
     out
 }
 
+/// Run one `vigilo role` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: RoleCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {

@@ -1,12 +1,33 @@
 //! `vigilo schedule ...`: the scheduler's periodic tasks and their runs.
 
 use anyhow::Result;
+use clap::Subcommand;
 
 use crate::client::{exit, seg};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
-use crate::ScheduleCmd;
 
+/// `vigilo schedule ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum ScheduleCmd {
+    /// List the periodic tasks with their schedule, next run and last outcome
+    List,
+    /// Run a task now, outside its schedule, and show the outcome
+    Run {
+        /// The task's name
+        name: String,
+    },
+    /// Show a task's runs, newest first
+    Runs {
+        /// The task's name
+        name: String,
+        /// At most this many
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// Run one `vigilo schedule` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
@@ -30,10 +51,12 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
             output::list_or_table(ctx.json, tasks, &table)?;
         }
         ScheduleCmd::Run { name } => {
+            let spinner = ctx.spinner(format!("Running task {name}"));
             let run = client.post_and_wait(
                 &format!("/api/v1/scheduler/tasks/{}/run", seg(&name)),
                 &serde_json::json!({}),
             )?;
+            drop(spinner);
             if ctx.json {
                 output::json(&run)?;
             } else {

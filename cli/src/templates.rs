@@ -1,19 +1,51 @@
 //! `vigilo template ...`: installation-level workspace templates.
 
 use std::fs;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::Subcommand;
 use serde_json::{json, Value};
 
+use crate::args::non_empty;
 use crate::client::{exit, seg, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
-use crate::TemplateCmd;
+
+/// `vigilo template ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum TemplateCmd {
+    /// List templates
+    List,
+    /// Show a template and its snapshot
+    Show {
+        #[arg(value_parser = non_empty)]
+        name: String,
+    },
+    /// Create a template from a workspace export file (platform admins only)
+    Create {
+        /// Template name
+        #[arg(long)]
+        name: String,
+        /// JSON file written by `vigilo workspace export`
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Free-text description
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// Delete a template (platform admins only)
+    Delete {
+        #[arg(value_parser = non_empty)]
+        name: String,
+    },
+}
 
 fn template_path(name: &str) -> String {
     format!("/api/v1/templates/{}", seg(name))
 }
 
+/// Run one `vigilo template` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: TemplateCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {

@@ -1,12 +1,33 @@
 //! `vigilo whoami` and `vigilo token ...`.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Value};
 
 use crate::client::exit;
 use crate::context::Ctx;
 use crate::output::{self, field, list, role_of, text, when, yes_no, Table};
-use crate::TokenCmd;
+
+/// `vigilo token ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a new API token for yourself
+    Create {
+        /// Name of the token
+        #[arg(long)]
+        name: String,
+        /// Lifetime such as 30d, 12h, 45m, 90s or 2w (default: never expires)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<u64>,
+    },
+    /// List your API tokens
+    List,
+    /// Revoke one of your API tokens
+    Revoke {
+        /// Token id (see `vigilo token list`)
+        id: u64,
+    },
+}
 
 /// Parse `30d`, `12h`, `45m`, `90s` or `2w` into seconds.
 pub fn parse_duration(raw: &str) -> Result<u64, String> {
@@ -48,6 +69,7 @@ fn expiry(token: &Value) -> String {
     }
 }
 
+/// Run `vigilo whoami`: the token's holder, the token and the memberships.
 pub fn whoami(ctx: &Ctx) -> Result<u8> {
     let client = ctx.client()?;
     let me = client.get("/api/v1/me")?;
@@ -91,6 +113,7 @@ pub fn whoami(ctx: &Ctx) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// Run one `vigilo token` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: TokenCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
@@ -99,7 +122,7 @@ pub fn run(ctx: &Ctx, cmd: TokenCmd) -> Result<u8> {
             if let Some(seconds) = expires_in {
                 body["expires_in_seconds"] = json!(seconds);
             }
-            let created = client.post("/api/v1/tokens", &body)?;
+            let created = client.create("/api/v1/tokens", &body)?;
             if ctx.json {
                 return output::json(&created).map(|()| exit::OK);
             }

@@ -1,13 +1,89 @@
 //! `vigilo workspace ...`, including `vigilo workspace settings ...`.
 
 use anyhow::Result;
+use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
+use crate::args::non_empty;
 use crate::client::{exit, seg, workspace_path, Client, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, role_of, text, when, Table};
-use crate::{SettingsCmd, WorkspaceCmd};
 
+/// `vigilo workspace ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum WorkspaceCmd {
+    /// List the workspaces you can see
+    List,
+    /// Create a workspace (platform admins only)
+    Create {
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// URL-safe identifier: lower-case letters, digits and dashes
+        #[arg(long)]
+        slug: String,
+        /// Region, e.g. us or eu
+        #[arg(long)]
+        region: String,
+        /// Template to initialise the workspace from
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Show a workspace (default: the active one)
+    Show {
+        /// Workspace slug (default: the active workspace)
+        #[arg(long, value_name = "SLUG")]
+        slug: Option<String>,
+    },
+    /// Print a workspace's configuration snapshot as JSON
+    Export {
+        /// Workspace slug (default: the active workspace)
+        #[arg(long, value_name = "SLUG")]
+        slug: Option<String>,
+    },
+    /// Read and change workspace settings
+    Settings {
+        /// Workspace slug (default: the active workspace)
+        #[arg(long, global = true, value_name = "SLUG")]
+        slug: Option<String>,
+        #[command(subcommand)]
+        command: SettingsCmd,
+    },
+}
+
+/// `vigilo workspace settings ...`: its subcommands and their arguments.
+#[derive(Subcommand)]
+pub enum SettingsCmd {
+    /// List all settings
+    List,
+    /// Print one setting
+    Get {
+        #[arg(value_parser = non_empty)]
+        key: String,
+    },
+    /// Set a setting
+    #[command(long_about = "Set a setting.\n\n\
+                            VALUE is used as JSON when it parses as JSON (number, true, false, \
+                            null, array, object, \"quoted string\"); otherwise a value with \
+                            commas becomes an array of strings, and anything else a string. \
+                            With --list it is always split on commas into an array of strings.")]
+    Set {
+        #[arg(value_parser = non_empty)]
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        /// Treat VALUE as a comma-separated list of strings
+        #[arg(long)]
+        list: bool,
+    },
+    /// Remove a setting
+    Unset {
+        #[arg(value_parser = non_empty)]
+        key: String,
+    },
+}
+
+/// Run one `vigilo workspace` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: WorkspaceCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
@@ -35,7 +111,7 @@ pub fn run(ctx: &Ctx, cmd: WorkspaceCmd) -> Result<u8> {
             if let Some(template) = template {
                 body["template"] = json!(template);
             }
-            let created = client.post("/api/v1/workspaces", &body)?;
+            let created = client.create("/api/v1/workspaces", &body)?;
             if ctx.json {
                 return output::json(&created).map(|()| exit::OK);
             }
@@ -84,8 +160,7 @@ fn print_settings(settings: &Value) -> Result<()> {
                 table.row(vec![key.clone(), value.to_string()]);
             }
             // Indent the table under the heading.
-            let rendered: String = table.render().lines().map(|l| format!("  {l}\n")).collect();
-            output::emit(&rendered)
+            output::emit(&table.render_indented(2))
         }
         _ => output::line("Settings:   none"),
     }
