@@ -59,15 +59,28 @@ fn configure_checks_the_token_and_saves_privately(db: TestDb) {
     let members = cli.run(&["--json", "member", "list"]).ok().json();
     assert_eq!(members[0]["email"], "owner@acme.com");
 
-    // The wizard: answers on stdin.
-    let wizard = Cli::new();
-    let out = wizard.run_with_stdin(&["configure"], &format!("{}\n{owner}\nacme\n", server.url));
-    out.ok();
-    let saved = std::fs::read_to_string(wizard.home.path().join(".vigilo/config.toml")).unwrap();
+    // Without a terminal nothing is asked: answers piped in are not read,
+    // and a missing value is a usage error naming its flag.
+    let piped = Cli::new();
+    let out = piped.run_with_stdin(&["configure"], &format!("{}\n{owner}\nacme\n", server.url));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--url"), "{}", out.stderr);
+    assert!(
+        !piped.home.path().join(".vigilo/config.toml").exists(),
+        "nothing is saved"
+    );
+    // The environment gives the values instead; `-` means no workspace.
+    let from_env = Cli::new()
+        .env("VIGILO_URL", &server.url)
+        .env("VIGILO_TOKEN", &owner)
+        .env("VIGILO_WORKSPACE", "-");
+    from_env.run(&["configure"]).ok();
+    let saved = std::fs::read_to_string(from_env.home.path().join(".vigilo/config.toml")).unwrap();
     assert!(
         saved.contains(&server.url) && saved.contains(&owner),
         "{saved}"
     );
+    assert!(!saved.contains("acme"), "`-` saves no workspace: {saved}");
 
     // VIGILO_* variables override the file.
     let admin_view = cli
