@@ -220,8 +220,8 @@ pub async fn serve(
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")?;
+    .await
+    .context("server error")?;
     let _ = stop_tx.send(true);
     if let Some(mailer) = mailer {
         let _ = mailer.await;

@@ -124,7 +124,9 @@ fn main() -> ExitCode {
                         .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
                     let password = line.trim_end_matches(['\n', '\r']).to_owned();
                     if password.is_empty() {
-                        anyhow::bail!("--password-stdin was given, but standard input held no password");
+                        anyhow::bail!(
+                            "--password-stdin was given, but standard input held no password"
+                        );
                     }
                     Some(password)
                 } else {

@@ -20,6 +20,7 @@ mod plugins;
 mod scheduler;
 mod server_process;
 mod tokens;
+mod web;
 mod work_items;
 mod workspaces;
 

@@ -91,7 +91,11 @@ fn server_binary_lifecycle(db: TestDb) {
     let page = Api::new(&url, None).get(&format!("/invites/{invite_token}"));
     assert_eq!(page.status, 200);
     assert!(page.text.contains("Join ACME"), "{}", page.text);
-    assert!(page.text.contains("can no longer be accepted"), "{}", page.text);
+    assert!(
+        page.text.contains("can no longer be accepted"),
+        "{}",
+        page.text
+    );
 
     // SIGTERM shuts it down cleanly.
     assert!(server.terminate());

@@ -4,6 +4,7 @@
 //! an HTTP client, and the real `vigilo` and `vigilo-server` binaries.
 
 pub mod audit;
+pub mod browser;
 pub mod capture;
 pub mod domain;
 pub mod json;

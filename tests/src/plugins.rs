@@ -18,7 +18,7 @@ use crate::{bin_dir, expect, Api};
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 13] = [
+pub const FIXTURE_VARIANTS: [&str; 14] = [
     "upper",
     "ticker",
     "v2",
@@ -32,6 +32,7 @@ pub const FIXTURE_VARIANTS: [&str; 13] = [
     "not_a_plugin",
     "altered_abi",
     "panic_abort",
+    "broken_tile",
 ];
 
 fn workspace_root() -> PathBuf {

@@ -20,8 +20,9 @@ const STYLE = `
 .lanes { display: grid; gap: .75rem; }
 .lane h3 { margin: 0 0 .35rem; font-size: .8125rem; font-weight: 600; display: flex; justify-content: space-between; }
 .lane h3 span { color: var(--vg-muted, #5b6472); font-weight: 500; }
-.columns { display: flex; gap: .375rem; flex-wrap: wrap; list-style: none; margin: 0; padding: 0; }
-.columns li { flex: 1 1 4.5rem; min-width: 4.5rem; border: 1px solid var(--vg-border, #e3e6ec); border-radius: .375rem;
+.columns { display: grid; grid-template-columns: repeat(auto-fill, minmax(4.75rem, 1fr)); gap: .375rem;
+  list-style: none; margin: 0; padding: 0; }
+.columns li { min-width: 0; border: 1px solid var(--vg-border, #e3e6ec); border-radius: .375rem;
   padding: .35rem .45rem; background: var(--vg-surface, #f7f8fa); }
 .columns .status { display: block; font-size: .6875rem; color: var(--vg-muted, #5b6472); white-space: nowrap;
   overflow: hidden; text-overflow: ellipsis; }
@@ -64,6 +65,7 @@ function lanes(data) {
     for (const { status, count } of lane.statuses || []) {
       const item = node("li", undefined, count ? "" : "zero");
       item.dataset.status = status;
+      item.title = `${humanise(status)}: ${count ?? 0}`;
       item.append(node("span", humanise(status), "status"), node("span", String(count ?? 0), "count"));
       columns.append(item);
     }

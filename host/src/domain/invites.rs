@@ -518,7 +518,11 @@ pub async fn preview(state: &AppState, token: &str) -> DomainResult<InvitePrevie
         .invite_by_token(&crate::secrets::hash(token))
         .await?
         .ok_or_else(not_found)?;
-    let existing_account = state.store.credentials(&record.invite.email).await?.is_some();
+    let existing_account = state
+        .store
+        .credentials(&record.invite.email)
+        .await?
+        .is_some();
     Ok(InvitePreview {
         invite: record.invite,
         workspace_slug,

@@ -228,7 +228,8 @@ impl Store {
 }
 
 /// The columns and joins of a listed audit event.
-const EVENT_LISTING: &str = "e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, \
+const EVENT_LISTING: &str =
+    "e.seq, e.time, e.actor_user_id, e.actor_token_id, e.actor, e.action, e.target, \
      e.details, e.prev_hash, e.hash, e.chain_id, w.slug AS workspace
      FROM audit_events e LEFT JOIN workspaces w ON w.id = e.workspace_id";
 

@@ -337,7 +337,10 @@ pub struct OutboxMail {
 impl Store {
     /// The invite whose accept token hashes to `hash`, with the workspace's
     /// slug and name.
-    pub async fn invite_by_token(&self, hash: &str) -> StoreResult<Option<(InviteRecord, String, String)>> {
+    pub async fn invite_by_token(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(InviteRecord, String, String)>> {
         let mut conn = self.pool().acquire().await?;
         let Some(record) = invite_by_token_hash(&mut conn, hash).await? else {
             return Ok(None);

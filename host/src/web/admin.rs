@@ -86,12 +86,19 @@ pub async fn plugins(
                         _ => Vec::new(),
                     },
                     reason: e.reason().map(|r| {
-                        (r.code().to_owned(), e.message().unwrap_or_default(), r.remedy())
+                        (
+                            r.code().to_owned(),
+                            e.message().unwrap_or_default(),
+                            r.remedy(),
+                        )
                     }),
                     can_enable: state == PluginState::Disabled
                         && matches!(
                             e.reason(),
-                            Some(crate::plugins::Reason::DisabledByAdmin | crate::plugins::Reason::DisabledAfterPanics)
+                            Some(
+                                crate::plugins::Reason::DisabledByAdmin
+                                    | crate::plugins::Reason::DisabledAfterPanics
+                            )
                         ),
                     can_disable: loaded,
                 }
@@ -103,10 +110,14 @@ pub async fn plugins(
     let loaded = rows.iter().filter(|r| r.state == "loaded").count();
     let notice = match (done.done.as_deref(), done.plugin) {
         (Some("enabled"), Some(p)) => Some(format!("{p} is enabled.")),
-        (Some("disabled"), Some(p)) => Some(format!("{p} is disabled: what it provides is out of use until it is enabled again.")),
+        (Some("disabled"), Some(p)) => Some(format!(
+            "{p} is disabled: what it provides is out of use until it is enabled again."
+        )),
         _ => None,
     };
-    let frame = Frame::signed_in(&state, &current, "Plugins").await?.with_notice(notice);
+    let frame = Frame::signed_in(&state, &current, "Plugins")
+        .await?
+        .with_notice(notice);
     Ok(render(&PluginsPage {
         frame,
         not_running: rows.len() - loaded,

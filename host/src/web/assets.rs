@@ -25,10 +25,26 @@ struct Asset {
 
 /// The files, by logical name (`app.css`).
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../assets/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/app.js")),
-    ("plugins.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/plugins.js")),
-    ("icon.svg", "image/svg+xml", include_bytes!("../../assets/icon.svg")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/app.js"),
+    ),
+    (
+        "plugins.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/plugins.js"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../../assets/icon.svg"),
+    ),
 ];
 
 struct Catalogue {
@@ -58,10 +74,7 @@ fn catalogue() -> &'static Catalogue {
                 },
             );
         }
-        Catalogue {
-            by_name,
-            by_served,
-        }
+        Catalogue { by_name, by_served }
     })
 }
 

@@ -188,8 +188,7 @@ async fn invite_form(
 ) -> Result<Response, PageError> {
     let preview = invites::preview(state, token).await?;
     let (form_token, cookie) = session::form_token(state);
-    let signed_in_as_invitee =
-        current.is_some_and(|c| c.caller.user.email == preview.invite.email);
+    let signed_in_as_invitee = current.is_some_and(|c| c.caller.user.email == preview.invite.email);
     let mut frame = match current {
         Some(current) => Frame::signed_in(state, current, "Join a workspace").await?,
         None => Frame::bare("Join a workspace"),
@@ -229,7 +228,14 @@ pub async fn invite_page(
     MaybeSignedIn(current): MaybeSignedIn,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    invite_form(&state, &token, current.as_ref(), Typed::default(), StatusCode::OK).await
+    invite_form(
+        &state,
+        &token,
+        current.as_ref(),
+        Typed::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The invite form.
@@ -254,7 +260,9 @@ pub async fn accept_invite(
 ) -> Result<Response, PageError> {
     session::check_form_token(&parts, &state, &form.form_token)?;
     let current = match session::cookie(&parts, session::session_cookie_name(&state)) {
-        Some(secret) => sessions::resolve(&state.store, &state.config, secret).await.ok(),
+        Some(secret) => sessions::resolve(&state.store, &state.config, secret)
+            .await
+            .ok(),
         None => None,
     };
     let preview = invites::preview(&state, &token).await?;
@@ -266,8 +274,14 @@ pub async fn accept_invite(
     };
     if !preview.existing_account && form.password != form.confirm {
         let typed = refuse("confirm", "The two passwords are not the same.".into());
-        return invite_form(&state, &token, current.as_ref(), typed, StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
+        return invite_form(
+            &state,
+            &token,
+            current.as_ref(),
+            typed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let acceptance = Acceptance {
         token: token.clone(),
@@ -282,33 +296,50 @@ pub async fn accept_invite(
         password: (!preview.existing_account).then(|| form.password.clone()),
         first_token: false,
     };
-    let accepted = match invites::accept(&state, current.as_ref().map(|c| &c.caller), &acceptance).await
-    {
-        Ok(accepted) => accepted,
-        Err(DomainError::Invalid { field, message }) => {
-            let field = field.unwrap_or_default();
-            let typed = if field == "name" || field == "password" {
-                refuse(&field, message)
-            } else {
-                Typed {
-                    name: form.name.clone(),
-                    error: Some(message),
-                    ..Typed::default()
-                }
-            };
-            return invite_form(&state, &token, current.as_ref(), typed, StatusCode::UNPROCESSABLE_ENTITY)
+    let accepted =
+        match invites::accept(&state, current.as_ref().map(|c| &c.caller), &acceptance).await {
+            Ok(accepted) => accepted,
+            Err(DomainError::Invalid { field, message }) => {
+                let field = field.unwrap_or_default();
+                let typed = if field == "name" || field == "password" {
+                    refuse(&field, message)
+                } else {
+                    Typed {
+                        name: form.name.clone(),
+                        error: Some(message),
+                        ..Typed::default()
+                    }
+                };
+                return invite_form(
+                    &state,
+                    &token,
+                    current.as_ref(),
+                    typed,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
                 .await;
-        }
-        Err(e @ (DomainError::Conflict(_) | DomainError::Unauthenticated { .. } | DomainError::Forbidden { .. })) => {
-            let typed = Typed {
-                name: form.name.clone(),
-                error: Some(e.to_string()),
-                ..Typed::default()
-            };
-            return invite_form(&state, &token, current.as_ref(), typed, StatusCode::CONFLICT).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
+            }
+            Err(
+                e @ (DomainError::Conflict(_)
+                | DomainError::Unauthenticated { .. }
+                | DomainError::Forbidden { .. }),
+            ) => {
+                let typed = Typed {
+                    name: form.name.clone(),
+                    error: Some(e.to_string()),
+                    ..Typed::default()
+                };
+                return invite_form(
+                    &state,
+                    &token,
+                    current.as_ref(),
+                    typed,
+                    StatusCode::CONFLICT,
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        };
     let to = format!("/w/{}", accepted.workspace);
     if current.is_some() {
         return Ok(see_other(&to));

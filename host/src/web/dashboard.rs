@@ -137,7 +137,14 @@ pub async fn page(
         .into_iter()
         .map(|t| tile_view(&state, t))
         .collect();
-    let frame = Frame::workspace(&state, &current, &access, "dashboard", &format!("Dashboard · {}", access.workspace.name)).await?;
+    let frame = Frame::workspace(
+        &state,
+        &current,
+        &access,
+        "dashboard",
+        &format!("Dashboard · {}", access.workspace.name),
+    )
+    .await?;
     Ok(render(&DashboardPage {
         frame,
         can_edit: access.can(Permission::DashboardEdit),

@@ -263,10 +263,9 @@ fn field_inputs(
                 ("date", _) => (Input::Date, String::new()),
                 ("select", _) => (Input::Select(d.options.clone()), String::new()),
                 (_, Some(t)) => match (&t.element, &t.plugin) {
-                    (Some(element), Some(entry)) => (
-                        editor(entry, element, &settings),
-                        t.description.clone(),
-                    ),
+                    (Some(element), Some(entry)) => {
+                        (editor(entry, element, &settings), t.description.clone())
+                    }
                     _ => (Input::Text, t.description.clone()),
                 },
                 (other, None) => (
@@ -290,7 +289,11 @@ fn field_inputs(
         .collect()
 }
 
-fn editor(entry: &Arc<PluginEntry>, element: &vigilo_sdk::wire::ElementSpec, settings: &str) -> Input {
+fn editor(
+    entry: &Arc<PluginEntry>,
+    element: &vigilo_sdk::wire::ElementSpec,
+    settings: &str,
+) -> Input {
     let api = entry.manifest.as_ref().map(|m| m.frontend_api).unwrap_or(0);
     if api != vigilo_sdk::FRONTEND_API_VERSION {
         return Input::Unavailable(format!(
@@ -302,7 +305,10 @@ fn editor(entry: &Arc<PluginEntry>, element: &vigilo_sdk::wire::ElementSpec, set
     Input::Plugin {
         tag: element.tag.clone(),
         module: plugin_assets::url(entry, &element.module),
-        stylesheet: element.stylesheet.as_ref().map(|s| plugin_assets::url(entry, s)),
+        stylesheet: element
+            .stylesheet
+            .as_ref()
+            .map(|s| plugin_assets::url(entry, s)),
         settings: settings.to_owned(),
         plugin: entry.label(),
     }
@@ -393,7 +399,10 @@ fn typed_values(
     creating: bool,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    for definition in definitions.iter().filter(|d| d.applies_to.iter().any(|k| k == kind)) {
+    for definition in definitions
+        .iter()
+        .filter(|d| d.applies_to.iter().any(|k| k == kind))
+    {
         let text = values.get(&definition.key).map(|v| v.trim()).unwrap_or("");
         let value = match definition.field_type.as_str() {
             "boolean" => Some(Value::Bool(text == "true")),
@@ -463,7 +472,14 @@ async fn form_page(
         editing,
         title: sent.title.clone(),
         description: sent.description.clone(),
-        fields: field_inputs(state, access, &definitions, kind.name, &sent.fields, &errors),
+        fields: field_inputs(
+            state,
+            access,
+            &definitions,
+            kind.name,
+            &sent.fields,
+            &errors,
+        ),
         errors,
         error,
     };
@@ -559,7 +575,12 @@ pub async fn update(
     }
 }
 
-async fn item_of_kind(state: &AppState, access: &Access, kind: Kind, id: i64) -> Result<WorkItem, PageError> {
+async fn item_of_kind(
+    state: &AppState,
+    access: &Access,
+    kind: Kind,
+    id: i64,
+) -> Result<WorkItem, PageError> {
     let item = work_items::get(state, access, id).await?;
     if item.kind != kind.name {
         return Err(PageError::NotFound(format!(

@@ -34,8 +34,8 @@ pub mod tokens;
 use askama::Template;
 use axum::extract::Request;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -61,7 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/", get(auth::home))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/invites/{token}", get(auth::invite_page).post(auth::accept_invite))
+        .route(
+            "/invites/{token}",
+            get(auth::invite_page).post(auth::accept_invite),
+        )
         .route("/w/{slug}", get(dashboard::page))
         .route("/w/{slug}/tiles", get(dashboard::tiles))
         .route("/w/{slug}/settings", get(settings::index))
@@ -86,7 +89,10 @@ pub fn router() -> Router<AppState> {
             get(settings::general).post(settings::save_general),
         )
         .route("/w/{slug}/{kind}", get(items::list))
-        .route("/w/{slug}/{kind}/new", get(items::new_page).post(items::create))
+        .route(
+            "/w/{slug}/{kind}/new",
+            get(items::new_page).post(items::create),
+        )
         .route("/w/{slug}/{kind}/{id}", get(items::show))
         .route(
             "/w/{slug}/{kind}/{id}/edit",
@@ -99,7 +105,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/plugins/{name}/{action}", post(admin::change_plugin))
         .route("/assets/{file}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
-        .route("/plugins/{name}/v/{version}/{*path}", get(plugin_assets::serve))
+        .route(
+            "/plugins/{name}/v/{version}/{*path}",
+            get(plugin_assets::serve),
+        )
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -217,7 +217,13 @@ pub async fn fields(
         field_type: "text".into(),
         ..FieldForm::default()
     };
-    let done = notice(&done, &[("added", "The field was added."), ("removed", "The field was removed.")]);
+    let done = notice(
+        &done,
+        &[
+            ("added", "The field was added."),
+            ("removed", "The field was removed."),
+        ],
+    );
     fields_page(&state, &current, &access, form, None, done).await
 }
 
@@ -284,7 +290,9 @@ pub async fn delete_field(
     check_csrf(&current, &form.csrf)?;
     let access = settings_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     fields::delete(&state, &access, &key).await?;
-    Ok(see_other(&format!("/w/{slug}/settings/fields?done=removed")))
+    Ok(see_other(&format!(
+        "/w/{slug}/settings/fields?done=removed"
+    )))
 }
 
 /// A widget on the dashboard, in the settings list.
@@ -410,9 +418,19 @@ pub async fn add_widget(
     check_csrf(&current, &form.csrf)?;
     let access = settings_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     match dashboards::add_widget(&state, &access, &form.widget, &json!({})).await {
-        Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/dashboard?done=added"))),
+        Ok(_) => Ok(see_other(&format!(
+            "/w/{slug}/settings/dashboard?done=added"
+        ))),
         Err(DomainError::Invalid { message, .. }) => {
-            dashboard_page(&state, &current, &access, Some(message), None, StatusCode::UNPROCESSABLE_ENTITY).await
+            dashboard_page(
+                &state,
+                &current,
+                &access,
+                Some(message),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -442,7 +460,9 @@ pub async fn change_widget(
         }
         _ => return Err(PageError::NotFound("There is no such action.".into())),
     };
-    Ok(see_other(&format!("/w/{slug}/settings/dashboard?done={done}")))
+    Ok(see_other(&format!(
+        "/w/{slug}/settings/dashboard?done={done}"
+    )))
 }
 
 #[derive(Template)]
@@ -471,7 +491,11 @@ fn holidays_text(settings: &Value) -> String {
             .filter_map(Value::as_str)
             .collect::<Vec<_>>()
             .join("\n"),
-        Some(Value::String(text)) => text.split(',').map(str::trim).collect::<Vec<_>>().join("\n"),
+        Some(Value::String(text)) => text
+            .split(',')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     }
 }
@@ -496,7 +520,8 @@ async fn general_page(
                 .collect()
         })
         .unwrap_or_default();
-    let (holidays, key, value) = typed.unwrap_or_else(|| (holidays_text(settings), String::new(), String::new()));
+    let (holidays, key, value) =
+        typed.unwrap_or_else(|| (holidays_text(settings), String::new(), String::new()));
     let (status, field, error) = match refusal {
         Some((field, message)) => (StatusCode::UNPROCESSABLE_ENTITY, field, Some(message)),
         None => (StatusCode::OK, String::new(), None),
@@ -558,7 +583,11 @@ pub async fn save_general(
     let outcome = if let Some(text) = &form.holidays {
         let mut dates = Vec::new();
         let mut bad = Vec::new();
-        for line in text.split(['\n', ',']).map(str::trim).filter(|l| !l.is_empty()) {
+        for line in text
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             let format = time::macros::format_description!("[year]-[month]-[day]");
             match time::Date::parse(line, format) {
                 Ok(date) => dates.push(date.format(format).unwrap_or_default()),
@@ -571,7 +600,15 @@ pub async fn save_general(
                 "Not a date: {}. Write one date per line, like 2026-12-25.",
                 bad.join(", ")
             );
-            return general_page(&state, &current, &slug, Some(typed), Some(("holidays".into(), why)), None).await;
+            return general_page(
+                &state,
+                &current,
+                &slug,
+                Some(typed),
+                Some(("holidays".into(), why)),
+                None,
+            )
+            .await;
         }
         dates.sort();
         dates.dedup();
@@ -587,8 +624,20 @@ pub async fn save_general(
         match workspaces::write_setting(&state, &access, key.trim(), value).await {
             Err(DomainError::Invalid { field, message }) => {
                 let typed = (holidays_text(&access.workspace.settings), key.clone(), raw);
-                let field = if field.as_deref() == Some("value") { "value" } else { "key" };
-                return general_page(&state, &current, &slug, Some(typed), Some((field.into(), message)), None).await;
+                let field = if field.as_deref() == Some("value") {
+                    "value"
+                } else {
+                    "key"
+                };
+                return general_page(
+                    &state,
+                    &current,
+                    &slug,
+                    Some(typed),
+                    Some((field.into(), message)),
+                    None,
+                )
+                .await;
             }
             other => other,
         }

@@ -34,8 +34,16 @@ fn row(t: TokenInfo) -> TokenRow {
     TokenRow {
         id: t.id,
         created: when(&t.created_at),
-        last_used: t.last_used_at.as_deref().map(when).unwrap_or_else(|| "never".into()),
-        expires: t.expires_at.as_deref().map(when).unwrap_or_else(|| "never".into()),
+        last_used: t
+            .last_used_at
+            .as_deref()
+            .map(when)
+            .unwrap_or_else(|| "never".into()),
+        expires: t
+            .expires_at
+            .as_deref()
+            .map(when)
+            .unwrap_or_else(|| "never".into()),
         name: t.name,
         prefix: t.prefix,
         status: t.status,
@@ -119,7 +127,16 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let notice = (done.done.as_deref() == Some("revoked"))
         .then(|| "The token was revoked; requests with it are refused from now on.".to_owned());
-    page_with(&state, &current, None, (String::new(), "90".into()), None, notice, StatusCode::OK).await
+    page_with(
+        &state,
+        &current,
+        None,
+        (String::new(), "90".into()),
+        None,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The new-token form.
@@ -147,10 +164,28 @@ pub async fn create(
     };
     match tokens::create(&state, &current.caller, &new).await {
         Ok(created) => {
-            page_with(&state, &current, Some(created), (String::new(), "90".into()), None, None, StatusCode::CREATED).await
+            page_with(
+                &state,
+                &current,
+                Some(created),
+                (String::new(), "90".into()),
+                None,
+                None,
+                StatusCode::CREATED,
+            )
+            .await
         }
         Err(DomainError::Invalid { message, .. }) => {
-            page_with(&state, &current, None, (form.name, form.expires), Some(message), None, StatusCode::UNPROCESSABLE_ENTITY).await
+            page_with(
+                &state,
+                &current,
+                None,
+                (form.name, form.expires),
+                Some(message),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
