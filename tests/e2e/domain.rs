@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use vigilo_host::domain::fields::{self, FieldDefinition};
 use vigilo_host::domain::invites::{self, RowOutcome};
 use vigilo_host::domain::roles::{self, NewRole};
+use vigilo_host::domain::sessions::{self, SignIn};
 use vigilo_host::domain::work_items::{self, NewItem};
 use vigilo_host::domain::{workspaces, DomainError, PluginFailure};
 use vigilo_host::plugins::Reason;
@@ -17,6 +18,8 @@ on_both_databases!(
     field_values_are_checked_by_their_type_and_plugin,
     bulk_invite_rows_each_get_their_outcome,
     nobody_grants_what_they_do_not_hold,
+    failed_sign_ins_are_slowed_then_refused,
+    sessions_end_when_signed_out_or_idle,
 );
 
 fn change(title: &str) -> NewItem {
@@ -551,5 +554,146 @@ fn nobody_grants_what_they_do_not_hold(db: TestDb) {
             roles::delete(state, &admin, "recruiter").await,
             Err(DomainError::Conflict(_))
         ));
+    });
+}
+
+const PASSWORD: &str = "tram-ladle-quince-42";
+
+/// Runs `f` on a thread of its own: the test database's direct statements
+/// bring their own runtime, which may not start inside the test's.
+fn outside<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(f).join().expect("the statement ran"))
+}
+
+fn attempt(email: &str, password: &str, client: &str) -> SignIn {
+    SignIn {
+        email: email.into(),
+        password: password.into(),
+        client: client.into(),
+        user_agent: "test".into(),
+    }
+}
+
+#[track_caller]
+fn refusal(result: Result<sessions::Started, DomainError>) -> (&'static str, String) {
+    match result {
+        Err(DomainError::Unauthenticated { code, message }) => (code, message),
+        Err(other) => panic!("expected a refused sign-in, got {other:?}"),
+        Ok(_) => panic!("expected a refused sign-in, got a session"),
+    }
+}
+
+fn failed_sign_ins_are_slowed_then_refused(db: TestDb) {
+    block_on(async {
+        let world = World::new(&db).await;
+        let state = &world.state;
+        sessions::set_password(&state.store, &world.admin.user, PASSWORD)
+            .await
+            .unwrap();
+        // An unknown email and a wrong password get the same answer.
+        let unknown =
+            refusal(sessions::sign_in(state, &attempt("ghost@example.com", "x", "10.0.0.9")).await);
+        let wrong =
+            refusal(sessions::sign_in(state, &attempt("admin@example.com", "x", "10.0.0.9")).await);
+        assert_eq!(unknown, wrong);
+        assert_eq!(wrong.0, "sign_in_failed");
+        // The right password works, and clears the account's count.
+        sessions::sign_in(state, &attempt("Admin@Example.com ", PASSWORD, "10.0.0.9"))
+            .await
+            .expect("the right password signs in");
+        // From another address, ten wrong passwords lock the account: then
+        // even the right one is refused, from anywhere, with the wait named.
+        for _ in 0..sessions::LOCK_AFTER - 1 {
+            let (code, _) = refusal(
+                sessions::sign_in(state, &attempt("admin@example.com", "nope", "10.0.0.1")).await,
+            );
+            assert_eq!(code, "sign_in_failed");
+        }
+        let (code, message) = refusal(
+            sessions::sign_in(state, &attempt("admin@example.com", "nope", "10.0.0.1")).await,
+        );
+        assert_eq!(code, "sign_in_locked");
+        assert!(message.contains("Try again in"), "{message}");
+        let (code, _) = refusal(
+            sessions::sign_in(state, &attempt("admin@example.com", PASSWORD, "10.0.0.2")).await,
+        );
+        assert_eq!(
+            code, "sign_in_locked",
+            "locked even with the right password"
+        );
+        // The address that tried is locked for other accounts too.
+        let (code, _) =
+            refusal(sessions::sign_in(state, &attempt("ghost@example.com", "x", "10.0.0.1")).await);
+        assert_eq!(code, "sign_in_locked");
+        // Each failure was recorded.
+        let failures = state
+            .store
+            .audit_events(0, 0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "session.failed")
+            .count();
+        assert_eq!(failures, 2 + sessions::LOCK_AFTER as usize);
+    });
+}
+
+fn sessions_end_when_signed_out_or_idle(db: TestDb) {
+    block_on(async {
+        let world = World::new(&db).await;
+        let state = &world.state;
+        sessions::set_password(&state.store, &world.admin.user, PASSWORD)
+            .await
+            .unwrap();
+        let started = sessions::sign_in(state, &attempt("admin@example.com", PASSWORD, "10.0.0.9"))
+            .await
+            .unwrap();
+        assert!(started.secret.starts_with("vgs_"));
+        let current = sessions::resolve(&state.store, &state.config, &started.secret)
+            .await
+            .expect("a live session");
+        assert_eq!(current.caller.user.email, "admin@example.com");
+        assert_eq!(current.csrf, sessions::csrf_token(&started.secret));
+        assert_ne!(current.csrf, started.secret);
+        // The database holds only the secret's hash.
+        let stored = outside(|| db.rows("SELECT secret_hash FROM sessions"));
+        assert!(!format!("{stored:?}").contains(&started.secret[4..]));
+        // Idle past the limit: gone.
+        let mut strict = (*state.config).clone();
+        strict.session_idle_minutes = 1;
+        outside(|| db.execute("UPDATE sessions SET last_seen_at = '2000-01-01T00:00:00.000000Z'"));
+        match sessions::resolve(&state.store, &strict, &started.secret).await {
+            Err(DomainError::Unauthenticated { code, message }) => {
+                assert_eq!(code, "session_expired");
+                assert!(message.contains("expired"), "{message}");
+            }
+            other => panic!("an idle session must end, got {other:?}"),
+        }
+        // Signed out: gone, and audited.
+        let again = sessions::sign_in(state, &attempt("admin@example.com", PASSWORD, "10.0.0.9"))
+            .await
+            .unwrap();
+        let current = sessions::resolve(&state.store, &state.config, &again.secret)
+            .await
+            .unwrap();
+        sessions::sign_out(state, &current).await.unwrap();
+        assert!(
+            sessions::resolve(&state.store, &state.config, &again.secret)
+                .await
+                .is_err()
+        );
+        let actions: Vec<String> = state
+            .store
+            .audit_events(0, 0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions.iter().filter(|a| *a == "session.create").count(), 2);
+        assert_eq!(actions.iter().filter(|a| *a == "session.end").count(), 1);
+        // A weak password is refused by the rules.
+        let weak = sessions::set_password(&state.store, &world.admin.user, "password1234").await;
+        assert!(matches!(weak, Err(DomainError::Invalid { .. })), "{weak:?}");
     });
 }

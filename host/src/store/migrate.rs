@@ -72,6 +72,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0009_sessions.sql"),
         postgres: include_str!("../../../migrations/postgres/0009_sessions.sql"),
     },
+    Migration {
+        version: 10,
+        name: "work_item_paging",
+        sqlite: include_str!("../../../migrations/sqlite/0010_work_item_paging.sql"),
+        postgres: include_str!("../../../migrations/postgres/0010_work_item_paging.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

@@ -76,6 +76,8 @@ pub struct Pruned {
     pub deliveries: u64,
     /// Outbox mail.
     pub mail: u64,
+    /// Browser sessions that ended or expired.
+    pub sessions: u64,
 }
 
 impl Store {
@@ -343,11 +345,23 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < $1 OR (ended_at IS NOT NULL AND ended_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM sign_in_failures WHERE last_failed_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Pruned {
             task_runs,
             deliveries,
             mail,
+            sessions,
         })
     }
 }

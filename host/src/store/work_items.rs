@@ -157,21 +157,28 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<WorkItem>> {
-        let rows = sqlx::query(&format!(
+        // Only the filters given are in the statement, so the planner can
+        // walk an index newest first and stop after `limit` rows.
+        let mut filters = String::new();
+        let mut next = 3;
+        for (column, given) in [("kind", kind.is_some()), ("status", status.is_some())] {
+            if given {
+                filters.push_str(&format!(" AND i.{column} = ${next}"));
+                next += 1;
+            }
+        }
+        let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
-             WHERE i.workspace_id = $1
-               AND ($2 = '' OR i.kind = $2)
-               AND ($3 = '' OR i.status = $3)
-               AND i.id < $4
-             ORDER BY i.id DESC LIMIT $5"
-        ))
-        .bind(workspace_id)
-        .bind(kind.unwrap_or(""))
-        .bind(status.unwrap_or(""))
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+             WHERE i.workspace_id = $1 AND i.id < $2{filters}
+             ORDER BY i.id DESC LIMIT ${next}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(workspace_id)
+            .bind(before.unwrap_or(i64::MAX));
+        for value in [kind, status].into_iter().flatten() {
+            query = query.bind(value);
+        }
+        let rows = query.bind(limit).fetch_all(self.pool()).await?;
         rows.iter().map(item_from_row).collect()
     }
 
