@@ -257,7 +257,7 @@ impl Permission {
             Permission::MemberRead => "list members and pending invites",
             Permission::MemberInvite => "invite members and revoke invites",
             Permission::MemberRemove => "remove members",
-            Permission::RoleManage => "create and delete custom roles",
+            Permission::RoleManage => "create and delete custom roles, and change members' roles",
             Permission::AuditRead => "read the workspace audit log",
             Permission::ItemWrite => "create, edit and move changes, incidents and tasks",
             Permission::ChangeApprove => "approve or reject changes",

@@ -20,13 +20,13 @@
 use std::collections::HashMap;
 
 use ed25519_dalek::VerifyingKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::checkpoint::Checkpoint;
 
 /// One break in a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Break {
     /// Where it was seen.
     pub seq: i64,
@@ -45,7 +45,7 @@ pub(crate) fn brk(seq: i64, class: &str, message: String) -> Break {
 }
 
 /// The result of verifying one chain.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChainReport {
     /// The chain (the workspace's id; 0 for the installation).
     pub chain_id: i64,
@@ -63,10 +63,23 @@ pub struct ChainReport {
     pub head_hash: String,
     /// Checkpoints compared with the chain.
     pub checkpoints_checked: usize,
+    /// The newest checkpoint with a valid signature that the chain was
+    /// compared with (null when the chain has none).
+    #[serde(default)]
+    pub latest_checkpoint: Option<CheckpointRef>,
     /// True when nothing is broken.
     pub intact: bool,
     /// Every break found, in sequence order.
     pub breaks: Vec<Break>,
+}
+
+/// Which checkpoint a verification was checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointRef {
+    /// The checkpointed sequence number.
+    pub seq: i64,
+    /// When it was signed (RFC 3339).
+    pub signed_at: String,
 }
 
 /// What the link analysis needs of each event.

@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{validate, DomainError, DomainResult};
 use crate::audit::checkpoint::Checkpoint;
@@ -17,6 +18,7 @@ use crate::audit::verify::ChainReport;
 use crate::audit::AuditEvent;
 use crate::authz::{Access, Caller, Permission};
 use crate::state::AppState;
+use crate::store::audit::Verification;
 use crate::store::{format_time, parse_time, Store};
 
 /// Which events to read, and how long to wait for new ones.
@@ -233,7 +235,8 @@ fn log_report(r: &ChainReport) {
 }
 
 /// Verifies the workspace's chain, from its newest matching checkpoint or
-/// (`full`) from the start (needs `audit.read`).
+/// (`full`) from the start (needs `audit.read`), and records the result as
+/// the chain's latest verification.
 pub async fn verify(state: &AppState, access: &Access, full: bool) -> DomainResult<ChainReport> {
     access.require(Permission::AuditRead)?;
     let report = state
@@ -241,7 +244,33 @@ pub async fn verify(state: &AppState, access: &Access, full: bool) -> DomainResu
         .verify_chain(access.workspace.id, full, &state.signer.verifying_key())
         .await?;
     log_report(&report);
+    state
+        .store
+        .record_verification(&report, &access.caller.user.email)
+        .await?;
     Ok(report)
+}
+
+/// The workspace chain's latest verification, by anyone (needs `audit.read`).
+pub async fn last_verification(
+    state: &AppState,
+    access: &Access,
+) -> DomainResult<Option<Verification>> {
+    access.require(Permission::AuditRead)?;
+    Ok(state.store.last_verification(access.workspace.id).await?)
+}
+
+/// Every chain's latest verification, by chain (platform admins).
+pub async fn last_verifications(
+    state: &AppState,
+    caller: &Caller,
+) -> DomainResult<Vec<(i64, Option<Verification>)>> {
+    caller.require_platform_admin("read every audit chain")?;
+    let mut all = Vec::new();
+    for chain in state.store.chain_ids().await? {
+        all.push((chain, state.store.last_verification(chain).await?));
+    }
+    Ok(all)
 }
 
 /// Verifies every chain (platform admins).
@@ -256,6 +285,10 @@ pub async fn verify_all(
     for chain in state.store.chain_ids().await? {
         let report = state.store.verify_chain(chain, full, &key).await?;
         log_report(&report);
+        state
+            .store
+            .record_verification(&report, &caller.user.email)
+            .await?;
         chains.push(report);
     }
     Ok(chains)
@@ -291,4 +324,151 @@ pub async fn all_checkpoints(state: &AppState, caller: &Caller) -> DomainResult<
 pub async fn checkpoint_all(state: &AppState, caller: &Caller) -> DomainResult<Vec<Checkpoint>> {
     caller.require_platform_admin("sign every audit chain")?;
     Ok(state.store.checkpoint_all(&state.signer).await?)
+}
+
+/// The format of the message each checkpoint signs.
+pub const MESSAGE_FORMAT: &str = "vigilo-checkpoint-v1\\n{chain_id}\\n{seq}\\n{hash}\\n{signed_at}";
+
+/// Checkpoints with what checking them needs: the public key and the
+/// signed message's format (what `vigilo audit checkpoints` saves).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckpointExport {
+    /// `ed25519`.
+    pub algorithm: &'static str,
+    /// Hex public key (32 bytes).
+    pub public_key: String,
+    /// The key's identifier.
+    pub key_id: String,
+    /// The signed message format.
+    pub message_format: &'static str,
+    /// The checkpoints.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// `checkpoints` as an export, with this server's public key.
+pub fn export(state: &AppState, checkpoints: Vec<Checkpoint>) -> CheckpointExport {
+    let key = state.signer.verifying_key();
+    CheckpointExport {
+        algorithm: "ed25519",
+        public_key: hex::encode(key.as_bytes()),
+        key_id: crate::audit::checkpoint::key_id(&key),
+        message_format: MESSAGE_FORMAT,
+        checkpoints,
+    }
+}
+
+/// A page of the audit log, newest first, for reading (the web app's list).
+#[derive(Debug, Clone)]
+pub struct NewestFirst {
+    /// Matching events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// The chain's head when read (for following from there).
+    pub head: i64,
+    /// Where to continue towards older events (None at the start of the
+    /// chain).
+    pub older: Option<i64>,
+}
+
+/// How many events one newest-first page scans at most.
+const SCAN_LIMIT: i64 = 5_000;
+
+/// Reads `chain` backwards from `before` (the head when None) until
+/// `limit` events match `q`'s filters and time range, scanning at most
+/// [`SCAN_LIMIT`] events.
+async fn newest_first_in(
+    store: &Store,
+    chain: i64,
+    q: &EventQuery,
+    until: Option<&str>,
+    before: Option<i64>,
+    limit: usize,
+) -> DomainResult<NewestFirst> {
+    let since = q.since_time()?;
+    let head = store.chain_head(chain).await?;
+    let mut events = Vec::new();
+    let mut cursor = before;
+    let mut scanned = 0;
+    let older = loop {
+        let batch = store.audit_events_before(chain, cursor, 500).await?;
+        let Some(last) = batch.last() else {
+            break None;
+        };
+        cursor = Some(last.seq);
+        scanned += batch.len() as i64;
+        let mut reached_since = false;
+        for e in batch {
+            if since.as_deref().is_some_and(|s| e.time.as_str() < s) {
+                reached_since = true;
+                break;
+            }
+            if until.is_some_and(|u| e.time.as_str() > u) || !q.keep(&e) {
+                continue;
+            }
+            events.push(e);
+            if events.len() == limit {
+                break;
+            }
+        }
+        if reached_since {
+            break None;
+        }
+        if events.len() == limit || scanned >= SCAN_LIMIT {
+            let next = events.last().map(|e| e.seq).filter(|_| events.len() == limit);
+            break next.or(cursor).filter(|s| *s > 1);
+        }
+    };
+    Ok(NewestFirst {
+        events,
+        head,
+        older,
+    })
+}
+
+/// Checks `until` (RFC 3339) and returns it normalised.
+fn until_time(until: Option<&str>) -> DomainResult<Option<String>> {
+    match until.filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(u) => parse_time(u).map(|t| Some(format_time(t))).ok_or_else(|| {
+            DomainError::invalid("until", format!("`{u}` is not an RFC 3339 time"))
+        }),
+    }
+}
+
+/// The workspace's events newest first, filtered like [`events`], between
+/// `q.since` and `until`, older than `before` (needs `audit.read`).
+pub async fn newest_first(
+    state: &AppState,
+    access: &Access,
+    q: &EventQuery,
+    until: Option<&str>,
+    before: Option<i64>,
+    limit: usize,
+) -> DomainResult<NewestFirst> {
+    access.require(Permission::AuditRead)?;
+    let until = until_time(until)?;
+    newest_first_in(
+        &state.store,
+        access.workspace.id,
+        q,
+        until.as_deref(),
+        before,
+        limit,
+    )
+    .await
+}
+
+/// One chain's events newest first, for a platform admin (chain 0 is the
+/// installation's).
+pub async fn newest_first_of_chain(
+    state: &AppState,
+    caller: &Caller,
+    chain: i64,
+    q: &EventQuery,
+    until: Option<&str>,
+    before: Option<i64>,
+    limit: usize,
+) -> DomainResult<NewestFirst> {
+    caller.require_platform_admin("read every audit chain")?;
+    let until = until_time(until)?;
+    newest_first_in(&state.store, chain, q, until.as_deref(), before, limit).await
 }

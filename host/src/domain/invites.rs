@@ -50,7 +50,8 @@ pub struct Grant {
 }
 
 impl Grant {
-    fn permissions(&self) -> PermissionSet {
+    /// The permissions it grants.
+    pub fn permissions(&self) -> PermissionSet {
         match &self.custom {
             Some(c) => c.permissions.clone(),
             None => self.role.permissions(),
@@ -235,6 +236,75 @@ pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<
     .await?;
     tx.commit().await?;
     Ok(invite)
+}
+
+/// Sends a pending or expired invite again (needs `member.invite`): the
+/// old link stops working, and a new invite with the same role, a fresh
+/// link and a fresh expiry is created and mailed. Audited as
+/// `member.invite` (the new invite) and `invite.resend` (which one it
+/// replaces).
+pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<InviteCreated> {
+    access.require(Permission::MemberInvite)?;
+    let mut tx = state.store.begin_write().await?;
+    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
+    if !matches!(old.invite.status.as_str(), "pending" | "expired") {
+        return Err(DomainError::Conflict(format!(
+            "invite {id} is {} and cannot be sent again",
+            old.invite.status
+        )));
+    }
+    let customs = state.store.list_custom_roles(access.workspace.id).await?;
+    let grant = match old.custom_role_id {
+        Some(custom_id) => {
+            let custom = customs
+                .iter()
+                .find(|c| c.id == custom_id)
+                .cloned()
+                .ok_or_else(|| {
+                    DomainError::Conflict(format!(
+                        "the custom role of invite {id} no longer exists; invite {} again with another role",
+                        old.invite.email
+                    ))
+                })?;
+            Grant {
+                role: custom.base_role,
+                custom: Some(custom),
+            }
+        }
+        None => Grant {
+            role: old.invite.role,
+            custom: None,
+        },
+    };
+    ensure_grantable(access, &grant.permissions(), "this invite")?;
+    if old.invite.status == "pending" {
+        store::revoke_invite(&mut tx, access.workspace.id, id).await?;
+    }
+    let inviter = Inviter {
+        state,
+        access,
+        actor: access.actor(),
+    };
+    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
+    let created = inviter
+        .invite(&mut tx, &mut chain, &old.invite.email, &grant)
+        .await?;
+    chain
+        .append(
+            &mut tx,
+            &inviter.actor,
+            NewEvent::new(
+                Some(access.workspace.id),
+                "invite.resend",
+                &old.invite.email,
+                json!({"invite_id": created.invite.id, "replaces": id}),
+            ),
+        )
+        .await?;
+    tx.commit().await?;
+    state.mail_queued.notify_one();
+    Ok(created)
 }
 
 /// Closes every open invite past its expiry, in every workspace, each

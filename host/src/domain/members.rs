@@ -1,13 +1,15 @@
-//! Members: who belongs to a workspace, with which role, and removing
-//! them.
+//! Members: who belongs to a workspace, with which role, changing their
+//! role and removing them.
 //!
-//! The last owner cannot be removed (the store refuses it). Removals are
-//! audited as `member.remove`.
+//! The last owner cannot be removed or given another role (the store
+//! refuses it), and nobody grants more than they hold. Audited as
+//! `member.role` and `member.remove`.
 
 use serde_json::json;
 
-use super::record;
-use super::DomainResult;
+use super::invites::resolve_grant;
+use super::roles::ensure_grantable;
+use super::{record, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::state::AppState;
 use crate::store::{self, Member};
@@ -34,4 +36,52 @@ pub async fn remove(state: &AppState, access: &Access, email: &str) -> DomainRes
     .await?;
     tx.commit().await?;
     Ok(member)
+}
+
+/// Gives the member with `email` the built-in `role` or the `custom_role`
+/// (one of the two; needs `role.manage`).
+pub async fn set_role(
+    state: &AppState,
+    access: &Access,
+    email: &str,
+    role: Option<&str>,
+    custom_role: Option<&str>,
+) -> DomainResult<Member> {
+    access.require(Permission::RoleManage)?;
+    let email = email.trim().to_ascii_lowercase();
+    let (role, custom_role) = (
+        role.filter(|r| !r.is_empty()),
+        custom_role.filter(|c| !c.is_empty()),
+    );
+    if role.is_some() && custom_role.is_some() {
+        return Err(DomainError::invalid(
+            "role",
+            "give either a role or a custom role, not both",
+        ));
+    }
+    let customs = state.store.list_custom_roles(access.workspace.id).await?;
+    let grant = resolve_grant(role, custom_role, &customs)?;
+    ensure_grantable(access, &grant.permissions(), "this role")?;
+    let mut tx = state.store.begin_write().await?;
+    let (before, after) = store::set_member_role(
+        &mut tx,
+        access.workspace.id,
+        &email,
+        grant.role,
+        grant.custom.as_ref().map(|c| c.id),
+    )
+    .await?;
+    record(
+        &mut tx,
+        access,
+        "member.role",
+        &email,
+        json!({
+            "from": {"role": before.role, "custom_role": before.custom_role},
+            "to": {"role": after.role, "custom_role": after.custom_role},
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
 }

@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, ApiQuery, Principal};
-use crate::audit::checkpoint::{key_id, Checkpoint};
+use crate::audit::checkpoint::key_id;
 use crate::audit::verify::ChainReport;
 use crate::audit::AuditEvent;
 use crate::authz::Permission;
-use crate::domain::audit::{self, EventQuery};
+use crate::domain::audit::{self, CheckpointExport, EventQuery};
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -138,33 +138,6 @@ async fn verify_all(
     }))
 }
 
-/// Checkpoints and the key that signed them, for independent checking.
-#[derive(Serialize, ToSchema)]
-struct CheckpointExport {
-    /// `ed25519`.
-    algorithm: &'static str,
-    /// Hex public key (32 bytes).
-    public_key: String,
-    /// The key's identifier.
-    key_id: String,
-    /// The signed message format.
-    message_format: &'static str,
-    checkpoints: Vec<Checkpoint>,
-}
-
-const MESSAGE_FORMAT: &str = "vigilo-checkpoint-v1\\n{chain_id}\\n{seq}\\n{hash}\\n{signed_at}";
-
-fn export(state: &AppState, checkpoints: Vec<Checkpoint>) -> CheckpointExport {
-    let key = state.signer.verifying_key();
-    CheckpointExport {
-        algorithm: "ed25519",
-        public_key: hex::encode(key.as_bytes()),
-        key_id: key_id(&key),
-        message_format: MESSAGE_FORMAT,
-        checkpoints,
-    }
-}
-
 /// The workspace chain's signed checkpoints (needs `audit.read`).
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/audit/checkpoints", tag = "audit", security(("bearer" = [])),
     params(("slug" = String, Path)),
@@ -178,7 +151,7 @@ async fn workspace_checkpoints(
         .workspace(&state, &slug, Permission::AuditRead)
         .await?;
     let cps = audit::checkpoints(&state, &access).await?;
-    Ok(Json(export(&state, cps)))
+    Ok(Json(audit::export(&state, cps)))
 }
 
 /// Signs the workspace chain's head now (needs `audit.read`).
@@ -196,7 +169,7 @@ async fn checkpoint_workspace(
     let cp = audit::checkpoint(&state, &access).await?;
     Ok((
         StatusCode::CREATED,
-        Json(export(&state, cp.into_iter().collect())),
+        Json(audit::export(&state, cp.into_iter().collect())),
     ))
 }
 
@@ -208,7 +181,7 @@ async fn all_checkpoints(
     principal: Principal,
 ) -> ApiResult<Json<CheckpointExport>> {
     let all = audit::all_checkpoints(&state, &principal.caller).await?;
-    Ok(Json(export(&state, all)))
+    Ok(Json(audit::export(&state, all)))
 }
 
 /// Signs the head of every chain now (platform admins only).
@@ -219,7 +192,7 @@ async fn checkpoint_everything(
     principal: Principal,
 ) -> ApiResult<(StatusCode, Json<CheckpointExport>)> {
     let cps = audit::checkpoint_all(&state, &principal.caller).await?;
-    Ok((StatusCode::CREATED, Json(export(&state, cps))))
+    Ok((StatusCode::CREATED, Json(audit::export(&state, cps))))
 }
 
 /// The public key.
@@ -244,6 +217,6 @@ async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
         algorithm: "ed25519",
         public_key: hex::encode(key.as_bytes()),
         key_id: key_id(&key),
-        message_format: MESSAGE_FORMAT,
+        message_format: audit::MESSAGE_FORMAT,
     })
 }

@@ -21,6 +21,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_invites, create_invite))
         .routes(routes!(revoke_invite))
+        .routes(routes!(resend_invite))
         .routes(routes!(accept_invite))
         .merge(
             // A 10,000-row CSV is about 400 KB; allow generous files, on
@@ -105,6 +106,27 @@ async fn revoke_invite(
         .workspace(&state, &slug, Permission::MemberInvite)
         .await?;
     Ok(Json(invites::revoke(&state, &access, id).await?))
+}
+
+/// Sends a pending or expired invite again (needs `member.invite`): the old
+/// link stops working; a new invite with the same role, link and expiry is
+/// returned and mailed.
+#[utoipa::path(post, path = "/api/v1/workspaces/{slug}/invites/{id}/resend", tag = "members", security(("bearer" = [])),
+    params(("slug" = String, Path), ("id" = i64, Path)),
+    responses((status = 201, body = InviteCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn resend_invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+) -> ApiResult<(StatusCode, Json<InviteCreated>)> {
+    let access = principal
+        .workspace(&state, &slug, Permission::MemberInvite)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(invites::resend(&state, &access, id).await?),
+    ))
 }
 
 /// Invites everyone in a CSV file (`Content-Type: text/csv`, header

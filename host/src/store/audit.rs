@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{now, Store, StoreError, StoreResult, WriteTx};
 use crate::audit::checkpoint::{Checkpoint, Signer};
-use crate::audit::verify::{analyse, brk, check_checkpoints, ChainReport, Link};
+use crate::audit::verify::{analyse, brk, check_checkpoints, ChainReport, CheckpointRef, Link};
 use crate::audit::{
     Actor, AuditActor, AuditEvent, HashInput, NewEvent, GENESIS_HASH, INSTALLATION_CHAIN,
 };
@@ -204,6 +204,68 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Events of one chain before `before_seq` (from the head when None),
+    /// newest first.
+    pub async fn audit_events_before(
+        &self,
+        chain_id: i64,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_LISTING} WHERE e.chain_id = $1 AND e.seq < $2 ORDER BY e.seq DESC LIMIT $3"
+        ))
+        .bind(chain_id)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Records `report` as its chain's latest verification, made by `by`.
+    pub async fn record_verification(&self, report: &ChainReport, by: &str) -> StoreResult<()> {
+        let text = serde_json::to_string(report)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode a verification: {e}")))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO audit_verifications (chain_id, verified_at, verified_by, intact, report)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (chain_id) DO UPDATE SET verified_at = excluded.verified_at,
+                 verified_by = excluded.verified_by, intact = excluded.intact, report = excluded.report",
+        )
+        .bind(report.chain_id)
+        .bind(now())
+        .bind(by)
+        .bind(i64::from(report.intact))
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A chain's latest verification, if it was ever verified.
+    pub async fn last_verification(&self, chain_id: i64) -> StoreResult<Option<Verification>> {
+        let row = sqlx::query(
+            "SELECT verified_at, verified_by, report FROM audit_verifications WHERE chain_id = $1",
+        )
+        .bind(chain_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let report: String = r.try_get("report")?;
+            Ok(Verification {
+                verified_at: r.try_get("verified_at")?,
+                verified_by: r.try_get("verified_by")?,
+                report: serde_json::from_str(&report).map_err(|e| {
+                    StoreError::Corrupt(format!("a stored verification is unreadable: {e}"))
+                })?,
+            })
+        })
+        .transpose()
+    }
+
     /// The newest `limit` events of one chain about `target` whose action
     /// starts with `action_prefix`, newest first (a work item's history).
     pub async fn audit_events_about(
@@ -225,6 +287,17 @@ impl Store {
         .await?;
         rows.iter().map(event_from_row).collect()
     }
+}
+
+/// A chain's latest verification.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// When (RFC 3339).
+    pub verified_at: String,
+    /// Who (an email, or `system`).
+    pub verified_by: String,
+    /// What was found.
+    pub report: ChainReport,
 }
 
 /// The columns and joins of a listed audit event.
@@ -678,6 +751,14 @@ impl Store {
             head_seq,
             head_hash,
             checkpoints_checked: checkpoints.len(),
+            latest_checkpoint: checkpoints
+                .iter()
+                .rev()
+                .find(|cp| cp.signature_valid(key))
+                .map(|cp| CheckpointRef {
+                    seq: cp.seq,
+                    signed_at: cp.signed_at.clone(),
+                }),
             intact: breaks.is_empty(),
             breaks,
         })

@@ -207,7 +207,8 @@ pub async fn insert_invite(
     })
 }
 
-async fn invite_by_id_in(
+/// One invite of a workspace, read inside a transaction.
+pub async fn invite_by_id_in(
     conn: &mut AnyConnection,
     workspace_id: i64,
     id: i64,

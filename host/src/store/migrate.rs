@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0010_work_item_paging.sql"),
         postgres: include_str!("../../../migrations/postgres/0010_work_item_paging.sql"),
     },
+    Migration {
+        version: 11,
+        name: "audit_verifications",
+        sqlite: include_str!("../../../migrations/sqlite/0011_audit_verifications.sql"),
+        postgres: include_str!("../../../migrations/postgres/0011_audit_verifications.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

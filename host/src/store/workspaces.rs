@@ -276,6 +276,49 @@ pub async fn remove_member(
     Ok(member)
 }
 
+/// Gives the member with `email` another role: built-in `role`, or the
+/// custom role `custom_role_id` (whose base role is `role`). The last
+/// owner cannot be given another role. Returns the member before and after.
+pub async fn set_member_role(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    email: &str,
+    role: Role,
+    custom_role_id: Option<i64>,
+) -> StoreResult<(Member, Member)> {
+    let find = |members: Vec<Member>| {
+        members.into_iter().find(|m| m.email == email).ok_or_else(|| {
+            StoreError::NotFound(format!("{email} is not a member of this workspace"))
+        })
+    };
+    let before = find(list_members_in(conn, workspace_id).await?)?;
+    let stays_owner = role == Role::Owner && custom_role_id.is_none();
+    if before.role == Role::Owner && before.custom_role.is_none() && !stays_owner {
+        let owners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
+        )
+        .bind(workspace_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if owners <= 1 {
+            return Err(StoreError::Conflict(format!(
+                "{email} is the workspace's last owner; make someone else an owner first"
+            )));
+        }
+    }
+    sqlx::query(
+        "UPDATE memberships SET role = $1, custom_role_id = $2 WHERE workspace_id = $3 AND user_id = $4",
+    )
+    .bind(role.name())
+    .bind(custom_role_id)
+    .bind(workspace_id)
+    .bind(before.user_id)
+    .execute(&mut *conn)
+    .await?;
+    let after = find(list_members_in(conn, workspace_id).await?)?;
+    Ok((before, after))
+}
+
 /// Members of a workspace, read inside a transaction.
 pub async fn list_members_in(
     conn: &mut AnyConnection,

@@ -6,10 +6,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
-use serde::Deserialize;
 
 use super::session::{check_csrf, SignedIn};
-use super::{render, see_other, Frame, PageError};
+use super::{render, see_other, CsrfForm, Done, Frame, PageError};
 use crate::domain::plugins;
 use crate::plugins::State as PluginState;
 use crate::state::AppState;
@@ -37,13 +36,6 @@ struct PluginsPage {
     rows: Vec<PluginRow>,
     loaded: usize,
     not_running: usize,
-}
-
-/// `?done=` after enabling or disabling.
-#[derive(Deserialize, Default)]
-pub struct Done {
-    done: Option<String>,
-    plugin: Option<String>,
 }
 
 /// `GET /admin/plugins`.
@@ -108,14 +100,14 @@ pub async fn plugins(
     .await
     .map_err(|e| crate::domain::DomainError::Internal(format!("listing plugins failed: {e}")))?;
     let loaded = rows.iter().filter(|r| r.state == "loaded").count();
-    let notice = match (done.done.as_deref(), done.plugin) {
+    let notice = match (done.done.as_deref(), done.about) {
         (Some("enabled"), Some(p)) => Some(format!("{p} is enabled.")),
         (Some("disabled"), Some(p)) => Some(format!(
             "{p} is disabled: what it provides is out of use until it is enabled again."
         )),
         _ => None,
     };
-    let frame = Frame::signed_in(&state, &current, "Plugins")
+    let frame = Frame::admin(&state, &current, "plugins", "Plugins")
         .await?
         .with_notice(notice);
     Ok(render(&PluginsPage {
@@ -124,13 +116,6 @@ pub async fn plugins(
         loaded,
         rows,
     }))
-}
-
-/// The enable/disable form.
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /admin/plugins/{name}/{enable|disable}`.
@@ -153,7 +138,7 @@ pub async fn change_plugin(
         _ => return Err(PageError::NotFound("There is no such action.".into())),
     };
     Ok(see_other(&format!(
-        "/admin/plugins?done={done}&plugin={}",
+        "/admin/plugins?done={done}&about={}",
         super::session::urlencode(&name)
     )))
 }

@@ -36,6 +36,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/app.js"),
     ),
     (
+        "audit.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/audit.js"),
+    ),
+    (
         "plugins.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/plugins.js"),

@@ -11,7 +11,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::session::{self, MaybeSignedIn, SignedIn};
-use super::{render, render_status, see_other, Frame, PageError};
+use super::{render, render_status, see_other, CsrfForm, Frame, PageError};
 use crate::domain::invites::{self, Acceptance, InvitePreview};
 use crate::domain::sessions::{self, SignIn};
 use crate::domain::{workspaces, DomainError};
@@ -131,13 +131,6 @@ pub async fn login(
         }
         Err(other) => Err(other.into()),
     }
-}
-
-/// The sign-out form.
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /logout`.

@@ -28,10 +28,13 @@ pub struct Nav {
     /// Its name.
     pub name: String,
     /// Which entry is current: `dashboard`, `change`, `incident`, `task`,
-    /// `settings`.
+    /// `certificates`, `playbooks`, `members`, `audit`, `settings`.
     pub section: &'static str,
-    /// Whether the person may change its settings (the Settings entry).
+    /// Whether the person may change any of its settings (the Settings
+    /// entry).
     pub can_settings: bool,
+    /// Whether they may read its audit log.
+    pub can_audit: bool,
 }
 
 /// The page frame.
@@ -55,6 +58,9 @@ pub struct Frame {
     pub workspaces: Vec<SwitchTo>,
     /// The current workspace's navigation.
     pub nav: Option<Nav>,
+    /// On a platform admin's page, which of its entries is current:
+    /// `workspaces`, `plugins`, `tasks`, `audit`.
+    pub admin_section: Option<&'static str>,
     /// The session's CSRF token, for the sign-out form and every other.
     pub csrf: String,
     /// A short message to show once (after a redirect).
@@ -74,6 +80,7 @@ impl Frame {
             admin: false,
             workspaces: Vec::new(),
             nav: None,
+            admin_section: None,
             csrf: String::new(),
             notice: None,
         }
@@ -119,9 +126,28 @@ impl Frame {
             slug: access.workspace.slug.clone(),
             name: access.workspace.name.clone(),
             section,
-            can_settings: access.can(Permission::WorkspaceSettings)
-                || access.can(Permission::DashboardEdit),
+            can_settings: [
+                Permission::WorkspaceSettings,
+                Permission::DashboardEdit,
+                Permission::RoleManage,
+                Permission::IntegrationManage,
+            ]
+            .into_iter()
+            .any(|p| access.can(p)),
+            can_audit: access.can(Permission::AuditRead),
         });
+        Ok(frame)
+    }
+
+    /// A frame for a platform admin's page in `section`.
+    pub async fn admin(
+        state: &AppState,
+        current: &Current,
+        section: &'static str,
+        title: &str,
+    ) -> Result<Self, PageError> {
+        let mut frame = Frame::signed_in(state, current, title).await?;
+        frame.admin_section = Some(section);
         Ok(frame)
     }
 
@@ -138,6 +164,11 @@ impl Frame {
             .and_then(|(name, _)| name.chars().next())
             .map(|c| c.to_uppercase().collect())
             .unwrap_or_default()
+    }
+
+    /// The URL of the web app's own asset `name` (`audit.js`).
+    pub fn asset(&self, name: &str) -> String {
+        assets::url(name)
     }
 
     /// Whether `section` is the current workspace section.

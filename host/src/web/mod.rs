@@ -32,10 +32,11 @@ pub mod settings;
 pub mod tokens;
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -45,6 +46,10 @@ use axum::Router;
 
 pub use frame::{Frame, Nav};
 
+use serde::Deserialize;
+
+use crate::authz::{Access, Permission};
+use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
 
@@ -156,6 +161,69 @@ pub fn render_status(status: StatusCode, template: &impl Template) -> Response {
 /// A 303 to `to` (post, redirect, get).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
+}
+
+/// `?done=` after a change (post, redirect, get): which notice to show,
+/// and about what.
+#[derive(Debug, Deserialize, Default)]
+pub struct Done {
+    /// The notice's code.
+    pub done: Option<String>,
+    /// What it is about (a plugin's name, an email...), when the notice
+    /// names it.
+    pub about: Option<String>,
+}
+
+impl Done {
+    /// The text of the notice whose code was given, among `known`.
+    pub fn notice(&self, known: &[(&str, &str)]) -> Option<String> {
+        let done = self.done.as_deref()?;
+        known
+            .iter()
+            .find(|(code, _)| *code == done)
+            .map(|(_, text)| (*text).to_owned())
+    }
+}
+
+/// The signed-in person's access to workspace `slug`, checking
+/// `permission`.
+pub async fn workspace_access(
+    state: &AppState,
+    current: &Current,
+    slug: &str,
+    permission: Permission,
+) -> Result<Access, PageError> {
+    Ok(current
+        .caller
+        .workspace(&state.store, slug, permission)
+        .await?)
+}
+
+/// A form that sends nothing but its CSRF token (a button).
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// A file download of `body` named `file_name`.
+pub fn download(content_type: &'static str, file_name: &str, body: impl Into<Body>) -> Response {
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        file_name.replace(|c: char| !c.is_ascii_alphanumeric() && !"-_.".contains(c), "_")
+    );
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body.into(),
+    )
+        .into_response()
 }
 
 /// Why a page could not be shown.

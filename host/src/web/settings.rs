@@ -13,39 +13,15 @@ use vigilo_sdk::PluginKind;
 
 use super::items::humanise;
 use super::session::{check_csrf, SignedIn};
-use super::{render, render_status, see_other, Frame, PageError};
+use super::{
+    render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
+};
 use crate::authz::{Access, Permission};
 use crate::domain::dashboards;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::sessions::Current;
 use crate::domain::{workspaces, DomainError};
 use crate::state::AppState;
-
-/// `?done=` after a change: which notice to show.
-#[derive(Deserialize, Default)]
-pub struct Done {
-    done: Option<String>,
-}
-
-fn notice(done: &Done, known: &[(&str, &str)]) -> Option<String> {
-    let done = done.done.as_deref()?;
-    known
-        .iter()
-        .find(|(code, _)| *code == done)
-        .map(|(_, text)| (*text).to_owned())
-}
-
-async fn settings_access(
-    state: &AppState,
-    current: &Current,
-    slug: &str,
-    permission: Permission,
-) -> Result<Access, PageError> {
-    Ok(current
-        .caller
-        .workspace(&state.store, slug, permission)
-        .await?)
-}
 
 #[derive(Template)]
 #[template(path = "settings/index.html")]
@@ -62,7 +38,7 @@ pub async fn index(
     SignedIn(current): SignedIn,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let access = settings_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let (can_settings, can_dashboard) = (
         access.can(Permission::WorkspaceSettings),
         access.can(Permission::DashboardEdit),
@@ -211,14 +187,13 @@ pub async fn fields(
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = settings_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let form = FieldForm {
         applies_to: vec!["change".into()],
         field_type: "text".into(),
         ..FieldForm::default()
     };
-    let done = notice(
-        &done,
+    let done = done.notice(
         &[
             ("added", "The field was added."),
             ("removed", "The field was removed."),
@@ -249,7 +224,7 @@ pub async fn add_field(
         }
     }
     check_csrf(&current, &csrf)?;
-    let access = settings_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let definition = FieldDefinition {
         key: form.key.trim().to_owned(),
         label: form.label.clone(),
@@ -273,13 +248,6 @@ pub async fn add_field(
     }
 }
 
-/// A form with only a CSRF token.
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /w/{slug}/settings/fields/{key}/delete`.
 pub async fn delete_field(
     State(state): State<AppState>,
@@ -288,7 +256,7 @@ pub async fn delete_field(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&current, &form.csrf)?;
-    let access = settings_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     fields::delete(&state, &access, &key).await?;
     Ok(see_other(&format!(
         "/w/{slug}/settings/fields?done=removed"
@@ -330,9 +298,8 @@ pub async fn dashboard(
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = settings_access(&state, &current, &slug, Permission::DashboardEdit).await?;
-    let done = notice(
-        &done,
+    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
+    let done = done.notice(
         &[
             ("added", "The widget was added."),
             ("removed", "The widget was removed."),
@@ -416,7 +383,7 @@ pub async fn add_widget(
     Form(form): Form<AddWidgetForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&current, &form.csrf)?;
-    let access = settings_access(&state, &current, &slug, Permission::DashboardEdit).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     match dashboards::add_widget(&state, &access, &form.widget, &json!({})).await {
         Ok(_) => Ok(see_other(&format!(
             "/w/{slug}/settings/dashboard?done=added"
@@ -444,7 +411,7 @@ pub async fn change_widget(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&current, &form.csrf)?;
-    let access = settings_access(&state, &current, &slug, Permission::DashboardEdit).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     let done = match action.as_str() {
         "up" => {
             dashboards::move_widget(&state, &access, id, -1).await?;
@@ -509,7 +476,7 @@ async fn general_page(
     done: Option<String>,
 ) -> Result<Response, PageError> {
     // Read afresh, so a change just made shows.
-    let access = settings_access(state, current, slug, Permission::WorkspaceRead).await?;
+    let access = workspace_access(state, current, slug, Permission::WorkspaceRead).await?;
     let settings = &access.workspace.settings;
     let others = settings
         .as_object()
@@ -551,8 +518,8 @@ pub async fn general(
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    settings_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
-    let done = notice(&done, &[("saved", "The settings were saved.")]);
+    workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let done = done.notice(&[("saved", "The settings were saved.")]);
     general_page(&state, &current, &slug, None, None, done).await
 }
 
@@ -579,7 +546,7 @@ pub async fn save_general(
     Form(form): Form<GeneralForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&current, &form.csrf)?;
-    let access = settings_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let outcome = if let Some(text) = &form.holidays {
         let mut dates = Vec::new();
         let mut bad = Vec::new();

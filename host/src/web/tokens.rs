@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::items::when;
 use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, Frame, PageError};
+use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
 use crate::domain::sessions::Current;
 use crate::domain::tokens::{self, NewToken};
 use crate::domain::DomainError;
@@ -113,20 +113,16 @@ async fn page_with(
     Ok(response)
 }
 
-/// `?done=revoked` after revoking.
-#[derive(Deserialize, Default)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// `GET /settings/tokens`.
 pub async fn page(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let notice = (done.done.as_deref() == Some("revoked"))
-        .then(|| "The token was revoked; requests with it are refused from now on.".to_owned());
+    let notice = done.notice(&[(
+        "revoked",
+        "The token was revoked; requests with it are refused from now on.",
+    )]);
     page_with(
         &state,
         &current,
@@ -191,19 +187,12 @@ pub async fn create(
     }
 }
 
-/// The revoke form.
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /settings/tokens/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Path(id): Path<i64>,
-    Form(form): Form<RevokeForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&current, &form.csrf)?;
     tokens::revoke(&state, &current.caller, id).await?;

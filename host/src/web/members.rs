@@ -1,0 +1,586 @@
+//! `/w/{slug}/members`: who is in the workspace and with which role,
+//! changing roles and removing people (owners), inviting one person, the
+//! invites with their status (resend, revoke), and inviting many from a CSV
+//! file: the file is checked and previewed row by row before anything is
+//! sent, then the per-row report offers the failed rows as a CSV file to fix
+//! and upload again.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+
+use super::items::when;
+use super::session::{check_csrf, SignedIn};
+use super::{
+    render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
+};
+use crate::authz::{Access, Permission, Role};
+use crate::domain::invites::{self, BulkReport, InviteCreated, NewInvite, RowOutcome};
+use crate::domain::sessions::Current;
+use crate::domain::{members, roles, DomainError};
+use crate::state::AppState;
+use crate::store::CustomRole;
+
+/// A role in a picker: `owner`, or `custom:<name>` for a custom role.
+pub struct RoleOption {
+    value: String,
+    label: String,
+}
+
+fn role_options(customs: &[CustomRole]) -> Vec<RoleOption> {
+    Role::ALL
+        .iter()
+        .map(|r| RoleOption {
+            value: r.name().to_owned(),
+            label: super::items::humanise(r.name()),
+        })
+        .chain(customs.iter().map(|c| RoleOption {
+            value: format!("custom:{}", c.name),
+            label: format!("{} (custom, based on {})", c.name, c.base_role),
+        }))
+        .collect()
+}
+
+/// A picker's value as (built-in role, custom role).
+fn split_role(value: &str) -> (Option<&str>, Option<&str>) {
+    match value.strip_prefix("custom:") {
+        Some(custom) => (None, Some(custom)),
+        None => (Some(value), None),
+    }
+}
+
+fn role_label(role: Role, custom: Option<&str>) -> String {
+    match custom {
+        Some(c) => format!("{c} (custom)"),
+        None => super::items::humanise(role.name()),
+    }
+}
+
+/// A member in the list.
+pub struct MemberRow {
+    email: String,
+    name: String,
+    role: String,
+    role_value: String,
+    joined: String,
+    is_me: bool,
+}
+
+/// An invite in the list.
+pub struct InviteRow {
+    id: i64,
+    email: String,
+    role: String,
+    status: String,
+    sent: String,
+    expires: String,
+    invited_by: String,
+}
+
+impl InviteRow {
+    fn can_resend(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "expired")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "members/page.html")]
+struct MembersPage {
+    frame: Frame,
+    slug: String,
+    members: Vec<MemberRow>,
+    invites: Vec<InviteRow>,
+    roles: Vec<RoleOption>,
+    can_roles: bool,
+    can_remove: bool,
+    can_invite: bool,
+    created: Option<InviteCreated>,
+    email: String,
+    role: String,
+    error: Option<String>,
+    bulk_error: Option<String>,
+}
+
+/// What the page shows besides the lists.
+#[derive(Default)]
+struct Shown {
+    created: Option<InviteCreated>,
+    email: String,
+    role: String,
+    error: Option<String>,
+    bulk_error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn page_with(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    shown: Shown,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let me = &current.caller.user.email;
+    let members = members::list(state, access)
+        .await?
+        .into_iter()
+        .map(|m| MemberRow {
+            role: role_label(m.role, m.custom_role.as_deref()),
+            role_value: match &m.custom_role {
+                Some(c) => format!("custom:{c}"),
+                None => m.role.name().to_owned(),
+            },
+            joined: when(&m.joined_at),
+            is_me: &m.email == me,
+            name: m.name,
+            email: m.email,
+        })
+        .collect();
+    let invites = invites::list(state, access)
+        .await?
+        .into_iter()
+        .map(|i| InviteRow {
+            id: i.id,
+            role: role_label(i.role, i.custom_role.as_deref()),
+            status: i.status,
+            sent: when(&i.created_at),
+            expires: when(&i.expires_at),
+            invited_by: i.invited_by,
+            email: i.email,
+        })
+        .collect();
+    let customs = roles::custom_roles(state, access).await?;
+    let frame = Frame::workspace(state, current, access, "members", "Members")
+        .await?
+        .with_notice(shown.notice);
+    let mut response = render_status(
+        status,
+        &MembersPage {
+            frame,
+            slug: access.workspace.slug.clone(),
+            members,
+            invites,
+            roles: role_options(&customs),
+            can_roles: access.can(Permission::RoleManage),
+            can_remove: access.can(Permission::MemberRemove),
+            can_invite: access.can(Permission::MemberInvite),
+            created: shown.created,
+            email: shown.email,
+            role: if shown.role.is_empty() {
+                "engineer".into()
+            } else {
+                shown.role
+            },
+            error: shown.error,
+            bulk_error: shown.bulk_error,
+        },
+    );
+    // A page that may show an invite link is never stored.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// `GET /w/{slug}/members`.
+pub async fn page(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::MemberRead).await?;
+    let about = done.about.clone().unwrap_or_default();
+    let notice = done
+        .notice(&[
+            ("role", "The role was changed."),
+            ("removed", "The member was removed from the workspace."),
+            ("revoked", "The invite was revoked; its link no longer works."),
+        ])
+        .map(|text| {
+            if about.is_empty() {
+                text
+            } else {
+                format!("{about}: {text}")
+            }
+        });
+    page_with(
+        &state,
+        &current,
+        &access,
+        Shown {
+            notice,
+            ..Shown::default()
+        },
+        StatusCode::OK,
+    )
+    .await
+}
+
+fn members_url(slug: &str, done: &str, about: &str) -> String {
+    format!(
+        "/w/{slug}/members?done={done}&about={}",
+        super::session::urlencode(about)
+    )
+}
+
+/// The change-role form.
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /w/{slug}/members/{email}/role`.
+pub async fn set_role(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, email)): Path<(String, String)>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::RoleManage).await?;
+    let (role, custom) = split_role(&form.role);
+    match members::set_role(&state, &access, &email, role, custom).await {
+        Ok(member) => Ok(see_other(&members_url(&slug, "role", &member.email))),
+        Err(e @ (DomainError::Conflict(_) | DomainError::Invalid { .. })) => {
+            page_with(
+                &state,
+                &current,
+                &access,
+                Shown {
+                    error: Some(format!("{email}: {e}")),
+                    ..Shown::default()
+                },
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /w/{slug}/members/{email}/remove`.
+pub async fn remove(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, email)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::MemberRemove).await?;
+    match members::remove(&state, &access, &email).await {
+        Ok(member) => Ok(see_other(&members_url(&slug, "removed", &member.email))),
+        Err(e @ DomainError::Conflict(_)) => {
+            page_with(
+                &state,
+                &current,
+                &access,
+                Shown {
+                    error: Some(e.to_string()),
+                    ..Shown::default()
+                },
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The invite form.
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /w/{slug}/invites`: invites one person and shows their link once.
+pub async fn invite(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
+    let (role, custom) = split_role(&form.role);
+    let new = NewInvite {
+        email: form.email.clone(),
+        role: role.map(str::to_owned),
+        custom_role: custom.map(str::to_owned),
+    };
+    match invites::create(&state, &access, &new).await {
+        Ok(created) => {
+            page_with(
+                &state,
+                &current,
+                &access,
+                Shown {
+                    created: Some(created),
+                    ..Shown::default()
+                },
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_))) => {
+            let status = match e {
+                DomainError::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            page_with(
+                &state,
+                &current,
+                &access,
+                Shown {
+                    email: form.email,
+                    role: form.role,
+                    error: Some(e.to_string()),
+                    ..Shown::default()
+                },
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /w/{slug}/invites/{id}/resend`: a new link, shown once.
+pub async fn resend(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
+    let created = invites::resend(&state, &access, id).await?;
+    page_with(
+        &state,
+        &current,
+        &access,
+        Shown {
+            created: Some(created),
+            ..Shown::default()
+        },
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// `POST /w/{slug}/invites/{id}/revoke`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
+    let invite = invites::revoke(&state, &access, id).await?;
+    Ok(see_other(&members_url(&slug, "revoked", &invite.email)))
+}
+
+/// One row of a bulk preview or report.
+pub struct BulkRowView {
+    line: u64,
+    email: String,
+    role: String,
+    outcome: &'static str,
+    outcome_label: &'static str,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "members/bulk.html")]
+struct BulkPage {
+    frame: Frame,
+    slug: String,
+    file_name: String,
+    preview: bool,
+    invited: usize,
+    skipped: usize,
+    failed: usize,
+    rows: Vec<BulkRowView>,
+    /// The file, hex-encoded, for the confirmation form.
+    file_hex: String,
+    /// The failed rows as a `data:` URL to download.
+    failed_csv_url: String,
+}
+
+/// `data:` URL text: everything but unreserved characters percent-encoded.
+fn data_url(content_type: &str, text: &str) -> String {
+    let mut out = format!("data:{content_type},");
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn bulk_page(
+    frame: Frame,
+    slug: &str,
+    file_name: &str,
+    file: &[u8],
+    report: &BulkReport,
+    preview: bool,
+) -> BulkPage {
+    let rows = report
+        .rows
+        .iter()
+        .map(|r| {
+            let (outcome, outcome_label) = match r.outcome {
+                RowOutcome::Invited => ("invited", "Invited"),
+                RowOutcome::WouldInvite => ("would_invite", "Will be invited"),
+                RowOutcome::Skipped => ("skipped", "Skipped"),
+                RowOutcome::Failed => ("failed", "Failed"),
+            };
+            BulkRowView {
+                line: r.row,
+                email: r.email.clone(),
+                role: match (r.role.as_str(), r.custom_role_name.as_str()) {
+                    (_, c) if !c.is_empty() => format!("{c} (custom)"),
+                    (role, _) => role.to_owned(),
+                },
+                outcome,
+                outcome_label,
+                reason: r.reason.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    BulkPage {
+        frame,
+        slug: slug.to_owned(),
+        file_name: file_name.to_owned(),
+        preview,
+        invited: report.invited,
+        skipped: report.skipped,
+        failed: report.failed,
+        rows,
+        file_hex: hex::encode(file),
+        failed_csv_url: data_url("text/csv;charset=utf-8", &report.failed_rows_csv()),
+    }
+}
+
+/// `POST /w/{slug}/invites/bulk` (a file upload): checks every row and
+/// shows what would happen, sending nothing.
+pub async fn bulk_preview(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    mut multipart: Multipart,
+) -> Result<Response, PageError> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        PageError::Domain(DomainError::Unreadable {
+            code: "invalid_upload",
+            message: format!("the upload could not be read: {}", e.body_text()),
+        })
+    };
+    let (mut csrf, mut file, mut file_name) = (String::new(), Vec::new(), String::new());
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
+            Some("file") => {
+                file_name = field.file_name().unwrap_or("invites.csv").to_owned();
+                file = field.bytes().await.map_err(unreadable)?.to_vec();
+            }
+            _ => {}
+        }
+    }
+    check_csrf(&current, &csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
+    if file.is_empty() {
+        return refuse_file(&state, &current, &access, "Choose a CSV file to upload.".into()).await;
+    }
+    let rows = match invites::parse_csv(&file) {
+        Ok(rows) => rows,
+        Err(e @ DomainError::Unreadable { .. }) => {
+            return refuse_file(&state, &current, &access, e.to_string()).await
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let report = invites::bulk(&state, &access, rows, true).await?;
+    let frame = Frame::workspace(&state, &current, &access, "members", "Bulk invite: preview").await?;
+    Ok(render(&bulk_page(
+        frame, &slug, &file_name, &file, &report, true,
+    )))
+}
+
+async fn refuse_file(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    message: String,
+) -> Result<Response, PageError> {
+    page_with(
+        state,
+        current,
+        access,
+        Shown {
+            bulk_error: Some(message),
+            ..Shown::default()
+        },
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
+/// The confirmation form: the previewed file, hex-encoded.
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    file: String,
+    #[serde(default)]
+    file_name: String,
+}
+
+/// `POST /w/{slug}/invites/bulk/confirm`: invites the good rows and shows
+/// the per-row report.
+pub async fn bulk_confirm(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
+    let file = hex::decode(form.file.trim()).map_err(|_| {
+        PageError::Domain(DomainError::Unreadable {
+            code: "invalid_upload",
+            message: "the confirmed file was damaged on the way; upload it again".into(),
+        })
+    })?;
+    let rows = invites::parse_csv(&file)?;
+    let report = invites::bulk(&state, &access, rows, false).await?;
+    let frame = Frame::workspace(&state, &current, &access, "members", "Bulk invite: report").await?;
+    let mut response = render(&bulk_page(
+        frame,
+        &slug,
+        &form.file_name,
+        &file,
+        &report,
+        false,
+    ));
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

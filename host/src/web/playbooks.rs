@@ -1,0 +1,550 @@
+//! `/w/{slug}/playbooks`: the workspace's playbooks and their runs.
+//!
+//! A playbook is shown with its steps; it is created and edited as JSON
+//! (the same definition `vigilo playbook create` reads), and the server's
+//! checks answer next to the editor naming the step and field
+//! (`steps[2].url`). **Run** and **Dry run** take the inputs the steps'
+//! `{{input.<name>}}` placeholders ask for, one field each, and lead to the
+//! run record: every step's status, output and error (a dry run marks the
+//! steps it cannot simulate).
+
+use std::collections::BTreeSet;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use serde_json::{Map, Value};
+
+use super::items::when;
+use super::session::{check_csrf, SignedIn};
+use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
+use crate::authz::{Access, Permission};
+use crate::domain::playbooks::{self, PlaybookDefinition};
+use crate::domain::sessions::Current;
+use crate::domain::DomainError;
+use crate::state::AppState;
+use crate::store::{Playbook, PlaybookRun};
+
+/// A playbook in the list.
+pub struct PlaybookRow {
+    id: i64,
+    name: String,
+    description: String,
+    steps: usize,
+    updated: String,
+}
+
+/// A run in a list.
+pub struct RunRow {
+    id: i64,
+    playbook: String,
+    dry_run: bool,
+    status: String,
+    started_by: String,
+    started: String,
+}
+
+fn run_row(r: PlaybookRun) -> RunRow {
+    RunRow {
+        id: r.id,
+        playbook: r.playbook,
+        dry_run: r.dry_run,
+        status: r.status,
+        started_by: r.started_by.unwrap_or_else(|| "someone removed".into()),
+        started: when(&r.started_at),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "playbooks/list.html")]
+struct ListPage {
+    frame: Frame,
+    slug: String,
+    rows: Vec<PlaybookRow>,
+    runs: Vec<RunRow>,
+    can_edit: bool,
+}
+
+/// `GET /w/{slug}/playbooks`.
+pub async fn list(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
+    let rows = playbooks::list(&state, &access)
+        .await?
+        .into_iter()
+        .map(|p| PlaybookRow {
+            id: p.id,
+            steps: p.steps.as_array().map_or(0, Vec::len),
+            updated: when(&p.updated_at),
+            name: p.name,
+            description: p.description,
+        })
+        .collect();
+    let runs = playbooks::runs(&state, &access, None, Some(20))
+        .await?
+        .into_iter()
+        .map(run_row)
+        .collect();
+    let frame = Frame::workspace(&state, &current, &access, "playbooks", "Playbooks")
+        .await?
+        .with_notice(done.notice(&[("deleted", "The playbook was deleted; its runs stay.")]));
+    Ok(render(&ListPage {
+        frame,
+        slug,
+        rows,
+        runs,
+        can_edit: access.can(Permission::PlaybookEdit),
+    }))
+}
+
+/// A step as the playbook page shows it.
+pub struct StepView {
+    index: usize,
+    name: String,
+    step_type: String,
+    settings: Vec<(String, String)>,
+    continue_on_error: bool,
+}
+
+fn step_views(playbook: &Playbook) -> Vec<StepView> {
+    playbook
+        .steps
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    let object = step.as_object().cloned().unwrap_or_default();
+                    let text = |v: &Value| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    StepView {
+                        index: i + 1,
+                        name: object
+                            .get("name")
+                            .map(text)
+                            .unwrap_or_else(|| format!("step{}", i + 1)),
+                        step_type: object.get("type").map(text).unwrap_or_default(),
+                        continue_on_error: object
+                            .get("continue_on_error")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                        settings: object
+                            .iter()
+                            .filter(|(k, _)| {
+                                !matches!(k.as_str(), "name" | "type" | "continue_on_error")
+                            })
+                            .map(|(k, v)| (k.clone(), text(v)))
+                            .collect(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The names of the `{{input.<name>}}` placeholders in `steps`, sorted.
+fn input_names(steps: &Value) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    let mut strings = Vec::new();
+    collect_strings(steps, &mut strings);
+    for text in strings {
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("{{") {
+            rest = &rest[start + 2..];
+            let Some(end) = rest.find("}}") else { break };
+            if let Some(path) = rest[..end].trim().strip_prefix("input.") {
+                let name = path.split('.').next().unwrap_or("");
+                if !name.is_empty() {
+                    names.insert(name.to_owned());
+                }
+            }
+            rest = &rest[end + 2..];
+        }
+    }
+    names.into_iter().collect()
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[derive(Template)]
+#[template(path = "playbooks/show.html")]
+struct ShowPage {
+    frame: Frame,
+    slug: String,
+    playbook: Playbook,
+    steps: Vec<StepView>,
+    inputs: Vec<(String, String)>,
+    runs: Vec<RunRow>,
+    can_edit: bool,
+    can_run: bool,
+    can_dry_run: bool,
+    error: Option<String>,
+}
+
+async fn show_with(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    id: &str,
+    typed: Option<Map<String, Value>>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let playbook = playbooks::get(state, access, id).await?;
+    let runs = playbooks::runs(state, access, Some(&playbook.id.to_string()), Some(20))
+        .await?
+        .into_iter()
+        .map(run_row)
+        .collect();
+    let inputs = input_names(&playbook.steps)
+        .into_iter()
+        .map(|name| {
+            let value = typed
+                .as_ref()
+                .and_then(|t| t.get(&name))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            (name, value)
+        })
+        .collect();
+    let frame = Frame::workspace(state, current, access, "playbooks", &playbook.name)
+        .await?
+        .with_notice(notice);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(render_status(
+        status,
+        &ShowPage {
+            frame,
+            slug: access.workspace.slug.clone(),
+            steps: step_views(&playbook),
+            playbook,
+            inputs,
+            runs,
+            can_edit: access.can(Permission::PlaybookEdit),
+            can_run: access.can(Permission::PlaybookRun),
+            can_dry_run: access.can(Permission::PlaybookDryRun),
+            error,
+        },
+    ))
+}
+
+/// `GET /w/{slug}/playbooks/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
+    let notice = done.notice(&[
+        ("created", "The playbook was created."),
+        ("saved", "The playbook was saved."),
+    ]);
+    show_with(&state, &current, &access, &id.to_string(), None, None, notice).await
+}
+
+/// `POST /w/{slug}/playbooks/{id}/run`: `mode=dry` or `mode=run`, and an
+/// `input.<name>` field per placeholder.
+pub async fn run(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let mut csrf = String::new();
+    let mut dry_run = true;
+    let mut input = Map::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "csrf" => csrf = value,
+            "mode" => dry_run = value != "run",
+            _ => {
+                if let Some(name) = key.strip_prefix("input.") {
+                    input.insert(name.to_owned(), Value::String(value));
+                }
+            }
+        }
+    }
+    check_csrf(&current, &csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
+    match playbooks::run(&state, &access, &id.to_string(), input.clone(), dry_run).await {
+        Ok(run) => Ok(see_other(&format!("/w/{slug}/playbooks/runs/{}", run.id))),
+        Err(DomainError::Invalid { message, .. }) => {
+            show_with(&state, &current, &access, &id.to_string(), Some(input), Some(message), None)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A step's result as the run page shows it.
+pub struct StepOutcome {
+    index: usize,
+    name: String,
+    step_type: String,
+    status: String,
+    output: String,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "playbooks/run.html")]
+struct RunPage {
+    frame: Frame,
+    slug: String,
+    run: RunRow,
+    playbook_id: Option<i64>,
+    input: String,
+    finished: String,
+    steps: Vec<StepOutcome>,
+}
+
+/// `GET /w/{slug}/playbooks/runs/{id}`.
+pub async fn run_page(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
+    let run = playbooks::get_run(&state, &access, id).await?;
+    let steps = playbooks::run_steps(&run)
+        .into_iter()
+        .map(|s| StepOutcome {
+            index: s.index,
+            step_type: serde_json::to_value(s.step_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            name: s.name,
+            status: s.status,
+            output: s
+                .output
+                .map(|o| serde_json::to_string_pretty(&o).unwrap_or_default())
+                .unwrap_or_default(),
+            error: s.error.unwrap_or_default(),
+        })
+        .collect();
+    let frame = Frame::workspace(
+        &state,
+        &current,
+        &access,
+        "playbooks",
+        &format!("Run {} of {}", run.id, run.playbook),
+    )
+    .await?;
+    let input = match &run.input {
+        Value::Object(m) if m.is_empty() => String::new(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    };
+    Ok(render(&RunPage {
+        frame,
+        slug,
+        playbook_id: run.playbook_id,
+        finished: run.finished_at.as_deref().map(when).unwrap_or_default(),
+        input,
+        run: run_row(run),
+        steps,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "playbooks/edit.html")]
+struct EditPage {
+    frame: Frame,
+    slug: String,
+    /// None when creating.
+    id: Option<i64>,
+    definition: String,
+    error: Option<String>,
+    error_field: String,
+}
+
+const EXAMPLE: &str = r#"{
+  "name": "page-on-call",
+  "description": "Tell the on-call channel and open a follow-up task.",
+  "steps": [
+    {"type": "notify", "integration": "ops-slack", "message": "Incident {{input.incident}}: {{input.summary}}"},
+    {"type": "create_task", "title": "Write the post-mortem for incident {{input.incident}}"}
+  ]
+}"#;
+
+async fn edit_with(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    id: Option<i64>,
+    definition: String,
+    refusal: Option<DomainError>,
+) -> Result<Response, PageError> {
+    let (status, error, error_field) = match refusal {
+        None => (StatusCode::OK, None, String::new()),
+        Some(DomainError::Invalid { field, message }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(message),
+            field.unwrap_or_default(),
+        ),
+        Some(DomainError::Conflict(message)) => {
+            (StatusCode::CONFLICT, Some(message), "name".to_owned())
+        }
+        Some(e) => return Err(e.into()),
+    };
+    let title = if id.is_some() {
+        "Edit playbook"
+    } else {
+        "New playbook"
+    };
+    let frame = Frame::workspace(state, current, access, "playbooks", title).await?;
+    Ok(render_status(
+        status,
+        &EditPage {
+            frame,
+            slug: access.workspace.slug.clone(),
+            id,
+            definition,
+            error,
+            error_field,
+        },
+    ))
+}
+
+/// `GET /w/{slug}/playbooks/new`.
+pub async fn new_page(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
+    edit_with(&state, &current, &access, None, EXAMPLE.to_owned(), None).await
+}
+
+/// `GET /w/{slug}/playbooks/{id}/edit`.
+pub async fn edit_page(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
+    let playbook = playbooks::get(&state, &access, &id.to_string()).await?;
+    let definition = PlaybookDefinition::from_stored(playbook)?;
+    let text = serde_json::to_string_pretty(&definition)
+        .map_err(|e| DomainError::Internal(format!("cannot show a playbook: {e}")))?;
+    edit_with(&state, &current, &access, Some(id), text, None).await
+}
+
+/// The editor's form.
+#[derive(serde::Deserialize)]
+pub struct EditorForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    definition: String,
+}
+
+/// Reads the editor's JSON; a syntax or shape error says where.
+fn parse_definition(text: &str) -> Result<PlaybookDefinition, DomainError> {
+    serde_json::from_str::<PlaybookDefinition>(text).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "This is not valid JSON"
+            }
+            _ => "This JSON is not a playbook definition",
+        };
+        let detail = e.to_string();
+        let detail = detail
+            .split(" at line ")
+            .next()
+            .unwrap_or(&detail)
+            .to_owned();
+        DomainError::invalid(
+            "definition",
+            format!("{what} (line {}, column {}): {detail}", e.line(), e.column()),
+        )
+    })
+}
+
+/// `POST /w/{slug}/playbooks`.
+pub async fn create(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Form(form): Form<EditorForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
+    let created = match parse_definition(&form.definition) {
+        Ok(definition) => playbooks::create(&state, &access, &definition).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(p) => Ok(see_other(&format!("/w/{slug}/playbooks/{}?done=created", p.id))),
+        Err(e) => edit_with(&state, &current, &access, None, form.definition, Some(e)).await,
+    }
+}
+
+/// `POST /w/{slug}/playbooks/{id}/edit`.
+pub async fn update(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(form): Form<EditorForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
+    let saved = match parse_definition(&form.definition) {
+        Ok(definition) => playbooks::replace(&state, &access, &id.to_string(), &definition).await,
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(p) => Ok(see_other(&format!("/w/{slug}/playbooks/{}?done=saved", p.id))),
+        Err(e) => edit_with(&state, &current, &access, Some(id), form.definition, Some(e)).await,
+    }
+}
+
+/// `POST /w/{slug}/playbooks/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
+    playbooks::delete(&state, &access, &id.to_string()).await?;
+    Ok(see_other(&format!("/w/{slug}/playbooks?done=deleted")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_names_are_the_placeholders_of_the_steps() {
+        let steps = serde_json::json!([
+            {"type": "notify", "message": "{{input.summary}} on {{ input.x }} {{input.incident}}"},
+            {"type": "set_status", "item": "{{input.incident}}", "status": "resolved"},
+            {"type": "webhook", "url": "https://x/{{steps.step1.output}}"}
+        ]);
+        assert_eq!(input_names(&steps), ["incident", "summary", "x"]);
+    }
+}
