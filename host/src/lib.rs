@@ -1,9 +1,10 @@
 //! `vigilo-host`: the Vigilo server.
 //!
 //! Vigilo is a self-hosted operations platform. This crate is its server: a
-//! REST API under `/api/v1` (axum on tokio) over a store that runs on an
-//! embedded SQLite file by default and on PostgreSQL for production and
-//! several replicas (sqlx, with one migration folder per dialect).
+//! REST API under `/api/v1` (axum on tokio) and a server-rendered web app on
+//! the same origin ([`web`]), over a store that runs on an embedded SQLite
+//! file by default and on PostgreSQL for production and several replicas
+//! (sqlx, with one migration folder per dialect).
 //!
 //! A request reads top to bottom: [`app`] builds the router →
 //! `http/<feature>.rs` extracts it (the caller through
@@ -16,6 +17,18 @@
 //! comes back through `?` to [`error::ApiError`], the one place errors
 //! become HTTP. The playbook engine and the plugins' host callbacks call the
 //! same domain functions, so a rule exists once.
+//!
+//! A page of the web app reads the same way: `web/<area>.rs` resolves the
+//! signed-in person from the session cookie ([`web::session`]; sessions,
+//! their expiry and sign-in throttling are [`domain::sessions`], Argon2id
+//! passwords [`domain::passwords`]), checks a form's CSRF token, calls the
+//! same [`domain`] function, and renders an askama template from
+//! `host/templates/` (a [`domain::DomainError`] becomes an error page, or a
+//! redirect to the sign-in page). Every page carries the strict
+//! [`web::CSP`]. The app's own CSS and ES modules are embedded from
+//! `host/assets/` and served at content-hashed URLs ([`web::assets`]);
+//! plugins' frontend files are served at URLs that carry their library's
+//! hash, and their custom elements draw dashboard tiles and field editors.
 //!
 //! Native plugins live in [`plugins`]: loaded at startup with one WARN line
 //! and a reason code for each file that cannot run, kept in a registry that

@@ -12,6 +12,11 @@
 //!   [`Widget`], [`Adapter`], [`Task`]) collected by a [`PluginRegistry`],
 //!   with the contexts they run in ([`FieldContext`], [`WidgetContext`],
 //!   [`TaskContext`]) and the one macro, [`export_plugin!`];
+//! * the frontend half: the files a plugin embeds ([`Asset`], listed by
+//!   [`Plugin::frontend`]) and the custom element that draws a field editor
+//!   or a dashboard tile in the web app ([`Element`], returned by
+//!   [`FieldType::element`] and [`Widget::element`]), built for the contract
+//!   [`FRONTEND_API_VERSION`] names;
 //! * the server's callback API, [`Host`]: every host method's name, its
 //!   request and response types, and a typed helper for each (the [`host`]
 //!   module), among them [`HTTP_REQUEST`], the way plugins call out;
@@ -151,12 +156,29 @@
 //! assert_server_accepts(release_library("ticket_ref"), SERVER_VERSION);
 //! ```
 //!
+//! ## The frontend half
+//!
+//! The web app draws a field of a plugin's type with the plugin's editor,
+//! and a plugin's dashboard tile with its element: a custom element defined
+//! by one of the plugin's ES modules. Its tag starts with the plugin's name
+//! and a hyphen (`datepicker_with_holidays-picker`), which registration
+//! checks ([`Element::check`]). The server serves the files at
+//! `/plugins/{name}/v/{sha16}/{path}` (the start of the library's SHA-256,
+//! so browsers may cache them for good) and uses an element only when the
+//! manifest's [`wire::Manifest::frontend_api`] equals its own
+//! [`FRONTEND_API_VERSION`]. An editor is a form-associated element (it
+//! submits its value through `ElementInternals`); a tile gets its widget's
+//! rendered `data`. Pages carry a strict Content-Security-Policy: no inline
+//! script or style and no `eval`, so an element styles itself with a
+//! constructable stylesheet or a linked CSS file of its own. The README's
+//! "Frontend half" is the whole contract.
+//!
 //! ## Calling out
 //!
-//! A plugin reaches other services only through the server: adapters (and
-//! tasks) call [`Host::http_request`] ([`HTTP_REQUEST`]), and the server makes
-//! the request under its egress policy and limits. A plugin needs no HTTP
-//! client of its own; the test harness has one ([`harness`], feature
+//! A plugin reaches other services only through the server: adapters, tasks
+//! and widgets call [`Host::http_request`] ([`HTTP_REQUEST`]), and the server
+//! makes the request under its egress policy and limits. A plugin needs no
+//! HTTP client of its own; the test harness has one ([`harness`], feature
 //! `harness-http`).
 //!
 //! The crate's `README.md` is the full plugin developer guide.

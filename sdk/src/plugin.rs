@@ -323,7 +323,8 @@ pub trait Widget: Send + Sync + 'static {
     /// `host`; the frontend half draws the result.
     fn render(&self, ctx: &WidgetContext, host: &dyn Host) -> Result<Value, String>;
     /// The custom element that draws the tile from that data (see "Frontend
-    /// half" in the README). None: the web app shows the data as a list.
+    /// half" in the README). None: the web app shows the data as formatted
+    /// JSON.
     fn element(&self) -> Option<Element> {
         None
     }

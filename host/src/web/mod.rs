@@ -12,8 +12,9 @@
 //! Every page carries a strict Content-Security-Policy (no inline script or
 //! style, no eval, no framing), `X-Content-Type-Options: nosniff` and
 //! `Referrer-Policy: same-origin` (`no-referrer` where the URL holds a
-//! secret), and is never cached; every state-changing form carries a CSRF
-//! token.
+//! secret), and `Cache-Control: no-cache` (revalidated before any reuse;
+//! `no-store` where a page shows a secret); every state-changing form
+//! carries a CSRF token.
 //!
 //! One module per area: [`auth`] (signing in and out, accepting invites),
 //! [`dashboard`], [`items`] (changes, incidents, tasks), [`settings`]
