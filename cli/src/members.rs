@@ -19,6 +19,8 @@ pub enum MemberCmd {
     List,
     /// Invite someone by email
     Invite(InviteArgs),
+    /// Give a member another role (owners; the last owner stays an owner)
+    Role(RoleArgs),
     /// Remove a member
     Remove {
         /// Email of the member
@@ -48,6 +50,21 @@ pub struct InviteArgs {
     pub custom_role: Option<String>,
 }
 
+/// The arguments of `vigilo member role`: an email and exactly one role.
+#[derive(Args)]
+#[command(group(ArgGroup::new("grant").required(true).args(["role", "custom_role"])))]
+pub struct RoleArgs {
+    /// Email of the member
+    #[arg(value_parser = non_empty)]
+    pub email: String,
+    /// Built-in role to give
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Custom role to give
+    #[arg(long, value_name = "NAME")]
+    pub custom_role: Option<String>,
+}
+
 /// `vigilo invite ...`: its subcommands and their arguments.
 #[derive(Subcommand)]
 pub enum InviteCmd {
@@ -55,6 +72,11 @@ pub enum InviteCmd {
     List,
     /// Revoke a pending invite
     Revoke {
+        /// Invite id (see `vigilo invite list`)
+        id: u64,
+    },
+    /// Send a pending or expired invite again, with a new link
+    Resend {
         /// Invite id (see `vigilo invite list`)
         id: u64,
     },
@@ -109,6 +131,21 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
                 when(&invite, "expires_at")
             ))?;
             output::line(format!("Accept link: {}", text(&invite, "accept_url")))?;
+        }
+        MemberCmd::Role(args) => {
+            let body = match (args.role, args.custom_role) {
+                (_, Some(custom)) => json!({ "custom_role": custom }),
+                (role, None) => json!({ "role": role }),
+            };
+            let member = client.patch(&format!("{base}/members/{}", seg(&args.email)), &body)?;
+            if ctx.json {
+                return output::json(&member).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "{} is now {} in workspace {slug}.",
+                text(&member, "email"),
+                role_of(&member)
+            ))?;
         }
         MemberCmd::Remove { email } => {
             let removed = client.delete(&format!("{base}/members/{}", seg(&email)))?;
@@ -220,6 +257,24 @@ pub fn run_invite(ctx: &Ctx, cmd: InviteCmd) -> Result<u8> {
                 text(&revoked, "id"),
                 text(&revoked, "email")
             ))?;
+        }
+        InviteCmd::Resend { id } => {
+            let client = ctx.client()?;
+            let slug = ctx.workspace()?;
+            let invite = client.create(
+                &format!("{}/invites/{id}/resend", workspace_path(slug)),
+                &json!({}),
+            )?;
+            if ctx.json {
+                return output::json(&invite).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Sent invite {id} to {} again as invite {} (expires {}); the old link no longer works.",
+                text(&invite, "email"),
+                text(&invite, "id"),
+                when(&invite, "expires_at")
+            ))?;
+            output::line(format!("Accept link: {}", text(&invite, "accept_url")))?;
         }
         InviteCmd::Accept {
             invite_token,

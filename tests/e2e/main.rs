@@ -21,6 +21,7 @@ mod scheduler;
 mod server_process;
 mod tokens;
 mod web;
+mod web_admin;
 mod work_items;
 mod workspaces;
 

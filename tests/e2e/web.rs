@@ -19,7 +19,7 @@ on_both_databases!(
 );
 
 /// A password the rules accept.
-const PASSWORD: &str = "tram-ladle-quince-42";
+pub(crate) const PASSWORD: &str = "tram-ladle-quince-42";
 
 /// A server with the reference plugins and the broken-tile fixture, and a
 /// workspace `ops` set up as a team would have it.
@@ -78,7 +78,7 @@ fn server(db: TestDb) -> TestServer {
 
 /// Invites `email` as `role` and accepts in the browser, which signs them
 /// in; returns nothing but leaves `browser` signed in as them.
-fn join_in_browser(server: &TestServer, browser: &Browser, email: &str, role: &str) {
+pub(crate) fn join_in_browser(server: &TestServer, browser: &Browser, email: &str, role: &str) {
     let invite = server.admin().create(
         "/api/v1/workspaces/ops/invites",
         json!({"email": email, "role": role}),

@@ -271,6 +271,46 @@ impl Browser {
         panic!("waited 10 s for {what} on {}", self.path());
     }
 
+    /// Waits up to `limit` until `script` returns true; returns how long it
+    /// took, or None if it never did.
+    pub fn wait_at_most(&self, limit: Duration, script: &str) -> Option<Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.script(script) == Value::Bool(true) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Chooses the file `path` in the file input `css`.
+    #[track_caller]
+    pub fn upload(&self, css: &str, path: &std::path::Path) {
+        let element = self.find(css);
+        self.run(element.send_keys(&path.display().to_string()))
+            .unwrap_or_else(|e| panic!("choose {} in {css}: {e}", path.display()));
+    }
+
+    /// Submits a form from the page with `fetch`, as a forged or hand-made
+    /// request would, with the session's cookie and its CSRF token; returns
+    /// the response's status. `body` is url-encoded fields without `csrf`.
+    pub fn post_form(&self, action: &str, body: &str) -> u16 {
+        let status = self.run(self.client.execute_async(
+            "const [action, body, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+             const csrf = document.querySelector('form[action=\"/logout\"] input[name=csrf]').value;
+             fetch(action, {method: 'POST', redirect: 'manual',
+               headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+               body: body + (body ? '&' : '') + 'csrf=' + encodeURIComponent(csrf)})
+               .then(r => done(r.status));",
+            vec![Value::String(action.into()), Value::String(body.into())],
+        ));
+        status
+            .expect("fetch")
+            .as_u64()
+            .unwrap_or_else(|| panic!("no status from {action}")) as u16
+    }
+
     /// Signs in as `email` with `password` through the sign-in page.
     #[track_caller]
     pub fn sign_in(&self, email: &str, password: &str) {

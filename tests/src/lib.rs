@@ -716,3 +716,80 @@ impl Cli {
         }
     }
 }
+
+/// A browser session made without a browser: signs in through `/login` as
+/// a form post would, and keeps the session cookie.
+pub struct WebSession {
+    base: String,
+    cookie: String,
+    agent: ureq::Agent,
+}
+
+impl WebSession {
+    /// Signs in as `email` with `password` on the server at `base`.
+    pub fn sign_in(base: &str, email: &str, password: &str) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+            .timeout(Duration::from_secs(30))
+            .build();
+        let page = agent.get(&format!("{base}/login")).call().expect("GET /login");
+        let form_cookie = page
+            .all("set-cookie")
+            .into_iter()
+            .find_map(|c| c.split(';').next().filter(|c| c.contains("vigilo_form=")))
+            .expect("the sign-in form's cookie")
+            .to_owned();
+        let html = page.into_string().expect("the sign-in page");
+        let token = html
+            .split("name=\"form_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the sign-in form's token")
+            .to_owned();
+        let signed_in = agent
+            .post(&format!("{base}/login"))
+            .set("Cookie", &form_cookie)
+            .send_form(&[
+                ("email", email),
+                ("password", password),
+                ("form_token", &token),
+                ("next", "/"),
+            ]);
+        let response = match signed_in {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("POST /login: {e}"),
+        };
+        let cookie = response
+            .all("set-cookie")
+            .into_iter()
+            .find_map(|c| c.split(';').next().filter(|c| c.contains("vigilo_session=")))
+            .unwrap_or_else(|| panic!("no session after signing in as {email}"))
+            .to_owned();
+        WebSession {
+            base: base.to_owned(),
+            cookie,
+            agent,
+        }
+    }
+
+    /// GETs `path` with the session; returns the status and the `Location`
+    /// of a redirect.
+    pub fn get(&self, path: &str) -> (u16, Option<String>) {
+        let result = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .call();
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        (
+            response.status(),
+            response.header("location").map(str::to_owned),
+        )
+    }
+}

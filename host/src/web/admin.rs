@@ -1,15 +1,33 @@
-//! `/admin/plugins` (platform admins): every plugin the server has seen,
-//! loaded or not, with what it registered and its frontend files, or the
-//! reason it is not running and what to do about it; enable and disable.
+//! The platform admin's pages.
+//!
+//! - `/admin/workspaces`: every workspace; creating one (name, slug, region,
+//!   optional template); downloading a workspace's configuration (the same
+//!   JSON as `vigilo workspace export`); templates made from an export file.
+//! - `/admin/plugins`: every plugin the server has seen, loaded or not, with
+//!   what it registered and its frontend files, or the reason it is not
+//!   running and what to do about it; enable and disable.
+//! - `/admin/tasks`: the scheduler's periodic tasks with their schedule,
+//!   last and next run and outcome; running one now; a task's run history.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
+use serde::Deserialize;
 
-use super::session::{check_csrf, SignedIn};
-use super::{render, see_other, CsrfForm, Done, Frame, PageError};
-use crate::domain::plugins;
+use super::items::when;
+use super::session::{check_csrf, urlencode, SignedIn};
+use super::{
+    download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame,
+    PageError,
+};
+use crate::authz::Permission;
+use crate::domain::sessions::Current;
+use crate::domain::templates::{self, NewTemplate, Snapshot};
+use crate::domain::workspaces::{self, NewWorkspace};
+use crate::domain::{plugins, tasks, DomainError};
+use crate::store::TaskRun;
 use crate::plugins::State as PluginState;
 use crate::state::AppState;
 
@@ -139,6 +157,414 @@ pub async fn change_plugin(
     };
     Ok(see_other(&format!(
         "/admin/plugins?done={done}&about={}",
-        super::session::urlencode(&name)
+        urlencode(&name)
+    )))
+}
+
+/// A workspace in the admin's list.
+pub struct WorkspaceRow {
+    slug: String,
+    name: String,
+    region: String,
+    created: String,
+    member: bool,
+}
+
+/// A template in the admin's list.
+pub struct TemplateRow {
+    name: String,
+    description: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/workspaces.html")]
+struct WorkspacesPage {
+    frame: Frame,
+    rows: Vec<WorkspaceRow>,
+    templates: Vec<TemplateRow>,
+    form: WorkspaceForm,
+    error: Option<String>,
+    error_field: String,
+    template_error: Option<String>,
+}
+
+/// The new-workspace form.
+#[derive(Debug, Default, Deserialize)]
+pub struct WorkspaceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    template: String,
+}
+
+async fn workspaces_page(
+    state: &AppState,
+    current: &Current,
+    form: WorkspaceForm,
+    refusal: Option<DomainError>,
+    template_error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    current
+        .caller
+        .require_platform_admin("manage workspaces")?;
+    let rows = workspaces::visible(state, &current.caller)
+        .await?
+        .into_iter()
+        .map(|v| WorkspaceRow {
+            member: v.role.is_some(),
+            created: when(&v.workspace.created_at),
+            slug: v.workspace.slug,
+            name: v.workspace.name,
+            region: v.workspace.region,
+        })
+        .collect();
+    let templates = templates::list(state)
+        .await?
+        .into_iter()
+        .map(|t| TemplateRow {
+            created: when(&t.created_at),
+            name: t.name,
+            description: t.description,
+        })
+        .collect();
+    let (status, error, error_field) = match refusal {
+        None if template_error.is_some() => (StatusCode::UNPROCESSABLE_ENTITY, None, String::new()),
+        None => (StatusCode::OK, None, String::new()),
+        Some(DomainError::Invalid { field, message }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(message),
+            field.unwrap_or_default(),
+        ),
+        Some(DomainError::Conflict(message)) => {
+            (StatusCode::CONFLICT, Some(message), "slug".to_owned())
+        }
+        Some(DomainError::NotFound(message)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(message),
+            "template".to_owned(),
+        ),
+        Some(e) => return Err(e.into()),
+    };
+    let frame = Frame::admin(state, current, "workspaces", "Workspaces")
+        .await?
+        .with_notice(notice);
+    Ok(render_status(
+        status,
+        &WorkspacesPage {
+            frame,
+            rows,
+            templates,
+            form: WorkspaceForm {
+                region: if form.region.is_empty() {
+                    "default".into()
+                } else {
+                    form.region
+                },
+                ..form
+            },
+            error,
+            error_field,
+            template_error,
+        },
+    ))
+}
+
+/// `GET /admin/workspaces`.
+pub async fn workspaces_list(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let about = done.about.clone().unwrap_or_default();
+    let notice = done
+        .notice(&[
+            ("created", "The workspace was created: invite its first owner from its Members page."),
+            ("template", "The template was saved: new workspaces can start from it."),
+            ("template_deleted", "The template was deleted; workspaces made from it are unchanged."),
+        ])
+        .map(|t| if about.is_empty() { t } else { format!("{about}: {t}") });
+    workspaces_page(&state, &current, WorkspaceForm::default(), None, None, notice).await
+}
+
+/// `POST /admin/workspaces`.
+pub async fn create_workspace(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Form(form): Form<WorkspaceForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let new = NewWorkspace {
+        name: form.name.clone(),
+        slug: form.slug.clone(),
+        region: form.region.clone(),
+        template: Some(form.template.trim().to_owned()).filter(|t| !t.is_empty()),
+    };
+    match workspaces::create(&state, &current.caller, &new).await {
+        Ok(w) => Ok(see_other(&format!(
+            "/admin/workspaces?done=created&about={}",
+            urlencode(&w.slug)
+        ))),
+        Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_) | DomainError::NotFound(_))) => {
+            workspaces_page(&state, &current, form, Some(e), None, None).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /admin/workspaces/{slug}/export`: the workspace's configuration as
+/// a file (what `vigilo workspace export` prints).
+pub async fn export_workspace(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceExport).await?;
+    let snapshot = workspaces::export(&state, &access).await?;
+    let body = serde_json::to_string_pretty(&snapshot)
+        .map_err(|e| DomainError::Internal(format!("cannot encode an export: {e}")))?;
+    Ok(download(
+        "application/json",
+        &format!("{slug}-export.json"),
+        format!("{body}\n"),
+    ))
+}
+
+/// `POST /admin/templates` (a file upload): a template from an export file.
+pub async fn create_template(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    mut multipart: Multipart,
+) -> Result<Response, PageError> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        PageError::Domain(DomainError::Unreadable {
+            code: "invalid_upload",
+            message: format!("the upload could not be read: {}", e.body_text()),
+        })
+    };
+    let (mut csrf, mut name, mut description, mut file) =
+        (String::new(), String::new(), String::new(), Vec::new());
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
+            Some("name") => name = field.text().await.map_err(unreadable)?,
+            Some("description") => description = field.text().await.map_err(unreadable)?,
+            Some("file") => file = field.bytes().await.map_err(unreadable)?.to_vec(),
+            _ => {}
+        }
+    }
+    check_csrf(&current, &csrf)?;
+    let refuse = |message: String| {
+        let state = state.clone();
+        let current = current.clone();
+        async move {
+            workspaces_page(
+                &state,
+                &current,
+                WorkspaceForm::default(),
+                None,
+                Some(message),
+                None,
+            )
+            .await
+        }
+    };
+    if file.is_empty() {
+        return refuse("Choose an export file (from “Export” above, or `vigilo workspace export`).".into()).await;
+    }
+    let snapshot = match serde_json::from_slice::<Snapshot>(&file) {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(format!(
+                "The file is not a workspace export (line {}, column {}): {}",
+                e.line(),
+                e.column(),
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            ))
+            .await
+        }
+    };
+    let new = NewTemplate {
+        name,
+        description,
+        snapshot,
+    };
+    match templates::create(&state, &current.caller, new).await {
+        Ok(t) => Ok(see_other(&format!(
+            "/admin/workspaces?done=template&about={}",
+            urlencode(&t.template.name)
+        ))),
+        Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_))) => {
+            refuse(e.to_string()).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /admin/templates/{name}/delete`.
+pub async fn delete_template(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    templates::delete(&state, &current.caller, &name).await?;
+    Ok(see_other(&format!(
+        "/admin/workspaces?done=template_deleted&about={}",
+        urlencode(&name)
+    )))
+}
+
+/// A run of a task, as listed.
+pub struct RunRow {
+    id: i64,
+    scheduled_for: String,
+    started: String,
+    took: String,
+    outcome: String,
+    runner: String,
+    output: String,
+    error: String,
+}
+
+fn run_row(r: TaskRun) -> RunRow {
+    let took = match (
+        crate::store::parse_time(&r.started_at),
+        r.finished_at.as_deref().and_then(crate::store::parse_time),
+    ) {
+        (Some(a), Some(b)) => {
+            let ms = (b - a).whole_milliseconds();
+            if ms < 1000 {
+                format!("{ms} ms")
+            } else {
+                format!("{:.1} s", ms as f64 / 1000.0)
+            }
+        }
+        _ => String::new(),
+    };
+    RunRow {
+        id: r.id,
+        scheduled_for: when(&r.scheduled_for),
+        started: when(&r.started_at),
+        took,
+        outcome: r.outcome,
+        runner: r.runner,
+        output: r.output.map(|o| o.to_string()).unwrap_or_default(),
+        error: r.error.unwrap_or_default(),
+    }
+}
+
+/// A task in the list.
+pub struct TaskRow {
+    name: String,
+    source: String,
+    schedule: String,
+    next: String,
+    last: Option<RunRow>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/tasks.html")]
+struct TasksPage {
+    frame: Frame,
+    rows: Vec<TaskRow>,
+}
+
+/// `GET /admin/tasks`.
+pub async fn tasks_list(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+) -> Result<Response, PageError> {
+    let rows = tasks::list(&state, &current.caller, 1)
+        .await?
+        .into_iter()
+        .map(|t| TaskRow {
+            next: when(&t.next_run_at),
+            last: t.last_runs.into_iter().next().map(run_row),
+            name: t.name,
+            source: t.source,
+            schedule: t.schedule,
+        })
+        .collect();
+    let frame = Frame::admin(&state, &current, "tasks", "Periodic tasks").await?;
+    Ok(render(&TasksPage { frame, rows }))
+}
+
+#[derive(Template)]
+#[template(path = "admin/task.html")]
+struct TaskPage {
+    frame: Frame,
+    name: String,
+    source: String,
+    schedule: String,
+    next: String,
+    runs: Vec<RunRow>,
+    just_ran: Option<i64>,
+}
+
+impl TaskPage {
+    fn fresh(&self, id: &i64) -> bool {
+        self.just_ran == Some(*id)
+    }
+}
+
+/// `?ran=<run id>` after "Run now".
+#[derive(Debug, Default, Deserialize)]
+pub struct Ran {
+    ran: Option<i64>,
+}
+
+/// `GET /admin/tasks/{name}`: a task's run history.
+pub async fn task(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(name): Path<String>,
+    Query(ran): Query<Ran>,
+) -> Result<Response, PageError> {
+    let listed = tasks::list(&state, &current.caller, 0).await?;
+    let Some(view) = listed.into_iter().find(|t| t.name == name) else {
+        return Err(PageError::NotFound(format!("There is no scheduled task named `{name}`.")));
+    };
+    let runs = tasks::runs(&state, &current.caller, &name, Some(100))
+        .await?
+        .into_iter()
+        .map(run_row)
+        .collect();
+    let notice = ran.ran.map(|id| format!("The task ran now (run #{id}); its outcome is below."));
+    let frame = Frame::admin(&state, &current, "tasks", &name)
+        .await?
+        .with_notice(notice);
+    Ok(render(&TaskPage {
+        frame,
+        next: when(&view.next_run_at),
+        name: view.name,
+        source: view.source,
+        schedule: view.schedule,
+        runs,
+        just_ran: ran.ran,
+    }))
+}
+
+/// `POST /admin/tasks/{name}/run`: runs it now and shows its history.
+pub async fn run_task(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let run = tasks::run_now(&state, &current.caller, &name).await?;
+    Ok(see_other(&format!(
+        "/admin/tasks/{}?ran={}",
+        urlencode(&name),
+        run.id
     )))
 }

@@ -34,7 +34,8 @@ pub struct CertRow {
     sans: String,
     issuer: String,
     expires: String,
-    days_left: i64,
+    /// Seconds until it expires (negative once it has).
+    seconds_left: i64,
     /// `expired`, `soon` or `ok`.
     urgency: &'static str,
     chain_length: i64,
@@ -42,30 +43,38 @@ pub struct CertRow {
 
 impl CertRow {
     fn days_text(&self) -> String {
-        match self.days_left {
-            d if d < 0 && d == -1 => "expired yesterday".into(),
-            d if d < 0 => format!("expired {} days ago", -d),
-            0 => "expires today".into(),
-            1 => "1 day left".into(),
-            d => format!("{d} days left"),
+        // Whole days, counted from now: 3 days and 5 hours ago is 3 days.
+        let days = self.seconds_left / 86_400;
+        if self.seconds_left < 0 {
+            match -days {
+                0 => "expired today".into(),
+                1 => "expired yesterday".into(),
+                d => format!("expired {d} days ago"),
+            }
+        } else {
+            match days {
+                0 => "expires today".into(),
+                1 => "1 day left".into(),
+                d => format!("{d} days left"),
+            }
         }
     }
 }
 
 fn row(c: Certificate, now: OffsetDateTime) -> CertRow {
-    let days_left = parse_time(&c.not_after)
-        .map(|t| (t - now).whole_seconds().div_euclid(86_400))
+    let seconds_left = parse_time(&c.not_after)
+        .map(|t| (t - now).whole_seconds())
         .unwrap_or(0);
     CertRow {
         id: c.id,
-        urgency: if days_left < 0 {
+        urgency: if seconds_left < 0 {
             "expired"
-        } else if days_left < SOON_DAYS {
+        } else if seconds_left < SOON_DAYS * 86_400 {
             "soon"
         } else {
             "ok"
         },
-        days_left,
+        seconds_left,
         expires: when(&c.not_after),
         sans: c
             .sans

@@ -17,24 +17,35 @@
 //! carries a CSRF token.
 //!
 //! One module per area: [`auth`] (signing in and out, accepting invites),
-//! [`dashboard`], [`items`] (changes, incidents, tasks), [`settings`]
-//! (the workspace's custom fields, dashboard and settings),
-//! [`tokens`] (a person's API tokens) and [`admin`] (plugins).
+//! [`dashboard`], [`items`] (changes, incidents, tasks), [`certificates`],
+//! [`playbooks`], [`members`] (members, invites, bulk invites),
+//! [`audit`] (the audit log, live, and verifying it), [`settings`] (the
+//! workspace's custom fields, dashboard and settings), [`roles`],
+//! [`integrations`], [`profile`] and [`tokens`] (a person's name, password,
+//! sessions and API tokens) and [`admin`] (workspaces, templates, plugins,
+//! periodic tasks; the admin's audit log is in [`audit`]).
 
 pub mod admin;
 pub mod assets;
+pub mod audit;
 pub mod auth;
+pub mod certificates;
 pub mod dashboard;
 mod frame;
+pub mod integrations;
 pub mod items;
+pub mod members;
 mod plugin_assets;
+pub mod playbooks;
+pub mod profile;
+pub mod roles;
 pub mod session;
 pub mod settings;
 pub mod tokens;
 
 use askama::Template;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -94,6 +105,78 @@ pub fn router() -> Router<AppState> {
             "/w/{slug}/settings/general",
             get(settings::general).post(settings::save_general),
         )
+        .route("/w/{slug}/members", get(members::page))
+        .route("/w/{slug}/members/{email}/role", post(members::set_role))
+        .route("/w/{slug}/members/{email}/remove", post(members::remove))
+        .route("/w/{slug}/invites", post(members::invite))
+        .route("/w/{slug}/invites/{id}/resend", post(members::resend))
+        .route("/w/{slug}/invites/{id}/revoke", post(members::revoke))
+        .route(
+            "/w/{slug}/invites/bulk",
+            post(members::bulk_preview).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
+        )
+        .route(
+            "/w/{slug}/invites/bulk/confirm",
+            post(members::bulk_confirm).layer(DefaultBodyLimit::max(20 * 1024 * 1024)),
+        )
+        .route(
+            "/w/{slug}/settings/roles",
+            get(roles::page).post(roles::create),
+        )
+        .route("/w/{slug}/settings/roles/{name}/delete", post(roles::delete))
+        .route(
+            "/w/{slug}/settings/integrations",
+            get(integrations::list).post(integrations::create),
+        )
+        .route(
+            "/w/{slug}/settings/integrations/new",
+            get(integrations::new_page),
+        )
+        .route(
+            "/w/{slug}/settings/integrations/{name}",
+            get(integrations::show).post(integrations::update),
+        )
+        .route(
+            "/w/{slug}/settings/integrations/{name}/test",
+            post(integrations::test),
+        )
+        .route(
+            "/w/{slug}/settings/integrations/{name}/{action}",
+            post(integrations::change),
+        )
+        .route("/w/{slug}/audit", get(audit::log))
+        .route("/w/{slug}/audit/events", get(audit::follow))
+        .route(
+            "/w/{slug}/audit/verify",
+            get(audit::verify_page).post(audit::verify),
+        )
+        .route("/w/{slug}/audit/checkpoints", post(audit::sign))
+        .route(
+            "/w/{slug}/audit/checkpoints.json",
+            get(audit::checkpoints_download),
+        )
+        .route("/audit/public-key.json", get(audit::public_key))
+        .route(
+            "/w/{slug}/certificates",
+            get(certificates::page).post(certificates::add),
+        )
+        .route(
+            "/w/{slug}/certificates/{id}/remove",
+            post(certificates::remove),
+        )
+        .route(
+            "/w/{slug}/playbooks",
+            get(playbooks::list).post(playbooks::create),
+        )
+        .route("/w/{slug}/playbooks/new", get(playbooks::new_page))
+        .route("/w/{slug}/playbooks/runs/{id}", get(playbooks::run_page))
+        .route("/w/{slug}/playbooks/{id}", get(playbooks::show))
+        .route(
+            "/w/{slug}/playbooks/{id}/edit",
+            get(playbooks::edit_page).post(playbooks::update),
+        )
+        .route("/w/{slug}/playbooks/{id}/run", post(playbooks::run))
+        .route("/w/{slug}/playbooks/{id}/delete", post(playbooks::delete))
         .route("/w/{slug}/{kind}", get(items::list))
         .route(
             "/w/{slug}/{kind}/new",
@@ -107,6 +190,41 @@ pub fn router() -> Router<AppState> {
         .route("/w/{slug}/{kind}/{id}/move", post(items::transition))
         .route("/settings/tokens", get(tokens::page).post(tokens::create))
         .route("/settings/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/settings/profile", get(profile::page))
+        .route("/settings/profile/name", post(profile::rename))
+        .route("/settings/profile/password", post(profile::change_password))
+        .route(
+            "/settings/profile/sessions/{id}/end",
+            post(profile::end_session),
+        )
+        .route(
+            "/admin/workspaces",
+            get(admin::workspaces_list).post(admin::create_workspace),
+        )
+        .route(
+            "/admin/workspaces/{slug}/export",
+            get(admin::export_workspace),
+        )
+        .route(
+            "/admin/templates",
+            post(admin::create_template).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
+        )
+        .route("/admin/templates/{name}/delete", post(admin::delete_template))
+        .route("/admin/tasks", get(admin::tasks_list))
+        .route("/admin/tasks/{name}", get(admin::task))
+        .route("/admin/tasks/{name}/run", post(admin::run_task))
+        .route("/admin/audit", get(audit::admin_log))
+        .route("/admin/audit/events", get(audit::admin_follow))
+        .route(
+            "/admin/audit/verify",
+            get(audit::admin_verify_page).post(audit::admin_verify),
+        )
+        .route("/admin/audit/checkpoints", post(audit::admin_sign))
+        .route(
+            "/admin/audit/checkpoints.json",
+            get(audit::admin_checkpoints_download),
+        )
+        .route("/admin", get(|| async { see_other("/admin/workspaces") }))
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/plugins/{name}/{action}", post(admin::change_plugin))
         .route("/assets/{file}", get(assets::serve))

@@ -1,0 +1,652 @@
+//! The web app's pages for running a workspace and the installation, in a
+//! real browser against a real server, on both databases: members and
+//! (bulk) invites, roles, the audit log live and verified, certificates,
+//! playbooks, integrations delivering to a recording server, the platform
+//! admin's workspaces, templates and tasks, each person's profile, and what
+//! a viewer, an engineer and an owner are each offered.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vigilo_tests::browser::Browser;
+use vigilo_tests::capture::CaptureServer;
+use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer, WebSession};
+
+use crate::certificates::certificate;
+use crate::web::{join_in_browser, PASSWORD};
+use crate::{create_workspace, join};
+
+on_both_databases!(
+    members_and_a_bulk_invite,
+    the_audit_log_live_and_verified,
+    certificates_integrations_and_playbooks,
+    each_role_is_offered_what_it_may_do,
+    the_platform_admins_pages_and_the_profile,
+);
+
+/// A server with workspace `ops`.
+fn server(db: TestDb) -> TestServer {
+    let server = TestServer::start(db);
+    create_workspace(&server.admin(), "ops");
+    server
+}
+
+/// Waits until the page's notice (after post, redirect, get) says `text`.
+#[track_caller]
+fn wait_notice(browser: &Browser, text: &str) {
+    browser.wait_for(
+        &format!("the notice “{text}”"),
+        &format!(
+            "const n = document.querySelector('.notice'); return !!n && n.textContent.includes({});",
+            serde_json::to_string(text).unwrap()
+        ),
+    );
+}
+
+/// The decoded text of a `data:` URL.
+fn data_url_text(url: &str) -> String {
+    let (_, encoded) = url.split_once(',').expect("a data: URL");
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The outcome and reason of line `line` of the bulk preview or report.
+fn bulk_row(browser: &Browser, line: u64) -> (String, String) {
+    let row = browser.script(&format!(
+        "const tr = document.querySelector('#rows tr[data-line=\"{line}\"]');
+         return tr ? [tr.dataset.outcome, tr.querySelector('.reason-cell').textContent] : null;"
+    ));
+    (
+        row[0].as_str().unwrap_or("missing").to_owned(),
+        row[1].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+fn members_and_a_bulk_invite(db: TestDb) {
+    let server = server(db);
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    let admin = server.admin();
+    join(&server, "ops", "eng@ops.com", "engineer", false);
+    admin.create(
+        "/api/v1/workspaces/ops/invites",
+        json!({"email": "pending@ops.com", "role": "viewer"}),
+    );
+    join_in_browser(&server, &browser, "owner@ops.com", "owner");
+    let invites = |email: &str| {
+        server.db.number(&format!(
+            "SELECT COUNT(*) FROM invites WHERE email = '{email}'"
+        ))
+    };
+
+    // A file with the wrong header is refused as a whole, naming the columns.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("people.csv");
+    std::fs::write(&wrong, "mail,role\nnew@ops.com,viewer\n").unwrap();
+    browser.goto("/w/ops/members");
+    browser.upload("#file", &wrong);
+    browser.click("form[action='/w/ops/invites/bulk'] button[type=submit]");
+    let refusal = browser.text_of("#bulk-error");
+    assert!(
+        refusal.contains("email,role,custom_role_name"),
+        "{refusal}"
+    );
+    assert_eq!(invites("new@ops.com"), 0);
+
+    // A file with every kind of row: the preview shows each row's outcome
+    // and reason, and sends nothing.
+    let file = dir.path().join("invites.csv");
+    std::fs::write(
+        &file,
+        "email,role,custom_role_name\n\
+         ana@ops.com,engineer,\n\
+         not-an-email,viewer,\n\
+         ben@ops.com,wizard,\n\
+         cy@ops.com,,night-shift\n\
+         ana@ops.com,viewer,\n\
+         eng@ops.com,viewer,\n\
+         pending@ops.com,viewer,\n\
+         dee@ops.com,viewer,\n",
+    )
+    .unwrap();
+    browser.goto("/w/ops/members");
+    browser.upload("#file", &file);
+    browser.click("form[action='/w/ops/invites/bulk'] button[type=submit]");
+    browser.find("#confirm");
+    assert_eq!(bulk_row(&browser, 2).0, "would_invite");
+    let expected = [
+        (3, "failed", "malformed email"),
+        (4, "failed", "unknown role `wizard`"),
+        (5, "failed", "unknown custom role `night-shift`"),
+        (6, "failed", "duplicate of row 2"),
+        (7, "skipped", "already a member"),
+        (8, "skipped", "already invited"),
+    ];
+    for (line, outcome, reason) in expected {
+        let (got, why) = bulk_row(&browser, line);
+        assert_eq!(got, outcome, "line {line}");
+        assert!(why.contains(reason), "line {line}: {why}");
+    }
+    assert_eq!(bulk_row(&browser, 9).0, "would_invite");
+    assert_eq!(browser.text("#confirm"), "Send 2 invites");
+    assert_eq!(invites("ana@ops.com") + invites("dee@ops.com"), 0);
+    browser.check_page("members-bulk-preview");
+
+    // Confirmed: only the good rows are invited; the failed rows can be
+    // downloaded as a CSV with exactly them, ready to fix.
+    browser.click("#confirm");
+    browser.find("#failed-rows");
+    assert_eq!(browser.text("[data-count=invited]"), "2");
+    assert_eq!(browser.text("[data-count=failed]"), "4");
+    assert_eq!(bulk_row(&browser, 2).0, "invited");
+    assert_eq!(invites("ana@ops.com"), 1);
+    assert_eq!(invites("dee@ops.com"), 1);
+    assert_eq!(invites("ben@ops.com") + invites("cy@ops.com"), 0);
+    assert_eq!(invites("pending@ops.com"), 1, "no second invite");
+    let href = browser.script("return document.querySelector('#failed-rows').href");
+    assert_eq!(
+        data_url_text(href.as_str().unwrap()),
+        "email,role,custom_role_name\n\
+         not-an-email,viewer,\n\
+         ben@ops.com,wizard,\n\
+         cy@ops.com,,night-shift\n\
+         ana@ops.com,viewer,\n"
+    );
+    browser.check_page("members-bulk-report");
+
+    // The members page: change a role, see and revoke invites, invite one.
+    browser.goto("/w/ops/members");
+    browser.run(
+        browser
+            .find("tr[data-member='eng@ops.com'] select")
+            .select_by_value("approver"),
+    )
+    .unwrap();
+    browser.click("tr[data-member='eng@ops.com'] form button");
+    wait_notice(&browser, "The role was changed");
+    assert_eq!(
+        server.db.column(
+            "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'eng@ops.com'"
+        ),
+        vec![Some("approver".to_owned())]
+    );
+    // The last owner cannot be demoted; the refusal says why.
+    browser.run(
+        browser
+            .find("tr[data-member='owner@ops.com'] select")
+            .select_by_value("viewer"),
+    )
+    .unwrap();
+    browser.click("tr[data-member='owner@ops.com'] form button");
+    assert!(browser.text_of(".alert").contains("last owner"));
+    let pending = browser.script(
+        "return [...document.querySelectorAll('#invites tr[data-invite]')]
+           .map(r => r.cells[0].textContent + ':' + r.cells[2].textContent.trim())",
+    );
+    for expected in ["pending@ops.com:pending", "ana@ops.com:pending", "dee@ops.com:pending"] {
+        assert!(
+            pending.as_array().unwrap().iter().any(|v| v == expected),
+            "{expected} in {pending}"
+        );
+    }
+    let dee = server.db.number("SELECT id FROM invites WHERE email = 'dee@ops.com'");
+    browser.click(&format!("tr[data-invite='{dee}'] details.confirm summary"));
+    browser.click(&format!("tr[data-invite='{dee}'] details.confirm button"));
+    wait_notice(&browser, "The invite was revoked");
+    assert!(browser.text(&format!("tr[data-invite='{dee}']")).contains("revoked"));
+    // Resending gives a new link, shown once; the old invite is closed.
+    let ana = server.db.number("SELECT id FROM invites WHERE email = 'ana@ops.com'");
+    browser.click(&format!(
+        "form[action='/w/ops/invites/{ana}/resend'] button"
+    ));
+    assert!(browser.text_of("[data-role=invite-link]").contains("/invites/vgi_"));
+    assert_eq!(
+        server.db.number(
+            "SELECT COUNT(*) FROM invites WHERE email = 'ana@ops.com' AND revoked_at IS NULL AND accepted_at IS NULL"
+        ),
+        1
+    );
+    browser.fill("#email", "fay@ops.com");
+    browser.click("form[action='/w/ops/invites'] button[type=submit]");
+    assert!(browser.text_of("#created-h").contains("fay@ops.com"));
+    browser.check_page("members");
+    browser.assert_clean(&[]);
+}
+
+fn the_audit_log_live_and_verified(db: TestDb) {
+    let server = server(db);
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    join_in_browser(&server, &browser, "owner@ops.com", "owner");
+    let cli = Cli::with(&server.url, &server.admin_token, Some("ops"));
+
+    // Newest first, filtered by an action prefix in the URL.
+    browser.goto("/w/ops/audit");
+    let first = browser.script("return document.querySelector('#events tbody tr code').textContent");
+    assert_eq!(first, "member.join", "the newest event is on top");
+    browser.fill("#action", "member.*");
+    browser.click(".audit-filters button[type=submit]");
+    browser.wait_for("the filter", "return location.search.includes('action=member.')");
+    let actions = browser.script(
+        "return [...document.querySelectorAll('#events tbody tr td:nth-child(3)')].map(td => td.textContent)",
+    );
+    let actions = actions.as_array().unwrap();
+    assert!(!actions.is_empty());
+    assert!(actions.iter().all(|a| a.as_str().unwrap().starts_with("member.")), "{actions:?}");
+
+    // Live: an event made with the CLI appears at the top within 2 s.
+    browser.goto("/w/ops/audit?live=1");
+    browser.wait_for(
+        "the live view",
+        "return document.querySelector('#live-status').textContent.startsWith('Live')",
+    );
+    cli.run(&["member", "invite", "--email", "live@ops.com", "--role", "viewer"])
+        .ok();
+    let seen = browser.wait_at_most(
+        Duration::from_secs(2),
+        "const top = document.querySelector('#events tbody tr');
+         return !!top && top.textContent.includes('live@ops.com') && top.textContent.includes('member.invite');",
+    );
+    assert!(seen.is_some(), "the CLI's event did not appear within 2 s");
+    browser.check_page("audit-log");
+
+    // Verify: intact, then an edited row is a `modified` break where it is,
+    // and the page says who verified when, against which checkpoint.
+    browser.goto("/w/ops/audit/verify");
+    assert!(browser.text("main").contains("Not verified yet"));
+    browser.click("form[action='/w/ops/audit/checkpoints'] button");
+    wait_notice(&browser, "signed as a new checkpoint");
+    browser.click("#verify");
+    browser.wait_for("the result", "return !!document.querySelector('.verify-result')");
+    assert_eq!(browser.text(".verify-result").contains("intact"), true);
+    let ws = server.db.number("SELECT id FROM workspaces WHERE slug = 'ops'");
+    server.db.allow_audit_tampering();
+    server.db.execute(&format!(
+        "UPDATE audit_events SET details = '{{\"role\":\"owner\"}}' WHERE chain_id = {ws} AND seq = 2"
+    ));
+    browser.click("input[name=full]");
+    browser.click("#verify");
+    browser.wait_for(
+        "the breaks",
+        "return !!document.querySelector('.verify-result.broken')",
+    );
+    let result = browser.text(".verify-result");
+    assert!(result.contains("owner@ops.com"), "{result}");
+    assert!(result.contains("Checked against the checkpoint at #"), "{result}");
+    assert_eq!(
+        browser.script("return document.querySelector('.breaks tr[data-class]').dataset.class"),
+        "modified"
+    );
+    assert!(browser.text(".breaks").contains("#2"));
+    browser.goto("/w/ops/audit");
+    assert!(browser.text("#last-verified").contains("breaks found"));
+    browser.goto("/w/ops/audit/verify");
+    browser.check_page("audit-verify");
+
+    // The checkpoints download is the signed export.
+    let export = browser.run(browser.client().execute_async(
+        "const done = arguments[arguments.length - 1];
+         fetch('/w/ops/audit/checkpoints.json').then(r => r.json()).then(done);",
+        vec![],
+    ));
+    let export = export.unwrap();
+    assert_eq!(export["algorithm"], "ed25519");
+    assert!(!export["checkpoints"].as_array().unwrap().is_empty());
+    browser.assert_clean(&[]);
+}
+
+fn certificates_integrations_and_playbooks(db: TestDb) {
+    let server = TestServer::with_plugins_and(db, &["webhook"], |config| {
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+    });
+    create_workspace(&server.admin(), "ops");
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    let far = CaptureServer::start();
+    join_in_browser(&server, &browser, "owner@ops.com", "owner");
+    let admin = server.admin();
+    for (host, from, until) in [
+        ("old.ops.com", -90, -3),
+        ("soon.ops.com", -30, 12),
+        ("later.ops.com", -30, 200),
+    ] {
+        let (pem, _) = certificate(host, from, until);
+        admin.create("/api/v1/workspaces/ops/certificates", json!({"pem": pem}));
+    }
+
+    // Certificates: filtered to those expiring within 30 days, in the URL.
+    browser.goto("/w/ops/certificates");
+    browser.fill("#within", "30");
+    browser.click("form.filters button[type=submit]");
+    browser.wait_for("the filter", "return location.search.includes('within=30')");
+    let names = browser.script(
+        "return [...document.querySelectorAll('#certificates tbody tr strong')].map(s => s.textContent)",
+    );
+    assert_eq!(names, json!(["old.ops.com", "soon.ops.com"]));
+    assert!(browser.text("tr.cert-expired").contains("expired 3 days ago"));
+    assert!(browser.text("tr.cert-soon").contains("days left"));
+    browser.check_page("certificates");
+    // A bad PEM is refused with the reason; nothing is stored.
+    let before = server.db.number("SELECT COUNT(*) FROM certificates");
+    browser.fill("#pem", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+    browser.click("form[action='/w/ops/certificates'][method=post] button[type=submit]");
+    assert!(!browser.text_of(".alert").is_empty());
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM certificates"), before);
+
+    // An integration configured from its adapter's schema, with a
+    // write-only secret, sends a test message to the recording server.
+    browser.goto("/w/ops/settings/integrations");
+    browser.click("a[href='/w/ops/settings/integrations/new?adapter=webhook']");
+    browser.fill("#name", "ops-hook");
+    browser.fill("#config-url", &format!("{}/hook", far.url));
+    browser.fill("#config-secret", "a-secret-of-twenty-chars");
+    browser.click("form[action='/w/ops/settings/integrations'] button[type=submit]");
+    browser.wait_for("the integration", "return location.pathname.endsWith('/ops-hook')");
+    assert_eq!(browser.text("[data-secret=secret]"), "set");
+    assert!(!browser
+        .script("return document.documentElement.outerHTML")
+        .as_str()
+        .unwrap()
+        .contains("a-secret-of-twenty-chars"));
+    browser.click("#send-test");
+    assert!(browser.text_of("#outcome").contains("was delivered"));
+    let received = far.to("/hook");
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].json()["type"], "integration.test");
+    assert!(browser.text("#deliveries").contains("delivered"));
+    browser.check_page("integration");
+
+    // A playbook written as JSON: a mistake is pointed at by step and field.
+    browser.goto("/w/ops/playbooks/new");
+    browser.fill(
+        "#definition",
+        r#"{"name": "page", "steps": [{"type": "notify", "integration": "ops-hook"}]}"#,
+    );
+    browser.click("form.card button[type=submit]");
+    let error = browser.text_of("#definition-error");
+    assert!(error.contains("steps[1].message"), "{error}");
+    browser.fill(
+        "#definition",
+        &json!({
+            "name": "page",
+            "description": "Tell the hook and open a follow-up.",
+            "steps": [
+                {"type": "notify", "integration": "ops-hook", "message": "Incident {{input.incident}}"},
+                {"type": "create_task", "title": "Follow up {{input.incident}}"},
+                {"type": "webhook", "url": format!("{}/pb", far.url)},
+            ]
+        })
+        .to_string(),
+    );
+    browser.click("form.card button[type=submit]");
+    browser.wait_for("the playbook", "return !!document.querySelector('#dry-run')");
+    browser.fill("#input-incident", "INC-7");
+    browser.click("#dry-run");
+    browser.wait_for("the run", "return location.pathname.includes('/playbooks/runs/')");
+    let statuses = browser.script(
+        "return [...document.querySelectorAll('ol.outcomes li')].map(li => li.dataset.status)",
+    );
+    assert_eq!(statuses, json!(["would_run", "would_run", "cannot_simulate"]));
+    assert!(browser.text("main").contains("cannot be simulated"));
+    assert_eq!(far.to("/hook").len(), 1, "a dry run sends nothing");
+    assert!(far.to("/pb").is_empty(), "a dry run calls no webhook");
+    browser.check_page("playbook-dry-run");
+    browser.click("a.button[href^='/w/ops/playbooks/']");
+    browser.fill("#input-incident", "INC-7");
+    browser.click("#run");
+    browser.wait_for("the run", "return location.pathname.includes('/playbooks/runs/')");
+    let statuses = browser.script(
+        "return [...document.querySelectorAll('ol.outcomes li')].map(li => li.dataset.status)",
+    );
+    assert_eq!(statuses, json!(["succeeded", "succeeded", "succeeded"]));
+    assert_eq!(far.to("/pb").len(), 1);
+    assert_eq!(browser.text("#run-status"), "succeeded");
+    assert!(String::from_utf8_lossy(&far.to("/hook")[1].body).contains("Incident INC-7"));
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM work_items WHERE title = 'Follow up INC-7'"),
+        1
+    );
+    browser.check_page("playbook-run");
+    browser.assert_clean(&[]);
+}
+
+fn each_role_is_offered_what_it_may_do(db: TestDb) {
+    let server = server(db);
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    let admin = server.admin();
+    admin.create(
+        "/api/v1/workspaces/ops/playbooks",
+        json!({"name": "hello", "steps": [{"type": "create_task", "title": "Hello"}]}),
+    );
+    let (pem, _) = certificate("www.ops.com", -1, 100);
+    admin.create("/api/v1/workspaces/ops/certificates", json!({"pem": pem}));
+
+    // What each page offers, by role.
+    let offered = |browser: &Browser| -> Value {
+        let mut seen = serde_json::Map::new();
+        browser.goto("/w/ops/members");
+        seen.insert("invite".into(), browser.has("form[action='/w/ops/invites']").into());
+        seen.insert("change roles".into(), browser.has("#members select").into());
+        seen.insert("remove".into(), browser.has("#members details.confirm").into());
+        seen.insert("audit tab".into(), browser.has("nav.tabs a[href='/w/ops/audit']").into());
+        seen.insert("settings tab".into(), browser.has("nav.tabs a[href='/w/ops/settings']").into());
+        browser.goto("/w/ops/certificates");
+        seen.insert("add certificate".into(), browser.has("form[action='/w/ops/certificates'][method=post]").into());
+        browser.goto("/w/ops/playbooks/1");
+        seen.insert("dry run".into(), browser.has("#dry-run").into());
+        seen.insert("run".into(), browser.has("#run").into());
+        seen.insert("edit playbook".into(), browser.has("a[href='/w/ops/playbooks/1/edit']").into());
+        browser.goto("/w/ops/settings/roles");
+        seen.insert("create role".into(), browser.has("form[action='/w/ops/settings/roles']").into());
+        Value::Object(seen)
+    };
+
+    join_in_browser(&server, &browser, "viewer@ops.com", "viewer");
+    assert_eq!(
+        offered(&browser),
+        json!({"invite": false, "change roles": false, "remove": false, "audit tab": false,
+               "settings tab": false, "add certificate": false, "dry run": true, "run": false,
+               "edit playbook": false, "create role": false})
+    );
+    // The matrix as the README has it: a viewer may not invite.
+    assert_eq!(
+        browser.script(
+            "return [...document.querySelectorAll('#matrix tr[data-permission=\"member.invite\"] td')]
+               .map(td => td.textContent.includes('yes'))"
+        ),
+        json!([true, false, false, false])
+    );
+    browser.check_page("roles-as-viewer");
+    // And refused when tried directly, changing nothing.
+    browser.goto("/w/ops/audit");
+    assert_eq!(browser.text("h1"), "You cannot do this here");
+    assert!(browser.text("main").contains("audit.read"));
+    browser.goto("/w/ops/members");
+    assert_eq!(browser.post_form("/w/ops/invites", "email=x%40ops.com&role=owner"), 403);
+    assert_eq!(browser.post_form("/w/ops/playbooks/1/run", "mode=run"), 403);
+    assert_eq!(browser.post_form("/w/ops/certificates/1/remove", ""), 403);
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM invites WHERE email = 'x@ops.com'"), 0);
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM playbook_runs"), 0);
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM certificates"), 1);
+    browser.assert_clean(&[]);
+
+    browser.click("details.usermenu summary");
+    browser.click("details.usermenu form button");
+    join_in_browser(&server, &browser, "eng@ops.com", "engineer");
+    assert_eq!(
+        offered(&browser),
+        json!({"invite": false, "change roles": false, "remove": false, "audit tab": false,
+               "settings tab": true, "add certificate": true, "dry run": true, "run": true,
+               "edit playbook": true, "create role": false})
+    );
+    assert_eq!(
+        browser.post_form("/w/ops/members/viewer%40ops.com/role", "role=owner"),
+        403
+    );
+    browser.assert_clean(&[]);
+
+    browser.click("details.usermenu summary");
+    browser.click("details.usermenu form button");
+    join_in_browser(&server, &browser, "owner@ops.com", "owner");
+    assert_eq!(
+        offered(&browser),
+        json!({"invite": true, "change roles": true, "remove": true, "audit tab": true,
+               "settings tab": true, "add certificate": true, "dry run": true, "run": true,
+               "edit playbook": true, "create role": true})
+    );
+    // An owner makes a custom role from ticked permissions, and deletes it.
+    browser.goto("/w/ops/settings/roles");
+    browser.fill("#name", "auditor");
+    browser.click("input[name=permissions][value='audit.read']");
+    browser.click("form[action='/w/ops/settings/roles'] button[type=submit]");
+    wait_notice(&browser, "The custom role was created");
+    let role = expect(&server.admin().get("/api/v1/workspaces/ops/roles"), 200).clone();
+    let auditor = role["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "auditor")
+        .cloned()
+        .expect("the role was created");
+    let mut permissions: Vec<&str> = auditor["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    permissions.sort();
+    assert_eq!(
+        permissions,
+        ["audit.read", "member.read", "playbook.dry_run", "workspace.read"]
+    );
+    browser.check_page("roles");
+    browser.click("li[data-role=auditor] details summary");
+    browser.click("li[data-role=auditor] details button");
+    wait_notice(&browser, "The custom role was deleted");
+    assert!(!browser.has("li[data-role=auditor]"));
+    browser.assert_clean(&[]);
+}
+
+fn the_platform_admins_pages_and_the_profile(db: TestDb) {
+    let server = server(db);
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
+        &server.config,
+        "root@example.com",
+        Some("Root"),
+        Some(PASSWORD),
+    ))
+    .expect("an admin with a password");
+    browser.sign_in("root@example.com", PASSWORD);
+    browser.click("a.toplink[href='/admin/workspaces']");
+
+    // Create a workspace; a bad slug is refused next to the form.
+    browser.fill("#name", "Lab");
+    browser.fill("#slug", "Lab Space");
+    browser.script("document.querySelector('#slug').removeAttribute('pattern')");
+    browser.click("form[action='/admin/workspaces'] button[type=submit]");
+    assert!(browser.text_of(".alert").contains("slug"));
+    browser.fill("#slug", "lab");
+    browser.fill("#region", "eu");
+    browser.click("form[action='/admin/workspaces'] button[type=submit]");
+    wait_notice(&browser, "lab: The workspace was created");
+    assert!(browser.text("#workspaces").contains("lab"));
+
+    // Its export is the same JSON as `vigilo workspace export`.
+    server.admin().put(
+        "/api/v1/workspaces/ops/settings/holidays",
+        json!({"value": ["2026-12-25"]}),
+    );
+    let exported = browser.run(browser.client().execute_async(
+        "const done = arguments[arguments.length - 1];
+         fetch(document.querySelector('tr[data-workspace=ops] a[download]').href).then(r => r.text()).then(done);",
+        vec![],
+    ));
+    let exported: Value = serde_json::from_str(exported.unwrap().as_str().unwrap()).unwrap();
+    let cli = Cli::with(&server.url, &server.admin_token, Some("ops"));
+    let from_cli = cli.run(&["--json", "workspace", "export"]).ok().json();
+    assert_eq!(exported, from_cli);
+    // A template from that file; a workspace made from the template has its
+    // settings.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ops-export.json");
+    std::fs::write(&file, exported.to_string()).unwrap();
+    browser.fill("#template-name", "standard");
+    browser.upload("#template-file", &file);
+    browser.click("form[action='/admin/templates'] button[type=submit]");
+    wait_notice(&browser, "standard: The template was saved");
+    assert!(browser.text("#templates").contains("standard"));
+    browser.fill("#name", "Team B");
+    browser.fill("#slug", "team-b");
+    browser.run(browser.find("#template").select_by_value("standard")).unwrap();
+    browser.click("form[action='/admin/workspaces'] button[type=submit]");
+    wait_notice(&browser, "team-b: The workspace was created");
+    let settings = expect(&server.admin().get("/api/v1/workspaces/team-b"), 200).clone();
+    assert_eq!(settings["settings"]["holidays"], json!(["2026-12-25"]));
+    browser.check_page("admin-workspaces");
+
+    // Periodic tasks: run one now and see it in its history.
+    browser.goto("/admin/tasks");
+    let task = browser
+        .script("return document.querySelector('#tasks tr[data-task]').dataset.task")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser.click(&format!("form[action='/admin/tasks/{task}/run'] button"));
+    browser.wait_for("the run", "return !!document.querySelector('#runs tr.fresh')");
+    assert!(browser.text("#runs tr.fresh").contains("ok"));
+    browser.check_page("admin-task");
+    browser.goto("/admin/audit");
+    assert!(browser.text("#events").contains("task.run"));
+    browser.check_page("admin-audit");
+
+    // The profile: a wrong current password changes nothing; the right one
+    // changes it and can end the other sessions.
+    let other = WebSession::sign_in(&server.url, "root@example.com", PASSWORD);
+    assert_eq!(other.get("/settings/profile").0, 200);
+    browser.goto("/settings/profile");
+    assert_eq!(
+        browser.script("return document.querySelectorAll('#sessions tr[data-session]').length"),
+        2
+    );
+    browser.fill("#name", "Root Admin");
+    browser.click("form[action='/settings/profile/name'] button");
+    wait_notice(&browser, "Your name was changed");
+    assert!(browser.text("details.usermenu").contains("Root Admin"));
+    browser.fill("#current_password", "not-my-password-at-all");
+    browser.fill("#password", "oak-ember-violin-77");
+    browser.fill("#confirm", "oak-ember-violin-77");
+    browser.click("form[action='/settings/profile/password'] button[type=submit]");
+    assert!(browser.text_of("#password-error").contains("current password"));
+    browser.fill("#current_password", PASSWORD);
+    browser.fill("#password", "oak-ember-violin-77");
+    browser.fill("#confirm", "oak-ember-violin-77");
+    browser.click("form[action='/settings/profile/password'] button[type=submit]");
+    wait_notice(&browser, "1 other session was signed out");
+    let (status, location) = other.get("/settings/profile");
+    assert_eq!(status, 303);
+    assert!(location.unwrap_or_default().starts_with("/login"));
+    browser.check_page("profile");
+    browser.assert_clean(&[]);
+}
