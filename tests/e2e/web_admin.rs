@@ -100,10 +100,7 @@ fn members_and_a_bulk_invite(db: TestDb) {
     browser.upload("#file", &wrong);
     browser.click("form[action='/w/ops/invites/bulk'] button[type=submit]");
     let refusal = browser.text_of("#bulk-error");
-    assert!(
-        refusal.contains("email,role,custom_role_name"),
-        "{refusal}"
-    );
+    assert!(refusal.contains("email,role,custom_role_name"), "{refusal}");
     assert_eq!(invites("new@ops.com"), 0);
 
     // A file with every kind of row: the preview shows each row's outcome
@@ -169,12 +166,13 @@ fn members_and_a_bulk_invite(db: TestDb) {
 
     // The members page: change a role, see and revoke invites, invite one.
     browser.goto("/w/ops/members");
-    browser.run(
-        browser
-            .find("tr[data-member='eng@ops.com'] select")
-            .select_by_value("approver"),
-    )
-    .unwrap();
+    browser
+        .run(
+            browser
+                .find("tr[data-member='eng@ops.com'] select")
+                .select_by_value("approver"),
+        )
+        .unwrap();
     browser.click("tr[data-member='eng@ops.com'] form button");
     wait_notice(&browser, "The role was changed");
     assert_eq!(
@@ -184,35 +182,48 @@ fn members_and_a_bulk_invite(db: TestDb) {
         vec![Some("approver".to_owned())]
     );
     // The last owner cannot be demoted; the refusal says why.
-    browser.run(
-        browser
-            .find("tr[data-member='owner@ops.com'] select")
-            .select_by_value("viewer"),
-    )
-    .unwrap();
+    browser
+        .run(
+            browser
+                .find("tr[data-member='owner@ops.com'] select")
+                .select_by_value("viewer"),
+        )
+        .unwrap();
     browser.click("tr[data-member='owner@ops.com'] form button");
     assert!(browser.text_of(".alert").contains("last owner"));
     let pending = browser.script(
         "return [...document.querySelectorAll('#invites tr[data-invite]')]
            .map(r => r.cells[0].textContent + ':' + r.cells[2].textContent.trim())",
     );
-    for expected in ["pending@ops.com:pending", "ana@ops.com:pending", "dee@ops.com:pending"] {
+    for expected in [
+        "pending@ops.com:pending",
+        "ana@ops.com:pending",
+        "dee@ops.com:pending",
+    ] {
         assert!(
             pending.as_array().unwrap().iter().any(|v| v == expected),
             "{expected} in {pending}"
         );
     }
-    let dee = server.db.number("SELECT id FROM invites WHERE email = 'dee@ops.com'");
+    let dee = server
+        .db
+        .number("SELECT id FROM invites WHERE email = 'dee@ops.com'");
     browser.click(&format!("tr[data-invite='{dee}'] details.confirm summary"));
     browser.click(&format!("tr[data-invite='{dee}'] details.confirm button"));
     wait_notice(&browser, "The invite was revoked");
-    assert!(browser.text(&format!("tr[data-invite='{dee}']")).contains("revoked"));
+    assert!(browser
+        .text(&format!("tr[data-invite='{dee}']"))
+        .contains("revoked"));
     // Resending gives a new link, shown once; the old invite is closed.
-    let ana = server.db.number("SELECT id FROM invites WHERE email = 'ana@ops.com'");
+    let ana = server
+        .db
+        .number("SELECT id FROM invites WHERE email = 'ana@ops.com'");
     browser.click(&format!(
         "form[action='/w/ops/invites/{ana}/resend'] button"
     ));
-    assert!(browser.text_of("[data-role=invite-link]").contains("/invites/vgi_"));
+    assert!(browser
+        .text_of("[data-role=invite-link]")
+        .contains("/invites/vgi_"));
     assert_eq!(
         server.db.number(
             "SELECT COUNT(*) FROM invites WHERE email = 'ana@ops.com' AND revoked_at IS NULL AND accepted_at IS NULL"
@@ -236,17 +247,26 @@ fn the_audit_log_live_and_verified(db: TestDb) {
 
     // Newest first, filtered by an action prefix in the URL.
     browser.goto("/w/ops/audit");
-    let first = browser.script("return document.querySelector('#events tbody tr code').textContent");
+    let first =
+        browser.script("return document.querySelector('#events tbody tr code').textContent");
     assert_eq!(first, "member.join", "the newest event is on top");
     browser.fill("#action", "member.*");
     browser.click(".audit-filters button[type=submit]");
-    browser.wait_for("the filter", "return location.search.includes('action=member.')");
+    browser.wait_for(
+        "the filter",
+        "return location.search.includes('action=member.')",
+    );
     let actions = browser.script(
         "return [...document.querySelectorAll('#events tbody tr td:nth-child(3)')].map(td => td.textContent)",
     );
     let actions = actions.as_array().unwrap();
     assert!(!actions.is_empty());
-    assert!(actions.iter().all(|a| a.as_str().unwrap().starts_with("member.")), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.as_str().unwrap().starts_with("member.")),
+        "{actions:?}"
+    );
 
     // Live: an event made with the CLI appears at the top within 2 s.
     browser.goto("/w/ops/audit?live=1");
@@ -254,8 +274,15 @@ fn the_audit_log_live_and_verified(db: TestDb) {
         "the live view",
         "return document.querySelector('#live-status').textContent.startsWith('Live')",
     );
-    cli.run(&["member", "invite", "--email", "live@ops.com", "--role", "viewer"])
-        .ok();
+    cli.run(&[
+        "member",
+        "invite",
+        "--email",
+        "live@ops.com",
+        "--role",
+        "viewer",
+    ])
+    .ok();
     let seen = browser.wait_at_most(
         Duration::from_secs(2),
         "const top = document.querySelector('#events tbody tr');
@@ -271,9 +298,14 @@ fn the_audit_log_live_and_verified(db: TestDb) {
     browser.click("form[action='/w/ops/audit/checkpoints'] button");
     wait_notice(&browser, "signed as a new checkpoint");
     browser.click("#verify");
-    browser.wait_for("the result", "return !!document.querySelector('.verify-result')");
+    browser.wait_for(
+        "the result",
+        "return !!document.querySelector('.verify-result')",
+    );
     assert_eq!(browser.text(".verify-result").contains("intact"), true);
-    let ws = server.db.number("SELECT id FROM workspaces WHERE slug = 'ops'");
+    let ws = server
+        .db
+        .number("SELECT id FROM workspaces WHERE slug = 'ops'");
     server.db.allow_audit_tampering();
     server.db.execute(&format!(
         "UPDATE audit_events SET details = '{{\"role\":\"owner\"}}' WHERE chain_id = {ws} AND seq = 2"
@@ -286,7 +318,10 @@ fn the_audit_log_live_and_verified(db: TestDb) {
     );
     let result = browser.text(".verify-result");
     assert!(result.contains("owner@ops.com"), "{result}");
-    assert!(result.contains("Checked against the checkpoint at #"), "{result}");
+    assert!(
+        result.contains("Checked against the checkpoint at #"),
+        "{result}"
+    );
     assert_eq!(
         browser.script("return document.querySelector('.breaks tr[data-class]').dataset.class"),
         "modified"
@@ -338,15 +373,23 @@ fn certificates_integrations_and_playbooks(db: TestDb) {
         "return [...document.querySelectorAll('#certificates tbody tr strong')].map(s => s.textContent)",
     );
     assert_eq!(names, json!(["old.ops.com", "soon.ops.com"]));
-    assert!(browser.text("tr.cert-expired").contains("expired 3 days ago"));
+    assert!(browser
+        .text("tr.cert-expired")
+        .contains("expired 3 days ago"));
     assert!(browser.text("tr.cert-soon").contains("days left"));
     browser.check_page("certificates");
     // A bad PEM is refused with the reason; nothing is stored.
     let before = server.db.number("SELECT COUNT(*) FROM certificates");
-    browser.fill("#pem", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+    browser.fill(
+        "#pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    );
     browser.click("form[action='/w/ops/certificates'][method=post] button[type=submit]");
     assert!(!browser.text_of(".alert").is_empty());
-    assert_eq!(server.db.number("SELECT COUNT(*) FROM certificates"), before);
+    assert_eq!(
+        server.db.number("SELECT COUNT(*) FROM certificates"),
+        before
+    );
 
     // An integration configured from its adapter's schema, with a
     // write-only secret, sends a test message to the recording server.
@@ -356,7 +399,10 @@ fn certificates_integrations_and_playbooks(db: TestDb) {
     browser.fill("#config-url", &format!("{}/hook", far.url));
     browser.fill("#config-secret", "a-secret-of-twenty-chars");
     browser.click("form[action='/w/ops/settings/integrations'] button[type=submit]");
-    browser.wait_for("the integration", "return location.pathname.endsWith('/ops-hook')");
+    browser.wait_for(
+        "the integration",
+        "return location.pathname.endsWith('/ops-hook')",
+    );
     assert_eq!(browser.text("[data-secret=secret]"), "set");
     assert!(!browser
         .script("return document.documentElement.outerHTML")
@@ -394,14 +440,23 @@ fn certificates_integrations_and_playbooks(db: TestDb) {
         .to_string(),
     );
     browser.click("form.card button[type=submit]");
-    browser.wait_for("the playbook", "return !!document.querySelector('#dry-run')");
+    browser.wait_for(
+        "the playbook",
+        "return !!document.querySelector('#dry-run')",
+    );
     browser.fill("#input-incident", "INC-7");
     browser.click("#dry-run");
-    browser.wait_for("the run", "return location.pathname.includes('/playbooks/runs/')");
+    browser.wait_for(
+        "the run",
+        "return location.pathname.includes('/playbooks/runs/')",
+    );
     let statuses = browser.script(
         "return [...document.querySelectorAll('ol.outcomes li')].map(li => li.dataset.status)",
     );
-    assert_eq!(statuses, json!(["would_run", "would_run", "cannot_simulate"]));
+    assert_eq!(
+        statuses,
+        json!(["would_run", "would_run", "cannot_simulate"])
+    );
     assert!(browser.text("main").contains("cannot be simulated"));
     assert_eq!(far.to("/hook").len(), 1, "a dry run sends nothing");
     assert!(far.to("/pb").is_empty(), "a dry run calls no webhook");
@@ -409,7 +464,10 @@ fn certificates_integrations_and_playbooks(db: TestDb) {
     browser.click("a.button[href^='/w/ops/playbooks/']");
     browser.fill("#input-incident", "INC-7");
     browser.click("#run");
-    browser.wait_for("the run", "return location.pathname.includes('/playbooks/runs/')");
+    browser.wait_for(
+        "the run",
+        "return location.pathname.includes('/playbooks/runs/')",
+    );
     let statuses = browser.script(
         "return [...document.querySelectorAll('ol.outcomes li')].map(li => li.dataset.status)",
     );
@@ -444,19 +502,42 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
     let offered = |browser: &Browser| -> Value {
         let mut seen = serde_json::Map::new();
         browser.goto("/w/ops/members");
-        seen.insert("invite".into(), browser.has("form[action='/w/ops/invites']").into());
+        seen.insert(
+            "invite".into(),
+            browser.has("form[action='/w/ops/invites']").into(),
+        );
         seen.insert("change roles".into(), browser.has("#members select").into());
-        seen.insert("remove".into(), browser.has("#members details.confirm").into());
-        seen.insert("audit tab".into(), browser.has("nav.tabs a[href='/w/ops/audit']").into());
-        seen.insert("settings tab".into(), browser.has("nav.tabs a[href='/w/ops/settings']").into());
+        seen.insert(
+            "remove".into(),
+            browser.has("#members details.confirm").into(),
+        );
+        seen.insert(
+            "audit tab".into(),
+            browser.has("nav.tabs a[href='/w/ops/audit']").into(),
+        );
+        seen.insert(
+            "settings tab".into(),
+            browser.has("nav.tabs a[href='/w/ops/settings']").into(),
+        );
         browser.goto("/w/ops/certificates");
-        seen.insert("add certificate".into(), browser.has("form[action='/w/ops/certificates'][method=post]").into());
+        seen.insert(
+            "add certificate".into(),
+            browser
+                .has("form[action='/w/ops/certificates'][method=post]")
+                .into(),
+        );
         browser.goto("/w/ops/playbooks/1");
         seen.insert("dry run".into(), browser.has("#dry-run").into());
         seen.insert("run".into(), browser.has("#run").into());
-        seen.insert("edit playbook".into(), browser.has("a[href='/w/ops/playbooks/1/edit']").into());
+        seen.insert(
+            "edit playbook".into(),
+            browser.has("a[href='/w/ops/playbooks/1/edit']").into(),
+        );
         browser.goto("/w/ops/settings/roles");
-        seen.insert("create role".into(), browser.has("form[action='/w/ops/settings/roles']").into());
+        seen.insert(
+            "create role".into(),
+            browser.has("form[action='/w/ops/settings/roles']").into(),
+        );
         Value::Object(seen)
     };
 
@@ -481,10 +562,18 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
     assert_eq!(browser.text("h1"), "You cannot do this here");
     assert!(browser.text("main").contains("audit.read"));
     browser.goto("/w/ops/members");
-    assert_eq!(browser.post_form("/w/ops/invites", "email=x%40ops.com&role=owner"), 403);
+    assert_eq!(
+        browser.post_form("/w/ops/invites", "email=x%40ops.com&role=owner"),
+        403
+    );
     assert_eq!(browser.post_form("/w/ops/playbooks/1/run", "mode=run"), 403);
     assert_eq!(browser.post_form("/w/ops/certificates/1/remove", ""), 403);
-    assert_eq!(server.db.number("SELECT COUNT(*) FROM invites WHERE email = 'x@ops.com'"), 0);
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM invites WHERE email = 'x@ops.com'"),
+        0
+    );
     assert_eq!(server.db.number("SELECT COUNT(*) FROM playbook_runs"), 0);
     assert_eq!(server.db.number("SELECT COUNT(*) FROM certificates"), 1);
     browser.assert_clean(&[]);
@@ -536,7 +625,12 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
     permissions.sort();
     assert_eq!(
         permissions,
-        ["audit.read", "member.read", "playbook.dry_run", "workspace.read"]
+        [
+            "audit.read",
+            "member.read",
+            "playbook.dry_run",
+            "workspace.read"
+        ]
     );
     browser.check_page("roles");
     browser.click("li[data-role=auditor] details summary");
@@ -599,7 +693,9 @@ fn the_platform_admins_pages_and_the_profile(db: TestDb) {
     assert!(browser.text("#templates").contains("standard"));
     browser.fill("#name", "Team B");
     browser.fill("#slug", "team-b");
-    browser.run(browser.find("#template").select_by_value("standard")).unwrap();
+    browser
+        .run(browser.find("#template").select_by_value("standard"))
+        .unwrap();
     browser.click("form[action='/admin/workspaces'] button[type=submit]");
     wait_notice(&browser, "team-b: The workspace was created");
     let settings = expect(&server.admin().get("/api/v1/workspaces/team-b"), 200).clone();
@@ -614,7 +710,10 @@ fn the_platform_admins_pages_and_the_profile(db: TestDb) {
         .unwrap()
         .to_owned();
     browser.click(&format!("form[action='/admin/tasks/{task}/run'] button"));
-    browser.wait_for("the run", "return !!document.querySelector('#runs tr.fresh')");
+    browser.wait_for(
+        "the run",
+        "return !!document.querySelector('#runs tr.fresh')",
+    );
     assert!(browser.text("#runs tr.fresh").contains("ok"));
     browser.check_page("admin-task");
     browser.goto("/admin/audit");
@@ -638,7 +737,9 @@ fn the_platform_admins_pages_and_the_profile(db: TestDb) {
     browser.fill("#password", "oak-ember-violin-77");
     browser.fill("#confirm", "oak-ember-violin-77");
     browser.click("form[action='/settings/profile/password'] button[type=submit]");
-    assert!(browser.text_of("#password-error").contains("current password"));
+    assert!(browser
+        .text_of("#password-error")
+        .contains("current password"));
     browser.fill("#current_password", PASSWORD);
     browser.fill("#password", "oak-ember-violin-77");
     browser.fill("#confirm", "oak-ember-violin-77");

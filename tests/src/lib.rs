@@ -733,7 +733,10 @@ impl WebSession {
             .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
             .timeout(Duration::from_secs(30))
             .build();
-        let page = agent.get(&format!("{base}/login")).call().expect("GET /login");
+        let page = agent
+            .get(&format!("{base}/login"))
+            .call()
+            .expect("GET /login");
         let form_cookie = page
             .all("set-cookie")
             .into_iter()
@@ -764,7 +767,11 @@ impl WebSession {
         let cookie = response
             .all("set-cookie")
             .into_iter()
-            .find_map(|c| c.split(';').next().filter(|c| c.contains("vigilo_session=")))
+            .find_map(|c| {
+                c.split(';')
+                    .next()
+                    .filter(|c| c.contains("vigilo_session="))
+            })
             .unwrap_or_else(|| panic!("no session after signing in as {email}"))
             .to_owned();
         WebSession {

@@ -413,7 +413,10 @@ async fn newest_first_in(
             break None;
         }
         if events.len() == limit || scanned >= SCAN_LIMIT {
-            let next = events.last().map(|e| e.seq).filter(|_| events.len() == limit);
+            let next = events
+                .last()
+                .map(|e| e.seq)
+                .filter(|_| events.len() == limit);
             break next.or(cursor).filter(|s| *s > 1);
         }
     };
@@ -428,9 +431,9 @@ async fn newest_first_in(
 fn until_time(until: Option<&str>) -> DomainResult<Option<String>> {
     match until.filter(|u| !u.is_empty()) {
         None => Ok(None),
-        Some(u) => parse_time(u).map(|t| Some(format_time(t))).ok_or_else(|| {
-            DomainError::invalid("until", format!("`{u}` is not an RFC 3339 time"))
-        }),
+        Some(u) => parse_time(u)
+            .map(|t| Some(format_time(t)))
+            .ok_or_else(|| DomainError::invalid("until", format!("`{u}` is not an RFC 3339 time"))),
     }
 }
 

@@ -287,9 +287,12 @@ pub async fn set_member_role(
     custom_role_id: Option<i64>,
 ) -> StoreResult<(Member, Member)> {
     let find = |members: Vec<Member>| {
-        members.into_iter().find(|m| m.email == email).ok_or_else(|| {
-            StoreError::NotFound(format!("{email} is not a member of this workspace"))
-        })
+        members
+            .into_iter()
+            .find(|m| m.email == email)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("{email} is not a member of this workspace"))
+            })
     };
     let before = find(list_members_in(conn, workspace_id).await?)?;
     let stays_owner = role == Role::Owner && custom_role_id.is_none();

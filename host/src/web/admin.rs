@@ -19,17 +19,16 @@ use serde::Deserialize;
 use super::items::when;
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{
-    download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame,
-    PageError,
+    download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
 };
 use crate::authz::Permission;
 use crate::domain::sessions::Current;
 use crate::domain::templates::{self, NewTemplate, Snapshot};
 use crate::domain::workspaces::{self, NewWorkspace};
 use crate::domain::{plugins, tasks, DomainError};
-use crate::store::TaskRun;
 use crate::plugins::State as PluginState;
 use crate::state::AppState;
+use crate::store::TaskRun;
 
 /// A plugin, as the page lists it.
 pub struct PluginRow {
@@ -212,9 +211,7 @@ async fn workspaces_page(
     template_error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response, PageError> {
-    current
-        .caller
-        .require_platform_admin("manage workspaces")?;
+    current.caller.require_platform_admin("manage workspaces")?;
     let rows = workspaces::visible(state, &current.caller)
         .await?
         .into_iter()
@@ -286,12 +283,35 @@ pub async fn workspaces_list(
     let about = done.about.clone().unwrap_or_default();
     let notice = done
         .notice(&[
-            ("created", "The workspace was created: invite its first owner from its Members page."),
-            ("template", "The template was saved: new workspaces can start from it."),
-            ("template_deleted", "The template was deleted; workspaces made from it are unchanged."),
+            (
+                "created",
+                "The workspace was created: invite its first owner from its Members page.",
+            ),
+            (
+                "template",
+                "The template was saved: new workspaces can start from it.",
+            ),
+            (
+                "template_deleted",
+                "The template was deleted; workspaces made from it are unchanged.",
+            ),
         ])
-        .map(|t| if about.is_empty() { t } else { format!("{about}: {t}") });
-    workspaces_page(&state, &current, WorkspaceForm::default(), None, None, notice).await
+        .map(|t| {
+            if about.is_empty() {
+                t
+            } else {
+                format!("{about}: {t}")
+            }
+        });
+    workspaces_page(
+        &state,
+        &current,
+        WorkspaceForm::default(),
+        None,
+        None,
+        notice,
+    )
+    .await
 }
 
 /// `POST /admin/workspaces`.
@@ -312,9 +332,9 @@ pub async fn create_workspace(
             "/admin/workspaces?done=created&about={}",
             urlencode(&w.slug)
         ))),
-        Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_) | DomainError::NotFound(_))) => {
-            workspaces_page(&state, &current, form, Some(e), None, None).await
-        }
+        Err(
+            e @ (DomainError::Invalid { .. } | DomainError::Conflict(_) | DomainError::NotFound(_)),
+        ) => workspaces_page(&state, &current, form, Some(e), None, None).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -377,7 +397,10 @@ pub async fn create_template(
         }
     };
     if file.is_empty() {
-        return refuse("Choose an export file (from “Export” above, or `vigilo workspace export`).".into()).await;
+        return refuse(
+            "Choose an export file (from “Export” above, or `vigilo workspace export`).".into(),
+        )
+        .await;
     }
     let snapshot = match serde_json::from_slice::<Snapshot>(&file) {
         Ok(s) => s,
@@ -531,14 +554,18 @@ pub async fn task(
 ) -> Result<Response, PageError> {
     let listed = tasks::list(&state, &current.caller, 0).await?;
     let Some(view) = listed.into_iter().find(|t| t.name == name) else {
-        return Err(PageError::NotFound(format!("There is no scheduled task named `{name}`.")));
+        return Err(PageError::NotFound(format!(
+            "There is no scheduled task named `{name}`."
+        )));
     };
     let runs = tasks::runs(&state, &current.caller, &name, Some(100))
         .await?
         .into_iter()
         .map(run_row)
         .collect();
-    let notice = ran.ran.map(|id| format!("The task ran now (run #{id}); its outcome is below."));
+    let notice = ran
+        .ran
+        .map(|id| format!("The task ran now (run #{id}); its outcome is below."));
     let frame = Frame::admin(&state, &current, "tasks", &name)
         .await?
         .with_notice(notice);

@@ -207,8 +207,7 @@ pub async fn log(
     let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     let read = match filters.query() {
         Ok((q, until)) => {
-            audit::newest_first(&state, &access, &q, until.as_deref(), filters.before, PAGE)
-                .await
+            audit::newest_first(&state, &access, &q, until.as_deref(), filters.before, PAGE).await
         }
         Err(e) => Err(e),
     };
@@ -483,11 +482,7 @@ pub async fn sign(
 fn json_download(file_name: &str, value: &impl Serialize) -> Result<Response, PageError> {
     let body = serde_json::to_string_pretty(value)
         .map_err(|e| DomainError::Internal(format!("cannot encode a download: {e}")))?;
-    Ok(download(
-        "application/json",
-        file_name,
-        format!("{body}\n"),
-    ))
+    Ok(download("application/json", file_name, format!("{body}\n")))
 }
 
 /// `GET /w/{slug}/audit/checkpoints.json`: the checkpoints with the public
@@ -515,7 +510,10 @@ pub async fn public_key(State(state): State<AppState>) -> Result<Response, PageE
     json_download("vigilo-audit-public-key.json", &export)
 }
 
-async fn chain_labels(state: &AppState, current: &Current) -> Result<Vec<(i64, String)>, PageError> {
+async fn chain_labels(
+    state: &AppState,
+    current: &Current,
+) -> Result<Vec<(i64, String)>, PageError> {
     let visible = crate::domain::workspaces::visible(state, &current.caller).await?;
     let mut labels = vec![(0, "Installation (plugins, workspaces, admins)".to_owned())];
     for chain in state.store.chain_ids().await? {
@@ -629,8 +627,14 @@ pub async fn admin_verify_page(
     let frame = Frame::admin(&state, &current, "audit", "Verify every audit chain")
         .await?
         .with_notice(done.notice(&[
-            ("verified", "Every chain was verified: the results are below."),
-            ("signed", "The head of every chain was signed as a new checkpoint."),
+            (
+                "verified",
+                "Every chain was verified: the results are below.",
+            ),
+            (
+                "signed",
+                "The head of every chain was signed as a new checkpoint.",
+            ),
         ]));
     let mut never = Vec::new();
     let mut results = Vec::new();

@@ -131,10 +131,7 @@ async fn page_with(
         "" => (None, None),
         text => match text.parse::<i64>() {
             Ok(d) => (Some(d), None),
-            Err(_) => (
-                None,
-                Some(format!("“{text}” is not a number of days.")),
-            ),
+            Err(_) => (None, Some(format!("“{text}” is not a number of days."))),
         },
     };
     let (rows, status) = match certificates::list(state, access, days).await {

@@ -40,6 +40,8 @@ pub struct SettingInput {
     value: String,
     /// For a secret: whether a value is stored.
     is_set: bool,
+    /// Whether the value is written as JSON (an object or a list).
+    as_json: bool,
 }
 
 fn schema_inputs(
@@ -55,8 +57,16 @@ fn schema_inputs(
     let Some(properties) = schema["properties"].as_object() else {
         return Vec::new();
     };
-    properties
-        .iter()
+    // Required settings first, in the schema's order, then the rest.
+    let mut keys: Vec<&String> = properties.keys().collect();
+    keys.sort_by_key(|k| {
+        required
+            .iter()
+            .position(|r| r == k)
+            .unwrap_or(required.len())
+    });
+    keys.into_iter()
+        .map(|key| (key, &properties[key]))
         .map(|(key, property)| {
             let secret = adapter.secret_fields.iter().any(|s| s == key);
             let choices: Vec<String> = property["enum"]
@@ -82,7 +92,12 @@ fn schema_inputs(
             let shown = typed
                 .get(key)
                 .or_else(|| stored.and_then(|s| s.config.get(key)))
-                .or_else(|| stored.is_none().then(|| &property["default"]).filter(|d| !d.is_null()));
+                .or_else(|| {
+                    stored
+                        .is_none()
+                        .then(|| &property["default"])
+                        .filter(|d| !d.is_null())
+                });
             let value = match (secret, shown) {
                 (true, _) | (_, None) => String::new(),
                 (false, Some(Value::String(s))) => s.clone(),
@@ -95,17 +110,30 @@ fn schema_inputs(
                 label: property["title"]
                     .as_str()
                     .map(str::to_owned)
-                    .unwrap_or_else(|| super::items::humanise(key)),
+                    .unwrap_or_else(|| label(key)),
                 help: property["description"].as_str().unwrap_or("").to_owned(),
                 input,
                 required: required.contains(&key.as_str()),
                 choices,
                 value,
                 is_set: secret && stored.is_some_and(|s| s.sealed_secrets.contains_key(key)),
+                as_json: matches!(property["type"].as_str(), Some("object" | "array")),
                 key: key.clone(),
             }
         })
         .collect()
+}
+
+/// A setting's key as a label: `webhook_url` → `Webhook URL`.
+fn label(key: &str) -> String {
+    let words: Vec<String> = key
+        .split('_')
+        .map(|w| match w {
+            "url" | "id" | "api" | "tls" | "http" | "https" => w.to_uppercase(),
+            _ => w.to_owned(),
+        })
+        .collect();
+    super::items::humanise(&words.join(" "))
 }
 
 /// The settings a form sent, typed by the adapter's schema. An empty secret
@@ -138,8 +166,16 @@ fn typed_config(
                 }
                 None
             }
-            ("integer", Some(t)) => Some(t.parse::<i64>().map(Value::from).unwrap_or(Value::String(t))),
-            ("number", Some(t)) => Some(t.parse::<f64>().map(Value::from).unwrap_or(Value::String(t))),
+            ("integer", Some(t)) => Some(
+                t.parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or(Value::String(t)),
+            ),
+            ("number", Some(t)) => Some(
+                t.parse::<f64>()
+                    .map(Value::from)
+                    .unwrap_or(Value::String(t)),
+            ),
             ("string", Some(t)) => Some(Value::String(t)),
             (_, Some(t)) => Some(serde_json::from_str(&t).unwrap_or(Value::String(t))),
         };
@@ -198,7 +234,10 @@ pub async fn list(
         .collect();
     let frame = Frame::workspace(&state, &current, &access, "settings", "Integrations")
         .await?
-        .with_notice(done.notice(&[("deleted", "The integration was removed; its delivery log stays.")]));
+        .with_notice(done.notice(&[(
+            "deleted",
+            "The integration was removed; its delivery log stays.",
+        )]));
     Ok(render_status(
         StatusCode::OK,
         &ListPage {
@@ -275,7 +314,10 @@ async fn integration_page(
     let adapter_name = integration
         .as_ref()
         .map_or(adapter_name.to_owned(), |i| i.adapter.clone());
-    let adapter = state.integrations.adapter(&adapter_name).map(|(_, info)| info);
+    let adapter = state
+        .integrations
+        .adapter(&adapter_name)
+        .map(|(_, info)| info);
     if integration.is_none() && adapter.is_none() {
         return Err(PageError::NotFound(format!(
             "No loaded plugin provides the adapter `{adapter_name}`."
@@ -339,7 +381,15 @@ pub async fn new_page(
     Query(q): Query<NewQuery>,
 ) -> Result<Response, PageError> {
     let access = workspace_access(&state, &current, &slug, Permission::IntegrationManage).await?;
-    integration_page(&state, &current, &access, None, &q.adapter, Shown::plain(None)).await
+    integration_page(
+        &state,
+        &current,
+        &access,
+        None,
+        &q.adapter,
+        Shown::plain(None),
+    )
+    .await
 }
 
 fn form_value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
@@ -414,12 +464,29 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let notice = done.notice(&[
-        ("created", "The integration was added. Send it a test message to check it."),
+        (
+            "created",
+            "The integration was added. Send it a test message to check it.",
+        ),
         ("saved", "The settings were saved."),
-        ("enabled", "The integration is on: events are delivered through it."),
-        ("disabled", "The integration is off: nothing is delivered through it."),
+        (
+            "enabled",
+            "The integration is on: events are delivered through it.",
+        ),
+        (
+            "disabled",
+            "The integration is off: nothing is delivered through it.",
+        ),
     ]);
-    integration_page(&state, &current, &access, Some(&name), "", Shown::plain(notice)).await
+    integration_page(
+        &state,
+        &current,
+        &access,
+        Some(&name),
+        "",
+        Shown::plain(notice),
+    )
+    .await
 }
 
 /// `POST /w/{slug}/settings/integrations/{name}`: saves its settings.

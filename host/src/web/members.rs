@@ -14,9 +14,7 @@ use serde::Deserialize;
 
 use super::items::when;
 use super::session::{check_csrf, SignedIn};
-use super::{
-    render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
-};
+use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
 use crate::authz::{Access, Permission, Role};
 use crate::domain::invites::{self, BulkReport, InviteCreated, NewInvite, RowOutcome};
 use crate::domain::sessions::Current;
@@ -78,6 +76,12 @@ pub struct InviteRow {
     sent: String,
     expires: String,
     invited_by: String,
+}
+
+impl MembersPage {
+    fn when(&self, time: &str) -> String {
+        when(time)
+    }
 }
 
 impl InviteRow {
@@ -198,7 +202,10 @@ pub async fn page(
         .notice(&[
             ("role", "The role was changed."),
             ("removed", "The member was removed from the workspace."),
-            ("revoked", "The invite was revoked; its link no longer works."),
+            (
+                "revoked",
+                "The invite was revoked; its link no longer works.",
+            ),
         ])
         .map(|text| {
             if about.is_empty() {
@@ -505,7 +512,13 @@ pub async fn bulk_preview(
     check_csrf(&current, &csrf)?;
     let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
     if file.is_empty() {
-        return refuse_file(&state, &current, &access, "Choose a CSV file to upload.".into()).await;
+        return refuse_file(
+            &state,
+            &current,
+            &access,
+            "Choose a CSV file to upload.".into(),
+        )
+        .await;
     }
     let rows = match invites::parse_csv(&file) {
         Ok(rows) => rows,
@@ -515,7 +528,8 @@ pub async fn bulk_preview(
         Err(e) => return Err(e.into()),
     };
     let report = invites::bulk(&state, &access, rows, true).await?;
-    let frame = Frame::workspace(&state, &current, &access, "members", "Bulk invite: preview").await?;
+    let frame =
+        Frame::workspace(&state, &current, &access, "members", "Bulk invite: preview").await?;
     Ok(render(&bulk_page(
         frame, &slug, &file_name, &file, &report, true,
     )))
@@ -569,7 +583,8 @@ pub async fn bulk_confirm(
     })?;
     let rows = invites::parse_csv(&file)?;
     let report = invites::bulk(&state, &access, rows, false).await?;
-    let frame = Frame::workspace(&state, &current, &access, "members", "Bulk invite: report").await?;
+    let frame =
+        Frame::workspace(&state, &current, &access, "members", "Bulk invite: report").await?;
     let mut response = render(&bulk_page(
         frame,
         &slug,

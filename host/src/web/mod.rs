@@ -35,8 +35,8 @@ mod frame;
 pub mod integrations;
 pub mod items;
 pub mod members;
-mod plugin_assets;
 pub mod playbooks;
+mod plugin_assets;
 pub mod profile;
 pub mod roles;
 pub mod session;
@@ -123,7 +123,10 @@ pub fn router() -> Router<AppState> {
             "/w/{slug}/settings/roles",
             get(roles::page).post(roles::create),
         )
-        .route("/w/{slug}/settings/roles/{name}/delete", post(roles::delete))
+        .route(
+            "/w/{slug}/settings/roles/{name}/delete",
+            post(roles::delete),
+        )
         .route(
             "/w/{slug}/settings/integrations",
             get(integrations::list).post(integrations::create),
@@ -209,7 +212,10 @@ pub fn router() -> Router<AppState> {
             "/admin/templates",
             post(admin::create_template).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
         )
-        .route("/admin/templates/{name}/delete", post(admin::delete_template))
+        .route(
+            "/admin/templates/{name}/delete",
+            post(admin::delete_template),
+        )
         .route("/admin/tasks", get(admin::tasks_list))
         .route("/admin/tasks/{name}", get(admin::task))
         .route("/admin/tasks/{name}/run", post(admin::run_task))
@@ -330,14 +336,18 @@ pub struct CsrfForm {
 pub fn download(content_type: &'static str, file_name: &str, body: impl Into<Body>) -> Response {
     let disposition = format!(
         "attachment; filename=\"{}\"",
-        file_name.replace(|c: char| !c.is_ascii_alphanumeric() && !"-_.".contains(c), "_")
+        file_name.replace(
+            |c: char| !c.is_ascii_alphanumeric() && !"-_.".contains(c),
+            "_"
+        )
     );
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
             ),
         ],
         body.into(),

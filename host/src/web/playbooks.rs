@@ -261,7 +261,16 @@ pub async fn show(
         ("created", "The playbook was created."),
         ("saved", "The playbook was saved."),
     ]);
-    show_with(&state, &current, &access, &id.to_string(), None, None, notice).await
+    show_with(
+        &state,
+        &current,
+        &access,
+        &id.to_string(),
+        None,
+        None,
+        notice,
+    )
+    .await
 }
 
 /// `POST /w/{slug}/playbooks/{id}/run`: `mode=dry` or `mode=run`, and an
@@ -291,8 +300,16 @@ pub async fn run(
     match playbooks::run(&state, &access, &id.to_string(), input.clone(), dry_run).await {
         Ok(run) => Ok(see_other(&format!("/w/{slug}/playbooks/runs/{}", run.id))),
         Err(DomainError::Invalid { message, .. }) => {
-            show_with(&state, &current, &access, &id.to_string(), Some(input), Some(message), None)
-                .await
+            show_with(
+                &state,
+                &current,
+                &access,
+                &id.to_string(),
+                Some(input),
+                Some(message),
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -478,7 +495,11 @@ fn parse_definition(text: &str) -> Result<PlaybookDefinition, DomainError> {
             .to_owned();
         DomainError::invalid(
             "definition",
-            format!("{what} (line {}, column {}): {detail}", e.line(), e.column()),
+            format!(
+                "{what} (line {}, column {}): {detail}",
+                e.line(),
+                e.column()
+            ),
         )
     })
 }
@@ -497,7 +518,10 @@ pub async fn create(
         Err(e) => Err(e),
     };
     match created {
-        Ok(p) => Ok(see_other(&format!("/w/{slug}/playbooks/{}?done=created", p.id))),
+        Ok(p) => Ok(see_other(&format!(
+            "/w/{slug}/playbooks/{}?done=created",
+            p.id
+        ))),
         Err(e) => edit_with(&state, &current, &access, None, form.definition, Some(e)).await,
     }
 }
@@ -516,8 +540,21 @@ pub async fn update(
         Err(e) => Err(e),
     };
     match saved {
-        Ok(p) => Ok(see_other(&format!("/w/{slug}/playbooks/{}?done=saved", p.id))),
-        Err(e) => edit_with(&state, &current, &access, Some(id), form.definition, Some(e)).await,
+        Ok(p) => Ok(see_other(&format!(
+            "/w/{slug}/playbooks/{}?done=saved",
+            p.id
+        ))),
+        Err(e) => {
+            edit_with(
+                &state,
+                &current,
+                &access,
+                Some(id),
+                form.definition,
+                Some(e),
+            )
+            .await
+        }
     }
 }
 

