@@ -77,13 +77,62 @@ fn invite_accept_list_remove(db: TestDb) {
     // An engineer cannot invite; the CLI names the missing permission.
     cli_invite(&alice, false, "carol@acme.com", "viewer").fails_with(4, "member.invite");
 
-    // Invite listing and revocation.
+    // Invite listing; resending gives a new link and the old one stops
+    // working; revocation.
     let invites = owner.run(&["--json", "invite", "list"]).ok().json();
     let bob = find(&invites, "email", "bob@acme.com").unwrap().clone();
     assert!(bob.get("accept_token").is_none());
+    let resent = owner
+        .run(&["--json", "invite", "resend", &bob["id"].to_string()])
+        .ok()
+        .json();
+    assert_ne!(resent["id"], bob["id"]);
+    assert_eq!(resent["role"], "viewer");
+    let invites = owner.run(&["--json", "invite", "list"]).ok().json();
+    let statuses: Vec<&str> = invites
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["email"] == "bob@acme.com")
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["pending", "revoked"], "newest first");
     owner
-        .run(&["invite", "revoke", &bob["id"].to_string()])
+        .run(&["invite", "revoke", &resent["id"].to_string()])
         .ok();
+    owner
+        .run(&["invite", "resend", &resent["id"].to_string()])
+        .fails_with(6, "revoked");
+
+    // Roles: an owner gives Alice another role; an engineer cannot; the
+    // last owner keeps the owner role.
+    let changed = owner
+        .run(&[
+            "--json",
+            "member",
+            "role",
+            "alice@acme.com",
+            "--role",
+            "approver",
+        ])
+        .ok()
+        .json();
+    assert_eq!(changed["role"], "approver");
+    let audit = expect(
+        &server
+            .admin()
+            .get("/api/v1/workspaces/acme/audit?action=member.role"),
+        200,
+    )
+    .clone();
+    assert_eq!(audit["events"][0]["details"]["from"]["role"], "engineer");
+    assert_eq!(audit["events"][0]["details"]["to"]["role"], "approver");
+    alice
+        .run(&["member", "role", "owner@acme.com", "--role", "viewer"])
+        .fails_with(4, "role.manage");
+    owner
+        .run(&["member", "role", "owner@acme.com", "--role", "viewer"])
+        .fails_with(6, "last owner");
 
     // Removal, and the last owner stays.
     owner.run(&["member", "remove", "alice@acme.com"]).ok();

@@ -302,7 +302,7 @@ fn the_audit_log_live_and_verified(db: TestDb) {
         "the result",
         "return !!document.querySelector('.verify-result')",
     );
-    assert_eq!(browser.text(".verify-result").contains("intact"), true);
+    assert!(browser.text(".verify-result").contains("intact"));
     let ws = server
         .db
         .number("SELECT id FROM workspaces WHERE slug = 'ops'");

@@ -687,7 +687,7 @@ pub async fn show(
     let definitions = fields::list(&state, &access).await?;
     let values = definitions
         .iter()
-        .filter(|d| d.applies_to.iter().any(|k| *k == item.kind))
+        .filter(|d| d.applies_to.contains(&item.kind))
         .map(|d| {
             let value = match item.fields.get(&d.key) {
                 None | Some(Value::Null) => "—".to_owned(),
