@@ -1,5 +1,6 @@
 // Vigilo's own small module for every page: copy buttons, menus that close
-// when you click elsewhere or press Escape, and forms that submit once.
+// when you click elsewhere or press Escape, forms that submit once, and
+// pickers that tick a preset's checkboxes (a custom role's base role).
 // Nothing here is needed for a page to work; it only makes it nicer.
 
 for (const button of document.querySelectorAll("[data-copy]")) {
@@ -43,5 +44,16 @@ for (const form of document.querySelectorAll("form[method=post]")) {
     setTimeout(() => {
       for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = true;
     }, 0);
+  });
+}
+
+// A <select data-ticks="NAME"> whose options carry data-permissions ticks
+// exactly those checkboxes named NAME when another option is chosen.
+for (const select of document.querySelectorAll("select[data-ticks]")) {
+  select.addEventListener("change", () => {
+    const preset = new Set((select.selectedOptions[0]?.dataset.permissions || "").split(" "));
+    for (const box of document.querySelectorAll(`input[type=checkbox][name="${select.dataset.ticks}"]`)) {
+      box.checked = preset.has(box.value);
+    }
   });
 }

@@ -605,6 +605,27 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
     // An owner makes a custom role from ticked permissions, and deletes it.
     browser.goto("/w/ops/settings/roles");
     browser.fill("#name", "auditor");
+    // Choosing a base role ticks its permissions.
+    let ticked = |browser: &Browser| {
+        browser.script(
+            "return [...document.querySelectorAll('input[name=permissions]:checked')].map(b => b.value)",
+        )
+    };
+    browser
+        .run(browser.find("#base_role").select_by_value("engineer"))
+        .unwrap();
+    assert!(ticked(&browser)
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "item.write"));
+    browser
+        .run(browser.find("#base_role").select_by_value("viewer"))
+        .unwrap();
+    assert_eq!(
+        ticked(&browser),
+        json!(["workspace.read", "member.read", "playbook.dry_run"])
+    );
     browser.click("input[name=permissions][value='audit.read']");
     browser.click("form[action='/w/ops/settings/roles'] button[type=submit]");
     wait_notice(&browser, "The custom role was created");

@@ -55,6 +55,12 @@ impl RolesPage {
     fn builtins(&self) -> [&'static str; 4] {
         Role::ALL.map(Role::name)
     }
+    /// The permissions the built-in role `name` holds, space-separated.
+    fn held_by(&self, name: &str) -> String {
+        name.parse::<Role>()
+            .map(|r| r.permissions().names().join(" "))
+            .unwrap_or_default()
+    }
 }
 
 impl Column {
