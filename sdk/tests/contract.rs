@@ -145,7 +145,8 @@ fn manifest_json_has_the_documented_shape() {
             "sdk_version": env!("CARGO_PKG_VERSION"),
             "panic_unwind": true,
             "description": "One of each kind.",
-            "frontend": []
+            "frontend": [],
+            "frontend_api": vigilo_sdk::FRONTEND_API_VERSION
         })
     );
 }

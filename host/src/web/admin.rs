@@ -20,6 +20,7 @@ use super::items::when;
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{
     download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
+    Upload,
 };
 use crate::authz::Permission;
 use crate::domain::sessions::Current;
@@ -361,26 +362,15 @@ pub async fn export_workspace(
 pub async fn create_template(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Response, PageError> {
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        PageError::Domain(DomainError::Unreadable {
-            code: "invalid_upload",
-            message: format!("the upload could not be read: {}", e.body_text()),
-        })
-    };
-    let (mut csrf, mut name, mut description, mut file) =
-        (String::new(), String::new(), String::new(), Vec::new());
-    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
-            Some("name") => name = field.text().await.map_err(unreadable)?,
-            Some("description") => description = field.text().await.map_err(unreadable)?,
-            Some("file") => file = field.bytes().await.map_err(unreadable)?.to_vec(),
-            _ => {}
-        }
-    }
-    check_csrf(&current, &csrf)?;
+    let upload = Upload::read(multipart).await?;
+    check_csrf(&current, upload.field("csrf"))?;
+    let (name, description) = (
+        upload.field("name").to_owned(),
+        upload.field("description").to_owned(),
+    );
+    let file = upload.file("file").1;
     let refuse = |message: String| {
         let state = state.clone();
         let current = current.clone();
@@ -402,7 +392,7 @@ pub async fn create_template(
         )
         .await;
     }
-    let snapshot = match serde_json::from_slice::<Snapshot>(&file) {
+    let snapshot = match serde_json::from_slice::<Snapshot>(file) {
         Ok(s) => s,
         Err(e) => {
             return refuse(format!(

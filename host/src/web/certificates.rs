@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::items::when;
 use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, workspace_access, CsrfForm, Frame, PageError};
+use super::{render_status, see_other, workspace_access, CsrfForm, Frame, PageError, Upload};
 use crate::authz::{Access, Permission};
 use crate::domain::certificates;
 use crate::domain::sessions::Current;
@@ -206,26 +206,15 @@ pub async fn add(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Response, PageError> {
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        PageError::Domain(DomainError::Unreadable {
-            code: "invalid_upload",
-            message: format!("the upload could not be read: {}", e.body_text()),
-        })
-    };
-    let (mut csrf, mut name, mut pasted, mut file) =
-        (String::new(), String::new(), String::new(), Vec::new());
-    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
-            Some("name") => name = field.text().await.map_err(unreadable)?,
-            Some("pem") => pasted = field.text().await.map_err(unreadable)?,
-            Some("file") => file = field.bytes().await.map_err(unreadable)?.to_vec(),
-            _ => {}
-        }
-    }
-    check_csrf(&current, &csrf)?;
+    let upload = Upload::read(multipart).await?;
+    check_csrf(&current, upload.field("csrf"))?;
+    let (name, pasted) = (
+        upload.field("name").to_owned(),
+        upload.field("pem").to_owned(),
+    );
+    let file = upload.file("file").1.to_vec();
     let access = workspace_access(&state, &current, &slug, Permission::CertManage).await?;
     let pem = if pasted.trim().is_empty() {
         match String::from_utf8(file) {

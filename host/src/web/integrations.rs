@@ -287,6 +287,22 @@ struct Shown {
 }
 
 impl Shown {
+    /// The form again, as typed, with why it was refused.
+    fn refused(
+        typed: Map<String, Value>,
+        name: String,
+        e: &DomainError,
+        status: StatusCode,
+    ) -> Self {
+        Shown {
+            typed,
+            name,
+            error: Some(e.to_string()),
+            status,
+            ..Shown::plain(None)
+        }
+    }
+
     fn plain(notice: Option<String>) -> Self {
         Shown {
             typed: Map::new(),
@@ -439,14 +455,7 @@ pub async fn create(
                     &access,
                     None,
                     &adapter_name,
-                    Shown {
-                        typed: config,
-                        name,
-                        error: Some(e.to_string()),
-                        outcome: None,
-                        notice: None,
-                        status,
-                    },
+                    Shown::refused(config, name, &e, status),
                 )
                 .await
             }
@@ -523,14 +532,12 @@ pub async fn update(
                     &access,
                     Some(&name),
                     "",
-                    Shown {
-                        typed: config.into_iter().filter(|(_, v)| !v.is_null()).collect(),
-                        name: String::new(),
-                        error: Some(e.to_string()),
-                        outcome: None,
-                        notice: None,
+                    Shown::refused(
+                        config.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+                        String::new(),
+                        &e,
                         status,
-                    },
+                    ),
                 )
                 .await
             }

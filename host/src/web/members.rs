@@ -14,7 +14,9 @@ use serde::Deserialize;
 
 use super::items::when;
 use super::session::{check_csrf, SignedIn};
-use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
+use super::{
+    render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError, Upload,
+};
 use crate::authz::{Access, Permission, Role};
 use crate::domain::invites::{self, BulkReport, InviteCreated, NewInvite, RowOutcome};
 use crate::domain::sessions::Current;
@@ -490,26 +492,16 @@ pub async fn bulk_preview(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Response, PageError> {
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        PageError::Domain(DomainError::Unreadable {
-            code: "invalid_upload",
-            message: format!("the upload could not be read: {}", e.body_text()),
-        })
+    let upload = Upload::read(multipart).await?;
+    check_csrf(&current, upload.field("csrf"))?;
+    let (file_name, file) = upload.file("file");
+    let file_name = if file_name.is_empty() {
+        "invites.csv"
+    } else {
+        file_name
     };
-    let (mut csrf, mut file, mut file_name) = (String::new(), Vec::new(), String::new());
-    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
-            Some("file") => {
-                file_name = field.file_name().unwrap_or("invites.csv").to_owned();
-                file = field.bytes().await.map_err(unreadable)?.to_vec();
-            }
-            _ => {}
-        }
-    }
-    check_csrf(&current, &csrf)?;
     let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
     if file.is_empty() {
         return refuse_file(
@@ -520,7 +512,7 @@ pub async fn bulk_preview(
         )
         .await;
     }
-    let rows = match invites::parse_csv(&file) {
+    let rows = match invites::parse_csv(file) {
         Ok(rows) => rows,
         Err(e @ DomainError::Unreadable { .. }) => {
             return refuse_file(&state, &current, &access, e.to_string()).await
@@ -531,7 +523,7 @@ pub async fn bulk_preview(
     let frame =
         Frame::workspace(&state, &current, &access, "members", "Bulk invite: preview").await?;
     Ok(render(&bulk_page(
-        frame, &slug, &file_name, &file, &report, true,
+        frame, &slug, file_name, file, &report, true,
     )))
 }
 

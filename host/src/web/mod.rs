@@ -332,6 +332,56 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+/// A form sent as `multipart/form-data` (one with a file), read whole.
+#[derive(Debug, Default)]
+pub struct Upload {
+    /// The text fields, by name (the last value of a repeated one).
+    pub fields: std::collections::HashMap<String, String>,
+    /// The files, by field name: the file's name as sent, and its bytes.
+    pub files: std::collections::HashMap<String, (String, Vec<u8>)>,
+}
+
+impl Upload {
+    /// Reads every part of `multipart`; a part that cannot be read refuses
+    /// the whole form.
+    pub async fn read(mut multipart: axum::extract::Multipart) -> Result<Self, PageError> {
+        let unreadable = |e: axum::extract::multipart::MultipartError| {
+            PageError::Domain(DomainError::Unreadable {
+                code: "invalid_upload",
+                message: format!("the upload could not be read: {}", e.body_text()),
+            })
+        };
+        let mut upload = Upload::default();
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match field.file_name().map(str::to_owned) {
+                Some(file_name) => {
+                    let bytes = field.bytes().await.map_err(unreadable)?.to_vec();
+                    upload.files.insert(name, (file_name, bytes));
+                }
+                None => {
+                    let text = field.text().await.map_err(unreadable)?;
+                    upload.fields.insert(name, text);
+                }
+            }
+        }
+        Ok(upload)
+    }
+
+    /// The text field `name` ("" when absent).
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+
+    /// The file sent as `name`: its name and bytes (empty when none was
+    /// chosen).
+    pub fn file(&self, name: &str) -> (&str, &[u8]) {
+        self.files
+            .get(name)
+            .map_or(("", &[][..]), |(n, b)| (n.as_str(), b.as_slice()))
+    }
+}
+
 /// A file download of `body` named `file_name`.
 pub fn download(content_type: &'static str, file_name: &str, body: impl Into<Body>) -> Response {
     let disposition = format!(
