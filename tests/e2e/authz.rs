@@ -91,6 +91,11 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
         Need::Workspace("member.remove"),
     ),
     (
+        "patch",
+        "/api/v1/workspaces/{slug}/members/{email}",
+        Need::Workspace("role.manage"),
+    ),
+    (
         "get",
         "/api/v1/workspaces/{slug}/invites",
         Need::Workspace("member.read"),
@@ -103,6 +108,11 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
     (
         "delete",
         "/api/v1/workspaces/{slug}/invites/{id}",
+        Need::Workspace("member.invite"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/invites/{id}/resend",
         Need::Workspace("member.invite"),
     ),
     (
@@ -421,8 +431,10 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
             Some(format!("email,role,custom_role_name\nbulk{n}@example.com,,minimal\n").as_bytes()),
         ),
         ("post", "/api/v1/invites/{token}/accept") => api.post(&p, json!({"name": "X"})),
+        ("post", "/api/v1/workspaces/{slug}/invites/{id}/resend") => api.post(&p, json!({})),
         ("post", "/api/v1/workspaces/{slug}/items") => api.post(&p, json!({"kind": "task", "title": format!("t{n}")})),
         ("post", "/api/v1/workspaces/{slug}/items/{id}/transition") => api.post(&p, json!({"status": "doing"})),
+        ("patch", "/api/v1/workspaces/{slug}/members/{email}") => api.patch(&p, json!({"role": "viewer"})),
         ("patch", _) => api.patch(&p, json!({"title": format!("t{n}")})),
         ("post", "/api/v1/workspaces/{slug}/fields") => api.post(
             &p,

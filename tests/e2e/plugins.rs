@@ -591,7 +591,11 @@ fn reference_plugins_through_the_cli(db: TestDb) {
     let js = anon.get("/plugins/datepicker_with_holidays/assets/holiday_aware_date.js");
     assert_eq!(js.status, 200);
     assert_eq!(js.content_type, "text/javascript");
-    assert!(js.text.contains("vigilo-holiday-aware-date"), "{}", js.text);
+    assert!(
+        js.text.contains("datepicker_with_holidays-picker"),
+        "{}",
+        js.text
+    );
     let css = anon.get("/plugins/kanban_overview/assets/kanban_overview.css");
     assert_eq!(css.status, 200, "{}", css.text);
     assert_eq!(css.content_type, "text/css");

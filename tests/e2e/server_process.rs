@@ -90,7 +90,8 @@ fn server_binary_lifecycle(db: TestDb) {
     // The invite page the link opens is served (saying this one is used).
     let page = Api::new(&url, None).get(&format!("/invites/{invite_token}"));
     assert_eq!(page.status, 200);
-    assert!(page.text.contains("Join ACME"), "{}", page.text);
+    assert!(page.text.contains("Join Acme"), "{}", page.text);
+    assert!(page.text.contains("was already used"), "{}", page.text);
     assert!(
         page.text.contains("can no longer be accepted"),
         "{}",

@@ -513,11 +513,18 @@ fn settings_tokens_and_plugins(db: TestDb) {
             .collect()
     };
     assert_eq!(order(&server), vec![1, 2, 3, 4]);
+    let shown = "return [...document.querySelectorAll('li[data-widget]')].map(li => li.dataset.widget).join(',')";
     browser.click("li[data-widget='4'] form[action$='/up'] button");
-    browser.wait_for("the notice", "return !!document.querySelector('.notice')");
+    browser.wait_for(
+        "the new order",
+        &format!("{{ const o = (() => {{ {shown} }})(); return o === '1,2,4,3'; }}"),
+    );
     assert_eq!(order(&server), vec![1, 2, 4, 3]);
     browser.click("li[data-widget='2'] form[action$='/remove'] button");
-    browser.wait_for("the notice", "return !!document.querySelector('.notice')");
+    browser.wait_for(
+        "the removal",
+        &format!("{{ const o = (() => {{ {shown} }})(); return o === '1,4,3'; }}"),
+    );
     assert_eq!(order(&server), vec![1, 4, 3]);
     browser.check_page("settings-dashboard");
 

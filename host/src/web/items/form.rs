@@ -1,191 +1,28 @@
-//! Work items in the browser: a list per kind (`/w/{slug}/changes`, with a
-//! status filter and paging), the create and edit forms with the
-//! workspace's custom fields (built-in types as HTML inputs, plugin types
-//! through their plugin's editor element), and the item page with its
-//! fields, its history and the moves its workflow allows the person.
+//! The create and edit forms of a work item, with the workspace's custom
+//! fields: built-in types as HTML inputs, plugin types through their
+//! plugin's editor element; a refusal re-renders the form with what was
+//! typed and the reason next to the field.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::session::{check_csrf, SignedIn};
-use super::{json_for_script, plugin_assets, render, render_status, see_other, Frame, PageError};
+use super::{item_of_kind, kind_of, Kind};
 use crate::authz::{Access, Permission};
 use crate::domain::sessions::Current;
-use crate::domain::work_items::{self, ItemChanges, ItemQuery, NewItem};
+use crate::domain::work_items::{self, ItemChanges, NewItem};
 use crate::domain::{fields, DomainError};
 use crate::plugins::PluginEntry;
 use crate::state::AppState;
-use crate::store::{CustomField, WorkItem};
-
-/// A kind of work item as its pages name it.
-#[derive(Debug, Clone, Copy)]
-pub struct Kind {
-    /// `change`, `incident` or `task`.
-    pub name: &'static str,
-    /// `changes`, ... (the URL segment).
-    pub plural: &'static str,
-    /// `Change`.
-    pub label: &'static str,
-    /// `Changes`.
-    pub plural_label: &'static str,
-}
-
-const KINDS: [Kind; 3] = [
-    Kind {
-        name: "change",
-        plural: "changes",
-        label: "Change",
-        plural_label: "Changes",
-    },
-    Kind {
-        name: "incident",
-        plural: "incidents",
-        label: "Incident",
-        plural_label: "Incidents",
-    },
-    Kind {
-        name: "task",
-        plural: "tasks",
-        label: "Task",
-        plural_label: "Tasks",
-    },
-];
-
-fn kind_of(segment: &str) -> Result<Kind, PageError> {
-    KINDS
-        .into_iter()
-        .find(|k| k.plural == segment)
-        .ok_or_else(|| PageError::NotFound("There is no page at this address.".into()))
-}
-
-/// A status in people's words: `pending_approval` → `Pending approval`.
-pub fn humanise(status: &str) -> String {
-    let text = status.replace('_', " ");
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// A stored time as people read it: `2026-12-01 20:32 UTC`.
-pub fn when(time: &str) -> String {
-    match (time.get(..10), time.get(11..16)) {
-        (Some(date), Some(clock)) => format!("{date} {clock} UTC"),
-        _ => time.to_owned(),
-    }
-}
-
-/// A row of the list.
-pub struct Row {
-    id: i64,
-    title: String,
-    status: String,
-    status_label: String,
-    created_by: String,
-    created_at: String,
-}
-
-#[derive(Template)]
-#[template(path = "items/list.html")]
-struct ListPage {
-    frame: Frame,
-    slug: String,
-    kind: Kind,
-    rows: Vec<Row>,
-    statuses: Vec<(String, String)>,
-    status: String,
-    next_before: Option<i64>,
-    can_write: bool,
-}
-
-/// `?status=&before=` of a list.
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    #[serde(default)]
-    status: String,
-    before: Option<i64>,
-}
-
-async fn access(state: &AppState, current: &Current, slug: &str) -> Result<Access, PageError> {
-    Ok(current
-        .caller
-        .workspace(&state.store, slug, Permission::WorkspaceRead)
-        .await?)
-}
-
-/// How many items a list page shows.
-const PAGE_SIZE: i64 = 50;
-
-/// `GET /w/{slug}/{kind}`.
-pub async fn list(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, segment)): Path<(String, String)>,
-    Query(query): Query<ListQuery>,
-) -> Result<Response, PageError> {
-    let kind = kind_of(&segment)?;
-    let access = access(&state, &current, &slug).await?;
-    let flow = work_items::check_kind("kind", kind.name)?;
-    let status = flow
-        .statuses
-        .iter()
-        .find(|s| **s == query.status)
-        .map(|s| s.to_string());
-    let page = work_items::list(
-        &state,
-        &access,
-        &ItemQuery {
-            kind: Some(kind.name.into()),
-            status: status.clone(),
-            before: query.before,
-            limit: Some(PAGE_SIZE),
-        },
-    )
-    .await?;
-    let rows = page
-        .items
-        .into_iter()
-        .map(|item| Row {
-            id: item.id,
-            status_label: humanise(&item.status),
-            status: item.status,
-            title: item.title,
-            created_by: item.created_by.unwrap_or_else(|| "someone".into()),
-            created_at: when(&item.created_at),
-        })
-        .collect();
-    let frame = Frame::workspace(
-        &state,
-        &current,
-        &access,
-        kind.name,
-        &format!("{} · {}", kind.plural_label, access.workspace.name),
-    )
-    .await?;
-    Ok(render(&ListPage {
-        frame,
-        slug,
-        kind,
-        rows,
-        statuses: flow
-            .statuses
-            .iter()
-            .map(|s| (s.to_string(), humanise(s)))
-            .collect(),
-        status: status.unwrap_or_default(),
-        next_before: page.next_before,
-        can_write: access.can(Permission::ItemWrite),
-    }))
-}
+use crate::store::CustomField;
+use crate::web::session::{check_csrf, SignedIn};
+use crate::web::{json_for_script, plugin_assets, render_status, see_other, Frame, PageError};
 
 /// How a custom field is edited.
 pub enum Input {
@@ -315,7 +152,7 @@ fn editor(
 }
 
 /// A stored value as the form shows it.
-fn form_value(value: &Value) -> String {
+pub(super) fn form_value(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -486,7 +323,11 @@ async fn form_page(
     Ok(render_status(status, &page))
 }
 
-async fn writer(state: &AppState, current: &Current, slug: &str) -> Result<Access, PageError> {
+pub(super) async fn writer(
+    state: &AppState,
+    current: &Current,
+    slug: &str,
+) -> Result<Access, PageError> {
     Ok(current
         .caller
         .workspace(&state.store, slug, Permission::ItemWrite)
@@ -573,205 +414,4 @@ pub async fn update(
         Ok(_) => Ok(see_other(&format!("/w/{slug}/{}/{id}", kind.plural))),
         Err(e) => form_page(&state, &current, &access, kind, Some(id), &sent, Some(e)).await,
     }
-}
-
-async fn item_of_kind(
-    state: &AppState,
-    access: &Access,
-    kind: Kind,
-    id: i64,
-) -> Result<WorkItem, PageError> {
-    let item = work_items::get(state, access, id).await?;
-    if item.kind != kind.name {
-        return Err(PageError::NotFound(format!(
-            "There is no {} {id} in this workspace.",
-            kind.name
-        )));
-    }
-    Ok(item)
-}
-
-/// A move the item page offers.
-pub struct Move {
-    status: String,
-    label: String,
-    /// Approve or reject: shown as a decision.
-    decision: bool,
-}
-
-/// A line of the item's history.
-pub struct Event {
-    time: String,
-    actor: String,
-    what: String,
-}
-
-fn describe(event: &crate::audit::AuditEvent) -> String {
-    let d = &event.details;
-    let action = event.action.split_once('.').map(|(_, a)| a).unwrap_or("");
-    match action {
-        "create" => format!(
-            "created it as {}",
-            humanise(d["status"].as_str().unwrap_or("?")).to_lowercase()
-        ),
-        "update" => {
-            let mut parts = Vec::new();
-            if d["title"].is_string() {
-                parts.push("the title".to_owned());
-            }
-            if d["description_changed"] == true {
-                parts.push("the description".to_owned());
-            }
-            if let Some(fields) = d["fields"].as_object().filter(|f| !f.is_empty()) {
-                parts.push(
-                    fields
-                        .keys()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
-            }
-            if parts.is_empty() {
-                "saved it".into()
-            } else {
-                format!("changed {}", parts.join(" and "))
-            }
-        }
-        _ => {
-            let from = humanise(d["from"].as_str().unwrap_or("?")).to_lowercase();
-            let to = humanise(d["to"].as_str().unwrap_or("?")).to_lowercase();
-            let verb = match action {
-                "approve" => "approved it".to_owned(),
-                "reject" => "rejected it".to_owned(),
-                _ => format!("moved it from {from} to {to}"),
-            };
-            match d["comment"].as_str().filter(|c| !c.is_empty()) {
-                Some(comment) => format!("{verb}: “{comment}”"),
-                None => verb,
-            }
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "items/show.html")]
-struct ShowPage {
-    frame: Frame,
-    slug: String,
-    kind: Kind,
-    item: WorkItem,
-    status_label: String,
-    created_at: String,
-    values: Vec<(String, String)>,
-    moves: Vec<Move>,
-    history: Vec<Event>,
-    can_write: bool,
-}
-
-/// `?moved=` after a move.
-#[derive(Deserialize, Default)]
-pub struct ShowQuery {
-    moved: Option<String>,
-}
-
-/// `GET /w/{slug}/{kind}/{id}`.
-pub async fn show(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, segment, id)): Path<(String, String, i64)>,
-    Query(query): Query<ShowQuery>,
-) -> Result<Response, PageError> {
-    let kind = kind_of(&segment)?;
-    let access = access(&state, &current, &slug).await?;
-    let item = item_of_kind(&state, &access, kind, id).await?;
-    let definitions = fields::list(&state, &access).await?;
-    let values = definitions
-        .iter()
-        .filter(|d| d.applies_to.contains(&item.kind))
-        .map(|d| {
-            let value = match item.fields.get(&d.key) {
-                None | Some(Value::Null) => "—".to_owned(),
-                Some(Value::Bool(b)) => if *b { "Yes" } else { "No" }.to_owned(),
-                Some(v) => form_value(v),
-            };
-            (d.label.clone(), value)
-        })
-        .collect();
-    let flow = work_items::check_kind("kind", &item.kind)?;
-    let moves = work_items::allowed_moves(&access, &item)
-        .into_iter()
-        .map(|status| Move {
-            decision: flow.is_decision(status),
-            label: match status {
-                "approved" => "Approve".to_owned(),
-                "rejected" => "Reject".to_owned(),
-                other => format!("Move to {}", humanise(other).to_lowercase()),
-            },
-            status: status.to_owned(),
-        })
-        .collect();
-    let history = work_items::history(&state, &access, &item)
-        .await?
-        .iter()
-        .map(|e| Event {
-            time: when(&e.time),
-            actor: e.actor.label.clone(),
-            what: describe(e),
-        })
-        .collect();
-    let frame = Frame::workspace(
-        &state,
-        &current,
-        &access,
-        kind.name,
-        &format!("{} {}: {}", kind.label, item.id, item.title),
-    )
-    .await?
-    .with_notice(
-        query
-            .moved
-            .filter(|m| *m == item.status)
-            .map(|m| format!("Moved to {}.", humanise(&m).to_lowercase())),
-    );
-    Ok(render(&ShowPage {
-        frame,
-        slug,
-        kind,
-        status_label: humanise(&item.status),
-        created_at: when(&item.created_at),
-        values,
-        moves,
-        history,
-        can_write: access.can(Permission::ItemWrite),
-        item,
-    }))
-}
-
-/// A move's form.
-#[derive(Deserialize)]
-pub struct MoveForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    comment: String,
-}
-
-/// `POST /w/{slug}/{kind}/{id}/move`.
-pub async fn transition(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, segment, id)): Path<(String, String, i64)>,
-    Form(form): Form<MoveForm>,
-) -> Result<Response, PageError> {
-    let kind = kind_of(&segment)?;
-    check_csrf(&current, &form.csrf)?;
-    let access = writer(&state, &current, &slug).await?;
-    item_of_kind(&state, &access, kind, id).await?;
-    let item = work_items::transition(&state, &access, id, &form.status, &form.comment).await?;
-    Ok(see_other(&format!(
-        "/w/{slug}/{}/{}?moved={}",
-        kind.plural, item.id, item.status
-    )))
 }

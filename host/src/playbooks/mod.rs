@@ -1,0 +1,322 @@
+//! Playbooks: a workspace's named, ordered steps, run on demand.
+//!
+//! A step is one of:
+//!
+//! - `notify`: deliver a message through a configured integration
+//!   (`integration`, `title`, `message`);
+//! - `create_task`: create a task (`title`, `description`, `fields`);
+//! - `set_status`: move a work item along its workflow (`item`, `status`,
+//!   `comment`);
+//! - `webhook`: POST JSON to a URL (`url`, `body`), never following a
+//!   redirect, and only to a destination [`crate::outbound`] allows
+//!   (loopback and private networks need the operator's leave).
+//!
+//! Every text may hold `{{ path }}` placeholders, filled from the run's
+//! context: `workspace.slug`, `workspace.name`, `playbook.name`, `run.id`,
+//! `run.started_by`, `input.<key>` (the variables given to the run) and
+//! `steps.<step name>.<key>` (what an earlier step produced, such as
+//! `steps.create_ticket.id`). An unknown placeholder fails the step.
+//!
+//! A failed step stops the run unless it says `continue_on_error: true`.
+//! A dry run evaluates every step with no side effect: it fills the
+//! templates, checks that integrations exist and can deliver, that work
+//! items exist and can make the move, and that the caller holds the
+//! permissions each step needs, and says what each step would do. A
+//! `webhook` step cannot be simulated (calling a URL is the side effect)
+//! and says so, once its destination has passed the rules. Runs and dry runs are recorded with each step's status,
+//! output and error.
+
+mod run;
+mod template;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+pub use run::{execute, RunContext, StepResult};
+use template::parse_template;
+#[cfg(test)]
+use template::render;
+
+use crate::domain::{validate, DomainError, DomainResult};
+
+/// Longest text setting (before placeholders are filled).
+const MAX_TEMPLATE: usize = 4000;
+/// Largest JSON setting (`fields`, `body`), serialised.
+const MAX_JSON_SETTING: usize = 16 * 1024;
+/// Most one filled-in text (or JSON setting) may add up to.
+const MAX_RENDERED: usize = 64 * 1024;
+/// Largest run input, serialised.
+pub const MAX_INPUT: usize = 16 * 1024;
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    /// Deliver a message through an integration.
+    Notify,
+    /// Create a task.
+    CreateTask,
+    /// Move a work item along its workflow.
+    SetStatus,
+    /// POST JSON to a URL.
+    Webhook,
+}
+
+impl StepType {
+    fn name(self) -> &'static str {
+        match self {
+            StepType::Notify => "notify",
+            StepType::CreateTask => "create_task",
+            StepType::SetStatus => "set_status",
+            StepType::Webhook => "webhook",
+        }
+    }
+
+    /// The settings this type reads; any other is refused.
+    fn settings(self) -> (&'static [&'static str], &'static [&'static str]) {
+        // (required, optional)
+        match self {
+            StepType::Notify => (&["integration", "message"], &["title"]),
+            StepType::CreateTask => (&["title"], &["description", "fields"]),
+            StepType::SetStatus => (&["item", "status"], &["comment"]),
+            StepType::Webhook => (&["url"], &["body"]),
+        }
+    }
+}
+
+/// One step of a playbook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// What the step does.
+    #[serde(rename = "type")]
+    pub step_type: StepType,
+    /// Name for `steps.<name>` placeholders and run records (default
+    /// `step1`, `step2`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Go on with the next step if this one fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continue_on_error: bool,
+    /// `notify`: the integration's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<String>,
+    /// `notify`: a one-line title; `create_task`: the task's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `notify`: the message text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `create_task`: the task's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `create_task`: custom field values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Map<String, Value>>,
+    /// `set_status`: the work item's id (a number, or a placeholder such as
+    /// `{{input.incident}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub item: Option<Value>,
+    /// `set_status`: the status to move to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `set_status`: why (recorded in the audit log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `webhook`: where to POST (http or https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `webhook`: the JSON body (strings inside may hold placeholders);
+    /// default: the workspace, playbook, run and input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub body: Option<Value>,
+}
+
+impl Step {
+    fn present(&self, key: &str) -> bool {
+        match key {
+            "integration" => self.integration.is_some(),
+            "title" => self.title.is_some(),
+            "message" => self.message.is_some(),
+            "description" => self.description.is_some(),
+            "fields" => self.fields.is_some(),
+            "item" => self.item.is_some(),
+            "status" => self.status.is_some(),
+            "comment" => self.comment.is_some(),
+            "url" => self.url.is_some(),
+            "body" => self.body.is_some(),
+            _ => false,
+        }
+    }
+}
+
+const ALL_SETTINGS: [&str; 10] = [
+    "integration",
+    "title",
+    "message",
+    "description",
+    "fields",
+    "item",
+    "status",
+    "comment",
+    "url",
+    "body",
+];
+
+/// Checks a playbook's steps and fills in default names. The error names
+/// the step (`steps[2]`) and what is wrong with it.
+pub fn check_steps(steps: &mut [Step]) -> DomainResult<()> {
+    if steps.is_empty() {
+        return Err(DomainError::invalid(
+            "steps",
+            "a playbook needs at least one step",
+        ));
+    }
+    if steps.len() > 50 {
+        return Err(DomainError::invalid(
+            "steps",
+            "a playbook has at most 50 steps",
+        ));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, step) in steps.iter_mut().enumerate() {
+        let field = format!("steps[{}]", i + 1);
+        let name = match &step.name {
+            Some(name) => validate::identifier(&format!("{field}.name"), name)?,
+            None => format!("step{}", i + 1),
+        };
+        if !names.insert(name.clone()) {
+            return Err(DomainError::invalid(
+                format!("{field}.name"),
+                format!("two steps are named `{name}`"),
+            ));
+        }
+        step.name = Some(name);
+        let (required, optional) = step.step_type.settings();
+        for key in required {
+            if !step.present(key) {
+                return Err(DomainError::invalid(
+                    format!("{field}.{key}"),
+                    format!("a `{}` step needs `{key}`", step.step_type.name()),
+                ));
+            }
+        }
+        for key in ALL_SETTINGS {
+            if step.present(key) && !required.contains(&key) && !optional.contains(&key) {
+                return Err(DomainError::invalid(
+                    format!("{field}.{key}"),
+                    format!(
+                        "a `{}` step has no `{key}` setting (it takes {})",
+                        step.step_type.name(),
+                        required
+                            .iter()
+                            .chain(optional.iter())
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(url) = &step.url {
+            if !(url.starts_with("https://") || url.starts_with("http://") || url.contains("{{")) {
+                return Err(DomainError::invalid(
+                    format!("{field}.url"),
+                    "the webhook URL must start with http:// or https://",
+                ));
+            }
+        }
+        if let Some(item) = &step.item {
+            if !(item.is_u64() || item.as_str().is_some()) {
+                return Err(DomainError::invalid(
+                    format!("{field}.item"),
+                    "`item` is a work item id or a placeholder such as \"{{input.incident}}\"",
+                ));
+            }
+        }
+        for text in [
+            &step.title,
+            &step.message,
+            &step.description,
+            &step.comment,
+            &step.url,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if text.chars().count() > MAX_TEMPLATE {
+                return Err(DomainError::invalid(
+                    field.clone(),
+                    format!("a text setting is longer than {MAX_TEMPLATE} characters"),
+                ));
+            }
+            parse_template(text).map_err(|e| DomainError::invalid(field.clone(), e))?;
+        }
+        for (key, json) in [
+            ("fields", step.fields.clone().map(Value::Object)),
+            ("body", step.body.clone()),
+        ] {
+            if json.is_some_and(|j| j.to_string().len() > MAX_JSON_SETTING) {
+                return Err(DomainError::invalid(
+                    format!("{field}.{key}"),
+                    format!("`{key}` is larger than {MAX_JSON_SETTING} bytes"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_fill_from_the_context() {
+        let context = json!({"input": {"host": "db1", "n": 3}, "steps": {"t": {"id": 42}}});
+        assert_eq!(
+            render("restart {{ input.host }} x{{input.n}}", &context, false).unwrap(),
+            "restart db1 x3"
+        );
+        assert_eq!(
+            render("task {{steps.t.id}}", &context, false).unwrap(),
+            "task 42"
+        );
+        let err = render("{{input.missing}}", &context, false).unwrap_err();
+        assert!(err.contains("input.missing"), "{err}");
+        // In a dry run, later outputs are shown as placeholders.
+        assert_eq!(
+            render("{{steps.later.id}}", &context, true).unwrap(),
+            "<steps.later.id>"
+        );
+        assert!(render("{{input.missing}}", &context, true).is_err());
+        assert!(parse_template("{{ unclosed").is_err());
+        assert!(parse_template("{{ bad path! }}").is_err());
+    }
+
+    #[test]
+    fn steps_are_checked_with_the_step_named() {
+        let parse = |v: Value| -> Vec<Step> { serde_json::from_value(v).unwrap() };
+        let mut ok = parse(
+            json!([{"type": "create_task", "title": "x"}, {"type": "notify", "integration": "s", "message": "m"}]),
+        );
+        check_steps(&mut ok).unwrap();
+        assert_eq!(ok[1].name.as_deref(), Some("step2"));
+        let mut missing = parse(json!([{"type": "notify", "integration": "s"}]));
+        let err = check_steps(&mut missing).unwrap_err().to_string();
+        assert!(err.contains("needs `message`"), "{err}");
+        let mut foreign = parse(json!([{"type": "create_task", "title": "x", "url": "http://a"}]));
+        let err = check_steps(&mut foreign).unwrap_err().to_string();
+        assert!(err.contains("has no `url` setting"), "{err}");
+        let mut dup = parse(
+            json!([{"type": "create_task", "title": "x", "name": "a"}, {"type": "create_task", "title": "y", "name": "a"}]),
+        );
+        assert!(check_steps(&mut dup).is_err());
+        assert!(serde_json::from_value::<Vec<Step>>(json!([{"type": "reboot"}])).is_err());
+    }
+}

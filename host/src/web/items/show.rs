@@ -1,0 +1,204 @@
+//! A work item's page: its fields, its history, and the moves its workflow
+//! allows the person.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::form::{form_value, writer};
+use super::{access, humanise, item_of_kind, kind_of, when, Kind};
+use crate::authz::Permission;
+use crate::domain::fields;
+use crate::domain::work_items::{self};
+use crate::state::AppState;
+use crate::store::WorkItem;
+use crate::web::session::{check_csrf, SignedIn};
+use crate::web::{render, see_other, Frame, PageError};
+
+/// A move the item page offers.
+pub struct Move {
+    status: String,
+    label: String,
+    /// Approve or reject: shown as a decision.
+    decision: bool,
+}
+
+/// A line of the item's history.
+pub struct Event {
+    time: String,
+    actor: String,
+    what: String,
+}
+
+fn describe(event: &crate::audit::AuditEvent) -> String {
+    let d = &event.details;
+    let action = event.action.split_once('.').map(|(_, a)| a).unwrap_or("");
+    match action {
+        "create" => format!(
+            "created it as {}",
+            humanise(d["status"].as_str().unwrap_or("?")).to_lowercase()
+        ),
+        "update" => {
+            let mut parts = Vec::new();
+            if d["title"].is_string() {
+                parts.push("the title".to_owned());
+            }
+            if d["description_changed"] == true {
+                parts.push("the description".to_owned());
+            }
+            if let Some(fields) = d["fields"].as_object().filter(|f| !f.is_empty()) {
+                parts.push(
+                    fields
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+            }
+            if parts.is_empty() {
+                "saved it".into()
+            } else {
+                format!("changed {}", parts.join(" and "))
+            }
+        }
+        _ => {
+            let from = humanise(d["from"].as_str().unwrap_or("?")).to_lowercase();
+            let to = humanise(d["to"].as_str().unwrap_or("?")).to_lowercase();
+            let verb = match action {
+                "approve" => "approved it".to_owned(),
+                "reject" => "rejected it".to_owned(),
+                _ => format!("moved it from {from} to {to}"),
+            };
+            match d["comment"].as_str().filter(|c| !c.is_empty()) {
+                Some(comment) => format!("{verb}: “{comment}”"),
+                None => verb,
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "items/show.html")]
+struct ShowPage {
+    frame: Frame,
+    slug: String,
+    kind: Kind,
+    item: WorkItem,
+    status_label: String,
+    created_at: String,
+    values: Vec<(String, String)>,
+    moves: Vec<Move>,
+    history: Vec<Event>,
+    can_write: bool,
+}
+
+/// `?moved=` after a move.
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    moved: Option<String>,
+}
+
+/// `GET /w/{slug}/{kind}/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Query(query): Query<ShowQuery>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let access = access(&state, &current, &slug).await?;
+    let item = item_of_kind(&state, &access, kind, id).await?;
+    let definitions = fields::list(&state, &access).await?;
+    let values = definitions
+        .iter()
+        .filter(|d| d.applies_to.contains(&item.kind))
+        .map(|d| {
+            let value = match item.fields.get(&d.key) {
+                None | Some(Value::Null) => "—".to_owned(),
+                Some(Value::Bool(b)) => if *b { "Yes" } else { "No" }.to_owned(),
+                Some(v) => form_value(v),
+            };
+            (d.label.clone(), value)
+        })
+        .collect();
+    let flow = work_items::check_kind("kind", &item.kind)?;
+    let moves = work_items::allowed_moves(&access, &item)
+        .into_iter()
+        .map(|status| Move {
+            decision: flow.is_decision(status),
+            label: match status {
+                "approved" => "Approve".to_owned(),
+                "rejected" => "Reject".to_owned(),
+                other => format!("Move to {}", humanise(other).to_lowercase()),
+            },
+            status: status.to_owned(),
+        })
+        .collect();
+    let history = work_items::history(&state, &access, &item)
+        .await?
+        .iter()
+        .map(|e| Event {
+            time: when(&e.time),
+            actor: e.actor.label.clone(),
+            what: describe(e),
+        })
+        .collect();
+    let frame = Frame::workspace(
+        &state,
+        &current,
+        &access,
+        kind.name,
+        &format!("{} {}: {}", kind.label, item.id, item.title),
+    )
+    .await?
+    .with_notice(
+        query
+            .moved
+            .filter(|m| *m == item.status)
+            .map(|m| format!("Moved to {}.", humanise(&m).to_lowercase())),
+    );
+    Ok(render(&ShowPage {
+        frame,
+        slug,
+        kind,
+        status_label: humanise(&item.status),
+        created_at: when(&item.created_at),
+        values,
+        moves,
+        history,
+        can_write: access.can(Permission::ItemWrite),
+        item,
+    }))
+}
+
+/// A move's form.
+#[derive(Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /w/{slug}/{kind}/{id}/move`.
+pub async fn transition(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    check_csrf(&current, &form.csrf)?;
+    let access = writer(&state, &current, &slug).await?;
+    item_of_kind(&state, &access, kind, id).await?;
+    let item = work_items::transition(&state, &access, id, &form.status, &form.comment).await?;
+    Ok(see_other(&format!(
+        "/w/{slug}/{}/{}?moved={}",
+        kind.plural, item.id, item.status
+    )))
+}
