@@ -232,7 +232,10 @@ fn members_and_a_bulk_invite(db: TestDb) {
     );
     browser.fill("#email", "fay@ops.com");
     browser.click("form[action='/w/ops/invites'] button[type=submit]");
-    assert!(browser.text_of("#created-h").contains("fay@ops.com"));
+    browser.wait_for(
+        "the new invite's link",
+        "const h = document.querySelector('#created-h'); return !!h && h.textContent.includes('fay@ops.com');",
+    );
     browser.check_page("members");
     browser.assert_clean(&[]);
 }
