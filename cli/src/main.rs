@@ -33,6 +33,7 @@ mod integrations;
 mod items;
 mod members;
 mod output;
+mod password;
 mod playbooks;
 mod plugins;
 mod progress;
@@ -119,6 +120,13 @@ enum Command {
     Configure,
     /// Show who the API token belongs to
     Whoami,
+    /// Set or change the password you sign in to the web app with
+    Password {
+        /// Read the new password from the first line of standard input (and
+        /// the current one, if you have one, from the second)
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Manage your API tokens
     #[command(subcommand)]
     Token(tokens::TokenCmd),
@@ -187,6 +195,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Configure | Command::Completions(_) => unreachable!("handled above"),
         Command::Whoami => tokens::whoami(&ctx),
+        Command::Password { password_stdin } => password::run(&ctx, password_stdin),
         Command::Token(cmd) => tokens::run(&ctx, cmd),
         Command::Workspace(cmd) => workspaces::run(&ctx, cmd),
         Command::Template(cmd) => templates::run(&ctx, cmd),

@@ -31,6 +31,7 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
     ("get", "/healthz", Need::Public),
     ("get", "/api/v1/me", Need::Authenticated),
     ("get", "/api/v1/tokens", Need::Authenticated),
+    ("put", "/api/v1/me/password", Need::Authenticated),
     ("post", "/api/v1/tokens", Need::Authenticated),
     ("delete", "/api/v1/tokens/{id}", Need::Authenticated),
     ("get", "/api/v1/workspaces", Need::Authenticated),

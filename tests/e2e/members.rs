@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use vigilo_host::config::{SmtpConfig, SmtpTls};
 use vigilo_tests::json::{find, strings};
 use vigilo_tests::smtp::SmtpSink;
-use vigilo_tests::{expect, on_both_databases, Cli, CliOutput, TestDb, TestServer};
+use vigilo_tests::{expect, on_both_databases, Cli, CliOutput, TestDb, TestServer, WebSession};
 
 use crate::{create_workspace, join};
 
@@ -70,6 +70,17 @@ fn invite_accept_list_remove(db: TestDb) {
     let members = alice.run(&["--json", "member", "list"]).ok().json();
     let emails = strings(&members, "email");
     assert_eq!(emails, ["alice@acme.com", "owner@acme.com"]);
+    // Having joined with the CLI alone, Alice sets a password for the web
+    // app; changing it needs the current one and signs the browser out.
+    let password = |input: &str| alice.run_with_stdin(&["password", "--password-stdin"], input);
+    password("tram-ladle-quince-42\n").ok();
+    let web = WebSession::sign_in(&server.url, "alice@acme.com", "tram-ladle-quince-42");
+    assert_eq!(web.get("/w/acme").0, 200);
+    password("oak-ember-violin-77\n").fails_with(6, "current password");
+    password("oak-ember-violin-77\nnot-the-password-1\n").fails_with(6, "not right");
+    password("oak-ember-violin-77\ntram-ladle-quince-42\n").ok();
+    assert_eq!(web.get("/w/acme").0, 303, "the browser was signed out");
+    WebSession::sign_in(&server.url, "alice@acme.com", "oak-ember-violin-77");
     // The token is one-time.
     let again = cli_accept(&Cli::new(), false, &accept_token, &server.url, "Eve");
     assert_eq!(again.code, 6, "{}", again.stderr);

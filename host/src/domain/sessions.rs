@@ -339,21 +339,32 @@ pub async fn set_password(store: &Store, user: &User, password: &str) -> DomainR
     Ok(())
 }
 
-/// Changes the caller's password (the current one is required); with
-/// `end_others`, every other session of theirs ends too.
+/// Changes the caller's password; with `end_others`, every other session
+/// of theirs ends too. The current password is required when there is one;
+/// someone who joined with the CLI alone has none yet and sets their first
+/// one here (through an API token), so they can sign in to the web app.
 pub async fn change_password(
     state: &AppState,
     caller: &Caller,
-    current: &str,
+    current: Option<&str>,
     new: &str,
     end_others: bool,
 ) -> DomainResult<u64> {
     let stored = state.store.password_hash(caller.user.id).await?;
-    if !passwords::verify_off_executor(current.to_owned(), stored).await {
-        return Err(DomainError::invalid(
-            "current_password",
-            "the current password is not right",
-        ));
+    let first = stored.is_none();
+    if !first {
+        let Some(current) = current.filter(|c| !c.is_empty()) else {
+            return Err(DomainError::invalid(
+                "current_password",
+                "give your current password to change it",
+            ));
+        };
+        if !passwords::verify_off_executor(current.to_owned(), stored).await {
+            return Err(DomainError::invalid(
+                "current_password",
+                "the current password is not right",
+            ));
+        }
     }
     passwords::check_new(new, &caller.user.email, &caller.user.name)?;
     let hash = passwords::hash_off_executor(new.to_owned()).await?;
@@ -367,7 +378,11 @@ pub async fn change_password(
     record_installation(
         &mut tx,
         caller,
-        "user.password.change",
+        if first {
+            "user.password.set"
+        } else {
+            "user.password.change"
+        },
         &caller.user.email,
         json!({"other_sessions_ended": ended}),
     )

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
+use crate::domain::sessions;
 use crate::domain::tokens::{self, NewToken};
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -19,6 +20,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(set_password))
 }
 
 /// Who the caller is.
@@ -101,4 +103,47 @@ async fn revoke_token(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<TokenInfo>> {
     Ok(Json(tokens::revoke(&state, &principal.caller, id).await?))
+}
+
+/// A new password for the web app.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SetPassword {
+    /// The current password (required when one is set).
+    current_password: Option<String>,
+    /// The new password (12–256 characters, not a common one, not your
+    /// name or address).
+    #[schema(min_length = 12, max_length = 256)]
+    password: String,
+}
+
+/// What changing the password did.
+#[derive(Serialize, ToSchema)]
+struct PasswordSet {
+    /// Browser sessions that were signed out (all of them).
+    sessions_ended: u64,
+}
+
+/// Sets the caller's password for signing in to the web app (the current
+/// one is required when there is one). Every browser session of theirs is
+/// signed out; API tokens keep working.
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "tokens", security(("bearer" = [])),
+    request_body = SetPassword,
+    responses((status = 200, body = PasswordSet), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<SetPassword>,
+) -> ApiResult<Json<PasswordSet>> {
+    let ended = sessions::change_password(
+        &state,
+        &principal.caller,
+        body.current_password.as_deref(),
+        &body.password,
+        true,
+    )
+    .await?;
+    Ok(Json(PasswordSet {
+        sessions_ended: ended,
+    }))
 }

@@ -218,7 +218,7 @@ pub async fn change_password(
     match sessions::change_password(
         &state,
         &current.caller,
-        &form.current_password,
+        Some(&form.current_password),
         &form.password,
         form.end_others.is_some(),
     )
