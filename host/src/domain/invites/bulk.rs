@@ -1,0 +1,261 @@
+//! Inviting many people from a CSV file (`email,role,custom_role_name`):
+//! every row checked, the good ones invited even when others fail, a
+//! preview that sends nothing, and the failed rows as a file to fix.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{resolve_grant, Grant, Inviter};
+use crate::audit::ChainAppender;
+use crate::authz::{Access, Permission};
+use crate::domain::roles::ensure_grantable;
+use crate::domain::{validate, DomainError, DomainResult};
+use crate::state::AppState;
+use crate::store;
+
+/// The columns a bulk-invite CSV must have, in this order.
+pub const BULK_COLUMNS: [&str; 3] = ["email", "role", "custom_role_name"];
+/// The most rows one file may have.
+pub const MAX_BULK_ROWS: usize = 50_000;
+
+/// One data row of a bulk-invite file.
+#[derive(Debug, Clone)]
+pub struct CsvRow {
+    /// Line number in the file (the header is line 1).
+    pub line: u64,
+    /// The row's cells, trimmed.
+    pub cells: Vec<String>,
+}
+
+fn unreadable(message: String) -> DomainError {
+    DomainError::Unreadable {
+        code: "invalid_csv",
+        message,
+    }
+}
+
+/// Reads a bulk-invite file: UTF-8, header exactly `email,role,custom_role_name`
+/// (a byte-order mark and letter case are forgiven), at most
+/// [`MAX_BULK_ROWS`] rows; blank rows are skipped. A wrong header refuses
+/// the whole file, naming the expected columns.
+pub fn parse_csv(body: &[u8]) -> DomainResult<Vec<CsvRow>> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| unreadable(format!("the file is not UTF-8 text: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| unreadable(format!("cannot read the CSV header: {e}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    if header != BULK_COLUMNS {
+        return Err(unreadable(format!(
+            "wrong CSV header `{}`: the first line must be exactly `{}`",
+            header.join(","),
+            BULK_COLUMNS.join(",")
+        )));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| unreadable(format!("cannot read the CSV file: {e}")))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        rows.push(CsvRow {
+            line: record.position().map(|p| p.line()).unwrap_or(0),
+            cells: record.iter().map(str::to_owned).collect(),
+        });
+        if rows.len() > MAX_BULK_ROWS {
+            return Err(unreadable(format!(
+                "the file has more than {MAX_BULK_ROWS} rows; split it"
+            )));
+        }
+    }
+    Ok(rows)
+}
+
+/// What became (or, in a preview, would become) of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOutcome {
+    /// Invited.
+    Invited,
+    /// Preview only: would be invited.
+    WouldInvite,
+    /// Already a member or already invited: nothing to do.
+    Skipped,
+    /// Refused, with a reason.
+    Failed,
+}
+
+/// One row's outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkRow {
+    /// Line number in the file (the header is line 1).
+    pub row: u64,
+    /// The address (normalised once it was read).
+    pub email: String,
+    /// The role cell as given.
+    #[serde(skip)]
+    pub role: String,
+    /// The custom role cell as given.
+    #[serde(skip)]
+    pub custom_role_name: String,
+    /// `invited`, `would_invite` (preview), `skipped` (already a member or
+    /// already invited) or `failed`.
+    pub outcome: RowOutcome,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// The accept link of an invited row.
+    pub accept_url: Option<String>,
+    /// The accept token of an invited row.
+    pub accept_token: Option<String>,
+}
+
+/// The per-row report of a bulk invite.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkReport {
+    /// Rows invited (in a preview: rows that would be).
+    pub invited: usize,
+    /// Rows skipped.
+    pub skipped: usize,
+    /// Rows refused.
+    pub failed: usize,
+    /// Every row, in file order.
+    pub rows: Vec<BulkRow>,
+}
+
+impl BulkReport {
+    /// The failed rows as a CSV file with the bulk-invite header, ready to
+    /// fix and upload again.
+    pub fn failed_rows_csv(&self) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let _ = writer.write_record(BULK_COLUMNS);
+        for row in self.rows.iter().filter(|r| r.outcome == RowOutcome::Failed) {
+            let _ = writer.write_record([&row.email, &row.role, &row.custom_role_name]);
+        }
+        String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+/// Why a row is not invited: skipped (nothing to do) or failed.
+enum Refusal {
+    Skipped(String),
+    Failed(String),
+}
+
+/// Invites every good row of a bulk file (needs `member.invite`), or with
+/// `preview` only checks them and sends nothing.
+pub async fn bulk(
+    state: &AppState,
+    access: &Access,
+    rows: Vec<CsvRow>,
+    preview: bool,
+) -> DomainResult<BulkReport> {
+    access.require(Permission::MemberInvite)?;
+    let customs = state.store.list_custom_roles(access.workspace.id).await?;
+    let mut tx = state.store.begin_write().await?;
+    let members: HashSet<String> = store::list_members_in(&mut tx, access.workspace.id)
+        .await?
+        .into_iter()
+        .map(|m| m.email)
+        .collect();
+    if !preview {
+        store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    }
+    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
+    let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
+        .await?
+        .into_iter()
+        .collect();
+    let inviter = Inviter {
+        state,
+        access,
+        actor: access.actor(),
+    };
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut report = Vec::with_capacity(rows.len());
+    for record in &rows {
+        let cell = |i: usize| record.cells.get(i).cloned().unwrap_or_default();
+        let mut row = BulkRow {
+            row: record.line,
+            email: cell(0),
+            role: cell(1),
+            custom_role_name: cell(2),
+            outcome: RowOutcome::Failed,
+            reason: None,
+            accept_url: None,
+            accept_token: None,
+        };
+        let checked: Result<(String, Grant), Refusal> = (|| {
+            if record.cells.len() != BULK_COLUMNS.len() {
+                return Err(Refusal::Failed(format!(
+                    "expected {} columns, found {}",
+                    BULK_COLUMNS.len(),
+                    record.cells.len()
+                )));
+            }
+            let email = validate::email("email", &row.email)
+                .map_err(|e| Refusal::Failed(format!("malformed email: {e}")))?;
+            let grant = resolve_grant(Some(&row.role), Some(&row.custom_role_name), &customs)
+                .map_err(|e| Refusal::Failed(e.to_string()))?;
+            if let Some(first) = seen.get(&email) {
+                return Err(Refusal::Failed(format!(
+                    "duplicate of row {first} in this file"
+                )));
+            }
+            seen.insert(email.clone(), record.line);
+            if members.contains(&email) {
+                return Err(Refusal::Skipped("already a member".into()));
+            }
+            if pending.contains(&email) {
+                return Err(Refusal::Skipped("already invited".into()));
+            }
+            ensure_grantable(access, &grant.permissions(), "this invite")
+                .map_err(|e| Refusal::Failed(e.to_string()))?;
+            Ok((email, grant))
+        })();
+        match checked {
+            Ok((email, _)) if preview => {
+                row.email = email;
+                row.outcome = RowOutcome::WouldInvite;
+            }
+            Ok((email, grant)) => match inviter.invite(&mut tx, &mut chain, &email, &grant).await {
+                Ok(created) => {
+                    row.email = created.invite.email.clone();
+                    row.outcome = RowOutcome::Invited;
+                    row.accept_url = Some(created.accept_url);
+                    row.accept_token = Some(created.accept_token);
+                }
+                Err(e) => row.reason = Some(e.to_string()),
+            },
+            Err(Refusal::Skipped(reason)) => {
+                row.outcome = RowOutcome::Skipped;
+                row.reason = Some(reason);
+            }
+            Err(Refusal::Failed(reason)) => row.reason = Some(reason),
+        }
+        report.push(row);
+    }
+    if preview {
+        // Nothing was written; dropping the transaction rolls back.
+        drop(tx);
+    } else {
+        tx.commit().await?;
+        state.mail_queued.notify_one();
+    }
+    let count = |o: RowOutcome| report.iter().filter(|r| r.outcome == o).count();
+    let report = BulkReport {
+        invited: count(RowOutcome::Invited) + count(RowOutcome::WouldInvite),
+        skipped: count(RowOutcome::Skipped),
+        failed: count(RowOutcome::Failed),
+        rows: report,
+    };
+    tracing::info!(workspace = %access.workspace.slug, preview, invited = report.invited, skipped = report.skipped, failed = report.failed, "bulk invite");
+    Ok(report)
+}
