@@ -137,6 +137,9 @@ pub struct Config {
     pub allow_unsigned_plugins: bool,
     /// Milliseconds between the scheduler's looks for due tasks.
     pub scheduler_tick_ms: u64,
+    /// Seconds a stopping server waits for in-flight requests before it
+    /// closes the connections still open and exits.
+    pub shutdown_grace_secs: u64,
     /// Seconds a periodic task's run may take before it is recorded as
     /// `timed_out`.
     pub task_timeout_secs: u64,
@@ -270,6 +273,7 @@ impl Default for Config {
             trusted_plugin_keys: Vec::new(),
             allow_unsigned_plugins: false,
             scheduler_tick_ms: 1000,
+            shutdown_grace_secs: 10,
             task_timeout_secs: 300,
             record_retention_days: 30,
             task_settings: Default::default(),
@@ -307,6 +311,7 @@ impl fmt::Debug for Config {
             .field("trusted_plugin_keys", &self.trusted_plugin_keys)
             .field("allow_unsigned_plugins", &self.allow_unsigned_plugins)
             .field("scheduler_tick_ms", &self.scheduler_tick_ms)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("task_timeout_secs", &self.task_timeout_secs)
             .field("record_retention_days", &self.record_retention_days)
             .field(
@@ -431,7 +436,7 @@ impl Config {
     /// rather than failing later, in the middle of a request or a task).
     pub fn validate(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
-        let checks: [(&'static str, u64, u64, u64); 9] = [
+        let checks: [(&'static str, u64, u64, u64); 10] = [
             ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
             (
                 "session_idle_minutes",
@@ -459,6 +464,7 @@ impl Config {
                 365 * DAY,
             ),
             ("scheduler_tick_ms", self.scheduler_tick_ms, 1, 3_600_000),
+            ("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3_600),
             (
                 "plugin_call_timeout_ms",
                 self.plugin_call_timeout_ms,

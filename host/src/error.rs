@@ -73,6 +73,10 @@ pub enum ApiError {
         /// What happened, naming the plugin.
         message: String,
     },
+    /// 503 `shutting_down`: the server is stopping and ended a long poll;
+    /// reconnect (the response carries `Retry-After`).
+    #[error("the server is shutting down; reconnect")]
+    ShuttingDown,
     /// 500: something failed inside the server. The detail is logged only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -121,6 +125,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Plugin { status, .. } => *status,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,6 +146,12 @@ impl ApiError {
                 ("validation_failed", message.clone(), None, field.clone())
             }
             Self::Plugin { code, message, .. } => (*code, message.clone(), None, None),
+            Self::ShuttingDown => (
+                "shutting_down",
+                "the server is shutting down; reconnect".to_string(),
+                None,
+                None,
+            ),
             Self::Internal(_) => (
                 "internal",
                 "internal server error; the server log has the details".to_string(),
@@ -163,13 +174,20 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "request failed with an internal error");
         }
         let status = self.status();
-        (
+        let mut response = (
             status,
             axum::Json(ErrorBody {
                 error: self.detail(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Self::ShuttingDown = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+        }
+        response
     }
 }
 
@@ -197,6 +215,7 @@ impl From<DomainError> for ApiError {
                     message,
                 }
             }
+            DomainError::ShuttingDown => Self::ShuttingDown,
             DomainError::Internal(detail) => Self::Internal(detail),
         }
     }

@@ -76,7 +76,7 @@ pub mod state;
 pub mod store;
 pub mod web;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -228,13 +228,37 @@ pub async fn serve(
         database = ?store.backend(),
         "vigilo-server listening"
     );
-    axum::serve(
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
+    let stopping = state.stopping.clone();
+    let draining = {
+        let state = state.clone();
+        async move { state.stopped().await }
+    };
+    let server = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("server error")?;
+    .with_graceful_shutdown(draining)
+    .into_future();
+    tokio::pin!(server);
+    // On the signal the server stops accepting, long polls end at once
+    // (503 `shutting_down`, which clients treat as "reconnect"), and
+    // in-flight requests get the grace period to finish; connections still
+    // open after it are dropped, so no client can hold the process open.
+    tokio::select! {
+        served = &mut server => served.context("server error")?,
+        () = shutdown => {
+            tracing::info!(grace_secs = grace.as_secs(), "vigilo-server stopping");
+            let _ = stopping.send(true);
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(served) => served.context("server error")?,
+                Err(_) => tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "requests still open after the shutdown grace period were dropped"
+                ),
+            }
+        }
+    }
     let _ = stop_tx.send(true);
     if let Some(mailer) = mailer {
         let _ = mailer.await;

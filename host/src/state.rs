@@ -32,6 +32,9 @@ pub struct AppState {
     /// Seals secrets kept in the database (integration settings, queued
     /// mail).
     pub secrets: Arc<crate::secretbox::SecretBox>,
+    /// Becomes `true` when the server begins to shut down: long polls end
+    /// at once instead of holding the process open.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -69,6 +72,18 @@ impl AppState {
             signer,
             plugins,
             secrets,
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Whether the server has begun to shut down.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once the server begins to shut down (at once if it has).
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|stopping| *stopping).await;
     }
 }

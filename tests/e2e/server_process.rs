@@ -131,4 +131,98 @@ fn server_binary_lifecycle(db: TestDb) {
     }
 }
 
-on_both_databases!(server_binary_lifecycle);
+/// SIGTERM with clients holding connections open: a long poll (`wait=60`)
+/// ends at once with 503 `shutting_down` (which the CLI and the web app's
+/// live view treat as "reconnect"), and a request whose body never
+/// arrives is dropped when the grace period ends, so the process exits
+/// within it instead of waiting for its clients.
+fn shutdown_is_bounded_by_the_grace_period(db: TestDb) {
+    use std::io::Write;
+
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let database_line = match db.backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres => format!("database_url = \"{}\"\n", db.url),
+    };
+    let config = dir.path().join("vigilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database_line}shutdown_grace_secs = 2\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let token = vigilo_tests::process::create_admin(&config, "root@example.com");
+    let mut server = ServerProcess::spawn(
+        server_command(&config),
+        port,
+        &dir.path().join("server.log"),
+    );
+    server.wait_healthy();
+    let url = server.url().to_owned();
+    let admin = Api::new(&url, Some(&token));
+    admin.create(
+        "/api/v1/workspaces",
+        json!({"name": "Acme", "slug": "acme", "region": "us"}),
+    );
+
+    // A follower waiting up to 60 s for the next event.
+    let (polled_tx, polled) = std::sync::mpsc::channel();
+    let follower = Api::new(&url, Some(&token));
+    std::thread::spawn(move || {
+        let _ = polled_tx.send(follower.get("/api/v1/workspaces/acme/audit?recent=0&wait=60"));
+    });
+    // A client that starts a create and never sends the rest of its body.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stalled,
+        "POST /api/v1/workspaces HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 4096\r\n\r\n{{\"name\": \"Half"
+    )
+    .unwrap();
+    stalled.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+
+    assert!(server.terminate());
+    let stopped_at = Instant::now();
+    let poll = polled
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the long poll was still held 20 s after SIGTERM");
+    assert_eq!(poll.status, 503, "{}", poll.text);
+    assert_eq!(poll.json["error"]["code"], "shutting_down", "{}", poll.text);
+    let exit = loop {
+        if let Some(s) = server.child().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(30),
+            "the server was still running 30 s after SIGTERM with a 2 s grace period"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let log = server.log();
+    assert!(
+        log.contains("still open after the shutdown grace period"),
+        "{log}"
+    );
+    drop(stalled);
+
+    // The half-sent create stored nothing.
+    let again = ServerProcess::spawn(
+        server_command(&config),
+        port,
+        &dir.path().join("server-2.log"),
+    );
+    again.wait_healthy();
+    let listed = Api::new(again.url(), Some(&token)).get("/api/v1/workspaces");
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(!listed.text.contains("Half"), "{}", listed.text);
+}
+
+on_both_databases!(
+    server_binary_lifecycle,
+    shutdown_is_bounded_by_the_grace_period
+);

@@ -115,6 +115,16 @@ pub struct EventPage {
 /// How often a waiting read looks for new events.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Waits one poll interval, or ends the wait with
+/// [`DomainError::ShuttingDown`] as soon as the server begins to stop, so a
+/// long poll never holds a stopping server open.
+async fn pause(state: &AppState) -> DomainResult<()> {
+    tokio::select! {
+        _ = tokio::time::sleep(POLL) => Ok(()),
+        _ = state.stopped() => Err(DomainError::ShuttingDown),
+    }
+}
+
 /// Events of the workspace's chain (needs `audit.read`).
 pub async fn events(state: &AppState, access: &Access, q: &EventQuery) -> DomainResult<EventPage> {
     access.require(Permission::AuditRead)?;
@@ -135,7 +145,7 @@ pub async fn events(state: &AppState, access: &Access, q: &EventQuery) -> Domain
             let events = scanned.into_iter().filter(|e| q.keep(e)).collect();
             return Ok(EventPage { events, next_after });
         }
-        tokio::time::sleep(POLL).await;
+        pause(state).await?;
     }
 }
 
@@ -219,7 +229,7 @@ pub async fn all_events(
                 .join(",");
             return Ok(AllEventPage { events, cursor });
         }
-        tokio::time::sleep(POLL).await;
+        pause(state).await?;
         for chain in state.store.chain_ids().await? {
             if q.chain.is_none_or(|only| only == chain) {
                 cursor.entry(chain).or_insert(0);

@@ -116,6 +116,10 @@ pub enum DomainError {
         /// A sentence naming the plugin.
         message: String,
     },
+    /// The server is shutting down and ended a wait early; the caller
+    /// should reconnect (to this server once it is back, or another replica).
+    #[error("the server is shutting down; reconnect")]
+    ShuttingDown,
     /// Something failed inside the server; the detail is for the log only.
     #[error("internal error: {0}")]
     Internal(String),

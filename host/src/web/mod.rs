@@ -475,6 +475,12 @@ impl IntoResponse for PageError {
                     message,
                     "An operator can see the plugin's state under Admin → Plugins.",
                 ),
+                DomainError::ShuttingDown => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Vigilo is restarting",
+                    "The server is shutting down.".to_owned(),
+                    "Reload the page in a few seconds.",
+                ),
                 DomainError::Internal(detail) => {
                     tracing::error!(error = %detail, "a page failed with an internal error");
                     (
