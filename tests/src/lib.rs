@@ -376,12 +376,22 @@ pub struct Response {
     pub text: String,
     /// The `Content-Type` header.
     pub content_type: String,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
     /// The `error.code` of an error body.
     pub fn code(&self) -> &str {
         self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -413,7 +423,33 @@ impl Api {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Response {
+        self.raw_with(method, path, &[], content_type, body)
+    }
+
+    /// POSTs JSON with an `Idempotency-Key` header.
+    pub fn post_keyed(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.raw_with(
+            "POST",
+            path,
+            &[("Idempotency-Key", key)],
+            Some("application/json"),
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
+    /// [`Api::raw`] with extra request headers.
+    pub fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Response {
         let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -431,6 +467,14 @@ impl Api {
         };
         let status = resp.status();
         let content_type = resp.header("content-type").unwrap_or("").to_string();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|name| {
+                let value = resp.header(&name).unwrap_or("").to_string();
+                (name.to_ascii_lowercase(), value)
+            })
+            .collect();
         let text = resp.into_string().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Response {
@@ -438,6 +482,7 @@ impl Api {
             json,
             text,
             content_type,
+            headers,
         }
     }
 

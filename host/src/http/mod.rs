@@ -9,6 +9,7 @@ mod audit;
 mod certificates;
 mod dashboards;
 pub mod extract;
+mod idempotency;
 mod integrations;
 mod invites;
 mod me;
@@ -94,7 +95,10 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(crate::web::router())
-        .merge(api_router)
+        .merge(api_router.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        )))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(

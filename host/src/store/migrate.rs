@@ -84,6 +84,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0011_audit_verifications.sql"),
         postgres: include_str!("../../../migrations/postgres/0011_audit_verifications.sql"),
     },
+    Migration {
+        version: 12,
+        name: "idempotency_keys",
+        sqlite: include_str!("../../../migrations/sqlite/0012_idempotency_keys.sql"),
+        postgres: include_str!("../../../migrations/postgres/0012_idempotency_keys.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

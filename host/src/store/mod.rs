@@ -13,6 +13,7 @@
 
 pub mod audit;
 mod certificates;
+mod idempotency;
 mod integrations;
 mod invites;
 mod migrate;
@@ -35,6 +36,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use certificates::*;
+pub use idempotency::{IdempotencyClaim, StoredKey};
 pub use integrations::*;
 pub use invites::*;
 pub use sessions::*;
@@ -135,8 +137,19 @@ impl WriteTx {
         self.backend
     }
 
-    /// Commits.
+    /// Commits. The first transaction a request with an `Idempotency-Key`
+    /// commits also records the key (see [`IdempotencyClaim`]).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let claim = idempotency::record_claim(&mut self).await?;
+        self.commit_unclaimed().await?;
+        idempotency::claim_committed(claim);
+        Ok(())
+    }
+
+    /// Commits without recording a pending idempotency key: for
+    /// bookkeeping a request does on the side (a token's last use), which is
+    /// not what the request was sent to do.
+    pub async fn commit_unclaimed(mut self) -> Result<(), sqlx::Error> {
         let tx = self.tx.take().expect("transaction already finished");
         tx.commit().await?;
         if let Some(heads) = &self.heads {

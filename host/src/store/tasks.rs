@@ -356,6 +356,10 @@ impl Store {
             .bind(before)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Pruned {
             task_runs,

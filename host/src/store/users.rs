@@ -91,7 +91,9 @@ pub struct TokenCreated {
     /// The token's listing.
     #[serde(flatten)]
     pub info: TokenInfo,
-    /// The secret. It is not stored and cannot be shown again.
+    /// The secret. It is stored only hashed and cannot be shown again (a
+    /// create sent with an `Idempotency-Key` keeps its response sealed, so
+    /// that the same token retrying the same request gets it back).
     pub token: String,
 }
 
@@ -250,7 +252,7 @@ impl Store {
                 .bind(token.id)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
+            tx.commit_unclaimed().await?;
         }
         Ok(())
     }

@@ -1,0 +1,193 @@
+//! `Idempotency-Key` on creates: a retried request answers with the first
+//! response and creates nothing twice — across concurrent retries, per
+//! token, after a restart, and after a `kill -9` in the middle of a burst of
+//! creates.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::{expect, on_both_databases, Api, TestDb, TestServer};
+
+use crate::{create_workspace, join};
+
+const ITEMS: &str = "/api/v1/workspaces/ops/items";
+
+fn retries_answer_with_the_first_response(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let engineer = server.api(&join(&server, "ops", "eng@ops.com", "engineer", false));
+    let count = || server.db.number("SELECT COUNT(*) FROM work_items");
+    let body = json!({"kind": "task", "title": "Rotate keys"});
+
+    let first = engineer.post_keyed(ITEMS, "k-1", &body);
+    let created = expect(&first, 201).clone();
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = engineer.post_keyed(ITEMS, "k-1", &body);
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(
+        again.json, created,
+        "the retry answers with the first response"
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(count(), 1);
+
+    // The same key for a different request is refused and changes nothing.
+    let other = engineer.post_keyed(ITEMS, "k-1", &json!({"kind": "task", "title": "Other"}));
+    assert_eq!(other.status, 422, "{}", other.text);
+    assert_eq!(other.json["error"]["field"], "Idempotency-Key");
+    assert_eq!(count(), 1);
+
+    // Keys belong to the token: another member's same key is a new request.
+    let second = server.api(&join(&server, "ops", "eng2@ops.com", "engineer", false));
+    let theirs = expect(&second.post_keyed(ITEMS, "k-1", &body), 201).clone();
+    assert_ne!(theirs["id"], created["id"]);
+    assert_eq!(count(), 2);
+
+    // A refused request leaves no key behind: fixed, it runs.
+    let bad = engineer.post_keyed(ITEMS, "k-2", &json!({"kind": "task"}));
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert_eq!(count(), 2);
+    let fixed = engineer.post_keyed(ITEMS, "k-2", &json!({"kind": "task", "title": "Fixed"}));
+    expect(&fixed, 201);
+    assert_eq!(count(), 3);
+
+    // A malformed key is named.
+    let spaced = engineer.post_keyed(ITEMS, "has space", &body);
+    assert_eq!(spaced.status, 422, "{}", spaced.text);
+    assert_eq!(spaced.json["error"]["field"], "Idempotency-Key");
+
+    // A new token's secret is in its create response: a retry hands back the
+    // same secret, and the database keeps it sealed, never in the clear.
+    let token = admin.post_keyed("/api/v1/tokens", "t-1", &json!({"name": "ci"}));
+    let made = expect(&token, 201).clone();
+    let retried = admin.post_keyed("/api/v1/tokens", "t-1", &json!({"name": "ci"}));
+    assert_eq!(retried.json["token"], made["token"], "{}", retried.text);
+    let secret = made["token"].as_str().unwrap();
+    let kept = server.db.column("SELECT response FROM idempotency_keys");
+    assert!(!kept.is_empty());
+    assert!(
+        kept.iter().flatten().all(|r| !r.contains(&secret[4..])),
+        "a kept response holds a token in the clear"
+    );
+
+    // Eight clients sending one keyed create at once make one item.
+    let before = count();
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let engineer = engineer.clone();
+                s.spawn(move || {
+                    let r = engineer.post_keyed(
+                        ITEMS,
+                        "burst",
+                        &json!({"kind": "task", "title": "Once"}),
+                    );
+                    assert_eq!(r.status, 201, "{}", r.text);
+                    r.json
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        count(),
+        before + 1,
+        "concurrent retries created more than one item"
+    );
+    assert!(answers.iter().all(|a| a["id"] == answers[0]["id"]));
+}
+
+/// A burst of keyed creates, `kill -9` in the middle of it, a restart, and
+/// every request sent again with its key: each one exists exactly once, and
+/// a retry either gets the first response or is told it was carried out.
+fn retried_creates_never_duplicate_across_a_crash(db: TestDb) {
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let config = dir.path().join("vigilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n",
+            dir.path().join("data").display(),
+            db.url
+        ),
+    )
+    .unwrap();
+    let token = create_admin(&config, "root@example.com");
+    let mut server = ServerProcess::spawn(server_command(&config), port, &dir.path().join("1.log"));
+    server.wait_healthy();
+    let url = server.url().to_owned();
+    let admin = Api::new(&url, Some(&token));
+    create_workspace(&admin, "ops");
+
+    const N: usize = 200;
+    let title = |i: usize| format!("item {i}");
+    let send = |api: &Api, i: usize| {
+        let body = json!({"kind": "task", "title": title(i)});
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            api.post_keyed(ITEMS, &format!("key-{i}"), &body)
+        }));
+        result.ok().map(|r| r.status)
+    };
+    // Four clients each send their share; the server is killed mid-way.
+    std::thread::scope(|s| {
+        let senders: Vec<_> = (0..4)
+            .map(|t| {
+                let (url, token, send) = (&url, &token, &send);
+                s.spawn(move || {
+                    let api = Api::new(url, Some(token));
+                    for i in (t * N / 4)..((t + 1) * N / 4) {
+                        if send(&api, i).is_none() {
+                            break; // the server is gone
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = server.child().kill();
+        for sender in senders {
+            let _ = sender.join();
+        }
+    });
+    let _ = server.wait();
+    let at_kill = db.number("SELECT COUNT(*) FROM work_items");
+    assert!(
+        at_kill > 0 && at_kill < N as i64,
+        "the kill was to land in the middle of the burst ({at_kill} of {N} created)"
+    );
+
+    let again = ServerProcess::spawn(server_command(&config), port, &dir.path().join("2.log"));
+    again.wait_healthy();
+    let api = Api::new(again.url(), Some(&token));
+    for i in 0..N {
+        let status = send(&api, i).expect("the restarted server answers");
+        assert!(
+            status == 201 || status == 409,
+            "retry of request {i} answered {status}"
+        );
+    }
+    let listed = expect(&api.get(&format!("{ITEMS}?limit=500")), 200).clone();
+    let titles: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["title"].as_str().unwrap())
+        .collect();
+    let distinct: BTreeSet<&str> = titles.iter().copied().collect();
+    assert_eq!(
+        titles.len(),
+        distinct.len(),
+        "a retried create was duplicated"
+    );
+    assert_eq!(distinct.len(), N, "every request exists once");
+}
+
+on_both_databases!(
+    retries_answer_with_the_first_response,
+    retried_creates_never_duplicate_across_a_crash
+);
