@@ -8,16 +8,9 @@
 //! lists such a path is refused at load time anyway.
 
 /// Whether `path` is a plain relative path: non-empty segments separated by
-/// `/`, none of them `.` or `..`, no backslashes, no leading `/`.
-pub fn safe_relative_path(path: &str) -> bool {
-    !path.is_empty()
-        && path.len() <= 256
-        && !path.contains('\\')
-        && !path.contains('\0')
-        && path
-            .split('/')
-            .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
-}
+/// `/`, none of them `.` or `..`, no backslashes, no leading `/` (the rule
+/// the loader applies to manifests, so a listed path is always servable).
+pub use vigilo_sdk::loader::safe_relative_path;
 
 /// The URL the web app loads a plugin's asset from.
 pub fn asset_url(plugin: &str, path: &str) -> String {

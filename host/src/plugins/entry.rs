@@ -13,7 +13,7 @@ use vigilo_sdk::loader::{Manifest, PluginHandle, Registration};
 use super::Reason;
 
 /// Names of the built-in custom field types; plugins may not take them.
-pub const BUILTIN_FIELD_TYPES: [&str; 5] = ["text", "number", "boolean", "date", "select"];
+pub use vigilo_sdk::loader::BUILTIN_FIELD_TYPES;
 
 /// A plugin's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -80,7 +80,7 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
         )
     })?;
     // The name becomes a file name: check it before it touches a path.
-    super::load::check_name(&m.name).map_err(|e| anyhow!("the bundle's plugin {e}"))?;
+    vigilo_sdk::loader::check_name(&m.name).map_err(|e| anyhow!("the bundle's plugin {e}"))?;
     let dir = config.effective_plugins_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let target_path = installed_path(&dir, &m.name);

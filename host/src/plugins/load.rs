@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vigilo_sdk::loader::{
-    library_error_summary, CallError, Incompatibility, LibraryError, Manifest, PluginErrorKind,
-    PluginHandle, Registration,
+    library_error_summary, library_reason, Manifest, PluginHandle, RefusalReason, Registration,
 };
 
 /// Why a plugin is not running. The codes are part of the API
@@ -267,115 +266,24 @@ fn load_bytes(
     let handle = match vigilo_sdk::loader::load_library(&loaded_from) {
         Ok(module) => PluginHandle::new(module),
         Err(e) => {
-            let mut s = skip(library_reason(&e), library_error_summary(&e));
+            let mut s = skip(library_reason(&e).into(), library_error_summary(&e));
             s.detail = Some(e.to_string());
             return Err(s);
         }
     };
 
-    let manifest = handle.manifest().map_err(|e| {
-        skip(
-            Reason::InvalidManifest,
-            format!("cannot read the plugin's manifest: {e}"),
-        )
-    })?;
-    let named = |reason: Reason, message: String| {
-        let mut s = skip(reason, message);
-        s.plugin = Some(manifest.name.clone());
-        s.manifest = Some(manifest.clone());
-        s
-    };
-    if !manifest.panic_unwind {
-        return Err(named(
-            Reason::PanicAbortBuild,
-            "built with panic = \"abort\": a panic in it would stop the whole server; \
-             rebuild it with panic = \"unwind\" (Cargo's default)"
-                .into(),
-        ));
-    }
-    if let Err(message) = check_name(&manifest.name) {
-        return Err(named(Reason::InvalidManifest, message));
-    }
-    if let Err(e) = semver::Version::parse(&manifest.version) {
-        return Err(named(
-            Reason::InvalidManifest,
-            format!("version `{}` is not semver: {e}", manifest.version),
-        ));
-    }
-    if let Err(incompatible) = manifest.check_compatible(vigilo_version) {
-        let (reason, message) = match incompatible {
-            Incompatibility::ServerVersion { required, server } => (
-                Reason::IncompatibleVersion,
-                format!("requires vigilo {required}, running {server}"),
-            ),
-            Incompatibility::SdkAbiVersion { plugin, server } => (
-                Reason::SdkVersionMismatch,
-                format!(
-                    "built with vigilo-sdk {} for plugin ABI version {plugin}, this server speaks version {server}; \
-                     rebuild the plugin against a matching vigilo-sdk",
-                    manifest.sdk_version
-                ),
-            ),
-            other @ (Incompatibility::InvalidRequirement { .. }
-            | Incompatibility::InvalidServerVersion { .. }) => {
-                (Reason::InvalidManifest, other.to_string())
+    // The same checks, in the same order, as `vigilo-plugin check` and the
+    // SDK harness make on a vendor's file.
+    let (manifest, registrations) = vigilo_sdk::loader::check_loaded(&handle, vigilo_version)
+        .map_err(|refusal| {
+            let mut s = skip(refusal.reason.into(), refusal.message);
+            s.detail = refusal.detail;
+            if let Some(manifest) = refusal.manifest {
+                s.plugin = Some(manifest.name.clone());
+                s.manifest = Some(*manifest);
             }
-        };
-        return Err(named(reason, message));
-    }
-
-    let registrations = match handle.registrations() {
-        Ok(registrations) => registrations,
-        Err(CallError::Plugin {
-            kind: PluginErrorKind::Panicked,
-            message,
-        }) => {
-            return Err(named(
-                Reason::RegisterPanicked,
-                format!("register panicked: {message}"),
-            ))
-        }
-        Err(e) => {
-            return Err(named(
-                Reason::RegisterFailed,
-                format!("register failed: {}", e.message()),
-            ))
-        }
-    };
-    if let Some(stray) = registrations.iter().find(|r| r.kind() != manifest.kind) {
-        return Err(named(
-            Reason::RegisterFailed,
-            format!(
-                "declares kind {} but registered a {} (`{}`); a plugin registers only its own kind",
-                manifest.kind,
-                stray.kind(),
-                stray.name()
-            ),
-        ));
-    }
-    if let Some(bad) = registrations.iter().find(|r| check_name(r.name()).is_err()) {
-        return Err(named(
-            Reason::RegisterFailed,
-            format!(
-                "registered a {} with an invalid name `{}` (use a-z, 0-9 and _)",
-                bad.kind(),
-                bad.name()
-            ),
-        ));
-    }
-    if let Some(asset) = manifest
-        .frontend
-        .iter()
-        .find(|a| !super::assets::safe_relative_path(&a.path))
-    {
-        return Err(named(
-            Reason::InvalidManifest,
-            format!(
-                "frontend asset path `{}` must be relative, without `..`",
-                asset.path
-            ),
-        ));
-    }
+            s
+        })?;
     Ok(Loaded {
         path: path.to_owned(),
         loaded_from,
@@ -420,37 +328,21 @@ fn private_copy(dir: &Path, original: &Path, bytes: &[u8]) -> std::io::Result<Pa
     Ok(target)
 }
 
-/// Plugin and registration names: 1–64 of `a-z`, `0-9`, `_`, starting with a letter.
-pub(crate) fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "name `{name}` is invalid: use 1-64 of a-z, 0-9 and _, starting with a letter"
-        ))
-    }
-}
-
-fn library_reason(error: &LibraryError) -> Reason {
-    match error {
-        LibraryError::OpenError { .. } | LibraryError::GetSymbolError { .. } => Reason::NotAPlugin,
-        LibraryError::IncompatibleVersionNumber { .. } | LibraryError::ParseVersionError(_) => {
-            Reason::SdkVersionMismatch
+impl From<RefusalReason> for Reason {
+    fn from(reason: RefusalReason) -> Self {
+        match reason {
+            RefusalReason::NotFound => Reason::NotFound,
+            RefusalReason::NotAPlugin => Reason::NotAPlugin,
+            RefusalReason::WrongArchitecture => Reason::WrongArchitecture,
+            RefusalReason::AbiMismatch => Reason::AbiMismatch,
+            RefusalReason::SdkVersionMismatch => Reason::SdkVersionMismatch,
+            RefusalReason::PanicAbortBuild => Reason::PanicAbortBuild,
+            RefusalReason::InvalidManifest => Reason::InvalidManifest,
+            RefusalReason::IncompatibleVersion => Reason::IncompatibleVersion,
+            RefusalReason::RegisterFailed => Reason::RegisterFailed,
+            RefusalReason::RegisterPanicked => Reason::RegisterPanicked,
+            RefusalReason::DuplicateName => Reason::DuplicateName,
         }
-        LibraryError::AbiInstability(_)
-        | LibraryError::InvalidAbiHeader(_)
-        | LibraryError::InvalidCAbi { .. } => Reason::AbiMismatch,
-        LibraryError::RootModule { .. } => Reason::RegisterFailed,
-        LibraryError::Many(errors) => errors
-            .first()
-            .map(library_reason)
-            .unwrap_or(Reason::AbiMismatch),
     }
 }
 

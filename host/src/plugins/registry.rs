@@ -16,7 +16,7 @@ use vigilo_sdk::PluginKind;
 use super::entry::{file_label, Status};
 use super::{
     is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent,
-    Reason, Skip, Source, State, BUILTIN_FIELD_TYPES,
+    Reason, Skip, Source, State,
 };
 
 /// The plugin registry shared by the whole server.
@@ -521,13 +521,8 @@ fn clash(
         ));
     }
     for registration in &loaded.registrations {
+        // (A field type named like a built-in one was refused at load.)
         let kind = registration.kind();
-        if kind == PluginKind::FieldType && BUILTIN_FIELD_TYPES.contains(&registration.name()) {
-            return Some(format!(
-                "field type `{}` is a built-in type",
-                registration.name()
-            ));
-        }
         for other in &running {
             if other
                 .registrations

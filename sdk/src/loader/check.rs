@@ -199,8 +199,26 @@ pub fn check_library(
             detail: Some(e.to_string()),
             ..Refusal::new(library_reason(&e), library_error_summary(&e))
         })?;
+    let (manifest, registrations) = check_loaded(&handle, vigilo_version)?;
+    Ok(CheckedLibrary {
+        handle,
+        manifest,
+        registrations,
+    })
+}
+
+/// The checks a server makes on a library abi_stable has loaded, in its
+/// order: the manifest can be read and passes [`check_manifest`]'s identity
+/// checks (panic strategy, name, version, `compatible_with` and plugin ABI
+/// version) — only then does `register` run — the registrations pass
+/// [`check_registrations`], and the frontend asset paths are relative.
+/// Returns the manifest and the registrations.
+pub fn check_loaded(
+    handle: &PluginHandle,
+    vigilo_version: &str,
+) -> Result<(Manifest, Vec<Registration>), Refusal> {
     let manifest = handle.manifest().map_err(|e| {
-        refuse(
+        Refusal::new(
             RefusalReason::InvalidManifest,
             format!("cannot read the plugin's manifest: {e}"),
         )
@@ -223,11 +241,7 @@ pub fn check_library(
     })?;
     check_registrations(&manifest, &registrations)?;
     check_assets(&manifest)?;
-    Ok(CheckedLibrary {
-        handle,
-        manifest,
-        registrations,
-    })
+    Ok((manifest, registrations))
 }
 
 /// Checks a plugin's manifest as a server running `vigilo_version` does:

@@ -39,7 +39,7 @@ mod check;
 mod target;
 
 pub use check::{
-    check_library, check_manifest, check_name, check_registrations, library_reason,
+    check_library, check_loaded, check_manifest, check_name, check_registrations, library_reason,
     safe_relative_path, CheckedLibrary, Refusal, RefusalReason, BUILTIN_FIELD_TYPES,
 };
 pub use target::LibraryTarget;
