@@ -401,12 +401,22 @@ mod tests {
 
     use super::*;
 
-    /// A relay on 127.0.0.1 for one conversation: it offers STARTTLS and
-    /// goes on over TLS with a certificate for 127.0.0.1. With `inject`, it
-    /// sends a made-up EHLO reply right behind its STARTTLS go-ahead, in
-    /// the clear. Returns its port, what it heard over TLS, and its
+    /// How the test relay starts its conversation.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Start {
+        /// Plain, offering STARTTLS.
+        Upgrade,
+        /// Plain, offering STARTTLS, with a made-up EHLO reply sent right
+        /// behind the go-ahead, in the clear.
+        InjectedAfterGoAhead,
+        /// TLS from the first byte.
+        Tls,
+    }
+
+    /// A relay on 127.0.0.1 for one conversation, with a certificate for
+    /// 127.0.0.1. Returns its port, what it heard over TLS, and its
     /// certificate (PEM).
-    fn relay(inject: bool) -> (u16, Arc<Mutex<Vec<String>>>, String) {
+    fn relay(start: Start) -> (u16, Arc<Mutex<Vec<String>>>, String) {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
             .unwrap()
@@ -429,6 +439,12 @@ mod tests {
         let log = heard.clone();
         std::thread::spawn(move || {
             let (mut tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(Arc::new(tls)).unwrap();
+            if start == Start::Tls {
+                let mut io = rustls::StreamOwned::new(conn, tcp);
+                io.write_all(b"220 relay\r\n").unwrap();
+                return converse_over_tls(io, &log);
+            }
             tcp.write_all(b"220 relay\r\n").unwrap();
             let mut plain = BufReader::new(tcp.try_clone().unwrap());
             let mut line = String::new();
@@ -439,51 +455,59 @@ mod tests {
             plain.read_line(&mut line).unwrap();
             assert_eq!(line, "STARTTLS\r\n");
             let mut go_ahead = b"220 go ahead\r\n".to_vec();
-            if inject {
+            if start == Start::InjectedAfterGoAhead {
                 go_ahead.extend_from_slice(b"250-relay\r\n250 AUTH PLAIN\r\n");
             }
             tcp.write_all(&go_ahead).unwrap();
-            let conn = rustls::ServerConnection::new(Arc::new(tls)).unwrap();
-            let mut io = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-            let mut in_data = false;
-            loop {
-                line.clear();
-                if io.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let reply: &[u8] = if in_data {
-                    if line != ".\r\n" {
-                        continue;
-                    }
-                    in_data = false;
-                    b"250 queued\r\n"
-                } else {
-                    log.lock().unwrap().push(line.trim_end().to_owned());
-                    match line.get(..4) {
-                        Some("EHLO") => b"250-relay\r\n250 AUTH PLAIN\r\n",
-                        Some("AUTH") => b"235 welcome\r\n",
-                        Some("DATA") => {
-                            in_data = true;
-                            b"354 go ahead\r\n"
-                        }
-                        Some("QUIT") => b"221 bye\r\n",
-                        _ => b"250 ok\r\n",
-                    }
-                };
-                let stream = io.get_mut();
-                if stream
-                    .write_all(reply)
-                    .and_then(|()| stream.flush())
-                    .is_err()
-                {
-                    return;
-                }
-            }
+            converse_over_tls(rustls::StreamOwned::new(conn, tcp), &log);
         });
         (port, heard, cert.pem())
     }
 
-    fn mailer(port: u16, ca: &str, dir: &tempfile::TempDir) -> Mailer {
+    /// The relay's side once TLS is on: records each command, accepts all.
+    fn converse_over_tls(
+        stream: rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>,
+        log: &Mutex<Vec<String>>,
+    ) {
+        let mut io = BufReader::new(stream);
+        let mut line = String::new();
+        let mut in_data = false;
+        loop {
+            line.clear();
+            if io.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let reply: &[u8] = if in_data {
+                if line != ".\r\n" {
+                    continue;
+                }
+                in_data = false;
+                b"250 queued\r\n"
+            } else {
+                log.lock().unwrap().push(line.trim_end().to_owned());
+                match line.get(..4) {
+                    Some("EHLO") => b"250-relay\r\n250 AUTH PLAIN\r\n",
+                    Some("AUTH") => b"235 welcome\r\n",
+                    Some("DATA") => {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    }
+                    Some("QUIT") => b"221 bye\r\n",
+                    _ => b"250 ok\r\n",
+                }
+            };
+            let stream = io.get_mut();
+            if stream
+                .write_all(reply)
+                .and_then(|()| stream.flush())
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn mailer(port: u16, tls: SmtpTls, ca: &str, dir: &tempfile::TempDir) -> Mailer {
         let ca_file = dir.path().join("relay.pem");
         std::fs::write(&ca_file, ca).unwrap();
         Mailer::new(SmtpConfig {
@@ -492,7 +516,7 @@ mod tests {
             from: "Vigilo <vigilo@example.com>".into(),
             username: Some("vigilo".into()),
             password: Some("smtp-secret".into()),
-            tls: SmtpTls::StartTls,
+            tls,
             ca_file: Some(ca_file),
         })
         .unwrap()
@@ -507,11 +531,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn starttls_then_login_and_mail_over_tls() {
-        let (port, heard, ca) = relay(false);
-        let dir = tempfile::TempDir::new().unwrap();
-        send(&mailer(port, &ca, &dir), &invite()).await.unwrap();
+    /// What the relay heard over TLS: the login and the envelope.
+    fn assert_logged_in_and_sent(heard: &Mutex<Vec<String>>) {
         let heard = heard.lock().unwrap().clone();
         assert_eq!(heard[0], "EHLO vigilo", "{heard:?}");
         assert!(heard[1].starts_with("AUTH PLAIN "), "{heard:?}");
@@ -520,10 +541,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn nothing_sent_in_the_clear_after_the_go_ahead_is_believed() {
-        let (port, heard, ca) = relay(true);
+    async fn starttls_then_login_and_mail_over_tls() {
+        let (port, heard, ca) = relay(Start::Upgrade);
         let dir = tempfile::TempDir::new().unwrap();
-        let error = send(&mailer(port, &ca, &dir), &invite()).await.unwrap_err();
+        let mailer = mailer(port, SmtpTls::StartTls, &ca, &dir);
+        send(&mailer, &invite()).await.unwrap();
+        assert_logged_in_and_sent(&heard);
+    }
+
+    #[tokio::test]
+    async fn implicit_tls_from_the_first_byte() {
+        let (port, heard, ca) = relay(Start::Tls);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::Tls, &ca, &dir);
+        send(&mailer, &invite()).await.unwrap();
+        assert_logged_in_and_sent(&heard);
+    }
+
+    #[tokio::test]
+    async fn a_certificate_not_in_ca_file_is_refused() {
+        let (port, heard, _) = relay(Start::Upgrade);
+        let (_, _, other) = relay(Start::Upgrade);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::StartTls, &other, &dir);
+        let error = send(&mailer, &invite()).await.unwrap_err();
+        assert!(error.contains("STARTTLS"), "{error}");
+        assert!(heard.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn nothing_sent_in_the_clear_after_the_go_ahead_is_believed() {
+        let (port, heard, ca) = relay(Start::InjectedAfterGoAhead);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::StartTls, &ca, &dir);
+        let error = send(&mailer, &invite()).await.unwrap_err();
         assert!(error.contains("STARTTLS"), "{error}");
         assert!(!error.contains("smtp-secret"), "{error}");
         assert!(heard.lock().unwrap().is_empty());
