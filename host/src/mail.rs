@@ -15,91 +15,116 @@
 //! offer it; `tls = "tls"` speaks TLS from the first byte (port 465);
 //! `tls = "none"` is for a relay on the same host or a trusted network. The
 //! server's certificate is checked against the public web roots plus the
-//! certificates in `ca_file`. Credentials go out only with `AUTH PLAIN`,
-//! after the upgrade.
+//! certificates in `ca_file`, for the name in `host`. Credentials go out only
+//! with `AUTH PLAIN`, after the upgrade. The SMTP conversation and the
+//! message's format are lettre's; rustls (with ring) does the TLS.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::Context;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, Message};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::RootCertStore;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::state::AppState;
 use crate::store::OutboxMail;
 
-/// How long connecting, and then each read or write, may take.
+/// How long connecting may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The mail settings with their TLS configuration, checked at startup.
 pub struct Mailer {
     smtp: SmtpConfig,
-    tls: Arc<ClientConfig>,
-    /// The name the relay's certificate must hold (unless `tls = "none"`).
-    server_name: Option<ServerName<'static>>,
+    /// The `From:` of every message.
+    from: Mailbox,
+    /// The relay's name its certificate must hold and the roots it is
+    /// checked against (none with `tls = "none"`).
+    tls: Option<TlsParameters>,
 }
 
 impl Mailer {
     /// Checks `smtp` and loads the certificates it trusts; an unreadable
-    /// `ca_file` is an error here, at startup, not at the first invite.
+    /// `ca_file`, a `from` that is no address or a `host` that no
+    /// certificate can name is an error here, at startup, not at the first
+    /// invite.
     pub fn new(smtp: SmtpConfig) -> anyhow::Result<Self> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &smtp.ca_file {
-            let text = std::fs::read(path)
-                .with_context(|| format!("cannot read smtp.ca_file {}", path.display()))?;
-            let mut added = 0;
-            for block in x509_parser::pem::Pem::iter_from_buffer(&text) {
-                let block = block.map_err(|e| {
-                    anyhow::anyhow!("smtp.ca_file {} is not PEM: {e}", path.display())
-                })?;
-                if block.label == "CERTIFICATE" {
-                    roots
-                        .add(CertificateDer::from(block.contents))
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "smtp.ca_file {} holds a certificate that cannot be trusted: {e}",
-                                path.display()
-                            )
-                        })?;
-                    added += 1;
-                }
-            }
-            if added == 0 {
-                anyhow::bail!("smtp.ca_file {} holds no certificate", path.display());
-            }
-        }
-        let server_name = match smtp.tls {
+        let from: Mailbox = smtp.from.parse().map_err(|e| {
+            anyhow::anyhow!("smtp.from `{}` is not an email address: {e}", smtp.from)
+        })?;
+        let tls = match smtp.tls {
             SmtpTls::None => None,
-            SmtpTls::StartTls | SmtpTls::Tls => {
-                Some(ServerName::try_from(smtp.host.clone()).map_err(|_| {
-                    anyhow::anyhow!(
-                        "smtp.host `{}` cannot be checked against a TLS certificate",
-                        smtp.host
-                    )
-                })?)
-            }
+            SmtpTls::StartTls | SmtpTls::Tls => Some(tls_parameters(&smtp)?),
         };
-        let tls =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
         if smtp.tls == SmtpTls::None && smtp.username.is_some() && !is_local(&smtp.host) {
             tracing::warn!(
                 host = %smtp.host,
                 "smtp.tls is \"none\": the SMTP password crosses the network unencrypted"
             );
         }
-        Ok(Mailer {
-            smtp,
-            tls: Arc::new(tls),
-            server_name,
-        })
+        Ok(Mailer { smtp, from, tls })
     }
+}
+
+/// The TLS settings for the relay: its name, checked here once, and the
+/// public web roots plus the certificates in `ca_file`.
+fn tls_parameters(smtp: &SmtpConfig) -> anyhow::Result<TlsParameters> {
+    ServerName::try_from(smtp.host.clone()).map_err(|_| {
+        anyhow::anyhow!(
+            "smtp.host `{}` cannot be checked against a TLS certificate",
+            smtp.host
+        )
+    })?;
+    let mut builder =
+        TlsParameters::builder(smtp.host.clone()).certificate_store(CertificateStore::WebpkiRoots);
+    if let Some(path) = &smtp.ca_file {
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read smtp.ca_file {}", path.display()))?;
+        // Each certificate is checked as a trust anchor here, so a bad one
+        // is named; lettre builds the same store from them.
+        let mut check = RootCertStore::empty();
+        let mut added = 0;
+        for block in x509_parser::pem::Pem::iter_from_buffer(&text) {
+            let block = block
+                .map_err(|e| anyhow::anyhow!("smtp.ca_file {} is not PEM: {e}", path.display()))?;
+            if block.label == "CERTIFICATE" {
+                check
+                    .add(CertificateDer::from(block.contents.clone()))
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "smtp.ca_file {} holds a certificate that cannot be trusted: {e}",
+                            path.display()
+                        )
+                    })?;
+                let certificate = Certificate::from_der(block.contents).map_err(|e| {
+                    anyhow::anyhow!(
+                        "smtp.ca_file {} holds a certificate that cannot be trusted: {e}",
+                        path.display()
+                    )
+                })?;
+                builder = builder.add_root_certificate(certificate);
+                added += 1;
+            }
+        }
+        if added == 0 {
+            anyhow::bail!("smtp.ca_file {} holds no certificate", path.display());
+        }
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| anyhow::anyhow!("cannot set up TLS for the SMTP relay: {e}"))
 }
 
 fn is_local(host: &str) -> bool {
@@ -159,240 +184,466 @@ pub async fn run(
     }
 }
 
-/// Sends one opened message off the async executor; the error, if any.
-async fn deliver(mailer: &Arc<Mailer>, mail: OutboxMail) -> Option<String> {
-    let sender = mailer.clone();
-    let sending = tokio::task::spawn_blocking(move || send(&sender, &mail));
-    match tokio::time::timeout(Duration::from_secs(120), sending).await {
-        Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(e))) => Some(e),
-        Ok(Err(e)) => Some(format!("the mail task failed: {e}")),
+/// Sends one opened message; the error, if any.
+async fn deliver(mailer: &Mailer, mail: OutboxMail) -> Option<String> {
+    match tokio::time::timeout(Duration::from_secs(120), send(mailer, &mail)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
         Err(_) => Some("timed out talking to the SMTP server".to_string()),
     }
 }
 
-/// The connection, before or after the TLS upgrade.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-        }
-    }
-}
-
-/// Wraps `tcp` in TLS and completes the handshake, checking the server's
-/// certificate against `host`.
-fn handshake(mailer: &Mailer, mut tcp: TcpStream) -> Result<Stream, String> {
-    let host = &mailer.smtp.host;
-    let name = mailer
-        .server_name
-        .clone()
-        .ok_or("TLS was asked for with smtp.tls = \"none\"")?;
-    let mut conn = ClientConnection::new(mailer.tls.clone(), name)
-        .map_err(|e| format!("cannot start TLS: {e}"))?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)
-            .map_err(|e| format!("TLS handshake with {host}: {e}"))?;
-    }
-    Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
-}
-
-struct Session {
-    io: BufReader<Stream>,
-}
-
-impl Session {
-    /// Reads one (possibly multi-line) reply, checks its code class and
-    /// returns the text of its lines (for EHLO, the extensions).
-    fn expect(&mut self, class: u8, step: &str) -> Result<Vec<String>, String> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = self
-                .io
-                .read_line(&mut line)
-                .map_err(|e| format!("{step}: {e}"))?;
-            if n == 0 {
-                return Err(format!("{step}: the SMTP server closed the connection"));
-            }
-            let bytes = line.as_bytes();
-            let Some(text) = line.get(4..).filter(|_| bytes.len() >= 4) else {
-                return Err(format!("{step}: malformed reply {:?}", line.trim_end()));
-            };
-            lines.push(text.trim_end().to_owned());
-            if bytes[3] == b'-' {
-                continue;
-            }
-            if bytes[0] != class {
-                return Err(format!(
-                    "{step}: the SMTP server answered {:?}",
-                    line.trim_end()
-                ));
-            }
-            return Ok(lines);
-        }
-    }
-
-    fn write(&mut self, text: &str, step: &str) -> Result<(), String> {
-        let stream = self.io.get_mut();
-        stream
-            .write_all(text.as_bytes())
-            .and_then(|()| stream.flush())
-            .map_err(|e| format!("{step}: {e}"))
-    }
-
-    fn command(&mut self, line: &str, class: u8, step: &str) -> Result<Vec<String>, String> {
-        self.write(&format!("{line}\r\n"), step)?;
-        self.expect(class, step)
-    }
-
-    /// Upgrades the connection after the server's go-ahead for STARTTLS.
-    fn start_tls(self, mailer: &Mailer) -> Result<Session, String> {
-        // Anything the server sent ahead of the handshake would be read as
-        // if it came over TLS: refuse it (a known injection).
-        if !self.io.buffer().is_empty() {
-            return Err("STARTTLS: the SMTP server sent data before TLS began".into());
-        }
-        match self.io.into_inner() {
-            Stream::Plain(tcp) => Ok(Session {
-                io: BufReader::new(handshake(mailer, tcp)?),
-            }),
-            Stream::Tls(_) => Err("STARTTLS: the connection is already encrypted".into()),
-        }
-    }
-}
-
-fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
-    let mut last = format!("{host} has no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
-            Ok(tcp) => {
-                tcp.set_read_timeout(Some(IO_TIMEOUT))
-                    .and_then(|()| tcp.set_write_timeout(Some(IO_TIMEOUT)))
-                    .map_err(|e| format!("cannot set up the connection: {e}"))?;
-                return Ok(tcp);
-            }
-            Err(e) => last = format!("cannot connect to {host}:{port}: {e}"),
-        }
-    }
-    Err(last)
-}
-
-/// Delivers one message (blocking).
-fn send(mailer: &Mailer, mail: &OutboxMail) -> Result<(), String> {
+/// Delivers one message.
+async fn send(mailer: &Mailer, mail: &OutboxMail) -> Result<(), String> {
     let smtp = &mailer.smtp;
-    let tcp = connect(&smtp.host, smtp.port)?;
-    let stream = match smtp.tls {
-        SmtpTls::Tls => handshake(mailer, tcp)?,
-        SmtpTls::StartTls | SmtpTls::None => Stream::Plain(tcp),
-    };
-    let mut s = Session {
-        io: BufReader::new(stream),
-    };
-    s.expect(b'2', "greeting")?;
-    let extensions = s.command("EHLO vigilo", b'2', "EHLO")?;
-    if smtp.tls == SmtpTls::StartTls {
-        if !extensions
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case("STARTTLS"))
-        {
-            return Err(format!(
-                "{}:{} does not offer STARTTLS, so nothing was sent; set smtp.tls = \"tls\" \
-                 for a TLS port, or \"none\" for a relay on a trusted network",
-                smtp.host, smtp.port
-            ));
+    let relay = format!("{}:{}", smtp.host, smtp.port);
+    let to: Mailbox = mail
+        .recipient
+        .parse()
+        .map_err(|e| format!("cannot send to `{}`: {e}", mail.recipient))?;
+    let message = Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(mail.subject.clone())
+        .message_id(Some(format!(
+            "<{}.{:016x}@{}>",
+            mail.id,
+            rand::random::<u64>(),
+            mailer.from.email.domain()
+        )))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body(&mail.body))
+        .map_err(|e| format!("cannot compose the message: {e}"))?;
+    let hello = ClientId::Domain("vigilo".to_owned());
+    let connected = match smtp.tls {
+        SmtpTls::StartTls => {
+            let tcp = tokio::time::timeout(
+                IO_TIMEOUT,
+                TcpStream::connect((smtp.host.as_str(), smtp.port)),
+            )
+            .await
+            .map_err(|_| format!("cannot connect to {relay}: timed out"))?
+            .map_err(|e| format!("cannot connect to {relay}: {e}"))?;
+            AsyncSmtpConnection::connect_with_transport(Box::new(LineByLine::new(tcp)), &hello)
+                .await
         }
-        s.command("STARTTLS", b'2', "STARTTLS")?;
-        s = s.start_tls(mailer)?;
-        s.command("EHLO vigilo", b'2', "EHLO")?;
+        SmtpTls::Tls | SmtpTls::None => {
+            AsyncSmtpConnection::connect_tokio1(
+                (smtp.host.as_str(), smtp.port),
+                Some(IO_TIMEOUT),
+                &hello,
+                // Some: TLS from the first byte.
+                mailer.tls.clone().filter(|_| smtp.tls == SmtpTls::Tls),
+                None,
+            )
+            .await
+        }
+    };
+    let mut conn = connected.map_err(|e| format!("{relay}: {e}"))?;
+    match converse(mailer, &mut conn, &hello, &message, &relay).await {
+        Ok(()) => {
+            let _ = conn.quit().await;
+            Ok(())
+        }
+        Err(Failed::Said(e)) => {
+            conn.abort().await;
+            Err(e)
+        }
+        // Nothing more can be said on it: it is dropped.
+        Err(Failed::ConnectionLost(e)) => Err(e),
+    }
+}
+
+/// Why a conversation stopped.
+enum Failed {
+    /// The connection still carries a QUIT.
+    Said(String),
+    /// The TLS upgrade failed and took the connection with it.
+    ConnectionLost(String),
+}
+
+/// The text of a message. Plain ASCII goes as it is (7bit, lines up to
+/// the 998 characters RFC 5322 allows), so a link stays whole on its line
+/// for every reader; anything else is encoded as lettre sees fit
+/// (quoted-printable or base64).
+fn body(text: &str) -> Body {
+    let plain = text.is_ascii()
+        && !text.contains(['\0', '\r'])
+        && text.lines().all(|line| line.len() <= 998);
+    if plain {
+        let crlf: String = text.lines().flat_map(|line| [line, "\r\n"]).collect();
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(text.to_owned())
+    }
+}
+
+/// Everything after the greeting: the upgrade, the login, the message.
+async fn converse(
+    mailer: &Mailer,
+    conn: &mut AsyncSmtpConnection,
+    hello: &ClientId,
+    message: &Message,
+    relay: &str,
+) -> Result<(), Failed> {
+    let smtp = &mailer.smtp;
+    if smtp.tls == SmtpTls::StartTls {
+        if !conn.can_starttls() {
+            return Err(Failed::Said(format!(
+                "{relay} does not offer STARTTLS, so nothing was sent; set smtp.tls = \"tls\" \
+                 for a TLS port, or \"none\" for a relay on a trusted network"
+            )));
+        }
+        let tls = mailer.tls.clone().ok_or_else(|| {
+            Failed::Said("STARTTLS was asked for without TLS settings".to_owned())
+        })?;
+        conn.starttls(tls, hello)
+            .await
+            .map_err(|e| Failed::ConnectionLost(format!("STARTTLS with {relay}: {e}")))?;
     }
     if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-        let credentials = base64(format!("\0{user}\0{password}").as_bytes());
-        s.command(&format!("AUTH PLAIN {credentials}"), b'2', "AUTH")?;
+        conn.auth(
+            &[Mechanism::Plain],
+            &Credentials::new(user.clone(), password.clone()),
+        )
+        .await
+        .map_err(|e| Failed::Said(format!("AUTH with {relay}: {e}")))?;
     }
-    s.command(&format!("MAIL FROM:<{}>", smtp.from), b'2', "MAIL FROM")?;
-    s.command(&format!("RCPT TO:<{}>", mail.recipient), b'2', "RCPT TO")?;
-    s.command("DATA", b'3', "DATA")?;
-    let mut message = format!(
-        "From: {}\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-        smtp.from, mail.recipient, mail.subject
-    );
-    for line in mail.body.lines() {
-        // Dot-stuffing (RFC 5321 §4.5.2).
-        if line.starts_with('.') {
-            message.push('.');
-        }
-        message.push_str(line);
-        message.push_str("\r\n");
-    }
-    message.push_str(".\r\n");
-    s.write(&message, "message")?;
-    s.expect(b'2', "end of message")?;
-    let _ = s.command("QUIT", b'2', "QUIT");
+    conn.send(message.envelope(), &message.formatted())
+        .await
+        .map_err(|e| Failed::Said(format!("sending to {relay}: {e}")))?;
     Ok(())
 }
 
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
+/// The relay's connection as lettre reads it when STARTTLS is to come:
+/// every read ends at the end of a line. So when the relay's go-ahead for
+/// STARTTLS has been read, nothing it sent after that waits in lettre's
+/// buffer to be taken later for what the relay said over TLS (a known
+/// injection); such bytes go to the TLS handshake instead, which fails,
+/// and nothing is sent.
+#[derive(Debug)]
+struct LineByLine {
+    tcp: TcpStream,
+    buffer: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl LineByLine {
+    fn new(tcp: TcpStream) -> Self {
+        LineByLine {
+            tcp,
+            buffer: vec![0; 8192].into_boxed_slice(),
+            start: 0,
+            end: 0,
         }
     }
-    out
+}
+
+impl AsyncRead for LineByLine {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.start == this.end {
+            let mut read = ReadBuf::new(&mut this.buffer);
+            match Pin::new(&mut this.tcp).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    this.start = 0;
+                    this.end = read.filled().len();
+                }
+                other => return other,
+            }
+        }
+        let available = &this.buffer[this.start..this.end];
+        let line = available
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(available.len(), |i| i + 1);
+        let n = line.min(out.remaining());
+        out.put_slice(&available[..n]);
+        this.start += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for LineByLine {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for LineByLine {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.tcp.peer_addr()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(super::base64(input.as_bytes()), expected);
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// How the test relay starts its conversation.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Start {
+        /// Plain, offering STARTTLS.
+        Upgrade,
+        /// Plain, offering STARTTLS, with a made-up EHLO reply sent right
+        /// behind the go-ahead, in the clear.
+        InjectedAfterGoAhead,
+        /// TLS from the first byte.
+        Tls,
+    }
+
+    /// A relay on 127.0.0.1 for one conversation, with a certificate for
+    /// 127.0.0.1. Returns its port, what it heard over TLS, and its
+    /// certificate (PEM).
+    fn relay(start: Start) -> (u16, Arc<Mutex<Vec<String>>>, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = heard.clone();
+        std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(Arc::new(tls)).unwrap();
+            if start == Start::Tls {
+                let mut io = rustls::StreamOwned::new(conn, tcp);
+                io.write_all(b"220 relay\r\n").unwrap();
+                return converse_over_tls(io, &log);
+            }
+            tcp.write_all(b"220 relay\r\n").unwrap();
+            let mut plain = BufReader::new(tcp.try_clone().unwrap());
+            let mut line = String::new();
+            plain.read_line(&mut line).unwrap();
+            tcp.write_all(b"250-relay\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n")
+                .unwrap();
+            line.clear();
+            plain.read_line(&mut line).unwrap();
+            assert_eq!(line, "STARTTLS\r\n");
+            let mut go_ahead = b"220 go ahead\r\n".to_vec();
+            if start == Start::InjectedAfterGoAhead {
+                go_ahead.extend_from_slice(b"250-relay\r\n250 AUTH PLAIN\r\n");
+            }
+            tcp.write_all(&go_ahead).unwrap();
+            converse_over_tls(rustls::StreamOwned::new(conn, tcp), &log);
+        });
+        (port, heard, cert.pem())
+    }
+
+    /// The relay's side once TLS is on: records each command, accepts all.
+    fn converse_over_tls(
+        stream: rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>,
+        log: &Mutex<Vec<String>>,
+    ) {
+        let mut io = BufReader::new(stream);
+        let mut line = String::new();
+        let mut in_data = false;
+        loop {
+            line.clear();
+            if io.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let reply: &[u8] = if in_data {
+                if line != ".\r\n" {
+                    continue;
+                }
+                in_data = false;
+                b"250 queued\r\n"
+            } else {
+                log.lock().unwrap().push(line.trim_end().to_owned());
+                match line.get(..4) {
+                    Some("EHLO") => b"250-relay\r\n250 AUTH PLAIN\r\n",
+                    Some("AUTH") => b"235 welcome\r\n",
+                    Some("DATA") => {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    }
+                    Some("QUIT") => b"221 bye\r\n",
+                    _ => b"250 ok\r\n",
+                }
+            };
+            let stream = io.get_mut();
+            if stream
+                .write_all(reply)
+                .and_then(|()| stream.flush())
+                .is_err()
+            {
+                return;
+            }
         }
+    }
+
+    fn mailer(port: u16, tls: SmtpTls, ca: &str, dir: &tempfile::TempDir) -> Mailer {
+        let ca_file = dir.path().join("relay.pem");
+        std::fs::write(&ca_file, ca).unwrap();
+        Mailer::new(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            from: "Vigilo <vigilo@example.com>".into(),
+            username: Some("vigilo".into()),
+            password: Some("smtp-secret".into()),
+            tls,
+            ca_file: Some(ca_file),
+        })
+        .unwrap()
+    }
+
+    fn invite() -> OutboxMail {
+        OutboxMail {
+            id: 1,
+            recipient: "alice@example.com".into(),
+            subject: "You are invited".into(),
+            body: "Accept here:\nhttps://vigilo.example.com/invites/abc\n".into(),
+        }
+    }
+
+    /// What the relay heard over TLS: the login and the envelope.
+    fn assert_logged_in_and_sent(heard: &Mutex<Vec<String>>) {
+        let heard = heard.lock().unwrap().clone();
+        assert_eq!(heard[0], "EHLO vigilo", "{heard:?}");
+        assert!(heard[1].starts_with("AUTH PLAIN "), "{heard:?}");
+        assert_eq!(heard[2], "MAIL FROM:<vigilo@example.com>", "{heard:?}");
+        assert_eq!(heard[3], "RCPT TO:<alice@example.com>", "{heard:?}");
+    }
+
+    #[tokio::test]
+    async fn starttls_then_login_and_mail_over_tls() {
+        let (port, heard, ca) = relay(Start::Upgrade);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::StartTls, &ca, &dir);
+        send(&mailer, &invite()).await.unwrap();
+        assert_logged_in_and_sent(&heard);
+    }
+
+    #[tokio::test]
+    async fn implicit_tls_from_the_first_byte() {
+        let (port, heard, ca) = relay(Start::Tls);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::Tls, &ca, &dir);
+        send(&mailer, &invite()).await.unwrap();
+        assert_logged_in_and_sent(&heard);
+    }
+
+    #[tokio::test]
+    async fn a_certificate_not_in_ca_file_is_refused() {
+        let (port, heard, _) = relay(Start::Upgrade);
+        let (_, _, other) = relay(Start::Upgrade);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::StartTls, &other, &dir);
+        let error = send(&mailer, &invite()).await.unwrap_err();
+        assert!(error.contains("STARTTLS"), "{error}");
+        assert!(heard.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn nothing_sent_in_the_clear_after_the_go_ahead_is_believed() {
+        let (port, heard, ca) = relay(Start::InjectedAfterGoAhead);
+        let dir = tempfile::TempDir::new().unwrap();
+        let mailer = mailer(port, SmtpTls::StartTls, &ca, &dir);
+        let error = send(&mailer, &invite()).await.unwrap_err();
+        assert!(error.contains("STARTTLS"), "{error}");
+        assert!(!error.contains("smtp-secret"), "{error}");
+        assert!(heard.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn ascii_bodies_keep_long_links_whole() {
+        let link = format!("https://vigilo.example.com/invites/{}", "a".repeat(120));
+        let message = Message::builder()
+            .from(Mailbox::new(None, "a@example.com".parse().unwrap()))
+            .to(Mailbox::new(None, "b@example.com".parse().unwrap()))
+            .subject("s")
+            .header(ContentType::TEXT_PLAIN)
+            .body(body(&format!("Accept:\n{link}\n")))
+            .unwrap();
+        let text = String::from_utf8(message.formatted()).unwrap();
+        assert!(text.contains("Content-Transfer-Encoding: 7bit"), "{text}");
+        assert!(text.contains(&format!("\r\n{link}\r\n")), "{text}");
+        let accented = String::from_utf8(
+            Message::builder()
+                .from(Mailbox::new(None, "a@example.com".parse().unwrap()))
+                .to(Mailbox::new(None, "b@example.com".parse().unwrap()))
+                .subject("s")
+                .body(body("Équipe\n"))
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
+        assert!(
+            accented.contains("Content-Transfer-Encoding: quoted-printable")
+                || accented.contains("Content-Transfer-Encoding: base64"),
+            "{accented}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_stop_startup() {
+        let base = SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 25,
+            from: "vigilo@example.com".into(),
+            username: None,
+            password: None,
+            tls: SmtpTls::StartTls,
+            ca_file: None,
+        };
+        let refused = |smtp: SmtpConfig| Mailer::new(smtp).err().unwrap().to_string();
+        assert!(refused(SmtpConfig {
+            from: "not an address".into(),
+            ..base.clone()
+        })
+        .contains("smtp.from"));
+        assert!(refused(SmtpConfig {
+            host: "bad host".into(),
+            ..base.clone()
+        })
+        .contains("cannot be checked against a TLS certificate"));
+        let dir = tempfile::TempDir::new().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        assert!(refused(SmtpConfig {
+            ca_file: Some(empty),
+            ..base.clone()
+        })
+        .contains("holds no certificate"));
+        assert!(refused(SmtpConfig {
+            ca_file: Some(dir.path().join("missing.pem")),
+            ..base
+        })
+        .contains("cannot read smtp.ca_file"));
     }
 }

@@ -98,8 +98,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = cli.command.unwrap_or(Command::Serve);
+    // A server reports its end in its log, in the configured format; the
+    // other commands are run by a person or a script and print one line.
+    let serving = matches!(command, Command::Serve);
     let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
+        match command {
             Command::Serve => {
                 let listener = tokio::net::TcpListener::bind(config.bind)
                     .await
@@ -167,8 +171,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("vigilo-server: {e:#}");
+            if serving {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("vigilo-server: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,7 +1,8 @@
 //! Binary releases: a vendor packages and signs a bundle with
 //! `vigilo-plugin`; an operator installs it with `vigilo-server plugin
 //! install` into a running server's plugins directory, which loads it; bad
-//! bundles are refused with the reason; `plugin uninstall` takes it out.
+//! bundles are refused with the reason, said once; `plugin uninstall` takes
+//! it out, also when the server could not load it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
-use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::plugins::{fixture_plugin, installed, library_file_name, reference_plugin};
 use vigilo_tests::process::server_command;
-use vigilo_tests::{cargo_bin, on_both_databases, TestDb, TestServer};
+use vigilo_tests::{cargo_bin, on_both_databases, Cli, TestDb, TestServer};
 
 fn host_target() -> String {
     let arch = std::env::consts::ARCH;
@@ -370,4 +371,135 @@ fn bundles_end_to_end(db: TestDb) {
     }
 }
 
-on_both_databases!(bundles_end_to_end);
+/// A config file for `vigilo-server plugin ...` next to `server`, with the
+/// plugins directory `plugins_dir`.
+fn operator_config(path: &Path, server: &TestServer, plugins_dir: &Path, allow_unsigned: bool) {
+    std::fs::write(
+        path,
+        format!(
+            "data_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\nallow_unsigned_plugins = {allow_unsigned}\n",
+            server.config.data_dir.display().to_string(),
+            server.config.database_url,
+            plugins_dir.display().to_string(),
+        ),
+    )
+    .unwrap();
+}
+
+/// Asserts that a `vigilo-server` command failed and said `says` once, on
+/// standard error only.
+#[track_caller]
+fn refused_once(out: &Output, says: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", text(out));
+    assert_eq!(stderr.matches(says).count(), 1, "said once: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(out));
+}
+
+/// What an operator sees of `plugin install` and `plugin uninstall`: a
+/// refusal is said once, and a plugin file the server could not load that
+/// is then uninstalled leaves no row behind in `vigilo plugin list --all`.
+fn plugin_commands_end_to_end(db: TestDb) {
+    let work = TempDir::new().unwrap();
+    let w = |name: &str| work.path().join(name);
+    let plugins_dir = w("plugins");
+    std::fs::create_dir(&plugins_dir).unwrap();
+    std::fs::set_permissions(&plugins_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let watched = plugins_dir.clone();
+    let server = TestServer::start_with(db, move |config| {
+        config.plugins_dir = Some(watched);
+        config.installed_plugins = installed(&["kanban_overview"]);
+    });
+    let (strict, lenient) = (w("strict.toml"), w("lenient.toml"));
+    operator_config(&strict, &server, &plugins_dir, false);
+    operator_config(&lenient, &server, &plugins_dir, true);
+    let plugin = |config: &Path, args: &[&std::ffi::OsStr]| {
+        server_command(config)
+            .arg("plugin")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cli = Cli::with(&server.url, &server.admin_token, None);
+    let rows_for = |file: &str| -> Vec<Value> {
+        let listed = cli.run(&["--json", "plugin", "list", "--all"]).ok().json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["path"].as_str().is_some_and(|p| p.ends_with(file)))
+            .cloned()
+            .collect()
+    };
+
+    let bundle = w("kanban.tar.gz");
+    let lib = format!(
+        "{}={}",
+        host_target(),
+        reference_plugin("kanban_overview").display()
+    );
+    let packaged = run(
+        &cargo_bin("vigilo-plugin"),
+        &["package", "--lib", &lib, "--out", bundle.to_str().unwrap()],
+    );
+    assert!(packaged.status.success(), "{}", text(&packaged));
+
+    // Refusals are printed once.
+    refused_once(
+        &plugin(&strict, &["install".as_ref(), bundle.as_os_str()]),
+        "not signed",
+    );
+    refused_once(
+        &plugin(
+            &strict,
+            &["install".as_ref(), w("missing.tar.gz").as_os_str()],
+        ),
+        "missing.tar.gz",
+    );
+    refused_once(
+        &plugin(&strict, &["uninstall".as_ref(), "nothing_here".as_ref()]),
+        "no plugin `nothing_here` is installed",
+    );
+
+    // A second copy of a plugin the server already runs is skipped...
+    let out = plugin(&lenient, &["install".as_ref(), bundle.as_os_str()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = format!("plugins/{}", library_file_name("kanban_overview"));
+    eventually("the second copy is skipped", || {
+        rows_for(&file)
+            .first()
+            .is_some_and(|row| row["state"] == "skipped" && row["reason"] == "duplicate_name")
+    });
+    // ...and once uninstalled, it is no longer listed; the first copy runs on.
+    let out = plugin(
+        &lenient,
+        &["uninstall".as_ref(), "kanban_overview".as_ref()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the uninstalled copy is no longer listed", || {
+        rows_for(&file).is_empty()
+    });
+    assert!(server.admin().loaded_plugin("kanban_overview").is_some());
+
+    // A file that is no plugin at all, the same.
+    let staged = w("libbroken.so");
+    std::fs::write(&staged, b"not a shared library").unwrap();
+    std::fs::rename(&staged, plugins_dir.join("libbroken.so")).unwrap();
+    eventually("the broken file is skipped", || {
+        rows_for("plugins/libbroken.so")
+            .first()
+            .is_some_and(|row| row["state"] == "skipped")
+    });
+    let out = plugin(&strict, &["uninstall".as_ref(), "broken".as_ref()]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the uninstalled file is no longer listed", || {
+        rows_for("plugins/libbroken.so").is_empty()
+    });
+    let table = cli.run(&["plugin", "list", "--all"]).ok().stdout.clone();
+    assert!(!table.contains("libbroken.so"), "{table}");
+    assert!(!table.contains("skipped"), "{table}");
+    assert!(table.contains("kanban_overview"), "{table}");
+}
+
+on_both_databases!(bundles_end_to_end, plugin_commands_end_to_end);

@@ -107,9 +107,10 @@ impl Plugins {
 
     /// Brings the registry in line with the plugins directory: loads new
     /// files, loads changed files in place of their previous version, and
-    /// disables plugins whose file is gone. Files in `installed` are left
-    /// alone. Returns how long to wait before calling again when a file
-    /// looked as if it were still being written.
+    /// disables plugins whose file is gone (forgetting gone files that
+    /// never loaded). Files in `installed` are left alone. Returns how long
+    /// to wait before calling again when a file looked as if it were still
+    /// being written.
     pub fn sync_dir(&self, dir: &Path, installed: &[PathBuf]) -> Option<Duration> {
         let mut again: Option<Duration> = None;
         for path in Self::library_files(dir) {
@@ -136,6 +137,7 @@ impl Plugins {
                 .find(|e| e.source == Source::Directory && e.path == path && e.is_loaded());
             self.load_path(&path, None, Source::Directory, replacing);
         }
+        self.forget_removed_failures();
         for entry in self.list() {
             if entry.source == Source::Directory && entry.is_loaded() && !entry.path.exists() {
                 self.disable(
@@ -149,6 +151,25 @@ impl Plugins {
             }
         }
         again
+    }
+
+    /// Drops the skipped entries of files gone from the plugins directory:
+    /// nothing of theirs was ever loaded, so once the file is gone there is
+    /// nothing left to report.
+    fn forget_removed_failures(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| {
+            let gone =
+                e.source == Source::Directory && e.state() == State::Skipped && !e.path.exists();
+            if gone {
+                tracing::info!(
+                    file = %e.path.display(),
+                    plugin = %e.label(),
+                    "a plugin file that did not load was removed from the plugins directory"
+                );
+            }
+            !gone
+        });
     }
 
     /// The most recent entry for `path` from `source`.

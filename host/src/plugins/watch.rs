@@ -5,9 +5,10 @@
 //! removed) wakes the watcher, which waits until the directory has been
 //! quiet for a moment and then runs [`super::Plugins::sync_dir`]: new files
 //! load, changed files load in place of the version they replace (which
-//! stays active if the new one fails), removed files disable their plugin.
-//! A file modified within the last 300 ms is taken to be still being
-//! written and is looked at again once it has settled.
+//! stays active if the new one fails), removed files disable their plugin
+//! (and a removed file that never loaded is forgotten). A file modified
+//! within the last 300 ms is taken to be still being written and is looked
+//! at again once it has settled.
 
 use std::path::PathBuf;
 use std::sync::Arc;
