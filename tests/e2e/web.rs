@@ -548,6 +548,10 @@ fn settings_tokens_and_plugins(db: TestDb) {
     browser.goto("/settings/tokens");
     browser.fill("#name", "laptop");
     browser.click("form[action='/settings/tokens'] button[type=submit]");
+    browser.wait_for(
+        "the new token",
+        "return (document.querySelector('#new-token')?.textContent || '').trim().startsWith('vgl_')",
+    );
     let token = browser.text("#new-token");
     assert!(token.starts_with("vgl_"), "{token}");
     assert!(browser.text(".created").contains("will not be shown again"));
