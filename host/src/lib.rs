@@ -63,6 +63,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod input;
 pub mod integrations;
 pub mod keyfile;
 pub mod mail;
@@ -228,8 +229,9 @@ pub async fn serve(
         database = ?store.backend(),
         "vigilo-server listening"
     );
+    // `tap_io` keeps the peer's address available to handlers.
     axum::serve(
-        listener,
+        axum::serve::ListenerExt::tap_io(http::wire::ShapedListener(listener), |_| {}),
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)

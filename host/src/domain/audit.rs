@@ -75,6 +75,12 @@ impl EventQuery {
                 "`wait` may be at most 60 seconds",
             ));
         }
+        if self.recent.is_some_and(|n| n < 0) {
+            return Err(DomainError::invalid(
+                "recent",
+                "`recent` must be a whole number, zero or more",
+            ));
+        }
         self.since_time()?;
         Ok((limit, Duration::from_secs(wait)))
     }

@@ -17,13 +17,16 @@ mod playbooks;
 mod plugins;
 mod roles;
 mod scheduler;
+pub mod wire;
 mod work_items;
 mod workspaces;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::response::IntoResponse;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -96,6 +99,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::router())
         .merge(api_router)
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(url_rules_and_error_shape))
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(
             // Spans name the matched route template (`/api/v1/invites/{token}/accept`),
@@ -110,6 +114,52 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Refuses a NUL character anywhere in the URL's path or query string with
+/// a 422 (see [`crate::input`]) before any handler runs, and gives the
+/// router's own empty 405 the API's error body (keeping its `Allow`).
+async fn url_rules_and_error_shape(req: Request, next: axum::middleware::Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let nul = if crate::input::path_has_nul(req.uri().path()) {
+        Some(None)
+    } else {
+        req.uri().query().and_then(|q| {
+            crate::input::pairs::<Vec<(String, String)>>(q.as_bytes())
+                .err()
+                .filter(|r| r.nul)
+                .map(|r| r.field)
+        })
+    };
+    if let Some(field) = nul {
+        let message = match &field {
+            Some(f) => crate::input::nul_message(f),
+            None => "the URL path contains a NUL character (%00), which is not allowed".into(),
+        };
+        return if is_api {
+            ApiError::Validation { field, message }.into_response()
+        } else {
+            crate::web::PageError::Domain(crate::domain::DomainError::Invalid { field, message })
+                .into_response()
+        };
+    }
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    if is_api
+        && response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(CONTENT_TYPE)
+    {
+        // The router adds `Allow` on the way out, after this layer.
+        let (mut parts, _) = response.into_parts();
+        let body = ApiError::MethodNotAllowed(format!(
+            "this endpoint does not accept {method}; the `Allow` header lists the methods it does"
+        ))
+        .into_response();
+        let (body_parts, body) = body.into_parts();
+        parts.headers.extend(body_parts.headers);
+        return Response::from_parts(parts, body);
+    }
+    response
 }
 
 /// What a path that nothing answers gets: the API's JSON 404 under `/api`,
