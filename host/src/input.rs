@@ -61,7 +61,7 @@ pub fn first_nul(value: &Value) -> Option<String> {
 
 /// Decodes a JSON request body: it must be an object, hold no NUL
 /// character, and have the shape of `T`.
-pub fn json_body<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
+pub fn json_body<T: DeserializeOwned>(mut value: Value) -> Result<T, Refusal> {
     if !value.is_object() {
         return Err(Refusal {
             field: None,
@@ -79,6 +79,7 @@ pub fn json_body<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
             nul: true,
         });
     }
+    whole_numbers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let field = field_of(e.path());
         let message = plain(&e.inner().to_string());
@@ -93,6 +94,26 @@ pub fn json_body<T: DeserializeOwned>(value: Value) -> Result<T, Refusal> {
             nul: false,
         }
     })
+}
+
+/// JSON does not tell `3` from `3.0`: a number without a fraction is a
+/// whole number wherever one is expected.
+fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    // In range: exact as an integer.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = f as i64;
+                    *value = Value::from(i);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// Decodes `name=value` pairs (a query string or a web form): no NUL

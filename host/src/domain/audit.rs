@@ -23,6 +23,7 @@ use crate::store::{format_time, parse_time, Store};
 
 /// Which events to read, and how long to wait for new ones.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Every-chain endpoint only: where each chain was left, `chain:seq,chain:seq`

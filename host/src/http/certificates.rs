@@ -85,6 +85,7 @@ struct CertificateList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Only certificates that expire within this many days (already expired

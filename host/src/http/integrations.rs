@@ -253,6 +253,7 @@ struct DeliveryList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     /// At most this many, newest first (1–1000, default 50).

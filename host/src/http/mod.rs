@@ -66,7 +66,7 @@ impl Modify for BearerAuth {
 
 /// Builds the API router and its OpenAPI document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .merge(me::router())
         .merge(workspaces::router())
@@ -81,7 +81,79 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(scheduler::router())
         .merge(integrations::router())
         .merge(playbooks::router())
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    document_common_answers(&mut doc);
+    (router, doc)
+}
+
+/// Adds to every operation the answers its extractors give whatever the
+/// handler does, so the document lists every status the server returns:
+/// 400 (a body that is not JSON, a path or query parameter of the wrong
+/// type), 413 and 415 (a body too large or not JSON), 422 (a body that is
+/// not an object or holds a NUL character, a NUL character in the URL),
+/// 401 and 403 (with a token), 404 (a path naming something). A wildcard
+/// path (`{*path}`) is published as the plain parameter OpenAPI knows.
+fn document_common_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let answer = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    let paths = std::mem::take(&mut doc.paths.paths);
+    for (path, mut item) in paths {
+        let has_path_params = path.contains('{');
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| answer(description).into());
+            };
+            if has_body {
+                add("400", "the body is not valid JSON (or cannot be read)");
+                add("413", "the body is too large");
+                add("415", "the body is not sent as `application/json`");
+            }
+            if has_params {
+                add("400", "a path or query parameter has the wrong type");
+            }
+            if has_body || has_params {
+                add(
+                    "422",
+                    "a value is invalid: the body is not an object, has wrong or unknown \
+                     fields, or a text holds a NUL character",
+                );
+            }
+            if secured {
+                add("401", "no usable token");
+                add("403", "the token's holder lacks a role or permission");
+            }
+            if has_path_params {
+                add("404", "no such resource, or not visible to the caller");
+            }
+        }
+        doc.paths.paths.insert(path.replace("{*", "{"), item);
+    }
 }
 
 /// The whole application router, without a socket.

@@ -240,6 +240,7 @@ struct RunList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunQuery {
     /// Only runs of this playbook (id or name).

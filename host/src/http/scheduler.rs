@@ -44,6 +44,7 @@ struct RunList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunQuery {
     /// At most this many runs, newest first (1–1000, default 50).

@@ -74,6 +74,7 @@ struct ItemList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ItemQuery {
     /// `change`, `incident` or `task`.
@@ -122,11 +123,14 @@ async fn list_items(
 #[serde(deny_unknown_fields)]
 struct CreateItem {
     /// `change`, `incident` or `task`.
+    #[schema(pattern = "^(change|incident|task)$")]
     kind: String,
     /// One line (1–200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
     /// Free text (up to 20,000 characters).
     #[serde(default)]
+    #[schema(max_length = 20000)]
     description: String,
     /// Custom field values by key.
     #[serde(default)]
