@@ -164,3 +164,61 @@ fn the_document_is_true() {
         1
     );
 }
+
+/// utoipa names a schema after its Rust type: two types of the same name
+/// would share one component, and one of them would be described wrongly.
+#[test]
+fn schema_names_are_unique() {
+    fn walk(dir: &Path, names: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, names);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for chunk in text.split("ToSchema").skip(1) {
+                let Some(line) = chunk
+                    .lines()
+                    .skip(1)
+                    .find(|l| l.contains("struct ") || l.contains("enum "))
+                else {
+                    continue;
+                };
+                let name = line
+                    .split_whitespace()
+                    .skip_while(|w| *w != "struct" && *w != "enum")
+                    .nth(1)
+                    .unwrap_or_default()
+                    .trim_end_matches(['{', '(', ';'])
+                    .split('<')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                names.push((name, path.display().to_string()));
+            }
+        }
+    }
+    let mut names = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/src"),
+        &mut names,
+    );
+    assert!(names.len() > 40, "{names:?}");
+    names.sort();
+    for pair in names.windows(2) {
+        assert_ne!(pair[0].0, pair[1].0, "{pair:?}");
+    }
+    // And the two kinds of run lists are told apart in the document.
+    let server = TestServer::start(TestDb::sqlite());
+    let doc = expect(&server.anonymous().get("/api/openapi.json"), 200).clone();
+    let runs = doc["paths"]["/api/v1/workspaces/{slug}/playbook-runs"]["get"]["responses"]["200"]
+        .to_string();
+    assert!(runs.contains("PlaybookRunList"), "{runs}");
+    let runs =
+        doc["paths"]["/api/v1/scheduler/tasks/{name}/runs"]["get"]["responses"]["200"].to_string();
+    assert!(runs.contains("TaskRunList"), "{runs}");
+}

@@ -235,7 +235,7 @@ async fn dry_run_playbook(
 }
 
 #[derive(Serialize, ToSchema)]
-struct RunList {
+struct PlaybookRunList {
     runs: Vec<PlaybookRunView>,
 }
 
@@ -252,14 +252,14 @@ struct RunQuery {
 /// The workspace's playbook runs, newest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/playbook-runs", tag = "playbooks", security(("bearer" = [])),
     params(("slug" = String, Path), RunQuery),
-    responses((status = 200, body = RunList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = PlaybookRunList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<RunQuery>,
-) -> ApiResult<Json<RunList>> {
+) -> ApiResult<Json<PlaybookRunList>> {
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
@@ -268,7 +268,7 @@ async fn list_runs(
         .into_iter()
         .map(run_view)
         .collect();
-    Ok(Json(RunList { runs }))
+    Ok(Json(PlaybookRunList { runs }))
 }
 
 /// One run record.
