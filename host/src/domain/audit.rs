@@ -36,10 +36,13 @@ pub struct EventQuery {
     /// Without `after`: start at the first event at or after this time (RFC 3339).
     pub since: Option<String>,
     /// Without `after` or `since`: start this many events before the head.
+    #[param(minimum = 0)]
     pub recent: Option<i64>,
     /// At most this many events scanned (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Seconds to wait for a new event when there is none yet (0–60, default 0).
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
     /// Only this action (a trailing `*` matches a prefix, such as `member.*`).
     pub action: Option<String>,

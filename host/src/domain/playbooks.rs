@@ -23,7 +23,7 @@ use crate::store::{self, Playbook, PlaybookRun};
 #[serde(deny_unknown_fields)]
 pub struct PlaybookDefinition {
     /// Unique name in the workspace: letters, digits, `_`, `-`, `.`.
-    #[schema(pattern = "^(?![0-9]+$)[A-Za-z0-9_.-]+$", min_length = 1)]
+    #[schema(pattern = "^(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
     /// Free text.
     #[serde(default)]

@@ -90,6 +90,7 @@ struct CertificateList {
 struct ListQuery {
     /// Only certificates that expire within this many days (already expired
     /// ones included), 0–36500.
+    #[param(minimum = 0, maximum = 36500)]
     expiring_within: Option<i64>,
 }
 

@@ -246,6 +246,7 @@ struct RunQuery {
     /// Only runs of this playbook (id or name).
     playbook: Option<String>,
     /// At most this many, newest first (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

@@ -48,6 +48,7 @@ struct TaskRunList {
 #[serde(deny_unknown_fields)]
 struct RunQuery {
     /// At most this many runs, newest first (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

@@ -78,12 +78,14 @@ struct ItemList {
 #[serde(deny_unknown_fields)]
 struct ItemQuery {
     /// `change`, `incident` or `task`.
+    #[param(pattern = "^(change|incident|task)$")]
     kind: Option<String>,
     /// Only items in this status.
     status: Option<String>,
     /// Only items with a smaller id (paging).
     before: Option<i64>,
     /// At most this many (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

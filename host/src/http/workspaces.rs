@@ -283,6 +283,7 @@ async fn list_templates(
 #[serde(deny_unknown_fields)]
 struct CreateTemplate {
     /// Unique name (1–64 of letters, digits, `_`, `-`, `.`).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     name: String,
     /// Free text (at most 500 characters).
     #[serde(default)]
