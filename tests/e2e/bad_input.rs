@@ -348,7 +348,7 @@ fn bad_requests_change_nothing(db: TestDb) {
     assert_eq!(r.json["error"]["field"], "slug");
 }
 
-on_both_databases!(bad_requests_change_nothing);
+on_both_databases!(bad_requests_change_nothing, web_forms_refuse_nul);
 
 fn raw_post_oversized(url: &str, path: &str, token: &str, length: usize) -> String {
     use std::io::{Read, Write};
@@ -455,4 +455,28 @@ fn every_error_has_the_error_shape() {
     ));
     assert!(head.starts_with("http/1.1 431"), "{head}");
     assert_eq!(body["error"]["code"], "headers_too_large", "{head}");
+}
+
+/// The web app's forms and addresses follow the same rule as the API: no
+/// NUL character in any text.
+fn web_forms_refuse_nul(db: TestDb) {
+    let server = TestServer::start(db);
+    let web = server.anonymous();
+    let r = web.raw(
+        "POST",
+        "/login",
+        Some("application/x-www-form-urlencoded"),
+        Some(b"email=admin%00%40example.com&password=x&form_token=t&next=%2F"),
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("NUL character"), "{}", r.text);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    let r = web.raw("GET", "/login?next=%2F%00", None, None);
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = web.raw("GET", "/w/ac%00me", None, None);
+    assert_eq!(r.status, 422, "{}", r.text);
 }
