@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 404: no such resource (or not visible to the caller).
     #[error("{0}")]
     NotFound(String),
+    /// 405: the path exists, but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409: the request conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
@@ -120,6 +123,7 @@ impl ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -139,6 +143,7 @@ impl ApiError {
                 ("forbidden", message.clone(), Some(missing.clone()), None)
             }
             Self::NotFound(m) => ("not_found", m.clone(), None, None),
+            Self::MethodNotAllowed(m) => ("method_not_allowed", m.clone(), None, None),
             Self::Conflict(m) => ("conflict", m.clone(), None, None),
             Self::PayloadTooLarge(m) => ("payload_too_large", m.clone(), None, None),
             Self::UnsupportedMediaType(m) => ("unsupported_media_type", m.clone(), None, None),

@@ -63,6 +63,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod input;
 pub mod integrations;
 pub mod keyfile;
 pub mod mail;
@@ -234,8 +235,9 @@ pub async fn serve(
         let state = state.clone();
         async move { state.stopped().await }
     };
+    // `tap_io` keeps the peer's address available to handlers.
     let server = axum::serve(
-        listener,
+        axum::serve::ListenerExt::tap_io(http::wire::ShapedListener(listener), |_| {}),
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(draining)

@@ -158,7 +158,7 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
         Need::PlatformAdmin,
     ),
     ("post", "/api/v1/plugins/{name}/enable", Need::PlatformAdmin),
-    ("get", "/plugins/{name}/assets/{*path}", Need::Public),
+    ("get", "/plugins/{name}/assets/{path}", Need::Public),
     ("get", "/api/v1/field-types", Need::Authenticated),
     ("get", "/api/v1/widgets", Need::Authenticated),
     (
@@ -411,7 +411,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         .replace("{id}", "999999")
         .replace("{name}", "no-such-name")
         .replace("{playbook}", "no-such-playbook")
-        .replace("{*path}", "app.js")
+        .replace("{path}", "app.js")
         .replace("{email}", "nobody%40example.com")
         .replace("{token}", &format!("vgi_{}", "0".repeat(64)));
     match (method, path) {

@@ -169,7 +169,23 @@ fn bad_requests_change_nothing(db: TestDb) {
         ),
     ];
     let playbooks = "/api/v1/workspaces/acme/playbooks";
+    let items = "/api/v1/workspaces/acme/items";
     let cases = cases.into_iter().chain([
+        // An array is not an object, even when its items would fill the
+        // fields by position.
+        json_case(items, json!(["task", "t"])),
+        json_case(items, json!("task")),
+        json_case(playbooks, json!(["p", [{"type": "create_task", "title": "t"}]])),
+        // No NUL character in any text, on either database.
+        json_case(items, json!({"kind": "task", "title": "t", "description": "a\u{0}b"})),
+        json_case(items, json!({"kind": "task", "title": "t", "fields": {"risk": "lo\u{0}w"}})),
+        json_case(items, json!({"kind": "task", "title": "t", "fields": {"r\u{0}": "x"}})),
+        json_case(playbooks, json!({"name": "p", "steps": [{"type": "create_task", "title": "\u{0}"}]})),
+        json_case("/api/v1/workspaces", json!({"name": "A\u{0}", "slug": "nul", "region": "us"})),
+        ("GET", "/api/v1/workspaces/acme/audit?action=a%00", None, Vec::new(), 422, "validation_failed"),
+        ("GET", "/api/v1/workspaces/acme%00/audit", None, Vec::new(), 422, "validation_failed"),
+        ("GET", "/api/v1/workspaces/acme/audit?recent=-1", None, Vec::new(), 422, "validation_failed"),
+        ("GET", "/api/v1/audit/events?recent=-5", None, Vec::new(), 422, "validation_failed"),
         json_case(playbooks, json!({"name": "p", "steps": []})),
         json_case(playbooks, json!({"name": "p", "steps": [{"type": "reboot"}]})),
         json_case(playbooks, json!({"name": "123", "steps": [{"type": "create_task", "title": "t"}]})),
@@ -240,6 +256,75 @@ fn bad_requests_change_nothing(db: TestDb) {
     assert!(oversized.contains("payload_too_large"), "{oversized}");
     assert_eq!(state(&server), before);
 
+    // A 422 for a NUL character names the field, nested ones by their path.
+    for (body, field) in [
+        (
+            json!({"kind": "task", "title": "t", "description": "\u{0}"}),
+            "description",
+        ),
+        (
+            json!({"kind": "task", "title": "t", "fields": {"risk": ["a", "\u{0}"]}}),
+            "fields.risk[1]",
+        ),
+    ] {
+        let r = admin.post(items, body);
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert_eq!(r.json["error"]["field"], field, "{}", r.text);
+    }
+    let r = admin.get("/api/v1/workspaces/acme/audit?actor=x%00");
+    assert_eq!(r.json["error"]["field"], "actor", "{}", r.text);
+
+    // Messages speak of JSON and of the request's fields, never of the
+    // server's types.
+    for (method, path, body) in [
+        ("POST", items, json!(["task", "t"]).to_string()),
+        ("POST", items, json!({"kind": 1, "title": "t"}).to_string()),
+        (
+            "POST",
+            items,
+            json!({"kind": "task", "title": "t", "fields": []}).to_string(),
+        ),
+        (
+            "POST",
+            "/api/v1/workspaces/acme/playbooks",
+            json!({"name": "p", "steps": [["create_task", "t"]]}).to_string(),
+        ),
+        (
+            "GET",
+            "/api/v1/workspaces/acme/audit?limit=abc",
+            String::new(),
+        ),
+        (
+            "GET",
+            "/api/v1/workspaces/acme/audit?wait=-1",
+            String::new(),
+        ),
+        ("DELETE", "/api/v1/tokens/abc", String::new()),
+        ("GET", "/api/v1/workspaces/acme/items/abc", String::new()),
+    ] {
+        let body = (!body.is_empty()).then_some(body.as_bytes());
+        let r = admin.raw(method, path, body.map(|_| "application/json"), body);
+        assert!(
+            r.status == 400 || r.status == 422,
+            "{method} {path}: {}",
+            r.text
+        );
+        let message = r.json["error"]["message"].as_str().unwrap_or_default();
+        for rusty in ["struct ", "i64", "u64", "sequence", "::", "Failed to"] {
+            assert!(!message.contains(rusty), "{method} {path}: {message}");
+        }
+    }
+    let r = admin.get("/api/v1/workspaces/acme/audit?limit=abc");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`limit` must be a whole number"),
+        "{}",
+        r.text
+    );
+    assert_eq!(state(&server), before);
+
     // The wrong CSV header names the expected columns.
     let r = admin.raw(
         "POST",
@@ -263,7 +348,7 @@ fn bad_requests_change_nothing(db: TestDb) {
     assert_eq!(r.json["error"]["field"], "slug");
 }
 
-on_both_databases!(bad_requests_change_nothing);
+on_both_databases!(bad_requests_change_nothing, web_forms_refuse_nul);
 
 fn raw_post_oversized(url: &str, path: &str, token: &str, length: usize) -> String {
     use std::io::{Read, Write};
@@ -301,4 +386,97 @@ fn raw_post_oversized(url: &str, path: &str, token: &str, length: usize) -> Stri
     let _ = stream.read_to_end(&mut response);
     let _ = sender.join();
     String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Sends `head` (a request without its final blank line) over raw TCP and
+/// returns the whole answer.
+fn raw_request(url: &str, head: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let _ = stream.write_all(format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The JSON error body of a raw answer, and its head.
+fn error_of(answer: &str) -> (String, serde_json::Value) {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    (
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn every_error_has_the_error_shape() {
+    let server = TestServer::start(TestDb::sqlite());
+    // 405 keeps its Allow header.
+    let (head, body) = error_of(&raw_request(
+        &server.url,
+        "DELETE /api/v1/workspaces HTTP/1.1\r\n",
+    ));
+    assert!(head.starts_with("http/1.1 405"), "{head}");
+    assert!(head.contains("\r\nallow: "), "{head}");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{head}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE"),
+        "{head} {body}"
+    );
+
+    // A URI that is too long.
+    let long = "a".repeat(70 * 1024);
+    let (head, body) = error_of(&raw_request(
+        &server.url,
+        &format!("GET /api/v1/workspaces/{long} HTTP/1.1\r\n"),
+    ));
+    assert!(head.starts_with("http/1.1 414"), "{head}");
+    assert_eq!(body["error"]["code"], "uri_too_long", "{head}");
+
+    // Headers that are too large, or too many.
+    let big = "b".repeat(512 * 1024);
+    let (head, body) = error_of(&raw_request(
+        &server.url,
+        &format!("GET /api/v1/workspaces HTTP/1.1\r\nX-Big: {big}\r\n"),
+    ));
+    assert!(head.starts_with("http/1.1 431"), "{head}");
+    assert_eq!(body["error"]["code"], "headers_too_large", "{head}");
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (head, body) = error_of(&raw_request(
+        &server.url,
+        &format!("GET /api/v1/workspaces HTTP/1.1\r\n{many}"),
+    ));
+    assert!(head.starts_with("http/1.1 431"), "{head}");
+    assert_eq!(body["error"]["code"], "headers_too_large", "{head}");
+}
+
+/// The web app's forms and addresses follow the same rule as the API: no
+/// NUL character in any text.
+fn web_forms_refuse_nul(db: TestDb) {
+    let server = TestServer::start(db);
+    let web = server.anonymous();
+    let r = web.raw(
+        "POST",
+        "/login",
+        Some("application/x-www-form-urlencoded"),
+        Some(b"email=admin%00%40example.com&password=x&form_token=t&next=%2F"),
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("NUL character"), "{}", r.text);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    let r = web.raw("GET", "/login?next=%2F%00", None, None);
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = web.raw("GET", "/w/ac%00me", None, None);
+    assert_eq!(r.status, 422, "{}", r.text);
 }

@@ -23,6 +23,7 @@ use crate::store::{format_time, parse_time, Store};
 
 /// Which events to read, and how long to wait for new ones.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Every-chain endpoint only: where each chain was left, `chain:seq,chain:seq`
@@ -35,10 +36,13 @@ pub struct EventQuery {
     /// Without `after`: start at the first event at or after this time (RFC 3339).
     pub since: Option<String>,
     /// Without `after` or `since`: start this many events before the head.
+    #[param(minimum = 0)]
     pub recent: Option<i64>,
     /// At most this many events scanned (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Seconds to wait for a new event when there is none yet (0–60, default 0).
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
     /// Only this action (a trailing `*` matches a prefix, such as `member.*`).
     pub action: Option<String>,
@@ -73,6 +77,12 @@ impl EventQuery {
             return Err(DomainError::invalid(
                 "wait",
                 "`wait` may be at most 60 seconds",
+            ));
+        }
+        if self.recent.is_some_and(|n| n < 0) {
+            return Err(DomainError::invalid(
+                "recent",
+                "`recent` must be a whole number, zero or more",
             ));
         }
         self.since_time()?;

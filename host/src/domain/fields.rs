@@ -26,6 +26,7 @@ use crate::store::{self, CustomField, Workspace};
 #[serde(deny_unknown_fields)]
 pub struct FieldDefinition {
     /// Key in work items' `fields`: 1–64 of letters, digits, `_`, `-`, `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub key: String,
     /// Label shown in forms.
     pub label: String,

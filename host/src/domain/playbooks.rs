@@ -23,11 +23,13 @@ use crate::store::{self, Playbook, PlaybookRun};
 #[serde(deny_unknown_fields)]
 pub struct PlaybookDefinition {
     /// Unique name in the workspace: letters, digits, `_`, `-`, `.`.
+    #[schema(pattern = "^(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
     /// Free text.
     #[serde(default)]
     pub description: String,
-    /// Ordered steps.
+    /// Ordered steps (at least one).
+    #[schema(min_items = 1)]
     pub steps: Vec<Step>,
 }
 

@@ -3,7 +3,8 @@
 
 use super::{DomainError, DomainResult};
 
-/// Trims `value` and checks it has 1..=`max` characters.
+/// Checks `value` has at most `max` characters as sent (the limit the API
+/// document states), then trims it and checks something is left.
 pub fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
     let v = value.trim();
     if v.is_empty() {
@@ -12,7 +13,7 @@ pub fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
             format!("`{field}` must not be empty"),
         ));
     }
-    let n = v.chars().count();
+    let n = value.chars().count();
     if n > max {
         return Err(DomainError::invalid(
             field,

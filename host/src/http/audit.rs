@@ -91,6 +91,7 @@ async fn all_events(
 
 /// How much to verify.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct VerifyQuery {
     /// Re-read the whole chain instead of starting at the newest matching checkpoint.

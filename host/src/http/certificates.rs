@@ -85,10 +85,12 @@ struct CertificateList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Only certificates that expire within this many days (already expired
     /// ones included), 0–36500.
+    #[param(minimum = 0, maximum = 36500)]
     expiring_within: Option<i64>,
 }
 

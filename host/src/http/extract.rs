@@ -11,8 +11,9 @@ use crate::state::AppState;
 use crate::store::TokenInfo;
 
 /// A JSON body whose rejections use the API's error shape: 400 for broken
-/// JSON, 422 for a well-formed body with wrong or unknown fields, 415 for a
-/// missing JSON content type, 413 for an oversized body.
+/// JSON, 422 for a body that is not an object, holds a NUL character, or has
+/// wrong or unknown fields, 415 for a missing JSON content type, 413 for an
+/// oversized body. See [`crate::input`].
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -24,39 +25,40 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation {
-                field: None,
-                message: format!(
-                    "invalid request body: {}",
-                    e.body_text().trim_start_matches(
-                        "Failed to deserialize the JSON body into the target type: "
-                    )
-                ),
-            }),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(
-                "invalid_json",
-                format!(
-                    "the request body is not valid JSON: {}",
-                    e.body_text()
-                        .trim_start_matches("Failed to parse the request body as JSON: ")
-                ),
-            )),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
-                "send the request body as JSON with `Content-Type: application/json`".into(),
-            )),
-            Err(JsonRejection::BytesRejection(e)) => {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::PayloadTooLarge(
-                        "the request body is too large".into(),
-                    ))
-                } else {
-                    Err(ApiError::bad_request("bad_request", e.body_text()))
-                }
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!(
+                        "the request body is not valid JSON: {}",
+                        std::error::Error::source(&e)
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| e.body_text())
+                            .trim_start_matches("Failed to parse the request body as JSON: ")
+                    ),
+                ))
             }
-            Err(other) => Err(ApiError::bad_request("bad_request", other.body_text())),
-        }
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the request body as JSON with `Content-Type: application/json`".into(),
+                ))
+            }
+            Err(JsonRejection::BytesRejection(e)) => {
+                return Err(if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge("the request body is too large".into())
+                } else {
+                    ApiError::bad_request("bad_request", "the request body could not be read")
+                })
+            }
+            Err(other) => return Err(ApiError::bad_request("bad_request", other.body_text())),
+        };
+        crate::input::json_body(value)
+            .map(Self)
+            .map_err(|r| ApiError::Validation {
+                field: r.field,
+                message: format!("invalid request body: {}", r.message),
+            })
     }
 }
 
@@ -148,7 +150,8 @@ impl FromRequestParts<AppState> for MaybePrincipal {
     }
 }
 
-/// A path parameter whose rejection uses the API's error shape (400).
+/// A path parameter whose rejection uses the API's error shape: 400 naming
+/// the parameter and what it must be, 422 for a NUL character.
 pub struct ApiPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiPath<T>
@@ -159,8 +162,29 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let message = match e.kind() {
+                    ErrorKind::ParseErrorAtKey {
+                        key, expected_type, ..
+                    } => format!("`{key}` must be {}", type_term(expected_type)),
+                    ErrorKind::ParseError { expected_type, .. }
+                    | ErrorKind::ParseErrorAtIndex { expected_type, .. } => {
+                        format!("the path parameter must be {}", type_term(expected_type))
+                    }
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        format!("`{key}` is not valid UTF-8")
+                    }
+                    _ => "a path parameter is not valid".to_owned(),
+                };
+                Err(ApiError::bad_request(
+                    "bad_request",
+                    format!("invalid path parameter: {message}"),
+                ))
+            }
             Err(e) => Err(ApiError::bad_request(
                 "bad_request",
                 format!("invalid path parameter: {}", e.body_text()),
@@ -169,7 +193,19 @@ where
     }
 }
 
-/// A query string whose rejection uses the API's error shape (400).
+/// A Rust type's name, in the user's terms.
+fn type_term(rust: &str) -> &'static str {
+    match rust {
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, zero or more",
+        "f32" | "f64" => "a number",
+        "bool" => "`true` or `false`",
+        _ => "a valid value",
+    }
+}
+
+/// A query string whose rejection uses the API's error shape: 400 for a
+/// value of the wrong type or an unknown parameter, 422 for a NUL character.
 pub struct ApiQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiQuery<T>
@@ -179,13 +215,22 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError::bad_request(
-                "bad_request",
-                format!("invalid query string: {}", e.body_text()),
-            )),
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        crate::input::pairs(query.as_bytes())
+            .map(Self)
+            .map_err(|r| {
+                if r.nul {
+                    ApiError::Validation {
+                        field: r.field,
+                        message: r.message,
+                    }
+                } else {
+                    ApiError::bad_request(
+                        "bad_request",
+                        format!("invalid query string: {}", r.message),
+                    )
+                }
+            })
     }
 }

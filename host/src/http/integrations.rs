@@ -114,6 +114,7 @@ async fn list_integrations(
 #[serde(deny_unknown_fields)]
 struct CreateIntegration {
     /// Unique name in the workspace: letters, digits, `_`, `-`, `.`.
+    #[schema(pattern = "^(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$")]
     name: String,
     /// The adapter (see `GET /api/v1/adapters`).
     adapter: String,
@@ -253,9 +254,11 @@ struct DeliveryList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     /// At most this many, newest first (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

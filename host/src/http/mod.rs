@@ -18,13 +18,16 @@ mod playbooks;
 mod plugins;
 mod roles;
 mod scheduler;
+pub mod wire;
 mod work_items;
 mod workspaces;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::response::IntoResponse;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -64,7 +67,7 @@ impl Modify for BearerAuth {
 
 /// Builds the API router and its OpenAPI document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .merge(me::router())
         .merge(workspaces::router())
@@ -79,7 +82,79 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(scheduler::router())
         .merge(integrations::router())
         .merge(playbooks::router())
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    document_common_answers(&mut doc);
+    (router, doc)
+}
+
+/// Adds to every operation the answers its extractors give whatever the
+/// handler does, so the document lists every status the server returns:
+/// 400 (a body that is not JSON, a path or query parameter of the wrong
+/// type), 413 and 415 (a body too large or not JSON), 422 (a body that is
+/// not an object or holds a NUL character, a NUL character in the URL),
+/// 401 and 403 (with a token), 404 (a path naming something). A wildcard
+/// path (`{*path}`) is published as the plain parameter OpenAPI knows.
+fn document_common_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let answer = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    let paths = std::mem::take(&mut doc.paths.paths);
+    for (path, mut item) in paths {
+        let has_path_params = path.contains('{');
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| answer(description).into());
+            };
+            if has_body {
+                add("400", "the body is not valid JSON (or cannot be read)");
+                add("413", "the body is too large");
+                add("415", "the body is not sent as `application/json`");
+            }
+            if has_params {
+                add("400", "a path or query parameter has the wrong type");
+            }
+            if has_body || has_params {
+                add(
+                    "422",
+                    "a value is invalid: the body is not an object, has wrong or unknown \
+                     fields, or a text holds a NUL character",
+                );
+            }
+            if secured {
+                add("401", "no usable token");
+                add("403", "the token's holder lacks a role or permission");
+            }
+            if has_path_params {
+                add("404", "no such resource, or not visible to the caller");
+            }
+        }
+        doc.paths.paths.insert(path.replace("{*", "{"), item);
+    }
 }
 
 /// The whole application router, without a socket.
@@ -100,6 +175,7 @@ pub fn app(state: AppState) -> Router {
             idempotency::layer,
         )))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(url_rules_and_error_shape))
         .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(
             // Spans name the matched route template (`/api/v1/invites/{token}/accept`),
@@ -114,6 +190,52 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Refuses a NUL character anywhere in the URL's path or query string with
+/// a 422 (see [`crate::input`]) before any handler runs, and gives the
+/// router's own empty 405 the API's error body (keeping its `Allow`).
+async fn url_rules_and_error_shape(req: Request, next: axum::middleware::Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let nul = if crate::input::path_has_nul(req.uri().path()) {
+        Some(None)
+    } else {
+        req.uri().query().and_then(|q| {
+            crate::input::pairs::<Vec<(String, String)>>(q.as_bytes())
+                .err()
+                .filter(|r| r.nul)
+                .map(|r| r.field)
+        })
+    };
+    if let Some(field) = nul {
+        let message = match &field {
+            Some(f) => crate::input::nul_message(f),
+            None => "the URL path contains a NUL character (%00), which is not allowed".into(),
+        };
+        return if is_api {
+            ApiError::Validation { field, message }.into_response()
+        } else {
+            crate::web::PageError::Domain(crate::domain::DomainError::Invalid { field, message })
+                .into_response()
+        };
+    }
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    if is_api
+        && response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(CONTENT_TYPE)
+    {
+        // The router adds `Allow` on the way out, after this layer.
+        let (mut parts, _) = response.into_parts();
+        let body = ApiError::MethodNotAllowed(format!(
+            "this endpoint does not accept {method}; the `Allow` header lists the methods it does"
+        ))
+        .into_response();
+        let (body_parts, body) = body.into_parts();
+        parts.headers.extend(body_parts.headers);
+        return Response::from_parts(parts, body);
+    }
+    response
 }
 
 /// What a path that nothing answers gets: the API's JSON 404 under `/api`,

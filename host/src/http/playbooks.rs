@@ -235,30 +235,32 @@ async fn dry_run_playbook(
 }
 
 #[derive(Serialize, ToSchema)]
-struct RunList {
+struct PlaybookRunList {
     runs: Vec<PlaybookRunView>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunQuery {
     /// Only runs of this playbook (id or name).
     playbook: Option<String>,
     /// At most this many, newest first (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// The workspace's playbook runs, newest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/playbook-runs", tag = "playbooks", security(("bearer" = [])),
     params(("slug" = String, Path), RunQuery),
-    responses((status = 200, body = RunList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = PlaybookRunList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<RunQuery>,
-) -> ApiResult<Json<RunList>> {
+) -> ApiResult<Json<PlaybookRunList>> {
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
@@ -267,7 +269,7 @@ async fn list_runs(
         .into_iter()
         .map(run_view)
         .collect();
-    Ok(Json(RunList { runs }))
+    Ok(Json(PlaybookRunList { runs }))
 }
 
 /// One run record.

@@ -135,6 +135,7 @@ struct PluginList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Also list skipped and disabled plugins with their reasons (platform admins).

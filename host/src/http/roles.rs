@@ -121,6 +121,7 @@ async fn list_roles(
 #[serde(deny_unknown_fields)]
 struct CreateRole {
     /// Name, unique in the workspace (1–64 of letters, digits, `_`, `-`, `.`).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     name: String,
     /// Built-in role to start from.
     base_role: String,

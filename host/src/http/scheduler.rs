@@ -39,29 +39,31 @@ async fn list_tasks(
 }
 
 #[derive(Serialize, ToSchema)]
-struct RunList {
+struct TaskRunList {
     runs: Vec<TaskRun>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunQuery {
     /// At most this many runs, newest first (1–1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// A task's runs, newest first.
 #[utoipa::path(get, path = "/api/v1/scheduler/tasks/{name}/runs", tag = "scheduler", security(("bearer" = [])),
     params(("name" = String, Path), RunQuery),
-    responses((status = 200, body = RunList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = TaskRunList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<RunQuery>,
-) -> ApiResult<Json<RunList>> {
-    Ok(Json(RunList {
+) -> ApiResult<Json<TaskRunList>> {
+    Ok(Json(TaskRunList {
         runs: tasks::runs(&state, &principal.caller, &name, query.limit).await?,
     }))
 }

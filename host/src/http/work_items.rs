@@ -74,15 +74,18 @@ struct ItemList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ItemQuery {
     /// `change`, `incident` or `task`.
+    #[param(pattern = "^(change|incident|task)$")]
     kind: Option<String>,
     /// Only items in this status.
     status: Option<String>,
     /// Only items with a smaller id (paging).
     before: Option<i64>,
     /// At most this many (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -122,11 +125,14 @@ async fn list_items(
 #[serde(deny_unknown_fields)]
 struct CreateItem {
     /// `change`, `incident` or `task`.
+    #[schema(pattern = "^(change|incident|task)$")]
     kind: String,
     /// One line (1–200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
     /// Free text (up to 20,000 characters).
     #[serde(default)]
+    #[schema(max_length = 20000)]
     description: String,
     /// Custom field values by key.
     #[serde(default)]

@@ -92,10 +92,13 @@ async fn list_workspaces(
 #[serde(deny_unknown_fields)]
 struct CreateWorkspace {
     /// Display name (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// URL-safe unique name: 2–63 of `a-z`, `0-9`, `-`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$")]
     slug: String,
     /// Region label such as `us` or `eu` (1–32 characters).
+    #[schema(min_length = 1, max_length = 32)]
     region: String,
     /// Name of a template to stamp the workspace from.
     template: Option<String>,
@@ -171,7 +174,7 @@ async fn get_settings(
 #[serde(deny_unknown_fields)]
 struct SettingValue {
     /// Any JSON value (at most 64 KiB once encoded).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     value: Value,
 }
 
@@ -280,6 +283,7 @@ async fn list_templates(
 #[serde(deny_unknown_fields)]
 struct CreateTemplate {
     /// Unique name (1–64 of letters, digits, `_`, `-`, `.`).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     name: String,
     /// Free text (at most 500 characters).
     #[serde(default)]

@@ -85,6 +85,18 @@ impl StepType {
     }
 }
 
+/// How a `set_status` step names its work item (documentation only; the
+/// step keeps the JSON value as sent).
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum StepItem {
+    /// The item's id.
+    Id(i64),
+    /// A placeholder filled from the run's input, such as `{{input.incident}}`.
+    Placeholder(String),
+}
+
 /// One step of a playbook.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,7 +130,7 @@ pub struct Step {
     /// `set_status`: the work item's id (a number, or a placeholder such as
     /// `{{input.incident}}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<StepItem>)]
     pub item: Option<Value>,
     /// `set_status`: the status to move to.
     #[serde(default, skip_serializing_if = "Option::is_none")]

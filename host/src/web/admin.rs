@@ -9,11 +9,11 @@
 //! - `/admin/tasks`: the scheduler's periodic tasks with their schedule,
 //!   last and next run and outcome; running one now; a task's run history.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 
 use super::items::when;

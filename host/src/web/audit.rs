@@ -10,10 +10,11 @@
 //! and says when the chain was last verified, by whom, and against which
 //! signed checkpoint; checkpoints and the public key can be downloaded.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::items::when;

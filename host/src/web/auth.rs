@@ -1,13 +1,13 @@
 //! Signing in and out, the front door, and accepting an invite in the
 //! browser (which signs the new member in).
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header::REFERRER_POLICY;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 
 use super::session::{self, MaybeSignedIn, SignedIn};

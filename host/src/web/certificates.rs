@@ -5,11 +5,11 @@
 //! with the reason and nothing is stored), and removing one after
 //! confirmation.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 use time::OffsetDateTime;
 

@@ -8,11 +8,11 @@
 //! outcome is shown), and has its delivery log. Members see the list;
 //! holders of `integration.manage` change it.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 

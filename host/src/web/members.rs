@@ -5,11 +5,11 @@
 //! sent, then the per-row report offers the failed rows as a CSV file to fix
 //! and upload again.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 
 use super::items::when;

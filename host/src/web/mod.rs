@@ -324,6 +324,33 @@ pub async fn workspace_access(
         .await?)
 }
 
+/// A submitted form (`application/x-www-form-urlencoded`, or the query of a
+/// GET form), decoded with the same rules as the API's inputs: a NUL
+/// character in any field, or a value of the wrong type, re-renders as a
+/// 422 naming the field (see [`crate::input`]).
+pub struct Form<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for Form<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::RawForm(bytes) = axum::extract::RawForm::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        crate::input::pairs(&bytes).map(Form).map_err(|r| {
+            PageError::Domain(DomainError::Invalid {
+                field: r.field,
+                message: r.message,
+            })
+            .into_response()
+        })
+    }
+}
+
 /// A form that sends nothing but its CSRF token (a button).
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
@@ -361,6 +388,13 @@ impl Upload {
                 }
                 None => {
                     let text = field.text().await.map_err(unreadable)?;
+                    if name.contains('\0') || text.contains('\0') {
+                        let name = name.replace('\0', "\\u0000");
+                        return Err(PageError::Domain(DomainError::invalid(
+                            name.clone(),
+                            crate::input::nul_message(&name),
+                        )));
+                    }
                     upload.fields.insert(name, text);
                 }
             }

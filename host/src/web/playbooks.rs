@@ -10,11 +10,11 @@
 
 use std::collections::BTreeSet;
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde_json::{Map, Value};
 
 use super::items::when;

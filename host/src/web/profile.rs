@@ -3,11 +3,11 @@
 //! one and can sign out every other session; any session can be ended from
 //! here.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 
 use super::items::when;

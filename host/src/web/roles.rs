@@ -3,11 +3,11 @@
 //! custom role from a built-in one with permissions ticked, and deleting
 //! one nobody holds.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 
 use super::items::humanise;
 use super::session::{check_csrf, SignedIn};

@@ -2,11 +2,11 @@
 //! types in the type picker), the dashboard's widgets (add, remove,
 //! reorder) and general settings such as `holidays`.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use vigilo_sdk::PluginKind;

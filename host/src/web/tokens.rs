@@ -2,12 +2,12 @@
 //! A new token is shown once, on the page that answers its creation (never
 //! in a URL, never cached); revoking asks for confirmation.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 
 use super::items::when;

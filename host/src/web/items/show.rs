@@ -1,10 +1,10 @@
 //! A work item's page: its fields, its history, and the moves its workflow
 //! allows the person.
 
+use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 use serde_json::Value;
 
