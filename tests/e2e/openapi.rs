@@ -110,20 +110,38 @@ fn the_document_is_true() {
                         path.contains(&format!("{{{name}}}")),
                         "{method} {path}: path parameter `{name}` is not in the path"
                     );
+                } else if p["in"] == "header" {
+                    assert_eq!(name, "Idempotency-Key", "{method} {path}");
+                    assert_eq!(method, "post", "{path}: only POSTs take a key");
+                    assert_ne!(p["required"], true, "{method} {path}: {name}");
                 } else {
                     assert_eq!(p["in"], "query", "{method} {path}: {name}");
                     assert_ne!(p["required"], true, "{method} {path}: {name}");
                 }
             }
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
             let mut expected = vec![];
             if op.get("requestBody").is_some() {
                 expected.extend(["400", "413", "415", "422"]);
             }
-            if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
+            if op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" || p["in"] == "query"))
+            {
                 expected.extend(["400", "422"]);
             }
-            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+            if secured {
                 expected.extend(["401", "403"]);
+            }
+            if secured && method == "post" {
+                // Every create made with a token may carry an Idempotency-Key.
+                assert!(
+                    op["parameters"]
+                        .as_array()
+                        .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key")),
+                    "{method} {path} does not document Idempotency-Key"
+                );
+                expected.extend(["409", "422"]);
             }
             for status in expected {
                 assert!(

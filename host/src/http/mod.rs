@@ -85,7 +85,74 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     document_common_answers(&mut doc);
+    document_idempotency_keys(&mut doc);
     (router, doc)
+}
+
+/// Every POST made with a token takes an optional `Idempotency-Key` (see
+/// [`idempotency`]): a retry answers with the first response, 409 while the
+/// first is still running, 422 for the key reused on another request.
+fn document_idempotency_keys(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type};
+    for item in doc.paths.paths.values_mut() {
+        let Some(op) = item.post.as_mut() else {
+            continue;
+        };
+        if !op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        let key = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: the same key again (same token, method, path and body) \
+                 answers with the first response instead of running twice.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255))
+                    .pattern(Some("^[!-~]+$")),
+            ))
+            .build();
+        op.parameters.get_or_insert_with(Vec::new).push(key);
+        op.responses
+            .responses
+            .entry("409".to_owned())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(
+                        "a conflict with what is stored, or a request with this \
+                         Idempotency-Key is still running",
+                    )
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build()
+                    .into()
+            });
+        op.responses
+            .responses
+            .entry("422".to_owned())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description("a value is invalid, or the Idempotency-Key is malformed or was used for another request")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build()
+                    .into()
+            });
+    }
 }
 
 /// Adds to every operation the answers its extractors give whatever the
