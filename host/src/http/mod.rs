@@ -99,7 +99,7 @@ fn document_idempotency_keys(doc: &mut utoipa::openapi::OpenApi) {
         let Some(op) = item.post.as_mut() else {
             continue;
         };
-        if !op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        if op.security.as_ref().is_none_or(|s| s.is_empty()) {
             continue;
         }
         let key = ParameterBuilder::new()
