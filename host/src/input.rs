@@ -3,13 +3,15 @@
 //! decoding of those inputs into typed requests with messages in the user's
 //! terms.
 //!
-//! - A JSON request body is an object. An array is refused: serde would
-//!   otherwise fill a struct from it by position, around
-//!   `deny_unknown_fields`.
+//! - A JSON request body is an object, and so is every value in it where
+//!   an object is expected. An array is refused: serde would otherwise fill
+//!   a struct from it by position, around `deny_unknown_fields`.
 //! - No text holds a NUL character (U+0000): PostgreSQL cannot store one in
 //!   a text column, so refusing it everywhere keeps both databases alike.
 //! - Decoding errors never show Rust type names: "expected a JSON object,
 //!   got an array", "`limit` must be a whole number".
+
+mod objects;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -80,7 +82,7 @@ pub fn json_body<T: DeserializeOwned>(mut value: Value) -> Result<T, Refusal> {
         });
     }
     whole_numbers(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(objects::Objects(value)).map_err(|e| {
         let field = field_of(e.path());
         let message = plain(&e.inner().to_string());
         Refusal {

@@ -176,6 +176,13 @@ fn bad_requests_change_nothing(db: TestDb) {
         json_case(items, json!(["task", "t"])),
         json_case(items, json!("task")),
         json_case(playbooks, json!(["p", [{"type": "create_task", "title": "t"}]])),
+        // ... at any depth: a nested record given as an array is refused too.
+        json_case("/api/v1/templates", json!({"name": "t1", "snapshot": [1, {}, {}, []]})),
+        json_case(
+            "/api/v1/templates",
+            json!({"name": "t2", "snapshot": {"schema_version": 1, "settings": {}, "policies": {},
+                   "custom_roles": [["ops", "engineer", []]]}}),
+        ),
         // No NUL character in any text, on either database.
         json_case(items, json!({"kind": "task", "title": "t", "description": "a\u{0}b"})),
         json_case(items, json!({"kind": "task", "title": "t", "fields": {"risk": "lo\u{0}w"}})),
