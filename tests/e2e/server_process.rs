@@ -100,17 +100,9 @@ fn server_binary_lifecycle(db: TestDb) {
 
     // SIGTERM shuts it down cleanly.
     assert!(server.terminate());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(s) = server.child().try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "server did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = server
+        .exit_within(Duration::from_secs(15))
+        .expect("server did not stop on SIGTERM");
     assert!(exit.success(), "exit status {exit:?}");
 
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -192,16 +184,9 @@ fn shutdown_is_bounded_by_the_grace_period(db: TestDb) {
         .expect("the long poll was still held 20 s after SIGTERM");
     assert_eq!(poll.status, 503, "{}", poll.text);
     assert_eq!(poll.json["error"]["code"], "shutting_down", "{}", poll.text);
-    let exit = loop {
-        if let Some(s) = server.child().try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopped_at.elapsed() < Duration::from_secs(30),
-            "the server was still running 30 s after SIGTERM with a 2 s grace period"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = server
+        .exit_within(Duration::from_secs(30).saturating_sub(stopped_at.elapsed()))
+        .expect("the server was still running 30 s after SIGTERM with a 2 s grace period");
     assert!(exit.success(), "exit status {exit:?}");
     let log = server.log();
     assert!(

@@ -121,6 +121,21 @@ impl ServerProcess {
     pub fn child(&mut self) -> &mut Child {
         &mut self.child
     }
+
+    /// Waits up to `limit` for it to exit on its own; None if it is still
+    /// running then.
+    pub fn exit_within(&mut self, limit: std::time::Duration) -> Option<ExitStatus> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if started.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for ServerProcess {

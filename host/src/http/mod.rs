@@ -89,12 +89,26 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// A documented error answer: `description`, with the error body.
+fn error_answer(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
 /// Every POST made with a token takes an optional `Idempotency-Key` (see
 /// [`idempotency`]): a retry answers with the first response, 409 while the
 /// first is still running, 422 for the key reused on another request.
 fn document_idempotency_keys(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-    use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
     for item in doc.paths.paths.values_mut() {
         let Some(op) = item.post.as_mut() else {
             continue;
@@ -119,39 +133,23 @@ fn document_idempotency_keys(doc: &mut utoipa::openapi::OpenApi) {
             ))
             .build();
         op.parameters.get_or_insert_with(Vec::new).push(key);
-        op.responses
-            .responses
-            .entry("409".to_owned())
-            .or_insert_with(|| {
-                ResponseBuilder::new()
-                    .description(
-                        "a conflict with what is stored, or a request with this \
-                         Idempotency-Key is still running",
-                    )
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name("ErrorBody")))
-                            .build(),
-                    )
-                    .build()
-                    .into()
-            });
-        op.responses
-            .responses
-            .entry("422".to_owned())
-            .or_insert_with(|| {
-                ResponseBuilder::new()
-                    .description("a value is invalid, or the Idempotency-Key is malformed or was used for another request")
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name("ErrorBody")))
-                            .build(),
-                    )
-                    .build()
-                    .into()
-            });
+        for (status, description) in [
+            (
+                "409",
+                "a conflict with what is stored, or a request with this Idempotency-Key is \
+                 still running",
+            ),
+            (
+                "422",
+                "a value is invalid, or the Idempotency-Key is malformed or was used for \
+                 another request",
+            ),
+        ] {
+            op.responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| error_answer(description).into());
+        }
     }
 }
 
@@ -163,18 +161,7 @@ fn document_idempotency_keys(doc: &mut utoipa::openapi::OpenApi) {
 /// 401 and 403 (with a token), 404 (a path naming something). A wildcard
 /// path (`{*path}`) is published as the plain parameter OpenAPI knows.
 fn document_common_answers(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let answer = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    };
+    let answer = error_answer;
     let paths = std::mem::take(&mut doc.paths.paths);
     for (path, mut item) in paths {
         let has_path_params = path.contains('{');
