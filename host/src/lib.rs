@@ -8,7 +8,9 @@
 //!
 //! A request reads top to bottom: [`app`] builds the router →
 //! `http/<feature>.rs` extracts it (the caller through
-//! [`http::extract::Principal`], the body through `ApiJson`) → one function
+//! [`http::extract::Principal`], the body through `ApiJson`, which applies
+//! the [`input`] rules: objects where records are expected, no NUL
+//! character) → one function
 //! of the [`domain`] layer applies the rule: it checks the caller's
 //! [`authz::Access`] for one [`authz::Permission`], opens the write
 //! transaction in the [`store`] (which holds every SQL statement), appends
@@ -45,8 +47,14 @@
 //! ordered steps (notify, create a task, move an item, call a webhook), or
 //! dry-runs them with no side effect.
 //!
+//! A `POST` with an `Idempotency-Key` records the key in its first write
+//! transaction ([`store::IdempotencyClaim`]), so a retry answers with the
+//! first response and never runs twice.
+//!
 //! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
-//! run the real server:
+//! run the real server. When its shutdown future resolves it stops
+//! accepting, ends long polls at once, and gives in-flight requests
+//! `shutdown_grace_secs` before it drops what is still open:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
