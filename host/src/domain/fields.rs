@@ -28,7 +28,8 @@ pub struct FieldDefinition {
     /// Key in work items' `fields`: 1–64 of letters, digits, `_`, `-`, `.`.
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub key: String,
-    /// Label shown in forms.
+    /// Label shown in forms (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub label: String,
     /// Which kinds carry it: any of `change`, `incident`, `task`.
     pub applies_to: Vec<String>,

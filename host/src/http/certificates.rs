@@ -123,7 +123,9 @@ async fn list_certificates(
 struct AddCertificate {
     /// PEM text: one certificate, or a chain with the leaf first.
     pem: String,
-    /// Display name (default: the leaf's common name, else its first SAN).
+    /// Display name (default: the leaf's common name, else its first SAN;
+    /// 1–200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
 }
 

@@ -223,7 +223,9 @@ async fn delete_integration(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 struct TestMessage {
-    /// Text to send (default: a short greeting naming the workspace).
+    /// Text to send (default: a short greeting naming the workspace;
+    /// 1–2000 characters).
+    #[schema(min_length = 1, max_length = 2000)]
     text: Option<String>,
 }
 

@@ -173,6 +173,7 @@ async fn bulk_invite(
 #[serde(deny_unknown_fields)]
 struct AcceptInvite {
     /// The new member's display name (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 

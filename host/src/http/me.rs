@@ -49,6 +49,7 @@ async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Js
 #[serde(deny_unknown_fields)]
 struct CreateToken {
     /// A name to recognise it by (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// Lifetime in seconds; omitted means it never expires. At most ten years.
     expires_in_seconds: Option<u64>,
