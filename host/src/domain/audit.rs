@@ -28,12 +28,16 @@ use crate::store::{format_time, parse_time, Store};
 pub struct EventQuery {
     /// Every-chain endpoint only: where each chain was left, `chain:seq,chain:seq`
     /// as returned in `cursor`.
+    #[param(
+        pattern = "^,*(?:[+-]?0*[0-9]{1,18}:[+-]?0*[0-9]{1,18}(?:,+[+-]?0*[0-9]{1,18}:[+-]?0*[0-9]{1,18})*)?,*$"
+    )]
     pub cursor: Option<String>,
     /// Every-chain endpoint only: read just this chain.
     pub chain: Option<i64>,
     /// Only events after this sequence number.
     pub after: Option<i64>,
     /// Without `after`: start at the first event at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Without `after` or `since`: start this many events before the head.
     #[param(minimum = 0)]

@@ -29,9 +29,10 @@ pub struct FieldDefinition {
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub key: String,
     /// Label shown in forms (1–100 characters).
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = crate::http::schemas::Line100)]
     pub label: String,
-    /// Which kinds carry it: any of `change`, `incident`, `task`.
+    /// Which kinds carry it: one or more of `change`, `incident`, `task`.
+    #[schema(value_type = Vec<crate::http::schemas::ItemKind>, min_items = 1)]
     pub applies_to: Vec<String>,
     /// `text`, `number`, `boolean`, `date`, `select`, or a plugin field type
     /// (see `GET /api/v1/field-types`).

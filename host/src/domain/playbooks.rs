@@ -25,11 +25,12 @@ pub struct PlaybookDefinition {
     /// Unique name in the workspace: letters, digits, `_`, `-`, `.`.
     #[schema(pattern = "^(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
-    /// Free text.
+    /// Free text (up to 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
-    /// Ordered steps (at least one).
-    #[schema(min_items = 1)]
+    /// Ordered steps (1 to 50), with unique names.
+    #[schema(min_items = 1, max_items = 50)]
     pub steps: Vec<Step>,
 }
 

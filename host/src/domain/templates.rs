@@ -27,6 +27,7 @@ pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
     /// Version of this document's shape (currently 1).
+    #[schema(minimum = 1, maximum = 1)]
     pub schema_version: u32,
     /// Workspace settings.
     #[schema(value_type = Object)]
@@ -48,11 +49,14 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRole {
-    /// Name.
+    /// Name (unique among the snapshot's custom roles).
+    #[schema(value_type = crate::http::schemas::CustomRoleName)]
     pub name: String,
     /// Built-in role it is based on.
+    #[schema(value_type = crate::authz::Role)]
     pub base_role: String,
     /// Permissions it holds.
+    #[schema(value_type = Vec<crate::http::schemas::PermissionName>)]
     pub permissions: Vec<String>,
 }
 

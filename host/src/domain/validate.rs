@@ -29,6 +29,25 @@ pub fn text(field: &str, value: &str, max: usize) -> DomainResult<String> {
     Ok(v.to_string())
 }
 
+/// The characters [`text`] trims from either end: Unicode's White_Space, as
+/// `str::trim` reads it (a character class body, in the escapes JSON
+/// Schema, ECMAScript, Python and Rust regular expressions share).
+pub(crate) const WHITE_SPACE: &str =
+    "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// The characters [`text`] refuses once trimmed: control characters
+/// (`char::is_control`), as a character class body.
+const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+
+/// What [`text`] accepts (before its length limit), as a regular expression
+/// for the API's document: something other than white space, no control
+/// characters, white space of any kind around it.
+pub fn text_pattern() -> String {
+    format!(
+        "^[{WHITE_SPACE}]*[^{CONTROL}{WHITE_SPACE}](?:[^{CONTROL}]*[^{CONTROL}{WHITE_SPACE}])?[{WHITE_SPACE}]*$"
+    )
+}
+
 /// Checks a slug: 2–63 characters of `a-z`, `0-9` and `-`, starting with a
 /// letter or digit.
 pub fn slug(field: &str, value: &str) -> DomainResult<String> {
@@ -93,6 +112,21 @@ fn email_address(value: &str) -> Result<String, String> {
     } else {
         Err(format!("`{v}` is not a valid email address"))
     }
+}
+
+/// What [`email`] accepts, as regular expressions for the API's document,
+/// every one of which an address matches: its shape (white space around
+/// it, a local part in dot-separated runs, `@`, two or more domain
+/// labels), at most 254 characters without the white space, and a local
+/// part of at most 64.
+pub fn email_patterns() -> [String; 3] {
+    let run = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+    let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    [
+        format!("^[{WHITE_SPACE}]*{run}(?:\\.{run})*@{label}(?:\\.{label})+[{WHITE_SPACE}]*$"),
+        format!("^[{WHITE_SPACE}]*[^{WHITE_SPACE}]{{1,254}}[{WHITE_SPACE}]*$"),
+        format!("^[{WHITE_SPACE}]*[^@{WHITE_SPACE}]{{1,64}}@"),
+    ]
 }
 
 /// A name used as an identifier (custom roles, templates, settings keys):
@@ -160,6 +194,99 @@ mod tests {
             assert!(email("e", bad).is_err(), "{bad} accepted");
         }
         assert!(email("e", &format!("{}@acme.com", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn the_text_pattern_accepts_what_text_accepts() {
+        let pattern = regex_automata::dfa::regex::Regex::new(&text_pattern()).unwrap();
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            " ".into(),
+            "\t\n \u{3000}".into(),
+            "a".into(),
+            " Acme ".into(),
+            "\u{85}a b\u{a0}".into(),
+            "a\tb".into(),
+            "a\u{a0}b".into(),
+            "\u{feff}".into(),
+        ];
+        for c in (0..0x3100u32)
+            .chain([0xfeff, 0xfffd, 0x1f600])
+            .filter_map(char::from_u32)
+        {
+            for s in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("{c}ab"),
+                format!("ab{c}"),
+                format!("{c} {c}"),
+            ] {
+                samples.push(s);
+            }
+        }
+        for s in samples {
+            assert_eq!(
+                pattern.is_match(s.as_str()),
+                text("t", &s, usize::MAX).is_ok(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_email_patterns_accept_what_email_accepts() {
+        let patterns =
+            email_patterns().map(|p| regex_automata::dfa::regex::Regex::new(&p).unwrap());
+        let local = "a".repeat(64);
+        let domain = format!(
+            "{}.{}.{}.co",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(60)
+        );
+        let mut samples: Vec<String> = vec![
+            format!("{local}@b.co"),
+            format!("a{local}@b.co"),
+            format!(" {local}@{domain} "),
+            format!("{local}@{domain}"),
+            format!("a@{domain}"),
+            format!("a@{domain}e"),
+        ];
+        samples.extend(
+            [
+                "",
+                "a@b.co",
+                " Alice@Acme.com\t",
+                "a.b@c.d.e",
+                ".a@b.co",
+                "a.@b.co",
+                "a..b@c.co",
+                "a@b",
+                "a@-b.co",
+                "a@b-.co",
+                "a@b..co",
+                "a@b.c-d.co",
+                "a b@c.co",
+                "a@@b.co",
+                "o'brien+x@b.co",
+                "\"a\"@b.co",
+                "a@[1.2.3.4]",
+                "ä@b.co",
+                "a@b.co.",
+                "@b.co",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        for c in (0..0x3100u32).filter_map(char::from_u32) {
+            samples.push(format!("a{c}b@c.co"));
+            samples.push(format!("ab@c{c}d.co"));
+            samples.push(format!("{c}ab@c.co{c}"));
+        }
+        for s in samples {
+            let matched = patterns.iter().all(|p| p.is_match(s.as_str()));
+            assert_eq!(matched, email("e", &s).is_ok(), "{s:?}");
+        }
     }
 
     #[test]

@@ -204,6 +204,17 @@ pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> Domai
                 ));
             }
         }
+    } else if let Some(status) = &query.status {
+        let known = KINDS
+            .iter()
+            .filter_map(|k| workflow(k))
+            .any(|flow| flow.statuses.contains(&status.as_str()));
+        if !known {
+            return Err(DomainError::invalid(
+                "status",
+                format!("no kind of work item has a status `{status}`"),
+            ));
+        }
     }
     let limit = validate::limit(query.limit, 100, 500)?;
     let items = state

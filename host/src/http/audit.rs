@@ -62,6 +62,17 @@ async fn list_events(
     }))
 }
 
+/// The workspace's reader refuses `cursor` and `chain` (they are the
+/// every-chain reader's): its document leaves them out.
+pub(super) fn leave_out_every_chain_parameters(doc: &mut serde_json::Value) {
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1v1~1workspaces~1{slug}~1audit/get/parameters")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        params.retain(|p| !matches!(p["name"].as_str(), Some("cursor" | "chain")));
+    }
+}
+
 /// A page of events from every chain.
 #[derive(Serialize, ToSchema)]
 struct AllEventPage {

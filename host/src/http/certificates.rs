@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::schemas::Line200;
 use crate::authz::Permission;
 use crate::certs::days_left;
 use crate::domain::certificates;
@@ -125,7 +126,7 @@ struct AddCertificate {
     pem: String,
     /// Display name (default: the leaf's common name, else its first SAN;
     /// 1–200 characters).
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = Option<Line200>)]
     name: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::schemas::Line2000;
 use crate::authz::Permission;
 use crate::domain::integrations::{self, IntegrationChanges};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -225,7 +226,7 @@ async fn delete_integration(
 struct TestMessage {
     /// Text to send (default: a short greeting naming the workspace;
     /// 1–2000 characters).
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(value_type = Option<Line2000>)]
     text: Option<String>,
 }
 

@@ -11,7 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, MaybePrincipal, Principal};
-use crate::authz::Permission;
+use super::schemas::{Email, Line100};
+use crate::authz::{Permission, Role};
 use crate::domain::invites::{self, Acceptance, Accepted, BulkReport, InviteCreated, NewInvite};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -58,8 +59,13 @@ async fn list_invites(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateInvite {
+    /// Their address.
+    #[schema(value_type = Email)]
     email: String,
+    /// A built-in role.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// The name of one of the workspace's custom roles.
     custom_role: Option<String>,
 }
 
@@ -173,7 +179,7 @@ async fn bulk_invite(
 #[serde(deny_unknown_fields)]
 struct AcceptInvite {
     /// The new member's display name (1–100 characters).
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = Line100)]
     name: String,
 }
 

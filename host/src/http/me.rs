@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
+use super::schemas::Line100;
 use crate::domain::sessions;
 use crate::domain::tokens::{self, NewToken};
 use crate::error::{ApiResult, ErrorBody};
@@ -49,9 +50,11 @@ async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Js
 #[serde(deny_unknown_fields)]
 struct CreateToken {
     /// A name to recognise it by (1–100 characters).
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = Line100)]
     name: String,
-    /// Lifetime in seconds; omitted means it never expires. At most ten years.
+    /// Lifetime in seconds; omitted means it never expires. At most ten
+    /// years (of 366 days).
+    #[schema(minimum = 1, maximum = 316224000)]
     expires_in_seconds: Option<u64>,
 }
 
@@ -112,9 +115,13 @@ async fn revoke_token(
 struct SetPassword {
     /// The current password (required when one is set).
     current_password: Option<String>,
-    /// The new password (12–256 characters, not a common one, not your
-    /// name or address).
-    #[schema(min_length = 12, max_length = 256)]
+    /// The new password (12–256 characters, no control characters, not a
+    /// common one, not your name or address).
+    #[schema(
+        min_length = 12,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     password: String,
 }
 

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
-use crate::authz::Permission;
+use crate::authz::{Permission, Role};
 use crate::domain::members;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -64,6 +64,7 @@ async fn remove_member(
 #[serde(deny_unknown_fields)]
 struct SetRole {
     /// `owner`, `approver`, `engineer` or `viewer`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
     /// The name of one of the workspace's custom roles.
     custom_role: Option<String>,

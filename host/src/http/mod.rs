@@ -18,6 +18,7 @@ mod playbooks;
 mod plugins;
 mod roles;
 mod scheduler;
+pub(crate) mod schemas;
 pub mod wire;
 mod work_items;
 mod workspaces;
@@ -66,7 +67,7 @@ impl Modify for BearerAuth {
 }
 
 /// Builds the API router and its OpenAPI document.
-pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn api() -> (Router<AppState>, serde_json::Value) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .merge(me::router())
@@ -86,6 +87,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut doc = doc;
     document_common_answers(&mut doc);
     document_idempotency_keys(&mut doc);
+    let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document is JSON");
+    schemas::state_input_rules(&mut doc);
+    audit::leave_out_every_chain_parameters(&mut doc);
     (router, doc)
 }
 
@@ -122,7 +126,9 @@ fn document_idempotency_keys(doc: &mut utoipa::openapi::OpenApi) {
             .required(Required::False)
             .description(Some(
                 "Makes a retry safe: the same key again (same token, method, path and body) \
-                 answers with the first response instead of running twice.",
+                 answers with the first response instead of running twice. Use a new key for \
+                 every new request, such as a random UUID: a key sent again with a different \
+                 request is refused (422).",
             ))
             .schema(Some(
                 ObjectBuilder::new()

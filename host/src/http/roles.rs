@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
+use super::schemas::{CustomRoleName, PermissionName};
 use crate::authz::{Permission, Role};
 use crate::domain::roles::{self, NewRole};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -120,16 +121,20 @@ async fn list_roles(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRole {
-    /// Name, unique in the workspace (1–64 of letters, digits, `_`, `-`, `.`).
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
+    /// Name, unique in the workspace (1–64 of letters, digits, `_`, `-`,
+    /// `.`; not a built-in role's name).
+    #[schema(value_type = CustomRoleName)]
     name: String,
     /// Built-in role to start from.
+    #[schema(value_type = Role)]
     base_role: String,
     /// Permissions to add.
     #[serde(default)]
+    #[schema(value_type = Vec<PermissionName>)]
     add: Vec<String>,
     /// Permissions to remove.
     #[serde(default)]
+    #[schema(value_type = Vec<PermissionName>)]
     remove: Vec<String>,
 }
 

@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+use super::schemas::{ItemKind, ItemStatus, Line200};
 use crate::authz::Permission;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::work_items::{self, ItemChanges, NewItem};
@@ -78,9 +79,10 @@ struct ItemList {
 #[serde(deny_unknown_fields)]
 struct ItemQuery {
     /// `change`, `incident` or `task`.
-    #[param(pattern = "^(change|incident|task)$")]
+    #[param(value_type = Option<ItemKind>)]
     kind: Option<String>,
-    /// Only items in this status.
+    /// Only items in this status (with `kind`, one of that kind's statuses).
+    #[param(value_type = Option<ItemStatus>)]
     status: Option<String>,
     /// Only items with a smaller id (paging).
     before: Option<i64>,
@@ -125,10 +127,10 @@ async fn list_items(
 #[serde(deny_unknown_fields)]
 struct CreateItem {
     /// `change`, `incident` or `task`.
-    #[schema(pattern = "^(change|incident|task)$")]
+    #[schema(value_type = ItemKind)]
     kind: String,
     /// One line (1–200 characters).
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = Line200)]
     title: String,
     /// Free text (up to 20,000 characters).
     #[serde(default)]
@@ -189,7 +191,11 @@ async fn get_item(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateItem {
+    /// One line (1–200 characters).
+    #[schema(value_type = Option<Line200>)]
     title: Option<String>,
+    /// Free text (up to 20,000 characters).
+    #[schema(max_length = 20000)]
     description: Option<String>,
     /// Custom field values to set; `null` removes a value.
     #[serde(default)]
@@ -230,10 +236,13 @@ async fn update_item(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Transition {
-    /// The status to move to.
+    /// The status to move to: one of the item's workflow that its current
+    /// status leads to (see `next_statuses`).
+    #[schema(value_type = ItemStatus)]
     status: String,
-    /// Why (recorded in the audit log).
+    /// Why (recorded in the audit log; up to 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     comment: String,
 }
 

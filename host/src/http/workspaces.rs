@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
+use super::schemas::{Line100, Line32};
 use crate::authz::{Permission, Role};
 use crate::domain::templates::{self, NewTemplate, Snapshot, TemplateWithSnapshot};
 use crate::domain::workspaces::{self, NewWorkspace};
@@ -92,13 +93,13 @@ async fn list_workspaces(
 #[serde(deny_unknown_fields)]
 struct CreateWorkspace {
     /// Display name (1–100 characters).
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = Line100)]
     name: String,
     /// URL-safe unique name: 2–63 of `a-z`, `0-9`, `-`.
     #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$")]
     slug: String,
     /// Region label such as `us` or `eu` (1–32 characters).
-    #[schema(min_length = 1, max_length = 32)]
+    #[schema(value_type = Line32)]
     region: String,
     /// Name of a template to stamp the workspace from.
     template: Option<String>,
@@ -194,7 +195,7 @@ async fn write_setting(
 
 /// Sets one setting (such as `holidays`).
 #[utoipa::path(put, path = "/api/v1/workspaces/{slug}/settings/{key}", tag = "workspaces", security(("bearer" = [])),
-    params(("slug" = String, Path), ("key" = String, Path)), request_body = SettingValue,
+    params(("slug" = String, Path), ("key" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,64}$")), request_body = SettingValue,
     responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_setting(
@@ -212,7 +213,7 @@ async fn set_setting(
 
 /// Removes one setting.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{slug}/settings/{key}", tag = "workspaces", security(("bearer" = [])),
-    params(("slug" = String, Path), ("key" = String, Path)),
+    params(("slug" = String, Path), ("key" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,64}$")),
     responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn unset_setting(
     State(state): State<AppState>,
@@ -287,6 +288,7 @@ struct CreateTemplate {
     name: String,
     /// Free text (at most 500 characters).
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: String,
     /// A workspace export.
     snapshot: Snapshot,

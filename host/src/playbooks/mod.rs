@@ -37,11 +37,14 @@ pub use run::{execute, RunContext, StepResult};
 use template::parse_template;
 #[cfg(test)]
 use template::render;
+pub use template::template_pattern;
 
 use crate::domain::{validate, DomainError, DomainResult};
 
 /// Longest text setting (before placeholders are filled).
-const MAX_TEMPLATE: usize = 4000;
+pub const MAX_TEMPLATE: usize = 4000;
+/// The settings that are texts with placeholders.
+pub const TEXT_SETTINGS: [&str; 5] = ["title", "message", "description", "comment", "url"];
 /// Largest JSON setting (`fields`, `body`), serialised.
 const MAX_JSON_SETTING: usize = 16 * 1024;
 /// Most one filled-in text (or JSON setting) may add up to.
@@ -64,7 +67,16 @@ pub enum StepType {
 }
 
 impl StepType {
-    fn name(self) -> &'static str {
+    /// Every step type.
+    pub const ALL: [StepType; 4] = [
+        StepType::Notify,
+        StepType::CreateTask,
+        StepType::SetStatus,
+        StepType::Webhook,
+    ];
+
+    /// The wire name.
+    pub fn name(self) -> &'static str {
         match self {
             StepType::Notify => "notify",
             StepType::CreateTask => "create_task",
@@ -73,8 +85,9 @@ impl StepType {
         }
     }
 
-    /// The settings this type reads; any other is refused.
-    fn settings(self) -> (&'static [&'static str], &'static [&'static str]) {
+    /// The settings this type reads, `(required, optional)`; any other is
+    /// refused.
+    pub fn settings(self) -> (&'static [&'static str], &'static [&'static str]) {
         // (required, optional)
         match self {
             StepType::Notify => (&["integration", "message"], &["title"]),
@@ -92,7 +105,7 @@ impl StepType {
 #[allow(dead_code)]
 pub enum StepItem {
     /// The item's id.
-    Id(i64),
+    Id(u64),
     /// A placeholder filled from the run's input, such as `{{input.incident}}`.
     Placeholder(String),
 }
@@ -105,8 +118,9 @@ pub struct Step {
     #[serde(rename = "type")]
     pub step_type: StepType,
     /// Name for `steps.<name>` placeholders and run records (default
-    /// `step1`, `step2`, ...).
+    /// `step1`, `step2`, ...), unique in the playbook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: Option<String>,
     /// Go on with the next step if this one fails.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -116,12 +130,15 @@ pub struct Step {
     pub integration: Option<String>,
     /// `notify`: a one-line title; `create_task`: the task's title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4000)]
     pub title: Option<String>,
     /// `notify`: the message text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4000)]
     pub message: Option<String>,
     /// `create_task`: the task's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
     /// `create_task`: custom field values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,18 +154,33 @@ pub struct Step {
     pub status: Option<String>,
     /// `set_status`: why (recorded in the audit log).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4000)]
     pub comment: Option<String>,
-    /// `webhook`: where to POST (http or https).
+    /// `webhook`: where to POST: an `http://` or `https://` URL, or a
+    /// placeholder that fills one in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4000)]
     pub url: Option<String>,
-    /// `webhook`: the JSON body (strings inside may hold placeholders);
-    /// default: the workspace, playbook, run and input.
+    /// `webhook`: the JSON body, any JSON value (strings inside may hold
+    /// placeholders); default: the workspace, playbook, run and input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub body: Option<Value>,
 }
 
 impl Step {
+    /// The text setting `key` (one of [`TEXT_SETTINGS`]), if given.
+    fn text(&self, key: &str) -> Option<&str> {
+        match key {
+            "title" => self.title.as_deref(),
+            "message" => self.message.as_deref(),
+            "description" => self.description.as_deref(),
+            "comment" => self.comment.as_deref(),
+            "url" => self.url.as_deref(),
+            _ => None,
+        }
+    }
+
     fn present(&self, key: &str) -> bool {
         match key {
             "integration" => self.integration.is_some(),
@@ -166,7 +198,9 @@ impl Step {
     }
 }
 
-const ALL_SETTINGS: [&str; 10] = [
+/// Every setting a step can have (which ones a step takes depends on its
+/// type, see [`StepType::settings`]).
+pub const ALL_SETTINGS: [&str; 10] = [
     "integration",
     "title",
     "message",
@@ -250,16 +284,7 @@ pub fn check_steps(steps: &mut [Step]) -> DomainResult<()> {
                 ));
             }
         }
-        for text in [
-            &step.title,
-            &step.message,
-            &step.description,
-            &step.comment,
-            &step.url,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for text in TEXT_SETTINGS.iter().filter_map(|key| step.text(key)) {
             if text.chars().count() > MAX_TEMPLATE {
                 return Err(DomainError::invalid(
                     field.clone(),
@@ -309,6 +334,27 @@ mod tests {
         assert!(render("{{input.missing}}", &context, true).is_err());
         assert!(parse_template("{{ unclosed").is_err());
         assert!(parse_template("{{ bad path! }}").is_err());
+    }
+
+    #[test]
+    fn the_template_pattern_accepts_what_templates_accept() {
+        let pattern = regex_automata::dfa::regex::Regex::new(&template_pattern()).unwrap();
+        // Every text of up to six characters from an alphabet that covers
+        // the grammar's cases.
+        let alphabet = ['{', '}', 'a', '.', ' ', '!', '\u{3000}', '\0'];
+        let mut texts = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        for text in texts {
+            let accepted = parse_template(&text).is_ok() && !text.contains('\0');
+            assert_eq!(pattern.is_match(text.as_str()), accepted, "{text:?}");
+        }
     }
 
     #[test]

@@ -38,6 +38,19 @@ pub(super) fn parse_template(text: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(pieces)
 }
 
+/// What [`parse_template`] accepts, as a regular expression for the API's
+/// document: text in which every `{{` opens a placeholder, `{{ path }}`,
+/// whose path is letters, digits, `_`, `-` and `.` (white space around it
+/// allowed), with no NUL character anywhere (see [`crate::input`]).
+pub fn template_pattern() -> String {
+    use crate::domain::validate::WHITE_SPACE;
+    // One piece after another: a character other than `{`, a `{` followed
+    // by one, or a placeholder; a text may end with a lone `{`.
+    format!(
+        "^(?:[^{{\\u0000]|\\{{[^{{\\u0000]|\\{{\\{{[{WHITE_SPACE}]*[A-Za-z0-9_.-]+[{WHITE_SPACE}]*\\}}\\}})*\\{{?$"
+    )
+}
+
 /// Looks `path` up in `context`.
 pub(super) fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(context, |v, key| match v {
