@@ -350,8 +350,9 @@ fn schema_names_are_unique() {
 /// The values of `schema` (a request's body, parameter or property) that
 /// break one of the limits it documents, each with the limit it breaks:
 /// one under a `minLength`, `minimum` or `minItems`, one over a
-/// `maxLength`, `maximum` or `maxItems`, one outside an `enum`, one of a
-/// `not` set, a time that is not one, and a text its `pattern` refuses.
+/// `maxLength`, `maximum` or `maxItems`, a repeat where items are unique,
+/// one outside an `enum`, one of a `not` set, a time that is not one, and a
+/// text its `pattern` refuses.
 /// `valid` is an accepted value, which an array's too-many case repeats.
 fn breaking_values(doc: &Value, schema: &Value, valid: &Value) -> Vec<(Value, String)> {
     let schema = resolve(doc, schema);
@@ -382,6 +383,10 @@ fn breaking_values(doc: &Value, schema: &Value, valid: &Value) -> Vec<(Value, St
     if let Some(n) = schema["maxItems"].as_u64() {
         let one = valid[0].clone();
         out.push((json!(vec![one; n as usize + 1]), format!("maxItems {n}")));
+    }
+    if schema["uniqueItems"] == true {
+        let one = valid.get(0).cloned().unwrap_or(json!(1));
+        out.push((json!([one.clone(), one]), "uniqueItems".to_owned()));
     }
     if schema["enum"].is_array() && schema["type"] == "string" {
         out.push((json!("no-such-value"), "enum".to_owned()));
@@ -574,6 +579,12 @@ fn every_documented_limit_is_enforced() {
             &admin,
         ),
         (
+            "put",
+            "/api/v1/workspaces/{slug}/dashboard/order",
+            json!({"ids": []}),
+            &admin,
+        ),
+        (
             "post",
             "/api/v1/workspaces/{slug}/certificates",
             json!({"pem": pem, "name": "c"}),
@@ -698,4 +709,91 @@ fn every_documented_limit_is_enforced() {
         }
     }
     assert!(checked > 100, "only {checked} limits were tried");
+}
+
+/// The rules the document states between one field and another are the
+/// server's: a playbook step takes the settings of its type (others only
+/// as null), only a `select` field has options (and needs them), an invite
+/// names a built-in role or a custom role (not both).
+#[test]
+fn rules_between_fields_hold() {
+    let server = TestServer::start(TestDb::sqlite());
+    let admin = server.admin();
+    create_workspace(&admin, "acme");
+    let doc = expect(&server.anonymous().get("/api/openapi.json"), 200).clone();
+    let schemas = &doc["components"]["schemas"];
+
+    let steps = schemas["Step"]["oneOf"].as_array().unwrap();
+    let create_task = steps.iter().find(|s| s["title"] == "create_task").unwrap();
+    assert_eq!(create_task["required"], json!(["type", "title"]));
+    assert_eq!(create_task["properties"]["url"], json!({"type": "null"}));
+    let playbook = |name: &str, step: Value| {
+        admin.post(
+            "/api/v1/workspaces/acme/playbooks",
+            json!({"name": name, "steps": [step]}),
+        )
+    };
+    let refused = |resp: vigilo_tests::Response, field: &str| {
+        assert_eq!(resp.status, 422, "{}", resp.text);
+        assert_eq!(resp.json["error"]["field"], field, "{}", resp.text);
+    };
+    refused(
+        playbook("a", json!({"type": "notify", "message": "m"})),
+        "steps[1].integration",
+    );
+    refused(
+        playbook(
+            "b",
+            json!({"type": "create_task", "title": "t", "url": "http://x"}),
+        ),
+        "steps[1].url",
+    );
+    refused(
+        playbook("c", json!({"type": "webhook", "url": "ftp://x"})),
+        "steps[1].url",
+    );
+    refused(
+        playbook("d", json!({"type": "create_task", "title": "{{ a b }}"})),
+        "steps[1]",
+    );
+    expect(
+        &playbook(
+            "e",
+            json!({"type": "create_task", "title": "t {{input.x}}", "url": null}),
+        ),
+        201,
+    );
+
+    let field = |body: Value| admin.post("/api/v1/workspaces/acme/fields", body);
+    let definition = |key: &str, kind: &str| json!({"key": key, "label": "L", "applies_to": ["task"], "type": kind});
+    assert!(schemas["FieldDefinition"]["then"]["required"] == json!(["options"]));
+    let mut text = definition("t", "text");
+    text["options"] = json!(["a"]);
+    refused(field(text), "options");
+    refused(field(definition("s", "select")), "options");
+    let mut blank = definition("s", "select");
+    blank["options"] = json!([" "]);
+    refused(field(blank), "options");
+    let mut select = definition("s", " select ");
+    select["options"] = json!(["a"]);
+    expect(&field(select), 201);
+
+    assert_eq!(
+        schemas["CreateInvite"]["oneOf"].as_array().unwrap().len(),
+        2
+    );
+    refused(
+        admin.post(
+            "/api/v1/workspaces/acme/invites",
+            json!({"email": "x@example.com", "role": "viewer", "custom_role": "ops"}),
+        ),
+        "role",
+    );
+    refused(
+        admin.post(
+            "/api/v1/workspaces/acme/invites",
+            json!({"email": "x@example.com"}),
+        ),
+        "role",
+    );
 }

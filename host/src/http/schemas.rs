@@ -171,15 +171,20 @@ pub fn state_input_rules(doc: &mut Value) {
     for (name, schema) in components() {
         schemas.insert(name.to_owned(), schema);
     }
-    if let Some(step) = schemas.get_mut("Step") {
-        settings_by_step_type(step);
-    }
-    if let Some(invite) = schemas.get_mut("CreateInvite") {
-        role_or_custom_role(invite, false);
-    }
-    if let Some(set_role) = schemas.get_mut("SetRole") {
-        role_or_custom_role(set_role, true);
-    }
+    // Rules that tie one field to another, or that utoipa's attributes
+    // cannot hold.
+    let mut edit = |name: &str, rule: &dyn Fn(&mut Value)| {
+        if let Some(schema) = schemas.get_mut(name) {
+            rule(schema);
+        }
+    };
+    edit("Step", &settings_by_step_type);
+    edit("CreateInvite", &|s| role_or_custom_role(s, false));
+    edit("SetRole", &|s| role_or_custom_role(s, true));
+    edit("FieldDefinition", &options_only_for_select);
+    edit("Reorder", &|s| {
+        s["properties"]["ids"]["uniqueItems"] = true.into()
+    });
     let mut reached = Vec::new();
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for op in paths.values_mut().filter_map(Value::as_object_mut) {
@@ -346,6 +351,24 @@ fn role_or_custom_role(schema: &mut Value, empty_is_none: bool) {
             "properties": {"custom_role": {"type": "string", "minLength": 1}, "role": none},
         },
     ]);
+}
+
+/// A field definition's `type` is not only white space; a `select` field
+/// (its type trimmed) has options, each not only white space, and no other
+/// field has any.
+fn options_only_for_select(schema: &mut Value) {
+    use validate::WHITE_SPACE;
+    schema["properties"]["type"]["pattern"] =
+        format!("^[^\\u0000]*[^{WHITE_SPACE}\\u0000][^\\u0000]*$").into();
+    schema["if"] = json!({
+        "required": ["type"],
+        "properties": {"type": {"pattern": format!("^[{WHITE_SPACE}]*select[{WHITE_SPACE}]*$")}},
+    });
+    schema["then"] = json!({
+        "required": ["options"],
+        "properties": {"options": {"minItems": 1, "items": {"pattern": format!("[^{WHITE_SPACE}]")}}},
+    });
+    schema["else"] = json!({"properties": {"options": {"maxItems": 0}}});
 }
 
 /// `schema` without null among the values it allows.
