@@ -36,7 +36,9 @@ pub struct EventQuery {
     pub chain: Option<i64>,
     /// Only events after this sequence number.
     pub after: Option<i64>,
-    /// Without `after`: start at the first event at or after this time (RFC 3339).
+    /// Without `after`: start at the first event at or after this time
+    /// (RFC 3339, such as `2026-12-24T09:00:00Z`; a space may stand for the
+    /// `T`; in UTC it must fall within the years 0000 to 9999).
     #[param(format = DateTime)]
     pub since: Option<String>,
     /// Without `after` or `since`: start this many events before the head.
