@@ -20,6 +20,7 @@ mod plugin_runtime;
 mod plugins;
 mod scheduler;
 mod server_process;
+mod sign_in;
 mod tokens;
 mod web;
 mod web_admin;

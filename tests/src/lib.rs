@@ -770,24 +770,38 @@ pub struct WebSession {
     agent: ureq::Agent,
 }
 
-impl WebSession {
-    /// Signs in as `email` with `password` on the server at `base`.
-    pub fn sign_in(base: &str, email: &str, password: &str) -> Self {
+/// The sign-in page as a browser holds it: the form's cookie and token,
+/// ready to be posted (any number of times).
+pub struct SignInForm {
+    base: String,
+    agent: ureq::Agent,
+    form_cookie: String,
+    token: String,
+}
+
+/// The `name=value` pair of cookie `name` that `response` sets, if any.
+pub fn set_cookie(response: &ureq::Response, name: &str) -> Option<String> {
+    response.all("set-cookie").into_iter().find_map(|c| {
+        c.split(';')
+            .next()
+            .filter(|pair| pair.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    })
+}
+
+impl SignInForm {
+    /// Opens `/login` on the server at `base`.
+    pub fn open(base: &str) -> Self {
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(60))
             .build();
         let page = agent
             .get(&format!("{base}/login"))
             .call()
             .expect("GET /login");
-        let form_cookie = page
-            .all("set-cookie")
-            .into_iter()
-            .find_map(|c| c.split(';').next().filter(|c| c.contains("vigilo_form=")))
-            .expect("the sign-in form's cookie")
-            .to_owned();
+        let form_cookie = set_cookie(&page, "vigilo_form").expect("the sign-in form's cookie");
         let html = page.into_string().expect("the sign-in page");
         let token = html
             .split("name=\"form_token\" value=\"")
@@ -795,34 +809,52 @@ impl WebSession {
             .and_then(|rest| rest.split('"').next())
             .expect("the sign-in form's token")
             .to_owned();
-        let signed_in = agent
-            .post(&format!("{base}/login"))
-            .set("Cookie", &form_cookie)
+        SignInForm {
+            base: base.to_owned(),
+            agent,
+            form_cookie,
+            token,
+        }
+    }
+
+    /// Posts `email` and `password`, with the browser's other cookies
+    /// (`name=value`, such as a known-device cookie) when given; returns
+    /// the answer whatever its status.
+    pub fn submit(&self, email: &str, password: &str, cookies: &[&str]) -> ureq::Response {
+        let mut cookie = self.form_cookie.clone();
+        for extra in cookies {
+            cookie.push_str("; ");
+            cookie.push_str(extra);
+        }
+        let result = self
+            .agent
+            .post(&format!("{}/login", self.base))
+            .set("Cookie", &cookie)
             .send_form(&[
                 ("email", email),
                 ("password", password),
-                ("form_token", &token),
+                ("form_token", &self.token),
                 ("next", "/"),
             ]);
-        let response = match signed_in {
+        match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("POST /login: {e}"),
-        };
-        let cookie = response
-            .all("set-cookie")
-            .into_iter()
-            .find_map(|c| {
-                c.split(';')
-                    .next()
-                    .filter(|c| c.contains("vigilo_session="))
-            })
-            .unwrap_or_else(|| panic!("no session after signing in as {email}"))
-            .to_owned();
+        }
+    }
+}
+
+impl WebSession {
+    /// Signs in as `email` with `password` on the server at `base`.
+    pub fn sign_in(base: &str, email: &str, password: &str) -> Self {
+        let form = SignInForm::open(base);
+        let response = form.submit(email, password, &[]);
+        let cookie = set_cookie(&response, "vigilo_session")
+            .unwrap_or_else(|| panic!("no session after signing in as {email}"));
         WebSession {
             base: base.to_owned(),
             cookie,
-            agent,
+            agent: form.agent,
         }
     }
 

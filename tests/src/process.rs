@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
-use crate::{cargo_bin, wait_healthy};
+use crate::{cargo_bin, wait_healthy, TestServer};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound, then
 /// released).
@@ -136,6 +136,29 @@ impl ServerProcess {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+}
+
+/// A second server process on `server`'s database, sharing its audit
+/// signing key and secrets key (what replicas of one installation share),
+/// with its files under `dir`; healthy when returned.
+pub fn replica_of(server: &TestServer, dir: &Path) -> ServerProcess {
+    let port = free_port();
+    let config = dir.join("replica.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n\
+             audit_signing_key = \"{}\"\nsecrets_key = \"{}\"\n",
+            dir.join("data").display(),
+            server.db.url,
+            server.config.effective_audit_signing_key().display(),
+            server.config.effective_secrets_key().display(),
+        ),
+    )
+    .unwrap();
+    let process = ServerProcess::spawn(server_command(&config), port, &dir.join("replica.log"));
+    process.wait_healthy();
+    process
 }
 
 impl Drop for ServerProcess {

@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(auth::home))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login/device/{token}", get(auth::unlock_link))
         .route("/logout", post(auth::logout))
         .route(
             "/invites/{token}",
