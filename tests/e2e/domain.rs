@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 use vigilo_host::domain::fields::{self, FieldDefinition};
 use vigilo_host::domain::invites::{self, RowOutcome};
+use vigilo_host::domain::paging::PageQuery;
 use vigilo_host::domain::roles::{self, NewRole};
 use vigilo_host::domain::sessions::{self, SignIn};
 use vigilo_host::domain::work_items::{self, NewItem};
@@ -331,22 +332,18 @@ fn bulk_invite_rows_each_get_their_outcome(db: TestDb) {
             (row.outcome, row.reason.clone().unwrap_or_default())
         };
 
-        let invites_before = state
-            .store
-            .list_invites(admin.workspace.id)
+        let invites_before = invites::list(state, &admin, PageQuery::default())
             .await
             .unwrap()
-            .len();
+            .total;
         let preview = invites::bulk(state, &admin, rows.clone(), true)
             .await
             .unwrap();
         assert_eq!(
-            state
-                .store
-                .list_invites(admin.workspace.id)
+            invites::list(state, &admin, PageQuery::default())
                 .await
                 .unwrap()
-                .len(),
+                .total,
             invites_before,
             "a preview invites nobody"
         );
@@ -396,17 +393,13 @@ fn bulk_invite_rows_each_get_their_outcome(db: TestDb) {
             .unwrap();
         assert_eq!((report.invited, report.skipped, report.failed), (2, 2, 5));
         assert_eq!(outcome(&report, "good@", 2).0, RowOutcome::Invited);
-        let invited: Vec<String> = state
-            .store
-            .list_invites(admin.workspace.id)
+        let invited = invites::list(state, &admin, PageQuery::default())
             .await
-            .unwrap()
-            .into_iter()
-            .map(|i| i.email)
-            .collect();
-        assert!(invited.contains(&"good@example.com".to_owned()));
-        assert!(invited.contains(&"auditor@example.com".to_owned()));
-        assert_eq!(invited.len(), invites_before + 2);
+            .unwrap();
+        let emails: Vec<String> = invited.rows.into_iter().map(|i| i.email).collect();
+        assert!(emails.contains(&"good@example.com".to_owned()));
+        assert!(emails.contains(&"auditor@example.com".to_owned()));
+        assert_eq!(invited.total, invites_before + 2);
         // The same file again invites nobody twice.
         let again = invites::bulk(state, &admin, rows, false).await.unwrap();
         assert_eq!(again.invited, 0);

@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use vigilo_host::config::{SmtpConfig, SmtpTls};
 use vigilo_tests::json::{find, strings};
 use vigilo_tests::smtp::SmtpSink;
-use vigilo_tests::{expect, on_both_databases, Cli, CliOutput, TestDb, TestServer, WebSession};
+use vigilo_tests::{
+    expect, on_both_databases, Api, Cli, CliOutput, TestDb, TestServer, WebSession,
+};
 
 use crate::{create_workspace, join};
 
@@ -295,20 +297,28 @@ fn expired_invites_are_reported_and_audited(db: TestDb) {
         pair("c@acme.com", "revoked"),
     ];
     assert_eq!(statuses(), expected);
-    // Inviting a@ again closes both expired invites; they stay `expired`.
+    // Inviting a@ again closes a@'s expired invite; it stays `expired`.
     invite(&server, "a@acme.com");
     let mut after = expected.clone();
     after.insert(1, pair("a@acme.com", "pending"));
     assert_eq!(statuses(), after);
     let events = admin.workspace_audit("acme", "action=invite.expire");
+    assert_eq!(events.targets(), ["a@acme.com"]);
+    // The hourly task closes the other one, then finds nothing left.
+    let run = || {
+        expect(
+            &admin.post("/api/v1/scheduler/tasks/invites.expire/run", json!({})),
+            200,
+        )
+        .clone()
+    };
+    let first = run();
+    assert_eq!(first["output"]["expired"], 1, "{first}");
+    let events = admin.workspace_audit("acme", "action=invite.expire");
     assert_eq!(events.targets(), ["a@acme.com", "b@acme.com"]);
-    // The hourly task finds nothing left to close.
-    let run = expect(
-        &admin.post("/api/v1/scheduler/tasks/invites.expire/run", json!({})),
-        200,
-    )
-    .clone();
-    assert_eq!(run["output"]["expired"], 0, "{run}");
+    assert_eq!(statuses(), after);
+    let second = run();
+    assert_eq!(second["output"]["expired"], 0, "{second}");
 }
 
 fn smtp(port: u16, tls: SmtpTls, ca_file: Option<std::path::PathBuf>) -> SmtpConfig {
@@ -460,5 +470,399 @@ on_both_databases!(
     invites_are_mailed_when_smtp_is_configured,
     expired_invites_are_reported_and_audited,
     invites_are_mailed_over_starttls,
-    mail_is_withheld_from_a_relay_without_starttls
+    mail_is_withheld_from_a_relay_without_starttls,
+    long_lists_are_paged_both_ways,
+    a_workspace_with_95000_invites_stays_small,
 );
+
+/// Adds `n` pending invites (`{prefix}{i}@example.com`, i from 1) to
+/// workspace `slug` straight in the database, the fastest way to a long
+/// list.
+pub fn fill_invites(db: &TestDb, slug: &str, prefix: &str, n: usize) {
+    db.execute(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO invites (workspace_id, email, role, token_hash, invited_by, created_at, expires_at)
+         SELECT (SELECT id FROM workspaces WHERE slug = '{slug}'), '{prefix}' || i || '@example.com',
+                'viewer', '{slug}-{prefix}-' || i, (SELECT id FROM users WHERE email = 'admin@example.com'),
+                '2026-01-01T00:00:00.000000Z', '2999-01-01T00:00:00.000000Z'
+         FROM n"
+    ));
+}
+
+/// Adds `n` viewers (`{prefix}{i}@example.com`) to workspace `slug`
+/// straight in the database.
+pub fn fill_members(db: &TestDb, slug: &str, prefix: &str, n: usize) {
+    db.execute(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO users (email, name, created_at)
+         SELECT '{prefix}' || i || '@example.com', 'Person ' || i, '2026-01-01T00:00:00.000000Z' FROM n"
+    ));
+    db.execute(&format!(
+        "INSERT INTO memberships (workspace_id, user_id, role, created_at)
+         SELECT (SELECT id FROM workspaces WHERE slug = '{slug}'), id, 'viewer', '2026-01-01T00:00:00.000000Z'
+         FROM users WHERE email LIKE '{prefix}%@example.com'"
+    ));
+}
+
+/// Walks a paged list of the API from its first page to its last, then
+/// back; returns the keys (`key` of each row) in list order, checking that
+/// both walks saw the same rows.
+fn walk_api(
+    api: &Api,
+    path: &str,
+    rows: &str,
+    key: &str,
+    next: (&str, &str),
+    prev: (&str, &str),
+) -> Vec<Value> {
+    let get = |query: String| expect(&api.get(&format!("{path}?limit=100{query}")), 200).clone();
+    let mut forward: Vec<Vec<Value>> = Vec::new();
+    let mut page = get(String::new());
+    assert!(page[prev.1].is_null(), "no page before the first");
+    loop {
+        forward.push(
+            page[rows]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r[key].clone())
+                .collect(),
+        );
+        let Some(cursor) = page[next.1]
+            .as_str()
+            .map(str::to_owned)
+            .or(page[next.1].as_i64().map(|i| i.to_string()))
+        else {
+            break;
+        };
+        page = get(format!("&{}={}", next.0, url_encode(&cursor)));
+    }
+    let mut backward: Vec<Vec<Value>> = vec![forward.last().unwrap().clone()];
+    loop {
+        let Some(cursor) = page[prev.1]
+            .as_str()
+            .map(str::to_owned)
+            .or(page[prev.1].as_i64().map(|i| i.to_string()))
+        else {
+            break;
+        };
+        page = get(format!("&{}={}", prev.0, url_encode(&cursor)));
+        backward.push(
+            page[rows]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r[key].clone())
+                .collect(),
+        );
+    }
+    backward.reverse();
+    assert_eq!(forward, backward, "the same pages both ways");
+    assert!(forward[..forward.len() - 1].iter().all(|p| p.len() == 100));
+    forward.concat()
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Runs `base` (a `--json` list command), from `start` (a flag and its
+/// value) if given, then follows the CLI's `hint` ("Next page:" or
+/// "Previous page:") until there is none; returns each page's rows' `key`s.
+fn walk_cli(
+    cli: &Cli,
+    base: &[&str],
+    start: Option<(&str, &str)>,
+    hint: &str,
+    key: &str,
+) -> Vec<Vec<Value>> {
+    let mut from: Option<(String, String)> = start.map(|(f, v)| (f.to_owned(), v.to_owned()));
+    let mut pages = Vec::new();
+    loop {
+        let mut argv: Vec<&str> = base.to_vec();
+        if let Some((flag, value)) = &from {
+            argv.push(flag);
+            argv.push(value);
+        }
+        let out = cli.run(&argv);
+        out.ok();
+        pages.push(
+            out.json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r[key].clone())
+                .collect(),
+        );
+        let Some(rest) = out.stderr.split(hint).nth(1) else {
+            break;
+        };
+        // " vigilo invite list --before 123. ..."
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        from = Some((
+            words[3].to_owned(),
+            words[4].trim_end_matches('.').to_owned(),
+        ));
+    }
+    pages
+}
+
+fn long_lists_are_paged_both_ways(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "big");
+    fill_invites(&server.db, "big", "guest", 1_030);
+    fill_members(&server.db, "big", "person", 240);
+    let owner_token = join(&server, "big", "owner@big.com", "owner", false);
+    let viewer_token = join(&server, "big", "viewer@big.com", "viewer", false);
+    let invites_total = 1_032;
+    let members_total = 242;
+
+    // The API: every invite once, newest first, the same pages both ways;
+    // the members by email.
+    let viewer = server.api(&viewer_token);
+    let ids = walk_api(
+        &viewer,
+        "/api/v1/workspaces/big/invites",
+        "invites",
+        "id",
+        ("before", "next_before"),
+        ("after", "prev_after"),
+    );
+    assert_eq!(ids.len(), invites_total);
+    let ids: Vec<i64> = ids.iter().map(|v| v.as_i64().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats"
+    );
+    let emails = walk_api(
+        &viewer,
+        "/api/v1/workspaces/big/members",
+        "members",
+        "email",
+        ("after", "next_after"),
+        ("before", "prev_before"),
+    );
+    assert_eq!(emails.len(), members_total);
+    let emails: Vec<&str> = emails.iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(
+        emails.windows(2).all(|w| w[0] < w[1]),
+        "by email, no repeats"
+    );
+    // The count, the default page and the bounds.
+    let first = expect(&viewer.get("/api/v1/workspaces/big/invites"), 200).clone();
+    assert_eq!(first["total"], invites_total);
+    assert_eq!(
+        first["invites"].as_array().unwrap().len(),
+        100,
+        "100 by default"
+    );
+    let most = expect(&viewer.get("/api/v1/workspaces/big/invites?limit=500"), 200).clone();
+    assert_eq!(most["invites"].as_array().unwrap().len(), 500);
+    for (bad, status) in [
+        ("limit=0", 422),
+        ("limit=501", 422),
+        ("limit=x", 400),
+        ("before=x", 400),
+        ("page=2", 400),
+    ] {
+        let r = viewer.get(&format!("/api/v1/workspaces/big/invites?{bad}"));
+        assert_eq!(r.status, status, "{bad}: {}", r.text);
+    }
+    let r = viewer.get("/api/v1/workspaces/big/members?limit=501");
+    assert_eq!(r.status, 422, "{}", r.text);
+    // Both keys: the rows between them.
+    let between = expect(
+        &viewer.get(&format!(
+            "/api/v1/workspaces/big/invites?before={}&after={}",
+            ids[10], ids[20]
+        )),
+        200,
+    )
+    .clone();
+    let got: Vec<i64> = between["invites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, ids[11..20].to_vec());
+    let between = expect(
+        &viewer.get(&format!(
+            "/api/v1/workspaces/big/members?after={}&before={}",
+            url_encode(emails[3]),
+            url_encode(emails[7])
+        )),
+        200,
+    )
+    .clone();
+    let got: Vec<&str> = between["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, emails[4..7].to_vec());
+
+    // The CLI: a page of 100 with how to go on; --limit over several
+    // pages; --all; and the pages walked both ways by following its hints.
+    let cli = Cli::with(&server.url, &owner_token, Some("big"));
+    let page = cli.run(&["invite", "list"]);
+    page.ok();
+    assert_eq!(page.stdout.lines().count(), 101, "a header and 100 rows");
+    assert!(
+        page.stderr.contains(&format!(
+            "Showing 100 of {invites_total} invites. Next page: vigilo invite list --before {}",
+            ids[99]
+        )),
+        "{}",
+        page.stderr
+    );
+    let limited = cli.run(&["--json", "invite", "list", "--limit", "777"]);
+    let limited: Vec<i64> = limited
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(limited, ids[..777].to_vec());
+    let all = cli.run(&["--json", "invite", "list", "--all"]);
+    assert_eq!(all.ok().json().as_array().unwrap().len(), invites_total);
+    assert!(
+        all.stderr.is_empty(),
+        "nothing left to hint at: {}",
+        all.stderr
+    );
+    let forward = walk_cli(
+        &cli,
+        &["--json", "invite", "list", "--limit", "250"],
+        None,
+        "Next page:",
+        "id",
+    );
+    assert_eq!(forward.len(), 5);
+    let last = forward
+        .last()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let mut backward = walk_cli(
+        &cli,
+        &["--json", "invite", "list", "--limit", "250"],
+        Some(("--after", &last)),
+        "Previous page:",
+        "id",
+    );
+    assert_eq!(backward.len(), 5);
+    let forward_ids: Vec<i64> = forward
+        .concat()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(forward_ids, ids);
+    backward.reverse();
+    let backward_ids: Vec<i64> = backward
+        .concat()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        backward_ids,
+        ids[..ids.len() - 1].to_vec(),
+        "every invite newer than the last, in list order"
+    );
+    let members = cli.run(&["--json", "member", "list", "--all"]);
+    let listed: Vec<String> = members
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, emails);
+    let before = cli.run(&[
+        "--json", "member", "list", "--before", emails[50], "--limit", "20",
+    ]);
+    let listed: Vec<String> = before
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, emails[30..50].to_vec());
+    cli.run(&["member", "list", "--limit", "0"])
+        .fails_with(2, "--limit");
+    cli.run(&["member", "list", "--limit", "5", "--all"])
+        .fails_with(2, "--all");
+}
+
+/// With 95,000 invites, the members page and the API's lists answer one
+/// page each, with the count.
+fn a_workspace_with_95000_invites_stays_small(db: TestDb) {
+    let server = TestServer::start(db);
+    create_workspace(&server.admin(), "huge");
+    fill_invites(&server.db, "huge", "guest", 95_000);
+    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
+        &server.config,
+        "admin@example.com",
+        None,
+        Some(crate::web::PASSWORD),
+    ))
+    .unwrap();
+    let web = WebSession::sign_in(&server.url, "admin@example.com", crate::web::PASSWORD);
+    let (status, page) = web.page("/w/huge/members");
+    assert_eq!(status, 200);
+    assert!(
+        page.len() < 100_000,
+        "the members page is {} bytes",
+        page.len()
+    );
+    assert!(
+        page.contains("Invites <span class=\"muted\">(95000)</span>"),
+        "the count is shown"
+    );
+    assert_eq!(page.matches("<tr data-invite=").count(), 50);
+    assert!(page.contains("rel=\"next\""));
+    let list = server.admin().get("/api/v1/workspaces/huge/invites");
+    assert!(list.text.len() < 100_000, "{} bytes", list.text.len());
+    assert_eq!(expect(&list, 200)["total"], 95_000);
+    // A refused over-limit bulk file answers with the page, not every
+    // invite.
+    let form_page = page;
+    let csrf = form_page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut csv = String::from("email,role,custom_role_name\n");
+    for i in 0..50_001 {
+        csv.push_str(&format!("x{i}@huge.com,viewer,\n"));
+    }
+    let (status, refused) = web.upload(
+        "/w/huge/invites/bulk",
+        &csrf,
+        "file",
+        "big.csv",
+        csv.as_bytes(),
+    );
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains("more than 50000 rows"),
+        "{}",
+        &refused[..refused.len().min(2000)]
+    );
+    assert!(
+        refused.len() < 100_000,
+        "the refusal is {} bytes",
+        refused.len()
+    );
+}

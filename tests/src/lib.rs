@@ -858,6 +858,57 @@ impl WebSession {
         }
     }
 
+    /// GETs `path` with the session; returns the status and the page.
+    pub fn page(&self, path: &str) -> (u16, String) {
+        let result = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .call();
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        (response.status(), response.into_string().expect("the page"))
+    }
+
+    /// POSTs a form with one file (`multipart/form-data`) and the session's
+    /// CSRF token `csrf`; returns the status and the page.
+    pub fn upload(
+        &self,
+        path: &str,
+        csrf: &str,
+        field: &str,
+        file_name: &str,
+        file: &[u8],
+    ) -> (u16, String) {
+        let boundary = "vigilo-test-boundary-7f3a";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
+             Content-Type: text/csv\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let result = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .set(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send_bytes(&body);
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("POST {path}: {e}"),
+        };
+        (response.status(), response.into_string().expect("the page"))
+    }
+
     /// GETs `path` with the session; returns the status and the `Location`
     /// of a redirect.
     pub fn get(&self, path: &str) -> (u16, Option<String>) {

@@ -19,17 +19,54 @@ pub use bulk::{
     bulk, parse_csv, BulkReport, BulkRow, CsvRow, RowOutcome, BULK_COLUMNS, MAX_BULK_ROWS,
 };
 
+use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, validate, DomainError, DomainResult};
 use crate::audit::{self, Actor, ChainAppender, NewEvent};
 use crate::authz::{Access, Caller, Permission, PermissionSet, Role};
 use crate::state::AppState;
-use crate::store::{self, CustomRole, Invite, InviteGrant, TokenCreated, User, WriteTx};
+use crate::store::{self, CustomRole, Expiring, Invite, InviteGrant, TokenCreated, User, WriteTx};
 
-/// The workspace's invites, newest first (needs `member.read`).
-pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<Invite>> {
+/// A page of the workspace's invites, newest first (needs
+/// `member.read`); `after` and `before` are invite ids.
+pub async fn list(
+    state: &AppState,
+    access: &Access,
+    query: PageQuery<i64>,
+) -> DomainResult<Listed<Invite, i64>> {
     access.require(Permission::MemberRead)?;
-    Ok(state.store.list_invites(access.workspace.id).await?)
+    let (at, limit) = query.resolve(Order::Descending)?;
+    let page = state
+        .store
+        .invites_page(access.workspace.id, &at, limit)
+        .await?;
+    Ok(Listed::new(page, |i| i.id))
+}
+
+/// How many expired invites one transaction closes: each is a write and an
+/// audit event, and the writer is not held long for them.
+const EXPIRE_BATCH: i64 = 200;
+
+/// Closes the open invites past their expiry (of one workspace, or of
+/// all), [`EXPIRE_BATCH`] per transaction; returns how many.
+async fn expire_in_batches(
+    store: &crate::store::Store,
+    workspace_id: Option<i64>,
+) -> DomainResult<usize> {
+    let which = match workspace_id {
+        Some(ws) => Expiring::Workspace(ws),
+        None => Expiring::Everywhere,
+    };
+    let mut total = 0;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let expired = store::expire_invites(&mut tx, which, EXPIRE_BATCH).await?;
+        tx.commit().await?;
+        total += expired;
+        if expired < EXPIRE_BATCH as usize {
+            return Ok(total);
+        }
+    }
 }
 
 /// An invite just created, with its one-time accept token and link.
@@ -111,9 +148,9 @@ impl Inviter<'_> {
         chain: &mut ChainAppender,
         email: &str,
         grant: &Grant,
-    ) -> DomainResult<InviteCreated> {
+    ) -> DomainResult<Option<InviteCreated>> {
         let workspace = &self.access.workspace;
-        let created = store::insert_invite(
+        let Some(created) = store::insert_invite(
             tx,
             workspace.id,
             email,
@@ -125,7 +162,10 @@ impl Inviter<'_> {
                 ttl_days: self.state.config.invite_ttl_days,
             },
         )
-        .await?;
+        .await?
+        else {
+            return Ok(None);
+        };
         let accept_url = format!("{}/invites/{}", self.state.public_url, created.accept_token);
         let role_text = grant
             .custom
@@ -167,12 +207,17 @@ impl Inviter<'_> {
                 ),
             )
             .await?;
-        Ok(InviteCreated {
+        Ok(Some(InviteCreated {
             invite: created.invite,
             accept_url,
             accept_token: created.accept_token,
-        })
+        }))
     }
+}
+
+/// The refusal of an invite for an address that already has an open one.
+fn already_invited(email: &str) -> DomainError {
+    DomainError::Conflict(format!("{email} already has a pending invite"))
 }
 
 /// One person to invite: a built-in `role` or a `custom_role`, not both.
@@ -205,8 +250,10 @@ pub async fn create(
     let grant = resolve_grant(new.role.as_deref(), new.custom_role.as_deref(), &customs)?;
     ensure_grantable(access, &grant.permissions(), "this invite")?;
     let mut tx = state.store.begin_write().await?;
-    let members = store::list_members_in(&mut tx, access.workspace.id).await?;
-    if members.iter().any(|m| m.email == email) {
+    if store::member_by_email_in(&mut tx, access.workspace.id, &email)
+        .await?
+        .is_some()
+    {
         return Err(DomainError::Conflict(format!(
             "{email} is already a member of `{}`",
             access.workspace.slug
@@ -217,9 +264,17 @@ pub async fn create(
         access,
         actor: access.actor(),
     };
-    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    store::expire_invites(
+        &mut tx,
+        Expiring::Address(access.workspace.id, &email),
+        EXPIRE_BATCH,
+    )
+    .await?;
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
-    let created = inviter.invite(&mut tx, &mut chain, &email, &grant).await?;
+    let created = inviter
+        .invite(&mut tx, &mut chain, &email, &grant)
+        .await?
+        .ok_or_else(|| already_invited(&email))?;
     tx.commit().await?;
     state.mail_queued.notify_one();
     Ok(created)
@@ -250,7 +305,13 @@ pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<
 pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<InviteCreated> {
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
-    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
+    store::expire_invites(
+        &mut tx,
+        Expiring::Address(access.workspace.id, &old.invite.email),
+        EXPIRE_BATCH,
+    )
+    .await?;
     let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
     if !matches!(old.invite.status.as_str(), "pending" | "expired") {
         return Err(DomainError::Conflict(format!(
@@ -293,7 +354,8 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let created = inviter
         .invite(&mut tx, &mut chain, &old.invite.email, &grant)
-        .await?;
+        .await?
+        .ok_or_else(|| already_invited(&old.invite.email))?;
     chain
         .append(
             &mut tx,
@@ -314,10 +376,7 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
 /// Closes every open invite past its expiry, in every workspace, each
 /// audited as `invite.expire` (the hourly task); returns how many.
 pub async fn expire_everywhere(store: &crate::store::Store) -> DomainResult<usize> {
-    let mut tx = store.begin_write().await?;
-    let expired = store::expire_invites(&mut tx, None).await?;
-    tx.commit().await?;
-    Ok(expired)
+    expire_in_batches(store, None).await
 }
 
 /// What an invite link shows before it is accepted.
