@@ -7,7 +7,8 @@
 //!    (target: under 3 s). `BULK_ROWS` and `BULK_RUNS` change the size and
 //!    repetitions.
 //! 2. Other workspaces during the largest bulk invite: while a 49,999-row
-//!    file is invited into one workspace, another client creates work
+//!    file is invited into one workspace (through `vigilo`), another
+//!    client creates work
 //!    items in another workspace one after the other, and each create's
 //!    latency is recorded; the same creates without a bulk invite running
 //!    are the baseline. SQLite has one writer for every workspace, so the
@@ -136,18 +137,22 @@ fn other_workspaces_during_the_largest_bulk(server: &TestServer) {
     };
     // Let the creates get going first.
     std::thread::sleep(Duration::from_millis(200));
-    let file = csv(rows, "big.example.com");
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, csv(rows, "big.example.com")).unwrap();
+    let cli = Cli::with(&server.url, &server.admin_token, Some("big"));
     let started = Instant::now();
-    let report = api.raw(
-        "POST",
-        "/api/v1/workspaces/big/invites/bulk",
-        Some("text/csv"),
-        Some(file.as_bytes()),
-    );
+    let out = cli.run(&[
+        "--json",
+        "member",
+        "bulk-invite",
+        "--csv",
+        file.to_str().unwrap(),
+    ]);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let mut during = creator.join().unwrap();
-    assert_eq!(expect(&report, 200)["invited"], rows, "every row invited");
+    assert_eq!(out.ok().json()["invited"], rows, "every row invited");
     println!(
         "bulk_invite: {rows} rows invited in {:.2} s ({:.0} invites/s)",
         elapsed.as_secs_f64(),

@@ -464,6 +464,226 @@ fn mail_is_withheld_from_a_relay_without_starttls(db: TestDb) {
     assert!(row[0][2] > row[0][1], "{row:?}");
 }
 
+/// The invite page, seen by anyone holding the link (the inviter too),
+/// with what varies between two invites (the address, the token, the
+/// form's token) taken out.
+fn invite_page_text(page: &str, email: &str, token: &str) -> String {
+    let page = page.replace(email, "EMAIL").replace(token, "TOKEN");
+    match page.split_once("name=\"form_token\" value=\"") {
+        Some((head, rest)) => {
+            let tail = rest.split_once('"').map_or("", |(_, t)| t);
+            format!("{head}FORM_TOKEN{tail}")
+        }
+        None => page,
+    }
+}
+
+fn anonymous_page(url: &str) -> (u16, String) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// An inviter learns nothing of whether an address has an account
+/// elsewhere: the invite page, the answers to the inviter, and accepting
+/// with the inviter's own token read the same for an address that has an
+/// account only in another workspace and for one that has none.
+fn invites_do_not_tell_whether_an_address_has_an_account(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "mine");
+    create_workspace(&admin, "theirs");
+    let elsewhere_token = join(&server, "theirs", "known@example.com", "viewer", false);
+    let owner_token = join(&server, "mine", "owner@mine.com", "owner", false);
+    let owner = server.api(&owner_token);
+    let known = owner.create(
+        "/api/v1/workspaces/mine/invites",
+        json!({"email": "known@example.com", "role": "viewer"}),
+    );
+    let fresh = owner.create(
+        "/api/v1/workspaces/mine/invites",
+        json!({"email": "fresh@example.com", "role": "viewer"}),
+    );
+    // The answers to the inviter have the same shape and say nothing more.
+    let keys = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&known), keys(&fresh));
+    assert_eq!(known["status"], fresh["status"]);
+    let token = |v: &Value| v["accept_token"].as_str().unwrap().to_owned();
+    let (known_token, fresh_token) = (token(&known), token(&fresh));
+
+    // The page behind the link reads the same, word for word.
+    let page = |token: &str, email: &str| {
+        let (status, page) = anonymous_page(&format!("{}/invites/{token}", server.url));
+        assert_eq!(status, 200);
+        assert!(!page.contains("already has"), "{page}");
+        invite_page_text(&page, email, token)
+    };
+    assert_eq!(
+        page(&known_token, "known@example.com"),
+        page(&fresh_token, "fresh@example.com")
+    );
+    // Signed in, the inviter sees the same page for both, too.
+    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
+        &server.config,
+        "admin@example.com",
+        None,
+        Some(crate::web::PASSWORD),
+    ))
+    .unwrap();
+    let inviter = WebSession::sign_in(&server.url, "admin@example.com", crate::web::PASSWORD);
+    let signed_in_page = |token: &str, email: &str| {
+        let (status, page) = inviter.page(&format!("/invites/{token}"));
+        assert_eq!(status, 200);
+        assert!(page.contains("You are signed in as admin@example.com"));
+        invite_page_text(&page, email, token)
+    };
+    assert_eq!(
+        signed_in_page(&known_token, "known@example.com"),
+        signed_in_page(&fresh_token, "fresh@example.com")
+    );
+    // Accepting with the inviter's own token is refused alike, and
+    // accepts nothing.
+    for (token, email) in [
+        (&known_token, "known@example.com"),
+        (&fresh_token, "fresh@example.com"),
+    ] {
+        let r = owner.post(
+            &format!("/api/v1/invites/{token}/accept"),
+            json!({"name": "Probe"}),
+        );
+        assert_eq!(r.status, 403, "{}", r.text);
+        assert_eq!(
+            r.json["error"]["message"].as_str().unwrap().replace(email, "EMAIL"),
+            "this invite is for EMAIL, and you are signed in as owner@mine.com: sign out (or use no token) to accept it"
+        );
+    }
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM users WHERE email = 'fresh@example.com'"),
+        0
+    );
+    // The invitees themselves still join: the existing account with its
+    // token, the new address with a name.
+    let joined = server.api(&elsewhere_token).post(
+        &format!("/api/v1/invites/{known_token}/accept"),
+        json!({"name": "Known"}),
+    );
+    assert_eq!(expect(&joined, 201)["workspace"], "mine");
+    let joined = server.anonymous().post(
+        &format!("/api/v1/invites/{fresh_token}/accept"),
+        json!({"name": "Fresh"}),
+    );
+    assert!(expect(&joined, 201)["token"]["token"].is_string());
+}
+
+/// A bulk invite of the largest allowed file, cut short by `kill -9`:
+/// every batch that committed is whole (each invite with its mail and its
+/// audit event), and sending the same file again invites exactly the rest.
+fn a_bulk_invite_cut_short_keeps_whole_batches_and_resumes(db: TestDb) {
+    use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let config = dir.path().join("vigilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n",
+            dir.path().join("data").display(),
+            db.url
+        ),
+    )
+    .unwrap();
+    let token = create_admin(&config, "root@example.com");
+    let start = || {
+        let server = ServerProcess::spawn(
+            server_command(&config),
+            port,
+            &dir.path().join("server.log"),
+        );
+        server.wait_healthy();
+        server
+    };
+    let server = start();
+    let url = server.url().to_owned();
+    Api::new(&url, Some(&token)).create(
+        "/api/v1/workspaces",
+        json!({"name": "Acme", "slug": "acme", "region": "us"}),
+    );
+    let rows = 49_999;
+    let file = dir.path().join("everyone.csv");
+    let mut csv = String::from("email,role,custom_role_name\n");
+    for i in 0..rows {
+        csv.push_str(&format!("person{i}@acme.com,viewer,\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let cli = Cli::with(&url, &token, Some("acme"));
+    let bulk = {
+        let cli = Cli::with(&url, &token, Some("acme"));
+        let file = file.clone();
+        std::thread::spawn(move || {
+            cli.run(&[
+                "--json",
+                "member",
+                "bulk-invite",
+                "--csv",
+                file.to_str().unwrap(),
+            ])
+        })
+    };
+    let invited = || db.number("SELECT COUNT(*) FROM invites");
+    let waited = std::time::Instant::now();
+    while invited() < 2_000 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(120),
+            "no batch committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(server); // kill -9
+    let cut = bulk.join().unwrap();
+    assert_ne!(cut.code, 0, "the client saw the server go: {}", cut.stderr);
+    let done = invited();
+    assert!(done < rows as i64, "the bulk invite was cut short ({done})");
+    assert_eq!(
+        db.number("SELECT COUNT(*) FROM outbox"),
+        done,
+        "a mail for each invite"
+    );
+    assert_eq!(
+        db.number("SELECT COUNT(*) FROM audit_events WHERE action = 'member.invite'"),
+        done,
+        "an audit event for each invite"
+    );
+
+    let server = start();
+    let again = cli.run(&[
+        "--json",
+        "member",
+        "bulk-invite",
+        "--csv",
+        file.to_str().unwrap(),
+    ]);
+    let report = again.ok().json();
+    assert_eq!(report["invited"], rows as i64 - done);
+    assert_eq!(report["skipped"], done);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(invited(), rows as i64);
+    assert_eq!(db.number("SELECT COUNT(*) FROM outbox"), rows as i64);
+    let verified = expect(
+        &Api::new(server.url(), Some(&token)).get("/api/v1/workspaces/acme/audit/verify?full=true"),
+        200,
+    )
+    .clone();
+    assert_eq!(verified["intact"], true, "{verified}");
+}
+
 on_both_databases!(
     invite_accept_list_remove,
     bulk_invite_reports_every_row,
@@ -473,6 +693,8 @@ on_both_databases!(
     mail_is_withheld_from_a_relay_without_starttls,
     long_lists_are_paged_both_ways,
     a_workspace_with_95000_invites_stays_small,
+    invites_do_not_tell_whether_an_address_has_an_account,
+    a_bulk_invite_cut_short_keeps_whole_batches_and_resumes,
 );
 
 /// Adds `n` pending invites (`{prefix}{i}@example.com`, i from 1) to

@@ -475,7 +475,10 @@ impl Api {
                 (name.to_ascii_lowercase(), value)
             })
             .collect();
-        let text = resp.into_string().unwrap_or_default();
+        // Not `into_string`, which stops at 10 MB (a 50,000-row bulk
+        // invite's report is larger).
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut resp.into_reader(), &mut text);
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Response {
             status,
@@ -869,6 +872,22 @@ impl WebSession {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("GET {path}: {e}"),
+        };
+        (response.status(), response.into_string().expect("the page"))
+    }
+
+    /// POSTs a form (`application/x-www-form-urlencoded`) with the
+    /// session; returns the status and the page.
+    pub fn form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let result = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .send_form(fields);
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("POST {path}: {e}"),
         };
         (response.status(), response.into_string().expect("the page"))
     }

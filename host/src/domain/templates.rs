@@ -97,6 +97,10 @@ impl Snapshot {
                 ));
             }
         }
+        if self.custom_fields.len() > super::fields::MAX_FIELDS {
+            return Err(super::fields::too_many_fields(self.custom_fields.len())
+                .under("snapshot.custom_fields"));
+        }
         let mut keys = std::collections::BTreeSet::new();
         for field in &self.custom_fields {
             field

@@ -217,9 +217,10 @@ struct AcceptInvite {
     name: String,
 }
 
-/// Accepts an invite with its one-time token. A new address becomes a user
-/// and gets its first API token; an address that already has an account
-/// must send that account's token.
+/// Accepts an invite with its one-time token. With a bearer token, it must
+/// be the invited address's own (403 otherwise); without one, a new address
+/// becomes a user and gets its first API token, and an address that already
+/// has an account is asked for that account's token (401).
 #[utoipa::path(post, path = "/api/v1/invites/{token}/accept", tag = "members",
     params(("token" = String, Path, description = "the invite's accept token (vgi_...)")), request_body = AcceptInvite,
     responses((status = 201, body = Accepted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

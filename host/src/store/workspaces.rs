@@ -176,6 +176,20 @@ pub async fn insert_workspace(
     workspace_from_row(&row)
 }
 
+/// Holds workspace `id` until `tx` ends, so that writes which must see
+/// each other's counts (such as "at most N of something") take turns. On
+/// SQLite the single writer already does; on PostgreSQL the workspace's
+/// row is locked.
+pub async fn lock_workspace(tx: &mut super::WriteTx, id: i64) -> StoreResult<()> {
+    if tx.backend() == super::Backend::Postgres {
+        sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Replaces a workspace's settings object.
 pub async fn update_settings(
     conn: &mut AnyConnection,

@@ -207,6 +207,8 @@ struct InvitePage {
     role: String,
     form_token: String,
     signed_in_as_invitee: bool,
+    /// Signed in, as someone other than the invitee.
+    signed_in_as: Option<String>,
     here: String,
     name: String,
     field: String,
@@ -252,6 +254,9 @@ async fn invite_form(
         preview,
         form_token,
         signed_in_as_invitee,
+        signed_in_as: current
+            .map(|c| c.caller.user.email.clone())
+            .filter(|_| !signed_in_as_invitee),
         here: session::urlencode(&format!("/invites/{token}")),
         name: typed.name,
         field: typed.field,
@@ -310,14 +315,16 @@ pub async fn accept_invite(
             .ok(),
         None => None,
     };
-    let preview = invites::preview(&state, &token).await?;
     let refuse = |field: &str, message: String| Typed {
         name: form.name.clone(),
         field: field.to_owned(),
         field_error: message,
         error: None,
     };
-    if !preview.existing_account && form.password != form.confirm {
+    // Signed in, someone joins with their account; signed out, with a new
+    // one (the page is the same whether or not the address has one).
+    let joining_with_account = current.is_some();
+    if !joining_with_account && form.password != form.confirm {
         let typed = refuse("confirm", "The two passwords are not the same.".into());
         return invite_form(
             &state,
@@ -330,15 +337,11 @@ pub async fn accept_invite(
     }
     let acceptance = Acceptance {
         token: token.clone(),
-        name: if preview.existing_account {
-            current
-                .as_ref()
-                .map(|c| c.caller.user.name.clone())
-                .unwrap_or_default()
-        } else {
-            form.name.clone()
+        name: match &current {
+            Some(c) => c.caller.user.name.clone(),
+            None => form.name.clone(),
         },
-        password: (!preview.existing_account).then(|| form.password.clone()),
+        password: (!joining_with_account).then(|| form.password.clone()),
         first_token: false,
     };
     let accepted =

@@ -16,9 +16,10 @@
 //! `no-store` where a page shows a secret); every state-changing form
 //! carries a CSRF token.
 //!
-//! One module per area: [`auth`] (signing in and out, accepting invites),
-//! [`dashboard`], [`items`] (changes, incidents, tasks), [`certificates`],
-//! [`playbooks`], [`members`] (members, invites, bulk invites),
+//! One module per area: [`auth`] (signing in and out, unlock links,
+//! accepting invites), [`dashboard`], [`items`] (changes, incidents,
+//! tasks), [`certificates`], [`playbooks`], [`members`] (members and
+//! invites a page at a time, bulk invites),
 //! [`audit`] (the audit log, live, and verifying it), [`settings`] (the
 //! workspace's custom fields, dashboard and settings), [`roles`],
 //! [`integrations`], [`profile`] and [`tokens`] (a person's name, password,

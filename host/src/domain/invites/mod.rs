@@ -6,8 +6,10 @@
 //! the mailer. A bulk invite checks every row (malformed email, unknown role
 //! or custom role, duplicate in the file, already a member, already
 //! invited), can be previewed without sending anything, and invites the good
-//! rows even when others fail; running the same file again invites nobody
-//! twice. Audited as `member.invite`, `invite.revoke`, `member.join`.
+//! rows even when others fail, in short transactions so that other writers
+//! are not held up; running the same file again invites nobody twice.
+//! Nothing shown to an inviter tells whether an address has an account
+//! elsewhere. Audited as `member.invite`, `invite.revoke`, `member.join`.
 
 use serde::Serialize;
 use serde_json::json;
@@ -379,7 +381,10 @@ pub async fn expire_everywhere(store: &crate::store::Store) -> DomainResult<usiz
     expire_in_batches(store, None).await
 }
 
-/// What an invite link shows before it is accepted.
+/// What an invite link shows before it is accepted. It does not say
+/// whether the invited address has an account: the inviter holds the link
+/// too, and must not learn that of an address that belongs to other
+/// workspaces.
 #[derive(Debug, Clone)]
 pub struct InvitePreview {
     /// The invite.
@@ -388,9 +393,6 @@ pub struct InvitePreview {
     pub workspace_slug: String,
     /// The workspace's name.
     pub workspace_name: String,
-    /// Whether the invited address already has an account (which must
-    /// sign in to accept).
-    pub existing_account: bool,
 }
 
 /// What the invite with accept token `token` is for (anyone holding the
@@ -406,16 +408,10 @@ pub async fn preview(state: &AppState, token: &str) -> DomainResult<InvitePrevie
         .invite_by_token(&crate::secrets::hash(token))
         .await?
         .ok_or_else(not_found)?;
-    let existing_account = state
-        .store
-        .credentials(&record.invite.email)
-        .await?
-        .is_some();
     Ok(InvitePreview {
         invite: record.invite,
         workspace_slug,
         workspace_name,
-        existing_account,
     })
 }
 
@@ -450,10 +446,12 @@ pub struct Acceptance {
     pub first_token: bool,
 }
 
-/// Accepts an invite with its one-time token. A new address becomes a user
-/// (with the password, when one is given) and gets its first API token; an
-/// address that already has an account must be accepted by that account
-/// (`caller`).
+/// Accepts an invite with its one-time token. A caller who is signed in
+/// (or sends a token) must be the invited address, whether or not it has an
+/// account; without one, a new address becomes a user (with the password,
+/// when one is given) and gets its first API token, and an address that
+/// already has an account is asked to authenticate as it. The password and
+/// name are checked first, the same way in both cases.
 pub async fn accept(
     state: &AppState,
     caller: Option<&Caller>,
@@ -466,6 +464,20 @@ pub async fn accept(
     if !crate::secrets::well_formed(token, crate::secrets::INVITE_TOKEN_PREFIX) {
         return Err(not_found());
     }
+    // A password is checked and hashed before the writer is taken (the
+    // hash is slow on purpose), whether or not the address has an account.
+    let password_hash = match (&acceptance.password, caller) {
+        (Some(password), None) => {
+            let (record, _, _) = state
+                .store
+                .invite_by_token(&crate::secrets::hash(token))
+                .await?
+                .ok_or_else(not_found)?;
+            super::passwords::check_new(password, &record.invite.email, &name)?;
+            Some(super::passwords::hash_off_executor(password.clone()).await?)
+        }
+        _ => None,
+    };
     let mut tx = state.store.begin_write().await?;
     let record = store::invite_by_token_hash(&mut tx, &crate::secrets::hash(token))
         .await?
@@ -477,35 +489,30 @@ pub async fn accept(
             invite.status
         )));
     }
+    if let Some(c) = caller.filter(|c| c.user.email != invite.email) {
+        return Err(DomainError::forbidden(
+            "invitee",
+            format!(
+                "this invite is for {}, and you are signed in as {}: sign out (or use no token) to accept it",
+                invite.email, c.user.email
+            ),
+        ));
+    }
     let existing = store::user_by_email(&mut tx, &invite.email).await?;
     let new_user = existing.is_none();
-    let (user, first_token, actor) = match existing {
-        Some(user) => match caller {
-            None => {
-                return Err(DomainError::Unauthenticated {
-                    code: "unauthenticated",
-                    message: format!(
-                        "{} already has a Vigilo account: accept the invite with that account's API token",
-                        invite.email
-                    ),
-                })
-            }
-            Some(c) if c.user.id != user.id => {
-                return Err(DomainError::forbidden(
-                    "invitee",
-                    format!("this invite is for {}, not {}", invite.email, c.user.email),
-                ))
-            }
-            Some(c) => (user, None, c.actor()),
-        },
-        None => {
-            let password_hash = match &acceptance.password {
-                Some(password) => {
-                    super::passwords::check_new(password, &invite.email, &name)?;
-                    Some(super::passwords::hash_off_executor(password.clone()).await?)
-                }
-                None => None,
-            };
+    let (user, first_token, actor) = match (existing, caller) {
+        (Some(user), Some(c)) => (user, None, c.actor()),
+        (Some(_), None) => {
+            return Err(DomainError::Unauthenticated {
+                code: "unauthenticated",
+                message: format!(
+                    "This invite cannot be accepted this way. If {} already has a Vigilo account, \
+                     sign in as it (or send its API token) to accept.",
+                    invite.email
+                ),
+            })
+        }
+        (None, _) => {
             let user = store::insert_user(&mut tx, &invite.email, &name, false).await?;
             if let Some(hash) = &password_hash {
                 store::set_password_hash(&mut tx, user.id, hash).await?;
