@@ -269,8 +269,15 @@ fn members_and_a_bulk_invite(db: TestDb) {
         !browser.has("[data-pager=members] a[rel=prev]"),
         "no page before the first"
     );
+    let show_pager = || {
+        browser.script(
+            "document.querySelector('[data-pager=members]').scrollIntoView({block: 'center'})",
+        );
+    };
+    show_pager();
     browser.check_page("members-paged");
     browser.resize(390, 844);
+    show_pager();
     browser.screenshot("members-paged-phone");
     browser.resize(1280, 900);
     browser.click("[data-pager=members] a[rel=next]");

@@ -323,15 +323,7 @@ fn custom_fields_are_capped(db: TestDb) {
     ])
     .fails_with(6, "at most 100 custom fields");
     // The settings page shows the count and why nothing more can be added.
-    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
-        &server.config,
-        "admin@example.com",
-        None,
-        Some(crate::web::PASSWORD),
-    ))
-    .unwrap();
-    let web =
-        vigilo_tests::WebSession::sign_in(&server.url, "admin@example.com", crate::web::PASSWORD);
+    let web = crate::admin_web_session(&server);
     let (status, page) = web.page("/w/ops/settings/fields");
     assert_eq!(status, 200);
     assert!(page.contains("(100 of at most 100)"), "the count is shown");
@@ -339,12 +331,7 @@ fn custom_fields_are_capped(db: TestDb) {
         page.contains("id=\"fields-full\""),
         "and that the list is full"
     );
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = crate::csrf_of(&page);
     let (status, page) = web.form(
         "/w/ops/settings/fields",
         &[
@@ -359,7 +346,7 @@ fn custom_fields_are_capped(db: TestDb) {
     assert!(page.contains("at most 100 custom fields"));
     assert_eq!(count(), MAX_FIELDS as i64, "nothing was added");
     // Removing one makes room again.
-    expect(&admin.delete("/api/v1/workspaces/ops/fields/f0"), 200);
+    expect(&admin.delete("/api/v1/workspaces/ops/fields/f0"), 204);
     admin.create("/api/v1/workspaces/ops/fields", field(3000));
     // A template with more fields than a workspace may have is refused.
     let mut snapshot = expect(&admin.get("/api/v1/workspaces/ops/export"), 200).clone();

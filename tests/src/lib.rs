@@ -792,6 +792,15 @@ pub fn set_cookie(response: &ureq::Response, name: &str) -> Option<String> {
     })
 }
 
+/// The response to a request for `path`, whatever its status.
+fn answer(path: &str, result: Result<ureq::Response, ureq::Error>) -> ureq::Response {
+    match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
 impl SignInForm {
     /// Opens `/login` on the server at `base`.
     pub fn open(base: &str) -> Self {
@@ -839,11 +848,7 @@ impl SignInForm {
                 ("form_token", &self.token),
                 ("next", "/"),
             ]);
-        match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("POST /login: {e}"),
-        }
+        answer("/login", result)
     }
 }
 
@@ -863,32 +868,26 @@ impl WebSession {
 
     /// GETs `path` with the session; returns the status and the page.
     pub fn page(&self, path: &str) -> (u16, String) {
-        let result = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .call();
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("GET {path}: {e}"),
-        };
+        let response = answer(
+            path,
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .call(),
+        );
         (response.status(), response.into_string().expect("the page"))
     }
 
     /// POSTs a form (`application/x-www-form-urlencoded`) with the
     /// session; returns the status and the page.
     pub fn form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let result = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .send_form(fields);
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("POST {path}: {e}"),
-        };
+        let response = answer(
+            path,
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .send_form(fields),
+        );
         (response.status(), response.into_string().expect("the page"))
     }
 
@@ -911,36 +910,30 @@ impl WebSession {
         .into_bytes();
         body.extend_from_slice(file);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let result = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .set(
-                "Content-Type",
-                &format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send_bytes(&body);
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("POST {path}: {e}"),
-        };
+        let response = answer(
+            path,
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .set(
+                    "Content-Type",
+                    &format!("multipart/form-data; boundary={boundary}"),
+                )
+                .send_bytes(&body),
+        );
         (response.status(), response.into_string().expect("the page"))
     }
 
     /// GETs `path` with the session; returns the status and the `Location`
     /// of a redirect.
     pub fn get(&self, path: &str) -> (u16, Option<String>) {
-        let result = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .call();
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("GET {path}: {e}"),
-        };
+        let response = answer(
+            path,
+            self.agent
+                .get(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .call(),
+        );
         (
             response.status(),
             response.header("location").map(str::to_owned),

@@ -138,24 +138,37 @@ impl ServerProcess {
     }
 }
 
+/// Writes `dir/NAME.toml`, the configuration of a server on a free port of
+/// 127.0.0.1 with its data under `dir/data` and its database at
+/// `database_url`, plus the lines `extra`; returns the file and the port.
+pub fn config_file(dir: &Path, name: &str, database_url: &str, extra: &str) -> (PathBuf, u16) {
+    let port = free_port();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{database_url}\"\n{extra}",
+            dir.join("data").display(),
+        ),
+    )
+    .unwrap();
+    (config, port)
+}
+
 /// A second server process on `server`'s database, sharing its audit
 /// signing key and secrets key (what replicas of one installation share),
 /// with its files under `dir`; healthy when returned.
 pub fn replica_of(server: &TestServer, dir: &Path) -> ServerProcess {
-    let port = free_port();
-    let config = dir.join("replica.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n\
-             audit_signing_key = \"{}\"\nsecrets_key = \"{}\"\n",
-            dir.join("data").display(),
-            server.db.url,
+    let (config, port) = config_file(
+        dir,
+        "replica",
+        &server.db.url,
+        &format!(
+            "audit_signing_key = \"{}\"\nsecrets_key = \"{}\"\n",
             server.config.effective_audit_signing_key().display(),
             server.config.effective_secrets_key().display(),
         ),
-    )
-    .unwrap();
+    );
     let process = ServerProcess::spawn(server_command(&config), port, &dir.join("replica.log"));
     process.wait_healthy();
     process

@@ -161,10 +161,11 @@ pub const BATCH_TIME: Duration = Duration::from_millis(50);
 /// The rows are checked first, without writing; the good ones are then
 /// invited in batches of one transaction each (see [`BATCH_TIME`]), every
 /// invite with its mail and its `member.invite` event in the same
-/// transaction. Should the server stop part way, the batches committed
-/// until then stay (each whole, with its audit events and mail) and the
-/// rest are not invited: sending the same file again skips the addresses
-/// already invited and invites the rest.
+/// transaction. The batches run to the end even when the client stops
+/// waiting. Should the server stop part way, the batches committed until
+/// then stay (each whole, with its audit events and mail) and the rest are
+/// not invited: sending the same file again skips the addresses already
+/// invited and invites the rest.
 pub async fn bulk(
     state: &AppState,
     access: &Access,
@@ -250,7 +251,14 @@ pub async fn bulk(
         report.push(row);
     }
     if !preview {
-        invite_in_batches(state, access, &mut report, to_invite).await;
+        // Once begun, the batches go on to the end even if the client stops
+        // waiting for the report.
+        let (state, access) = (state.clone(), access.clone());
+        report = crate::domain::detached("the bulk invite", async move {
+            invite_in_batches(&state, &access, &mut report, to_invite).await;
+            Ok(report)
+        })
+        .await?;
     }
     let count = |o: RowOutcome| report.iter().filter(|r| r.outcome == o).count();
     let report = BulkReport {
