@@ -153,7 +153,7 @@ enum Refusal {
 /// it commits and lets other writers in (on SQLite there is one writer for
 /// every workspace). With the commit, the writer is held for well under
 /// 100 ms at a time.
-pub const BATCH_TIME: Duration = Duration::from_millis(50);
+pub const BATCH_TIME: Duration = Duration::from_millis(25);
 
 /// Invites every good row of a bulk file (needs `member.invite`), or with
 /// `preview` only checks them and sends nothing.
