@@ -721,45 +721,32 @@ fn walk_api(
     prev: (&str, &str),
 ) -> Vec<Value> {
     let get = |query: String| expect(&api.get(&format!("{path}?limit=100{query}")), 200).clone();
-    let mut forward: Vec<Vec<Value>> = Vec::new();
+    let keys = |page: &Value| -> Vec<Value> {
+        page[rows]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[key].clone())
+            .collect()
+    };
+    // The key an answer gives under `name` (an email or an id), as text.
+    let cursor = |page: &Value, name: &str| {
+        page[name]
+            .as_str()
+            .map(str::to_owned)
+            .or(page[name].as_i64().map(|i| i.to_string()))
+    };
     let mut page = get(String::new());
     assert!(page[prev.1].is_null(), "no page before the first");
-    loop {
-        forward.push(
-            page[rows]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r[key].clone())
-                .collect(),
-        );
-        let Some(cursor) = page[next.1]
-            .as_str()
-            .map(str::to_owned)
-            .or(page[next.1].as_i64().map(|i| i.to_string()))
-        else {
-            break;
-        };
-        page = get(format!("&{}={}", next.0, url_encode(&cursor)));
+    let mut forward = vec![keys(&page)];
+    while let Some(at) = cursor(&page, next.1) {
+        page = get(format!("&{}={}", next.0, url_encode(&at)));
+        forward.push(keys(&page));
     }
-    let mut backward: Vec<Vec<Value>> = vec![forward.last().unwrap().clone()];
-    loop {
-        let Some(cursor) = page[prev.1]
-            .as_str()
-            .map(str::to_owned)
-            .or(page[prev.1].as_i64().map(|i| i.to_string()))
-        else {
-            break;
-        };
-        page = get(format!("&{}={}", prev.0, url_encode(&cursor)));
-        backward.push(
-            page[rows]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r[key].clone())
-                .collect(),
-        );
+    let mut backward = vec![keys(&page)];
+    while let Some(at) = cursor(&page, prev.1) {
+        page = get(format!("&{}={}", prev.0, url_encode(&at)));
+        backward.push(keys(&page));
     }
     backward.reverse();
     assert_eq!(forward, backward, "the same pages both ways");
