@@ -968,28 +968,21 @@ fn long_lists_are_paged_both_ways(db: TestDb) {
         ids[..ids.len() - 1].to_vec(),
         "every invite newer than the last, in list order"
     );
-    let members = cli.run(&["--json", "member", "list", "--all"]);
-    let listed: Vec<String> = members
-        .ok()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["email"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(listed, emails);
-    let before = cli.run(&[
-        "--json", "member", "list", "--before", emails[50], "--limit", "20",
-    ]);
-    let listed: Vec<String> = before
-        .ok()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["email"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(listed, emails[30..50].to_vec());
+    let listed = |args: &[&str]| -> Vec<String> {
+        cli.run(args)
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(listed(&["--json", "member", "list", "--all"]), emails);
+    assert_eq!(
+        listed(&["--json", "member", "list", "--before", emails[50], "--limit", "20"]),
+        emails[30..50].to_vec()
+    );
     cli.run(&["member", "list", "--limit", "0"])
         .fails_with(2, "--limit");
     cli.run(&["member", "list", "--limit", "5", "--all"])

@@ -866,15 +866,19 @@ impl WebSession {
         }
     }
 
-    /// GETs `path` with the session; returns the status and the page.
-    pub fn page(&self, path: &str) -> (u16, String) {
-        let response = answer(
+    fn fetch(&self, path: &str) -> ureq::Response {
+        answer(
             path,
             self.agent
                 .get(&format!("{}{path}", self.base))
                 .set("Cookie", &self.cookie)
                 .call(),
-        );
+        )
+    }
+
+    /// GETs `path` with the session; returns the status and the page.
+    pub fn page(&self, path: &str) -> (u16, String) {
+        let response = self.fetch(path);
         (response.status(), response.into_string().expect("the page"))
     }
 
@@ -927,13 +931,7 @@ impl WebSession {
     /// GETs `path` with the session; returns the status and the `Location`
     /// of a redirect.
     pub fn get(&self, path: &str) -> (u16, Option<String>) {
-        let response = answer(
-            path,
-            self.agent
-                .get(&format!("{}{path}", self.base))
-                .set("Cookie", &self.cookie)
-                .call(),
-        );
+        let response = self.fetch(path);
         (
             response.status(),
             response.header("location").map(str::to_owned),
