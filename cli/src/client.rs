@@ -345,12 +345,17 @@ impl Client {
     fn finish(&self, result: Result<ureq::Response, ureq::Error>) -> Result<Value> {
         match result {
             Ok(response) => {
-                let body = response.into_string().map_err(|e| {
-                    Failure::new(
-                        exit::UNAVAILABLE,
-                        format!("could not read the response from {}: {e}", self.base),
-                    )
-                })?;
+                // Read whole: `into_string` stops at 10 MB, and the report
+                // of a 50,000-row bulk invite is larger.
+                let mut body = String::new();
+                std::io::Read::read_to_string(&mut response.into_reader(), &mut body).map_err(
+                    |e| {
+                        Failure::new(
+                            exit::UNAVAILABLE,
+                            format!("could not read the response from {}: {e}", self.base),
+                        )
+                    },
+                )?;
                 if body.trim().is_empty() {
                     return Ok(Value::Null);
                 }

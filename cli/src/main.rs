@@ -33,6 +33,7 @@ mod integrations;
 mod items;
 mod members;
 mod output;
+mod paging;
 mod password;
 mod playbooks;
 mod plugins;

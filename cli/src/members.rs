@@ -11,12 +11,22 @@ use crate::args::non_empty;
 use crate::client::{exit, seg, workspace_path, Client};
 use crate::context::Ctx;
 use crate::output::{self, field, list, role_of, text, when, Table};
+use crate::paging::{PagedList, Take, Walked};
 
 /// `vigilo member ...`: its subcommands and their arguments.
 #[derive(Subcommand)]
 pub enum MemberCmd {
-    /// List the members of the workspace
-    List,
+    /// List the members of the workspace, by email (a page of 100; see --limit, --all)
+    List {
+        #[command(flatten)]
+        pages: PageArgs,
+        /// Start after the member with this email (the next page)
+        #[arg(long, value_name = "EMAIL")]
+        after: Option<String>,
+        /// Start before the member with this email (the previous page)
+        #[arg(long, value_name = "EMAIL")]
+        before: Option<String>,
+    },
     /// Invite someone by email
     Invite(InviteArgs),
     /// Give a member another role (owners; the last owner stays an owner)
@@ -65,11 +75,52 @@ pub struct RoleArgs {
     pub custom_role: Option<String>,
 }
 
+/// How much of a list to show.
+#[derive(Args)]
+#[command(group(ArgGroup::new("how_many").args(["limit", "all"])))]
+pub struct PageArgs {
+    /// Show at most N rows (reading as many pages as it takes)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Show every row (reading every page)
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl PageArgs {
+    fn take(&self) -> Take {
+        match (self.limit, self.all) {
+            (_, true) => Take::All,
+            (Some(n), false) => Take::UpTo(n),
+            (None, false) => Take::Page,
+        }
+    }
+}
+
+/// Prints a walked list as a table (or a JSON array) and, on standard
+/// error, how to see the rows not shown.
+fn print_walked(ctx: &Ctx, paged: &PagedList, walked: &Walked, table: &Table) -> Result<()> {
+    output::list_or_table(ctx.json, &walked.rows, table)?;
+    if let Some(hint) = paged.hint(walked) {
+        eprintln!("{hint}");
+    }
+    Ok(())
+}
+
 /// `vigilo invite ...`: its subcommands and their arguments.
 #[derive(Subcommand)]
 pub enum InviteCmd {
-    /// List the invites of the workspace
-    List,
+    /// List the invites of the workspace, newest first (a page of 100; see --limit, --all)
+    List {
+        #[command(flatten)]
+        pages: PageArgs,
+        /// Only invites older than the one with this id (the next page)
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+        /// Only invites newer than the one with this id (the previous page)
+        #[arg(long, value_name = "ID")]
+        after: Option<u64>,
+    },
     /// Revoke a pending invite
     Revoke {
         /// Invite id (see `vigilo invite list`)
@@ -100,11 +151,24 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
     let slug = ctx.workspace()?;
     let base = workspace_path(slug);
     match cmd {
-        MemberCmd::List => {
-            let response = client.get(&format!("{base}/members"))?;
-            let members = list(&response, "members")?;
+        MemberCmd::List {
+            pages,
+            after,
+            before,
+        } => {
+            let paged = PagedList {
+                path: format!("{base}/members"),
+                rows: "members",
+                noun: "members",
+                command: "vigilo member list",
+                next_param: "after",
+                prev_param: "before",
+                next_field: "next_after",
+                prev_field: "prev_before",
+            };
+            let walked = paged.walk(&client, after, before, pages.take())?;
             let mut table = Table::new(&["email", "name", "role", "joined"]);
-            for m in members {
+            for m in &walked.rows {
                 table.row(vec![
                     text(m, "email"),
                     text(m, "name"),
@@ -112,7 +176,7 @@ pub fn run_member(ctx: &Ctx, cmd: MemberCmd) -> Result<u8> {
                     when(m, "joined_at"),
                 ]);
             }
-            output::list_or_table(ctx.json, members, &table)?;
+            print_walked(ctx, &paged, &walked, &table)?;
         }
         MemberCmd::Invite(args) => {
             let body = match (args.role, args.custom_role) {
@@ -218,11 +282,29 @@ fn bulk_report(ctx: &Ctx, report: &Value) -> Result<u8> {
 /// Run one `vigilo invite` subcommand; returns the exit code.
 pub fn run_invite(ctx: &Ctx, cmd: InviteCmd) -> Result<u8> {
     match cmd {
-        InviteCmd::List => {
+        InviteCmd::List {
+            pages,
+            before,
+            after,
+        } => {
             let client = ctx.client()?;
             let slug = ctx.workspace()?;
-            let response = client.get(&format!("{}/invites", workspace_path(slug)))?;
-            let invites = list(&response, "invites")?;
+            let paged = PagedList {
+                path: format!("{}/invites", workspace_path(slug)),
+                rows: "invites",
+                noun: "invites",
+                command: "vigilo invite list",
+                next_param: "before",
+                prev_param: "after",
+                next_field: "next_before",
+                prev_field: "prev_after",
+            };
+            let walked = paged.walk(
+                &client,
+                after.map(|id| id.to_string()),
+                before.map(|id| id.to_string()),
+                pages.take(),
+            )?;
             let mut table = Table::new(&[
                 "id",
                 "email",
@@ -232,7 +314,7 @@ pub fn run_invite(ctx: &Ctx, cmd: InviteCmd) -> Result<u8> {
                 "created",
                 "expires",
             ]);
-            for i in invites {
+            for i in &walked.rows {
                 table.row(vec![
                     text(i, "id"),
                     text(i, "email"),
@@ -243,7 +325,7 @@ pub fn run_invite(ctx: &Ctx, cmd: InviteCmd) -> Result<u8> {
                     when(i, "expires_at"),
                 ]);
             }
-            output::list_or_table(ctx.json, invites, &table)?;
+            print_walked(ctx, &paged, &walked, &table)?;
         }
         InviteCmd::Revoke { id } => {
             let client = ctx.client()?;

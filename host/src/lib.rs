@@ -286,6 +286,21 @@ pub async fn serve(
     Ok(())
 }
 
+/// Clears the failed sign-ins counted against the account with `email`
+/// (and its known devices) and returns a link, valid for an hour, that lets
+/// the browser which opens it sign in to that account even while others
+/// keep it locked (`vigilo-server unlock-sign-in`).
+pub async fn unlock_sign_in(
+    config: &Config,
+    email: &str,
+) -> anyhow::Result<domain::sessions::Unlocked> {
+    let secrets = secretbox::SecretBox::load_or_create(&config.effective_secrets_key())?;
+    let store = open_store(config).await?;
+    let unlocked = domain::sessions::unlock(&store, &secrets, email).await;
+    store.close().await;
+    Ok(unlocked?)
+}
+
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API
 /// token for them.
 pub async fn create_admin(

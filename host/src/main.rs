@@ -1,7 +1,8 @@
 //! `vigilo-server`: runs the Vigilo server, migrates its database, creates
-//! a platform admin, checks a plugin file as the server would load it
-//! (`check-plugin`), and installs or uninstalls plugin release bundles
-//! (`plugin install|uninstall`). See `vigilo-server --help`.
+//! a platform admin, unlocks a person's sign-in (`unlock-sign-in`), checks
+//! a plugin file as the server would load it (`check-plugin`), and installs
+//! or uninstalls plugin release bundles (`plugin install|uninstall`). See
+//! `vigilo-server --help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,14 @@ enum Command {
         /// standard input (so it stays out of the shell history).
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Clear the failed sign-ins that lock a person's account and print a
+    /// link (valid for an hour) that lets their browser sign in even while
+    /// someone else keeps failing at it.
+    UnlockSignIn {
+        /// The person's email address.
+        #[arg(long)]
+        email: String,
     },
     /// Install or uninstall plugin release bundles in the plugins directory
     #[command(subcommand)]
@@ -144,6 +153,22 @@ fn main() -> ExitCode {
                 )
                 .await?;
                 println!("{}", token.token);
+                Ok(())
+            }
+            Command::UnlockSignIn { email } => {
+                let unlocked = vigilo_host::unlock_sign_in(&config, &email).await?;
+                let base = if config.public_url.is_empty() {
+                    format!("http://{}", config.bind)
+                } else {
+                    config.public_url.trim_end_matches('/').to_owned()
+                };
+                eprintln!(
+                    "Cleared {} failed-sign-in count(s) of {}. Give them this link; opened within {} minutes, it lets their browser sign in even while the account is locked for others:",
+                    unlocked.cleared,
+                    unlocked.user.email,
+                    vigilo_host::domain::sessions::UNLOCK_LINK_MINUTES
+                );
+                println!("{base}{}", unlocked.link_path);
                 Ok(())
             }
             Command::CheckPlugin { .. } => unreachable!("handled before the runtime starts"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_host::audit::HashInput;
-use vigilo_tests::process::{free_port, server_command, ServerProcess};
+use vigilo_tests::process::replica_of;
 use vigilo_tests::{expect, on_both_databases, Api, Backend, Cli, TestDb, TestServer};
 
 use crate::{audit_count, create_workspace, join};
@@ -457,24 +457,7 @@ fn concurrent_writers_never_fork_a_chain(db: TestDb) {
     let mut second = None;
     let dir = TempDir::new().unwrap();
     if backend == Backend::Postgres {
-        let port = free_port();
-        let config = dir.path().join("second.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\naudit_signing_key = \"{}\"\n",
-                dir.path().join("data").display(),
-                server.db.url,
-                server.config.effective_audit_signing_key().display()
-            ),
-        )
-        .unwrap();
-        let process = ServerProcess::spawn(
-            server_command(&config),
-            port,
-            &dir.path().join("second.log"),
-        );
-        process.wait_healthy();
+        let process = replica_of(&server, dir.path());
         urls.push(process.url().to_owned());
         second = Some(process);
     }

@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 use vigilo_host::domain::fields::{self, FieldDefinition};
 use vigilo_host::domain::invites::{self, RowOutcome};
+use vigilo_host::domain::paging::PageQuery;
 use vigilo_host::domain::roles::{self, NewRole};
 use vigilo_host::domain::sessions::{self, SignIn};
 use vigilo_host::domain::work_items::{self, NewItem};
@@ -331,22 +332,18 @@ fn bulk_invite_rows_each_get_their_outcome(db: TestDb) {
             (row.outcome, row.reason.clone().unwrap_or_default())
         };
 
-        let invites_before = state
-            .store
-            .list_invites(admin.workspace.id)
+        let invites_before = invites::list(state, &admin, PageQuery::default())
             .await
             .unwrap()
-            .len();
+            .total;
         let preview = invites::bulk(state, &admin, rows.clone(), true)
             .await
             .unwrap();
         assert_eq!(
-            state
-                .store
-                .list_invites(admin.workspace.id)
+            invites::list(state, &admin, PageQuery::default())
                 .await
                 .unwrap()
-                .len(),
+                .total,
             invites_before,
             "a preview invites nobody"
         );
@@ -396,17 +393,13 @@ fn bulk_invite_rows_each_get_their_outcome(db: TestDb) {
             .unwrap();
         assert_eq!((report.invited, report.skipped, report.failed), (2, 2, 5));
         assert_eq!(outcome(&report, "good@", 2).0, RowOutcome::Invited);
-        let invited: Vec<String> = state
-            .store
-            .list_invites(admin.workspace.id)
+        let invited = invites::list(state, &admin, PageQuery::default())
             .await
-            .unwrap()
-            .into_iter()
-            .map(|i| i.email)
-            .collect();
-        assert!(invited.contains(&"good@example.com".to_owned()));
-        assert!(invited.contains(&"auditor@example.com".to_owned()));
-        assert_eq!(invited.len(), invites_before + 2);
+            .unwrap();
+        let emails: Vec<String> = invited.rows.into_iter().map(|i| i.email).collect();
+        assert!(emails.contains(&"good@example.com".to_owned()));
+        assert!(emails.contains(&"auditor@example.com".to_owned()));
+        assert_eq!(invited.total, invites_before + 2);
         // The same file again invites nobody twice.
         let again = invites::bulk(state, &admin, rows, false).await.unwrap();
         assert_eq!(again.invited, 0);
@@ -571,6 +564,7 @@ fn attempt(email: &str, password: &str, client: &str) -> SignIn {
         password: password.into(),
         client: client.into(),
         user_agent: "test".into(),
+        device: None,
     }
 }
 
@@ -597,10 +591,13 @@ fn failed_sign_ins_are_slowed_then_refused(db: TestDb) {
             refusal(sessions::sign_in(state, &attempt("admin@example.com", "x", "10.0.0.9")).await);
         assert_eq!(unknown, wrong);
         assert_eq!(wrong.0, "sign_in_failed");
-        // The right password works, and clears the account's count.
-        sessions::sign_in(state, &attempt("Admin@Example.com ", PASSWORD, "10.0.0.9"))
-            .await
-            .expect("the right password signs in");
+        // The right password works, clears the account's count, and makes
+        // the browser a known device of the account.
+        let started =
+            sessions::sign_in(state, &attempt("Admin@Example.com ", PASSWORD, "10.0.0.9"))
+                .await
+                .expect("the right password signs in");
+        let device = started.device.expect("a known-device cookie");
         // From another address, ten wrong passwords lock the account: then
         // even the right one is refused, from anywhere, with the wait named.
         for _ in 0..sessions::LOCK_AFTER - 1 {
@@ -625,6 +622,39 @@ fn failed_sign_ins_are_slowed_then_refused(db: TestDb) {
         let (code, _) =
             refusal(sessions::sign_in(state, &attempt("ghost@example.com", "x", "10.0.0.1")).await);
         assert_eq!(code, "sign_in_locked");
+        // The owner's known device still gets in, even from the locked
+        // address, and is not handed a new cookie.
+        let from_device = SignIn {
+            device: Some(device.clone()),
+            ..attempt("admin@example.com", PASSWORD, "10.0.0.1")
+        };
+        let again = sessions::sign_in(state, &from_device)
+            .await
+            .expect("a known device signs in while the account is locked");
+        assert!(again.device.is_none());
+        // A known-device cookie is not an unlock link, nor the reverse.
+        assert!(sessions::device_from_unlock_link(&state.secrets, &device).is_none());
+        // A platform admin's unlock clears the account's count and makes a
+        // link for a new browser.
+        let unlocked = sessions::unlock(&state.store, &state.secrets, " ADMIN@example.com")
+            .await
+            .unwrap();
+        assert_eq!(unlocked.user.email, "admin@example.com");
+        assert_eq!(unlocked.cleared, 1);
+        let token = unlocked.link_path.strip_prefix("/login/device/").unwrap();
+        let linked = sessions::device_from_unlock_link(&state.secrets, token)
+            .expect("the link gives a known-device cookie");
+        let from_link = SignIn {
+            device: Some(linked),
+            ..attempt("admin@example.com", PASSWORD, "10.0.0.1")
+        };
+        sessions::sign_in(state, &from_link)
+            .await
+            .expect("the link's browser signs in from the locked address");
+        assert!(matches!(
+            sessions::unlock(&state.store, &state.secrets, "nobody@example.com").await,
+            Err(DomainError::NotFound(_))
+        ));
         // Each failure was recorded.
         let failures = state
             .store

@@ -20,6 +20,7 @@ mod plugin_runtime;
 mod plugins;
 mod scheduler;
 mod server_process;
+mod sign_in;
 mod tokens;
 mod web;
 mod web_admin;
@@ -27,7 +28,7 @@ mod work_items;
 mod workspaces;
 
 use serde_json::{json, Value};
-use vigilo_tests::{expect, Api, TestServer};
+use vigilo_tests::{expect, Api, TestServer, WebSession};
 
 /// A user invited into `slug` with `role` (or a custom role when `custom`),
 /// who accepted; returns their first API token.
@@ -62,4 +63,26 @@ pub fn create_workspace(admin: &Api, slug: &str) -> Value {
 /// Number of audit events in every chain.
 pub fn audit_count(server: &TestServer) -> i64 {
     server.db.number("SELECT COUNT(*) FROM audit_events")
+}
+
+/// Gives the platform admin `admin@example.com` the password
+/// [`web::PASSWORD`] and signs them in as a browser would.
+pub fn admin_web_session(server: &TestServer) -> WebSession {
+    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
+        &server.config,
+        "admin@example.com",
+        None,
+        Some(web::PASSWORD),
+    ))
+    .expect("the admin's password");
+    WebSession::sign_in(&server.url, "admin@example.com", web::PASSWORD)
+}
+
+/// The CSRF token of the first form on `page`.
+pub fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form with a CSRF token")
+        .to_owned()
 }

@@ -495,7 +495,10 @@ fn every_documented_limit_is_enforced() {
             .replace("{token}", "vgi_no-such-invite")
     };
     // A valid body for each operation whose body has limits, and the caller.
-    let snapshot = json!({"schema_version": 1, "settings": {}, "policies": {}, "custom_roles": []});
+    let snapshot = json!({
+        "schema_version": 1, "settings": {}, "policies": {}, "custom_roles": [],
+        "custom_fields": [{"key": "k", "label": "L", "applies_to": ["task"], "type": "text"}],
+    });
     let steps = json!([{"type": "create_task", "title": "t"}]);
     let anonymous = server.anonymous();
     let bodies: Vec<(&str, &str, Value, &Api)> = vec![

@@ -238,6 +238,90 @@ fn members_and_a_bulk_invite(db: TestDb) {
     );
     browser.check_page("members");
     browser.assert_clean(&[]);
+
+    // Long lists come 50 at a time, with the count and Previous / Next;
+    // each list keeps its place while the other is paged.
+    crate::members::fill_members(&server.db, "ops", "person", 60);
+    crate::members::fill_invites(&server.db, "ops", "guest", 120);
+    let in_db = |table: &str| {
+        server.db.number(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE workspace_id = (SELECT id FROM workspaces WHERE slug = 'ops')"
+        ))
+    };
+    let (members, invites) = (in_db("memberships"), in_db("invites"));
+    browser.goto("/w/ops/members");
+    let rows = |list: &str| {
+        browser.script(&format!(
+            "return [...document.querySelectorAll('#{list} tbody tr')].map(r => r.dataset.member || r.dataset.invite)"
+        ))
+    };
+    let first_members = rows("members");
+    let first_invites = rows("invites");
+    assert_eq!(first_members.as_array().unwrap().len(), 50);
+    assert_eq!(first_invites.as_array().unwrap().len(), 50);
+    assert!(browser.text("#members-h").contains(&format!("({members})")));
+    assert!(browser.text("#invites-h").contains(&format!("({invites})")));
+    assert_eq!(
+        browser.text("[data-pager=members] .muted"),
+        format!("50 of {members} shown")
+    );
+    assert!(
+        !browser.has("[data-pager=members] a[rel=prev]"),
+        "no page before the first"
+    );
+    let show_pager = || {
+        browser.script(
+            "document.querySelector('[data-pager=members]').scrollIntoView({block: 'center'})",
+        );
+    };
+    show_pager();
+    browser.check_page("members-paged");
+    browser.resize(390, 844);
+    show_pager();
+    browser.screenshot("members-paged-phone");
+    browser.resize(1280, 900);
+    browser.click("[data-pager=members] a[rel=next]");
+    browser.wait_for(
+        "the next page of members",
+        "return location.search.includes('after=')",
+    );
+    let second_members = rows("members");
+    let last_of_first = first_members[49].as_str().unwrap().to_owned();
+    let first_of_second = second_members[0].as_str().unwrap().to_owned();
+    assert!(
+        first_of_second > last_of_first,
+        "{first_of_second} after {last_of_first}"
+    );
+    assert_eq!(
+        rows("invites"),
+        first_invites,
+        "the invites stay on their page"
+    );
+    browser.click("[data-pager=invites] a[rel=next]");
+    browser.wait_for(
+        "the next page of invites",
+        "return location.search.includes('invites_before=')",
+    );
+    assert_eq!(
+        rows("members"),
+        second_members,
+        "the members stay on their page"
+    );
+    let second_invites = rows("invites");
+    assert_ne!(second_invites, first_invites);
+    browser.click("[data-pager=invites] a[rel=prev]");
+    browser.wait_for(
+        "the first page of invites",
+        "return location.search.includes('invites_after=')",
+    );
+    assert_eq!(rows("invites"), first_invites);
+    browser.click("[data-pager=members] a[rel=prev]");
+    browser.wait_for(
+        "the first page of members",
+        "return location.search.includes('before=')",
+    );
+    assert_eq!(rows("members"), first_members);
+    browser.assert_clean(&[]);
 }
 
 fn the_audit_log_live_and_verified(db: TestDb) {

@@ -276,4 +276,98 @@ fn custom_fields_with_builtin_types(db: TestDb) {
     assert_eq!(gone.status, 422);
 }
 
-on_both_databases!(workflows_and_approval, custom_fields_with_builtin_types);
+/// A workspace has at most 100 custom fields: the 101st is a 422 through
+/// the API, the CLI and the settings page, also when two are added at once,
+/// and a template with more is refused.
+fn custom_fields_are_capped(db: TestDb) {
+    use vigilo_host::domain::fields::MAX_FIELDS;
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let field = |i: usize| json!({"key": format!("f{i}"), "label": format!("Field {i}"), "type": "text", "applies_to": ["task"]});
+    for i in 0..MAX_FIELDS - 2 {
+        admin.create("/api/v1/workspaces/ops/fields", field(i));
+    }
+    // Four at once for the last two places: two are added, two refused.
+    let racers: Vec<_> = (0..4)
+        .map(|i| {
+            let api = server.admin();
+            let body = field(1000 + i);
+            std::thread::spawn(move || api.post("/api/v1/workspaces/ops/fields", body).status)
+        })
+        .collect();
+    let mut statuses: Vec<u16> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 201, 422, 422]);
+    let count = || server.db.number("SELECT COUNT(*) FROM custom_fields");
+    assert_eq!(count(), MAX_FIELDS as i64);
+    let refused = admin.post("/api/v1/workspaces/ops/fields", field(2000));
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(
+        refused.json["error"]["code"], "validation_failed",
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 custom fields"),
+        "{}",
+        refused.text
+    );
+    // The CLI says the same, with the exit code of a refused request.
+    let cli = vigilo_tests::Cli::with(&server.url, &server.admin_token, Some("ops"));
+    cli.run(&[
+        "field", "add", "--key", "more", "--label", "More", "--type", "text",
+    ])
+    .fails_with(6, "at most 100 custom fields");
+    // The settings page shows the count and why nothing more can be added.
+    let web = crate::admin_web_session(&server);
+    let (status, page) = web.page("/w/ops/settings/fields");
+    assert_eq!(status, 200);
+    assert!(page.contains("(100 of at most 100)"), "the count is shown");
+    assert!(
+        page.contains("id=\"fields-full\""),
+        "and that the list is full"
+    );
+    let csrf = crate::csrf_of(&page);
+    let (status, page) = web.form(
+        "/w/ops/settings/fields",
+        &[
+            ("csrf", csrf.as_str()),
+            ("label", "More"),
+            ("key", "more"),
+            ("type", "text"),
+            ("applies_to", "task"),
+        ],
+    );
+    assert_eq!(status, 422);
+    assert!(page.contains("at most 100 custom fields"));
+    assert_eq!(count(), MAX_FIELDS as i64, "nothing was added");
+    // Removing one makes room again.
+    expect(&admin.delete("/api/v1/workspaces/ops/fields/f0"), 204);
+    admin.create("/api/v1/workspaces/ops/fields", field(3000));
+    // A template with more fields than a workspace may have is refused.
+    let mut snapshot = expect(&admin.get("/api/v1/workspaces/ops/export"), 200).clone();
+    snapshot["custom_fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "extra", "label": "Extra", "type": "text", "applies_to": ["task"]}));
+    let refused = admin.post(
+        "/api/v1/templates",
+        json!({"name": "too-many", "snapshot": snapshot}),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(
+        refused.json["error"]["field"], "snapshot.custom_fields",
+        "{}",
+        refused.text
+    );
+}
+
+on_both_databases!(
+    workflows_and_approval,
+    custom_fields_with_builtin_types,
+    custom_fields_are_capped
+);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
-use crate::{cargo_bin, wait_healthy};
+use crate::{cargo_bin, wait_healthy, TestServer};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound, then
 /// released).
@@ -136,6 +136,42 @@ impl ServerProcess {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+}
+
+/// Writes `dir/NAME.toml`, the configuration of a server on a free port of
+/// 127.0.0.1 with its data under `dir/data` and its database at
+/// `database_url`, plus the lines `extra`; returns the file and the port.
+pub fn config_file(dir: &Path, name: &str, database_url: &str, extra: &str) -> (PathBuf, u16) {
+    let port = free_port();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{database_url}\"\n{extra}",
+            dir.join("data").display(),
+        ),
+    )
+    .unwrap();
+    (config, port)
+}
+
+/// A second server process on `server`'s database, sharing its audit
+/// signing key and secrets key (what replicas of one installation share),
+/// with its files under `dir`; healthy when returned.
+pub fn replica_of(server: &TestServer, dir: &Path) -> ServerProcess {
+    let (config, port) = config_file(
+        dir,
+        "replica",
+        &server.db.url,
+        &format!(
+            "audit_signing_key = \"{}\"\nsecrets_key = \"{}\"\n",
+            server.config.effective_audit_signing_key().display(),
+            server.config.effective_secrets_key().display(),
+        ),
+    );
+    let process = ServerProcess::spawn(server_command(&config), port, &dir.join("replica.log"));
+    process.wait_healthy();
+    process
 }
 
 impl Drop for ServerProcess {

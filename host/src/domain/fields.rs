@@ -21,6 +21,21 @@ use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
 use crate::state::AppState;
 use crate::store::{self, CustomField, Workspace};
 
+/// The most custom fields a workspace may have. Every create and update of
+/// a work item checks each of its workspace's fields, and every form shows
+/// them, so the count is kept where both stay fast.
+pub const MAX_FIELDS: usize = 100;
+
+/// The refusal of a field beyond [`MAX_FIELDS`].
+pub fn too_many_fields(count: usize) -> DomainError {
+    DomainError::Invalid {
+        field: None,
+        message: format!(
+            "a workspace may have at most {MAX_FIELDS} custom fields, and this one would have {count}; remove a field you no longer need first"
+        ),
+    }
+}
+
 /// A custom field definition (also the shape inside a workspace export).
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
@@ -172,7 +187,8 @@ pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<CustomF
 }
 
 /// Defines a custom field (needs `workspace.settings`). Its type must be
-/// built in or provided by a loaded plugin. Audited as `field.create`.
+/// built in or provided by a loaded plugin, and the workspace may not have
+/// [`MAX_FIELDS`] already. Audited as `field.create`.
 pub async fn create(
     state: &AppState,
     access: &Access,
@@ -197,6 +213,11 @@ pub async fn create(
         ));
     }
     let mut tx = state.store.begin_write().await?;
+    store::lock_workspace(&mut tx, access.workspace.id).await?;
+    let count = store::count_custom_fields_in(&mut tx, access.workspace.id).await?;
+    if count >= MAX_FIELDS as i64 {
+        return Err(too_many_fields(count as usize + 1));
+    }
     store::insert_custom_field(&mut tx, access.workspace.id, &field).await?;
     record(
         &mut tx,

@@ -1,5 +1,5 @@
-//! Members: who belongs to a workspace, with which role, changing their
-//! role and removing them.
+//! Members: who belongs to a workspace, with which role (listed a page at
+//! a time, see [`super::paging`]), changing their role and removing them.
 //!
 //! The last owner cannot be removed or given another role (the store
 //! refuses it), and nobody grants more than they hold. Audited as
@@ -8,16 +8,34 @@
 use serde_json::json;
 
 use super::invites::resolve_grant;
+use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, DomainError, DomainResult};
 use crate::authz::{Access, Permission};
 use crate::state::AppState;
-use crate::store::{self, Member};
+use crate::store::{self, Member, PageAt};
 
-/// The workspace's members (needs `member.read`).
-pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<Member>> {
+/// A page of the workspace's members, by email (needs `member.read`);
+/// `after` and `before` are emails.
+pub async fn list(
+    state: &AppState,
+    access: &Access,
+    query: PageQuery<String>,
+) -> DomainResult<Listed<Member, String>> {
     access.require(Permission::MemberRead)?;
-    Ok(state.store.list_members(access.workspace.id).await?)
+    let (at, limit) = query.resolve(Order::Ascending)?;
+    let email = |e: String| e.trim().to_ascii_lowercase();
+    let at = match at {
+        PageAt::First => PageAt::First,
+        PageAt::After(e) => PageAt::After(email(e)),
+        PageAt::Before(e) => PageAt::Before(email(e)),
+        PageAt::Between(a, b) => PageAt::Between(email(a), email(b)),
+    };
+    let page = state
+        .store
+        .members_page(access.workspace.id, &at, limit)
+        .await?;
+    Ok(Listed::new(page, |m| m.email.clone()))
 }
 
 /// Removes the member with `email` (needs `member.remove`).

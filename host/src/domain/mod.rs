@@ -22,7 +22,7 @@
 //! | [`workspaces`] | creating workspaces (from templates), their settings, and what a caller can see |
 //! | [`templates`] | the export document ([`templates::Snapshot`]) and workspace templates |
 //! | [`roles`] | the permission matrix shown to people, custom roles, and "nobody grants what they do not hold" |
-//! | [`members`] | the member list and removing members |
+//! | [`members`] | the member list (a page at a time), changing roles and removing members |
 //! | [`invites`] | single and bulk invites (with a preview), the invite mail, accepting an invite |
 //! | [`tokens`] | API tokens and the first platform admin |
 //! | [`passwords`] | the rules a password must pass, and Argon2id hashing |
@@ -34,6 +34,7 @@
 //! | [`plugins`] | enabling and disabling plugins, and recording the registry's events |
 //! | [`tasks`] | running a periodic task on demand |
 //! | [`audit`] | reading, following and verifying the audit log, and checkpoints |
+//! | [`paging`] | reading long lists (members, invites) a page at a time |
 //! | [`validate`] | input checks shared by every area |
 
 pub mod audit;
@@ -43,6 +44,7 @@ pub mod fields;
 pub mod integrations;
 pub mod invites;
 pub mod members;
+pub mod paging;
 pub mod passwords;
 pub mod playbooks;
 pub mod plugins;

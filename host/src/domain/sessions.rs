@@ -8,13 +8,25 @@
 //! secret, so every page can carry it and only the cookie's holder can
 //! know it.
 //!
-//! Failed sign-ins are counted per account and per client address. After
-//! [`SLOW_AFTER`] failures within [`WINDOW_MINUTES`] every answer waits a
-//! little longer; after [`LOCK_AFTER`] the account (or the address) is
-//! refused for [`LOCK_MINUTES`] minutes, even with the right password. An
-//! unknown email is treated exactly like a known one with a wrong password,
-//! so nothing tells an attacker which accounts exist. Audited as
-//! `session.create`, `session.end` and `session.failed`.
+//! Sign-in attempts are counted per account and per client address, and
+//! each attempt is counted *before* its password is checked, in one atomic
+//! statement, so concurrent guesses on any number of servers sharing the
+//! database cannot slip past the count; a successful attempt gives its
+//! count back. After [`SLOW_AFTER`] failures within [`WINDOW_MINUTES`]
+//! every answer waits a little longer; after [`LOCK_AFTER`] the account (or
+//! the address) is refused for [`LOCK_MINUTES`] minutes, even with the right
+//! password. An unknown email is treated exactly like a known one with a
+//! wrong password, so nothing tells an attacker which accounts exist.
+//!
+//! So that an attacker who keeps guessing cannot keep the account's owner
+//! out, a browser that signed in to an account before is a *known device*
+//! of that account (a cookie sealed with the server's secrets key, naming
+//! the account): its attempts are counted on their own, not against the
+//! account or the address, so a lock caused by others does not stop it. A
+//! platform admin can also clear an account's counts and hand its owner a
+//! link that makes a new browser a known device ([`unlock`], `vigilo-server
+//! unlock-sign-in`). Audited as `session.create`, `session.end`,
+//! `session.failed` and `session.unlock`.
 
 use std::time::Duration;
 
@@ -24,6 +36,7 @@ use time::OffsetDateTime;
 use super::{passwords, record_installation, validate, DomainError, DomainResult};
 use crate::audit::{Actor, NewEvent};
 use crate::authz::Caller;
+use crate::secretbox::SecretBox;
 use crate::secrets;
 use crate::state::AppState;
 use crate::store::{self, format_time, parse_time, Session, Store, User};
@@ -48,6 +61,8 @@ pub struct SignIn {
     pub client: String,
     /// The browser's `User-Agent`.
     pub user_agent: String,
+    /// The browser's known-device cookie, if it sent one.
+    pub device: Option<String>,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -67,6 +82,9 @@ pub struct Started {
     pub secret: String,
     /// Who signed in.
     pub caller: Caller,
+    /// A new known-device cookie for the browser, when it did not already
+    /// hold a good one for this account.
+    pub device: Option<String>,
 }
 
 /// A live session, resolved from its cookie.
@@ -99,72 +117,220 @@ fn minutes_left(until: &str, now: OffsetDateTime) -> i64 {
         .max(1)
 }
 
+/// How long a browser stays a known device of an account after signing in.
+pub const DEVICE_DAYS: i64 = 365;
+/// How long an unlock link from [`unlock`] works.
+pub const UNLOCK_LINK_MINUTES: i64 = 60;
+
+/// What a sealed device value is for.
+#[derive(Clone, Copy)]
+enum DeviceSeal {
+    /// The known-device cookie.
+    Cookie,
+    /// An unlock link that makes a browser a known device.
+    Link,
+}
+
+impl DeviceSeal {
+    fn context(self, user_id: i64) -> String {
+        match self {
+            DeviceSeal::Cookie => format!("sign-in-device:{user_id}"),
+            DeviceSeal::Link => format!("sign-in-unlock-link:{user_id}"),
+        }
+    }
+}
+
+/// A sealed value naming `user_id`'s device: `<user id>.<sealed nonce and
+/// expiry>`. Only the holder of the server's secrets key can make one.
+fn seal_device(
+    secrets: &SecretBox,
+    kind: DeviceSeal,
+    user_id: i64,
+    valid_for: time::Duration,
+) -> String {
+    let nonce = &secrets::generate("")
+        .plaintext
+        .chars()
+        .take(32)
+        .collect::<String>();
+    let expires = (OffsetDateTime::now_utc() + valid_for).unix_timestamp();
+    let sealed = secrets.seal(&kind.context(user_id), &format!("{nonce}:{expires}"));
+    format!("{user_id}.{sealed}")
+}
+
+/// The user and device nonce a sealed device value names, if it is
+/// genuine, of `kind`, and not expired.
+fn open_device(secrets: &SecretBox, kind: DeviceSeal, value: &str) -> Option<(i64, String)> {
+    let (user_id, sealed) = value.split_once('.')?;
+    let user_id: i64 = user_id.parse().ok()?;
+    let plain = secrets.open(&kind.context(user_id), sealed).ok()?;
+    let (nonce, expires) = plain.split_once(':')?;
+    let expires = OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
+    (expires > OffsetDateTime::now_utc()).then(|| (user_id, nonce.to_owned()))
+}
+
+/// A new known-device cookie value for `user_id`.
+pub fn new_device(secrets: &SecretBox, user_id: i64) -> String {
+    seal_device(
+        secrets,
+        DeviceSeal::Cookie,
+        user_id,
+        time::Duration::days(DEVICE_DAYS),
+    )
+}
+
+/// The known-device cookie an unlock link from [`unlock`] stands for: a
+/// new one for the link's user, or None when the link is not genuine or
+/// has expired.
+pub fn device_from_unlock_link(secrets: &SecretBox, link_token: &str) -> Option<String> {
+    let (user_id, _) = open_device(secrets, DeviceSeal::Link, link_token)?;
+    Some(new_device(secrets, user_id))
+}
+
+/// What sign-in attempts are counted against, and what a success does to
+/// the count.
+enum Scope {
+    /// Every attempt at one account from browsers that are not its known
+    /// devices (cleared by a success).
+    Account(String),
+    /// Every attempt from one client address, at any account (a success
+    /// gives back only its own attempt).
+    Client(String),
+    /// Every attempt from one known device of an account (cleared by a
+    /// success).
+    Device(String),
+}
+
+impl Scope {
+    fn key(&self) -> &str {
+        match self {
+            Scope::Account(k) | Scope::Client(k) | Scope::Device(k) => k,
+        }
+    }
+}
+
+fn account_scope(email: &str) -> String {
+    format!("account:{email}")
+}
+
+fn device_scope_prefix(user_id: i64) -> String {
+    format!("device:{user_id}:")
+}
+
+fn locked(minutes: i64) -> DomainError {
+    DomainError::Unauthenticated {
+        code: "sign_in_locked",
+        message: format!(
+            "Too many failed sign-ins for this account or from your address. \
+             Try again in {minutes} minute(s). If this is your account, sign in \
+             from a browser you have signed in with before, or ask a platform \
+             admin to unlock it."
+        ),
+    }
+}
+
 /// Signs a person in with email and password, or says why not (the same
 /// words for an unknown email as for a wrong password).
 pub async fn sign_in(state: &AppState, attempt: &SignIn) -> DomainResult<Started> {
     let email = attempt.email.trim().to_ascii_lowercase();
-    let account = format!("account:{email}");
-    let client = format!("client:{}", attempt.client);
     let now = OffsetDateTime::now_utc();
-    for scope in [&account, &client] {
-        let failures = state.store.sign_in_failures(scope).await?;
-        if let Some(until) = failures
-            .locked_until
-            .as_deref()
-            .filter(|until| parse_time(until).is_some_and(|t| t > now))
-        {
-            return Err(DomainError::Unauthenticated {
-                code: "sign_in_locked",
-                message: format!(
-                    "Too many failed sign-ins for this account or from your address. \
-                     Try again in {} minute(s).",
-                    minutes_left(until, now)
-                ),
-            });
-        }
-    }
     let found = if email.is_empty() {
         None
     } else {
         state.store.credentials(&email).await?
     };
+    // A known device of this account is counted on its own; anyone else
+    // against the account and against their address.
+    let device = found.as_ref().and_then(|c| {
+        let (user_id, nonce) = open_device(
+            &state.secrets,
+            DeviceSeal::Cookie,
+            attempt.device.as_deref()?,
+        )?;
+        (user_id == c.user.id).then(|| format!("{}{nonce}", device_scope_prefix(user_id)))
+    });
+    let known_device = device.is_some();
+    let scopes = match device {
+        Some(device) => vec![Scope::Device(device)],
+        None => vec![
+            Scope::Account(account_scope(&email)),
+            Scope::Client(format!("client:{}", attempt.client)),
+        ],
+    };
+    for scope in &scopes {
+        let failures = state.store.sign_in_failures(scope.key()).await?;
+        if let Some(until) = failures
+            .locked_until
+            .as_deref()
+            .filter(|until| parse_time(until).is_some_and(|t| t > now))
+        {
+            return Err(locked(minutes_left(until, now)));
+        }
+    }
+    // Count the attempt before checking the password: however many arrive
+    // at once, only the first LOCK_AFTER are checked.
+    let counted = count_attempt(state, &scopes, now).await?;
+    if counted > LOCK_AFTER {
+        return Err(locked(LOCK_MINUTES));
+    }
     let phc = found.as_ref().and_then(|c| c.password_hash.clone());
     let ok = passwords::verify_off_executor(attempt.password.clone(), phc).await;
     match (ok, found) {
         (true, Some(credentials)) => {
-            start(
+            let mut started = start_counted(
                 state,
                 credentials.user,
                 &attempt.client,
                 &attempt.user_agent,
-                Some(&account),
+                &scopes,
             )
-            .await
+            .await?;
+            if !known_device {
+                started.device = Some(new_device(&state.secrets, started.caller.user.id));
+            }
+            Ok(started)
         }
-        _ => Err(failed(state, &email, &[account, client], &attempt.client, now).await?),
+        _ => Err(failed(state, &email, counted, &attempt.client).await?),
     }
 }
 
-/// Counts a failed sign-in, records it, waits once failures pile up, and
-/// returns the refusal to show.
-async fn failed(
+/// Counts one attempt on every scope, in one transaction; returns the
+/// highest count.
+async fn count_attempt(
     state: &AppState,
-    email: &str,
-    scopes: &[String],
-    client: &str,
+    scopes: &[Scope],
     now: OffsetDateTime,
-) -> DomainResult<DomainError> {
+) -> DomainResult<i64> {
     let at = format_time(now);
     let window_start = format_time(now - time::Duration::minutes(WINDOW_MINUTES));
     let lock_until = format_time(now + time::Duration::minutes(LOCK_MINUTES));
     let mut tx = state.store.begin_write().await?;
     let mut most = 0;
     for scope in scopes {
-        let counted =
-            store::count_failure(&mut tx, scope, &at, &window_start, LOCK_AFTER, &lock_until)
-                .await?;
+        let counted = store::count_attempt(
+            &mut tx,
+            scope.key(),
+            &at,
+            &window_start,
+            LOCK_AFTER,
+            &lock_until,
+        )
+        .await?;
         most = most.max(counted.failures);
     }
+    tx.commit_unclaimed().await?;
+    Ok(most)
+}
+
+/// Records a failed sign-in (already counted), waits once failures pile
+/// up, and returns the refusal to show.
+async fn failed(
+    state: &AppState,
+    email: &str,
+    failures: i64,
+    client: &str,
+) -> DomainResult<DomainError> {
+    let mut tx = state.store.begin_write().await?;
     crate::audit::append(
         &mut tx,
         &Actor::system(),
@@ -172,22 +338,16 @@ async fn failed(
             None,
             "session.failed",
             email,
-            json!({"client": client, "failures_in_a_row": most, "locked": most >= LOCK_AFTER}),
+            json!({"client": client, "failures_in_a_row": failures, "locked": failures >= LOCK_AFTER}),
         ),
     )
     .await?;
     tx.commit().await?;
-    if most >= LOCK_AFTER {
-        return Ok(DomainError::Unauthenticated {
-            code: "sign_in_locked",
-            message: format!(
-                "Too many failed sign-ins for this account or from your address. \
-                 Try again in {LOCK_MINUTES} minutes."
-            ),
-        });
+    if failures >= LOCK_AFTER {
+        return Ok(locked(LOCK_MINUTES));
     }
-    if most > SLOW_AFTER {
-        tokio::time::sleep(Duration::from_secs((most - SLOW_AFTER).min(5) as u64)).await;
+    if failures > SLOW_AFTER {
+        tokio::time::sleep(Duration::from_secs((failures - SLOW_AFTER).min(5) as u64)).await;
     }
     Ok(refused(
         "The email or password is not right. Check both and try again.",
@@ -195,14 +355,14 @@ async fn failed(
 }
 
 /// Begins a session for `user` (after a sign-in, or an invite accepted in
-/// the browser), clearing the account's failed sign-ins when `account` is
-/// given.
-pub async fn start(
+/// the browser), giving back the counts the sign-in attempt took on
+/// `scopes`.
+async fn start_counted(
     state: &AppState,
     user: User,
     client: &str,
     user_agent: &str,
-    account: Option<&str>,
+    scopes: &[Scope],
 ) -> DomainResult<Started> {
     let secret = secrets::generate(secrets::SESSION_PREFIX);
     let expires_at = store::now_plus(
@@ -212,8 +372,13 @@ pub async fn start(
     );
     let user_agent: String = user_agent.chars().take(300).collect();
     let mut tx = state.store.begin_write().await?;
-    if let Some(scope) = account {
-        store::clear_failures(&mut tx, scope).await?;
+    for scope in scopes {
+        match scope {
+            Scope::Account(key) | Scope::Device(key) => {
+                store::clear_failures(&mut tx, key).await?;
+            }
+            Scope::Client(key) => store::release_attempt(&mut tx, key, LOCK_AFTER).await?,
+        }
     }
     let session = store::insert_session(
         &mut tx,
@@ -242,6 +407,69 @@ pub async fn start(
         session,
         secret: secret.plaintext,
         caller,
+        device: None,
+    })
+}
+
+/// Begins a session for `user` who has just proven who they are another
+/// way (an invite accepted in the browser).
+pub async fn start(
+    state: &AppState,
+    user: User,
+    client: &str,
+    user_agent: &str,
+) -> DomainResult<Started> {
+    start_counted(state, user, client, user_agent, &[]).await
+}
+
+/// What a platform admin's unlock did.
+#[derive(Debug, Clone)]
+pub struct Unlocked {
+    /// The person.
+    pub user: User,
+    /// How many counts were cleared (the account's, its known devices').
+    pub cleared: u64,
+    /// The path of a link, valid for [`UNLOCK_LINK_MINUTES`], that makes
+    /// the browser that opens it a known device of the account.
+    pub link_path: String,
+}
+
+/// Clears the failed sign-ins counted against the account with `email`
+/// and its known devices, and makes an unlock link for its owner (the
+/// platform admin's `vigilo-server unlock-sign-in`). Addresses' counts are
+/// left alone: they may be an attacker's. Audited as `session.unlock`.
+pub async fn unlock(store: &Store, secrets: &SecretBox, email: &str) -> DomainResult<Unlocked> {
+    let email = validate::email("email", email)?;
+    let user = store
+        .credentials(&email)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no user with the email {email}")))?
+        .user;
+    let mut tx = store.begin_write().await?;
+    let mut cleared = store::clear_failures(&mut tx, &account_scope(&email)).await?;
+    cleared += store::clear_failures_with_prefix(&mut tx, &device_scope_prefix(user.id)).await?;
+    crate::audit::append(
+        &mut tx,
+        &Actor::system(),
+        NewEvent::new(
+            None,
+            "session.unlock",
+            &email,
+            json!({"user_id": user.id, "counts_cleared": cleared}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    let token = seal_device(
+        secrets,
+        DeviceSeal::Link,
+        user.id,
+        time::Duration::minutes(UNLOCK_LINK_MINUTES),
+    );
+    Ok(Unlocked {
+        user,
+        cleared,
+        link_path: format!("/login/device/{token}"),
     })
 }
 

@@ -37,8 +37,9 @@ pub struct Snapshot {
     pub policies: Map<String, Value>,
     /// Custom roles.
     pub custom_roles: Vec<SnapshotRole>,
-    /// Custom field definitions.
+    /// Custom field definitions (at most 100, a workspace's limit).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub custom_fields: Vec<FieldDefinition>,
     /// Playbooks.
     #[serde(default)]
@@ -100,6 +101,10 @@ impl Snapshot {
                     format!("custom role `{}` appears twice", role.name),
                 ));
             }
+        }
+        if self.custom_fields.len() > super::fields::MAX_FIELDS {
+            return Err(super::fields::too_many_fields(self.custom_fields.len())
+                .under("snapshot.custom_fields"));
         }
         let mut keys = std::collections::BTreeSet::new();
         for field in &self.custom_fields {

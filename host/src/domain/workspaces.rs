@@ -101,6 +101,9 @@ pub async fn create(
             let (base, perms) = role.parse()?;
             store::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms).await?;
         }
+        if snapshot.custom_fields.len() > super::fields::MAX_FIELDS {
+            return Err(super::fields::too_many_fields(snapshot.custom_fields.len()));
+        }
         for field in &snapshot.custom_fields {
             store::insert_custom_field(&mut tx, workspace.id, &field.parse()?).await?;
         }

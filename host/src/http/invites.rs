@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, MaybePrincipal, Principal};
+use super::extract::{ApiJson, ApiPath, ApiQuery, MaybePrincipal, Principal};
 use super::schemas::{Email, Line100};
 use crate::authz::{Permission, Role};
 use crate::domain::invites::{self, Acceptance, Accepted, BulkReport, InviteCreated, NewInvite};
+use crate::domain::paging::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::Invite;
@@ -33,25 +34,64 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         )
 }
 
+/// A page of a workspace's invites, newest first.
 #[derive(Serialize, ToSchema)]
 struct InviteList {
     invites: Vec<Invite>,
+    /// How many invites the workspace has (in every status).
+    total: i64,
+    /// Pass as `before` for the next page, of older invites (null on the
+    /// last page).
+    next_before: Option<i64>,
+    /// Pass as `after` for the previous page, of newer invites (null on
+    /// the first page).
+    prev_after: Option<i64>,
 }
 
-/// Invites of a workspace, newest first (never their tokens).
+/// Which page of invites.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct InviteQuery {
+    /// Only invites with a smaller id (older: the next page).
+    before: Option<i64>,
+    /// Only invites with a larger id (newer: the previous page).
+    after: Option<i64>,
+    /// At most this many (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// Invites of a workspace, newest first, a page at a time (never their
+/// tokens); `before`/`after` an invite id, both: the invites between them.
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/invites", tag = "members", security(("bearer" = [])),
-    params(("slug" = String, Path)),
-    responses((status = 200, body = InviteList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("slug" = String, Path), InviteQuery),
+    responses((status = 200, body = InviteList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_invites(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
+    ApiQuery(query): ApiQuery<InviteQuery>,
 ) -> ApiResult<Json<InviteList>> {
     let access = principal
         .workspace(&state, &slug, Permission::MemberRead)
         .await?;
+    let page = invites::list(
+        &state,
+        &access,
+        PageQuery {
+            after: query.after,
+            before: query.before,
+            limit: query.limit,
+        },
+    )
+    .await?;
     Ok(Json(InviteList {
-        invites: invites::list(&state, &access).await?,
+        invites: page.rows,
+        total: page.total,
+        next_before: page.next,
+        prev_after: page.prev,
     }))
 }
 
@@ -183,9 +223,10 @@ struct AcceptInvite {
     name: String,
 }
 
-/// Accepts an invite with its one-time token. A new address becomes a user
-/// and gets its first API token; an address that already has an account
-/// must send that account's token.
+/// Accepts an invite with its one-time token. With a bearer token, it must
+/// be the invited address's own (403 otherwise); without one, a new address
+/// becomes a user and gets its first API token, and an address that already
+/// has an account is asked for that account's token (401).
 #[utoipa::path(post, path = "/api/v1/invites/{token}/accept", tag = "members",
     params(("token" = String, Path, description = "the invite's accept token (vgi_...)")), request_body = AcceptInvite,
     responses((status = 201, body = Accepted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

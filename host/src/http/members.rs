@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, Principal};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use crate::authz::{Permission, Role};
 use crate::domain::members;
+use crate::domain::paging::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::Member;
@@ -21,25 +22,62 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_member, set_member_role))
 }
 
+/// A page of a workspace's members, by email.
 #[derive(Serialize, ToSchema)]
 struct MemberList {
     members: Vec<Member>,
+    /// How many members the workspace has.
+    total: i64,
+    /// Pass as `after` for the next page (null on the last page).
+    next_after: Option<String>,
+    /// Pass as `before` for the previous page (null on the first page).
+    prev_before: Option<String>,
 }
 
-/// Members of a workspace.
+/// Which page of members.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct MemberQuery {
+    /// Only members whose email sorts after this one (the next page).
+    after: Option<String>,
+    /// Only members whose email sorts before this one (the previous page).
+    before: Option<String>,
+    /// At most this many (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// Members of a workspace, by email, a page at a time (`after`/`before`
+/// an email; both: the members between them).
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/members", tag = "members", security(("bearer" = [])),
-    params(("slug" = String, Path)),
-    responses((status = 200, body = MemberList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("slug" = String, Path), MemberQuery),
+    responses((status = 200, body = MemberList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_members(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
+    ApiQuery(query): ApiQuery<MemberQuery>,
 ) -> ApiResult<Json<MemberList>> {
     let access = principal
         .workspace(&state, &slug, Permission::MemberRead)
         .await?;
+    let page = members::list(
+        &state,
+        &access,
+        PageQuery {
+            after: query.after,
+            before: query.before,
+            limit: query.limit,
+        },
+    )
+    .await?;
     Ok(Json(MemberList {
-        members: members::list(&state, &access).await?,
+        members: page.rows,
+        total: page.total,
+        next_after: page.next,
+        prev_before: page.prev,
     }))
 }
 

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use super::{now, now_plus, Store, StoreError, StoreResult};
+use super::{now, now_plus, Keyset, Page, PageAt, Store, StoreError, StoreResult};
 use crate::authz::Role;
 use crate::secrets;
 
@@ -89,33 +89,58 @@ pub struct NewInvite {
     pub accept_token: String,
 }
 
-/// Closes the open invites past their expiry — of one workspace, or of all
-/// (`None`) — each audited as `invite.expire` by the system actor, so their
-/// addresses can be invited again. Returns how many were closed. Call
-/// before [`insert_invite`].
+/// Which open invites past their expiry [`expire_invites`] closes.
+#[derive(Debug, Clone, Copy)]
+pub enum Expiring<'a> {
+    /// Every workspace's.
+    Everywhere,
+    /// One workspace's.
+    Workspace(i64),
+    /// One address's in one workspace.
+    Address(i64, &'a str),
+}
+
+/// Closes at most `limit` open invites past their expiry, oldest first,
+/// each audited as `invite.expire` by the system actor, so their addresses
+/// can be invited again. Returns how many were closed; fewer than `limit`
+/// means none are left (unless another server closed some meanwhile).
 pub async fn expire_invites(
     tx: &mut super::WriteTx,
-    workspace_id: Option<i64>,
+    which: Expiring<'_>,
+    limit: i64,
 ) -> StoreResult<usize> {
     use crate::audit::{self, Actor, NewEvent};
     let at = now();
     const OPEN_AND_EXPIRED: &str = "SELECT id, workspace_id, email FROM invites
          WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1";
-    let rows = match workspace_id {
-        Some(ws) => {
+    let rows = match which {
+        Expiring::Everywhere => {
+            sqlx::query(&format!("{OPEN_AND_EXPIRED} ORDER BY id LIMIT $2"))
+                .bind(&at)
+                .bind(limit)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        Expiring::Workspace(ws) => {
             sqlx::query(&format!(
-                "{OPEN_AND_EXPIRED} AND workspace_id = $2 ORDER BY id"
+                "{OPEN_AND_EXPIRED} AND workspace_id = $2 ORDER BY id LIMIT $3"
             ))
             .bind(&at)
             .bind(ws)
+            .bind(limit)
             .fetch_all(&mut **tx)
             .await?
         }
-        None => {
-            sqlx::query(&format!("{OPEN_AND_EXPIRED} ORDER BY id"))
-                .bind(&at)
-                .fetch_all(&mut **tx)
-                .await?
+        Expiring::Address(ws, email) => {
+            sqlx::query(&format!(
+                "{OPEN_AND_EXPIRED} AND workspace_id = $2 AND email = $3 ORDER BY id LIMIT $4"
+            ))
+            .bind(&at)
+            .bind(ws)
+            .bind(email)
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?
         }
     };
     let mut expired = 0;
@@ -167,19 +192,22 @@ pub struct InviteGrant<'a> {
     pub ttl_days: u32,
 }
 
-/// Creates an invite; a pending invite for the same address is a conflict.
+/// Creates an invite, or returns None when the address already has an
+/// open one in the workspace (without failing the transaction: several
+/// invites may be written in one).
 pub async fn insert_invite(
     conn: &mut AnyConnection,
     workspace_id: i64,
     email: &str,
     grant: &InviteGrant<'_>,
-) -> StoreResult<NewInvite> {
+) -> StoreResult<Option<NewInvite>> {
     let created_at = now();
     let expires_at = now_plus(i64::from(grant.ttl_days) * 86_400);
     let secret = secrets::generate(secrets::INVITE_TOKEN_PREFIX);
-    let id: i64 = sqlx::query_scalar(
+    let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO invites (workspace_id, email, role, custom_role_id, token_hash, invited_by, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(workspace_id)
     .bind(email)
@@ -189,10 +217,12 @@ pub async fn insert_invite(
     .bind(grant.invited_by)
     .bind(&created_at)
     .bind(&expires_at)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(super::conflict_on_unique(|| format!("{email} already has a pending invite")))?;
-    Ok(NewInvite {
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(Some(NewInvite {
         invite: Invite {
             id,
             email: email.to_string(),
@@ -204,7 +234,7 @@ pub async fn insert_invite(
             invited_by: grant.invited_by_email.to_string(),
         },
         accept_token: secret.plaintext,
-    })
+    }))
 }
 
 /// One invite of a workspace, read inside a transaction.
@@ -276,20 +306,6 @@ pub async fn mark_invite_accepted(conn: &mut AnyConnection, id: i64) -> StoreRes
     Ok(())
 }
 
-/// Lower-case emails with a pending invite in a workspace.
-pub async fn pending_invite_emails_in(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-) -> StoreResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT email FROM invites WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
-    )
-    .bind(workspace_id)
-    .bind(now())
-    .fetch_all(&mut *conn)
-    .await?)
-}
-
 /// Queues a mail in the outbox.
 pub async fn queue_mail(
     conn: &mut AnyConnection,
@@ -353,18 +369,41 @@ impl Store {
         Ok(Some((record, row.try_get("slug")?, row.try_get("name")?)))
     }
 
-    /// Invites of a workspace, newest first.
-    pub async fn list_invites(&self, workspace_id: i64) -> StoreResult<Vec<Invite>> {
-        let rows = sqlx::query(&format!(
-            "{INVITE_SELECT} WHERE i.workspace_id = $1 ORDER BY i.id DESC"
-        ))
+    /// Lower-case emails with a pending invite in a workspace.
+    pub async fn pending_invite_emails(&self, workspace_id: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT email FROM invites WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+        )
         .bind(workspace_id)
+        .bind(now())
         .fetch_all(self.pool())
-        .await?;
+        .await?)
+    }
+
+    /// A page of a workspace's invites, newest first: `at` names invites'
+    /// ids; at most `limit` rows.
+    pub async fn invites_page(
+        &self,
+        workspace_id: i64,
+        at: &PageAt<i64>,
+        limit: i64,
+    ) -> StoreResult<Page<Invite>> {
+        let mut conn = self.pool().acquire().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invites WHERE workspace_id = $1")
+            .bind(workspace_id)
+            .fetch_one(&mut *conn)
+            .await?;
         let now = now();
-        rows.iter()
-            .map(|r| invite_from_row(r, &now).map(|r| r.invite))
-            .collect()
+        Keyset {
+            select: &format!("{INVITE_SELECT} WHERE i.workspace_id = $1"),
+            exists: "SELECT 1 FROM invites i WHERE i.workspace_id = $1",
+            column: "i.id",
+            descending: true,
+        }
+        .read(&mut conn, workspace_id, at, limit, total, |r| {
+            invite_from_row(r, &now).map(|r| r.invite)
+        })
+        .await
     }
 
     /// Mails not yet sent, oldest first, skipping ones that failed too often.

@@ -90,6 +90,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0012_idempotency_keys.sql"),
         postgres: include_str!("../../../migrations/postgres/0012_idempotency_keys.sql"),
     },
+    Migration {
+        version: 13,
+        name: "invite_paging",
+        sqlite: include_str!("../../../migrations/sqlite/0013_invite_paging.sql"),
+        postgres: include_str!("../../../migrations/postgres/0013_invite_paging.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

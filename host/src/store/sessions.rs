@@ -165,10 +165,21 @@ pub struct Failures {
     pub locked_until: Option<String>,
 }
 
-/// Counts one failed sign-in for `scope` at `at`. A count whose window
-/// began before `window_start` starts again at one. Once the count reaches
-/// `lock_after`, the scope is locked until `lock_until`.
-pub async fn count_failure(
+/// Whether a stored count is over: its lock (if any) has run out and its
+/// window began before `$3`. `$2` is the time of the attempt.
+const COUNT_IS_OVER: &str =
+    "((sign_in_failures.locked_until IS NULL OR sign_in_failures.locked_until <= $2) \
+     AND sign_in_failures.first_failed_at < $3)";
+
+/// Counts one sign-in attempt for `scope` at `at`, *before* its password is
+/// checked, in one statement: concurrent attempts on any number of servers
+/// each get their own number (1, 2, 3, ...), so none is lost and none is
+/// counted twice. A count whose window began before `window_start` (and
+/// whose lock has run out) starts again at one. The attempt that brings
+/// the count to `lock_after` locks the scope until `lock_until`; a lock in
+/// force is kept as it is. A successful attempt gives its number back
+/// ([`clear_failures`] or [`release_attempt`]).
+pub async fn count_attempt(
     conn: &mut AnyConnection,
     scope: &str,
     at: &str,
@@ -176,49 +187,87 @@ pub async fn count_failure(
     lock_after: i64,
     lock_until: &str,
 ) -> StoreResult<Failures> {
-    let current = failures_in(conn, scope).await?;
-    let fresh = current
-        .first_failed_at
-        .as_deref()
-        .is_none_or(|first| first < window_start);
-    let failures = if fresh { 1 } else { current.failures + 1 };
-    let first = if fresh {
-        at.to_owned()
-    } else {
-        current
-            .first_failed_at
-            .clone()
-            .unwrap_or_else(|| at.to_owned())
-    };
-    let locked_until = (failures >= lock_after).then(|| lock_until.to_owned());
-    sqlx::query(
+    let counted =
+        format!("CASE WHEN {COUNT_IS_OVER} THEN 1 ELSE sign_in_failures.failures + 1 END");
+    let row = sqlx::query(&format!(
         "INSERT INTO sign_in_failures (scope, failures, first_failed_at, last_failed_at, locked_until)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (scope) DO UPDATE SET failures = excluded.failures,
-             first_failed_at = excluded.first_failed_at, last_failed_at = excluded.last_failed_at,
-             locked_until = excluded.locked_until",
-    )
+         VALUES ($1, 1, $2, $2, $6)
+         ON CONFLICT (scope) DO UPDATE SET
+             failures = {counted},
+             first_failed_at = CASE WHEN {COUNT_IS_OVER} THEN $2 ELSE sign_in_failures.first_failed_at END,
+             last_failed_at = $2,
+             locked_until = CASE
+                 WHEN sign_in_failures.locked_until > $2 THEN sign_in_failures.locked_until
+                 WHEN {counted} >= $4 THEN $5
+                 ELSE NULL END
+         RETURNING failures, first_failed_at, locked_until"
+    ))
     .bind(scope)
-    .bind(failures)
-    .bind(&first)
     .bind(at)
-    .bind(&locked_until)
-    .execute(&mut *conn)
+    .bind(window_start)
+    .bind(lock_after)
+    .bind(lock_until)
+    .bind((lock_after <= 1).then_some(lock_until))
+    .fetch_one(&mut *conn)
     .await?;
     Ok(Failures {
-        failures,
-        first_failed_at: Some(first),
-        locked_until,
+        failures: row.try_get("failures")?,
+        first_failed_at: row.try_get("first_failed_at")?,
+        locked_until: row.try_get("locked_until")?,
     })
 }
 
-/// Forgets `scope`'s failed sign-ins (after a successful one).
-pub async fn clear_failures(conn: &mut AnyConnection, scope: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1")
+/// Gives back the number a successful attempt took from `scope` with
+/// [`count_attempt`] (for a scope shared with other accounts, such as a
+/// client address, whose other failures still count); a lock that only
+/// this attempt brought about is lifted.
+pub async fn release_attempt(
+    conn: &mut AnyConnection,
+    scope: &str,
+    lock_after: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sign_in_failures SET failures = failures - 1,
+             locked_until = CASE WHEN failures - 1 >= $2 THEN locked_until ELSE NULL END
+         WHERE scope = $1 AND failures > 0",
+    )
+    .bind(scope)
+    .bind(lock_after)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets `scope`'s failed sign-ins (after a successful one); returns
+/// whether there were any.
+pub async fn clear_failures(conn: &mut AnyConnection, scope: &str) -> StoreResult<u64> {
+    Ok(sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1")
         .bind(scope)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected())
+}
+
+/// Forgets the failed sign-ins of every scope whose name starts with
+/// `prefix` (a platform admin's unlock); returns how many were forgotten.
+pub async fn clear_failures_with_prefix(
+    conn: &mut AnyConnection,
+    prefix: &str,
+) -> StoreResult<u64> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Ok(
+        sqlx::query("DELETE FROM sign_in_failures WHERE scope LIKE $1 ESCAPE '\\'")
+            .bind(pattern)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
 }
 
 async fn failures_in(conn: &mut AnyConnection, scope: &str) -> StoreResult<Failures> {

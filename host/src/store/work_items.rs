@@ -264,6 +264,19 @@ pub async fn insert_custom_field(
     Ok(())
 }
 
+/// How many custom fields `workspace_id` has, read inside a transaction.
+pub async fn count_custom_fields_in(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+) -> StoreResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM custom_fields WHERE workspace_id = $1")
+            .bind(workspace_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
 /// Deletes a custom field definition (values already stored stay in items'
 /// history but are no longer shown or validated).
 pub async fn delete_custom_field(

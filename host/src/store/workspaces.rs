@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
-use super::{json_column, now, Store, StoreError, StoreResult};
+use super::{json_column, now, Keyset, Page, PageAt, Store, StoreError, StoreResult};
 use crate::authz::{PermissionSet, Role};
 
 /// A workspace as stored.
@@ -176,6 +176,20 @@ pub async fn insert_workspace(
     workspace_from_row(&row)
 }
 
+/// Holds workspace `id` until `tx` ends, so that writes which must see
+/// each other's counts (such as "at most N of something") take turns. On
+/// SQLite the single writer already does; on PostgreSQL the workspace's
+/// row is locked.
+pub async fn lock_workspace(tx: &mut super::WriteTx, id: i64) -> StoreResult<()> {
+    if tx.backend() == super::Backend::Postgres {
+        sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Replaces a workspace's settings object.
 pub async fn update_settings(
     conn: &mut AnyConnection,
@@ -248,10 +262,8 @@ pub async fn remove_member(
     workspace_id: i64,
     email: &str,
 ) -> StoreResult<Member> {
-    let member = list_members_in(conn, workspace_id)
+    let member = member_by_email_in(conn, workspace_id, email)
         .await?
-        .into_iter()
-        .find(|m| m.email == email)
         .ok_or_else(|| {
             StoreError::NotFound(format!("{email} is not a member of this workspace"))
         })?;
@@ -286,15 +298,12 @@ pub async fn set_member_role(
     role: Role,
     custom_role_id: Option<i64>,
 ) -> StoreResult<(Member, Member)> {
-    let find = |members: Vec<Member>| {
-        members
-            .into_iter()
-            .find(|m| m.email == email)
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("{email} is not a member of this workspace"))
-            })
+    let find = |member: Option<Member>| {
+        member.ok_or_else(|| {
+            StoreError::NotFound(format!("{email} is not a member of this workspace"))
+        })
     };
-    let before = find(list_members_in(conn, workspace_id).await?)?;
+    let before = find(member_by_email_in(conn, workspace_id, email).await?)?;
     let stays_owner = role == Role::Owner && custom_role_id.is_none();
     if before.role == Role::Owner && before.custom_role.is_none() && !stays_owner {
         let owners: i64 = sqlx::query_scalar(
@@ -318,38 +327,43 @@ pub async fn set_member_role(
     .bind(before.user_id)
     .execute(&mut *conn)
     .await?;
-    let after = find(list_members_in(conn, workspace_id).await?)?;
+    let after = find(member_by_email_in(conn, workspace_id, email).await?)?;
     Ok((before, after))
 }
 
-/// Members of a workspace, read inside a transaction.
-pub async fn list_members_in(
+const MEMBER_SELECT: &str =
+    "SELECT u.id AS user_id, u.email, u.name, m.role, c.name AS custom_role,
+            m.created_at AS joined_at
+     FROM memberships m JOIN users u ON u.id = m.user_id
+     LEFT JOIN custom_roles c ON c.id = m.custom_role_id";
+
+fn member_from_row(r: &AnyRow) -> StoreResult<Member> {
+    let role: String = r.try_get("role")?;
+    Ok(Member {
+        user_id: r.try_get("user_id")?,
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: role.parse().map_err(StoreError::Corrupt)?,
+        custom_role: r.try_get("custom_role")?,
+        joined_at: r.try_get("joined_at")?,
+    })
+}
+
+/// The member of a workspace with (lower-case) `email`, read inside a
+/// transaction.
+pub async fn member_by_email_in(
     conn: &mut AnyConnection,
     workspace_id: i64,
-) -> StoreResult<Vec<Member>> {
-    let rows = sqlx::query(
-        "SELECT u.id AS user_id, u.email, u.name, m.role, c.name AS custom_role,
-                m.created_at AS joined_at
-         FROM memberships m JOIN users u ON u.id = m.user_id
-         LEFT JOIN custom_roles c ON c.id = m.custom_role_id
-         WHERE m.workspace_id = $1 ORDER BY u.email",
-    )
+    email: &str,
+) -> StoreResult<Option<Member>> {
+    let row = sqlx::query(&format!(
+        "{MEMBER_SELECT} WHERE m.workspace_id = $1 AND u.email = $2"
+    ))
     .bind(workspace_id)
-    .fetch_all(&mut *conn)
+    .bind(email)
+    .fetch_optional(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let role: String = r.try_get("role")?;
-            Ok(Member {
-                user_id: r.try_get("user_id")?,
-                email: r.try_get("email")?,
-                name: r.try_get("name")?,
-                role: role.parse().map_err(StoreError::Corrupt)?,
-                custom_role: r.try_get("custom_role")?,
-                joined_at: r.try_get("joined_at")?,
-            })
-        })
-        .collect()
+    row.as_ref().map(member_from_row).transpose()
 }
 
 /// Creates a custom role.
@@ -480,10 +494,40 @@ impl Store {
             .collect()
     }
 
-    /// Members of a workspace.
-    pub async fn list_members(&self, workspace_id: i64) -> StoreResult<Vec<Member>> {
+    /// The emails of a workspace's members.
+    pub async fn member_emails(&self, workspace_id: i64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.workspace_id = $1",
+        )
+        .bind(workspace_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// A page of a workspace's members, by email: `at` names members'
+    /// emails; at most `limit` rows.
+    pub async fn members_page(
+        &self,
+        workspace_id: i64,
+        at: &PageAt<String>,
+        limit: i64,
+    ) -> StoreResult<Page<Member>> {
         let mut conn = self.pool().acquire().await?;
-        list_members_in(&mut conn, workspace_id).await
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE workspace_id = $1")
+                .bind(workspace_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        Keyset {
+            select: &format!("{MEMBER_SELECT} WHERE m.workspace_id = $1"),
+            exists: "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
+                     WHERE m.workspace_id = $1",
+            column: "u.email",
+            descending: false,
+        }
+        .read(&mut conn, workspace_id, at, limit, total, member_from_row)
+        .await
     }
 
     /// Custom roles of a workspace.

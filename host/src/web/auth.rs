@@ -53,13 +53,24 @@ struct LoginPage {
     error: Option<String>,
 }
 
-/// `?next=` of the sign-in page.
+/// `?next=` of the sign-in page, and `?device=known` after an unlock link.
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    device: Option<String>,
 }
 
 fn login_form(state: &AppState, next: String, email: String, error: Option<String>) -> Response {
+    login_form_with(state, next, email, error, None)
+}
+
+fn login_form_with(
+    state: &AppState,
+    next: String,
+    email: String,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
     let (form_token, cookie) = session::form_token(state);
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
@@ -70,7 +81,7 @@ fn login_form(state: &AppState, next: String, email: String, error: Option<Strin
         render_status(
             status,
             &LoginPage {
-                frame: Frame::bare("Sign in"),
+                frame: Frame::bare("Sign in").with_notice(notice),
                 form_token,
                 next,
                 email,
@@ -91,7 +102,37 @@ pub async fn login_page(
     if current.is_some() {
         return see_other(&next);
     }
-    login_form(&state, next, String::new(), None)
+    let notice = (query.device.as_deref() == Some("known")).then(|| {
+        "This browser can now sign in to your account even while it is locked \
+         for others. Sign in with your password."
+            .to_owned()
+    });
+    login_form_with(&state, next, String::new(), None, notice)
+}
+
+/// `GET /login/device/{token}`: an unlock link from `vigilo-server
+/// unlock-sign-in` makes this browser a known device of its account, then
+/// shows the sign-in page.
+pub async fn unlock_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match sessions::device_from_unlock_link(&state.secrets, &token)
+        .and_then(|device| session::device_cookie(&state, &device))
+    {
+        Some(cookie) => session::with_cookie(see_other("/login?device=known"), cookie),
+        None => {
+            let mut response = login_form(
+                &state,
+                "/".into(),
+                String::new(),
+                Some(
+                    "This unlock link is not valid or has expired. Ask a platform admin \
+                     for a new one."
+                        .into(),
+                ),
+            );
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
+    }
 }
 
 /// The sign-in form.
@@ -120,12 +161,23 @@ pub async fn login(
         password: form.password,
         client: session::client(&parts),
         user_agent: session::user_agent(&parts),
+        device: session::cookie(&parts, session::device_cookie_name(&state)).map(str::to_owned),
     };
     match sessions::sign_in(&state, &attempt).await {
-        Ok(started) => Ok(session::with_cookie(
-            see_other(&next),
-            session::session_cookie(&state, &started.secret),
-        )),
+        Ok(started) => {
+            let mut response = session::with_cookie(
+                see_other(&next),
+                session::session_cookie(&state, &started.secret),
+            );
+            if let Some(cookie) = started
+                .device
+                .as_deref()
+                .and_then(|device| session::device_cookie(&state, device))
+            {
+                response = session::with_cookie(response, cookie);
+            }
+            Ok(response)
+        }
         Err(DomainError::Unauthenticated { message, .. }) => {
             Ok(login_form(&state, next, form.email, Some(message)))
         }
@@ -155,6 +207,8 @@ struct InvitePage {
     role: String,
     form_token: String,
     signed_in_as_invitee: bool,
+    /// Signed in, as someone other than the invitee.
+    signed_in_as: Option<String>,
     here: String,
     name: String,
     field: String,
@@ -200,6 +254,9 @@ async fn invite_form(
         preview,
         form_token,
         signed_in_as_invitee,
+        signed_in_as: current
+            .map(|c| c.caller.user.email.clone())
+            .filter(|_| !signed_in_as_invitee),
         here: session::urlencode(&format!("/invites/{token}")),
         name: typed.name,
         field: typed.field,
@@ -258,14 +315,16 @@ pub async fn accept_invite(
             .ok(),
         None => None,
     };
-    let preview = invites::preview(&state, &token).await?;
     let refuse = |field: &str, message: String| Typed {
         name: form.name.clone(),
         field: field.to_owned(),
         field_error: message,
         error: None,
     };
-    if !preview.existing_account && form.password != form.confirm {
+    // Signed in, someone joins with their account; signed out, with a new
+    // one (the page is the same whether or not the address has one).
+    let joining_with_account = current.is_some();
+    if !joining_with_account && form.password != form.confirm {
         let typed = refuse("confirm", "The two passwords are not the same.".into());
         return invite_form(
             &state,
@@ -278,15 +337,11 @@ pub async fn accept_invite(
     }
     let acceptance = Acceptance {
         token: token.clone(),
-        name: if preview.existing_account {
-            current
-                .as_ref()
-                .map(|c| c.caller.user.name.clone())
-                .unwrap_or_default()
-        } else {
-            form.name.clone()
+        name: match &current {
+            Some(c) => c.caller.user.name.clone(),
+            None => form.name.clone(),
         },
-        password: (!preview.existing_account).then(|| form.password.clone()),
+        password: (!joining_with_account).then(|| form.password.clone()),
         first_token: false,
     };
     let accepted =
@@ -342,7 +397,6 @@ pub async fn accept_invite(
         accepted.user,
         &session::client(&parts),
         &session::user_agent(&parts),
-        None,
     )
     .await?;
     Ok(session::with_cookie(

@@ -1,6 +1,7 @@
-//! `/w/{slug}/members`: who is in the workspace and with which role,
-//! changing roles and removing people (owners), inviting one person, the
-//! invites with their status (resend, revoke), and inviting many from a CSV
+//! `/w/{slug}/members`: who is in the workspace and with which role (a
+//! page of [`PAGE_ROWS`] at a time, with the count), changing roles and
+//! removing people (owners), inviting one person, the invites with their
+//! status (resend, revoke; paged the same way), and inviting many from a CSV
 //! file: the file is checked and previewed row by row before anything is
 //! sent, then the per-row report offers the failed rows as a CSV file to fix
 //! and upload again.
@@ -19,6 +20,7 @@ use super::{
 };
 use crate::authz::{Access, Permission, Role};
 use crate::domain::invites::{self, BulkReport, InviteCreated, NewInvite, RowOutcome};
+use crate::domain::paging::PageQuery;
 use crate::domain::sessions::Current;
 use crate::domain::{members, roles, DomainError};
 use crate::state::AppState;
@@ -92,13 +94,87 @@ impl InviteRow {
     }
 }
 
+/// Rows of each list on the page.
+pub const PAGE_ROWS: i64 = 50;
+
+/// Which page of each list is shown: `?after=`/`?before=` an email for the
+/// members, `?invites_before=`/`?invites_after=` an invite id for the
+/// invites (see [`crate::domain::paging`]).
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct Paging {
+    after: Option<String>,
+    before: Option<String>,
+    invites_before: Option<String>,
+    invites_after: Option<String>,
+}
+
+impl Paging {
+    /// The query string of these positions (empty ones left out), each
+    /// pair preceded by `&`.
+    fn query(&self) -> String {
+        [
+            ("after", &self.after),
+            ("before", &self.before),
+            ("invites_before", &self.invites_before),
+            ("invites_after", &self.invites_after),
+        ]
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("&{name}={}", super::session::urlencode(v)))
+        })
+        .collect()
+    }
+
+    /// The link to the page with these positions, at `anchor`.
+    fn url(&self, slug: &str, anchor: &str) -> String {
+        let query = self.query();
+        let query = query.strip_prefix('&').unwrap_or("");
+        if query.is_empty() {
+            format!("/w/{slug}/members#{anchor}")
+        } else {
+            format!("/w/{slug}/members?{query}#{anchor}")
+        }
+    }
+
+    fn members(&self) -> PageQuery<String> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        PageQuery {
+            after: given(&self.after),
+            before: given(&self.before),
+            limit: Some(PAGE_ROWS),
+        }
+    }
+
+    fn invites(&self) -> PageQuery<i64> {
+        let id = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse().ok());
+        PageQuery {
+            after: id(&self.invites_after),
+            before: id(&self.invites_before),
+            limit: Some(PAGE_ROWS),
+        }
+    }
+}
+
+/// A list's count and the links to its neighbouring pages.
+pub struct Pager {
+    total: i64,
+    shown: usize,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "members/page.html")]
 struct MembersPage {
     frame: Frame,
     slug: String,
     members: Vec<MemberRow>,
+    members_pager: Pager,
     invites: Vec<InviteRow>,
+    invites_pager: Pager,
     roles: Vec<RoleOption>,
     can_roles: bool,
     can_remove: bool,
@@ -119,6 +195,7 @@ struct Shown {
     error: Option<String>,
     bulk_error: Option<String>,
     notice: Option<String>,
+    paging: Paging,
 }
 
 async fn page_with(
@@ -129,8 +206,52 @@ async fn page_with(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let me = &current.caller.user.email;
-    let members = members::list(state, access)
-        .await?
+    let slug = &access.workspace.slug;
+    let paging = &shown.paging;
+    let members = members::list(state, access, paging.members()).await?;
+    let members_pager = Pager {
+        total: members.total,
+        shown: members.rows.len(),
+        prev: members.prev.as_ref().map(|email| {
+            Paging {
+                after: None,
+                before: Some(email.clone()),
+                ..paging.clone()
+            }
+            .url(slug, "members-h")
+        }),
+        next: members.next.as_ref().map(|email| {
+            Paging {
+                after: Some(email.clone()),
+                before: None,
+                ..paging.clone()
+            }
+            .url(slug, "members-h")
+        }),
+    };
+    let invites = invites::list(state, access, paging.invites()).await?;
+    let invites_pager = Pager {
+        total: invites.total,
+        shown: invites.rows.len(),
+        prev: invites.prev.map(|id| {
+            Paging {
+                invites_after: Some(id.to_string()),
+                invites_before: None,
+                ..paging.clone()
+            }
+            .url(slug, "invites-h")
+        }),
+        next: invites.next.map(|id| {
+            Paging {
+                invites_before: Some(id.to_string()),
+                invites_after: None,
+                ..paging.clone()
+            }
+            .url(slug, "invites-h")
+        }),
+    };
+    let members = members
+        .rows
         .into_iter()
         .map(|m| MemberRow {
             role: role_label(m.role, m.custom_role.as_deref()),
@@ -144,8 +265,8 @@ async fn page_with(
             email: m.email,
         })
         .collect();
-    let invites = invites::list(state, access)
-        .await?
+    let invites = invites
+        .rows
         .into_iter()
         .map(|i| InviteRow {
             id: i.id,
@@ -167,7 +288,9 @@ async fn page_with(
             frame,
             slug: access.workspace.slug.clone(),
             members,
+            members_pager,
             invites,
+            invites_pager,
             roles: role_options(&customs),
             can_roles: access.can(Permission::RoleManage),
             can_remove: access.can(Permission::MemberRemove),
@@ -197,6 +320,7 @@ pub async fn page(
     SignedIn(current): SignedIn,
     Path(slug): Path<String>,
     Query(done): Query<Done>,
+    Query(paging): Query<Paging>,
 ) -> Result<Response, PageError> {
     let access = workspace_access(&state, &current, &slug, Permission::MemberRead).await?;
     let about = done.about.clone().unwrap_or_default();
@@ -222,6 +346,7 @@ pub async fn page(
         &access,
         Shown {
             notice,
+            paging,
             ..Shown::default()
         },
         StatusCode::OK,

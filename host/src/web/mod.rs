@@ -16,9 +16,10 @@
 //! `no-store` where a page shows a secret); every state-changing form
 //! carries a CSRF token.
 //!
-//! One module per area: [`auth`] (signing in and out, accepting invites),
-//! [`dashboard`], [`items`] (changes, incidents, tasks), [`certificates`],
-//! [`playbooks`], [`members`] (members, invites, bulk invites),
+//! One module per area: [`auth`] (signing in and out, unlock links,
+//! accepting invites), [`dashboard`], [`items`] (changes, incidents,
+//! tasks), [`certificates`], [`playbooks`], [`members`] (members and
+//! invites a page at a time, bulk invites),
 //! [`audit`] (the audit log, live, and verifying it), [`settings`] (the
 //! workspace's custom fields, dashboard and settings), [`roles`],
 //! [`integrations`], [`profile`] and [`tokens`] (a person's name, password,
@@ -77,6 +78,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(auth::home))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login/device/{token}", get(auth::unlock_link))
         .route("/logout", post(auth::logout))
         .route(
             "/invites/{token}",

@@ -30,6 +30,29 @@ pub fn session_cookie_name(state: &AppState) -> &'static str {
     }
 }
 
+/// The cookie that marks a browser as a known device of the account that
+/// last signed in with it (see [`crate::domain::sessions`]).
+pub fn device_cookie_name(state: &AppState) -> &'static str {
+    if secure(state) {
+        "__Host-vigilo_device"
+    } else {
+        "vigilo_device"
+    }
+}
+
+/// `Set-Cookie` for a known-device `value`, kept as long as the server
+/// honours it. `SameSite=Strict`: only the sign-in form, on this site,
+/// needs it.
+pub fn device_cookie(state: &AppState, value: &str) -> Option<HeaderValue> {
+    let max_age = sessions::DEVICE_DAYS * 86_400;
+    let attributes = if secure(state) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{attributes}",
+        device_cookie_name(state)
+    ))
+    .ok()
+}
+
 /// The cookie that carries the token of forms shown before signing in.
 fn form_cookie_name(state: &AppState) -> &'static str {
     if secure(state) {

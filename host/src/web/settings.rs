@@ -72,6 +72,8 @@ struct FieldsPage {
     frame: Frame,
     slug: String,
     rows: Vec<FieldRow>,
+    /// The most fields a workspace may have.
+    max: usize,
     types: Vec<TypeOption>,
     form: FieldForm,
     field: String,
@@ -158,6 +160,7 @@ async fn fields_page(
         frame,
         slug: access.workspace.slug.clone(),
         rows,
+        max: fields::MAX_FIELDS,
         types: types
             .into_iter()
             .map(|t| TypeOption {

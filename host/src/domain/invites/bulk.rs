@@ -3,17 +3,17 @@
 //! preview that sends nothing, and the failed rows as a file to fix.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{resolve_grant, Grant, Inviter};
+use super::{resolve_grant, Grant, InviteCreated, Inviter};
 use crate::audit::ChainAppender;
 use crate::authz::{Access, Permission};
 use crate::domain::roles::ensure_grantable;
 use crate::domain::{validate, DomainError, DomainResult};
 use crate::state::AppState;
-use crate::store;
 
 /// The columns a bulk-invite CSV must have, in this order.
 pub const BULK_COLUMNS: [&str; 3] = ["email", "role", "custom_role_name"];
@@ -149,8 +149,23 @@ enum Refusal {
     Failed(String),
 }
 
+/// How long one transaction of a bulk invite may go on adding rows before
+/// it commits and lets other writers in (on SQLite there is one writer for
+/// every workspace). With the commit, the writer is held for well under
+/// 100 ms at a time.
+pub const BATCH_TIME: Duration = Duration::from_millis(25);
+
 /// Invites every good row of a bulk file (needs `member.invite`), or with
 /// `preview` only checks them and sends nothing.
+///
+/// The rows are checked first, without writing; the good ones are then
+/// invited in batches of one transaction each (see [`BATCH_TIME`]), every
+/// invite with its mail and its `member.invite` event in the same
+/// transaction. The batches run to the end even when the client stops
+/// waiting. Should the server stop part way, the batches committed until
+/// then stay (each whole, with its audit events and mail) and the rest are
+/// not invited: sending the same file again skips the addresses already
+/// invited and invites the rest.
 pub async fn bulk(
     state: &AppState,
     access: &Access,
@@ -158,28 +173,26 @@ pub async fn bulk(
     preview: bool,
 ) -> DomainResult<BulkReport> {
     access.require(Permission::MemberInvite)?;
-    let customs = state.store.list_custom_roles(access.workspace.id).await?;
-    let mut tx = state.store.begin_write().await?;
-    let members: HashSet<String> = store::list_members_in(&mut tx, access.workspace.id)
-        .await?
-        .into_iter()
-        .map(|m| m.email)
-        .collect();
+    let workspace = access.workspace.id;
+    let customs = state.store.list_custom_roles(workspace).await?;
     if !preview {
-        store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+        super::expire_in_batches(&state.store, Some(workspace)).await?;
     }
-    let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
-    let pending: HashSet<String> = store::pending_invite_emails_in(&mut tx, access.workspace.id)
+    let members: HashSet<String> = state
+        .store
+        .member_emails(workspace)
         .await?
         .into_iter()
         .collect();
-    let inviter = Inviter {
-        state,
-        access,
-        actor: access.actor(),
-    };
+    let pending: HashSet<String> = state
+        .store
+        .pending_invite_emails(workspace)
+        .await?
+        .into_iter()
+        .collect();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut report = Vec::with_capacity(rows.len());
+    let mut to_invite: Vec<(usize, Grant)> = Vec::new();
     for record in &rows {
         let cell = |i: usize| record.cells.get(i).cloned().unwrap_or_default();
         let mut row = BulkRow {
@@ -221,19 +234,14 @@ pub async fn bulk(
             Ok((email, grant))
         })();
         match checked {
-            Ok((email, _)) if preview => {
+            Ok((email, grant)) => {
                 row.email = email;
-                row.outcome = RowOutcome::WouldInvite;
-            }
-            Ok((email, grant)) => match inviter.invite(&mut tx, &mut chain, &email, &grant).await {
-                Ok(created) => {
-                    row.email = created.invite.email.clone();
-                    row.outcome = RowOutcome::Invited;
-                    row.accept_url = Some(created.accept_url);
-                    row.accept_token = Some(created.accept_token);
+                if preview {
+                    row.outcome = RowOutcome::WouldInvite;
+                } else {
+                    to_invite.push((report.len(), grant));
                 }
-                Err(e) => row.reason = Some(e.to_string()),
-            },
+            }
             Err(Refusal::Skipped(reason)) => {
                 row.outcome = RowOutcome::Skipped;
                 row.reason = Some(reason);
@@ -242,12 +250,15 @@ pub async fn bulk(
         }
         report.push(row);
     }
-    if preview {
-        // Nothing was written; dropping the transaction rolls back.
-        drop(tx);
-    } else {
-        tx.commit().await?;
-        state.mail_queued.notify_one();
+    if !preview {
+        // Once begun, the batches go on to the end even if the client stops
+        // waiting for the report.
+        let (state, access) = (state.clone(), access.clone());
+        report = crate::domain::detached("the bulk invite", async move {
+            invite_in_batches(&state, &access, &mut report, to_invite).await;
+            Ok(report)
+        })
+        .await?;
     }
     let count = |o: RowOutcome| report.iter().filter(|r| r.outcome == o).count();
     let report = BulkReport {
@@ -258,4 +269,73 @@ pub async fn bulk(
     };
     tracing::info!(workspace = %access.workspace.slug, preview, invited = report.invited, skipped = report.skipped, failed = report.failed, "bulk invite");
     Ok(report)
+}
+
+/// Invites the checked rows `to_invite` (an index into `report` and what
+/// to grant), one transaction per [`BATCH_TIME`], and records each row's
+/// outcome in `report` once its batch has committed. Should a batch fail,
+/// its rows and those after it are reported failed, naming why, and the
+/// batches before it stand.
+async fn invite_in_batches(
+    state: &AppState,
+    access: &Access,
+    report: &mut [BulkRow],
+    to_invite: Vec<(usize, Grant)>,
+) {
+    let inviter = Inviter {
+        state,
+        access,
+        actor: access.actor(),
+    };
+    let mut queue = to_invite.into_iter().peekable();
+    let mut batches = 0;
+    while queue.peek().is_some() {
+        let mut done: Vec<(usize, Option<InviteCreated>)> = Vec::new();
+        let batch = async {
+            let mut tx = state.store.begin_write().await?;
+            let began = Instant::now();
+            let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
+            while began.elapsed() < BATCH_TIME {
+                let Some((index, grant)) = queue.next() else {
+                    break;
+                };
+                let email = report[index].email.clone();
+                done.push((
+                    index,
+                    inviter.invite(&mut tx, &mut chain, &email, &grant).await?,
+                ));
+            }
+            tx.commit().await?;
+            Ok::<_, DomainError>(())
+        }
+        .await;
+        batches += 1;
+        if let Err(e) = batch {
+            tracing::warn!(workspace = %access.workspace.slug, batches, error = %e, "bulk invite stopped part way");
+            let reason = format!("not invited: {e}; send the file again to invite the rest");
+            for index in done
+                .iter()
+                .map(|(index, _)| *index)
+                .chain(queue.by_ref().map(|(index, _)| index))
+            {
+                report[index].reason = Some(reason.clone());
+            }
+            break;
+        }
+        state.mail_queued.notify_one();
+        for (index, created) in done {
+            let row = &mut report[index];
+            match created {
+                Some(created) => {
+                    row.outcome = RowOutcome::Invited;
+                    row.accept_url = Some(created.accept_url);
+                    row.accept_token = Some(created.accept_token);
+                }
+                None => {
+                    row.outcome = RowOutcome::Skipped;
+                    row.reason = Some("already invited".into());
+                }
+            }
+        }
+    }
 }

@@ -6,8 +6,10 @@
 //! the mailer. A bulk invite checks every row (malformed email, unknown role
 //! or custom role, duplicate in the file, already a member, already
 //! invited), can be previewed without sending anything, and invites the good
-//! rows even when others fail; running the same file again invites nobody
-//! twice. Audited as `member.invite`, `invite.revoke`, `member.join`.
+//! rows even when others fail, in short transactions so that other writers
+//! are not held up; running the same file again invites nobody twice.
+//! Nothing shown to an inviter tells whether an address has an account
+//! elsewhere. Audited as `member.invite`, `invite.revoke`, `member.join`.
 
 use serde::Serialize;
 use serde_json::json;
@@ -19,17 +21,54 @@ pub use bulk::{
     bulk, parse_csv, BulkReport, BulkRow, CsvRow, RowOutcome, BULK_COLUMNS, MAX_BULK_ROWS,
 };
 
+use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, validate, DomainError, DomainResult};
 use crate::audit::{self, Actor, ChainAppender, NewEvent};
 use crate::authz::{Access, Caller, Permission, PermissionSet, Role};
 use crate::state::AppState;
-use crate::store::{self, CustomRole, Invite, InviteGrant, TokenCreated, User, WriteTx};
+use crate::store::{self, CustomRole, Expiring, Invite, InviteGrant, TokenCreated, User, WriteTx};
 
-/// The workspace's invites, newest first (needs `member.read`).
-pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<Invite>> {
+/// A page of the workspace's invites, newest first (needs
+/// `member.read`); `after` and `before` are invite ids.
+pub async fn list(
+    state: &AppState,
+    access: &Access,
+    query: PageQuery<i64>,
+) -> DomainResult<Listed<Invite, i64>> {
     access.require(Permission::MemberRead)?;
-    Ok(state.store.list_invites(access.workspace.id).await?)
+    let (at, limit) = query.resolve(Order::Descending)?;
+    let page = state
+        .store
+        .invites_page(access.workspace.id, &at, limit)
+        .await?;
+    Ok(Listed::new(page, |i| i.id))
+}
+
+/// How many expired invites one transaction closes: each is a write and an
+/// audit event, and the writer is not held long for them.
+const EXPIRE_BATCH: i64 = 200;
+
+/// Closes the open invites past their expiry (of one workspace, or of
+/// all), [`EXPIRE_BATCH`] per transaction; returns how many.
+async fn expire_in_batches(
+    store: &crate::store::Store,
+    workspace_id: Option<i64>,
+) -> DomainResult<usize> {
+    let which = match workspace_id {
+        Some(ws) => Expiring::Workspace(ws),
+        None => Expiring::Everywhere,
+    };
+    let mut total = 0;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let expired = store::expire_invites(&mut tx, which, EXPIRE_BATCH).await?;
+        tx.commit().await?;
+        total += expired;
+        if expired < EXPIRE_BATCH as usize {
+            return Ok(total);
+        }
+    }
 }
 
 /// An invite just created, with its one-time accept token and link.
@@ -111,9 +150,9 @@ impl Inviter<'_> {
         chain: &mut ChainAppender,
         email: &str,
         grant: &Grant,
-    ) -> DomainResult<InviteCreated> {
+    ) -> DomainResult<Option<InviteCreated>> {
         let workspace = &self.access.workspace;
-        let created = store::insert_invite(
+        let Some(created) = store::insert_invite(
             tx,
             workspace.id,
             email,
@@ -125,7 +164,10 @@ impl Inviter<'_> {
                 ttl_days: self.state.config.invite_ttl_days,
             },
         )
-        .await?;
+        .await?
+        else {
+            return Ok(None);
+        };
         let accept_url = format!("{}/invites/{}", self.state.public_url, created.accept_token);
         let role_text = grant
             .custom
@@ -167,12 +209,17 @@ impl Inviter<'_> {
                 ),
             )
             .await?;
-        Ok(InviteCreated {
+        Ok(Some(InviteCreated {
             invite: created.invite,
             accept_url,
             accept_token: created.accept_token,
-        })
+        }))
     }
+}
+
+/// The refusal of an invite for an address that already has an open one.
+fn already_invited(email: &str) -> DomainError {
+    DomainError::Conflict(format!("{email} already has a pending invite"))
 }
 
 /// One person to invite: a built-in `role` or a `custom_role`, not both.
@@ -205,8 +252,10 @@ pub async fn create(
     let grant = resolve_grant(new.role.as_deref(), new.custom_role.as_deref(), &customs)?;
     ensure_grantable(access, &grant.permissions(), "this invite")?;
     let mut tx = state.store.begin_write().await?;
-    let members = store::list_members_in(&mut tx, access.workspace.id).await?;
-    if members.iter().any(|m| m.email == email) {
+    if store::member_by_email_in(&mut tx, access.workspace.id, &email)
+        .await?
+        .is_some()
+    {
         return Err(DomainError::Conflict(format!(
             "{email} is already a member of `{}`",
             access.workspace.slug
@@ -217,9 +266,17 @@ pub async fn create(
         access,
         actor: access.actor(),
     };
-    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    store::expire_invites(
+        &mut tx,
+        Expiring::Address(access.workspace.id, &email),
+        EXPIRE_BATCH,
+    )
+    .await?;
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
-    let created = inviter.invite(&mut tx, &mut chain, &email, &grant).await?;
+    let created = inviter
+        .invite(&mut tx, &mut chain, &email, &grant)
+        .await?
+        .ok_or_else(|| already_invited(&email))?;
     tx.commit().await?;
     state.mail_queued.notify_one();
     Ok(created)
@@ -250,7 +307,13 @@ pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<
 pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<InviteCreated> {
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
-    store::expire_invites(&mut tx, Some(access.workspace.id)).await?;
+    let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
+    store::expire_invites(
+        &mut tx,
+        Expiring::Address(access.workspace.id, &old.invite.email),
+        EXPIRE_BATCH,
+    )
+    .await?;
     let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
     if !matches!(old.invite.status.as_str(), "pending" | "expired") {
         return Err(DomainError::Conflict(format!(
@@ -293,7 +356,8 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let created = inviter
         .invite(&mut tx, &mut chain, &old.invite.email, &grant)
-        .await?;
+        .await?
+        .ok_or_else(|| already_invited(&old.invite.email))?;
     chain
         .append(
             &mut tx,
@@ -314,13 +378,13 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
 /// Closes every open invite past its expiry, in every workspace, each
 /// audited as `invite.expire` (the hourly task); returns how many.
 pub async fn expire_everywhere(store: &crate::store::Store) -> DomainResult<usize> {
-    let mut tx = store.begin_write().await?;
-    let expired = store::expire_invites(&mut tx, None).await?;
-    tx.commit().await?;
-    Ok(expired)
+    expire_in_batches(store, None).await
 }
 
-/// What an invite link shows before it is accepted.
+/// What an invite link shows before it is accepted. It does not say
+/// whether the invited address has an account: the inviter holds the link
+/// too, and must not learn that of an address that belongs to other
+/// workspaces.
 #[derive(Debug, Clone)]
 pub struct InvitePreview {
     /// The invite.
@@ -329,9 +393,6 @@ pub struct InvitePreview {
     pub workspace_slug: String,
     /// The workspace's name.
     pub workspace_name: String,
-    /// Whether the invited address already has an account (which must
-    /// sign in to accept).
-    pub existing_account: bool,
 }
 
 /// What the invite with accept token `token` is for (anyone holding the
@@ -347,16 +408,10 @@ pub async fn preview(state: &AppState, token: &str) -> DomainResult<InvitePrevie
         .invite_by_token(&crate::secrets::hash(token))
         .await?
         .ok_or_else(not_found)?;
-    let existing_account = state
-        .store
-        .credentials(&record.invite.email)
-        .await?
-        .is_some();
     Ok(InvitePreview {
         invite: record.invite,
         workspace_slug,
         workspace_name,
-        existing_account,
     })
 }
 
@@ -391,10 +446,12 @@ pub struct Acceptance {
     pub first_token: bool,
 }
 
-/// Accepts an invite with its one-time token. A new address becomes a user
-/// (with the password, when one is given) and gets its first API token; an
-/// address that already has an account must be accepted by that account
-/// (`caller`).
+/// Accepts an invite with its one-time token. A caller who is signed in
+/// (or sends a token) must be the invited address, whether or not it has an
+/// account; without one, a new address becomes a user (with the password,
+/// when one is given) and gets its first API token, and an address that
+/// already has an account is asked to authenticate as it. The password and
+/// name are checked first, the same way in both cases.
 pub async fn accept(
     state: &AppState,
     caller: Option<&Caller>,
@@ -407,6 +464,20 @@ pub async fn accept(
     if !crate::secrets::well_formed(token, crate::secrets::INVITE_TOKEN_PREFIX) {
         return Err(not_found());
     }
+    // A password is checked and hashed before the writer is taken (the
+    // hash is slow on purpose), whether or not the address has an account.
+    let password_hash = match (&acceptance.password, caller) {
+        (Some(password), None) => {
+            let (record, _, _) = state
+                .store
+                .invite_by_token(&crate::secrets::hash(token))
+                .await?
+                .ok_or_else(not_found)?;
+            super::passwords::check_new(password, &record.invite.email, &name)?;
+            Some(super::passwords::hash_off_executor(password.clone()).await?)
+        }
+        _ => None,
+    };
     let mut tx = state.store.begin_write().await?;
     let record = store::invite_by_token_hash(&mut tx, &crate::secrets::hash(token))
         .await?
@@ -418,35 +489,30 @@ pub async fn accept(
             invite.status
         )));
     }
+    if let Some(c) = caller.filter(|c| c.user.email != invite.email) {
+        return Err(DomainError::forbidden(
+            "invitee",
+            format!(
+                "this invite is for {}, and you are signed in as {}: sign out (or use no token) to accept it",
+                invite.email, c.user.email
+            ),
+        ));
+    }
     let existing = store::user_by_email(&mut tx, &invite.email).await?;
     let new_user = existing.is_none();
-    let (user, first_token, actor) = match existing {
-        Some(user) => match caller {
-            None => {
-                return Err(DomainError::Unauthenticated {
-                    code: "unauthenticated",
-                    message: format!(
-                        "{} already has a Vigilo account: accept the invite with that account's API token",
-                        invite.email
-                    ),
-                })
-            }
-            Some(c) if c.user.id != user.id => {
-                return Err(DomainError::forbidden(
-                    "invitee",
-                    format!("this invite is for {}, not {}", invite.email, c.user.email),
-                ))
-            }
-            Some(c) => (user, None, c.actor()),
-        },
-        None => {
-            let password_hash = match &acceptance.password {
-                Some(password) => {
-                    super::passwords::check_new(password, &invite.email, &name)?;
-                    Some(super::passwords::hash_off_executor(password.clone()).await?)
-                }
-                None => None,
-            };
+    let (user, first_token, actor) = match (existing, caller) {
+        (Some(user), Some(c)) => (user, None, c.actor()),
+        (Some(_), None) => {
+            return Err(DomainError::Unauthenticated {
+                code: "unauthenticated",
+                message: format!(
+                    "This invite cannot be accepted this way. If {} already has a Vigilo account, \
+                     sign in as it (or send its API token) to accept.",
+                    invite.email
+                ),
+            })
+        }
+        (None, _) => {
             let user = store::insert_user(&mut tx, &invite.email, &name, false).await?;
             if let Some(hash) = &password_hash {
                 store::set_password_hash(&mut tx, user.id, hash).await?;
