@@ -278,9 +278,7 @@ fn signing_in_and_the_dashboard(db: TestDb) {
 
     // Sign out; a wrong password is refused without saying whether the
     // account exists; the right one signs in again.
-    browser.click("details.usermenu summary");
-    browser.click("details.usermenu form button");
-    browser.wait_for("the sign-in page", "return location.pathname === '/login'");
+    browser.sign_out();
     browser.goto("/w/ops");
     assert!(browser.path().starts_with("/login"));
     for email in ["owner@ops.com", "nobody@ops.com"] {
@@ -579,9 +577,7 @@ fn settings_tokens_and_plugins(db: TestDb) {
         Some(PASSWORD),
     ))
     .expect("an admin with a password");
-    browser.click("details.usermenu summary");
-    browser.click("details.usermenu form button");
-    browser.wait_for("the sign-in page", "return location.pathname === '/login'");
+    browser.sign_out();
     browser.sign_in("root@example.com", PASSWORD);
     browser.goto("/admin/plugins");
     let page = browser.text("main");

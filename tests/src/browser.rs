@@ -324,6 +324,14 @@ impl Browser {
         );
     }
 
+    /// Signs out through the account menu and waits for the sign-in page,
+    /// so the next page is opened without the old session.
+    pub fn sign_out(&self) {
+        self.click("details.usermenu summary");
+        self.click("details.usermenu form button");
+        self.wait_for("the sign-in page", "return location.pathname === '/login'");
+    }
+
     /// The session cookie's value (to check its attributes elsewhere).
     pub fn cookies(&self) -> Vec<fantoccini::cookies::Cookie<'static>> {
         self.run(self.client.get_all_cookies()).expect("cookies")
