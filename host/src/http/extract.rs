@@ -96,7 +96,12 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 /// Reads `Authorization: Bearer vgl_…` and resolves it, or fails with 401.
+/// A request whose caller was already resolved (the `Idempotency-Key`
+/// layer does it before reading the body) is not looked up again.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(known) = parts.extensions.get::<Principal>() {
+        return Ok(known.clone());
+    }
     let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
         unauthorized(
             "unauthenticated",

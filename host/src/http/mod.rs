@@ -40,6 +40,10 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The largest request body the API and the web app take, unless a route
+/// says otherwise (a bulk invite's CSV, an uploaded template).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -230,7 +234,7 @@ pub fn app(state: AppState) -> Router {
         )))
         .fallback(fallback)
         .layer(axum::middleware::from_fn(url_rules_and_error_shape))
-        .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             // Spans name the matched route template (`/api/v1/invites/{token}/accept`),
             // never the raw URI, which may carry a secret.

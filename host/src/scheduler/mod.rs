@@ -27,7 +27,9 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::plugins::Plugins;
-use crate::store::{format_time, parse_time, Store, StoreError, StoreResult, TaskRun};
+use crate::store::{
+    format_time, parse_time, IdempotencyClaim, Store, StoreError, StoreResult, TaskRun,
+};
 
 pub use tasks::{TaskDef, When};
 
@@ -250,10 +252,17 @@ impl Scheduler {
                 task.name
             )));
         }
+        // The run's row is committed before the task starts: a plugin task
+        // writes through host calls made from its own thread.
+        IdempotencyClaim::flush_current().await?;
         // Spawned, so the run completes and is recorded even if the caller
         // goes away.
         let this = self.clone();
-        let _ = tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await }).await;
+        let claim = IdempotencyClaim::current();
+        let _ = tokio::spawn(IdempotencyClaim::carry(claim, async move {
+            this.execute(task, run_id, scheduled_for).await
+        }))
+        .await;
         Ok(self
             .store
             .task_runs(name, 20)

@@ -36,7 +36,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use certificates::*;
-pub use idempotency::{IdempotencyClaim, StoredKey};
+pub use idempotency::{IdempotencyClaim, Outcome as KeyOutcome, StoredKey, KEY_TAKEN};
 pub use integrations::*;
 pub use invites::*;
 pub use sessions::*;
@@ -128,7 +128,17 @@ pub struct WriteTx {
     heads: Option<HeadCache>,
     /// Heads appended in this transaction, published to `heads` on commit.
     pending_heads: Vec<(i64, i64, String)>,
+    /// Run once the changes are visible (see [`WriteTx::after_commit`]).
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
     _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WriteTx {
@@ -138,12 +148,37 @@ impl WriteTx {
     }
 
     /// Commits. The first transaction a request with an `Idempotency-Key`
-    /// commits also records the key (see [`IdempotencyClaim`]).
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+    /// commits also records the key, and is then held open until the
+    /// request has its answer, which is stored in it (see
+    /// [`IdempotencyClaim`]): it becomes visible to other connections when
+    /// the request answers or opens its next write transaction. Use
+    /// [`WriteTx::commit_now`] when something outside the database must
+    /// follow the commit. A key another request holds fails with
+    /// [`StoreError::Conflict`].
+    pub async fn commit(mut self) -> StoreResult<()> {
+        match idempotency::record_claim(&mut self).await? {
+            Some(claim) => idempotency::park(&claim, self).await,
+            None => self.commit_unclaimed().await?,
+        }
+        Ok(())
+    }
+
+    /// Commits at once, recording a pending idempotency key like
+    /// [`WriteTx::commit`] but without waiting for the request's answer:
+    /// for a change that something outside the database (the plugin
+    /// registry, a file) follows.
+    pub async fn commit_now(mut self) -> StoreResult<()> {
         let claim = idempotency::record_claim(&mut self).await?;
         self.commit_unclaimed().await?;
         idempotency::claim_committed(claim);
         Ok(())
+    }
+
+    /// Runs `hook` once this transaction's changes are visible to other
+    /// connections (after [`WriteTx::commit`], which may be later than the
+    /// call returns). Dropped with the transaction if it rolls back.
+    pub fn after_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(hook));
     }
 
     /// Commits without recording a pending idempotency key: for
@@ -157,6 +192,9 @@ impl WriteTx {
             for (chain, seq, hash) in self.pending_heads.drain(..) {
                 heads.insert(chain, (seq, hash));
             }
+        }
+        for hook in self.after_commit.drain(..) {
+            hook();
         }
         Ok(())
     }
@@ -308,7 +346,16 @@ impl Store {
     /// write lock is taken at once (waiting under `busy_timeout` for writers
     /// in other processes), so a transaction that reads first never fails to
     /// upgrade later.
+    ///
+    /// Inside a keyed request, a transaction the request parked is committed
+    /// first (see [`IdempotencyClaim`]).
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        IdempotencyClaim::flush_current()
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(e) => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            })?;
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
@@ -322,6 +369,7 @@ impl Store {
             backend: self.backend,
             heads: self.heads.clone(),
             pending_heads: Vec::new(),
+            after_commit: Vec::new(),
             _gate: gate,
         })
     }

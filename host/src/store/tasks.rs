@@ -162,7 +162,8 @@ impl Store {
         .bind(now())
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        // Bookkeeping, not what a request to run a task was sent to do.
+        tx.commit_unclaimed().await?;
         Ok(due)
     }
 
