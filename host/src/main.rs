@@ -168,6 +168,10 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Work still running on the runtime's threads (a plugin call that has
+    // not returned) does not hold the process: the server's shutdown has
+    // recorded what it must within the grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(50));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

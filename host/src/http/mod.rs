@@ -7,6 +7,7 @@
 
 mod audit;
 mod certificates;
+pub mod connections;
 mod dashboards;
 pub mod extract;
 mod idempotency;
@@ -238,16 +239,42 @@ pub fn app(state: AppState) -> Router {
         .layer(
             // Spans name the matched route template (`/api/v1/invites/{token}/accept`),
             // never the raw URI, which may carry a secret.
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_else(|| "<unmatched>".into());
-                tracing::info_span!("request", method = %req.method(), route = %route)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_else(|| "<unmatched>".into());
+                    tracing::info_span!("request", method = %req.method(), route = %route)
+                })
+                .on_failure(log_failure),
         )
+        .layer(axum::middleware::from_fn(connections::request_limits))
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
+}
+
+/// Logs an answer in the 5xx range below ERROR: an internal error was
+/// logged at ERROR with its detail where it happened; a plugin's failure
+/// is a warning; `503` (the server shutting down, a plugin not loaded) is
+/// expected and only logged at debug level.
+fn log_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass as Class;
+    let latency_ms = latency.as_millis();
+    match class {
+        Class::StatusCode(status) if status == StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::debug!(%status, latency_ms, "request answered 503");
+        }
+        Class::StatusCode(status) => {
+            tracing::warn!(%status, latency_ms, "request failed");
+        }
+        Class::Error(error) => tracing::warn!(%error, latency_ms, "request failed"),
+    }
 }
 
 /// Refuses a NUL character anywhere in the URL's path or query string with

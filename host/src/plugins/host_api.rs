@@ -14,6 +14,8 @@
 //! end) right there.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -56,6 +58,8 @@ pub struct HostCalls {
     policy: Policy,
     scope: Scope,
     runtime: Handle,
+    /// Once set, every call is refused (the server is stopping).
+    halted: Option<Arc<AtomicBool>>,
 }
 
 /// Why a host call was not answered.
@@ -93,7 +97,16 @@ impl HostCalls {
             integrations,
             scope,
             runtime: Handle::current(),
+            halted: None,
         }
+    }
+
+    /// The same callbacks, refused once `halted` is set: a periodic task
+    /// interrupted by the server's shutdown makes no more calls (and so
+    /// starts no delivery) while its plugin finishes.
+    pub fn halted_by(mut self, halted: Arc<AtomicBool>) -> Self {
+        self.halted = Some(halted);
+        self
     }
 
     fn answer(&self, method: &str, input: &Value) -> Result<Value, Refusal> {
@@ -294,7 +307,26 @@ impl HostCalls {
 
 impl Host for HostCalls {
     fn call(&self, method: &str, input: &Value) -> Result<Value, String> {
-        self.answer(method, input).map_err(|refusal| match refusal {
+        if self
+            .halted
+            .as_ref()
+            .is_some_and(|h| h.load(Ordering::SeqCst))
+        {
+            return Err(format!(
+                "the server is stopping: `{method}` was not carried out, and the task was interrupted"
+            ));
+        }
+        // The answer waits on the server's runtime; should that runtime be
+        // gone (the process is exiting), the call fails here rather than
+        // unwinding into the plugin.
+        let answered =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.answer(method, input)))
+                .unwrap_or_else(|_| {
+                    Err(Refusal::Server(format!(
+                        "the host call `{method}` failed while the server was stopping"
+                    )))
+                });
+        answered.map_err(|refusal| match refusal {
             Refusal::Asked(why) => why,
             Refusal::Server(detail) => {
                 tracing::error!(method, error = %detail, "a plugin's host call failed inside the server");

@@ -11,13 +11,24 @@
 //! else is affected. A tick that comes while the task's previous run is
 //! still going is recorded as `skipped` (runs of one task never overlap),
 //! and a run left `running` by a server process that died is closed as
-//! `abandoned` once it is older than any run may take.
+//! `abandoned`: at once on SQLite (whose one server is this one), once it is
+//! older than any run may take on PostgreSQL (another server may still be
+//! running it).
+//!
+//! When the server stops, no run starts after the signal: a run in
+//! progress is stopped and recorded as `interrupted` with the reason, a
+//! plugin task's host calls are refused from then on (so it starts no
+//! delivery), and the task is due again at once, so it runs once more as
+//! soon as a server is back (another server takes it right away). A tick
+//! that fell while no server was running runs once, late, when one is
+//! back; several missed ticks run once, not once each.
 
 pub mod cron;
 mod runs;
 mod tasks;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +62,24 @@ pub struct Scheduler {
     warned: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// Tasks whose run is still going in this process.
     running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Runs this process started and has not recorded the end of, by id.
+    runs: std::sync::Mutex<std::collections::HashMap<i64, StartedRun>>,
+    /// Set when the server begins to stop: no run starts, and plugin tasks'
+    /// host calls are refused.
+    halted: Arc<AtomicBool>,
 }
+
+/// A run in progress in this process.
+#[derive(Debug)]
+struct StartedRun {
+    task: String,
+    on_demand: bool,
+    handle: tokio::task::AbortHandle,
+}
+
+/// Why a run was interrupted.
+const INTERRUPTED: &str =
+    "the server was stopped while the task ran; it runs again as soon as a server is back";
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,6 +115,8 @@ impl Scheduler {
             registered: Default::default(),
             warned: Default::default(),
             running: Default::default(),
+            runs: Default::default(),
+            halted: Arc::default(),
         }
     }
 
@@ -99,21 +129,97 @@ impl Scheduler {
             .contains(task)
     }
 
-    /// Runs until `shutdown` changes, looking for due tasks every `tick`.
+    /// Runs until `shutdown` turns true, looking for due tasks every
+    /// `tick`; then stops the runs in progress (see the module docs).
     pub async fn run(
         self: Arc<Self>,
         tick: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        if self.store.backend() == crate::store::Backend::Sqlite {
+            // This is the only server on the file: a run still marked
+            // running was left by a process that stopped.
+            let now_t = OffsetDateTime::now_utc();
+            if let Err(e) = self.close_runs_older_than(now_t, now_t).await {
+                tracing::warn!(error = %e, "scheduler: cannot close runs left running");
+            }
+        }
+        let stopped = async {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopped);
         loop {
             if let Err(e) = self.run_due().await {
                 tracing::warn!(error = %e, "scheduler: cannot check for due tasks");
             }
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
-                _ = shutdown.changed() => return,
+                () = &mut stopped => break,
             }
         }
+        self.interrupt().await;
+    }
+
+    /// Stops every run in progress in this process and records it as
+    /// `interrupted`; a scheduled task is due again at once.
+    async fn interrupt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        let runs: Vec<(i64, StartedRun)> = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let now_t = format_time(OffsetDateTime::now_utc());
+        for (run_id, run) in runs {
+            run.handle.abort();
+            tracing::warn!(task = %run.task, run_id, "scheduler: a run was interrupted by the shutdown");
+            self.finish(
+                &run.task,
+                run_id,
+                "interrupted",
+                None,
+                Some(INTERRUPTED.into()),
+            )
+            .await;
+            if !run.on_demand {
+                if let Err(e) = self.store.reschedule_task(&run.task, &now_t).await {
+                    tracing::warn!(task = %run.task, error = %e, "scheduler: cannot make an interrupted task due again");
+                }
+            }
+        }
+    }
+
+    /// Starts run `run_id` of `task` in a task of its own (with the
+    /// caller's idempotency claim, for a run on demand), kept track of
+    /// until it ends.
+    fn start(
+        self: &Arc<Self>,
+        task: TaskDef,
+        run_id: i64,
+        scheduled_for: String,
+        on_demand: bool,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        let name = task.name.clone();
+        let claim = IdempotencyClaim::current();
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let handle = tokio::spawn(IdempotencyClaim::carry(claim, async move {
+            this.clone().execute(task, run_id, scheduled_for).await;
+            this.runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&run_id);
+        }));
+        runs.insert(
+            run_id,
+            StartedRun {
+                task: name,
+                on_demand,
+                handle: handle.abort_handle(),
+            },
+        );
+        handle
     }
 
     /// Registers new tasks, then claims and starts every due one.
@@ -121,6 +227,9 @@ impl Scheduler {
         let now_t = OffsetDateTime::now_utc();
         self.close_abandoned_runs(now_t).await?;
         for task in self.tasks() {
+            if self.halted.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             let due = self.due_time(&task, now_t).await?;
             let Some(due) = due else { continue };
             if due > now_t {
@@ -152,8 +261,7 @@ impl Scheduler {
                     .await;
                 continue;
             }
-            let this = self.clone();
-            tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await });
+            self.start(task, run_id, scheduled_for, false);
         }
         Ok(())
     }
@@ -175,10 +283,23 @@ impl Scheduler {
     /// killed) as `abandoned`, once they are older than any run may take.
     async fn close_abandoned_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
         let limit = time::Duration::seconds(self.task_timeout.as_secs() as i64 + 300);
-        let at = format_time(now_t);
+        // Playbook runs are driven by the server process that started them;
+        // one still `running` an hour on belongs to a process that stopped.
+        self.close_runs_older_than(now_t - limit, now_t - time::Duration::hours(1))
+            .await
+    }
+
+    /// Marks task runs started before `tasks` and playbook runs started
+    /// before `playbooks`, still `running`, as `abandoned`.
+    async fn close_runs_older_than(
+        &self,
+        tasks: OffsetDateTime,
+        playbooks: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let at = format_time(OffsetDateTime::now_utc());
         let closed = self
             .store
-            .close_abandoned_task_runs(&format_time(now_t - limit), &at)
+            .close_abandoned_task_runs(&format_time(tasks), &at)
             .await?;
         if closed > 0 {
             tracing::warn!(
@@ -186,12 +307,9 @@ impl Scheduler {
                 "scheduler: closed runs whose server process stopped"
             );
         }
-        // Playbook runs are driven by the server process that started them;
-        // one still `running` an hour on belongs to a process that stopped.
-        let before = format_time(now_t - time::Duration::hours(1));
         let closed = self
             .store
-            .close_abandoned_playbook_runs(&before, &at)
+            .close_abandoned_playbook_runs(&format_time(playbooks), &at)
             .await?;
         if closed > 0 {
             tracing::warn!(
@@ -257,12 +375,7 @@ impl Scheduler {
         IdempotencyClaim::flush_current().await?;
         // Spawned, so the run completes and is recorded even if the caller
         // goes away.
-        let this = self.clone();
-        let claim = IdempotencyClaim::current();
-        let _ = tokio::spawn(IdempotencyClaim::carry(claim, async move {
-            this.execute(task, run_id, scheduled_for).await
-        }))
-        .await;
+        let _ = self.start(task, run_id, scheduled_for, true).await;
         Ok(self
             .store
             .task_runs(name, 20)

@@ -224,6 +224,21 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `task` due at `at`, unless it is due earlier already.
+    pub async fn reschedule_task(&self, task: &str, at: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE scheduled_tasks SET next_run_at = $1, updated_at = $1
+             WHERE name = $2 AND next_run_at > $1",
+        )
+        .bind(at)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit_unclaimed().await?;
+        Ok(())
+    }
+
     /// How many runs of `task` other than `except` are still running.
     pub async fn other_running_runs(&self, task: &str, except: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(

@@ -239,12 +239,11 @@ pub fn router() -> Router<AppState> {
             "/plugins/{name}/v/{version}/{*path}",
             get(plugin_assets::serve),
         )
-        .layer(axum::middleware::from_fn(security_headers))
 }
 
-/// Adds the security headers to every response of the web app, and keeps
-/// pages out of caches.
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Adds the security headers to every response of the web app and the API
+/// (the router's own answers too), and keeps pages out of caches.
+pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -448,6 +447,8 @@ pub enum PageError {
     Csrf,
     /// No such page.
     NotFound(String),
+    /// The form did not arrive in time.
+    TimedOut,
 }
 
 impl From<DomainError> for PageError {
@@ -483,6 +484,12 @@ impl IntoResponse for PageError {
                 "Go back, reload the page and try again.",
             ),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", what, ""),
+            PageError::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "That took too long",
+                "The form did not arrive in time. Nothing was changed.".to_owned(),
+                "Check your connection and send it again.",
+            ),
             PageError::Domain(e) => match e {
                 DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
                 DomainError::Forbidden { message, .. } => (
