@@ -370,8 +370,9 @@ async fn refuse(mut stream: TcpStream) {
     }})
     .to_string();
     let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n{}\
          retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        super::wire::security_header_lines(),
         body.len()
     );
     let answered = tokio::time::timeout(Duration::from_secs(1), async {
@@ -405,7 +406,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
     };
     conn.request_started();
     let in_progress = InProgress(conn.clone());
-    let is_api = request.uri().path().starts_with("/api/");
+    let is_api = super::api_side(request.uri().path());
     let timed_out = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + conn.limits.body_read;
     let request = request.map(|body| {

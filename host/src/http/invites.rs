@@ -30,7 +30,12 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_invites, create_invite))
         .routes(routes!(revoke_invite))
         .routes(routes!(resend_invite))
-        .routes(routes!(accept_invite))
+        .merge(
+            // Read before the invite's token is checked: kept small.
+            OpenApiRouter::new()
+                .routes(routes!(accept_invite))
+                .layer(DefaultBodyLimit::max(crate::web::ANONYMOUS_FORM_LIMIT)),
+        )
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(bulk_invite))

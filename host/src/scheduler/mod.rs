@@ -28,7 +28,6 @@ mod runs;
 mod tasks;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,9 +63,9 @@ pub struct Scheduler {
     running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Runs this process started and has not recorded the end of, by id.
     runs: std::sync::Mutex<std::collections::HashMap<i64, StartedRun>>,
-    /// Set when the server begins to stop: no run starts, and plugin tasks'
-    /// host calls are refused.
-    halted: Arc<AtomicBool>,
+    /// Turns true when the server begins to stop: no run starts, and plugin
+    /// tasks' host calls are refused.
+    halted: tokio::sync::watch::Sender<bool>,
 }
 
 /// A run in progress in this process.
@@ -116,7 +115,7 @@ impl Scheduler {
             warned: Default::default(),
             running: Default::default(),
             runs: Default::default(),
-            halted: Arc::default(),
+            halted: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -163,7 +162,7 @@ impl Scheduler {
     /// Stops every run in progress in this process and records it as
     /// `interrupted`; a scheduled task is due again at once.
     async fn interrupt(&self) {
-        self.halted.store(true, Ordering::SeqCst);
+        self.halted.send_replace(true);
         let runs: Vec<(i64, StartedRun)> = self
             .runs
             .lock()
@@ -227,7 +226,7 @@ impl Scheduler {
         let now_t = OffsetDateTime::now_utc();
         self.close_abandoned_runs(now_t).await?;
         for task in self.tasks() {
-            if self.halted.load(Ordering::SeqCst) {
+            if *self.halted.borrow() {
                 return Ok(());
             }
             let due = self.due_time(&task, now_t).await?;

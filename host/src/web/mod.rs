@@ -72,15 +72,26 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
      img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The largest form a person who is not signed in may send (signing in,
+/// accepting an invite): what is read before anyone is known stays small.
+pub const ANONYMOUS_FORM_LIMIT: usize = 64 * 1024;
+
 /// The web app's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(auth::home))
-        .route("/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/login",
+            get(auth::login_page)
+                .post(auth::login)
+                .layer(DefaultBodyLimit::max(ANONYMOUS_FORM_LIMIT)),
+        )
         .route("/logout", post(auth::logout))
         .route(
             "/invites/{token}",
-            get(auth::invite_page).post(auth::accept_invite),
+            get(auth::invite_page)
+                .post(auth::accept_invite)
+                .layer(DefaultBodyLimit::max(ANONYMOUS_FORM_LIMIT)),
         )
         .route("/w/{slug}", get(dashboard::page))
         .route("/w/{slug}/tiles", get(dashboard::tiles))
@@ -449,6 +460,10 @@ pub enum PageError {
     NotFound(String),
     /// The form did not arrive in time.
     TimedOut,
+    /// The request itself could not be used (the framework refused it with
+    /// this status: a method the address does not take, a query or form
+    /// that cannot be read).
+    Refused(StatusCode),
 }
 
 impl From<DomainError> for PageError {
@@ -484,6 +499,16 @@ impl IntoResponse for PageError {
                 "Go back, reload the page and try again.",
             ),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", what, ""),
+            PageError::Refused(status) => (
+                status,
+                "That did not work",
+                if status == StatusCode::METHOD_NOT_ALLOWED {
+                    "This address does not take that kind of request.".to_owned()
+                } else {
+                    "The request could not be read.".to_owned()
+                },
+                "Go back and try again.",
+            ),
             PageError::TimedOut => (
                 StatusCode::REQUEST_TIMEOUT,
                 "That took too long",
