@@ -48,13 +48,20 @@
 //! dry-runs them with no side effect.
 //!
 //! A `POST` with an `Idempotency-Key` records the key in its first write
-//! transaction ([`store::IdempotencyClaim`]), so a retry answers with the
-//! first response and never runs twice.
+//! transaction and stores its answer in that same transaction
+//! ([`store::IdempotencyClaim`]), so a retry answers with the first
+//! response and never runs twice; the claim is handed explicitly to the
+//! tasks the domain spawns (playbook runs, task runs).
 //!
 //! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
-//! run the real server. When its shutdown future resolves it stops
-//! accepting, ends long polls at once, and gives in-flight requests
-//! `shutdown_grace_secs` before it drops what is still open:
+//! run the real server. Its connections are served by
+//! [`http::connections`]: header-read, body-read and idle timeouts, and a
+//! connection cap under which the server keeps answering. When its shutdown
+//! future resolves it stops accepting, ends long polls at once, stops the
+//! scheduler (runs in progress are recorded as interrupted), and gives
+//! in-flight requests the first part of `shutdown_grace_secs`; whatever is
+//! still open then is closed, and [`serve`] returns before the grace period
+//! ends:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
