@@ -131,28 +131,13 @@ fn server_binary_lifecycle(db: TestDb) {
 fn shutdown_is_bounded_by_the_grace_period(db: TestDb) {
     use std::io::Write;
 
-    let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let database_line = match db.backend {
-        Backend::Sqlite => String::new(),
-        Backend::Postgres => format!("database_url = \"{}\"\n", db.url),
-    };
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database_line}shutdown_grace_secs = 2\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let token = vigilo_tests::process::create_admin(&config, "root@example.com");
-    let mut server = ServerProcess::spawn(
-        server_command(&config),
+    let Started {
+        dir,
+        config,
         port,
-        &dir.path().join("server.log"),
-    );
-    server.wait_healthy();
+        token,
+        mut server,
+    } = start_server(&db, "shutdown_grace_secs = 2\n");
     let url = server.url().to_owned();
     let admin = Api::new(&url, Some(&token));
     admin.create(
@@ -259,33 +244,25 @@ fn sigterm_during_a_periodic_task(db: TestDb) {
             }
         });
     }
-    let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let database_line = format!("database_url = \"{}\"\n", db.url);
     let plugins: Vec<String> = vigilo_tests::plugins::installed(&["webhook", "cert_expiry_digest"])
         .iter()
         .map(|p| format!("{:?}", p.path().display().to_string()))
         .collect();
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database_line}\
-             installed_plugins = [{}]\nwatch_plugins_dir = false\nscheduler_tick_ms = 100\n\
+    let Started {
+        dir,
+        config,
+        port,
+        token,
+        mut server,
+    } = start_server(
+        &db,
+        &format!(
+            "installed_plugins = [{}]\nwatch_plugins_dir = false\nscheduler_tick_ms = 100\n\
              shutdown_grace_secs = 3\nwebhook_allowed_hosts = [\"127.0.0.1\"]\n\
              [task_settings.cert_expiry_digest]\nwithin_days = 30\nschedule = {{ every_seconds = 2 }}\n",
-            dir.path().join("data").display(),
             plugins.join(", ")
         ),
-    )
-    .unwrap();
-    let token = vigilo_tests::process::create_admin(&config, "root@example.com");
-    let mut server = ServerProcess::spawn(
-        server_command(&config),
-        port,
-        &dir.path().join("server.log"),
     );
-    server.wait_healthy();
     let admin = Api::new(server.url(), Some(&token));
     admin.create(
         "/api/v1/workspaces",
@@ -370,6 +347,45 @@ on_both_databases!(
     sigterm_during_a_periodic_task
 );
 
+/// A `vigilo-server` process on `db` with `settings` added to its config
+/// file: its directory (config, logs), port, a platform admin's token.
+struct Started {
+    dir: TempDir,
+    config: std::path::PathBuf,
+    port: u16,
+    token: String,
+    server: ServerProcess,
+}
+
+fn start_server(db: &TestDb, settings: &str) -> Started {
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let config = dir.path().join("vigilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n{settings}",
+            dir.path().join("data").display(),
+            db.url
+        ),
+    )
+    .unwrap();
+    let token = vigilo_tests::process::create_admin(&config, "root@example.com");
+    let server = ServerProcess::spawn(
+        server_command(&config),
+        port,
+        &dir.path().join("server.log"),
+    );
+    server.wait_healthy();
+    Started {
+        dir,
+        config,
+        port,
+        token,
+        server,
+    }
+}
+
 /// The server's resident memory, in MiB.
 fn rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -387,28 +403,12 @@ fn rss_mib(pid: u32) -> u64 {
 fn held_uploads_give_their_memory_back(db: TestDb) {
     use std::io::Write;
 
-    let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let database_line = match db.backend {
-        Backend::Sqlite => String::new(),
-        Backend::Postgres => format!("database_url = \"{}\"\n", db.url),
-    };
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{database_line}",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let token = vigilo_tests::process::create_admin(&config, "root@example.com");
-    let mut server = ServerProcess::spawn(
-        server_command(&config),
+    let Started {
         port,
-        &dir.path().join("server.log"),
-    );
-    server.wait_healthy();
+        token,
+        mut server,
+        ..
+    } = start_server(&db, "");
     let pid = server.child().id();
     let admin = Api::new(server.url(), Some(&token));
     admin.create(

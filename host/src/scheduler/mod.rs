@@ -76,6 +76,9 @@ struct StartedRun {
     handle: tokio::task::AbortHandle,
 }
 
+/// What the runner of a run on demand ends with.
+const ON_DEMAND: &str = " (on demand)";
+
 /// Why a run was interrupted.
 const INTERRUPTED: &str =
     "the server was stopped while the task ran; it runs again as soon as a server is back";
@@ -99,7 +102,6 @@ impl Scheduler {
         integrations: Integrations,
         config: &Config,
     ) -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "server".into());
         Scheduler {
             store,
             plugins,
@@ -110,7 +112,7 @@ impl Scheduler {
             retention_days: config.record_retention_days,
             invite_ttl_days: config.invite_ttl_days,
             settings: config.task_settings.clone(),
-            runner: format!("{host}:{}", std::process::id()),
+            runner: crate::store::process_name(),
             registered: Default::default(),
             warned: Default::default(),
             running: Default::default(),
@@ -279,8 +281,25 @@ impl Scheduler {
     }
 
     /// Marks runs left `running` by a server process that stopped (crashed,
-    /// killed) as `abandoned`, once they are older than any run may take.
+    /// killed) as `abandoned`: at once when that process is known to be gone
+    /// (PostgreSQL tells whether it still has a connection), and in any case
+    /// once they are older than any run may take.
     async fn close_abandoned_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
+        if self.store.backend() == crate::store::Backend::Postgres {
+            let at = format_time(now_t);
+            for runner in self.store.running_task_runners().await? {
+                let process = runner.trim_end_matches(ON_DEMAND);
+                if process == self.runner || self.store.process_alive(process).await? {
+                    continue;
+                }
+                let closed = self.store.close_task_runs_of(&runner, &at).await?;
+                tracing::warn!(
+                    runs = closed,
+                    runner = %runner,
+                    "scheduler: closed runs whose server process stopped"
+                );
+            }
+        }
         let limit = time::Duration::seconds(self.task_timeout.as_secs() as i64 + 300);
         // Playbook runs are driven by the server process that started them;
         // one still `running` an hour on belongs to a process that stopped.
@@ -352,7 +371,7 @@ impl Scheduler {
             .claim_task_run(
                 &task.name,
                 &scheduled_for,
-                &format!("{} (on demand)", self.runner),
+                &format!("{}{ON_DEMAND}", self.runner),
             )
             .await?
             .ok_or_else(|| {

@@ -198,34 +198,23 @@ impl IdempotencyClaim {
             self.state.store(COMMITTED, Ordering::SeqCst);
             return Ok(Outcome::Kept);
         }
-        match self.state.load(Ordering::SeqCst) {
-            LOST => Ok(Outcome::Lost),
-            COMMITTED => {
-                store
-                    .save_idempotent_response(
-                        &self.scope,
-                        &self.key,
-                        &self.request_hash,
-                        status,
-                        sealed_response,
-                    )
-                    .await?;
-                Ok(Outcome::Kept)
-            }
-            _ if keep_anyway => {
-                store
-                    .save_idempotent_response(
-                        &self.scope,
-                        &self.key,
-                        &self.request_hash,
-                        status,
-                        sealed_response,
-                    )
-                    .await?;
-                Ok(Outcome::Kept)
-            }
-            _ => Ok(Outcome::Nothing),
+        let state = self.state.load(Ordering::SeqCst);
+        if state == LOST {
+            return Ok(Outcome::Lost);
         }
+        if state != COMMITTED && !keep_anyway {
+            return Ok(Outcome::Nothing);
+        }
+        store
+            .save_idempotent_response(
+                &self.scope,
+                &self.key,
+                &self.request_hash,
+                status,
+                sealed_response,
+            )
+            .await?;
+        Ok(Outcome::Kept)
     }
 }
 

@@ -270,7 +270,7 @@ impl Store {
         };
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
-            Backend::Postgres => url.to_string(),
+            Backend::Postgres => named_postgres_url(url),
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_options = AnyPoolOptions::new()
@@ -299,7 +299,14 @@ impl Store {
                     .connect_with(options)
                     .await?
             }
-            Backend::Postgres => pool_options.connect_with(options).await?,
+            // One connection stays open, so other servers see this one
+            // alive (see `Store::process_alive`).
+            Backend::Postgres => {
+                pool_options
+                    .min_connections(1)
+                    .connect_with(options)
+                    .await?
+            }
         };
         let sqlite_path = match backend {
             Backend::Sqlite => {
@@ -377,6 +384,55 @@ impl Store {
     /// The SQLite file behind this store (None on PostgreSQL or in memory).
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         self.sqlite_path.as_deref()
+    }
+}
+
+/// This server process's name among the servers sharing a database,
+/// `HOST:PID`: the runner of its task runs. On PostgreSQL its connections
+/// carry it in their `application_name`, so another server can tell whether
+/// it still runs ([`Store::process_alive`]).
+pub fn process_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "server".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The `application_name` of the connections of server process `process`
+/// (at most the 63 bytes PostgreSQL keeps).
+fn application_name(process: &str) -> String {
+    let mut name = format!("vigilo {process}");
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
+
+/// A PostgreSQL URL whose connections name this server process, unless
+/// the URL names them already.
+fn named_postgres_url(url: &str) -> String {
+    if url.contains("application_name=") {
+        return url.to_owned();
+    }
+    let name: String =
+        url::form_urlencoded::byte_serialize(application_name(&process_name()).as_bytes())
+            .collect();
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}application_name={name}")
+}
+
+impl Store {
+    /// PostgreSQL: whether server process `process` (see [`process_name`])
+    /// still has a connection to the database. Always true on SQLite,
+    /// where the question does not arise.
+    pub async fn process_alive(&self, process: &str) -> StoreResult<bool> {
+        if self.backend == Backend::Sqlite {
+            return Ok(true);
+        }
+        let found: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(application_name(process))
+                .fetch_one(self.pool())
+                .await?;
+        Ok(found > 0)
     }
 }
 

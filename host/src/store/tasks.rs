@@ -250,6 +250,34 @@ impl Store {
         .await?)
     }
 
+    /// The runners (server processes, see [`super::process_name`]) of the
+    /// task runs still `running`.
+    pub async fn running_task_runners(&self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT runner FROM task_runs WHERE outcome = 'running'")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// Closes the task runs `runner` left `running` as `abandoned` at `at`;
+    /// returns how many.
+    pub async fn close_task_runs_of(&self, runner: &str, at: &str) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let closed = sqlx::query(
+            "UPDATE task_runs SET outcome = 'abandoned', finished_at = $1,
+                 error = 'the server process running it stopped before it finished'
+             WHERE outcome = 'running' AND runner = $2",
+        )
+        .bind(at)
+        .bind(runner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit_unclaimed().await?;
+        Ok(closed)
+    }
+
     /// Closes task runs still `running` that started before `before` as
     /// `abandoned` at `at`; returns how many.
     pub async fn close_abandoned_task_runs(&self, before: &str, at: &str) -> StoreResult<u64> {
