@@ -3,10 +3,10 @@
 //! response instead of running twice.
 //!
 //! The key is recorded *in the request's first write transaction*: while an
-//! [`IdempotencyClaim`] is in scope, [`WriteTx::commit`] inserts the key's
-//! row and, instead of committing at once, keeps the transaction open
-//! ("parks" it) until the request has its answer; [`IdempotencyClaim::finish`]
-//! then writes the answer into the same row and commits. So a request that
+//! [`IdempotencyClaim`] is in scope, [`WriteTx::commit`] keeps the
+//! transaction open ("parks" it) instead of committing at once, until the
+//! request has its answer; [`IdempotencyClaim::finish`] then inserts the
+//! key's row with the answer in that transaction and commits. So a request that
 //! committed anything always left its key *and its answer*, even when the
 //! server died a moment later, and the common request (one write, then the
 //! answer) costs one transaction, not two.
@@ -26,9 +26,10 @@
 //! since a task-local does not follow `tokio::spawn`.
 //!
 //! Two requests racing with one key cannot both commit: the second one's
-//! insert breaks the primary key, its transaction rolls back, and its
-//! commit fails with [`KEY_TAKEN`] (a conflict, not a server error); the
-//! edge then answers it as the first request answered.
+//! insert breaks the primary key, its transaction rolls back (with the
+//! change it made), and it fails with [`KEY_TAKEN`] (a conflict, not a
+//! server error); the edge then answers it as the first request answered.
+//! (On one server, requests with one key wait their turn and never race.)
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -155,8 +156,12 @@ impl IdempotencyClaim {
     /// Commits the parked transaction now, if there is one.
     pub async fn flush(&self) -> StoreResult<()> {
         let mut parked = self.parked.lock().await;
-        if let Some(tx) = parked.take() {
+        if let Some(mut tx) = parked.take() {
             self.parked_at.send_replace(None);
+            if let Err(e) = insert_claim(&mut tx, self, None).await {
+                // Rolled back: the key is another request's, or free.
+                return Err(e);
+            }
             match tx.commit_unclaimed().await {
                 Ok(()) => self.state.store(COMMITTED, Ordering::SeqCst),
                 Err(e) => {
@@ -184,17 +189,15 @@ impl IdempotencyClaim {
         let parked = self.parked.lock().await.take();
         if let Some(mut tx) = parked {
             self.parked_at.send_replace(None);
-            sqlx::query(
-                "UPDATE idempotency_keys SET status = $1, response = $2
-                 WHERE scope = $3 AND idem_key = $4",
-            )
-            .bind(status)
-            .bind(sealed_response)
-            .bind(&self.scope)
-            .bind(&self.key)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit_unclaimed().await?;
+            match insert_claim(&mut tx, self, Some((status, sealed_response))).await {
+                Ok(()) => {}
+                Err(_) if self.lost() => return Ok(Outcome::Lost),
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = tx.commit_unclaimed().await {
+                self.state.store(PENDING, Ordering::SeqCst);
+                return Err(e.into());
+            }
             self.state.store(COMMITTED, Ordering::SeqCst);
             return Ok(Outcome::Kept);
         }
@@ -219,37 +222,55 @@ impl IdempotencyClaim {
 }
 
 /// The claim in scope on this task that no transaction has recorded yet.
-fn pending_claim() -> Option<Arc<IdempotencyClaim>> {
+pub(super) fn pending_claim() -> Option<Arc<IdempotencyClaim>> {
     IdempotencyClaim::current().filter(|claim| claim.state.load(Ordering::SeqCst) == PENDING)
 }
 
-/// Inside `tx`, before it commits: records the pending claim, if any. A key
-/// another request recorded first is [`KEY_TAKEN`].
+/// Inside `tx`, before it commits: records the pending claim, if any (see
+/// [`insert_claim`]).
 pub(super) async fn record_claim(tx: &mut WriteTx) -> StoreResult<Option<Arc<IdempotencyClaim>>> {
     let Some(claim) = pending_claim() else {
         return Ok(None);
     };
+    insert_claim(tx, &claim, None).await?;
+    Ok(Some(claim))
+}
+
+/// Inserts `claim`'s key in `tx`, with the request's answer when it is
+/// known. A key another request recorded first is [`KEY_TAKEN`] (and the
+/// claim is lost); `tx` must then roll back.
+async fn insert_claim(
+    tx: &mut WriteTx,
+    claim: &IdempotencyClaim,
+    answer: Option<(i64, &str)>,
+) -> StoreResult<()> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at)
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at, status, response)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&claim.scope)
     .bind(&claim.key)
     .bind(&claim.request_hash)
     .bind(now())
+    .bind(answer.map(|(status, _)| status))
+    .bind(answer.map(|(_, response)| response))
     .execute(&mut **tx)
     .await;
     match inserted {
-        Ok(_) => Ok(Some(claim)),
+        Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => {
             claim.state.store(LOST, Ordering::SeqCst);
             Err(StoreError::Conflict(KEY_TAKEN.into()))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            claim.state.store(PENDING, Ordering::SeqCst);
+            Err(e.into())
+        }
     }
 }
 
-/// Parks `tx`, which recorded `claim`, until the request answers.
+/// Parks `tx`, the first transaction of `claim`'s request, until the
+/// request answers (its key is inserted then, with the answer).
 pub(super) async fn park(claim: &IdempotencyClaim, tx: WriteTx) {
     let mut parked = claim.parked.lock().await;
     *parked = Some(tx);

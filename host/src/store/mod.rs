@@ -153,10 +153,9 @@ impl WriteTx {
     /// [`IdempotencyClaim`]): it becomes visible to other connections when
     /// the request answers or opens its next write transaction. Use
     /// [`WriteTx::commit_now`] when something outside the database must
-    /// follow the commit. A key another request holds fails with
-    /// [`StoreError::Conflict`].
-    pub async fn commit(mut self) -> StoreResult<()> {
-        match idempotency::record_claim(&mut self).await? {
+    /// follow the commit.
+    pub async fn commit(self) -> StoreResult<()> {
+        match idempotency::pending_claim() {
             Some(claim) => idempotency::park(&claim, self).await,
             None => self.commit_unclaimed().await?,
         }
