@@ -54,10 +54,12 @@ pub const WAIT_FOR_FIRST: Duration = Duration::from_secs(30);
 /// (PostgreSQL with several servers).
 const WAIT_FOR_OTHER_SERVER: Duration = Duration::from_secs(10);
 
+/// The turns of the keys being run on this server, by (scope, key).
+type Turns = HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>;
+
 /// Keys being run on this server: a second request with the same key waits
 /// for the first one's turn to end, then answers as it did.
-static RUNNING: LazyLock<Mutex<HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>>> =
-    LazyLock::new(Default::default);
+static RUNNING: LazyLock<Mutex<Turns>> = LazyLock::new(Default::default);
 
 /// The turn of `(scope, key)` on this server, once no other request with the
 /// key runs here; None when the wait is longer than [`WAIT_FOR_FIRST`].

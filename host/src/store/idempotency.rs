@@ -158,10 +158,9 @@ impl IdempotencyClaim {
         let mut parked = self.parked.lock().await;
         if let Some(mut tx) = parked.take() {
             self.parked_at.send_replace(None);
-            if let Err(e) = insert_claim(&mut tx, self, None).await {
-                // Rolled back: the key is another request's, or free.
-                return Err(e);
-            }
+            // On failure the transaction rolls back: the key is another
+            // request's, or free.
+            insert_claim(&mut tx, self, None).await?;
             match tx.commit_unclaimed().await {
                 Ok(()) => self.state.store(COMMITTED, Ordering::SeqCst),
                 Err(e) => {
