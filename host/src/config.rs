@@ -141,13 +141,14 @@ pub struct Config {
     /// closes the connections still open and exits; the process has exited
     /// by then.
     pub shutdown_grace_secs: u64,
-    /// Seconds a request's line and headers may take to arrive (from their
-    /// first byte, or from the connection's opening).
+    /// Seconds a request's line and headers may take to arrive, from their
+    /// first byte.
     pub header_read_timeout_secs: u64,
     /// Seconds a request's body may take to arrive, from its headers
     /// (408 after that).
     pub body_read_timeout_secs: u64,
-    /// Seconds a keep-alive connection may stay open with no request.
+    /// Seconds a connection may stay open with no request in progress (kept
+    /// alive after one, or new and silent).
     pub idle_timeout_secs: u64,
     /// Connections open at once, at most (see `http::connections`).
     pub max_connections: u64,

@@ -3,14 +3,14 @@
 //! at shutdown.
 //!
 //! - **Header read** (`header_read_timeout_secs`): a request's line and
-//!   headers must arrive within this time of their first byte (of the
-//!   connection's opening, for its first request); otherwise the connection
-//!   is closed.
+//!   headers must arrive within this time of their first byte; otherwise
+//!   the connection is closed.
 //! - **Body read** (`body_read_timeout_secs`): a request's body must arrive
 //!   within this time of its headers; otherwise the request is answered
 //!   `408 request_timeout` and the connection closed.
-//! - **Idle keep-alive** (`idle_timeout_secs`): a connection with no request
-//!   in progress is closed after this time.
+//! - **Idle** (`idle_timeout_secs`): a connection with no request in
+//!   progress (kept alive after one, or opened ahead of time as browsers
+//!   do, and silent) is closed after this time.
 //! - **Connection cap** (`max_connections`): at the cap, a new connection
 //!   takes the place of the connection that has been idle (or sending its
 //!   headers) the longest, which is closed; when every connection is busy
@@ -140,7 +140,9 @@ impl Connection {
     fn new(limits: Arc<Limits>) -> Self {
         Connection {
             limits,
-            phase: Mutex::new(Phase::Head(Instant::now())),
+            // Browsers open connections ahead of need: silent, a new one is
+            // idle, not a slow request.
+            phase: Mutex::new(Phase::Idle(Instant::now())),
             requests: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             waker: AtomicWaker::new(),
