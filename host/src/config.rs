@@ -138,8 +138,20 @@ pub struct Config {
     /// Milliseconds between the scheduler's looks for due tasks.
     pub scheduler_tick_ms: u64,
     /// Seconds a stopping server waits for in-flight requests before it
-    /// closes the connections still open and exits.
+    /// closes the connections still open and exits; the process has exited
+    /// by then.
     pub shutdown_grace_secs: u64,
+    /// Seconds a request's line and headers may take to arrive, from their
+    /// first byte.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive, from its headers
+    /// (408 after that).
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in progress (kept
+    /// alive after one, or new and silent).
+    pub idle_timeout_secs: u64,
+    /// Connections open at once, at most (see `http::connections`).
+    pub max_connections: u64,
     /// Seconds a periodic task's run may take before it is recorded as
     /// `timed_out`.
     pub task_timeout_secs: u64,
@@ -274,6 +286,10 @@ impl Default for Config {
             allow_unsigned_plugins: false,
             scheduler_tick_ms: 1000,
             shutdown_grace_secs: 10,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 60,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
             task_timeout_secs: 300,
             record_retention_days: 30,
             task_settings: Default::default(),
@@ -312,6 +328,10 @@ impl fmt::Debug for Config {
             .field("allow_unsigned_plugins", &self.allow_unsigned_plugins)
             .field("scheduler_tick_ms", &self.scheduler_tick_ms)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("max_connections", &self.max_connections)
             .field("task_timeout_secs", &self.task_timeout_secs)
             .field("record_retention_days", &self.record_retention_days)
             .field(
@@ -436,7 +456,7 @@ impl Config {
     /// rather than failing later, in the middle of a request or a task).
     pub fn validate(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
-        let checks: [(&'static str, u64, u64, u64); 10] = [
+        let checks: [(&'static str, u64, u64, u64); 14] = [
             ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
             (
                 "session_idle_minutes",
@@ -465,6 +485,20 @@ impl Config {
             ),
             ("scheduler_tick_ms", self.scheduler_tick_ms, 1, 3_600_000),
             ("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3_600),
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "body_read_timeout_secs",
+                self.body_read_timeout_secs,
+                1,
+                DAY,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs, 1, DAY),
+            ("max_connections", self.max_connections, 1, 1_000_000),
             (
                 "plugin_call_timeout_ms",
                 self.plugin_call_timeout_ms,

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 405: the path exists, but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 408: the request's body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 409: the request conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
@@ -124,6 +127,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -144,6 +148,7 @@ impl ApiError {
             }
             Self::NotFound(m) => ("not_found", m.clone(), None, None),
             Self::MethodNotAllowed(m) => ("method_not_allowed", m.clone(), None, None),
+            Self::RequestTimeout(m) => ("request_timeout", m.clone(), None, None),
             Self::Conflict(m) => ("conflict", m.clone(), None, None),
             Self::PayloadTooLarge(m) => ("payload_too_large", m.clone(), None, None),
             Self::UnsupportedMediaType(m) => ("unsupported_media_type", m.clone(), None, None),

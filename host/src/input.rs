@@ -8,10 +8,13 @@
 //!   a struct from it by position, around `deny_unknown_fields`.
 //! - No text holds a NUL character (U+0000): PostgreSQL cannot store one in
 //!   a text column, so refusing it everywhere keeps both databases alike.
+//! - No JSON object gives a key twice, at any depth ([`strict`]): the
+//!   answer is a 422 naming the key, never "the last one wins".
 //! - Decoding errors never show Rust type names: "expected a JSON object,
 //!   got an array", "`limit` must be a whole number".
 
 mod objects;
+pub mod strict;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -48,13 +48,20 @@
 //! dry-runs them with no side effect.
 //!
 //! A `POST` with an `Idempotency-Key` records the key in its first write
-//! transaction ([`store::IdempotencyClaim`]), so a retry answers with the
-//! first response and never runs twice.
+//! transaction and stores its answer in that same transaction
+//! ([`store::IdempotencyClaim`]), so a retry answers with the first
+//! response and never runs twice; the claim is handed explicitly to the
+//! tasks the domain spawns (playbook runs, task runs).
 //!
 //! [`serve`] takes an already-bound listener, so tests bind `127.0.0.1:0` and
-//! run the real server. When its shutdown future resolves it stops
-//! accepting, ends long polls at once, and gives in-flight requests
-//! `shutdown_grace_secs` before it drops what is still open:
+//! run the real server. Its connections are served by
+//! [`http::connections`]: header-read, body-read and idle timeouts, and a
+//! connection cap under which the server keeps answering. When its shutdown
+//! future resolves it stops accepting, ends long polls at once, stops the
+//! scheduler (runs in progress are recorded as interrupted), and gives
+//! in-flight requests the first part of `shutdown_grace_secs`; whatever is
+//! still open then is closed, and [`serve`] returns before the grace period
+//! ends:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -85,7 +92,7 @@ pub mod state;
 pub mod store;
 pub mod web;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -207,10 +214,12 @@ pub async fn serve(
     let scheduler = state.scheduler.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The scheduler runs the core's periodic tasks (audit checkpoints,
-    // invite expiry) and the plugins' tasks.
+    // invite expiry) and the plugins' tasks. It stops at the signal, not
+    // after the grace period: no run starts after it, and runs in progress
+    // are recorded as interrupted.
     let checkpointer = Some(tokio::spawn(scheduler.run(
         std::time::Duration::from_millis(state.config.scheduler_tick_ms.max(50)),
-        stop_rx.clone(),
+        state.stopping.subscribe(),
     )));
     let watcher = state.config.watch_plugins_dir.then(|| {
         if let Err(e) = std::fs::create_dir_all(&plugins_dir) {
@@ -238,50 +247,65 @@ pub async fn serve(
         "vigilo-server listening"
     );
     let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
-    let stopping = state.stopping.clone();
-    let draining = {
-        let state = state.clone();
-        async move { state.stopped().await }
-    };
-    // `tap_io` keeps the peer's address available to handlers.
-    let server = axum::serve(
-        axum::serve::ListenerExt::tap_io(http::wire::ShapedListener(listener), |_| {}),
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(draining)
-    .into_future();
-    tokio::pin!(server);
+    let mut limits = http::connections::Limits::from_config(&state.config);
+    limits.max_connections = http::connections::fit_connections(limits.max_connections);
     // On the signal the server stops accepting, long polls end at once
-    // (503 `shutting_down`, which clients treat as "reconnect"), and
-    // in-flight requests get the grace period to finish; connections still
-    // open after it are dropped, so no client can hold the process open.
-    tokio::select! {
-        served = &mut server => served.context("server error")?,
-        () = shutdown => {
+    // (503 `shutting_down`, which clients treat as "reconnect"), the
+    // scheduler stops, and in-flight requests get the grace period to
+    // finish; connections still open near its end are closed, so no client
+    // can hold the process open. The last part of the grace period (a
+    // quarter, at most a second) is kept for the rest of the shutdown, so
+    // that the process has exited when the grace period ends.
+    let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(None);
+    let stop = {
+        let stopping = state.stopping.clone();
+        async move {
+            shutdown.await;
             tracing::info!(grace_secs = grace.as_secs(), "vigilo-server stopping");
+            let _ = deadline_tx.send(Some(tokio::time::Instant::now() + grace));
             let _ = stopping.send(true);
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(served) => served.context("server error")?,
-                Err(_) => tracing::warn!(
-                    grace_secs = grace.as_secs(),
-                    "requests still open after the shutdown grace period were dropped"
-                ),
+        }
+    };
+    let reserve = (grace / 4).min(std::time::Duration::from_secs(1));
+    let deadline = |keep: std::time::Duration| {
+        let mut deadline_rx = deadline_rx.clone();
+        async move {
+            let at = deadline_rx
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|at| *at);
+            if let Some(at) = at {
+                tokio::time::sleep_until(at - keep).await;
             }
         }
-    }
+    };
+    http::connections::serve(listener, app(state), limits, stop, deadline(reserve)).await;
     let _ = stop_tx.send(true);
-    if let Some(mailer) = mailer {
-        let _ = mailer.await;
+    // Whatever is still running gets what remains of the grace period.
+    let finishing = async {
+        if let Some(mailer) = mailer {
+            let _ = mailer.await;
+        }
+        if let Some(task) = checkpointer {
+            let _ = task.await;
+        }
+        if let Some(task) = watcher {
+            let _ = task.await;
+        }
+        // The recorder ends once the registry (and its event sender) is
+        // gone.
+        let _ = recorder.await;
+    };
+    let margin = (reserve / 4).min(std::time::Duration::from_millis(100));
+    tokio::select! {
+        () = finishing => {}
+        () = deadline(margin * 2) => tracing::warn!(
+            "background work still running at the end of the shutdown grace period was stopped"
+        ),
     }
-    if let Some(task) = checkpointer {
-        let _ = task.await;
-    }
-    if let Some(task) = watcher {
-        let _ = task.await;
-    }
-    // The recorder ends once the registry (and its event sender) is gone.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), recorder).await;
-    store.close().await;
+    let closing = margin.max(std::time::Duration::from_millis(10));
+    let _ = tokio::time::timeout(closing, store.close()).await;
     tracing::info!("vigilo-server stopped");
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! `Idempotency-Key` on creates: a retried request answers with the first
-//! response and creates nothing twice — across concurrent retries, per
-//! token, after a restart, and after a `kill -9` in the middle of a burst of
-//! creates.
+//! `Idempotency-Key` on creates and runs: a retried request answers with
+//! the first response and nothing is created or run twice — across
+//! concurrent retries, per token, after a restart, and after a `kill -9` in
+//! the middle of a burst of creates or in the middle of a run.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -164,12 +164,17 @@ fn retried_creates_never_duplicate_across_a_crash(db: TestDb) {
     let again = ServerProcess::spawn(server_command(&config), port, &dir.path().join("2.log"));
     again.wait_healthy();
     let api = Api::new(again.url(), Some(&token));
+    // Every create that committed kept its answer in the same transaction:
+    // its retry gets that answer (never "carried out, answer lost").
     for i in 0..N {
-        let status = send(&api, i).expect("the restarted server answers");
-        assert!(
-            status == 201 || status == 409,
-            "retry of request {i} answered {status}"
+        let body = json!({"kind": "task", "title": title(i)});
+        let retried = api.post_keyed(ITEMS, &format!("key-{i}"), &body);
+        assert_eq!(
+            retried.status, 201,
+            "retry of request {i}: {}",
+            retried.text
         );
+        assert_eq!(retried.json["title"], title(i), "{}", retried.text);
     }
     let listed = expect(&api.get(&format!("{ITEMS}?limit=500")), 200).clone();
     let titles: Vec<&str> = listed["items"]
@@ -187,7 +192,189 @@ fn retried_creates_never_duplicate_across_a_crash(db: TestDb) {
     assert_eq!(distinct.len(), N, "every request exists once");
 }
 
+/// Eight clients sending the same keyed playbook run, dry run or task run
+/// at once: it runs once, and every client gets its answer.
+fn keyed_runs_run_once(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let owner = server.api(&join(&server, "ops", "owner@ops.com", "owner", false));
+    expect(
+        &owner.post(
+            "/api/v1/workspaces/ops/playbooks",
+            json!({"name": "ticket", "steps": [{"type": "create_task", "title": "From a run"}]}),
+        ),
+        201,
+    );
+    let all_at_once = |api: &Api, path: &str, key: &str| -> Vec<Value> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(move || {
+                        let r = api.post_keyed(path, key, &json!({}));
+                        assert_eq!(r.status, 200, "{}", r.text);
+                        r.json
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    let same_run = |answers: &[Value]| {
+        assert!(
+            answers.iter().all(|a| a["id"] == answers[0]["id"]),
+            "{answers:?}"
+        );
+    };
+
+    let runs = all_at_once(
+        &owner,
+        "/api/v1/workspaces/ops/playbooks/ticket/run",
+        "run-1",
+    );
+    same_run(&runs);
+    assert_eq!(runs[0]["status"], "succeeded", "{}", runs[0]);
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM playbook_runs WHERE dry_run = 0"),
+        1,
+        "eight keyed runs ran more than once"
+    );
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM work_items"), 1);
+
+    let dry = all_at_once(
+        &owner,
+        "/api/v1/workspaces/ops/playbooks/ticket/dry-run",
+        "dry-1",
+    );
+    same_run(&dry);
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM playbook_runs WHERE dry_run = 1"),
+        1
+    );
+
+    let tasks = all_at_once(
+        &admin,
+        "/api/v1/scheduler/tasks/records.prune/run",
+        "task-1",
+    );
+    same_run(&tasks);
+    assert_eq!(tasks[0]["outcome"], "ok", "{}", tasks[0]);
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM task_runs WHERE runner LIKE '%on demand%'"),
+        1,
+        "eight keyed task runs ran more than once"
+    );
+    // A new key runs again.
+    let again = owner.post_keyed(
+        "/api/v1/workspaces/ops/playbooks/ticket/run",
+        "run-2",
+        &json!({}),
+    );
+    assert_ne!(expect(&again, 200)["id"], runs[0]["id"]);
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM work_items"), 2);
+}
+
+/// A keyed run killed (`kill -9`) after its first step committed and while
+/// its second waits on a slow webhook: sent again to the restarted server
+/// with its key, it is not run again, and the client is told so at once.
+fn keyed_run_killed_midway_never_runs_again(db: TestDb) {
+    use std::io::Read;
+
+    // A webhook receiver that never answers.
+    let hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hold_url = format!("http://{}/hold", hold.local_addr().unwrap());
+    let (called_tx, called) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in hold.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = called_tx.send(());
+            held.push(stream);
+        }
+    });
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let config = dir.path().join("vigilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n\
+             webhook_allowed_hosts = [\"127.0.0.1\"]\n",
+            dir.path().join("data").display(),
+            db.url
+        ),
+    )
+    .unwrap();
+    let token = create_admin(&config, "root@example.com");
+    let mut server = ServerProcess::spawn(server_command(&config), port, &dir.path().join("1.log"));
+    server.wait_healthy();
+    let admin = Api::new(server.url(), Some(&token));
+    create_workspace(&admin, "ops");
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/playbooks",
+            json!({"name": "slow", "steps": [
+                {"type": "create_task", "title": "Made once"},
+                {"type": "webhook", "url": hold_url}
+            ]}),
+        ),
+        201,
+    );
+    const RUN: &str = "/api/v1/workspaces/ops/playbooks/slow/run";
+    let sender = {
+        let admin = admin.clone();
+        std::thread::spawn(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                admin.post_keyed(RUN, "slow-1", &json!({}))
+            }))
+            .ok()
+            .map(|r| r.status)
+        })
+    };
+    called
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the run reached its webhook step");
+    let _ = server.child().kill();
+    let _ = server.wait();
+    assert_eq!(
+        sender.join().unwrap(),
+        None,
+        "the run answered before the kill"
+    );
+    assert_eq!(db.number("SELECT COUNT(*) FROM playbook_runs"), 1);
+    assert_eq!(db.number("SELECT COUNT(*) FROM work_items"), 1);
+
+    let again = ServerProcess::spawn(server_command(&config), port, &dir.path().join("2.log"));
+    again.wait_healthy();
+    let admin = Api::new(again.url(), Some(&token));
+    let retried = admin.post_keyed(RUN, "slow-1", &json!({}));
+    assert_eq!(retried.status, 409, "{}", retried.text);
+    assert!(
+        retried.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("will not run again"),
+        "{}",
+        retried.text
+    );
+    assert_eq!(
+        db.number("SELECT COUNT(*) FROM playbook_runs"),
+        1,
+        "the retry ran the playbook again"
+    );
+    assert_eq!(db.number("SELECT COUNT(*) FROM work_items"), 1);
+}
+
 on_both_databases!(
     retries_answer_with_the_first_response,
-    retried_creates_never_duplicate_across_a_crash
+    retried_creates_never_duplicate_across_a_crash,
+    keyed_runs_run_once,
+    keyed_run_killed_midway_never_runs_again
 );

@@ -12,6 +12,7 @@ mod cli;
 mod domain;
 mod egress;
 mod guide;
+mod hardening;
 mod idempotency;
 mod integrations;
 mod members;

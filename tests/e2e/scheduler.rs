@@ -155,7 +155,8 @@ fn every_tick_runs_once(db: TestDb) {
 
 /// Runs of one task never overlap: while a run is still `running`, its
 /// ticks are recorded as `skipped`; a run whose server process died is
-/// closed as `abandoned` and the task runs again.
+/// closed as `abandoned` and the task runs again (at once when the process
+/// is known to be gone, on PostgreSQL).
 fn overlapping_and_abandoned_runs(db: TestDb) {
     let server = vigilo_tests::TestServer::with_plugins_and(db, &["ticker"], |config| {
         config.scheduler_tick_ms = 100;
@@ -186,11 +187,35 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
                 .any(|o| o == "ok" || o == "panicked")
         }),
     );
-    // A run that looks like it is still going, on a server that is gone.
-    server.db.execute(
-        "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
-         VALUES ('fixture_tick', 'stuck', 'gone:1', '2999-01-01T00:00:00.000000Z', 'running')",
+    // On PostgreSQL, a run left `running` by a server process that has no
+    // connection any more is closed at once.
+    if server.db.backend == vigilo_tests::Backend::Postgres {
+        server.db.execute(
+            "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
+             VALUES ('fixture_tick', 'gone', 'gone:1', '2999-01-01T00:00:00.000000Z', 'running')",
+        );
+        wait(
+            "the run of a server that is gone to be abandoned",
+            Box::new(|| {
+                server
+                    .db
+                    .column("SELECT outcome FROM task_runs WHERE scheduled_for = 'gone'")[0]
+                    .as_deref()
+                    == Some("abandoned")
+            }),
+        );
+    }
+    // A run that looks like it is still going, on this very server
+    // process, which has not finished it.
+    let this_process = format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "server".into()),
+        std::process::id()
     );
+    server.db.execute(&format!(
+        "INSERT INTO task_runs (task, scheduled_for, runner, started_at, outcome)
+         VALUES ('fixture_tick', 'stuck', '{this_process}', '2999-01-01T00:00:00.000000Z', 'running')"
+    ));
     let stuck = server
         .db
         .number("SELECT id FROM task_runs WHERE scheduled_for = 'stuck'");

@@ -928,6 +928,11 @@ impl WebSession {
         (response.status(), response.into_string().expect("the page"))
     }
 
+    /// The session's `Cookie` header value.
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
+
     /// GETs `path` with the session; returns the status and the `Location`
     /// of a redirect.
     pub fn get(&self, path: &str) -> (u16, Option<String>) {

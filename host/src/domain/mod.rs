@@ -62,7 +62,7 @@ use serde_json::Value;
 use crate::audit::NewEvent;
 use crate::authz::{Access, Caller};
 use crate::plugins::PluginCallError;
-use crate::store::{StoreError, WriteTx};
+use crate::store::{IdempotencyClaim, StoreError, WriteTx};
 
 /// Why a domain operation did not happen. It says *what* went wrong; the
 /// API (`error.rs`) and the web pages each decide how to show it.
@@ -269,13 +269,16 @@ pub(crate) async fn record_installation(
 
 /// Runs `work` in a task of its own and waits for it, so that it completes
 /// (and is recorded and audited) even if the caller stops waiting, for
-/// example when an HTTP client disconnects.
+/// example when an HTTP client disconnects. The caller's `Idempotency-Key`
+/// claim is handed to the task (a task-local does not follow a spawn), so
+/// the work's first commit records the key and a keyed run runs once.
 pub(crate) async fn detached<T, F>(what: &str, work: F) -> DomainResult<T>
 where
     T: Send + 'static,
     F: std::future::Future<Output = DomainResult<T>> + Send + 'static,
 {
-    tokio::spawn(work)
+    let claim = IdempotencyClaim::current();
+    tokio::spawn(IdempotencyClaim::carry(claim, work))
         .await
         .map_err(|e| DomainError::Internal(format!("{what} did not complete: {e}")))?
 }

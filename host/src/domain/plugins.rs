@@ -55,7 +55,7 @@ pub async fn disable(
     )
     .await?;
     // Recorded first, so a failed write leaves the plugin running.
-    tx.commit().await?;
+    tx.commit_now().await?;
     state
         .plugins
         .disable_quietly(&entry, Reason::DisabledByAdmin, message);
@@ -89,7 +89,7 @@ pub async fn enable(
     )
     .await;
     let committed = match recorded {
-        Ok(_) => tx.commit().await.map_err(DomainError::from),
+        Ok(_) => tx.commit_now().await.map_err(DomainError::from),
         Err(e) => Err(e.into()),
     };
     if let Err(e) = committed {
@@ -160,7 +160,7 @@ pub async fn record_file_change<E>(
     .await
     .map_err(|e| FileChangeError::Record(e.into()))?;
     change().map_err(FileChangeError::Change)?;
-    if let Err(e) = tx.commit().await {
+    if let Err(e) = tx.commit_now().await {
         undo();
         return Err(FileChangeError::Undone(e.into()));
     }

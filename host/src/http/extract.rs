@@ -7,13 +7,14 @@ use serde::de::DeserializeOwned;
 
 use crate::authz::{Access, Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::input::strict::Refused;
 use crate::state::AppState;
 use crate::store::TokenInfo;
 
 /// A JSON body whose rejections use the API's error shape: 400 for broken
-/// JSON, 422 for a body that is not an object, holds a NUL character, or has
-/// wrong or unknown fields, 415 for a missing JSON content type, 413 for an
-/// oversized body. See [`crate::input`].
+/// JSON, 422 for a body that is not an object, holds a NUL character, gives
+/// a key twice, or has wrong or unknown fields, 415 for a missing JSON
+/// content type, 413 for an oversized body. See [`crate::input`].
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -24,34 +25,37 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
-            Ok(axum::Json(value)) => value,
-            Err(JsonRejection::JsonSyntaxError(e)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_json",
-                    format!(
-                        "the request body is not valid JSON: {}",
-                        std::error::Error::source(&e)
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| e.body_text())
-                            .trim_start_matches("Failed to parse the request body as JSON: ")
-                    ),
-                ))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                return Err(ApiError::UnsupportedMediaType(
-                    "send the request body as JSON with `Content-Type: application/json`".into(),
-                ))
-            }
-            Err(JsonRejection::BytesRejection(e)) => {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the request body as JSON with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
                 return Err(if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge("the request body is too large".into())
                 } else {
                     ApiError::bad_request("bad_request", "the request body could not be read")
                 })
             }
-            Err(other) => return Err(ApiError::bad_request("bad_request", other.body_text())),
+        };
+        let value = match crate::input::strict::parse(&bytes) {
+            Ok(value) => value,
+            Err(Refused::Syntax(why)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!("the request body is not valid JSON: {why}"),
+                ))
+            }
+            Err(Refused::Repeated(field)) => {
+                return Err(ApiError::Validation {
+                    message: format!(
+                        "invalid request body: the key `{field}` is given twice; send it once"
+                    ),
+                    field: Some(field),
+                })
+            }
         };
         crate::input::json_body(value)
             .map(Self)
@@ -60,6 +64,25 @@ where
                 message: format!("invalid request body: {}", r.message),
             })
     }
+}
+
+/// Whether the request says its body is JSON (`application/json`, or a
+/// `+json` type), as axum's own JSON extractor asks.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The authenticated API caller: the token presented and its holder.
@@ -96,7 +119,12 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 /// Reads `Authorization: Bearer vgl_…` and resolves it, or fails with 401.
+/// A request whose caller was already resolved (the `Idempotency-Key`
+/// layer does it before reading the body) is not looked up again.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(known) = parts.extensions.get::<Principal>() {
+        return Ok(known.clone());
+    }
     let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
         unauthorized(
             "unauthenticated",

@@ -1,41 +1,32 @@
-//! Connections whose every error answer has the API's error body.
+//! A connection's bytes: every error answer has the API's error body, and
+//! the connection's deadlines are kept.
 //!
 //! Some requests never reach the router: the HTTP parser itself answers a
 //! request line that is too long (414), headers that are too large or too
-//! many (431) and a request it cannot parse (400), with an empty body. The
-//! listener here wraps each connection and gives those answers the same
-//! `{"error": {"code", "message"}}` body as every other error.
+//! many (431) and a request it cannot parse (400), with an empty body.
+//! [`Shaped`] wraps each connection and gives those answers the same
+//! `{"error": {"code", "message"}}` body as every other error. It also
+//! closes the connection when its header-read or idle deadline passes, or
+//! when the server closes it (see [`super::connections`]).
 
+use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
-/// A TCP listener whose connections are [`Shaped`].
-pub struct ShapedListener(pub TcpListener);
+use super::connections::Connection;
 
-impl axum::serve::Listener for ShapedListener {
-    type Io = Shaped<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (Shaped::new(io), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-/// A connection that rewrites the parser's empty error answers.
+/// A connection that rewrites the parser's empty error answers and keeps
+/// its deadlines.
 pub struct Shaped<I> {
     inner: I,
     pending: Vec<u8>,
     sent: usize,
+    conn: Option<Arc<Connection>>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<I> Shaped<I> {
@@ -45,7 +36,41 @@ impl<I> Shaped<I> {
             inner,
             pending: Vec::new(),
             sent: 0,
+            conn: None,
+            timer: None,
         }
+    }
+
+    /// Wraps `inner`, the I/O of `conn`, keeping its deadlines.
+    pub fn watched(inner: I, conn: Arc<Connection>) -> Self {
+        Self {
+            conn: Some(conn),
+            ..Self::new(inner)
+        }
+    }
+
+    /// Fails once the connection is closed or its deadline has passed;
+    /// otherwise arranges to be woken at the deadline.
+    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(conn) = &self.conn else {
+            return Ok(());
+        };
+        conn.register(cx);
+        if conn.closing() {
+            return Err(io::ErrorKind::ConnectionAborted.into());
+        }
+        if let Some(deadline) = conn.deadline() {
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -83,8 +108,19 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
         out.push_str("\r\n");
     }
     out.push_str("content-type: application/json\r\n");
+    out.push_str(&security_header_lines());
     out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
     Some(out.into_bytes())
+}
+
+/// The security headers every answer carries (see
+/// [`crate::web::security_headers`]), as header lines.
+pub fn security_header_lines() -> String {
+    format!(
+        "content-security-policy: {}\r\nx-content-type-options: nosniff\r\n\
+         x-frame-options: DENY\r\nreferrer-policy: same-origin\r\n",
+        crate::web::CSP
+    )
 }
 
 impl<I: AsyncWrite + Unpin> Shaped<I> {
@@ -108,7 +144,25 @@ impl<I: AsyncRead + Unpin> AsyncRead for Shaped<I> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        if self.conn.as_ref().is_some_and(|c| c.closing()) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    if let Some(conn) = &self.conn {
+                        conn.bytes_arrived();
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                self.check(cx)?;
+                Poll::Pending
+            }
+            failed => failed,
+        }
     }
 }
 
@@ -118,6 +172,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Shaped<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.conn.as_ref().is_some_and(|c| c.closing()) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
         ready!(self.poll_pending(cx))?;
         if let Some(answer) = rewrite(buf) {
             self.pending = answer;

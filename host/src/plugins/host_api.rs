@@ -56,6 +56,9 @@ pub struct HostCalls {
     policy: Policy,
     scope: Scope,
     runtime: Handle,
+    /// Once true, every call is refused (the server is stopping), and one
+    /// in progress stops waiting.
+    halted: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Why a host call was not answered.
@@ -93,7 +96,44 @@ impl HostCalls {
             integrations,
             scope,
             runtime: Handle::current(),
+            halted: None,
         }
+    }
+
+    /// The same callbacks, refused once `halted` is set: a periodic task
+    /// interrupted by the server's shutdown makes no more calls (and so
+    /// starts no delivery) while its plugin finishes.
+    pub fn halted_by(mut self, halted: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.halted = Some(halted);
+        self
+    }
+
+    /// Whether the calls are refused now.
+    fn is_halted(&self) -> bool {
+        self.halted.as_ref().is_some_and(|h| *h.borrow())
+    }
+
+    /// Runs `work` on the server's runtime from the plugin's thread, giving
+    /// up when the calls are halted.
+    fn wait<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, Refusal> {
+        let halted = self.halted.clone();
+        self.runtime.block_on(async move {
+            let stopped = async {
+                match halted {
+                    Some(mut halted) => {
+                        let _ = halted.wait_for(|h| *h).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = work => Ok(done),
+                () = stopped => Err(Refusal::Asked(
+                    "the server is stopping: the call was abandoned, and the task was interrupted"
+                        .into(),
+                )),
+            }
+        })
     }
 
     fn answer(&self, method: &str, input: &Value) -> Result<Value, Refusal> {
@@ -118,8 +158,7 @@ impl HostCalls {
             ))),
             Scope::Installation { .. } => {
                 let workspace = self
-                    .runtime
-                    .block_on(self.store.workspace_by_slug(asked))?
+                    .wait(self.store.workspace_by_slug(asked))??
                     .ok_or_else(|| Refusal::Asked(format!("no workspace `{asked}`")))?;
                 Ok((workspace.id, workspace.slug))
             }
@@ -137,9 +176,7 @@ impl HostCalls {
 
     fn count_by_status(&self, input: &Value) -> Result<Value, Refusal> {
         let (id, _) = self.workspace(input)?;
-        let counts = self
-            .runtime
-            .block_on(self.store.count_work_items_by_status(id))?;
+        let counts = self.wait(self.store.count_work_items_by_status(id))??;
         let kind = |kind: &str| json!(counts.get(kind).cloned().unwrap_or_default());
         let statuses = |kind: &str| {
             json!(crate::domain::work_items::workflow(kind)
@@ -161,9 +198,7 @@ impl HostCalls {
             .ok_or_else(|| {
                 Refusal::Asked("`within_days` must be a number of days between 0 and 36500".into())
             })?;
-        let workspaces = self
-            .runtime
-            .block_on(self.store.certificates_expiring_everywhere(days))?;
+        let workspaces = self.wait(self.store.certificates_expiring_everywhere(days))??;
         Ok(json!({ "workspaces": workspaces }))
     }
 
@@ -183,10 +218,10 @@ impl HostCalls {
         let only = input.get("integration").and_then(Value::as_str);
         let source = format!("task:{task}");
         let deliveries =
-            self.runtime.block_on(
+            self.wait(
                 self.integrations
                     .notify(workspace_id, only, &event, &source),
-            )?;
+            )??;
         Ok(json!({ "deliveries": deliveries }))
     }
 }
@@ -294,7 +329,22 @@ impl HostCalls {
 
 impl Host for HostCalls {
     fn call(&self, method: &str, input: &Value) -> Result<Value, String> {
-        self.answer(method, input).map_err(|refusal| match refusal {
+        if self.is_halted() {
+            return Err(format!(
+                "the server is stopping: `{method}` was not carried out, and the task was interrupted"
+            ));
+        }
+        // The answer waits on the server's runtime; should that runtime be
+        // gone (the process is exiting), the call fails here rather than
+        // unwinding into the plugin.
+        let answered =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.answer(method, input)))
+                .unwrap_or_else(|_| {
+                    Err(Refusal::Server(format!(
+                        "the host call `{method}` failed while the server was stopping"
+                    )))
+                });
+        answered.map_err(|refusal| match refusal {
             Refusal::Asked(why) => why,
             Refusal::Server(detail) => {
                 tracing::error!(method, error = %detail, "a plugin's host call failed inside the server");

@@ -11,7 +11,17 @@
 //! else is affected. A tick that comes while the task's previous run is
 //! still going is recorded as `skipped` (runs of one task never overlap),
 //! and a run left `running` by a server process that died is closed as
-//! `abandoned` once it is older than any run may take.
+//! `abandoned`: at once on SQLite (whose one server is this one), once it is
+//! older than any run may take on PostgreSQL (another server may still be
+//! running it).
+//!
+//! When the server stops, no run starts after the signal: a run in
+//! progress is stopped and recorded as `interrupted` with the reason, a
+//! plugin task's host calls are refused from then on (so it starts no
+//! delivery), and the task is due again at once, so it runs once more as
+//! soon as a server is back (another server takes it right away). A tick
+//! that fell while no server was running runs once, late, when one is
+//! back; several missed ticks run once, not once each.
 
 pub mod cron;
 mod runs;
@@ -27,7 +37,9 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::plugins::Plugins;
-use crate::store::{format_time, parse_time, Store, StoreError, StoreResult, TaskRun};
+use crate::store::{
+    format_time, parse_time, IdempotencyClaim, Store, StoreError, StoreResult, TaskRun,
+};
 
 pub use tasks::{TaskDef, When};
 
@@ -49,7 +61,27 @@ pub struct Scheduler {
     warned: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// Tasks whose run is still going in this process.
     running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Runs this process started and has not recorded the end of, by id.
+    runs: std::sync::Mutex<std::collections::HashMap<i64, StartedRun>>,
+    /// Turns true when the server begins to stop: no run starts, and plugin
+    /// tasks' host calls are refused.
+    halted: tokio::sync::watch::Sender<bool>,
 }
+
+/// A run in progress in this process.
+#[derive(Debug)]
+struct StartedRun {
+    task: String,
+    on_demand: bool,
+    handle: tokio::task::AbortHandle,
+}
+
+/// What the runner of a run on demand ends with.
+const ON_DEMAND: &str = " (on demand)";
+
+/// Why a run was interrupted.
+const INTERRUPTED: &str =
+    "the server was stopped while the task ran; it runs again as soon as a server is back";
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,7 +102,6 @@ impl Scheduler {
         integrations: Integrations,
         config: &Config,
     ) -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "server".into());
         Scheduler {
             store,
             plugins,
@@ -81,10 +112,12 @@ impl Scheduler {
             retention_days: config.record_retention_days,
             invite_ttl_days: config.invite_ttl_days,
             settings: config.task_settings.clone(),
-            runner: format!("{host}:{}", std::process::id()),
+            runner: crate::store::process_name(),
             registered: Default::default(),
             warned: Default::default(),
             running: Default::default(),
+            runs: Default::default(),
+            halted: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -97,21 +130,97 @@ impl Scheduler {
             .contains(task)
     }
 
-    /// Runs until `shutdown` changes, looking for due tasks every `tick`.
+    /// Runs until `shutdown` turns true, looking for due tasks every
+    /// `tick`; then stops the runs in progress (see the module docs).
     pub async fn run(
         self: Arc<Self>,
         tick: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        if self.store.backend() == crate::store::Backend::Sqlite {
+            // This is the only server on the file: a run still marked
+            // running was left by a process that stopped.
+            let now_t = OffsetDateTime::now_utc();
+            if let Err(e) = self.close_runs_older_than(now_t, now_t).await {
+                tracing::warn!(error = %e, "scheduler: cannot close runs left running");
+            }
+        }
+        let stopped = async {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopped);
         loop {
             if let Err(e) = self.run_due().await {
                 tracing::warn!(error = %e, "scheduler: cannot check for due tasks");
             }
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
-                _ = shutdown.changed() => return,
+                () = &mut stopped => break,
             }
         }
+        self.interrupt().await;
+    }
+
+    /// Stops every run in progress in this process and records it as
+    /// `interrupted`; a scheduled task is due again at once.
+    async fn interrupt(&self) {
+        self.halted.send_replace(true);
+        let runs: Vec<(i64, StartedRun)> = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let now_t = format_time(OffsetDateTime::now_utc());
+        for (run_id, run) in runs {
+            run.handle.abort();
+            tracing::warn!(task = %run.task, run_id, "scheduler: a run was interrupted by the shutdown");
+            self.finish(
+                &run.task,
+                run_id,
+                "interrupted",
+                None,
+                Some(INTERRUPTED.into()),
+            )
+            .await;
+            if !run.on_demand {
+                if let Err(e) = self.store.reschedule_task(&run.task, &now_t).await {
+                    tracing::warn!(task = %run.task, error = %e, "scheduler: cannot make an interrupted task due again");
+                }
+            }
+        }
+    }
+
+    /// Starts run `run_id` of `task` in a task of its own (with the
+    /// caller's idempotency claim, for a run on demand), kept track of
+    /// until it ends.
+    fn start(
+        self: &Arc<Self>,
+        task: TaskDef,
+        run_id: i64,
+        scheduled_for: String,
+        on_demand: bool,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        let name = task.name.clone();
+        let claim = IdempotencyClaim::current();
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let handle = tokio::spawn(IdempotencyClaim::carry(claim, async move {
+            this.clone().execute(task, run_id, scheduled_for).await;
+            this.runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&run_id);
+        }));
+        runs.insert(
+            run_id,
+            StartedRun {
+                task: name,
+                on_demand,
+                handle: handle.abort_handle(),
+            },
+        );
+        handle
     }
 
     /// Registers new tasks, then claims and starts every due one.
@@ -119,6 +228,9 @@ impl Scheduler {
         let now_t = OffsetDateTime::now_utc();
         self.close_abandoned_runs(now_t).await?;
         for task in self.tasks() {
+            if *self.halted.borrow() {
+                return Ok(());
+            }
             let due = self.due_time(&task, now_t).await?;
             let Some(due) = due else { continue };
             if due > now_t {
@@ -150,8 +262,7 @@ impl Scheduler {
                     .await;
                 continue;
             }
-            let this = self.clone();
-            tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await });
+            self.start(task, run_id, scheduled_for, false);
         }
         Ok(())
     }
@@ -170,13 +281,43 @@ impl Scheduler {
     }
 
     /// Marks runs left `running` by a server process that stopped (crashed,
-    /// killed) as `abandoned`, once they are older than any run may take.
+    /// killed) as `abandoned`: at once when that process is known to be gone
+    /// (PostgreSQL tells whether it still has a connection), and in any case
+    /// once they are older than any run may take.
     async fn close_abandoned_runs(&self, now_t: OffsetDateTime) -> StoreResult<()> {
+        if self.store.backend() == crate::store::Backend::Postgres {
+            let at = format_time(now_t);
+            for runner in self.store.running_task_runners().await? {
+                let process = runner.trim_end_matches(ON_DEMAND);
+                if process == self.runner || self.store.process_alive(process).await? {
+                    continue;
+                }
+                let closed = self.store.close_task_runs_of(&runner, &at).await?;
+                tracing::warn!(
+                    runs = closed,
+                    runner = %runner,
+                    "scheduler: closed runs whose server process stopped"
+                );
+            }
+        }
         let limit = time::Duration::seconds(self.task_timeout.as_secs() as i64 + 300);
-        let at = format_time(now_t);
+        // Playbook runs are driven by the server process that started them;
+        // one still `running` an hour on belongs to a process that stopped.
+        self.close_runs_older_than(now_t - limit, now_t - time::Duration::hours(1))
+            .await
+    }
+
+    /// Marks task runs started before `tasks` and playbook runs started
+    /// before `playbooks`, still `running`, as `abandoned`.
+    async fn close_runs_older_than(
+        &self,
+        tasks: OffsetDateTime,
+        playbooks: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let at = format_time(OffsetDateTime::now_utc());
         let closed = self
             .store
-            .close_abandoned_task_runs(&format_time(now_t - limit), &at)
+            .close_abandoned_task_runs(&format_time(tasks), &at)
             .await?;
         if closed > 0 {
             tracing::warn!(
@@ -184,12 +325,9 @@ impl Scheduler {
                 "scheduler: closed runs whose server process stopped"
             );
         }
-        // Playbook runs are driven by the server process that started them;
-        // one still `running` an hour on belongs to a process that stopped.
-        let before = format_time(now_t - time::Duration::hours(1));
         let closed = self
             .store
-            .close_abandoned_playbook_runs(&before, &at)
+            .close_abandoned_playbook_runs(&format_time(playbooks), &at)
             .await?;
         if closed > 0 {
             tracing::warn!(
@@ -233,7 +371,7 @@ impl Scheduler {
             .claim_task_run(
                 &task.name,
                 &scheduled_for,
-                &format!("{} (on demand)", self.runner),
+                &format!("{}{ON_DEMAND}", self.runner),
             )
             .await?
             .ok_or_else(|| {
@@ -250,10 +388,12 @@ impl Scheduler {
                 task.name
             )));
         }
+        // The run's row is committed before the task starts: a plugin task
+        // writes through host calls made from its own thread.
+        IdempotencyClaim::flush_current().await?;
         // Spawned, so the run completes and is recorded even if the caller
         // goes away.
-        let this = self.clone();
-        let _ = tokio::spawn(async move { this.execute(task, run_id, scheduled_for).await }).await;
+        let _ = self.start(task, run_id, scheduled_for, true).await;
         Ok(self
             .store
             .task_runs(name, 20)

@@ -116,7 +116,8 @@ impl Scheduler {
             Scope::Installation {
                 task: name.to_owned(),
             },
-        );
+        )
+        .halted_by(self.halted.subscribe());
         let in_flight = InFlight::new(name, &self.running);
         self.plugins
             .call_within(&entry, self.task_timeout, move |handle| {

@@ -1,25 +1,61 @@
-//! Idempotency keys: what a create request with an `Idempotency-Key`
-//! header left behind, so that the same request sent again answers with the
-//! first response instead of running twice.
+//! Idempotency keys: what a request with an `Idempotency-Key` header left
+//! behind, so that the same request sent again answers with the first
+//! response instead of running twice.
 //!
-//! The key is recorded *in the request's first write transaction*
-//! ([`WriteTx::commit`] inserts it while an [`IdempotencyClaim`] is in scope),
-//! so a request that committed anything always left its key, even when the
-//! server died before it could answer; the response is added afterwards.
+//! The key is recorded *in the request's first write transaction*: while an
+//! [`IdempotencyClaim`] is in scope, [`WriteTx::commit`] keeps the
+//! transaction open ("parks" it) instead of committing at once, until the
+//! request has its answer; [`IdempotencyClaim::finish`] then inserts the
+//! key's row with the answer in that transaction and commits. So a request that
+//! committed anything always left its key *and its answer*, even when the
+//! server died a moment later, and the common request (one write, then the
+//! answer) costs one transaction, not two.
+//!
+//! A parked transaction is committed earlier ("flushed") when the request
+//! opens its next write transaction ([`Store::begin_write`] does that), when
+//! [`WriteTx::commit_now`] is used because something outside the database
+//! must only happen after the commit, or when the request has not answered
+//! within [`FLUSH_AFTER`] (so that a write made on the request's behalf
+//! outside its task, such as a plugin's host call, waits no longer than
+//! that). The answer is then kept by a second transaction, as it is for a
+//! request that wrote nothing.
+//!
+//! The claim is a task-local value: [`IdempotencyClaim::run`] sets it for
+//! the request's task, and work the request hands to another task gets it
+//! explicitly ([`IdempotencyClaim::current`] and [`IdempotencyClaim::carry`]),
+//! since a task-local does not follow `tokio::spawn`.
+//!
 //! Two requests racing with one key cannot both commit: the second one's
-//! insert breaks the primary key and its transaction rolls back.
+//! insert breaks the primary key, its transaction rolls back (with the
+//! change it made), and it fails with [`KEY_TAKEN`] (a conflict, not a
+//! server error); the edge then answers it as the first request answered.
+//! (On one server, requests with one key wait their turn and never race.)
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::Row;
+use tokio::time::Instant;
 
-use super::{now, Store, StoreResult, WriteTx};
+use super::{is_unique_violation, now, Store, StoreError, StoreResult, WriteTx};
 
 tokio::task_local! {
     static CLAIM: Arc<IdempotencyClaim>;
 }
+
+/// How long a parked transaction may wait for its request's answer before
+/// it is committed on its own.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(100);
+
+/// What a request whose key another request holds is told by its commit.
+pub const KEY_TAKEN: &str = "another request with this Idempotency-Key was carried out first";
+
+const PENDING: u8 = 0;
+const PARKED: u8 = 1;
+const COMMITTED: u8 = 2;
+const LOST: u8 = 3;
 
 /// The key a request carries, claimed by the first write it commits.
 #[derive(Debug)]
@@ -27,7 +63,23 @@ pub struct IdempotencyClaim {
     scope: String,
     key: String,
     request_hash: String,
-    claimed: AtomicBool,
+    state: AtomicU8,
+    /// The transaction that recorded the key, while it waits for the answer.
+    parked: tokio::sync::Mutex<Option<WriteTx>>,
+    /// When the transaction was parked (None while nothing is parked).
+    parked_at: tokio::sync::watch::Sender<Option<Instant>>,
+}
+
+/// How a keyed request ended, as far as its key is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The answer is stored beside the key (with the change, when the
+    /// request made one).
+    Kept,
+    /// Nothing was committed and nothing is kept: the key stays free.
+    Nothing,
+    /// Another request holds the key.
+    Lost,
 }
 
 impl IdempotencyClaim {
@@ -38,8 +90,16 @@ impl IdempotencyClaim {
             scope,
             key,
             request_hash,
-            claimed: AtomicBool::new(false),
+            state: AtomicU8::new(PENDING),
+            parked: tokio::sync::Mutex::new(None),
+            parked_at: tokio::sync::watch::channel(None).0,
         })
+    }
+
+    /// The claim in scope on this task, to hand to work spawned for the
+    /// request (see [`IdempotencyClaim::carry`]).
+    pub fn current() -> Option<Arc<Self>> {
+        CLAIM.try_with(Arc::clone).ok()
     }
 
     /// Runs `work` with this claim in scope: its first committed write
@@ -48,44 +108,179 @@ impl IdempotencyClaim {
         CLAIM.scope(self.clone(), work).await
     }
 
-    /// Whether a write transaction committed with the key recorded.
+    /// Runs `work` in the scope of `claim`, if there is one: what a task
+    /// spawned for a keyed request wraps its work in.
+    pub async fn carry<F: Future>(claim: Option<Arc<Self>>, work: F) -> F::Output {
+        match claim {
+            Some(claim) => claim.run(work).await,
+            None => work.await,
+        }
+    }
+
+    /// Whether a write of the request recorded the key (committed or
+    /// parked).
     pub fn claimed(&self) -> bool {
-        self.claimed.load(Ordering::SeqCst)
+        matches!(self.state.load(Ordering::SeqCst), PARKED | COMMITTED)
+    }
+
+    /// Whether another request turned out to hold the key.
+    pub fn lost(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == LOST
+    }
+
+    /// Resolves [`FLUSH_AFTER`] after a transaction was parked (never while
+    /// none is).
+    pub async fn parked_too_long(&self) {
+        let mut parked = self.parked_at.subscribe();
+        let since = parked
+            .wait_for(Option::is_some)
+            .await
+            .map(|at| (*at).unwrap_or_else(Instant::now));
+        let Ok(since) = since else {
+            return std::future::pending().await;
+        };
+        tokio::time::sleep_until(since + FLUSH_AFTER).await;
+    }
+
+    /// Commits the transaction the request in scope on this task parked, if
+    /// any: before a request opens another write transaction (so that it
+    /// neither waits for the parked one on SQLite's single writer nor misses
+    /// what it wrote), or before work that writes from another thread.
+    pub async fn flush_current() -> StoreResult<()> {
+        match Self::current() {
+            Some(claim) => claim.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Commits the parked transaction now, if there is one.
+    pub async fn flush(&self) -> StoreResult<()> {
+        let mut parked = self.parked.lock().await;
+        if let Some(mut tx) = parked.take() {
+            self.parked_at.send_replace(None);
+            // On failure the transaction rolls back: the key is another
+            // request's, or free.
+            insert_claim(&mut tx, self, None).await?;
+            match tx.commit_unclaimed().await {
+                Ok(()) => self.state.store(COMMITTED, Ordering::SeqCst),
+                Err(e) => {
+                    // Nothing of the request is stored: the key is free.
+                    self.state.store(PENDING, Ordering::SeqCst);
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the request's answer (`status` and the sealed body) beside its
+    /// key: in the parked transaction, which then commits, or in a
+    /// transaction of its own when the change already committed (or when
+    /// the request committed nothing but `keep_anyway`). A failure means
+    /// that nothing of a parked change was stored either.
+    pub async fn finish(
+        &self,
+        store: &Store,
+        status: i64,
+        sealed_response: &str,
+        keep_anyway: bool,
+    ) -> StoreResult<Outcome> {
+        let parked = self.parked.lock().await.take();
+        if let Some(mut tx) = parked {
+            self.parked_at.send_replace(None);
+            match insert_claim(&mut tx, self, Some((status, sealed_response))).await {
+                Ok(()) => {}
+                Err(_) if self.lost() => return Ok(Outcome::Lost),
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = tx.commit_unclaimed().await {
+                self.state.store(PENDING, Ordering::SeqCst);
+                return Err(e.into());
+            }
+            self.state.store(COMMITTED, Ordering::SeqCst);
+            return Ok(Outcome::Kept);
+        }
+        let state = self.state.load(Ordering::SeqCst);
+        if state == LOST {
+            return Ok(Outcome::Lost);
+        }
+        if state != COMMITTED && !keep_anyway {
+            return Ok(Outcome::Nothing);
+        }
+        store
+            .save_idempotent_response(
+                &self.scope,
+                &self.key,
+                &self.request_hash,
+                status,
+                sealed_response,
+            )
+            .await?;
+        Ok(Outcome::Kept)
     }
 }
 
 /// The claim in scope on this task that no transaction has recorded yet.
-fn pending_claim() -> Option<Arc<IdempotencyClaim>> {
-    CLAIM
-        .try_with(|claim| claim.clone())
-        .ok()
-        .filter(|claim| !claim.claimed())
+pub(super) fn pending_claim() -> Option<Arc<IdempotencyClaim>> {
+    IdempotencyClaim::current().filter(|claim| claim.state.load(Ordering::SeqCst) == PENDING)
 }
 
-/// Inside `tx`, before it commits: records the pending claim, if any.
-pub(super) async fn record_claim(
-    tx: &mut WriteTx,
-) -> Result<Option<Arc<IdempotencyClaim>>, sqlx::Error> {
+/// Inside `tx`, before it commits: records the pending claim, if any (see
+/// [`insert_claim`]).
+pub(super) async fn record_claim(tx: &mut WriteTx) -> StoreResult<Option<Arc<IdempotencyClaim>>> {
     let Some(claim) = pending_claim() else {
         return Ok(None);
     };
-    sqlx::query(
-        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at)
-         VALUES ($1, $2, $3, $4)",
+    insert_claim(tx, &claim, None).await?;
+    Ok(Some(claim))
+}
+
+/// Inserts `claim`'s key in `tx`, with the request's answer when it is
+/// known. A key another request recorded first is [`KEY_TAKEN`] (and the
+/// claim is lost); `tx` must then roll back.
+async fn insert_claim(
+    tx: &mut WriteTx,
+    claim: &IdempotencyClaim,
+    answer: Option<(i64, &str)>,
+) -> StoreResult<()> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at, status, response)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&claim.scope)
     .bind(&claim.key)
     .bind(&claim.request_hash)
     .bind(now())
+    .bind(answer.map(|(status, _)| status))
+    .bind(answer.map(|(_, response)| response))
     .execute(&mut **tx)
-    .await?;
-    Ok(Some(claim))
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            claim.state.store(LOST, Ordering::SeqCst);
+            Err(StoreError::Conflict(KEY_TAKEN.into()))
+        }
+        Err(e) => {
+            claim.state.store(PENDING, Ordering::SeqCst);
+            Err(e.into())
+        }
+    }
 }
 
-/// After the transaction committed: the claim is recorded.
+/// Parks `tx`, the first transaction of `claim`'s request, until the
+/// request answers (its key is inserted then, with the answer).
+pub(super) async fn park(claim: &IdempotencyClaim, tx: WriteTx) {
+    let mut parked = claim.parked.lock().await;
+    *parked = Some(tx);
+    claim.state.store(PARKED, Ordering::SeqCst);
+    claim.parked_at.send_replace(Some(Instant::now()));
+}
+
+/// After `tx` committed with the claim recorded.
 pub(super) fn claim_committed(claim: Option<Arc<IdempotencyClaim>>) {
     if let Some(claim) = claim {
-        claim.claimed.store(true, Ordering::SeqCst);
+        claim.state.store(COMMITTED, Ordering::SeqCst);
     }
 }
 
@@ -123,7 +318,7 @@ impl Store {
 
     /// Keeps the response to the request that used `key` (recording the key
     /// too when no write of the request did).
-    pub async fn save_idempotent_response(
+    async fn save_idempotent_response(
         &self,
         scope: &str,
         key: &str,
@@ -136,7 +331,8 @@ impl Store {
             "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at, status, response)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (scope, idem_key)
-             DO UPDATE SET status = excluded.status, response = excluded.response",
+             DO UPDATE SET status = excluded.status, response = excluded.response
+             WHERE idempotency_keys.request_hash = excluded.request_hash",
         )
         .bind(scope)
         .bind(key)

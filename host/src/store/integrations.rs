@@ -215,6 +215,7 @@ impl Store {
         workspace_id: i64,
         delivery: NewDelivery<'_>,
     ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO deliveries (workspace_id, integration_id, integration, adapter, event_type, source, ok, detail, error, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -229,8 +230,9 @@ impl Store {
         .bind(delivery.detail.map(Value::to_string))
         .bind(delivery.error)
         .bind(now())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(id)
     }
 

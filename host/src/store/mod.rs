@@ -36,7 +36,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use certificates::*;
-pub use idempotency::{IdempotencyClaim, StoredKey};
+pub use idempotency::{IdempotencyClaim, Outcome as KeyOutcome, StoredKey, KEY_TAKEN};
 pub use integrations::*;
 pub use invites::*;
 pub use sessions::*;
@@ -290,7 +290,17 @@ pub struct WriteTx {
     heads: Option<HeadCache>,
     /// Heads appended in this transaction, published to `heads` on commit.
     pending_heads: Vec<(i64, i64, String)>,
+    /// Run once the changes are visible (see [`WriteTx::after_commit`]).
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
     _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WriteTx {
@@ -300,12 +310,36 @@ impl WriteTx {
     }
 
     /// Commits. The first transaction a request with an `Idempotency-Key`
-    /// commits also records the key (see [`IdempotencyClaim`]).
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+    /// commits also records the key, and is then held open until the
+    /// request has its answer, which is stored in it (see
+    /// [`IdempotencyClaim`]): it becomes visible to other connections when
+    /// the request answers or opens its next write transaction. Use
+    /// [`WriteTx::commit_now`] when something outside the database must
+    /// follow the commit.
+    pub async fn commit(self) -> StoreResult<()> {
+        match idempotency::pending_claim() {
+            Some(claim) => idempotency::park(&claim, self).await,
+            None => self.commit_unclaimed().await?,
+        }
+        Ok(())
+    }
+
+    /// Commits at once, recording a pending idempotency key like
+    /// [`WriteTx::commit`] but without waiting for the request's answer:
+    /// for a change that something outside the database (the plugin
+    /// registry, a file) follows.
+    pub async fn commit_now(mut self) -> StoreResult<()> {
         let claim = idempotency::record_claim(&mut self).await?;
         self.commit_unclaimed().await?;
         idempotency::claim_committed(claim);
         Ok(())
+    }
+
+    /// Runs `hook` once this transaction's changes are visible to other
+    /// connections (after [`WriteTx::commit`], which may be later than the
+    /// call returns). Dropped with the transaction if it rolls back.
+    pub fn after_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(hook));
     }
 
     /// Commits without recording a pending idempotency key: for
@@ -319,6 +353,9 @@ impl WriteTx {
             for (chain, seq, hash) in self.pending_heads.drain(..) {
                 heads.insert(chain, (seq, hash));
             }
+        }
+        for hook in self.after_commit.drain(..) {
+            hook();
         }
         Ok(())
     }
@@ -394,7 +431,7 @@ impl Store {
         };
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
-            Backend::Postgres => url.to_string(),
+            Backend::Postgres => named_postgres_url(url),
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_options = AnyPoolOptions::new()
@@ -423,7 +460,14 @@ impl Store {
                     .connect_with(options)
                     .await?
             }
-            Backend::Postgres => pool_options.connect_with(options).await?,
+            // One connection stays open, so other servers see this one
+            // alive (see `Store::process_alive`).
+            Backend::Postgres => {
+                pool_options
+                    .min_connections(1)
+                    .connect_with(options)
+                    .await?
+            }
         };
         let sqlite_path = match backend {
             Backend::Sqlite => {
@@ -470,7 +514,16 @@ impl Store {
     /// write lock is taken at once (waiting under `busy_timeout` for writers
     /// in other processes), so a transaction that reads first never fails to
     /// upgrade later.
+    ///
+    /// Inside a keyed request, a transaction the request parked is committed
+    /// first (see [`IdempotencyClaim`]).
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        IdempotencyClaim::flush_current()
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(e) => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            })?;
         let gate = match &self.write_gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
@@ -484,6 +537,7 @@ impl Store {
             backend: self.backend,
             heads: self.heads.clone(),
             pending_heads: Vec::new(),
+            after_commit: Vec::new(),
             _gate: gate,
         })
     }
@@ -491,6 +545,55 @@ impl Store {
     /// The SQLite file behind this store (None on PostgreSQL or in memory).
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         self.sqlite_path.as_deref()
+    }
+}
+
+/// This server process's name among the servers sharing a database,
+/// `HOST:PID`: the runner of its task runs. On PostgreSQL its connections
+/// carry it in their `application_name`, so another server can tell whether
+/// it still runs ([`Store::process_alive`]).
+pub fn process_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "server".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The `application_name` of the connections of server process `process`
+/// (at most the 63 bytes PostgreSQL keeps).
+fn application_name(process: &str) -> String {
+    let mut name = format!("vigilo {process}");
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
+
+/// A PostgreSQL URL whose connections name this server process, unless
+/// the URL names them already.
+fn named_postgres_url(url: &str) -> String {
+    if url.contains("application_name=") {
+        return url.to_owned();
+    }
+    let name: String =
+        url::form_urlencoded::byte_serialize(application_name(&process_name()).as_bytes())
+            .collect();
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}application_name={name}")
+}
+
+impl Store {
+    /// PostgreSQL: whether server process `process` (see [`process_name`])
+    /// still has a connection to the database. Always true on SQLite,
+    /// where the question does not arise.
+    pub async fn process_alive(&self, process: &str) -> StoreResult<bool> {
+        if self.backend == Backend::Sqlite {
+            return Ok(true);
+        }
+        let found: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(application_name(process))
+                .fetch_one(self.pool())
+                .await?;
+        Ok(found > 0)
     }
 }
 

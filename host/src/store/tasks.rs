@@ -162,7 +162,8 @@ impl Store {
         .bind(now())
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        // Bookkeeping, not what a request to run a task was sent to do.
+        tx.commit_unclaimed().await?;
         Ok(due)
     }
 
@@ -223,6 +224,21 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `task` due at `at`, unless it is due earlier already.
+    pub async fn reschedule_task(&self, task: &str, at: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE scheduled_tasks SET next_run_at = $1, updated_at = $1
+             WHERE name = $2 AND next_run_at > $1",
+        )
+        .bind(at)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit_unclaimed().await?;
+        Ok(())
+    }
+
     /// How many runs of `task` other than `except` are still running.
     pub async fn other_running_runs(&self, task: &str, except: i64) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
@@ -232,6 +248,34 @@ impl Store {
         .bind(except)
         .fetch_one(self.pool())
         .await?)
+    }
+
+    /// The runners (server processes, see [`super::process_name`]) of the
+    /// task runs still `running`.
+    pub async fn running_task_runners(&self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT runner FROM task_runs WHERE outcome = 'running'")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// Closes the task runs `runner` left `running` as `abandoned` at `at`;
+    /// returns how many.
+    pub async fn close_task_runs_of(&self, runner: &str, at: &str) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let closed = sqlx::query(
+            "UPDATE task_runs SET outcome = 'abandoned', finished_at = $1,
+                 error = 'the server process running it stopped before it finished'
+             WHERE outcome = 'running' AND runner = $2",
+        )
+        .bind(at)
+        .bind(runner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit_unclaimed().await?;
+        Ok(closed)
     }
 
     /// Closes task runs still `running` that started before `before` as

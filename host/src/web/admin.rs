@@ -392,6 +392,12 @@ pub async fn create_template(
         )
         .await;
     }
+    if let Err(crate::input::strict::Refused::Repeated(key)) = crate::input::strict::parse(file) {
+        return refuse(format!(
+            "The file gives the key `{key}` twice; a workspace export gives each key once."
+        ))
+        .await;
+    }
     let snapshot = match serde_json::from_slice::<Snapshot>(file) {
         Ok(s) => s,
         Err(e) => {

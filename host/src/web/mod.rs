@@ -73,16 +73,27 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
      img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The largest form a person who is not signed in may send (signing in,
+/// accepting an invite): what is read before anyone is known stays small.
+pub const ANONYMOUS_FORM_LIMIT: usize = 64 * 1024;
+
 /// The web app's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(auth::home))
-        .route("/login", get(auth::login_page).post(auth::login))
+        .route(
+            "/login",
+            get(auth::login_page)
+                .post(auth::login)
+                .layer(DefaultBodyLimit::max(ANONYMOUS_FORM_LIMIT)),
+        )
         .route("/login/device/{token}", get(auth::unlock_link))
         .route("/logout", post(auth::logout))
         .route(
             "/invites/{token}",
-            get(auth::invite_page).post(auth::accept_invite),
+            get(auth::invite_page)
+                .post(auth::accept_invite)
+                .layer(DefaultBodyLimit::max(ANONYMOUS_FORM_LIMIT)),
         )
         .route("/w/{slug}", get(dashboard::page))
         .route("/w/{slug}/tiles", get(dashboard::tiles))
@@ -241,12 +252,11 @@ pub fn router() -> Router<AppState> {
             "/plugins/{name}/v/{version}/{*path}",
             get(plugin_assets::serve),
         )
-        .layer(axum::middleware::from_fn(security_headers))
 }
 
-/// Adds the security headers to every response of the web app, and keeps
-/// pages out of caches.
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Adds the security headers to every response of the web app and the API
+/// (the router's own answers too), and keeps pages out of caches.
+pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -450,6 +460,12 @@ pub enum PageError {
     Csrf,
     /// No such page.
     NotFound(String),
+    /// The form did not arrive in time.
+    TimedOut,
+    /// The request itself could not be used (the framework refused it with
+    /// this status: a method the address does not take, a query or form
+    /// that cannot be read).
+    Refused(StatusCode),
 }
 
 impl From<DomainError> for PageError {
@@ -485,6 +501,22 @@ impl IntoResponse for PageError {
                 "Go back, reload the page and try again.",
             ),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", what, ""),
+            PageError::Refused(status) => (
+                status,
+                "That did not work",
+                if status == StatusCode::METHOD_NOT_ALLOWED {
+                    "This address does not take that kind of request.".to_owned()
+                } else {
+                    "The request could not be read.".to_owned()
+                },
+                "Go back and try again.",
+            ),
+            PageError::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "That took too long",
+                "The form did not arrive in time. Nothing was changed.".to_owned(),
+                "Check your connection and send it again.",
+            ),
             PageError::Domain(e) => match e {
                 DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
                 DomainError::Forbidden { message, .. } => (

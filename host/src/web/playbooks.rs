@@ -480,6 +480,14 @@ pub struct EditorForm {
 
 /// Reads the editor's JSON; a syntax or shape error says where.
 fn parse_definition(text: &str) -> Result<PlaybookDefinition, DomainError> {
+    if let Err(crate::input::strict::Refused::Repeated(key)) =
+        crate::input::strict::parse(text.as_bytes())
+    {
+        return Err(DomainError::invalid(
+            "definition",
+            format!("This JSON gives the key `{key}` twice; give it once."),
+        ));
+    }
     serde_json::from_str::<PlaybookDefinition>(text).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {

@@ -207,18 +207,69 @@ pub fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// `next` if it is a path on this server (not `//elsewhere` or a URL),
-/// else `/`.
+/// `next` as a path on this server, else `/`: where to go after signing
+/// in. It must start with one `/`, and hold no control character (TAB,
+/// CR, LF and the rest), space or backslash, also once percent-decoded (so
+/// no encoded form slips through); a browser reading the result must land
+/// on this origin, which is checked by resolving it the way browsers do. The
+/// path comes back normalised, so it is always a valid `Location`.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.contains(['\r', '\n']) =>
-        {
-            path.to_owned()
+    next.and_then(local_path).unwrap_or_else(|| "/".to_owned())
+}
+
+/// `next` as a normalised path on this origin, if it is one.
+fn local_path(next: &str) -> Option<String> {
+    let refused = |text: &str| {
+        text.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    };
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    if !next.starts_with('/')
+        || next.starts_with("//")
+        || refused(next)
+        || refused(&decoded)
+        || decoded.starts_with("//")
+    {
+        return None;
+    }
+    let origin = url::Url::parse("http://vigilo.invalid/").ok()?;
+    let resolved = origin.join(next).ok()?;
+    if resolved.origin() != origin.origin() {
+        return None;
+    }
+    let mut path = resolved.path().to_owned();
+    if let Some(query) = resolved.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    (path.starts_with('/') && !path.starts_with("//")).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_a_path_on_this_origin_or_the_home_page() {
+        for good in ["/w/acme", "/w/acme/items?kind=task&page=2", "/"] {
+            assert_eq!(safe_next(Some(good)), good);
         }
-        _ => "/".to_owned(),
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "/\t/evil.example/",
+            "/\u{b}/x",
+            "/%09/evil.example",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            "/a\nb",
+            "https://evil.example/",
+            "evil.example",
+            "/ spaced",
+            "/\u{85}x",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }

@@ -305,6 +305,7 @@ async fn invite_in_batches(
                     inviter.invite(&mut tx, &mut chain, &email, &grant).await?,
                 ));
             }
+            super::wake_mailer(state, &mut tx);
             tx.commit().await?;
             Ok::<_, DomainError>(())
         }
@@ -322,7 +323,6 @@ async fn invite_in_batches(
             }
             break;
         }
-        state.mail_queued.notify_one();
         for (index, created) in done {
             let row = &mut report[index];
             match created {

@@ -277,8 +277,8 @@ pub async fn create(
         .invite(&mut tx, &mut chain, &email, &grant)
         .await?
         .ok_or_else(|| already_invited(&email))?;
+    wake_mailer(state, &mut tx);
     tx.commit().await?;
-    state.mail_queued.notify_one();
     Ok(created)
 }
 
@@ -370,9 +370,15 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
             ),
         )
         .await?;
+    wake_mailer(state, &mut tx);
     tx.commit().await?;
-    state.mail_queued.notify_one();
     Ok(created)
+}
+
+/// Wakes the mailer once `tx`, which queued mail, is committed.
+pub(crate) fn wake_mailer(state: &AppState, tx: &mut WriteTx) {
+    let mailer = state.mail_queued.clone();
+    tx.after_commit(move || mailer.notify_one());
 }
 
 /// Closes every open invite past its expiry, in every workspace, each

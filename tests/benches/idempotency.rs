@@ -1,0 +1,120 @@
+//! What an `Idempotency-Key` costs: work-item creates over HTTP from 8
+//! clients at once, without a key and with a fresh key each, against a real
+//! `vigilo-server` process on loopback, on SQLite and (when
+//! `VIGILO_TEST_POSTGRES_URL` is set) PostgreSQL. The two modes alternate
+//! over several rounds, and each figure is the median round.
+//!
+//! Run with `cargo bench -p vigilo-tests --bench idempotency`. Set
+//! `VIGILO_BENCH_SERVER` to another `vigilo-server` binary to measure that
+//! one (an earlier version, say). The figures go into the README.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tempfile::TempDir;
+use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::{Api, Backend, TestDb};
+
+const CLIENTS: usize = 8;
+const PER_CLIENT: usize = 250;
+const ROUNDS: usize = 5;
+
+/// One round: creates per second and the 99th percentile latency.
+fn round(api: &Api, keyed: bool, round: usize) -> (f64, Duration) {
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                s.spawn(move || {
+                    let mut times = Vec::with_capacity(PER_CLIENT);
+                    for i in 0..PER_CLIENT {
+                        let body = json!({"kind": "task", "title": format!("r{round} c{c} i{i}")});
+                        let t = Instant::now();
+                        let r = if keyed {
+                            api.post_keyed(
+                                "/api/v1/workspaces/ops/items",
+                                &format!("r{round}-{keyed}-{c}-{i}"),
+                                &body,
+                            )
+                        } else {
+                            api.post("/api/v1/workspaces/ops/items", body)
+                        };
+                        assert_eq!(r.status, 201, "{}", r.text);
+                        times.push(t.elapsed());
+                    }
+                    times
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    ((CLIENTS * PER_CLIENT) as f64 / elapsed.as_secs_f64(), p99)
+}
+
+fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn bench(db: TestDb) {
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let config = dir.path().join("vigilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n",
+            dir.path().join("data").display(),
+            db.url
+        ),
+    )
+    .unwrap();
+    let token = create_admin(&config, "root@example.com");
+    let mut command = server_command(&config);
+    if let Some(binary) = std::env::var_os("VIGILO_BENCH_SERVER") {
+        command = std::process::Command::new(binary);
+        command.arg("--config").arg(&config);
+    }
+    let server = ServerProcess::spawn(command, port, &dir.path().join("server.log"));
+    server.wait_healthy();
+    let api = Api::new(server.url(), Some(&token));
+    api.create(
+        "/api/v1/workspaces",
+        json!({"name": "Ops", "slug": "ops", "region": "us"}),
+    );
+    // Warm up both paths.
+    round(&api, false, 100);
+    round(&api, true, 100);
+    let (mut plain, mut keyed) = (Vec::new(), Vec::new());
+    for r in 0..ROUNDS {
+        plain.push(round(&api, false, r));
+        keyed.push(round(&api, true, r));
+    }
+    let rate = |runs: &[(f64, Duration)]| median(runs.iter().map(|r| r.0).collect());
+    let p99 = |runs: &[(f64, Duration)]| median(runs.iter().map(|r| r.1).collect());
+    let (plain_rate, keyed_rate) = (rate(&plain), rate(&keyed));
+    let name = match db.backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    println!(
+        "{name}: without a key {plain_rate:.0} creates/s (p99 {:.1} ms); with a key \
+         {keyed_rate:.0} creates/s (p99 {:.1} ms): keys cost {:.1} % of throughput",
+        p99(&plain).as_secs_f64() * 1000.0,
+        p99(&keyed).as_secs_f64() * 1000.0,
+        (1.0 - keyed_rate / plain_rate) * 100.0
+    );
+}
+
+fn main() {
+    bench(TestDb::sqlite());
+    if let Some(db) = TestDb::postgres() {
+        bench(db);
+    }
+}
