@@ -151,6 +151,7 @@ pub async fn serve(
         store.clone(),
         plugin_events_rx,
     ));
+    let tiers = plugin_tiers(&config, &store).await?;
     let plugins = Arc::new(
         Plugins::new(
             VIGILO_VERSION,
@@ -158,6 +159,7 @@ pub async fn serve(
             config.plugin_panic_limit,
             Some(plugin_events),
         )
+        .with_tiers(tiers)
         .with_private_dir(config.data_dir.join("plugin-cache"))
         .with_context(|| {
             format!(
@@ -284,6 +286,26 @@ pub async fn serve(
     store.close().await;
     tracing::info!("vigilo-server stopped");
     Ok(())
+}
+
+/// The tier of each plugin: the installation's stored decisions, then the
+/// configuration.
+pub async fn plugin_tiers(config: &Config, store: &Store) -> anyhow::Result<plugins::Tiers> {
+    let stored = store
+        .plugin_policies()
+        .await
+        .context("cannot read the plugin policies")?;
+    Ok(plugins::Tiers::new(
+        config.plugin_isolation,
+        config
+            .plugin_settings
+            .iter()
+            .filter_map(|(name, s)| s.isolation.map(|i| (name.clone(), i))),
+        stored
+            .into_iter()
+            .filter_map(|p| p.isolation.map(|i| (p.name, i))),
+        plugins::worker::WorkerSettings::from_config(config),
+    ))
 }
 
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use datepicker_with_holidays::HolidayAwareDate;
 use serde_json::{json, Map, Value};
 use vigilo_host::plugins::{load_file_with, LoadOptions};
-use vigilo_sdk::loader::PluginHandle;
+use vigilo_sdk::loader::{PluginCalls, PluginHandle};
 use vigilo_sdk::{wire::ValidateRequest, FieldContext, FieldType};
 use vigilo_tests::plugins::reference_plugin;
 use vigilo_tests::{cargo_bin, expect, TestDb, TestServer};

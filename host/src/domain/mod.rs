@@ -108,7 +108,8 @@ pub enum DomainError {
         /// What is wrong.
         message: String,
     },
-    /// A plugin failed, panicked, is not loaded, is busy or timed out.
+    /// A plugin failed, panicked, crashed, is not loaded, is busy or timed
+    /// out.
     #[error("{message}")]
     Plugin {
         /// What happened.
@@ -136,6 +137,8 @@ pub enum PluginFailure {
     Unavailable,
     /// It did not answer in time.
     TimedOut,
+    /// Its worker process crashed (or was stopped) while serving the call.
+    Crashed,
 }
 
 /// Result of a domain operation.
@@ -220,10 +223,11 @@ impl From<PluginCallError> for DomainError {
             }
             PluginCallError::Failed { .. } => PluginFailure::Failed,
             PluginCallError::Panicked { .. } => PluginFailure::Panicked,
-            PluginCallError::Unavailable { .. } | PluginCallError::Busy { .. } => {
-                PluginFailure::Unavailable
-            }
+            PluginCallError::Unavailable { .. }
+            | PluginCallError::Busy { .. }
+            | PluginCallError::Restarting { .. } => PluginFailure::Unavailable,
             PluginCallError::TimedOut { .. } => PluginFailure::TimedOut,
+            PluginCallError::Crashed { .. } => PluginFailure::Crashed,
         };
         Self::Plugin { failure, message }
     }

@@ -102,6 +102,34 @@ pub async fn enable(
     Ok(entry)
 }
 
+/// Records the tier decided for plugin `name` (None: the configuration
+/// chooses again) in the installation's policies, which every server on
+/// the database applies from its next load of the plugin, and in the
+/// installation's audit chain, in one transaction.
+pub async fn record_isolation(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    isolation: Option<crate::plugins::Isolation>,
+    reason: &str,
+) -> DomainResult<()> {
+    let mut tx = store.begin_write().await?;
+    crate::store::set_plugin_isolation(&mut tx, name, isolation, &actor.label, reason).await?;
+    audit::append(
+        &mut tx,
+        actor,
+        NewEvent::new(
+            None,
+            "plugin.isolation",
+            name,
+            json!({"isolation": isolation, "reason": reason}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Records the registry's loads, skips, reloads and disables in the
 /// installation's audit chain as the system actor, until every sender is
 /// gone.

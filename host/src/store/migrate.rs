@@ -90,6 +90,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0012_idempotency_keys.sql"),
         postgres: include_str!("../../../migrations/postgres/0012_idempotency_keys.sql"),
     },
+    Migration {
+        version: 13,
+        name: "plugin_policies",
+        sqlite: include_str!("../../../migrations/sqlite/0013_plugin_policies.sql"),
+        postgres: include_str!("../../../migrations/postgres/0013_plugin_policies.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

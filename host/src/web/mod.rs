@@ -503,7 +503,7 @@ impl IntoResponse for PageError {
                     match failure {
                         P::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                         P::TimedOut => StatusCode::GATEWAY_TIMEOUT,
-                        P::Failed | P::Panicked => StatusCode::BAD_GATEWAY,
+                        P::Failed | P::Panicked | P::Crashed => StatusCode::BAD_GATEWAY,
                     },
                     "A plugin did not answer",
                     message,
