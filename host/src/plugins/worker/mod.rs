@@ -228,7 +228,7 @@ impl Started {
         let name = self.manifest.name.clone();
         let (process, confinement) = self
             .unconfined
-            .confine(settings.memory_for(&name))
+            .confine(&name, settings.memory_for(&name))
             .map_err(|message| {
                 Box::new(Skip {
                     path: path.to_owned(),
@@ -427,7 +427,8 @@ impl WorkerPlugin {
             } if (manifest.as_str(), registrations.as_str())
                 == (self.hello.0.as_str(), self.hello.1.as_str()) =>
             {
-                let (process, _) = unconfined.confine(self.settings.memory_for(&self.name))?;
+                let (process, _) =
+                    unconfined.confine(&self.name, self.settings.memory_for(&self.name))?;
                 tracing::info!(plugin = %self.name, pid = process.pid(), "plugin worker restarted");
                 Ok(process)
             }

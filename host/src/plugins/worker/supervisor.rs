@@ -216,10 +216,15 @@ impl Unconfined {
         }
     }
 
-    /// Tells the worker to confine itself (allowing the plugin
-    /// `memory_limit` bytes), waits until it has, and starts routing its
-    /// messages. Returns the running worker and what its confinement is.
-    pub(super) fn confine(mut self, memory_limit: u64) -> Result<(WorkerProcess, String), String> {
+    /// Tells the worker of plugin `name` to confine itself (allowing the
+    /// plugin `memory_limit` bytes), waits until it has, and starts routing
+    /// its messages. Returns the running worker and what its confinement is.
+    pub(super) fn confine(
+        mut self,
+        name: &str,
+        memory_limit: u64,
+    ) -> Result<(WorkerProcess, String), String> {
+        name.clone_into(&mut self.label);
         self.process.send(&ToWorker::Confine(memory_limit))?;
         let summary = match self.expect("confine itself")? {
             FromWorker::Confined(summary) => summary,
