@@ -258,6 +258,10 @@ impl TestServer {
             data_dir: data.path().to_path_buf(),
             database_url: db.url.clone(),
             database_max_connections: 4,
+            plugin_isolation: plugin_isolation(),
+            // This server runs inside the test binary: workers are started
+            // from the real server binary.
+            plugin_worker_program: Some(cargo_bin("vigilo-server")),
             ..Config::default()
         };
         configure(&mut config);
@@ -346,6 +350,21 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The environment variable that picks the tier the suite's servers run
+/// plugins in: `worker` (the default, as in a default installation) or
+/// `in_process`. `scripts/test` runs the plugin tests once more with
+/// `in_process`, so both tiers are covered.
+pub const ISOLATION_ENV: &str = "VIGILO_TEST_PLUGIN_ISOLATION";
+
+/// The tier the suite's servers run plugins in (see [`ISOLATION_ENV`]).
+pub fn plugin_isolation() -> vigilo_host::plugins::Isolation {
+    match std::env::var(ISOLATION_ENV) {
+        Ok(v) if !v.is_empty() => vigilo_host::plugins::Isolation::parse(&v)
+            .unwrap_or_else(|| panic!("{ISOLATION_ENV}={v}: expected worker or in_process")),
+        _ => vigilo_host::plugins::Isolation::Worker,
     }
 }
 

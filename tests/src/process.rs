@@ -28,12 +28,24 @@ const FILE_SETTINGS: [&str; 5] = [
 ];
 
 /// `vigilo-server --config FILE`, without the variables that would
-/// override what the file says.
+/// override what the file says, running plugins in the suite's tier
+/// ([`crate::plugin_isolation`]) unless the file says otherwise.
 pub fn server_command(config: &Path) -> Command {
     let mut command = Command::new(cargo_bin("vigilo-server"));
     command.arg("--config").arg(config);
     for key in FILE_SETTINGS {
         command.env_remove(key);
+    }
+    let says_tier = std::fs::read_to_string(config)
+        .map(|text| text.contains("plugin_isolation"))
+        .unwrap_or(false);
+    if says_tier {
+        command.env_remove("VIGILO_PLUGIN_ISOLATION");
+    } else {
+        command.env(
+            "VIGILO_PLUGIN_ISOLATION",
+            crate::plugin_isolation().as_str(),
+        );
     }
     command
 }
