@@ -208,7 +208,9 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(m) => Self::NotFound(m),
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Unreadable { code, message } => Self::BadRequest { code, message },
-            DomainError::Plugin { failure, message } => {
+            DomainError::Plugin {
+                failure, message, ..
+            } => {
                 let (status, code) = match failure {
                     PluginFailure::Failed => (StatusCode::BAD_GATEWAY, "plugin_failed"),
                     PluginFailure::Panicked => (StatusCode::BAD_GATEWAY, "plugin_panicked"),

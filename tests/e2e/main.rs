@@ -24,6 +24,7 @@ mod tokens;
 mod web;
 mod web_admin;
 mod work_items;
+mod workers;
 mod workspaces;
 
 use serde_json::{json, Value};

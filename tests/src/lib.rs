@@ -94,6 +94,18 @@ impl TestDb {
         })
     }
 
+    /// The same database for a second server (a replica): this value does
+    /// not remove the database when dropped; the original does.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            backend: self.backend,
+            admin_url: None,
+            name: None,
+            _dir: None,
+        }
+    }
+
     /// Runs a statement directly against the database (for tests that look
     /// at or tamper with stored rows).
     pub fn execute(&self, sql: &str) -> u64 {
@@ -843,6 +855,53 @@ impl WebSession {
             cookie,
             agent,
         }
+    }
+
+    /// GETs the page at `path` with the session: its status and its HTML.
+    pub fn page(&self, path: &str) -> (u16, String) {
+        let result = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .call();
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        (
+            response.status(),
+            response.into_string().unwrap_or_default(),
+        )
+    }
+
+    /// Submits the form of the page at `path` as a browser would: `fields`
+    /// with the page's CSRF token, posted to `path`. Returns the status
+    /// and the HTML of the answer.
+    pub fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let (_, html) = self.page(path);
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no CSRF token on {path}"))
+            .to_owned();
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &csrf));
+        let result = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .send_form(&form);
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("POST {path}: {e}"),
+        };
+        (
+            response.status(),
+            response.into_string().unwrap_or_default(),
+        )
     }
 
     /// GETs `path` with the session; returns the status and the `Location`

@@ -116,6 +116,9 @@ pub enum DomainError {
         failure: PluginFailure,
         /// A sentence naming the plugin.
         message: String,
+        /// The field whose value the plugin was checking, if it was
+        /// checking one (`fields.window`).
+        field: Option<String>,
     },
     /// The server is shutting down and ended a wait early; the caller
     /// should reconnect (to this server once it is back, or another replica).
@@ -166,6 +169,22 @@ impl DomainError {
         Self::Plugin {
             failure: PluginFailure::Unavailable,
             message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The same error, about the value of `field` when a plugin failed
+    /// checking it. Other errors are returned unchanged.
+    pub fn at_field(self, field: &str) -> Self {
+        match self {
+            Self::Plugin {
+                failure, message, ..
+            } => Self::Plugin {
+                failure,
+                message,
+                field: Some(field.to_owned()),
+            },
+            other => other,
         }
     }
 
@@ -180,6 +199,15 @@ impl DomainError {
                     _ => prefix.to_owned(),
                 }),
                 message,
+            },
+            Self::Plugin {
+                failure,
+                message,
+                field: Some(field),
+            } => Self::Plugin {
+                failure,
+                message,
+                field: Some(format!("{prefix}.{field}")),
             },
             other => other,
         }
@@ -229,7 +257,11 @@ impl From<PluginCallError> for DomainError {
             PluginCallError::TimedOut { .. } => PluginFailure::TimedOut,
             PluginCallError::Crashed { .. } => PluginFailure::Crashed,
         };
-        Self::Plugin { failure, message }
+        Self::Plugin {
+            failure,
+            message,
+            field: None,
+        }
     }
 }
 

@@ -157,7 +157,8 @@ fn tier_words(
         (Isolation::Worker, Some(worker)) => {
             let running = match worker.pid() {
                 Some(pid) => format!("running as process {pid}"),
-                None => "not running now (the next call starts it)".to_owned(),
+                None if entry.is_loaded() => "not running now (the next call starts it)".to_owned(),
+                None => "not running while the plugin is out of use".to_owned(),
             };
             let restarts = match worker.restarts() {
                 0 => String::new(),

@@ -263,9 +263,22 @@ impl WorkerProcess {
         self.shared.served.load(Ordering::Relaxed)
     }
 
-    /// Why it ended, once it has.
+    /// Why it ended (or was told to stop), once it has.
     pub(super) fn ended(&self) -> Option<String> {
-        self.shared.pending.lock().ok()?.ended.clone()
+        let stopped = self
+            .shared
+            .stopped_because
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        stopped.or_else(|| {
+            self.shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .ended
+                .clone()
+        })
     }
 
     fn send(&self, message: &ToWorker) -> Result<(), String> {
@@ -379,8 +392,12 @@ fn route(mut reader: UnixStream, shared: &Shared, child: &Mutex<Child>, tail: &T
     let broken = loop {
         let message = match FromWorker::read(&mut reader) {
             Ok(Some(message)) => message,
-            Ok(None) => break None,
-            Err(e) => break Some(format!("it sent something that is not a message ({e})")),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                break Some(format!("it sent something that is not a message ({e})"))
+            }
+            // The end of the stream, or of the process (a reset when it died
+            // with a message of the server's unread).
+            Ok(None) | Err(_) => break None,
         };
         let (id, incoming) = match message {
             FromWorker::HostCall { id, method, input } => {
