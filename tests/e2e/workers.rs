@@ -14,7 +14,10 @@ use vigilo_host::audit::Actor;
 use vigilo_host::config::{Config, PluginSettings};
 use vigilo_host::plugins::Isolation;
 use vigilo_tests::json::find;
-use vigilo_tests::{block_on, expect, on_both_databases, Api, TestDb, TestServer, WebSession};
+use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::{
+    block_on, cargo_bin, expect, on_both_databases, Api, TestDb, TestServer, WebSession,
+};
 
 use crate::create_workspace;
 use crate::web::PASSWORD;
@@ -441,4 +444,72 @@ fn each_plugin_runs_in_the_tier_chosen_for_it(db: TestDb) {
     // restarted) applies the same stored decision.
     let replica = TestServer::with_plugins_and(server.db.shared(), &plugins, configure);
     assert_eq!(tiers(&replica.admin()), expected);
+}
+
+/// `vigilo-server check-plugin --isolation worker` loads a file as a worker
+/// does, with the same refusals as in process, and calls what it
+/// registers once, confined.
+#[test]
+fn check_plugin_in_the_worker_tier() {
+    let run = |path: &std::path::Path, json: bool| {
+        let mut command = Command::new(cargo_bin("vigilo-server"));
+        command.args(["check-plugin", "--isolation", "worker"]);
+        if json {
+            command.arg("--json");
+        }
+        let out = command.arg(path).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&reference_plugin("kanban_overview"), false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("tier:            worker"), "{out}");
+    assert!(out.contains("confinement:     pid "), "{out}");
+    // The tile asks the server for counts; the check answers no host call,
+    // and the plugin says so: an answer, not a failure.
+    assert!(
+        out.contains("smoke call:      dashboard_widget `kanban_overview`: answered with error"),
+        "{out}"
+    );
+    assert!(out.contains("the server would load this plugin"), "{out}");
+
+    // The same refusal, with the same reason, as in process.
+    let (code, out) = run(&fixture_plugin("incompatible"), false);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "would skip this plugin: incompatible_version: requires vigilo >=2.0, running 0.1.0"
+        ),
+        "{out}"
+    );
+
+    // A plugin whose call panics loads, but is reported broken.
+    let (code, out) = run(&fixture_plugin("call_panic"), true);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["isolation"], "worker");
+    assert_eq!(report["smoke_calls"][0]["name"], "fixture_call_panic");
+    assert_eq!(report["smoke_calls"][0]["outcome"], "broken", "{report:#}");
+    assert!(
+        report["smoke_calls"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("validate blew up"),
+        "{report:#}"
+    );
+
+    // The hostile build answers an ordinary value in its worker.
+    let (code, out) = run(&fixture_plugin("hostile"), true);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["smoke_calls"][0]["outcome"], "answered",
+        "{report:#}"
+    );
+    assert!(
+        report["confinement"].as_str().unwrap().contains("seccomp"),
+        "{report:#}"
+    );
 }
