@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use datepicker_with_holidays::HolidayAwareDate;
 use serde_json::{json, Map, Value};
-use vigilo_host::plugins::{load_file_with, LoadOptions};
+use vigilo_host::plugins::{load_file_with, Isolation, LoadOptions, PluginLink};
 use vigilo_sdk::loader::{PluginCalls, PluginHandle};
 use vigilo_sdk::{wire::ValidateRequest, FieldContext, FieldType};
 use vigilo_tests::plugins::reference_plugin;
@@ -72,8 +72,8 @@ fn main() {
     let hashing = started.elapsed();
     let private = tempfile::TempDir::new().unwrap();
     let options = LoadOptions {
-        expected_sha256: None,
         private_dir: Some(private.path().to_path_buf()),
+        ..LoadOptions::default()
     };
     let started = Instant::now();
     let loaded: Vec<_> = copies
@@ -107,7 +107,10 @@ fn main() {
         value: value.clone(),
         context: context.clone(),
     };
-    let through_abi: PluginHandle = loaded[0].handle;
+    let through_abi: PluginHandle = match &loaded[0].link {
+        PluginLink::InProcess(handle) => *handle,
+        PluginLink::Worker(_) => unreachable!("loaded in process"),
+    };
     let in_process = PluginHandle::new(datepicker_with_holidays::vigilo_plugin_module());
     assert_eq!(
         through_abi.validate_field(&request).unwrap(),
@@ -142,6 +145,7 @@ fn main() {
         .unwrap_or(100_000);
     let server = TestServer::start_with(TestDb::sqlite(), move |config| {
         config.installed_plugins = vec![kanban.into()];
+        config.plugin_isolation = Isolation::InProcess;
     });
     let admin = server.admin();
     expect(
@@ -227,6 +231,7 @@ fn main() {
     let dir = plugins_dir.clone();
     let server = TestServer::start_with(TestDb::sqlite(), move |config| {
         config.plugins_dir = Some(dir);
+        config.plugin_isolation = Isolation::InProcess;
     });
     let admin = server.admin();
     let mut pickups = Vec::new();
@@ -286,6 +291,9 @@ fn main() {
             .env("VIGILO_BIND", format!("127.0.0.1:{port}"))
             .env("VIGILO_DATA_DIR", home.path().join("data"))
             .env("VIGILO_PLUGINS_DIR", &plugins_dir)
+            // What this measures is loading into the server; the worker
+            // tier's start is in the `workers` benchmark.
+            .env("VIGILO_PLUGIN_ISOLATION", "in_process")
             .env("RUST_LOG", "error")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
