@@ -33,9 +33,11 @@
 //! hash, and their custom elements draw dashboard tiles and field editors.
 //!
 //! Native plugins live in [`plugins`]: loaded at startup with one WARN line
-//! and a reason code for each file that cannot run, kept in a registry that
-//! can gain and disable plugins while the server runs, and called off the
-//! async executor with a time limit; their calls back into the server are
+//! and a reason code for each file that cannot run, each in its tier (in
+//! process, or in a confined worker process of its own, where a crash costs
+//! one call: [`plugins::worker`]), kept in a registry that can gain and
+//! disable plugins while the server runs, and called off the async executor
+//! with a time limit; their calls back into the server are
 //! answered by [`plugins::host_api`] within an explicit scope (a workspace,
 //! or the installation for periodic tasks). Custom field values and
 //! dashboard widgets go through them ([`domain::fields`],
