@@ -766,6 +766,64 @@ mod tests {
     }
 
     #[test]
+    fn plugin_tiers_come_from_the_file_and_the_environment() {
+        let mut config: Config = toml::from_str(
+            "plugin_isolation = \"in_process\"\n\
+             [plugin_settings.kanban_overview]\nisolation = \"worker\"\nmemory_limit_mb = 64\n",
+        )
+        .unwrap();
+        assert_eq!(config.plugin_isolation, Isolation::InProcess);
+        assert_eq!(
+            config.plugin_settings["kanban_overview"],
+            PluginSettings {
+                isolation: Some(Isolation::Worker),
+                memory_limit_mb: Some(64)
+            }
+        );
+        config
+            .apply_env(|name| {
+                (name == "VIGILO_PLUGIN_ISOLATION")
+                    .then(|| "worker, datepicker_with_holidays=in_process".into())
+            })
+            .unwrap();
+        assert_eq!(config.plugin_isolation, Isolation::Worker);
+        assert_eq!(
+            config.plugin_settings["datepicker_with_holidays"].isolation,
+            Some(Isolation::InProcess)
+        );
+        // The file's memory setting for a plugin stays.
+        assert_eq!(
+            config.plugin_settings["kanban_overview"].memory_limit_mb,
+            Some(64)
+        );
+        let err = Config::default()
+            .apply_env(|name| (name == "VIGILO_PLUGIN_ISOLATION").then(|| "sandbox".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("VIGILO_PLUGIN_ISOLATION") && err.contains("sandbox"),
+            "{err}"
+        );
+        assert!(toml::from_str::<Config>("plugin_isolation = \"jail\"").is_err());
+        assert!(toml::from_str::<Config>("[plugin_settings.x]\nisolaton = \"worker\"").is_err());
+        let err = Config {
+            plugin_settings: [(
+                "x".to_owned(),
+                PluginSettings {
+                    isolation: None,
+                    memory_limit_mb: Some(1),
+                },
+            )]
+            .into(),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("memory_limit_mb"), "{err}");
+    }
+
+    #[test]
     fn out_of_range_numbers_are_refused_naming_the_setting() {
         assert!(Config::default().validate().is_ok());
         let err = Config {

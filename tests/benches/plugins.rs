@@ -28,6 +28,7 @@ use vigilo_host::plugins::{load_file_with, Isolation, LoadOptions, PluginLink};
 use vigilo_sdk::loader::{PluginCalls, PluginHandle};
 use vigilo_sdk::{wire::ValidateRequest, FieldContext, FieldType};
 use vigilo_tests::plugins::reference_plugin;
+use vigilo_tests::process::{start_timed, stop};
 use vigilo_tests::{cargo_bin, expect, TestDb, TestServer};
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -286,35 +287,17 @@ fn main() {
             .local_addr()
             .unwrap()
             .port();
-        let started = Instant::now();
-        let mut child = std::process::Command::new(&server_bin)
+        let mut command = std::process::Command::new(&server_bin);
+        command
             .env("VIGILO_BIND", format!("127.0.0.1:{port}"))
             .env("VIGILO_DATA_DIR", home.path().join("data"))
             .env("VIGILO_PLUGINS_DIR", &plugins_dir)
             // What this measures is loading into the server; the worker
             // tier's start is in the `workers` benchmark.
             .env("VIGILO_PLUGIN_ISOLATION", "in_process")
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start vigilo-server");
-        let url = format!("http://127.0.0.1:{port}/healthz");
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(1))
-            .build();
-        let serving = loop {
-            if agent.get(&url).call().is_ok() {
-                break started.elapsed();
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "never served");
-            std::thread::sleep(Duration::from_millis(1));
-        };
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let _ = child.wait();
+            .env("RUST_LOG", "error");
+        let (child, serving) = start_timed(command, port);
+        stop(child);
         serving
     };
     // The first start creates and migrates the database; operators restart

@@ -30,6 +30,7 @@ use vigilo_host::plugins::{load_file_with, Isolation, LoadOptions, Plugins, Tier
 use vigilo_sdk::wire::ValidateRequest;
 use vigilo_sdk::FieldContext;
 use vigilo_tests::plugins::{fixture_plugin, reference_plugin};
+use vigilo_tests::process::{start_timed, stop};
 use vigilo_tests::{cargo_bin, expect, Api, TestDb, TestServer};
 
 fn percentile(times: &mut [Duration], p: f64) -> Duration {
@@ -221,28 +222,15 @@ fn main() {
             .local_addr()
             .unwrap()
             .port();
-        let started = Instant::now();
-        let mut child = std::process::Command::new(&server_bin)
+        let mut command = std::process::Command::new(&server_bin);
+        command
             .env("VIGILO_BIND", format!("127.0.0.1:{port}"))
             .env("VIGILO_DATA_DIR", home.path().join("data"))
             .env("VIGILO_PLUGINS_DIR", &plugins_dir)
             .env("VIGILO_PLUGIN_ISOLATION", "worker")
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start vigilo-server");
+            .env("RUST_LOG", "error");
+        let (child, serving) = start_timed(command, port);
         let base = format!("http://127.0.0.1:{port}");
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(1))
-            .build();
-        let serving = loop {
-            if agent.get(&format!("{base}/healthz")).call().is_ok() {
-                break started.elapsed();
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "never served");
-            std::thread::sleep(Duration::from_millis(1));
-        };
         let mut rss = None;
         if check {
             let api = Api::new(&base, Some(&token));
@@ -259,11 +247,7 @@ fn main() {
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
         }
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let _ = child.wait();
+        stop(child);
         (serving, rss)
     };
     let (first, rss) = start_once(true);

@@ -857,18 +857,23 @@ impl WebSession {
         }
     }
 
+    /// Sends `request` with the session; the response, whatever its status.
+    fn send(&self, request: ureq::Request, form: Option<&[(&str, &str)]>) -> ureq::Response {
+        let what = format!("{} {}", request.method(), request.url());
+        let request = request.set("Cookie", &self.cookie);
+        let result = match form {
+            Some(form) => request.send_form(form),
+            None => request.call(),
+        };
+        match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+
     /// GETs the page at `path` with the session: its status and its HTML.
     pub fn page(&self, path: &str) -> (u16, String) {
-        let result = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .call();
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("GET {path}: {e}"),
-        };
+        let response = self.send(self.agent.get(&format!("{}{path}", self.base)), None);
         (
             response.status(),
             response.into_string().unwrap_or_default(),
@@ -888,16 +893,8 @@ impl WebSession {
             .to_owned();
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf", &csrf));
-        let result = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .send_form(&form);
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("POST {path}: {e}"),
-        };
+        let post = self.agent.post(&format!("{}{path}", self.base));
+        let response = self.send(post, Some(&form));
         (
             response.status(),
             response.into_string().unwrap_or_default(),
@@ -907,16 +904,7 @@ impl WebSession {
     /// GETs `path` with the session; returns the status and the `Location`
     /// of a redirect.
     pub fn get(&self, path: &str) -> (u16, Option<String>) {
-        let result = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie)
-            .call();
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("GET {path}: {e}"),
-        };
+        let response = self.send(self.agent.get(&format!("{}{path}", self.base)), None);
         (
             response.status(),
             response.header("location").map(str::to_owned),

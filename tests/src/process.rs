@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::{cargo_bin, wait_healthy};
 
@@ -155,4 +156,37 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns `command` (a `vigilo-server` listening on `port`) and waits for
+/// its first `200` from `/healthz`: the running process and how long it
+/// took from spawning it (for the start-up benchmarks). Fails after 30 s.
+pub fn start_timed(mut command: Command, port: u16) -> (Child, Duration) {
+    let started = Instant::now();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vigilo-server");
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(1))
+        .build();
+    loop {
+        if agent.get(&url).call().is_ok() {
+            return (child, started.elapsed());
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never served");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Stops a server started by [`start_timed`] as an operator would (SIGTERM)
+/// and waits for it.
+pub fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
 }

@@ -5,6 +5,11 @@
 //! `dlopen` it through abi_stable, read and check its manifest, and ask it to
 //! register. It touches no shared state; the [`super::Plugins`] registry
 //! adds the result and checks names against the plugins already loaded.
+//!
+//! The checks of the file itself (permissions, checksum, architecture) are
+//! made here, in the server; the library is then opened in its tier
+//! ([`super::tier`]): here with [`open_in_process`], or by a worker, which
+//! calls the same function and reports the same refusals.
 
 use std::fmt;
 use std::io::ErrorKind;

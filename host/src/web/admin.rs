@@ -148,9 +148,9 @@ fn tier_words(
 ) -> (&'static str, String) {
     use crate::plugins::{Isolation, TierSource};
     let chosen = match tier.source {
-        TierSource::Policy => "chosen for this plugin by the installation's policy",
-        TierSource::PluginSettings => "set for this plugin in plugin_settings",
-        TierSource::Default => "the installation's default (plugin_isolation)",
+        TierSource::Policy => "chosen for this plugin by the installation's stored policy",
+        TierSource::PluginSettings => "chosen for this plugin in plugin_settings",
+        TierSource::Default => "chosen by plugin_isolation, the installation's default",
         TierSource::Manual => "chosen by hand",
     };
     match (tier.isolation, entry.worker()) {

@@ -35,6 +35,7 @@ mod supervisor;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -380,25 +381,35 @@ impl WorkerPlugin {
     /// The running worker, starting a new one if the last ended (after
     /// the pause a crash loop calls for, if it fits before `deadline`).
     fn process(&self, deadline: Instant) -> Result<Arc<WorkerProcess>, Fault> {
-        let mut state = self.lock();
-        if let Some(process) = &state.current {
-            if process.ended().is_none() {
-                return Ok(process.clone());
-            }
-        }
-        state.current = None;
-        if state.retired {
-            return Err(Fault::Unavailable(None));
-        }
-        if let Some(at) = state.not_before {
-            let now = Instant::now();
-            if at > now {
-                if at >= deadline {
-                    return Err(Fault::Unavailable(Some(at - now)));
+        loop {
+            let mut state = self.lock();
+            if let Some(process) = &state.current {
+                if process.ended().is_none() {
+                    return Ok(process.clone());
                 }
-                std::thread::sleep(at - now);
+            }
+            state.current = None;
+            if state.retired {
+                return Err(Fault::Unavailable(None));
+            }
+            let now = Instant::now();
+            match state.not_before {
+                Some(at) if at > now && at >= deadline => {
+                    return Err(Fault::Unavailable(Some(at - now)))
+                }
+                Some(at) if at > now => {
+                    // Waited out without the lock: the listing reads it.
+                    drop(state);
+                    std::thread::sleep(at - now);
+                }
+                _ => return self.start_next(&mut state),
             }
         }
+    }
+
+    /// Starts the worker that replaces the one that ended (the caller holds
+    /// the lock, so only one starts).
+    fn start_next(&self, state: &mut Supervision) -> Result<Arc<WorkerProcess>, Fault> {
         let started = self.restart();
         state.restarts += 1;
         match started {
@@ -438,6 +449,26 @@ impl WorkerPlugin {
             Hello::Refused(json) => Err(format!("the library was refused: {json}")),
         }
     }
+}
+
+/// How long a call waits for its answer before it sleeps: a quick answer
+/// (a field check takes microseconds) is picked up without the cost of
+/// being woken.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next message for a call, or Err when `deadline` passed first.
+fn next_incoming(answers: &Receiver<Incoming>, deadline: Instant) -> Result<Incoming, ()> {
+    let spin_until = Instant::now() + SPIN;
+    loop {
+        match answers.try_recv() {
+            Ok(incoming) => return Ok(incoming),
+            Err(TryRecvError::Disconnected) => return Err(()),
+            Err(TryRecvError::Empty) if Instant::now() < spin_until => std::thread::yield_now(),
+            Err(TryRecvError::Empty) => break,
+        }
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    answers.recv_timeout(left).map_err(|_| ())
 }
 
 /// Why a call to a worker got no answer from the plugin.
@@ -510,8 +541,7 @@ impl PluginCalls for WorkerCall<'_> {
         })?;
         let bridge = HostBridge::new(host);
         let outcome = loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            match answers.recv_timeout(left) {
+            match next_incoming(&answers, self.deadline) {
                 Ok(Incoming::HostCall { method, input }) => {
                     let answer = bridge.answer(&method, &input);
                     if let Err(e) = process.answer(id, answer) {
