@@ -7,20 +7,19 @@
 //! server says so, and then serves calls until the server closes the socket
 //! (or ends, which ends the worker too).
 //!
-//! The main thread reads the socket and hands each call to one of a fixed
-//! set of call threads, started before confinement (afterwards no thread
-//! can be started); a host call a plugin makes inside a call goes to the
-//! server and the thread waits for its answer, which the main thread hands
-//! back. So a slow call holds one thread and the others keep answering.
+//! Each call thread owns one connection the server handed over, started
+//! before confinement (afterwards no thread can be started): it reads a
+//! call, runs it, sends the plugin's host calls on the same connection and
+//! reads their answers there, and writes the answer. So a slow call holds
+//! one thread and the others keep answering, and no message passes from
+//! one thread to another.
 
-use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::Value;
 use vigilo_sdk::loader::{CallError, PluginCalls, PluginErrorKind, PluginHandle};
@@ -41,41 +40,23 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// A call for a call thread: its id, method and input.
-type Job = (u64, String, String);
-
-/// What the call threads share: the socket's writing side, and where the
-/// answers to their host calls are to be handed.
-struct Relay {
-    writer: Mutex<UnixStream>,
-    waiting: Mutex<HashMap<u64, Sender<Result<String, String>>>>,
-}
-
-impl Relay {
-    fn send(&self, message: &FromWorker) -> std::io::Result<()> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        message.send(&mut *writer)
-    }
-}
-
 fn serve() -> Result<(), String> {
-    let socket = std::io::stdin()
+    // The control socket is read without a buffer: the message that hands
+    // over the call connections must be read with its file descriptors.
+    let mut control = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
         .map(UnixStream::from)
         .map_err(|e| format!("standard input is not the server's socket: {e}"))?;
-    let writer = socket
-        .try_clone()
-        .map_err(|e| format!("cannot use the socket: {e}"))?;
-    let mut reader = BufReader::new(socket);
-    let relay = Arc::new(Relay {
-        writer: Mutex::new(writer),
-        waiting: Mutex::new(HashMap::new()),
-    });
-    let read = |reader: &mut BufReader<UnixStream>| {
-        ToWorker::read(reader).map_err(|e| format!("cannot read from the server: {e}"))
+    let read = |control: &mut UnixStream| {
+        ToWorker::read(control).map_err(|e| format!("cannot read from the server: {e}"))
     };
-    let init: Init = match read(&mut reader)? {
+    let send = |control: &mut UnixStream, message: &FromWorker| {
+        message
+            .send(control)
+            .map_err(|e| format!("cannot write to the server: {e}"))
+    };
+    let init: Init = match read(&mut control)? {
         Some(ToWorker::Init(json)) => {
             serde_json::from_str(&json).map_err(|e| format!("unreadable instructions: {e}"))?
         }
@@ -96,7 +77,7 @@ fn serve() -> Result<(), String> {
                 registrations: serde_json::to_string(&registrations).map_err(|e| e.to_string())?,
                 assets,
             };
-            relay.send(&report).map_err(|e| e.to_string())?;
+            send(&mut control, &report)?;
             handle
         }
         Err(skip) => {
@@ -107,60 +88,69 @@ fn serve() -> Result<(), String> {
                 manifest: skip.manifest,
             };
             let json = serde_json::to_string(&refused).map_err(|e| e.to_string())?;
-            return relay
-                .send(&FromWorker::Refused(json))
-                .map_err(|e| e.to_string());
+            return send(&mut control, &FromWorker::Refused(json));
         }
     };
-    let memory = match read(&mut reader)? {
+    let memory = match read(&mut control)? {
         Some(ToWorker::Confine(bytes)) => bytes,
         Some(_) => return Err("the server did not say to confine".into()),
         // The server runs this plugin elsewhere.
         None => return Ok(()),
     };
-    let jobs = match confine(&init, memory, handle, &relay) {
-        Ok((summary, jobs)) => {
-            relay
-                .send(&FromWorker::Confined(summary))
-                .map_err(|e| e.to_string())?;
-            jobs
-        }
+    let conns = receive_fds(&control, init.threads)
+        .map_err(|e| format!("cannot receive the call connections: {e}"))?;
+    match confine(&init, memory, handle, conns) {
+        Ok(summary) => send(&mut control, &FromWorker::Confined(summary))?,
         Err(why) => {
-            let _ = relay.send(&FromWorker::Unconfined(why.clone()));
+            let _ = send(&mut control, &FromWorker::Unconfined(why.clone()));
             return Err(why);
         }
-    };
-    loop {
-        match read(&mut reader)? {
-            Some(ToWorker::Call { id, method, input }) => {
-                if jobs.send((id, method, input)).is_err() {
-                    return Err("the call threads are gone".into());
-                }
-            }
-            Some(ToWorker::HostAnswer { id, answer }) => {
-                let waiting = relay.waiting.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(waiting) = waiting.get(&id) {
-                    let _ = waiting.send(answer);
-                }
-            }
-            Some(_) => return Err("the server sent a message out of turn".into()),
-            // The server is done with this worker (or gone). Call threads
-            // still running are ended with the process.
-            None => std::process::exit(0),
-        }
     }
+    // The server says nothing more here; it closes the socket when it is
+    // done with this worker (or ends). Call threads still running are
+    // ended with the process.
+    let _ = read(&mut control);
+    std::process::exit(0)
 }
 
-/// Confines the process and starts the call threads (in between, see
-/// [`sandbox`]); returns what confines it and where calls go.
+/// Receives the `expected` call connections the server sends with one byte.
+fn receive_fds(control: &UnixStream, expected: usize) -> std::io::Result<Vec<UnixStream>> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space =
+        vec![std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(expected))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    recvmsg(
+        control,
+        &mut [std::io::IoSliceMut::new(&mut byte)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut conns = Vec::new();
+    for message in ancillary.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            conns.extend(fds.map(UnixStream::from));
+        }
+    }
+    if conns.len() != expected {
+        return Err(std::io::Error::other(format!(
+            "{} connections came, {expected} were expected",
+            conns.len()
+        )));
+    }
+    Ok(conns)
+}
+
+/// Confines the process and starts a call thread per connection (in
+/// between, see [`sandbox`]); returns what confines it.
 fn confine(
     init: &Init,
     memory: u64,
     handle: PluginHandle,
-    relay: &Arc<Relay>,
-) -> Result<(String, Sender<Job>), String> {
-    // Nothing a plugin prints may reach the socket: standard output goes
-    // to the server's log with standard error, and there is no input.
+    conns: Vec<UnixStream>,
+) -> Result<String, String> {
+    // Nothing a plugin prints may reach a socket: standard output goes to
+    // the server's log with standard error, and there is no input.
     let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
     rustix::stdio::dup2_stdin(&null).map_err(|e| format!("cannot close standard input: {e}"))?;
     rustix::stdio::dup2_stdout(std::io::stderr())
@@ -169,13 +159,11 @@ fn confine(
         .map_err(|e| format!("cannot drop privileges: {e}"))?;
     sandbox::stay_with_parent(init.server_pid)
         .map_err(|e| format!("cannot tie the worker to the server: {e}"))?;
-    let (jobs, queue) = mpsc::channel::<Job>();
-    let queue = Arc::new(Mutex::new(queue));
-    for n in 0..init.threads {
-        let (queue, relay) = (queue.clone(), relay.clone());
+    let threads = conns.len();
+    for (n, conn) in conns.into_iter().enumerate() {
         std::thread::Builder::new()
             .name(format!("plugin-call-{n}"))
-            .spawn(move || run_calls(handle, &queue, &relay))
+            .spawn(move || serve_calls(handle, conn))
             .map_err(|e| format!("cannot start the call threads: {e}"))?;
     }
     let cap = sandbox::limit_memory(memory).map_err(|e| format!("cannot limit memory: {e}"))?;
@@ -185,88 +173,71 @@ fn confine(
     } else {
         "no memory cap (Linux only)".to_owned()
     };
-    Ok((
-        format!(
-            "{user}, no new privileges, {memory}, {filter}, {} call threads",
-            init.threads
-        ),
-        jobs,
+    Ok(format!(
+        "{user}, no new privileges, {memory}, {filter}, {threads} call threads"
     ))
 }
 
-/// A call thread: takes calls from the queue, runs them, sends the answers.
-fn run_calls(handle: PluginHandle, queue: &Mutex<Receiver<Job>>, relay: &Arc<Relay>) {
+/// A call thread: reads calls from its connection, runs them, and writes
+/// the answers, until the server closes it.
+fn serve_calls(handle: PluginHandle, conn: UnixStream) {
+    let Ok(writer) = conn.try_clone() else { return };
+    let conn = Mutex::new(Conn {
+        reader: BufReader::new(conn),
+        writer,
+    });
     loop {
-        let Ok((id, method, input)) = next_job(queue) else {
-            return;
+        let next = {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            ToWorker::read(&mut conn.reader)
         };
-        let host = RelayHost {
-            id,
-            relay: relay.clone(),
+        let (id, method, input) = match next {
+            Ok(Some(ToWorker::Call { id, method, input })) => (id, method, input),
+            // Closed, or nonsense: this connection is done.
+            _ => return,
         };
+        let host = RelayHost { id, conn: &conn };
         let outcome = match handle.call_text(&method, &input, &host) {
             Ok(text) => Ok(text.to_string()),
             Err(CallError::Plugin { kind, message }) => Err((kind, message)),
             Err(other) => Err((PluginErrorKind::Failed, other.to_string())),
         };
-        if relay.send(&FromWorker::Reply { id, outcome }).is_err() {
-            // The server is gone; the main thread notices too.
+        let reply = FromWorker::Reply { id, outcome };
+        let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        if reply.send(&mut conn.writer).is_err() {
             return;
         }
     }
 }
 
-/// How long an idle call thread looks for the next call before it sleeps:
-/// calls that come in quick succession are picked up without the cost of
-/// being woken.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// The next call from the queue.
-fn next_job(queue: &Mutex<Receiver<Job>>) -> Result<Job, mpsc::RecvError> {
-    let queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-    let spin_until = std::time::Instant::now() + SPIN;
-    while std::time::Instant::now() < spin_until {
-        match queue.try_recv() {
-            Ok(job) => return Ok(job),
-            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
-            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
-        }
-    }
-    queue.recv()
+/// One call connection, as a call thread uses it.
+struct Conn {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
 }
 
-/// The host a plugin in a worker calls: each call goes to the server, tagged
-/// with the call it is made in, and the server's answer comes back.
-struct RelayHost {
+/// The host a plugin in a worker calls: each call goes to the server on the
+/// connection of the call it is made in, and the server's answer comes
+/// back on it.
+struct RelayHost<'a> {
     id: u64,
-    relay: Arc<Relay>,
+    conn: &'a Mutex<Conn>,
 }
 
-impl Host for RelayHost {
+impl Host for RelayHost<'_> {
     fn call(&self, method: &str, input: &Value) -> Result<Value, String> {
-        let (tx, rx) = mpsc::channel();
-        self.relay
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(self.id, tx);
-        let sent = self.relay.send(&FromWorker::HostCall {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        FromWorker::HostCall {
             id: self.id,
             method: method.to_owned(),
             input: input.to_string(),
-        });
-        let answer = match sent {
-            Ok(()) => rx
-                .recv()
-                .unwrap_or_else(|_| Err("the server did not answer".into())),
-            Err(e) => Err(format!("cannot reach the server: {e}")),
+        }
+        .send(&mut conn.writer)
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+        let text = match ToWorker::read(&mut conn.reader) {
+            Ok(Some(ToWorker::HostAnswer { answer, .. })) => answer?,
+            _ => return Err("the server did not answer".into()),
         };
-        self.relay
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-        let text = answer?;
         serde_json::from_str(&text).map_err(|e| format!("the server's answer is not JSON: {e}"))
     }
 }

@@ -35,7 +35,6 @@ mod supervisor;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,7 +48,7 @@ pub use supervisor::WORKER_SUBCOMMAND;
 
 use super::{Reason, Skip};
 use protocol::{Init, Refused};
-use supervisor::{Hello, Incoming, Unconfined, WorkerProcess};
+use supervisor::{Broken, Hello, Unconfined, WorkerProcess};
 
 /// Address space a worker's plugin may use by default, beyond what the
 /// worker needs to start: 256 MiB.
@@ -451,26 +450,6 @@ impl WorkerPlugin {
     }
 }
 
-/// How long a call waits for its answer before it sleeps: a quick answer
-/// (a field check takes microseconds) is picked up without the cost of
-/// being woken.
-const SPIN: Duration = Duration::from_micros(50);
-
-/// The next message for a call, or Err when `deadline` passed first.
-fn next_incoming(answers: &Receiver<Incoming>, deadline: Instant) -> Result<Incoming, ()> {
-    let spin_until = Instant::now() + SPIN;
-    loop {
-        match answers.try_recv() {
-            Ok(incoming) => return Ok(incoming),
-            Err(TryRecvError::Disconnected) => return Err(()),
-            Err(TryRecvError::Empty) if Instant::now() < spin_until => std::thread::yield_now(),
-            Err(TryRecvError::Empty) => break,
-        }
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    answers.recv_timeout(left).map_err(|_| ())
-}
-
 /// Why a call to a worker got no answer from the plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -529,53 +508,31 @@ impl PluginCalls for WorkerCall<'_> {
             .worker
             .process(self.deadline)
             .map_err(|fault| self.fail(fault, "no worker".into()))?;
-        let (id, answers) = process.call(method, input).map_err(|cause| {
-            self.fail(
-                Fault::Ended {
+        let bridge = HostBridge::new(host);
+        let answer = |method: &str, input: &str| bridge.answer(method, input);
+        match process.call(method, input, self.deadline, &answer) {
+            Ok(Ok(text)) => Ok(Answer::from(text)),
+            Ok(Err((kind, message))) => Err(CallError::Plugin { kind, message }),
+            Err(Broken::Ended(cause)) => {
+                let fault = Fault::Ended {
                     pid: Some(process.pid()),
                     cause: cause.clone(),
                     served: process.served(),
-                },
-                cause,
-            )
-        })?;
-        let bridge = HostBridge::new(host);
-        let outcome = loop {
-            match next_incoming(&answers, self.deadline) {
-                Ok(Incoming::HostCall { method, input }) => {
-                    let answer = bridge.answer(&method, &input);
-                    if let Err(e) = process.answer(id, answer) {
-                        process.stop(&e);
-                    }
-                }
-                Ok(Incoming::Reply(Ok(text))) => break Ok(Answer::from(text)),
-                Ok(Incoming::Reply(Err((kind, message)))) => {
-                    break Err(CallError::Plugin { kind, message })
-                }
-                Ok(Incoming::Ended(cause)) => {
-                    let served = process.served();
-                    let fault = Fault::Ended {
-                        pid: Some(process.pid()),
-                        cause: cause.clone(),
-                        served,
-                    };
-                    break Err(self.fail(fault, cause));
-                }
-                Err(_) => {
-                    let served = process.served();
-                    process.stop(&format!(
-                        "the worker was stopped: a call to `{method}` ran past the {} ms limit",
-                        self.limit.as_millis()
-                    ));
-                    let fault = Fault::TimedOut {
-                        pid: process.pid(),
-                        served,
-                    };
-                    break Err(self.fail(fault, "timed out".into()));
-                }
+                };
+                Err(self.fail(fault, cause))
             }
-        };
-        process.forget(id);
-        outcome
+            Err(Broken::TimedOut) => {
+                let served = process.served();
+                process.stop(&format!(
+                    "the worker was stopped: a call to `{method}` ran past the {} ms limit",
+                    self.limit.as_millis()
+                ));
+                let fault = Fault::TimedOut {
+                    pid: process.pid(),
+                    served,
+                };
+                Err(self.fail(fault, "timed out".into()))
+            }
+        }
     }
 }

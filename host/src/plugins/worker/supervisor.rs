@@ -1,27 +1,33 @@
 //! One worker process, seen from the server: starting it, the handshake,
-//! routing its messages to the calls waiting for them, and noticing (and
-//! explaining) its end.
+//! its connections, and noticing (and explaining) its end.
 //!
 //! Every worker is started from one long-lived thread, the launcher: on
 //! Linux a worker asks to be killed when the thread that started it ends
 //! (`PR_SET_PDEATHSIG` follows the thread, not the process), so the thread
-//! must live as long as the server. The socket is a pair made before the
-//! worker starts; the worker gets its end as standard input and output, so
-//! it never creates a socket itself. Its standard error is read line by
-//! line into the server's log, and the last lines explain a crash ("memory
-//! allocation of ... failed", "has overflowed its stack").
+//! must live as long as the server. The control socket is a pair made
+//! before the worker starts; the worker gets its end as standard input and
+//! output, so it never creates a socket itself. Once the worker has loaded
+//! its library, the server makes one more socket pair per call thread and
+//! hands the worker their ends over the control socket (`SCM_RIGHTS`). A
+//! call takes a free connection, and the thread that makes it writes the
+//! call, answers the plugin's host calls and reads the answer on it: no
+//! thread in between on either side, and a slow call holds one connection
+//! while the others keep answering.
+//!
+//! The worker's standard error is read line by line into the server's log;
+//! its end (the pipe closing) is how the server notices a worker that ended
+//! between calls, and its last lines explain a crash ("memory allocation of
+//! ... failed", "has overflowed its stack").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-use vigilo_sdk::loader::PluginErrorKind;
 
 use super::protocol::{FromWorker, Init, ToWorker};
 
@@ -42,32 +48,15 @@ const LOGGED_LINES: usize = 200;
 /// The subcommand of `vigilo-server` that runs a worker.
 pub const WORKER_SUBCOMMAND: &str = "plugin-worker";
 
-/// What a waiting call receives.
-#[derive(Debug)]
-pub(super) enum Incoming {
-    /// The plugin calls the host.
-    HostCall { method: String, input: String },
-    /// The call's answer.
-    Reply(Result<String, (PluginErrorKind, String)>),
-    /// The worker ended; why.
-    Ended(String),
-}
-
-/// The state a worker's reader thread and its callers share.
+/// What the worker's connections, its monitor and its callers share.
 #[derive(Debug, Default)]
 struct Shared {
-    /// Calls waiting for an answer, by id; once the worker has ended, why.
-    pending: Mutex<Pending>,
-    /// Why the server stopped the worker, when it did.
-    stopped_because: Mutex<Option<String>>,
+    /// Why it ended, once it has (or was told to stop).
+    ended: Mutex<Option<String>>,
     /// Whether the worker answered any call.
     served: AtomicBool,
-}
-
-#[derive(Debug, Default)]
-struct Pending {
-    calls: HashMap<u64, Sender<Incoming>>,
-    ended: Option<String>,
+    /// The plugin's name (the file's, until the worker says).
+    label: Mutex<String>,
 }
 
 /// The last lines a worker wrote to standard error, and whether it has
@@ -78,22 +67,36 @@ struct Tail {
     closed: Condvar,
 }
 
+/// One connection to one of a worker's call threads.
+#[derive(Debug)]
+pub(super) struct Conn {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
 /// A running worker process.
 #[derive(Debug)]
 pub(super) struct WorkerProcess {
     pid: u32,
     child: Arc<Mutex<Child>>,
-    writer: Mutex<UnixStream>,
+    /// Kept open: the worker ends when the server closes it.
+    _control: UnixStream,
+    free: Mutex<Vec<Conn>>,
+    returned: Condvar,
     shared: Arc<Shared>,
-    next_id: AtomicU64,
+    tail: Arc<Tail>,
 }
 
 /// A worker that loaded its library and has not confined itself yet.
 pub(super) struct Unconfined {
-    process: WorkerProcess,
-    reader: UnixStream,
+    pid: u32,
+    child: Arc<Mutex<Child>>,
+    control: UnixStream,
     tail: Arc<Tail>,
-    label: String,
+    shared: Arc<Shared>,
+    threads: usize,
+    /// Whether it became a running worker (else it is killed when dropped).
+    kept: bool,
 }
 
 /// What a freshly started worker reports about its library.
@@ -137,41 +140,38 @@ pub(super) fn start(
     let stderr = child.stderr.take();
     let child = Arc::new(Mutex::new(child));
     let tail = Arc::new(Tail::default());
+    let shared = Arc::new(Shared {
+        label: Mutex::new(label.to_owned()),
+        ..Shared::default()
+    });
     if let Some(stderr) = stderr {
-        let tail = tail.clone();
-        let label = label.to_owned();
+        let (tail, shared, watched) = (tail.clone(), shared.clone(), child.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("worker-log-{pid}"))
-            .spawn(move || read_stderr(stderr, &tail, &label, pid));
+            .spawn(move || watch(stderr, &tail, &shared, &watched, pid));
         if spawned.is_err() {
             // Nobody reads the pipe: the worker would block writing to it.
             let _ = child.lock().map(|mut c| c.kill());
             return Err("cannot start the thread that reads the worker's output".into());
         }
     }
-    let configure = |s: &UnixStream| {
-        s.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        s.set_read_timeout(Some(LOAD_TIMEOUT))
-    };
-    let reader = server_end
-        .try_clone()
-        .and_then(|reader| configure(&reader).map(|()| reader))
+    server_end
+        .set_write_timeout(Some(WRITE_TIMEOUT))
+        .and_then(|()| server_end.set_read_timeout(Some(LOAD_TIMEOUT)))
         .map_err(|e| format!("cannot use the worker's socket: {e}"))?;
-    let process = WorkerProcess {
+    let mut unconfined = Unconfined {
         pid,
         child,
-        writer: Mutex::new(server_end),
-        shared: Arc::default(),
-        next_id: AtomicU64::new(1),
-    };
-    let mut unconfined = Unconfined {
-        process,
-        reader,
+        control: server_end,
         tail,
-        label: label.to_owned(),
+        shared,
+        threads: init.threads,
+        kept: false,
     };
     let init = serde_json::to_string(init).map_err(|e| e.to_string())?;
-    unconfined.process.send(&ToWorker::Init(init))?;
+    ToWorker::Init(init)
+        .send(&mut unconfined.control)
+        .map_err(|e| format!("cannot write to the worker: {e}"))?;
     let hello = match unconfined.expect("load its library")? {
         FromWorker::Loaded {
             manifest,
@@ -192,15 +192,8 @@ impl Unconfined {
     /// Reads the next message of the handshake; `doing` says what the
     /// worker was doing, for the error.
     fn expect(&mut self, doing: &str) -> Result<FromWorker, String> {
-        match FromWorker::read(&mut self.reader) {
+        match FromWorker::read(&mut self.control) {
             Ok(Some(message)) => Ok(message),
-            Ok(None) => {
-                let status = self.process.wait_briefly();
-                Err(format!(
-                    "the worker ended before it could {doing}: {}",
-                    describe_end(status, &self.tail.wait_closed())
-                ))
-            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -212,20 +205,51 @@ impl Unconfined {
                     LOAD_TIMEOUT.as_secs()
                 ))
             }
-            Err(e) => Err(format!("the worker's answer could not be read: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(format!("the worker's answer could not be read: {e}"))
+            }
+            Ok(None) | Err(_) => {
+                let status = wait_briefly(&self.child);
+                Err(format!(
+                    "the worker ended before it could {doing}: {}",
+                    describe_end(status, &self.tail.wait_closed())
+                ))
+            }
         }
     }
 
-    /// Tells the worker of plugin `name` to confine itself (allowing the
-    /// plugin `memory_limit` bytes), waits until it has, and starts routing
-    /// its messages. Returns the running worker and what its confinement is.
+    /// Tells the worker to confine itself (allowing the plugin
+    /// `memory_limit` bytes) and hands it a connection per call thread;
+    /// waits until it has confined itself. Returns the running worker and
+    /// what its confinement is.
     pub(super) fn confine(
         mut self,
         name: &str,
         memory_limit: u64,
     ) -> Result<(WorkerProcess, String), String> {
-        name.clone_into(&mut self.label);
-        self.process.send(&ToWorker::Confine(memory_limit))?;
+        name.clone_into(&mut self.shared.label.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut conns = Vec::with_capacity(self.threads);
+        let mut theirs = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            let (ours, their) = UnixStream::pair()
+                .map_err(|e| format!("cannot create the worker's sockets: {e}"))?;
+            ours.set_write_timeout(Some(WRITE_TIMEOUT))
+                .map_err(|e| format!("cannot use the worker's sockets: {e}"))?;
+            let reader = ours
+                .try_clone()
+                .map_err(|e| format!("cannot use the worker's sockets: {e}"))?;
+            conns.push(Conn {
+                reader: BufReader::new(reader),
+                writer: ours,
+            });
+            theirs.push(their);
+        }
+        ToWorker::Confine(memory_limit)
+            .send(&mut self.control)
+            .map_err(|e| format!("cannot write to the worker: {e}"))?;
+        send_fds(&self.control, &theirs)
+            .map_err(|e| format!("cannot hand the worker its connections: {e}"))?;
+        drop(theirs);
         let summary = match self.expect("confine itself")? {
             FromWorker::Confined(summary) => summary,
             FromWorker::Unconfined(why) => {
@@ -233,23 +257,54 @@ impl Unconfined {
             }
             other => return Err(format!("the worker answered out of turn: {other:?}")),
         };
-        self.reader
-            .set_read_timeout(None)
+        let control = self
+            .control
+            .try_clone()
             .map_err(|e| format!("cannot use the worker's socket: {e}"))?;
-        let Unconfined {
-            process,
-            reader,
-            tail,
-            label,
-        } = self;
-        let (shared, child) = (process.shared.clone(), process.child.clone());
-        let pid = process.pid;
-        std::thread::Builder::new()
-            .name(format!("worker-{pid}"))
-            .spawn(move || route(reader, &shared, &child, &tail, &label))
-            .map_err(|e| format!("cannot start the thread that reads the worker: {e}"))?;
-        Ok((process, summary))
+        self.kept = true;
+        Ok((
+            WorkerProcess {
+                pid: self.pid,
+                child: self.child.clone(),
+                _control: control,
+                free: Mutex::new(conns),
+                returned: Condvar::new(),
+                shared: self.shared.clone(),
+                tail: self.tail.clone(),
+            },
+            summary,
+        ))
     }
+}
+
+/// Sends `fds` over `socket` with one byte of data.
+fn send_fds(socket: &UnixStream, fds: &[UnixStream]) -> std::io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use std::os::fd::AsFd;
+    let borrowed: Vec<_> = fds.iter().map(|s| s.as_fd()).collect();
+    let mut space =
+        vec![std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(&borrowed)) {
+        return Err(std::io::Error::other(
+            "too many connections for one message",
+        ));
+    }
+    sendmsg(
+        socket,
+        &[std::io::IoSlice::new(&[1])],
+        &mut control,
+        SendFlags::empty(),
+    )?;
+    Ok(())
+}
+
+/// What a call to a worker came to, short of the plugin's answer.
+pub(super) enum Broken {
+    /// The worker ended; why.
+    Ended(String),
+    /// No answer before the deadline.
+    TimedOut,
 }
 
 impl WorkerProcess {
@@ -265,100 +320,159 @@ impl WorkerProcess {
 
     /// Why it ended (or was told to stop), once it has.
     pub(super) fn ended(&self) -> Option<String> {
-        let stopped = self
-            .shared
-            .stopped_because
+        self.shared
+            .ended
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        stopped.or_else(|| {
-            self.shared
-                .pending
-                .lock()
+            .clone()
+    }
+
+    /// Why it ended, waiting a moment for it to have ended and said why.
+    fn end(&self) -> String {
+        if let Some(why) = self.ended() {
+            return why;
+        }
+        let status = wait_briefly(&self.child);
+        let why = describe_end(status, &self.tail.wait_closed());
+        self.shared
+            .ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why)
+            .clone()
+    }
+
+    /// A free connection, waiting for one until `deadline`.
+    fn take(&self, deadline: Instant) -> Result<Conn, Broken> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(why) = self.ended() {
+                return Err(Broken::Ended(why));
+            }
+            if let Some(conn) = free.pop() {
+                return Ok(conn);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Broken::TimedOut);
+            }
+            free = self
+                .returned
+                .wait_timeout(free, left.min(Duration::from_millis(100)))
                 .unwrap_or_else(|e| e.into_inner())
-                .ended
-                .clone()
-        })
+                .0;
+        }
     }
 
-    fn send(&self, message: &ToWorker) -> Result<(), String> {
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        message
-            .send(&mut *writer)
-            .map_err(|e| format!("cannot write to the worker: {e}"))
+    fn give_back(&self, conn: Conn) {
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        self.returned.notify_one();
     }
 
-    /// Sends call `method` with `input`; what arrives for it comes on the
-    /// returned receiver. Err(why) when the worker has ended.
+    /// Calls `method` with `input` on a free connection before `deadline`,
+    /// answering the plugin's host calls with `answer`: the plugin's
+    /// outcome, or what broke.
     pub(super) fn call(
         &self,
         method: &str,
         input: &str,
-    ) -> Result<(u64, Receiver<Incoming>), String> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel();
-        {
-            let mut pending = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(why) = &pending.ended {
-                return Err(why.clone());
-            }
-            pending.calls.insert(id, tx);
-        }
-        let sent = self.send(&ToWorker::Call {
-            id,
+        deadline: Instant,
+        answer: &dyn Fn(&str, &str) -> Result<String, String>,
+    ) -> Result<Result<String, (vigilo_sdk::loader::PluginErrorKind, String)>, Broken> {
+        let mut conn = self.take(deadline)?;
+        let sent = ToWorker::Call {
+            id: 1,
             method: method.to_owned(),
             input: input.to_owned(),
-        });
-        if let Err(e) = sent {
-            self.forget(id);
-            self.stop(&e);
-            return Err(e);
         }
-        Ok((id, rx))
-    }
-
-    /// Answers the plugin's host call made within call `id`.
-    pub(super) fn answer(&self, id: u64, answer: Result<String, String>) -> Result<(), String> {
-        self.send(&ToWorker::HostAnswer { id, answer })
-    }
-
-    /// Stops waiting for call `id`.
-    pub(super) fn forget(&self, id: u64) {
-        let mut pending = self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        pending.calls.remove(&id);
+        .send(&mut conn.writer);
+        if sent.is_err() {
+            return Err(Broken::Ended(self.end()));
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let timed = conn
+                .reader
+                .get_ref()
+                .set_read_timeout(Some(left.max(Duration::from_micros(1))));
+            if timed.is_err() {
+                return Err(Broken::Ended(self.end()));
+            }
+            match FromWorker::read(&mut conn.reader) {
+                Ok(Some(FromWorker::HostCall { id, method, input })) => {
+                    let reply = ToWorker::HostAnswer {
+                        id,
+                        answer: answer(&method, &input),
+                    };
+                    if reply.send(&mut conn.writer).is_err() {
+                        return Err(Broken::Ended(self.end()));
+                    }
+                }
+                Ok(Some(FromWorker::Reply { outcome, .. })) => {
+                    self.shared.served.store(true, Ordering::Relaxed);
+                    self.give_back(conn);
+                    return Ok(outcome);
+                }
+                Ok(Some(other)) => {
+                    let why = format!(
+                        "the worker was stopped: it sent a message out of turn ({other:?})"
+                    );
+                    self.stop(&why);
+                    return Err(Broken::Ended(why));
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(Broken::TimedOut)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    let why = format!(
+                        "the worker was stopped: it sent something that is not a message ({e})"
+                    );
+                    self.stop(&why);
+                    return Err(Broken::Ended(why));
+                }
+                // The end of the stream, or of the process (a reset when it
+                // died with a message of the server's unread).
+                Ok(None) | Err(_) => return Err(Broken::Ended(self.end())),
+            }
+        }
     }
 
     /// Kills the worker; `because` is what calls still waiting are told.
     pub(super) fn stop(&self, because: &str) {
         {
-            let mut stopped = self
-                .shared
-                .stopped_because
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            stopped.get_or_insert_with(|| because.to_owned());
+            let mut ended = self.shared.ended.lock().unwrap_or_else(|e| e.into_inner());
+            ended.get_or_insert_with(|| because.to_owned());
         }
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         let _ = child.kill();
-    }
-
-    /// Waits a moment for the process to end (it closed its socket), then
-    /// kills it; its exit status.
-    fn wait_briefly(&self) -> Option<ExitStatus> {
-        wait_briefly(&self.child)
+        drop(child);
+        self.returned.notify_all();
     }
 }
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Unconfined {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         if let Ok(None) = child.try_wait() {
             let _ = child.kill();
@@ -386,72 +500,16 @@ fn wait_briefly(child: &Mutex<Child>) -> Option<ExitStatus> {
     }
 }
 
-/// The reader thread: hands each message to the call it belongs to, until
-/// the worker ends; then tells every waiting call why.
-fn route(mut reader: UnixStream, shared: &Shared, child: &Mutex<Child>, tail: &Tail, label: &str) {
-    let broken = loop {
-        let message = match FromWorker::read(&mut reader) {
-            Ok(Some(message)) => message,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                break Some(format!("it sent something that is not a message ({e})"))
-            }
-            // The end of the stream, or of the process (a reset when it died
-            // with a message of the server's unread).
-            Ok(None) | Err(_) => break None,
-        };
-        let (id, incoming) = match message {
-            FromWorker::HostCall { id, method, input } => {
-                (id, Incoming::HostCall { method, input })
-            }
-            FromWorker::Reply { id, outcome } => {
-                shared.served.store(true, Ordering::Relaxed);
-                (id, Incoming::Reply(outcome))
-            }
-            other => break Some(format!("it sent a message out of turn ({other:?})")),
-        };
-        let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let done = matches!(incoming, Incoming::Reply(_));
-        let waiting = if done {
-            pending.calls.remove(&id)
-        } else {
-            pending.calls.get(&id).cloned()
-        };
-        if let Some(waiting) = waiting {
-            let _ = waiting.send(incoming);
-        }
-    };
-    if let Some(why) = &broken {
-        tracing::warn!(plugin = %label, "stopping a plugin worker: {why}");
-        let mut stopped = shared
-            .stopped_because
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        stopped.get_or_insert_with(|| format!("the worker was stopped: {why}"));
-        drop(stopped);
-        let _ = child.lock().map(|mut c| c.kill());
-    }
-    let status = wait_briefly(child);
-    let stopped = shared
-        .stopped_because
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let why = match stopped {
-        Some(why) => why,
-        None => {
-            let why = describe_end(status, &tail.wait_closed());
-            tracing::warn!(plugin = %label, "a plugin worker ended: {why}");
-            why
-        }
-    };
-    let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-    pending.ended = Some(why.clone());
-    for (_, waiting) in pending.calls.drain() {
-        let _ = waiting.send(Incoming::Ended(why.clone()));
-    }
-}
-
-fn read_stderr(stderr: std::process::ChildStderr, tail: &Tail, label: &str, pid: u32) {
+/// The monitor thread: logs what the worker writes to standard error, and
+/// once the worker closes it (it ended), records why it ended.
+fn watch(
+    stderr: std::process::ChildStderr,
+    tail: &Tail,
+    shared: &Shared,
+    child: &Mutex<Child>,
+    pid: u32,
+) {
+    let label = || shared.label.lock().map(|l| l.clone()).unwrap_or_default();
     let mut logged = 0;
     for line in BufReader::new(stderr).split(b'\n') {
         let Ok(line) = line else { break };
@@ -468,9 +526,9 @@ fn read_stderr(stderr: std::process::ChildStderr, tail: &Tail, label: &str, pid:
             line.push('…');
         }
         if logged < LOGGED_LINES {
-            tracing::warn!(plugin = %label, pid, "plugin worker says: {line}");
+            tracing::warn!(plugin = %label(), pid, "plugin worker says: {line}");
         } else if logged == LOGGED_LINES {
-            tracing::warn!(plugin = %label, pid, "plugin worker says more; the rest is not logged");
+            tracing::warn!(plugin = %label(), pid, "plugin worker says more; the rest is not logged");
         }
         logged += 1;
         let mut state = tail.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -479,9 +537,19 @@ fn read_stderr(stderr: std::process::ChildStderr, tail: &Tail, label: &str, pid:
         }
         state.0.push_back(line);
     }
-    let mut state = tail.state.lock().unwrap_or_else(|e| e.into_inner());
-    state.1 = true;
-    tail.closed.notify_all();
+    let lines = {
+        let mut state = tail.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.1 = true;
+        tail.closed.notify_all();
+        state.0.iter().cloned().collect::<Vec<_>>()
+    };
+    let status = wait_briefly(child);
+    let mut ended = shared.ended.lock().unwrap_or_else(|e| e.into_inner());
+    if ended.is_none() {
+        let why = describe_end(status, &lines);
+        tracing::warn!(plugin = %label(), pid, "a plugin worker ended: {why}");
+        *ended = Some(why);
+    }
 }
 
 impl Tail {
