@@ -25,7 +25,7 @@ use serde_json::Value;
 use vigilo_sdk::loader::{CallError, PluginCalls, PluginErrorKind, PluginHandle};
 use vigilo_sdk::Host;
 
-use super::protocol::{FromWorker, Init, Refused, ToWorker};
+use super::protocol::{spin_for_message, FromWorker, Init, Refused, ToWorker, SPIN};
 use super::sandbox;
 
 /// Runs a worker on the socket it was given; returns when the server
@@ -189,6 +189,8 @@ fn serve_calls(handle: PluginHandle, conn: UnixStream) {
     loop {
         let next = {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            // Calls often come in quick succession.
+            spin_for_message(&conn.reader, SPIN);
             ToWorker::read(&mut conn.reader)
         };
         let (id, method, input) = match next {

@@ -10,7 +10,8 @@
 //! gain no privileges, dies with the server, has its address space capped,
 //! and a seccomp filter refuses opening files, creating sockets, executing
 //! programs, starting processes or threads, and tracing. Then it serves
-//! calls, several at once, each on one of a fixed set of threads.
+//! calls, several at once: each of its call threads owns one connection
+//! the server handed it, and a call made on a connection is answered on it.
 //!
 //! A call is the in-process call relayed: a method name and JSON text go to
 //! the worker, the plugin's host calls come back as a method name and JSON

@@ -7,12 +7,16 @@
 //! in a worker is the call in process, relayed:
 //!
 //! ```text
+//! on the control socket (the worker's standard input and output):
 //! server -> worker   Init(json)                      once, first
 //! worker -> server   Loaded(manifest, registrations, assets) | Refused(...)
-//! server -> worker   Confine(memory limit)           once the server knows the plugin's name
+//! server -> worker   Confine(memory limit)           once the server knows the plugin's name,
+//!                    then one byte carrying a socket per call thread (SCM_RIGHTS)
 //! worker -> server   Confined(summary) | Unconfined(why)
-//! server -> worker   Call(id, method, input)         any number, concurrently
-//! worker -> server   HostCall(id, method, input)     the plugin calls back, within call `id`
+//!
+//! on each call connection, one call at a time:
+//! server -> worker   Call(id, method, input)
+//! worker -> server   HostCall(id, method, input)     the plugin calls back, within the call
 //! server -> worker   HostAnswer(id, ok, text)        the server's answer to it
 //! worker -> server   Reply(id, outcome)              the call's answer
 //! ```
@@ -379,6 +383,36 @@ impl FromWorker {
         };
         body.end()?;
         Ok(Some(message))
+    }
+}
+
+/// How long a side that expects a message soon looks for it before it
+/// sleeps: a field check is answered in microseconds, and being woken from
+/// sleep costs about as much again.
+pub const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Waits up to `within` for `reader` to have something to read, without
+/// sleeping (a sleeping thread is woken late); returns when it has, or when
+/// the time is up. The read that follows blocks as usual.
+pub fn spin_for_message(
+    reader: &std::io::BufReader<std::os::unix::net::UnixStream>,
+    within: std::time::Duration,
+) {
+    use rustix::net::{recv, RecvFlags};
+    if !reader.buffer().is_empty() {
+        return;
+    }
+    let until = std::time::Instant::now() + within;
+    let mut byte = [0u8; 1];
+    while std::time::Instant::now() < until {
+        match recv(
+            reader.get_ref(),
+            &mut byte,
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        ) {
+            Err(rustix::io::Errno::AGAIN) => std::thread::yield_now(),
+            _ => return,
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::protocol::{FromWorker, Init, ToWorker};
+use super::protocol::{spin_for_message, FromWorker, Init, ToWorker, SPIN};
 
 /// The longest a worker may take to load its library and say so.
 pub const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -401,6 +401,7 @@ impl WorkerProcess {
             if timed.is_err() {
                 return Err(Broken::Ended(self.end()));
             }
+            spin_for_message(&conn.reader, SPIN.min(left));
             match FromWorker::read(&mut conn.reader) {
                 Ok(Some(FromWorker::HostCall { id, method, input })) => {
                     let reply = ToWorker::HostAnswer {
