@@ -540,7 +540,7 @@ impl Config {
                 7 * DAY,
             ),
         ];
-        let per_plugin = self.plugin_settings.iter().filter_map(|(_, s)| {
+        let per_plugin = self.plugin_settings.values().filter_map(|s| {
             s.memory_limit_mb
                 .map(|mb| ("plugin_settings.*.memory_limit_mb", mb, 16, 1 << 20))
         });

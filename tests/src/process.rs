@@ -163,7 +163,7 @@ impl Drop for ServerProcess {
 /// took from spawning it (for the start-up benchmarks). Fails after 30 s.
 pub fn start_timed(mut command: Command, port: u16) -> (Child, Duration) {
     let started = Instant::now();
-    let child = command
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -172,13 +172,15 @@ pub fn start_timed(mut command: Command, port: u16) -> (Child, Duration) {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(1))
         .build();
-    loop {
+    while started.elapsed() < Duration::from_secs(30) {
         if agent.get(&url).call().is_ok() {
             return (child, started.elapsed());
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "never served");
         std::thread::sleep(Duration::from_millis(1));
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server never served");
 }
 
 /// Stops a server started by [`start_timed`] as an operator would (SIGTERM)
