@@ -383,11 +383,12 @@ fn each_plugin_runs_in_the_tier_chosen_for_it(db: TestDb) {
     let server = TestServer::with_plugins_and(db, &plugins, configure);
     let admin = server.admin();
     let tiers = |admin: &Api| -> Vec<(String, String, String)> {
-        let listed = expect(&admin.get("/api/v1/plugins"), 200).clone();
+        let listed = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
         plugins
             .iter()
             .map(|name| {
                 let p = find(&listed["plugins"], "name", *name)
+                    .filter(|p| p["state"] == "loaded")
                     .unwrap_or_else(|| panic!("{name} is not loaded: {listed:#}"));
                 (
                     name.to_string(),

@@ -31,8 +31,10 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{spin_for_message, FromWorker, Init, ToWorker, SPIN};
 
-/// The longest a worker may take to load its library and say so.
-pub const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a worker may take to load its library and say so (or to
+/// confine itself): generous, since a server starting on a busy machine
+/// starts many workers at once.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest a write to a worker may block (a worker that stops reading
 /// is stopped).
@@ -474,6 +476,13 @@ impl Drop for Unconfined {
         if self.kept {
             return;
         }
+        // Not kept (the library was refused, or its plugin runs in process):
+        // its end is no news for the log.
+        self.shared
+            .ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| "the worker was not needed".to_owned());
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         if let Ok(None) = child.try_wait() {
             let _ = child.kill();
