@@ -583,6 +583,9 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
 
     browser.click("details.usermenu summary");
     browser.click("details.usermenu form button");
+    // Signed out before the next invite is opened, or the sign-out's
+    // redirect could land over it.
+    browser.wait_for("the sign-in page", "return location.pathname === '/login'");
     join_in_browser(&server, &browser, "eng@ops.com", "engineer");
     assert_eq!(
         offered(&browser),
@@ -598,6 +601,9 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
 
     browser.click("details.usermenu summary");
     browser.click("details.usermenu form button");
+    // Signed out before the next invite is opened, or the sign-out's
+    // redirect could land over it.
+    browser.wait_for("the sign-in page", "return location.pathname === '/login'");
     join_in_browser(&server, &browser, "owner@ops.com", "owner");
     assert_eq!(
         offered(&browser),
