@@ -12,7 +12,7 @@ use crate::output::{self, list, text, Table};
 /// `vigilo plugin ...`: its subcommands and their arguments.
 #[derive(Subcommand)]
 pub enum PluginCmd {
-    /// List loaded plugins (name, kind, version, compatible_with)
+    /// List loaded plugins (name, kind, version, tier, compatible_with)
     List {
         /// Also list plugins that were skipped or disabled, with the reason (platform admins)
         #[arg(long)]
@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
             };
             let response = client.get(path)?;
             let plugins = list(&response, "plugins")?;
-            let mut headers = vec!["name", "kind", "version", "compatible_with"];
+            let mut headers = vec!["name", "kind", "version", "tier", "compatible_with"];
             if all {
                 headers.extend(["state", "reason", "path"]);
             }
@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
                     text(p, "name"),
                     text(p, "kind"),
                     text(p, "version"),
+                    text(p, "isolation"),
                     text(p, "compatible_with"),
                 ];
                 if all {

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::plugins::Isolation;
+
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +126,26 @@ pub struct Config {
     /// Panics in a row after which a plugin is disabled
     /// (`disabled_after_panics`).
     pub plugin_panic_limit: u32,
+    /// The tier plugins run in unless their own setting says otherwise:
+    /// `worker` (the default: a confined process of its own) or
+    /// `in_process` (loaded into the server).
+    pub plugin_isolation: Isolation,
+    /// Settings for single plugins, by plugin name:
+    /// `[plugin_settings.NAME]` with `isolation` and `memory_limit_mb`.
+    pub plugin_settings: std::collections::BTreeMap<String, PluginSettings>,
+    /// MiB of memory (address space) a worker-tier plugin may use beyond
+    /// what its worker needs to start.
+    pub plugin_worker_memory_mb: u64,
+    /// Worker crashes or timeouts within `plugin_crash_window_secs` after
+    /// which a worker-tier plugin is disabled (`disabled_after_crashes`).
+    pub plugin_crash_limit: u32,
+    /// See `plugin_crash_limit`.
+    pub plugin_crash_window_secs: u64,
+    /// The program started as a plugin worker; None means this server's own
+    /// executable. Not a setting of the file: for embedding the server in
+    /// another program (such as a test), whose executable is not a server.
+    #[serde(skip)]
+    pub plugin_worker_program: Option<PathBuf>,
     /// Refuse to start when any plugin in `installed_plugins` or the plugins
     /// directory cannot load (the default logs and skips it).
     pub strict_plugins: bool,
@@ -173,6 +195,16 @@ pub struct Config {
     pub webhook_allowed_hosts: Vec<String>,
     /// Let playbook `webhook` steps call any private or loopback address.
     pub webhook_allow_private_networks: bool,
+}
+
+/// The settings of one plugin (`[plugin_settings.NAME]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// Its tier, over `plugin_isolation`.
+    pub isolation: Option<Isolation>,
+    /// MiB it may use in a worker, over `plugin_worker_memory_mb`.
+    pub memory_limit_mb: Option<u64>,
 }
 
 /// One entry of `installed_plugins`: a path, optionally with the SHA-256 the
@@ -280,6 +312,12 @@ impl Default for Config {
             audit_checkpoint_interval_secs: 3600,
             plugin_call_timeout_ms: 5000,
             plugin_panic_limit: 3,
+            plugin_isolation: Isolation::Worker,
+            plugin_settings: Default::default(),
+            plugin_worker_memory_mb: crate::plugins::worker::DEFAULT_MEMORY_LIMIT_MB,
+            plugin_crash_limit: 3,
+            plugin_crash_window_secs: 3600,
+            plugin_worker_program: None,
             strict_plugins: false,
             watch_plugins_dir: true,
             trusted_plugin_keys: Vec::new(),
@@ -322,6 +360,12 @@ impl fmt::Debug for Config {
             )
             .field("plugin_call_timeout_ms", &self.plugin_call_timeout_ms)
             .field("plugin_panic_limit", &self.plugin_panic_limit)
+            .field("plugin_isolation", &self.plugin_isolation)
+            .field("plugin_settings", &self.plugin_settings)
+            .field("plugin_worker_memory_mb", &self.plugin_worker_memory_mb)
+            .field("plugin_crash_limit", &self.plugin_crash_limit)
+            .field("plugin_crash_window_secs", &self.plugin_crash_window_secs)
+            .field("plugin_worker_program", &self.plugin_worker_program)
             .field("strict_plugins", &self.strict_plugins)
             .field("watch_plugins_dir", &self.watch_plugins_dir)
             .field("trusted_plugin_keys", &self.trusted_plugin_keys)
@@ -456,7 +500,7 @@ impl Config {
     /// rather than failing later, in the middle of a request or a task).
     pub fn validate(&self) -> Result<(), ConfigError> {
         const DAY: u64 = 86_400;
-        let checks: [(&'static str, u64, u64, u64); 14] = [
+        let checks = vec![
             ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
             (
                 "session_idle_minutes",
@@ -511,8 +555,30 @@ impl Config {
                 1,
                 1_000,
             ),
+            (
+                "plugin_worker_memory_mb",
+                self.plugin_worker_memory_mb,
+                16,
+                1 << 20,
+            ),
+            (
+                "plugin_crash_limit",
+                self.plugin_crash_limit.into(),
+                1,
+                1_000,
+            ),
+            (
+                "plugin_crash_window_secs",
+                self.plugin_crash_window_secs,
+                1,
+                7 * DAY,
+            ),
         ];
-        for (setting, value, min, max) in checks {
+        let per_plugin = self.plugin_settings.values().filter_map(|s| {
+            s.memory_limit_mb
+                .map(|mb| ("plugin_settings.*.memory_limit_mb", mb, 16, 1 << 20))
+        });
+        for (setting, value, min, max) in checks.into_iter().chain(per_plugin) {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::OutOfRange {
                     setting,
@@ -541,8 +607,10 @@ impl Config {
     /// `VIGILO_PLUGINS_DIR`, `VIGILO_INSTALLED_PLUGINS` (comma-separated, each
     /// `PATH` or `PATH#sha256=HEX`), `VIGILO_STRICT_PLUGINS`,
     /// `VIGILO_LOG_FORMAT`, `VIGILO_PUBLIC_URL`,
-    /// `VIGILO_WEBHOOK_ALLOWED_HOSTS` (comma-separated) and
-    /// `VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS`.
+    /// `VIGILO_WEBHOOK_ALLOWED_HOSTS` (comma-separated),
+    /// `VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS` and `VIGILO_PLUGIN_ISOLATION`
+    /// (comma-separated: a bare `worker` or `in_process` is the default
+    /// tier, `NAME=TIER` sets one plugin's).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("VIGILO_BIND") {
             self.bind = v.parse().map_err(|e| ConfigError::Env {
@@ -586,6 +654,29 @@ impl Config {
         if let Some(v) = get("VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS") {
             self.webhook_allow_private_networks =
                 env_bool("VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS", &v)?;
+        }
+        if let Some(v) = get("VIGILO_PLUGIN_ISOLATION") {
+            for entry in env_list(&v) {
+                let (name, tier) = match entry.split_once('=') {
+                    Some((name, tier)) => (Some(name.trim()), tier.trim()),
+                    None => (None, entry),
+                };
+                let isolation = Isolation::parse(tier).ok_or_else(|| ConfigError::Env {
+                    var: "VIGILO_PLUGIN_ISOLATION",
+                    message: format!(
+                        "`{entry}` (expected `worker`, `in_process`, or NAME=worker / NAME=in_process)"
+                    ),
+                })?;
+                match name {
+                    Some(name) => {
+                        self.plugin_settings
+                            .entry(name.to_owned())
+                            .or_default()
+                            .isolation = Some(isolation)
+                    }
+                    None => self.plugin_isolation = isolation,
+                }
+            }
         }
         Ok(())
     }
@@ -706,6 +797,64 @@ mod tests {
             "installed_plugins = [{ path = \"/y.so\", sha256 = \"ff\", pin = true }]"
         )
         .is_err());
+    }
+
+    #[test]
+    fn plugin_tiers_come_from_the_file_and_the_environment() {
+        let mut config: Config = toml::from_str(
+            "plugin_isolation = \"in_process\"\n\
+             [plugin_settings.kanban_overview]\nisolation = \"worker\"\nmemory_limit_mb = 64\n",
+        )
+        .unwrap();
+        assert_eq!(config.plugin_isolation, Isolation::InProcess);
+        assert_eq!(
+            config.plugin_settings["kanban_overview"],
+            PluginSettings {
+                isolation: Some(Isolation::Worker),
+                memory_limit_mb: Some(64)
+            }
+        );
+        config
+            .apply_env(|name| {
+                (name == "VIGILO_PLUGIN_ISOLATION")
+                    .then(|| "worker, datepicker_with_holidays=in_process".into())
+            })
+            .unwrap();
+        assert_eq!(config.plugin_isolation, Isolation::Worker);
+        assert_eq!(
+            config.plugin_settings["datepicker_with_holidays"].isolation,
+            Some(Isolation::InProcess)
+        );
+        // The file's memory setting for a plugin stays.
+        assert_eq!(
+            config.plugin_settings["kanban_overview"].memory_limit_mb,
+            Some(64)
+        );
+        let err = Config::default()
+            .apply_env(|name| (name == "VIGILO_PLUGIN_ISOLATION").then(|| "sandbox".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("VIGILO_PLUGIN_ISOLATION") && err.contains("sandbox"),
+            "{err}"
+        );
+        assert!(toml::from_str::<Config>("plugin_isolation = \"jail\"").is_err());
+        assert!(toml::from_str::<Config>("[plugin_settings.x]\nisolaton = \"worker\"").is_err());
+        let err = Config {
+            plugin_settings: [(
+                "x".to_owned(),
+                PluginSettings {
+                    isolation: None,
+                    memory_limit_mb: Some(1),
+                },
+            )]
+            .into(),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("memory_limit_mb"), "{err}");
     }
 
     #[test]

@@ -69,12 +69,15 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
-    /// 502/503/504: a plugin failed, panicked, is not loaded, or timed out.
+    /// 502/503/504: a plugin failed, panicked, crashed, is not loaded, or
+    /// timed out.
     #[error("{message}")]
     Plugin {
-        /// 502 (failed or panicked), 503 (not loaded) or 504 (timed out).
+        /// 502 (failed, panicked or crashed), 503 (not loaded) or 504 (timed
+        /// out).
         status: StatusCode,
-        /// `plugin_failed`, `plugin_panicked`, `plugin_unavailable` or `plugin_timeout`.
+        /// `plugin_failed`, `plugin_panicked`, `plugin_crashed`,
+        /// `plugin_unavailable` or `plugin_timeout`.
         code: &'static str,
         /// What happened, naming the plugin.
         message: String,
@@ -210,7 +213,9 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(m) => Self::NotFound(m),
             DomainError::Conflict(m) => Self::Conflict(m),
             DomainError::Unreadable { code, message } => Self::BadRequest { code, message },
-            DomainError::Plugin { failure, message } => {
+            DomainError::Plugin {
+                failure, message, ..
+            } => {
                 let (status, code) = match failure {
                     PluginFailure::Failed => (StatusCode::BAD_GATEWAY, "plugin_failed"),
                     PluginFailure::Panicked => (StatusCode::BAD_GATEWAY, "plugin_panicked"),
@@ -218,6 +223,7 @@ impl From<DomainError> for ApiError {
                         (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable")
                     }
                     PluginFailure::TimedOut => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
+                    PluginFailure::Crashed => (StatusCode::BAD_GATEWAY, "plugin_crashed"),
                 };
                 Self::Plugin {
                     status,

@@ -33,9 +33,11 @@
 //! hash, and their custom elements draw dashboard tiles and field editors.
 //!
 //! Native plugins live in [`plugins`]: loaded at startup with one WARN line
-//! and a reason code for each file that cannot run, kept in a registry that
-//! can gain and disable plugins while the server runs, and called off the
-//! async executor with a time limit; their calls back into the server are
+//! and a reason code for each file that cannot run, each in its tier (in
+//! process, or in a confined worker process of its own, where a crash costs
+//! one call: [`plugins::worker`]), kept in a registry that can gain and
+//! disable plugins while the server runs, and called off the async executor
+//! with a time limit; their calls back into the server are
 //! answered by [`plugins::host_api`] within an explicit scope (a workspace,
 //! or the installation for periodic tasks). Custom field values and
 //! dashboard widgets go through them ([`domain::fields`],
@@ -158,6 +160,7 @@ pub async fn serve(
         store.clone(),
         plugin_events_rx,
     ));
+    let tiers = plugin_tiers(&config, &store).await?;
     let plugins = Arc::new(
         Plugins::new(
             VIGILO_VERSION,
@@ -165,6 +168,7 @@ pub async fn serve(
             config.plugin_panic_limit,
             Some(plugin_events),
         )
+        .with_tiers(tiers)
         .with_private_dir(config.data_dir.join("plugin-cache"))
         .with_context(|| {
             format!(
@@ -323,6 +327,26 @@ pub async fn unlock_sign_in(
     let unlocked = domain::sessions::unlock(&store, &secrets, email).await;
     store.close().await;
     Ok(unlocked?)
+}
+
+/// The tier of each plugin: the installation's stored decisions, then the
+/// configuration.
+pub async fn plugin_tiers(config: &Config, store: &Store) -> anyhow::Result<plugins::Tiers> {
+    let stored = store
+        .plugin_policies()
+        .await
+        .context("cannot read the plugin policies")?;
+    Ok(plugins::Tiers::new(
+        config.plugin_isolation,
+        config
+            .plugin_settings
+            .iter()
+            .filter_map(|(name, s)| s.isolation.map(|i| (name.clone(), i))),
+        stored
+            .into_iter()
+            .filter_map(|p| p.isolation.map(|i| (p.name, i))),
+        plugins::worker::WorkerSettings::from_config(config),
+    ))
 }
 
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API

@@ -68,7 +68,21 @@ enum Command {
         /// Also print the loader's full report when it refuses the file.
         #[arg(long, short)]
         verbose: bool,
+        /// Load it in this tier: `in_process` (as the server loads a
+        /// plugin into itself), or `worker` (in a confined worker process,
+        /// as the server runs a worker-tier plugin; then each thing it
+        /// registers is also called once, to show it works confined).
+        #[arg(long, default_value = "in_process", value_parser = parse_isolation)]
+        isolation: vigilo_host::plugins::Isolation,
     },
+    /// Runs one plugin worker (started by the server, never by hand).
+    #[command(name = "plugin-worker", hide = true)]
+    PluginWorker,
+}
+
+fn parse_isolation(text: &str) -> Result<vigilo_host::plugins::Isolation, String> {
+    vigilo_host::plugins::Isolation::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a tier (expected `in_process` or `worker`)"))
 }
 
 #[derive(Subcommand)]
@@ -88,13 +102,15 @@ enum PluginCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::CheckPlugin {
-        path,
-        json,
-        verbose,
-    }) = &cli.command
-    {
-        return check_plugin(path, *json, *verbose);
+    match &cli.command {
+        Some(Command::PluginWorker) => return vigilo_host::plugins::worker::run_worker(),
+        Some(Command::CheckPlugin {
+            path,
+            json,
+            verbose,
+            isolation,
+        }) => return check_plugin(path, *json, *verbose, *isolation),
+        _ => {}
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -178,7 +194,9 @@ fn main() -> ExitCode {
                 println!("{base}{}", unlocked.link_path);
                 Ok(())
             }
-            Command::CheckPlugin { .. } => unreachable!("handled before the runtime starts"),
+            Command::CheckPlugin { .. } | Command::PluginWorker => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Plugin(PluginCommand::Install { bundle }) => {
                 let installed = vigilo_host::plugins::install::install(&config, &bundle).await?;
                 println!(
@@ -217,19 +235,68 @@ fn main() -> ExitCode {
     }
 }
 
-/// `check-plugin`: exit 0 when the server would load the file, 1 when it
-/// would skip it.
-fn check_plugin(path: &std::path::Path, json: bool, verbose: bool) -> ExitCode {
-    use vigilo_host::plugins::{load_file, Plugins};
-    let registry = Plugins::new(
-        vigilo_host::VIGILO_VERSION,
-        std::time::Duration::from_secs(5),
-        1,
-        None,
+/// `check-plugin`: exit 0 when the server would load the file (and, in
+/// the worker tier, every smoke call was answered), 1 otherwise.
+fn check_plugin(
+    path: &std::path::Path,
+    json: bool,
+    verbose: bool,
+    isolation: vigilo_host::plugins::Isolation,
+) -> ExitCode {
+    use vigilo_host::plugins::smoke::{smoke, SmokeOutcome};
+    use vigilo_host::plugins::{
+        load_file_with, Isolation, LoadOptions, Plugins, TierSource, Tiers,
+    };
+    let registry = std::sync::Arc::new(
+        Plugins::new(
+            vigilo_host::VIGILO_VERSION,
+            std::time::Duration::from_secs(5),
+            1,
+            None,
+        )
+        .with_tiers(Tiers::all(isolation, TierSource::Manual)),
     );
-    let entry = registry.add(load_file(path, vigilo_host::VIGILO_VERSION));
-    let loaded = entry.is_loaded();
+    let options = LoadOptions {
+        tiers: registry.tiers(),
+        ..LoadOptions::default()
+    };
+    let entry = registry.add(load_file_with(path, vigilo_host::VIGILO_VERSION, &options));
+    let mut loaded = entry.is_loaded();
+    // In process a crashing call would end this command: calls are made in
+    // the worker tier only.
+    let calls = if loaded && isolation == Isolation::Worker {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(smoke(&registry, &entry)),
+            Err(e) => {
+                eprintln!("vigilo-server: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let outcome_words = |outcome: &SmokeOutcome| match outcome {
+        SmokeOutcome::Answered => ("answered", None),
+        SmokeOutcome::AnsweredWithError(m) => ("answered_with_error", Some(m.clone())),
+        SmokeOutcome::Broken(m) => ("broken", Some(m.clone())),
+    };
+    loaded &= !calls
+        .iter()
+        .any(|c| matches!(c.outcome, SmokeOutcome::Broken(_)));
     if json {
+        let smoke_calls: Vec<_> = calls
+            .iter()
+            .map(|c| {
+                let (outcome, message) = outcome_words(&c.outcome);
+                serde_json::json!({
+                    "kind": c.registration.kind(), "name": c.registration.name(),
+                    "outcome": outcome, "message": message,
+                })
+            })
+            .collect();
         let registrations: Vec<_> = entry
             .registrations
             .iter()
@@ -244,6 +311,9 @@ fn check_plugin(path: &std::path::Path, json: bool, verbose: bool) -> ExitCode {
             "detail": entry.detail,
             "manifest": entry.manifest,
             "registrations": registrations,
+            "isolation": isolation,
+            "confinement": entry.worker().map(|w| w.confinement().to_owned()),
+            "smoke_calls": smoke_calls,
             "server_version": vigilo_host::VIGILO_VERSION,
         });
         println!(
@@ -287,7 +357,24 @@ fn check_plugin(path: &std::path::Path, json: bool, verbose: bool) -> ExitCode {
                 r.label()
             );
         }
+        println!("tier:            {isolation}");
+        if let Some(worker) = entry.worker() {
+            println!("confinement:     {}", worker.confinement());
+        }
+        for c in &calls {
+            let (outcome, message) = outcome_words(&c.outcome);
+            println!(
+                "smoke call:      {} `{}`: {}{}",
+                c.registration.kind(),
+                c.registration.name(),
+                outcome.replace('_', " "),
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            );
+        }
         match entry.reason() {
+            None if !loaded => println!(
+                "result:          the plugin loads, but a call failed in the {isolation} tier"
+            ),
             None => println!("result:          the server would load this plugin"),
             Some(reason) => println!(
                 "result:          the server would skip this plugin: {reason}: {}",

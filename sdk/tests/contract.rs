@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use vigilo_sdk::harness::{MockHost, PluginTestHarness};
-use vigilo_sdk::loader::{CallError, NoHost, PluginErrorKind, Registration};
+use vigilo_sdk::loader::{CallError, NoHost, PluginCalls, PluginErrorKind, Registration};
 use vigilo_sdk::wire::{self, ValidateRequest};
 use vigilo_sdk::{
     json, Adapter, Event, FieldContext, FieldType, Host, Plugin, PluginKind, PluginRegistry,

@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use datepicker_with_holidays::HolidayAwareDate;
 use serde_json::{json, Map, Value};
-use vigilo_host::plugins::{load_file_with, LoadOptions};
-use vigilo_sdk::loader::PluginHandle;
+use vigilo_host::plugins::{load_file_with, Isolation, LoadOptions, PluginLink};
+use vigilo_sdk::loader::{PluginCalls, PluginHandle};
 use vigilo_sdk::{wire::ValidateRequest, FieldContext, FieldType};
 use vigilo_tests::plugins::reference_plugin;
+use vigilo_tests::process::{start_timed, stop};
 use vigilo_tests::{cargo_bin, expect, TestDb, TestServer};
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -72,8 +73,8 @@ fn main() {
     let hashing = started.elapsed();
     let private = tempfile::TempDir::new().unwrap();
     let options = LoadOptions {
-        expected_sha256: None,
         private_dir: Some(private.path().to_path_buf()),
+        ..LoadOptions::default()
     };
     let started = Instant::now();
     let loaded: Vec<_> = copies
@@ -107,7 +108,10 @@ fn main() {
         value: value.clone(),
         context: context.clone(),
     };
-    let through_abi: PluginHandle = loaded[0].handle;
+    let through_abi: PluginHandle = match &loaded[0].link {
+        PluginLink::InProcess(handle) => *handle,
+        PluginLink::Worker(_) => unreachable!("loaded in process"),
+    };
     let in_process = PluginHandle::new(datepicker_with_holidays::vigilo_plugin_module());
     assert_eq!(
         through_abi.validate_field(&request).unwrap(),
@@ -142,6 +146,7 @@ fn main() {
         .unwrap_or(100_000);
     let server = TestServer::start_with(TestDb::sqlite(), move |config| {
         config.installed_plugins = vec![kanban.into()];
+        config.plugin_isolation = Isolation::InProcess;
     });
     let admin = server.admin();
     expect(
@@ -227,6 +232,7 @@ fn main() {
     let dir = plugins_dir.clone();
     let server = TestServer::start_with(TestDb::sqlite(), move |config| {
         config.plugins_dir = Some(dir);
+        config.plugin_isolation = Isolation::InProcess;
     });
     let admin = server.admin();
     let mut pickups = Vec::new();
@@ -281,32 +287,17 @@ fn main() {
             .local_addr()
             .unwrap()
             .port();
-        let started = Instant::now();
-        let mut child = std::process::Command::new(&server_bin)
+        let mut command = std::process::Command::new(&server_bin);
+        command
             .env("VIGILO_BIND", format!("127.0.0.1:{port}"))
             .env("VIGILO_DATA_DIR", home.path().join("data"))
             .env("VIGILO_PLUGINS_DIR", &plugins_dir)
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start vigilo-server");
-        let url = format!("http://127.0.0.1:{port}/healthz");
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(1))
-            .build();
-        let serving = loop {
-            if agent.get(&url).call().is_ok() {
-                break started.elapsed();
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "never served");
-            std::thread::sleep(Duration::from_millis(1));
-        };
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let _ = child.wait();
+            // What this measures is loading into the server; the worker
+            // tier's start is in the `workers` benchmark.
+            .env("VIGILO_PLUGIN_ISOLATION", "in_process")
+            .env("RUST_LOG", "error");
+        let (child, serving) = start_timed(command, port);
+        stop(child);
         serving
     };
     // The first start creates and migrates the database; operators restart

@@ -152,6 +152,7 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
     ("post", "/api/v1/audit/checkpoints", Need::PlatformAdmin),
     ("get", "/api/v1/audit/public-key", Need::Public),
     ("get", "/api/v1/plugins", Need::Authenticated),
+    ("get", "/api/v1/plugins/{name}", Need::Authenticated),
     (
         "post",
         "/api/v1/plugins/{name}/disable",

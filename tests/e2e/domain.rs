@@ -272,7 +272,11 @@ fn field_values_are_checked_by_their_type_and_plugin(db: TestDb) {
             Err(DomainError::Plugin {
                 failure: PluginFailure::Unavailable,
                 message,
-            }) => assert!(message.contains("holiday_aware_date"), "{message}"),
+                field,
+            }) => {
+                assert_eq!(field.as_deref(), Some("fields.window"));
+                assert!(message.contains("holiday_aware_date"), "{message}")
+            }
             other => panic!("expected the plugin to be unavailable, got {other:?}"),
         }
     });

@@ -26,6 +26,7 @@ mod tokens;
 mod web;
 mod web_admin;
 mod work_items;
+mod workers;
 mod workspaces;
 
 use serde_json::{json, Value};

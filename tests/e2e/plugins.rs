@@ -8,10 +8,13 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use vigilo_host::plugins::Isolation;
 use vigilo_tests::json::{find, strings};
 use vigilo_tests::plugins::{fixture_plugin, installed, reference_plugin};
 use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
-use vigilo_tests::{cargo_bin, expect, on_both_databases, Api, Cli, TestDb, TestServer};
+use vigilo_tests::{
+    cargo_bin, expect, on_both_databases, plugin_isolation, Api, Cli, TestDb, TestServer,
+};
 
 use crate::{create_workspace, join};
 
@@ -156,7 +159,8 @@ fn plugin_failure_corpus(db: TestDb) {
         &config,
         format!(
             "bind = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\n\
-             installed_plugins = [{}]\nplugin_panic_limit = 3\nplugin_call_timeout_ms = 500\n",
+             installed_plugins = [{}]\nplugin_panic_limit = 3\nplugin_call_timeout_ms = 500\n\
+             plugin_crash_limit = 100\n",
             dir.path().join("data").display().to_string(),
             db.url,
             plugins_dir.display().to_string(),
@@ -328,32 +332,58 @@ fn plugin_failure_corpus(db: TestDb) {
     assert_eq!(slow.code(), "plugin_timeout");
     assert!(slow.text.contains("fixture_slow"), "{}", slow.text);
     expect(&admin.get("/api/v1/workspaces/ops/items"), 200);
-    // Calls past their limit keep running; once a plugin holds four of
-    // them, further calls are refused at once (503, busy) instead of
-    // taking more of the server's threads, until they return.
     let slow_item = json!({"kind": "incident", "title": "i", "fields": {"slow": "x"}});
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| admin.post("/api/v1/workspaces/ops/items", slow_item.clone()));
+    if plugin_isolation() == Isolation::InProcess {
+        // In process, calls past their limit keep running; once a plugin
+        // holds four of them, further calls are refused at once (503, busy)
+        // instead of taking more of the server's threads, until they return.
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| admin.post("/api/v1/workspaces/ops/items", slow_item.clone()));
+            }
+        });
+        let busy = admin.post("/api/v1/workspaces/ops/items", slow_item.clone());
+        assert_eq!(busy.status, 503, "{}", busy.text);
+        assert_eq!(busy.code(), "plugin_unavailable");
+        assert!(busy.text.contains("busy"), "{}", busy.text);
+        expect(&admin.get("/healthz"), 200);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let again = admin.post("/api/v1/workspaces/ops/items", slow_item.clone());
+            if again.status == 504 {
+                break;
+            }
+            assert_eq!(again.status, 503, "{}", again.text);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stuck calls never returned"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
-    });
-    let busy = admin.post("/api/v1/workspaces/ops/items", slow_item.clone());
-    assert_eq!(busy.status, 503, "{}", busy.text);
-    assert_eq!(busy.code(), "plugin_unavailable");
-    assert!(busy.text.contains("busy"), "{}", busy.text);
-    expect(&admin.get("/healthz"), 200);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    } else {
+        // In a worker, a call past its limit has its worker stopped: the
+        // calls it was serving fail with it, nothing is left running, and
+        // the next call gets a fresh worker (and its own 504), never busy.
+        let outcomes: Vec<String> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| admin.post("/api/v1/workspaces/ops/items", slow_item.clone()))
+                })
+                .collect();
+            calls
+                .into_iter()
+                .map(|c| c.join().unwrap().code().to_owned())
+                .collect()
+        });
+        for code in &outcomes {
+            assert!(
+                code == "plugin_timeout" || code == "plugin_crashed",
+                "{outcomes:?}"
+            );
+        }
+        expect(&admin.get("/healthz"), 200);
         let again = admin.post("/api/v1/workspaces/ops/items", slow_item.clone());
-        if again.status == 504 {
-            break;
-        }
-        assert_eq!(again.status, 503, "{}", again.text);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the stuck calls never returned"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(again.status, 504, "{}", again.text);
     }
 
     // Loads, skips and the disable are in the installation's audit chain,

@@ -30,6 +30,8 @@ fn every_tick_runs_once(db: TestDb) {
     std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::copy(fixture_plugin("ticker"), plugins.join("libticker.so")).unwrap();
     let log = dir.path().join("ticks.log");
+    // The fixture task appends each tick to this file, which a plugin in a
+    // worker may not open: it runs in process here.
     // Both processes use the same database: one SQLite file, or one
     // PostgreSQL database.
     let database_url = db.url.clone();
@@ -39,7 +41,7 @@ fn every_tick_runs_once(db: TestDb) {
             &path,
             format!(
                 "bind = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\n\
-                 audit_signing_key = {:?}\nscheduler_tick_ms = 100\n",
+                 audit_signing_key = {:?}\nscheduler_tick_ms = 100\nplugin_isolation = \"in_process\"\n",
                 dir.path().join(format!("data{n}")).display().to_string(),
                 database_url,
                 plugins.display().to_string(),

@@ -590,6 +590,19 @@ fn settings_tokens_and_plugins(db: TestDb) {
         assert!(page.contains(expected), "{expected} missing:\n{page}");
     }
     browser.check_page("admin-plugins");
+    // Each plugin's tier is shown, with what confines a worker.
+    let tier = vigilo_tests::plugin_isolation();
+    let badge = match tier {
+        vigilo_host::plugins::Isolation::Worker => "worker",
+        vigilo_host::plugins::Isolation::InProcess => "in process",
+    };
+    assert_eq!(browser.text("article .badge.tier"), badge);
+    if tier == vigilo_host::plugins::Isolation::Worker {
+        assert!(page.contains("seccomp"), "{page}");
+    }
+    browser.resize(390, 844);
+    browser.check_page("admin-plugins-narrow");
+    browser.resize(1280, 900);
     // Disable the Kanban plugin: its tiles show error cards; enable it back.
     browser.click("article:has(h2) form[action='/admin/plugins/kanban_overview/disable'] button");
     browser.wait_for("the notice", "return !!document.querySelector('.notice')");

@@ -94,6 +94,18 @@ impl TestDb {
         })
     }
 
+    /// The same database for a second server (a replica): this value does
+    /// not remove the database when dropped; the original does.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            backend: self.backend,
+            admin_url: None,
+            name: None,
+            _dir: None,
+        }
+    }
+
     /// Runs a statement directly against the database (for tests that look
     /// at or tamper with stored rows).
     pub fn execute(&self, sql: &str) -> u64 {
@@ -258,6 +270,10 @@ impl TestServer {
             data_dir: data.path().to_path_buf(),
             database_url: db.url.clone(),
             database_max_connections: 4,
+            plugin_isolation: plugin_isolation(),
+            // This server runs inside the test binary: workers are started
+            // from the real server binary.
+            plugin_worker_program: Some(cargo_bin("vigilo-server")),
             ..Config::default()
         };
         configure(&mut config);
@@ -346,6 +362,21 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The environment variable that picks the tier the suite's servers run
+/// plugins in: `worker` (the default, as in a default installation) or
+/// `in_process`. `scripts/test` runs the plugin tests once more with
+/// `in_process`, so both tiers are covered.
+pub const ISOLATION_ENV: &str = "VIGILO_TEST_PLUGIN_ISOLATION";
+
+/// The tier the suite's servers run plugins in (see [`ISOLATION_ENV`]).
+pub fn plugin_isolation() -> vigilo_host::plugins::Isolation {
+    match std::env::var(ISOLATION_ENV) {
+        Ok(v) if !v.is_empty() => vigilo_host::plugins::Isolation::parse(&v)
+            .unwrap_or_else(|| panic!("{ISOLATION_ENV}={v}: expected worker or in_process")),
+        _ => vigilo_host::plugins::Isolation::Worker,
     }
 }
 
@@ -931,6 +962,41 @@ impl WebSession {
     /// The session's `Cookie` header value.
     pub fn cookie(&self) -> &str {
         &self.cookie
+    }
+
+    /// Sends `request` with the session; the response, whatever its status.
+    fn send(&self, request: ureq::Request, form: Option<&[(&str, &str)]>) -> ureq::Response {
+        let what = format!("{} {}", request.method(), request.url());
+        let request = request.set("Cookie", &self.cookie);
+        let result = match form {
+            Some(form) => request.send_form(form),
+            None => request.call(),
+        };
+        match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+
+    /// Submits the form of the page at `path` as a browser would: `fields`
+    /// with the page's CSRF token, posted to `path`. Returns the status
+    /// and the HTML of the answer.
+    pub fn submit(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let (_, html) = self.page(path);
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no CSRF token on {path}"))
+            .to_owned();
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &csrf));
+        let post = self.agent.post(&format!("{}{path}", self.base));
+        let response = self.send(post, Some(&form));
+        (
+            response.status(),
+            response.into_string().unwrap_or_default(),
+        )
     }
 
     /// GETs `path` with the session; returns the status and the `Location`

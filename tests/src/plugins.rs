@@ -18,7 +18,7 @@ use crate::{bin_dir, expect, Api};
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 14] = [
+pub const FIXTURE_VARIANTS: [&str; 15] = [
     "upper",
     "ticker",
     "v2",
@@ -33,6 +33,7 @@ pub const FIXTURE_VARIANTS: [&str; 14] = [
     "altered_abi",
     "panic_abort",
     "broken_tile",
+    "hostile",
 ];
 
 fn workspace_root() -> PathBuf {

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::{cargo_bin, wait_healthy, TestServer};
 
@@ -28,12 +29,24 @@ const FILE_SETTINGS: [&str; 5] = [
 ];
 
 /// `vigilo-server --config FILE`, without the variables that would
-/// override what the file says.
+/// override what the file says, running plugins in the suite's tier
+/// ([`crate::plugin_isolation`]) unless the file says otherwise.
 pub fn server_command(config: &Path) -> Command {
     let mut command = Command::new(cargo_bin("vigilo-server"));
     command.arg("--config").arg(config);
     for key in FILE_SETTINGS {
         command.env_remove(key);
+    }
+    let says_tier = std::fs::read_to_string(config)
+        .map(|text| text.contains("plugin_isolation"))
+        .unwrap_or(false);
+    if says_tier {
+        command.env_remove("VIGILO_PLUGIN_ISOLATION");
+    } else {
+        command.env(
+            "VIGILO_PLUGIN_ISOLATION",
+            crate::plugin_isolation().as_str(),
+        );
     }
     command
 }
@@ -179,4 +192,39 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns `command` (a `vigilo-server` listening on `port`) and waits for
+/// its first `200` from `/healthz`: the running process and how long it
+/// took from spawning it (for the start-up benchmarks). Fails after 30 s.
+pub fn start_timed(mut command: Command, port: u16) -> (Child, Duration) {
+    let started = Instant::now();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vigilo-server");
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(1))
+        .build();
+    while started.elapsed() < Duration::from_secs(30) {
+        if agent.get(&url).call().is_ok() {
+            return (child, started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server never served");
+}
+
+/// Stops a server started by [`start_timed`] as an operator would (SIGTERM)
+/// and waits for it.
+pub fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
 }

@@ -350,6 +350,7 @@ async fn validate_value(
                     DomainError::plugin_unavailable(format!(
                         "field `{key}` has type `{plugin_type}`, but no loaded plugin provides it; ask an operator to install or enable it"
                     ))
+                    .at_field(&field_name)
                 })?;
             let settings = match &workspace.settings {
                 Value::Object(map) => map.clone(),
@@ -370,7 +371,7 @@ async fn validate_value(
             {
                 Ok(value) => Ok(value),
                 Err(PluginCallError::Rejected { message, .. }) => Err(invalid(message)),
-                Err(other) => Err(other.into()),
+                Err(other) => Err(DomainError::from(other).at_field(&field_name)),
             }
         }
     }

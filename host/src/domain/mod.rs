@@ -110,13 +110,17 @@ pub enum DomainError {
         /// What is wrong.
         message: String,
     },
-    /// A plugin failed, panicked, is not loaded, is busy or timed out.
+    /// A plugin failed, panicked, crashed, is not loaded, is busy or timed
+    /// out.
     #[error("{message}")]
     Plugin {
         /// What happened.
         failure: PluginFailure,
         /// A sentence naming the plugin.
         message: String,
+        /// The field whose value the plugin was checking, if it was
+        /// checking one (`fields.window`).
+        field: Option<String>,
     },
     /// The server is shutting down and ended a wait early; the caller
     /// should reconnect (to this server once it is back, or another replica).
@@ -138,6 +142,8 @@ pub enum PluginFailure {
     Unavailable,
     /// It did not answer in time.
     TimedOut,
+    /// Its worker process crashed (or was stopped) while serving the call.
+    Crashed,
 }
 
 /// Result of a domain operation.
@@ -165,6 +171,22 @@ impl DomainError {
         Self::Plugin {
             failure: PluginFailure::Unavailable,
             message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The same error, about the value of `field` when a plugin failed
+    /// checking it. Other errors are returned unchanged.
+    pub fn at_field(self, field: &str) -> Self {
+        match self {
+            Self::Plugin {
+                failure, message, ..
+            } => Self::Plugin {
+                failure,
+                message,
+                field: Some(field.to_owned()),
+            },
+            other => other,
         }
     }
 
@@ -179,6 +201,15 @@ impl DomainError {
                     _ => prefix.to_owned(),
                 }),
                 message,
+            },
+            Self::Plugin {
+                failure,
+                message,
+                field: Some(field),
+            } => Self::Plugin {
+                failure,
+                message,
+                field: Some(format!("{prefix}.{field}")),
             },
             other => other,
         }
@@ -222,12 +253,17 @@ impl From<PluginCallError> for DomainError {
             }
             PluginCallError::Failed { .. } => PluginFailure::Failed,
             PluginCallError::Panicked { .. } => PluginFailure::Panicked,
-            PluginCallError::Unavailable { .. } | PluginCallError::Busy { .. } => {
-                PluginFailure::Unavailable
-            }
+            PluginCallError::Unavailable { .. }
+            | PluginCallError::Busy { .. }
+            | PluginCallError::Restarting { .. } => PluginFailure::Unavailable,
             PluginCallError::TimedOut { .. } => PluginFailure::TimedOut,
+            PluginCallError::Crashed { .. } => PluginFailure::Crashed,
         };
-        Self::Plugin { failure, message }
+        Self::Plugin {
+            failure,
+            message,
+            field: None,
+        }
     }
 }
 

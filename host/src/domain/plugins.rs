@@ -30,6 +30,28 @@ pub fn list(state: &AppState, caller: &Caller, all: bool) -> DomainResult<Vec<Ar
         .collect())
 }
 
+/// The plugin called `name`: the loaded one, or for platform admins the
+/// most recent entry that claimed the name, whatever its state.
+pub fn find(state: &AppState, caller: &Caller, name: &str) -> DomainResult<Arc<PluginEntry>> {
+    if let Some(entry) = state.plugins.loaded(name) {
+        return Ok(entry);
+    }
+    let not_found = || DomainError::NotFound(format!("no loaded plugin named `{name}`"));
+    if caller
+        .require_platform_admin("see plugins that are not loaded")
+        .is_err()
+    {
+        return Err(not_found());
+    }
+    state
+        .plugins
+        .list()
+        .into_iter()
+        .rev()
+        .find(|e| e.name() == Some(name))
+        .ok_or_else(not_found)
+}
+
 /// Takes a loaded plugin out of use (platform admins): its field types,
 /// widgets, adapters, tasks and frontend files stop being used until it is
 /// enabled again or the server restarts. Its code stays loaded.
@@ -100,6 +122,34 @@ pub async fn enable(
         return Err(e);
     }
     Ok(entry)
+}
+
+/// Records the tier decided for plugin `name` (None: the configuration
+/// chooses again) in the installation's policies, which every server on
+/// the database applies from its next load of the plugin, and in the
+/// installation's audit chain, in one transaction.
+pub async fn record_isolation(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    isolation: Option<crate::plugins::Isolation>,
+    reason: &str,
+) -> DomainResult<()> {
+    let mut tx = store.begin_write().await?;
+    crate::store::set_plugin_isolation(&mut tx, name, isolation, &actor.label, reason).await?;
+    audit::append(
+        &mut tx,
+        actor,
+        NewEvent::new(
+            None,
+            "plugin.isolation",
+            name,
+            json!({"isolation": isolation, "reason": reason}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Records the registry's loads, skips, reloads and disables in the

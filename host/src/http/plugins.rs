@@ -14,12 +14,13 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, ApiQuery, Principal};
 use crate::domain::{dashboards, fields, plugins};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::plugins::{assets, PluginEntry, Reason, State};
+use crate::plugins::{assets, Isolation, PluginEntry, Reason, State, TierSource};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_plugins))
+        .routes(routes!(show_plugin))
         .routes(routes!(disable_plugin))
         .routes(routes!(enable_plugin))
         .routes(routes!(plugin_asset))
@@ -74,12 +75,33 @@ struct PluginView {
     registrations: Vec<RegistrationView>,
     /// Its frontend files (only while loaded).
     assets: Vec<AssetView>,
+    /// Where it runs: `in_process` (loaded into the server) or `worker` (a
+    /// confined process of its own); null if it never loaded.
+    isolation: Option<Isolation>,
+    /// What chose the tier: `policy` (the installation's stored decision),
+    /// `plugin_settings`, `default` (`plugin_isolation`) or `manual`.
+    isolation_source: Option<TierSource>,
+    /// Its worker, for a worker-tier plugin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<WorkerView>,
     /// Why it is not loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<Reason>,
     /// The explanation.
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+}
+
+/// A worker-tier plugin's worker.
+#[derive(Serialize, ToSchema)]
+struct WorkerView {
+    /// The running worker's process id (null between a crash and the next
+    /// call, which starts a new one).
+    pid: Option<u32>,
+    /// Workers started after the first (each after a crash or a timeout).
+    restarts: u64,
+    /// What confines it, in words.
+    confinement: String,
 }
 
 pub(super) fn asset_views(entry: &PluginEntry) -> Vec<AssetView> {
@@ -124,6 +146,13 @@ fn plugin_view(entry: &PluginEntry) -> PluginView {
             Vec::new()
         },
         assets: asset_views(entry),
+        isolation: entry.tier.map(|t| t.isolation),
+        isolation_source: entry.tier.map(|t| t.source),
+        worker: entry.worker().map(|w| WorkerView {
+            pid: w.pid(),
+            restarts: w.restarts(),
+            confinement: w.confinement().to_owned(),
+        }),
         reason: entry.reason(),
         message: entry.message(),
     }
@@ -161,6 +190,23 @@ async fn list_plugins(
             .await
             .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
     Ok(Json(PluginList { plugins }))
+}
+
+/// One plugin by name: the loaded one, or (platform admins) the most recent
+/// file that claimed the name, loaded or not.
+#[utoipa::path(get, path = "/api/v1/plugins/{name}", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = PluginView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn show_plugin(
+    AxumState(state): AxumState<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<PluginView>> {
+    let entry = plugins::find(&state, &principal.caller, &name)?;
+    let view = tokio::task::spawn_blocking(move || plugin_view(&entry))
+        .await
+        .map_err(|e| ApiError::Internal(format!("showing a plugin failed: {e}")))?;
+    Ok(Json(view))
 }
 
 /// Takes a loaded plugin out of use (platform admins): its field types,

@@ -1,17 +1,19 @@
 //! Calling into plugins: off the async executor, within a time limit, with
 //! panics counted and secrets scrubbed from what a plugin reports.
 //!
-//! A call that runs past its limit keeps its blocking thread until the
-//! plugin returns (Rust cannot stop a thread), so each plugin may hold at
-//! most [`MAX_STUCK_CALLS`] such threads; further calls are refused as busy.
+//! In process, a call that runs past its limit keeps its blocking thread
+//! until the plugin returns (Rust cannot stop a thread), so each plugin may
+//! hold at most [`MAX_STUCK_CALLS`] such threads; further calls are refused
+//! as busy. In a worker, such a call has its worker killed
+//! (`super::worker`), so no thread is left behind.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigilo_sdk::loader::{CallError, PluginErrorKind, PluginHandle};
+use vigilo_sdk::loader::{CallError, PluginCalls, PluginErrorKind};
 
-use super::{PluginEntry, Plugins, Reason};
+use super::{PluginEntry, PluginLink, Plugins, Reason};
 
 /// How many calls past their time limit one plugin may hold before further
 /// calls are refused as [`PluginCallError::Busy`].
@@ -56,6 +58,25 @@ pub enum PluginCallError {
         /// The plugin.
         plugin: String,
     },
+    /// The plugin's worker process ended while serving the call (a crash,
+    /// an exit, memory refused, or stopped because another call to it ran
+    /// past its limit), or could not be started again.
+    Crashed {
+        /// The plugin.
+        plugin: String,
+        /// How the worker ended ("the worker was killed by SIGSEGV ...").
+        cause: String,
+        /// Whether this end got the plugin disabled.
+        disabled: bool,
+    },
+    /// The plugin's worker ended before it answered anything, and the next
+    /// one starts after a pause that has not passed yet.
+    Restarting {
+        /// The plugin.
+        plugin: String,
+        /// When a worker may start again.
+        retry_in: Duration,
+    },
     /// Too many earlier calls to the plugin ran past their time limit and
     /// have not returned: no more threads are handed to it until they do.
     Busy {
@@ -90,6 +111,25 @@ impl std::fmt::Display for PluginCallError {
                 after.as_millis()
             ),
             Self::Unavailable { plugin } => write!(f, "plugin `{plugin}` is not loaded"),
+            Self::Crashed {
+                plugin,
+                cause,
+                disabled,
+            } => {
+                write!(f, "plugin `{plugin}` crashed: {cause}")?;
+                if *disabled {
+                    write!(
+                        f,
+                        "; its worker stopped too often and the plugin has been disabled"
+                    )?;
+                }
+                Ok(())
+            }
+            Self::Restarting { plugin, retry_in } => write!(
+                f,
+                "plugin `{plugin}` is restarting after its worker ended; try again in {} ms",
+                retry_in.as_millis().max(1)
+            ),
             Self::Busy { plugin, stuck } => write!(
                 f,
                 "plugin `{plugin}` is busy: {stuck} earlier calls ran past their time limit and \
@@ -158,7 +198,7 @@ impl Plugins {
     ) -> Result<T, PluginCallError>
     where
         T: Send + 'static,
-        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+        F: FnOnce(&dyn PluginCalls) -> Result<T, CallError> + Send + 'static,
     {
         self.call_within(entry, self.call_timeout, f).await
     }
@@ -173,7 +213,7 @@ impl Plugins {
     ) -> Result<T, PluginCallError>
     where
         T: Send + 'static,
-        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+        F: FnOnce(&dyn PluginCalls) -> Result<T, CallError> + Send + 'static,
     {
         self.call_scrubbed(entry, limit, &[], f).await
     }
@@ -191,11 +231,15 @@ impl Plugins {
     ) -> Result<T, PluginCallError>
     where
         T: Send + 'static,
-        F: FnOnce(&PluginHandle) -> Result<T, CallError> + Send + 'static,
+        F: FnOnce(&dyn PluginCalls) -> Result<T, CallError> + Send + 'static,
     {
         let plugin = entry.label();
-        let handle = match (&entry.handle, entry.is_loaded()) {
-            (Some(handle), true) => *handle,
+        let handle = match (&entry.link, entry.is_loaded()) {
+            (Some(PluginLink::InProcess(handle)), true) => *handle,
+            (Some(PluginLink::Worker(worker)), true) => {
+                let worker = worker.clone();
+                return self.call_worker(entry, &worker, limit, secrets, f).await;
+            }
             _ => return Err(PluginCallError::Unavailable { plugin }),
         };
         // A call past its limit keeps its thread until the plugin returns;
@@ -233,6 +277,19 @@ impl Plugins {
             }),
             Ok(Ok(outcome)) => outcome,
         };
+        self.settle(entry, secrets, outcome)
+    }
+
+    /// The plugin's answer, classified: secrets scrubbed from what it
+    /// reports, a panic counted towards its limit, any other outcome
+    /// resetting the count.
+    pub(super) fn settle<T>(
+        &self,
+        entry: &Arc<PluginEntry>,
+        secrets: &[String],
+        outcome: Result<T, CallError>,
+    ) -> Result<T, PluginCallError> {
+        let plugin = entry.label();
         let outcome = outcome.map_err(|e| match e {
             CallError::Plugin { kind, message } if !secrets.is_empty() => CallError::Plugin {
                 kind,

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use vigilo_sdk::loader::{Manifest, PluginHandle, Registration};
+use vigilo_sdk::loader::{Manifest, Registration};
 
-use super::Reason;
+use super::{PluginLink, Reason, Tier};
 
 /// Names of the built-in custom field types; plugins may not take them.
 pub use vigilo_sdk::loader::BUILTIN_FIELD_TYPES;
@@ -95,8 +95,10 @@ pub struct PluginEntry {
     /// The loader's full report when it refused the file (abi_stable's
     /// layout comparison can run to kilobytes).
     pub detail: Option<String>,
+    /// Its tier and what chose it (None unless it loaded).
+    pub tier: Option<Tier>,
     pub(super) sha256: std::sync::OnceLock<Option<String>>,
-    pub(super) handle: Option<PluginHandle>,
+    pub(super) link: Option<PluginLink>,
     pub(super) status: Mutex<Status>,
     pub(super) panics_in_a_row: AtomicU32,
     /// Calls that ran past their time limit and are still running.
@@ -157,7 +159,7 @@ impl PluginEntry {
             .frontend
             .iter()
             .find(|a| a.path == path)?;
-        let bytes = self.handle.as_ref()?.asset(path)?;
+        let bytes = self.link.as_ref()?.asset(path)?;
         Some((listed.content_type.clone(), bytes))
     }
 
@@ -165,12 +167,32 @@ impl PluginEntry {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The worker of a worker-tier plugin.
+    pub fn worker(&self) -> Option<&std::sync::Arc<super::worker::WorkerPlugin>> {
+        self.link.as_ref()?.worker()
+    }
+
     pub(super) fn set_status(&self, state: State, reason: Option<Reason>, message: Option<String>) {
+        if state != State::Loaded {
+            self.retire_worker(
+                message
+                    .as_deref()
+                    .unwrap_or("the plugin was taken out of use"),
+            );
+        }
         *self.lock_status() = Status {
             state,
             reason,
             message,
         };
+    }
+
+    /// Ends the worker of a plugin taken out of use (a worker is started
+    /// again when it is enabled and called).
+    pub(super) fn retire_worker(&self, because: &str) {
+        if let Some(worker) = self.worker() {
+            worker.retire(because);
+        }
     }
 }
 

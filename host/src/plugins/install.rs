@@ -167,7 +167,7 @@ fn frontend_matches(bundle: &Bundle, library: &super::Loaded) -> Result<()> {
         .frontend
         .iter()
         .map(|asset| {
-            let bytes = library.handle.asset(&asset.path).unwrap_or_default();
+            let bytes = library.link.asset(&asset.path).unwrap_or_default();
             (format!("frontend/{}", asset.path), sha256_hex(&bytes))
         })
         .collect();

@@ -5,20 +5,28 @@
 //! `dlopen` it through abi_stable, read and check its manifest, and ask it to
 //! register. It touches no shared state; the [`super::Plugins`] registry
 //! adds the result and checks names against the plugins already loaded.
+//!
+//! The checks of the file itself (permissions, checksum, architecture) are
+//! made here, in the server; the library is then opened in its tier
+//! ([`super::tier`]): here with [`open_in_process`], or by a worker, which
+//! calls the same function and reports the same refusals.
 
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vigilo_sdk::loader::{
     library_error_summary, library_reason, Manifest, PluginHandle, RefusalReason, Registration,
 };
 
+use super::tier::{PluginLink, Tier, Tiers};
+
 /// Why a plugin is not running. The codes are part of the API
 /// (`GET /api/v1/plugins?all=true` → `reason`) and of the log lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The path does not exist.
@@ -56,6 +64,11 @@ pub enum Reason {
     Replaced,
     /// Its file was removed from the plugins directory.
     Removed,
+    /// Disabled while running because its worker kept crashing or timing
+    /// out.
+    DisabledAfterCrashes,
+    /// Its worker could not be started or could not confine itself.
+    WorkerFailed,
 }
 
 impl Reason {
@@ -79,6 +92,8 @@ impl Reason {
             Reason::DisabledByAdmin => "disabled_by_admin",
             Reason::Replaced => "replaced",
             Reason::Removed => "removed",
+            Reason::DisabledAfterCrashes => "disabled_after_crashes",
+            Reason::WorkerFailed => "worker_failed",
         }
     }
 }
@@ -105,6 +120,8 @@ impl Reason {
             Reason::DisabledByAdmin => "Enable it again when it is wanted.",
             Reason::Replaced => "Nothing to do: a newer version of the same file is running.",
             Reason::Removed => "Nothing to do unless it was removed by mistake: put the file back.",
+            Reason::DisabledAfterCrashes => "Its worker kept crashing or running out of time. Check the log, then enable it again or install a fixed version.",
+            Reason::WorkerFailed => "The server could not run it in a worker: check the log (or run vigilo-server check-plugin --isolation worker on the file).",
         }
     }
 }
@@ -159,8 +176,11 @@ pub struct Loaded {
     pub loaded_from: PathBuf,
     /// Hex SHA-256 of the file's bytes, when already known (pinned).
     pub sha256: Option<String>,
-    /// The plugin's root module.
-    pub handle: PluginHandle,
+    /// How the server reaches it: its root module loaded here, or its
+    /// worker.
+    pub link: PluginLink,
+    /// Its tier, and what chose it.
+    pub tier: Tier,
     /// Its manifest.
     pub manifest: Manifest,
     /// Everything it registered.
@@ -176,6 +196,8 @@ pub struct LoadOptions {
     /// operator's file may change afterwards without harm and a new version
     /// at the same path really loads new code.
     pub private_dir: Option<PathBuf>,
+    /// Which tier each plugin runs in (by default: in process).
+    pub tiers: Arc<Tiers>,
 }
 
 /// Loads the plugin at `path` for a server running `vigilo_version`, in
@@ -220,7 +242,7 @@ pub fn load_file_with(
     // The file's SHA-256 is not computed here unless pinned: for a 1 MB
     // plugin hashing costs more than loading, so the registry computes it
     // from the server's private copy when it is first asked for.
-    let mut outcome = load_bytes(path, &bytes, vigilo_version, options.private_dir.as_deref());
+    let mut outcome = load_bytes(path, &bytes, vigilo_version, options);
     if let (Some(expected), Ok(loaded)) = (&options.expected_sha256, &mut outcome) {
         loaded.sha256 = Some(expected.trim().to_ascii_lowercase());
     }
@@ -232,7 +254,7 @@ fn load_bytes(
     path: &Path,
     bytes: &[u8],
     vigilo_version: &str,
-    private_dir: Option<&Path>,
+    options: &LoadOptions,
 ) -> Result<Loaded, Box<Skip>> {
     let skip = |reason: Reason, message: String| Skip::new(path, reason, message);
     if bytes.is_empty() {
@@ -251,7 +273,7 @@ fn load_bytes(
     if let Some(message) = super::arch::mismatch(bytes) {
         return Err(skip(Reason::WrongArchitecture, message));
     }
-    let loaded_from = match private_dir {
+    let loaded_from = match options.private_dir.as_deref() {
         Some(dir) => private_copy(dir, path, bytes).map_err(|e| {
             skip(
                 Reason::NotFound,
@@ -263,7 +285,29 @@ fn load_bytes(
         })?,
         None => path.to_owned(),
     };
-    let handle = match vigilo_sdk::loader::load_library(&loaded_from) {
+    let opened = super::tier::open(path, &loaded_from, vigilo_version, &options.tiers)?;
+    Ok(Loaded {
+        path: path.to_owned(),
+        loaded_from,
+        sha256: None,
+        link: opened.link,
+        tier: opened.tier,
+        manifest: opened.manifest,
+        registrations: opened.registrations,
+    })
+}
+
+/// Loads the library at `loaded_from` (the private copy of `path`) into
+/// this process and makes the checks a server makes, in its order: what a
+/// server does for an in-process plugin, and what a worker does for its
+/// own.
+pub(crate) fn open_in_process(
+    path: &Path,
+    loaded_from: &Path,
+    vigilo_version: &str,
+) -> Result<(PluginHandle, Manifest, Vec<Registration>), Box<Skip>> {
+    let skip = |reason: Reason, message: String| Skip::new(path, reason, message);
+    let handle = match vigilo_sdk::loader::load_library(loaded_from) {
         Ok(module) => PluginHandle::new(module),
         Err(e) => {
             let mut s = skip(library_reason(&e).into(), library_error_summary(&e));
@@ -284,14 +328,7 @@ fn load_bytes(
             }
             s
         })?;
-    Ok(Loaded {
-        path: path.to_owned(),
-        loaded_from,
-        sha256: None,
-        handle,
-        manifest,
-        registrations,
-    })
+    Ok((handle, manifest, registrations))
 }
 
 /// Writes `bytes` to a new file in `dir` (never reusing a path, since the

@@ -12,11 +12,18 @@
 //! Libraries are never unloaded (see `../shared/DESIGN.md`): disabling a
 //! plugin removes its registrations from every lookup, its code stays mapped.
 //!
+//! Each plugin runs in one of two tiers ([`Isolation`]): in process, or in
+//! a confined worker process of its own ([`worker`]); the same file runs in
+//! either, and [`Tiers`] says which one each plugin gets.
+//!
 //! Calls into plugins are synchronous and may block or panic, so
 //! [`Plugins::call`] runs them on tokio's blocking pool with a time limit.
 //! A panic is caught by the SDK inside the plugin and comes back as an
 //! error; after `plugin_panic_limit` panics in a row the plugin is disabled
-//! (`disabled_after_panics`).
+//! (`disabled_after_panics`). A worker that crashes or runs past the limit
+//! costs the calls it was serving; after `plugin_crash_limit` such ends
+//! within `plugin_crash_window_secs` the plugin is disabled
+//! (`disabled_after_crashes`).
 //!
 //! Loads, skips and disables are announced on a channel as [`PluginEvent`]s;
 //! the server appends them to the installation's audit chain as the system
@@ -30,9 +37,13 @@ pub mod host_api;
 pub mod install;
 mod load;
 mod registry;
+pub mod smoke;
+mod tier;
 pub mod watch;
+pub mod worker;
 
 pub use calls::{redact_text, PluginCallError, MAX_STUCK_CALLS};
 pub use entry::{FileSignature, PluginEntry, PluginEvent, Source, State, BUILTIN_FIELD_TYPES};
 pub use load::{is_library_name, load_file, load_file_with, LoadOptions, Loaded, Reason, Skip};
 pub use registry::{EnableError, Plugins};
+pub use tier::{Isolation, PluginLink, Tier, TierSource, Tiers};

@@ -16,7 +16,7 @@ use vigilo_sdk::PluginKind;
 use super::entry::{file_label, Status};
 use super::{
     is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent,
-    Reason, Skip, Source, State,
+    Reason, Skip, Source, State, Tiers,
 };
 
 /// The plugin registry shared by the whole server.
@@ -28,6 +28,7 @@ pub struct Plugins {
     pub(super) panic_limit: u32,
     events: Option<UnboundedSender<PluginEvent>>,
     private_dir: Option<PathBuf>,
+    tiers: RwLock<Arc<Tiers>>,
 }
 
 /// Files younger than this may still be being written; the watcher waits.
@@ -49,7 +50,20 @@ impl Plugins {
             panic_limit: panic_limit.max(1),
             events,
             private_dir: None,
+            tiers: RwLock::new(Arc::new(Tiers::default())),
         }
+    }
+
+    /// Loads plugins in the tiers `tiers` gives them (by default every
+    /// plugin loads in process).
+    pub fn with_tiers(self, tiers: Tiers) -> Self {
+        *self.tiers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tiers);
+        self
+    }
+
+    /// The tiers plugins load in.
+    pub fn tiers(&self) -> Arc<Tiers> {
+        self.tiers.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Loads every plugin from a private copy in `dir` (emptied first: no
@@ -191,6 +205,7 @@ impl Plugins {
         let options = LoadOptions {
             expected_sha256,
             private_dir: self.private_dir.clone(),
+            tiers: self.tiers(),
         };
         let outcome = load_file_with(path, &self.vigilo_version, &options);
         self.install(outcome, source, signature, replacing)
@@ -250,8 +265,9 @@ impl Plugins {
                     manifest: Some(loaded.manifest),
                     registrations: loaded.registrations,
                     detail: None,
+                    tier: Some(loaded.tier),
                     sha256,
-                    handle: Some(loaded.handle),
+                    link: Some(loaded.link),
                     status: Mutex::new(Status {
                         state: State::Loaded,
                         reason: None,
@@ -341,8 +357,9 @@ impl Plugins {
                     manifest: skip.manifest,
                     registrations: Vec::new(),
                     detail: skip.detail,
+                    tier: None,
                     sha256,
-                    handle: None,
+                    link: None,
                     status: Mutex::new(Status {
                         state: State::Skipped,
                         reason: Some(skip.reason),
@@ -397,6 +414,7 @@ impl Plugins {
                 message: Some(message.clone()),
             };
         }
+        entry.retire_worker(&message);
         tracing::warn!(
             file = %entry.path.display(),
             plugin = %entry.label(),
@@ -424,7 +442,11 @@ impl Plugins {
             .cloned()
             .ok_or_else(|| EnableError::NotFound(format!("no disabled plugin named `{name}`")))?;
         match candidate.reason() {
-            Some(Reason::DisabledByAdmin | Reason::DisabledAfterPanics) => {}
+            Some(
+                Reason::DisabledByAdmin
+                | Reason::DisabledAfterPanics
+                | Reason::DisabledAfterCrashes,
+            ) => {}
             other => {
                 return Err(EnableError::NotEnableable(format!(
                     "plugin `{name}` was {}; install its file again instead",
@@ -440,7 +462,11 @@ impl Plugins {
             path: candidate.path.clone(),
             loaded_from: candidate.loaded_from.clone().unwrap_or_default(),
             sha256: None,
-            handle: candidate.handle.expect("disabled plugins were loaded"),
+            link: candidate
+                .link
+                .clone()
+                .expect("disabled plugins were loaded"),
+            tier: candidate.tier.expect("disabled plugins were loaded"),
             manifest: candidate
                 .manifest
                 .clone()
@@ -451,6 +477,9 @@ impl Plugins {
             return Err(EnableError::NotEnableable(message));
         }
         candidate.panics_in_a_row.store(0, Ordering::Relaxed);
+        if let Some(worker) = candidate.worker() {
+            worker.reset();
+        }
         candidate.set_status(State::Loaded, None, None);
         tracing::info!(plugin = %name, file = %candidate.path.display(), "plugin enabled");
         Ok(candidate)

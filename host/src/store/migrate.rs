@@ -96,6 +96,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0013_invite_paging.sql"),
         postgres: include_str!("../../../migrations/postgres/0013_invite_paging.sql"),
     },
+    Migration {
+        version: 14,
+        name: "plugin_policies",
+        sqlite: include_str!("../../../migrations/sqlite/0014_plugin_policies.sql"),
+        postgres: include_str!("../../../migrations/postgres/0014_plugin_policies.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

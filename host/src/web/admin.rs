@@ -43,6 +43,8 @@ pub struct PluginRow {
     registered: Vec<String>,
     assets: Vec<String>,
     reason: Option<(String, String, &'static str)>,
+    /// Where it runs (`in process`, `worker`) and, in words, how and why.
+    tier: Option<(&'static str, String)>,
     can_enable: bool,
     can_disable: bool,
 }
@@ -102,12 +104,14 @@ pub async fn plugins(
                             r.remedy(),
                         )
                     }),
+                    tier: e.tier.map(|t| tier_words(e, t)),
                     can_enable: state == PluginState::Disabled
                         && matches!(
                             e.reason(),
                             Some(
                                 crate::plugins::Reason::DisabledByAdmin
                                     | crate::plugins::Reason::DisabledAfterPanics
+                                    | crate::plugins::Reason::DisabledAfterCrashes
                             )
                         ),
                     can_disable: loaded,
@@ -134,6 +138,46 @@ pub async fn plugins(
         loaded,
         rows,
     }))
+}
+
+/// A plugin's tier for the page: a short label, and a sentence saying
+/// where it runs, what confines it and which setting chose it.
+fn tier_words(
+    entry: &crate::plugins::PluginEntry,
+    tier: crate::plugins::Tier,
+) -> (&'static str, String) {
+    use crate::plugins::{Isolation, TierSource};
+    let chosen = match tier.source {
+        TierSource::Policy => "chosen for this plugin by the installation's stored policy",
+        TierSource::PluginSettings => "chosen for this plugin in plugin_settings",
+        TierSource::Default => "chosen by plugin_isolation, the installation's default",
+        TierSource::Manual => "chosen by hand",
+    };
+    match (tier.isolation, entry.worker()) {
+        (Isolation::Worker, Some(worker)) => {
+            let running = match worker.pid() {
+                Some(pid) => format!("running as process {pid}"),
+                None if entry.is_loaded() => "not running now (the next call starts it)".to_owned(),
+                None => "not running while the plugin is out of use".to_owned(),
+            };
+            let restarts = match worker.restarts() {
+                0 => String::new(),
+                1 => ", restarted once".to_owned(),
+                n => format!(", restarted {n} times"),
+            };
+            (
+                "worker",
+                format!(
+                    "In a worker process of its own, {running}{restarts}; {chosen}. Confined: {}.",
+                    worker.confinement()
+                ),
+            )
+        }
+        _ => (
+            "in process",
+            format!("In the server's own process; {chosen}. A crash in it would stop the server."),
+        ),
+    }
 }
 
 /// `POST /admin/plugins/{name}/{enable|disable}`.

@@ -492,7 +492,6 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        use crate::domain::PluginFailure as P;
         let (status, heading, message, hint) = match self {
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
@@ -533,12 +532,10 @@ impl IntoResponse for PageError {
                 DomainError::Unreadable { message, .. } => {
                     (StatusCode::BAD_REQUEST, "That file could not be read", message, "")
                 }
-                DomainError::Plugin { failure, message } => (
-                    match failure {
-                        P::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                        P::TimedOut => StatusCode::GATEWAY_TIMEOUT,
-                        P::Failed | P::Panicked => StatusCode::BAD_GATEWAY,
-                    },
+                DomainError::Plugin {
+                    failure, message, ..
+                } => (
+                    plugin_status(failure),
                     "A plugin did not answer",
                     message,
                     "An operator can see the plugin's state under Admin → Plugins.",
@@ -585,4 +582,15 @@ pub fn json_for_script(value: &serde_json::Value) -> String {
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
+}
+
+/// The status of a page a plugin failed: 503 when it is not running, 504
+/// when it did not answer in time, 502 when it failed, panicked or crashed.
+pub(crate) fn plugin_status(failure: crate::domain::PluginFailure) -> StatusCode {
+    use crate::domain::PluginFailure as P;
+    match failure {
+        P::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        P::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+        P::Failed | P::Panicked | P::Crashed => StatusCode::BAD_GATEWAY,
+    }
 }

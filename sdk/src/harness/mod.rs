@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use crate::{
     abi::PluginModRef,
     host::{Host, HttpRequest, HttpResponse, HTTP_REQUEST},
-    loader::PluginHandle,
+    loader::{PluginCalls, PluginHandle},
     plugin::{Event, FieldContext},
     wire,
 };

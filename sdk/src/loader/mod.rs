@@ -6,10 +6,16 @@
 //! [`Manifest`] through a [`PluginHandle`], checks it with
 //! [`Manifest::check_compatible`] (or makes every check the server makes with
 //! [`check_library`]), and from then on calls the plugin with the typed
-//! helpers, handing it its implementation of [`Host`] for callbacks
-//! ([`HostBridge`] adapts it to the ABI). [`crate::harness::PluginTestHarness`]
-//! is built on the same handle, so vendors' tests exercise exactly the
-//! server's path.
+//! calls of [`PluginCalls`], handing it its implementation of [`Host`] for
+//! callbacks ([`HostBridge`] adapts it to the ABI).
+//! [`crate::harness::PluginTestHarness`] is built on the same handle, so
+//! vendors' tests exercise exactly the server's path.
+//!
+//! The same plugin library can also run in a process of its own: a server
+//! that loads it there implements [`PluginCalls::call_text`] by relaying the
+//! method name and JSON text to that process, and relays the plugin's host
+//! calls back as a method name and JSON text, so both sides see exactly the
+//! calls they see in process.
 //!
 //! Plugin calls are synchronous and may block (an adapter waiting for the
 //! server's own `http.request`): call them off the async executor
@@ -261,11 +267,47 @@ impl PluginHandle {
         Ok(parsed.registrations)
     }
 
+    /// The embedded frontend file at `path`, if the plugin has one.
+    pub fn asset(&self, path: &str) -> Option<Vec<u8>> {
+        let bytes: Option<_> = (self.module.asset())(RStr::from_str(path)).into();
+        bytes.map(|bytes: abi_stable::std_types::RVec<u8>| bytes.into_vec())
+    }
+}
+
+impl PluginCalls for PluginHandle {
+    fn call_text(&self, method: &str, input: &str, host: &dyn Host) -> Result<Answer, CallError> {
+        let bridge = HostBridge::new(host);
+        let answer = (self.module.call())(
+            RStr::from_str(method),
+            RStr::from_str(input),
+            bridge.as_host_api(),
+        );
+        match answer {
+            RResult::ROk(text) => Ok(Answer(AnswerText::Library(text))),
+            RResult::RErr(error) => Err(plugin_error(error)),
+        }
+    }
+}
+
+/// The calls a server makes into a plugin, wherever the plugin runs.
+///
+/// Every call is a method name and JSON text in, JSON text (or a
+/// [`CallError`]) out, with the server's [`Host`] handed along for the
+/// plugin's callbacks. [`PluginHandle`] answers [`PluginCalls::call_text`]
+/// by calling a library loaded into this process; a server that runs a
+/// plugin in another process implements it by sending the same method and
+/// text there (and answering the plugin's host calls with the same
+/// [`Host`]), and gets the same typed calls.
+pub trait PluginCalls {
+    /// Calls `method` with JSON text `input`, giving the plugin `host` for
+    /// callbacks; the plugin's answer as JSON text.
+    fn call_text(&self, method: &str, input: &str, host: &dyn Host) -> Result<Answer, CallError>;
+
     /// Calls `method` with `input`, giving the plugin `host` for callbacks.
     ///
     /// A panic in `host` is reported to the plugin as an error rather than
     /// ending the process (see [`HostBridge`]).
-    pub fn call(&self, method: &str, input: &Value, host: &dyn Host) -> Result<Value, CallError> {
+    fn call(&self, method: &str, input: &Value, host: &dyn Host) -> Result<Value, CallError> {
         let input =
             serde_json::to_string(input).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
         let text = self.call_text(method, &input, host)?;
@@ -274,81 +316,95 @@ impl PluginHandle {
 
     /// `field_type.validate`: the normalised value, or (as
     /// [`CallError::Plugin`] with kind `BadInput`) why it is invalid.
-    pub fn validate_field(&self, request: &wire::ValidateRequest) -> Result<Value, CallError> {
+    fn validate_field(&self, request: &wire::ValidateRequest) -> Result<Value, CallError> {
         let response: wire::ValidateResponse =
-            self.typed(wire::FIELD_TYPE_VALIDATE, request, &NoHost)?;
+            typed(self, wire::FIELD_TYPE_VALIDATE, request, &NoHost)?;
         Ok(response.value)
     }
 
     /// `widget.render`: the tile's data.
-    pub fn render_widget(
+    fn render_widget(
         &self,
         request: &wire::RenderRequest,
         host: &dyn Host,
     ) -> Result<Value, CallError> {
-        self.typed(wire::WIDGET_RENDER, request, host)
+        typed(self, wire::WIDGET_RENDER, request, host)
     }
 
     /// `adapter.send`, giving the adapter `host` for callbacks (it makes its
     /// outbound requests through `http.request`).
-    pub fn send_event(
+    fn send_event(
         &self,
         request: &wire::SendRequest,
         host: &dyn Host,
     ) -> Result<wire::SendResponse, CallError> {
-        self.typed(wire::ADAPTER_SEND, request, host)
+        typed(self, wire::ADAPTER_SEND, request, host)
     }
 
     /// `adapter.validate_config`: the normalised configuration.
-    pub fn validate_adapter_config(
+    fn validate_adapter_config(
         &self,
         request: &wire::ValidateConfigRequest,
     ) -> Result<Value, CallError> {
         let response: wire::ValidateConfigResponse =
-            self.typed(wire::ADAPTER_VALIDATE_CONFIG, request, &NoHost)?;
+            typed(self, wire::ADAPTER_VALIDATE_CONFIG, request, &NoHost)?;
         Ok(response.config)
     }
 
     /// `task.run`: the task's summary.
-    pub fn run_task(
+    fn run_task(
         &self,
         request: &wire::RunTaskRequest,
         host: &dyn Host,
     ) -> Result<Value, CallError> {
-        self.typed(wire::TASK_RUN, request, host)
+        typed(self, wire::TASK_RUN, request, host)
     }
+}
 
-    /// The embedded frontend file at `path`, if the plugin has one.
-    pub fn asset(&self, path: &str) -> Option<Vec<u8>> {
-        let bytes: Option<_> = (self.module.asset())(RStr::from_str(path)).into();
-        bytes.map(|bytes: abi_stable::std_types::RVec<u8>| bytes.into_vec())
-    }
+/// A plugin's answer to [`PluginCalls::call_text`]: JSON text, read in
+/// place (an answer from a library loaded into this process is not copied
+/// out of the library's allocation).
+pub struct Answer(AnswerText);
 
-    fn typed<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        method: &str,
-        request: &Req,
-        host: &dyn Host,
-    ) -> Result<Resp, CallError> {
-        // Straight to and from text: no intermediate `Value` on either side.
-        let input =
-            serde_json::to_string(request).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
-        let text = self.call_text(method, &input, host)?;
-        parse_output(method, &text)
-    }
+enum AnswerText {
+    Library(RString),
+    Owned(String),
+}
 
-    fn call_text(&self, method: &str, input: &str, host: &dyn Host) -> Result<RString, CallError> {
-        let bridge = HostBridge::new(host);
-        let answer = (self.module.call())(
-            RStr::from_str(method),
-            RStr::from_str(input),
-            bridge.as_host_api(),
-        );
-        match answer {
-            RResult::ROk(text) => Ok(text),
-            RResult::RErr(error) => Err(plugin_error(error)),
+impl std::ops::Deref for Answer {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            AnswerText::Library(text) => text.as_str(),
+            AnswerText::Owned(text) => text,
         }
     }
+}
+
+impl From<String> for Answer {
+    fn from(text: String) -> Self {
+        Answer(AnswerText::Owned(text))
+    }
+}
+
+impl fmt::Debug for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Answer").field(&&**self).finish()
+    }
+}
+
+fn typed<Req: Serialize, Resp: DeserializeOwned>(
+    calls: &(impl PluginCalls + ?Sized),
+    method: &str,
+    request: &Req,
+    host: &dyn Host,
+) -> Result<Resp, CallError> {
+    // Straight to and from text: no intermediate `Value` on either side.
+    let input =
+        serde_json::to_string(request).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
+    let text = calls.call_text(method, &input, host)?;
+    parse_output(method, &text)
 }
 
 fn plugin_error(error: crate::abi::PluginError) -> CallError {
@@ -401,24 +457,34 @@ impl<'a> HostBridge<'a> {
     }
 }
 
-impl HostApi for HostBridge<'_> {
-    fn call(&self, method: RStr<'_>, input: RStr<'_>) -> RResult<RString, RString> {
+impl HostBridge<'_> {
+    /// Answers host method `method` with JSON text `input` as the ABI's
+    /// [`HostApi::call`] does: JSON text, or the message the plugin gets.
+    /// A server relaying the host calls of a plugin that runs in another
+    /// process answers them here, so they are answered exactly as in
+    /// process.
+    pub fn answer(&self, method: &str, input: &str) -> Result<String, String> {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let input: Value = serde_json::from_str(input.as_str())
+            let input: Value = serde_json::from_str(input)
                 .map_err(|e| format!("input to host method `{method}` is not JSON: {e}"))?;
-            let output = self.host.call(method.as_str(), &input)?;
+            let output = self.host.call(method, &input)?;
             Ok::<_, String>(output.to_string())
         }));
         match outcome {
-            Ok(Ok(text)) => RResult::ROk(text.into()),
-            Ok(Err(message)) => RResult::RErr(message.into()),
-            Err(payload) => RResult::RErr(
-                format!(
-                    "host method `{method}` failed inside the server: {}",
-                    crate::runtime::panic_message(payload.as_ref())
-                )
-                .into(),
-            ),
+            Ok(answer) => answer,
+            Err(payload) => Err(format!(
+                "host method `{method}` failed inside the server: {}",
+                crate::runtime::panic_message(payload.as_ref())
+            )),
+        }
+    }
+}
+
+impl HostApi for HostBridge<'_> {
+    fn call(&self, method: RStr<'_>, input: RStr<'_>) -> RResult<RString, RString> {
+        match self.answer(method.as_str(), input.as_str()) {
+            Ok(text) => RResult::ROk(text.into()),
+            Err(message) => RResult::RErr(message.into()),
         }
     }
 }

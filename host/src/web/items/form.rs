@@ -287,9 +287,21 @@ async fn form_page(
             errors.insert(field, message);
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        Some(e @ DomainError::Plugin { .. }) => {
-            error = Some(e.to_string());
-            StatusCode::BAD_GATEWAY
+        // A plugin that failed checking a field's value: the error shows
+        // at that field.
+        Some(DomainError::Plugin {
+            failure,
+            message,
+            field: Some(field),
+        }) if field.starts_with("fields.") => {
+            errors.insert(field, message);
+            crate::web::plugin_status(failure)
+        }
+        Some(DomainError::Plugin {
+            failure, message, ..
+        }) => {
+            error = Some(message);
+            crate::web::plugin_status(failure)
         }
         Some(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_))) => {
             error = Some(e.to_string());

@@ -1,0 +1,275 @@
+//! The two tiers a plugin can run in, and which one each plugin gets.
+//!
+//! *In process*: the library is loaded into the server and called directly
+//! (fastest; a crash in it ends the server). *Worker*: the server starts a
+//! process of its own binary that loads the same library with the same
+//! checks, confines itself, and answers the same calls over a socket
+//! ([`super::worker`]). The plugin is the same file either way.
+//!
+//! A plugin's tier is, first match wins: the installation's stored decision
+//! for it (`plugin_policies`, shared by every server on the database), its
+//! own `[plugin_settings.NAME] isolation`, then `plugin_isolation`. The
+//! name is the plugin's own (from its manifest), so when the tier depends on
+//! the name the server learns the name from a worker first: a file's code
+//! runs inside the server only once the policy says its plugin may.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use vigilo_sdk::loader::PluginHandle;
+
+use super::worker::{WorkerPlugin, WorkerSettings};
+
+/// Where a plugin's code runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Loaded into the server's own process.
+    InProcess,
+    /// In a confined worker process of its own.
+    #[default]
+    Worker,
+}
+
+impl Isolation {
+    /// The wire and config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::InProcess => "in_process",
+            Isolation::Worker => "worker",
+        }
+    }
+
+    /// Parses a wire or config name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "in_process" => Some(Isolation::InProcess),
+            "worker" => Some(Isolation::Worker),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Isolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which setting chose a plugin's tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TierSource {
+    /// The installation's stored decision for this plugin (`plugin_policies`).
+    Policy,
+    /// The plugin's own `[plugin_settings.NAME] isolation`.
+    PluginSettings,
+    /// `plugin_isolation`, the installation-wide default.
+    Default,
+    /// Chosen for one load by hand (`check-plugin --isolation`, tests).
+    Manual,
+}
+
+impl TierSource {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TierSource::Policy => "policy",
+            TierSource::PluginSettings => "plugin_settings",
+            TierSource::Default => "default",
+            TierSource::Manual => "manual",
+        }
+    }
+}
+
+/// A plugin's tier and what chose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Tier {
+    /// Where it runs.
+    pub isolation: Isolation,
+    /// Which setting chose it.
+    pub source: TierSource,
+}
+
+/// The tier of every plugin of an installation.
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    default: Isolation,
+    /// Whether the default was chosen by hand rather than by configuration.
+    manual: bool,
+    by_name: BTreeMap<String, Tier>,
+    /// How workers are started and confined.
+    pub worker: Arc<WorkerSettings>,
+}
+
+impl Default for Tiers {
+    /// Every plugin in process (what loading a file by hand means unless a
+    /// tier is asked for).
+    fn default() -> Self {
+        Tiers::all(Isolation::InProcess, TierSource::Manual)
+    }
+}
+
+impl Tiers {
+    /// Every plugin in `isolation`, chosen by `source` (`Default` or
+    /// `Manual`).
+    pub fn all(isolation: Isolation, source: TierSource) -> Self {
+        Tiers {
+            default: isolation,
+            manual: source == TierSource::Manual,
+            by_name: BTreeMap::new(),
+            worker: Arc::new(WorkerSettings::default()),
+        }
+    }
+
+    /// The same tiers, with workers started as `worker` says.
+    pub fn with_worker(mut self, worker: WorkerSettings) -> Self {
+        self.worker = Arc::new(worker);
+        self
+    }
+
+    /// The tiers a configuration and the stored policies give: `stored`
+    /// (name, isolation) pairs win over `settings` (name, isolation), which
+    /// win over `default`.
+    pub fn new(
+        default: Isolation,
+        settings: impl IntoIterator<Item = (String, Isolation)>,
+        stored: impl IntoIterator<Item = (String, Isolation)>,
+        worker: WorkerSettings,
+    ) -> Self {
+        let mut by_name = BTreeMap::new();
+        for (name, isolation) in settings {
+            by_name.insert(
+                name,
+                Tier {
+                    isolation,
+                    source: TierSource::PluginSettings,
+                },
+            );
+        }
+        for (name, isolation) in stored {
+            by_name.insert(
+                name,
+                Tier {
+                    isolation,
+                    source: TierSource::Policy,
+                },
+            );
+        }
+        Tiers {
+            default,
+            manual: false,
+            by_name,
+            worker: Arc::new(worker),
+        }
+    }
+
+    /// The tier of the plugin called `name`.
+    pub fn tier_of(&self, name: &str) -> Tier {
+        self.by_name.get(name).copied().unwrap_or(Tier {
+            isolation: self.default,
+            source: if self.manual {
+                TierSource::Manual
+            } else {
+                TierSource::Default
+            },
+        })
+    }
+
+    /// The one tier every plugin gets, when no plugin's setting differs
+    /// from the default (then a file can be loaded in its tier straight
+    /// away, without learning its name first).
+    pub fn uniform(&self) -> Option<Isolation> {
+        self.by_name
+            .values()
+            .all(|t| t.isolation == self.default)
+            .then_some(self.default)
+    }
+}
+
+/// How the server reaches a loaded plugin.
+#[derive(Debug, Clone)]
+pub enum PluginLink {
+    /// The library is loaded into this process.
+    InProcess(PluginHandle),
+    /// The library is loaded in a worker process.
+    Worker(Arc<WorkerPlugin>),
+}
+
+impl PluginLink {
+    /// Where the plugin runs.
+    pub fn isolation(&self) -> Isolation {
+        match self {
+            PluginLink::InProcess(_) => Isolation::InProcess,
+            PluginLink::Worker(_) => Isolation::Worker,
+        }
+    }
+
+    /// The embedded frontend file at `path`, if the plugin has one (a
+    /// worker's files were fetched when it loaded, so this never waits).
+    pub fn asset(&self, path: &str) -> Option<Vec<u8>> {
+        match self {
+            PluginLink::InProcess(handle) => handle.asset(path),
+            PluginLink::Worker(worker) => worker.asset(path),
+        }
+    }
+
+    /// The worker, for a worker-tier plugin.
+    pub fn worker(&self) -> Option<&Arc<WorkerPlugin>> {
+        match self {
+            PluginLink::Worker(worker) => Some(worker),
+            PluginLink::InProcess(_) => None,
+        }
+    }
+}
+
+/// A library loaded in its tier.
+pub(super) struct Opened {
+    pub(super) link: PluginLink,
+    pub(super) tier: Tier,
+    pub(super) manifest: vigilo_sdk::loader::Manifest,
+    pub(super) registrations: Vec<vigilo_sdk::loader::Registration>,
+}
+
+/// Loads the library at `loaded_from` (the private copy of `path`) in the
+/// tier `tiers` gives its plugin. When that depends on the plugin's name, a
+/// worker loads it first and reports the name; the server loads it itself
+/// only if the plugin's tier is in process.
+pub(super) fn open(
+    path: &std::path::Path,
+    loaded_from: &std::path::Path,
+    vigilo_version: &str,
+    tiers: &Tiers,
+) -> Result<Opened, Box<super::Skip>> {
+    let in_process = || {
+        let (handle, manifest, registrations) =
+            super::load::open_in_process(path, loaded_from, vigilo_version)?;
+        Ok(Opened {
+            link: PluginLink::InProcess(handle),
+            tier: tiers.tier_of(&manifest.name),
+            manifest,
+            registrations,
+        })
+    };
+    if tiers.uniform() == Some(Isolation::InProcess) {
+        return in_process();
+    }
+    let started = super::worker::start(path, loaded_from, vigilo_version, &tiers.worker)?;
+    let tier = tiers.tier_of(&started.manifest.name);
+    if tier.isolation == Isolation::InProcess {
+        // Dropping the worker ends it before it confined itself.
+        drop(started);
+        return in_process();
+    }
+    let (manifest, registrations) = (started.manifest.clone(), started.registrations.clone());
+    let worker = started.confine(path, vigilo_version, tiers.worker.clone())?;
+    Ok(Opened {
+        link: PluginLink::Worker(worker),
+        tier,
+        manifest,
+        registrations,
+    })
+}

@@ -1,0 +1,78 @@
+//! The installation's decisions about single plugins (`plugin_policies`):
+//! shared by every server on the database, kept across restarts.
+
+use sqlx::Row;
+
+use super::{now, Store, StoreError, StoreResult, WriteTx};
+use crate::plugins::Isolation;
+
+/// What the installation decided about one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginPolicy {
+    /// The plugin's name.
+    pub name: String,
+    /// The tier it runs in, when one was chosen for it.
+    pub isolation: Option<Isolation>,
+    /// Who decided: `system` or a user's email.
+    pub decided_by: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When.
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Every plugin's stored policy, by name.
+    pub async fn plugin_policies(&self) -> StoreResult<Vec<PluginPolicy>> {
+        let rows = sqlx::query(
+            "SELECT name, isolation, decided_by, reason, updated_at
+             FROM plugin_policies ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let isolation: Option<String> = row.try_get("isolation")?;
+                let isolation = match isolation {
+                    None => None,
+                    Some(text) => Some(Isolation::parse(&text).ok_or_else(|| {
+                        StoreError::Corrupt(format!("plugin_policies.isolation `{text}`"))
+                    })?),
+                };
+                Ok(PluginPolicy {
+                    name: row.try_get("name")?,
+                    isolation,
+                    decided_by: row.try_get("decided_by")?,
+                    reason: row.try_get("reason")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Inside `tx`: records the tier decided for plugin `name` (None: no
+/// decision, the configuration chooses), by `decided_by`, for `reason`.
+pub async fn set_plugin_isolation(
+    tx: &mut WriteTx,
+    name: &str,
+    isolation: Option<Isolation>,
+    decided_by: &str,
+    reason: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO plugin_policies (name, isolation, decided_by, reason, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name) DO UPDATE SET isolation = excluded.isolation,
+             decided_by = excluded.decided_by, reason = excluded.reason,
+             updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(isolation.map(Isolation::as_str))
+    .bind(decided_by)
+    .bind(reason)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
