@@ -41,7 +41,7 @@ pub const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Lines of a worker's standard error kept to explain its end.
-const TAIL_LINES: usize = 4;
+const TAIL_LINES: usize = 16;
 
 /// Lines of a worker's standard error written to the server's log before
 /// the rest is dropped (a plugin cannot flood the log).
@@ -132,6 +132,9 @@ pub(super) fn start(
         // glibc reserves 64 MB of address space per thread arena; a worker
         // runs under an address-space limit, so keep them few.
         .env("MALLOC_ARENA_MAX", "2")
+        // The server's jemalloc purges through a background thread; a
+        // confined worker may not start threads, so its jemalloc does not.
+        .env("_RJEM_MALLOC_CONF", "background_thread:false")
         .current_dir("/")
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(worker_in)))
         .stdout(Stdio::from(std::os::fd::OwnedFd::from(worker_end)))
@@ -569,7 +572,7 @@ impl Tail {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (state, _) = self
             .closed
-            .wait_timeout_while(state, Duration::from_millis(500), |s| !s.1)
+            .wait_timeout_while(state, Duration::from_secs(2), |s| !s.1)
             .unwrap_or_else(|e| e.into_inner());
         state.0.iter().cloned().collect()
     }
