@@ -120,8 +120,12 @@ fn slow_clients_are_cut_off(db: TestDb) {
               Idempotency-Key: k1\r\nContent-Type: application/json\r\nContent-Length: 16777216\r\n\r\n{",
         )
         .unwrap();
-    let (answer, _) = read_to_close(&mut forged);
+    let (answer, closed) = read_to_close(&mut forged);
     assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+    // The body was never read: the answer says the connection ends, so no
+    // client sends its next request into a connection about to close.
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+    assert!(closed);
     // A sign-in form that stops arriving: the app's own page.
     let mut form = connect(&server.url);
     form.write_all(

@@ -410,15 +410,26 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
     let in_progress = InProgress(conn.clone());
     let is_api = super::api_side(request.uri().path());
     let timed_out = Arc::new(AtomicBool::new(false));
+    let read_to_end = Arc::new(AtomicBool::new(request.body().is_end_stream()));
     let deadline = Instant::now() + conn.limits.body_read;
     let request = request.map(|body| {
         Body::new(TimedBody {
             inner: body,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
             timed_out: timed_out.clone(),
+            read_to_end: read_to_end.clone(),
         })
     });
     let mut response = next.run(request).await;
+    // An answer given before the request's body was read (a refused token,
+    // a bad header, a body over its limit) closes the connection, and says
+    // so: the rest of the body is still on its way, and a client that sent
+    // its next request on this connection would find it closed under it.
+    if !read_to_end.load(Ordering::SeqCst) {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     if timed_out.load(Ordering::SeqCst) {
         response = if is_api {
             ApiError::RequestTimeout(format!(
@@ -467,6 +478,8 @@ struct TimedBody {
     inner: Body,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
     timed_out: Arc<AtomicBool>,
+    /// Set once the whole body was read.
+    read_to_end: Arc<AtomicBool>,
 }
 
 impl HttpBody for TimedBody {
@@ -486,12 +499,25 @@ impl HttpBody for TimedBody {
                 }
                 Poll::Pending
             }
-            ready => ready,
+            Poll::Ready(None) => {
+                this.read_to_end.store(true, Ordering::SeqCst);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => {
+                if this.inner.is_end_stream() {
+                    this.read_to_end.store(true, Ordering::SeqCst);
+                }
+                Poll::Ready(Some(frame))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if end {
+            self.read_to_end.store(true, Ordering::SeqCst);
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {
