@@ -366,8 +366,88 @@ fn custom_fields_are_capped(db: TestDb) {
     );
 }
 
+/// An update records exactly what changed, with the values before and
+/// after; an update that changes nothing records nothing; the item's page
+/// tells it as a sentence with the fields' labels.
+fn updates_record_what_changed(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "points", "label": "Story points", "type": "number", "applies_to": ["task"]}),
+    );
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "due", "label": "Due", "type": "date", "applies_to": ["task"]}),
+    );
+    let task = admin.create(
+        "/api/v1/workspaces/ops/items",
+        json!({"kind": "task", "title": "first", "description": "d",
+               "fields": {"points": 3, "due": "2026-12-24"}}),
+    );
+    let path = format!("/api/v1/workspaces/ops/items/{}", task["id"]);
+    let updates = || admin.workspace_audit("ops", "action=task.update&limit=100");
+
+    // Only the title, though the request repeats the other values.
+    expect(
+        &admin.patch(
+            &path,
+            json!({"title": "second", "description": "d", "fields": {"points": 3}}),
+        ),
+        200,
+    );
+    let events = updates();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].details,
+        json!({"title": "second", "description_changed": false, "fields": {},
+               "previous": {"title": "first"}})
+    );
+
+    // Nothing differs: nothing is recorded, and the item is as it was.
+    let same = expect(
+        &admin.patch(&path, json!({"title": "second", "fields": {"points": 3}})),
+        200,
+    )
+    .clone();
+    assert_eq!(same["title"], "second");
+    assert_eq!(updates().len(), 1);
+
+    // Two fields: one set, one cleared, each with its value before.
+    expect(
+        &admin.patch(&path, json!({"fields": {"points": 5, "due": null}})),
+        200,
+    );
+    let events = updates();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let newest = events
+        .iter()
+        .find(|e| e.details["title"].is_null())
+        .expect("the field update");
+    assert_eq!(newest.details["fields"], json!({"points": 5, "due": null}));
+    assert_eq!(
+        newest.details["previous"],
+        json!({"fields": {"points": 3, "due": "2026-12-24"}})
+    );
+
+    let web = crate::admin_web_session(&server);
+    let (status, page) = web.page(&format!("/w/ops/tasks/{}", task["id"]));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("changed the title from “first” to “second”"),
+        "{page}"
+    );
+    assert!(
+        page.contains("cleared Due and set Story points to 5"),
+        "{page}"
+    );
+    assert!(!page.contains("`points`"), "{page}");
+}
+
 on_both_databases!(
     workflows_and_approval,
     custom_fields_with_builtin_types,
-    custom_fields_are_capped
+    custom_fields_are_capped,
+    updates_record_what_changed
 );

@@ -398,12 +398,11 @@ pub async fn update(
     .await?;
     let mut tx = state.store.begin_write().await?;
     // Re-read inside the transaction so a concurrent status move is kept.
-    let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
-    let title_changed = title.is_some();
+    let before = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    let mut item = before.clone();
     if let Some(title) = title {
         item.title = title;
     }
-    let description_changed = new_description.is_some();
     if let Some(description) = new_description {
         item.description = description;
     }
@@ -413,30 +412,65 @@ pub async fn update(
             None => item.fields.remove(key),
         };
     }
+    let Some(details) = what_changed(&before, &item, &changed_keys) else {
+        // Nothing differs: nothing is stored and nothing is recorded.
+        return Ok(before);
+    };
     let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
-    let changed: Map<String, Value> = changed_keys
-        .iter()
-        .map(|k| {
-            (
-                k.clone(),
-                item.fields.get(k).cloned().unwrap_or(Value::Null),
-            )
-        })
-        .collect();
     record(
         &mut tx,
         access,
         action(&item.kind, "update"),
         item.id.to_string(),
-        json!({
-            "title": title_changed.then_some(&item.title),
-            "description_changed": description_changed,
-            "fields": changed,
-        }),
+        details,
     )
     .await?;
     tx.commit().await?;
     Ok(item)
+}
+
+/// The audit details of an update from `before` to `after`: only what
+/// differs, each with its value before (`previous`) and after; None when
+/// nothing does. `title` and `fields` hold the new values (null for a
+/// value removed), `description_changed` says whether the description did.
+fn what_changed(before: &WorkItem, after: &WorkItem, keys: &[String]) -> Option<Value> {
+    let mut previous = Map::new();
+    let title = (before.title != after.title).then(|| {
+        previous.insert("title".into(), Value::from(before.title.clone()));
+        after.title.clone()
+    });
+    let description_changed = before.description != after.description;
+    if description_changed {
+        previous.insert(
+            "description".into(),
+            Value::from(before.description.clone()),
+        );
+    }
+    let mut fields = Map::new();
+    let mut previous_fields = Map::new();
+    for key in keys {
+        let (old, new) = (before.fields.get(key), after.fields.get(key));
+        if old != new && !(old.is_none_or(Value::is_null) && new.is_none_or(Value::is_null)) {
+            fields.insert(key.clone(), new.cloned().unwrap_or(Value::Null));
+            previous_fields.insert(key.clone(), old.cloned().unwrap_or(Value::Null));
+        }
+    }
+    if title.is_none() && !description_changed && fields.is_empty() {
+        return None;
+    }
+    if !previous_fields.is_empty() {
+        previous.insert("fields".into(), Value::Object(previous_fields));
+    }
+    let mut details = json!({
+        "title": title,
+        "description_changed": description_changed,
+        "fields": fields,
+        "previous": previous,
+    });
+    if description_changed {
+        details["description"] = Value::from(after.description.clone());
+    }
+    Some(details)
 }
 
 /// Why `item` cannot move to `status` for `access`, if it cannot: an

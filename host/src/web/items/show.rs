@@ -2,6 +2,8 @@
 //! allows the person.
 
 use crate::web::Form;
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -33,7 +35,7 @@ pub struct Event {
     what: String,
 }
 
-fn describe(event: &crate::audit::AuditEvent) -> String {
+fn describe(event: &crate::audit::AuditEvent, labels: &HashMap<String, String>) -> String {
     let d = &event.details;
     let action = event.action.split_once('.').map(|(_, a)| a).unwrap_or("");
     match action {
@@ -41,29 +43,7 @@ fn describe(event: &crate::audit::AuditEvent) -> String {
             "created it as {}",
             humanise(d["status"].as_str().unwrap_or("?")).to_lowercase()
         ),
-        "update" => {
-            let mut parts = Vec::new();
-            if d["title"].is_string() {
-                parts.push("the title".to_owned());
-            }
-            if d["description_changed"] == true {
-                parts.push("the description".to_owned());
-            }
-            if let Some(fields) = d["fields"].as_object().filter(|f| !f.is_empty()) {
-                parts.push(
-                    fields
-                        .keys()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
-            }
-            if parts.is_empty() {
-                "saved it".into()
-            } else {
-                format!("changed {}", parts.join(" and "))
-            }
-        }
+        "update" => describe_update(d, labels),
         _ => {
             let from = humanise(d["from"].as_str().unwrap_or("?")).to_lowercase();
             let to = humanise(d["to"].as_str().unwrap_or("?")).to_lowercase();
@@ -76,6 +56,37 @@ fn describe(event: &crate::audit::AuditEvent) -> String {
                 Some(comment) => format!("{verb}: “{comment}”"),
                 None => verb,
             }
+        }
+    }
+}
+
+/// An update as a sentence: "changed the title from “A” to “B” and set
+/// Window to 2026-12-24", naming fields by their labels.
+fn describe_update(d: &Value, labels: &HashMap<String, String>) -> String {
+    let mut parts = Vec::new();
+    if let Some(title) = d["title"].as_str() {
+        parts.push(match d["previous"]["title"].as_str() {
+            Some(old) => format!("changed the title from “{old}” to “{title}”"),
+            None => format!("changed the title to “{title}”"),
+        });
+    }
+    if d["description_changed"] == true {
+        parts.push("edited the description".to_owned());
+    }
+    for (key, value) in d["fields"].as_object().into_iter().flatten() {
+        let label = labels.get(key).cloned().unwrap_or_else(|| humanise(key));
+        parts.push(match value {
+            Value::Null => format!("cleared {label}"),
+            Value::Bool(b) => format!("set {label} to {}", if *b { "yes" } else { "no" }),
+            other => format!("set {label} to {}", form_value(other)),
+        });
+    }
+    match parts.len() {
+        0 => "saved it".into(),
+        1 => parts.remove(0),
+        n => {
+            let last = parts.remove(n - 1);
+            format!("{} and {last}", parts.join(", "))
         }
     }
 }
@@ -137,13 +148,17 @@ pub async fn show(
             status: status.to_owned(),
         })
         .collect();
+    let labels: HashMap<String, String> = definitions
+        .iter()
+        .map(|d| (d.key.clone(), d.label.clone()))
+        .collect();
     let history = work_items::history(&state, &access, &item)
         .await?
         .iter()
         .map(|e| Event {
             time: when(&e.time),
             actor: e.actor.label.clone(),
-            what: describe(e),
+            what: describe(e, &labels),
         })
         .collect();
     let frame = Frame::workspace(
