@@ -264,6 +264,50 @@ impl Integrations {
             .map_err(DomainError::Conflict)
     }
 
+    /// Checks every http(s) URL among `integration`'s settings against the
+    /// egress policy, as the requests its adapter makes will be checked:
+    /// why one would be refused, if one would. A URL kept as a secret is
+    /// not quoted, only the setting that holds it. Used by playbook dry
+    /// runs, so that a step the policy will stop is not reported as one
+    /// that would run.
+    pub async fn check_destinations(
+        &self,
+        workspace_id: i64,
+        integration: &Integration,
+    ) -> Result<(), String> {
+        let mut urls = Vec::new();
+        for (key, value) in &integration.config {
+            collect_urls(key, value, false, &mut urls);
+        }
+        if let Ok(secrets) = self.open_secrets(workspace_id, integration) {
+            for (key, value) in &secrets {
+                collect_urls(key, value, true, &mut urls);
+            }
+        }
+        if urls.is_empty() {
+            return Ok(());
+        }
+        let (policy, name) = (self.policy.clone(), integration.name.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            for (key, url, secret) in urls {
+                if let Err(why) = policy.resolve(&url) {
+                    return Err(if secret {
+                        format!(
+                            "integration `{name}` would be refused: the address in its secret \
+                             setting `{key}` is one the server may not call (see \
+                             `webhook_allowed_hosts`)"
+                        )
+                    } else {
+                        format!("integration `{name}` would be refused at `{key}`: {why}")
+                    });
+                }
+            }
+            Ok(())
+        })
+        .await;
+        checked.unwrap_or(Ok(()))
+    }
+
     /// Delivers `event` through `integration` and records the attempt.
     pub async fn deliver(
         &self,
@@ -487,6 +531,30 @@ fn redact_value(value: Value, secrets: &[String]) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// The http(s) URLs in `value` (a setting named `key`), with where they
+/// are and whether they are secret.
+fn collect_urls(key: &str, value: &Value, secret: bool, out: &mut Vec<(String, String, bool)>) {
+    match value {
+        Value::String(text) => {
+            let lower = text.trim().to_ascii_lowercase();
+            if lower.starts_with("http://") || lower.starts_with("https://") {
+                out.push((key.to_owned(), text.trim().to_owned(), secret));
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_urls(key, item, secret, out);
+            }
+        }
+        Value::Object(map) => {
+            for (inner, item) in map {
+                collect_urls(&format!("{key}.{inner}"), item, secret, out);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -680,7 +680,43 @@ fn webhook_destinations(db: TestDb) {
     assert!(far.to("/named").is_empty(), "the refused call went out");
 }
 
+/// A dry run checks where a `notify` step's integration would send, as the
+/// run does: an integration whose address the egress policy refuses is
+/// `would_fail` (without quoting the secret URL), and the run fails there.
+fn dry_runs_check_where_notify_steps_send(db: TestDb) {
+    let server = TestServer::with_plugins(db, &["webhook"]);
+    let far = CaptureServer::start();
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let owner = join(&server, "ops", "owner@ops.com", "owner", false);
+    let cli = Cli::with(&server.url, &owner, Some("ops"));
+    let url = format!("{}/hook", far.url);
+    add_webhook(&cli, "inside", &url);
+    let dir = TempDir::new().unwrap();
+    let tell = json!({"name": "tell", "steps": [
+        {"type": "notify", "integration": "inside", "message": "hello"}
+    ]});
+    create_playbook(&cli, &dir, "tell.json", &tell).ok();
+    let dry = cli
+        .run(&["playbook", "run", "tell", "--dry-run", "--json"])
+        .json();
+    assert_eq!(dry["status"], "would_fail", "{dry}");
+    assert_eq!(dry["steps"][0]["status"], "would_fail", "{dry}");
+    let error = step_error(&dry, 0);
+    assert!(
+        error.contains("integration `inside` would be refused")
+            && error.contains("`url`")
+            && error.contains("webhook_allowed_hosts"),
+        "{error}"
+    );
+    assert!(!error.contains(&url), "the secret URL was quoted: {error}");
+    let run = cli.run(&["playbook", "run", "tell", "--json"]).json();
+    assert_eq!(run["steps"][0]["status"], "failed", "{run}");
+    assert!(far.to("/hook").is_empty(), "the refused call went out");
+}
+
 on_both_databases!(
+    dry_runs_check_where_notify_steps_send,
     adapters_and_secrets,
     playbook_runs_and_dry_runs,
     webhook_destinations,

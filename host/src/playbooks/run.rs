@@ -213,6 +213,10 @@ async fn simulate(cx: &RunContext<'_>, step: &Step, context: &Value) -> Outcome 
                 cx.state
                     .integrations
                     .check_ready(cx.access.workspace.id, &integration)?;
+                cx.state
+                    .integrations
+                    .check_destinations(cx.access.workspace.id, &integration)
+                    .await?;
                 Ok(Outcome::Done(json!({
                     "would": format!("send through `{}` ({})", integration.name, integration.adapter),
                     "integration": integration.name, "adapter": integration.adapter,
