@@ -544,6 +544,8 @@ fn settings_tokens_and_plugins(db: TestDb) {
     // Settings → API tokens → New token: shown once; it works with the CLI;
     // revoked, it stops working.
     browser.goto("/settings/tokens");
+    let count_tokens = "return document.querySelectorAll('tr[data-token]').length";
+    let before = browser.script(count_tokens);
     browser.fill("#name", "laptop");
     browser.click("form[action='/settings/tokens'] button[type=submit]");
     browser.wait_for(
@@ -554,6 +556,21 @@ fn settings_tokens_and_plugins(db: TestDb) {
     assert!(token.starts_with("vgl_"), "{token}");
     assert!(browser.text(".created").contains("will not be shown again"));
     browser.check_page("tokens-created");
+    // The form's answer was a redirect: reloading shows the list, creates
+    // nothing, and does not show the secret again.
+    assert_eq!(browser.path(), "/settings/tokens?done=created");
+    browser.script("location.reload()");
+    browser.wait_for(
+        "the reloaded list",
+        "return !document.querySelector('#new-token') && !!document.querySelector('.notice')",
+    );
+    assert!(browser.text(".notice").contains("shown only once"));
+    assert!(!browser.text("body").contains(&token));
+    assert_eq!(
+        browser.script(count_tokens).as_u64(),
+        before.as_u64().map(|n| n + 1),
+        "a reload created a token"
+    );
     let cli = Cli::with(&server.url, &token, Some("ops"));
     let whoami = cli.run(&["--json", "whoami"]).ok().json();
     assert_eq!(whoami["user"]["email"], "owner@ops.com");

@@ -768,6 +768,12 @@ fn the_platform_admins_pages_and_the_profile(db: TestDb) {
     browser.click("form[action='/admin/workspaces'] button[type=submit]");
     assert!(browser.text_of(".alert").contains("slug"));
     browser.fill("#slug", "lab");
+    // The region is suggested, not typed in for the person: what they type
+    // is all there is.
+    assert_eq!(
+        browser.script("return [document.querySelector('#region').value, document.querySelector('#region').placeholder]"),
+        json!(["", "default"])
+    );
     browser.fill("#region", "eu");
     browser.click("form[action='/admin/workspaces'] button[type=submit]");
     wait_notice(&browser, "lab: The workspace was created");

@@ -304,14 +304,7 @@ async fn workspaces_page(
             frame,
             rows,
             templates,
-            form: WorkspaceForm {
-                region: if form.region.is_empty() {
-                    "default".into()
-                } else {
-                    form.region
-                },
-                ..form
-            },
+            form,
             error,
             error_field,
             template_error,
@@ -369,7 +362,11 @@ pub async fn create_workspace(
     let new = NewWorkspace {
         name: form.name.clone(),
         slug: form.slug.clone(),
-        region: form.region.clone(),
+        // Left empty, the region is `default` (the placeholder says so).
+        region: match form.region.trim() {
+            "" => "default".to_owned(),
+            region => region.to_owned(),
+        },
         template: Some(form.template.trim().to_owned()).filter(|t| !t.is_empty()),
     };
     match workspaces::create(&state, &current.caller, &new).await {

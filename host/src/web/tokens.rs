@@ -1,17 +1,23 @@
 //! `/settings/tokens`: a person's API tokens, for the CLI and scripts.
-//! A new token is shown once, on the page that answers its creation (never
-//! in a URL, never cached); revoking asks for confirmation.
+//! Creating one follows post–redirect–get: the form's answer sends the
+//! browser to the list with the new secret in a short-lived cookie, sealed
+//! to the session and scoped to this page, which the list shows once and
+//! clears — so reloading the page never creates a second token and never
+//! shows the secret again (never in a URL, never cached). Revoking asks for
+//! confirmation.
 
 use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CACHE_CONTROL;
+use axum::http::HeaderMap;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::items::when;
-use super::session::{check_csrf, SignedIn};
+use super::session::{check_csrf, with_cookie, SignedIn};
 use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
 use crate::domain::sessions::Current;
 use crate::domain::tokens::{self, NewToken};
@@ -113,26 +119,99 @@ async fn page_with(
     Ok(response)
 }
 
-/// `GET /settings/tokens`.
+/// The cookie that carries a new token from its form to the list, once.
+const SHOWN_ONCE: &str = "vigilo_new_token";
+
+/// How long the new token waits for the list to show it.
+const SHOWN_ONCE_SECS: u64 = 120;
+
+/// What the one-time cookie is sealed to: this session.
+fn shown_once_context(current: &Current) -> String {
+    format!("new-token:{}", current.csrf)
+}
+
+/// `Set-Cookie` for the one-time cookie holding `value` (empty: removed).
+fn shown_once_cookie(state: &AppState, value: &str) -> Option<HeaderValue> {
+    let max_age = if value.is_empty() { 0 } else { SHOWN_ONCE_SECS };
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SHOWN_ONCE}={value}; Path=/settings/tokens; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// `GET /settings/tokens`: the list, and a token just created (once).
 pub async fn page(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Query(done): Query<Done>,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let notice = done.notice(&[(
-        "revoked",
-        "The token was revoked; requests with it are refused from now on.",
-    )]);
-    page_with(
+    let sealed = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == SHOWN_ONCE && !value.is_empty())
+        .map(|(_, value)| value);
+    let created = match sealed {
+        Some(sealed) => shown_once(&state, &current, sealed).await?,
+        None => None,
+    };
+    let notice = match (&created, done.done.as_deref()) {
+        (None, Some("created")) => Some(
+            "The token was created. Its secret is shown only once, right after it is created: \
+             if you did not copy it, revoke it and create another."
+                .to_owned(),
+        ),
+        _ => done.notice(&[(
+            "revoked",
+            "The token was revoked; requests with it are refused from now on.",
+        )]),
+    };
+    let response = page_with(
         &state,
         &current,
-        None,
+        created,
         (String::new(), "90".into()),
         None,
         notice,
         StatusCode::OK,
     )
-    .await
+    .await?;
+    Ok(match sealed.and_then(|_| shown_once_cookie(&state, "")) {
+        Some(clear) => with_cookie(response, clear),
+        None => response,
+    })
+}
+
+/// The token the one-time cookie carries, if it opens for this session
+/// and the token is still this person's.
+async fn shown_once(
+    state: &AppState,
+    current: &Current,
+    sealed: &str,
+) -> Result<Option<TokenCreated>, PageError> {
+    let Ok(text) = state.secrets.open(&shown_once_context(current), sealed) else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let (Some(id), Some(token)) = (value["id"].as_i64(), value["token"].as_str()) else {
+        return Ok(None);
+    };
+    let info = tokens::list(state, &current.caller)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id && t.status == "active");
+    Ok(info.map(|info| TokenCreated {
+        info,
+        token: token.to_owned(),
+    }))
 }
 
 /// The new-token form.
@@ -160,16 +239,15 @@ pub async fn create(
     };
     match tokens::create(&state, &current.caller, &new).await {
         Ok(created) => {
-            page_with(
-                &state,
-                &current,
-                Some(created),
-                (String::new(), "90".into()),
-                None,
-                None,
-                StatusCode::CREATED,
-            )
-            .await
+            let sealed = state.secrets.seal(
+                &shown_once_context(&current),
+                &json!({"id": created.info.id, "token": created.token}).to_string(),
+            );
+            let response = see_other("/settings/tokens?done=created");
+            Ok(match shown_once_cookie(&state, &sealed) {
+                Some(cookie) => with_cookie(response, cookie),
+                None => response,
+            })
         }
         Err(DomainError::Invalid { message, .. }) => {
             page_with(
