@@ -153,6 +153,16 @@ fn members_and_a_bulk_invite(db: TestDb) {
     assert_eq!(invites("dee@ops.com"), 1);
     assert_eq!(invites("ben@ops.com") + invites("cy@ops.com"), 0);
     assert_eq!(invites("pending@ops.com"), 1, "no second invite");
+    // This server sends no mail: the report says so and gives each invited
+    // row its link to pass on (and none to a failed row).
+    assert!(browser.text_of("#no-mail").contains("sends no mail"));
+    assert!(browser
+        .text("tr[data-line='2'] [data-role=invite-link]")
+        .contains("/invites/vgi_"));
+    assert_eq!(
+        browser.script("return document.querySelectorAll('tr[data-line=\"3\"] [data-role=invite-link]').length"),
+        json!(0)
+    );
     let href = browser.script("return document.querySelector('#failed-rows').href");
     assert_eq!(
         data_url_text(href.as_str().unwrap()),
@@ -224,6 +234,9 @@ fn members_and_a_bulk_invite(db: TestDb) {
     assert!(browser
         .text_of("[data-role=invite-link]")
         .contains("/invites/vgi_"));
+    assert!(browser
+        .text_of("#no-mail")
+        .contains("pass this link on yourself"));
     assert_eq!(
         server.db.number(
             "SELECT COUNT(*) FROM invites WHERE email = 'ana@ops.com' AND revoked_at IS NULL AND accepted_at IS NULL"

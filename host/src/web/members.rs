@@ -184,6 +184,8 @@ struct MembersPage {
     role: String,
     error: Option<String>,
     bulk_error: Option<String>,
+    /// Whether the server mails invites (SMTP is configured).
+    mails: bool,
 }
 
 /// What the page shows besides the lists.
@@ -304,6 +306,7 @@ async fn page_with(
             },
             error: shown.error,
             bulk_error: shown.bulk_error,
+            mails: state.config.smtp.is_some(),
         },
     );
     // A page that may show an invite link is never stored.
@@ -534,6 +537,8 @@ pub struct BulkRowView {
     outcome: &'static str,
     outcome_label: &'static str,
     reason: String,
+    /// The accept link of an invited row (shown when no mail is sent).
+    accept_url: String,
 }
 
 #[derive(Template)]
@@ -551,6 +556,9 @@ struct BulkPage {
     file_hex: String,
     /// The failed rows as a `data:` URL to download.
     failed_csv_url: String,
+    /// Whether the server mails invites; if not, the report shows each
+    /// invited row's link to pass on.
+    mails: bool,
 }
 
 /// `data:` URL text: everything but unreserved characters percent-encoded.
@@ -567,6 +575,7 @@ fn data_url(content_type: &str, text: &str) -> String {
 }
 
 fn bulk_page(
+    mails: bool,
     frame: Frame,
     slug: &str,
     file_name: &str,
@@ -594,6 +603,7 @@ fn bulk_page(
                 outcome,
                 outcome_label,
                 reason: r.reason.clone().unwrap_or_default(),
+                accept_url: r.accept_url.clone().unwrap_or_default(),
             }
         })
         .collect();
@@ -608,6 +618,7 @@ fn bulk_page(
         rows,
         file_hex: hex::encode(file),
         failed_csv_url: data_url("text/csv;charset=utf-8", &report.failed_rows_csv()),
+        mails,
     }
 }
 
@@ -648,7 +659,13 @@ pub async fn bulk_preview(
     let frame =
         Frame::workspace(&state, &current, &access, "members", "Bulk invite: preview").await?;
     Ok(render(&bulk_page(
-        frame, &slug, file_name, file, &report, true,
+        state.config.smtp.is_some(),
+        frame,
+        &slug,
+        file_name,
+        file,
+        &report,
+        true,
     )))
 }
 
@@ -703,6 +720,7 @@ pub async fn bulk_confirm(
     let frame =
         Frame::workspace(&state, &current, &access, "members", "Bulk invite: report").await?;
     let mut response = render(&bulk_page(
+        state.config.smtp.is_some(),
         frame,
         &slug,
         &form.file_name,
