@@ -518,6 +518,8 @@ fn settings_tokens_and_plugins(db: TestDb) {
         &format!("{{ const o = (() => {{ {shown} }})(); return o === '1,2,4,3'; }}"),
     );
     assert_eq!(order(&server), vec![1, 2, 4, 3]);
+    // Removing asks first.
+    browser.click("li[data-widget='2'] details.confirm summary");
     browser.click("li[data-widget='2'] form[action$='/remove'] button");
     browser.wait_for(
         "the removal",
