@@ -116,6 +116,11 @@ fn every_tick_runs_once(db: TestDb) {
     // plugin's own panic hook would print.
     let logs: String = servers.iter().map(ServerProcess::log).collect();
     assert!(logs.contains("blew up"), "the panic is not logged: {logs}");
+    // With its place in the plugin's source.
+    assert!(
+        logs.contains("blew up (at tests/fixtures/plugin/src/lib.rs:"),
+        "the panic's place is not logged: {logs}"
+    );
     assert!(
         !logs.contains("panicked at"),
         "a raw panic report reached the log: {logs}"
