@@ -523,6 +523,44 @@ fn check_plugin_preflight() {
     assert_ne!(code, 0);
     assert!(out.contains("panic_abort_build"), "{out}");
 
+    // A bare file name is a file in the current directory.
+    let kanban = reference_plugin("kanban_overview");
+    let out = Command::new(&server_bin)
+        .args(["check-plugin", "--json"])
+        .arg(kanban.file_name().unwrap())
+        .current_dir(kanban.parent().unwrap())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["would_load"], true, "{report:#}");
+    // Each registration with its element, options schema and schedule.
+    let tile = &report["registrations"][0];
+    assert_eq!(tile["kind"], "dashboard_widget", "{report:#}");
+    assert_eq!(
+        tile["element"]["tag"], "kanban_overview-board",
+        "{report:#}"
+    );
+    assert_eq!(
+        tile["element"]["module"], "kanban_overview.js",
+        "{report:#}"
+    );
+    assert_eq!(tile["options_schema"]["type"], "object", "{report:#}");
+    assert!(tile["schedule"].is_null(), "{report:#}");
+    assert_eq!(report["frontend_problems"], json!([]), "{report:#}");
+    let out = Command::new(&server_bin)
+        .args(["check-plugin", "--json"])
+        .arg(fixture_plugin("ticker"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = &report["registrations"][0];
+    assert_eq!(task["name"], "fixture_tick", "{report:#}");
+    assert_eq!(task["schedule"], json!({"every_seconds": 1}), "{report:#}");
+    assert!(task["element"].is_null(), "{report:#}");
+    assert!(task["options_schema"].is_object(), "{report:#}");
+
     let out = Command::new(&server_bin)
         .args(["check-plugin", "--json"])
         .arg(fixture_plugin("altered_abi"))
