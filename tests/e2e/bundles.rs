@@ -573,6 +573,21 @@ fn broken_frontends_are_refused_everywhere(db: TestDb) {
             .output()
             .unwrap(),
     );
+    // So does the harness's release check, in a vendor's own tests.
+    let release_check = std::panic::catch_unwind(|| {
+        vigilo_sdk::harness::assert_server_accepts(&bad, vigilo_sdk::harness::SERVER_VERSION)
+    })
+    .unwrap_err();
+    let said = release_check
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    for (module, rule) in expected {
+        assert!(
+            said.contains(&format!("{module}: {rule}: ")),
+            "{module}: {said}"
+        );
+    }
     // The shipped plugins pass.
     for plugin in ["kanban_overview", "datepicker_with_holidays"] {
         let out = run(
