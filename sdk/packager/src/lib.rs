@@ -12,7 +12,10 @@
 //!   server serves), so they can be reviewed or hosted without loading the
 //!   library.
 //!
-//! [`package`] builds one (the `vigilo-plugin package` command);
+//! [`package`] builds one (the `vigilo-plugin package` command), after
+//! [`check_release`] (`vigilo-plugin check`) found nothing a server would
+//! refuse: the server's loader checks against a target Vigilo version and
+//! the frontend rules of `vigilo_sdk::loader::frontend`;
 //! [`Bundle::read`] and [`Bundle::verify`] are what a server runs before
 //! installing one (`vigilo-server plugin install`).
 
