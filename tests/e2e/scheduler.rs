@@ -314,12 +314,23 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
     assert!(recent_after >= recent_before, "recent runs were pruned");
 }
 
-/// The `fixture_tick` entry of `GET /api/v1/scheduler/tasks`.
-fn fixture_task(api: &Api) -> serde_json::Value {
-    let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
-    vigilo_tests::json::find(&listed["tasks"], "name", "fixture_tick")
-        .unwrap_or_else(|| panic!("fixture_tick is not listed: {listed:#}"))
-        .clone()
+/// The `fixture_tick` entry of `GET /api/v1/scheduler/tasks` once it is
+/// listed with `schedule` (the scheduler registers a task, or its new
+/// schedule, at its first look after the server starts or the plugin loads).
+fn fixture_task(api: &Api, schedule: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
+        let task = vigilo_tests::json::find(&listed["tasks"], "name", "fixture_tick");
+        if let Some(task) = task.filter(|t| t["schedule"] == schedule) {
+            return task.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fixture_tick never listed with {schedule}: {listed:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits (with a generous deadline) until `fixture_tick` has a scheduled
@@ -360,8 +371,7 @@ fn a_schedule_changed_in_config_takes_effect(db: TestDb) {
     };
     // On the 29th of February only: years away at most, days away at least.
     let server = start(Some(serde_json::json!({"cron": "0 7 29 2 *"})));
-    let task = fixture_task(&server.admin());
-    assert_eq!(task["schedule"], "cron 0 7 29 2 *", "{task:#}");
+    let task = fixture_task(&server.admin(), "cron 0 7 29 2 *");
     assert_eq!(task["schedule_from"], "config", "{task:#}");
     assert!(
         task["next_run_at"]
@@ -379,8 +389,7 @@ fn a_schedule_changed_in_config_takes_effect(db: TestDb) {
     // The operator changes it: it runs on the new schedule, not on the
     // 29th of February.
     let server = start(Some(serde_json::json!({"every_seconds": 2})));
-    let task = fixture_task(&server.admin());
-    assert_eq!(task["schedule"], "every 2s", "{task:#}");
+    let task = fixture_task(&server.admin(), "every 2s");
     assert_eq!(task["schedule_from"], "config", "{task:#}");
     assert!(
         !task["next_run_at"]
@@ -394,8 +403,7 @@ fn a_schedule_changed_in_config_takes_effect(db: TestDb) {
 
     // Without the setting, the plugin's own schedule is back.
     let server = start(None);
-    let task = fixture_task(&server.admin());
-    assert_eq!(task["schedule"], "every 1s", "{task:#}");
+    let task = fixture_task(&server.admin(), "every 1s");
     assert_eq!(task["schedule_from"], "plugin", "{task:#}");
     let table = Cli::with(&server.url, &server.admin_token, None)
         .run(&["schedule", "list"])
@@ -422,19 +430,7 @@ fn a_schedule_changed_by_a_new_plugin_version_takes_effect(db: TestDb) {
         config.scheduler_tick_ms = 100;
     });
     let admin = server.admin();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let task = loop {
-        let listed = expect(&admin.get("/api/v1/scheduler/tasks"), 200).clone();
-        if let Some(task) = vigilo_tests::json::find(&listed["tasks"], "name", "fixture_tick") {
-            break task.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the task never appeared: {listed:#}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(task["schedule"], "cron 0 7 * * *", "{task:#}");
+    let task = fixture_task(&admin, "cron 0 7 * * *");
     assert_eq!(task["schedule_from"], "plugin", "{task:#}");
     let before = last_run_id(&db);
 
@@ -442,11 +438,7 @@ fn a_schedule_changed_by_a_new_plugin_version_takes_effect(db: TestDb) {
     let staged = dir.path().join("libticker.so.new");
     std::fs::copy(fixture_plugin("ticker"), &staged).unwrap();
     std::fs::rename(&staged, plugins.join("libticker.so")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fixture_task(&admin)["schedule"] != "every 1s" {
-        assert!(Instant::now() < deadline, "the new version never loaded");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    fixture_task(&admin, "every 1s");
     wait_for_a_scheduled_run(&db, before);
 }
 
