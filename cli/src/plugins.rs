@@ -14,9 +14,13 @@ use crate::output::{self, list, text, Table};
 pub enum PluginCmd {
     /// List loaded plugins (name, kind, version, tier, compatible_with)
     List {
-        /// Also list plugins that were skipped or disabled, with the reason (platform admins)
+        /// Also list plugins that were skipped or disabled, with the reason (platform admins);
+        /// of the versions a newer file replaced, only the latest row per plugin
         #[arg(long)]
         all: bool,
+        /// With --all: every row, each replaced version included
+        #[arg(long, requires = "all")]
+        history: bool,
     },
     /// Stop using a loaded plugin until it is enabled again (platform admins)
     Disable { name: String },
@@ -24,18 +28,42 @@ pub enum PluginCmd {
     Enable { name: String },
 }
 
+/// The rows of `plugins` without the versions a newer file `replaced`: a
+/// plugin whose every row was replaced keeps its last one.
+fn latest_rows(plugins: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let replaced = |p: &serde_json::Value| p["reason"] == "replaced";
+    let mut kept: Vec<serde_json::Value> = Vec::new();
+    for (at, p) in plugins.iter().enumerate() {
+        let name = &p["name"];
+        let superseded = replaced(p)
+            && plugins.iter().enumerate().any(|(other, q)| {
+                other != at && &q["name"] == name && (!replaced(q) || other > at)
+            });
+        if !superseded {
+            kept.push(p.clone());
+        }
+    }
+    kept
+}
+
 /// Run one `vigilo plugin` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
-        PluginCmd::List { all } => {
+        PluginCmd::List { all, history } => {
             let path = if all {
                 "/api/v1/plugins?all=true"
             } else {
                 "/api/v1/plugins"
             };
             let response = client.get(path)?;
-            let plugins = list(&response, "plugins")?;
+            let listed = list(&response, "plugins")?;
+            let plugins = if history {
+                listed.to_vec()
+            } else {
+                latest_rows(listed)
+            };
+            let plugins = &plugins;
             let mut headers = vec!["name", "kind", "version", "tier", "compatible_with"];
             if all {
                 headers.extend(["state", "reason", "path"]);

@@ -27,6 +27,17 @@ pub enum ScheduleCmd {
     },
 }
 
+/// A task's schedule, marked `(set in config)` when the server's configuration
+/// replaces the one its plugin declares.
+fn schedule_text(task: &serde_json::Value) -> String {
+    let schedule = text(task, "schedule");
+    if field(task, "schedule_from").as_str() == Some("config") {
+        format!("{schedule} (set in config)")
+    } else {
+        schedule
+    }
+}
+
 /// Run one `vigilo schedule` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
     let client = ctx.client()?;
@@ -42,7 +53,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCmd) -> Result<u8> {
                 table.row(vec![
                     text(t, "name"),
                     text(t, "source"),
-                    text(t, "schedule"),
+                    schedule_text(t),
                     when(t, "next_run_at"),
                     when(&last, "scheduled_for"),
                     text(&last, "outcome"),

@@ -286,6 +286,11 @@ fn check_plugin(
     loaded &= !calls
         .iter()
         .any(|c| matches!(c.outcome, SmokeOutcome::Broken(_)));
+    // The frontend rules vigilo-plugin and `plugin install` apply too: a
+    // module that breaks one fails in the browser, so the check fails.
+    let frontend = vigilo_sdk::loader::check_frontend(&entry.registrations, |path| {
+        entry.asset(path).map(|(_, bytes)| bytes)
+    });
     if json {
         let smoke_calls: Vec<_> = calls
             .iter()
@@ -297,10 +302,10 @@ fn check_plugin(
                 })
             })
             .collect();
-        let registrations: Vec<_> = entry
-            .registrations
+        let registrations: Vec<_> = entry.registrations.iter().map(registration_json).collect();
+        let frontend_problems: Vec<_> = frontend
             .iter()
-            .map(|r| serde_json::json!({"kind": r.kind(), "name": r.name(), "label": r.label()}))
+            .map(|p| serde_json::json!({"module": p.module, "rule": p.rule, "message": p.message}))
             .collect();
         let report = serde_json::json!({
             "path": entry.path,
@@ -311,6 +316,7 @@ fn check_plugin(
             "detail": entry.detail,
             "manifest": entry.manifest,
             "registrations": registrations,
+            "frontend_problems": frontend_problems,
             "isolation": isolation,
             "confinement": entry.worker().map(|w| w.confinement().to_owned()),
             "smoke_calls": smoke_calls,
@@ -371,7 +377,18 @@ fn check_plugin(
                 message.map(|m| format!(": {m}")).unwrap_or_default()
             );
         }
+        for problem in &frontend {
+            println!(
+                "frontend:        {}: {}: {}",
+                problem.module, problem.rule, problem.message
+            );
+        }
         match entry.reason() {
+            None if !frontend.is_empty() => println!(
+                "result:          the server would load it, but its frontend half would fail in \
+                 the browser ({} problem(s) above)",
+                frontend.len()
+            ),
             None if !loaded => println!(
                 "result:          the plugin loads, but a call failed in the {isolation} tier"
             ),
@@ -385,11 +402,34 @@ fn check_plugin(
             println!("\nthe loader's full report:\n{detail}");
         }
     }
-    if loaded {
+    if loaded && frontend.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// A registration as `check-plugin --json` lists it: its kind, name and
+/// label, its element (tag, module, stylesheet), its options schema and its
+/// schedule (null where the kind has none).
+fn registration_json(r: &vigilo_sdk::loader::Registration) -> serde_json::Value {
+    use vigilo_sdk::loader::Registration;
+    let (options_schema, schedule) = match r {
+        Registration::DashboardWidget { config_schema, .. }
+        | Registration::IntegrationAdapter { config_schema, .. } => (Some(config_schema), None),
+        Registration::CeleryTask {
+            config_schema,
+            schedule,
+            ..
+        } => (Some(config_schema), Some(schedule)),
+        Registration::FieldType { .. } => (None, None),
+    };
+    serde_json::json!({
+        "kind": r.kind(), "name": r.name(), "label": r.label(),
+        "element": r.element(),
+        "options_schema": options_schema,
+        "schedule": schedule,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -65,7 +65,8 @@
 //! A panic that unwinds out of an `extern "C"` function aborts the server.
 //! So the functions [`export_plugin!`] exports run every plugin call under
 //! [`std::panic::catch_unwind`] and return a [`abi::PluginErrorKind::Panicked`]
-//! error with the panic message instead; the server logs it and carries on.
+//! error with the panic message and its place (`(at src/lib.rs:42:17)`)
+//! instead; the server logs it and carries on.
 //! That only works if the plugin is built with `panic = "unwind"` (Cargo's
 //! default). A plugin built with `panic = "abort"` cannot be contained, so
 //! the manifest records the strategy (`panic_unwind`) and the server can

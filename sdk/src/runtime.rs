@@ -249,20 +249,29 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 thread_local! {
     /// Whether this thread is inside a call from the host.
     static IN_HOST_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last panic inside a call from the host happened
+    /// (`file:line:column`), for the error that reports it.
+    static PANIC_PLACE: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Runs `body` as a call from the host: a panic in it is caught (by the
 /// caller's `catch_unwind`) and its message returned to the server, which
 /// logs it with secrets removed; so the panic hook stays quiet for it
-/// instead of printing the raw message to the server's stderr. Panics
-/// outside host calls (a vendor's own tests) reach the previous hook as
-/// usual.
+/// instead of printing the raw message to the server's stderr, and keeps
+/// only its place (file, line, column) for the message. Panics outside
+/// host calls (a vendor's own tests) reach the previous hook as usual.
 fn as_host_call<T>(body: impl FnOnce() -> T) -> T {
     static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
     QUIET_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !IN_HOST_CALL.with(std::cell::Cell::get) {
+            if IN_HOST_CALL.with(std::cell::Cell::get) {
+                let place = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                PANIC_PLACE.with(|slot| *slot.borrow_mut() = place);
+            } else {
                 previous(info);
             }
         }));
@@ -284,8 +293,17 @@ fn guarded(body: impl FnOnce() -> Result<String, PluginError>) -> RResult<RStrin
         Ok(Err(error)) => RResult::RErr(error),
         Err(payload) => RResult::RErr(PluginError::new(
             PluginErrorKind::Panicked,
-            panic_message(payload.as_ref()),
+            placed(panic_message(payload.as_ref())),
         )),
+    }
+}
+
+/// A caught panic's message with the place it happened (kept by the panic
+/// hook), as in `index out of bounds (at src/lib.rs:42:9)`.
+fn placed(message: String) -> String {
+    match PANIC_PLACE.with(|slot| slot.borrow_mut().take()) {
+        Some(place) => format!("{message} (at {place})"),
+        None => message,
     }
 }
 

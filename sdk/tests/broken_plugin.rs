@@ -44,12 +44,23 @@ fn a_panicking_manifest_comes_back_empty() {
 fn a_panicking_register_is_a_panicked_error_every_time() {
     for _ in 0..2 {
         let error = plugin().handle().registrations().unwrap_err();
+        assert_eq!(error.kind(), Some(PluginErrorKind::Panicked), "{error}");
+        // The message keeps the panic's place: this file, line and column.
+        let message = error.message();
+        let place = message
+            .strip_prefix("register failed (at sdk/tests/broken_plugin.rs:")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("no place in {message:?}"));
         assert_eq!(
-            error,
-            CallError::Plugin {
-                kind: PluginErrorKind::Panicked,
-                message: "register failed".into()
-            }
+            place,
+            format!(
+                "{}:9",
+                include_str!("broken_plugin.rs")
+                    .lines()
+                    .position(|l| l.trim() == "panic!(\"register failed\");")
+                    .unwrap()
+                    + 1
+            )
         );
     }
     let error = plugin()

@@ -133,6 +133,29 @@ fn watched_directory(db: TestDb) {
         states,
         [("0.1.0", "disabled", "replaced"), ("0.2.0", "loaded", "-")]
     );
+    // `vigilo plugin list --all` shows the latest row per plugin; the
+    // replaced version only with --history.
+    let cli = Cli::with(&server.url, &server.admin_token, None);
+    let versions = |args: &[&str]| -> Vec<String> {
+        let listed = cli.run(args).ok().json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "fixture_upper")
+            .map(|p| p["version"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(versions(&["--json", "plugin", "list", "--all"]), ["0.2.0"]);
+    assert_eq!(
+        versions(&["--json", "plugin", "list", "--all", "--history"]),
+        ["0.1.0", "0.2.0"]
+    );
+    let table = cli.run(&["plugin", "list", "--all"]).ok().stdout.clone();
+    assert!(
+        table.contains("0.2.0") && !table.contains("replaced"),
+        "{table}"
+    );
 
     // A broken replacement leaves the running version active and is listed.
     install(&fixture_plugin("incompatible"), &plugins, "libupper.so");

@@ -299,7 +299,13 @@ fn plugin_failure_corpus(db: TestDb) {
         );
         assert_eq!(r.status, 502, "attempt {attempt}: {}", r.text);
         assert_eq!(r.code(), "plugin_panicked");
-        assert!(r.text.contains("validate blew up"), "{}", r.text);
+        // The message keeps the panic's place in the plugin's source.
+        assert!(
+            r.text
+                .contains("validate blew up (at tests/fixtures/plugin/src/lib.rs:"),
+            "{}",
+            r.text
+        );
         expect(&admin.get("/healthz"), 200);
     }
     let after = admin.post(
@@ -435,6 +441,48 @@ fn plugin_failure_corpus(db: TestDb) {
     }
 }
 
+/// A panic inside a call made through the SDK's test harness, on the built
+/// library, reports where it happened: its file and line in the plugin's
+/// source.
+#[test]
+fn a_panic_in_a_harness_call_keeps_its_place() {
+    use vigilo_sdk::harness::PluginTestHarness;
+    use vigilo_sdk::loader::{NoHost, PluginErrorKind};
+    let plugin = PluginTestHarness::load(fixture_plugin("call_panic")).unwrap();
+    let error = plugin
+        .call(
+            "field_type.validate",
+            &json!({"name": "fixture_call_panic", "value": "hi",
+                    "context": {"workspace": "test", "settings": {}}}),
+            &NoHost,
+        )
+        .unwrap_err();
+    assert_eq!(error.kind(), Some(PluginErrorKind::Panicked), "{error}");
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plugin/src/lib.rs"),
+    )
+    .unwrap();
+    let line = source
+        .lines()
+        .position(|l| l.contains("panic!(\"fixture: validate blew up\")"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        error.message(),
+        format!("fixture: validate blew up (at tests/fixtures/plugin/src/lib.rs:{line}:13)")
+    );
+    // The typed helper fails the test with the same place.
+    let typed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        plugin.validate("fixture_call_panic", json!("hi"), Value::Null)
+    }))
+    .unwrap_err();
+    let said = typed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        said.contains(&format!("tests/fixtures/plugin/src/lib.rs:{line}")),
+        "{said}"
+    );
+}
+
 /// `vigilo-server check-plugin` loads a file as the server would.
 #[test]
 fn check_plugin_preflight() {
@@ -474,6 +522,44 @@ fn check_plugin_preflight() {
     let (code, out) = run(&fixture_plugin("panic_abort"));
     assert_ne!(code, 0);
     assert!(out.contains("panic_abort_build"), "{out}");
+
+    // A bare file name is a file in the current directory.
+    let kanban = reference_plugin("kanban_overview");
+    let out = Command::new(&server_bin)
+        .args(["check-plugin", "--json"])
+        .arg(kanban.file_name().unwrap())
+        .current_dir(kanban.parent().unwrap())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["would_load"], true, "{report:#}");
+    // Each registration with its element, options schema and schedule.
+    let tile = &report["registrations"][0];
+    assert_eq!(tile["kind"], "dashboard_widget", "{report:#}");
+    assert_eq!(
+        tile["element"]["tag"], "kanban_overview-board",
+        "{report:#}"
+    );
+    assert_eq!(
+        tile["element"]["module"], "kanban_overview.js",
+        "{report:#}"
+    );
+    assert_eq!(tile["options_schema"]["type"], "object", "{report:#}");
+    assert!(tile["schedule"].is_null(), "{report:#}");
+    assert_eq!(report["frontend_problems"], json!([]), "{report:#}");
+    let out = Command::new(&server_bin)
+        .args(["check-plugin", "--json"])
+        .arg(fixture_plugin("ticker"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = &report["registrations"][0];
+    assert_eq!(task["name"], "fixture_tick", "{report:#}");
+    assert_eq!(task["schedule"], json!({"every_seconds": 1}), "{report:#}");
+    assert!(task["element"].is_null(), "{report:#}");
+    assert!(task["options_schema"].is_object(), "{report:#}");
 
     let out = Command::new(&server_bin)
         .args(["check-plugin", "--json"])

@@ -116,6 +116,11 @@ fn every_tick_runs_once(db: TestDb) {
     // plugin's own panic hook would print.
     let logs: String = servers.iter().map(ServerProcess::log).collect();
     assert!(logs.contains("blew up"), "the panic is not logged: {logs}");
+    // With its place in the plugin's source.
+    assert!(
+        logs.contains("blew up (at tests/fixtures/plugin/src/lib.rs:"),
+        "the panic's place is not logged: {logs}"
+    );
     assert!(
         !logs.contains("panicked at"),
         "a raw panic report reached the log: {logs}"
@@ -309,4 +314,137 @@ fn overlapping_and_abandoned_runs(db: TestDb) {
     assert!(recent_after >= recent_before, "recent runs were pruned");
 }
 
-on_both_databases!(every_tick_runs_once, overlapping_and_abandoned_runs);
+/// The `fixture_tick` entry of `GET /api/v1/scheduler/tasks` once it is
+/// listed with `schedule` (the scheduler registers a task, or its new
+/// schedule, at its first look after the server starts or the plugin loads).
+fn fixture_task(api: &Api, schedule: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = expect(&api.get("/api/v1/scheduler/tasks"), 200).clone();
+        let task = vigilo_tests::json::find(&listed["tasks"], "name", "fixture_tick");
+        if let Some(task) = task.filter(|t| t["schedule"] == schedule) {
+            return task.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fixture_tick never listed with {schedule}: {listed:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (with a generous deadline) until `fixture_tick` has a scheduled
+/// run (not one on demand) after run `after`.
+fn wait_for_a_scheduled_run(db: &TestDb, after: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.number(&format!(
+        "SELECT COUNT(*) FROM task_runs WHERE task = 'fixture_tick' AND id > {after}
+         AND runner NOT LIKE '%(on demand)'"
+    )) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the task never ran on its new schedule"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn last_run_id(db: &TestDb) -> i64 {
+    db.number("SELECT COALESCE(MAX(id), 0) FROM task_runs")
+}
+
+/// A schedule changed in `task_settings` takes effect at the next start:
+/// the next run is recomputed from the new schedule (not kept from the old
+/// one), and the listing says the schedule is set in config.
+fn a_schedule_changed_in_config_takes_effect(db: TestDb) {
+    let start = |schedule: Option<serde_json::Value>| {
+        vigilo_tests::TestServer::with_plugins_and(db.shared(), &["ticker"], move |config| {
+            config.scheduler_tick_ms = 100;
+            if let Some(schedule) = schedule {
+                config.task_settings.insert(
+                    "fixture_tick".into(),
+                    serde_json::json!({ "schedule": schedule }),
+                );
+            }
+        })
+    };
+    // On the 29th of February only: years away at most, days away at least.
+    let server = start(Some(serde_json::json!({"cron": "0 7 29 2 *"})));
+    let task = fixture_task(&server.admin(), "cron 0 7 29 2 *");
+    assert_eq!(task["schedule_from"], "config", "{task:#}");
+    assert!(
+        task["next_run_at"]
+            .as_str()
+            .unwrap()
+            .contains("-02-29T07:00:00"),
+        "{task:#}"
+    );
+    let cli = Cli::with(&server.url, &server.admin_token, None);
+    let table = cli.run(&["schedule", "list"]).ok().stdout.clone();
+    assert!(table.contains("cron 0 7 29 2 * (set in config)"), "{table}");
+    let before = last_run_id(&db);
+    drop(server);
+
+    // The operator changes it: it runs on the new schedule, not on the
+    // 29th of February.
+    let server = start(Some(serde_json::json!({"every_seconds": 2})));
+    let task = fixture_task(&server.admin(), "every 2s");
+    assert_eq!(task["schedule_from"], "config", "{task:#}");
+    assert!(
+        !task["next_run_at"]
+            .as_str()
+            .unwrap()
+            .contains("-02-29T07:00:00"),
+        "the old next run was kept: {task:#}"
+    );
+    wait_for_a_scheduled_run(&db, before);
+    drop(server);
+
+    // Without the setting, the plugin's own schedule is back.
+    let server = start(None);
+    let task = fixture_task(&server.admin(), "every 1s");
+    assert_eq!(task["schedule_from"], "plugin", "{task:#}");
+    let table = Cli::with(&server.url, &server.admin_token, None)
+        .run(&["schedule", "list"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        table.contains("every 1s") && !table.contains("(set in config)"),
+        "{table}"
+    );
+}
+
+/// A new version of a plugin, dropped into the plugins directory of a
+/// running server, brings its new schedule into effect at once.
+fn a_schedule_changed_by_a_new_plugin_version_takes_effect(db: TestDb) {
+    let dir = TempDir::new().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(fixture_plugin("ticker_old"), plugins.join("libticker.so")).unwrap();
+    let watched = plugins.clone();
+    let server = vigilo_tests::TestServer::start_with(db.shared(), move |config| {
+        config.plugins_dir = Some(watched);
+        config.scheduler_tick_ms = 100;
+    });
+    let admin = server.admin();
+    let task = fixture_task(&admin, "cron 0 7 * * *");
+    assert_eq!(task["schedule_from"], "plugin", "{task:#}");
+    let before = last_run_id(&db);
+
+    // Version 0.1.0 runs every second; moved in atomically.
+    let staged = dir.path().join("libticker.so.new");
+    std::fs::copy(fixture_plugin("ticker"), &staged).unwrap();
+    std::fs::rename(&staged, plugins.join("libticker.so")).unwrap();
+    fixture_task(&admin, "every 1s");
+    wait_for_a_scheduled_run(&db, before);
+}
+
+on_both_databases!(
+    every_tick_runs_once,
+    overlapping_and_abandoned_runs,
+    a_schedule_changed_in_config_takes_effect,
+    a_schedule_changed_by_a_new_plugin_version_takes_effect
+);

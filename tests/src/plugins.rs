@@ -18,9 +18,10 @@ use crate::{bin_dir, expect, Api};
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 15] = [
+pub const FIXTURE_VARIANTS: [&str; 17] = [
     "upper",
     "ticker",
+    "ticker_old",
     "v2",
     "incompatible",
     "bad_semver",
@@ -33,6 +34,7 @@ pub const FIXTURE_VARIANTS: [&str; 15] = [
     "altered_abi",
     "panic_abort",
     "broken_tile",
+    "bad_tiles",
     "hostile",
 ];
 

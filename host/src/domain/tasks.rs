@@ -10,10 +10,17 @@ use crate::authz::Caller;
 use crate::state::AppState;
 use crate::store::{TaskRun, TaskView};
 
-/// Every scheduled task with its last `runs` runs (platform admins).
+/// Every scheduled task with its last `runs` runs (platform admins), each
+/// saying whether its schedule is the plugin's or this server's config's.
 pub async fn list(state: &AppState, caller: &Caller, runs: i64) -> DomainResult<Vec<TaskView>> {
     caller.require_platform_admin("see the scheduler's tasks")?;
-    Ok(state.store.list_tasks(runs).await?)
+    let mut tasks = state.store.list_tasks(runs).await?;
+    for task in &mut tasks {
+        if task.schedule_from == "plugin" && state.scheduler.schedule_overridden(&task.name) {
+            task.schedule_from = "config".into();
+        }
+    }
+    Ok(tasks)
 }
 
 /// A task's runs, newest first (platform admins).

@@ -7,7 +7,8 @@
 //! refuses a version whose `compatible_with` excludes this server, picks the
 //! library for this host's target, loads it once exactly as the server
 //! would, checks that the bundle's frontend files are the ones the library
-//! embeds, and only then moves it into place with a rename, so the server
+//! embeds and that its element modules keep the frontend rules
+//! (`vigilo_sdk::loader::frontend`), and only then moves it into place with a rename, so the server
 //! never sees a half-written file. Both are recorded in the audit log.
 
 use std::path::{Path, PathBuf};
@@ -119,6 +120,22 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
     if let Err(e) = frontend_matches(&bundle, &checked) {
         let _ = std::fs::remove_file(&staging);
         return Err(e);
+    }
+    // The frontend rules vigilo-plugin and check-plugin apply too.
+    let problems =
+        vigilo_sdk::loader::check_frontend(&checked.registrations, |path| checked.link.asset(path));
+    if !problems.is_empty() {
+        let _ = std::fs::remove_file(&staging);
+        bail!(
+            "{} {}'s frontend half would fail in the browser:\n  - {}",
+            m.name,
+            m.version,
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        );
     }
     let details = json!({
         "version": m.version, "path": target_path, "bundle": bundle_path,

@@ -283,7 +283,9 @@ fn load_bytes(
                 ),
             )
         })?,
-        None => path.to_owned(),
+        // dlopen looks a bare file name up on the library path, not in the
+        // current directory: always give it a path.
+        None => std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
     };
     let opened = super::tier::open(path, &loaded_from, vigilo_version, &options.tiers)?;
     Ok(Loaded {

@@ -22,6 +22,10 @@
 //! soon as a server is back (another server takes it right away). A tick
 //! that fell while no server was running runs once, late, when one is
 //! back; several missed ticks run once, not once each.
+//!
+//! A task whose schedule changed (in `task_settings`, or in a new version of
+//! its plugin) is due at the next time its new schedule gives, at once; an
+//! unchanged schedule keeps the due time the server processes share.
 
 pub mod cron;
 mod runs;

@@ -90,6 +90,12 @@ impl Scheduler {
         }))
     }
 
+    /// Whether the operator's `task_settings` replace the schedule of the
+    /// plugin task `task` (with a schedule that can be used).
+    pub fn schedule_overridden(&self, task: &str) -> bool {
+        matches!(self.schedule_override(task), Some(Ok(_)))
+    }
+
     /// The core tasks plus every loaded plugin's tasks, now.
     pub fn tasks(&self) -> Vec<TaskDef> {
         let mut tasks = vec![TaskDef {

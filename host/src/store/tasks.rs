@@ -21,6 +21,10 @@ pub struct TaskView {
     pub source: String,
     /// `every 3600s` or `cron 0 7 * * *`.
     pub schedule: String,
+    /// Where the schedule comes from: `core` (a task of the server's own),
+    /// `plugin` (as the plugin declares it) or `config` (the operator's
+    /// `task_settings.<task>.schedule`, which replaces the plugin's).
+    pub schedule_from: String,
     /// When it is next due (RFC 3339).
     pub next_run_at: String,
     /// Its most recent runs, newest first.
@@ -102,6 +106,11 @@ impl Store {
                     name,
                     source: row.try_get("source")?,
                     schedule: row.try_get("schedule")?,
+                    schedule_from: if row.try_get::<String, _>("source")? == "core" {
+                        "core".into()
+                    } else {
+                        "plugin".into()
+                    },
                     next_run_at: row.try_get("next_run_at")?,
                     last_runs: Vec::new(),
                 });
@@ -139,8 +148,10 @@ impl Store {
     }
 
     /// Registers `task` (or keeps its schedule current) and returns its
-    /// stored due time. An existing task keeps its due time, which other
-    /// servers may share.
+    /// stored due time. An existing task whose schedule is unchanged keeps
+    /// its due time, which other servers may share; one whose schedule
+    /// changed (in config, or in a new version of its plugin) is due at
+    /// `first_due`, computed from the new schedule, at once.
     pub async fn register_task(
         &self,
         task: &str,
@@ -152,7 +163,11 @@ impl Store {
         let due: String = sqlx::query_scalar(
             "INSERT INTO scheduled_tasks (name, source, schedule, next_run_at, updated_at)
              VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (name) DO UPDATE SET source = excluded.source, schedule = excluded.schedule
+             ON CONFLICT (name) DO UPDATE SET source = excluded.source, schedule = excluded.schedule,
+                 next_run_at = CASE WHEN scheduled_tasks.schedule = excluded.schedule
+                     THEN scheduled_tasks.next_run_at ELSE excluded.next_run_at END,
+                 updated_at = CASE WHEN scheduled_tasks.schedule = excluded.schedule
+                     THEN scheduled_tasks.updated_at ELSE excluded.updated_at END
              RETURNING next_run_at",
         )
         .bind(task)

@@ -538,6 +538,16 @@ struct TasksPage {
     rows: Vec<TaskRow>,
 }
 
+/// A task's schedule, marked when the server's configuration replaces the
+/// one its plugin declares.
+fn schedule_text(task: &crate::store::TaskView) -> String {
+    if task.schedule_from == "config" {
+        format!("{} (set in config)", task.schedule)
+    } else {
+        task.schedule.clone()
+    }
+}
+
 /// `GET /admin/tasks`.
 pub async fn tasks_list(
     State(state): State<AppState>,
@@ -548,10 +558,10 @@ pub async fn tasks_list(
         .into_iter()
         .map(|t| TaskRow {
             next: when(&t.next_run_at),
+            schedule: schedule_text(&t),
             last: t.last_runs.into_iter().next().map(run_row),
             name: t.name,
             source: t.source,
-            schedule: t.schedule,
         })
         .collect();
     let frame = Frame::admin(&state, &current, "tasks", "Periodic tasks").await?;
@@ -609,9 +619,9 @@ pub async fn task(
     Ok(render(&TaskPage {
         frame,
         next: when(&view.next_run_at),
+        schedule: schedule_text(&view),
         name: view.name,
         source: view.source,
-        schedule: view.schedule,
         runs,
         just_ran: ran.ran,
     }))

@@ -12,7 +12,10 @@
 //!   server serves), so they can be reviewed or hosted without loading the
 //!   library.
 //!
-//! [`package`] builds one (the `vigilo-plugin package` command);
+//! [`package`] builds one (the `vigilo-plugin package` command), after
+//! [`check_release`] (`vigilo-plugin check`) found nothing a server would
+//! refuse: the server's loader checks against a target Vigilo version and
+//! the frontend rules of `vigilo_sdk::loader::frontend`;
 //! [`Bundle::read`] and [`Bundle::verify`] are what a server runs before
 //! installing one (`vigilo-server plugin install`).
 
@@ -199,8 +202,91 @@ pub struct PackageRequest {
     pub frontend_dir: Option<PathBuf>,
     /// Sign with this key.
     pub signing_key: Option<SigningKey>,
+    /// The Vigilo server version the library must be accepted by
+    /// (`compatible_with` included); see [`DEFAULT_VIGILO_VERSION`].
+    pub vigilo_version: String,
     /// Where to write the bundle.
     pub out: PathBuf,
+}
+
+/// The Vigilo version `package` and `check` check against unless told
+/// otherwise: the server version this SDK belongs to.
+pub const DEFAULT_VIGILO_VERSION: &str = vigilo_sdk::harness::SERVER_VERSION;
+
+/// Every reason a server would refuse a library: the server's own loader
+/// checks (the first that fails) and each frontend rule its element
+/// modules break.
+#[derive(Debug)]
+pub struct Refused {
+    /// The Vigilo version checked against.
+    pub vigilo_version: String,
+    /// Each reason, as `code: message`.
+    pub reasons: Vec<String>,
+}
+
+impl Refused {
+    fn refusing(self, path: &Path) -> anyhow::Error {
+        anyhow!(
+            "refusing to package {}: a Vigilo {} server would refuse it:\n  - {}",
+            path.display(),
+            self.vigilo_version,
+            self.reasons.join("\n  - ")
+        )
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a Vigilo {} server would refuse it:\n  - {}",
+            self.vigilo_version,
+            self.reasons.join("\n  - ")
+        )
+    }
+}
+
+/// Checks the library at `path` as a server running `vigilo_version`
+/// checks it before it runs it ([`vigilo_sdk::loader::check_library`]), and
+/// its element modules with the frontend rules
+/// ([`vigilo_sdk::loader::check_frontend`]), which `vigilo-server
+/// check-plugin` and `plugin install` apply too.
+pub fn check_release(
+    path: &Path,
+    vigilo_version: &str,
+) -> std::result::Result<vigilo_sdk::loader::CheckedLibrary, Refused> {
+    use vigilo_sdk::loader::{check_frontend, check_library, PluginHandle};
+    let refused = |reasons| Refused {
+        vigilo_version: vigilo_version.to_owned(),
+        reasons,
+    };
+    let (checked, mut reasons) = match check_library(path, vigilo_version) {
+        Ok(checked) => (Some(checked), Vec::new()),
+        Err(refusal) => (None, vec![refusal.to_string()]),
+    };
+    // A library refused for what its manifest says (its compatible_with)
+    // still has its frontend checked, so every reason is named at once.
+    let registrations = match &checked {
+        Some(checked) => Some((checked.handle, checked.registrations.clone())),
+        None => PluginHandle::load(path).ok().and_then(|handle| {
+            let manifest = handle.manifest().ok()?;
+            if !manifest.panic_unwind {
+                return None;
+            }
+            Some((handle, handle.registrations().ok()?))
+        }),
+    };
+    if let Some((handle, registrations)) = registrations {
+        reasons.extend(
+            check_frontend(&registrations, |p| handle.asset(p))
+                .iter()
+                .map(|problem| format!("frontend {problem}")),
+        );
+    }
+    match checked {
+        Some(checked) if reasons.is_empty() => Ok(checked),
+        _ => Err(refused(reasons)),
+    }
 }
 
 /// Builds a bundle; returns its manifest.
@@ -225,22 +311,8 @@ pub fn package(request: &PackageRequest) -> Result<BundleManifest> {
         check_library_target(target, path, &bytes)?;
         contents.insert(target.clone(), bytes);
     }
-    let handle = vigilo_sdk::loader::PluginHandle::load(native).map_err(|e| {
-        anyhow!(
-            "{} is not a loadable plugin: {}",
-            native.display(),
-            vigilo_sdk::loader::library_error_summary(&e)
-        )
-    })?;
-    let plugin = handle
-        .manifest()
-        .map_err(|e| anyhow!("cannot read the manifest of {}: {e}", native.display()))?;
-    if !plugin.panic_unwind {
-        bail!(
-            "{} was built with panic = \"abort\"; servers refuse such plugins",
-            native.display()
-        );
-    }
+    let checked = check_release(native, &request.vigilo_version).map_err(|e| e.refusing(native))?;
+    let (handle, plugin) = (checked.handle, checked.manifest);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut libraries = BTreeMap::new();
     for (target, path) in &request.libraries {
@@ -690,6 +762,7 @@ mod tests {
             ]),
             frontend_dir: None,
             signing_key: None,
+            vigilo_version: DEFAULT_VIGILO_VERSION.into(),
             out: dir.join("out.tar.gz"),
         };
         let error = package(&request).unwrap_err().to_string();

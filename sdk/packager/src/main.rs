@@ -6,7 +6,13 @@
 //!                       --lib aarch64-unknown-linux-gnu=target/aarch64-unknown-linux-gnu/release/libmy_plugin.so \
 //!                       [--frontend frontend/] [--sign vendor.key] --out my_plugin-0.1.0.tar.gz
 //! vigilo-plugin inspect my_plugin-0.1.0.tar.gz [--key HEX]... [--trusted-keys FILE]
+//! vigilo-plugin check target/release/libmy_plugin.so [--vigilo-version 0.1.0]
 //! ```
+//!
+//! `package` and `check` refuse a library a Vigilo server would refuse (the
+//! server's loader checks against `--vigilo-version`, by default the server
+//! version of this SDK, and the frontend rules of
+//! `vigilo_sdk::loader::frontend`), naming each reason.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,8 +21,8 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
 use vigilo_plugin_bundle::{
-    keygen, package, parse_public_key, read_signing_key, read_trusted_keys, Bundle, PackageRequest,
-    SignatureCheck,
+    check_release, keygen, package, parse_public_key, read_signing_key, read_trusted_keys, Bundle,
+    PackageRequest, SignatureCheck, DEFAULT_VIGILO_VERSION,
 };
 
 #[derive(Parser)]
@@ -52,6 +58,18 @@ enum Command {
         /// The bundle to write (.tar.gz)
         #[arg(long)]
         out: PathBuf,
+        /// The Vigilo server version the plugin must be accepted by
+        #[arg(long, value_name = "VERSION", default_value = DEFAULT_VIGILO_VERSION)]
+        vigilo_version: String,
+    },
+    /// Check a built library as a Vigilo server would (its loader checks and
+    /// the frontend rules); exit 1 naming each reason it would be refused
+    Check {
+        /// The built library (.so/.dylib) for this machine
+        lib: PathBuf,
+        /// The Vigilo server version the plugin must be accepted by
+        #[arg(long, value_name = "VERSION", default_value = DEFAULT_VIGILO_VERSION)]
+        vigilo_version: String,
     },
     /// Print a bundle's manifest; with --key or --trusted-keys, verify its signature and checksums
     Inspect {
@@ -80,6 +98,7 @@ fn run(cli: Cli) -> Result<()> {
             frontend,
             sign,
             out,
+            vigilo_version,
         } => {
             let mut libraries = BTreeMap::new();
             for lib in libs {
@@ -93,6 +112,7 @@ fn run(cli: Cli) -> Result<()> {
                 libraries,
                 frontend_dir: frontend,
                 signing_key,
+                vigilo_version,
                 out: out.clone(),
             })?;
             println!(
@@ -112,6 +132,17 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     ", unsigned"
                 }
+            );
+        }
+        Command::Check {
+            lib,
+            vigilo_version,
+        } => {
+            let checked = check_release(&lib, &vigilo_version)
+                .map_err(|refused| anyhow!("{}: {refused}", lib.display()))?;
+            println!(
+                "{} {} ({}): a Vigilo {vigilo_version} server would accept it",
+                checked.manifest.name, checked.manifest.version, checked.manifest.kind
             );
         }
         Command::Inspect {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::loader::{check_library, Manifest, Refusal, RefusalReason};
+use crate::loader::{check_frontend, check_library, Manifest, Refusal, RefusalReason};
 
 /// The Vigilo server version this SDK release belongs to: the `VIGILO_VERSION`
 /// of the server built from the same source tree as this SDK.
@@ -50,7 +50,8 @@ pub fn release_library(lib_name: &str) -> PathBuf {
 /// `panic = "unwind"`, a valid name and semver version, `compatible_with`
 /// matching `server_version` (for example [`SERVER_VERSION`]), the plugin
 /// ABI version, registrations of its own kind with valid names, and
-/// relative asset paths. Permissions and pinned checksums are the
+/// relative asset paths; and each element module against the frontend
+/// rules ([`crate::loader::frontend`]), as `vigilo-plugin package` does. Permissions and pinned checksums are the
 /// installing operator's, and are checked by the server where it is
 /// installed.
 ///
@@ -65,7 +66,19 @@ pub fn release_library(lib_name: &str) -> PathBuf {
 pub fn assert_server_accepts(path: impl AsRef<Path>, server_version: &str) -> Manifest {
     let path = path.as_ref();
     match check_library(path, server_version) {
-        Ok(checked) => checked.manifest,
+        Ok(checked) => {
+            let problems = check_frontend(&checked.registrations, |p| checked.handle.asset(p));
+            if !problems.is_empty() {
+                let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                panic!(
+                    "{}'s frontend half would fail in the browser (the rules vigilo-plugin \
+                     package and vigilo-server check-plugin apply):\n  - {}",
+                    path.display(),
+                    listed.join("\n  - ")
+                );
+            }
+            checked.manifest
+        }
         Err(refusal) => panic!(
             "a Vigilo {server_version} server would refuse {}: {refusal}{}",
             path.display(),

@@ -42,12 +42,14 @@ use crate::{
 };
 
 mod check;
+pub mod frontend;
 mod target;
 
 pub use check::{
     check_library, check_loaded, check_manifest, check_name, check_registrations, library_reason,
     safe_relative_path, CheckedLibrary, Refusal, RefusalReason, BUILTIN_FIELD_TYPES,
 };
+pub use frontend::{check_frontend, FrontendProblem};
 pub use target::LibraryTarget;
 
 pub use crate::abi::{PluginErrorKind, PluginModRef, SDK_ABI_VERSION};
