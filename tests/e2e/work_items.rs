@@ -445,9 +445,74 @@ fn updates_record_what_changed(db: TestDb) {
     assert!(!page.contains("`points`"), "{page}");
 }
 
+/// With `four_eyes` on, a change's author may not approve it (one rule, in
+/// the domain, so the CLI and the page refuse it too); someone else may. The setting takes only true or false, and holidays only dates.
+fn four_eyes_keeps_authors_from_approving(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let author = server.api(&join(&server, "ops", "rm@ops.com", "approver", false));
+    let other = server.api(&join(&server, "ops", "appr@ops.com", "approver", false));
+    let change = |api: &Api| {
+        let item = api.create(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "change", "title": "Upgrade"}),
+        );
+        let path = format!("/api/v1/workspaces/ops/items/{}", item["id"]);
+        expect(&transition(api, &path, "pending_approval"), 200);
+        path
+    };
+    // Off (the default): the author may approve.
+    let first = change(&author);
+    expect(&transition(&author, &first, "approved"), 200);
+
+    for (value, says) in [(json!("yes"), "true"), (json!(1), "true")] {
+        let r = admin.put(
+            "/api/v1/workspaces/ops/settings/four_eyes",
+            json!({"value": value}),
+        );
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert_eq!(r.json["error"]["field"], "value", "{}", r.text);
+        assert!(r.text.contains(says), "{}", r.text);
+    }
+    let r = admin.put(
+        "/api/v1/workspaces/ops/settings/holidays",
+        json!({"value": ["2026-12-25", "Christmas"]}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("Christmas"), "{}", r.text);
+    expect(
+        &admin.put(
+            "/api/v1/workspaces/ops/settings/four_eyes",
+            json!({"value": true}),
+        ),
+        200,
+    );
+
+    // On: the author is refused; another approver approves. Rejecting one's own change stays allowed.
+    let second = change(&author);
+    let refused = transition(&author, &second, "approved");
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("approved by someone other than its author"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        expect(&author.get(&second), 200)["status"],
+        "pending_approval"
+    );
+    expect(&transition(&other, &second, "approved"), 200);
+    let third = change(&author);
+    expect(&transition(&author, &third, "rejected"), 200);
+}
+
 on_both_databases!(
     workflows_and_approval,
     custom_fields_with_builtin_types,
     custom_fields_are_capped,
-    updates_record_what_changed
+    updates_record_what_changed,
+    four_eyes_keeps_authors_from_approving
 );

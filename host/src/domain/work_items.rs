@@ -512,6 +512,15 @@ pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> Domai
     }
     if flow.is_decision(status) {
         access.require(Permission::ChangeApprove)?;
+        let four_eyes = access.workspace.settings[super::workspaces::FOUR_EYES] == true;
+        let own = item.created_by.as_deref() == Some(access.caller.user.email.as_str());
+        if status == "approved" && four_eyes && own {
+            return Err(DomainError::Conflict(format!(
+                "{} {} was created by you, and in this workspace a change is approved by \
+                 someone other than its author (the `four_eyes` setting)",
+                item.kind, item.id
+            )));
+        }
     }
     Ok(())
 }

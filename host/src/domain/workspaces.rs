@@ -142,6 +142,50 @@ pub async fn create(
 /// The largest setting value, encoded as JSON.
 pub const MAX_SETTING_BYTES: usize = 64 * 1024;
 
+/// The setting that makes a change's approval a second person's: its
+/// author may not approve it.
+pub const FOUR_EYES: &str = "four_eyes";
+
+/// The settings Vigilo itself reads have a shape: `holidays` is a list of
+/// dates (`2026-12-25`), `four_eyes` is true or false. Others are free.
+fn check_known_setting(key: &str, value: &Value) -> DomainResult<()> {
+    match key {
+        "holidays" => {
+            let Some(days) = value.as_array() else {
+                return Err(DomainError::invalid(
+                    "value",
+                    "holidays are a list of dates, such as [\"2026-12-25\"]",
+                ));
+            };
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let bad: Vec<String> = days
+                .iter()
+                .filter(|d| {
+                    d.as_str()
+                        .is_none_or(|text| time::Date::parse(text, format).is_err())
+                })
+                .map(Value::to_string)
+                .collect();
+            if bad.is_empty() {
+                Ok(())
+            } else {
+                Err(DomainError::invalid(
+                    "value",
+                    format!(
+                        "not a date: {}; holidays are dates such as \"2026-12-25\"",
+                        bad.join(", ")
+                    ),
+                ))
+            }
+        }
+        FOUR_EYES if !value.is_boolean() => Err(DomainError::invalid(
+            "value",
+            "four_eyes is true (a change's author may not approve it) or false",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Sets (`Some`) or removes (`None`) one workspace setting, such as
 /// `holidays` (needs `workspace.settings`); returns every setting after the
 /// change.
@@ -170,6 +214,7 @@ pub async fn write_setting(
                     "a setting's value may be at most 64 KiB of JSON",
                 ));
             }
+            check_known_setting(&key, &v)?;
             let details = json!({"key": key, "old": settings.get(&key), "new": v});
             settings.insert(key.clone(), v);
             ("workspace.settings.set", details)

@@ -59,6 +59,9 @@ struct Shared {
     served: AtomicBool,
     /// The plugin's name (the file's, until the worker says).
     label: Mutex<String>,
+    /// Whether the server kept the worker to serve calls: the end of one it
+    /// did not keep (a refused library) is told where it was refused.
+    kept: AtomicBool,
 }
 
 /// The last lines a worker wrote to standard error, and whether it has
@@ -267,6 +270,7 @@ impl Unconfined {
             .try_clone()
             .map_err(|e| format!("cannot use the worker's socket: {e}"))?;
         self.kept = true;
+        self.shared.kept.store(true, Ordering::SeqCst);
         Ok((
             WorkerProcess {
                 pid: self.pid,
@@ -560,7 +564,9 @@ fn watch(
     let mut ended = shared.ended.lock().unwrap_or_else(|e| e.into_inner());
     if ended.is_none() {
         let why = describe_end(status, &lines);
-        tracing::warn!(plugin = %label(), pid, "a plugin worker ended: {why}");
+        if shared.kept.load(Ordering::SeqCst) {
+            tracing::warn!(plugin = %label(), pid, "a plugin worker ended: {why}");
+        }
         *ended = Some(why);
     }
 }
