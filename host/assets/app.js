@@ -38,6 +38,13 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// A page brought back by Back or Forward from the browser's memory shows
+// what was true when it was left (and the button its form disabled): load
+// it afresh, so it shows the current state.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) location.reload();
+});
+
 for (const form of document.querySelectorAll("form[method=post]")) {
   form.addEventListener("submit", () => {
     // Submitting twice would create twice; the page is replaced anyway.

@@ -420,6 +420,25 @@ fn work_items_with_the_plugin_date_picker(db: TestDb) {
     assert!(browser
         .text(".history")
         .contains("moved it from draft to pending approval"));
+    // Back shows the item as it is now, with live buttons.
+    browser.script("history.back()");
+    browser.wait_for(
+        "the page before the move",
+        "return location.search === '' && !!document.querySelector('.moves')",
+    );
+    assert!(browser
+        .text(".history")
+        .contains("moved it from draft to pending approval"));
+    assert_eq!(
+        browser
+            .script("return [...document.querySelectorAll('.moves button')].some(b => b.disabled)"),
+        serde_json::json!(false)
+    );
+    browser.script("history.forward()");
+    browser.wait_for(
+        "the page after the move",
+        "return location.search.startsWith('?moved=')",
+    );
 
     // Editing keeps the plugin's editor and its value.
     let id = browser
