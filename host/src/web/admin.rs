@@ -45,6 +45,10 @@ pub struct PluginRow {
     reason: Option<(String, String, &'static str)>,
     /// Where it runs (`in process`, `worker`) and, in words, how and why.
     tier: Option<(&'static str, String)>,
+    /// What the installation's stored policy says about it, in words.
+    policy: Option<String>,
+    /// What its calls cost, one sentence per call kind.
+    costs: Vec<(String, String)>,
     can_enable: bool,
     can_disable: bool,
 }
@@ -65,6 +69,7 @@ pub async fn plugins(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let entries = plugins::list(&state, &current.caller, true)?;
+    let tiers = state.plugins.tiers();
     // Hashing each library the first time takes a millisecond or so.
     let rows: Vec<PluginRow> = tokio::task::spawn_blocking(move || {
         entries
@@ -105,6 +110,15 @@ pub async fn plugins(
                         )
                     }),
                     tier: e.tier.map(|t| tier_words(e, t)),
+                    policy: e.name().and_then(|n| tiers.note(n)).map(|note| {
+                        format!(
+                            "{} (decided by {}, {}).",
+                            capitalised(&note.reason),
+                            note.decided_by,
+                            note.updated_at
+                        )
+                    }),
+                    costs: if loaded { cost_words(e) } else { Vec::new() },
                     can_enable: state == PluginState::Disabled
                         && matches!(
                             e.reason(),
@@ -140,6 +154,44 @@ pub async fn plugins(
     }))
 }
 
+/// `text` with its first letter in capitals.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// What a plugin's calls cost, per call kind: the kind, and a sentence.
+fn cost_words(entry: &crate::plugins::PluginEntry) -> Vec<(String, String)> {
+    entry
+        .call_figures()
+        .into_iter()
+        .map(|f| {
+            let mut words = match f.calls {
+                1 => "1 call".to_owned(),
+                n => format!("{n} calls"),
+            };
+            for (count, what) in [
+                (f.errors, "errors"),
+                (f.rejected, "refused inputs"),
+                (f.panics, "panics"),
+                (f.crashes, "crashes"),
+                (f.timeouts, "timeouts"),
+            ] {
+                if count > 0 || what == "errors" {
+                    words.push_str(&format!(", {count} {what}"));
+                }
+            }
+            if let (Some(p50), Some(p99)) = (f.p50_ms, f.p99_ms) {
+                words.push_str(&format!("; p50 {p50:.3} ms, p99 {p99:.3} ms"));
+            }
+            (f.call, words)
+        })
+        .collect()
+}
+
 /// A plugin's tier for the page: a short label, and a sentence saying
 /// where it runs, what confines it and which setting chose it.
 fn tier_words(
@@ -156,7 +208,13 @@ fn tier_words(
     match (tier.isolation, entry.worker()) {
         (Isolation::Worker, Some(worker)) => {
             let running = match worker.pid() {
-                Some(pid) => format!("running as process {pid}"),
+                Some(pid) => match crate::plugins::metrics::resident_bytes(pid) {
+                    Some(bytes) => format!(
+                        "running as process {pid} ({:.1} MiB resident)",
+                        bytes as f64 / (1024.0 * 1024.0)
+                    ),
+                    None => format!("running as process {pid}"),
+                },
                 None if entry.is_loaded() => "not running now (the next call starts it)".to_owned(),
                 None => "not running while the plugin is out of use".to_owned(),
             };
