@@ -25,9 +25,15 @@
 //! within `plugin_crash_window_secs` the plugin is disabled
 //! (`disabled_after_crashes`).
 //!
-//! Loads, skips and disables are announced on a channel as [`PluginEvent`]s;
-//! the server appends them to the installation's audit chain as the system
-//! actor.
+//! An in-process plugin that panics `plugin_panic_limit` times in a row is
+//! moved to the worker tier instead when `plugin_panic_policy` says so
+//! (the default); one whose call the server died in is moved at the next
+//! start ([`forensics`] keeps the record of running in-process calls).
+//! Every call is counted per plugin and call kind ([`metrics`]).
+//!
+//! Loads, skips, disables and moves are announced on a channel as
+//! [`PluginEvent`]s; the server appends them to the installation's audit
+//! chain as the system actor.
 
 pub mod arch;
 pub mod assets;
