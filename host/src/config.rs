@@ -691,7 +691,8 @@ impl Config {
             self.public_url = v;
         }
         if let Some(v) = get("VIGILO_METRICS_TOKEN_SHA256") {
-            self.metrics_token_sha256 = Some(v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
+            self.metrics_token_sha256 =
+                Some(v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("VIGILO_STRICT_PLUGINS") {
             self.strict_plugins = env_bool("VIGILO_STRICT_PLUGINS", &v)?;

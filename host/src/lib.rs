@@ -336,7 +336,10 @@ pub async fn unlock_sign_in(
 /// after applying the policy to any plugin whose call the last process
 /// died in (named in the log, moved to the worker tier for good, recorded
 /// in the audit chain).
-async fn open_call_log(config: &Config, store: &Store) -> anyhow::Result<plugins::forensics::CallLog> {
+async fn open_call_log(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<plugins::forensics::CallLog> {
     use plugins::forensics::{CallLog, FILE_NAME};
     let path = config.data_dir.join(FILE_NAME);
     std::fs::create_dir_all(&config.data_dir)

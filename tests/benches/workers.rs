@@ -85,7 +85,11 @@ fn main() {
     let data = tempfile::TempDir::new().unwrap();
     let call_log = data.path().join("plugin-calls");
     for (isolation, log, what) in [
-        (Isolation::InProcess, None, "in_process without the call record"),
+        (
+            Isolation::InProcess,
+            None,
+            "in_process without the call record",
+        ),
         (Isolation::InProcess, Some(call_log.as_path()), "in_process"),
         (Isolation::Worker, None, "worker"),
     ] {

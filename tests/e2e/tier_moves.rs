@@ -30,7 +30,8 @@ fn a_server_that_died_in_a_plugin_call_names_it_and_runs_it_in_a_worker(db: Test
         &format!("installed_plugins = [{hostile:?}]\nplugin_isolation = \"in_process\"\n"),
     );
     let token = create_admin(&config, "root@example.com");
-    let mut first = ServerProcess::spawn(server_command(&config), port, &dir.path().join("first.log"));
+    let mut first =
+        ServerProcess::spawn(server_command(&config), port, &dir.path().join("first.log"));
     first.wait_healthy();
     let admin = Api::new(first.url(), Some(&token));
     create_workspace(&admin, "ops");
@@ -39,7 +40,10 @@ fn a_server_that_died_in_a_plugin_call_names_it_and_runs_it_in_a_worker(db: Test
         json!({"key": "h", "label": "Hostile", "type": "fixture_hostile", "applies_to": ["task"]}),
     );
     let item = |value: &str| json!({"kind": "task", "title": "t", "fields": {"h": value}});
-    expect(&admin.post("/api/v1/workspaces/ops/items", item("fine")), 201);
+    expect(
+        &admin.post("/api/v1/workspaces/ops/items", item("fine")),
+        201,
+    );
     let shown = expect(&admin.get("/api/v1/plugins/fixture_hostile"), 200).clone();
     assert_eq!(shown["isolation"], "in_process", "{shown:#}");
 
@@ -54,7 +58,11 @@ fn a_server_that_died_in_a_plugin_call_names_it_and_runs_it_in_a_worker(db: Test
 
     // The next start names the plugin, the call and when it started, and
     // runs the plugin in a worker from now on.
-    let second = ServerProcess::spawn(server_command(&config), port, &dir.path().join("second.log"));
+    let second = ServerProcess::spawn(
+        server_command(&config),
+        port,
+        &dir.path().join("second.log"),
+    );
     second.wait_healthy();
     let log = second.log();
     let line = log
@@ -67,12 +75,21 @@ fn a_server_that_died_in_a_plugin_call_names_it_and_runs_it_in_a_worker(db: Test
     assert_eq!(shown["isolation"], "worker", "{shown:#}");
     assert_eq!(shown["isolation_source"], "policy", "{shown:#}");
     let policy = &shown["policy"];
-    assert_eq!(policy["interrupted_call"], "field_type.validate", "{shown:#}");
+    assert_eq!(
+        policy["interrupted_call"], "field_type.validate",
+        "{shown:#}"
+    );
     assert_eq!(policy["decided_by"], "system", "{shown:#}");
     let at = policy["interrupted_at"].as_str().unwrap();
-    assert!(line.contains(at), "the log and the API give one time: {at} / {line}");
     assert!(
-        policy["reason"].as_str().unwrap().contains("runs in a worker from now on"),
+        line.contains(at),
+        "the log and the API give one time: {at} / {line}"
+    );
+    assert!(
+        policy["reason"]
+            .as_str()
+            .unwrap()
+            .contains("runs in a worker from now on"),
         "{shown:#}"
     );
     let cli = Cli::with(second.url(), &token, None);
@@ -82,17 +99,25 @@ fn a_server_that_died_in_a_plugin_call_names_it_and_runs_it_in_a_worker(db: Test
         .find(|l| l.contains("fixture_hostile"))
         .unwrap_or_else(|| panic!("{listed}"));
     assert!(row.contains("worker"), "{listed}");
-    assert!(row.contains("field_type.validate") && row.contains(at), "{listed}");
+    assert!(
+        row.contains("field_type.validate") && row.contains(at),
+        "{listed}"
+    );
 
     // Now the same value costs one call, not the server.
     let crashed = admin.post("/api/v1/workspaces/ops/items", item("segfault"));
     assert_eq!(crashed.code(), "plugin_crashed", "{}", crashed.text);
     expect(&admin.get("/healthz"), 200);
-    expect(&admin.post("/api/v1/workspaces/ops/items", item("fine")), 201);
+    expect(
+        &admin.post("/api/v1/workspaces/ops/items", item("fine")),
+        201,
+    );
 
     // The move is in the installation's audit chain, which verifies.
     let events = admin.installation_audit("action=plugin.isolation");
-    let event = events.find("plugin.isolation").expect("the move is audited");
+    let event = events
+        .find("plugin.isolation")
+        .expect("the move is audited");
     assert_eq!(event.target, "fixture_hostile");
     let verified = expect(&admin.get("/api/v1/audit/verify?full=true"), 200).clone();
     assert_eq!(verified["intact"], true, "{verified:#}");
@@ -132,7 +157,10 @@ fn a_plugin_that_keeps_panicking_in_process_moves_to_a_worker(db: TestDb) {
     assert_eq!(shown["isolation_source"], "policy", "{shown:#}");
     assert_eq!(shown["policy"]["decided_by"], "system", "{shown:#}");
     let reason = shown["policy"]["reason"].as_str().unwrap();
-    assert!(reason.contains("panicked 3 times in a row in process"), "{reason}");
+    assert!(
+        reason.contains("panicked 3 times in a row in process"),
+        "{reason}"
+    );
     let all = expect(&admin.get("/api/v1/plugins?all=true"), 200).clone();
     let moved = all["plugins"]
         .as_array()

@@ -176,8 +176,13 @@ pub async fn record_interrupted_call(
     let mut tx = store.begin_write().await?;
     crate::store::set_plugin_isolation(&mut tx, &found.plugin, Some(worker), &actor.label, &reason)
         .await?;
-    crate::store::set_plugin_interrupted_call(&mut tx, &found.plugin, &found.call, &found.started_at)
-        .await?;
+    crate::store::set_plugin_interrupted_call(
+        &mut tx,
+        &found.plugin,
+        &found.call,
+        &found.started_at,
+    )
+    .await?;
     audit::append(
         &mut tx,
         &actor,
@@ -220,9 +225,18 @@ pub async fn record_events(
                 let isolation = event.details["isolation"]
                     .as_str()
                     .and_then(crate::plugins::Isolation::parse);
-                let reason = event.details["reason"].as_str().unwrap_or_default().to_owned();
-                crate::store::set_plugin_isolation(&mut tx, &event.target, isolation, "system", &reason)
-                    .await?;
+                let reason = event.details["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                crate::store::set_plugin_isolation(
+                    &mut tx,
+                    &event.target,
+                    isolation,
+                    "system",
+                    &reason,
+                )
+                .await?;
             }
             audit::append(
                 &mut tx,

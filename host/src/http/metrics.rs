@@ -63,7 +63,10 @@ async fn allowed(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
     if let Some(expected) = &state.config.metrics_token_sha256 {
@@ -225,7 +228,10 @@ fn workers(out: &mut String, plugins: &BTreeMap<String, &Arc<PluginEntry>>) {
     );
     for (name, _, pid) in &workers {
         if let Some(pid) = pid {
-            let _ = writeln!(out, "vigilo_plugin_worker_process_id{{plugin=\"{name}\"}} {pid}");
+            let _ = writeln!(
+                out,
+                "vigilo_plugin_worker_process_id{{plugin=\"{name}\"}} {pid}"
+            );
         }
     }
     family(

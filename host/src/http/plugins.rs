@@ -15,7 +15,9 @@ use super::extract::{ApiPath, ApiQuery, Principal};
 use crate::domain::{dashboards, fields, plugins};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::plugins::metrics::{resident_bytes, CallFigures};
-use crate::plugins::{assets, Isolation, PluginEntry, PolicyNote, Reason, State, TierSource, Tiers};
+use crate::plugins::{
+    assets, Isolation, PluginEntry, PolicyNote, Reason, State, TierSource, Tiers,
+};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -201,10 +203,11 @@ async fn list_plugins(
     let entries = plugins::list(&state, &principal.caller, query.all)?;
     let tiers = state.plugins.tiers();
     // The first listing hashes each library (a millisecond or so each).
-    let plugins =
-        tokio::task::spawn_blocking(move || entries.iter().map(|e| plugin_view(e, &tiers)).collect())
-            .await
-            .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
+    let plugins = tokio::task::spawn_blocking(move || {
+        entries.iter().map(|e| plugin_view(e, &tiers)).collect()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
     Ok(Json(PluginList { plugins }))
 }
 

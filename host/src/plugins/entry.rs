@@ -171,8 +171,7 @@ impl PluginEntry {
 
     /// What its calls cost so far, per call kind.
     pub fn call_figures(&self) -> Vec<super::metrics::CallFigures> {
-        self.metrics
-            .figures(self.manifest.as_ref().map(|m| m.kind))
+        self.metrics.figures(self.manifest.as_ref().map(|m| m.kind))
     }
 
     /// The worker of a worker-tier plugin.

@@ -107,7 +107,9 @@ impl CallLog {
     /// Clears the record in `slot`: the call returned.
     pub fn end(&self, slot: usize) {
         // A zero start time marks the slot empty.
-        let _ = self.file.write_all_at(&[0u8; 8], (slot * SLOT_BYTES) as u64);
+        let _ = self
+            .file
+            .write_all_at(&[0u8; 8], (slot * SLOT_BYTES) as u64);
         self.release(slot);
     }
 

@@ -12,8 +12,8 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
-use vigilo_sdk::PluginKind;
 use vigilo_sdk::wire;
+use vigilo_sdk::PluginKind;
 
 /// The call kinds counted apart, by their wire method name.
 pub const CALL_KINDS: [&str; 5] = [
@@ -27,8 +27,8 @@ pub const CALL_KINDS: [&str; 5] = [
 /// Upper bounds of the duration buckets, in seconds (the last bucket,
 /// `+Inf`, takes the rest).
 pub const BUCKETS_SECONDS: [f64; 16] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 5.0, 30.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 5.0, 30.0,
 ];
 
 /// The bounds in microseconds, compared on the hot path.
@@ -292,6 +292,9 @@ mod tests {
         let p99 = f.p99_ms.unwrap();
         assert!(p99 <= 0.1, "{p99}");
         let widget = PluginMetrics::default();
-        assert_eq!(widget.figures(Some(PluginKind::DashboardWidget))[0].p50_ms, None);
+        assert_eq!(
+            widget.figures(Some(PluginKind::DashboardWidget))[0].p50_ms,
+            None
+        );
     }
 }

@@ -27,7 +27,12 @@ impl Plugins {
     /// Moves the in-process plugin `entry`, whose calls panicked `count`
     /// times in a row (the last with `last`), to the worker tier. Returns
     /// false if another call moved or disabled it first.
-    pub(super) fn move_to_worker(self: &Arc<Self>, entry: &Arc<PluginEntry>, count: u32, last: &str) -> bool {
+    pub(super) fn move_to_worker(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        count: u32,
+        last: &str,
+    ) -> bool {
         let Some(name) = entry.name().map(str::to_owned) else {
             return false;
         };
@@ -47,7 +52,11 @@ impl Plugins {
                 interrupted_call: None,
                 interrupted_at: None,
             };
-            *tiers = Arc::new((**tiers).clone().with_policy(&name, Isolation::Worker, note));
+            *tiers = Arc::new(
+                (**tiers)
+                    .clone()
+                    .with_policy(&name, Isolation::Worker, note),
+            );
         }
         tracing::warn!(plugin = %name, "plugin moved to the worker tier: {reason}");
         self.announce(PluginEvent {
