@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::plugins::metrics::{resident_bytes, BUCKETS_SECONDS};
+use crate::plugins::metrics::{resident_bytes, CallFigures, BUCKETS_SECONDS};
 use crate::plugins::PluginEntry;
 use crate::state::AppState;
 
@@ -112,6 +112,10 @@ fn by_name(entries: &[Arc<PluginEntry>]) -> BTreeMap<String, &Arc<PluginEntry>> 
     chosen
 }
 
+/// A counter family: its name, its help text, and its value in a call
+/// kind's figures.
+type Counter = (&'static str, &'static str, fn(&CallFigures) -> u64);
+
 /// Writes `# HELP` and `# TYPE` for a family.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -143,7 +147,7 @@ pub fn exposition(entries: &[Arc<PluginEntry>]) -> String {
         .iter()
         .map(|(name, entry)| (label(name), entry.call_figures()))
         .collect();
-    let counters: [(&str, &str, fn(&crate::plugins::metrics::CallFigures) -> u64); 6] = [
+    let counters: [Counter; 6] = [
         ("vigilo_plugin_calls_total", "Calls into a plugin, by call kind.", |f| f.calls),
         (
             "vigilo_plugin_call_errors_total",
