@@ -17,6 +17,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::items::when;
+use super::plugin_costs;
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{
     download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
@@ -110,15 +111,11 @@ pub async fn plugins(
                         )
                     }),
                     tier: e.tier.map(|t| tier_words(e, t)),
-                    policy: e.name().and_then(|n| tiers.note(n)).map(|note| {
-                        format!(
-                            "{} (decided by {}, {}).",
-                            capitalised(&note.reason),
-                            note.decided_by,
-                            note.updated_at
-                        )
-                    }),
-                    costs: if loaded { cost_words(e) } else { Vec::new() },
+                    policy: e
+                        .name()
+                        .and_then(|n| tiers.note(n))
+                        .map(plugin_costs::policy_words),
+                    costs: plugin_costs::cost_words(e, loaded),
                     can_enable: state == PluginState::Disabled
                         && matches!(
                             e.reason(),
@@ -152,44 +149,6 @@ pub async fn plugins(
         loaded,
         rows,
     }))
-}
-
-/// `text` with its first letter in capitals.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-/// What a plugin's calls cost, per call kind: the kind, and a sentence.
-fn cost_words(entry: &crate::plugins::PluginEntry) -> Vec<(String, String)> {
-    entry
-        .call_figures()
-        .into_iter()
-        .map(|f| {
-            let mut words = match f.calls {
-                1 => "1 call".to_owned(),
-                n => format!("{n} calls"),
-            };
-            for (count, what) in [
-                (f.errors, "errors"),
-                (f.rejected, "refused inputs"),
-                (f.panics, "panics"),
-                (f.crashes, "crashes"),
-                (f.timeouts, "timeouts"),
-            ] {
-                if count > 0 || what == "errors" {
-                    words.push_str(&format!(", {count} {what}"));
-                }
-            }
-            if let (Some(p50), Some(p99)) = (f.p50_ms, f.p99_ms) {
-                words.push_str(&format!("; p50 {p50:.3} ms, p99 {p99:.3} ms"));
-            }
-            (f.call, words)
-        })
-        .collect()
 }
 
 /// A plugin's tier for the page: a short label, and a sentence saying
