@@ -1,9 +1,10 @@
-//! `vigilo plugin list`: the server's plugins.
+//! `vigilo plugin list`: the server's plugins, and with `--wide` what
+//! each one's calls cost.
 
 use anyhow::Result;
 use clap::Subcommand;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::{exit, seg};
 use crate::context::Ctx;
@@ -21,6 +22,11 @@ pub enum PluginCmd {
         /// With --all: every row, each replaced version included
         #[arg(long, requires = "all")]
         history: bool,
+        /// One row per plugin and call kind, with what the calls cost: calls,
+        /// errors, panics, crashes, timeouts, p50/p99 latency, and each
+        /// worker's restarts, process id and resident memory
+        #[arg(long)]
+        wide: bool,
     },
     /// Stop using a loaded plugin until it is enabled again (platform admins)
     Disable { name: String },
@@ -46,11 +52,99 @@ fn latest_rows(plugins: &[serde_json::Value]) -> Vec<serde_json::Value> {
     kept
 }
 
+/// The plugin's state and why it is not loaded (for `--all`): the reason,
+/// and for a tier the installation chose after a crash, what it was.
+fn state_cells(p: &Value) -> [String; 3] {
+    let reason = match (text(p, "reason"), text(p, "message")) {
+        (r, _) if r == "-" => r,
+        (r, m) => format!("{r}: {m}"),
+    };
+    let policy = output::field(p, "policy");
+    let reason = match text(policy, "interrupted_call") {
+        call if call == "-" => reason,
+        call => {
+            let noted = format!(
+                "the server stopped during its in-process call {call} at {}; {}",
+                text(policy, "interrupted_at"),
+                text(policy, "reason")
+            );
+            if reason == "-" {
+                noted
+            } else {
+                format!("{reason}; {noted}")
+            }
+        }
+    };
+    [text(p, "state"), reason, text(p, "path")]
+}
+
+/// name, kind, version, tier, compatible_with (and with `all`: state,
+/// reason, path).
+fn narrow_table(plugins: &[Value], all: bool) -> Table {
+    let mut headers = vec!["name", "kind", "version", "tier", "compatible_with"];
+    if all {
+        headers.extend(["state", "reason", "path"]);
+    }
+    let mut table = Table::new(&headers);
+    for p in plugins {
+        let mut row = vec![
+            text(p, "name"),
+            text(p, "kind"),
+            text(p, "version"),
+            text(p, "isolation"),
+            text(p, "compatible_with"),
+        ];
+        if all {
+            row.extend(state_cells(p));
+        }
+        table.row(row);
+    }
+    table
+}
+
+/// One row per plugin and call kind, with what the calls cost.
+fn wide_table(plugins: &[Value], all: bool) -> Table {
+    let mut headers = vec![
+        "name", "tier", "call", "calls", "errors", "rejected", "panics", "crashes", "timeouts",
+        "p50_ms", "p99_ms", "restarts", "pid", "rss_mib",
+    ];
+    if all {
+        headers.extend(["state", "reason", "path"]);
+    }
+    let mut table = Table::new(&headers);
+    let none = Value::Null;
+    for p in plugins {
+        let worker = output::field(p, "worker");
+        let rss = match worker.get("resident_bytes").and_then(Value::as_u64) {
+            Some(bytes) => format!("{:.1}", bytes as f64 / (1024.0 * 1024.0)),
+            None => "-".to_owned(),
+        };
+        let calls: Vec<&Value> = match p.get("calls").and_then(Value::as_array) {
+            Some(calls) if !calls.is_empty() => calls.iter().collect(),
+            _ => vec![&none],
+        };
+        for c in calls {
+            let mut row = vec![text(p, "name"), text(p, "isolation"), text(c, "call")];
+            for key in [
+                "calls", "errors", "rejected", "panics", "crashes", "timeouts", "p50_ms", "p99_ms",
+            ] {
+                row.push(text(c, key));
+            }
+            row.extend([text(worker, "restarts"), text(worker, "pid"), rss.clone()]);
+            if all {
+                row.extend(state_cells(p));
+            }
+            table.row(row);
+        }
+    }
+    table
+}
+
 /// Run one `vigilo plugin` subcommand; returns the exit code.
 pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
     let client = ctx.client()?;
     match cmd {
-        PluginCmd::List { all, history } => {
+        PluginCmd::List { all, history, wide } => {
             let path = if all {
                 "/api/v1/plugins?all=true"
             } else {
@@ -64,28 +158,11 @@ pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
                 latest_rows(listed)
             };
             let plugins = &plugins;
-            let mut headers = vec!["name", "kind", "version", "tier", "compatible_with"];
-            if all {
-                headers.extend(["state", "reason", "path"]);
-            }
-            let mut table = Table::new(&headers);
-            for p in plugins {
-                let mut row = vec![
-                    text(p, "name"),
-                    text(p, "kind"),
-                    text(p, "version"),
-                    text(p, "isolation"),
-                    text(p, "compatible_with"),
-                ];
-                if all {
-                    let reason = match (text(p, "reason"), text(p, "message")) {
-                        (r, _) if r == "-" => r,
-                        (r, m) => format!("{r}: {m}"),
-                    };
-                    row.extend([text(p, "state"), reason, text(p, "path")]);
-                }
-                table.row(row);
-            }
+            let table = if wide {
+                wide_table(plugins, all)
+            } else {
+                narrow_table(plugins, all)
+            };
             output::list_or_table(ctx.json, plugins, &table)?;
         }
         PluginCmd::Disable { name } => {

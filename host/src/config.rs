@@ -82,6 +82,18 @@ impl fmt::Debug for SmtpConfig {
     }
 }
 
+/// What happens to an in-process plugin that keeps panicking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PanicPolicy {
+    /// It is moved to the worker tier, for good (recorded in the
+    /// installation's policies).
+    #[default]
+    Worker,
+    /// It is disabled (`disabled_after_panics`).
+    Disable,
+}
+
 /// The server's whole configuration.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -141,6 +153,13 @@ pub struct Config {
     pub plugin_crash_limit: u32,
     /// See `plugin_crash_limit`.
     pub plugin_crash_window_secs: u64,
+    /// What happens to an in-process plugin that panics
+    /// `plugin_panic_limit` times in a row: `worker` (the default: it is
+    /// moved to the worker tier for good) or `disable`.
+    pub plugin_panic_policy: PanicPolicy,
+    /// Hex SHA-256 of a token that may read `GET /metrics` (besides
+    /// platform admins' API tokens); None: only platform admins may.
+    pub metrics_token_sha256: Option<String>,
     /// The program started as a plugin worker; None means this server's own
     /// executable. Not a setting of the file: for embedding the server in
     /// another program (such as a test), whose executable is not a server.
@@ -317,6 +336,8 @@ impl Default for Config {
             plugin_worker_memory_mb: crate::plugins::worker::DEFAULT_MEMORY_LIMIT_MB,
             plugin_crash_limit: 3,
             plugin_crash_window_secs: 3600,
+            plugin_panic_policy: PanicPolicy::Worker,
+            metrics_token_sha256: None,
             plugin_worker_program: None,
             strict_plugins: false,
             watch_plugins_dir: true,
@@ -365,6 +386,11 @@ impl fmt::Debug for Config {
             .field("plugin_worker_memory_mb", &self.plugin_worker_memory_mb)
             .field("plugin_crash_limit", &self.plugin_crash_limit)
             .field("plugin_crash_window_secs", &self.plugin_crash_window_secs)
+            .field("plugin_panic_policy", &self.plugin_panic_policy)
+            .field(
+                "metrics_token_sha256",
+                &self.metrics_token_sha256.as_ref().map(|_| "<set>"),
+            )
             .field("plugin_worker_program", &self.plugin_worker_program)
             .field("strict_plugins", &self.strict_plugins)
             .field("watch_plugins_dir", &self.watch_plugins_dir)
@@ -481,6 +507,14 @@ pub enum ConfigError {
         /// The most allowed.
         max: u64,
     },
+    /// A setting holds a value the server cannot use.
+    #[error("invalid {setting}: {message}")]
+    Invalid {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Config {
@@ -578,6 +612,16 @@ impl Config {
             s.memory_limit_mb
                 .map(|mb| ("plugin_settings.*.memory_limit_mb", mb, 16, 1 << 20))
         });
+        if let Some(hash) = &self.metrics_token_sha256 {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid {
+                    setting: "metrics_token_sha256",
+                    message: "must be the SHA-256 of the token as 64 hexadecimal digits \
+                              (for example the first word `sha256sum` prints)"
+                        .into(),
+                });
+            }
+        }
         for (setting, value, min, max) in checks.into_iter().chain(per_plugin) {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::OutOfRange {
@@ -608,7 +652,8 @@ impl Config {
     /// `PATH` or `PATH#sha256=HEX`), `VIGILO_STRICT_PLUGINS`,
     /// `VIGILO_LOG_FORMAT`, `VIGILO_PUBLIC_URL`,
     /// `VIGILO_WEBHOOK_ALLOWED_HOSTS` (comma-separated),
-    /// `VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS` and `VIGILO_PLUGIN_ISOLATION`
+    /// `VIGILO_WEBHOOK_ALLOW_PRIVATE_NETWORKS`, `VIGILO_METRICS_TOKEN_SHA256`
+    /// and `VIGILO_PLUGIN_ISOLATION`
     /// (comma-separated: a bare `worker` or `in_process` is the default
     /// tier, `NAME=TIER` sets one plugin's).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -644,6 +689,10 @@ impl Config {
         }
         if let Some(v) = get("VIGILO_PUBLIC_URL") {
             self.public_url = v;
+        }
+        if let Some(v) = get("VIGILO_METRICS_TOKEN_SHA256") {
+            self.metrics_token_sha256 =
+                Some(v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("VIGILO_STRICT_PLUGINS") {
             self.strict_plugins = env_bool("VIGILO_STRICT_PLUGINS", &v)?;

@@ -160,6 +160,7 @@ pub async fn serve(
         store.clone(),
         plugin_events_rx,
     ));
+    let call_log = open_call_log(&config, &store).await?;
     let tiers = plugin_tiers(&config, &store).await?;
     let plugins = Arc::new(
         Plugins::new(
@@ -169,6 +170,8 @@ pub async fn serve(
             Some(plugin_events),
         )
         .with_tiers(tiers)
+        .with_call_log(call_log)
+        .with_panic_policy(config.plugin_panic_policy)
         .with_private_dir(config.data_dir.join("plugin-cache"))
         .with_context(|| {
             format!(
@@ -329,6 +332,39 @@ pub async fn unlock_sign_in(
     Ok(unlocked?)
 }
 
+/// Opens the record of in-process plugin calls in the data directory,
+/// after applying the policy to any plugin whose call the last process
+/// died in (named in the log, moved to the worker tier for good, recorded
+/// in the audit chain).
+async fn open_call_log(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<plugins::forensics::CallLog> {
+    use plugins::forensics::{CallLog, FILE_NAME};
+    let path = config.data_dir.join(FILE_NAME);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let found = CallLog::interrupted(&path)
+        .with_context(|| format!("cannot read the plugin call record {}", path.display()))?;
+    for call in &found {
+        tracing::error!(
+            plugin = %call.plugin,
+            call = %call.call,
+            started_at = %call.started_at,
+            "the server stopped during an in-process call into plugin `{}` ({}, started at {}): \
+             the plugin runs in a worker from now on",
+            call.plugin,
+            call.call,
+            call.started_at
+        );
+        domain::plugins::record_interrupted_call(store, call)
+            .await
+            .with_context(|| format!("cannot record the policy for plugin `{}`", call.plugin))?;
+    }
+    CallLog::open(&path)
+        .with_context(|| format!("cannot open the plugin call record {}", path.display()))
+}
+
 /// The tier of each plugin: the installation's stored decisions, then the
 /// configuration.
 pub async fn plugin_tiers(config: &Config, store: &Store) -> anyhow::Result<plugins::Tiers> {
@@ -343,10 +379,22 @@ pub async fn plugin_tiers(config: &Config, store: &Store) -> anyhow::Result<plug
             .iter()
             .filter_map(|(name, s)| s.isolation.map(|i| (name.clone(), i))),
         stored
-            .into_iter()
-            .filter_map(|p| p.isolation.map(|i| (p.name, i))),
+            .iter()
+            .filter_map(|p| p.isolation.map(|i| (p.name.clone(), i))),
         plugins::worker::WorkerSettings::from_config(config),
-    ))
+    )
+    .with_notes(stored.into_iter().map(|p| {
+        (
+            p.name,
+            plugins::PolicyNote {
+                decided_by: p.decided_by,
+                reason: p.reason,
+                updated_at: p.updated_at,
+                interrupted_call: p.interrupted_call,
+                interrupted_at: p.interrupted_at,
+            },
+        )
+    })))
 }
 
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API

@@ -159,8 +159,8 @@ fn plugin_failure_corpus(db: TestDb) {
         &config,
         format!(
             "bind = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndatabase_url = {:?}\nplugins_dir = {:?}\n\
-             installed_plugins = [{}]\nplugin_panic_limit = 3\nplugin_call_timeout_ms = 500\n\
-             plugin_crash_limit = 100\n",
+             installed_plugins = [{}]\nplugin_panic_limit = 3\nplugin_panic_policy = \"disable\"\n\
+             plugin_call_timeout_ms = 500\nplugin_crash_limit = 100\n",
             dir.path().join("data").display().to_string(),
             db.url,
             plugins_dir.display().to_string(),

@@ -152,9 +152,59 @@ pub async fn record_isolation(
     Ok(())
 }
 
-/// Records the registry's loads, skips, reloads and disables in the
-/// installation's audit chain as the system actor, until every sender is
-/// gone.
+/// The policy applied to a plugin the server died in: the words recorded
+/// as the reason its tier is `worker` from now on.
+pub fn interrupted_reason(found: &crate::plugins::forensics::Interrupted) -> String {
+    format!(
+        "the server stopped during its in-process call `{}` started at {}; it runs in a worker \
+         from now on",
+        found.call, found.started_at
+    )
+}
+
+/// Applies the policy for a plugin whose in-process call the server died
+/// in: it runs in a worker from now on. Recorded in the installation's
+/// policies (with the call and its start) and in its audit chain, as the
+/// system actor, in one transaction.
+pub async fn record_interrupted_call(
+    store: &Store,
+    found: &crate::plugins::forensics::Interrupted,
+) -> DomainResult<()> {
+    let actor = Actor::system();
+    let reason = interrupted_reason(found);
+    let worker = crate::plugins::Isolation::Worker;
+    let mut tx = store.begin_write().await?;
+    crate::store::set_plugin_isolation(&mut tx, &found.plugin, Some(worker), &actor.label, &reason)
+        .await?;
+    crate::store::set_plugin_interrupted_call(
+        &mut tx,
+        &found.plugin,
+        &found.call,
+        &found.started_at,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &actor,
+        NewEvent::new(
+            None,
+            "plugin.isolation",
+            found.plugin.clone(),
+            json!({
+                "isolation": worker, "reason": reason,
+                "interrupted_call": found.call, "interrupted_at": found.started_at,
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records the registry's loads, skips, reloads, disables and moves
+/// between tiers in the installation's audit chain as the system actor
+/// (a move also in the installation's policies, in the same transaction),
+/// until every sender is gone.
 pub async fn record_events(
     store: Store,
     mut events: tokio::sync::mpsc::UnboundedReceiver<PluginEvent>,
@@ -170,6 +220,24 @@ pub async fn record_events(
         }
         let result = async {
             let mut tx = store.begin_write().await?;
+            if event.action == "plugin.isolation" {
+                // A move between tiers is the installation's policy from now on.
+                let isolation = event.details["isolation"]
+                    .as_str()
+                    .and_then(crate::plugins::Isolation::parse);
+                let reason = event.details["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                crate::store::set_plugin_isolation(
+                    &mut tx,
+                    &event.target,
+                    isolation,
+                    "system",
+                    &reason,
+                )
+                .await?;
+            }
             audit::append(
                 &mut tx,
                 &Actor::system(),

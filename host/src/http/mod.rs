@@ -15,6 +15,7 @@ mod integrations;
 mod invites;
 mod me;
 mod members;
+mod metrics;
 mod playbooks;
 mod plugins;
 mod roles;
@@ -82,6 +83,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .merge(invites::router())
         .merge(audit::router())
         .merge(plugins::router())
+        .merge(metrics::router())
         .merge(work_items::router())
         .merge(dashboards::router())
         .merge(certificates::router())

@@ -14,7 +14,10 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, ApiQuery, Principal};
 use crate::domain::{dashboards, fields, plugins};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::plugins::{assets, Isolation, PluginEntry, Reason, State, TierSource};
+use crate::plugins::metrics::{resident_bytes, CallFigures};
+use crate::plugins::{
+    assets, Isolation, PluginEntry, PolicyNote, Reason, State, TierSource, Tiers,
+};
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -84,6 +87,14 @@ struct PluginView {
     /// Its worker, for a worker-tier plugin.
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: Option<WorkerView>,
+    /// What the installation's stored policy says about the plugin and why
+    /// (such as the in-process call the server stopped in, after which it
+    /// runs in a worker); null when it says nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyNote>,
+    /// What its calls cost since it loaded: one entry per call kind it
+    /// serves (and any other it was called for).
+    calls: Vec<CallFigures>,
     /// Why it is not loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<Reason>,
@@ -100,6 +111,9 @@ struct WorkerView {
     pid: Option<u32>,
     /// Workers started after the first (each after a crash or a timeout).
     restarts: u64,
+    /// The running worker's resident memory in bytes (`VmRSS`; null when
+    /// no worker runs or the system does not say).
+    resident_bytes: Option<u64>,
     /// What confines it, in words.
     confinement: String,
 }
@@ -119,7 +133,7 @@ pub(super) fn asset_views(entry: &PluginEntry) -> Vec<AssetView> {
     }
 }
 
-fn plugin_view(entry: &PluginEntry) -> PluginView {
+fn plugin_view(entry: &PluginEntry, tiers: &Tiers) -> PluginView {
     let m = entry.manifest.as_ref();
     let loaded = entry.is_loaded();
     PluginView {
@@ -150,9 +164,12 @@ fn plugin_view(entry: &PluginEntry) -> PluginView {
         isolation_source: entry.tier.map(|t| t.source),
         worker: entry.worker().map(|w| WorkerView {
             pid: w.pid(),
+            resident_bytes: w.pid().and_then(resident_bytes),
             restarts: w.restarts(),
             confinement: w.confinement().to_owned(),
         }),
+        policy: entry.name().and_then(|n| tiers.note(n)).cloned(),
+        calls: entry.call_figures(),
         reason: entry.reason(),
         message: entry.message(),
     }
@@ -184,11 +201,13 @@ async fn list_plugins(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<PluginList>> {
     let entries = plugins::list(&state, &principal.caller, query.all)?;
+    let tiers = state.plugins.tiers();
     // The first listing hashes each library (a millisecond or so each).
-    let plugins =
-        tokio::task::spawn_blocking(move || entries.iter().map(|e| plugin_view(e)).collect())
-            .await
-            .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
+    let plugins = tokio::task::spawn_blocking(move || {
+        entries.iter().map(|e| plugin_view(e, &tiers)).collect()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("listing plugins failed: {e}")))?;
     Ok(Json(PluginList { plugins }))
 }
 
@@ -203,7 +222,8 @@ async fn show_plugin(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
     let entry = plugins::find(&state, &principal.caller, &name)?;
-    let view = tokio::task::spawn_blocking(move || plugin_view(&entry))
+    let tiers = state.plugins.tiers();
+    let view = tokio::task::spawn_blocking(move || plugin_view(&entry, &tiers))
         .await
         .map_err(|e| ApiError::Internal(format!("showing a plugin failed: {e}")))?;
     Ok(Json(view))
@@ -221,7 +241,7 @@ async fn disable_plugin(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
     let entry = plugins::disable(&state, &principal.caller, &name).await?;
-    Ok(Json(plugin_view(&entry)))
+    Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
 }
 
 /// Puts a plugin that was disabled (by an admin, or after panicking) back
@@ -236,7 +256,7 @@ async fn enable_plugin(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
     let entry = plugins::enable(&state, &principal.caller, &name).await?;
-    Ok(Json(plugin_view(&entry)))
+    Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
 }
 
 /// A loaded plugin's frontend file. Public, like the web app's own files:

@@ -9,10 +9,13 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use vigilo_sdk::loader::{CallError, PluginCalls, PluginErrorKind};
+use vigilo_sdk::loader::{Answer, CallError, PluginCalls, PluginErrorKind};
+use vigilo_sdk::Host;
 
+use super::forensics::CallLog;
+use super::metrics::{self, Ending, SeenKind};
 use super::{PluginEntry, PluginLink, Plugins, Reason};
 
 /// How many calls past their time limit one plugin may hold before further
@@ -233,15 +236,59 @@ impl Plugins {
         T: Send + 'static,
         F: FnOnce(&dyn PluginCalls) -> Result<T, CallError> + Send + 'static,
     {
+        let started = Instant::now();
+        let seen = Arc::new(SeenKind::new());
+        let outcome = self
+            .call_metered(entry, limit, secrets, seen.clone(), f)
+            .await;
+        let kind = match seen.get() {
+            metrics::NO_KIND => metrics::primary_kind(entry.manifest.as_ref().map(|m| m.kind)),
+            kind => kind,
+        };
+        let ending = match &outcome {
+            Ok(_) => Ending::Answered,
+            Err(PluginCallError::Rejected { .. }) => Ending::Rejected,
+            Err(PluginCallError::Panicked { .. }) => Ending::Panicked,
+            Err(PluginCallError::Crashed { .. }) => Ending::Crashed,
+            Err(PluginCallError::TimedOut { .. }) => Ending::TimedOut,
+            Err(_) => Ending::Failed,
+        };
+        entry.metrics.record(kind, ending, started.elapsed());
+        outcome
+    }
+
+    /// [`Plugins::call_scrubbed`] without the counting: the closure gets
+    /// the plugin wrapped so that `seen` learns the call's kind (and, in
+    /// process, the call is recorded in the call log while it runs).
+    async fn call_metered<T, F>(
+        self: &Arc<Self>,
+        entry: &Arc<PluginEntry>,
+        limit: Duration,
+        secrets: &[String],
+        seen: Arc<SeenKind>,
+        f: F,
+    ) -> Result<T, PluginCallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn PluginCalls) -> Result<T, CallError> + Send + 'static,
+    {
         let plugin = entry.label();
         let handle = match (&entry.link, entry.is_loaded()) {
             (Some(PluginLink::InProcess(handle)), true) => *handle,
             (Some(PluginLink::Worker(worker)), true) => {
                 let worker = worker.clone();
+                let f = move |inner: &dyn PluginCalls| {
+                    f(&Metered {
+                        inner,
+                        seen: &seen,
+                        log: None,
+                    })
+                };
                 return self.call_worker(entry, &worker, limit, secrets, f).await;
             }
             _ => return Err(PluginCallError::Unavailable { plugin }),
         };
+        let log = self.call_log.clone();
         // A call past its limit keeps its thread until the plugin returns;
         // cap how many one plugin may hold, so a plugin that hangs cannot
         // use up the server's blocking threads.
@@ -251,8 +298,13 @@ impl Plugins {
         }
         let state = Arc::new(SharedCallState::new());
         let (returned, stuck_calls) = (state.clone(), entry.stuck_calls.clone());
+        let name = plugin.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let outcome = f(&handle);
+            let outcome = f(&Metered {
+                inner: &handle,
+                seen: &seen,
+                log: log.as_deref().map(|log| (log, name.as_str())),
+            });
             if returned.mark_returned() {
                 stuck_calls.fetch_sub(1, Ordering::SeqCst);
             }
@@ -277,7 +329,14 @@ impl Plugins {
             }),
             Ok(Ok(outcome)) => outcome,
         };
-        self.settle(entry, secrets, outcome)
+        let settled = self.settle(entry, secrets, outcome);
+        if let Err(PluginCallError::Panicked { message, .. }) = &settled {
+            let count = entry.panics_in_a_row.load(Ordering::Relaxed);
+            if count >= self.panic_limit && self.moves_on_panics(entry) {
+                self.move_to_worker(entry, count, message);
+            }
+        }
+        settled
     }
 
     /// The plugin's answer, classified: secrets scrubbed from what it
@@ -309,6 +368,7 @@ impl Plugins {
                 let count = entry.panics_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(plugin = %plugin, panics_in_a_row = count, "plugin panicked in a call: {message}");
                 let disabled = count >= self.panic_limit
+                    && !self.moves_on_panics(entry)
                     && self.disable(
                         entry,
                         Reason::DisabledAfterPanics,
@@ -335,6 +395,40 @@ impl Plugins {
                 })
             }
         }
+    }
+}
+
+/// The plugin as the caller's closure sees it: each call tells `seen` its
+/// kind and, in process, is recorded in the call log while it runs.
+struct Metered<'a> {
+    inner: &'a dyn PluginCalls,
+    seen: &'a SeenKind,
+    /// The call log and the plugin's name.
+    log: Option<(&'a CallLog, &'a str)>,
+}
+
+impl PluginCalls for Metered<'_> {
+    fn call_text(&self, method: &str, input: &str, host: &dyn Host) -> Result<Answer, CallError> {
+        self.seen.set(metrics::kind_index(method));
+        let Some((log, plugin)) = self.log else {
+            return self.inner.call_text(method, input, host);
+        };
+        // Cleared when the call returns or unwinds; left written only if
+        // the process ends inside it.
+        let _running = log.begin(plugin, method).map(|slot| Running { log, slot });
+        self.inner.call_text(method, input, host)
+    }
+}
+
+/// A call recorded in the call log while it runs.
+struct Running<'a> {
+    log: &'a CallLog,
+    slot: usize,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.log.end(self.slot);
     }
 }
 

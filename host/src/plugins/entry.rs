@@ -103,6 +103,8 @@ pub struct PluginEntry {
     pub(super) panics_in_a_row: AtomicU32,
     /// Calls that ran past their time limit and are still running.
     pub(super) stuck_calls: Arc<std::sync::atomic::AtomicUsize>,
+    /// What its calls cost, per call kind.
+    pub(super) metrics: super::metrics::PluginMetrics,
 }
 
 impl PluginEntry {
@@ -165,6 +167,11 @@ impl PluginEntry {
 
     pub(super) fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What its calls cost so far, per call kind.
+    pub fn call_figures(&self) -> Vec<super::metrics::CallFigures> {
+        self.metrics.figures(self.manifest.as_ref().map(|m| m.kind))
     }
 
     /// The worker of a worker-tier plugin.

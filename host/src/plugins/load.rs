@@ -69,6 +69,9 @@ pub enum Reason {
     DisabledAfterCrashes,
     /// Its worker could not be started or could not confine itself.
     WorkerFailed,
+    /// Taken out of use in process because its calls kept panicking; the
+    /// same file now runs in a worker (`plugin_panic_policy = "worker"`).
+    MovedToWorker,
 }
 
 impl Reason {
@@ -94,6 +97,7 @@ impl Reason {
             Reason::Removed => "removed",
             Reason::DisabledAfterCrashes => "disabled_after_crashes",
             Reason::WorkerFailed => "worker_failed",
+            Reason::MovedToWorker => "moved_to_worker",
         }
     }
 }
@@ -122,6 +126,7 @@ impl Reason {
             Reason::Removed => "Nothing to do unless it was removed by mistake: put the file back.",
             Reason::DisabledAfterCrashes => "Its worker kept crashing or running out of time. Check the log, then enable it again or install a fixed version.",
             Reason::WorkerFailed => "The server could not run it in a worker: check the log (or run vigilo-server check-plugin --isolation worker on the file).",
+            Reason::MovedToWorker => "Nothing to do: the same plugin now runs in a worker, where a fault costs one call. Check the log for its panics.",
         }
     }
 }

@@ -25,17 +25,26 @@
 //! within `plugin_crash_window_secs` the plugin is disabled
 //! (`disabled_after_crashes`).
 //!
-//! Loads, skips and disables are announced on a channel as [`PluginEvent`]s;
-//! the server appends them to the installation's audit chain as the system
-//! actor.
+//! An in-process plugin that panics `plugin_panic_limit` times in a row is
+//! moved to the worker tier instead when `plugin_panic_policy` says so
+//! (the default); one whose call the server died in is moved at the next
+//! start ([`forensics`] keeps the record of running in-process calls).
+//! Every call is counted per plugin and call kind ([`metrics`]).
+//!
+//! Loads, skips, disables and moves are announced on a channel as
+//! [`PluginEvent`]s; the server appends them to the installation's audit
+//! chain as the system actor.
 
 pub mod arch;
 pub mod assets;
 mod calls;
 mod entry;
+pub mod forensics;
 pub mod host_api;
 pub mod install;
 mod load;
+pub mod metrics;
+mod moves;
 mod registry;
 pub mod smoke;
 mod tier;
@@ -46,4 +55,4 @@ pub use calls::{redact_text, PluginCallError, MAX_STUCK_CALLS};
 pub use entry::{FileSignature, PluginEntry, PluginEvent, Source, State, BUILTIN_FIELD_TYPES};
 pub use load::{is_library_name, load_file, load_file_with, LoadOptions, Loaded, Reason, Skip};
 pub use registry::{EnableError, Plugins};
-pub use tier::{Isolation, PluginLink, Tier, TierSource, Tiers};
+pub use tier::{Isolation, PluginLink, PolicyNote, Tier, TierSource, Tiers};

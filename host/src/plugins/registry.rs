@@ -28,7 +28,12 @@ pub struct Plugins {
     pub(super) panic_limit: u32,
     events: Option<UnboundedSender<PluginEvent>>,
     private_dir: Option<PathBuf>,
-    tiers: RwLock<Arc<Tiers>>,
+    pub(super) tiers: RwLock<Arc<Tiers>>,
+    /// Where in-process calls are recorded while they run (see
+    /// [`super::forensics`]).
+    pub(super) call_log: Option<Arc<super::forensics::CallLog>>,
+    /// What a plugin that keeps panicking in process comes to.
+    pub(super) panic_policy: crate::config::PanicPolicy,
 }
 
 /// Files younger than this may still be being written; the watcher waits.
@@ -51,7 +56,23 @@ impl Plugins {
             events,
             private_dir: None,
             tiers: RwLock::new(Arc::new(Tiers::default())),
+            call_log: None,
+            panic_policy: crate::config::PanicPolicy::Disable,
         }
+    }
+
+    /// What a plugin that panics `panic_limit` times in a row in process
+    /// comes to (by default here: disabled).
+    pub fn with_panic_policy(mut self, policy: crate::config::PanicPolicy) -> Self {
+        self.panic_policy = policy;
+        self
+    }
+
+    /// Records every in-process call in `log` while it runs, so that the
+    /// next start knows which call a crash ended.
+    pub fn with_call_log(mut self, log: super::forensics::CallLog) -> Self {
+        self.call_log = Some(Arc::new(log));
+        self
     }
 
     /// Loads plugins in the tiers `tiers` gives them (by default every
@@ -194,7 +215,7 @@ impl Plugins {
             .find(|e| e.source == source && e.path == path)
     }
 
-    fn load_path(
+    pub(super) fn load_path(
         &self,
         path: &Path,
         expected_sha256: Option<String>,
@@ -275,6 +296,7 @@ impl Plugins {
                     }),
                     panics_in_a_row: AtomicU32::new(0),
                     stuck_calls: Default::default(),
+                    metrics: Default::default(),
                 });
                 let m = entry
                     .manifest
@@ -367,6 +389,7 @@ impl Plugins {
                     }),
                     panics_in_a_row: AtomicU32::new(0),
                     stuck_calls: Default::default(),
+                    metrics: Default::default(),
                 });
                 let event = PluginEvent {
                     action: "plugin.skip",

@@ -94,6 +94,22 @@ pub struct Tier {
     pub source: TierSource,
 }
 
+/// What the installation's stored policy says about a plugin, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PolicyNote {
+    /// Who decided: `system` or a user's email.
+    pub decided_by: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When.
+    pub updated_at: String,
+    /// The in-process call the plugin was making when the server stopped
+    /// inside it (`field_type.validate`, ...), if that happened.
+    pub interrupted_call: Option<String>,
+    /// When that call started.
+    pub interrupted_at: Option<String>,
+}
+
 /// The tier of every plugin of an installation.
 #[derive(Debug, Clone)]
 pub struct Tiers {
@@ -101,6 +117,8 @@ pub struct Tiers {
     /// Whether the default was chosen by hand rather than by configuration.
     manual: bool,
     by_name: BTreeMap<String, Tier>,
+    /// The stored policies, with their reasons, by plugin name.
+    notes: BTreeMap<String, PolicyNote>,
     /// How workers are started and confined.
     pub worker: Arc<WorkerSettings>,
 }
@@ -121,6 +139,7 @@ impl Tiers {
             default: isolation,
             manual: source == TierSource::Manual,
             by_name: BTreeMap::new(),
+            notes: BTreeMap::new(),
             worker: Arc::new(WorkerSettings::default()),
         }
     }
@@ -163,8 +182,35 @@ impl Tiers {
             default,
             manual: false,
             by_name,
+            notes: BTreeMap::new(),
             worker: Arc::new(worker),
         }
+    }
+
+    /// The same tiers, with the stored policies' reasons.
+    pub fn with_notes(mut self, notes: impl IntoIterator<Item = (String, PolicyNote)>) -> Self {
+        self.notes.extend(notes);
+        self
+    }
+
+    /// The same tiers, with the plugin `name` moved to `isolation` by the
+    /// installation's policy for `note`'s reason.
+    pub fn with_policy(mut self, name: &str, isolation: Isolation, note: PolicyNote) -> Self {
+        self.by_name.insert(
+            name.to_owned(),
+            Tier {
+                isolation,
+                source: TierSource::Policy,
+            },
+        );
+        self.notes.insert(name.to_owned(), note);
+        self
+    }
+
+    /// What the stored policy says about the plugin `name`, if it says
+    /// anything.
+    pub fn note(&self, name: &str) -> Option<&PolicyNote> {
+        self.notes.get(name)
     }
 
     /// The tier of the plugin called `name`.

@@ -102,6 +102,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0014_plugin_policies.sql"),
         postgres: include_str!("../../../migrations/postgres/0014_plugin_policies.sql"),
     },
+    Migration {
+        version: 15,
+        name: "plugin_interrupted_calls",
+        sqlite: include_str!("../../../migrations/sqlite/0015_plugin_interrupted_calls.sql"),
+        postgres: include_str!("../../../migrations/postgres/0015_plugin_interrupted_calls.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

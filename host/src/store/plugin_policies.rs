@@ -19,13 +19,19 @@ pub struct PluginPolicy {
     pub reason: String,
     /// When.
     pub updated_at: String,
+    /// The in-process call the plugin was making when the server last
+    /// stopped inside it (`field_type.validate`, ...), if that happened.
+    pub interrupted_call: Option<String>,
+    /// When that call started.
+    pub interrupted_at: Option<String>,
 }
 
 impl Store {
     /// Every plugin's stored policy, by name.
     pub async fn plugin_policies(&self) -> StoreResult<Vec<PluginPolicy>> {
         let rows = sqlx::query(
-            "SELECT name, isolation, decided_by, reason, updated_at
+            "SELECT name, isolation, decided_by, reason, updated_at, interrupted_call,
+                 interrupted_at
              FROM plugin_policies ORDER BY name",
         )
         .fetch_all(self.pool())
@@ -45,6 +51,8 @@ impl Store {
                     decided_by: row.try_get("decided_by")?,
                     reason: row.try_get("reason")?,
                     updated_at: row.try_get("updated_at")?,
+                    interrupted_call: row.try_get("interrupted_call")?,
+                    interrupted_at: row.try_get("interrupted_at")?,
                 })
             })
             .collect()
@@ -72,6 +80,26 @@ pub async fn set_plugin_isolation(
     .bind(decided_by)
     .bind(reason)
     .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inside `tx`: notes that the server stopped during the in-process call
+/// `call` of plugin `name`, started at `started_at` (after
+/// [`set_plugin_isolation`] made the row).
+pub async fn set_plugin_interrupted_call(
+    tx: &mut WriteTx,
+    name: &str,
+    call: &str,
+    started_at: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE plugin_policies SET interrupted_call = $1, interrupted_at = $2 WHERE name = $3",
+    )
+    .bind(call)
+    .bind(started_at)
+    .bind(name)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -17,6 +17,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::items::when;
+use super::plugin_costs;
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{
     download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
@@ -45,6 +46,10 @@ pub struct PluginRow {
     reason: Option<(String, String, &'static str)>,
     /// Where it runs (`in process`, `worker`) and, in words, how and why.
     tier: Option<(&'static str, String)>,
+    /// What the installation's stored policy says about it, in words.
+    policy: Option<String>,
+    /// What its calls cost, one sentence per call kind.
+    costs: Vec<(String, String)>,
     can_enable: bool,
     can_disable: bool,
 }
@@ -65,6 +70,7 @@ pub async fn plugins(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let entries = plugins::list(&state, &current.caller, true)?;
+    let tiers = state.plugins.tiers();
     // Hashing each library the first time takes a millisecond or so.
     let rows: Vec<PluginRow> = tokio::task::spawn_blocking(move || {
         entries
@@ -105,6 +111,11 @@ pub async fn plugins(
                         )
                     }),
                     tier: e.tier.map(|t| tier_words(e, t)),
+                    policy: e
+                        .name()
+                        .and_then(|n| tiers.note(n))
+                        .map(plugin_costs::policy_words),
+                    costs: plugin_costs::cost_words(e, loaded),
                     can_enable: state == PluginState::Disabled
                         && matches!(
                             e.reason(),
@@ -156,7 +167,13 @@ fn tier_words(
     match (tier.isolation, entry.worker()) {
         (Isolation::Worker, Some(worker)) => {
             let running = match worker.pid() {
-                Some(pid) => format!("running as process {pid}"),
+                Some(pid) => match crate::plugins::metrics::resident_bytes(pid) {
+                    Some(bytes) => format!(
+                        "running as process {pid} ({:.1} MiB resident)",
+                        bytes as f64 / (1024.0 * 1024.0)
+                    ),
+                    None => format!("running as process {pid}"),
+                },
                 None if entry.is_loaded() => "not running now (the next call starts it)".to_owned(),
                 None => "not running while the plugin is out of use".to_owned(),
             };

@@ -38,6 +38,7 @@ pub mod items;
 pub mod members;
 pub mod playbooks;
 mod plugin_assets;
+mod plugin_costs;
 pub mod profile;
 pub mod roles;
 pub mod session;
