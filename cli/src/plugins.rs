@@ -32,6 +32,14 @@ pub enum PluginCmd {
     Disable { name: String },
     /// Use a disabled plugin again (platform admins)
     Enable { name: String },
+    /// Choose where a plugin runs on every server (platform admins): in_process,
+    /// worker, or config to hand the choice back to the configuration; a server
+    /// applies it when it next loads the plugin (a restart or a new file)
+    Tier {
+        name: String,
+        #[arg(value_parser = ["in_process", "worker", "config"])]
+        tier: String,
+    },
 }
 
 /// The rows of `plugins` without the versions a newer file `replaced`: a
@@ -176,6 +184,25 @@ pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
             output::line(format!(
                 "Disabled plugin {name}: {}.",
                 text(&plugin, "message")
+            ))?;
+        }
+        PluginCmd::Tier { name, tier } => {
+            let plugin = client.put(
+                &format!("/api/v1/plugins/{}/tier", seg(&name)),
+                &json!({"tier": tier}),
+            )?;
+            if ctx.json {
+                return output::json(&plugin).map(|()| exit::OK);
+            }
+            let chosen = if tier == "config" {
+                "the tier the configuration gives".to_owned()
+            } else {
+                format!("the {tier} tier")
+            };
+            output::line(format!(
+                "Plugin {name} runs in {chosen} from its next load (a restart or a new file); \
+                 it runs {} now.",
+                text(&plugin, "isolation")
             ))?;
         }
         PluginCmd::Enable { name } => {

@@ -159,6 +159,8 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
         Need::PlatformAdmin,
     ),
     ("post", "/api/v1/plugins/{name}/enable", Need::PlatformAdmin),
+    ("put", "/api/v1/plugins/{name}/tier", Need::PlatformAdmin),
+    ("get", "/metrics", Need::PlatformAdmin),
     ("get", "/plugins/{name}/assets/{path}", Need::Public),
     ("get", "/api/v1/field-types", Need::Authenticated),
     ("get", "/api/v1/widgets", Need::Authenticated),

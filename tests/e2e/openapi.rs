@@ -613,6 +613,12 @@ fn every_documented_limit_is_enforced() {
         ),
         (
             "put",
+            "/api/v1/plugins/{name}/tier",
+            json!({"tier": "config"}),
+            &admin,
+        ),
+        (
+            "put",
             "/api/v1/workspaces/{slug}/playbooks/{playbook}",
             json!({"name": "p1", "steps": steps}),
             &admin,

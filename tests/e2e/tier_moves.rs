@@ -121,6 +121,48 @@ fn a_server_that_died_in_a_plugin_call_names_it_and_runs_it_in_a_worker(db: Test
     assert_eq!(event.target, "fixture_hostile");
     let verified = expect(&admin.get("/api/v1/audit/verify?full=true"), 200).clone();
     assert_eq!(verified["intact"], true, "{verified:#}");
+
+    // Once the plugin is fixed (or trusted again), an admin hands the
+    // choice back to the configuration; from the next start it runs in
+    // process again. A tier that is not one is refused.
+    let bad = cli.run(&["plugin", "tier", "fixture_hostile", "sideways"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let unknown = admin.put(
+        "/api/v1/plugins/fixture_hostile/tier",
+        json!({"tier": "nowhere"}),
+    );
+    assert_eq!(unknown.status, 422, "{}", unknown.text);
+    let back = cli
+        .run(&["--json", "plugin", "tier", "fixture_hostile", "config"])
+        .ok()
+        .json();
+    assert_eq!(
+        back["isolation"], "worker",
+        "it runs where it runs: {back:#}"
+    );
+    assert_eq!(back["policy"]["decided_by"], "root@example.com", "{back:#}");
+    assert!(
+        back["policy"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("back to the configuration"),
+        "{back:#}"
+    );
+    assert_eq!(
+        admin.installation_audit("action=plugin.isolation").len(),
+        2,
+        "the hand-back is audited"
+    );
+    let mut second = second;
+    assert!(second.terminate());
+    second
+        .exit_within(Duration::from_secs(15))
+        .expect("the server stops");
+    let third = ServerProcess::spawn(server_command(&config), port, &dir.path().join("third.log"));
+    third.wait_healthy();
+    let shown = expect(&admin.get("/api/v1/plugins/fixture_hostile"), 200).clone();
+    assert_eq!(shown["isolation"], "in_process", "{shown:#}");
+    assert_eq!(shown["isolation_source"], "default", "{shown:#}");
 }
 
 fn a_plugin_that_keeps_panicking_in_process_moves_to_a_worker(db: TestDb) {

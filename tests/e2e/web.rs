@@ -642,6 +642,8 @@ fn settings_tokens_and_plugins(db: TestDb) {
     browser.check_page("admin-plugins-narrow");
     browser.resize(1280, 900);
     // Disable the Kanban plugin: its tiles show error cards; enable it back.
+    // Disabling asks first.
+    browser.click("article:has(form[action='/admin/plugins/kanban_overview/disable']) details.confirm summary");
     browser.click("article:has(h2) form[action='/admin/plugins/kanban_overview/disable'] button");
     browser.wait_for("the notice", "return !!document.querySelector('.notice')");
     assert!(browser

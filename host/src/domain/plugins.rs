@@ -152,6 +152,43 @@ pub async fn record_isolation(
     Ok(())
 }
 
+/// Sets the tier plugin `name` runs in on every server of the
+/// installation (platform admins), over the configuration; `None` hands
+/// the choice back to the configuration (`[plugin_settings.NAME]`, then
+/// `plugin_isolation`). Stored in the installation's policies and audited
+/// as `plugin.isolation`; a server applies it when it next loads the
+/// plugin (a restart, or a new file): the loaded code keeps running where
+/// it runs.
+pub async fn set_tier(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    isolation: Option<crate::plugins::Isolation>,
+) -> DomainResult<Arc<PluginEntry>> {
+    caller.require_platform_admin("choose where plugins run")?;
+    let entry = find(state, caller, name)?;
+    let reason = match isolation {
+        Some(tier) => format!(
+            "{} chose the {} tier for it",
+            caller.user.email,
+            match tier {
+                crate::plugins::Isolation::InProcess => "in-process",
+                crate::plugins::Isolation::Worker => "worker",
+            }
+        ),
+        None => format!(
+            "{} handed the choice of its tier back to the configuration",
+            caller.user.email
+        ),
+    };
+    record_isolation(&state.store, &caller.actor(), name, isolation, &reason).await?;
+    let tiers = crate::plugin_tiers(&state.config, &state.store)
+        .await
+        .map_err(|e| DomainError::Internal(format!("{e:#}")))?;
+    state.plugins.replace_tiers(tiers);
+    Ok(entry)
+}
+
 /// The policy applied to a plugin the server died in: the words recorded
 /// as the reason its tier is `worker` from now on.
 pub fn interrupted_reason(found: &crate::plugins::forensics::Interrupted) -> String {

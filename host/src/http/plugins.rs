@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, ApiQuery, Principal};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use crate::domain::{dashboards, fields, plugins};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::plugins::metrics::{resident_bytes, CallFigures};
@@ -26,6 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show_plugin))
         .routes(routes!(disable_plugin))
         .routes(routes!(enable_plugin))
+        .routes(routes!(set_plugin_tier))
         .routes(routes!(plugin_asset))
         .routes(routes!(list_field_types))
         .routes(routes!(list_widgets))
@@ -256,6 +257,56 @@ async fn enable_plugin(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
     let entry = plugins::enable(&state, &principal.caller, &name).await?;
+    Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
+}
+
+/// Where a platform admin wants a plugin to run.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum TierChoice {
+    /// In the server's own process.
+    InProcess,
+    /// In a confined worker process of its own.
+    Worker,
+    /// As the configuration says (`[plugin_settings.NAME]`, then
+    /// `plugin_isolation`).
+    Config,
+}
+
+/// The tier to set.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SetTier {
+    /// `in_process`, `worker`, or `config` to hand the choice back to the
+    /// configuration.
+    tier: TierChoice,
+}
+
+/// Chooses where a plugin runs on every server of the installation
+/// (platform admins), over the configuration, or hands the choice back to
+/// it (`config`). Stored as the installation's policy for the plugin
+/// (`policy` in the answer) and audited as `plugin.isolation`; a server
+/// applies it when it next loads the plugin (a restart or a new file).
+#[utoipa::path(put, path = "/api/v1/plugins/{name}/tier", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = SetTier,
+    responses((status = 200, body = PluginView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_plugin_tier(
+    AxumState(state): AxumState<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    body: Result<ApiJson<SetTier>, ApiError>,
+) -> ApiResult<Json<PluginView>> {
+    principal
+        .caller
+        .require_platform_admin("choose where plugins run")?;
+    let ApiJson(body) = body?;
+    let isolation = match body.tier {
+        TierChoice::InProcess => Some(crate::plugins::Isolation::InProcess),
+        TierChoice::Worker => Some(crate::plugins::Isolation::Worker),
+        TierChoice::Config => None,
+    };
+    let entry = plugins::set_tier(&state, &principal.caller, &name, isolation).await?;
     Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
 }
 

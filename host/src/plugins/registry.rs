@@ -82,6 +82,12 @@ impl Plugins {
         self
     }
 
+    /// From now on, plugins load in the tiers `tiers` gives them (the ones
+    /// loaded stay where they run until they are loaded again).
+    pub fn replace_tiers(&self, tiers: Tiers) {
+        *self.tiers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tiers);
+    }
+
     /// The tiers plugins load in.
     pub fn tiers(&self) -> Arc<Tiers> {
         self.tiers.read().unwrap_or_else(|e| e.into_inner()).clone()
