@@ -233,7 +233,7 @@ fn each_plugins_calls_are_counted_and_exposed(db: TestDb) {
     assert_eq!(status, 200);
     assert!(page.contains("field_type.validate"), "{page}");
     assert!(
-        page.contains(&format!("{calls} calls, 0 errors, 1 refused inputs; p50")),
+        page.contains(&format!("{calls} calls, 0 errors, 1 refused input; p50")),
         "{page}"
     );
     let Some(browser) = Browser::start(&server.url) else {

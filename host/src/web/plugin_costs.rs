@@ -38,14 +38,15 @@ pub(super) fn cost_words(
                 1 => "1 call".to_owned(),
                 n => format!("{n} calls"),
             };
-            for (count, what) in [
-                (f.errors, "errors"),
-                (f.rejected, "refused inputs"),
-                (f.panics, "panics"),
-                (f.crashes, "crashes"),
-                (f.timeouts, "timeouts"),
+            for (count, one, many) in [
+                (f.errors, "error", "errors"),
+                (f.rejected, "refused input", "refused inputs"),
+                (f.panics, "panic", "panics"),
+                (f.crashes, "crash", "crashes"),
+                (f.timeouts, "timeout", "timeouts"),
             ] {
-                if count > 0 || what == "errors" {
+                if count > 0 || one == "error" {
+                    let what = if count == 1 { one } else { many };
                     words.push_str(&format!(", {count} {what}"));
                 }
             }
