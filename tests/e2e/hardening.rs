@@ -41,18 +41,6 @@ fn read_to_close(stream: &mut TcpStream) -> (String, bool) {
     }
 }
 
-/// Gives the platform admin `root@example.com` the web password
-/// [`PASSWORD`].
-fn with_password(server: &TestServer) {
-    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
-        &server.config,
-        "root@example.com",
-        Some("Root"),
-        Some(PASSWORD),
-    ))
-    .expect("an admin with a password");
-}
-
 /// `GET /healthz` on a new connection: its status line.
 fn health(url: &str) -> String {
     let mut stream = connect(url);
@@ -215,7 +203,7 @@ fn the_connection_cap_keeps_the_server_answering(db: TestDb) {
 /// carries, and a bad `next` is ignored rather than failing the sign-in.
 fn next_only_leads_to_this_origin(db: TestDb) {
     let server = TestServer::start(db);
-    with_password(&server);
+    crate::root_with_password(&server);
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let answer = |r: Result<ureq::Response, ureq::Error>| match r {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
@@ -338,7 +326,7 @@ fn every_answer_is_shaped_and_guarded(db: TestDb) {
     let server = TestServer::with_plugins(db, &["kanban_overview"]);
     let admin = server.admin();
     create_workspace(&admin, "ops");
-    with_password(&server);
+    crate::root_with_password(&server);
     let web = vigilo_tests::WebSession::sign_in(&server.url, "root@example.com", PASSWORD);
     let anonymous = Api::new(&server.url, None);
     let guarded = |path: &str, r: &vigilo_tests::Response| {

@@ -69,6 +69,18 @@ pub fn audit_count(server: &TestServer) -> i64 {
     server.db.number("SELECT COUNT(*) FROM audit_events")
 }
 
+/// Gives the platform admin `root@example.com` (named Root) the password
+/// [`web::PASSWORD`].
+pub fn root_with_password(server: &TestServer) {
+    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
+        &server.config,
+        "root@example.com",
+        Some("Root"),
+        Some(web::PASSWORD),
+    ))
+    .expect("an admin with a password");
+}
+
 /// Gives the platform admin `admin@example.com` the password
 /// [`web::PASSWORD`] and signs them in as a browser would.
 pub fn admin_web_session(server: &TestServer) -> WebSession {

@@ -221,13 +221,7 @@ fn each_plugins_calls_are_counted_and_exposed(db: TestDb) {
     );
 
     // The admin page says the same, and stays within a phone's width.
-    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
-        &server.config,
-        "root@example.com",
-        Some("Root"),
-        Some(PASSWORD),
-    ))
-    .expect("an admin with a password");
+    crate::root_with_password(&server);
     let web = WebSession::sign_in(&server.url, "root@example.com", PASSWORD);
     let (status, page) = web.page("/admin/plugins");
     assert_eq!(status, 200);

@@ -608,13 +608,7 @@ fn settings_tokens_and_plugins(db: TestDb) {
     assert_eq!(refused.code, 3, "{}", refused.stderr);
 
     // Admin → Plugins, as a platform admin with a password.
-    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
-        &server.config,
-        "root@example.com",
-        Some("Root"),
-        Some(PASSWORD),
-    ))
-    .expect("an admin with a password");
+    crate::root_with_password(&server);
     browser.sign_out();
     browser.sign_in("root@example.com", PASSWORD);
     browser.goto("/admin/plugins");

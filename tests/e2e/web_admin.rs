@@ -764,13 +764,7 @@ fn the_platform_admins_pages_and_the_profile(db: TestDb) {
     let Some(browser) = Browser::start(&server.url) else {
         return;
     };
-    vigilo_tests::block_on(vigilo_host::create_admin_with_password(
-        &server.config,
-        "root@example.com",
-        Some("Root"),
-        Some(PASSWORD),
-    ))
-    .expect("an admin with a password");
+    crate::root_with_password(&server);
     browser.sign_in("root@example.com", PASSWORD);
     browser.click("a.toplink[href='/admin/workspaces']");
 

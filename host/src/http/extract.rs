@@ -118,20 +118,19 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
     }
 }
 
-/// Reads `Authorization: Bearer vgl_…` and resolves it, or fails with 401.
-/// A request whose caller was already resolved (the `Idempotency-Key`
-/// layer does it before reading the body) is not looked up again.
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    if let Some(known) = parts.extensions.get::<Principal>() {
-        return Ok(known.clone());
-    }
-    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+/// The token of `Authorization: Bearer <token>`, or a 401 saying what is
+/// wrong with the header; `hint` ends the message of a missing header.
+pub(super) fn bearer_token<'a>(
+    headers: &'a axum::http::HeaderMap,
+    hint: &str,
+) -> Result<&'a str, ApiError> {
+    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
         unauthorized(
             "unauthenticated",
-            "missing `Authorization: Bearer <token>` header",
+            format!("missing `Authorization: Bearer <token>` header{hint}"),
         )
     })?;
-    let token = header
+    header
         .to_str()
         .ok()
         .and_then(|h| {
@@ -144,7 +143,17 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 "unauthenticated",
                 "the Authorization header must be `Bearer <token>`",
             )
-        })?;
+        })
+}
+
+/// Reads `Authorization: Bearer vgl_…` and resolves it, or fails with 401.
+/// A request whose caller was already resolved (the `Idempotency-Key`
+/// layer does it before reading the body) is not looked up again.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(known) = parts.extensions.get::<Principal>() {
+        return Ok(known.clone());
+    }
+    let token = bearer_token(&parts.headers, "")?;
     let (caller, token) = crate::domain::tokens::authenticate(&state.store, token).await?;
     Ok(Principal { caller, token })
 }

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::State as AxumState;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -53,22 +53,10 @@ async fn metrics(AxumState(state): AxumState<AppState>, headers: HeaderMap) -> A
 
 /// Passes a platform admin's API token or the metrics token.
 async fn allowed(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
-    let unauthorized = |message: &str| ApiError::Unauthorized {
-        code: "unauthenticated",
-        message: message.to_owned(),
-    };
-    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
-        unauthorized("missing `Authorization: Bearer <token>` header: /metrics is read with a platform admin's API token or the metrics token")
-    })?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    let token = super::extract::bearer_token(
+        headers,
+        ": /metrics is read with a platform admin's API token or the metrics token",
+    )?;
     if let Some(expected) = &state.config.metrics_token_sha256 {
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
         if same(&digest, &expected.to_ascii_lowercase()) {
