@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tempfile::TempDir;
-use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::process::{config_file, create_admin, server_command, ServerProcess};
 use vigilo_tests::{Api, Backend, TestDb};
 
 const CLIENTS: usize = 8;
@@ -64,17 +64,7 @@ fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
 
 fn bench(db: TestDb) {
     let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n",
-            dir.path().join("data").display(),
-            db.url
-        ),
-    )
-    .unwrap();
+    let (config, port) = config_file(dir.path(), "vigilo", &db.url, "");
     let token = create_admin(&config, "root@example.com");
     let mut command = server_command(&config);
     if let Some(binary) = std::env::var_os("VIGILO_BENCH_SERVER") {

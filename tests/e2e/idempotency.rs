@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use vigilo_tests::process::{create_admin, free_port, server_command, ServerProcess};
+use vigilo_tests::process::{config_file, create_admin, server_command, ServerProcess};
 use vigilo_tests::{expect, on_both_databases, Api, TestDb, TestServer};
 
 use crate::{create_workspace, join};
@@ -106,17 +106,7 @@ fn retries_answer_with_the_first_response(db: TestDb) {
 /// a retry either gets the first response or is told it was carried out.
 fn retried_creates_never_duplicate_across_a_crash(db: TestDb) {
     let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n",
-            dir.path().join("data").display(),
-            db.url
-        ),
-    )
-    .unwrap();
+    let (config, port) = config_file(dir.path(), "vigilo", &db.url, "");
     let token = create_admin(&config, "root@example.com");
     let mut server = ServerProcess::spawn(server_command(&config), port, &dir.path().join("1.log"));
     server.wait_healthy();
@@ -300,18 +290,12 @@ fn keyed_run_killed_midway_never_runs_again(db: TestDb) {
         }
     });
     let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n\
-             webhook_allowed_hosts = [\"127.0.0.1\"]\n",
-            dir.path().join("data").display(),
-            db.url
-        ),
-    )
-    .unwrap();
+    let (config, port) = config_file(
+        dir.path(),
+        "vigilo",
+        &db.url,
+        "webhook_allowed_hosts = [\"127.0.0.1\"]\n",
+    );
     let token = create_admin(&config, "root@example.com");
     let mut server = ServerProcess::spawn(server_command(&config), port, &dir.path().join("1.log"));
     server.wait_healthy();

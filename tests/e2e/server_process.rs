@@ -362,17 +362,8 @@ struct Started {
 
 fn start_server(db: &TestDb, settings: &str) -> Started {
     let dir = TempDir::new().unwrap();
-    let port = free_port();
-    let config = dir.path().join("vigilo.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n{settings}",
-            dir.path().join("data").display(),
-            db.url
-        ),
-    )
-    .unwrap();
+    let (config, port) =
+        vigilo_tests::process::config_file(dir.path(), "vigilo", &db.url, settings);
     let token = vigilo_tests::process::create_admin(&config, "root@example.com");
     let server = ServerProcess::spawn(
         server_command(&config),
