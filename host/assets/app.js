@@ -64,3 +64,24 @@ for (const select of document.querySelectorAll("select[data-ticks]")) {
     }
   });
 }
+
+// A server run by `vigilo-plugin dev` marks its pages: they ask it what
+// they show (each plugin's build, the newest frontend file) and reload
+// when that changes. Other servers neither mark pages nor answer.
+const devReload = document.body.dataset.devReload;
+if (devReload) {
+  const poll = async () => {
+    try {
+      const response = await fetch(devReload, { cache: "no-store" });
+      if (!response.ok) return;
+      const now = await response.text();
+      const seen = document.body.dataset.devSeen;
+      if (seen !== undefined && now !== seen) location.reload();
+      else document.body.dataset.devSeen = now;
+    } catch {
+      // The server is restarting: the next poll tries again.
+    }
+  };
+  poll();
+  setInterval(poll, 700);
+}

@@ -145,6 +145,12 @@ pub struct Config {
     /// Settings for single plugins, by plugin name:
     /// `[plugin_settings.NAME]` with `isolation` and `memory_limit_mb`.
     pub plugin_settings: std::collections::BTreeMap<String, PluginSettings>,
+    /// For `vigilo-plugin dev` only: plugins whose frontend files are read
+    /// from these directories on every request (and never cached) instead
+    /// of from their libraries, and pages that reload themselves when a
+    /// plugin or one of these files changes. Allowed with a loopback `bind`
+    /// only.
+    pub dev_frontend: std::collections::BTreeMap<String, PathBuf>,
     /// MiB of memory (address space) a worker-tier plugin may use beyond
     /// what its worker needs to start.
     pub plugin_worker_memory_mb: u64,
@@ -333,6 +339,7 @@ impl Default for Config {
             plugin_panic_limit: 3,
             plugin_isolation: Isolation::Worker,
             plugin_settings: Default::default(),
+            dev_frontend: Default::default(),
             plugin_worker_memory_mb: crate::plugins::worker::DEFAULT_MEMORY_LIMIT_MB,
             plugin_crash_limit: 3,
             plugin_crash_window_secs: 3600,
@@ -367,6 +374,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("installed_plugins", &self.installed_plugins)
             .field("plugins_dir", &self.plugins_dir)
+            .field("dev_frontend", &self.dev_frontend)
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url)
             .field("invite_ttl_days", &self.invite_ttl_days)
@@ -612,6 +620,14 @@ impl Config {
             s.memory_limit_mb
                 .map(|mb| ("plugin_settings.*.memory_limit_mb", mb, 16, 1 << 20))
         });
+        if !self.dev_frontend.is_empty() && !self.bind.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                setting: "dev_frontend",
+                message: "serves plugin files from disk for `vigilo-plugin dev` and is allowed \
+                          only with a loopback `bind` such as 127.0.0.1:8700"
+                    .into(),
+            });
+        }
         if let Some(hash) = &self.metrics_token_sha256 {
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError::Invalid {

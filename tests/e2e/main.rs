@@ -20,6 +20,7 @@ mod metrics;
 mod openapi;
 mod plugin_runtime;
 mod plugins;
+mod scaffold;
 mod scheduler;
 mod server_process;
 mod sign_in;

@@ -237,6 +237,9 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(crate::web::router())
+        .merge(crate::web::dev_router(
+            !state.config.dev_frontend.is_empty(),
+        ))
         .merge(api_router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,

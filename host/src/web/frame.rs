@@ -65,6 +65,9 @@ pub struct Frame {
     pub csrf: String,
     /// A short message to show once (after a redirect).
     pub notice: Option<String>,
+    /// Whether the page reloads itself when a plugin changes (the server
+    /// runs for `vigilo-plugin dev`).
+    pub dev_reload: bool,
 }
 
 impl Frame {
@@ -83,6 +86,7 @@ impl Frame {
             admin_section: None,
             csrf: String::new(),
             notice: None,
+            dev_reload: super::dev::enabled(),
         }
     }
 

@@ -32,6 +32,7 @@ pub mod audit;
 pub mod auth;
 pub mod certificates;
 pub mod dashboard;
+mod dev;
 mod frame;
 pub mod integrations;
 pub mod items;
@@ -58,6 +59,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use dev::router as dev_router;
 pub use frame::{Frame, Nav};
 
 use serde::Deserialize;

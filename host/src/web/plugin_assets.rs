@@ -44,6 +44,9 @@ pub async fn serve(
     let Some(entry) = state.plugins.loaded(&name) else {
         return not_found();
     };
+    if let Some(dir) = state.config.dev_frontend.get(&name) {
+        return super::dev::serve_from_disk(dir, &entry, &path);
+    }
     // Hashing the library the first time takes a millisecond or so.
     let current = {
         let entry = entry.clone();

@@ -19,6 +19,9 @@
 //! [`Bundle::read`] and [`Bundle::verify`] are what a server runs before
 //! installing one (`vigilo-server plugin install`).
 
+pub mod dev;
+pub mod scaffold;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

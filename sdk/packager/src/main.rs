@@ -1,6 +1,8 @@
 //! `vigilo-plugin`: packages Vigilo plugins as signed binary release bundles.
 //!
 //! ```text
+//! vigilo-plugin new my_plugin --kind field_type|dashboard_widget|integration_adapter|celery_task
+//! vigilo-plugin dev [--crate DIR] [--port 8700]
 //! vigilo-plugin keygen --out vendor.key
 //! vigilo-plugin package --lib x86_64-unknown-linux-gnu=target/release/libmy_plugin.so \
 //!                       --lib aarch64-unknown-linux-gnu=target/aarch64-unknown-linux-gnu/release/libmy_plugin.so \
@@ -19,17 +21,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use vigilo_plugin_bundle::{
-    check_release, keygen, package, parse_public_key, read_signing_key, read_trusted_keys, Bundle,
-    PackageRequest, SignatureCheck, DEFAULT_VIGILO_VERSION,
+    check_release, dev, keygen, package, parse_public_key, read_signing_key, read_trusted_keys,
+    scaffold, Bundle, PackageRequest, SignatureCheck, DEFAULT_VIGILO_VERSION,
 };
+use vigilo_sdk::PluginKind;
 
 #[derive(Parser)]
 #[command(
     name = "vigilo-plugin",
     version,
-    about = "Package Vigilo plugins as binary release bundles"
+    about = "Create, check, run and package Vigilo plugins"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +42,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a plugin crate of one kind that builds, passes its tests and
+    /// loads into a server as it stands
+    New {
+        /// The plugin's name: 1-64 of a-z, 0-9 and _, starting with a letter
+        /// (also the crate's name)
+        name: String,
+        /// What the plugin provides
+        #[arg(long, value_parser = kind_parser())]
+        kind: PluginKind,
+        /// The directory to create (default: ./NAME); must not exist or be empty
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The Vigilo SDK's directory, for the crate's path dependency
+        /// (default: the SDK this tool was built from)
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
+    /// Build the plugin crate, run a scratch Vigilo server with it installed,
+    /// and rebuild, reinstall and reload open pages on every change
+    Dev {
+        /// The plugin crate's directory
+        #[arg(long = "crate", value_name = "DIR", default_value = ".")]
+        crate_dir: PathBuf,
+        /// The port the scratch server listens on (127.0.0.1 only)
+        #[arg(long, default_value_t = 8700)]
+        port: u16,
+        /// The vigilo-server binary (default: next to vigilo-plugin, or on PATH)
+        #[arg(long, value_name = "PATH")]
+        server: Option<PathBuf>,
+        /// The scratch server's admin
+        #[arg(long, default_value = "dev@example.com")]
+        email: String,
+    },
     /// Create an Ed25519 signing key (hex, mode 0600) and print its public key
     Keygen {
         /// Where to write the private key (must not exist)
@@ -83,8 +120,50 @@ enum Command {
     },
 }
 
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = PluginKind> {
+    clap::builder::PossibleValuesParser::new(PluginKind::ALL.map(PluginKind::as_str))
+        .map(|kind| PluginKind::from_wire(&kind).expect("one of the listed kinds"))
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::New {
+            name,
+            kind,
+            dir,
+            sdk,
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let sdk = sdk.or_else(scaffold::default_sdk_dir).ok_or_else(|| {
+                anyhow!("the SDK this tool was built from has moved: pass --sdk DIR (the `sdk` directory of a Vigilo checkout)")
+            })?;
+            let written = scaffold::create(&scaffold::NewPlugin {
+                name: name.clone(),
+                kind,
+                dir: dir.clone(),
+                sdk,
+            })?;
+            println!("created the {kind} plugin {name} in {}:", dir.display());
+            for path in written {
+                println!("  {path}");
+            }
+            println!();
+            println!("next:");
+            println!("  cd {}", dir.display());
+            println!("  cargo test            # the plugin's tests and the server's check of its library");
+            println!("  vigilo-plugin dev     # a scratch server with the plugin, rebuilt on every change");
+        }
+        Command::Dev {
+            crate_dir,
+            port,
+            server,
+            email,
+        } => dev::run(&dev::DevOptions {
+            crate_dir,
+            port,
+            server,
+            email,
+        })?,
         Command::Keygen { out } => {
             let public = keygen(&out)?;
             println!("{public}");
