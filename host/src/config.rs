@@ -94,6 +94,10 @@ pub enum PanicPolicy {
     Disable,
 }
 
+/// Address space a worker's plugin may use by default, beyond what the
+/// worker needs to start: 256 MiB (`plugin_worker_memory_mb`).
+pub const DEFAULT_WORKER_MEMORY_MB: u64 = 256;
+
 /// The server's whole configuration.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -340,7 +344,7 @@ impl Default for Config {
             plugin_isolation: Isolation::Worker,
             plugin_settings: Default::default(),
             dev_frontend: Default::default(),
-            plugin_worker_memory_mb: crate::plugins::worker::DEFAULT_MEMORY_LIMIT_MB,
+            plugin_worker_memory_mb: DEFAULT_WORKER_MEMORY_MB,
             plugin_crash_limit: 3,
             plugin_crash_window_secs: 3600,
             plugin_panic_policy: PanicPolicy::Worker,

@@ -12,7 +12,7 @@
 //! the [`input`] rules: objects where records are expected, no NUL
 //! character) → one function
 //! of the [`domain`] layer applies the rule: it checks the caller's
-//! [`authz::Access`] for one [`authz::Permission`], opens the write
+//! [`domain::Access`] for one [`domain::authz::Permission`], opens the write
 //! transaction in the [`store`] (which holds every SQL statement), appends
 //! to the [`audit`] log in that same transaction and commits → the handler
 //! turns the typed result into its JSON view, or the [`domain::DomainError`]
@@ -74,7 +74,6 @@
 //! ```
 
 pub mod audit;
-pub mod authz;
 pub mod certs;
 pub mod config;
 pub mod domain;

@@ -185,6 +185,7 @@
 //! The crate's `README.md` is the full plugin developer guide.
 
 pub mod abi;
+mod event;
 pub mod harness;
 pub mod host;
 pub mod loader;
@@ -200,12 +201,13 @@ pub use host::{
     WORK_ITEMS_COUNT_BY_STATUS,
 };
 pub use plugin::{
-    check_config_against_schema, empty_config_schema, Adapter, Asset, Element, Event, FieldContext,
+    check_config_against_schema, empty_config_schema, Adapter, Asset, Element, FieldContext,
     FieldType, Plugin, PluginKind, PluginRegistry, Schedule, Task, TaskContext, Widget,
     WidgetContext, FRONTEND_API_VERSION,
 };
 
 /// JSON values, as plugins receive and return them.
+pub use event::Event;
 pub use serde_json::{json, Map, Value};
 
 /// Makes the crate a loadable Vigilo plugin. Invoke it once, at the crate

@@ -6,6 +6,7 @@ use std::{fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::event::Event;
 use crate::host::Host;
 
 /// What a plugin primarily provides. The wire names (`as_str`, serde) are
@@ -212,25 +213,6 @@ pub struct TaskContext {
     /// `"2026-12-24T07:00:00Z"`). Use it instead of the clock so runs are
     /// reproducible.
     pub now: String,
-}
-
-/// An event delivered to an integration adapter.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// The event type, for example `"incident.opened"`.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// The workspace's slug.
-    pub workspace: String,
-    /// A one-line title.
-    #[serde(default)]
-    pub title: String,
-    /// Plain-text body.
-    #[serde(default)]
-    pub text: String,
-    /// Structured details, specific to the event type.
-    #[serde(default)]
-    pub data: Value,
 }
 
 /// When a [`Task`] runs.

@@ -23,7 +23,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     abi::SDK_ABI_VERSION,
-    plugin::{Event, FieldContext, PluginKind, Schedule},
+    event::Event,
+    plugin::{FieldContext, PluginKind, Schedule},
 };
 
 /// `field_type.validate`: validate and normalise a custom-field value.

@@ -466,7 +466,7 @@ fn nobody_grants_what_they_do_not_hold(db: TestDb) {
         .await
         .unwrap();
         assert_eq!(accepted.custom_role.as_deref(), Some("recruiter"));
-        let recruiter = vigilo_host::authz::Caller {
+        let recruiter = vigilo_host::domain::authz::Caller {
             user: accepted.user,
             token_id: None,
             session_id: None,
@@ -508,7 +508,7 @@ fn nobody_grants_what_they_do_not_hold(db: TestDb) {
         .unwrap();
         assert!(!trimmed
             .permissions
-            .contains(vigilo_host::authz::Permission::ItemWrite));
+            .contains(vigilo_host::domain::authz::Permission::ItemWrite));
         // Invites follow the same rule.
         let missing = forbidden_missing(
             invites::create(

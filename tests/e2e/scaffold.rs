@@ -82,7 +82,10 @@ fn a_new_plugin_of_each_kind_builds_passes_its_tests_and_loads() {
             matches!(kind, "field_type" | "dashboard_widget"),
             "{kind}"
         );
-        let formatted = vendor_cargo(&dir).args(["fmt", "--check"]).output().unwrap();
+        let formatted = vendor_cargo(&dir)
+            .args(["fmt", "--check"])
+            .output()
+            .unwrap();
         assert!(
             formatted.status.success(),
             "{kind} is not laid out as rustfmt would: {}",

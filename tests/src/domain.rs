@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use vigilo_host::authz::{Access, Caller, Permission};
 use vigilo_host::config::Config;
+use vigilo_host::domain::authz::{Access, Caller, Permission};
 use vigilo_host::domain::invites::{self, Acceptance, NewInvite};
 use vigilo_host::domain::workspaces::{self, NewWorkspace};
 use vigilo_host::plugins::{load_file, Plugins};

@@ -16,7 +16,7 @@ use super::{validate, DomainError, DomainResult};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::ChainReport;
 use crate::audit::AuditEvent;
-use crate::authz::{Access, Caller, Permission};
+use crate::domain::authz::{Access, Caller, Permission};
 use crate::state::AppState;
 use crate::store::audit::Verification;
 use crate::store::{format_time, parse_time, Store};

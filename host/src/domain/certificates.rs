@@ -8,8 +8,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{record, validate, DomainError, DomainResult};
-use crate::authz::{Access, Permission};
 use crate::certs::parse_pem;
+use crate::domain::authz::{Access, Permission};
 use crate::state::AppState;
 use crate::store::{self, format_time, Certificate};
 

@@ -17,7 +17,7 @@ use vigilo_sdk::wire::RenderRequest;
 use vigilo_sdk::{check_config_against_schema, PluginKind};
 
 use super::{record, DomainError, DomainResult};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::plugins::host_api::{HostCalls, Scope};
 use crate::plugins::PluginEntry;
 use crate::state::AppState;

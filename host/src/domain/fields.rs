@@ -16,7 +16,7 @@ use vigilo_sdk::{FieldContext, PluginKind};
 
 use super::work_items::check_kind;
 use super::{record, validate, DomainError, DomainResult};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
 use crate::state::AppState;
 use crate::store::{self, CustomField, Workspace};

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use vigilo_sdk::Event;
 
 use super::{record, validate, DomainError, DomainResult};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::integrations::DeliveryOutcome;
 use crate::state::AppState;
 use crate::store::{self, Delivery, Integration};

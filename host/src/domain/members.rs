@@ -11,7 +11,7 @@ use super::invites::resolve_grant;
 use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, DomainError, DomainResult};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::state::AppState;
 use crate::store::{self, Member, PageAt};
 

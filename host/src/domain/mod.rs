@@ -1,9 +1,9 @@
 //! The domain layer: every rule of Vigilo, once.
 //!
 //! Each state change is one function here. It takes the caller's resolved
-//! [`Access`](crate::authz::Access) (who, in which workspace, holding which
+//! [`Access`](crate::domain::authz::Access) (who, in which workspace, holding which
 //! permissions) or, for installation-wide changes, the
-//! [`Caller`](crate::authz::Caller), and a typed input. It checks the
+//! [`Caller`](crate::domain::authz::Caller), and a typed input. It checks the
 //! permission, applies the rules, opens the write transaction, appends the
 //! audit event in it, commits, and returns a typed result or a
 //! [`DomainError`].
@@ -17,6 +17,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
+//! | [`authz`] | who the caller is ([`Caller`]), what they hold in a workspace ([`Access`]), and the permission checks every function starts with |
 //! | [`work_items`] | the three workflows, creating, editing and moving changes, incidents and tasks |
 //! | [`fields`] | custom field definitions and the validation of their values (built-in types here, plugin types through their plugin) |
 //! | [`workspaces`] | creating workspaces (from templates), their settings, and what a caller can see |
@@ -38,8 +39,10 @@
 //! | [`validate`] | input checks shared by every area |
 
 pub mod audit;
+pub mod authz;
 pub mod certificates;
 pub mod dashboards;
+mod error;
 pub mod fields;
 pub mod integrations;
 pub mod invites;
@@ -60,212 +63,10 @@ pub mod workspaces;
 use serde_json::Value;
 
 use crate::audit::NewEvent;
-use crate::authz::{Access, Caller};
-use crate::plugins::PluginCallError;
-use crate::store::{IdempotencyClaim, StoreError, WriteTx};
+use crate::store::{IdempotencyClaim, WriteTx};
 
-/// Why a domain operation did not happen. It says *what* went wrong; the
-/// API (`error.rs`) and the web pages each decide how to show it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DomainError {
-    /// A value is invalid. `field` is the path of the offending field, such
-    /// as `title`, `fields.due` or `steps[2].url`.
-    #[error("{message}")]
-    Invalid {
-        /// Path of the field, when there is one.
-        field: Option<String>,
-        /// What is wrong, in the user's terms.
-        message: String,
-    },
-    /// The caller is known but lacks a permission (or `platform_admin`).
-    #[error("{message}")]
-    Forbidden {
-        /// The permission (or `platform_admin`, `invitee`) that is missing.
-        missing: String,
-        /// A sentence naming it.
-        message: String,
-    },
-    /// The caller must prove who they are first.
-    #[error("{message}")]
-    Unauthenticated {
-        /// Stable code: `unauthenticated`, `token_invalid`, `token_expired`,
-        /// `token_revoked`, `session_expired`, `sign_in_failed`,
-        /// `sign_in_locked`.
-        code: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// The named thing does not exist (or is not visible to the caller).
-    #[error("{0}")]
-    NotFound(String),
-    /// The change conflicts with what is stored.
-    #[error("{0}")]
-    Conflict(String),
-    /// A file or text the caller sent cannot be read as what it should be
-    /// (a CSV with the wrong header, for example).
-    #[error("{message}")]
-    Unreadable {
-        /// Stable code such as `invalid_csv`.
-        code: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// A plugin failed, panicked, crashed, is not loaded, is busy or timed
-    /// out.
-    #[error("{message}")]
-    Plugin {
-        /// What happened.
-        failure: PluginFailure,
-        /// A sentence naming the plugin.
-        message: String,
-        /// The field whose value the plugin was checking, if it was
-        /// checking one (`fields.window`).
-        field: Option<String>,
-    },
-    /// The server is shutting down and ended a wait early; the caller
-    /// should reconnect (to this server once it is back, or another replica).
-    #[error("the server is shutting down; reconnect")]
-    ShuttingDown,
-    /// Something failed inside the server; the detail is for the log only.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// How a plugin call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginFailure {
-    /// It returned an error or nonsense.
-    Failed,
-    /// It panicked (the SDK caught it).
-    Panicked,
-    /// No loaded plugin provides what was asked for, or it is busy.
-    Unavailable,
-    /// It did not answer in time.
-    TimedOut,
-    /// Its worker process crashed (or was stopped) while serving the call.
-    Crashed,
-}
-
-/// Result of a domain operation.
-pub type DomainResult<T> = Result<T, DomainError>;
-
-impl DomainError {
-    /// An invalid value of `field`.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field: Some(field.into()),
-            message: message.into(),
-        }
-    }
-
-    /// A missing permission.
-    pub fn forbidden(missing: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Forbidden {
-            missing: missing.into(),
-            message: message.into(),
-        }
-    }
-
-    /// No plugin provides what was asked for.
-    pub fn plugin_unavailable(message: impl Into<String>) -> Self {
-        Self::Plugin {
-            failure: PluginFailure::Unavailable,
-            message: message.into(),
-            field: None,
-        }
-    }
-
-    /// The same error, about the value of `field` when a plugin failed
-    /// checking it. Other errors are returned unchanged.
-    pub fn at_field(self, field: &str) -> Self {
-        match self {
-            Self::Plugin {
-                failure, message, ..
-            } => Self::Plugin {
-                failure,
-                message,
-                field: Some(field.to_owned()),
-            },
-            other => other,
-        }
-    }
-
-    /// The same error with its field path placed under `prefix`: a
-    /// `key` inside `snapshot.custom_fields` becomes
-    /// `snapshot.custom_fields.key`. Other errors are returned unchanged.
-    pub fn under(self, prefix: &str) -> Self {
-        match self {
-            Self::Invalid { field, message } => Self::Invalid {
-                field: Some(match field {
-                    Some(field) if !field.is_empty() => format!("{prefix}.{field}"),
-                    _ => prefix.to_owned(),
-                }),
-                message,
-            },
-            Self::Plugin {
-                failure,
-                message,
-                field: Some(field),
-            } => Self::Plugin {
-                failure,
-                message,
-                field: Some(format!("{prefix}.{field}")),
-            },
-            other => other,
-        }
-    }
-
-    /// The field path of an invalid value.
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            Self::Invalid { field, .. } => field.as_deref(),
-            _ => None,
-        }
-    }
-}
-
-impl From<StoreError> for DomainError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::Conflict(what) => Self::Conflict(what),
-            StoreError::Database(e) => Self::Internal(e.to_string()),
-            StoreError::Corrupt(what) => Self::Internal(what),
-        }
-    }
-}
-
-impl From<sqlx::Error> for DomainError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
-impl From<PluginCallError> for DomainError {
-    fn from(e: PluginCallError) -> Self {
-        let message = e.to_string();
-        let failure = match e {
-            PluginCallError::Rejected { .. } => {
-                return Self::Invalid {
-                    field: None,
-                    message,
-                }
-            }
-            PluginCallError::Failed { .. } => PluginFailure::Failed,
-            PluginCallError::Panicked { .. } => PluginFailure::Panicked,
-            PluginCallError::Unavailable { .. }
-            | PluginCallError::Busy { .. }
-            | PluginCallError::Restarting { .. } => PluginFailure::Unavailable,
-            PluginCallError::TimedOut { .. } => PluginFailure::TimedOut,
-            PluginCallError::Crashed { .. } => PluginFailure::Crashed,
-        };
-        Self::Plugin {
-            failure,
-            message,
-            field: None,
-        }
-    }
-}
+pub use authz::{Access, Caller};
+pub use error::{DomainError, DomainResult, PluginFailure};
 
 /// Appends the audit event of a change `access`'s caller makes in its
 /// workspace, inside the change's transaction.

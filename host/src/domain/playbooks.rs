@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::{detached, record, validate, DomainError, DomainResult};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::playbooks::{self, check_steps, RunContext, Step, StepResult};
 use crate::state::AppState;
 use crate::store::{self, Playbook, PlaybookRun};

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{record_installation, DomainError, DomainResult};
 use crate::audit::{self, Actor, NewEvent};
-use crate::authz::Caller;
+use crate::domain::authz::Caller;
 use crate::plugins::{EnableError, PluginEntry, PluginEvent, Reason};
 use crate::state::AppState;
 use crate::store::Store;

@@ -1,6 +1,6 @@
 //! Roles: the permission matrix as people see it, and custom roles.
 //!
-//! The matrix itself lives in [`crate::authz`]. This module owns the rule
+//! The matrix itself lives in [`crate::domain::authz`]. This module owns the rule
 //! that nobody grants what they do not hold: a new custom role, and an
 //! invite's role, may carry only permissions the caller has. Custom roles
 //! are audited as `role.create` and `role.delete`.
@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::{record, validate, DomainError, DomainResult};
-use crate::authz::{Access, Permission, PermissionSet, Role};
+use crate::domain::authz::{Access, Permission, PermissionSet, Role};
 use crate::state::AppState;
 use crate::store::{self, CustomRole};
 

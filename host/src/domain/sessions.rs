@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 
 use super::{passwords, record_installation, validate, DomainError, DomainResult};
 use crate::audit::{Actor, NewEvent};
-use crate::authz::Caller;
+use crate::domain::authz::Caller;
 use crate::secretbox::SecretBox;
 use crate::secrets;
 use crate::state::AppState;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{detached, validate, DomainError, DomainResult};
 use crate::audit::{self, NewEvent};
-use crate::authz::Caller;
+use crate::domain::authz::Caller;
 use crate::state::AppState;
 use crate::store::{TaskRun, TaskView};
 

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::fields::FieldDefinition;
 use super::playbooks::PlaybookDefinition;
 use super::{record_installation, validate, DomainError, DomainResult};
-use crate::authz::{Caller, PermissionSet, Role};
+use crate::domain::authz::{Caller, PermissionSet, Role};
 use crate::state::AppState;
 use crate::store::{self, Template};
 
@@ -54,7 +54,7 @@ pub struct SnapshotRole {
     #[schema(value_type = crate::http::schemas::CustomRoleName)]
     pub name: String,
     /// Built-in role it is based on.
-    #[schema(value_type = crate::authz::Role)]
+    #[schema(value_type = crate::domain::authz::Role)]
     pub base_role: String,
     /// Permissions it holds.
     #[schema(value_type = Vec<crate::http::schemas::PermissionName>)]

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{record_installation, validate, DomainError, DomainResult};
 use crate::audit::{self, Actor, NewEvent};
-use crate::authz::Caller;
+use crate::domain::authz::Caller;
 use crate::state::AppState;
 use crate::store::{self, Store, TokenCreated, TokenInfo};
 

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::{fields, record, validate, DomainError, DomainResult};
 use crate::audit::{self, NewEvent};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::state::AppState;
 use crate::store::{self, NewWorkItem, WorkItem};
 

@@ -13,7 +13,7 @@ use super::templates::{Snapshot, SnapshotRole, SNAPSHOT_SCHEMA_VERSION};
 use super::{fields::FieldDefinition, playbooks::PlaybookDefinition};
 use super::{validate, DomainError, DomainResult};
 use crate::audit::{self, NewEvent};
-use crate::authz::{Access, Caller, Permission, Role};
+use crate::domain::authz::{Access, Caller, Permission, Role};
 use crate::state::AppState;
 use crate::store::{self, Workspace};
 

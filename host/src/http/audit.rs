@@ -14,8 +14,8 @@ use super::extract::{ApiPath, ApiQuery, Principal};
 use crate::audit::checkpoint::key_id;
 use crate::audit::verify::ChainReport;
 use crate::audit::AuditEvent;
-use crate::authz::Permission;
 use crate::domain::audit::{self, CheckpointExport, EventQuery};
+use crate::domain::authz::Permission;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 

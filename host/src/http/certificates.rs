@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::schemas::Line200;
-use crate::authz::Permission;
 use crate::certs::days_left;
+use crate::domain::authz::Permission;
 use crate::domain::certificates;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;

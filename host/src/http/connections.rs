@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,7 +39,6 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use futures_util::task::AtomicWaker;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
@@ -47,8 +46,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::connection::Connection;
+pub use super::connection::Limits;
 use super::wire::Shaped;
-use crate::config::Config;
 use crate::error::ApiError;
 
 /// Descriptors kept for everything but client connections (the database
@@ -60,31 +60,6 @@ const REFUSING_AT_ONCE: usize = 64;
 
 /// The largest request line and headers, together.
 const HEAD_LIMIT: usize = 64 * 1024;
-
-/// The connection limits (see the module documentation).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// How long a request's line and headers may take to arrive.
-    pub header_read: Duration,
-    /// How long a request's body may take to arrive.
-    pub body_read: Duration,
-    /// How long a connection may stay open with no request in progress.
-    pub idle: Duration,
-    /// How many connections may be open at once.
-    pub max_connections: usize,
-}
-
-impl Limits {
-    /// The limits `config` sets.
-    pub fn from_config(config: &Config) -> Self {
-        Limits {
-            header_read: Duration::from_secs(config.header_read_timeout_secs),
-            body_read: Duration::from_secs(config.body_read_timeout_secs),
-            idle: Duration::from_secs(config.idle_timeout_secs),
-            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
-        }
-    }
-}
 
 /// Raises the soft open-file limit to the hard one, and returns how many
 /// connections fit under it with room for everything else.
@@ -115,94 +90,6 @@ pub fn fit_connections(wanted: usize) -> usize {
     wanted
 }
 
-/// Where a connection is in its life, for its deadlines.
-#[derive(Debug, Clone, Copy)]
-enum Phase {
-    /// Waiting for (or reading) a request's line and headers since then.
-    Head(Instant),
-    /// No request in progress since then.
-    Idle(Instant),
-    /// A request is being served.
-    Busy,
-}
-
-/// One open connection, shared by its I/O and the requests it carries.
-#[derive(Debug)]
-pub struct Connection {
-    limits: Arc<Limits>,
-    phase: Mutex<Phase>,
-    requests: AtomicUsize,
-    closing: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl Connection {
-    fn new(limits: Arc<Limits>) -> Self {
-        Connection {
-            limits,
-            // Browsers open connections ahead of need: silent, a new one is
-            // idle, not a slow request.
-            phase: Mutex::new(Phase::Idle(Instant::now())),
-            requests: AtomicUsize::new(0),
-            closing: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
-        }
-    }
-
-    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
-        self.phase.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// When the connection is to be closed if nothing changes.
-    pub(super) fn deadline(&self) -> Option<Instant> {
-        match *self.phase() {
-            Phase::Head(since) => Some(since + self.limits.header_read),
-            Phase::Idle(since) => Some(since + self.limits.idle),
-            Phase::Busy => None,
-        }
-    }
-
-    /// Bytes arrived: an idle connection starts reading a request's head.
-    pub(super) fn bytes_arrived(&self) {
-        let mut phase = self.phase();
-        if let Phase::Idle(_) = *phase {
-            *phase = Phase::Head(Instant::now());
-        }
-    }
-
-    /// Whether the connection is to be closed now.
-    pub(super) fn closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst)
-    }
-
-    /// Registers the task to wake when the connection is closed.
-    pub(super) fn register(&self, cx: &Context<'_>) {
-        self.waker.register(cx.waker());
-    }
-
-    /// Whether no request is in progress.
-    fn idle(&self) -> bool {
-        self.requests.load(Ordering::SeqCst) == 0 && !self.closing()
-    }
-
-    /// Closes the connection (its I/O fails from now on).
-    fn close(&self) {
-        self.closing.store(true, Ordering::SeqCst);
-        self.waker.wake();
-    }
-
-    fn request_started(&self) {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        *self.phase() = Phase::Busy;
-    }
-
-    fn request_ended(&self) {
-        if self.requests.fetch_sub(1, Ordering::SeqCst) == 1 {
-            *self.phase() = Phase::Idle(Instant::now());
-        }
-    }
-}
-
 /// The open connections, oldest first.
 #[derive(Debug, Default)]
 struct Registry {
@@ -224,10 +111,7 @@ impl Registry {
         let oldest_idle = open
             .values()
             .filter(|c| c.idle())
-            .min_by_key(|c| match *c.phase() {
-                Phase::Head(since) | Phase::Idle(since) => since,
-                Phase::Busy => Instant::now(),
-            });
+            .min_by_key(|c| c.quiet_since());
         match oldest_idle {
             Some(conn) => {
                 conn.close();
@@ -411,7 +295,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
     let is_api = super::api_side(request.uri().path());
     let timed_out = Arc::new(AtomicBool::new(false));
     let read_to_end = Arc::new(AtomicBool::new(request.body().is_end_stream()));
-    let deadline = Instant::now() + conn.limits.body_read;
+    let deadline = Instant::now() + conn.body_read_limit();
     let request = request.map(|body| {
         Body::new(TimedBody {
             inner: body,
@@ -434,7 +318,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
         response = if is_api {
             ApiError::RequestTimeout(format!(
                 "the request body did not arrive within {} s",
-                conn.limits.body_read.as_secs()
+                conn.body_read_limit().as_secs()
             ))
             .into_response()
         } else {

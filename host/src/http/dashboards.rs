@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
 use super::plugins::{asset_views, AssetView};
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::dashboards;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use crate::state::AppState;

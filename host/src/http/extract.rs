@@ -5,7 +5,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::authz::{Access, Caller, Permission};
+use crate::domain::authz::{Access, Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::input::strict::Refused;
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::schemas::Line2000;
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::integrations::{self, IntegrationChanges};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::integrations::{AdapterInfo, DeliveryOutcome};

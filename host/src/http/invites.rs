@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, MaybePrincipal, Principal};
 use super::schemas::{Email, Line100};
-use crate::authz::{Permission, Role};
+use crate::domain::authz::{Permission, Role};
 use crate::domain::invites::{self, Acceptance, Accepted, BulkReport, InviteCreated, NewInvite};
 use crate::domain::paging::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use crate::authz::{Permission, Role};
+use crate::domain::authz::{Permission, Role};
 use crate::domain::members;
 use crate::domain::paging::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};

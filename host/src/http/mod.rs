@@ -7,6 +7,7 @@
 
 mod audit;
 mod certificates;
+mod connection;
 pub mod connections;
 mod dashboards;
 pub mod extract;

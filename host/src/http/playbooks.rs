@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::playbooks::{self, PlaybookDefinition};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::playbooks::{Step, StepResult};

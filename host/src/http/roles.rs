@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
 use super::schemas::{CustomRoleName, PermissionName};
-use crate::authz::{Permission, Role};
+use crate::domain::authz::{Permission, Role};
 use crate::domain::roles::{self, NewRole};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;

@@ -15,7 +15,7 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::authz::{Permission, Role};
+use crate::domain::authz::{Permission, Role};
 use crate::domain::validate;
 use crate::domain::work_items::{workflow, KINDS};
 

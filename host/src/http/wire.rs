@@ -17,7 +17,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::connections::Connection;
+use super::connection::Connection;
 
 /// A connection that rewrites the parser's empty error answers and keeps
 /// its deadlines.

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use super::schemas::{ItemKind, ItemStatus, Line200};
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::work_items::{self, ItemChanges, NewItem};
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
 use super::schemas::{Line100, Line32};
-use crate::authz::{Permission, Role};
+use crate::domain::authz::{Permission, Role};
 use crate::domain::templates::{self, NewTemplate, Snapshot, TemplateWithSnapshot};
 use crate::domain::workspaces::{self, NewWorkspace};
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -9,7 +9,7 @@ use vigilo_sdk::Event;
 
 use super::template::{default_body, render, render_value};
 use super::{Step, StepType};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::work_items::{self, NewItem};
 use crate::domain::DomainError;
 use crate::state::AppState;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vigilo_sdk::loader::{Manifest, Registration};
 
+use super::label::file_label;
 use super::{PluginLink, Reason, Tier};
 
 /// Names of the built-in custom field types; plugins may not take them.
@@ -215,11 +216,4 @@ pub struct PluginEvent {
     pub details: Value,
     /// The plugin, whose checksum the recorder adds to `details`.
     pub entry: Option<Arc<PluginEntry>>,
-}
-
-/// The file name of `path`, for plugins whose manifest is unknown.
-pub(super) fn file_label(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
 }

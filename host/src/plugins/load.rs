@@ -22,7 +22,7 @@ use vigilo_sdk::loader::{
     library_error_summary, library_reason, Manifest, PluginHandle, RefusalReason, Registration,
 };
 
-use super::tier::{PluginLink, Tier, Tiers};
+use super::tier::{Isolation, PluginLink, Tier, Tiers};
 
 /// Why a plugin is not running. The codes are part of the API
 /// (`GET /api/v1/plugins?all=true` → `reason`) and of the log lines.
@@ -292,7 +292,7 @@ fn load_bytes(
         // current directory: always give it a path.
         None => std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
     };
-    let opened = super::tier::open(path, &loaded_from, vigilo_version, &options.tiers)?;
+    let opened = open_in_tier(path, &loaded_from, vigilo_version, &options.tiers)?;
     Ok(Loaded {
         path: path.to_owned(),
         loaded_from,
@@ -301,6 +301,53 @@ fn load_bytes(
         tier: opened.tier,
         manifest: opened.manifest,
         registrations: opened.registrations,
+    })
+}
+
+/// A library loaded in its tier.
+pub(super) struct Opened {
+    pub(super) link: PluginLink,
+    pub(super) tier: Tier,
+    pub(super) manifest: vigilo_sdk::loader::Manifest,
+    pub(super) registrations: Vec<vigilo_sdk::loader::Registration>,
+}
+
+/// Loads the library at `loaded_from` (the private copy of `path`) in the
+/// tier `tiers` gives its plugin. When that depends on the plugin's name, a
+/// worker loads it first and reports the name; the server loads it itself
+/// only if the plugin's tier is in process.
+fn open_in_tier(
+    path: &std::path::Path,
+    loaded_from: &std::path::Path,
+    vigilo_version: &str,
+    tiers: &Tiers,
+) -> Result<Opened, Box<Skip>> {
+    let in_process = || {
+        let (handle, manifest, registrations) = open_in_process(path, loaded_from, vigilo_version)?;
+        Ok(Opened {
+            link: PluginLink::InProcess(handle),
+            tier: tiers.tier_of(&manifest.name),
+            manifest,
+            registrations,
+        })
+    };
+    if tiers.uniform() == Some(Isolation::InProcess) {
+        return in_process();
+    }
+    let started = super::worker::start(path, loaded_from, vigilo_version, &tiers.worker)?;
+    let tier = tiers.tier_of(&started.manifest.name);
+    if tier.isolation == Isolation::InProcess {
+        // Dropping the worker ends it before it confined itself.
+        drop(started);
+        return in_process();
+    }
+    let (manifest, registrations) = (started.manifest.clone(), started.registrations.clone());
+    let worker = started.confine(path, vigilo_version, tiers.worker.clone())?;
+    Ok(Opened {
+        link: PluginLink::Worker(worker),
+        tier,
+        manifest,
+        registrations,
     })
 }
 

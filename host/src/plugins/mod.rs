@@ -42,6 +42,7 @@ mod entry;
 pub mod forensics;
 pub mod host_api;
 pub mod install;
+mod label;
 mod load;
 pub mod metrics;
 mod moves;

@@ -13,7 +13,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use vigilo_sdk::loader::Registration;
 use vigilo_sdk::PluginKind;
 
-use super::entry::{file_label, Status};
+use super::entry::Status;
+use super::label::file_label;
 use super::{
     is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent,
     Reason, Skip, Source, State, Tiers,

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::{now, now_plus, Keyset, Page, PageAt, Store, StoreError, StoreResult};
-use crate::authz::Role;
+use crate::domain::authz::Role;
 use crate::secrets;
 
 /// An invite as listed (never its accept token).

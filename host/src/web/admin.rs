@@ -23,7 +23,7 @@ use super::{
     download, render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError,
     Upload,
 };
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::sessions::Current;
 use crate::domain::templates::{self, NewTemplate, Snapshot};
 use crate::domain::workspaces::{self, NewWorkspace};

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::items::when;
 use super::session::{check_csrf, SignedIn};
 use super::{render_status, see_other, workspace_access, CsrfForm, Frame, PageError, Upload};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::certificates;
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;

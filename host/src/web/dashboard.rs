@@ -16,7 +16,7 @@ use vigilo_sdk::PluginKind;
 
 use super::session::SignedIn;
 use super::{json_for_script, plugin_assets, render, Frame, PageError};
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::dashboards::{self, Tile};
 use crate::state::AppState;
 

@@ -77,7 +77,7 @@ async fn reload(State(state): State<AppState>) -> Response {
                 format!(
                     "{}={}",
                     entry.name().unwrap_or("?"),
-                    super::plugin_assets::version(entry)
+                    entry.sha256().unwrap_or_default()
                 )
             })
             .collect();

@@ -2,7 +2,7 @@
 //! workspace switcher, the signed-in person and sign-out, the workspace's
 //! navigation, and the asset URLs.
 
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
 use crate::domain::workspaces;
 use crate::state::AppState;

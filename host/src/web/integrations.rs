@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::items::when;
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::integrations::{self, IntegrationChanges};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;

@@ -18,7 +18,7 @@ use super::session::{check_csrf, SignedIn};
 use super::{
     render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError, Upload,
 };
-use crate::authz::{Access, Permission, Role};
+use crate::domain::authz::{Access, Permission, Role};
 use crate::domain::invites::{self, BulkReport, InviteCreated, NewInvite, RowOutcome};
 use crate::domain::paging::PageQuery;
 use crate::domain::sessions::Current;

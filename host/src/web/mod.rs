@@ -64,7 +64,7 @@ pub use frame::{Frame, Nav};
 
 use serde::Deserialize;
 
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::items::when;
 use super::session::{check_csrf, SignedIn};
 use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::playbooks::{self, PlaybookDefinition};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;

@@ -12,7 +12,7 @@ use axum::response::Response;
 use super::items::humanise;
 use super::session::{check_csrf, SignedIn};
 use super::{render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
-use crate::authz::{Access, Permission, PermissionSet, Role};
+use crate::domain::authz::{Access, Permission, PermissionSet, Role};
 use crate::domain::roles::{self, NewRole};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;

@@ -14,7 +14,7 @@ use vigilo_sdk::PluginKind;
 use super::items::humanise;
 use super::session::{check_csrf, SignedIn};
 use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::dashboards;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::sessions::Current;

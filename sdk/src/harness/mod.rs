@@ -30,9 +30,10 @@ use serde_json::{Map, Value};
 
 use crate::{
     abi::PluginModRef,
+    event::Event,
     host::{Host, HttpRequest, HttpResponse, HTTP_REQUEST},
     loader::{PluginCalls, PluginHandle},
-    plugin::{Event, FieldContext},
+    plugin::FieldContext,
     wire,
 };
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::{resolve_grant, Grant, InviteCreated, Inviter};
 use crate::audit::ChainAppender;
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::roles::ensure_grantable;
 use crate::domain::{validate, DomainError, DomainResult};
 use crate::state::AppState;

@@ -25,7 +25,7 @@ use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, validate, DomainError, DomainResult};
 use crate::audit::{self, Actor, ChainAppender, NewEvent};
-use crate::authz::{Access, Caller, Permission, PermissionSet, Role};
+use crate::domain::authz::{Access, Caller, Permission, PermissionSet, Role};
 use crate::state::AppState;
 use crate::store::{self, CustomRole, Expiring, Invite, InviteGrant, TokenCreated, User, WriteTx};
 

@@ -51,9 +51,7 @@ use super::{Reason, Skip};
 use protocol::{Init, Refused};
 use supervisor::{Broken, Hello, Unconfined, WorkerProcess};
 
-/// Address space a worker's plugin may use by default, beyond what the
-/// worker needs to start: 256 MiB.
-pub const DEFAULT_MEMORY_LIMIT_MB: u64 = 256;
+pub use crate::config::DEFAULT_WORKER_MEMORY_MB as DEFAULT_MEMORY_LIMIT_MB;
 
 /// Threads of a worker that run calls: this many calls to one plugin run at
 /// once; more wait their turn (within their own time limit).
@@ -154,7 +152,7 @@ pub(super) fn start(
     vigilo_version: &str,
     settings: &WorkerSettings,
 ) -> Result<Started, Box<Skip>> {
-    let label = super::entry::file_label(path);
+    let label = super::label::file_label(path);
     let failed = |message: String| {
         Box::new(Skip {
             path: path.to_owned(),

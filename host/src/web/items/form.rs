@@ -14,7 +14,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::{item_of_kind, kind_of, Kind};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
 use crate::domain::work_items::{self, ItemChanges, NewItem};
 use crate::domain::{fields, DomainError};

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::session::SignedIn;
 use super::{render, Frame, PageError};
-use crate::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
 use crate::domain::work_items::{self, ItemQuery};
 use crate::state::AppState;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::form::{form_value, writer};
 use super::{access, humanise, item_of_kind, kind_of, when, Kind};
-use crate::authz::Permission;
+use crate::domain::authz::Permission;
 use crate::domain::fields;
 use crate::domain::work_items::{self};
 use crate::state::AppState;

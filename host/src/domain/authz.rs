@@ -19,8 +19,8 @@ use std::str::FromStr;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::{DomainError, DomainResult};
 use crate::audit::Actor;
-use crate::domain::{DomainError, DomainResult};
 use crate::store::{Membership, Store, User, Workspace};
 
 /// Who is acting: a user, through an API token or a browser session.
