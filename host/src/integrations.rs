@@ -19,7 +19,7 @@ use vigilo_sdk::{Event, PluginKind};
 
 use crate::domain::{DomainError, DomainResult};
 use crate::outbound::Policy;
-use crate::plugins::host_api::{HostCalls, Scope};
+use crate::plugins::host_api::{HostCalls, Outlets, Scope};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
@@ -555,6 +555,25 @@ fn collect_urls(key: &str, value: &Value, secret: bool, out: &mut Vec<(String, S
             }
         }
         _ => {}
+    }
+}
+
+impl Outlets for Integrations {
+    fn deliver<'a>(
+        &'a self,
+        workspace_id: i64,
+        only: Option<&'a str>,
+        event: &'a Event,
+        source: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, DomainResult<Value>> {
+        Box::pin(async move {
+            let deliveries = self.notify(workspace_id, only, event, source).await?;
+            serde_json::to_value(deliveries).map_err(|e| DomainError::Internal(e.to_string()))
+        })
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
     }
 }
 

@@ -14,7 +14,7 @@ use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::{ElementSpec, ValidateRequest};
 use vigilo_sdk::{FieldContext, PluginKind};
 
-use super::work_items::check_kind;
+use super::workflow::check_kind;
 use super::{record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
 use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};

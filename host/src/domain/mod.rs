@@ -19,6 +19,7 @@
 //! | --- | --- |
 //! | [`authz`] | who the caller is ([`Caller`]), what they hold in a workspace ([`Access`]), and the permission checks every function starts with |
 //! | [`work_items`] | the three workflows, creating, editing and moving changes, incidents and tasks |
+//! | [`workflow`] | the three workflows: statuses in order and the moves between them (a leaf every layer may read) |
 //! | [`fields`] | custom field definitions and the validation of their values (built-in types here, plugin types through their plugin) |
 //! | [`workspaces`] | creating workspaces (from templates), their settings, and what a caller can see |
 //! | [`templates`] | the export document ([`templates::Snapshot`]) and workspace templates |
@@ -58,6 +59,7 @@ pub mod templates;
 pub mod tokens;
 pub mod validate;
 pub mod work_items;
+pub mod workflow;
 pub mod workspaces;
 
 use serde_json::Value;

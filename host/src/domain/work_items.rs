@@ -10,116 +10,18 @@
 
 use serde_json::{json, Map, Value};
 
+pub use super::workflow::{check_kind, workflow, Workflow, KINDS};
 use super::{fields, record, validate, DomainError, DomainResult};
 use crate::audit::{self, NewEvent};
 use crate::domain::authz::{Access, Permission};
 use crate::state::AppState;
 use crate::store::{self, NewWorkItem, WorkItem};
 
-/// A kind's workflow: its first status and its allowed moves.
-#[derive(Debug)]
-pub struct Workflow {
-    /// `change`, `incident` or `task`.
-    pub kind: &'static str,
-    /// Status of a new item.
-    pub initial: &'static str,
-    /// Every status, in workflow order.
-    pub statuses: &'static [&'static str],
-    /// `(from, to)` moves.
-    pub moves: &'static [(&'static str, &'static str)],
-}
-
-/// The kinds of work item, in the order the product shows them.
-pub const KINDS: [&str; 3] = ["change", "incident", "task"];
-
-/// The workflow of `kind`.
-pub fn workflow(kind: &str) -> Option<&'static Workflow> {
-    const CHANGE: Workflow = Workflow {
-        kind: "change",
-        initial: "draft",
-        statuses: &[
-            "draft",
-            "pending_approval",
-            "approved",
-            "rejected",
-            "in_progress",
-            "done",
-        ],
-        moves: &[
-            ("draft", "pending_approval"),
-            ("pending_approval", "draft"),
-            ("pending_approval", "approved"),
-            ("pending_approval", "rejected"),
-            ("rejected", "draft"),
-            ("approved", "in_progress"),
-            ("in_progress", "done"),
-        ],
-    };
-    const INCIDENT: Workflow = Workflow {
-        kind: "incident",
-        initial: "open",
-        statuses: &["open", "investigating", "mitigated", "resolved"],
-        moves: &[
-            ("open", "investigating"),
-            ("investigating", "mitigated"),
-            ("investigating", "resolved"),
-            ("mitigated", "investigating"),
-            ("mitigated", "resolved"),
-            ("resolved", "open"),
-        ],
-    };
-    const TASK: Workflow = Workflow {
-        kind: "task",
-        initial: "todo",
-        statuses: &["todo", "doing", "done"],
-        moves: &[
-            ("todo", "doing"),
-            ("doing", "done"),
-            ("doing", "todo"),
-            ("done", "todo"),
-        ],
-    };
-    match kind {
-        "change" => Some(&CHANGE),
-        "incident" => Some(&INCIDENT),
-        "task" => Some(&TASK),
-        _ => None,
-    }
-}
-
-impl Workflow {
-    /// The statuses an item in `from` may move to, in workflow order of the
-    /// moves.
-    pub fn next(&self, from: &str) -> Vec<&'static str> {
-        self.moves
-            .iter()
-            .filter(|(f, _)| *f == from)
-            .map(|(_, t)| *t)
-            .collect()
-    }
-
-    /// Whether moving to `to` decides an approval (and so needs
-    /// `change.approve`).
-    pub fn is_decision(&self, to: &str) -> bool {
-        self.kind == "change" && matches!(to, "approved" | "rejected")
-    }
-}
-
 /// The statuses `item` may move to next.
 pub fn next_statuses(item: &WorkItem) -> Vec<&'static str> {
     workflow(&item.kind)
         .map(|w| w.next(&item.status))
         .unwrap_or_default()
-}
-
-/// The workflow of `kind`, or an invalid `field`.
-pub fn check_kind(field: &str, kind: &str) -> DomainResult<&'static Workflow> {
-    workflow(kind).ok_or_else(|| {
-        DomainError::invalid(
-            field,
-            format!("unknown kind `{kind}`: use change, incident or task"),
-        )
-    })
 }
 
 /// The longest description.

@@ -17,7 +17,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::authz::{Permission, Role};
 use crate::domain::validate;
-use crate::domain::work_items::{workflow, KINDS};
+use crate::domain::workflow::{workflow, KINDS};
 
 /// What every text in a request matches: no NUL character.
 pub const NO_NUL: &str = "^[^\\u0000]*$";

@@ -21,7 +21,6 @@ use tokio::runtime::Handle;
 use vigilo_sdk::{Host, HttpHeader, HttpRequest, HttpResponse};
 
 use crate::domain::DomainError;
-use crate::integrations::Integrations;
 use crate::outbound::Policy;
 use crate::store::{Store, StoreError};
 
@@ -49,10 +48,29 @@ pub enum Scope {
     },
 }
 
+/// What delivers a periodic task's events through a workspace's
+/// integrations (`integrations.notify`), and the egress policy a plugin's
+/// outbound requests obey: the server's integrations runtime.
+pub trait Outlets: Send + Sync {
+    /// Delivers `event` through the enabled integrations of the workspace
+    /// (only the one named `only`, when given), recorded with `source`;
+    /// answers the deliveries as JSON.
+    fn deliver<'a>(
+        &'a self,
+        workspace_id: i64,
+        only: Option<&'a str>,
+        event: &'a vigilo_sdk::Event,
+        source: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Value, DomainError>>;
+
+    /// The egress policy outbound requests obey.
+    fn policy(&self) -> &Policy;
+}
+
 /// The host callbacks handed to one plugin call.
 pub struct HostCalls {
     store: Store,
-    integrations: Integrations,
+    outlets: std::sync::Arc<dyn Outlets>,
     policy: Policy,
     scope: Scope,
     runtime: Handle,
@@ -89,11 +107,11 @@ impl From<DomainError> for Refusal {
 
 impl HostCalls {
     /// Host callbacks acting in `scope`, on the current tokio runtime.
-    pub fn new(store: Store, integrations: Integrations, scope: Scope) -> Self {
+    pub fn new(store: Store, outlets: impl Outlets + 'static, scope: Scope) -> Self {
         HostCalls {
-            policy: integrations.policy().clone(),
+            policy: outlets.policy().clone(),
             store,
-            integrations,
+            outlets: std::sync::Arc::new(outlets),
             scope,
             runtime: Handle::current(),
             halted: None,
@@ -179,7 +197,7 @@ impl HostCalls {
         let counts = self.wait(self.store.count_work_items_by_status(id))??;
         let kind = |kind: &str| json!(counts.get(kind).cloned().unwrap_or_default());
         let statuses = |kind: &str| {
-            json!(crate::domain::work_items::workflow(kind)
+            json!(crate::domain::workflow::workflow(kind)
                 .map(|w| w.statuses)
                 .unwrap_or_default())
         };
@@ -217,11 +235,7 @@ impl HostCalls {
         event.workspace = slug;
         let only = input.get("integration").and_then(Value::as_str);
         let source = format!("task:{task}");
-        let deliveries =
-            self.wait(
-                self.integrations
-                    .notify(workspace_id, only, &event, &source),
-            )??;
+        let deliveries = self.wait(self.outlets.deliver(workspace_id, only, &event, &source))??;
         Ok(json!({ "deliveries": deliveries }))
     }
 }
