@@ -15,6 +15,7 @@ mod guide;
 mod hardening;
 mod idempotency;
 mod integrations;
+mod lists;
 mod members;
 mod metrics;
 mod openapi;

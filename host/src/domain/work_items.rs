@@ -135,6 +135,115 @@ pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> Domai
     Ok(ItemPage { items, next_before })
 }
 
+/// A search of one kind's items, as the web app's lists make it.
+#[derive(Debug, Clone, Default)]
+pub struct ItemSearch {
+    /// The kind (`change`, `incident`, `task`).
+    pub kind: String,
+    /// Only this status of the kind's workflow.
+    pub status: Option<String>,
+    /// Only items whose title holds this text.
+    pub text: Option<String>,
+    /// Only items the caller created.
+    pub mine: bool,
+    /// The order.
+    pub order: store::ItemOrder,
+    /// Which page, from 1.
+    pub page: i64,
+    /// Items on a page.
+    pub page_size: i64,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct ItemSearchPage {
+    /// The items on the page.
+    pub items: Vec<WorkItem>,
+    /// How many items match in all.
+    pub total: i64,
+    /// The page shown, from 1.
+    pub page: i64,
+    /// How many pages there are (at least 1).
+    pub pages: i64,
+}
+
+/// The longest text searched for in titles.
+pub const MAX_SEARCH: usize = 200;
+
+/// A page of the kind's items that `search` matches (needs
+/// `workspace.read`). A page past the last shows the last.
+pub async fn search(
+    state: &AppState,
+    access: &Access,
+    search: &ItemSearch,
+) -> DomainResult<ItemSearchPage> {
+    access.require(Permission::WorkspaceRead)?;
+    let flow = check_kind("kind", &search.kind)?;
+    if let Some(status) = &search.status {
+        if !flow.statuses.contains(&status.as_str()) {
+            return Err(DomainError::invalid(
+                "status",
+                format!(
+                    "a {} has no status {status}; its statuses are {}",
+                    search.kind,
+                    flow.statuses.join(", ")
+                ),
+            ));
+        }
+    }
+    let text = search
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > MAX_SEARCH) {
+        return Err(DomainError::invalid(
+            "q",
+            format!("search for at most {MAX_SEARCH} characters"),
+        ));
+    }
+    let page_size = search.page_size.clamp(1, 500);
+    let filter = store::ItemFilter {
+        kind: Some(&search.kind),
+        status: search.status.as_deref(),
+        text,
+        created_by: search.mine.then_some(access.caller.user.id),
+    };
+    let mut page = search.page.max(1);
+    let offset = |page: i64| (page - 1).saturating_mul(page_size);
+    let (mut items, total) = state
+        .store
+        .search_work_items(
+            access.workspace.id,
+            &filter,
+            search.order,
+            offset(page),
+            page_size,
+        )
+        .await?;
+    let pages = ((total + page_size - 1) / page_size).max(1);
+    if page > pages {
+        page = pages;
+        items = state
+            .store
+            .search_work_items(
+                access.workspace.id,
+                &filter,
+                search.order,
+                offset(page),
+                page_size,
+            )
+            .await?
+            .0;
+    }
+    Ok(ItemSearchPage {
+        items,
+        total,
+        page,
+        pages,
+    })
+}
+
 /// One item (needs `workspace.read`).
 pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<WorkItem> {
     access.require(Permission::WorkspaceRead)?;

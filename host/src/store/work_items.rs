@@ -140,6 +140,58 @@ pub async fn update_work_item(
 /// Counts of work items by kind, then by status.
 pub type StatusCounts = BTreeMap<String, BTreeMap<String, u64>>;
 
+/// Which work items a search matches: every filter given narrows it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ItemFilter<'a> {
+    /// Only this kind.
+    pub kind: Option<&'a str>,
+    /// Only this status.
+    pub status: Option<&'a str>,
+    /// Only items whose title holds this text (letters A–Z in either case).
+    pub text: Option<&'a str>,
+    /// Only items this user created.
+    pub created_by: Option<i64>,
+}
+
+/// The order of a search's results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ItemOrder {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Oldest first.
+    Oldest,
+    /// By title, A to Z.
+    Title,
+    /// Most recently changed first.
+    Updated,
+}
+
+impl ItemOrder {
+    fn sql(self) -> &'static str {
+        match self {
+            ItemOrder::Newest => "i.id DESC",
+            ItemOrder::Oldest => "i.id ASC",
+            ItemOrder::Title => "LOWER(i.title) ASC, i.id DESC",
+            ItemOrder::Updated => "i.updated_at DESC, i.id DESC",
+        }
+    }
+}
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its own `%`, `_`
+/// and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 impl Store {
     /// A work item of `workspace_id`.
     pub async fn work_item(&self, workspace_id: i64, id: i64) -> StoreResult<WorkItem> {
@@ -180,6 +232,73 @@ impl Store {
         }
         let rows = query.bind(limit).fetch_all(self.pool()).await?;
         rows.iter().map(item_from_row).collect()
+    }
+
+    /// The work items of `workspace_id` that `filter` matches, in `order`,
+    /// skipping `offset` and returning at most `limit`, and how many match
+    /// in all.
+    pub async fn search_work_items(
+        &self,
+        workspace_id: i64,
+        filter: &ItemFilter<'_>,
+        order: ItemOrder,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<WorkItem>, i64)> {
+        let mut conditions = String::new();
+        let mut next = 2;
+        let mut condition = |sql: &str| {
+            conditions.push_str(&format!(" AND {}", sql.replace('?', &format!("${next}"))));
+            next += 1;
+        };
+        if filter.kind.is_some() {
+            condition("i.kind = ?");
+        }
+        if filter.status.is_some() {
+            condition("i.status = ?");
+        }
+        if filter.text.is_some() {
+            condition("LOWER(i.title) LIKE ? ESCAPE '\\'");
+        }
+        if filter.created_by.is_some() {
+            condition("i.created_by = ?");
+        }
+        let pattern = filter.text.map(contains_pattern);
+        macro_rules! bind_filters {
+            ($query:expr) => {{
+                let mut query = $query.bind(workspace_id);
+                for value in [filter.kind, filter.status, pattern.as_deref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    query = query.bind(value.to_owned());
+                }
+                if let Some(user) = filter.created_by {
+                    query = query.bind(user);
+                }
+                query
+            }};
+        }
+        let count_sql =
+            format!("SELECT COUNT(*) AS n FROM work_items i WHERE i.workspace_id = $1{conditions}");
+        let total: i64 = bind_filters!(sqlx::query(&count_sql))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
+             WHERE i.workspace_id = $1{conditions}
+             ORDER BY {} LIMIT ${next} OFFSET ${}",
+            order.sql(),
+            next + 1
+        );
+        let rows = bind_filters!(sqlx::query(&sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let items = rows.iter().map(item_from_row).collect::<StoreResult<_>>()?;
+        Ok((items, total))
     }
 
     /// How many work items of `workspace_id` are in each status, by kind

@@ -1,5 +1,6 @@
-//! Work items in the browser: a list per kind (`/w/{slug}/changes`, with a
-//! status filter and paging), the create and edit forms with the
+//! Work items in the browser: a list per kind (`/w/{slug}/changes`: search
+//! in titles, a status filter, "created by me", four orders, a total and
+//! pages both ways), the create and edit forms with the
 //! workspace's custom fields (built-in types as HTML inputs, plugin types
 //! through their plugin's editor element), and the item page with its
 //! fields, its history and the moves its workflow allows the person.
@@ -19,9 +20,9 @@ use super::session::SignedIn;
 use super::{render, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
-use crate::domain::work_items::{self, ItemQuery};
+use crate::domain::work_items::{self, ItemSearch};
 use crate::state::AppState;
-use crate::store::WorkItem;
+use crate::store::{ItemOrder, WorkItem};
 
 /// A kind of work item as its pages name it.
 #[derive(Debug, Clone, Copy)]
@@ -100,17 +101,81 @@ struct ListPage {
     kind: Kind,
     rows: Vec<Row>,
     statuses: Vec<(String, String)>,
-    status: String,
-    next_before: Option<i64>,
+    sorts: Vec<(&'static str, &'static str)>,
+    search: Search,
+    /// Whether any filter narrows the list.
+    filtered: bool,
+    /// "Showing 51–100 of 2,003 changes".
+    summary: String,
+    /// "Page 2 of 41".
+    page_of: String,
+    prev: Option<String>,
+    next: Option<String>,
     can_write: bool,
 }
 
-/// `?status=&before=` of a list.
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
+/// A list's search, as its form and links carry it:
+/// `?q=&status=&sort=&mine=1&page=`. Values that mean nothing (an unknown
+/// status or order, a page that is not a number) are left out rather than
+/// refused, so an edited or stale link still shows a list.
+#[derive(Deserialize, Default, Clone, Debug)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
     #[serde(default)]
     status: String,
-    before: Option<i64>,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    mine: String,
+    #[serde(default)]
+    page: String,
+}
+
+/// The orders a list offers: (value, label).
+const SORTS: [(&str, &str, ItemOrder); 4] = [
+    ("newest", "Newest first", ItemOrder::Newest),
+    ("oldest", "Oldest first", ItemOrder::Oldest),
+    ("updated", "Recently changed", ItemOrder::Updated),
+    ("title", "Title A–Z", ItemOrder::Title),
+];
+
+impl Search {
+    fn order(&self) -> ItemOrder {
+        SORTS
+            .iter()
+            .find(|(value, _, _)| *value == self.sort)
+            .map_or(ItemOrder::Newest, |(_, _, order)| *order)
+    }
+
+    fn mine(&self) -> bool {
+        !self.mine.is_empty()
+    }
+
+    /// This search's address at `page`, with only what differs from the
+    /// defaults.
+    fn link(&self, base: &str, page: i64) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if !self.q.trim().is_empty() {
+            pairs.push(("q", self.q.trim().to_owned()));
+        }
+        if !self.status.is_empty() {
+            pairs.push(("status", self.status.clone()));
+        }
+        if self.order() != ItemOrder::Newest {
+            pairs.push(("sort", self.sort.clone()));
+        }
+        if self.mine() {
+            pairs.push(("mine", "1".into()));
+        }
+        if page > 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        match serde_urlencoded::to_string(&pairs) {
+            Ok(query) if !query.is_empty() => format!("{base}?{query}"),
+            _ => base.to_owned(),
+        }
+    }
 }
 
 async fn access(state: &AppState, current: &Current, slug: &str) -> Result<Access, PageError> {
@@ -123,33 +188,54 @@ async fn access(state: &AppState, current: &Current, slug: &str) -> Result<Acces
 /// How many items a list page shows.
 const PAGE_SIZE: i64 = 50;
 
+/// 2003 → "2,003".
+fn thousands(n: i64) -> String {
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
 /// `GET /w/{slug}/{kind}`.
 pub async fn list(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Path((slug, segment)): Path<(String, String)>,
-    Query(query): Query<ListQuery>,
+    Query(mut search): Query<Search>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
     let access = access(&state, &current, &slug).await?;
     let flow = work_items::check_kind("kind", kind.name)?;
-    let status = flow
-        .statuses
-        .iter()
-        .find(|s| **s == query.status)
-        .map(|s| s.to_string());
-    let page = work_items::list(
+    if !flow.statuses.contains(&search.status.as_str()) {
+        search.status.clear();
+    }
+    search.q = search.q.chars().take(work_items::MAX_SEARCH).collect();
+    if search.order() == ItemOrder::Newest {
+        search.sort.clear();
+    }
+    let found = work_items::search(
         &state,
         &access,
-        &ItemQuery {
-            kind: Some(kind.name.into()),
-            status: status.clone(),
-            before: query.before,
-            limit: Some(PAGE_SIZE),
+        &ItemSearch {
+            kind: kind.name.into(),
+            status: Some(search.status.clone()).filter(|s| !s.is_empty()),
+            text: Some(search.q.clone()),
+            mine: search.mine(),
+            order: search.order(),
+            page: search.page.trim().parse().unwrap_or(1),
+            page_size: PAGE_SIZE,
         },
     )
     .await?;
-    let rows = page
+    let rows: Vec<Row> = found
         .items
         .into_iter()
         .map(|item| Row {
@@ -161,6 +247,26 @@ pub async fn list(
             created_at: when(&item.created_at),
         })
         .collect();
+    let base = format!("/w/{slug}/{}", kind.plural);
+    let first = (found.page - 1) * PAGE_SIZE + 1;
+    let noun = if found.total == 1 {
+        kind.label.to_lowercase()
+    } else {
+        kind.plural_label.to_lowercase()
+    };
+    let summary = if rows.is_empty() {
+        String::new()
+    } else if found.pages == 1 {
+        format!("{} {noun}", thousands(found.total))
+    } else {
+        format!(
+            "Showing {}–{} of {} {noun}",
+            thousands(first),
+            thousands(first + rows.len() as i64 - 1),
+            thousands(found.total)
+        )
+    };
+    let filtered = !search.q.trim().is_empty() || !search.status.is_empty() || search.mine();
     let frame = Frame::workspace(
         &state,
         &current,
@@ -171,7 +277,6 @@ pub async fn list(
     .await?;
     Ok(render(&ListPage {
         frame,
-        slug,
         kind,
         rows,
         statuses: flow
@@ -179,8 +284,14 @@ pub async fn list(
             .iter()
             .map(|s| (s.to_string(), humanise(s)))
             .collect(),
-        status: status.unwrap_or_default(),
-        next_before: page.next_before,
+        sorts: SORTS.iter().map(|(v, l, _)| (*v, *l)).collect(),
+        filtered,
+        summary,
+        page_of: format!("Page {} of {}", found.page, found.pages),
+        prev: (found.page > 1).then(|| search.link(&base, found.page - 1)),
+        next: (found.page < found.pages).then(|| search.link(&base, found.page + 1)),
+        search,
+        slug,
         can_write: access.can(Permission::ItemWrite),
     }))
 }

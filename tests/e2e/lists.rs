@@ -1,0 +1,190 @@
+//! The web app's lists of work items with more than a page of them: a
+//! total, pages both ways, search in titles, a status filter, "created by
+//! me" and four orders, with links that keep the search.
+
+use serde_json::json;
+use vigilo_tests::browser::Browser;
+use vigilo_tests::{on_both_databases, TestDb, TestServer, WebSession};
+
+use crate::{admin_web_session, create_workspace, join};
+
+on_both_databases!(lists_search_sort_and_page_both_ways);
+
+/// 125 tasks in `ops`: 118 by the admin (among them four about the
+/// database, one with `50%` and one with `snake_case` in its title), then
+/// 7 by an engineer.
+fn server(db: TestDb) -> TestServer {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let mut titles: Vec<String> = (1..=112).map(|n| format!("Routine task {n:03}")).collect();
+    titles.extend([
+        "Database failover drill".to_owned(),
+        "Vacuum the database".to_owned(),
+        "Check DATABASE backups".to_owned(),
+        "Rotate database passwords".to_owned(),
+        "Raise the pool to 50% (db)".to_owned(),
+        "Rename snake_case settings".to_owned(),
+    ]);
+    for title in &titles {
+        admin.create(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "task", "title": title}),
+        );
+    }
+    let engineer = server.api(&join(&server, "ops", "eng@ops.com", "engineer", false));
+    for n in 1..=7 {
+        engineer.create(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "task", "title": format!("Engineer's task {n}")}),
+        );
+    }
+    server
+}
+
+/// The page's text between `start` and the next `end`.
+fn between<'a>(page: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = page.find(start)? + start.len();
+    let to = page[from..].find(end)? + from;
+    Some(&page[from..to])
+}
+
+/// The pager's link marked `rel`, as a path.
+fn link(page: &str, rel: &str) -> Option<String> {
+    between(page, &format!("rel=\"{rel}\" href=\""), "\"").map(|href| href.replace("&amp;", "&"))
+}
+
+/// The titles of the list's rows, in order.
+fn titles(page: &str) -> Vec<String> {
+    page.split("<td><a href=\"/w/ops/tasks/")
+        .skip(1)
+        .filter_map(|row| between(row, "\">", "</a>"))
+        .map(|t| t.replace("&#x27;", "'").replace("&#39;", "'"))
+        .collect()
+}
+
+fn summary(page: &str) -> String {
+    between(page, "data-summary>", "</p>")
+        .unwrap_or("")
+        .replace("&#x2013;", "–")
+}
+
+#[track_caller]
+fn show(web: &WebSession, path: &str) -> String {
+    let (status, page) = web.page(path);
+    assert_eq!(status, 200, "{path}: {page}");
+    page
+}
+
+fn lists_search_sort_and_page_both_ways(db: TestDb) {
+    let server = server(db);
+    let web = admin_web_session(&server);
+
+    // Newest first, 50 a page, with the total and the way on.
+    let first = show(&web, "/w/ops/tasks");
+    assert_eq!(summary(&first), "Showing 1–50 of 125 tasks");
+    assert!(first.contains("Page 1 of 3"), "{first}");
+    assert_eq!(titles(&first)[0], "Engineer's task 7");
+    assert_eq!(titles(&first).len(), 50);
+    assert_eq!(link(&first, "prev"), None);
+    let older = link(&first, "next").expect("a link to older tasks");
+    assert_eq!(older, "/w/ops/tasks?page=2");
+    assert!(first.contains("Older →"), "{first}");
+
+    // The second page goes both ways.
+    let second = show(&web, &older);
+    assert_eq!(summary(&second), "Showing 51–100 of 125 tasks");
+    assert_eq!(link(&second, "prev").as_deref(), Some("/w/ops/tasks"));
+    assert!(second.contains("← Newer"), "{second}");
+    let last = show(&web, &link(&second, "next").unwrap());
+    assert_eq!(summary(&last), "Showing 101–125 of 125 tasks");
+    assert_eq!(titles(&last).last().unwrap(), "Routine task 001");
+    assert_eq!(link(&last, "next"), None);
+
+    // A page past the end shows the last; a page that is no number, the
+    // first; an unknown order or status is left out, not refused.
+    assert_eq!(
+        summary(&show(&web, "/w/ops/tasks?page=99")),
+        "Showing 101–125 of 125 tasks"
+    );
+    assert_eq!(
+        summary(&show(
+            &web,
+            "/w/ops/tasks?page=abc&sort=sideways&status=lost"
+        )),
+        "Showing 1–50 of 125 tasks"
+    );
+
+    // Search in titles, whatever the case; `%` and `_` are plain text.
+    let found = show(&web, "/w/ops/tasks?q=DataBase");
+    assert_eq!(summary(&found), "4 tasks");
+    assert_eq!(
+        titles(&found),
+        [
+            "Rotate database passwords",
+            "Check DATABASE backups",
+            "Vacuum the database",
+            "Database failover drill"
+        ]
+    );
+    assert!(
+        found.contains("value=\"DataBase\""),
+        "the box keeps the words"
+    );
+    assert_eq!(summary(&show(&web, "/w/ops/tasks?q=50%25")), "1 task");
+    assert_eq!(
+        titles(&show(&web, "/w/ops/tasks?q=_")),
+        ["Rename snake_case settings"]
+    );
+    let none = show(&web, "/w/ops/tasks?q=zebra");
+    assert!(none.contains("No tasks match"), "{none}");
+    assert!(none.contains("href=\"/w/ops/tasks\">show every task</a>"));
+
+    // Orders, and links that keep the search.
+    let by_title = show(&web, "/w/ops/tasks?sort=title&q=task");
+    assert_eq!(summary(&by_title), "Showing 1–50 of 119 tasks");
+    assert_eq!(titles(&by_title)[0], "Engineer's task 1");
+    let next = link(&by_title, "next").unwrap();
+    assert!(
+        next.contains("q=task") && next.contains("sort=title") && next.contains("page=2"),
+        "{next}"
+    );
+    assert!(by_title.contains("Next →"), "{by_title}");
+    assert_eq!(
+        titles(&show(&web, "/w/ops/tasks?sort=oldest"))[0],
+        "Routine task 001"
+    );
+
+    // Created by me: the admin's, not the engineer's.
+    let mine = show(&web, "/w/ops/tasks?mine=1&sort=newest");
+    assert_eq!(summary(&mine), "Showing 1–50 of 118 tasks");
+    assert!(!titles(&mine).iter().any(|t| t.starts_with("Engineer")));
+
+    // A status with nothing in it says so, with a way back.
+    let done = show(&web, "/w/ops/tasks?status=done");
+    assert!(done.contains("No tasks match"), "{done}");
+
+    // In a browser, on a desktop and on a phone.
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    browser.sign_in("admin@example.com", crate::web::PASSWORD);
+    browser.goto("/w/ops/tasks");
+    browser.fill("#q", "database");
+    browser.click(".list-search button[type=submit]");
+    browser.wait_for(
+        "the search's answer",
+        "return document.querySelector('[data-summary]')?.textContent === '4 tasks';",
+    );
+    browser.check_page("tasks-search");
+    browser.goto("/w/ops/tasks?page=2");
+    browser.check_page("tasks-page-2");
+    browser.resize(390, 844);
+    browser.goto("/w/ops/tasks?page=2");
+    assert_eq!(
+        browser.script("return document.documentElement.scrollWidth <= window.innerWidth;"),
+        true,
+        "the list fits a phone's width"
+    );
+    browser.screenshot("tasks-page-2-phone");
+}
