@@ -8,7 +8,10 @@ use vigilo_tests::{on_both_databases, TestDb, TestServer, WebSession};
 
 use crate::{admin_web_session, create_workspace, join};
 
-on_both_databases!(lists_search_sort_and_page_both_ways);
+on_both_databases!(
+    lists_search_sort_and_page_both_ways,
+    a_wrong_address_is_a_page_in_words
+);
 
 /// 125 tasks in `ops`: 118 by the admin (among them four about the
 /// database, one with `50%` and one with `snake_case` in its title), then
@@ -187,4 +190,30 @@ fn lists_search_sort_and_page_both_ways(db: TestDb) {
         "the list fits a phone's width"
     );
     browser.screenshot("tasks-page-2-phone");
+}
+
+
+/// Addresses that name nothing get the app's own page, with its header and
+/// a sentence, never the framework's text.
+fn a_wrong_address_is_a_page_in_words(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    let web = admin_web_session(&server);
+    for path in [
+        "/w/ops/tasks/abc",
+        "/w/ops/tasks/99999",
+        "/w/ops/nothing-here",
+        "/w/ops/tasks/abc/edit",
+    ] {
+        let (status, page) = web.page(path);
+        assert_eq!(status, 404, "{path}: {page}");
+        assert!(page.contains("class=\"topbar\""), "{path} keeps the header: {page}");
+        assert!(
+            !page.contains("Invalid URL") && !page.contains("i64") && !page.contains('`'),
+            "{path}: {page}"
+        );
+    }
+    let (status, page) = web.page("/w/ops/tasks?page=abc");
+    assert_eq!(status, 200, "{page}");
 }
