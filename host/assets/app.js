@@ -65,6 +65,52 @@ for (const select of document.querySelectorAll("select[data-ticks]")) {
   });
 }
 
+// Times: the server writes them in UTC (`<time datetime="...">2026-12-01
+// 20:32 UTC</time>`); here they are shown in the reader's own time zone,
+// and those within a week as "5 minutes ago" or "in 3 hours", with the
+// full time and zone in the tooltip. Rows added later (the audit log's live
+// view) are shown the same way, and relative times are kept current.
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const full = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const STEPS = [
+  [60, 1, "second"],
+  [3600, 60, "minute"],
+  [86400, 3600, "hour"],
+  [7 * 86400, 86400, "day"],
+];
+
+function showTime(time) {
+  const at = new Date(time.dateTime);
+  if (Number.isNaN(at.getTime())) return;
+  const label = `${full.format(at)} (${zone})`;
+  time.title = label;
+  const seconds = (at.getTime() - Date.now()) / 1000;
+  const step = STEPS.find(([limit]) => Math.abs(seconds) < limit);
+  if (!step) {
+    time.textContent = full.format(at);
+  } else if (Math.abs(seconds) < 45) {
+    time.textContent = seconds < 0 ? "just now" : "in a moment";
+  } else {
+    time.textContent = relative.format(Math.round(seconds / step[1]), step[2]);
+  }
+}
+
+const showTimes = (root) => {
+  for (const time of root.querySelectorAll("time[datetime]")) showTime(time);
+};
+showTimes(document);
+setInterval(() => showTimes(document), 60000);
+new MutationObserver((changes) => {
+  for (const change of changes) {
+    for (const node of change.addedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      if (node.matches("time[datetime]")) showTime(node);
+      else showTimes(node);
+    }
+  }
+}).observe(document.body, { childList: true, subtree: true });
+
 // A server run by `vigilo-plugin dev` marks its pages: they ask it what
 // they show (each plugin's build, the newest frontend file) and reload
 // when that changes. Other servers neither mark pages nor answer.

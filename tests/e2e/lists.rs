@@ -180,6 +180,22 @@ fn lists_search_sort_and_page_both_ways(db: TestDb) {
         "return document.querySelector('[data-summary]')?.textContent === '4 tasks';",
     );
     browser.check_page("tasks-search");
+    // Times read in the reader's zone, recent ones as how long ago, the
+    // full time in the tooltip; the machine time stays in the markup.
+    let time = browser.script(
+        "const t = document.querySelector('table.list time');
+         return [t.textContent, t.title, t.dateTime];",
+    );
+    let [text, title, machine] = [0, 1, 2].map(|i| time[i].as_str().unwrap_or("").to_owned());
+    assert!(
+        text == "just now" || text.ends_with(" ago"),
+        "{text:?} is not how long ago"
+    );
+    assert!(title.ends_with(')') && title.contains('('), "{title:?}");
+    assert!(
+        machine.starts_with("20") && machine.contains('T'),
+        "{machine:?}"
+    );
     browser.goto("/w/ops/tasks?page=2");
     browser.check_page("tasks-page-2");
     browser.resize(390, 844);
@@ -191,7 +207,6 @@ fn lists_search_sort_and_page_both_ways(db: TestDb) {
     );
     browser.screenshot("tasks-page-2-phone");
 }
-
 
 /// Addresses that name nothing get the app's own page, with its header and
 /// a sentence, never the framework's text.
@@ -208,7 +223,10 @@ fn a_wrong_address_is_a_page_in_words(db: TestDb) {
     ] {
         let (status, page) = web.page(path);
         assert_eq!(status, 404, "{path}: {page}");
-        assert!(page.contains("class=\"topbar\""), "{path} keeps the header: {page}");
+        assert!(
+            page.contains("class=\"topbar\""),
+            "{path} keeps the header: {page}"
+        );
         assert!(
             !page.contains("Invalid URL") && !page.contains("i64") && !page.contains('`'),
             "{path}: {page}"

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::items::when;
+use super::items::{when, When};
 use super::plugin_costs;
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{
@@ -227,7 +227,7 @@ pub struct WorkspaceRow {
     slug: String,
     name: String,
     region: String,
-    created: String,
+    created: When,
     member: bool,
 }
 
@@ -235,7 +235,7 @@ pub struct WorkspaceRow {
 pub struct TemplateRow {
     name: String,
     description: String,
-    created: String,
+    created: When,
 }
 
 #[derive(Template)]
@@ -503,8 +503,8 @@ pub async fn delete_template(
 /// A run of a task, as listed.
 pub struct RunRow {
     id: i64,
-    scheduled_for: String,
-    started: String,
+    scheduled_for: When,
+    started: When,
     took: String,
     outcome: String,
     runner: String,
@@ -544,7 +544,7 @@ pub struct TaskRow {
     name: String,
     source: String,
     schedule: String,
-    next: String,
+    next: When,
     last: Option<RunRow>,
 }
 
@@ -592,7 +592,7 @@ struct TaskPage {
     name: String,
     source: String,
     schedule: String,
-    next: String,
+    next: When,
     runs: Vec<RunRow>,
     just_ran: Option<i64>,
 }

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::items::when;
+use super::items::{when, when_text, When};
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{download, render, see_other, workspace_access, Done, Frame, PageError};
 use crate::audit::verify::ChainReport;
@@ -143,7 +143,7 @@ fn row(e: AuditEvent) -> EventRow {
     };
     EventRow {
         seq: e.seq,
-        when: when(&e.time),
+        when: when_text(&e.time),
         time: e.time,
         actor: e.actor.label,
         action: e.action,
@@ -195,7 +195,7 @@ fn live_query(filters: &Filters) -> String {
 }
 
 fn verified_summary(v: Option<Verification>) -> Option<(String, String, bool)> {
-    v.map(|v| (when(&v.verified_at), v.verified_by, v.report.intact))
+    v.map(|v| (when_text(&v.verified_at), v.verified_by, v.report.intact))
 }
 
 /// `GET /w/{slug}/audit`.
@@ -336,7 +336,7 @@ pub struct BreakRow {
 /// One chain's latest verification, as shown.
 pub struct ChainResult {
     label: String,
-    verified_at: String,
+    verified_at: When,
     verified_by: String,
     intact: bool,
     mode: String,
@@ -366,7 +366,7 @@ fn result(label: String, v: Verification) -> ChainResult {
         mode,
         events_checked,
         head_seq,
-        checkpoint: latest_checkpoint.map(|c| (c.seq, when(&c.signed_at))),
+        checkpoint: latest_checkpoint.map(|c| (c.seq, when_text(&c.signed_at))),
         checkpoints_checked,
         breaks: breaks
             .into_iter()
@@ -384,7 +384,7 @@ pub struct CheckpointRow {
     chain: String,
     seq: i64,
     hash: String,
-    signed_at: String,
+    signed_at: When,
 }
 
 #[derive(Template)]
@@ -651,14 +651,11 @@ pub async fn admin_verify_page(
             chain: label(c.chain_id),
             seq: c.seq,
             hash: c.hash,
-            signed_at: c.signed_at,
+            signed_at: when(&c.signed_at),
         })
         .collect();
     checkpoints.sort_by(|a, b| b.signed_at.cmp(&a.signed_at));
     checkpoints.truncate(100);
-    for c in &mut checkpoints {
-        c.signed_at = when(&c.signed_at);
-    }
     Ok(render(&VerifyPage {
         frame,
         base: "/admin/audit".into(),

@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::items::when;
+use super::items::{when, When};
 use super::session::{check_csrf, SignedIn};
 use super::{render_status, see_other, workspace_access, CsrfForm, Frame, PageError, Upload};
 use crate::domain::authz::{Access, Permission};
@@ -33,7 +33,7 @@ pub struct CertRow {
     subject: String,
     sans: String,
     issuer: String,
-    expires: String,
+    expires: When,
     /// Seconds until it expires (negative once it has).
     seconds_left: i64,
     /// `expired`, `soon` or `ok`.

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::items::when;
+use super::items::{when, When};
 use super::session::{check_csrf, urlencode, SignedIn};
 use super::{render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
@@ -193,7 +193,7 @@ pub struct IntegrationRow {
     adapter_missing: bool,
     enabled: bool,
     secrets: String,
-    created: String,
+    created: When,
 }
 
 #[derive(Template)]
@@ -269,7 +269,7 @@ struct IntegrationPage {
 
 /// A delivery in the log.
 pub struct DeliveryRow {
-    when: String,
+    when: When,
     event_type: String,
     source: String,
     ok: bool,

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::items::when;
+use super::items::{when, when_text, When};
 use super::session::{check_csrf, SignedIn};
 use super::{
     render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError, Upload,
@@ -67,7 +67,7 @@ pub struct MemberRow {
     name: String,
     role: String,
     role_value: String,
-    joined: String,
+    joined: When,
     is_me: bool,
 }
 
@@ -77,14 +77,14 @@ pub struct InviteRow {
     email: String,
     role: String,
     status: String,
-    sent: String,
-    expires: String,
+    sent: When,
+    expires: When,
     invited_by: String,
 }
 
 impl MembersPage {
     fn when(&self, time: &str) -> String {
-        when(time)
+        when_text(time)
     }
 }
 

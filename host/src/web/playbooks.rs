@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::items::when;
+use super::items::{when, When};
 use super::session::{check_csrf, SignedIn};
 use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
@@ -33,7 +33,7 @@ pub struct PlaybookRow {
     name: String,
     description: String,
     steps: usize,
-    updated: String,
+    updated: When,
 }
 
 /// A run in a list.
@@ -43,7 +43,7 @@ pub struct RunRow {
     dry_run: bool,
     status: String,
     started_by: String,
-    started: String,
+    started: When,
 }
 
 fn run_row(r: PlaybookRun) -> RunRow {
@@ -333,7 +333,7 @@ struct RunPage {
     run: RunRow,
     playbook_id: Option<i64>,
     input: String,
-    finished: String,
+    finished: When,
     steps: Vec<StepOutcome>,
 }
 

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::items::when;
+use super::items::{when, When};
 use super::session::{check_csrf, SignedIn};
 use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
 use crate::domain::sessions::{self, Current};
@@ -22,8 +22,8 @@ pub struct SessionRow {
     id: i64,
     browser: String,
     client: String,
-    started: String,
-    last_seen: String,
+    started: When,
+    last_seen: When,
     current: bool,
 }
 

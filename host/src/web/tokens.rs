@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::items::when;
+use super::items::{when, when_text, When};
 use super::session::{check_csrf, with_cookie, SignedIn};
 use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
 use crate::domain::sessions::Current;
@@ -30,7 +30,7 @@ pub struct TokenRow {
     id: i64,
     name: String,
     prefix: String,
-    created: String,
+    created: When,
     last_used: String,
     expires: String,
     status: String,
@@ -43,12 +43,12 @@ fn row(t: TokenInfo) -> TokenRow {
         last_used: t
             .last_used_at
             .as_deref()
-            .map(when)
+            .map(when_text)
             .unwrap_or_else(|| "never".into()),
         expires: t
             .expires_at
             .as_deref()
-            .map(when)
+            .map(when_text)
             .unwrap_or_else(|| "never".into()),
         name: t.name,
         prefix: t.prefix,

@@ -76,10 +76,52 @@ pub fn humanise(status: &str) -> String {
 }
 
 /// A stored time as people read it: `2026-12-01 20:32 UTC`.
-pub fn when(time: &str) -> String {
+pub fn when_text(time: &str) -> String {
     match (time.get(..10), time.get(11..16)) {
         (Some(date), Some(clock)) => format!("{date} {clock} UTC"),
         _ => time.to_owned(),
+    }
+}
+
+/// A stored time on a page: `<time datetime="2026-12-01T20:32:05Z">2026-12-01
+/// 20:32 UTC</time>`. The page's script shows it in the reader's time zone,
+/// and a recent or near one as "5 minutes ago" or "in 3 hours" (the full
+/// time in its tooltip); without the script it reads as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct When {
+    stored: String,
+}
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = when_text(&self.stored);
+        let machine = self
+            .stored
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'+' | b'.'));
+        let text =
+            askama::filters::escape(&text, askama::filters::Html).map_err(|_| std::fmt::Error)?;
+        if machine && !self.stored.is_empty() {
+            write!(f, "<time datetime=\"{}\">{text}</time>", self.stored)
+        } else {
+            write!(f, "{text}")
+        }
+    }
+}
+
+impl askama::filters::HtmlSafe for When {}
+
+impl When {
+    /// Whether there is no time (nothing is shown).
+    pub fn is_empty(&self) -> bool {
+        self.stored.is_empty()
+    }
+}
+
+/// `time` (as stored) for a page; see [`When`].
+pub fn when(time: &str) -> When {
+    When {
+        stored: time.to_owned(),
     }
 }
 
@@ -90,7 +132,7 @@ pub struct Row {
     status: String,
     status_label: String,
     created_by: String,
-    created_at: String,
+    created_at: When,
 }
 
 #[derive(Template)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::form::{form_value, writer};
-use super::{access, humanise, item_of_kind, kind_of, when, Kind};
+use super::{access, humanise, item_of_kind, kind_of, when, Kind, When};
 use crate::domain::authz::Permission;
 use crate::domain::fields;
 use crate::domain::work_items::{self};
@@ -30,7 +30,7 @@ pub struct Move {
 
 /// A line of the item's history.
 pub struct Event {
-    time: String,
+    time: When,
     actor: String,
     what: String,
 }
@@ -99,7 +99,7 @@ struct ShowPage {
     kind: Kind,
     item: WorkItem,
     status_label: String,
-    created_at: String,
+    created_at: When,
     values: Vec<(String, String)>,
     moves: Vec<Move>,
     history: Vec<Event>,
