@@ -235,6 +235,31 @@ fn signing_in_and_the_dashboard(db: TestDb) {
     browser.assert_accessible();
     browser.screenshot("dashboard");
 
+    // A system in dark mode gets the dark colours, the Kanban tile's too,
+    // and every text still reads (axe checks the contrast).
+    browser.prefer_dark(true);
+    browser.goto("/w/ops");
+    browser.wait_for(
+        "the Kanban tile in the dark",
+        "return !!document.querySelector('.tile-body[data-ready] kanban_overview-board');",
+    );
+    assert_eq!(
+        browser.script("return getComputedStyle(document.body).backgroundColor;"),
+        "rgb(15, 19, 26)"
+    );
+    browser.assert_accessible();
+    browser.screenshot("dashboard-dark");
+    browser.resize(390, 844);
+    browser.screenshot("dashboard-dark-phone");
+    browser.resize(1280, 900);
+    browser.prefer_dark(false);
+    browser.goto("/w/ops");
+    browser.wait_for(
+        "the Kanban tile",
+        "return !!document.querySelector('.tile-body[data-ready] kanban_overview-board');",
+    );
+    browser.assert_clean(&["fails on purpose", "broken_tile.js"]);
+
     // Tiles refresh without a page load: a new item shows up when the tab
     // is shown again.
     server.admin().create(

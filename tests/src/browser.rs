@@ -398,6 +398,18 @@ impl Browser {
         );
     }
 
+    /// Makes pages see `prefers-color-scheme: dark` (or light again), as a
+    /// system set to dark mode does.
+    pub fn prefer_dark(&self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        self.run(self.client.issue_cmd(Raw {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Emulation.setEmulatedMedia",
+                         "params": {"features": [{"name": "prefers-color-scheme", "value": value}]}}),
+        }))
+        .expect("emulate the colour scheme");
+    }
+
     /// Runs axe-core on the current page and fails on any serious or
     /// critical finding.
     #[track_caller]
