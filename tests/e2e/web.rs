@@ -706,9 +706,23 @@ fn viewers_are_offered_only_what_they_may_do(db: TestDb) {
     // And refused when tried anyway.
     browser.goto("/w/ops/changes/new");
     assert_eq!(browser.text("h1"), "You cannot do this here");
-    assert!(browser.text("main").contains("item.write"));
+    assert!(browser
+        .text("main")
+        .contains("You need permission to create, edit and move changes, incidents and tasks"));
+    // The refusal keeps the person's own header.
+    assert!(browser.has("form[action=\"/logout\"]"));
     browser.goto("/admin/plugins");
-    assert_eq!(browser.text("h1"), "You cannot do this here");
+    assert_eq!(browser.text("h1"), "Only platform admins can do this");
+    assert!(browser.text("main").contains("Ask a platform admin"));
+    // A workspace one is not in looks like one that does not exist.
+    create_workspace(&server.admin(), "hr");
+    browser.goto("/w/hr");
+    assert_eq!(browser.text("h1"), "Not found");
+    let not_member = browser.text("main");
+    browser.goto("/w/no-such-workspace");
+    assert_eq!(browser.text("main"), not_member);
+    // (Those two pages answered 404 on purpose.)
+    browser.assert_clean(&["/w/hr - Failed", "/w/no-such-workspace - Failed"]);
     browser.goto("/w/ops/settings/fields");
     assert_eq!(browser.text("h1"), "You cannot do this here");
     browser.goto("/w/ops/changes/1");

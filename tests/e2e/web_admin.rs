@@ -660,7 +660,9 @@ fn each_role_is_offered_what_it_may_do(db: TestDb) {
     // And refused when tried directly, changing nothing.
     browser.goto("/w/ops/audit");
     assert_eq!(browser.text("h1"), "You cannot do this here");
-    assert!(browser.text("main").contains("audit.read"));
+    assert!(browser
+        .text("main")
+        .contains("You need permission to read the workspace audit log"));
     browser.goto("/w/ops/members");
     assert_eq!(
         browser.post_form("/w/ops/invites", "email=x%40ops.com&role=owner"),

@@ -246,6 +246,10 @@ pub fn app(state: AppState) -> Router {
             idempotency::layer,
         )))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::error_pages_keep_the_header,
+        ))
         .layer(axum::middleware::from_fn(url_rules_and_error_shape))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(

@@ -493,6 +493,52 @@ struct ErrorPage {
     hint: &'static str,
 }
 
+/// What an error page says, kept on its response so that
+/// [`error_pages_keep_the_header`] can draw it again inside the signed-in
+/// person's own header.
+#[derive(Debug, Clone)]
+struct ErrorParts {
+    status: StatusCode,
+    heading: &'static str,
+    message: String,
+    hint: &'static str,
+}
+
+/// A refusal in words: what the person may not do, and whom to ask.
+fn refusal(missing: &str, message: String) -> (StatusCode, &'static str, String, &'static str) {
+    if missing == "workspace.read" {
+        // Not a member, or no such workspace: the same answer, so that
+        // workspaces cannot be found by trying names.
+        return (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no workspace at this address, or you are not a member of it.".to_owned(),
+            "Check the address, or ask someone in the workspace to invite you.",
+        );
+    }
+    if missing == "platform_admin" {
+        return (
+            StatusCode::FORBIDDEN,
+            "Only platform admins can do this",
+            "This part of Vigilo is for the people who run it.".to_owned(),
+            "Ask a platform admin if you need it.",
+        );
+    }
+    let message = match missing.parse::<Permission>() {
+        Ok(p) => format!(
+            "You need permission to {} in this workspace.",
+            p.description()
+        ),
+        Err(_) => message.replace('`', ""),
+    };
+    (
+        StatusCode::FORBIDDEN,
+        "You cannot do this here",
+        message,
+        "Ask an owner of the workspace if you need it.",
+    )
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, heading, message, hint) = match self {
@@ -521,12 +567,7 @@ impl IntoResponse for PageError {
             ),
             PageError::Domain(e) => match e {
                 DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
-                DomainError::Forbidden { message, .. } => (
-                    StatusCode::FORBIDDEN,
-                    "You cannot do this here",
-                    message,
-                    "Ask an owner of the workspace if you need it.",
-                ),
+                DomainError::Forbidden { missing, message } => refusal(&missing, message),
                 DomainError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m, ""),
                 DomainError::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m, ""),
                 DomainError::Invalid { message, .. } => {
@@ -560,16 +601,68 @@ impl IntoResponse for PageError {
                 }
             },
         };
-        render_status(
+        let message = message.replace('`', "");
+        let mut response = render_status(
             status,
             &ErrorPage {
                 frame: Frame::bare(heading),
                 heading: heading.to_owned(),
-                message,
+                message: message.clone(),
                 hint,
             },
-        )
+        );
+        response.extensions_mut().insert(ErrorParts {
+            status,
+            heading,
+            message,
+            hint,
+        });
+        response
     }
+}
+
+/// Draws an error page again inside the signed-in person's header (their
+/// workspaces, account menu and sign-out), so that a refusal or a wrong
+/// address does not strand them. Pages for someone not signed in, and
+/// every other answer, pass as they are.
+pub async fn error_pages_keep_the_header(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let cookie = request.headers().get(axum::http::header::COOKIE).cloned();
+    let response = next.run(request).await;
+    let (Some(parts), Some(cookie)) = (response.extensions().get::<ErrorParts>(), cookie) else {
+        return response;
+    };
+    let parts = parts.clone();
+    let mut head = Request::new(());
+    head.headers_mut()
+        .insert(axum::http::header::COOKIE, cookie);
+    let (mut head, ()) = head.into_parts();
+    let current = match <session::MaybeSignedIn as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut head, &state).await {
+        Ok(session::MaybeSignedIn(Some(current))) => current,
+        _ => return response,
+    };
+    let Ok(frame) = Frame::signed_in(&state, &current, parts.heading).await else {
+        return response;
+    };
+    let mut again = render_status(
+        parts.status,
+        &ErrorPage {
+            frame,
+            heading: parts.heading.to_owned(),
+            message: parts.message,
+            hint: parts.hint,
+        },
+    );
+    // Keep what the first answer said besides its page (Retry-After, say).
+    for (name, value) in response.headers() {
+        if !again.headers().contains_key(name) {
+            again.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    again
 }
 
 /// A page that is not there (the web app's fallback).
