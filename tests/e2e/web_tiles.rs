@@ -121,6 +121,12 @@ fn each_broken_tile_fails_alone_and_at_once(db: TestDb) {
             json!(CORPUS.len())
         );
         browser.screenshot(&format!("dashboard-broken-tiles-{width}"));
+        // The cards further down, the longest reason among them.
+        let (missing, _) = tiles[5];
+        browser.script(&format!(
+            "document.querySelector('[data-tile=\"{missing}\"]').scrollIntoView()"
+        ));
+        browser.screenshot(&format!("dashboard-broken-tiles-{width}-further"));
     }
     browser.resize(1280, 900);
 
