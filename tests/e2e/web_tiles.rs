@@ -73,7 +73,10 @@ const CORPUS: [(&str, &str); 8] = [
         "bad_tiles_tag",
         "did not define the element <fixture_bad_tiles-tag>",
     ),
-    ("bad_tiles_throw", "this tile throws on purpose when connected"),
+    (
+        "bad_tiles_throw",
+        "this tile throws on purpose when connected",
+    ),
     ("bad_tiles_missing", "could not be loaded"),
     ("bad_tiles_reports", "the tile reports its own error"),
     ("fixture_broken_tile", "could not be loaded"),
@@ -262,7 +265,10 @@ fn a_failed_tile_recovers_without_a_page_load(db: TestDb) {
              return !!element && element.textContent === {drawn:?} && !tile.querySelector('.tile-error')"
         ),
     );
-    assert_eq!(browser.script("return window.__samePage === true"), json!(true));
+    assert_eq!(
+        browser.script("return window.__samePage === true"),
+        json!(true)
+    );
     browser.wait_for(
         "the Kanban tile's new count",
         "const board = document.querySelector('kanban_overview-board');
@@ -286,6 +292,9 @@ fn a_failed_tile_recovers_without_a_page_load(db: TestDb) {
         vec![],
     ));
     assert_eq!(fresh.unwrap(), json!({"data": {"fine": true}}));
-    assert_eq!(browser.script("return window.__samePage === true"), json!(true));
+    assert_eq!(
+        browser.script("return window.__samePage === true"),
+        json!(true)
+    );
     browser.assert_clean(&["fails on purpose", "broken_tile.js"]);
 }
