@@ -181,7 +181,8 @@ function errorCard(plugin, message, { reload = false } = {}) {
 function fail(mount, error) {
   if (mount.state === "failed" || mounts.get(mount.slot) !== mount) return;
   mount.state = "failed";
-  const message = messageOf(error);
+  // Addresses on this server read shorter without it.
+  const message = messageOf(error).replaceAll(location.origin, "").replace(/\?attempt=\d+/g, "");
   const slot = mount.slot;
   delete slot.dataset.ready;
   slot.dataset.failed = "true";
@@ -205,7 +206,7 @@ function fail(mount, error) {
   const note = document.createElement("p");
   note.className = "warning";
   note.setAttribute("role", "status");
-  note.textContent = `${mount.plugin}'s editor could not be loaded (${message}). Type the value instead.`;
+  note.textContent = `${mount.plugin}'s editor could not be used (${message}). Type the value instead.`;
   slot.append(note);
 }
 
