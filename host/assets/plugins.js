@@ -22,9 +22,10 @@
 // the tab is shown again. The answer carries each tile's element, data and
 // configuration (or its error), so a failed tile is built afresh on every
 // refresh and recovers once its plugin is fixed, without a page load. A tag
-// can be defined only once per page: when a new version of a plugin arrives
-// whose old version already defined the tag, a working tile keeps the old
-// element and a failed one asks for a page load.
+// can be defined only once per page: when another version of a plugin
+// arrives (its files have new URLs) whose old version already defined the
+// tag, a working tile keeps the old element and a failed one offers to
+// reload the page.
 
 const LOAD_TIMEOUT_MS = 8000;
 const REFRESH_MS = 30000;
@@ -100,7 +101,7 @@ async function defineElement(tag, module, stylesheet) {
   if (customElements.get(tag)) {
     const owner = definedBy.get(tag);
     if (owner && owner !== module) {
-      throw new NeedsReload("a new version of it is installed; reload the page to use it");
+      throw new NeedsReload("another version of it is installed; reload the page to use it");
     }
     return;
   }

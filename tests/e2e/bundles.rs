@@ -621,10 +621,11 @@ fn broken_frontends_are_refused_everywhere(db: TestDb) {
     let mut frontend = Vec::new();
     // Every module the library embeds: the four above, and the three that
     // pass the rules and fail only in the browser (see `web_tiles`).
-    let modules = expected
-        .iter()
-        .map(|(module, _)| *module)
-        .chain(["throw.js", "missing.js", "reports.js"]);
+    let modules =
+        expected
+            .iter()
+            .map(|(module, _)| *module)
+            .chain(["throw.js", "missing.js", "reports.js"]);
     for module in modules {
         let bytes = handle.asset(module).unwrap();
         std::fs::write(unpacked.join("frontend").join(module), &bytes).unwrap();

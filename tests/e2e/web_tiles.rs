@@ -296,5 +296,47 @@ fn a_failed_tile_recovers_without_a_page_load(db: TestDb) {
         browser.script("return window.__samePage === true"),
         json!(true)
     );
+
+    // The page has defined the tag with version 0.2.0's class, which it
+    // keeps. The plugin goes away (the tile fails), and another version
+    // comes: the tile cannot get that version's class in this page, and
+    // says so with a way to reload it.
+    std::fs::remove_file(dir.join("libfixture_broken_tile.so")).unwrap();
+    until_loaded(&admin, None);
+    refresh_tiles(&browser);
+    browser.wait_for("the fixed tile's card", &has_card(broken));
+    install("broken_tile", &dir);
+    until_loaded(&admin, Some("0.1.0"));
+    refresh_tiles(&browser);
+    let reload = format!("[data-tile=\"{broken}\"] .tile-error button");
+    browser.wait_for(
+        "the offer to reload",
+        &format!("return !!document.querySelector('{reload}')"),
+    );
+    assert!(
+        browser
+            .script(&card_of(broken))
+            .as_str()
+            .unwrap_or_default()
+            .contains("another version of it is installed; reload the page to use it"),
+        "{}",
+        browser.script(&card_of(broken))
+    );
+    assert_eq!(
+        browser.script("return window.__samePage === true"),
+        json!(true)
+    );
+    browser.click(&reload);
+    browser.wait_for(
+        "the page reloaded, with version 0.1.0's card",
+        &format!(
+            "return window.__samePage === undefined && !!document.querySelector('[data-tile=\"{broken}\"] .tile-error')"
+        ),
+    );
+    assert!(browser
+        .script(&card_of(broken))
+        .as_str()
+        .unwrap_or_default()
+        .contains("could not be loaded"));
     browser.assert_clean(&["fails on purpose", "broken_tile.js"]);
 }
