@@ -65,7 +65,7 @@ fn refresh_tiles(browser: &Browser) {
 
 /// What each of the broken tiles' cards must say (the plugin is named on
 /// every card).
-const CORPUS: [(&str, &str); 8] = [
+const CORPUS: [(&str, &str); 10] = [
     ("bad_tiles_style", "blocked an inline style"),
     ("bad_tiles_handler", "blocked an inline event handler"),
     ("bad_tiles_eval", "blocked eval()"),
@@ -79,6 +79,14 @@ const CORPUS: [(&str, &str); 8] = [
     ),
     ("bad_tiles_missing", "could not be loaded"),
     ("bad_tiles_reports", "the tile reports its own error"),
+    (
+        "bad_tiles_later",
+        "its code threw an error: this tile throws on purpose later",
+    ),
+    (
+        "bad_tiles_rejects",
+        "its code failed: this tile's promise fails on purpose",
+    ),
     ("fixture_broken_tile", "could not be loaded"),
 ];
 
