@@ -29,6 +29,7 @@ mod tier_moves;
 mod tokens;
 mod web;
 mod web_admin;
+mod web_tiles;
 mod work_items;
 mod workers;
 mod workspaces;

@@ -18,7 +18,7 @@ use crate::{bin_dir, expect, Api};
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 17] = [
+pub const FIXTURE_VARIANTS: [&str; 18] = [
     "upper",
     "ticker",
     "ticker_old",
@@ -34,6 +34,7 @@ pub const FIXTURE_VARIANTS: [&str; 17] = [
     "altered_abi",
     "panic_abort",
     "broken_tile",
+    "broken_tile_fixed",
     "bad_tiles",
     "hostile",
 ];

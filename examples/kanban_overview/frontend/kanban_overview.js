@@ -1,9 +1,12 @@
 // Dashboard tile of the `kanban_overview` widget (kanban_overview plugin),
 // as an ES module. Frontend API 1 (see "Frontend half" in the SDK guide).
 //
-// Defines <kanban_overview-board>. The web app creates it and sets:
-//   tile.data   = what the plugin's render returned (see the plugin's docs);
-//   tile.config = the tile's configuration.
+// Defines <kanban_overview-board>. The web app creates it and sets (see
+// VigiloTileElement in sdk/frontend/vigilo-element.d.ts):
+//   tile.workspace, tile.tileId = where it is;
+//   tile.config = the tile's configuration;
+//   tile.data   = what the plugin's render returned (see the plugin's docs),
+//                 set anew on every refresh of the dashboard.
 // It draws one lane per kind of work item, every status of that kind's
 // workflow a column (zeros included), in workflow order. It styles itself
 // with a constructable stylesheet: the app's Content-Security-Policy allows

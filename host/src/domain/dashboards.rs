@@ -36,8 +36,21 @@ pub struct Tile {
 
 /// The workspace's dashboard, every widget rendered (needs `workspace.read`).
 pub async fn render(state: &AppState, access: &Access) -> DomainResult<Vec<Tile>> {
+    render_only(state, access, None).await
+}
+
+/// As [`render`], only the tile `only` when given (none if there is no
+/// such tile on the dashboard).
+pub async fn render_only(
+    state: &AppState,
+    access: &Access,
+    only: Option<i64>,
+) -> DomainResult<Vec<Tile>> {
     access.require(Permission::WorkspaceRead)?;
-    let instances = state.store.dashboard(access.workspace.id).await?;
+    let mut instances = state.store.dashboard(access.workspace.id).await?;
+    if let Some(id) = only {
+        instances.retain(|instance| instance.id == id);
+    }
     let mut tiles = Vec::with_capacity(instances.len());
     for instance in instances {
         let found = state

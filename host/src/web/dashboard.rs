@@ -4,13 +4,17 @@
 //! A tile whose plugin is not loaded, whose render failed, or whose element
 //! is built for another frontend API shows an error card in that tile only;
 //! the loader module (`plugins.js`) does the same when the element's module
-//! fails to load or to define its tag. Tiles refresh from `/w/{slug}/tiles`
-//! at an interval and when the tab regains focus, without a page load.
+//! fails to load or to define its tag, or the element fails in the page.
+//! Tiles refresh from `/w/{slug}/tiles` at an interval and when the tab
+//! regains focus, without a page load; the answer says how each tile is
+//! drawn now (element, data, configuration, or error), so a failed tile
+//! recovers once its plugin is fixed.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use vigilo_sdk::PluginKind;
 
@@ -59,7 +63,20 @@ fn error_text(e: &crate::domain::DomainError) -> String {
     e.to_string()
 }
 
-fn tile_view(state: &AppState, tile: Tile) -> TileView {
+/// How the page draws a tile: the widget's element (tag, module URL,
+/// stylesheet URL), its data as it is, or an error.
+enum Drawn {
+    Element {
+        tag: String,
+        module: String,
+        stylesheet: Option<String>,
+    },
+    Plain,
+    Broken(String),
+}
+
+/// The widget's label, the plugin's, and how the tile is drawn.
+fn drawn(state: &AppState, tile: &Tile) -> (String, String, Drawn) {
     let registration = state
         .plugins
         .registration(PluginKind::DashboardWidget, &tile.instance.widget);
@@ -72,37 +89,56 @@ fn tile_view(state: &AppState, tile: Tile) -> TileView {
         .as_ref()
         .map(|p| p.label())
         .unwrap_or_else(|| "no plugin".into());
-    let body = match (&tile.data, &tile.plugin, &registration) {
-        (Err(e), _, _) => TileBody::Broken(error_text(e)),
-        (Ok(data), Some(entry), Some((_, registration))) => match registration.element() {
-            None => TileBody::Plain(serde_json::to_string_pretty(data).unwrap_or_default()),
+    let drawn = match (&tile.data, &tile.plugin, &registration) {
+        (Err(e), _, _) => Drawn::Broken(error_text(e)),
+        (Ok(_), Some(entry), Some((_, registration))) => match registration.element() {
+            None => Drawn::Plain,
             Some(element) => {
                 let api = entry.manifest.as_ref().map(|m| m.frontend_api).unwrap_or(0);
                 if api != vigilo_sdk::FRONTEND_API_VERSION {
-                    TileBody::Broken(format!(
+                    Drawn::Broken(format!(
                         "the plugin `{}` was built for frontend API {api}; this server draws \
                          elements of frontend API {}. Install a version of the plugin built for it.",
                         entry.label(),
                         vigilo_sdk::FRONTEND_API_VERSION
                     ))
                 } else {
-                    TileBody::Element {
+                    Drawn::Element {
                         tag: element.tag.clone(),
                         module: plugin_assets::url(entry, &element.module),
                         stylesheet: element
                             .stylesheet
                             .as_ref()
                             .map(|s| plugin_assets::url(entry, s)),
-                        data: json_for_script(data),
-                        config: json_for_script(&tile.instance.config),
                     }
                 }
             }
         },
-        (Ok(_), _, _) => TileBody::Broken(format!(
+        (Ok(_), _, _) => Drawn::Broken(format!(
             "no loaded plugin provides the widget `{}`",
             tile.instance.widget
         )),
+    };
+    (title, plugin, drawn)
+}
+
+fn tile_view(state: &AppState, tile: Tile) -> TileView {
+    let (title, plugin, drawn) = drawn(state, &tile);
+    let data = tile.data.as_ref().unwrap_or(&Value::Null);
+    let body = match drawn {
+        Drawn::Broken(reason) => TileBody::Broken(reason),
+        Drawn::Plain => TileBody::Plain(serde_json::to_string_pretty(data).unwrap_or_default()),
+        Drawn::Element {
+            tag,
+            module,
+            stylesheet,
+        } => TileBody::Element {
+            tag,
+            module,
+            stylesheet,
+            data: json_for_script(data),
+            config: json_for_script(&tile.instance.config),
+        },
     };
     TileView {
         id: tile.instance.id,
@@ -110,6 +146,38 @@ fn tile_view(state: &AppState, tile: Tile) -> TileView {
         widget: tile.instance.widget,
         plugin,
         body,
+    }
+}
+
+/// A tile as the page's refresh reads it: `id`, `plugin`, and either
+/// `error`, or `data` and `config` with the `element` (`tag`, `module`,
+/// `stylesheet`) that draws them (none: shown as the data itself). The
+/// element's URLs are those of the plugin's current build, so a page
+/// open across an upgrade learns of the new module.
+fn tile_json(state: &AppState, tile: &Tile) -> Value {
+    let (_, plugin, drawn) = drawn(state, tile);
+    let id = tile.instance.id;
+    match (drawn, &tile.data) {
+        (Drawn::Broken(reason), _) => json!({"id": id, "plugin": plugin, "error": reason}),
+        (Drawn::Plain, Ok(data)) => {
+            json!({"id": id, "plugin": plugin, "data": data, "config": tile.instance.config})
+        }
+        (
+            Drawn::Element {
+                tag,
+                module,
+                stylesheet,
+            },
+            Ok(data),
+        ) => {
+            let mut element = json!({"tag": tag, "module": module});
+            if let Some(stylesheet) = stylesheet {
+                element["stylesheet"] = json!(stylesheet);
+            }
+            json!({"id": id, "plugin": plugin, "data": data, "config": tile.instance.config,
+                   "element": element})
+        }
+        (_, Err(e)) => json!({"id": id, "plugin": plugin, "error": error_text(e)}),
     }
 }
 
@@ -153,23 +221,29 @@ pub async fn page(
     }))
 }
 
-/// `GET /w/{slug}/tiles`: every tile's data afresh, for the page's refresh.
+/// Which tiles `GET /w/{slug}/tiles` answers with.
+#[derive(Debug, Deserialize)]
+pub struct TilesQuery {
+    /// Only this one (a tile element's own refresh).
+    tile: Option<i64>,
+}
+
+/// `GET /w/{slug}/tiles`: every tile (or the one `?tile=ID`) afresh, for
+/// the page's refresh; see [`tile_json`].
 pub async fn tiles(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
     Path(slug): Path<String>,
+    Query(query): Query<TilesQuery>,
 ) -> Result<Response, PageError> {
     let access = current
         .caller
         .workspace(&state.store, &slug, Permission::WorkspaceRead)
         .await?;
-    let tiles: Vec<Value> = dashboards::render(&state, &access)
+    let tiles: Vec<Value> = dashboards::render_only(&state, &access, query.tile)
         .await?
-        .into_iter()
-        .map(|t| match t.data {
-            Ok(data) => json!({"id": t.instance.id, "data": data}),
-            Err(e) => json!({"id": t.instance.id, "error": error_text(&e)}),
-        })
+        .iter()
+        .map(|t| tile_json(&state, t))
         .collect();
     Ok(Json(json!({ "tiles": tiles })).into_response())
 }
