@@ -210,38 +210,32 @@ pub async fn search(
         created_by: search.mine.then_some(access.caller.user.id),
     };
     let mut page = search.page.max(1);
-    let offset = |page: i64| (page - 1).saturating_mul(page_size);
-    let (mut items, total) = state
-        .store
-        .search_work_items(
-            access.workspace.id,
-            &filter,
-            search.order,
-            offset(page),
-            page_size,
-        )
-        .await?;
-    let pages = ((total + page_size - 1) / page_size).max(1);
-    if page > pages {
-        page = pages;
-        items = state
+    loop {
+        let offset = (page - 1).saturating_mul(page_size);
+        let (items, total) = state
             .store
             .search_work_items(
                 access.workspace.id,
                 &filter,
                 search.order,
-                offset(page),
+                offset,
                 page_size,
             )
-            .await?
-            .0;
+            .await?;
+        let pages = ((total + page_size - 1) / page_size).max(1);
+        // A page past the end (the list shrank, or the address was edited)
+        // shows the last one instead.
+        if page > pages {
+            page = pages;
+            continue;
+        }
+        return Ok(ItemSearchPage {
+            items,
+            total,
+            page,
+            pages,
+        });
     }
-    Ok(ItemSearchPage {
-        items,
-        total,
-        page,
-        pages,
-    })
 }
 
 /// One item (needs `workspace.read`).

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod certificates;
 pub mod dashboard;
 mod dev;
+mod error;
 mod frame;
 pub mod integrations;
 pub mod items;
@@ -60,6 +61,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use dev::router as dev_router;
+pub(crate) use error::plugin_status;
+pub use error::{error_pages_keep_the_header, not_found, PageError};
 pub use frame::{Frame, Nav};
 
 use serde::Deserialize;
@@ -454,222 +457,6 @@ pub fn download(content_type: &'static str, file_name: &str, body: impl Into<Bod
         .into_response()
 }
 
-/// Why a page could not be shown.
-#[derive(Debug)]
-pub enum PageError {
-    /// The domain refused or failed.
-    Domain(DomainError),
-    /// The form's CSRF token is missing or wrong: nothing was changed.
-    Csrf,
-    /// No such page.
-    NotFound(String),
-    /// The form did not arrive in time.
-    TimedOut,
-    /// The request itself could not be used (the framework refused it with
-    /// this status: a method the address does not take, a query or form
-    /// that cannot be read).
-    Refused(StatusCode),
-}
-
-impl From<DomainError> for PageError {
-    fn from(e: DomainError) -> Self {
-        PageError::Domain(e)
-    }
-}
-
-impl From<crate::store::StoreError> for PageError {
-    fn from(e: crate::store::StoreError) -> Self {
-        PageError::Domain(e.into())
-    }
-}
-
-/// The error page.
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    frame: Frame,
-    heading: String,
-    message: String,
-    hint: &'static str,
-}
-
-/// What an error page says, kept on its response so that
-/// [`error_pages_keep_the_header`] can draw it again inside the signed-in
-/// person's own header.
-#[derive(Debug, Clone)]
-struct ErrorParts {
-    status: StatusCode,
-    heading: &'static str,
-    message: String,
-    hint: &'static str,
-}
-
-/// A refusal in words: what the person may not do, and whom to ask.
-fn refusal(missing: &str, message: String) -> (StatusCode, &'static str, String, &'static str) {
-    if missing == "workspace.read" {
-        // Not a member, or no such workspace: the same answer, so that
-        // workspaces cannot be found by trying names.
-        return (
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no workspace at this address, or you are not a member of it.".to_owned(),
-            "Check the address, or ask someone in the workspace to invite you.",
-        );
-    }
-    if missing == "platform_admin" {
-        return (
-            StatusCode::FORBIDDEN,
-            "Only platform admins can do this",
-            "This part of Vigilo is for the people who run it.".to_owned(),
-            "Ask a platform admin if you need it.",
-        );
-    }
-    let message = match missing.parse::<Permission>() {
-        Ok(p) => format!(
-            "You need permission to {} in this workspace.",
-            p.description()
-        ),
-        Err(_) => message.replace('`', ""),
-    };
-    (
-        StatusCode::FORBIDDEN,
-        "You cannot do this here",
-        message,
-        "Ask an owner of the workspace if you need it.",
-    )
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, heading, message, hint) = match self {
-            PageError::Csrf => (
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "The page was open too long, or the form came from somewhere else. Nothing was changed.".to_owned(),
-                "Go back, reload the page and try again.",
-            ),
-            PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", what, ""),
-            PageError::Refused(status) => (
-                status,
-                "That did not work",
-                if status == StatusCode::METHOD_NOT_ALLOWED {
-                    "This address does not take that kind of request.".to_owned()
-                } else {
-                    "The request could not be read.".to_owned()
-                },
-                "Go back and try again.",
-            ),
-            PageError::TimedOut => (
-                StatusCode::REQUEST_TIMEOUT,
-                "That took too long",
-                "The form did not arrive in time. Nothing was changed.".to_owned(),
-                "Check your connection and send it again.",
-            ),
-            PageError::Domain(e) => match e {
-                DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
-                DomainError::Forbidden { missing, message } => refusal(&missing, message),
-                DomainError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m, ""),
-                DomainError::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m, ""),
-                DomainError::Invalid { message, .. } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "That did not work", message, "")
-                }
-                DomainError::Unreadable { message, .. } => {
-                    (StatusCode::BAD_REQUEST, "That file could not be read", message, "")
-                }
-                DomainError::Plugin {
-                    failure, message, ..
-                } => (
-                    plugin_status(failure),
-                    "A plugin did not answer",
-                    message,
-                    "An operator can see the plugin's state under Admin → Plugins.",
-                ),
-                DomainError::ShuttingDown => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Vigilo is restarting",
-                    "The server is shutting down.".to_owned(),
-                    "Reload the page in a few seconds.",
-                ),
-                DomainError::Internal(detail) => {
-                    tracing::error!(error = %detail, "a page failed with an internal error");
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Something went wrong",
-                        "The server could not show this page. Its log has the details.".to_owned(),
-                        "",
-                    )
-                }
-            },
-        };
-        let message = message.replace('`', "");
-        let mut response = render_status(
-            status,
-            &ErrorPage {
-                frame: Frame::bare(heading),
-                heading: heading.to_owned(),
-                message: message.clone(),
-                hint,
-            },
-        );
-        response.extensions_mut().insert(ErrorParts {
-            status,
-            heading,
-            message,
-            hint,
-        });
-        response
-    }
-}
-
-/// Draws an error page again inside the signed-in person's header (their
-/// workspaces, account menu and sign-out), so that a refusal or a wrong
-/// address does not strand them. Pages for someone not signed in, and
-/// every other answer, pass as they are.
-pub async fn error_pages_keep_the_header(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let cookie = request.headers().get(axum::http::header::COOKIE).cloned();
-    let response = next.run(request).await;
-    let (Some(parts), Some(cookie)) = (response.extensions().get::<ErrorParts>(), cookie) else {
-        return response;
-    };
-    let parts = parts.clone();
-    let mut head = Request::new(());
-    head.headers_mut()
-        .insert(axum::http::header::COOKIE, cookie);
-    let (mut head, ()) = head.into_parts();
-    let current = match <session::MaybeSignedIn as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut head, &state).await {
-        Ok(session::MaybeSignedIn(Some(current))) => current,
-        _ => return response,
-    };
-    let Ok(frame) = Frame::signed_in(&state, &current, parts.heading).await else {
-        return response;
-    };
-    let mut again = render_status(
-        parts.status,
-        &ErrorPage {
-            frame,
-            heading: parts.heading.to_owned(),
-            message: parts.message,
-            hint: parts.hint,
-        },
-    );
-    // Keep what the first answer said besides its page (Retry-After, say).
-    for (name, value) in response.headers() {
-        if !again.headers().contains_key(name) {
-            again.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    again
-}
-
-/// A page that is not there (the web app's fallback).
-pub async fn not_found() -> Response {
-    PageError::NotFound("There is no page at this address.".into()).into_response()
-}
-
 /// JSON to put inside `<script type="application/json">`: `<`, `>` and `&`
 /// escaped, so no value can end the script element.
 pub fn json_for_script(value: &serde_json::Value) -> String {
@@ -678,15 +465,4 @@ pub fn json_for_script(value: &serde_json::Value) -> String {
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
-}
-
-/// The status of a page a plugin failed: 503 when it is not running, 504
-/// when it did not answer in time, 502 when it failed, panicked or crashed.
-pub(crate) fn plugin_status(failure: crate::domain::PluginFailure) -> StatusCode {
-    use crate::domain::PluginFailure as P;
-    match failure {
-        P::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        P::TimedOut => StatusCode::GATEWAY_TIMEOUT,
-        P::Failed | P::Panicked | P::Crashed => StatusCode::BAD_GATEWAY,
-    }
 }
