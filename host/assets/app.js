@@ -65,6 +65,26 @@ for (const select of document.querySelectorAll("select[data-ticks]")) {
   });
 }
 
+// Quick search: `/`, Ctrl-K or ⌘K on any page of a workspace opens its
+// search page (not while typing in a field, where `/` is a character).
+const quickSearch = document.querySelector("[data-quick-search]");
+if (quickSearch) {
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest?.("input, textarea, select, [contenteditable]");
+    const slash = event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey;
+    const k = event.key.toLowerCase() === "k" && (event.ctrlKey || event.metaKey) && !event.altKey;
+    if (!slash && !k) return;
+    event.preventDefault();
+    const box = document.querySelector("form[role=search] input[type=search]#q");
+    if (box && location.pathname === new URL(quickSearch.href).pathname) {
+      box.focus();
+      box.select();
+    } else {
+      location.href = quickSearch.href;
+    }
+  });
+}
+
 // Times: the server writes them in UTC (`<time datetime="...">2026-12-01
 // 20:32 UTC</time>`); here they are shown in the reader's own time zone,
 // and those within a week as "5 minutes ago" or "in 3 hours", with the

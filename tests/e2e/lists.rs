@@ -196,6 +196,37 @@ fn lists_search_sort_and_page_both_ways(db: TestDb) {
         machine.starts_with("20") && machine.contains('T'),
         "{machine:?}"
     );
+    // Quick search: `/` from any page of the workspace, words or a number.
+    let key = |key: &str, ctrl: bool| {
+        browser.script(&format!(
+            "document.body.dispatchEvent(new KeyboardEvent('keydown', {{key: '{key}', ctrlKey: {ctrl}, bubbles: true}})); return null;"
+        ));
+    };
+    key("/", false);
+    browser.wait_for(
+        "the search page",
+        "return location.pathname === '/w/ops/search' && document.activeElement?.id === 'q';",
+    );
+    browser.fill("#q", "database");
+    browser.click(".list-search button[type=submit]");
+    browser.wait_for(
+        "the matches",
+        "return document.querySelector('[data-summary]')?.textContent === '4 matches';",
+    );
+    browser.check_page("quick-search");
+    browser.fill("#q", "#7");
+    browser.click(".list-search button[type=submit]");
+    browser.wait_for(
+        "item 7 itself",
+        "return location.pathname === '/w/ops/tasks/7';",
+    );
+    key("k", true);
+    browser.wait_for(
+        "the search page again",
+        "return location.pathname === '/w/ops/search';",
+    );
+    browser.goto("/w/ops/search?q=zebra");
+    assert!(browser.text("main").contains("Nothing matches"));
     browser.goto("/w/ops/tasks?page=2");
     browser.check_page("tasks-page-2");
     browser.resize(390, 844);

@@ -238,6 +238,56 @@ pub async fn search(
     }
 }
 
+/// What a quick search found: the item whose number was given, or the
+/// items of every kind whose title holds the text, newest first.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// `#42` or `42`, and item 42 is in the workspace.
+    Item(WorkItem),
+    /// Titles that hold the text (at most `limit`), and how many in all.
+    Titles(Vec<WorkItem>, i64),
+}
+
+/// Finds items in the workspace by number (`42`, `#42`) or by text in their
+/// titles, across every kind (needs `workspace.read`).
+pub async fn find(
+    state: &AppState,
+    access: &Access,
+    text: &str,
+    limit: i64,
+) -> DomainResult<Found> {
+    access.require(Permission::WorkspaceRead)?;
+    let text = text.trim();
+    if text.chars().count() > MAX_SEARCH {
+        return Err(DomainError::invalid(
+            "q",
+            format!("search for at most {MAX_SEARCH} characters"),
+        ));
+    }
+    if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
+        match state.store.work_item(access.workspace.id, id).await {
+            Ok(item) => return Ok(Found::Item(item)),
+            Err(store::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let filter = store::ItemFilter {
+        text: Some(text).filter(|t| !t.is_empty()),
+        ..Default::default()
+    };
+    let (items, total) = state
+        .store
+        .search_work_items(
+            access.workspace.id,
+            &filter,
+            store::ItemOrder::Newest,
+            0,
+            limit.clamp(1, 500),
+        )
+        .await?;
+    Ok(Found::Titles(items, total))
+}
+
 /// One item (needs `workspace.read`).
 pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<WorkItem> {
     access.require(Permission::WorkspaceRead)?;

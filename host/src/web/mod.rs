@@ -199,6 +199,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/w/{slug}/playbooks/{id}/run", post(playbooks::run))
         .route("/w/{slug}/playbooks/{id}/delete", post(playbooks::delete))
+        .route("/w/{slug}/search", get(items::search))
         .route("/w/{slug}/{kind}", get(items::list))
         .route(
             "/w/{slug}/{kind}/new",

@@ -6,9 +6,11 @@
 //! fields, its history and the moves its workflow allows the person.
 
 mod form;
+mod search;
 mod show;
 
 pub use form::{create, edit_page, new_page, update, FieldInput, Input};
+pub use search::search;
 pub use show::{show, transition, Event, Move, MoveForm, ShowQuery};
 
 use askama::Template;
