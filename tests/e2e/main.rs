@@ -19,6 +19,7 @@ mod lists;
 mod members;
 mod metrics;
 mod openapi;
+mod phone;
 mod plugin_runtime;
 mod plugins;
 mod scaffold;

@@ -23,7 +23,7 @@ pub(crate) const PASSWORD: &str = "tram-ladle-quince-42";
 
 /// A server with the reference plugins and the broken-tile fixture, and a
 /// workspace `ops` set up as a team would have it.
-fn server(db: TestDb) -> TestServer {
+pub(crate) fn server(db: TestDb) -> TestServer {
     let server = TestServer::with_plugins(
         db,
         &["datepicker_with_holidays", "kanban_overview", "broken_tile"],

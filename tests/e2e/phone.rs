@@ -1,0 +1,88 @@
+//! Every page of the web app at a phone's width (390 × 844): none may be
+//! wider than the screen, so nothing needs scrolling sideways (wide tables
+//! scroll inside their card instead).
+
+use serde_json::json;
+use vigilo_tests::browser::Browser;
+use vigilo_tests::{expect, on_both_databases, TestDb};
+
+use crate::certificates::certificate;
+use crate::{root_with_password, web};
+
+on_both_databases!(no_page_is_wider_than_a_phone);
+
+fn no_page_is_wider_than_a_phone(db: TestDb) {
+    let server = web::server(db);
+    let admin = server.admin();
+    let playbook = admin.create(
+        "/api/v1/workspaces/ops/playbooks",
+        json!({"name": "page-the-on-call-engineer-of-the-database-team", "steps": [{"type": "create_task", "title": "Call the database team"}]}),
+    );
+    let run = expect(
+        &admin.post(
+            &format!("/api/v1/workspaces/ops/playbooks/{}/run", playbook["id"]),
+            json!({}),
+        ),
+        200,
+    )
+    .clone();
+    let (pem, _) = certificate("a-rather-long-name.internal.example.com", -1, 100);
+    admin.create("/api/v1/workspaces/ops/certificates", json!({"pem": pem}));
+    let Some(browser) = Browser::start(&server.url) else {
+        return;
+    };
+    browser.resize(390, 844);
+    // Signed out.
+    let mut wide = Vec::new();
+    let mut visit = |path: &str| {
+        browser.goto(path);
+        let width = browser.script("return document.documentElement.scrollWidth;");
+        if width.as_i64().unwrap_or(0) > 390 {
+            browser.screenshot(&format!("too-wide{}", path.replace('/', "-")));
+            wide.push(format!("{path}: {width} px"));
+        }
+    };
+    visit("/login");
+    root_with_password(&server);
+    browser.sign_in("root@example.com", web::PASSWORD);
+    let run_id = run["id"].as_i64().expect("the run's id");
+    for path in [
+        "/w/ops".to_owned(),
+        "/w/ops/changes".into(),
+        "/w/ops/changes/new".into(),
+        "/w/ops/changes/1".into(),
+        "/w/ops/changes/1/edit".into(),
+        "/w/ops/incidents".into(),
+        "/w/ops/tasks".into(),
+        "/w/ops/search?q=e".into(),
+        "/w/ops/certificates".into(),
+        "/w/ops/playbooks".into(),
+        "/w/ops/playbooks/new".into(),
+        format!("/w/ops/playbooks/{}", playbook["id"]),
+        format!("/w/ops/playbooks/{}/edit", playbook["id"]),
+        format!("/w/ops/playbooks/runs/{run_id}"),
+        "/w/ops/members".into(),
+        "/w/ops/audit".into(),
+        "/w/ops/audit/verify".into(),
+        "/w/ops/settings/general".into(),
+        "/w/ops/settings/fields".into(),
+        "/w/ops/settings/dashboard".into(),
+        "/w/ops/settings/roles".into(),
+        "/w/ops/settings/integrations".into(),
+        "/settings/profile".into(),
+        "/settings/tokens".into(),
+        "/admin/workspaces".into(),
+        "/admin/plugins".into(),
+        "/admin/tasks".into(),
+        "/admin/audit".into(),
+        "/admin/audit/verify".into(),
+        "/w/ops/no-such-page".into(),
+    ] {
+        visit(&path);
+    }
+    assert!(
+        wide.is_empty(),
+        "pages wider than a 390 px screen:\n{}",
+        wide.join("\n")
+    );
+}
