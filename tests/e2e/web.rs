@@ -398,6 +398,12 @@ fn work_items_with_the_plugin_date_picker(db: TestDb) {
         "{}",
         browser.text("body")
     );
+    // In words: no field key or backticks before the field's own message.
+    let said = browser.text("#field-window-error");
+    assert!(
+        !said.contains('`') && !said.contains("field window"),
+        "{said}"
+    );
     assert_eq!(
         browser.script("return document.querySelector('#title').value"),
         "Patch the load balancers"

@@ -265,6 +265,26 @@ fn typed_values(
     out
 }
 
+/// A refusal as a person reads it on the form: without the API's
+/// "field `key`: " before a field's own message (its label stands right
+/// above it), custom fields named by their labels, and no backticks.
+fn in_words(message: &str, definitions: &[CustomField]) -> String {
+    let mut text = message.to_owned();
+    for definition in definitions {
+        let key = &definition.key;
+        text = text
+            .replace(&format!("field `{key}`: "), "")
+            .replace(&format!("field `{key}`"), &definition.label)
+            .replace(&format!("`{key}`"), &definition.label);
+    }
+    let text = text.replace('`', "");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn form_page(
     state: &AppState,
@@ -309,6 +329,9 @@ async fn form_page(
         }
         Some(other) => return Err(other.into()),
     };
+    for message in errors.values_mut().chain(error.iter_mut()) {
+        *message = in_words(message, &definitions);
+    }
     let title = match editing {
         Some(id) => format!("Edit {} {id}", kind.label.to_lowercase()),
         None => format!("New {}", kind.label.to_lowercase()),
