@@ -20,6 +20,7 @@
 //! | [`authz`] | who the caller is ([`Caller`]), what they hold in a workspace ([`Access`]), and the permission checks every function starts with |
 //! | [`work_items`] | the three workflows, creating, editing and moving changes, incidents and tasks |
 //! | [`workflow`] | the three workflows: statuses in order and the moves between them (a leaf every layer may read) |
+//! | [`search`] | finding work items: a kind's list searched, filtered, ordered and paged, and the quick search by number or title |
 //! | [`fields`] | custom field definitions and the validation of their values (built-in types here, plugin types through their plugin) |
 //! | [`workspaces`] | creating workspaces (from templates), their settings, and what a caller can see |
 //! | [`templates`] | the export document ([`templates::Snapshot`]) and workspace templates |
@@ -53,6 +54,7 @@ pub mod passwords;
 pub mod playbooks;
 pub mod plugins;
 pub mod roles;
+pub mod search;
 pub mod sessions;
 pub mod tasks;
 pub mod templates;

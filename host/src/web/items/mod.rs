@@ -21,8 +21,9 @@ use serde::Deserialize;
 use super::session::SignedIn;
 use super::{render, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
+use crate::domain::search::{self as item_search, ItemSearch};
 use crate::domain::sessions::Current;
-use crate::domain::work_items::{self, ItemSearch};
+use crate::domain::work_items;
 use crate::state::AppState;
 use crate::store::{ItemOrder, WorkItem};
 
@@ -261,11 +262,11 @@ pub async fn list(
     if !flow.statuses.contains(&search.status.as_str()) {
         search.status.clear();
     }
-    search.q = search.q.chars().take(work_items::MAX_SEARCH).collect();
+    search.q = search.q.chars().take(item_search::MAX_SEARCH).collect();
     if search.order() == ItemOrder::Newest {
         search.sort.clear();
     }
-    let found = work_items::search(
+    let found = item_search::search(
         &state,
         &access,
         &ItemSearch {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{access, humanise, when, Kind, When, KINDS};
-use crate::domain::work_items::{self, Found};
+use crate::domain::search::{self as work_items, Found};
 use crate::state::AppState;
 use crate::web::session::SignedIn;
 use crate::web::{render, see_other, Frame, PageError};

@@ -1,0 +1,162 @@
+//! Finding work items: one kind's list searched, filtered, ordered and
+//! paged ([`search`]), and the quick search across kinds by number or by
+//! words in titles ([`find`]).
+
+use super::authz::{Access, Permission};
+use super::workflow::check_kind;
+use super::{DomainError, DomainResult};
+use crate::state::AppState;
+use crate::store::{self, WorkItem};
+
+/// A search of one kind's items, as the web app's lists make it.
+#[derive(Debug, Clone, Default)]
+pub struct ItemSearch {
+    /// The kind (`change`, `incident`, `task`).
+    pub kind: String,
+    /// Only this status of the kind's workflow.
+    pub status: Option<String>,
+    /// Only items whose title holds this text.
+    pub text: Option<String>,
+    /// Only items the caller created.
+    pub mine: bool,
+    /// The order.
+    pub order: store::ItemOrder,
+    /// Which page, from 1.
+    pub page: i64,
+    /// Items on a page.
+    pub page_size: i64,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct ItemSearchPage {
+    /// The items on the page.
+    pub items: Vec<WorkItem>,
+    /// How many items match in all.
+    pub total: i64,
+    /// The page shown, from 1.
+    pub page: i64,
+    /// How many pages there are (at least 1).
+    pub pages: i64,
+}
+
+/// The longest text searched for in titles.
+pub const MAX_SEARCH: usize = 200;
+
+/// A page of the kind's items that `search` matches (needs
+/// `workspace.read`). A page past the last shows the last.
+pub async fn search(
+    state: &AppState,
+    access: &Access,
+    search: &ItemSearch,
+) -> DomainResult<ItemSearchPage> {
+    access.require(Permission::WorkspaceRead)?;
+    let flow = check_kind("kind", &search.kind)?;
+    if let Some(status) = &search.status {
+        if !flow.statuses.contains(&status.as_str()) {
+            return Err(DomainError::invalid(
+                "status",
+                format!(
+                    "a {} has no status {status}; its statuses are {}",
+                    search.kind,
+                    flow.statuses.join(", ")
+                ),
+            ));
+        }
+    }
+    let text = search
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > MAX_SEARCH) {
+        return Err(DomainError::invalid(
+            "q",
+            format!("search for at most {MAX_SEARCH} characters"),
+        ));
+    }
+    let page_size = search.page_size.clamp(1, 500);
+    let filter = store::ItemFilter {
+        kind: Some(&search.kind),
+        status: search.status.as_deref(),
+        text,
+        created_by: search.mine.then_some(access.caller.user.id),
+    };
+    let mut page = search.page.max(1);
+    loop {
+        let offset = (page - 1).saturating_mul(page_size);
+        let (items, total) = state
+            .store
+            .search_work_items(
+                access.workspace.id,
+                &filter,
+                search.order,
+                offset,
+                page_size,
+            )
+            .await?;
+        let pages = ((total + page_size - 1) / page_size).max(1);
+        // A page past the end (the list shrank, or the address was edited)
+        // shows the last one instead.
+        if page > pages {
+            page = pages;
+            continue;
+        }
+        return Ok(ItemSearchPage {
+            items,
+            total,
+            page,
+            pages,
+        });
+    }
+}
+
+/// What a quick search found: the item whose number was given, or the
+/// items of every kind whose title holds the text, newest first.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// `#42` or `42`, and item 42 is in the workspace.
+    Item(WorkItem),
+    /// Titles that hold the text (at most `limit`), and how many in all.
+    Titles(Vec<WorkItem>, i64),
+}
+
+/// Finds items in the workspace by number (`42`, `#42`) or by text in their
+/// titles, across every kind (needs `workspace.read`).
+pub async fn find(
+    state: &AppState,
+    access: &Access,
+    text: &str,
+    limit: i64,
+) -> DomainResult<Found> {
+    access.require(Permission::WorkspaceRead)?;
+    let text = text.trim();
+    if text.chars().count() > MAX_SEARCH {
+        return Err(DomainError::invalid(
+            "q",
+            format!("search for at most {MAX_SEARCH} characters"),
+        ));
+    }
+    if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
+        match state.store.work_item(access.workspace.id, id).await {
+            Ok(item) => return Ok(Found::Item(item)),
+            Err(store::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let filter = store::ItemFilter {
+        text: Some(text).filter(|t| !t.is_empty()),
+        ..Default::default()
+    };
+    let (items, total) = state
+        .store
+        .search_work_items(
+            access.workspace.id,
+            &filter,
+            store::ItemOrder::Newest,
+            0,
+            limit.clamp(1, 500),
+        )
+        .await?;
+    Ok(Found::Titles(items, total))
+}
