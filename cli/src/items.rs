@@ -16,6 +16,12 @@ pub enum ItemCmd {
         /// Only items in this status
         #[arg(long)]
         status: Option<String>,
+        /// Only items whose title holds this text (any case)
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Only items you created
+        #[arg(long)]
+        mine: bool,
         /// At most this many (1-500)
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -130,10 +136,21 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
         )
     };
     match cmd {
-        ItemCmd::List { status, limit } => {
+        ItemCmd::List {
+            status,
+            search,
+            mine,
+            limit,
+        } => {
             let mut pairs = vec![("kind", kind.to_owned()), ("limit", limit.to_string())];
             if let Some(status) = status {
                 pairs.push(("status", status));
+            }
+            if let Some(search) = search {
+                pairs.push(("q", search));
+            }
+            if mine {
+                pairs.push(("created_by", "me".to_owned()));
             }
             let response = client.get(&format!("{base}{}", query(&pairs)))?;
             let items = list(&response, "items")?;

@@ -230,7 +230,7 @@ fn field_values_are_checked_by_their_type_and_plugin(db: TestDb) {
         assert!(
             state
                 .store
-                .list_work_items(access.workspace.id, None, None, None, 10)
+                .list_work_items(access.workspace.id, &Default::default(), None, 10)
                 .await
                 .unwrap()
                 .is_empty(),

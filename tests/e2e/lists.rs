@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use vigilo_tests::browser::Browser;
-use vigilo_tests::{on_both_databases, TestDb, TestServer, WebSession};
+use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer, WebSession};
 
 use crate::{admin_web_session, create_workspace, join};
 
@@ -166,6 +166,74 @@ fn lists_search_sort_and_page_both_ways(db: TestDb) {
     // A status with nothing in it says so, with a way back.
     let done = show(&web, "/w/ops/tasks?status=done");
     assert!(done.contains("No tasks match"), "{done}");
+
+    // The same search in the API and the CLI.
+    let admin = server.admin();
+    let titles_of = |answer: &serde_json::Value| -> Vec<String> {
+        answer["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let found = expect(
+        &admin.get("/api/v1/workspaces/ops/items?kind=task&q=DataBase"),
+        200,
+    )
+    .clone();
+    assert_eq!(titles_of(&found).len(), 4, "{found:#}");
+    let found = expect(
+        &admin.get("/api/v1/workspaces/ops/items?q=50%25&limit=10"),
+        200,
+    )
+    .clone();
+    assert_eq!(titles_of(&found), ["Raise the pool to 50% (db)"]);
+    let mine = expect(
+        &admin.get("/api/v1/workspaces/ops/items?created_by=me&limit=500"),
+        200,
+    )
+    .clone();
+    assert_eq!(titles_of(&mine).len(), 118);
+    // Keyset pages keep the search: 4 matches, 3 a page.
+    let first = expect(
+        &admin.get("/api/v1/workspaces/ops/items?q=database&limit=3"),
+        200,
+    )
+    .clone();
+    let next = first["next_before"].as_i64().expect("a next page");
+    let rest = expect(
+        &admin.get(&format!(
+            "/api/v1/workspaces/ops/items?q=database&limit=3&before={next}"
+        )),
+        200,
+    )
+    .clone();
+    assert_eq!(titles_of(&rest), ["Database failover drill"]);
+    assert_eq!(
+        admin
+            .get("/api/v1/workspaces/ops/items?created_by=someone")
+            .status,
+        422
+    );
+    let long = "x".repeat(201);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/workspaces/ops/items?q={long}"))
+            .status,
+        422
+    );
+    let cli = Cli::with(&server.url, &server.admin_token, Some("ops"));
+    let listed = cli
+        .run(&["task", "list", "--search", "database", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 4, "{listed:#}");
+    let listed = cli
+        .run(&["task", "list", "--mine", "--limit", "500", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 118);
 
     // In a browser, on a desktop and on a phone.
     let Some(browser) = Browser::start(&server.url) else {

@@ -75,6 +75,10 @@ pub struct ItemQuery {
     pub kind: Option<String>,
     /// Only this status (checked against `kind`'s workflow when given).
     pub status: Option<String>,
+    /// Only items whose title holds this text (any case).
+    pub text: Option<String>,
+    /// Only items the caller created.
+    pub mine: bool,
     /// Only items with a smaller id (paging).
     pub before: Option<i64>,
     /// At most this many (1–500, default 100).
@@ -119,15 +123,33 @@ pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> Domai
         }
     }
     let limit = validate::limit(query.limit, 100, 500)?;
+    if query
+        .text
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > super::search::MAX_SEARCH)
+    {
+        return Err(DomainError::invalid(
+            "q",
+            format!(
+                "search for at most {} characters",
+                super::search::MAX_SEARCH
+            ),
+        ));
+    }
+    let text = query
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let filter = store::ItemFilter {
+        kind: query.kind.as_deref(),
+        status: query.status.as_deref(),
+        text,
+        created_by: query.mine.then_some(access.caller.user.id),
+    };
     let items = state
         .store
-        .list_work_items(
-            access.workspace.id,
-            query.kind.as_deref(),
-            query.status.as_deref(),
-            query.before,
-            limit,
-        )
+        .list_work_items(access.workspace.id, &filter, query.before, limit)
         .await?;
     let next_before = (items.len() as i64 == limit)
         .then(|| items.last().map(|i| i.id))

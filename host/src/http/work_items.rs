@@ -84,6 +84,13 @@ struct ItemQuery {
     /// Only items in this status (with `kind`, one of that kind's statuses).
     #[param(value_type = Option<ItemStatus>)]
     status: Option<String>,
+    /// Only items whose title holds this text (any case; `%` and `_` are
+    /// plain text; at most 200 characters).
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// `me`: only items the caller created.
+    #[param(value_type = Option<String>, pattern = "^me$")]
+    created_by: Option<String>,
     /// Only items with a smaller id (paging).
     before: Option<i64>,
     /// At most this many (1–500, default 100).
@@ -111,6 +118,18 @@ async fn list_items(
         &work_items::ItemQuery {
             kind: query.kind,
             status: query.status,
+            text: query.q,
+            mine: match query.created_by.as_deref() {
+                None => false,
+                Some("me") => true,
+                Some(other) => {
+                    return Err(crate::domain::DomainError::invalid(
+                        "created_by",
+                        format!("created_by takes `me`, not `{other}`"),
+                    )
+                    .into())
+                }
+            },
             before: query.before,
             limit: query.limit,
         },

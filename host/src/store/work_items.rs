@@ -192,6 +192,42 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
+/// The conditions of `filter` (each ` AND ...`), numbered from `$first`,
+/// and the number of the next placeholder.
+fn filter_sql(filter: &ItemFilter<'_>, first: usize) -> (String, usize) {
+    let mut conditions = String::new();
+    let mut next = first;
+    for (given, sql) in [
+        (filter.kind.is_some(), "i.kind = ?"),
+        (filter.status.is_some(), "i.status = ?"),
+        (filter.text.is_some(), "LOWER(i.title) LIKE ? ESCAPE '\\'"),
+        (filter.created_by.is_some(), "i.created_by = ?"),
+    ] {
+        if given {
+            conditions.push_str(&format!(" AND {}", sql.replace('?', &format!("${next}"))));
+            next += 1;
+        }
+    }
+    (conditions, next)
+}
+
+/// Binds `filter`'s values, in the order of [`filter_sql`].
+fn bind_filter<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    filter: &ItemFilter<'_>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for value in [filter.kind, filter.status].into_iter().flatten() {
+        query = query.bind(value.to_owned());
+    }
+    if let Some(text) = filter.text {
+        query = query.bind(contains_pattern(text));
+    }
+    if let Some(user) = filter.created_by {
+        query = query.bind(user);
+    }
+    query
+}
+
 impl Store {
     /// A work item of `workspace_id`.
     pub async fn work_item(&self, workspace_id: i64, id: i64) -> StoreResult<WorkItem> {
@@ -199,38 +235,30 @@ impl Store {
         work_item_in(&mut conn, workspace_id, id).await
     }
 
-    /// Work items of `workspace_id`, newest first, optionally of one kind
-    /// and status; at most `limit`, with ids below `before` when given.
+    /// Items of `workspace_id` that `filter` matches, newest first, with an
+    /// id below `before`, at most `limit`. Only the filters given are in the
+    /// statement, so the planner can walk an index newest first and stop
+    /// after `limit` rows.
     pub async fn list_work_items(
         &self,
         workspace_id: i64,
-        kind: Option<&str>,
-        status: Option<&str>,
+        filter: &ItemFilter<'_>,
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<WorkItem>> {
-        // Only the filters given are in the statement, so the planner can
-        // walk an index newest first and stop after `limit` rows.
-        let mut filters = String::new();
-        let mut next = 3;
-        for (column, given) in [("kind", kind.is_some()), ("status", status.is_some())] {
-            if given {
-                filters.push_str(&format!(" AND i.{column} = ${next}"));
-                next += 1;
-            }
-        }
+        let (conditions, next) = filter_sql(filter, 3);
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
-             WHERE i.workspace_id = $1 AND i.id < $2{filters}
+             WHERE i.workspace_id = $1 AND i.id < $2{conditions}
              ORDER BY i.id DESC LIMIT ${next}"
         );
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(workspace_id)
             .bind(before.unwrap_or(i64::MAX));
-        for value in [kind, status].into_iter().flatten() {
-            query = query.bind(value);
-        }
-        let rows = query.bind(limit).fetch_all(self.pool()).await?;
+        let rows = bind_filter(query, filter)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(item_from_row).collect()
     }
 
@@ -245,43 +273,10 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<WorkItem>, i64)> {
-        let mut conditions = String::new();
-        let mut next = 2;
-        let mut condition = |sql: &str| {
-            conditions.push_str(&format!(" AND {}", sql.replace('?', &format!("${next}"))));
-            next += 1;
-        };
-        if filter.kind.is_some() {
-            condition("i.kind = ?");
-        }
-        if filter.status.is_some() {
-            condition("i.status = ?");
-        }
-        if filter.text.is_some() {
-            condition("LOWER(i.title) LIKE ? ESCAPE '\\'");
-        }
-        if filter.created_by.is_some() {
-            condition("i.created_by = ?");
-        }
-        let pattern = filter.text.map(contains_pattern);
-        macro_rules! bind_filters {
-            ($query:expr) => {{
-                let mut query = $query.bind(workspace_id);
-                for value in [filter.kind, filter.status, pattern.as_deref()]
-                    .into_iter()
-                    .flatten()
-                {
-                    query = query.bind(value.to_owned());
-                }
-                if let Some(user) = filter.created_by {
-                    query = query.bind(user);
-                }
-                query
-            }};
-        }
+        let (conditions, next) = filter_sql(filter, 2);
         let count_sql =
             format!("SELECT COUNT(*) AS n FROM work_items i WHERE i.workspace_id = $1{conditions}");
-        let total: i64 = bind_filters!(sqlx::query(&count_sql))
+        let total: i64 = bind_filter(sqlx::query(&count_sql).bind(workspace_id), filter)
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
@@ -292,7 +287,7 @@ impl Store {
             order.sql(),
             next + 1
         );
-        let rows = bind_filters!(sqlx::query(&sql))
+        let rows = bind_filter(sqlx::query(&sql).bind(workspace_id), filter)
             .bind(limit)
             .bind(offset)
             .fetch_all(self.pool())
