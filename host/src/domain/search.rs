@@ -43,6 +43,18 @@ pub struct ItemSearchPage {
 /// The longest text searched for in titles.
 pub const MAX_SEARCH: usize = 200;
 
+/// Refuses text to search for that is longer than [`MAX_SEARCH`]
+/// characters (as the field `q`).
+pub(super) fn check_text(text: &str) -> DomainResult<()> {
+    if text.chars().count() > MAX_SEARCH {
+        return Err(DomainError::invalid(
+            "q",
+            format!("search for at most {MAX_SEARCH} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A page of the kind's items that `search` matches (needs
 /// `workspace.read`). A page past the last shows the last.
 pub async fn search(
@@ -69,12 +81,7 @@ pub async fn search(
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    if text.is_some_and(|t| t.chars().count() > MAX_SEARCH) {
-        return Err(DomainError::invalid(
-            "q",
-            format!("search for at most {MAX_SEARCH} characters"),
-        ));
-    }
+    check_text(text.unwrap_or_default())?;
     let page_size = search.page_size.clamp(1, 500);
     let filter = store::ItemFilter {
         kind: Some(&search.kind),
@@ -131,12 +138,7 @@ pub async fn find(
 ) -> DomainResult<Found> {
     access.require(Permission::WorkspaceRead)?;
     let text = text.trim();
-    if text.chars().count() > MAX_SEARCH {
-        return Err(DomainError::invalid(
-            "q",
-            format!("search for at most {MAX_SEARCH} characters"),
-        ));
-    }
+    check_text(text)?;
     if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
         match state.store.work_item(access.workspace.id, id).await {
             Ok(item) => return Ok(Found::Item(item)),

@@ -123,19 +123,7 @@ pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> Domai
         }
     }
     let limit = validate::limit(query.limit, 100, 500)?;
-    if query
-        .text
-        .as_deref()
-        .is_some_and(|t| t.chars().count() > super::search::MAX_SEARCH)
-    {
-        return Err(DomainError::invalid(
-            "q",
-            format!(
-                "search for at most {} characters",
-                super::search::MAX_SEARCH
-            ),
-        ));
-    }
+    super::search::check_text(query.text.as_deref().unwrap_or_default())?;
     let text = query
         .text
         .as_deref()
