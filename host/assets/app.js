@@ -65,6 +65,34 @@ for (const select of document.querySelectorAll("select[data-ticks]")) {
   });
 }
 
+// A slug or a key suggested from the name or label typed above it
+// ("Platform team" → `platform-team`, "Change window" → `change_window`),
+// until the person edits it themselves.
+for (const target of document.querySelectorAll("[data-suggest-from]")) {
+  const source = document.querySelector(target.dataset.suggestFrom);
+  if (!source) continue;
+  const joiner = target.dataset.suggest === "key" ? "_" : "-";
+  const limit = target.maxLength > 0 ? target.maxLength : 64;
+  const suggest = (text) =>
+    text
+      .normalize("NFKD")
+      .replace(/[\u0300-\u036f]/g, "")
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, joiner)
+      .replace(new RegExp(`^${joiner}+|${joiner}+$`, "g"), "")
+      .slice(0, limit)
+      .replace(new RegExp(`${joiner}+$`), "");
+  let suggested = target.value === "" ? "" : null;
+  source.addEventListener("input", () => {
+    if (suggested === null || target.value !== suggested) return;
+    suggested = suggest(source.value);
+    target.value = suggested;
+  });
+  target.addEventListener("input", () => {
+    suggested = target.value === "" ? "" : null;
+  });
+}
+
 // Quick search: `/`, Ctrl-K or ⌘K on any page of a workspace opens its
 // search page (not while typing in a field, where `/` is a character).
 const quickSearch = document.querySelector("[data-quick-search]");

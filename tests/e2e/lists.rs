@@ -295,6 +295,26 @@ fn lists_search_sort_and_page_both_ways(db: TestDb) {
     );
     browser.goto("/w/ops/search?q=zebra");
     assert!(browser.text("main").contains("Nothing matches"));
+    // A slug and a key are suggested from the name and the label, until
+    // the person writes their own.
+    browser.goto("/admin/workspaces");
+    browser.fill("#name", "Platform Team (EU)");
+    assert_eq!(
+        browser.script("return document.querySelector('#slug').value;"),
+        "platform-team-eu"
+    );
+    browser.fill("#slug", "plat");
+    browser.fill("#name", "Something else");
+    assert_eq!(
+        browser.script("return document.querySelector('#slug').value;"),
+        "plat"
+    );
+    browser.goto("/w/ops/settings/fields");
+    browser.fill("#label", "Change window");
+    assert_eq!(
+        browser.script("return document.querySelector('#key').value;"),
+        "change_window"
+    );
     browser.goto("/w/ops/tasks?page=2");
     browser.check_page("tasks-page-2");
     browser.resize(390, 844);
