@@ -248,6 +248,12 @@ fn signing_in_and_the_dashboard(db: TestDb) {
         "rgb(15, 19, 26)"
     );
     browser.assert_accessible();
+    // Error cards speak in words: no backticks from the API's messages.
+    assert!(
+        !browser.text("main").contains('`'),
+        "{}",
+        browser.text("main")
+    );
     browser.screenshot("dashboard-dark");
     browser.resize(390, 844);
     browser.screenshot("dashboard-dark-phone");

@@ -119,6 +119,11 @@ fn drawn(state: &AppState, tile: &Tile) -> (String, String, Drawn) {
             tile.instance.widget
         )),
     };
+    // The card is read by people: no backticks from the API's wording.
+    let drawn = match drawn {
+        Drawn::Broken(reason) => Drawn::Broken(reason.replace('`', "")),
+        other => other,
+    };
     (title, plugin, drawn)
 }
 
