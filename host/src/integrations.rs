@@ -19,7 +19,7 @@ use vigilo_sdk::{Event, PluginKind};
 
 use crate::domain::{DomainError, DomainResult};
 use crate::outbound::Policy;
-use crate::plugins::host_api::{HostCalls, Outlets, Scope};
+use crate::plugins::host_api::{HostCalls, ItemsAnswer, ItemsRequest, Outlets, Scope};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
@@ -400,6 +400,7 @@ impl Integrations {
                 id: workspace_id,
                 slug: event.workspace.clone(),
             },
+            entry.clone(),
         );
         let response = self
             .plugins
@@ -565,15 +566,47 @@ impl Outlets for Integrations {
         only: Option<&'a str>,
         event: &'a Event,
         source: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, DomainResult<Value>> {
+    ) -> futures_util::future::BoxFuture<'a, DomainResult<Vec<vigilo_sdk::Delivery>>> {
         Box::pin(async move {
             let deliveries = self.notify(workspace_id, only, event, source).await?;
-            serde_json::to_value(deliveries).map_err(|e| DomainError::Internal(e.to_string()))
+            Ok(deliveries
+                .into_iter()
+                .map(|d| vigilo_sdk::Delivery {
+                    integration: d.integration,
+                    adapter: d.adapter,
+                    ok: d.ok,
+                    detail: d.detail,
+                    error: d.error,
+                    delivery_id: d.delivery_id,
+                })
+                .collect())
         })
     }
 
     fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    fn work_items<'a>(
+        &'a self,
+        plugin: &'a str,
+        write: bool,
+        workspace: crate::store::Workspace,
+        request: ItemsRequest,
+    ) -> futures_util::future::BoxFuture<'a, DomainResult<ItemsAnswer>> {
+        Box::pin(crate::domain::plugin_calls::work_items(
+            self, plugin, write, workspace, request,
+        ))
+    }
+}
+
+impl crate::domain::Reach for Integrations {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn plugins(&self) -> &Arc<Plugins> {
+        &self.plugins
     }
 }
 

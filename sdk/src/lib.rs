@@ -194,10 +194,11 @@ mod runtime;
 pub mod wire;
 
 pub use host::{
-    http_url_host, redact_url, CertificatesExpiring, CertificatesExpiringRequest, Delivery,
-    ExpiringCertificate, ExpiringWorkspace, Host, HttpHeader, HttpMethod, HttpRequest,
-    HttpResponse, NotifyRequest, NotifyResponse, WorkItemCounts, WorkItemCountsRequest,
-    WorkItemKind, WorkflowStatuses, CERTIFICATES_EXPIRING, HTTP_REQUEST, INTEGRATIONS_NOTIFY,
+    http_url_host, redact_url, Capabilities, Capability, CertificatesExpiring,
+    CertificatesExpiringRequest, Delivery, ExpiringCertificate, ExpiringWorkspace, Host, HostCall,
+    HostRequest, HttpHeader, HttpMethod, HttpRequest, HttpResponse, LogLevel, NotifyRequest,
+    NotifyResponse, WorkItemCounts, WorkItemCountsRequest, WorkItemKind, WorkflowStatuses,
+    CAPABILITY_NOT_DECLARED, CERTIFICATES_EXPIRING, HTTP_REQUEST, INTEGRATIONS_NOTIFY,
     WORK_ITEMS_COUNT_BY_STATUS,
 };
 pub use plugin::{

@@ -172,6 +172,19 @@ pub trait Plugin: Send + Sync + 'static {
     fn frontend(&self) -> Vec<Asset> {
         vec![]
     }
+    /// What the plugin asks of the host: the capabilities its calls need
+    /// (see [`crate::host::Capability`]) and the hosts its HTTP requests
+    /// reach. The operator sees them before the plugin runs, and the server
+    /// refuses any call outside them.
+    ///
+    /// `None` (the default) declares nothing: the plugin keeps what plugins
+    /// built before capabilities existed may do (count work items, read
+    /// certificates, notify, and HTTP to any host the egress policy
+    /// allows, as its kind permits) and none of the newer methods. Declare
+    /// `Some(Capabilities::none())` for a plugin that never calls the host.
+    fn capabilities(&self) -> Option<crate::host::Capabilities> {
+        None
+    }
 }
 
 /// The workspace context a field value is validated in.

@@ -79,6 +79,7 @@ impl Runtime {
                 })
                 .collect(),
             frontend_api: crate::plugin::FRONTEND_API_VERSION,
+            capabilities: plugin.capabilities(),
         }
     }
 

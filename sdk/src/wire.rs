@@ -76,6 +76,11 @@ pub struct Manifest {
     /// predates it.
     #[serde(default)]
     pub frontend_api: u32,
+    /// The capabilities the plugin declares ([`crate::Plugin::capabilities`]);
+    /// `None` from a plugin that declares none, or was built before they
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::host::Capabilities>,
 }
 
 /// A registration's custom element, as the manifest of registrations

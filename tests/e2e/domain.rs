@@ -470,6 +470,7 @@ fn nobody_grants_what_they_do_not_hold(db: TestDb) {
             user: accepted.user,
             token_id: None,
             session_id: None,
+            plugin: None,
         }
         .access(&state.store, "ops")
         .await

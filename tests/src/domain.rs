@@ -143,6 +143,7 @@ impl World {
             user: accepted.user,
             token_id: None,
             session_id: None,
+            plugin: None,
         };
         caller
             .workspace(&self.state.store, slug, Permission::WorkspaceRead)

@@ -215,7 +215,9 @@ pub struct Config {
     /// Settings for periodic tasks, by task name: each table is handed to
     /// the task as its configuration; a `schedule` key in it
     /// (`{ every_seconds = N }` or `{ cron = "0 7 * * *" }`) replaces the
-    /// task's own schedule.
+    /// task's own schedule, and a `workspaces` key (a list of slugs) limits
+    /// the workspaces the task may act in through the host API (every one
+    /// when left out).
     pub task_settings: std::collections::BTreeMap<String, serde_json::Value>,
     /// File holding the key that seals integration secrets at rest (kept
     /// outside the database; servers sharing a database must share it).

@@ -33,13 +33,33 @@ pub struct Caller {
     pub token_id: Option<i64>,
     /// The browser session used, if any.
     pub session_id: Option<i64>,
+    /// The plugin acting through the host API, when a plugin is the caller
+    /// (then `user` is a stand-in with no account behind it).
+    pub plugin: Option<String>,
 }
 
 impl Caller {
+    /// A plugin acting through the host API: audited as `plugin:NAME`,
+    /// holding no account and no role.
+    pub fn plugin(name: &str) -> Caller {
+        Caller {
+            user: User {
+                id: 0,
+                email: format!("plugin:{name}"),
+                name: name.to_owned(),
+                platform_admin: false,
+                created_at: String::new(),
+            },
+            token_id: None,
+            session_id: None,
+            plugin: Some(name.to_owned()),
+        }
+    }
+
     /// The audit actor for changes this caller makes.
     pub fn actor(&self) -> Actor {
         Actor {
-            user_id: Some(self.user.id),
+            user_id: self.plugin.is_none().then_some(self.user.id),
             token_id: self.token_id,
             label: self.user.email.clone(),
         }

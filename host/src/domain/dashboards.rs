@@ -72,6 +72,7 @@ pub async fn render_only(
                         id: access.workspace.id,
                         slug: access.workspace.slug.clone(),
                     },
+                    entry.clone(),
                 );
                 let request = RenderRequest {
                     name: instance.widget.clone(),

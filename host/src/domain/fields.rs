@@ -15,7 +15,7 @@ use vigilo_sdk::wire::{ElementSpec, ValidateRequest};
 use vigilo_sdk::{FieldContext, PluginKind};
 
 use super::workflow::check_kind;
-use super::{record, validate, DomainError, DomainResult};
+use super::{record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
 use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
 use crate::state::AppState;
@@ -255,7 +255,7 @@ pub async fn delete(state: &AppState, access: &Access, key: &str) -> DomainResul
 /// definitions and returns the resulting values. On create every required
 /// field must be present; on update a required value cannot be removed.
 pub async fn apply_values(
-    state: &AppState,
+    state: &dyn Reach,
     workspace: &Workspace,
     kind: &str,
     definitions: &[CustomField],
@@ -303,7 +303,7 @@ pub async fn apply_values(
 
 /// Validates one value of `definition`; returns the value to store.
 async fn validate_value(
-    state: &AppState,
+    state: &dyn Reach,
     workspace: &Workspace,
     definition: &CustomField,
     value: Value,
@@ -344,7 +344,7 @@ async fn validate_value(
         },
         plugin_type => {
             let (entry, _) = state
-                .plugins
+                .plugins()
                 .registration(PluginKind::FieldType, plugin_type)
                 .ok_or_else(|| {
                     DomainError::plugin_unavailable(format!(
@@ -365,7 +365,7 @@ async fn validate_value(
                 },
             };
             match state
-                .plugins
+                .plugins()
                 .call(&entry, move |handle| handle.validate_field(&request))
                 .await
             {

@@ -52,6 +52,7 @@ pub mod members;
 pub mod paging;
 pub mod passwords;
 pub mod playbooks;
+pub mod plugin_calls;
 pub mod plugins;
 pub mod roles;
 pub mod search;
@@ -71,6 +72,26 @@ use crate::store::{IdempotencyClaim, WriteTx};
 
 pub use authz::{Access, Caller};
 pub use error::{DomainError, DomainResult, PluginFailure};
+
+/// What the rules of work items and custom fields reach: the store, and
+/// the plugins that validate custom field values. The server's state has
+/// both, and so does what answers plugins' host calls.
+pub trait Reach: Send + Sync {
+    /// The store.
+    fn store(&self) -> &crate::store::Store;
+    /// The loaded plugins.
+    fn plugins(&self) -> &std::sync::Arc<crate::plugins::Plugins>;
+}
+
+impl Reach for crate::state::AppState {
+    fn store(&self) -> &crate::store::Store {
+        &self.store
+    }
+
+    fn plugins(&self) -> &std::sync::Arc<crate::plugins::Plugins> {
+        &self.plugins
+    }
+}
 
 /// Appends the audit event of a change `access`'s caller makes in its
 /// workspace, inside the change's transaction.

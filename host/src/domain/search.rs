@@ -88,6 +88,7 @@ pub async fn search(
         status: search.status.as_deref(),
         text,
         created_by: search.mine.then_some(access.caller.user.id),
+        ..Default::default()
     };
     let mut page = search.page.max(1);
     loop {

@@ -393,6 +393,7 @@ async fn start_counted(
         user,
         token_id: None,
         session_id: Some(session.id),
+        plugin: None,
     };
     record_installation(
         &mut tx,
@@ -510,6 +511,7 @@ pub async fn resolve(
             user,
             token_id: None,
             session_id: Some(session.id),
+            plugin: None,
         },
         csrf: csrf_token(secret),
         session,

@@ -158,6 +158,7 @@ pub async fn authenticate(store: &Store, token: &str) -> DomainResult<(Caller, T
         user: found.user,
         token_id: Some(found.token.id),
         session_id: None,
+        plugin: None,
     };
     Ok((caller, found.token))
 }

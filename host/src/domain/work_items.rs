@@ -11,10 +11,9 @@
 use serde_json::{json, Map, Value};
 
 pub use super::workflow::{check_kind, workflow, Workflow, KINDS};
-use super::{fields, record, validate, DomainError, DomainResult};
+use super::{fields, record, validate, DomainError, DomainResult, Reach};
 use crate::audit::{self, NewEvent};
 use crate::domain::authz::{Access, Permission};
-use crate::state::AppState;
 use crate::store::{self, NewWorkItem, WorkItem};
 
 /// The statuses `item` may move to next.
@@ -79,6 +78,16 @@ pub struct ItemQuery {
     pub text: Option<String>,
     /// Only items the caller created.
     pub mine: bool,
+    /// Only items created at or after this time (RFC 3339).
+    pub created_after: Option<String>,
+    /// Only items created before this time (RFC 3339).
+    pub created_before: Option<String>,
+    /// Only items changed at or after this time (RFC 3339).
+    pub updated_after: Option<String>,
+    /// Only items last changed before this time (RFC 3339).
+    pub updated_before: Option<String>,
+    /// Only items whose custom field (by key) holds this value.
+    pub field: Option<(String, Value)>,
     /// Only items with a smaller id (paging).
     pub before: Option<i64>,
     /// At most this many (1–500, default 100).
@@ -95,7 +104,7 @@ pub struct ItemPage {
 }
 
 /// The workspace's items, newest first (needs `workspace.read`).
-pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> DomainResult<ItemPage> {
+pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> DomainResult<ItemPage> {
     access.require(Permission::WorkspaceRead)?;
     if let Some(kind) = &query.kind {
         let flow = check_kind("kind", kind)?;
@@ -129,14 +138,55 @@ pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> Domai
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty());
+    let time = |name: &str, given: &Option<String>| -> DomainResult<Option<String>> {
+        given
+            .as_deref()
+            .map(|text| {
+                store::parse_time(text)
+                    .map(store::format_time)
+                    .ok_or_else(|| {
+                        DomainError::invalid(
+                            name,
+                            format!("`{text}` is not a time like 2026-12-01T09:00:00Z"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let created_after = time("created_after", &query.created_after)?;
+    let created_before = time("created_before", &query.created_before)?;
+    let updated_after = time("updated_after", &query.updated_after)?;
+    let updated_before = time("updated_before", &query.updated_before)?;
+    if let Some((key, value)) = &query.field {
+        let definitions = state.store().custom_fields(access.workspace.id).await?;
+        if !definitions.iter().any(|d| &d.key == key) {
+            return Err(DomainError::invalid(
+                "field",
+                format!("this workspace has no custom field `{key}`"),
+            ));
+        }
+        if !(value.is_string() || value.is_number() || value.is_boolean()) {
+            return Err(DomainError::invalid(
+                "field",
+                format!(
+                    "a custom field is matched against text, a number or true/false, not {value}"
+                ),
+            ));
+        }
+    }
     let filter = store::ItemFilter {
         kind: query.kind.as_deref(),
         status: query.status.as_deref(),
         text,
         created_by: query.mine.then_some(access.caller.user.id),
+        created_after: created_after.as_deref(),
+        created_before: created_before.as_deref(),
+        updated_after: updated_after.as_deref(),
+        updated_before: updated_before.as_deref(),
+        field: query.field.as_ref().map(|(k, v)| (k.as_str(), v)),
     };
     let items = state
-        .store
+        .store()
         .list_work_items(access.workspace.id, &filter, query.before, limit)
         .await?;
     let next_before = (items.len() as i64 == limit)
@@ -146,22 +196,22 @@ pub async fn list(state: &AppState, access: &Access, query: &ItemQuery) -> Domai
 }
 
 /// One item (needs `workspace.read`).
-pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<WorkItem> {
+pub async fn get(state: &dyn Reach, access: &Access, id: i64) -> DomainResult<WorkItem> {
     access.require(Permission::WorkspaceRead)?;
-    Ok(state.store.work_item(access.workspace.id, id).await?)
+    Ok(state.store().work_item(access.workspace.id, id).await?)
 }
 
 /// The item's history, newest first: its creation, edits and moves as the
 /// audit log recorded them (needs `workspace.read`: anyone who may see the
 /// item may see how it got here).
 pub async fn history(
-    state: &AppState,
+    state: &dyn Reach,
     access: &Access,
     item: &WorkItem,
 ) -> DomainResult<Vec<crate::audit::AuditEvent>> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state
-        .store
+        .store()
         .audit_events_about(
             access.workspace.id,
             &item.id.to_string(),
@@ -201,7 +251,7 @@ pub struct CheckedItem {
 /// description, custom field values) without storing anything. Playbook dry
 /// runs use it.
 pub async fn check_new(
-    state: &AppState,
+    state: &dyn Reach,
     access: &Access,
     item: NewItem,
 ) -> DomainResult<CheckedItem> {
@@ -209,7 +259,7 @@ pub async fn check_new(
     let workflow = check_kind("kind", &item.kind)?;
     let title = validate::text("title", &item.title, MAX_TITLE)?;
     let description = description(&item.description)?;
-    let definitions = state.store.custom_fields(access.workspace.id).await?;
+    let definitions = state.store().custom_fields(access.workspace.id).await?;
     let fields = fields::apply_values(
         state,
         &access.workspace,
@@ -230,13 +280,16 @@ pub async fn check_new(
 
 /// Creates a work item in its workflow's first status (needs `item.write`),
 /// audited as `<kind>.create`.
-pub async fn create(state: &AppState, access: &Access, item: NewItem) -> DomainResult<WorkItem> {
+pub async fn create(state: &dyn Reach, access: &Access, item: NewItem) -> DomainResult<WorkItem> {
     let checked = check_new(state, access, item).await?;
     let actor = access.actor();
-    let created_by = actor
-        .user_id
-        .ok_or_else(|| DomainError::Internal("a work item must be created by a user".into()))?;
-    let mut tx = state.store.begin_write().await?;
+    let created_by_plugin = access.caller.plugin.as_deref();
+    if actor.user_id.is_none() && created_by_plugin.is_none() {
+        return Err(DomainError::Internal(
+            "a work item must be created by a user or a plugin".into(),
+        ));
+    }
+    let mut tx = state.store().begin_write().await?;
     let item = store::insert_work_item(
         &mut tx,
         access.workspace.id,
@@ -246,7 +299,8 @@ pub async fn create(state: &AppState, access: &Access, item: NewItem) -> DomainR
             description: &checked.description,
             status: checked.workflow.initial,
             fields: &checked.fields,
-            created_by,
+            created_by: actor.user_id,
+            created_by_plugin,
         },
     )
     .await?;
@@ -279,13 +333,13 @@ pub struct ItemChanges {
 /// Edits an item's title, description or custom field values (needs
 /// `item.write`), audited as `<kind>.update`.
 pub async fn update(
-    state: &AppState,
+    state: &dyn Reach,
     access: &Access,
     id: i64,
     changes: ItemChanges,
 ) -> DomainResult<WorkItem> {
     access.require(Permission::ItemWrite)?;
-    let current = state.store.work_item(access.workspace.id, id).await?;
+    let current = state.store().work_item(access.workspace.id, id).await?;
     let title = changes
         .title
         .as_deref()
@@ -296,7 +350,7 @@ pub async fn update(
         .as_deref()
         .map(description)
         .transpose()?;
-    let definitions = state.store.custom_fields(access.workspace.id).await?;
+    let definitions = state.store().custom_fields(access.workspace.id).await?;
     let changed_keys: Vec<String> = changes.fields.keys().cloned().collect();
     let fields = fields::apply_values(
         state,
@@ -308,7 +362,7 @@ pub async fn update(
         false,
     )
     .await?;
-    let mut tx = state.store.begin_write().await?;
+    let mut tx = state.store().begin_write().await?;
     // Re-read inside the transaction so a concurrent status move is kept.
     let before = store::work_item_in(&mut tx, access.workspace.id, id).await?;
     let mut item = before.clone();
@@ -448,7 +502,7 @@ pub fn allowed_moves(access: &Access, item: &WorkItem) -> Vec<&'static str> {
 /// Moves item `id` to `status` (needs `item.write`, and `change.approve` to
 /// approve or reject a change), audited with the comment.
 pub async fn transition(
-    state: &AppState,
+    state: &dyn Reach,
     access: &Access,
     id: i64,
     status: &str,
@@ -456,7 +510,7 @@ pub async fn transition(
 ) -> DomainResult<WorkItem> {
     access.require(Permission::ItemWrite)?;
     comment(comment_text)?;
-    let mut tx = state.store.begin_write().await?;
+    let mut tx = state.store().begin_write().await?;
     let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
     check_transition(access, &item, status)?;
     let from = std::mem::replace(&mut item.status, status.to_owned());

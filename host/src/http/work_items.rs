@@ -132,6 +132,7 @@ async fn list_items(
             },
             before: query.before,
             limit: query.limit,
+            ..Default::default()
         },
     )
     .await?;

@@ -106,10 +106,33 @@ struct KindCounters {
     buckets: [AtomicU64; BUCKETS_MICROS.len() + 1],
 }
 
-/// One plugin's counters, per call kind.
+/// One plugin's counters, per call kind, and of its calls to the host.
 #[derive(Debug, Default)]
 pub struct PluginMetrics {
     kinds: [KindCounters; CALL_KINDS.len()],
+    host_calls: AtomicU64,
+    capability_refusals: AtomicU64,
+    /// The log lines it may still write now, and when that was worked out.
+    log_allowance: std::sync::Mutex<Option<(f64, std::time::Instant)>>,
+    log_dropped: AtomicU64,
+    log_unreported: AtomicU64,
+}
+
+/// Log lines a plugin may write per second, on average.
+const LOG_LINES_PER_SECOND: f64 = 20.0;
+/// Log lines a plugin may write at once.
+const LOG_BURST: f64 = 100.0;
+
+/// A plugin's calls to the host at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct HostCallFigures {
+    /// Host calls made.
+    pub calls: u64,
+    /// Calls refused because the plugin did not declare the capability they
+    /// need (`capability_not_declared`).
+    pub capability_refusals: u64,
+    /// Log lines dropped because the plugin wrote too many too fast.
+    pub log_lines_dropped: u64,
 }
 
 /// One call kind's figures at one moment.
@@ -146,6 +169,45 @@ pub struct CallFigures {
 }
 
 impl PluginMetrics {
+    /// Counts one call the plugin made to the host.
+    pub(super) fn count_host_call(&self) {
+        self.host_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one host call refused for an undeclared capability.
+    pub(super) fn count_capability_refusal(&self) {
+        self.capability_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the plugin may write a log line now (a token bucket of
+    /// [`LOG_BURST`] lines refilled at [`LOG_LINES_PER_SECOND`]): `Some`
+    /// with the lines dropped since the last one admitted, or None to drop
+    /// this one.
+    pub(super) fn admit_log_line(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut allowance = self.log_allowance.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, since) = allowance.unwrap_or((LOG_BURST, now));
+        let tokens = (tokens + now.duration_since(since).as_secs_f64() * LOG_LINES_PER_SECOND)
+            .min(LOG_BURST);
+        if tokens < 1.0 {
+            *allowance = Some((tokens, now));
+            self.log_dropped.fetch_add(1, Ordering::Relaxed);
+            self.log_unreported.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *allowance = Some((tokens - 1.0, now));
+        Some(self.log_unreported.swap(0, Ordering::Relaxed))
+    }
+
+    /// The plugin's calls to the host so far.
+    pub fn host_figures(&self) -> HostCallFigures {
+        HostCallFigures {
+            calls: self.host_calls.load(Ordering::Relaxed),
+            capability_refusals: self.capability_refusals.load(Ordering::Relaxed),
+            log_lines_dropped: self.log_dropped.load(Ordering::Relaxed),
+        }
+    }
+
     /// Counts one call of kind `kind` (an index of [`CALL_KINDS`]) that
     /// ended as `ending` after `elapsed`.
     pub(super) fn record(&self, kind: u8, ending: Ending, elapsed: Duration) {

@@ -115,7 +115,9 @@ impl Scheduler {
             self.integrations.clone(),
             Scope::Installation {
                 task: name.to_owned(),
+                workspaces: self.task_workspaces(name),
             },
+            entry.clone(),
         )
         .halted_by(self.halted.subscribe());
         let in_flight = InFlight::new(name, &self.running);

@@ -70,16 +70,30 @@ pub struct TaskDef {
 
 impl Scheduler {
     /// The operator's settings for `task` (from `task_settings`), without
-    /// the `schedule` key.
+    /// the `schedule` and `workspaces` keys, which are the server's.
     pub(super) fn task_config(&self, task: &str) -> Value {
         match self.settings.get(task) {
             Some(Value::Object(map)) => {
                 let mut map = map.clone();
                 map.remove("schedule");
+                map.remove("workspaces");
                 Value::Object(map)
             }
             _ => json!({}),
         }
+    }
+
+    /// The workspaces the operator enabled `task` for
+    /// (`task_settings.NAME.workspaces`, a list of slugs); None for every
+    /// workspace.
+    pub(super) fn task_workspaces(&self, task: &str) -> Option<Vec<String>> {
+        let listed = self.settings.get(task)?.get("workspaces")?.as_array()?;
+        Some(
+            listed
+                .iter()
+                .filter_map(|slug| slug.as_str().map(str::to_owned))
+                .collect(),
+        )
     }
 
     /// The schedule the operator set for `task`, if any.

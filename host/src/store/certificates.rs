@@ -157,39 +157,16 @@ impl Store {
     }
 }
 
-/// A certificate in a [`Store::certificates_expiring_everywhere`] answer.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExpiringCertificate {
-    /// Identifier.
-    pub id: i64,
-    /// Display name.
-    pub name: String,
-    /// Leaf subject.
-    pub subject: String,
-    /// Earliest expiry in the chain (RFC 3339).
-    pub not_after: String,
-    /// Whole days left (negative once expired).
-    pub days_left: i64,
-    /// Whether it has expired.
-    pub expired: bool,
-}
-
-/// One workspace's expiring certificates.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct WorkspaceExpiring {
-    /// The workspace's slug.
-    pub workspace: String,
-    /// Its certificates, soonest expiry first.
-    pub certificates: Vec<ExpiringCertificate>,
-}
+use vigilo_sdk::{ExpiringCertificate, ExpiringWorkspace};
 
 impl Store {
     /// Certificates expiring within `days` days (expired ones included) in
-    /// every workspace, grouped by workspace, soonest first.
+    /// every workspace, grouped by workspace, soonest first: the answer of
+    /// the plugins' host method `certificates.expiring`.
     pub async fn certificates_expiring_everywhere(
         &self,
         days: i64,
-    ) -> StoreResult<Vec<WorkspaceExpiring>> {
+    ) -> StoreResult<Vec<ExpiringWorkspace>> {
         let now_t = time::OffsetDateTime::now_utc();
         let before = super::format_time(now_t + time::Duration::days(days));
         let rows = sqlx::query(
@@ -200,7 +177,7 @@ impl Store {
         .bind(&before)
         .fetch_all(self.pool())
         .await?;
-        let mut out: Vec<WorkspaceExpiring> = Vec::new();
+        let mut out: Vec<ExpiringWorkspace> = Vec::new();
         for row in rows {
             let slug: String = row.try_get("workspace")?;
             let not_after: String = row.try_get("not_after")?;
@@ -214,7 +191,7 @@ impl Store {
             };
             match out.last_mut() {
                 Some(group) if group.workspace == slug => group.certificates.push(cert),
-                _ => out.push(WorkspaceExpiring {
+                _ => out.push(ExpiringWorkspace {
                     workspace: slug,
                     certificates: vec![cert],
                 }),

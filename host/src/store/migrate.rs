@@ -108,6 +108,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0015_plugin_interrupted_calls.sql"),
         postgres: include_str!("../../../migrations/postgres/0015_plugin_interrupted_calls.sql"),
     },
+    Migration {
+        version: 16,
+        name: "plugin_host_api",
+        sqlite: include_str!("../../../migrations/sqlite/0016_plugin_host_api.sql"),
+        postgres: include_str!("../../../migrations/postgres/0016_plugin_host_api.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

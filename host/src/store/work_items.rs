@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{json_column, now, Store, StoreError, StoreResult};
+use super::{json_column, now, Backend, Store, StoreError, StoreResult};
 
 /// A stored work item.
 #[derive(Debug, Clone)]
@@ -24,7 +24,8 @@ pub struct WorkItem {
     pub status: String,
     /// Custom field values by key.
     pub fields: Map<String, Value>,
-    /// Creator's email, if the user still exists.
+    /// Creator's email (if the user still exists), or `plugin:NAME` for an
+    /// item a plugin created.
     pub created_by: Option<String>,
     /// Creation time.
     pub created_at: String,
@@ -33,7 +34,7 @@ pub struct WorkItem {
 }
 
 const ITEM_COLUMNS: &str =
-    "i.id, i.kind, i.title, i.description, i.status, i.fields, u.email AS created_by, i.created_at, i.updated_at";
+    "i.id, i.kind, i.title, i.description, i.status, i.fields, COALESCE(u.email, 'plugin:' || i.created_by_plugin) AS created_by, i.created_at, i.updated_at";
 const ITEM_FROM: &str = "work_items i LEFT JOIN users u ON u.id = i.created_by";
 
 fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
@@ -70,8 +71,10 @@ pub struct NewWorkItem<'a> {
     pub status: &'a str,
     /// Validated custom field values.
     pub fields: &'a Map<String, Value>,
-    /// The creator.
-    pub created_by: i64,
+    /// The person who created it, if a person did.
+    pub created_by: Option<i64>,
+    /// The plugin that created it, if a plugin did.
+    pub created_by_plugin: Option<&'a str>,
 }
 
 /// Inserts a work item.
@@ -82,8 +85,8 @@ pub async fn insert_work_item(
 ) -> StoreResult<WorkItem> {
     let at = now();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_by_plugin, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
     )
     .bind(workspace_id)
     .bind(item.kind)
@@ -92,6 +95,7 @@ pub async fn insert_work_item(
     .bind(item.status)
     .bind(Value::Object(item.fields.clone()).to_string())
     .bind(item.created_by)
+    .bind(item.created_by_plugin)
     .bind(&at)
     .fetch_one(&mut *conn)
     .await?;
@@ -151,6 +155,16 @@ pub struct ItemFilter<'a> {
     pub text: Option<&'a str>,
     /// Only items this user created.
     pub created_by: Option<i64>,
+    /// Only items created at or after this stored time.
+    pub created_after: Option<&'a str>,
+    /// Only items created before this stored time.
+    pub created_before: Option<&'a str>,
+    /// Only items changed at or after this stored time.
+    pub updated_after: Option<&'a str>,
+    /// Only items last changed before this stored time.
+    pub updated_before: Option<&'a str>,
+    /// Only items whose custom field (by key) holds this value exactly.
+    pub field: Option<(&'a str, &'a Value)>,
 }
 
 /// The order of a search's results.
@@ -194,18 +208,34 @@ fn contains_pattern(text: &str) -> String {
 
 /// The conditions of `filter` (each ` AND ...`), numbered from `$first`,
 /// and the number of the next placeholder.
-fn filter_sql(filter: &ItemFilter<'_>, first: usize) -> (String, usize) {
+fn filter_sql(filter: &ItemFilter<'_>, first: usize, backend: Backend) -> (String, usize) {
     let mut conditions = String::new();
     let mut next = first;
+    let field = match backend {
+        Backend::Sqlite => "json_extract(i.fields, ?) = ?",
+        Backend::Postgres => "(CAST(i.fields AS jsonb) -> ?) = CAST(? AS jsonb)",
+    };
     for (given, sql) in [
         (filter.kind.is_some(), "i.kind = ?"),
         (filter.status.is_some(), "i.status = ?"),
         (filter.text.is_some(), "LOWER(i.title) LIKE ? ESCAPE '\\'"),
         (filter.created_by.is_some(), "i.created_by = ?"),
+        (filter.created_after.is_some(), "i.created_at >= ?"),
+        (filter.created_before.is_some(), "i.created_at < ?"),
+        (filter.updated_after.is_some(), "i.updated_at >= ?"),
+        (filter.updated_before.is_some(), "i.updated_at < ?"),
+        (filter.field.is_some(), field),
     ] {
         if given {
-            conditions.push_str(&format!(" AND {}", sql.replace('?', &format!("${next}"))));
-            next += 1;
+            let mut numbered = String::new();
+            for (n, part) in sql.split('?').enumerate() {
+                if n > 0 {
+                    numbered.push_str(&format!("${next}"));
+                    next += 1;
+                }
+                numbered.push_str(part);
+            }
+            conditions.push_str(&format!(" AND {numbered}"));
         }
     }
     (conditions, next)
@@ -215,6 +245,7 @@ fn filter_sql(filter: &ItemFilter<'_>, first: usize) -> (String, usize) {
 fn bind_filter<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     filter: &ItemFilter<'_>,
+    backend: Backend,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     for value in [filter.kind, filter.status].into_iter().flatten() {
         query = query.bind(value.to_owned());
@@ -224,6 +255,36 @@ fn bind_filter<'q>(
     }
     if let Some(user) = filter.created_by {
         query = query.bind(user);
+    }
+    for time in [
+        filter.created_after,
+        filter.created_before,
+        filter.updated_after,
+        filter.updated_before,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        query = query.bind(time.to_owned());
+    }
+    if let Some((key, value)) = filter.field {
+        query = match backend {
+            // SQLite's json_extract answers text, a number, or 1/0 for a
+            // boolean: the value is bound as the same.
+            Backend::Sqlite => {
+                let query = query.bind(format!("$.\"{key}\""));
+                match value {
+                    Value::String(text) => query.bind(text.clone()),
+                    Value::Bool(b) => query.bind(i64::from(*b)),
+                    Value::Number(n) => match n.as_i64() {
+                        Some(i) => query.bind(i),
+                        None => query.bind(n.as_f64().unwrap_or(f64::NAN)),
+                    },
+                    other => query.bind(other.to_string()),
+                }
+            }
+            Backend::Postgres => query.bind(key.to_owned()).bind(value.to_string()),
+        };
     }
     query
 }
@@ -246,7 +307,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<WorkItem>> {
-        let (conditions, next) = filter_sql(filter, 3);
+        let (conditions, next) = filter_sql(filter, 3, self.backend());
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
              WHERE i.workspace_id = $1 AND i.id < $2{conditions}
@@ -255,7 +316,7 @@ impl Store {
         let query = sqlx::query(&sql)
             .bind(workspace_id)
             .bind(before.unwrap_or(i64::MAX));
-        let rows = bind_filter(query, filter)
+        let rows = bind_filter(query, filter, self.backend())
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
@@ -273,13 +334,17 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<WorkItem>, i64)> {
-        let (conditions, next) = filter_sql(filter, 2);
+        let (conditions, next) = filter_sql(filter, 2, self.backend());
         let count_sql =
             format!("SELECT COUNT(*) AS n FROM work_items i WHERE i.workspace_id = $1{conditions}");
-        let total: i64 = bind_filter(sqlx::query(&count_sql).bind(workspace_id), filter)
-            .fetch_one(self.pool())
-            .await?
-            .try_get("n")?;
+        let total: i64 = bind_filter(
+            sqlx::query(&count_sql).bind(workspace_id),
+            filter,
+            self.backend(),
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
              WHERE i.workspace_id = $1{conditions}
@@ -287,7 +352,7 @@ impl Store {
             order.sql(),
             next + 1
         );
-        let rows = bind_filter(sqlx::query(&sql).bind(workspace_id), filter)
+        let rows = bind_filter(sqlx::query(&sql).bind(workspace_id), filter, self.backend())
             .bind(limit)
             .bind(offset)
             .fetch_all(self.pool())

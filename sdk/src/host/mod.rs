@@ -1,17 +1,41 @@
 //! The server's callback API: every host method's name and its request and
 //! response types, and the [`Host`] trait plugins call them through.
 //!
-//! Widgets, adapters and tasks receive a `&dyn Host`. [`Host::call`] takes a
-//! method name and JSON; the typed helpers ([`Host::work_items_count_by_status`],
-//! [`Host::certificates_expiring`], [`Host::integrations_notify`],
-//! [`Host::http_request`]) build the request and check the answer for you.
+//! Widgets, field types, adapters and tasks receive a `&dyn Host`.
+//! [`Host::call`] takes a method name and JSON; the typed helpers build the
+//! request and check the answer for you, and [`call`] does the same for any
+//! [`HostCall`]. [`HostRequest`] is the whole contract as one enum.
 //!
-//! | method | request | response | who may call it |
-//! | --- | --- | --- | --- |
-//! | [`WORK_ITEMS_COUNT_BY_STATUS`] | [`WorkItemCountsRequest`] | [`WorkItemCounts`] | widgets (their own workspace only), tasks (any workspace) |
-//! | [`CERTIFICATES_EXPIRING`] | [`CertificatesExpiringRequest`] | [`CertificatesExpiring`] | tasks |
-//! | [`INTEGRATIONS_NOTIFY`] | [`NotifyRequest`] | [`NotifyResponse`] | tasks |
-//! | [`HTTP_REQUEST`] | [`HttpRequest`] | [`HttpResponse`] | adapters (`send`) and tasks |
+//! | method | request | response | capability | who may call it |
+//! | --- | --- | --- | --- | --- |
+//! | [`WORK_ITEMS_COUNT_BY_STATUS`] | [`WorkItemCountsRequest`] | [`WorkItemCounts`] | `work_items.read` | any plugin, in its workspace |
+//! | [`WORK_ITEMS_LIST`] | [`WorkItemsQuery`] | [`WorkItemPage`] | `work_items.read` | any plugin, in its workspace |
+//! | [`WORK_ITEMS_GET`] | [`WorkItemRef`] | [`WorkItem`] | `work_items.read` | any plugin, in its workspace |
+//! | [`WORK_ITEMS_CREATE`] | [`NewWorkItem`] | [`WorkItem`] | `work_items.write` | tasks and adapters |
+//! | [`WORK_ITEMS_UPDATE`] | [`WorkItemUpdate`] | [`WorkItem`] | `work_items.write` | tasks and adapters |
+//! | [`WORK_ITEMS_TRANSITION`] | [`WorkItemMove`] | [`WorkItem`] | `work_items.write` | tasks and adapters |
+//! | [`SETTINGS_GET`] | [`SettingsRequest`] | [`WorkspaceSettings`] | `settings.read` | any plugin, in its workspace |
+//! | [`KV_GET`] | [`KvKey`] | [`KvEntry`] | `storage` | any plugin |
+//! | [`KV_SET`] | [`KvSet`] | [`KvEntry`] | `storage` | any plugin |
+//! | [`KV_DELETE`] | [`KvDelete`] | [`KvDeleted`] | `storage` | any plugin |
+//! | [`KV_LIST`] | [`KvList`] | [`KvKeys`] | `storage` | any plugin |
+//! | [`LOG_WRITE`] | [`LogLine`] | [`LogWritten`] | `log` | any plugin |
+//! | [`CERTIFICATES_EXPIRING`] | [`CertificatesExpiringRequest`] | [`CertificatesExpiring`] | `certificates.read` | tasks |
+//! | [`INTEGRATIONS_NOTIFY`] | [`NotifyRequest`] | [`NotifyResponse`] | `notify` | tasks |
+//! | [`HTTP_REQUEST`] | [`HttpRequest`] | [`HttpResponse`] | `http` and the host | adapters (`send`) and tasks |
+//!
+//! "In its workspace": a widget or a field type acts in the workspace it is
+//! rendered or validated in, an adapter in its event's workspace, and a
+//! periodic task in the workspaces its operator enabled it for (all by
+//! default). A workspace outside that is refused as if it did not exist.
+//!
+//! # Capabilities
+//!
+//! A plugin declares the capabilities it uses ([`crate::Plugin::capabilities`]);
+//! a call outside them is an `Err` starting with [`CAPABILITY_NOT_DECLARED`]
+//! and naming what is missing. A plugin that declares nothing (built before
+//! capabilities existed) keeps what it had: the first four methods above and
+//! the last three, as its kind allowed them.
 //!
 //! The server decides which methods exist and which calls may use them: a
 //! method it does not offer there is an `Err` naming it, never a crash.
@@ -35,12 +59,20 @@ use serde_json::Value;
 
 use crate::{abi::HostApi_TO, event::Event};
 
+mod calls;
 mod http;
+mod items;
+mod store;
 
+pub use calls::{
+    call, Capabilities, Capability, DecodeError, HostCall, HostRequest, CAPABILITY_NOT_DECLARED,
+};
 pub use http::{
     http_url_host, redact_url, HttpHeader, HttpMethod, HttpRequest, HttpResponse,
     ERROR_BODY_EXCERPT_CHARS,
 };
+pub use items::*;
+pub use store::*;
 
 /// Host method `work_items.count_by_status`: work item counts by status for
 /// one workspace.
@@ -130,6 +162,80 @@ pub trait Host {
     /// an answer (DNS, connection, TLS, timeout).
     fn http_request(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
         typed_call(self, HTTP_REQUEST, request)
+    }
+
+    /// A page of a workspace's work items ([`WORK_ITEMS_LIST`]).
+    fn work_items_list(&self, query: &WorkItemsQuery) -> Result<WorkItemPage, String> {
+        call(self, query)
+    }
+
+    /// One work item ([`WORK_ITEMS_GET`]).
+    fn work_item(&self, workspace: &str, id: i64) -> Result<WorkItem, String> {
+        call(
+            self,
+            &WorkItemRef {
+                workspace: workspace.to_owned(),
+                id,
+            },
+        )
+    }
+
+    /// Creates a work item ([`WORK_ITEMS_CREATE`]).
+    fn create_work_item(&self, item: &NewWorkItem) -> Result<WorkItem, String> {
+        call(self, item)
+    }
+
+    /// Edits a work item ([`WORK_ITEMS_UPDATE`]).
+    fn update_work_item(&self, update: &WorkItemUpdate) -> Result<WorkItem, String> {
+        call(self, update)
+    }
+
+    /// Moves a work item through its workflow ([`WORK_ITEMS_TRANSITION`]).
+    fn move_work_item(&self, to: &WorkItemMove) -> Result<WorkItem, String> {
+        call(self, to)
+    }
+
+    /// A workspace's settings ([`SETTINGS_GET`]).
+    fn workspace_settings(&self, workspace: &str) -> Result<WorkspaceSettings, String> {
+        call(
+            self,
+            &SettingsRequest {
+                workspace: workspace.to_owned(),
+            },
+        )
+    }
+
+    /// An entry of the plugin's store ([`KV_GET`]).
+    fn kv_get(&self, key: &KvKey) -> Result<KvEntry, String> {
+        call(self, key)
+    }
+
+    /// Writes an entry of the plugin's store ([`KV_SET`]).
+    fn kv_set(&self, set: &KvSet) -> Result<KvEntry, String> {
+        call(self, set)
+    }
+
+    /// Deletes an entry of the plugin's store ([`KV_DELETE`]).
+    fn kv_delete(&self, delete: &KvDelete) -> Result<KvDeleted, String> {
+        call(self, delete)
+    }
+
+    /// Keys of the plugin's store ([`KV_LIST`]).
+    fn kv_list(&self, list: &KvList) -> Result<KvKeys, String> {
+        call(self, list)
+    }
+
+    /// Writes a line to the server's log under the plugin's name
+    /// ([`LOG_WRITE`]).
+    fn log(&self, level: LogLevel, message: &str) -> Result<LogWritten, String> {
+        call(
+            self,
+            &LogLine {
+                level,
+                message: message.to_owned(),
+                fields: Default::default(),
+            },
+        )
     }
 }
 

@@ -267,6 +267,11 @@ fn check_identity(manifest: &Manifest, vigilo_version: &str) -> Result<(), Refus
     }
     check_name(&manifest.name)
         .map_err(|message| refuse(RefusalReason::InvalidManifest, message))?;
+    if let Some(capabilities) = &manifest.capabilities {
+        capabilities
+            .check()
+            .map_err(|message| refuse(RefusalReason::InvalidManifest, message))?;
+    }
     if let Err(e) = semver::Version::parse(&manifest.version) {
         return Err(refuse(
             RefusalReason::InvalidManifest,
@@ -424,6 +429,7 @@ mod tests {
             description: String::new(),
             frontend: vec![],
             frontend_api: crate::FRONTEND_API_VERSION,
+            capabilities: None,
         }
     }
 
