@@ -13,6 +13,7 @@ mod domain;
 mod egress;
 mod guide;
 mod hardening;
+mod host_api;
 mod idempotency;
 mod integrations;
 mod lists;

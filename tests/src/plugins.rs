@@ -18,7 +18,7 @@ use crate::{bin_dir, expect, Api};
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 18] = [
+pub const FIXTURE_VARIANTS: [&str; 21] = [
     "upper",
     "ticker",
     "ticker_old",
@@ -37,6 +37,9 @@ pub const FIXTURE_VARIANTS: [&str; 18] = [
     "broken_tile_fixed",
     "bad_tiles",
     "hostile",
+    "host_calls",
+    "host_calls_tile",
+    "host_calls_legacy",
 ];
 
 fn workspace_root() -> PathBuf {

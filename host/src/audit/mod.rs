@@ -215,7 +215,7 @@ pub struct AuditActor {
     pub user_id: Option<i64>,
     /// The token used.
     pub token_id: Option<i64>,
-    /// The user's email, or `system`.
+    /// The user's email, `plugin:NAME`, or `system`.
     pub label: String,
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use crate::domain::{dashboards, fields, plugins};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::plugins::metrics::{resident_bytes, CallFigures};
+use crate::plugins::metrics::{resident_bytes, CallFigures, HostCallFigures};
 use crate::plugins::{
     assets, Isolation, PluginEntry, PolicyNote, Reason, State, TierSource, Tiers,
 };
@@ -96,6 +96,14 @@ struct PluginView {
     /// What its calls cost since it loaded: one entry per call kind it
     /// serves (and any other it was called for).
     calls: Vec<CallFigures>,
+    /// What it declares it asks of the host: `uses` (capabilities such as
+    /// `work_items.read`, `storage`, `http`) and `http_hosts`; null when it
+    /// declares nothing (then it may call only what plugins could before
+    /// capabilities existed).
+    #[schema(value_type = Option<Object>)]
+    capabilities: Option<vigilo_sdk::Capabilities>,
+    /// Its calls to the host since it loaded.
+    host_calls: HostCallFigures,
     /// Why it is not loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<Reason>,
@@ -171,6 +179,8 @@ fn plugin_view(entry: &PluginEntry, tiers: &Tiers) -> PluginView {
         }),
         policy: entry.name().and_then(|n| tiers.note(n)).cloned(),
         calls: entry.call_figures(),
+        capabilities: m.and_then(|m| m.capabilities.clone()),
+        host_calls: entry.host_call_figures(),
         reason: entry.reason(),
         message: entry.message(),
     }

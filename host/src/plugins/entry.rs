@@ -175,6 +175,11 @@ impl PluginEntry {
         self.metrics.figures(self.manifest.as_ref().map(|m| m.kind))
     }
 
+    /// Its calls to the host so far.
+    pub fn host_call_figures(&self) -> super::metrics::HostCallFigures {
+        self.metrics.host_figures()
+    }
+
     /// The worker of a worker-tier plugin.
     pub fn worker(&self) -> Option<&std::sync::Arc<super::worker::WorkerPlugin>> {
         self.link.as_ref()?.worker()
