@@ -86,10 +86,43 @@ fn state_cells(p: &Value) -> [String; 3] {
     [text(p, "state"), reason, text(p, "path")]
 }
 
-/// name, kind, version, tier, compatible_with (and with `all`: state,
-/// reason, path).
+/// What the plugin declares it asks of the server: `work_items.read,
+/// http (hooks.slack.com)`, `none`, or `undeclared` for a plugin built
+/// before capabilities existed.
+fn capabilities_cell(p: &Value) -> String {
+    let declared = output::field(p, "capabilities");
+    let Some(uses) = declared.get("uses").and_then(Value::as_array) else {
+        return "undeclared".to_owned();
+    };
+    if uses.is_empty() {
+        return "none".to_owned();
+    }
+    let hosts: Vec<&str> = declared
+        .get("http_hosts")
+        .and_then(Value::as_array)
+        .map(|h| h.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    uses.iter()
+        .filter_map(Value::as_str)
+        .map(|c| match c {
+            "http" if !hosts.is_empty() => format!("http ({})", hosts.join(" ")),
+            other => other.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// name, kind, version, tier, compatible_with, capabilities (and with
+/// `all`: state, reason, path).
 fn narrow_table(plugins: &[Value], all: bool) -> Table {
-    let mut headers = vec!["name", "kind", "version", "tier", "compatible_with"];
+    let mut headers = vec![
+        "name",
+        "kind",
+        "version",
+        "tier",
+        "compatible_with",
+        "capabilities",
+    ];
     if all {
         headers.extend(["state", "reason", "path"]);
     }
@@ -101,6 +134,7 @@ fn narrow_table(plugins: &[Value], all: bool) -> Table {
             text(p, "version"),
             text(p, "isolation"),
             text(p, "compatible_with"),
+            capabilities_cell(p),
         ];
         if all {
             row.extend(state_cells(p));

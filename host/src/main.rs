@@ -351,6 +351,13 @@ fn check_plugin(
             if !m.description.is_empty() {
                 println!("description:     {}", m.description);
             }
+            match &m.capabilities {
+                Some(declared) => println!("capabilities:    {}", declared.summary()),
+                None => println!(
+                    "capabilities:    none declared (it may call only what plugins could before \
+                     capabilities existed: work item counts, certificates, notify, HTTP)"
+                ),
+            }
             for asset in &m.frontend {
                 println!("frontend:        {} ({})", asset.path, asset.content_type);
             }

@@ -273,6 +273,26 @@ fn a_task_works_through_the_host_api(db: TestDb) {
         json!(["allowed.example"])
     );
     assert_eq!(plugin["host_calls"]["capability_refusals"], 2, "{plugin:#}");
+    let listed = vigilo_tests::Cli::with(&server.url, &server.admin_token, None)
+        .run(&["plugin", "list"])
+        .ok()
+        .stdout
+        .clone();
+    let row = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{listed}"))
+            .to_owned()
+    };
+    assert!(
+        row("fixture_host_calls").contains("storage, log, http (allowed.example)"),
+        "{listed}"
+    );
+    assert!(
+        row("fixture_host_calls_legacy").contains("undeclared"),
+        "{listed}"
+    );
 
     // A plugin that declares nothing keeps what it had, and no more.
     let run = expect(

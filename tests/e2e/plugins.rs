@@ -509,6 +509,21 @@ fn check_plugin_preflight() {
         "{out}"
     );
     assert!(out.contains("the server would load this plugin"), "{out}");
+    assert!(
+        out.contains("capabilities:    none\n"),
+        "the date picker never calls the server: {out}"
+    );
+    let (code, out) = run(&fixture_plugin("host_calls"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "capabilities:    work_items.read, work_items.write, settings.read, storage, log, \
+             http (allowed.example)"
+        ),
+        "{out}"
+    );
+    let (_, out) = run(&fixture_plugin("host_calls_legacy"));
+    assert!(out.contains("capabilities:    none declared"), "{out}");
 
     let (code, out) = run(&fixture_plugin("incompatible"));
     assert_ne!(code, 0, "{out}");

@@ -655,6 +655,9 @@ fn settings_tokens_and_plugins(db: TestDb) {
         "kanban_overview",
         "fixture_broken_tile",
         "holiday_aware_date.js",
+        // What each may ask of the server, in words.
+        "read work items",
+        "Nothing: it never calls the server.",
     ] {
         assert!(page.contains(expected), "{expected} missing:\n{page}");
     }

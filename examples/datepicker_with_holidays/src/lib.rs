@@ -43,6 +43,11 @@ use vigilo_sdk::{
 pub struct DatepickerWithHolidays;
 
 impl Plugin for DatepickerWithHolidays {
+    fn capabilities(&self) -> Option<vigilo_sdk::Capabilities> {
+        // It validates with the holidays the server hands it: no host calls.
+        Some(vigilo_sdk::Capabilities::none())
+    }
+
     fn name(&self) -> &str {
         "datepicker_with_holidays"
     }

@@ -70,6 +70,10 @@ use vigilo_sdk::{
 pub struct KanbanOverviewPlugin;
 
 impl Plugin for KanbanOverviewPlugin {
+    fn capabilities(&self) -> Option<vigilo_sdk::Capabilities> {
+        Some(vigilo_sdk::Capabilities::none().with(vigilo_sdk::Capability::WorkItemsRead))
+    }
+
     fn name(&self) -> &str {
         "kanban_overview"
     }

@@ -50,8 +50,29 @@ pub struct PluginRow {
     policy: Option<String>,
     /// What its calls cost, one sentence per call kind.
     costs: Vec<(String, String)>,
+    /// What it may ask of the server, in words; None when it declares
+    /// nothing (built before capabilities existed).
+    capabilities: Option<Vec<String>>,
     can_enable: bool,
     can_disable: bool,
+}
+
+/// Each declared capability as a line an operator reads: "read work
+/// items", "make HTTP requests to hooks.slack.com".
+fn capability_words(declared: &vigilo_sdk::Capabilities) -> Vec<String> {
+    declared
+        .uses
+        .iter()
+        .map(|c| match c {
+            vigilo_sdk::Capability::Http if declared.http_hosts.iter().any(|h| h == "*") => {
+                "make HTTP requests to the addresses it is configured with".to_owned()
+            }
+            vigilo_sdk::Capability::Http if !declared.http_hosts.is_empty() => {
+                format!("make HTTP requests to {}", declared.http_hosts.join(", "))
+            }
+            other => other.description().to_owned(),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -84,6 +105,9 @@ pub async fn plugins(
                     kind: m.map(|m| m.kind.as_str().to_owned()).unwrap_or_default(),
                     version: m.map(|m| m.version.clone()).unwrap_or_default(),
                     compatible_with: m.map(|m| m.compatible_with.clone()).unwrap_or_default(),
+                    capabilities: m
+                        .and_then(|m| m.capabilities.as_ref())
+                        .map(capability_words),
                     state: match state {
                         PluginState::Loaded => "loaded",
                         PluginState::Skipped => "skipped",

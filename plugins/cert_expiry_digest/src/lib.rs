@@ -100,6 +100,14 @@ pub const MAX_WITHIN_DAYS: i64 = 3650;
 pub struct CertExpiryDigestPlugin;
 
 impl Plugin for CertExpiryDigestPlugin {
+    fn capabilities(&self) -> Option<vigilo_sdk::Capabilities> {
+        Some(
+            vigilo_sdk::Capabilities::none()
+                .with(vigilo_sdk::Capability::CertificatesRead)
+                .with(vigilo_sdk::Capability::Notify),
+        )
+    }
+
     fn name(&self) -> &str {
         "cert_expiry_digest"
     }

@@ -84,6 +84,11 @@ use vigilo_sdk::{
 pub struct SlackNotifierPlugin;
 
 impl Plugin for SlackNotifierPlugin {
+    fn capabilities(&self) -> Option<vigilo_sdk::Capabilities> {
+        // It posts to the webhook URL each integration is configured with.
+        Some(vigilo_sdk::Capabilities::none().with_http_host("*"))
+    }
+
     fn name(&self) -> &str {
         "slack_notifier"
     }

@@ -104,6 +104,11 @@ use vigilo_sdk::{
 pub struct WebhookPlugin;
 
 impl Plugin for WebhookPlugin {
+    fn capabilities(&self) -> Option<vigilo_sdk::Capabilities> {
+        // It posts to the URL each integration is configured with.
+        Some(vigilo_sdk::Capabilities::none().with_http_host("*"))
+    }
+
     fn name(&self) -> &str {
         "webhook"
     }

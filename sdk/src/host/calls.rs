@@ -123,8 +123,10 @@ pub struct Capabilities {
     /// What the plugin uses.
     #[serde(default)]
     pub uses: BTreeSet<Capability>,
-    /// The hosts its HTTP requests reach (exact names, or `*.example.com`
-    /// for any name under `example.com`).
+    /// The hosts its HTTP requests reach: exact names, `*.example.com` for
+    /// any name under `example.com`, or `*` for wherever its configuration
+    /// points (an adapter that posts to a URL the operator gives it). The
+    /// server's egress policy applies on top in every case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_hosts: Vec<String>,
 }
@@ -161,6 +163,7 @@ impl Capabilities {
                 .http_hosts
                 .iter()
                 .any(|pattern| match pattern.strip_prefix("*.") {
+                    _ if pattern == "*" => true,
                     Some(domain) => host.ends_with(&format!(".{domain}")),
                     None => *pattern == host,
                 })
@@ -186,7 +189,7 @@ impl Capabilities {
     /// Why these cannot be declared, if they cannot: a host pattern that is
     /// not a host name.
     pub fn check(&self) -> Result<(), String> {
-        for host in &self.http_hosts {
+        for host in self.http_hosts.iter().filter(|h| *h != "*") {
             let name = host.strip_prefix("*.").unwrap_or(host);
             let valid = !name.is_empty()
                 && name.len() <= 253
@@ -200,7 +203,7 @@ impl Capabilities {
                 && !name.contains("..");
             if !valid {
                 return Err(format!(
-                    "`{host}` in http_hosts is not a host name (write `api.example.com` or `*.example.com`)"
+                    "`{host}` in http_hosts is not a host name (write `api.example.com`, `*.example.com`, or `*` for any host)"
                 ));
             }
         }
