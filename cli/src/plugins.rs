@@ -32,6 +32,10 @@ pub enum PluginCmd {
     Disable { name: String },
     /// Use a disabled plugin again (platform admins)
     Enable { name: String },
+    /// Approve what a plugin asks of the server (platform admins): its
+    /// newest version's capabilities become the approved set, and a version
+    /// waiting for them is enabled
+    Approve { name: String },
     /// Choose where a plugin runs on every server (platform admins): in_process,
     /// worker, or config to hand the choice back to the configuration; a server
     /// applies it when it next loads the plugin (a restart or a new file)
@@ -237,6 +241,21 @@ pub fn run(ctx: &Ctx, cmd: PluginCmd) -> Result<u8> {
                 "Plugin {name} runs in {chosen} from its next load (a restart or a new file); \
                  it runs {} now.",
                 text(&plugin, "isolation")
+            ))?;
+        }
+        PluginCmd::Approve { name } => {
+            let plugin = client.post(
+                &format!("/api/v1/plugins/{}/approve", seg(&name)),
+                &json!({}),
+            )?;
+            if ctx.json {
+                return output::json(&plugin).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Approved for plugin {name} {}: {}. It is {}.",
+                text(&plugin, "version"),
+                capabilities_cell(&plugin),
+                text(&plugin, "state")
             ))?;
         }
         PluginCmd::Enable { name } => {

@@ -161,6 +161,7 @@ pub async fn serve(
     ));
     let call_log = open_call_log(&config, &store).await?;
     let tiers = plugin_tiers(&config, &store).await?;
+    let approvals = plugin_approvals(&store).await?;
     let plugins = Arc::new(
         Plugins::new(
             VIGILO_VERSION,
@@ -169,6 +170,7 @@ pub async fn serve(
             Some(plugin_events),
         )
         .with_tiers(tiers)
+        .with_approvals(approvals)
         .with_call_log(call_log)
         .with_panic_policy(config.plugin_panic_policy)
         .with_private_dir(config.data_dir.join("plugin-cache"))
@@ -362,6 +364,28 @@ async fn open_call_log(
     }
     CallLog::open(&path)
         .with_context(|| format!("cannot open the plugin call record {}", path.display()))
+}
+
+/// The capabilities the installation approved for each plugin. A stored
+/// approval that cannot be read approves nothing (its plugin then waits for
+/// a new approval).
+pub async fn plugin_approvals(
+    store: &Store,
+) -> anyhow::Result<Vec<(String, vigilo_sdk::Capabilities)>> {
+    let stored = store
+        .plugin_approvals()
+        .await
+        .context("cannot read the plugins' approved capabilities")?;
+    Ok(stored
+        .into_iter()
+        .map(|a| {
+            let approved = serde_json::from_str(&a.capabilities).unwrap_or_else(|e| {
+                tracing::warn!(plugin = %a.name, error = %e, "the approved capabilities of a plugin cannot be read; it approves nothing");
+                vigilo_sdk::Capabilities::none()
+            });
+            (a.name, approved)
+        })
+        .collect())
 }
 
 /// The tier of each plugin: the installation's stored decisions, then the

@@ -92,6 +92,11 @@ enum PluginCommand {
     Install {
         /// The bundle (.tar.gz) made by `vigilo-plugin package`
         bundle: PathBuf,
+        /// Approve the capabilities the plugin asks for (what it may ask of
+        /// the server) without asking; without it, they are shown and asked
+        /// about on a terminal, and refused otherwise
+        #[arg(long)]
+        approve: bool,
     },
     /// Remove an installed plugin from the plugins directory
     Uninstall {
@@ -197,8 +202,24 @@ fn main() -> ExitCode {
             Command::CheckPlugin { .. } | Command::PluginWorker => {
                 unreachable!("handled before the runtime starts")
             }
-            Command::Plugin(PluginCommand::Install { bundle }) => {
-                let installed = vigilo_host::plugins::install::install(&config, &bundle).await?;
+            Command::Plugin(PluginCommand::Install { bundle, approve }) => {
+                let ask = |question: &str| {
+                    use std::io::{BufRead, IsTerminal, Write};
+                    if approve {
+                        println!("{question}: approved (--approve)");
+                        return true;
+                    }
+                    if !std::io::stdin().is_terminal() {
+                        return false;
+                    }
+                    print!("{question}. Approve? [y/N] ");
+                    let _ = std::io::stdout().flush();
+                    let mut answer = String::new();
+                    let _ = std::io::stdin().lock().read_line(&mut answer);
+                    matches!(answer.trim(), "y" | "Y" | "yes")
+                };
+                let installed =
+                    vigilo_host::plugins::install::install(&config, &bundle, ask).await?;
                 println!(
                     "installed {} {} ({}) as {}",
                     installed.name,

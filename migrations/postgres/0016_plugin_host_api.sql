@@ -22,8 +22,12 @@ CREATE INDEX plugin_kv_expiry ON plugin_kv (expires_at) WHERE expires_at IS NOT 
 ALTER TABLE work_items ADD COLUMN created_by_plugin TEXT;
 
 -- The capabilities an operator approved for each plugin (JSON, the shape
--- of a manifest's "capabilities"), by whom and when. A plugin whose new
--- version asks for more stays disabled until they are approved.
-ALTER TABLE plugin_policies ADD COLUMN approved_capabilities TEXT;
-ALTER TABLE plugin_policies ADD COLUMN approved_by TEXT;
-ALTER TABLE plugin_policies ADD COLUMN approved_at TEXT;
+-- of a manifest's "capabilities"), by whom and when. A plugin's first load
+-- approves what it declares; a later version that asks for more stays
+-- disabled until a platform admin approves the rest.
+CREATE TABLE plugin_approvals (
+    name TEXT PRIMARY KEY,
+    capabilities TEXT NOT NULL,
+    approved_by TEXT NOT NULL,
+    approved_at TEXT NOT NULL
+);

@@ -359,8 +359,22 @@ fn bundles_end_to_end(db: TestDb) {
             && inspected.contains("frontend/kanban_overview.css"),
         "{inspected}"
     );
-    let out = install(&lenient, &kanban_bundle);
+    // It asks to read work items: without --approve, nothing is installed.
+    refused(
+        &install(&lenient, &kanban_bundle),
+        "kanban_overview 0.1.0 asks to use: work_items.read; nothing was installed (run again with --approve",
+    );
+    let out = server_command(&lenient)
+        .args(["plugin", "install", "--approve"])
+        .arg(&kanban_bundle)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("asks to use: work_items.read: approved (--approve)"),
+        "{}",
+        text(&out)
+    );
     eventually("the unsigned plugin loads", || {
         admin.loaded_plugin("kanban_overview").is_some()
     });
@@ -482,7 +496,10 @@ fn plugin_commands_end_to_end(db: TestDb) {
     );
 
     // A second copy of a plugin the server already runs is skipped...
-    let out = plugin(&lenient, &["install".as_ref(), bundle.as_os_str()]);
+    let out = plugin(
+        &lenient,
+        &["install".as_ref(), "--approve".as_ref(), bundle.as_os_str()],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let file = format!("plugins/{}", library_file_name("kanban_overview"));
     eventually("the second copy is skipped", || {

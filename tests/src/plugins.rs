@@ -18,7 +18,7 @@ use crate::{bin_dir, expect, Api};
 /// The variants of the fixture plugin (cargo features, plus `upper`, the
 /// well-behaved default build, and `panic_abort`, the default build with
 /// `-C panic=abort`).
-pub const FIXTURE_VARIANTS: [&str; 21] = [
+pub const FIXTURE_VARIANTS: [&str; 22] = [
     "upper",
     "ticker",
     "ticker_old",
@@ -40,6 +40,7 @@ pub const FIXTURE_VARIANTS: [&str; 21] = [
     "host_calls",
     "host_calls_tile",
     "host_calls_legacy",
+    "host_calls_more",
 ];
 
 fn workspace_root() -> PathBuf {

@@ -124,6 +124,55 @@ pub async fn enable(
     Ok(entry)
 }
 
+/// Approves what plugin `name` declares it asks of the server (platform
+/// admins): its newest version's capabilities become the approved set, in
+/// the installation's approvals and its audit chain (`plugin.approve`, with
+/// what was added), and a version that was waiting for them is enabled.
+pub async fn approve(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> DomainResult<Arc<PluginEntry>> {
+    caller.require_platform_admin("approve plugins' capabilities")?;
+    let entry = find(state, caller, name)?;
+    let manifest = entry
+        .manifest
+        .as_ref()
+        .ok_or_else(|| DomainError::NotFound(format!("no plugin named `{name}`")))?;
+    let declared = manifest.capabilities.clone().ok_or_else(|| {
+        DomainError::Conflict(format!(
+            "plugin `{name}` declares no capabilities: there is nothing to approve"
+        ))
+    })?;
+    let added = match state.plugins.approved(name) {
+        Some(approved) => declared.beyond(&approved),
+        None => declared.beyond(&vigilo_sdk::Capabilities::none()),
+    };
+    let mut tx = state.store.begin_write().await?;
+    crate::store::set_plugin_approval(
+        &mut tx,
+        name,
+        &json!(declared).to_string(),
+        &caller.user.email,
+        false,
+    )
+    .await?;
+    record_installation(
+        &mut tx,
+        caller,
+        "plugin.approve",
+        name,
+        json!({"version": manifest.version, "capabilities": declared, "added": added}),
+    )
+    .await?;
+    tx.commit_now().await?;
+    state.plugins.approve(name, declared);
+    if entry.reason() == Some(Reason::AwaitingApproval) {
+        return enable(state, caller, name).await;
+    }
+    Ok(entry)
+}
+
 /// Records the tier decided for plugin `name` (None: the configuration
 /// chooses again) in the installation's policies, which every server on
 /// the database applies from its next load of the plugin, and in the
@@ -275,6 +324,18 @@ pub async fn record_events(
                 )
                 .await?;
             }
+            if event.details["approved"] == "first load" {
+                // A plugin's first load approves what it declares, once for
+                // the installation (another server may have done it first).
+                crate::store::set_plugin_approval(
+                    &mut tx,
+                    &event.target,
+                    &event.details["capabilities"].to_string(),
+                    "system",
+                    true,
+                )
+                .await?;
+            }
             audit::append(
                 &mut tx,
                 &Actor::system(),
@@ -307,6 +368,18 @@ pub async fn record_file_change<E>(
         .begin_write()
         .await
         .map_err(|e| FileChangeError::Record(e.into()))?;
+    if !details["approved_capabilities"].is_null() {
+        // Installed with the operator's approval of what it asks for.
+        crate::store::set_plugin_approval(
+            &mut tx,
+            plugin,
+            &details["approved_capabilities"].to_string(),
+            "operator (plugin install)",
+            false,
+        )
+        .await
+        .map_err(|e| FileChangeError::Record(e.into()))?;
+    }
     audit::append(
         &mut tx,
         &Actor::system(),

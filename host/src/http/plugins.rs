@@ -26,6 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show_plugin))
         .routes(routes!(disable_plugin))
         .routes(routes!(enable_plugin))
+        .routes(routes!(approve_plugin))
         .routes(routes!(set_plugin_tier))
         .routes(routes!(plugin_asset))
         .routes(routes!(list_field_types))
@@ -267,6 +268,23 @@ async fn enable_plugin(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PluginView>> {
     let entry = plugins::enable(&state, &principal.caller, &name).await?;
+    Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
+}
+
+/// Approves what a plugin declares it asks of the server (platform
+/// admins): its newest version's capabilities become the approved set
+/// (audited as `plugin.approve`), and a version that waited for them
+/// (`awaiting_approval`) is enabled.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/approve", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = PluginView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve_plugin(
+    AxumState(state): AxumState<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<PluginView>> {
+    let entry = plugins::approve(&state, &principal.caller, &name).await?;
     Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
 }
 

@@ -44,7 +44,17 @@ pub fn installed_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Installs `bundle` into the configured plugins directory.
-pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
+///
+/// When the plugin asks for capabilities beyond those the installation
+/// approved for it (all of them, the first time), `approve` is shown them
+/// in words and decides: with its yes, they are approved in the same
+/// transaction that records the install; with its no, nothing is
+/// installed.
+pub async fn install(
+    config: &Config,
+    bundle_path: &Path,
+    approve: impl FnOnce(&str) -> bool,
+) -> Result<Installed> {
     let bundle = Bundle::read(bundle_path)?;
     let m = &bundle.manifest;
     let signed = bundle.verify(&config.trusted_plugin_keys, config.allow_unsigned_plugins)?;
@@ -137,7 +147,30 @@ pub async fn install(config: &Config, bundle_path: &Path) -> Result<Installed> {
                 .join("\n  - ")
         );
     }
+    let asks = match &checked.manifest.capabilities {
+        Some(declared) => {
+            let store = crate::open_store(config).await?;
+            let stored = store.plugin_approvals().await;
+            store.close().await;
+            let approved = stored?
+                .into_iter()
+                .find(|a| a.name == m.name)
+                .and_then(|a| serde_json::from_str(&a.capabilities).ok())
+                .unwrap_or_else(vigilo_sdk::Capabilities::none);
+            let more = declared.beyond(&approved);
+            (!more.is_empty()).then(|| (declared.clone(), more))
+        }
+        None => None,
+    };
+    if let Some((_, more)) = &asks {
+        let question = format!("{} {} asks to use: {}", m.name, m.version, more.join(", "));
+        if !approve(&question) {
+            let _ = std::fs::remove_file(&staging);
+            bail!("{question}; nothing was installed (run again with --approve to approve them)");
+        }
+    }
     let details = json!({
+        "approved_capabilities": asks.as_ref().map(|(declared, _)| declared),
         "version": m.version, "path": target_path, "bundle": bundle_path,
         "target": target, "sha256": m.libraries[&target].sha256,
         "signed_by": match &signed { Signed::By(key) => Some(key), Signed::Unsigned => None },

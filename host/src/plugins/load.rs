@@ -72,6 +72,9 @@ pub enum Reason {
     /// Taken out of use in process because its calls kept panicking; the
     /// same file now runs in a worker (`plugin_panic_policy = "worker"`).
     MovedToWorker,
+    /// This version asks for capabilities beyond those approved for the
+    /// plugin; it waits for a platform admin to approve them.
+    AwaitingApproval,
 }
 
 impl Reason {
@@ -98,6 +101,7 @@ impl Reason {
             Reason::DisabledAfterCrashes => "disabled_after_crashes",
             Reason::WorkerFailed => "worker_failed",
             Reason::MovedToWorker => "moved_to_worker",
+            Reason::AwaitingApproval => "awaiting_approval",
         }
     }
 }
@@ -127,6 +131,7 @@ impl Reason {
             Reason::DisabledAfterCrashes => "Its worker kept crashing or running out of time. Check the log, then enable it again or install a fixed version.",
             Reason::WorkerFailed => "The server could not run it in a worker: check the log (or run vigilo-server check-plugin --isolation worker on the file).",
             Reason::MovedToWorker => "Nothing to do: the same plugin now runs in a worker, where a fault costs one call. Check the log for its panics.",
+            Reason::AwaitingApproval => "Read what the new version asks for; approve it (vigilo plugin approve NAME, or Approve here) or put the previous version back.",
         }
     }
 }

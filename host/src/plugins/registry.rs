@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 use vigilo_sdk::loader::Registration;
-use vigilo_sdk::PluginKind;
+use vigilo_sdk::{Capabilities, PluginKind};
 
 use super::entry::Status;
 use super::label::file_label;
@@ -35,6 +35,8 @@ pub struct Plugins {
     pub(super) call_log: Option<Arc<super::forensics::CallLog>>,
     /// What a plugin that keeps panicking in process comes to.
     pub(super) panic_policy: crate::config::PanicPolicy,
+    /// The capabilities approved for each plugin, by name.
+    approvals: RwLock<Arc<std::collections::BTreeMap<String, Capabilities>>>,
 }
 
 /// Files younger than this may still be being written; the watcher waits.
@@ -59,6 +61,45 @@ impl Plugins {
             tiers: RwLock::new(Arc::new(Tiers::default())),
             call_log: None,
             panic_policy: crate::config::PanicPolicy::Disable,
+            approvals: Default::default(),
+        }
+    }
+
+    /// Knows `approvals` as the capabilities approved for each plugin (the
+    /// installation's stored approvals).
+    pub fn with_approvals(
+        self,
+        approvals: impl IntoIterator<Item = (String, Capabilities)>,
+    ) -> Self {
+        *self.approvals.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(approvals.into_iter().collect());
+        self
+    }
+
+    /// The capabilities approved for plugin `name`, if any were.
+    pub fn approved(&self, name: &str) -> Option<Capabilities> {
+        self.approvals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// From now on, `capabilities` are approved for plugin `name`.
+    pub fn approve(&self, name: &str, capabilities: Capabilities) {
+        let mut approvals = self.approvals.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**approvals).clone();
+        next.insert(name.to_owned(), capabilities);
+        *approvals = Arc::new(next);
+    }
+
+    /// What `manifest` declares beyond what is approved for its plugin, in
+    /// words (`storage`, `http:api.example.com`); empty when nothing is, or
+    /// when nothing was ever approved for it (its first load approves it).
+    pub fn awaiting_approval(&self, manifest: &vigilo_sdk::loader::Manifest) -> Vec<String> {
+        match (&manifest.capabilities, self.approved(&manifest.name)) {
+            (Some(declared), Some(approved)) => declared.beyond(&approved),
+            _ => Vec::new(),
         }
     }
 
@@ -285,6 +326,33 @@ impl Plugins {
                 if let Some(known) = loaded.sha256 {
                     let _ = sha256.set(Some(known));
                 }
+                // A new version asking for more than was approved waits,
+                // disabled, for a platform admin; a plugin's first load
+                // approves what it declares.
+                let awaiting = self.awaiting_approval(&loaded.manifest);
+                let first_approval = match &loaded.manifest.capabilities {
+                    Some(declared) if self.approved(&loaded.manifest.name).is_none() => {
+                        self.approve(&loaded.manifest.name, declared.clone());
+                        true
+                    }
+                    _ => false,
+                };
+                let status = if awaiting.is_empty() {
+                    Status {
+                        state: State::Loaded,
+                        reason: None,
+                        message: None,
+                    }
+                } else {
+                    Status {
+                        state: State::Disabled,
+                        reason: Some(Reason::AwaitingApproval),
+                        message: Some(format!(
+                            "new capabilities awaiting approval: {}",
+                            awaiting.join(", ")
+                        )),
+                    }
+                };
                 let entry = Arc::new(PluginEntry {
                     path: loaded.path,
                     loaded_from: Some(loaded.loaded_from),
@@ -296,11 +364,7 @@ impl Plugins {
                     tier: Some(loaded.tier),
                     sha256,
                     link: Some(loaded.link),
-                    status: Mutex::new(Status {
-                        state: State::Loaded,
-                        reason: None,
-                        message: None,
-                    }),
+                    status: Mutex::new(status),
                     panics_in_a_row: AtomicU32::new(0),
                     stuck_calls: Default::default(),
                     metrics: Default::default(),
@@ -313,7 +377,11 @@ impl Plugins {
                     "path": entry.path, "kind": m.kind, "version": m.version,
                     "compatible_with": m.compatible_with,
                     "registered": entry.registrations.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                    "capabilities": m.capabilities,
                 });
+                if first_approval {
+                    details["approved"] = json!("first load");
+                }
                 let action = match replacing.as_ref().filter(|old| old.is_loaded()) {
                     Some(old) => {
                         let old_version = old
@@ -350,6 +418,20 @@ impl Plugins {
                         );
                         "plugin.load"
                     }
+                };
+                let action = if awaiting.is_empty() {
+                    action
+                } else {
+                    tracing::warn!(
+                        file = %entry.path.display(),
+                        plugin = %m.name,
+                        version = %m.version,
+                        "plugin disabled: new capabilities awaiting approval: {}",
+                        awaiting.join(", ")
+                    );
+                    entry.retire_worker("its new capabilities await approval");
+                    details["awaiting_approval"] = json!(awaiting);
+                    "plugin.awaiting_approval"
                 };
                 let event = PluginEvent {
                     action,
@@ -477,6 +559,20 @@ impl Plugins {
                 | Reason::DisabledAfterPanics
                 | Reason::DisabledAfterCrashes,
             ) => {}
+            Some(Reason::AwaitingApproval) => {
+                let manifest = candidate
+                    .manifest
+                    .as_ref()
+                    .expect("disabled plugins have a manifest");
+                let awaiting = self.awaiting_approval(manifest);
+                if !awaiting.is_empty() {
+                    return Err(EnableError::NotEnableable(format!(
+                        "plugin `{name}` {} asks for capabilities not approved yet ({}); approve them first",
+                        manifest.version,
+                        awaiting.join(", ")
+                    )));
+                }
+            }
             other => {
                 return Err(EnableError::NotEnableable(format!(
                     "plugin `{name}` was {}; install its file again instead",

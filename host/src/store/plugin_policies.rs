@@ -104,3 +104,66 @@ pub async fn set_plugin_interrupted_call(
     .await?;
     Ok(())
 }
+
+/// The capabilities approved for one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginApproval {
+    /// The plugin's name.
+    pub name: String,
+    /// What was approved, as a manifest's `capabilities` (JSON).
+    pub capabilities: String,
+    /// Who approved: `system` (the plugin's first load) or a user's email.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: String,
+}
+
+impl Store {
+    /// Every plugin's approved capabilities, by name.
+    pub async fn plugin_approvals(&self) -> StoreResult<Vec<PluginApproval>> {
+        let rows = sqlx::query(
+            "SELECT name, capabilities, approved_by, approved_at FROM plugin_approvals ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PluginApproval {
+                    name: row.try_get("name")?,
+                    capabilities: row.try_get("capabilities")?,
+                    approved_by: row.try_get("approved_by")?,
+                    approved_at: row.try_get("approved_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Inside `tx`: records `capabilities` (JSON) as approved for plugin `name`
+/// by `approved_by`, replacing what was approved before. With `only_first`,
+/// an approval already stored is kept (a first load approves only once).
+pub async fn set_plugin_approval(
+    tx: &mut WriteTx,
+    name: &str,
+    capabilities: &str,
+    approved_by: &str,
+    only_first: bool,
+) -> StoreResult<()> {
+    let on_conflict = if only_first {
+        "DO NOTHING"
+    } else {
+        "DO UPDATE SET capabilities = excluded.capabilities, approved_by = excluded.approved_by,
+             approved_at = excluded.approved_at"
+    };
+    sqlx::query(&format!(
+        "INSERT INTO plugin_approvals (name, capabilities, approved_by, approved_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (name) {on_conflict}"
+    ))
+    .bind(name)
+    .bind(capabilities)
+    .bind(approved_by)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

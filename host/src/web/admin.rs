@@ -55,6 +55,8 @@ pub struct PluginRow {
     capabilities: Option<Vec<String>>,
     can_enable: bool,
     can_disable: bool,
+    /// Its version waits for these capabilities to be approved.
+    awaiting: bool,
 }
 
 /// Each declared capability as a line an operator reads: "read work
@@ -150,6 +152,7 @@ pub async fn plugins(
                             )
                         ),
                     can_disable: loaded,
+                    awaiting: e.reason() == Some(crate::plugins::Reason::AwaitingApproval),
                 }
             })
             .collect()
@@ -159,6 +162,9 @@ pub async fn plugins(
     let loaded = rows.iter().filter(|r| r.state == "loaded").count();
     let notice = match (done.done.as_deref(), done.about) {
         (Some("enabled"), Some(p)) => Some(format!("{p} is enabled.")),
+        (Some("approved"), Some(p)) => {
+            Some(format!("What {p} asks for is approved, and it is enabled."))
+        }
         (Some("disabled"), Some(p)) => Some(format!(
             "{p} is disabled: what it provides is out of use until it is enabled again."
         )),
@@ -221,7 +227,7 @@ fn tier_words(
     }
 }
 
-/// `POST /admin/plugins/{name}/{enable|disable}`.
+/// `POST /admin/plugins/{name}/{enable|disable|approve}`.
 pub async fn change_plugin(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
@@ -237,6 +243,10 @@ pub async fn change_plugin(
         "disable" => {
             plugins::disable(&state, &current.caller, &name).await?;
             "disabled"
+        }
+        "approve" => {
+            plugins::approve(&state, &current.caller, &name).await?;
+            "approved"
         }
         _ => return Err(PageError::NotFound("There is no such action.".into())),
     };
