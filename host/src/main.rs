@@ -102,6 +102,10 @@ enum PluginCommand {
     Uninstall {
         /// The plugin's name
         name: String,
+        /// Also delete what the plugin stored (its key-value entries in
+        /// every workspace) and its approved capabilities
+        #[arg(long)]
+        purge: bool,
     },
 }
 
@@ -232,9 +236,13 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
-            Command::Plugin(PluginCommand::Uninstall { name }) => {
-                let path = vigilo_host::plugins::install::uninstall(&config, &name).await?;
+            Command::Plugin(PluginCommand::Uninstall { name, purge }) => {
+                let (path, purged) =
+                    vigilo_host::plugins::install::uninstall(&config, &name, purge).await?;
                 println!("removed {name} ({})", path.display());
+                if let Some(entries) = purged {
+                    println!("purged its data: {entries} stored entries, and its approval");
+                }
                 Ok(())
             }
         }

@@ -415,6 +415,10 @@ fn an_upgrade_asking_for_more_waits_for_approval(db: TestDb) {
         let watched = watched.clone();
         TestServer::start_with(db.shared(), move |config| {
             config.plugins_dir = Some(watched);
+            config.task_settings.insert(
+                "fixture_host_calls".into(),
+                json!({"calls": [call("kv.set", json!({"key": "kept", "value": 1}))]}),
+            );
         })
     };
     let server = start();
@@ -520,6 +524,40 @@ fn an_upgrade_asking_for_more_waits_for_approval(db: TestDb) {
         &server.admin(),
         "the approved version loads after a restart",
         &|p| p["version"] == "0.2.0" && p["state"] == "loaded",
+    );
+
+    // Uninstalled with --purge: what it stored and its approval go too.
+    let stored = |server: &TestServer| {
+        server
+            .db
+            .number("SELECT COUNT(*) FROM plugin_kv WHERE plugin = 'fixture_host_calls'")
+    };
+    assert_eq!(stored(&server), 1, "the run stored its entry");
+    let (_, purged) = vigilo_tests::block_on(vigilo_host::plugins::install::uninstall(
+        &server.config,
+        "fixture_host_calls",
+        true,
+    ))
+    .expect("uninstall --purge");
+    assert_eq!(purged, Some(1));
+    assert_eq!(stored(&server), 0);
+    assert_eq!(
+        server
+            .db
+            .number("SELECT COUNT(*) FROM plugin_approvals WHERE name = 'fixture_host_calls'"),
+        0
+    );
+    assert!(!file.exists());
+    let events = expect(
+        &server
+            .admin()
+            .get("/api/v1/audit/events?action=plugin.purge"),
+        200,
+    )
+    .clone();
+    assert_eq!(
+        events["events"][0]["details"]["stored_entries"], 1,
+        "{events:#}"
     );
 }
 

@@ -352,6 +352,22 @@ pub async fn record_events(
     }
 }
 
+/// Deletes what plugin `name` stored (its key-value entries in every
+/// scope) and its approved capabilities, recorded as `plugin.purge` by the
+/// system in the same transaction; answers how many entries went.
+pub async fn purge(store: &Store, name: &str) -> DomainResult<u64> {
+    let mut tx = store.begin_write().await?;
+    let gone = crate::store::delete_plugin_data(&mut tx, name).await?;
+    audit::append(
+        &mut tx,
+        &Actor::system(),
+        NewEvent::new(None, "plugin.purge", name, json!({"stored_entries": gone})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(gone)
+}
+
 /// Makes `change` to the plugins directory inside the transaction that
 /// records it as `action` on `plugin` (by the system actor): if the record
 /// cannot be appended the change is not made; if the change fails nothing

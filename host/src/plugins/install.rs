@@ -250,8 +250,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// Removes the plugin `name` installed by [`install`].
-pub async fn uninstall(config: &Config, name: &str) -> Result<PathBuf> {
+/// Removes the plugin `name` installed by [`install`]; with `purge`, also
+/// what it stored and its approved capabilities, in the transaction that
+/// records the removal (answering how many stored entries went).
+pub async fn uninstall(config: &Config, name: &str, purge: bool) -> Result<(PathBuf, Option<u64>)> {
     let dir = config.effective_plugins_dir();
     let path = installed_path(&dir, name);
     if !path.exists() {
@@ -261,7 +263,7 @@ pub async fn uninstall(config: &Config, name: &str) -> Result<PathBuf> {
             path.display()
         );
     }
-    let details = json!({"path": path, "reason": Reason::Removed});
+    let details = json!({"path": path, "reason": Reason::Removed, "purge": purge});
     // Moved aside (the server sees it go), and deleted only once the record
     // is committed; a failed commit moves it back.
     let aside = dir.join(format!(".{name}.uninstalling"));
@@ -280,7 +282,15 @@ pub async fn uninstall(config: &Config, name: &str) -> Result<PathBuf> {
     )
     .await?;
     let _ = std::fs::remove_file(&aside);
-    Ok(path)
+    let purged = if purge {
+        let store = crate::open_store(config).await?;
+        let gone = crate::domain::plugins::purge(&store, name).await;
+        store.close().await;
+        Some(gone.context("the plugin was removed, but its data could not be purged")?)
+    } else {
+        None
+    };
+    Ok((path, purged))
 }
 
 /// Does `change` to the plugins directory inside the transaction that

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{now, Store, StoreError, StoreResult};
+use super::{now, Store, StoreError, StoreResult, WriteTx};
 
 /// The installation-wide store's workspace id: no workspace has it.
 pub const INSTALLATION: i64 = 0;
@@ -226,30 +226,19 @@ impl Store {
             _ => Some(deleted),
         })
     }
+}
 
-    /// Deletes everything plugin `plugin` keeps, in every scope; answers how
-    /// many entries went.
-    pub async fn kv_purge(&self, plugin: &str) -> StoreResult<u64> {
-        let mut tx = self.begin_write().await?;
-        let gone = sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1")
-            .bind(plugin)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(gone)
-    }
-
-    /// Deletes expired entries of every plugin; answers how many.
-    pub async fn kv_prune_expired(&self) -> StoreResult<u64> {
-        let mut tx = self.begin_write().await?;
-        let gone =
-            sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
-                .bind(now())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        tx.commit().await?;
-        Ok(gone)
-    }
+/// Inside `tx`: deletes everything plugin `plugin` keeps, in every scope,
+/// and the capabilities approved for it; answers how many entries went.
+pub async fn delete_plugin_data(tx: &mut WriteTx, plugin: &str) -> StoreResult<u64> {
+    let gone = sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1")
+        .bind(plugin)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM plugin_approvals WHERE name = $1")
+        .bind(plugin)
+        .execute(&mut **tx)
+        .await?;
+    Ok(gone)
 }

@@ -82,6 +82,8 @@ pub struct Pruned {
     pub mail: u64,
     /// Browser sessions that ended or expired.
     pub sessions: u64,
+    /// Plugins' stored entries that expired.
+    pub plugin_entries: u64,
 }
 
 impl Store {
@@ -419,12 +421,19 @@ impl Store {
             .bind(before)
             .execute(&mut *tx)
             .await?;
+        let plugin_entries =
+            sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
+                .bind(super::now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(Pruned {
             task_runs,
             deliveries,
             mail,
             sessions,
+            plugin_entries,
         })
     }
 }
