@@ -23,6 +23,19 @@ pub enum DashboardCmd {
         #[arg(long, value_name = "JSON")]
         config: Option<String>,
     },
+    /// Change a tile's options: the whole set (--config), or some of them
+    /// (--set key=value, repeatable; a value that is JSON is read as JSON,
+    /// anything else as text)
+    Update {
+        /// The tile's id (see `vigilo dashboard show`)
+        id: i64,
+        /// The new options as a JSON object, replacing the old
+        #[arg(long, value_name = "JSON", conflicts_with = "set")]
+        config: Option<String>,
+        /// Set one option, keeping the others
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Remove a widget by its id
     Remove { id: i64 },
     /// Put the widgets in this order (every id, comma-separated)
@@ -256,6 +269,57 @@ pub fn run(ctx: &Ctx, cmd: DashboardCmd) -> Result<u8> {
                 "Added widget {} to the dashboard of {slug} (id {}).",
                 text(&added, "widget"),
                 text(&added, "id")
+            ))?;
+        }
+        DashboardCmd::Update { id, config, set } => {
+            let slug = ctx.workspace()?;
+            let config: Value = match config {
+                Some(raw) => serde_json::from_str(&raw)
+                    .map_err(|e| Failure::new(exit::USAGE, format!("--config is not JSON: {e}")))?,
+                None if set.is_empty() => {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        "give the new options: --config JSON, or --set KEY=VALUE",
+                    )
+                    .into())
+                }
+                None => {
+                    let dashboard = client.get(&format!("{}/dashboard", workspace_path(slug)))?;
+                    let tile = dashboard["widgets"]
+                        .as_array()
+                        .and_then(|tiles| tiles.iter().find(|t| t["id"] == id))
+                        .ok_or_else(|| {
+                            Failure::new(
+                                exit::NOT_FOUND,
+                                format!("no widget {id} on the dashboard of {slug}"),
+                            )
+                        })?;
+                    let mut options = tile["config"].as_object().cloned().unwrap_or_default();
+                    for pair in &set {
+                        let (key, raw) = pair.split_once('=').ok_or_else(|| {
+                            Failure::new(
+                                exit::USAGE,
+                                format!("--set takes KEY=VALUE, not `{pair}`"),
+                            )
+                        })?;
+                        let value = serde_json::from_str(raw)
+                            .unwrap_or_else(|_| Value::String(raw.to_owned()));
+                        options.insert(key.to_owned(), value);
+                    }
+                    Value::Object(options)
+                }
+            };
+            let updated = client.put(
+                &format!("{}/dashboard/widgets/{id}", workspace_path(slug)),
+                &json!({ "config": config }),
+            )?;
+            if ctx.json {
+                return output::json(&updated).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Changed the options of widget {id} ({}) on the dashboard of {slug}: {}.",
+                text(&updated, "widget"),
+                updated["config"]
             ))?;
         }
         DashboardCmd::Remove { id } => {

@@ -310,9 +310,20 @@ pub trait Widget: Send + Sync + 'static {
     fn description(&self) -> &str {
         ""
     }
-    /// JSON Schema of the tile's configuration.
+    /// JSON Schema of the tile's options, checked in full by the server
+    /// when a tile is added or changed. Give each property a `title` and a
+    /// `description`: the web app draws a form from them (text, a number
+    /// with `minimum`/`maximum`, a boolean, an `enum` as a choice).
     fn config_schema(&self) -> Value {
         empty_config_schema()
+    }
+    /// Checks a tile's options beyond what [`Widget::config_schema`] says,
+    /// after the server checked them against it, when a tile is added or
+    /// its options change. Return the options to store (normalised), or
+    /// why they are refused: the web app shows the reason beside the form.
+    /// The default accepts what the schema accepts.
+    fn validate_config(&self, config: &Value) -> Result<Value, String> {
+        Ok(config.clone())
     }
     /// The tile's data for `ctx.workspace`. Read workspace data only through
     /// `host`; the frontend half draws the result.

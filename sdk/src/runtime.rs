@@ -193,6 +193,16 @@ impl Runtime {
                     .map_err(PluginError::bad_input)?;
                 to_json(&wire::ValidateConfigResponse { config })
             }
+            wire::WIDGET_VALIDATE_CONFIG => {
+                let request: wire::ValidateConfigRequest = parse_input(method, input)?;
+                let widget = registry
+                    .widget(&request.name)
+                    .ok_or_else(|| self.not_registered("widget", &request.name))?;
+                let config = widget
+                    .validate_config(&request.config)
+                    .map_err(PluginError::bad_input)?;
+                to_json(&wire::ValidateConfigResponse { config })
+            }
             wire::TASK_RUN => {
                 let request: wire::RunTaskRequest = parse_input(method, input)?;
                 let task = registry

@@ -11,6 +11,7 @@
 //! | [`WIDGET_RENDER`] | [`RenderRequest`] | the widget's JSON data |
 //! | [`ADAPTER_SEND`] | [`SendRequest`] | [`SendResponse`] |
 //! | [`ADAPTER_VALIDATE_CONFIG`] | [`ValidateConfigRequest`] | [`ValidateConfigResponse`] |
+//! | [`WIDGET_VALIDATE_CONFIG`] | [`ValidateConfigRequest`] | [`ValidateConfigResponse`]; refused options are a `BadInput` error whose message is the reason |
 //! | [`TASK_RUN`] | [`RunTaskRequest`] | the task's JSON summary |
 //!
 //! Any other method name is an `UnknownMethod` error; malformed input or a
@@ -35,6 +36,10 @@ pub const WIDGET_RENDER: &str = "widget.render";
 pub const ADAPTER_SEND: &str = "adapter.send";
 /// `adapter.validate_config`: check an integration's configuration.
 pub const ADAPTER_VALIDATE_CONFIG: &str = "adapter.validate_config";
+/// `widget.validate_config`: check a tile's options beyond its schema.
+/// Plugins built before it existed answer `UnknownMethod`, which the
+/// server takes as "nothing more to check".
+pub const WIDGET_VALIDATE_CONFIG: &str = "widget.validate_config";
 /// `task.run`: run a periodic task once.
 pub const TASK_RUN: &str = "task.run";
 

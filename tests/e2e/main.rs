@@ -28,6 +28,7 @@ mod scheduler;
 mod server_process;
 mod sign_in;
 mod tier_moves;
+mod tile_options;
 mod tokens;
 mod web;
 mod web_admin;

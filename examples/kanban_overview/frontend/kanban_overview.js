@@ -35,6 +35,9 @@ table { width: 100%; border-collapse: collapse; font-size: .875rem; }
 th, td { padding: .25rem .375rem; border-bottom: 1px solid var(--vg-border, #e3e6ec); text-align: right; }
 tbody th { text-align: left; font-weight: 500; }
 .empty { color: var(--vg-muted, #5b6472); margin: 0; }
+.breakdown { margin-top: .75rem; }
+.breakdown h3 { margin: 0 0 .35rem; font-size: .8125rem; font-weight: 600; }
+.breakdown .note { color: var(--vg-muted, #5b6472); font-size: .75rem; margin: .25rem 0 0; }
 `;
 
 let sheet = null;
@@ -95,6 +98,27 @@ function grid(data) {
   return table;
 }
 
+// Open incidents by the value of one custom field (the `breakdown` option).
+function breakdown(b) {
+  const section = node("section", undefined, "breakdown");
+  section.dataset.field = b.field;
+  section.append(node("h3", `Open incidents by ${humanise(b.field).toLowerCase()}`));
+  const columns = node("ul", undefined, "columns");
+  columns.setAttribute("aria-label", `Open incidents by ${humanise(b.field).toLowerCase()}`);
+  const entries = Object.entries(b.counts);
+  if (b.without) entries.push(["not set", b.without]);
+  for (const [value, count] of entries) {
+    const item = node("li");
+    item.dataset.value = value;
+    item.append(node("span", value, "status"), node("span", String(count), "count"));
+    columns.append(item);
+  }
+  if (!entries.length) columns.append(node("li", "No open incidents", "status"));
+  section.append(columns);
+  if (b.capped) section.append(node("p", `Counted the first ${b.total} open incidents.`, "note"));
+  return section;
+}
+
 class KanbanBoard extends HTMLElement {
   constructor() {
     super();
@@ -137,6 +161,7 @@ class KanbanBoard extends HTMLElement {
     const heading = node("div", undefined, "heading");
     heading.append(node("span", "Work items"), node("span", String(data.total ?? 0), "total"));
     root.append(heading, Array.isArray(data.lanes) ? lanes(data) : grid(data));
+    if (data.breakdown && data.breakdown.counts) root.append(breakdown(data.breakdown));
   }
 }
 

@@ -49,6 +49,16 @@
 //!   With `statuses` known, `columns` also holds every status of the kinds
 //!   shown, so nothing is hidden for having no items yet.
 //!
+//! * `breakdown` (when the tile's option `breakdown` names a custom field
+//!   of incidents, such as `severity`): the open incidents counted by that
+//!   field's value, `{"field", "counts": {"high": 2}, "without", "total",
+//!   "capped"}`, read with [`work_items.list`](vigilo_sdk::host::WORK_ITEMS_LIST)
+//!   a status at a time (at most [`BREAKDOWN_LIMIT`] incidents).
+//!
+//! The plugin declares the one capability it uses, `work_items.read`.
+//! Its options are checked against its schema by the server, then by
+//! [`Widget::validate_config`] (a status pinned twice is refused).
+//!
 //! ## Frontend half
 //!
 //! `kanban_overview.js` is an ES module that defines the
@@ -176,19 +186,54 @@ impl Widget for KanbanOverview {
     fn config_schema(&self) -> Value {
         json!({
             "type": "object",
+            "additionalProperties": false,
             "properties": {
-                "columns": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Statuses to show first, in this order, even when empty."
-                },
                 "kinds": {
                     "type": "array",
                     "items": {"enum": ["changes", "incidents", "tasks"]},
-                    "description": "Which kinds of work item to show (default: all)."
+                    "uniqueItems": true,
+                    "title": "Kinds shown",
+                    "description": "Which kinds of work item to show (none ticked: all)."
+                },
+                "columns": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 64},
+                    "maxItems": 20,
+                    "title": "Statuses first",
+                    "description": "Statuses to show first, in this order, even when empty."
+                },
+                "breakdown": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_.-]{1,64}$",
+                    "title": "Break open incidents down by",
+                    "description": "The key of a custom field of incidents, such as severity: \
+                                    the tile also counts the open incidents by its value."
                 }
             }
         })
+    }
+
+    fn validate_config(&self, config: &Value) -> Result<Value, String> {
+        // What a schema cannot say: a status pinned twice, or an empty one.
+        let parsed = Config::from_value(config)?;
+        let mut seen = BTreeSet::new();
+        for column in &parsed.columns {
+            if column.trim().is_empty() {
+                return Err("a pinned status is empty; remove it or name a status".into());
+            }
+            if !seen.insert(column.trim()) {
+                return Err(format!("the status {} is pinned twice", column.trim()));
+            }
+        }
+        let mut normalised = config.clone();
+        if let Some(columns) = normalised.get_mut("columns") {
+            *columns = json!(parsed
+                .columns
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .collect::<Vec<_>>());
+        }
+        Ok(normalised)
     }
 
     fn render(&self, ctx: &WidgetContext, host: &dyn Host) -> Result<Value, String> {
@@ -283,14 +328,81 @@ impl Widget for KanbanOverview {
         if let Some(lanes) = lanes {
             data["lanes"] = json!(lanes);
         }
+        if let Some(field) = &config.breakdown {
+            let incidents = workflows.as_ref().map(|w| w["incidents"].clone());
+            data["breakdown"] = breakdown(host, &ctx.workspace, field, incidents)?;
+        }
         Ok(data)
     }
+}
+
+/// The most open incidents the breakdown counts.
+pub const BREAKDOWN_LIMIT: usize = 5_000;
+
+/// Open incidents counted by the value of custom field `field`, listed
+/// through `work_items.list`, a status at a time (the unfinished statuses
+/// of the incident workflow):
+/// `{"field": "severity", "counts": {"high": 2, "low": 1}, "without": 1, "total": 4}`.
+fn breakdown(
+    host: &dyn Host,
+    workspace: &str,
+    field: &str,
+    workflow: Option<Vec<String>>,
+) -> Result<Value, String> {
+    let statuses: Vec<String> = workflow
+        .unwrap_or_else(|| vec!["open".into(), "investigating".into(), "mitigated".into()])
+        .into_iter()
+        .filter(|s| !is_finished(s))
+        .collect();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut without, mut total, mut capped) = (0u64, 0usize, false);
+    'statuses: for status in statuses {
+        let mut query = vigilo_sdk::host::WorkItemsQuery::new(workspace);
+        query.kind = Some("incident".into());
+        query.status = Some(status);
+        query.limit = Some(500);
+        loop {
+            let page = host.work_items_list(&query)?;
+            for item in &page.items {
+                if total == BREAKDOWN_LIMIT {
+                    capped = true;
+                    break 'statuses;
+                }
+                total += 1;
+                match item.fields.get(field) {
+                    Some(Value::String(value)) => *counts.entry(value.clone()).or_default() += 1,
+                    Some(Value::Null) | None => without += 1,
+                    Some(other) => *counts.entry(other.to_string()).or_default() += 1,
+                }
+            }
+            match page.next_before {
+                Some(before) => query.before = Some(before),
+                None => break,
+            }
+        }
+    }
+    Ok(json!({
+        "field": field,
+        "counts": counts,
+        "without": without,
+        "total": total,
+        "capped": capped,
+    }))
+}
+
+/// Whether `status` is a finished state ([`STATUS_ORDER`]).
+fn is_finished(status: &str) -> bool {
+    STATUS_ORDER
+        .iter()
+        .position(|s| *s == status)
+        .is_some_and(|i| i >= FIRST_FINISHED)
 }
 
 /// The tile's configuration.
 struct Config {
     columns: Vec<String>,
     kinds: Option<BTreeSet<String>>,
+    breakdown: Option<String>,
 }
 
 impl Config {
@@ -320,9 +432,19 @@ impl Config {
                 "config `kinds` contains {unknown:?}; use changes, incidents or tasks"
             ));
         }
+        let breakdown = match config.get("breakdown") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(key)) if key.trim().is_empty() => None,
+            Some(Value::String(key)) => Some(key.trim().to_owned()),
+            Some(_) => return Err("config `breakdown` must be a custom field's key".into()),
+        };
         Ok(Config {
             columns: strings("columns")?.unwrap_or_default(),
-            kinds: kinds.map(|kinds| kinds.into_iter().collect()),
+            // No kind ticked is every kind.
+            kinds: kinds
+                .filter(|kinds| !kinds.is_empty())
+                .map(|kinds| kinds.into_iter().collect()),
+            breakdown,
         })
     }
 }

@@ -218,6 +218,71 @@ fn bad_config_and_host_errors_are_reported() {
 }
 
 #[test]
+fn breaks_open_incidents_down_by_a_custom_field() {
+    let host = host_with(json!({
+        "incidents": {"open": 2, "mitigated": 1, "resolved": 4},
+        "statuses": {"changes": [], "incidents": ["open", "investigating", "mitigated", "resolved"], "tasks": []}
+    }))
+    .respond_with(vigilo_sdk::host::WORK_ITEMS_LIST, |input| {
+        let item = |id: i64, severity: Value| {
+            json!({"id": id, "kind": "incident", "title": "x", "status": input["status"],
+                   "fields": {"severity": severity}, "created_at": "", "updated_at": ""})
+        };
+        assert_eq!(input["kind"], "incident");
+        Ok(match input["status"].as_str().unwrap() {
+            "open" if input["before"].is_null() => {
+                json!({"items": [item(9, json!("high"))], "next_before": 9})
+            }
+            "open" => json!({"items": [item(4, json!("high"))], "next_before": null}),
+            "mitigated" => json!({"items": [item(3, Value::Null)], "next_before": null}),
+            "investigating" => json!({"items": [], "next_before": null}),
+            other => panic!("a finished status was listed: {other}"),
+        })
+    });
+    let data = plugin()
+        .render(
+            "kanban_overview",
+            "ops",
+            json!({"kinds": ["incidents"], "breakdown": "severity"}),
+            &host,
+        )
+        .unwrap();
+    assert_eq!(
+        data["breakdown"],
+        json!({"field": "severity", "counts": {"high": 2}, "without": 1, "total": 3, "capped": false})
+    );
+}
+
+#[test]
+fn checks_its_own_options_beyond_the_schema() {
+    let plugin = plugin();
+    let twice = plugin.call(
+        vigilo_sdk::wire::WIDGET_VALIDATE_CONFIG,
+        &json!({"name": "kanban_overview", "config": {"columns": ["open", " open"]}}),
+        &MockHost::new(),
+    );
+    let error = twice.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the status open is pinned twice"),
+        "{error}"
+    );
+    let fine = plugin
+        .call(
+            vigilo_sdk::wire::WIDGET_VALIDATE_CONFIG,
+            &json!({"name": "kanban_overview", "config": {"columns": [" open "]}}),
+            &MockHost::new(),
+        )
+        .unwrap();
+    assert_eq!(fine["config"]["columns"], json!(["open"]));
+    assert_eq!(
+        plugin.manifest().capabilities,
+        Some(vigilo_sdk::Capabilities::none().with(vigilo_sdk::Capability::WorkItemsRead))
+    );
+}
+
+#[test]
 fn serves_its_frontend_half() {
     let plugin = plugin();
     let js = String::from_utf8(plugin.asset("kanban_overview.js").unwrap()).unwrap();

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::ElementSpec;
 use vigilo_sdk::wire::RenderRequest;
-use vigilo_sdk::{check_config_against_schema, PluginKind};
+use vigilo_sdk::PluginKind;
 
 use super::{record, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
@@ -168,11 +168,9 @@ pub async fn add_widget(
             ));
         }
     };
-    check_config_against_schema(config, &schema).map_err(|e| {
-        DomainError::invalid("config", format!("invalid widget configuration: {e}"))
-    })?;
+    let config = check_config(state, widget, &schema, config).await?;
     let mut tx = state.store.begin_write().await?;
-    let added = store::add_dashboard_widget(&mut tx, access.workspace.id, widget, config).await?;
+    let added = store::add_dashboard_widget(&mut tx, access.workspace.id, widget, &config).await?;
     record(
         &mut tx,
         access,
@@ -183,6 +181,116 @@ pub async fn add_widget(
     .await?;
     tx.commit().await?;
     Ok(added)
+}
+
+/// Changes the options of tile `id` (needs `dashboard.edit`): checked as
+/// when it was added, audited as `dashboard.widget.update` with the options
+/// before and after. The tile shows them at its next refresh.
+pub async fn update_widget(
+    state: &AppState,
+    access: &Access,
+    id: i64,
+    config: &Value,
+) -> DomainResult<DashboardWidget> {
+    access.require(Permission::DashboardEdit)?;
+    let current = state
+        .store
+        .dashboard(access.workspace.id)
+        .await?
+        .into_iter()
+        .find(|w| w.id == id)
+        .ok_or_else(|| DomainError::NotFound(format!("no widget {id} on this dashboard")))?;
+    let schema = match state
+        .plugins
+        .registration(PluginKind::DashboardWidget, &current.widget)
+    {
+        Some((_, Registration::DashboardWidget { config_schema, .. })) => config_schema,
+        _ => {
+            return Err(DomainError::plugin_unavailable(format!(
+                "no loaded plugin provides the widget `{}`, so its options cannot be checked; \
+                 ask an operator to install or enable it",
+                current.widget
+            )))
+        }
+    };
+    let config = check_config(state, &current.widget, &schema, config).await?;
+    let mut tx = state.store.begin_write().await?;
+    let updated =
+        store::set_dashboard_widget_config(&mut tx, access.workspace.id, id, &config).await?;
+    record(
+        &mut tx,
+        access,
+        "dashboard.widget.update",
+        updated.widget.clone(),
+        json!({"id": id, "previous": current.config, "config": updated.config}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Checks a tile's options in full against the widget's JSON Schema, then
+/// asks the widget (which may refuse them with its own reason, or normalise
+/// them); answers the options to store. A refusal names the option
+/// (`config.warn_at`) when it is about one.
+async fn check_config(
+    state: &AppState,
+    widget: &str,
+    schema: &Value,
+    config: &Value,
+) -> DomainResult<Value> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| {
+        DomainError::plugin_unavailable(format!(
+            "the widget `{widget}` describes its options with a schema that is not valid \
+             JSON Schema ({e}); ask its vendor for a fixed release"
+        ))
+    })?;
+    if let Some(error) = validator.iter_errors(config).next() {
+        let path: Vec<String> = error
+            .instance_path()
+            .as_str()
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let (field, message) = if path.is_empty() {
+            (
+                "config".to_owned(),
+                format!("the options are not valid: {error}"),
+            )
+        } else {
+            (
+                format!("config.{}", path.join(".")),
+                format!("option `{}`: {error}", path.join(".")),
+            )
+        };
+        return Err(DomainError::invalid(field, message));
+    }
+    let Some((entry, _)) = state
+        .plugins
+        .registration(PluginKind::DashboardWidget, widget)
+    else {
+        return Ok(config.clone());
+    };
+    let request = vigilo_sdk::wire::ValidateConfigRequest {
+        name: widget.to_owned(),
+        config: config.clone(),
+    };
+    match state
+        .plugins
+        .call(&entry, move |handle| {
+            handle.validate_widget_config(&request)
+        })
+        .await
+    {
+        Ok(normalised) => Ok(normalised),
+        // Built before widgets could check their options: the schema is all.
+        Err(crate::plugins::PluginCallError::Unsupported { .. }) => Ok(config.clone()),
+        Err(crate::plugins::PluginCallError::Rejected { message, .. }) => {
+            Err(DomainError::invalid("config", message))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Removes a widget from the dashboard (needs `dashboard.edit`).

@@ -191,7 +191,9 @@ impl From<PluginCallError> for DomainError {
                     message,
                 }
             }
-            PluginCallError::Failed { .. } => PluginFailure::Failed,
+            PluginCallError::Failed { .. } | PluginCallError::Unsupported { .. } => {
+                PluginFailure::Failed
+            }
             PluginCallError::Panicked { .. } => PluginFailure::Panicked,
             PluginCallError::Unavailable { .. }
             | PluginCallError::Busy { .. }

@@ -22,7 +22,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_dashboard))
         .routes(routes!(add_widget))
-        .routes(routes!(remove_widget))
+        .routes(routes!(remove_widget, update_widget))
         .routes(routes!(reorder_widgets))
 }
 
@@ -165,6 +165,40 @@ async fn remove_widget(
         .await?;
     dashboards::remove_widget(&state, &access, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A tile's new options.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateWidget {
+    /// The tile's options in full, checked against the widget's schema and
+    /// by the widget.
+    #[schema(value_type = Object)]
+    config: Value,
+}
+
+/// Changes a tile's options; the tile shows them at its next refresh.
+#[utoipa::path(put, path = "/api/v1/workspaces/{slug}/dashboard/widgets/{id}", tag = "dashboards", security(("bearer" = [])),
+    params(("slug" = String, Path), ("id" = i64, Path)), request_body = UpdateWidget,
+    responses((status = 200, body = WidgetInstance), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn update_widget(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    body: Result<ApiJson<UpdateWidget>, ApiError>,
+) -> ApiResult<Json<WidgetInstance>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::DashboardEdit)
+        .await?;
+    let ApiJson(body) = body?;
+    let updated = dashboards::update_widget(&state, &access, id, &body.config).await?;
+    Ok(Json(WidgetInstance {
+        id: updated.id,
+        position: updated.position,
+        widget: updated.widget,
+        config: updated.config,
+    }))
 }
 
 /// The new order.

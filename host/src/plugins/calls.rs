@@ -33,6 +33,13 @@ pub enum PluginCallError {
         /// Its reason.
         message: String,
     },
+    /// The plugin does not offer the call (built before it existed).
+    Unsupported {
+        /// The plugin.
+        plugin: String,
+        /// Its answer.
+        message: String,
+    },
     /// The plugin failed or answered nonsense.
     Failed {
         /// The plugin.
@@ -97,6 +104,9 @@ impl std::fmt::Display for PluginCallError {
                 write!(f, "plugin `{plugin}` rejected the input: {message}")
             }
             Self::Failed { plugin, message } => write!(f, "plugin `{plugin}` failed: {message}"),
+            Self::Unsupported { plugin, message } => {
+                write!(f, "plugin `{plugin}` does not offer this call: {message}")
+            }
             Self::Panicked {
                 plugin,
                 message,
@@ -386,6 +396,13 @@ impl Plugins {
             }) => {
                 entry.panics_in_a_row.store(0, Ordering::Relaxed);
                 Err(PluginCallError::Rejected { plugin, message })
+            }
+            Err(CallError::Plugin {
+                kind: PluginErrorKind::UnknownMethod,
+                message,
+            }) => {
+                entry.panics_in_a_row.store(0, Ordering::Relaxed);
+                Err(PluginCallError::Unsupported { plugin, message })
             }
             Err(other) => {
                 entry.panics_in_a_row.store(0, Ordering::Relaxed);

@@ -16,9 +16,10 @@ use vigilo_sdk::wire;
 use vigilo_sdk::PluginKind;
 
 /// The call kinds counted apart, by their wire method name.
-pub const CALL_KINDS: [&str; 5] = [
+pub const CALL_KINDS: [&str; 6] = [
     wire::FIELD_TYPE_VALIDATE,
     wire::WIDGET_RENDER,
+    wire::WIDGET_VALIDATE_CONFIG,
     wire::ADAPTER_SEND,
     wire::ADAPTER_VALIDATE_CONFIG,
     wire::TASK_RUN,
@@ -64,7 +65,9 @@ pub(super) fn primary_kind(kind: Option<PluginKind>) -> u8 {
 fn serves(kind: Option<PluginKind>, call: &str) -> bool {
     match kind {
         Some(PluginKind::FieldType) => call == wire::FIELD_TYPE_VALIDATE,
-        Some(PluginKind::DashboardWidget) => call == wire::WIDGET_RENDER,
+        Some(PluginKind::DashboardWidget) => {
+            call == wire::WIDGET_RENDER || call == wire::WIDGET_VALIDATE_CONFIG
+        }
         Some(PluginKind::IntegrationAdapter) => {
             call == wire::ADAPTER_SEND || call == wire::ADAPTER_VALIDATE_CONFIG
         }
@@ -139,7 +142,8 @@ pub struct HostCallFigures {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct CallFigures {
     /// The call kind: `field_type.validate`, `widget.render`,
-    /// `adapter.send`, `adapter.validate_config` or `task.run`.
+    /// `widget.validate_config`, `adapter.send`, `adapter.validate_config`
+    /// or `task.run`.
     pub call: String,
     /// Calls made (every outcome).
     pub calls: u64,

@@ -566,6 +566,33 @@ pub async fn add_dashboard_widget(
     })
 }
 
+/// Replaces the options of widget `id`; answers it as it is now.
+pub async fn set_dashboard_widget_config(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    id: i64,
+    config: &Value,
+) -> StoreResult<DashboardWidget> {
+    let changed =
+        sqlx::query("UPDATE dashboard_widgets SET config = $1 WHERE workspace_id = $2 AND id = $3")
+            .bind(config.to_string())
+            .bind(workspace_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no widget {id} on this dashboard"
+        )));
+    }
+    dashboard_in(conn, workspace_id)
+        .await?
+        .into_iter()
+        .find(|w| w.id == id)
+        .ok_or_else(|| StoreError::NotFound(format!("no widget {id} on this dashboard")))
+}
+
 /// Removes a widget and closes the gap.
 pub async fn remove_dashboard_widget(
     conn: &mut AnyConnection,

@@ -45,6 +45,7 @@ pub mod profile;
 pub mod roles;
 pub mod session;
 pub mod settings;
+mod tile_options;
 pub mod tokens;
 
 use askama::Template;
@@ -115,6 +116,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/w/{slug}/settings/dashboard",
             get(settings::dashboard).post(settings::add_widget),
+        )
+        .route(
+            "/w/{slug}/settings/dashboard/{id}",
+            get(tile_options::show).post(tile_options::save),
         )
         .route(
             "/w/{slug}/settings/dashboard/{id}/{action}",

@@ -267,6 +267,8 @@ pub struct WidgetRow {
     first: bool,
     last: bool,
     loaded: bool,
+    /// Its widget describes options that can be changed.
+    has_options: bool,
 }
 
 /// A widget that can be added.
@@ -299,6 +301,10 @@ pub async fn dashboard(
         ("added", "The widget was added."),
         ("removed", "The widget was removed."),
         ("moved", "The order was saved."),
+        (
+            "options",
+            "The tile's options were saved: it shows them at its next refresh.",
+        ),
     ]);
     dashboard_page(&state, &current, &access, None, done, StatusCode::OK).await
 }
@@ -331,6 +337,11 @@ async fn dashboard_page(
                     .map(|(e, _)| e.label())
                     .unwrap_or_else(|| "not loaded".into()),
                 loaded: found.is_some(),
+                has_options: matches!(
+                    &found,
+                    Some((_, vigilo_sdk::loader::Registration::DashboardWidget { config_schema, .. }))
+                        if config_schema["properties"].as_object().is_some_and(|p| !p.is_empty())
+                ),
                 first: i == 0,
                 last: i + 1 == count,
             }

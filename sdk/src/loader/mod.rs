@@ -353,6 +353,16 @@ pub trait PluginCalls {
         Ok(response.config)
     }
 
+    /// `widget.validate_config`: the normalised tile options.
+    fn validate_widget_config(
+        &self,
+        request: &wire::ValidateConfigRequest,
+    ) -> Result<Value, CallError> {
+        let response: wire::ValidateConfigResponse =
+            typed(self, wire::WIDGET_VALIDATE_CONFIG, request, &NoHost)?;
+        Ok(response.config)
+    }
+
     /// `task.run`: the task's summary.
     fn run_task(
         &self,
