@@ -23,6 +23,7 @@ mod openapi;
 mod phone;
 mod plugin_runtime;
 mod plugins;
+mod previous_sdk;
 mod scaffold;
 mod scheduler;
 mod server_process;

@@ -28,13 +28,13 @@ const KINDS: [&str; 4] = [
 /// One target directory for every crate a vendor would create, kept
 /// between runs (and shared with the guide's crates) so their
 /// dependencies build once.
-fn vendor_target() -> PathBuf {
+pub(crate) fn vendor_target() -> PathBuf {
     bin_dir().join("guide-plugins")
 }
 
 /// `cargo` for a crate outside this workspace: none of this test run's
 /// Cargo settings leak into it, and it builds into [`vendor_target`].
-fn vendor_cargo(dir: &Path) -> Command {
+pub(crate) fn vendor_cargo(dir: &Path) -> Command {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
