@@ -561,8 +561,100 @@ fn an_upgrade_asking_for_more_waits_for_approval(db: TestDb) {
     );
 }
 
+/// The first-party `incident_autoresolve` task resolves the incidents left
+/// mitigated and unchanged for `after_days`, in the workspaces it was
+/// enabled for only, audited as itself, and keeps a summary per workspace.
+fn the_autoresolve_task_writes_as_itself(db: TestDb) {
+    let server = TestServer::with_plugins_and(db, &["incident_autoresolve"], |config| {
+        config.task_settings.insert(
+            "incident_autoresolve".into(),
+            json!({"after_days": 3, "workspaces": ["ops"]}),
+        );
+    });
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    create_workspace(&admin, "other");
+    let incident = |slug: &str, title: &str, moves: &[&str]| -> i64 {
+        let id = admin.create(
+            &format!("/api/v1/workspaces/{slug}/items"),
+            json!({"kind": "incident", "title": title}),
+        )["id"]
+            .as_i64()
+            .unwrap();
+        for status in moves {
+            expect(
+                &admin.post(
+                    &format!("/api/v1/workspaces/{slug}/items/{id}/transition"),
+                    json!({"status": status}),
+                ),
+                200,
+            );
+        }
+        id
+    };
+    let stale = incident(
+        "ops",
+        "Stale and mitigated",
+        &["investigating", "mitigated"],
+    );
+    let fresh = incident("ops", "Mitigated today", &["investigating", "mitigated"]);
+    let open = incident("ops", "Still open", &[]);
+    let elsewhere = incident("other", "Elsewhere", &["investigating", "mitigated"]);
+    server.db.execute(&format!(
+        "UPDATE work_items SET updated_at = '2020-01-01T00:00:00.000000Z' WHERE id IN ({stale}, {open}, {elsewhere})"
+    ));
+    let run = expect(
+        &admin.post(
+            "/api/v1/scheduler/tasks/incident_autoresolve/run",
+            json!({}),
+        ),
+        200,
+    )
+    .clone();
+    assert_eq!(run["outcome"], "ok", "{run:#}");
+    assert_eq!(run["output"]["resolved"], 1, "{run:#}");
+    assert_eq!(run["output"]["workspaces"][0]["workspace"], "ops");
+    assert_eq!(run["output"]["workspaces"][0]["resolved"], json!([stale]));
+    assert_eq!(run["output"]["workspaces"].as_array().unwrap().len(), 1);
+    let status = |slug: &str, id: i64| {
+        expect(
+            &admin.get(&format!("/api/v1/workspaces/{slug}/items/{id}")),
+            200,
+        )["status"]
+            .clone()
+    };
+    assert_eq!(status("ops", stale), "resolved");
+    assert_eq!(status("ops", fresh), "mitigated");
+    assert_eq!(status("ops", open), "open");
+    assert_eq!(status("other", elsewhere), "mitigated");
+    let events = expect(
+        &admin.get("/api/v1/workspaces/ops/audit?action=incident.transition"),
+        200,
+    )
+    .clone();
+    let by_task = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["actor"]["label"] == "plugin:incident_autoresolve")
+        .unwrap_or_else(|| panic!("no move by the task in {events:#}"))
+        .clone();
+    assert_eq!(by_task["target"], stale.to_string());
+    assert_eq!(
+        by_task["details"]["comment"],
+        "Resolved automatically: mitigated and unchanged for 3 days."
+    );
+    assert_eq!(
+        server.db.number(
+            "SELECT COUNT(*) FROM plugin_kv WHERE plugin = 'incident_autoresolve' AND key = 'last-run'"
+        ),
+        1
+    );
+}
+
 on_both_databases!(
     a_task_works_through_the_host_api,
     a_tile_acts_only_in_its_workspace,
-    an_upgrade_asking_for_more_waits_for_approval
+    an_upgrade_asking_for_more_waits_for_approval,
+    the_autoresolve_task_writes_as_itself
 );

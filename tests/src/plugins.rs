@@ -84,12 +84,13 @@ static REFERENCE: Once = Once::new();
 
 /// The plugins this repository ships: the two reference plugins in
 /// `examples/` and the first-party plugins in `plugins/`.
-pub const SHIPPED_PLUGINS: [&str; 5] = [
+pub const SHIPPED_PLUGINS: [&str; 6] = [
     "datepicker_with_holidays",
     "kanban_overview",
     "slack_notifier",
     "webhook",
     "cert_expiry_digest",
+    "incident_autoresolve",
 ];
 
 /// The built plugin `crate_name` (one of [`SHIPPED_PLUGINS`]), built with

@@ -310,14 +310,19 @@ async fn tile(
     }
 }
 
-async fn page(
-    state: &AppState,
-    current: &Current,
-    access: &Access,
+/// What the page shows of one tile.
+struct Shown {
     id: i64,
     label: String,
     fields: Vec<OptionField>,
     error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    shown: Shown,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let frame = Frame::workspace(state, current, access, "settings", "Tile options").await?;
@@ -326,10 +331,10 @@ async fn page(
         &TilePage {
             frame,
             slug: access.workspace.slug.clone(),
-            id,
-            label,
-            fields,
-            error,
+            id: shown.id,
+            label: shown.label,
+            fields: shown.fields,
+            error: shown.error,
         },
     ))
 }
@@ -347,10 +352,12 @@ pub async fn show(
         &state,
         &current,
         &access,
-        id,
-        label,
-        fields,
-        None,
+        Shown {
+            id,
+            label,
+            fields,
+            error: None,
+        },
         StatusCode::OK,
     )
     .await
@@ -383,10 +390,12 @@ pub async fn save(
                 &state,
                 &current,
                 &access,
-                id,
-                label,
-                fields,
-                error,
+                Shown {
+                    id,
+                    label,
+                    fields,
+                    error,
+                },
                 unprocessable,
             )
             .await;
@@ -411,10 +420,12 @@ pub async fn save(
                 &state,
                 &current,
                 &access,
-                id,
-                label,
-                fields,
-                error,
+                Shown {
+                    id,
+                    label,
+                    fields,
+                    error,
+                },
                 unprocessable,
             )
             .await

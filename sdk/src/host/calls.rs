@@ -310,6 +310,8 @@ host_calls! {
     WorkItemsList(WorkItemsQuery) => WORK_ITEMS_LIST, WorkItemPage, WorkItemsRead;
     /// [`WORK_ITEMS_GET`].
     WorkItemsGet(WorkItemRef) => WORK_ITEMS_GET, WorkItem, WorkItemsRead;
+    /// [`WORKSPACES_LIST`].
+    WorkspacesList(WorkspacesRequest) => WORKSPACES_LIST, Workspaces, WorkItemsRead;
     /// [`WORK_ITEMS_CREATE`].
     WorkItemsCreate(NewWorkItem) => WORK_ITEMS_CREATE, WorkItem, WorkItemsWrite;
     /// [`WORK_ITEMS_UPDATE`].

@@ -11,6 +11,7 @@
 //! | [`WORK_ITEMS_COUNT_BY_STATUS`] | [`WorkItemCountsRequest`] | [`WorkItemCounts`] | `work_items.read` | any plugin, in its workspace |
 //! | [`WORK_ITEMS_LIST`] | [`WorkItemsQuery`] | [`WorkItemPage`] | `work_items.read` | any plugin, in its workspace |
 //! | [`WORK_ITEMS_GET`] | [`WorkItemRef`] | [`WorkItem`] | `work_items.read` | any plugin, in its workspace |
+//! | [`WORKSPACES_LIST`] | [`WorkspacesRequest`] | [`Workspaces`] | `work_items.read` | any plugin: the workspaces it may act in |
 //! | [`WORK_ITEMS_CREATE`] | [`NewWorkItem`] | [`WorkItem`] | `work_items.write` | tasks and adapters |
 //! | [`WORK_ITEMS_UPDATE`] | [`WorkItemUpdate`] | [`WorkItem`] | `work_items.write` | tasks and adapters |
 //! | [`WORK_ITEMS_TRANSITION`] | [`WorkItemMove`] | [`WorkItem`] | `work_items.write` | tasks and adapters |
@@ -162,6 +163,11 @@ pub trait Host {
     /// an answer (DNS, connection, TLS, timeout).
     fn http_request(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
         typed_call(self, HTTP_REQUEST, request)
+    }
+
+    /// The workspaces the plugin may act in ([`WORKSPACES_LIST`]).
+    fn workspaces(&self) -> Result<Workspaces, String> {
+        call(self, &WorkspacesRequest {})
     }
 
     /// A page of a workspace's work items ([`WORK_ITEMS_LIST`]).

@@ -10,6 +10,36 @@ use serde_json::{Map, Value};
 /// Request [`SettingsRequest`]; response [`WorkspaceSettings`].
 pub const SETTINGS_GET: &str = "settings.get";
 
+/// Host method `workspaces.list`: the workspaces the plugin may act in
+/// (a periodic task: every workspace its operator enabled it for; any other
+/// plugin: the one it is called in). Capability
+/// [`crate::host::Capability::WorkItemsRead`].
+///
+/// Request [`WorkspacesRequest`] (`{}`); response [`Workspaces`].
+pub const WORKSPACES_LIST: &str = "workspaces.list";
+
+/// Request of [`WORKSPACES_LIST`]: `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspacesRequest {}
+
+/// Response of [`WORKSPACES_LIST`]:
+/// `{"workspaces": [{"slug": "ops", "name": "Operations"}]}`, by slug.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspaces {
+    /// The workspaces.
+    pub workspaces: Vec<WorkspaceSummary>,
+}
+
+/// One workspace in [`Workspaces`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceSummary {
+    /// Its slug, which every other method takes.
+    pub slug: String,
+    /// Its display name.
+    #[serde(default)]
+    pub name: String,
+}
+
 /// Host method `kv.get`: one entry of the plugin's key-value store.
 /// Capability [`crate::host::Capability::Storage`].
 ///

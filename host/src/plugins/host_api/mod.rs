@@ -287,6 +287,7 @@ impl HostCalls {
             HostRequest::WorkItemsCountByStatus(asked) => {
                 encode(self.count_by_status(&asked.workspace)?)
             }
+            HostRequest::WorkspacesList(_) => encode(self.workspaces()?),
             HostRequest::WorkItemsList(query) => {
                 let workspace = self.workspace(&query.workspace)?;
                 encode(self.items(workspace, ItemsRequest::List(query))?)
@@ -349,6 +350,29 @@ impl HostCalls {
             }
             _ => Err(outside()),
         }
+    }
+
+    /// The workspaces the scope allows, by slug.
+    fn workspaces(&self) -> Result<vigilo_sdk::host::Workspaces, Refusal> {
+        let all = match &self.scope {
+            Scope::Workspace { slug, .. } => vec![self.workspace(slug)?],
+            Scope::Installation { workspaces, .. } => {
+                let mut all = self.wait(self.store.list_all_workspaces())??;
+                if let Some(allowed) = workspaces {
+                    all.retain(|w| allowed.contains(&w.slug));
+                }
+                all
+            }
+        };
+        let mut workspaces: Vec<_> = all
+            .into_iter()
+            .map(|w| vigilo_sdk::host::WorkspaceSummary {
+                slug: w.slug,
+                name: w.name,
+            })
+            .collect();
+        workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(vigilo_sdk::host::Workspaces { workspaces })
     }
 
     fn installation_only(&self, method: &str) -> Result<&str, Refusal> {
