@@ -320,8 +320,10 @@ pub trait Widget: Send + Sync + 'static {
     /// Checks a tile's options beyond what [`Widget::config_schema`] says,
     /// after the server checked them against it, when a tile is added or
     /// its options change. Return the options to store (normalised), or
-    /// why they are refused: the web app shows the reason beside the form.
-    /// The default accepts what the schema accepts.
+    /// why they are refused. Start the reason with an option's key and a
+    /// colon (`"columns: the status open is pinned twice"`) and the web app
+    /// shows it beside that option (and the API names it in `field`). The
+    /// default accepts what the schema accepts.
     fn validate_config(&self, config: &Value) -> Result<Value, String> {
         Ok(config.clone())
     }

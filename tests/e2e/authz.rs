@@ -159,6 +159,11 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
         Need::PlatformAdmin,
     ),
     ("post", "/api/v1/plugins/{name}/enable", Need::PlatformAdmin),
+    (
+        "post",
+        "/api/v1/plugins/{name}/approve",
+        Need::PlatformAdmin,
+    ),
     ("put", "/api/v1/plugins/{name}/tier", Need::PlatformAdmin),
     ("get", "/metrics", Need::PlatformAdmin),
     ("get", "/plugins/{name}/assets/{path}", Need::Public),
@@ -216,6 +221,11 @@ const ENDPOINTS: &[(&str, &str, Need)] = &[
     ),
     (
         "delete",
+        "/api/v1/workspaces/{slug}/dashboard/widgets/{id}",
+        Need::Workspace("dashboard.edit"),
+    ),
+    (
+        "put",
         "/api/v1/workspaces/{slug}/dashboard/widgets/{id}",
         Need::Workspace("dashboard.edit"),
     ),

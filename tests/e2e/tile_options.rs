@@ -54,6 +54,11 @@ fn tile_options_are_checked_and_changed_everywhere(db: TestDb) {
     // Refused by the widget itself: a rule its schema cannot state.
     let refused = admin.put(&path, json!({"config": {"columns": ["open", "open"]}}));
     assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(
+        refused.json["error"]["field"], "config.columns",
+        "{}",
+        refused.text
+    );
     assert!(
         refused.text.contains("the status open is pinned twice"),
         "{}",
@@ -175,6 +180,19 @@ fn tile_options_are_checked_and_changed_everywhere(db: TestDb) {
     );
     assert!(!browser.text("#opt-breakdown-error").contains('`'));
     browser.assert_clean(&[]);
+    // The widget's own refusal, beside its option too.
+    browser.fill("#opt-breakdown", "severity");
+    browser.fill("#opt-columns", "open, open");
+    browser.click("form.form button[type=submit]");
+    browser.wait_for(
+        "the widget's refusal",
+        "return !!document.querySelector('#opt-columns-error')",
+    );
+    assert_eq!(
+        browser.text("#opt-columns-error"),
+        "The status open is pinned twice."
+    );
+    browser.fill("#opt-columns", "");
     // Untick incidents, tick tasks, clear the breakdown: saved, and the
     // tile shows it.
     browser.fill("#opt-breakdown", "");

@@ -219,10 +219,13 @@ impl Widget for KanbanOverview {
         let mut seen = BTreeSet::new();
         for column in &parsed.columns {
             if column.trim().is_empty() {
-                return Err("a pinned status is empty; remove it or name a status".into());
+                return Err("columns: a pinned status is empty; remove it or name a status".into());
             }
             if !seen.insert(column.trim()) {
-                return Err(format!("the status {} is pinned twice", column.trim()));
+                return Err(format!(
+                    "columns: the status {} is pinned twice",
+                    column.trim()
+                ));
             }
         }
         let mut normalised = config.clone();

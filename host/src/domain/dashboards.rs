@@ -286,8 +286,19 @@ async fn check_config(
         Ok(normalised) => Ok(normalised),
         // Built before widgets could check their options: the schema is all.
         Err(crate::plugins::PluginCallError::Unsupported { .. }) => Ok(config.clone()),
+        // "columns: ..." is about the option `columns`, when it has one.
         Err(crate::plugins::PluginCallError::Rejected { message, .. }) => {
-            Err(DomainError::invalid("config", message))
+            let about = message.split_once(": ").filter(|(key, _)| {
+                schema["properties"]
+                    .as_object()
+                    .is_some_and(|p| p.contains_key(*key))
+            });
+            Err(match about {
+                Some((key, why)) => {
+                    DomainError::invalid(format!("config.{key}"), format!("option `{key}`: {why}"))
+                }
+                None => DomainError::invalid("config", message),
+            })
         }
         Err(other) => Err(other.into()),
     }
