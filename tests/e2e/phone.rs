@@ -46,6 +46,9 @@ fn no_page_is_wider_than_a_phone(db: TestDb) {
     root_with_password(&server);
     browser.sign_in("root@example.com", web::PASSWORD);
     let run_id = run["id"].as_i64().expect("the run's id");
+    let dashboard =
+        vigilo_tests::expect(&server.admin().get("/api/v1/workspaces/ops/dashboard"), 200).clone();
+    let tile = dashboard["widgets"][0]["id"].as_i64().expect("a tile");
     for path in [
         "/w/ops".to_owned(),
         "/w/ops/changes".into(),
@@ -67,6 +70,7 @@ fn no_page_is_wider_than_a_phone(db: TestDb) {
         "/w/ops/settings/general".into(),
         "/w/ops/settings/fields".into(),
         "/w/ops/settings/dashboard".into(),
+        format!("/w/ops/settings/dashboard/{tile}"),
         "/w/ops/settings/roles".into(),
         "/w/ops/settings/integrations".into(),
         "/settings/profile".into(),
