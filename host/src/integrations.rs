@@ -19,7 +19,7 @@ use vigilo_sdk::{Event, PluginKind};
 
 use crate::domain::{DomainError, DomainResult};
 use crate::outbound::Policy;
-use crate::plugins::host_api::{HostCalls, ItemsAnswer, ItemsRequest, Outlets, Scope};
+use crate::plugins::host_api::{HostCalls, Outlets, Scope, Workplace};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
@@ -67,6 +67,9 @@ pub struct Integrations {
     plugins: Arc<Plugins>,
     secrets: Arc<SecretBox>,
     policy: Policy,
+    /// What answers plugins' work-item calls (the domain's rules), handed
+    /// in once the server is assembled.
+    workplace: Arc<std::sync::OnceLock<Arc<dyn Workplace>>>,
 }
 
 impl Integrations {
@@ -82,7 +85,15 @@ impl Integrations {
             plugins,
             secrets,
             policy,
+            workplace: Default::default(),
         }
+    }
+
+    /// From now on, plugins' work-item calls (through this runtime's host
+    /// callbacks, and the scheduler's) are answered by `workplace`. Set
+    /// once, when the server is assembled; later calls change nothing.
+    pub fn attach_workplace(&self, workplace: Arc<dyn Workplace>) {
+        let _ = self.workplace.set(workplace);
     }
 
     /// The destinations adapters' requests may reach.
@@ -587,26 +598,8 @@ impl Outlets for Integrations {
         &self.policy
     }
 
-    fn work_items<'a>(
-        &'a self,
-        plugin: &'a str,
-        write: bool,
-        workspace: crate::store::Workspace,
-        request: ItemsRequest,
-    ) -> futures_util::future::BoxFuture<'a, DomainResult<ItemsAnswer>> {
-        Box::pin(crate::domain::plugin_calls::work_items(
-            self, plugin, write, workspace, request,
-        ))
-    }
-}
-
-impl crate::domain::Reach for Integrations {
-    fn store(&self) -> &Store {
-        &self.store
-    }
-
-    fn plugins(&self) -> &Arc<Plugins> {
-        &self.plugins
+    fn workplace(&self) -> Option<Arc<dyn Workplace>> {
+        self.workplace.get().cloned()
     }
 }
 

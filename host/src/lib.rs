@@ -219,6 +219,13 @@ pub async fn serve(
     };
     let public_url = config.effective_public_url(bound);
     let state = AppState::assemble(config, store.clone(), plugins, signer, secrets, public_url);
+    // Plugins' work-item calls go through the domain's rules.
+    state
+        .integrations
+        .attach_workplace(Arc::new(domain::plugin_calls::DomainWork::new(
+            state.store.clone(),
+            state.plugins.clone(),
+        )));
     let scheduler = state.scheduler.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The scheduler runs the core's periodic tasks (audit checkpoints,

@@ -647,12 +647,14 @@ fn a_bulk_invite_cut_short_keeps_whole_batches_and_resumes(db: TestDb) {
     // Sent again (here without an Idempotency-Key: the report of 49,999
     // rows is larger than a keyed response kept for replay).
     let server = start();
-    let again = Api::new(server.url(), Some(&token)).raw(
-        "POST",
-        "/api/v1/workspaces/acme/invites/bulk",
-        Some("text/csv"),
-        Some(&std::fs::read(&file).unwrap()),
-    );
+    let again = Api::new(server.url(), Some(&token))
+        .patient(std::time::Duration::from_secs(240))
+        .raw(
+            "POST",
+            "/api/v1/workspaces/acme/invites/bulk",
+            Some("text/csv"),
+            Some(&std::fs::read(&file).unwrap()),
+        );
     let report = expect(&again, 200).clone();
     assert_eq!(report["invited"], rows as i64 - done);
     assert_eq!(report["skipped"], done);

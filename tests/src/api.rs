@@ -54,6 +54,14 @@ impl Api {
         }
     }
 
+    /// The same client, waiting up to `limit` for each answer (60 s by
+    /// default): for a request that is slow by design, such as a bulk
+    /// invite of 50,000 rows on a machine busy with other tests.
+    pub fn patient(mut self, limit: Duration) -> Self {
+        self.agent = ureq::AgentBuilder::new().timeout(limit).build();
+        self
+    }
+
     /// Sends a request with an optional raw body and content type.
     pub fn raw(
         &self,

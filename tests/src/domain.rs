@@ -75,6 +75,12 @@ impl World {
             secrets,
             "http://vigilo.test".into(),
         );
+        state.integrations.attach_workplace(std::sync::Arc::new(
+            vigilo_host::domain::plugin_calls::DomainWork::new(
+                state.store.clone(),
+                state.plugins.clone(),
+            ),
+        ));
         let token =
             vigilo_host::domain::tokens::create_admin(&store, "admin@example.com", Some("Admin"))
                 .await

@@ -376,3 +376,14 @@ async fn validate_value(
         }
     }
 }
+
+/// The server's state reaches what the rules need.
+impl Reach for AppState {
+    fn store(&self) -> &crate::store::Store {
+        &self.store
+    }
+
+    fn plugins(&self) -> &std::sync::Arc<crate::plugins::Plugins> {
+        &self.plugins
+    }
+}

@@ -83,16 +83,6 @@ pub trait Reach: Send + Sync {
     fn plugins(&self) -> &std::sync::Arc<crate::plugins::Plugins>;
 }
 
-impl Reach for crate::state::AppState {
-    fn store(&self) -> &crate::store::Store {
-        &self.store
-    }
-
-    fn plugins(&self) -> &std::sync::Arc<crate::plugins::Plugins> {
-        &self.plugins
-    }
-}
-
 /// Appends the audit event of a change `access`'s caller makes in its
 /// workspace, inside the change's transaction.
 pub(crate) async fn record(

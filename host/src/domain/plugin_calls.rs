@@ -11,8 +11,52 @@ use vigilo_sdk::host::{WorkItem as PluginItem, WorkItemPage};
 use super::authz::{Access, Caller, Permission, PermissionSet};
 use super::work_items::{self, ItemChanges, ItemQuery, NewItem};
 use super::{DomainResult, Reach};
-use crate::plugins::host_api::{ItemsAnswer, ItemsRequest};
-use crate::store::{WorkItem, Workspace};
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use crate::plugins::host_api::{ItemsAnswer, ItemsRequest, Workplace};
+use crate::plugins::Plugins;
+use crate::store::{Store, WorkItem, Workspace};
+
+/// The domain's rules, as the host API reaches them: the store and the
+/// plugins (which validate custom field values). Handed to the integrations
+/// runtime when the server is assembled
+/// ([`crate::integrations::Integrations::attach_workplace`]).
+#[derive(Debug)]
+pub struct DomainWork {
+    store: Store,
+    plugins: Arc<Plugins>,
+}
+
+impl DomainWork {
+    /// Work over `store` and `plugins`.
+    pub fn new(store: Store, plugins: Arc<Plugins>) -> Self {
+        DomainWork { store, plugins }
+    }
+}
+
+impl Reach for DomainWork {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn plugins(&self) -> &Arc<Plugins> {
+        &self.plugins
+    }
+}
+
+impl Workplace for DomainWork {
+    fn work_items<'a>(
+        &'a self,
+        plugin: &'a str,
+        write: bool,
+        workspace: Workspace,
+        request: ItemsRequest,
+    ) -> BoxFuture<'a, DomainResult<ItemsAnswer>> {
+        Box::pin(work_items(self, plugin, write, workspace, request))
+    }
+}
 
 /// Answers a plugin's work-item call in `workspace`.
 pub async fn work_items(

@@ -111,6 +111,13 @@ pub trait Outlets: Send + Sync {
     /// The egress policy outbound requests obey.
     fn policy(&self) -> &Policy;
 
+    /// What answers work-item calls, once the server has one.
+    fn workplace(&self) -> Option<Arc<dyn Workplace>>;
+}
+
+/// What answers plugins' work-item calls: the domain's rules for work
+/// items, which live above the plugins and are handed down as this.
+pub trait Workplace: Send + Sync + std::fmt::Debug {
     /// Answers a work-item call of plugin `plugin` in `workspace`, through
     /// the same rules as a person's, audited as `plugin:NAME`. `write` says
     /// whether the plugin declared `work_items.write`.
@@ -409,7 +416,10 @@ impl HostCalls {
             .capabilities()
             .is_some_and(|c| c.allows(Capability::WorkItemsWrite));
         let name = self.plugin_name();
-        Ok(self.wait(self.outlets.work_items(&name, write, workspace, request))??)
+        let workplace = self.outlets.workplace().ok_or_else(|| {
+            Refusal::Server("no workplace is attached to answer work-item calls".into())
+        })?;
+        Ok(self.wait(workplace.work_items(&name, write, workspace, request))??)
     }
 
     fn settings(&self, slug: &str) -> Result<WorkspaceSettings, Refusal> {
