@@ -210,11 +210,14 @@ impl Scheduler {
         let claim = IdempotencyClaim::current();
         let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         let handle = tokio::spawn(IdempotencyClaim::carry(claim, async move {
-            this.clone().execute(task, run_id, scheduled_for).await;
-            this.runs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&run_id);
+            // A run that ended while the server was stopping stays listed:
+            // the shutdown, which lists it, records it as interrupted.
+            if this.clone().execute(task, run_id, scheduled_for).await {
+                this.runs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&run_id);
+            }
         }));
         runs.insert(
             run_id,

@@ -46,12 +46,17 @@ impl Drop for InFlight {
 }
 
 impl Scheduler {
+    /// Runs `task` and records how the run ended; answers false when the
+    /// server began stopping while it ran, in which case nothing is
+    /// recorded here: the shutdown records the run as interrupted (and
+    /// makes the task due again), whatever the plugin answered once its
+    /// host calls were refused.
     pub(super) async fn execute(
         self: Arc<Self>,
         task: TaskDef,
         run_id: i64,
         scheduled_for: String,
-    ) {
+    ) -> bool {
         let result = match &task.job {
             // Plugin tasks have their own limit, and stay in flight until
             // the plugin returns even after it.
@@ -67,6 +72,9 @@ impl Scheduler {
                 }
             }
         };
+        if *self.halted.borrow() {
+            return false;
+        }
         let (outcome, output, error) = match result {
             Ok(output) => ("ok", Some(output.to_string()), None),
             Err(Failure { outcome, message }) => {
@@ -76,6 +84,7 @@ impl Scheduler {
         };
         self.finish(&task.name, run_id, outcome, output, error)
             .await;
+        true
     }
 
     async fn run_core(&self, job: &Job) -> Result<Value, Failure> {
