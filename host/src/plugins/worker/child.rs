@@ -160,12 +160,20 @@ fn confine(
     sandbox::stay_with_parent(init.server_pid)
         .map_err(|e| format!("cannot tie the worker to the server: {e}"))?;
     let threads = conns.len();
+    // Every call thread sets itself up (its buffers, and the allocator's
+    // state for a new thread, which can reserve a lot of address space)
+    // before the cap is measured and set: on a busy machine a thread may
+    // not have run yet when it is spawned, and its first allocation would
+    // come out of the plugin's allowance, or fail under a small one.
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
     for (n, conn) in conns.into_iter().enumerate() {
+        let ready = ready.clone();
         std::thread::Builder::new()
             .name(format!("plugin-call-{n}"))
-            .spawn(move || serve_calls(handle, conn))
+            .spawn(move || serve_calls(handle, conn, &ready))
             .map_err(|e| format!("cannot start the call threads: {e}"))?;
     }
+    ready.wait();
     let cap = sandbox::limit_memory(memory).map_err(|e| format!("cannot limit memory: {e}"))?;
     let filter = sandbox::forbid_system_calls()?;
     let memory = if cap > 0 {
@@ -180,12 +188,16 @@ fn confine(
 
 /// A call thread: reads calls from its connection, runs them, and writes
 /// the answers, until the server closes it.
-fn serve_calls(handle: PluginHandle, conn: UnixStream) {
-    let Ok(writer) = conn.try_clone() else { return };
-    let conn = Mutex::new(Conn {
-        reader: BufReader::new(conn),
-        writer,
+fn serve_calls(handle: PluginHandle, conn: UnixStream, ready: &std::sync::Barrier) {
+    let writer = conn.try_clone();
+    let conn = writer.map(|writer| {
+        Mutex::new(Conn {
+            reader: BufReader::new(conn),
+            writer,
+        })
     });
+    ready.wait();
+    let Ok(conn) = conn else { return };
     loop {
         let next = {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
