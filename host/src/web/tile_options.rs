@@ -381,57 +381,44 @@ pub async fn save(
     check_csrf(&current, csrf)?;
     let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     let (tile, label, schema) = tile(&state, &access, id).await?;
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let config = match read(fields(&schema, &tile.config), &tile.config, &pairs) {
-        Ok(config) => config,
-        Err(fields) => {
-            let error = Some("Some options need another value: see below.".to_owned());
-            return page(
-                &state,
-                &current,
-                &access,
-                Shown {
-                    id,
-                    label,
-                    fields,
-                    error,
-                },
-                unprocessable,
-            )
-            .await;
-        }
+    let see_below = || Some("Some options need another value: see below.".to_owned());
+    let (fields, error) = match read(fields(&schema, &tile.config), &tile.config, &pairs) {
+        Err(fields) => (fields, see_below()),
+        Ok(config) => match dashboards::update_widget(&state, &access, id, &config).await {
+            Ok(_) => {
+                return Ok(see_other(&format!(
+                    "/w/{slug}/settings/dashboard?done=options"
+                )))
+            }
+            Err(DomainError::Invalid { field, message }) => {
+                let mut fields = fields(&schema, &config);
+                let key = field.as_deref().and_then(|f| f.strip_prefix("config."));
+                let error = match key.and_then(|key| fields.iter_mut().find(|f| f.key == key)) {
+                    Some(f) => {
+                        f.error = Some(sentence(&message, &f.key));
+                        see_below()
+                    }
+                    None => Some(sentence(&message, "")),
+                };
+                (fields, error)
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
-    match dashboards::update_widget(&state, &access, id, &config).await {
-        Ok(_) => Ok(see_other(&format!(
-            "/w/{slug}/settings/dashboard?done=options"
-        ))),
-        Err(DomainError::Invalid { field, message }) => {
-            let mut fields = fields(&schema, &config);
-            let key = field.as_deref().and_then(|f| f.strip_prefix("config."));
-            let beside = key.and_then(|key| fields.iter_mut().find(|f| f.key == key));
-            let error = match beside {
-                Some(f) => {
-                    f.error = Some(sentence(&message, &f.key));
-                    Some("Some options need another value: see below.".to_owned())
-                }
-                None => Some(sentence(&message, "")),
-            };
-            page(
-                &state,
-                &current,
-                &access,
-                Shown {
-                    id,
-                    label,
-                    fields,
-                    error,
-                },
-                unprocessable,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let shown = Shown {
+        id,
+        label,
+        fields,
+        error,
+    };
+    page(
+        &state,
+        &current,
+        &access,
+        shown,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 /// A refusal in words for the form: without the option's key in front.
