@@ -14,7 +14,7 @@ pub use super::workflow::{check_kind, workflow, Workflow, KINDS};
 use super::{fields, record, validate, DomainError, DomainResult, Reach};
 use crate::audit::{self, NewEvent};
 use crate::domain::authz::{Access, Permission};
-use crate::store::{self, NewWorkItem, WorkItem};
+use crate::store::{self, IdempotencyClaim, ItemCreate, WorkItem};
 
 /// The statuses `item` may move to next.
 pub fn next_statuses(item: &WorkItem) -> Vec<&'static str> {
@@ -289,29 +289,37 @@ pub async fn create(state: &dyn Reach, access: &Access, item: NewItem) -> Domain
             "a work item must be created by a user or a plugin".into(),
         ));
     }
+    let details = json!({"kind": checked.workflow.kind, "title": checked.title,
+                         "status": checked.workflow.initial, "fields": checked.fields});
+    let create = ItemCreate {
+        workspace_id: access.workspace.id,
+        kind: checked.workflow.kind,
+        title: checked.title,
+        description: checked.description,
+        status: checked.workflow.initial,
+        fields: checked.fields,
+        created_by_plugin: created_by_plugin.map(str::to_owned),
+        action: action(checked.workflow.kind, "create"),
+        actor,
+        details,
+    };
+    if IdempotencyClaim::current().is_none() {
+        // Written in a batch with the creates beside it.
+        return Ok(state.store().create_work_item(create).await?);
+    }
+    // A keyed request's key is recorded in the transaction of its change,
+    // which waits for its answer: it is written on its own.
     let mut tx = state.store().begin_write().await?;
-    let item = store::insert_work_item(
-        &mut tx,
-        access.workspace.id,
-        NewWorkItem {
-            kind: checked.workflow.kind,
-            title: &checked.title,
-            description: &checked.description,
-            status: checked.workflow.initial,
-            fields: &checked.fields,
-            created_by: actor.user_id,
-            created_by_plugin,
-        },
-    )
-    .await?;
+    let (workspace_id, new_item) = create.new_item();
+    let item = store::insert_work_item(&mut tx, workspace_id, new_item).await?;
     audit::append(
         &mut tx,
-        &actor,
+        &create.actor,
         NewEvent::new(
-            Some(access.workspace.id),
-            action(&item.kind, "create"),
+            Some(workspace_id),
+            create.action,
             item.id.to_string(),
-            json!({"kind": item.kind, "title": item.title, "status": item.status, "fields": item.fields}),
+            create.details,
         ),
     )
     .await?;

@@ -12,6 +12,7 @@
 //! must not fork (the audit log) take row locks.
 
 pub mod audit;
+mod batch;
 mod certificates;
 mod idempotency;
 mod integrations;
@@ -37,6 +38,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use batch::{ItemCreate, MAX_BATCH};
 pub use certificates::*;
 pub use idempotency::{IdempotencyClaim, Outcome as KeyOutcome, StoredKey, KEY_TAKEN};
 pub use integrations::*;
@@ -270,6 +272,8 @@ pub struct Store {
     sqlite_path: Option<std::path::PathBuf>,
     /// SQLite only: audit chain heads this process committed.
     heads: Option<HeadCache>,
+    /// Work item creates waiting to be written together.
+    creates: Arc<batch::CreateLanes>,
 }
 
 impl std::fmt::Debug for Store {
@@ -490,6 +494,7 @@ impl Store {
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             sqlite_path,
             heads: (backend == Backend::Sqlite).then(HeadCache::default),
+            creates: Arc::default(),
         })
     }
 

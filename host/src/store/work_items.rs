@@ -75,6 +75,8 @@ pub struct NewWorkItem<'a> {
     pub created_by: Option<i64>,
     /// The plugin that created it, if a plugin did.
     pub created_by_plugin: Option<&'a str>,
+    /// The creating person's email, which the item shows as its creator.
+    pub creator_email: Option<&'a str>,
 }
 
 /// Inserts a work item.
@@ -83,23 +85,106 @@ pub async fn insert_work_item(
     workspace_id: i64,
     item: NewWorkItem<'_>,
 ) -> StoreResult<WorkItem> {
+    let mut items = insert_work_items(conn, &[(workspace_id, item)]).await?;
+    Ok(items.remove(0))
+}
+
+/// Inserts work items (each with its workspace) with one statement, plus
+/// one that takes their ids: what a batch of creates costs, however many
+/// it holds. Answers them in the order given.
+pub async fn insert_work_items(
+    conn: &mut AnyConnection,
+    items: &[(i64, NewWorkItem<'_>)],
+) -> StoreResult<Vec<WorkItem>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = take_item_ids(conn, items.len()).await?;
     let at = now();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_by_plugin, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-    )
-    .bind(workspace_id)
-    .bind(item.kind)
-    .bind(item.title)
-    .bind(item.description)
-    .bind(item.status)
-    .bind(Value::Object(item.fields.clone()).to_string())
-    .bind(item.created_by)
-    .bind(item.created_by_plugin)
-    .bind(&at)
-    .fetch_one(&mut *conn)
-    .await?;
-    work_item_in(conn, workspace_id, id).await
+    let tuples: Vec<String> = (0..items.len())
+        .map(|i| {
+            let p = i * 10;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9,
+                p + 10,
+                p + 10
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO work_items (id, workspace_id, kind, title, description, status, fields, created_by, created_by_plugin, created_at, updated_at)
+         VALUES {}",
+        tuples.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for ((workspace_id, item), id) in items.iter().zip(&ids) {
+        query = query
+            .bind(*id)
+            .bind(*workspace_id)
+            .bind(item.kind)
+            .bind(item.title)
+            .bind(item.description)
+            .bind(item.status)
+            .bind(Value::Object(item.fields.clone()).to_string())
+            .bind(item.created_by)
+            .bind(item.created_by_plugin)
+            .bind(&at);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(items
+        .iter()
+        .zip(ids)
+        .map(|((_, item), id)| WorkItem {
+            id,
+            kind: item.kind.to_owned(),
+            title: item.title.to_owned(),
+            description: item.description.to_owned(),
+            status: item.status.to_owned(),
+            fields: item.fields.clone(),
+            created_by: match item.created_by_plugin {
+                Some(plugin) => Some(format!("plugin:{plugin}")),
+                None => item.creator_email.map(str::to_owned),
+            },
+            created_at: at.clone(),
+            updated_at: at.clone(),
+        })
+        .collect())
+}
+
+/// Takes `n` new work item ids, in increasing order. On SQLite the
+/// transaction holds the write lock, so the ids after the table's
+/// `AUTOINCREMENT` counter are free (inserting them moves the counter);
+/// on PostgreSQL they come from the column's sequence.
+async fn take_item_ids(conn: &mut AnyConnection, n: usize) -> StoreResult<Vec<i64>> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('work_items', 'id')) FROM generate_series(1, $1)",
+        )
+        .bind(n)
+        .fetch_all(&mut *conn)
+        .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    } else {
+        let last: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(last), 0) FROM (
+                 SELECT seq AS last FROM sqlite_sequence WHERE name = 'work_items'
+                 UNION ALL SELECT MAX(id) FROM work_items) known",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok((last + 1..=last + n).collect())
+    }
 }
 
 /// A work item of `workspace_id`, inside a transaction.

@@ -91,70 +91,164 @@ impl ChainAppender {
         actor: &Actor,
         event: NewEvent,
     ) -> StoreResult<i64> {
-        debug_assert_eq!(event.workspace_id, self.workspace_id);
-        match self.insert(tx, actor, &event).await {
-            Err(StoreError::Database(e))
-                if self.remembered && crate::store::is_unique_violation(&e) =>
-            {
-                // Another process appended since this one last did: read
-                // the real head (this transaction holds the write lock, so
-                // it cannot move again) and append after it.
-                tx.forget_head(self.chain_id);
-                let (seq, hash) = Self::read_head(tx, self.chain_id).await?;
-                self.seq = seq;
-                self.hash = hash;
-                self.remembered = false;
-                self.insert(tx, actor, &event).await
-            }
-            other => other,
+        // Another process may have appended since this one last did: then
+        // the head is read again (this transaction holds the write lock,
+        // so it cannot move again) and the event appended after it.
+        Ok(self.append_many(tx, &[(actor, event)]).await?[0])
+    }
+
+    /// Appends `events` (each with who acted, all of this chain) after the
+    /// head, in order, with one statement; their sequence numbers.
+    pub async fn append_many(
+        &mut self,
+        tx: &mut WriteTx,
+        events: &[(&Actor, NewEvent)],
+    ) -> StoreResult<Vec<i64>> {
+        debug_assert!(events
+            .iter()
+            .all(|(_, e)| e.workspace_id == self.workspace_id));
+        let refs: Vec<(&Actor, &NewEvent)> = events.iter().map(|(a, e)| (*a, e)).collect();
+        let mut chains = [(self.clone_head(), refs)];
+        let seqs = append_to_chains(tx, &mut chains).await?;
+        *self = chains[0].0.clone_head();
+        Ok(seqs)
+    }
+
+    fn clone_head(&self) -> Self {
+        Self {
+            chain_id: self.chain_id,
+            workspace_id: self.workspace_id,
+            seq: self.seq,
+            hash: self.hash.clone(),
+            remembered: self.remembered,
         }
     }
 
-    async fn insert(
-        &mut self,
-        tx: &mut WriteTx,
-        actor: &Actor,
-        event: &NewEvent,
-    ) -> StoreResult<i64> {
-        let seq = self.seq + 1;
-        let time = now();
-        let details = event.details.to_string();
-        let hash = HashInput {
-            chain_id: self.chain_id,
-            time: &time,
-            workspace_id: self.workspace_id,
-            actor_user_id: actor.user_id,
-            actor_token_id: actor.token_id,
-            actor: &actor.label,
-            action: event.action,
-            target: &event.target,
-            details: &details,
-            prev_hash: &self.hash,
-        }
-        .hash();
-        sqlx::query(
-            "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(self.chain_id)
-        .bind(seq)
-        .bind(&time)
-        .bind(self.workspace_id)
-        .bind(actor.user_id)
-        .bind(actor.token_id)
-        .bind(&actor.label)
-        .bind(event.action)
-        .bind(&event.target)
-        .bind(&details)
-        .bind(&self.hash)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
-        tx.note_head(self.chain_id, seq, &hash);
-        self.seq = seq;
-        self.hash = hash;
-        Ok(seq)
+    /// The rows that append `events` after this chain's head, moving the
+    /// head past them.
+    fn rows<'a>(&mut self, time: &str, events: &[(&'a Actor, &'a NewEvent)]) -> Vec<EventRow<'a>> {
+        events
+            .iter()
+            .map(|(actor, event)| {
+                let details = event.details.to_string();
+                let hash = HashInput {
+                    chain_id: self.chain_id,
+                    time,
+                    workspace_id: self.workspace_id,
+                    actor_user_id: actor.user_id,
+                    actor_token_id: actor.token_id,
+                    actor: &actor.label,
+                    action: event.action,
+                    target: &event.target,
+                    details: &details,
+                    prev_hash: &self.hash,
+                }
+                .hash();
+                self.seq += 1;
+                EventRow {
+                    chain_id: self.chain_id,
+                    workspace_id: self.workspace_id,
+                    seq: self.seq,
+                    actor,
+                    event,
+                    details,
+                    prev_hash: std::mem::replace(&mut self.hash, hash.clone()),
+                    hash,
+                }
+            })
+            .collect()
     }
+}
+
+/// One event as it is inserted.
+struct EventRow<'a> {
+    chain_id: i64,
+    workspace_id: Option<i64>,
+    seq: i64,
+    actor: &'a Actor,
+    event: &'a NewEvent,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Appends events to several chains (each with its opened appender) with
+/// one statement; the sequence numbers, in the order given. A chain whose
+/// head this process remembered but another process moved is read again
+/// (the transaction holds the write lock, so it cannot move again) and the
+/// events appended after it.
+pub async fn append_to_chains(
+    tx: &mut WriteTx,
+    chains: &mut [(ChainAppender, Vec<(&Actor, &NewEvent)>)],
+) -> StoreResult<Vec<i64>> {
+    match insert_rows(tx, chains).await {
+        Err(StoreError::Database(e))
+            if chains.iter().any(|(c, _)| c.remembered)
+                && crate::store::is_unique_violation(&e) =>
+        {
+            for (chain, _) in chains.iter_mut() {
+                tx.forget_head(chain.chain_id);
+                let (seq, hash) = ChainAppender::read_head(tx, chain.chain_id).await?;
+                chain.seq = seq;
+                chain.hash = hash;
+                chain.remembered = false;
+            }
+            insert_rows(tx, chains).await
+        }
+        other => other,
+    }
+}
+
+async fn insert_rows(
+    tx: &mut WriteTx,
+    chains: &mut [(ChainAppender, Vec<(&Actor, &NewEvent)>)],
+) -> StoreResult<Vec<i64>> {
+    let time = now();
+    // Work on copies, so that a failed insert leaves the heads as they were.
+    let mut heads: Vec<ChainAppender> = chains.iter().map(|(c, _)| c.clone_head()).collect();
+    let rows: Vec<EventRow<'_>> = heads
+        .iter_mut()
+        .zip(chains.iter())
+        .flat_map(|(head, (_, events))| head.rows(&time, events))
+        .collect();
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tuples: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let list: Vec<String> = (1..=12).map(|k| format!("${}", i * 12 + k)).collect();
+            format!("({})", list.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
+         VALUES {}",
+        tuples.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for row in &rows {
+        query = query
+            .bind(row.chain_id)
+            .bind(row.seq)
+            .bind(&time)
+            .bind(row.workspace_id)
+            .bind(row.actor.user_id)
+            .bind(row.actor.token_id)
+            .bind(&row.actor.label)
+            .bind(row.event.action)
+            .bind(&row.event.target)
+            .bind(&row.details)
+            .bind(&row.prev_hash)
+            .bind(&row.hash);
+    }
+    query.execute(&mut **tx).await?;
+    let seqs = rows.iter().map(|r| r.seq).collect();
+    drop(rows);
+    for ((chain, _), head) in chains.iter_mut().zip(heads) {
+        tx.note_head(head.chain_id, head.seq, &head.hash);
+        *chain = head;
+    }
+    Ok(seqs)
 }
 
 impl Store {
