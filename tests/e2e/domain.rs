@@ -21,6 +21,7 @@ on_both_databases!(
     nobody_grants_what_they_do_not_hold,
     failed_sign_ins_are_slowed_then_refused,
     sessions_end_when_signed_out_or_idle,
+    creates_arriving_together_are_written_together,
 );
 
 fn change(title: &str) -> NewItem {
@@ -730,5 +731,109 @@ fn sessions_end_when_signed_out_or_idle(db: TestDb) {
         // A weak password is refused by the rules.
         let weak = sessions::set_password(&state.store, &world.admin.user, "password1234").await;
         assert!(matches!(weak, Err(DomainError::Invalid { .. })), "{weak:?}");
+    });
+}
+
+fn creates_arriving_together_are_written_together(db: TestDb) {
+    use vigilo_host::audit::{self, Actor, NewEvent};
+    use vigilo_host::store::ItemCreate;
+
+    block_on(async {
+        let world = World::new(&db).await;
+        world.workspace("ops").await;
+        let access = world.admin_in("ops").await;
+        let store = world.state.store.clone();
+        let create = |title: String, user_id: Option<i64>| ItemCreate {
+            workspace_id: access.workspace.id,
+            kind: "task",
+            title: title.clone(),
+            description: String::new(),
+            status: "todo",
+            fields: Map::new(),
+            created_by_plugin: None,
+            actor: Actor {
+                user_id,
+                token_id: None,
+                label: "admin@example.com".into(),
+            },
+            action: "task.create",
+            details: json!({"kind": "task", "title": title}),
+        };
+        // A write of the workspace's chain holds the writer (SQLite) or the
+        // chain's head (PostgreSQL) while ten creates queue: the first is
+        // written alone, the other nine together once it commits. One of
+        // them names a creator who does not exist, which the database
+        // refuses.
+        let mut hold = store.begin_write().await.unwrap();
+        audit::append(
+            &mut hold,
+            &access.actor(),
+            NewEvent::new(
+                Some(access.workspace.id),
+                "workspace.update",
+                "ops",
+                json!({}),
+            ),
+        )
+        .await
+        .unwrap();
+        let mut creates = Vec::new();
+        for i in 0..10 {
+            let user = if i == 7 {
+                Some(999_999)
+            } else {
+                access.actor().user_id
+            };
+            let store = store.clone();
+            let item = create(format!("queued {i}"), user);
+            creates.push(tokio::spawn(
+                async move { store.create_work_item(item).await },
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            creates.iter().all(|c| !c.is_finished()),
+            "no create may finish while the chain is held"
+        );
+        hold.commit().await.unwrap();
+        let mut ids = Vec::new();
+        for (i, created) in creates.into_iter().enumerate() {
+            match created.await.unwrap() {
+                Ok(item) => {
+                    assert_eq!(item.title, format!("queued {i}"));
+                    assert_eq!(item.created_by.as_deref(), Some("admin@example.com"));
+                    assert_eq!(item.status, "todo");
+                    ids.push(item.id);
+                }
+                Err(e) => assert_eq!(i, 7, "create {i} failed: {e}"),
+            }
+        }
+        // Nine items, each with its own id, each stored as answered, each
+        // with its audit event, and the chain intact.
+        assert_eq!(ids.len(), 9);
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 9);
+        for id in &ids {
+            let stored = store.work_item(access.workspace.id, *id).await.unwrap();
+            assert!(stored.title.starts_with("queued "));
+            assert_eq!(stored.created_by.as_deref(), Some("admin@example.com"));
+        }
+        let events = store
+            .audit_events(access.workspace.id, 0, 1000)
+            .await
+            .unwrap();
+        let mut created: Vec<i64> = events
+            .iter()
+            .filter(|e| e.action == "task.create")
+            .map(|e| e.target.parse().unwrap())
+            .collect();
+        created.sort_unstable();
+        assert_eq!(created, unique);
+        let report = vigilo_host::domain::audit::verify(&world.state, &access, true)
+            .await
+            .unwrap();
+        assert!(report.intact, "{report:?}");
     });
 }

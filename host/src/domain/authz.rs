@@ -107,14 +107,15 @@ impl Caller {
                 format!("{} is not a member of workspace `{slug}`", self.user.email),
             )
         };
-        let Some(workspace) = store.workspace_by_slug(slug).await? else {
+        let Some((workspace, membership)) =
+            store.workspace_with_membership(slug, self.user.id).await?
+        else {
             return Err(if self.user.platform_admin {
                 DomainError::NotFound(format!("no workspace `{slug}`"))
             } else {
                 not_a_member()
             });
         };
-        let membership = store.membership(workspace.id, self.user.id).await?;
         let permissions = if self.user.platform_admin {
             PermissionSet::all()
         } else {

@@ -59,17 +59,24 @@ pub struct CustomRole {
 }
 
 fn custom_role_from_row(row: &AnyRow) -> StoreResult<CustomRole> {
+    custom_role_from(row, ["id", "name", "created_at"])
+}
+
+/// A custom role from `row`, whose id, name and creation time are in the
+/// columns `names`.
+fn custom_role_from(row: &AnyRow, names: [&str; 3]) -> StoreResult<CustomRole> {
+    let [id, name, created_at] = names;
     let base: String = row.try_get("base_role")?;
     let perms: String = row.try_get("permissions")?;
     let perms: Vec<String> = serde_json::from_str(&perms)
         .map_err(|e| StoreError::Corrupt(format!("custom role permissions: {e}")))?;
     Ok(CustomRole {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
+        id: row.try_get(id)?,
+        name: row.try_get(name)?,
         base_role: base.parse().map_err(StoreError::Corrupt)?,
         permissions: PermissionSet::parse(perms.iter().map(String::as_str))
             .map_err(StoreError::Corrupt)?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get(created_at)?,
     })
 }
 
@@ -458,6 +465,48 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(workspace_from_row).collect()
+    }
+
+    /// Workspace `slug` and the membership of `user_id` in it, with one
+    /// statement: what every request to a workspace reads first.
+    pub async fn workspace_with_membership(
+        &self,
+        slug: &str,
+        user_id: i64,
+    ) -> StoreResult<Option<(Workspace, Option<Membership>)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {WORKSPACE_COLUMNS}, m.role AS member_role, c.id AS role_id,
+                    c.name AS role_name, c.base_role, c.permissions, c.created_at AS role_created_at
+             FROM workspaces w
+             LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = $2
+             LEFT JOIN custom_roles c ON c.id = m.custom_role_id
+             WHERE w.slug = $1"
+        ))
+        .bind(slug)
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let workspace = workspace_from_row(&row)?;
+        let role: Option<String> = row.try_get("member_role")?;
+        let Some(role) = role else {
+            return Ok(Some((workspace, None)));
+        };
+        let role_id: Option<i64> = row.try_get("role_id")?;
+        let custom_role = match role_id {
+            None => None,
+            Some(_) => Some(custom_role_from(
+                &row,
+                ["role_id", "role_name", "role_created_at"],
+            )?),
+        };
+        Ok(Some((
+            workspace,
+            Some(Membership {
+                role: role.parse().map_err(StoreError::Corrupt)?,
+                custom_role,
+            }),
+        )))
     }
 
     /// The membership of `user_id` in `workspace_id`.
