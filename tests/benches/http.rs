@@ -3,8 +3,10 @@
 //! kept-alive connection, on SQLite, on PostgreSQL with one replica and on
 //! PostgreSQL with two replicas sharing one database.
 //!
-//! For each setup it measures, for `BENCH_SECS` seconds each (5 by
-//! default, after a warm-up):
+//! For each setup it measures, for `BENCH_SECS` seconds each (3 by
+//! default, after a warm-up), in `BENCH_ROUNDS` rounds (3) in which the
+//! setups take turns, so that a slow minute of the machine weighs on all of
+//! them alike (each figure is the median round):
 //!
 //! 1. `GET /api/v1/plugins`;
 //! 2. validated creates in one workspace: a `change` with a
@@ -14,8 +16,7 @@
 //! 3. the same creates spread over 8 workspaces (client `c` writes to
 //!    workspace `c % 8`);
 //! 4. `GET /api/v1/workspaces/big/dashboard` with the Kanban overview over
-//!    100,000 work items (`BENCH_ITEMS` to change; SQLite and one
-//!    PostgreSQL replica).
+//!    100,000 work items (`BENCH_ITEMS` to change).
 //!
 //! With two replicas, client `c` sends to replica `c % 2`. It prints
 //! throughput and p50/p99 latency of each, then the ratios the README
@@ -25,6 +26,8 @@
 //!     cargo bench -p vigilo-tests --bench http
 //!
 //! PostgreSQL is measured when `VIGILO_TEST_POSTGRES_URL` is set.
+//! `VIGILO_BENCH_SERVER` runs another `vigilo-server` binary (an earlier
+//! version, say) instead of this checkout's release build.
 //! `BENCH_CLIENTS` changes the number of clients; `BENCH_ONLY=sqlite` (or
 //! `postgres`) measures one backend. The figures go into the README.
 
@@ -199,6 +202,10 @@ impl Installation {
         let mut servers = Vec::new();
         let start = |config: &Path, port: u16, dir: &Path| {
             let mut command = server_command(config);
+            if let Some(binary) = std::env::var_os("VIGILO_BENCH_SERVER") {
+                command = std::process::Command::new(binary);
+                command.arg("--config").arg(config);
+            }
             // The tier is the installation's default, as an operator has it.
             command.env_remove("VIGILO_PLUGIN_ISOLATION");
             let server = ServerProcess::spawn(command, port, &dir.join("server.log"));
@@ -370,73 +377,118 @@ impl Installation {
     }
 }
 
+/// The median of each figure over several rounds.
+fn median(runs: &[Figures]) -> Figures {
+    let pick = |f: &dyn Fn(&Figures) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    Figures {
+        rate: pick(&|f| f.rate),
+        p50: Duration::from_secs_f64(pick(&|f| f.p50.as_secs_f64())),
+        p99: Duration::from_secs_f64(pick(&|f| f.p99.as_secs_f64())),
+    }
+}
+
+/// One setup under test and its figures, round by round.
+struct Setup {
+    name: &'static str,
+    install: Installation,
+    replicas: usize,
+    figures: [Vec<Figures>; 4],
+}
+
+const LOADS: [&str; 4] = [
+    "plugin list",
+    "creates, one workspace",
+    "creates, eight workspaces",
+    "dashboard over the big workspace",
+];
+
 fn main() {
     let clients = env("BENCH_CLIENTS", 16);
-    let duration = Duration::from_secs(env("BENCH_SECS", 5) as u64);
+    let duration = Duration::from_secs(env("BENCH_SECS", 3) as u64);
+    let rounds = env("BENCH_ROUNDS", 3);
     let items = env("BENCH_ITEMS", 100_000);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     release_file("vigilo-server");
-    let warm = Duration::from_secs(1);
-    println!("{clients} clients, {} s per figure", duration.as_secs());
-
-    let mut creates_one = Vec::new();
-    let mut setups: Vec<(&str, Option<TestDb>, usize)> = Vec::new();
+    let warm = Duration::from_millis(500);
+    println!(
+        "{clients} clients; each figure the median of {rounds} rounds of {} s, \
+         the setups taking turns",
+        duration.as_secs()
+    );
+    let mut wanted: Vec<(&'static str, TestDb, usize)> = Vec::new();
     if only.is_empty() || only == "sqlite" {
-        setups.push(("SQLite", Some(TestDb::sqlite()), 1));
+        wanted.push(("SQLite", TestDb::sqlite(), 1));
     }
     if only.is_empty() || only == "postgres" {
         match (TestDb::postgres(), TestDb::postgres()) {
             (Some(one), Some(two)) => {
-                setups.push(("PostgreSQL, one replica", Some(one), 1));
-                setups.push(("PostgreSQL, two replicas", Some(two), 2));
+                wanted.push(("PostgreSQL, one replica", one, 1));
+                wanted.push(("PostgreSQL, two replicas", two, 2));
             }
             _ => println!("PostgreSQL: skipped (set VIGILO_TEST_POSTGRES_URL)"),
         }
     }
-    for (name, db, replicas) in setups {
-        let install = Installation::start(db.unwrap(), replicas);
-        install.workspaces(8);
-        println!("\n{name}");
-        install.plugin_list(clients, warm);
-        println!(
-            "  plugin list                   {}",
-            install.plugin_list(clients, duration)
-        );
-        install.creates(clients, warm, 1);
-        let one = install.creates(clients, duration, 1);
-        println!("  creates, one workspace        {one}");
-        install.creates(clients, warm, 8);
-        let eight = install.creates(clients, duration, 8);
-        println!("  creates, eight workspaces     {eight}");
-        println!(
-            "  one workspace / eight         {:.2}",
-            one.rate / eight.rate
-        );
-        creates_one.push((name, replicas, one));
-        if replicas == 1 {
+    let mut setups: Vec<Setup> = wanted
+        .into_iter()
+        .map(|(name, db, replicas)| {
+            let install = Installation::start(db, replicas);
+            install.workspaces(8);
             install.big_workspace(items);
-            install.dashboard(clients, warm);
-            println!(
-                "  dashboard over {items} items {}",
-                install.dashboard(clients, duration)
-            );
+            Setup {
+                name,
+                install,
+                replicas,
+                figures: Default::default(),
+            }
+        })
+        .collect();
+    for _ in 0..rounds {
+        for setup in &mut setups {
+            let install = &setup.install;
+            let loads: [&dyn Fn(Duration) -> Figures; 4] = [
+                &|d| install.plugin_list(clients, d),
+                &|d| install.creates(clients, d, 1),
+                &|d| install.creates(clients, d, 8),
+                &|d| install.dashboard(clients, d),
+            ];
+            for (load, figures) in loads.iter().zip(setup.figures.iter_mut()) {
+                load(warm);
+                figures.push(load(duration));
+            }
         }
-        install.verify();
+    }
+    for setup in &setups {
+        println!("\n{}", setup.name);
+        for (name, runs) in LOADS.iter().zip(&setup.figures) {
+            println!("  {name:<34} {}", median(runs));
+        }
+        println!(
+            "  {:<34} {:.2}",
+            "one workspace / eight workspaces",
+            median(&setup.figures[1]).rate / median(&setup.figures[2]).rate
+        );
+        setup.install.verify();
         if let Ok(dir) = std::env::var("BENCH_LOGS") {
-            for (i, server) in install.servers.iter().enumerate() {
-                let file = format!("{dir}/{}-{i}.log", name.replace([' ', ','], "_"));
+            for (i, server) in setup.install.servers.iter().enumerate() {
+                let file = format!("{dir}/{}-{i}.log", setup.name.replace([' ', ','], "_"));
                 std::fs::write(file, server.log()).unwrap();
             }
         }
     }
-    let postgres: Vec<_> = creates_one
-        .iter()
-        .filter(|(name, ..)| name.starts_with("PostgreSQL"))
-        .collect();
-    if let [(_, 1, one), (_, 2, two)] = postgres.as_slice() {
+    let creates = |replicas: usize| {
+        setups
+            .iter()
+            .find(|s| s.name.starts_with("PostgreSQL") && s.replicas == replicas)
+            .map(|s| median(&s.figures[1]).rate)
+    };
+    if let (Some(one), Some(two)) = (creates(1), creates(2)) {
         println!(
-            "\nPostgreSQL creates in one workspace, two replicas / one: {:.2}",
-            two.rate / one.rate
+            "\nPostgreSQL, creates in one workspace: two replicas / one replica {:.2}",
+            two / one
         );
     }
 }
