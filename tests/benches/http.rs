@@ -39,7 +39,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use vigilo_tests::plugins::reference_plugin;
 use vigilo_tests::process::{config_file, create_admin, server_command, ServerProcess};
-use vigilo_tests::{Backend, TestDb};
+use vigilo_tests::TestDb;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -312,39 +312,7 @@ impl Installation {
             json!({"name": "Big", "slug": "big", "region": "eu"}),
             201,
         );
-        let id = self
-            .db
-            .number("SELECT id FROM workspaces WHERE slug = 'big'");
-        let statuses = [
-            (
-                "change",
-                ["draft", "approved", "in_progress", "done"].as_slice(),
-            ),
-            (
-                "incident",
-                ["open", "investigating", "mitigated", "resolved"].as_slice(),
-            ),
-            ("task", ["todo", "doing", "done"].as_slice()),
-        ];
-        let mut inserted = 0;
-        while inserted < items {
-            let batch = (items - inserted).min(2000);
-            let rows: Vec<String> = (inserted..inserted + batch)
-                .map(|i| {
-                    let (kind, list) = statuses[i % 3];
-                    let status = list[(i / 3) % list.len()];
-                    format!("({id}, '{kind}', 'item {i}', '', '{status}', '{{}}', NULL, '2026-11-24T00:00:00.000000Z', '2026-11-24T00:00:00.000000Z')")
-                })
-                .collect();
-            self.db.execute(&format!(
-                "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_at, updated_at) VALUES {}",
-                rows.join(", ")
-            ));
-            inserted += batch;
-        }
-        if self.db.backend == Backend::Postgres {
-            self.db.execute("ANALYZE work_items");
-        }
+        self.db.seed_work_items("big", items);
         post(
             base,
             token,

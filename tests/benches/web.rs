@@ -45,43 +45,7 @@ fn main() {
         "/api/v1/workspaces",
         json!({"name": "Ops", "slug": "ops", "region": "us"}),
     );
-    let id = server
-        .db
-        .number("SELECT id FROM workspaces WHERE slug = 'ops'");
-    let statuses = [
-        (
-            "change",
-            [
-                "draft",
-                "pending_approval",
-                "approved",
-                "in_progress",
-                "done",
-            ]
-            .as_slice(),
-        ),
-        (
-            "incident",
-            ["open", "investigating", "mitigated", "resolved"].as_slice(),
-        ),
-        ("task", ["todo", "doing", "done"].as_slice()),
-    ];
-    let mut inserted = 0;
-    while inserted < items {
-        let batch = (items - inserted).min(1000);
-        let rows: Vec<String> = (inserted..inserted + batch)
-            .map(|i| {
-                let (kind, list) = statuses[i % 3];
-                let status = list[(i / 3) % list.len()];
-                format!("({id}, '{kind}', 'item {i}', '', '{status}', '{{}}', NULL, '2026-11-24T00:00:00.000000Z', '2026-11-24T00:00:00.000000Z')")
-            })
-            .collect();
-        server.db.execute(&format!(
-            "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_at, updated_at) VALUES {}",
-            rows.join(", ")
-        ));
-        inserted += batch;
-    }
+    server.db.seed_work_items("ops", items);
     admin.create(
         "/api/v1/workspaces/ops/dashboard/widgets",
         json!({"widget": "kanban_overview"}),

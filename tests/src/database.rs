@@ -103,6 +103,50 @@ impl TestDb {
         })
     }
 
+    /// Inserts `n` work items into workspace `slug` directly (for
+    /// benchmarks over large workspaces): the three kinds in turn, spread
+    /// over their statuses, titled `item 0`, `item 1`, …
+    pub fn seed_work_items(&self, slug: &str, n: usize) {
+        let id = self.number(&format!("SELECT id FROM workspaces WHERE slug = '{slug}'"));
+        let statuses = [
+            (
+                "change",
+                [
+                    "draft",
+                    "pending_approval",
+                    "approved",
+                    "in_progress",
+                    "done",
+                ]
+                .as_slice(),
+            ),
+            (
+                "incident",
+                ["open", "investigating", "mitigated", "resolved"].as_slice(),
+            ),
+            ("task", ["todo", "doing", "done"].as_slice()),
+        ];
+        let mut inserted = 0;
+        while inserted < n {
+            let batch = (n - inserted).min(1000);
+            let rows: Vec<String> = (inserted..inserted + batch)
+                .map(|i| {
+                    let (kind, list) = statuses[i % 3];
+                    let status = list[(i / 3) % list.len()];
+                    format!("({id}, '{kind}', 'item {i}', '', '{status}', '{{}}', NULL, '2026-11-24T00:00:00.000000Z', '2026-11-24T00:00:00.000000Z')")
+                })
+                .collect();
+            self.execute(&format!(
+                "INSERT INTO work_items (workspace_id, kind, title, description, status, fields, created_by, created_at, updated_at) VALUES {}",
+                rows.join(", ")
+            ));
+            inserted += batch;
+        }
+        if self.backend == Backend::Postgres {
+            self.execute("ANALYZE work_items");
+        }
+    }
+
     /// Reads the first column (as text, or NULL) of every row a query returns.
     pub fn column(&self, sql: &str) -> Vec<Option<String>> {
         self.rows(sql)
