@@ -81,6 +81,23 @@ pub enum StoreError {
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The `VALUES` list of a statement inserting `rows` rows of `columns`
+/// values each. On SQLite the placeholders are anonymous (`?`): SQLite finds
+/// a numbered placeholder's name by walking the list of names, so binding
+/// thousands of `$N` costs time that grows with the square of their number.
+pub fn values_list(backend: Backend, rows: usize, columns: usize) -> String {
+    let row = |r: usize| -> String {
+        let values: Vec<String> = (1..=columns)
+            .map(|c| match backend {
+                Backend::Sqlite => "?".to_owned(),
+                Backend::Postgres => format!("${}", r * columns + c),
+            })
+            .collect();
+        format!("({})", values.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// Whether `e` is a unique-key violation.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -99,31 +99,18 @@ pub async fn insert_work_items(
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = take_item_ids(conn, items.len()).await?;
+    let backend = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let ids = take_item_ids(conn, backend, items.len()).await?;
     let at = now();
-    let tuples: Vec<String> = (0..items.len())
-        .map(|i| {
-            let p = i * 10;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9,
-                p + 10,
-                p + 10
-            )
-        })
-        .collect();
+    // Both times are the same value, bound twice.
     let sql = format!(
         "INSERT INTO work_items (id, workspace_id, kind, title, description, status, fields, created_by, created_by_plugin, created_at, updated_at)
          VALUES {}",
-        tuples.join(", ")
+        super::values_list(backend, items.len(), 11)
     );
     let mut query = sqlx::query(&sql);
     for ((workspace_id, item), id) in items.iter().zip(&ids) {
@@ -137,6 +124,7 @@ pub async fn insert_work_items(
             .bind(Value::Object(item.fields.clone()).to_string())
             .bind(item.created_by)
             .bind(item.created_by_plugin)
+            .bind(&at)
             .bind(&at);
     }
     query.execute(&mut *conn).await?;
@@ -164,9 +152,13 @@ pub async fn insert_work_items(
 /// transaction holds the write lock, so the ids after the table's
 /// `AUTOINCREMENT` counter are free (inserting them moves the counter);
 /// on PostgreSQL they come from the column's sequence.
-async fn take_item_ids(conn: &mut AnyConnection, n: usize) -> StoreResult<Vec<i64>> {
+async fn take_item_ids(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    n: usize,
+) -> StoreResult<Vec<i64>> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+    if backend == Backend::Postgres {
         let mut ids: Vec<i64> = sqlx::query_scalar(
             "SELECT nextval(pg_get_serial_sequence('work_items', 'id')) FROM generate_series(1, $1)",
         )

@@ -214,16 +214,10 @@ async fn insert_rows(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let tuples: Vec<String> = (0..rows.len())
-        .map(|i| {
-            let list: Vec<String> = (1..=12).map(|k| format!("${}", i * 12 + k)).collect();
-            format!("({})", list.join(", "))
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO audit_events (chain_id, seq, time, workspace_id, actor_user_id, actor_token_id, actor, action, target, details, prev_hash, hash)
          VALUES {}",
-        tuples.join(", ")
+        super::values_list(tx.backend(), rows.len(), 12)
     );
     let mut query = sqlx::query(&sql);
     for row in &rows {
