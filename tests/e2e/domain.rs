@@ -22,6 +22,7 @@ on_both_databases!(
     failed_sign_ins_are_slowed_then_refused,
     sessions_end_when_signed_out_or_idle,
     creates_arriving_together_are_written_together,
+    keyed_creates_join_the_batch_with_their_answers,
 );
 
 fn change(title: &str) -> NewItem {
@@ -831,6 +832,169 @@ fn creates_arriving_together_are_written_together(db: TestDb) {
             .collect();
         created.sort_unstable();
         assert_eq!(created, unique);
+        let report = vigilo_host::domain::audit::verify(&world.state, &access, true)
+            .await
+            .unwrap();
+        assert!(report.intact, "{report:?}");
+    });
+}
+
+fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
+    use std::time::{Duration, Instant};
+    use vigilo_host::audit::{self, NewEvent};
+    use vigilo_host::store::{IdempotencyClaim, ItemCreate, KeyOutcome, StoreError, KEY_TAKEN};
+
+    block_on(async {
+        let world = World::new(&db).await;
+        world.workspace("ops").await;
+        let access = world.admin_in("ops").await;
+        let store = world.state.store.clone();
+        let create = |title: &str| ItemCreate {
+            workspace_id: access.workspace.id,
+            kind: "task",
+            title: title.into(),
+            description: String::new(),
+            status: "todo",
+            fields: Map::new(),
+            created_by_plugin: None,
+            actor: access.actor(),
+            action: "task.create",
+            details: json!({"kind": "task", "title": title}),
+        };
+        let claim = |key: &str| IdempotencyClaim::new("token".into(), key.into(), format!("{key}-request"));
+        // A key recorded earlier, with its answer.
+        let earlier = claim("taken");
+        let first = earlier
+            .run(store.create_work_item(create("earlier")))
+            .await
+            .unwrap();
+        let kept = earlier.finish(&store, 201, "earlier answer", true).await.unwrap();
+        assert_eq!(kept, KeyOutcome::Kept);
+
+        // The chain is held while creates with and without keys queue.
+        let mut hold = store.begin_write().await.unwrap();
+        audit::append(
+            &mut hold,
+            &access.actor(),
+            NewEvent::new(Some(access.workspace.id), "workspace.update", "ops", json!({})),
+        )
+        .await
+        .unwrap();
+        let leader = tokio::spawn({
+            let store = store.clone();
+            let item = create("leader");
+            async move { store.create_work_item(item).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut plain = Vec::new();
+        for title in ["plain a", "plain b"] {
+            let store = store.clone();
+            let item = create(title);
+            plain.push(tokio::spawn(async move { store.create_work_item(item).await }));
+        }
+        // A keyed request answers as soon as it has its item, and checks
+        // that nothing of it is visible before that answer is kept.
+        let keyed = |key: &'static str, title: &str, answers: bool| {
+            let store = store.clone();
+            let item = create(title);
+            let claim = claim(key);
+            let workspace_id = access.workspace.id;
+            tokio::spawn(async move {
+                let created = claim.run(store.create_work_item(item)).await;
+                let handed = Instant::now();
+                let visible = match &created {
+                    Ok(item) => Some(store.work_item(workspace_id, item.id).await.is_ok()),
+                    Err(_) => None,
+                };
+                let checked_in_time = handed.elapsed() < Duration::from_millis(50);
+                if !answers {
+                    // This request is slow to answer: the batch commits
+                    // without it, and its answer is kept afterwards.
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+                let outcome = match &created {
+                    Ok(item) => Some(
+                        claim
+                            .finish(&store, 201, &format!("answer {}", item.id), true)
+                            .await
+                            .unwrap(),
+                    ),
+                    Err(_) => None,
+                };
+                (created, visible, checked_in_time, outcome, claim.lost())
+            })
+        };
+        let k1 = keyed("k1", "keyed 1", true);
+        let k2 = keyed("k2", "keyed 2", true);
+        let slow = keyed("slow", "keyed slow", false);
+        let taken = keyed("taken", "keyed again", true);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !leader.is_finished()
+                && plain.iter().all(|c| !c.is_finished())
+                && !k1.is_finished()
+                && !taken.is_finished(),
+            "no create may finish while the chain is held"
+        );
+        hold.commit().await.unwrap();
+        assert_eq!(leader.await.unwrap().unwrap().title, "leader");
+
+        let mut ids = Vec::new();
+        for (task, title) in [(k1, "keyed 1"), (k2, "keyed 2"), (slow, "keyed slow")] {
+            let (created, visible, in_time, outcome, lost) = task.await.unwrap();
+            let item = created.unwrap_or_else(|e| panic!("{title}: {e}"));
+            assert_eq!(item.title, title);
+            if in_time {
+                assert_eq!(
+                    visible,
+                    Some(false),
+                    "{title} must not be visible before its answer is kept"
+                );
+            }
+            assert_eq!(outcome, Some(KeyOutcome::Kept), "{title}");
+            assert!(!lost);
+            ids.push(item.id);
+        }
+        for task in plain {
+            ids.push(task.await.unwrap().unwrap().id);
+        }
+        // The key recorded earlier wins: the create carrying it again fails
+        // alone, and writes nothing.
+        let (created, _, _, outcome, lost) = taken.await.unwrap();
+        match created {
+            Err(StoreError::Conflict(message)) => assert_eq!(message, KEY_TAKEN),
+            other => panic!("a taken key must fail its create, got {other:?}"),
+        }
+        assert!(lost && outcome.is_none());
+
+        // Each key holds its own request's answer, the earlier one too.
+        for (key, id) in [("k1", ids[0]), ("k2", ids[1]), ("slow", ids[2])] {
+            let stored = store.idempotency_key("token", key).await.unwrap().unwrap();
+            assert_eq!(stored.request_hash, format!("{key}-request"));
+            assert_eq!(stored.status, Some(201));
+            let sealed = stored.response.unwrap();
+            assert_eq!(sealed, format!("answer {id}"));
+        }
+        let stored = store.idempotency_key("token", "taken").await.unwrap().unwrap();
+        assert_eq!(stored.response.as_deref(), Some("earlier answer"));
+
+        // Every item once, each with its audit event, and the chain intact.
+        let events = store
+            .audit_events(access.workspace.id, 0, 1000)
+            .await
+            .unwrap();
+        let titles: Vec<String> = events
+            .iter()
+            .filter(|e| e.action == "task.create")
+            .map(|e| e.details["title"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let mut sorted = titles.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["earlier", "keyed 1", "keyed 2", "keyed slow", "leader", "plain a", "plain b"]
+        );
+        assert_ne!(first.id, ids[0]);
         let report = vigilo_host::domain::audit::verify(&world.state, &access, true)
             .await
             .unwrap();

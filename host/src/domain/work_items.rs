@@ -12,9 +12,8 @@ use serde_json::{json, Map, Value};
 
 pub use super::workflow::{check_kind, workflow, Workflow, KINDS};
 use super::{fields, record, validate, DomainError, DomainResult, Reach};
-use crate::audit::{self, NewEvent};
 use crate::domain::authz::{Access, Permission};
-use crate::store::{self, IdempotencyClaim, ItemCreate, WorkItem};
+use crate::store::{self, ItemCreate, WorkItem};
 
 /// The statuses `item` may move to next.
 pub fn next_statuses(item: &WorkItem) -> Vec<&'static str> {
@@ -303,28 +302,9 @@ pub async fn create(state: &dyn Reach, access: &Access, item: NewItem) -> Domain
         actor,
         details,
     };
-    if IdempotencyClaim::current().is_none() {
-        // Written in a batch with the creates beside it.
-        return Ok(state.store().create_work_item(create).await?);
-    }
-    // A keyed request's key is recorded in the transaction of its change,
-    // which waits for its answer: it is written on its own.
-    let mut tx = state.store().begin_write().await?;
-    let (workspace_id, new_item) = create.new_item();
-    let item = store::insert_work_item(&mut tx, workspace_id, new_item).await?;
-    audit::append(
-        &mut tx,
-        &create.actor,
-        NewEvent::new(
-            Some(workspace_id),
-            create.action,
-            item.id.to_string(),
-            create.details,
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(item)
+    // Written in a batch with the creates beside it (with the request's
+    // Idempotency-Key, when it has one).
+    Ok(state.store().create_work_item(create).await?)
 }
 
 /// Changes to an item; `None` members stay as they are.

@@ -17,6 +17,18 @@
 //! gives (a failed batch is written again one create at a time, so one bad
 //! create never fails the others).
 //!
+//! A create that is the first write of a request with an `Idempotency-Key`
+//! joins the batch too. The batch records its key (one statement for all
+//! the keys it carries; a key another request recorded first fails its own
+//! create alone, with [`super::KEY_TAKEN`]), hands the request its item
+//! *before* committing, and waits, up to [`FLUSH_AFTER`], for the request's
+//! answer, which it keeps beside the key (one statement for all the
+//! answers) before it commits. So the change, its key and its answer commit
+//! together, as they do for a request's own transaction (see
+//! [`super::IdempotencyClaim`]), and a key costs a batch two statements
+//! instead of a transaction per request. An answer that comes later is kept
+//! by a transaction of its own.
+//!
 //! A batch runs on a task of its own, so a request that stops waiting (its
 //! client went away) never abandons the creates of the others.
 
@@ -24,10 +36,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
+use sqlx::Row;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::audit::{append_to_chains, ChainAppender};
-use super::{insert_work_items, Backend, NewWorkItem, Store, StoreError, StoreResult, WorkItem};
+use super::idempotency::{self, IdempotencyClaim, FLUSH_AFTER};
+use super::{
+    insert_work_items, now, values_list, Backend, NewWorkItem, Store, StoreError, StoreResult,
+    WorkItem, WriteTx,
+};
 use crate::audit::{Actor, NewEvent};
 
 /// The most creates one batch writes.
@@ -80,6 +98,9 @@ impl ItemCreate {
 
 struct Queued {
     create: ItemCreate,
+    /// The `Idempotency-Key` of the request, when this create is the first
+    /// thing it writes.
+    claim: Option<Arc<IdempotencyClaim>>,
     answer: oneshot::Sender<StoreResult<WorkItem>>,
 }
 
@@ -87,7 +108,7 @@ struct Queued {
 #[derive(Default)]
 struct Lane {
     waiting: Mutex<Vec<Queued>>,
-    writing: tokio::sync::Mutex<()>,
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The lanes of a store.
@@ -107,6 +128,11 @@ impl Store {
     /// Creates a work item and appends its audit event, in a batch with the
     /// creates that queue beside it (see the module's documentation).
     pub async fn create_work_item(&self, create: ItemCreate) -> StoreResult<WorkItem> {
+        // A change the request made before is committed first, as before
+        // any write transaction; a key no write recorded yet goes with this
+        // create.
+        IdempotencyClaim::flush_current().await?;
+        let claim = idempotency::pending_claim();
         let key = match self.backend {
             Backend::Sqlite => 0,
             Backend::Postgres => create.workspace_id,
@@ -116,7 +142,11 @@ impl Store {
         lane.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Queued { create, answer });
+            .push(Queued {
+                create,
+                claim,
+                answer,
+            });
         loop {
             tokio::select! {
                 biased;
@@ -125,7 +155,7 @@ impl Store {
                         Err(StoreError::Database(sqlx::Error::WorkerCrashed))
                     });
                 }
-                writing = lane.writing.lock() => {
+                writing = lane.writing.clone().lock_owned() => {
                     let batch: Vec<Queued> = {
                         let mut waiting = lane.waiting.lock().unwrap_or_else(|e| e.into_inner());
                         let n = waiting.len().min(MAX_BATCH);
@@ -138,74 +168,248 @@ impl Store {
                             Err(StoreError::Database(sqlx::Error::WorkerCrashed))
                         });
                     }
+                    // The lane is the batch's until it is written. This
+                    // create's answer comes from it like the others' (a
+                    // keyed create's before the batch commits, since the
+                    // batch waits for the request's answer).
                     let store = self.clone();
-                    let _ = tokio::spawn(async move { store.write_batch(batch).await }).await;
-                    drop(writing);
+                    tokio::spawn(async move {
+                        store.write_batch(batch).await;
+                        drop(writing);
+                    });
                 }
             }
         }
     }
 
     async fn write_batch(&self, batch: Vec<Queued>) {
-        let creates: Vec<&ItemCreate> = batch.iter().map(|q| &q.create).collect();
-        match self.insert_batch(&creates).await {
-            Ok(items) => {
-                for (queued, item) in batch.into_iter().zip(items) {
-                    let _ = queued.answer.send(Ok(item));
-                }
+        let Err((e, mut unsettled)) = self.write(batch).await else {
+            return;
+        };
+        if unsettled.len() == 1 {
+            if let Some(queued) = unsettled.pop() {
+                let _ = queued.answer.send(Err(e));
             }
-            Err(e) if batch.len() == 1 => {
-                if let Some(queued) = batch.into_iter().next() {
+            return;
+        }
+        // One create may have failed the others: each is written again on
+        // its own, and fails alone.
+        for queued in unsettled {
+            if let Err((e, mut unsettled)) = self.write(vec![queued]).await {
+                if let Some(queued) = unsettled.pop() {
                     let _ = queued.answer.send(Err(e));
-                }
-            }
-            Err(_) => {
-                for queued in batch {
-                    let answer = self
-                        .insert_batch(&[&queued.create])
-                        .await
-                        .map(|mut items| items.remove(0));
-                    let _ = queued.answer.send(answer);
                 }
             }
         }
     }
 
-    /// Writes `creates` in one transaction.
-    async fn insert_batch(&self, creates: &[&ItemCreate]) -> StoreResult<Vec<WorkItem>> {
-        let mut tx = self.begin_write().await?;
-        let items: Vec<(i64, NewWorkItem<'_>)> = creates.iter().map(|c| c.new_item()).collect();
-        let stored = insert_work_items(&mut tx, &items).await?;
-        // The audit events, in the order the creates came, each in its
-        // workspace's chain, with one statement.
-        let events: Vec<NewEvent> = creates
-            .iter()
-            .zip(&stored)
-            .map(|(c, item)| {
-                NewEvent::new(
-                    Some(c.workspace_id),
-                    c.action,
-                    item.id.to_string(),
-                    c.details.clone(),
-                )
-            })
-            .collect();
-        let mut workspaces: Vec<i64> = creates.iter().map(|c| c.workspace_id).collect();
-        workspaces.sort_unstable();
-        workspaces.dedup();
-        let mut chains = Vec::with_capacity(workspaces.len());
-        for workspace_id in workspaces {
-            let chain = ChainAppender::open(&mut tx, Some(workspace_id)).await?;
-            let of_chain: Vec<(&Actor, &NewEvent)> = creates
-                .iter()
-                .zip(&events)
-                .filter(|(c, _)| c.workspace_id == workspace_id)
-                .map(|(c, e)| (&c.actor, e))
-                .collect();
-            chains.push((chain, of_chain));
+    /// Writes `batch` in one transaction and answers each create. On
+    /// failure, returns the creates it did not answer (all of them, unless
+    /// the failure came after keyed creates were handed their items: those
+    /// learn of it through their key's claim).
+    async fn write(&self, batch: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
+        let mut tx = match self.begin_write().await {
+            Ok(tx) => tx,
+            Err(e) => return Err((e.into(), batch)),
+        };
+        // The keys first: a key another request recorded drops its create
+        // from the batch (on PostgreSQL, a key another server is writing
+        // waits for that server's commit).
+        let batch = match claim_keys(&mut tx, self.backend, batch).await {
+            Ok(batch) => batch,
+            Err(failed) => return Err(failed),
+        };
+        if batch.is_empty() {
+            return Ok(());
         }
-        append_to_chains(&mut tx, &mut chains).await?;
-        tx.commit_unclaimed().await?;
-        Ok(stored)
+        let stored = {
+            let creates: Vec<&ItemCreate> = batch.iter().map(|q| &q.create).collect();
+            insert_creates(&mut tx, &creates).await
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => return Err((e, batch)),
+        };
+        // Keyed creates get their items now, and the batch waits for their
+        // answers to keep them beside their keys; the others are answered
+        // once the batch committed.
+        let mut waiting = Vec::new();
+        let mut unkeyed = Vec::new();
+        for (queued, item) in batch.into_iter().zip(stored) {
+            match queued.claim.clone() {
+                Some(claim) => {
+                    let wait = idempotency::park_in_batch(&claim).await;
+                    let _ = queued.answer.send(Ok(item));
+                    waiting.push((claim, wait));
+                }
+                None => unkeyed.push((queued, item)),
+            }
+        }
+        let deadline = Instant::now() + FLUSH_AFTER;
+        let mut answers = Vec::new();
+        for (claim, wait) in &mut waiting {
+            if let Ok(Ok(Some(answer))) = tokio::time::timeout_at(deadline, &mut wait.answer).await
+            {
+                answers.push((claim.clone(), answer));
+            }
+        }
+        let committed = async {
+            keep_answers(&mut tx, self.backend, &answers).await?;
+            tx.commit_unclaimed().await?;
+            StoreResult::Ok(())
+        }
+        .await;
+        match committed {
+            Ok(()) => {
+                for (claim, wait) in waiting {
+                    let kept = answers.iter().any(|(c, _)| Arc::ptr_eq(c, &claim));
+                    idempotency::settle_batch(&claim, wait, Ok(kept));
+                }
+                for (queued, item) in unkeyed {
+                    let _ = queued.answer.send(Ok(item));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for (claim, wait) in waiting {
+                    idempotency::settle_batch(&claim, wait, Err(e.to_string()));
+                }
+                Err((e, unkeyed.into_iter().map(|(q, _)| q).collect()))
+            }
+        }
     }
+}
+
+/// Records the keys of the keyed creates in `batch` and returns the creates
+/// to write: those whose key another request recorded first are answered
+/// with [`idempotency::KEY_TAKEN`] and left out.
+async fn claim_keys(
+    tx: &mut WriteTx,
+    backend: Backend,
+    batch: Vec<Queued>,
+) -> Result<Vec<Queued>, (StoreError, Vec<Queued>)> {
+    let keys: Vec<(&str, &str, &str)> = batch
+        .iter()
+        .filter_map(|q| q.claim.as_deref().map(idempotency::key_of))
+        .collect();
+    if keys.is_empty() {
+        return Ok(batch);
+    }
+    let sql = format!(
+        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at)
+         VALUES {}
+         ON CONFLICT (scope, idem_key) DO NOTHING
+         RETURNING scope, idem_key",
+        values_list(backend, keys.len(), 4)
+    );
+    let created_at = now();
+    let mut insert = sqlx::query(&sql);
+    for (scope, key, request_hash) in &keys {
+        insert = insert
+            .bind(*scope)
+            .bind(*key)
+            .bind(*request_hash)
+            .bind(&created_at);
+    }
+    let recorded = match insert.fetch_all(&mut **tx).await {
+        Ok(rows) => rows,
+        Err(e) => return Err((e.into(), batch)),
+    };
+    let mut recorded: Vec<(String, String)> = recorded
+        .iter()
+        .map(|row| (row.get("scope"), row.get("idem_key")))
+        .collect();
+    let mut kept = Vec::with_capacity(batch.len());
+    for queued in batch {
+        let Some(claim) = queued.claim.as_deref() else {
+            kept.push(queued);
+            continue;
+        };
+        let (scope, key, _) = idempotency::key_of(claim);
+        match recorded.iter().position(|(s, k)| s == scope && k == key) {
+            Some(at) => {
+                recorded.swap_remove(at);
+                kept.push(queued);
+            }
+            None => {
+                let _ = queued.answer.send(Err(idempotency::lose(claim)));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// Keeps the answers of keyed creates beside their keys, with one
+/// statement.
+async fn keep_answers(
+    tx: &mut WriteTx,
+    backend: Backend,
+    answers: &[(Arc<IdempotencyClaim>, (i64, String))],
+) -> StoreResult<()> {
+    if answers.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..answers.len())
+        .map(|i| match backend {
+            Backend::Sqlite => "(?, ?, CAST(? AS BIGINT), ?)".to_owned(),
+            Backend::Postgres => format!(
+                "(${}, ${}, CAST(${} AS BIGINT), ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            ),
+        })
+        .collect();
+    let sql = format!(
+        "WITH answers (scope, idem_key, status, response) AS (VALUES {})
+         UPDATE idempotency_keys SET status = answers.status, response = answers.response
+         FROM answers
+         WHERE idempotency_keys.scope = answers.scope
+           AND idempotency_keys.idem_key = answers.idem_key",
+        rows.join(", ")
+    );
+    let mut update = sqlx::query(&sql);
+    for (claim, (status, response)) in answers {
+        let (scope, key, _) = idempotency::key_of(claim);
+        update = update.bind(scope).bind(key).bind(*status).bind(response);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Inserts `creates` and their audit events in `tx`.
+async fn insert_creates(tx: &mut WriteTx, creates: &[&ItemCreate]) -> StoreResult<Vec<WorkItem>> {
+    let items: Vec<(i64, NewWorkItem<'_>)> = creates.iter().map(|c| c.new_item()).collect();
+    let stored = insert_work_items(tx, &items).await?;
+    // The audit events, in the order the creates came, each in its
+    // workspace's chain, with one statement.
+    let events: Vec<NewEvent> = creates
+        .iter()
+        .zip(&stored)
+        .map(|(c, item)| {
+            NewEvent::new(
+                Some(c.workspace_id),
+                c.action,
+                item.id.to_string(),
+                c.details.clone(),
+            )
+        })
+        .collect();
+    let mut workspaces: Vec<i64> = creates.iter().map(|c| c.workspace_id).collect();
+    workspaces.sort_unstable();
+    workspaces.dedup();
+    let mut chains = Vec::with_capacity(workspaces.len());
+    for workspace_id in workspaces {
+        let chain = ChainAppender::open(tx, Some(workspace_id)).await?;
+        let of_chain: Vec<(&Actor, &NewEvent)> = creates
+            .iter()
+            .zip(&events)
+            .filter(|(c, _)| c.workspace_id == workspace_id)
+            .map(|(c, e)| (&c.actor, e))
+            .collect();
+        chains.push((chain, of_chain));
+    }
+    append_to_chains(tx, &mut chains).await?;
+    Ok(stored)
 }

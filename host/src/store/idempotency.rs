@@ -25,6 +25,12 @@
 //! explicitly ([`IdempotencyClaim::current`] and [`IdempotencyClaim::carry`]),
 //! since a task-local does not follow `tokio::spawn`.
 //!
+//! A create of a work item joins the batch of creates beside it instead
+//! (see [`super::batch`]): the batch records the keys of the keyed creates
+//! it carries, hands each its item, waits (up to [`FLUSH_AFTER`]) for their
+//! answers, keeps them beside their keys and commits, so a key costs a
+//! batch two statements, not a transaction of its own.
+//!
 //! Two requests racing with one key cannot both commit: the second one's
 //! insert breaks the primary key, its transaction rolls back (with the
 //! change it made), and it fails with [`KEY_TAKEN`] (a conflict, not a
@@ -37,6 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{is_unique_violation, now, Store, StoreError, StoreResult, WriteTx};
@@ -64,10 +71,37 @@ pub struct IdempotencyClaim {
     key: String,
     request_hash: String,
     state: AtomicU8,
-    /// The transaction that recorded the key, while it waits for the answer.
-    parked: tokio::sync::Mutex<Option<WriteTx>>,
+    /// What recorded the key, while it waits for the answer.
+    parked: tokio::sync::Mutex<Option<Parked>>,
     /// When the transaction was parked (None while nothing is parked).
     parked_at: tokio::sync::watch::Sender<Option<Instant>>,
+}
+
+/// Where a claimed request's change waits for the request's answer.
+#[derive(Debug)]
+enum Parked {
+    /// In a transaction of its own.
+    Tx(WriteTx),
+    /// In a batch of creates, which takes the answer.
+    Batch(BatchSlot),
+}
+
+/// The request's side of a batch holding its change: the answer goes in
+/// (`None` when the request wants its change committed without waiting),
+/// and whether the batch committed comes out (and whether it kept the
+/// answer).
+#[derive(Debug)]
+struct BatchSlot {
+    answer: oneshot::Sender<Option<(i64, String)>>,
+    committed: oneshot::Receiver<Result<bool, String>>,
+}
+
+/// The batch's side of a keyed create it holds (see [`park_in_batch`]).
+#[derive(Debug)]
+pub(super) struct BatchWait {
+    /// The request's answer, when it comes.
+    pub answer: oneshot::Receiver<Option<(i64, String)>>,
+    committed: oneshot::Sender<Result<bool, String>>,
 }
 
 /// How a keyed request ended, as far as its key is concerned.
@@ -153,22 +187,31 @@ impl IdempotencyClaim {
         }
     }
 
-    /// Commits the parked transaction now, if there is one.
+    /// Commits the parked transaction now, if there is one (a batch holding
+    /// the request's change is told not to wait for the answer).
     pub async fn flush(&self) -> StoreResult<()> {
         let mut parked = self.parked.lock().await;
-        if let Some(mut tx) = parked.take() {
-            self.parked_at.send_replace(None);
-            // On failure the transaction rolls back: the key is another
-            // request's, or free.
-            insert_claim(&mut tx, self, None).await?;
-            match tx.commit_unclaimed().await {
-                Ok(()) => self.state.store(COMMITTED, Ordering::SeqCst),
-                Err(e) => {
-                    // Nothing of the request is stored: the key is free.
-                    self.state.store(PENDING, Ordering::SeqCst);
-                    return Err(e.into());
+        match parked.take() {
+            Some(Parked::Tx(mut tx)) => {
+                self.parked_at.send_replace(None);
+                // On failure the transaction rolls back: the key is another
+                // request's, or free.
+                insert_claim(&mut tx, self, None).await?;
+                match tx.commit_unclaimed().await {
+                    Ok(()) => self.state.store(COMMITTED, Ordering::SeqCst),
+                    Err(e) => {
+                        // Nothing of the request is stored: the key is free.
+                        self.state.store(PENDING, Ordering::SeqCst);
+                        return Err(e.into());
+                    }
                 }
             }
+            Some(Parked::Batch(slot)) => {
+                self.parked_at.send_replace(None);
+                let _ = slot.answer.send(None);
+                batch_outcome(slot.committed.await)?;
+            }
+            None => {}
         }
         Ok(())
     }
@@ -186,7 +229,17 @@ impl IdempotencyClaim {
         keep_anyway: bool,
     ) -> StoreResult<Outcome> {
         let parked = self.parked.lock().await.take();
-        if let Some(mut tx) = parked {
+        if let Some(Parked::Batch(slot)) = parked {
+            self.parked_at.send_replace(None);
+            let _ = slot
+                .answer
+                .send(Some((status, sealed_response.to_owned())));
+            if batch_outcome(slot.committed.await)? {
+                return Ok(Outcome::Kept);
+            }
+            // The batch committed without waiting for the answer: it is
+            // kept below, like the answer of a change that was flushed.
+        } else if let Some(Parked::Tx(mut tx)) = parked {
             self.parked_at.send_replace(None);
             match insert_claim(&mut tx, self, Some((status, sealed_response))).await {
                 Ok(()) => {}
@@ -272,9 +325,58 @@ async fn insert_claim(
 /// request answers (its key is inserted then, with the answer).
 pub(super) async fn park(claim: &IdempotencyClaim, tx: WriteTx) {
     let mut parked = claim.parked.lock().await;
-    *parked = Some(tx);
+    *parked = Some(Parked::Tx(tx));
     claim.state.store(PARKED, Ordering::SeqCst);
     claim.parked_at.send_replace(Some(Instant::now()));
+}
+
+/// A batch recorded `claim`'s key with the request's create and is about to
+/// hand the request its item: the request's answer (or its flush) now goes
+/// to the batch, which reports its commit through [`settle_batch`].
+pub(super) async fn park_in_batch(claim: &IdempotencyClaim) -> BatchWait {
+    let (answer_in, answer) = oneshot::channel();
+    let (committed, committed_out) = oneshot::channel();
+    let mut parked = claim.parked.lock().await;
+    *parked = Some(Parked::Batch(BatchSlot {
+        answer: answer_in,
+        committed: committed_out,
+    }));
+    claim.state.store(PARKED, Ordering::SeqCst);
+    claim.parked_at.send_replace(Some(Instant::now()));
+    BatchWait { answer, committed }
+}
+
+/// The batch holding `claim`'s create committed (`Ok(kept)`: whether with
+/// the answer) or failed, in which case nothing of the request is stored.
+pub(super) fn settle_batch(claim: &IdempotencyClaim, wait: BatchWait, result: Result<bool, String>) {
+    let state = if result.is_ok() { COMMITTED } else { PENDING };
+    claim.state.store(state, Ordering::SeqCst);
+    let _ = wait.committed.send(result);
+}
+
+/// A batch found `claim`'s key already recorded by another request.
+pub(super) fn lose(claim: &IdempotencyClaim) -> StoreError {
+    claim.state.store(LOST, Ordering::SeqCst);
+    StoreError::Conflict(KEY_TAKEN.into())
+}
+
+/// What the request learns of its batch's commit: whether its answer was
+/// kept, or the failure that stored nothing of it.
+fn batch_outcome(
+    committed: Result<Result<bool, String>, oneshot::error::RecvError>,
+) -> StoreResult<bool> {
+    match committed {
+        Ok(Ok(kept)) => Ok(kept),
+        Ok(Err(e)) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
+            "the batch holding this create failed: {e}"
+        )))),
+        Err(_) => Err(StoreError::Database(sqlx::Error::WorkerCrashed)),
+    }
+}
+
+/// The claim's key, request digest: what a batch records.
+pub(super) fn key_of(claim: &IdempotencyClaim) -> (&str, &str, &str) {
+    (&claim.scope, &claim.key, &claim.request_hash)
 }
 
 /// After `tx` committed with the claim recorded.

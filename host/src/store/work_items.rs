@@ -79,16 +79,6 @@ pub struct NewWorkItem<'a> {
     pub creator_email: Option<&'a str>,
 }
 
-/// Inserts a work item.
-pub async fn insert_work_item(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-    item: NewWorkItem<'_>,
-) -> StoreResult<WorkItem> {
-    let mut items = insert_work_items(conn, &[(workspace_id, item)]).await?;
-    Ok(items.remove(0))
-}
-
 /// Inserts work items (each with its workspace) with one statement, plus
 /// one that takes their ids: what a batch of creates costs, however many
 /// it holds. Answers them in the order given.
