@@ -861,14 +861,18 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
             action: "task.create",
             details: json!({"kind": "task", "title": title}),
         };
-        let claim = |key: &str| IdempotencyClaim::new("token".into(), key.into(), format!("{key}-request"));
+        let claim =
+            |key: &str| IdempotencyClaim::new("token".into(), key.into(), format!("{key}-request"));
         // A key recorded earlier, with its answer.
         let earlier = claim("taken");
         let first = earlier
             .run(store.create_work_item(create("earlier")))
             .await
             .unwrap();
-        let kept = earlier.finish(&store, 201, "earlier answer", true).await.unwrap();
+        let kept = earlier
+            .finish(&store, 201, "earlier answer", true)
+            .await
+            .unwrap();
         assert_eq!(kept, KeyOutcome::Kept);
 
         // The chain is held while creates with and without keys queue.
@@ -876,7 +880,12 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         audit::append(
             &mut hold,
             &access.actor(),
-            NewEvent::new(Some(access.workspace.id), "workspace.update", "ops", json!({})),
+            NewEvent::new(
+                Some(access.workspace.id),
+                "workspace.update",
+                "ops",
+                json!({}),
+            ),
         )
         .await
         .unwrap();
@@ -890,7 +899,9 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         for title in ["plain a", "plain b"] {
             let store = store.clone();
             let item = create(title);
-            plain.push(tokio::spawn(async move { store.create_work_item(item).await }));
+            plain.push(tokio::spawn(
+                async move { store.create_work_item(item).await },
+            ));
         }
         // A keyed request answers as soon as it has its item, and checks
         // that nothing of it is visible before that answer is kept.
@@ -975,7 +986,11 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
             let sealed = stored.response.unwrap();
             assert_eq!(sealed, format!("answer {id}"));
         }
-        let stored = store.idempotency_key("token", "taken").await.unwrap().unwrap();
+        let stored = store
+            .idempotency_key("token", "taken")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.response.as_deref(), Some("earlier answer"));
 
         // Every item once, each with its audit event, and the chain intact.
@@ -992,7 +1007,15 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         sorted.sort();
         assert_eq!(
             sorted,
-            ["earlier", "keyed 1", "keyed 2", "keyed slow", "leader", "plain a", "plain b"]
+            [
+                "earlier",
+                "keyed 1",
+                "keyed 2",
+                "keyed slow",
+                "leader",
+                "plain a",
+                "plain b"
+            ]
         );
         assert_ne!(first.id, ids[0]);
         let report = vigilo_host::domain::audit::verify(&world.state, &access, true)

@@ -167,19 +167,31 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// Runs `work` with `claim` in scope, committing a transaction it parked if
-/// the answer is slow to come.
+/// the answer is slow to come. When that commit fails, nothing of the
+/// request is stored, and its answer says so instead of what the handler
+/// answered.
 async fn run_claimed(
     claim: &Arc<IdempotencyClaim>,
     work: impl std::future::Future<Output = Response>,
 ) -> Response {
     let work = claim.run(work);
     tokio::pin!(work);
+    let mut failed = None;
     loop {
         tokio::select! {
-            response = &mut work => return response,
+            response = &mut work => {
+                return match failed {
+                    Some(e) if !claim.claimed() => ApiError::Internal(format!(
+                        "cannot commit a keyed request's change: {e}"
+                    ))
+                    .into_response(),
+                    _ => response,
+                };
+            }
             () = claim.parked_too_long() => {
                 if let Err(e) = claim.flush().await {
                     tracing::warn!(error = %e, "cannot commit a keyed request's change");
+                    failed = Some(e);
                 }
             }
         }

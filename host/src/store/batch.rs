@@ -12,10 +12,10 @@
 //! creates, while later arrivals queue for the next batch. Under no load a
 //! batch holds one create and costs what a create always cost.
 //!
-//! Nothing is answered before its batch committed: each create's answer is
-//! its own item, or, when the batch failed, the error its own transaction
-//! gives (a failed batch is written again one create at a time, so one bad
-//! create never fails the others).
+//! A create without a key is answered once its batch committed: with its
+//! own item, or, when the batch failed, with the error its own transaction
+//! gives (a batch that fails before it hands out any item is written again
+//! one create at a time, so one bad create never fails the others).
 //!
 //! A create that is the first write of a request with an `Idempotency-Key`
 //! joins the batch too. The batch records its key (one statement for all
@@ -27,7 +27,9 @@
 //! together, as they do for a request's own transaction (see
 //! [`super::IdempotencyClaim`]), and a key costs a batch two statements
 //! instead of a transaction per request. An answer that comes later is kept
-//! by a transaction of its own.
+//! by a transaction of its own. Should the batch fail after it handed out
+//! items (its commit fails), every keyed create in it fails: its request
+//! answers with an error and keeps nothing, so a retry runs again.
 //!
 //! A batch runs on a task of its own, so a request that stops waiting (its
 //! client went away) never abandons the creates of the others.
@@ -183,10 +185,11 @@ impl Store {
     }
 
     async fn write_batch(&self, batch: Vec<Queued>) {
+        let alone = batch.len() == 1;
         let Err((e, mut unsettled)) = self.write(batch).await else {
             return;
         };
-        if unsettled.len() == 1 {
+        if alone {
             if let Some(queued) = unsettled.pop() {
                 let _ = queued.answer.send(Err(e));
             }
@@ -203,10 +206,12 @@ impl Store {
         }
     }
 
-    /// Writes `batch` in one transaction and answers each create. On
-    /// failure, returns the creates it did not answer (all of them, unless
-    /// the failure came after keyed creates were handed their items: those
-    /// learn of it through their key's claim).
+    /// Writes `batch` in one transaction and answers each create (a create
+    /// whose key another request recorded is answered with
+    /// [`idempotency::KEY_TAKEN`] and left out). On failure, returns the
+    /// creates it did not answer: all of them, unless the failure came after
+    /// keyed creates were handed their items (those learn of it through
+    /// their key's claim).
     async fn write(&self, batch: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
         let mut tx = match self.begin_write().await {
             Ok(tx) => tx,
@@ -286,8 +291,23 @@ impl Store {
 async fn claim_keys(
     tx: &mut WriteTx,
     backend: Backend,
-    batch: Vec<Queued>,
+    mut batch: Vec<Queued>,
 ) -> Result<Vec<Queued>, (StoreError, Vec<Queued>)> {
+    // A claim is recorded once: by the first create of its request in the
+    // batch, and only while no other write of the request recorded it.
+    for i in 0..batch.len() {
+        let (before, rest) = batch.split_at_mut(i);
+        let queued = &mut rest[0];
+        let repeated = queued.claim.as_ref().is_some_and(|claim| {
+            !idempotency::is_pending(claim)
+                || before
+                    .iter()
+                    .any(|q| q.claim.as_ref().is_some_and(|c| Arc::ptr_eq(c, claim)))
+        });
+        if repeated {
+            queued.claim = None;
+        }
+    }
     let keys: Vec<(&str, &str, &str)> = batch
         .iter()
         .filter_map(|q| q.claim.as_deref().map(idempotency::key_of))

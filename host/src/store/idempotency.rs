@@ -35,6 +35,9 @@
 //! insert breaks the primary key, its transaction rolls back (with the
 //! change it made), and it fails with [`KEY_TAKEN`] (a conflict, not a
 //! server error); the edge then answers it as the first request answered.
+//! (In a batch, the taken key drops its own create from the batch; on
+//! PostgreSQL the batch's insert of a key another server is recording waits
+//! for that server's transaction to end.)
 //! (On one server, requests with one key wait their turn and never race.)
 
 use std::future::Future;
@@ -187,8 +190,10 @@ impl IdempotencyClaim {
         }
     }
 
-    /// Commits the parked transaction now, if there is one (a batch holding
-    /// the request's change is told not to wait for the answer).
+    /// Commits the parked transaction now, if there is one. A batch holding
+    /// the request's change is told not to wait for this request's answer,
+    /// and this waits for its commit (which may still wait, up to
+    /// [`FLUSH_AFTER`], for the answers of the other requests in it).
     pub async fn flush(&self) -> StoreResult<()> {
         let mut parked = self.parked.lock().await;
         match parked.take() {
@@ -209,11 +214,29 @@ impl IdempotencyClaim {
             Some(Parked::Batch(slot)) => {
                 self.parked_at.send_replace(None);
                 let _ = slot.answer.send(None);
-                batch_outcome(slot.committed.await)?;
+                self.batch_outcome(slot.committed.await)?;
             }
             None => {}
         }
         Ok(())
+    }
+
+    /// What the request learns of its batch's commit: whether its answer
+    /// was kept, or the failure that stored nothing of it (also when the
+    /// batch's task ended without a word).
+    fn batch_outcome(
+        &self,
+        committed: Result<Result<bool, String>, oneshot::error::RecvError>,
+    ) -> StoreResult<bool> {
+        let failure = match committed {
+            Ok(Ok(kept)) => return Ok(kept),
+            Ok(Err(e)) => {
+                sqlx::Error::Protocol(format!("the batch holding this create failed: {e}"))
+            }
+            Err(_) => sqlx::Error::WorkerCrashed,
+        };
+        self.state.store(PENDING, Ordering::SeqCst);
+        Err(StoreError::Database(failure))
     }
 
     /// Keeps the request's answer (`status` and the sealed body) beside its
@@ -231,10 +254,8 @@ impl IdempotencyClaim {
         let parked = self.parked.lock().await.take();
         if let Some(Parked::Batch(slot)) = parked {
             self.parked_at.send_replace(None);
-            let _ = slot
-                .answer
-                .send(Some((status, sealed_response.to_owned())));
-            if batch_outcome(slot.committed.await)? {
+            let _ = slot.answer.send(Some((status, sealed_response.to_owned())));
+            if self.batch_outcome(slot.committed.await)? {
                 return Ok(Outcome::Kept);
             }
             // The batch committed without waiting for the answer: it is
@@ -348,7 +369,11 @@ pub(super) async fn park_in_batch(claim: &IdempotencyClaim) -> BatchWait {
 
 /// The batch holding `claim`'s create committed (`Ok(kept)`: whether with
 /// the answer) or failed, in which case nothing of the request is stored.
-pub(super) fn settle_batch(claim: &IdempotencyClaim, wait: BatchWait, result: Result<bool, String>) {
+pub(super) fn settle_batch(
+    claim: &IdempotencyClaim,
+    wait: BatchWait,
+    result: Result<bool, String>,
+) {
     let state = if result.is_ok() { COMMITTED } else { PENDING };
     claim.state.store(state, Ordering::SeqCst);
     let _ = wait.committed.send(result);
@@ -360,18 +385,9 @@ pub(super) fn lose(claim: &IdempotencyClaim) -> StoreError {
     StoreError::Conflict(KEY_TAKEN.into())
 }
 
-/// What the request learns of its batch's commit: whether its answer was
-/// kept, or the failure that stored nothing of it.
-fn batch_outcome(
-    committed: Result<Result<bool, String>, oneshot::error::RecvError>,
-) -> StoreResult<bool> {
-    match committed {
-        Ok(Ok(kept)) => Ok(kept),
-        Ok(Err(e)) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
-            "the batch holding this create failed: {e}"
-        )))),
-        Err(_) => Err(StoreError::Database(sqlx::Error::WorkerCrashed)),
-    }
+/// Whether no write recorded `claim` yet.
+pub(super) fn is_pending(claim: &IdempotencyClaim) -> bool {
+    claim.state.load(Ordering::SeqCst) == PENDING
 }
 
 /// The claim's key, request digest: what a batch records.
