@@ -71,6 +71,44 @@ fn required() -> bool {
     std::env::var_os(REQUIRE_ENV).is_some()
 }
 
+/// Starts chromedriver on a port of its choosing: the process and its port,
+/// or what it said before it exited.
+fn start_driver(path: &Path) -> Result<(Child, u16), String> {
+    let mut driver = Command::new(path)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromedriver");
+    let stdout = driver.stdout.take().expect("chromedriver stdout");
+    let mut stderr = driver.stderr.take().expect("chromedriver stderr");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut said = Vec::new();
+    let port = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    break rest.trim_end_matches('.').trim().parse::<u16>().ok();
+                }
+                said.push(line);
+            }
+            _ => break None,
+        }
+    };
+    let Some(port) = port else {
+        let _ = driver.kill();
+        let _ = driver.wait();
+        let mut errors = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut errors);
+        said.push(errors.trim().to_owned());
+        return Err(said.join("; "));
+    };
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Ok((driver, port))
+}
+
 fn find_driver() -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -94,25 +132,26 @@ impl Browser {
         };
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let profile = tempfile::TempDir::new().expect("profile dir");
-        let mut driver = Command::new(driver_path)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let stdout = driver.stdout.take().expect("chromedriver stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let port: u16 = loop {
-            let line = lines
-                .next()
-                .expect("chromedriver exited before saying its port")
-                .expect("read chromedriver");
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                break rest.trim_end_matches('.').trim().parse().expect("a port");
+        // chromedriver now and then exits at start (seen once in a few
+        // hundred starts on a loaded machine); it is started again, and
+        // what it said is shown if it never comes up.
+        let mut failures = Vec::new();
+        let (driver, port) = loop {
+            match start_driver(&driver_path) {
+                Ok(started) => break started,
+                Err(said) if failures.len() < 2 => {
+                    failures.push(said);
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                Err(said) => {
+                    failures.push(said);
+                    panic!(
+                        "chromedriver exited before saying its port, three times: {}",
+                        failures.join(" | ")
+                    );
+                }
             }
         };
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -20,6 +20,12 @@
 //!   and whose server stopped in the middle of it: 409, and it does not run
 //!   again.
 //!
+//! A work item create is not looked up first: the batch that writes it
+//! records its key and finds a key used before, and the request then
+//! answers as above. Its answer is a function of the item, so the batch
+//! keeps it with the change without waiting for the handler
+//! ([`answer_created`]).
+//!
 //! A keyed request runs to its end even if its client goes away, so that a
 //! retry finds its answer. A request that failed without committing
 //! anything leaves no key, so sending it again runs it again. Keys are
@@ -39,7 +45,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Backend, IdempotencyClaim, KeyOutcome, StoredKey};
+use crate::store::{Backend, IdempotencyClaim, KeyOutcome, StoredKey, WorkItem};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -144,10 +150,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(turn) = turn(&scope, &key).await else {
         return still_running();
     };
-    match state.store.idempotency_key(&scope, &key).await {
-        Ok(Some(found)) => return replay(&state, &scope, &key, &request_hash, found).await,
-        Ok(None) => {}
-        Err(e) => return ApiError::from(e).into_response(),
+    // A create needs no look first: the batch that writes it records its
+    // key, and finds a key used before, and the request then answers as
+    // the first one did (see `keep`).
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    if route != Some(super::work_items::CREATE_ROUTE) {
+        match state.store.idempotency_key(&scope, &key).await {
+            Ok(Some(found)) => return replay(&state, &scope, &key, &request_hash, found).await,
+            Ok(None) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     }
     let request = Request::from_parts(parts, Body::from(bytes));
     // Run in a task of its own, so the request finishes and its answer is
@@ -164,6 +179,26 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             ApiError::Internal(format!("a keyed request did not complete: {e}")).into_response()
         }
     }
+}
+
+/// For a handler that creates one work item and answers `status` with
+/// `render(item)` as JSON: lets the batch that writes the item keep that
+/// answer beside the request's key at once, instead of waiting for it (see
+/// [`IdempotencyClaim::answer_creates_with`]). Does nothing without a key.
+pub(super) fn answer_created<T: serde::Serialize>(
+    state: &AppState,
+    status: StatusCode,
+    render: impl Fn(&WorkItem) -> T + Send + Sync + 'static,
+) {
+    let Some(claim) = IdempotencyClaim::current() else {
+        return;
+    };
+    let secrets = state.secrets.clone();
+    let context = seal_context(claim.scope(), claim.key());
+    claim.answer_creates_with(move |item| {
+        let body = serde_json::to_string(&render(item)).ok()?;
+        Some((i64::from(status.as_u16()), secrets.seal(&context, &body)))
+    });
 }
 
 /// Runs `work` with `claim` in scope, committing a transaction it parked if
@@ -211,6 +246,10 @@ async fn keep(
 ) -> Response {
     if claim.lost() {
         return replay_stored(state, scope, key, request_hash).await;
+    }
+    if claim.answered() {
+        // Kept with the change, by the batch that wrote it.
+        return response;
     }
     let success = response.status().is_success();
     if !success && !claim.claimed() {

@@ -14,6 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
+
+/// The route that creates a work item.
+pub(super) const CREATE_ROUTE: &str = "/api/v1/workspaces/{slug}/items";
 use super::schemas::{ItemKind, ItemStatus, Line200};
 use crate::domain::authz::Permission;
 use crate::domain::fields::{self, FieldDefinition};
@@ -177,6 +180,7 @@ async fn create_item(
         .workspace(&state, &slug, Permission::ItemWrite)
         .await?;
     let ApiJson(body) = body?;
+    super::idempotency::answer_created(&state, StatusCode::CREATED, |item| item_view(item.clone()));
     let item = work_items::create(
         &state,
         &access,

@@ -27,7 +27,10 @@
 //! together, as they do for a request's own transaction (see
 //! [`super::IdempotencyClaim`]), and a key costs a batch two statements
 //! instead of a transaction per request. An answer that comes later is kept
-//! by a transaction of its own. Should the batch fail after it handed out
+//! by a transaction of its own. A request whose answer is a function of the
+//! item (the API's create) says so beforehand
+//! ([`super::IdempotencyClaim::answer_creates_with`]): the batch then keeps
+//! that answer with the key and waits for nobody. Should the batch fail after it handed out
 //! items (its commit fails), every keyed create in it fails: its request
 //! answers with an error and keeps nothing, so a retry runs again.
 //!
@@ -235,23 +238,32 @@ impl Store {
             Ok(stored) => stored,
             Err(e) => return Err((e, batch)),
         };
-        // Keyed creates get their items now, and the batch waits for their
-        // answers to keep them beside their keys; the others are answered
-        // once the batch committed.
+        // A keyed create whose request said how it answers has its answer
+        // kept at once. Other keyed creates get their items now, and the
+        // batch waits for their answers to keep them beside their keys.
+        // The rest are answered once the batch committed.
         let mut waiting = Vec::new();
-        let mut unkeyed = Vec::new();
+        let mut answers = Vec::new();
+        let mut at_commit = Vec::new();
         for (queued, item) in batch.into_iter().zip(stored) {
-            match queued.claim.clone() {
-                Some(claim) => {
+            let Some(claim) = queued.claim.clone() else {
+                at_commit.push((queued, item));
+                continue;
+            };
+            match idempotency::prepared_answer(&claim, &item) {
+                // The request said how it answers: its answer is kept now.
+                Some(answer) => {
+                    answers.push((claim, answer));
+                    at_commit.push((queued, item));
+                }
+                None => {
                     let wait = idempotency::park_in_batch(&claim).await;
                     let _ = queued.answer.send(Ok(item));
                     waiting.push((claim, wait));
                 }
-                None => unkeyed.push((queued, item)),
             }
         }
         let deadline = Instant::now() + FLUSH_AFTER;
-        let mut answers = Vec::new();
         for (claim, wait) in &mut waiting {
             if let Ok(Ok(Some(answer))) = tokio::time::timeout_at(deadline, &mut wait.answer).await
             {
@@ -270,7 +282,10 @@ impl Store {
                     let kept = answers.iter().any(|(c, _)| Arc::ptr_eq(c, &claim));
                     idempotency::settle_batch(&claim, wait, Ok(kept));
                 }
-                for (queued, item) in unkeyed {
+                for (queued, item) in at_commit {
+                    if let Some(claim) = &queued.claim {
+                        idempotency::settle_answered(claim);
+                    }
                     let _ = queued.answer.send(Ok(item));
                 }
                 Ok(())
@@ -279,7 +294,7 @@ impl Store {
                 for (claim, wait) in waiting {
                     idempotency::settle_batch(&claim, wait, Err(e.to_string()));
                 }
-                Err((e, unkeyed.into_iter().map(|(q, _)| q).collect()))
+                Err((e, at_commit.into_iter().map(|(q, _)| q).collect()))
             }
         }
     }

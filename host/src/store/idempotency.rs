@@ -41,7 +41,7 @@
 //! (On one server, requests with one key wait their turn and never race.)
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ use sqlx::Row;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{is_unique_violation, now, Store, StoreError, StoreResult, WriteTx};
+use super::{is_unique_violation, now, Store, StoreError, StoreResult, WorkItem, WriteTx};
 
 tokio::task_local! {
     static CLAIM: Arc<IdempotencyClaim>;
@@ -78,6 +78,21 @@ pub struct IdempotencyClaim {
     parked: tokio::sync::Mutex<Option<Parked>>,
     /// When the transaction was parked (None while nothing is parked).
     parked_at: tokio::sync::watch::Sender<Option<Instant>>,
+    /// How the request answers a work item it creates, when its answer is
+    /// a function of the item (see [`IdempotencyClaim::answer_creates_with`]).
+    create_answer: std::sync::Mutex<Option<CreateAnswer>>,
+    /// Set once a batch kept that answer with the change.
+    answered: AtomicBool,
+}
+
+/// The answer to a create, from the item created: the status and the
+/// sealed body, as [`IdempotencyClaim::finish`] would keep them.
+struct CreateAnswer(Box<dyn Fn(&WorkItem) -> Option<(i64, String)> + Send + Sync>);
+
+impl std::fmt::Debug for CreateAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CreateAnswer")
+    }
 }
 
 /// Where a claimed request's change waits for the request's answer.
@@ -130,7 +145,37 @@ impl IdempotencyClaim {
             state: AtomicU8::new(PENDING),
             parked: tokio::sync::Mutex::new(None),
             parked_at: tokio::sync::watch::channel(None).0,
+            create_answer: std::sync::Mutex::new(None),
+            answered: AtomicBool::new(false),
         })
+    }
+
+    /// Scope (the hash of the token the request was sent with).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// The key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Tells the batch that writes this request's create how the request
+    /// will answer it (status and sealed body, from the item), so that the
+    /// batch keeps the answer with the change and commits without waiting
+    /// for the request. The request must then answer exactly that.
+    pub fn answer_creates_with(
+        &self,
+        answer: impl Fn(&WorkItem) -> Option<(i64, String)> + Send + Sync + 'static,
+    ) {
+        let mut slot = self.create_answer.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(CreateAnswer(Box::new(answer)));
+    }
+
+    /// Whether a batch kept the request's answer with its change: nothing
+    /// is left to keep.
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::SeqCst)
     }
 
     /// The claim in scope on this task, to hand to work spawned for the
@@ -251,6 +296,9 @@ impl IdempotencyClaim {
         sealed_response: &str,
         keep_anyway: bool,
     ) -> StoreResult<Outcome> {
+        if self.answered() {
+            return Ok(Outcome::Kept);
+        }
         let parked = self.parked.lock().await.take();
         if let Some(Parked::Batch(slot)) = parked {
             self.parked_at.send_replace(None);
@@ -377,6 +425,22 @@ pub(super) fn settle_batch(
     let state = if result.is_ok() { COMMITTED } else { PENDING };
     claim.state.store(state, Ordering::SeqCst);
     let _ = wait.committed.send(result);
+}
+
+/// The answer `claim`'s request gives to the create of `item`, when it
+/// said how it answers (see [`IdempotencyClaim::answer_creates_with`]).
+pub(super) fn prepared_answer(claim: &IdempotencyClaim, item: &WorkItem) -> Option<(i64, String)> {
+    let answer = claim
+        .create_answer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    answer.as_ref().and_then(|answer| (answer.0)(item))
+}
+
+/// A batch committed `claim`'s create with its key and its answer.
+pub(super) fn settle_answered(claim: &IdempotencyClaim) {
+    claim.answered.store(true, Ordering::SeqCst);
+    claim.state.store(COMMITTED, Ordering::SeqCst);
 }
 
 /// A batch found `claim`'s key already recorded by another request.
