@@ -905,10 +905,15 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         }
         // A keyed request answers as soon as it has its item, and checks
         // that nothing of it is visible before that answer is kept.
-        let keyed = |key: &'static str, title: &str, answers: bool| {
+        // One request says beforehand how it answers (as the API's create
+        // does): the batch keeps that answer with the change.
+        let keyed = |key: &'static str, title: &str, answers: bool, prepared: bool| {
             let store = store.clone();
             let item = create(title);
             let claim = claim(key);
+            if prepared {
+                claim.answer_creates_with(|item| Some((201, format!("prepared {}", item.id))));
+            }
             let workspace_id = access.workspace.id;
             tokio::spawn(async move {
                 let created = claim.run(store.create_work_item(item)).await;
@@ -935,10 +940,10 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
                 (created, visible, checked_in_time, outcome, claim.lost())
             })
         };
-        let k1 = keyed("k1", "keyed 1", true);
-        let k2 = keyed("k2", "keyed 2", true);
-        let slow = keyed("slow", "keyed slow", false);
-        let taken = keyed("taken", "keyed again", true);
+        let k1 = keyed("k1", "keyed 1", true, false);
+        let k2 = keyed("k2", "keyed 2", true, true);
+        let slow = keyed("slow", "keyed slow", false, false);
+        let taken = keyed("taken", "keyed again", true, false);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             !leader.is_finished()
@@ -955,7 +960,10 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
             let (created, visible, in_time, outcome, lost) = task.await.unwrap();
             let item = created.unwrap_or_else(|e| panic!("{title}: {e}"));
             assert_eq!(item.title, title);
-            if in_time {
+            if title == "keyed 2" {
+                // Answered after the commit, with its answer already kept.
+                assert_eq!(visible, Some(true), "{title} is answered once committed");
+            } else if in_time {
                 assert_eq!(
                     visible,
                     Some(false),
@@ -979,12 +987,15 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         assert!(lost && outcome.is_none());
 
         // Each key holds its own request's answer, the earlier one too.
-        for (key, id) in [("k1", ids[0]), ("k2", ids[1]), ("slow", ids[2])] {
+        for (key, id, kept) in [
+            ("k1", ids[0], "answer"),
+            ("k2", ids[1], "prepared"),
+            ("slow", ids[2], "answer"),
+        ] {
             let stored = store.idempotency_key("token", key).await.unwrap().unwrap();
             assert_eq!(stored.request_hash, format!("{key}-request"));
             assert_eq!(stored.status, Some(201));
-            let sealed = stored.response.unwrap();
-            assert_eq!(sealed, format!("answer {id}"));
+            assert_eq!(stored.response.unwrap(), format!("{kept} {id}"));
         }
         let stored = store
             .idempotency_key("token", "taken")

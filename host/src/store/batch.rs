@@ -18,21 +18,24 @@
 //! one create at a time, so one bad create never fails the others).
 //!
 //! A create that is the first write of a request with an `Idempotency-Key`
-//! joins the batch too. The batch records its key (one statement for all
-//! the keys it carries; a key another request recorded first fails its own
-//! create alone, with [`super::KEY_TAKEN`]), hands the request its item
-//! *before* committing, and waits, up to [`FLUSH_AFTER`], for the request's
-//! answer, which it keeps beside the key (one statement for all the
-//! answers) before it commits. So the change, its key and its answer commit
-//! together, as they do for a request's own transaction (see
-//! [`super::IdempotencyClaim`]), and a key costs a batch two statements
-//! instead of a transaction per request. An answer that comes later is kept
-//! by a transaction of its own. A request whose answer is a function of the
-//! item (the API's create) says so beforehand
-//! ([`super::IdempotencyClaim::answer_creates_with`]): the batch then keeps
-//! that answer with the key and waits for nobody. Should the batch fail after it handed out
-//! items (its commit fails), every keyed create in it fails: its request
-//! answers with an error and keeps nothing, so a retry runs again.
+//! joins the batch too, and the batch records its key after the items and
+//! events, with one statement for all the keys it carries. When the request
+//! said beforehand how it answers (the API's create, whose answer is a
+//! function of the item: [`super::IdempotencyClaim::answer_creates_with`]),
+//! the key is recorded with that answer and the batch commits at once.
+//! Otherwise the batch hands the request its item *before* committing,
+//! waits up to [`FLUSH_AFTER`] for its answer, and keeps it beside the key
+//! (one more statement for all such answers); an answer that comes later is
+//! kept by a transaction of its own. Either way the change, its key and its
+//! answer commit together, as they do in a request's own transaction (see
+//! [`super::IdempotencyClaim`]).
+//!
+//! A key another request recorded first fails the batch, which is written
+//! again one create at a time; alone, that create fails with
+//! [`super::KEY_TAKEN`] and nothing of it is stored. Should a batch fail
+//! after it handed out items (its commit fails), every create it handed out
+//! fails: its request answers with an error and keeps nothing, so a retry
+//! runs again.
 //!
 //! A batch runs on a task of its own, so a request that stops waiting (its
 //! client went away) never abandons the creates of the others.
@@ -41,7 +44,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
-use sqlx::Row;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -209,27 +211,18 @@ impl Store {
         }
     }
 
-    /// Writes `batch` in one transaction and answers each create (a create
-    /// whose key another request recorded is answered with
-    /// [`idempotency::KEY_TAKEN`] and left out). On failure, returns the
-    /// creates it did not answer: all of them, unless the failure came after
-    /// keyed creates were handed their items (those learn of it through
-    /// their key's claim).
-    async fn write(&self, batch: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
+    /// Writes `batch` in one transaction and answers each create. On
+    /// failure, returns the creates it did not answer: all of them, unless
+    /// the failure came after keyed creates were handed their items (those
+    /// learn of it through their key's claim). A key another request
+    /// recorded first fails a batch of several; alone, it fails its own
+    /// create with [`idempotency::KEY_TAKEN`].
+    async fn write(&self, mut batch: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
+        one_claim_each(&mut batch);
         let mut tx = match self.begin_write().await {
             Ok(tx) => tx,
             Err(e) => return Err((e.into(), batch)),
         };
-        // The keys first: a key another request recorded drops its create
-        // from the batch (on PostgreSQL, a key another server is writing
-        // waits for that server's commit).
-        let batch = match claim_keys(&mut tx, self.backend, batch).await {
-            Ok(batch) => batch,
-            Err(failed) => return Err(failed),
-        };
-        if batch.is_empty() {
-            return Ok(());
-        }
         let stored = {
             let creates: Vec<&ItemCreate> = batch.iter().map(|q| &q.create).collect();
             insert_creates(&mut tx, &creates).await
@@ -238,29 +231,48 @@ impl Store {
             Ok(stored) => stored,
             Err(e) => return Err((e, batch)),
         };
-        // A keyed create whose request said how it answers has its answer
-        // kept at once. Other keyed creates get their items now, and the
-        // batch waits for their answers to keep them beside their keys.
-        // The rest are answered once the batch committed.
+        // The keys, last and with one statement: with its answer, for a
+        // keyed create whose request said how it answers; without, for the
+        // others, whose answers are waited for below. (On PostgreSQL, a key
+        // another server is recording waits for that server's commit.)
+        let keyed: Vec<(Arc<IdempotencyClaim>, Option<(i64, String)>)> = batch
+            .iter()
+            .zip(&stored)
+            .filter_map(|(queued, item)| {
+                let claim = queued.claim.clone()?;
+                let answer = idempotency::prepared_answer(&claim, item);
+                Some((claim, answer))
+            })
+            .collect();
+        match record_keys(&mut tx, self.backend, &keyed).await {
+            Ok(recorded) if recorded == keyed.len() => {}
+            Ok(_) if batch.len() == 1 => {
+                // Its key is another request's: nothing of it is stored.
+                if let (Some(queued), Some((claim, _))) = (batch.pop(), keyed.first()) {
+                    let _ = queued.answer.send(Err(idempotency::lose(claim)));
+                }
+                return Ok(());
+            }
+            Ok(_) => return Err((StoreError::Conflict(idempotency::KEY_TAKEN.into()), batch)),
+            Err(e) => return Err((e, batch)),
+        }
+        // Keyed creates whose answers are not known yet get their items now,
+        // and the batch waits for their answers. The rest are answered once
+        // the batch committed.
         let mut waiting = Vec::new();
         let mut answers = Vec::new();
         let mut at_commit = Vec::new();
         for (queued, item) in batch.into_iter().zip(stored) {
-            let Some(claim) = queued.claim.clone() else {
-                at_commit.push((queued, item));
-                continue;
-            };
-            match idempotency::prepared_answer(&claim, &item) {
-                // The request said how it answers: its answer is kept now.
-                Some(answer) => {
-                    answers.push((claim, answer));
-                    at_commit.push((queued, item));
-                }
-                None => {
+            let prepared = keyed.iter().any(|(c, answer)| {
+                answer.is_some() && queued.claim.as_ref().is_some_and(|q| Arc::ptr_eq(q, c))
+            });
+            match queued.claim.clone() {
+                Some(claim) if !prepared => {
                     let wait = idempotency::park_in_batch(&claim).await;
                     let _ = queued.answer.send(Ok(item));
                     waiting.push((claim, wait));
                 }
+                _ => at_commit.push((queued, item)),
             }
         }
         let deadline = Instant::now() + FLUSH_AFTER;
@@ -300,16 +312,10 @@ impl Store {
     }
 }
 
-/// Records the keys of the keyed creates in `batch` and returns the creates
-/// to write: those whose key another request recorded first are answered
-/// with [`idempotency::KEY_TAKEN`] and left out.
-async fn claim_keys(
-    tx: &mut WriteTx,
-    backend: Backend,
-    mut batch: Vec<Queued>,
-) -> Result<Vec<Queued>, (StoreError, Vec<Queued>)> {
-    // A claim is recorded once: by the first create of its request in the
-    // batch, and only while no other write of the request recorded it.
+/// A claim is recorded once: by the first create of its request in the
+/// batch, and only while no other write of the request recorded it; the
+/// request's other creates are written as creates without a key.
+fn one_claim_each(batch: &mut [Queued]) {
     for i in 0..batch.len() {
         let (before, rest) = batch.split_at_mut(i);
         let queued = &mut rest[0];
@@ -323,55 +329,39 @@ async fn claim_keys(
             queued.claim = None;
         }
     }
-    let keys: Vec<(&str, &str, &str)> = batch
-        .iter()
-        .filter_map(|q| q.claim.as_deref().map(idempotency::key_of))
-        .collect();
-    if keys.is_empty() {
-        return Ok(batch);
+}
+
+/// Records the keys of keyed creates, each with its answer when it is
+/// known, and says how many were recorded: fewer than given when another
+/// request recorded one of them first.
+async fn record_keys(
+    tx: &mut WriteTx,
+    backend: Backend,
+    keyed: &[(Arc<IdempotencyClaim>, Option<(i64, String)>)],
+) -> StoreResult<usize> {
+    if keyed.is_empty() {
+        return Ok(0);
     }
     let sql = format!(
-        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at)
+        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at, status, response)
          VALUES {}
          ON CONFLICT (scope, idem_key) DO NOTHING
-         RETURNING scope, idem_key",
-        values_list(backend, keys.len(), 4)
+         RETURNING idem_key",
+        values_list(backend, keyed.len(), 6)
     );
     let created_at = now();
     let mut insert = sqlx::query(&sql);
-    for (scope, key, request_hash) in &keys {
+    for (claim, answer) in keyed {
+        let (scope, key, request_hash) = idempotency::key_of(claim);
         insert = insert
-            .bind(*scope)
-            .bind(*key)
-            .bind(*request_hash)
-            .bind(&created_at);
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(&created_at)
+            .bind(answer.as_ref().map(|(status, _)| *status))
+            .bind(answer.as_ref().map(|(_, response)| response.as_str()));
     }
-    let recorded = match insert.fetch_all(&mut **tx).await {
-        Ok(rows) => rows,
-        Err(e) => return Err((e.into(), batch)),
-    };
-    let mut recorded: Vec<(String, String)> = recorded
-        .iter()
-        .map(|row| (row.get("scope"), row.get("idem_key")))
-        .collect();
-    let mut kept = Vec::with_capacity(batch.len());
-    for queued in batch {
-        let Some(claim) = queued.claim.as_deref() else {
-            kept.push(queued);
-            continue;
-        };
-        let (scope, key, _) = idempotency::key_of(claim);
-        match recorded.iter().position(|(s, k)| s == scope && k == key) {
-            Some(at) => {
-                recorded.swap_remove(at);
-                kept.push(queued);
-            }
-            None => {
-                let _ = queued.answer.send(Err(idempotency::lose(claim)));
-            }
-        }
-    }
-    Ok(kept)
+    Ok(insert.fetch_all(&mut **tx).await?.len())
 }
 
 /// Keeps the answers of keyed creates beside their keys, with one

@@ -27,17 +27,19 @@
 //!
 //! A create of a work item joins the batch of creates beside it instead
 //! (see [`super::batch`]): the batch records the keys of the keyed creates
-//! it carries, hands each its item, waits (up to [`FLUSH_AFTER`]) for their
-//! answers, keeps them beside their keys and commits, so a key costs a
-//! batch two statements, not a transaction of its own.
+//! it carries with their answers (which the API's create gives beforehand,
+//! and other requests give when the batch hands them their items, within
+//! [`FLUSH_AFTER`]) and commits, so a key costs a batch a statement, not a
+//! transaction of its own.
 //!
 //! Two requests racing with one key cannot both commit: the second one's
 //! insert breaks the primary key, its transaction rolls back (with the
 //! change it made), and it fails with [`KEY_TAKEN`] (a conflict, not a
 //! server error); the edge then answers it as the first request answered.
-//! (In a batch, the taken key drops its own create from the batch; on
-//! PostgreSQL the batch's insert of a key another server is recording waits
-//! for that server's transaction to end.)
+//! (A batch of creates meeting a taken key is written again one create at a
+//! time, and the create with that key fails alone; on PostgreSQL, a key
+//! another server is recording waits for that server's transaction to
+//! end.)
 //! (On one server, requests with one key wait their turn and never race.)
 
 use std::future::Future;
