@@ -48,7 +48,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::audit::{append_to_chains, ChainAppender};
-use super::idempotency::{self, IdempotencyClaim, FLUSH_AFTER};
+use super::idempotency::{self, Answer, IdempotencyClaim, FLUSH_AFTER};
 use super::{
     insert_work_items, now, values_list, Backend, NewWorkItem, Store, StoreError, StoreResult,
     WorkItem, WriteTx,
@@ -235,7 +235,7 @@ impl Store {
         // keyed create whose request said how it answers; without, for the
         // others, whose answers are waited for below. (On PostgreSQL, a key
         // another server is recording waits for that server's commit.)
-        let keyed: Vec<(Arc<IdempotencyClaim>, Option<(i64, String)>)> = batch
+        let keyed: Vec<(Arc<IdempotencyClaim>, Option<Answer>)> = batch
             .iter()
             .zip(&stored)
             .filter_map(|(queued, item)| {
@@ -337,7 +337,7 @@ fn one_claim_each(batch: &mut [Queued]) {
 async fn record_keys(
     tx: &mut WriteTx,
     backend: Backend,
-    keyed: &[(Arc<IdempotencyClaim>, Option<(i64, String)>)],
+    keyed: &[(Arc<IdempotencyClaim>, Option<Answer>)],
 ) -> StoreResult<usize> {
     if keyed.is_empty() {
         return Ok(0);

@@ -87,9 +87,15 @@ pub struct IdempotencyClaim {
     answered: AtomicBool,
 }
 
-/// The answer to a create, from the item created: the status and the
-/// sealed body, as [`IdempotencyClaim::finish`] would keep them.
-struct CreateAnswer(Box<dyn Fn(&WorkItem) -> Option<(i64, String)> + Send + Sync>);
+/// A request's answer as it is kept: the status and the sealed body.
+pub(super) type Answer = (i64, String);
+
+/// The answer to a create, from the item created, as
+/// [`IdempotencyClaim::finish`] would keep it.
+struct CreateAnswer(Box<AnswerFn>);
+
+/// How a create's answer is made from its item.
+type AnswerFn = dyn Fn(&WorkItem) -> Option<Answer> + Send + Sync;
 
 impl std::fmt::Debug for CreateAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -431,7 +437,7 @@ pub(super) fn settle_batch(
 
 /// The answer `claim`'s request gives to the create of `item`, when it
 /// said how it answers (see [`IdempotencyClaim::answer_creates_with`]).
-pub(super) fn prepared_answer(claim: &IdempotencyClaim, item: &WorkItem) -> Option<(i64, String)> {
+pub(super) fn prepared_answer(claim: &IdempotencyClaim, item: &WorkItem) -> Option<Answer> {
     let answer = claim
         .create_answer
         .lock()
