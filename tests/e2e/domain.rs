@@ -735,8 +735,28 @@ fn sessions_end_when_signed_out_or_idle(db: TestDb) {
     });
 }
 
+/// A write of `access`'s workspace chain, open: it holds the writer
+/// (SQLite) or the chain's head (PostgreSQL) until it commits.
+async fn hold_the_chain(
+    store: &vigilo_host::store::Store,
+    access: &vigilo_host::domain::authz::Access,
+) -> vigilo_host::store::WriteTx {
+    use vigilo_host::audit::{self, NewEvent};
+    let mut hold = store.begin_write().await.unwrap();
+    let event = NewEvent::new(
+        Some(access.workspace.id),
+        "workspace.update",
+        "ops",
+        json!({}),
+    );
+    audit::append(&mut hold, &access.actor(), event)
+        .await
+        .unwrap();
+    hold
+}
+
 fn creates_arriving_together_are_written_together(db: TestDb) {
-    use vigilo_host::audit::{self, Actor, NewEvent};
+    use vigilo_host::audit::Actor;
     use vigilo_host::store::ItemCreate;
 
     block_on(async {
@@ -765,19 +785,7 @@ fn creates_arriving_together_are_written_together(db: TestDb) {
         // written alone, the other nine together once it commits. One of
         // them names a creator who does not exist, which the database
         // refuses.
-        let mut hold = store.begin_write().await.unwrap();
-        audit::append(
-            &mut hold,
-            &access.actor(),
-            NewEvent::new(
-                Some(access.workspace.id),
-                "workspace.update",
-                "ops",
-                json!({}),
-            ),
-        )
-        .await
-        .unwrap();
+        let hold = hold_the_chain(&store, &access).await;
         let mut creates = Vec::new();
         for i in 0..10 {
             let user = if i == 7 {
@@ -841,7 +849,6 @@ fn creates_arriving_together_are_written_together(db: TestDb) {
 
 fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
     use std::time::{Duration, Instant};
-    use vigilo_host::audit::{self, NewEvent};
     use vigilo_host::store::{IdempotencyClaim, ItemCreate, KeyOutcome, StoreError, KEY_TAKEN};
 
     block_on(async {
@@ -876,19 +883,7 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         assert_eq!(kept, KeyOutcome::Kept);
 
         // The chain is held while creates with and without keys queue.
-        let mut hold = store.begin_write().await.unwrap();
-        audit::append(
-            &mut hold,
-            &access.actor(),
-            NewEvent::new(
-                Some(access.workspace.id),
-                "workspace.update",
-                "ops",
-                json!({}),
-            ),
-        )
-        .await
-        .unwrap();
+        let hold = hold_the_chain(&store, &access).await;
         let leader = tokio::spawn({
             let store = store.clone();
             let item = create("leader");
