@@ -53,6 +53,10 @@ pub const HEADER: &str = "idempotency-key";
 /// The largest response kept for replay.
 const RESPONSE_LIMIT: usize = 16 * 1024 * 1024;
 
+/// The route that creates a work item, whose key is not looked up first
+/// (its handler says how it answers, with [`answer_created`]).
+const CREATE_ROUTE: &str = "/api/v1/workspaces/{slug}/items";
+
 /// How long a retry waits for the first request with its key to finish.
 pub const WAIT_FOR_FIRST: Duration = Duration::from_secs(30);
 
@@ -157,7 +161,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         .extensions
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    if route != Some(super::work_items::CREATE_ROUTE) {
+    if route != Some(CREATE_ROUTE) {
         match state.store.idempotency_key(&scope, &key).await {
             Ok(Some(found)) => return replay(&state, &scope, &key, &request_hash, found).await,
             Ok(None) => {}

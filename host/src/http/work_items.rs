@@ -14,9 +14,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-
-/// The route that creates a work item.
-pub(super) const CREATE_ROUTE: &str = "/api/v1/workspaces/{slug}/items";
 use super::schemas::{ItemKind, ItemStatus, Line200};
 use crate::domain::authz::Permission;
 use crate::domain::fields::{self, FieldDefinition};
