@@ -118,7 +118,7 @@ enum Parked {
 /// answer).
 #[derive(Debug)]
 struct BatchSlot {
-    answer: oneshot::Sender<Option<(i64, String)>>,
+    answer: oneshot::Sender<Option<Answer>>,
     committed: oneshot::Receiver<Result<bool, String>>,
 }
 
@@ -126,7 +126,7 @@ struct BatchSlot {
 #[derive(Debug)]
 pub(super) struct BatchWait {
     /// The request's answer, when it comes.
-    pub answer: oneshot::Receiver<Option<(i64, String)>>,
+    pub answer: oneshot::Receiver<Option<Answer>>,
     committed: oneshot::Sender<Result<bool, String>>,
 }
 
@@ -174,7 +174,7 @@ impl IdempotencyClaim {
     /// for the request. The request must then answer exactly that.
     pub fn answer_creates_with(
         &self,
-        answer: impl Fn(&WorkItem) -> Option<(i64, String)> + Send + Sync + 'static,
+        answer: impl Fn(&WorkItem) -> Option<Answer> + Send + Sync + 'static,
     ) {
         let mut slot = self.create_answer.lock().unwrap_or_else(|e| e.into_inner());
         *slot = Some(CreateAnswer(Box::new(answer)));
