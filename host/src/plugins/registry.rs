@@ -1,7 +1,8 @@
 //! The registry of plugins: loading the startup set, bringing it in line
 //! with the plugins directory as files come, change and go, disabling and
 //! enabling, and the lookups every caller uses (which see only loaded
-//! plugins).
+//! plugins). Reading the startup set and the plugins directory is in
+//! `files.rs`; judging and logging a load's outcome in `outcome.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,11 +14,15 @@ use tokio::sync::mpsc::UnboundedSender;
 use vigilo_sdk::loader::Registration;
 use vigilo_sdk::{Capabilities, PluginKind};
 
+mod files;
+mod outcome;
+
+use self::outcome::{clash, log_skip};
 use super::entry::Status;
 use super::label::file_label;
 use super::{
-    is_library_name, load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent,
-    Reason, Skip, Source, State, Tiers,
+    load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent, Reason, Skip,
+    Source, State, Tiers,
 };
 
 /// The plugin registry shared by the whole server.
@@ -155,112 +160,6 @@ impl Plugins {
     /// The server version plugins are checked against.
     pub fn vigilo_version(&self) -> &str {
         &self.vigilo_version
-    }
-
-    /// The plugin libraries in `dir`, sorted by name (none if it is missing).
-    pub fn library_files(dir: &Path) -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|read| {
-                read.filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| is_library_name(p) && p.is_file())
-                    .collect()
-            })
-            .unwrap_or_default();
-        found.sort();
-        found
-    }
-
-    /// Loads `installed` in order, then the plugin libraries in `dir`
-    /// (blocking: call it off the async executor).
-    pub fn load_startup(&self, installed: &[crate::config::InstalledPlugin], dir: &Path) {
-        for plugin in installed {
-            self.load_path(plugin.path(), plugin.sha256(), Source::Installed, None);
-        }
-        let listed: Vec<&Path> = installed.iter().map(|p| p.path()).collect();
-        for path in Self::library_files(dir) {
-            if !listed.iter().any(|l| same_file(l, &path)) {
-                self.load_path(&path, None, Source::Directory, None);
-            }
-        }
-        let entries = self.list();
-        let loaded = entries.iter().filter(|e| e.is_loaded()).count();
-        tracing::info!(loaded, skipped = entries.len() - loaded, "plugins ready");
-    }
-
-    /// Brings the registry in line with the plugins directory: loads new
-    /// files, loads changed files in place of their previous version, and
-    /// disables plugins whose file is gone (forgetting gone files that
-    /// never loaded). Files in `installed` are left alone. Returns how long
-    /// to wait before calling again when a file looked as if it were still
-    /// being written.
-    pub fn sync_dir(&self, dir: &Path, installed: &[PathBuf]) -> Option<Duration> {
-        let mut again: Option<Duration> = None;
-        for path in Self::library_files(dir) {
-            if installed.iter().any(|l| same_file(l, &path)) {
-                continue;
-            }
-            let Some(signature) = FileSignature::of(&path) else {
-                continue;
-            };
-            let latest = self.latest_for(&path, Source::Directory);
-            if latest.as_ref().and_then(|e| e.signature) == Some(signature) {
-                continue;
-            }
-            let age = signature.age();
-            if age < SETTLE {
-                let wait = SETTLE - age + Duration::from_millis(20);
-                again = Some(again.map_or(wait, |a| a.min(wait)));
-                continue;
-            }
-            let replacing = self
-                .list()
-                .into_iter()
-                .rev()
-                .find(|e| e.source == Source::Directory && e.path == path && e.is_loaded());
-            self.load_path(&path, None, Source::Directory, replacing);
-        }
-        self.forget_removed_failures();
-        for entry in self.list() {
-            if entry.source == Source::Directory && entry.is_loaded() && !entry.path.exists() {
-                self.disable(
-                    &entry,
-                    Reason::Removed,
-                    format!(
-                        "its file {} was removed from the plugins directory",
-                        entry.path.display()
-                    ),
-                );
-            }
-        }
-        again
-    }
-
-    /// Drops the skipped entries of files gone from the plugins directory:
-    /// nothing of theirs was ever loaded, so once the file is gone there is
-    /// nothing left to report.
-    fn forget_removed_failures(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.retain(|e| {
-            let gone =
-                e.source == Source::Directory && e.state() == State::Skipped && !e.path.exists();
-            if gone {
-                tracing::info!(
-                    file = %e.path.display(),
-                    plugin = %e.label(),
-                    "a plugin file that did not load was removed from the plugins directory"
-                );
-            }
-            !gone
-        });
-    }
-
-    /// The most recent entry for `path` from `source`.
-    fn latest_for(&self, path: &Path, source: Source) -> Option<Arc<PluginEntry>> {
-        self.list()
-            .into_iter()
-            .rev()
-            .find(|e| e.source == source && e.path == path)
     }
 
     pub(super) fn load_path(
@@ -677,68 +576,4 @@ pub enum EnableError {
     AlreadyLoaded(Arc<PluginEntry>),
     /// It cannot be put back (replaced, removed, or its names are taken).
     NotEnableable(String),
-}
-
-/// Why `loaded` cannot join `entries`, if it cannot.
-fn clash(
-    entries: &[Arc<PluginEntry>],
-    loaded: &Loaded,
-    replacing: Option<&Arc<PluginEntry>>,
-) -> Option<String> {
-    let name = &loaded.manifest.name;
-    let running: Vec<&Arc<PluginEntry>> = entries
-        .iter()
-        .filter(|e| e.is_loaded() && !replacing.is_some_and(|r| Arc::ptr_eq(r, e)))
-        .collect();
-    if let Some(other) = running.iter().find(|e| e.name() == Some(name)) {
-        return Some(format!(
-            "a plugin named `{name}` is already loaded from {}",
-            other.path.display()
-        ));
-    }
-    for registration in &loaded.registrations {
-        // (A field type named like a built-in one was refused at load.)
-        let kind = registration.kind();
-        for other in &running {
-            if other
-                .registrations
-                .iter()
-                .any(|r| r.kind() == kind && r.name() == registration.name())
-            {
-                return Some(format!(
-                    "{} `{}` is already registered by plugin `{}`",
-                    kind,
-                    registration.name(),
-                    other.label()
-                ));
-            }
-        }
-    }
-    None
-}
-
-fn log_skip(skip: &Skip, replacing: Option<&PluginEntry>) {
-    let plugin = skip.plugin.as_deref().unwrap_or("-");
-    let still = replacing
-        .filter(|old| old.is_loaded())
-        .and_then(|old| old.manifest.as_ref())
-        .map(|m| format!(" (version {} stays active)", m.version))
-        .unwrap_or_default();
-    tracing::warn!(
-        file = %skip.path.display(),
-        plugin = %plugin,
-        reason = %skip.reason,
-        "plugin skipped: {}{still}",
-        skip.message
-    );
-    if let Some(detail) = &skip.detail {
-        tracing::debug!(file = %skip.path.display(), "plugin load failure in full: {detail}");
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
