@@ -356,8 +356,93 @@ fn keyed_run_killed_midway_never_runs_again(db: TestDb) {
     assert_eq!(db.number("SELECT COUNT(*) FROM work_items"), 1);
 }
 
+/// A keyed run whose client goes away while a step waits on a webhook
+/// runs to its end: the retry with its key answers with the finished run,
+/// which ran once.
+fn keyed_run_finishes_after_its_client_went_away(db: TestDb) {
+    use std::io::{Read, Write};
+
+    // A webhook receiver that answers once told to.
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_url = format!("http://{}/hook", hook.local_addr().unwrap());
+    let (called_tx, called) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for mut stream in hook.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = called_tx.send(());
+            let _ = released.recv();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let server = TestServer::start_with(db, |config| {
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+    });
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    expect(
+        &admin.post(
+            "/api/v1/workspaces/ops/playbooks",
+            json!({"name": "slow", "steps": [
+                {"type": "create_task", "title": "Before the hook"},
+                {"type": "webhook", "url": hook_url},
+                {"type": "create_task", "title": "After the hook"}
+            ]}),
+        ),
+        201,
+    );
+    const RUN: &str = "/api/v1/workspaces/ops/playbooks/slow/run";
+
+    // The client sends the run and hangs up while the webhook step waits.
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut client = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        client,
+        "POST {RUN} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         idempotency-key: gone-1\r\ncontent-type: application/json\r\n\
+         content-length: 2\r\n\r\n{{}}",
+        server.admin_token
+    )
+    .unwrap();
+    called
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the run reached its webhook step");
+    client.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(client);
+    // The server notices the closed connection (it answers new requests in
+    // the meantime), then the webhook answers.
+    expect(&admin.get("/api/v1/workspaces/ops/playbooks"), 200);
+    std::thread::sleep(Duration::from_millis(300));
+    release.send(()).unwrap();
+
+    let retried = admin.post_keyed(RUN, "gone-1", &json!({}));
+    let run = expect(&retried, 200);
+    assert_eq!(
+        retried.header("idempotent-replayed"),
+        Some("true"),
+        "the retry ran again instead of answering as the first request: {}",
+        retried.text
+    );
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(server.db.number("SELECT COUNT(*) FROM playbook_runs"), 1);
+    let titles: BTreeSet<String> = admin.get("/api/v1/workspaces/ops/items").json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        titles,
+        BTreeSet::from(["Before the hook".to_owned(), "After the hook".to_owned()]),
+        "the run stopped when its client went away"
+    );
+}
+
 on_both_databases!(
     retries_answer_with_the_first_response,
+    keyed_run_finishes_after_its_client_went_away,
     retried_creates_never_duplicate_across_a_crash,
     keyed_runs_run_once,
     keyed_run_killed_midway_never_runs_again

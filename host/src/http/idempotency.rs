@@ -32,7 +32,10 @@
 //! pruned with the other records after `record_retention_days`.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
@@ -169,18 +172,49 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     let request = Request::from_parts(parts, Body::from(bytes));
-    // Run in a task of its own, so the request finishes and its answer is
-    // kept even if the client goes away.
-    let work = tokio::spawn(async move {
+    // The request finishes and its answer is kept even if the client goes
+    // away.
+    ToTheEnd::new(async move {
         let _turn = turn;
         let claim = IdempotencyClaim::new(scope.clone(), key.clone(), request_hash.clone());
         let response = run_claimed(&claim, next.run(request)).await;
         keep(&state, &claim, &scope, &key, &request_hash, response).await
-    });
-    match work.await {
-        Ok(response) => response,
-        Err(e) => {
-            ApiError::Internal(format!("a keyed request did not complete: {e}")).into_response()
+    })
+    .await
+}
+
+/// Work that runs to its end whether or not anyone still waits for it: in
+/// the waiting task while it is awaited (no task of its own, no hand-over
+/// between threads), and on a task of its own from the moment its waiter
+/// is dropped (a client that went away).
+struct ToTheEnd<F: Future<Output = Response> + Send + 'static>(Option<Pin<Box<F>>>);
+
+impl<F: Future<Output = Response> + Send + 'static> ToTheEnd<F> {
+    fn new(work: F) -> Self {
+        ToTheEnd(Some(Box::pin(work)))
+    }
+}
+
+impl<F: Future<Output = Response> + Send + 'static> Future for ToTheEnd<F> {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let Some(work) = self.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let response = std::task::ready!(work.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(response)
+    }
+}
+
+impl<F: Future<Output = Response> + Send + 'static> Drop for ToTheEnd<F> {
+    fn drop(&mut self) {
+        if let Some(work) = self.0.take() {
+            // Without a runtime (it is shutting down), nothing can finish.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(work);
+            }
         }
     }
 }
