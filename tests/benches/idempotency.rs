@@ -7,6 +7,10 @@
 //! Run with `cargo bench -p vigilo-tests --bench idempotency`. Set
 //! `VIGILO_BENCH_SERVER` to another `vigilo-server` binary to measure that
 //! one (an earlier version, say). The figures go into the README.
+//!
+//! To profile one mode, set `VIGILO_BENCH_ONLY` to `keyed` or `plain`: the
+//! benchmark then sends only that kind of create, in 60 rounds on SQLite,
+//! printing each round's rate, while a profiler watches the server.
 
 use std::time::{Duration, Instant};
 
@@ -78,6 +82,14 @@ fn bench(db: TestDb) {
         "/api/v1/workspaces",
         json!({"name": "Ops", "slug": "ops", "region": "us"}),
     );
+    if let Ok(only) = std::env::var("VIGILO_BENCH_ONLY") {
+        let keyed = only == "keyed";
+        for r in 0..60 {
+            let (rate, _) = round(&api, keyed, 200 + r);
+            eprintln!("{only}: {rate:.0} creates/s");
+        }
+        return;
+    }
     // Warm up both paths.
     round(&api, false, 100);
     round(&api, true, 100);
@@ -104,6 +116,9 @@ fn bench(db: TestDb) {
 
 fn main() {
     bench(TestDb::sqlite());
+    if std::env::var_os("VIGILO_BENCH_ONLY").is_some() {
+        return;
+    }
     if let Some(db) = TestDb::postgres() {
         bench(db);
     }

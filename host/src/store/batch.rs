@@ -18,8 +18,9 @@
 //! one create at a time, so one bad create never fails the others).
 //!
 //! A create that is the first write of a request with an `Idempotency-Key`
-//! joins the batch too, and the batch records its key after the items and
-//! events, with one statement for all the keys it carries. When the request
+//! joins the batch too, and the batch records its key with one statement
+//! for all the keys it carries: sent with the items' insert on SQLite (one
+//! round trip for both), after the events on PostgreSQL. When the request
 //! said beforehand how it answers (the API's create, whose answer is a
 //! function of the item: [`super::IdempotencyClaim::answer_creates_with`]),
 //! the key is recorded with that answer and the batch commits at once.
@@ -44,14 +45,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::Any;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::audit::{append_to_chains, ChainAppender};
 use super::idempotency::{self, Answer, IdempotencyClaim, FLUSH_AFTER};
 use super::{
-    insert_work_items, now, values_list, Backend, NewWorkItem, Store, StoreError, StoreResult,
-    WorkItem, WriteTx,
+    now, values_list, Backend, ItemRows, NewWorkItem, Store, StoreError, StoreResult, WorkItem,
+    WriteTx,
 };
 use crate::audit::{Actor, NewEvent};
 
@@ -223,38 +227,26 @@ impl Store {
             Ok(tx) => tx,
             Err(e) => return Err((e.into(), batch)),
         };
-        let stored = {
+        let written = {
             let creates: Vec<&ItemCreate> = batch.iter().map(|q| &q.create).collect();
-            insert_creates(&mut tx, &creates).await
+            let claims: Vec<Option<&Arc<IdempotencyClaim>>> =
+                batch.iter().map(|q| q.claim.as_ref()).collect();
+            write_creates(&mut tx, &creates, &claims).await
         };
-        let stored = match stored {
-            Ok(stored) => stored,
+        let (stored, keyed, recorded) = match written {
+            Ok(written) => written,
             Err(e) => return Err((e, batch)),
         };
-        // The keys, last and with one statement: with its answer, for a
-        // keyed create whose request said how it answers; without, for the
-        // others, whose answers are waited for below. (On PostgreSQL, a key
-        // another server is recording waits for that server's commit.)
-        let keyed: Vec<(Arc<IdempotencyClaim>, Option<Answer>)> = batch
-            .iter()
-            .zip(&stored)
-            .filter_map(|(queued, item)| {
-                let claim = queued.claim.clone()?;
-                let answer = idempotency::prepared_answer(&claim, item);
-                Some((claim, answer))
-            })
-            .collect();
-        match record_keys(&mut tx, self.backend, &keyed).await {
-            Ok(recorded) if recorded == keyed.len() => {}
-            Ok(_) if batch.len() == 1 => {
+        match recorded {
+            recorded if recorded == keyed.len() => {}
+            _ if batch.len() == 1 => {
                 // Its key is another request's: nothing of it is stored.
                 if let (Some(queued), Some((claim, _))) = (batch.pop(), keyed.first()) {
                     let _ = queued.answer.send(Err(idempotency::lose(claim)));
                 }
                 return Ok(());
             }
-            Ok(_) => return Err((StoreError::Conflict(idempotency::KEY_TAKEN.into()), batch)),
-            Err(e) => return Err((e, batch)),
+            _ => return Err((StoreError::Conflict(idempotency::KEY_TAKEN.into()), batch)),
         }
         // Keyed creates whose answers are not known yet get their items now,
         // and the batch waits for their answers. The rest are answered once
@@ -331,37 +323,40 @@ fn one_claim_each(batch: &mut [Queued]) {
     }
 }
 
-/// Records the keys of keyed creates, each with its answer when it is
-/// known, and says how many were recorded: fewer than given when another
-/// request recorded one of them first.
-async fn record_keys(
-    tx: &mut WriteTx,
-    backend: Backend,
-    keyed: &[(Arc<IdempotencyClaim>, Option<Answer>)],
-) -> StoreResult<usize> {
-    if keyed.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!(
+/// The keyed creates of a batch, each with its answer when its request
+/// said it beforehand.
+type Keyed = Vec<(Arc<IdempotencyClaim>, Option<Answer>)>;
+
+/// The statement that records the keys of `n` keyed creates (values bound
+/// by [`bind_keys`]): it returns a row for each key recorded, none for a
+/// key another request recorded first.
+fn keys_sql(backend: Backend, n: usize) -> String {
+    format!(
         "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at, status, response)
          VALUES {}
          ON CONFLICT (scope, idem_key) DO NOTHING
          RETURNING idem_key",
-        values_list(backend, keyed.len(), 6)
-    );
-    let created_at = now();
-    let mut insert = sqlx::query(&sql);
+        values_list(backend, n, 6)
+    )
+}
+
+/// Binds the values of [`keys_sql`] to `query`, after those bound before.
+fn bind_keys<'q>(
+    mut query: Query<'q, Any, AnyArguments<'q>>,
+    keyed: &'q Keyed,
+    created_at: &'q str,
+) -> Query<'q, Any, AnyArguments<'q>> {
     for (claim, answer) in keyed {
         let (scope, key, request_hash) = idempotency::key_of(claim);
-        insert = insert
+        query = query
             .bind(scope)
             .bind(key)
             .bind(request_hash)
-            .bind(&created_at)
+            .bind(created_at)
             .bind(answer.as_ref().map(|(status, _)| *status))
             .bind(answer.as_ref().map(|(_, response)| response.as_str()));
     }
-    Ok(insert.fetch_all(&mut **tx).await?.len())
+    query
 }
 
 /// Keeps the answers of keyed creates beside their keys, with one
@@ -403,15 +398,69 @@ async fn keep_answers(
     Ok(())
 }
 
-/// Inserts `creates` and their audit events in `tx`.
-async fn insert_creates(tx: &mut WriteTx, creates: &[&ItemCreate]) -> StoreResult<Vec<WorkItem>> {
+/// Inserts `creates` (the first write of the request holding `claims[i]`,
+/// where there is one) with their audit events and the keys of the keyed
+/// ones, each key with its answer when its request said it beforehand.
+/// Returns the items stored, the keyed creates, and how many keys were
+/// recorded: fewer than the keyed creates when another request recorded
+/// one first.
+///
+/// Every round trip to the database is a wait on the writer's path, so on
+/// SQLite the keys travel with the items' insert; on PostgreSQL they are
+/// recorded last, so that a key another server is recording (which waits
+/// for that server's commit) holds this transaction's locks as briefly as
+/// possible.
+async fn write_creates(
+    tx: &mut WriteTx,
+    creates: &[&ItemCreate],
+    claims: &[Option<&Arc<IdempotencyClaim>>],
+) -> StoreResult<(Vec<WorkItem>, Keyed, usize)> {
     let items: Vec<(i64, NewWorkItem<'_>)> = creates.iter().map(|c| c.new_item()).collect();
-    let stored = insert_work_items(tx, &items).await?;
-    // The audit events, in the order the creates came, each in its
-    // workspace's chain, with one statement.
-    let events: Vec<NewEvent> = creates
+    let rows = ItemRows::take_ids(tx, &items).await?;
+    let stored = rows.stored();
+    let keyed: Keyed = claims
         .iter()
         .zip(&stored)
+        .filter_map(|(claim, item)| {
+            let claim = Arc::clone((*claim)?);
+            let answer = idempotency::prepared_answer(&claim, item);
+            Some((claim, answer))
+        })
+        .collect();
+    let created_at = now();
+    let backend = tx.backend();
+    let mut recorded = None;
+    if backend == Backend::Sqlite && !keyed.is_empty() {
+        let sql = format!("{};\n{}", rows.sql(), keys_sql(backend, keyed.len()));
+        let query = bind_keys(rows.bind(sqlx::query(&sql)), &keyed, &created_at);
+        recorded = Some(query.fetch_all(&mut **tx).await?.len());
+    } else {
+        rows.insert(tx).await?;
+    }
+    append_events(tx, creates, &stored).await?;
+    let recorded = match recorded {
+        Some(recorded) => recorded,
+        None if keyed.is_empty() => 0,
+        None => {
+            let sql = keys_sql(backend, keyed.len());
+            let query = bind_keys(sqlx::query(&sql), &keyed, &created_at);
+            query.fetch_all(&mut **tx).await?.len()
+        }
+    };
+    Ok((stored, keyed, recorded))
+}
+
+/// Appends the audit events of `creates`, whose items are `stored`, each to
+/// its workspace's chain, with one statement.
+async fn append_events(
+    tx: &mut WriteTx,
+    creates: &[&ItemCreate],
+    stored: &[WorkItem],
+) -> StoreResult<()> {
+    // The audit events, in the order the creates came.
+    let events: Vec<NewEvent> = creates
+        .iter()
+        .zip(stored)
         .map(|(c, item)| {
             NewEvent::new(
                 Some(c.workspace_id),
@@ -436,5 +485,5 @@ async fn insert_creates(tx: &mut WriteTx, creates: &[&ItemCreate]) -> StoreResul
         chains.push((chain, of_chain));
     }
     append_to_chains(tx, &mut chains).await?;
-    Ok(stored)
+    Ok(())
 }

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
+use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
 
 use super::{json_column, now, Backend, Store, StoreError, StoreResult};
 
@@ -79,63 +81,106 @@ pub struct NewWorkItem<'a> {
     pub creator_email: Option<&'a str>,
 }
 
-/// Inserts work items (each with its workspace) with one statement, plus
-/// one that takes their ids: what a batch of creates costs, however many
-/// it holds. Answers them in the order given.
-pub async fn insert_work_items(
-    conn: &mut AnyConnection,
-    items: &[(i64, NewWorkItem<'_>)],
-) -> StoreResult<Vec<WorkItem>> {
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    };
-    let ids = take_item_ids(conn, backend, items.len()).await?;
-    let at = now();
-    // Both times are the same value, bound twice.
-    let sql = format!(
-        "INSERT INTO work_items (id, workspace_id, kind, title, description, status, fields, created_by, created_by_plugin, created_at, updated_at)
-         VALUES {}",
-        super::values_list(backend, items.len(), 11)
-    );
-    let mut query = sqlx::query(&sql);
-    for ((workspace_id, item), id) in items.iter().zip(&ids) {
-        query = query
-            .bind(*id)
-            .bind(*workspace_id)
-            .bind(item.kind)
-            .bind(item.title)
-            .bind(item.description)
-            .bind(item.status)
-            .bind(Value::Object(item.fields.clone()).to_string())
-            .bind(item.created_by)
-            .bind(item.created_by_plugin)
-            .bind(&at)
-            .bind(&at);
-    }
-    query.execute(&mut *conn).await?;
-    Ok(items
-        .iter()
-        .zip(ids)
-        .map(|((_, item), id)| WorkItem {
-            id,
-            kind: item.kind.to_owned(),
-            title: item.title.to_owned(),
-            description: item.description.to_owned(),
-            status: item.status.to_owned(),
-            fields: item.fields.clone(),
-            created_by: match item.created_by_plugin {
-                Some(plugin) => Some(format!("plugin:{plugin}")),
-                None => item.creator_email.map(str::to_owned),
-            },
-            created_at: at.clone(),
-            updated_at: at.clone(),
+/// New work items (each with its workspace) whose ids are taken, to be
+/// inserted with one statement: what a batch of creates costs, however
+/// many it holds. On SQLite that statement can travel to the database with
+/// others, in one round trip ([`ItemRows::sql`], [`ItemRows::bind`]).
+pub struct ItemRows<'a> {
+    items: &'a [(i64, NewWorkItem<'a>)],
+    ids: Vec<i64>,
+    at: String,
+    backend: Backend,
+}
+
+impl<'a> ItemRows<'a> {
+    /// Takes the ids of `items` (one statement).
+    pub async fn take_ids(
+        conn: &mut AnyConnection,
+        items: &'a [(i64, NewWorkItem<'a>)],
+    ) -> StoreResult<Self> {
+        let backend = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let ids = if items.is_empty() {
+            Vec::new()
+        } else {
+            take_item_ids(conn, backend, items.len()).await?
+        };
+        Ok(ItemRows {
+            items,
+            ids,
+            at: now(),
+            backend,
         })
-        .collect())
+    }
+
+    /// The statement that inserts them (its values bound by
+    /// [`ItemRows::bind`]).
+    pub fn sql(&self) -> String {
+        format!(
+            "INSERT INTO work_items (id, workspace_id, kind, title, description, status, fields, created_by, created_by_plugin, created_at, updated_at)
+             VALUES {}",
+            super::values_list(self.backend, self.items.len(), 11)
+        )
+    }
+
+    /// Binds the values of [`ItemRows::sql`] to `query`, after those bound
+    /// before.
+    pub fn bind<'q>(
+        &'q self,
+        mut query: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
+        for ((workspace_id, item), id) in self.items.iter().zip(&self.ids) {
+            // Both times are the same value, bound twice.
+            query = query
+                .bind(*id)
+                .bind(*workspace_id)
+                .bind(item.kind)
+                .bind(item.title)
+                .bind(item.description)
+                .bind(item.status)
+                .bind(Value::Object(item.fields.clone()).to_string())
+                .bind(item.created_by)
+                .bind(item.created_by_plugin)
+                .bind(&self.at)
+                .bind(&self.at);
+        }
+        query
+    }
+
+    /// Inserts them with a statement of its own.
+    pub async fn insert(&self, conn: &mut AnyConnection) -> StoreResult<()> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        let sql = self.sql();
+        self.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// The items as they are stored once inserted, in the order given.
+    pub fn stored(&self) -> Vec<WorkItem> {
+        self.items
+            .iter()
+            .zip(&self.ids)
+            .map(|((_, item), &id)| WorkItem {
+                id,
+                kind: item.kind.to_owned(),
+                title: item.title.to_owned(),
+                description: item.description.to_owned(),
+                status: item.status.to_owned(),
+                fields: item.fields.clone(),
+                created_by: match item.created_by_plugin {
+                    Some(plugin) => Some(format!("plugin:{plugin}")),
+                    None => item.creator_email.map(str::to_owned),
+                },
+                created_at: self.at.clone(),
+                updated_at: self.at.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Takes `n` new work item ids, in increasing order. On SQLite the

@@ -30,6 +30,8 @@
 
 mod calls;
 mod child;
+mod ends;
+mod launcher;
 pub mod protocol;
 mod sandbox;
 mod supervisor;

@@ -25,10 +25,11 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::ends::describe_end;
+use super::launcher::launch;
 use super::protocol::{spin_for_message, FromWorker, Init, ToWorker, SPIN};
 
 /// The longest a worker may take to load its library and say so (or to
@@ -581,114 +582,5 @@ impl Tail {
             .wait_timeout_while(state, Duration::from_secs(2), |s| !s.1)
             .unwrap_or_else(|e| e.into_inner());
         state.0.iter().cloned().collect()
-    }
-}
-
-/// "killed by SIGSEGV (invalid memory access)" or "exited with status 0",
-/// with the worker's last words when they explain it.
-pub(super) fn describe_end(status: Option<ExitStatus>, last_lines: &[String]) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    let mut text = match status {
-        Some(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => format!("the worker exited with status {code}"),
-            (None, Some(signal)) => format!("the worker was killed by {}", signal_name(signal)),
-            (None, None) => format!("the worker ended ({status})"),
-        },
-        None => "the worker ended".to_owned(),
-    };
-    // The lines Rust's runtime writes before it aborts say what happened.
-    let telling: Vec<&str> = last_lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| {
-            l.contains("memory allocation of")
-                || l.contains("overflowed its stack")
-                || l.contains("panicked at")
-                || l.contains("fatal runtime error")
-        })
-        .collect();
-    if let Some(last) = telling.first() {
-        text.push_str(&format!(" after: {last}"));
-    }
-    text
-}
-
-/// A signal's name and what it usually means.
-fn signal_name(signal: i32) -> String {
-    let (name, meaning) = match signal {
-        1 => ("SIGHUP", "hang-up"),
-        2 => ("SIGINT", "interrupted"),
-        3 => ("SIGQUIT", "quit"),
-        4 => ("SIGILL", "illegal instruction"),
-        5 => ("SIGTRAP", "trap"),
-        6 => ("SIGABRT", "aborted"),
-        7 => ("SIGBUS", "bus error"),
-        8 => ("SIGFPE", "arithmetic error"),
-        9 => ("SIGKILL", "killed"),
-        11 => ("SIGSEGV", "invalid memory access"),
-        13 => ("SIGPIPE", "broken pipe"),
-        15 => ("SIGTERM", "terminated"),
-        31 => ("SIGSYS", "forbidden system call"),
-        24 => ("SIGXCPU", "CPU time limit"),
-        _ => return format!("signal {signal}"),
-    };
-    format!("{name} ({meaning})")
-}
-
-/// A worker to start, and where to send the started process.
-type Launch = (Command, Sender<std::io::Result<Child>>);
-
-/// Starts `command` from the launcher thread.
-fn launch(command: Command) -> std::io::Result<Child> {
-    static LAUNCHER: OnceLock<Mutex<Sender<Launch>>> = OnceLock::new();
-    let launcher = LAUNCHER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Launch>();
-        let started = std::thread::Builder::new()
-            .name("worker-launcher".into())
-            .spawn(move || {
-                for (mut command, answer) in rx {
-                    let _ = answer.send(command.spawn());
-                }
-            });
-        if let Err(e) = started {
-            tracing::error!(error = %e, "cannot start the thread that starts plugin workers");
-        }
-        Mutex::new(tx)
-    });
-    let (tx, rx) = mpsc::channel();
-    launcher
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send((command, tx))
-        .map_err(|_| std::io::Error::other("the worker launcher is gone"))?;
-    rx.recv()
-        .map_err(|_| std::io::Error::other("the worker launcher is gone"))?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_end_is_described_in_words() {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            describe_end(Some(ExitStatus::from_raw(11)), &[]),
-            "the worker was killed by SIGSEGV (invalid memory access)"
-        );
-        assert_eq!(
-            describe_end(Some(ExitStatus::from_raw(0)), &[]),
-            "the worker exited with status 0"
-        );
-        assert_eq!(
-            describe_end(
-                Some(ExitStatus::from_raw(6)),
-                &[
-                    "noise".into(),
-                    "memory allocation of 1073741824 bytes failed".into()
-                ]
-            ),
-            "the worker was killed by SIGABRT (aborted) after: memory allocation of 1073741824 bytes failed"
-        );
     }
 }

@@ -1,0 +1,227 @@
+//! `/w/{slug}/settings/fields`: the workspace's custom fields, with plugin
+//! field types in the type picker; adding and removing them.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::domain::authz::{Access, Permission};
+use crate::domain::fields::{self, FieldDefinition};
+use crate::domain::sessions::Current;
+use crate::domain::DomainError;
+use crate::state::AppState;
+use crate::web::items::humanise;
+use crate::web::session::{check_csrf, SignedIn};
+use crate::web::{
+    render_status, see_other, workspace_access, CsrfForm, Done, Form, Frame, PageError,
+};
+
+/// A field in the list.
+pub struct FieldRow {
+    key: String,
+    label: String,
+    type_label: String,
+    applies_to: String,
+    required: bool,
+    warning: Option<String>,
+}
+
+/// A type in the picker.
+pub struct TypeOption {
+    name: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings/fields.html")]
+struct FieldsPage {
+    frame: Frame,
+    slug: String,
+    rows: Vec<FieldRow>,
+    /// The most fields a workspace may have.
+    max: usize,
+    types: Vec<TypeOption>,
+    form: FieldForm,
+    field: String,
+    error: Option<String>,
+}
+
+impl FieldsPage {
+    fn applies(&self, kind: &str) -> bool {
+        self.form.applies_to.iter().any(|k| k == kind)
+    }
+
+    fn error_for(&self, field: &str) -> Option<&String> {
+        (self.field == field).then_some(()).and(self.error.as_ref())
+    }
+}
+
+/// The add-field form.
+#[derive(Default, Clone)]
+pub struct FieldForm {
+    key: String,
+    label: String,
+    field_type: String,
+    applies_to: Vec<String>,
+    required: bool,
+    options: String,
+}
+
+async fn fields_page(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    form: FieldForm,
+    refusal: Option<DomainError>,
+    done: Option<String>,
+) -> Result<Response, PageError> {
+    let types = fields::field_types(state);
+    let rows = fields::list(state, access)
+        .await?
+        .into_iter()
+        .map(|f| {
+            let known = types.iter().find(|t| t.name == f.field_type);
+            FieldRow {
+                type_label: match known {
+                    Some(t) => match &t.plugin {
+                        Some(p) => format!("{} ({})", t.label, p.label()),
+                        None => t.label.clone(),
+                    },
+                    None => f.field_type.clone(),
+                },
+                warning: known.is_none().then(|| {
+                    format!(
+                        "No loaded plugin provides the type `{}`: values of this field cannot be checked or saved until an operator installs or enables it.",
+                        f.field_type
+                    )
+                }),
+                applies_to: f
+                    .applies_to
+                    .iter()
+                    .map(|k| humanise(k))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                key: f.key,
+                label: f.label,
+                required: f.required,
+            }
+        })
+        .collect();
+    let (status, field, error) = match refusal {
+        None => (StatusCode::OK, String::new(), None),
+        Some(DomainError::Invalid { field, message }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            field.unwrap_or_default(),
+            Some(message),
+        ),
+        Some(DomainError::Conflict(message)) => {
+            (StatusCode::CONFLICT, "key".to_owned(), Some(message))
+        }
+        Some(other) => return Err(other.into()),
+    };
+    let frame = Frame::workspace(state, current, access, "settings", "Custom fields")
+        .await?
+        .with_notice(done);
+    let page = FieldsPage {
+        frame,
+        slug: access.workspace.slug.clone(),
+        rows,
+        max: fields::MAX_FIELDS,
+        types: types
+            .into_iter()
+            .map(|t| TypeOption {
+                label: match &t.plugin {
+                    Some(p) => format!("{} — from {}", t.label, p.label()),
+                    None => t.label,
+                },
+                name: t.name,
+            })
+            .collect(),
+        form,
+        field,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+/// `GET /w/{slug}/settings/fields`.
+pub async fn fields(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let form = FieldForm {
+        applies_to: vec!["change".into()],
+        field_type: "text".into(),
+        ..FieldForm::default()
+    };
+    let done = done.notice(&[
+        ("added", "The field was added."),
+        ("removed", "The field was removed."),
+    ]);
+    fields_page(&state, &current, &access, form, None, done).await
+}
+
+/// `POST /w/{slug}/settings/fields`.
+pub async fn add_field(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path(slug): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let mut csrf = String::new();
+    let mut form = FieldForm::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "csrf" => csrf = value,
+            "key" => form.key = value,
+            "label" => form.label = value,
+            "type" => form.field_type = value,
+            "applies_to" => form.applies_to.push(value),
+            "required" => form.required = value == "true",
+            "options" => form.options = value,
+            _ => {}
+        }
+    }
+    check_csrf(&current, &csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    let definition = FieldDefinition {
+        key: form.key.trim().to_owned(),
+        label: form.label.clone(),
+        applies_to: form.applies_to.clone(),
+        field_type: form.field_type.clone(),
+        required: form.required,
+        options: if form.field_type == "select" {
+            form.options
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        },
+    };
+    match fields::create(&state, &access, &definition).await {
+        Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/fields?done=added"))),
+        Err(e) => fields_page(&state, &current, &access, form, Some(e), None).await,
+    }
+}
+
+/// `POST /w/{slug}/settings/fields/{key}/delete`.
+pub async fn delete_field(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, key)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
+    fields::delete(&state, &access, &key).await?;
+    Ok(see_other(&format!(
+        "/w/{slug}/settings/fields?done=removed"
+    )))
+}
