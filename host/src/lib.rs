@@ -159,57 +159,8 @@ pub async fn serve(
         store.clone(),
         plugin_events_rx,
     ));
-    let call_log = open_call_log(&config, &store).await?;
-    let tiers = plugin_tiers(&config, &store).await?;
-    let approvals = plugin_approvals(&store).await?;
-    let plugins = Arc::new(
-        Plugins::new(
-            VIGILO_VERSION,
-            std::time::Duration::from_millis(config.plugin_call_timeout_ms.max(1)),
-            config.plugin_panic_limit,
-            Some(plugin_events),
-        )
-        .with_tiers(tiers)
-        .with_approvals(approvals)
-        .with_call_log(call_log)
-        .with_panic_policy(config.plugin_panic_policy)
-        .with_private_dir(config.data_dir.join("plugin-cache"))
-        .with_context(|| {
-            format!(
-                "cannot prepare the private plugin directory {}",
-                config.data_dir.join("plugin-cache").display()
-            )
-        })?,
-    );
     let plugins_dir = config.effective_plugins_dir();
-    {
-        let plugins = plugins.clone();
-        let (installed, dir) = (config.installed_plugins.clone(), plugins_dir.clone());
-        tokio::task::spawn_blocking(move || plugins.load_startup(&installed, &dir))
-            .await
-            .context("loading plugins failed")?;
-    }
-    if config.strict_plugins {
-        let failures = plugins.failures();
-        if !failures.is_empty() {
-            let list: Vec<String> = failures
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} ({}): {}",
-                        e.path.display(),
-                        e.reason().map(|r| r.code()).unwrap_or("?"),
-                        e.message().unwrap_or_default()
-                    )
-                })
-                .collect();
-            anyhow::bail!(
-                "strict_plugins is set and {} plugin(s) cannot load:\n  {}",
-                failures.len(),
-                list.join("\n  ")
-            );
-        }
-    }
+    let plugins = start_plugins(&config, &store, plugin_events, &plugins_dir).await?;
     let secrets = Arc::new(secretbox::SecretBox::load_or_create(
         &config.effective_secrets_key(),
     )?);
@@ -323,6 +274,68 @@ pub async fn serve(
     let _ = tokio::time::timeout(closing, store.close()).await;
     tracing::info!("vigilo-server stopped");
     Ok(())
+}
+
+/// The plugin registry, with the plugins of `installed_plugins` and the
+/// plugins directory loaded (failures are logged and skipped, unless
+/// `strict_plugins` makes them stop the server).
+async fn start_plugins(
+    config: &Config,
+    store: &store::Store,
+    plugin_events: tokio::sync::mpsc::UnboundedSender<plugins::PluginEvent>,
+    plugins_dir: &std::path::Path,
+) -> anyhow::Result<Arc<Plugins>> {
+    let call_log = open_call_log(config, store).await?;
+    let tiers = plugin_tiers(config, store).await?;
+    let approvals = plugin_approvals(store).await?;
+    let plugins = Arc::new(
+        Plugins::new(
+            VIGILO_VERSION,
+            std::time::Duration::from_millis(config.plugin_call_timeout_ms.max(1)),
+            config.plugin_panic_limit,
+            Some(plugin_events),
+        )
+        .with_tiers(tiers)
+        .with_approvals(approvals)
+        .with_call_log(call_log)
+        .with_panic_policy(config.plugin_panic_policy)
+        .with_private_dir(config.data_dir.join("plugin-cache"))
+        .with_context(|| {
+            format!(
+                "cannot prepare the private plugin directory {}",
+                config.data_dir.join("plugin-cache").display()
+            )
+        })?,
+    );
+    {
+        let plugins = plugins.clone();
+        let (installed, dir) = (config.installed_plugins.clone(), plugins_dir.to_path_buf());
+        tokio::task::spawn_blocking(move || plugins.load_startup(&installed, &dir))
+            .await
+            .context("loading plugins failed")?;
+    }
+    if config.strict_plugins {
+        let failures = plugins.failures();
+        if !failures.is_empty() {
+            let list: Vec<String> = failures
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({}): {}",
+                        e.path.display(),
+                        e.reason().map(|r| r.code()).unwrap_or("?"),
+                        e.message().unwrap_or_default()
+                    )
+                })
+                .collect();
+            anyhow::bail!(
+                "strict_plugins is set and {} plugin(s) cannot load:\n  {}",
+                failures.len(),
+                list.join("\n  ")
+            );
+        }
+    }
+    Ok(plugins)
 }
 
 /// Clears the failed sign-ins counted against the account with `email`

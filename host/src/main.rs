@@ -307,11 +307,6 @@ fn check_plugin(
     } else {
         Vec::new()
     };
-    let outcome_words = |outcome: &SmokeOutcome| match outcome {
-        SmokeOutcome::Answered => ("answered", None),
-        SmokeOutcome::AnsweredWithError(m) => ("answered_with_error", Some(m.clone())),
-        SmokeOutcome::Broken(m) => ("broken", Some(m.clone())),
-    };
     loaded &= !calls
         .iter()
         .any(|c| matches!(c.outcome, SmokeOutcome::Broken(_)));
@@ -320,7 +315,56 @@ fn check_plugin(
     let frontend = vigilo_sdk::loader::check_frontend(&entry.registrations, |path| {
         entry.asset(path).map(|(_, bytes)| bytes)
     });
+    let report = CheckReport {
+        entry: &entry,
+        loaded,
+        calls: &calls,
+        frontend: &frontend,
+        isolation,
+    };
     if json {
+        report.print_json();
+    } else {
+        report.print_text(verbose);
+    }
+    if loaded && frontend.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What `check-plugin` found, to print.
+struct CheckReport<'a> {
+    entry: &'a vigilo_host::plugins::PluginEntry,
+    loaded: bool,
+    calls: &'a [vigilo_host::plugins::smoke::SmokeCall],
+    frontend: &'a [vigilo_sdk::loader::FrontendProblem],
+    isolation: vigilo_host::plugins::Isolation,
+}
+
+/// A smoke call's outcome as `check-plugin` names it, with its message.
+fn outcome_words(
+    outcome: &vigilo_host::plugins::smoke::SmokeOutcome,
+) -> (&'static str, Option<String>) {
+    use vigilo_host::plugins::smoke::SmokeOutcome;
+    match outcome {
+        SmokeOutcome::Answered => ("answered", None),
+        SmokeOutcome::AnsweredWithError(m) => ("answered_with_error", Some(m.clone())),
+        SmokeOutcome::Broken(m) => ("broken", Some(m.clone())),
+    }
+}
+
+impl CheckReport<'_> {
+    /// `check-plugin --json`.
+    fn print_json(&self) {
+        let CheckReport {
+            entry,
+            loaded,
+            calls,
+            frontend,
+            isolation,
+        } = *self;
         let smoke_calls: Vec<_> = calls
             .iter()
             .map(|c| {
@@ -355,7 +399,17 @@ fn check_plugin(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
-    } else {
+    }
+
+    /// `check-plugin`, in lines people read.
+    fn print_text(&self, verbose: bool) {
+        let CheckReport {
+            entry,
+            loaded,
+            calls,
+            frontend,
+            isolation,
+        } = *self;
         println!("file:            {}", entry.path.display());
         if let Some(sha) = entry.sha256() {
             println!("sha256:          {sha}");
@@ -384,7 +438,7 @@ fn check_plugin(
                 Some(declared) => println!("capabilities:    {}", declared.summary()),
                 None => println!(
                     "capabilities:    none declared (it may call only what plugins could before \
-                     capabilities existed: work item counts, certificates, notify, HTTP)"
+                 capabilities existed: work item counts, certificates, notify, HTTP)"
                 ),
             }
             for asset in &m.frontend {
@@ -403,7 +457,7 @@ fn check_plugin(
         if let Some(worker) = entry.worker() {
             println!("confinement:     {}", worker.confinement());
         }
-        for c in &calls {
+        for c in calls {
             let (outcome, message) = outcome_words(&c.outcome);
             println!(
                 "smoke call:      {} `{}`: {}{}",
@@ -413,7 +467,7 @@ fn check_plugin(
                 message.map(|m| format!(": {m}")).unwrap_or_default()
             );
         }
-        for problem in &frontend {
+        for problem in frontend {
             println!(
                 "frontend:        {}: {}: {}",
                 problem.module, problem.rule, problem.message
@@ -422,7 +476,7 @@ fn check_plugin(
         match entry.reason() {
             None if !frontend.is_empty() => println!(
                 "result:          the server would load it, but its frontend half would fail in \
-                 the browser ({} problem(s) above)",
+             the browser ({} problem(s) above)",
                 frontend.len()
             ),
             None if !loaded => println!(
@@ -437,11 +491,6 @@ fn check_plugin(
         if let (true, Some(detail)) = (verbose, &entry.detail) {
             println!("\nthe loader's full report:\n{detail}");
         }
-    }
-    if loaded && frontend.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }
 

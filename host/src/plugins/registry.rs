@@ -17,9 +17,8 @@ use vigilo_sdk::{Capabilities, PluginKind};
 mod files;
 mod outcome;
 
-use self::outcome::{clash, log_skip};
+use self::outcome::{clash, load_event, skipped_entry};
 use super::entry::Status;
-use super::label::file_label;
 use super::{
     load_file_with, FileSignature, LoadOptions, Loaded, PluginEntry, PluginEvent, Reason, Skip,
     Source, State, Tiers,
@@ -220,173 +219,8 @@ impl Plugins {
             Err(skip) => skip.path.clone(),
         };
         let (entry, event) = match outcome {
-            Ok(loaded) => {
-                let sha256 = std::sync::OnceLock::new();
-                if let Some(known) = loaded.sha256 {
-                    let _ = sha256.set(Some(known));
-                }
-                // A new version asking for more than was approved waits,
-                // disabled, for a platform admin; a plugin's first load
-                // approves what it declares.
-                let awaiting = self.awaiting_approval(&loaded.manifest);
-                let first_approval = match &loaded.manifest.capabilities {
-                    Some(declared) if self.approved(&loaded.manifest.name).is_none() => {
-                        self.approve(&loaded.manifest.name, declared.clone());
-                        true
-                    }
-                    _ => false,
-                };
-                let status = if awaiting.is_empty() {
-                    Status {
-                        state: State::Loaded,
-                        reason: None,
-                        message: None,
-                    }
-                } else {
-                    Status {
-                        state: State::Disabled,
-                        reason: Some(Reason::AwaitingApproval),
-                        message: Some(format!(
-                            "new capabilities awaiting approval: {}",
-                            awaiting.join(", ")
-                        )),
-                    }
-                };
-                let entry = Arc::new(PluginEntry {
-                    path: loaded.path,
-                    loaded_from: Some(loaded.loaded_from),
-                    source,
-                    signature,
-                    manifest: Some(loaded.manifest),
-                    registrations: loaded.registrations,
-                    detail: None,
-                    tier: Some(loaded.tier),
-                    sha256,
-                    link: Some(loaded.link),
-                    status: Mutex::new(status),
-                    panics_in_a_row: AtomicU32::new(0),
-                    stuck_calls: Default::default(),
-                    metrics: Default::default(),
-                });
-                let m = entry
-                    .manifest
-                    .as_ref()
-                    .expect("loaded plugins have a manifest");
-                let mut details = json!({
-                    "path": entry.path, "kind": m.kind, "version": m.version,
-                    "compatible_with": m.compatible_with,
-                    "registered": entry.registrations.iter().map(|r| r.name()).collect::<Vec<_>>(),
-                    "capabilities": m.capabilities,
-                });
-                if first_approval {
-                    details["approved"] = json!("first load");
-                }
-                let action = match replacing.as_ref().filter(|old| old.is_loaded()) {
-                    Some(old) => {
-                        let old_version = old
-                            .manifest
-                            .as_ref()
-                            .map(|m| m.version.clone())
-                            .unwrap_or_default();
-                        old.set_status(
-                            State::Disabled,
-                            Some(Reason::Replaced),
-                            Some(format!(
-                                "replaced by {} {} from the same file",
-                                m.name, m.version
-                            )),
-                        );
-                        tracing::info!(
-                            file = %entry.path.display(),
-                            plugin = %m.name,
-                            old_version = %old_version,
-                            version = %m.version,
-                            "plugin reloaded: the new version replaces the old one"
-                        );
-                        details["replaced_version"] = json!(old_version);
-                        "plugin.reload"
-                    }
-                    None => {
-                        tracing::info!(
-                            file = %entry.path.display(),
-                            plugin = %m.name,
-                            kind = %m.kind,
-                            version = %m.version,
-                            registered = entry.registrations.len(),
-                            "plugin loaded"
-                        );
-                        "plugin.load"
-                    }
-                };
-                let action = if awaiting.is_empty() {
-                    action
-                } else {
-                    tracing::warn!(
-                        file = %entry.path.display(),
-                        plugin = %m.name,
-                        version = %m.version,
-                        "plugin disabled: new capabilities awaiting approval: {}",
-                        awaiting.join(", ")
-                    );
-                    entry.retire_worker("its new capabilities await approval");
-                    details["awaiting_approval"] = json!(awaiting);
-                    "plugin.awaiting_approval"
-                };
-                let event = PluginEvent {
-                    action,
-                    target: m.name.clone(),
-                    details,
-                    entry: Some(entry.clone()),
-                };
-                (entry, event)
-            }
-            Err(skip) => {
-                log_skip(&skip, replacing.as_deref());
-                let target = skip
-                    .plugin
-                    .clone()
-                    .unwrap_or_else(|| file_label(&skip.path));
-                let sha256 = std::sync::OnceLock::new();
-                if let Some(known) = &skip.sha256 {
-                    let _ = sha256.set(Some(known.clone()));
-                } else if skip.reason == Reason::NotFound {
-                    let _ = sha256.set(None);
-                }
-                let mut details = json!({
-                    "path": skip.path, "plugin": skip.plugin,
-                    "reason": skip.reason, "message": skip.message,
-                });
-                if let Some(old) = replacing.as_ref().filter(|old| old.is_loaded()) {
-                    details["still_running"] = json!(old.manifest.as_ref().map(|m| &m.version));
-                }
-                let entry = Arc::new(PluginEntry {
-                    path: skip.path,
-                    loaded_from: None,
-                    source,
-                    signature,
-                    manifest: skip.manifest,
-                    registrations: Vec::new(),
-                    detail: skip.detail,
-                    tier: None,
-                    sha256,
-                    link: None,
-                    status: Mutex::new(Status {
-                        state: State::Skipped,
-                        reason: Some(skip.reason),
-                        message: Some(skip.message),
-                    }),
-                    panics_in_a_row: AtomicU32::new(0),
-                    stuck_calls: Default::default(),
-                    metrics: Default::default(),
-                });
-                let event = PluginEvent {
-                    action: "plugin.skip",
-                    target,
-                    details,
-                    entry: Some(entry.clone()),
-                };
-                (entry, event)
-            }
+            Ok(loaded) => self.loaded_entry(loaded, source, signature, replacing.as_ref()),
+            Err(skip) => skipped_entry(*skip, source, signature, replacing.as_deref()),
         };
         // An earlier failure of the same file is superseded by this attempt.
         entries.retain(|e| !(e.path == path && e.source == source && e.state() == State::Skipped));
@@ -394,6 +228,78 @@ impl Plugins {
         drop(entries);
         self.announce(event);
         entry
+    }
+
+    /// The entry of a plugin that loaded, and the event that announces it.
+    fn loaded_entry(
+        &self,
+        loaded: Loaded,
+        source: Source,
+        signature: Option<FileSignature>,
+        replacing: Option<&Arc<PluginEntry>>,
+    ) -> (Arc<PluginEntry>, PluginEvent) {
+        let sha256 = std::sync::OnceLock::new();
+        if let Some(known) = loaded.sha256 {
+            let _ = sha256.set(Some(known));
+        }
+        // A new version asking for more than was approved waits,
+        // disabled, for a platform admin; a plugin's first load
+        // approves what it declares.
+        let awaiting = self.awaiting_approval(&loaded.manifest);
+        let first_approval = match &loaded.manifest.capabilities {
+            Some(declared) if self.approved(&loaded.manifest.name).is_none() => {
+                self.approve(&loaded.manifest.name, declared.clone());
+                true
+            }
+            _ => false,
+        };
+        let status = if awaiting.is_empty() {
+            Status {
+                state: State::Loaded,
+                reason: None,
+                message: None,
+            }
+        } else {
+            Status {
+                state: State::Disabled,
+                reason: Some(Reason::AwaitingApproval),
+                message: Some(format!(
+                    "new capabilities awaiting approval: {}",
+                    awaiting.join(", ")
+                )),
+            }
+        };
+        let entry = Arc::new(PluginEntry {
+            path: loaded.path,
+            loaded_from: Some(loaded.loaded_from),
+            source,
+            signature,
+            manifest: Some(loaded.manifest),
+            registrations: loaded.registrations,
+            detail: None,
+            tier: Some(loaded.tier),
+            sha256,
+            link: Some(loaded.link),
+            status: Mutex::new(status),
+            panics_in_a_row: AtomicU32::new(0),
+            stuck_calls: Default::default(),
+            metrics: Default::default(),
+        });
+        let m = entry
+            .manifest
+            .as_ref()
+            .expect("loaded plugins have a manifest");
+        let mut details = json!({
+            "path": entry.path, "kind": m.kind, "version": m.version,
+            "compatible_with": m.compatible_with,
+            "registered": entry.registrations.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            "capabilities": m.capabilities,
+        });
+        if first_approval {
+            details["approved"] = json!("first load");
+        }
+        let event = load_event(&entry, replacing, &awaiting, details);
+        (entry, event)
     }
 
     /// Takes a loaded plugin out of use and announces it. Returns false if

@@ -311,3 +311,29 @@ pub async fn delete_template(
         urlencode(&name)
     )))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route(
+            "/admin/workspaces",
+            get(workspaces_list).post(create_workspace),
+        )
+        .route("/admin/workspaces/{slug}/export", get(export_workspace))
+        .route(
+            "/admin/templates",
+            post(create_template).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
+        )
+        .route("/admin/templates/{name}/delete", post(delete_template))
+        .route("/admin/tasks", get(tasks_list))
+        .route("/admin/tasks/{name}", get(task))
+        .route("/admin/tasks/{name}/run", post(run_task))
+        .route(
+            "/admin",
+            get(|| async { super::see_other("/admin/workspaces") }),
+        )
+        .route("/admin/plugins", get(plugins))
+        .route("/admin/plugins/{name}/{action}", post(change_plugin))
+}

@@ -134,3 +134,11 @@ pub async fn favicon() -> Response {
     )
         .into_response()
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/assets/{file}", get(serve))
+        .route("/favicon.ico", get(favicon))
+}

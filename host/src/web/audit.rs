@@ -427,3 +427,29 @@ pub async fn admin_follow(
     })
     .into_response())
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/audit", get(log))
+        .route("/w/{slug}/audit/events", get(follow))
+        .route("/w/{slug}/audit/verify", get(verify_page).post(verify))
+        .route("/w/{slug}/audit/checkpoints", post(sign))
+        .route(
+            "/w/{slug}/audit/checkpoints.json",
+            get(checkpoints_download),
+        )
+        .route("/audit/public-key.json", get(public_key))
+        .route("/admin/audit", get(admin_log))
+        .route("/admin/audit/events", get(admin_follow))
+        .route(
+            "/admin/audit/verify",
+            get(admin_verify_page).post(admin_verify),
+        )
+        .route("/admin/audit/checkpoints", post(admin_sign))
+        .route(
+            "/admin/audit/checkpoints.json",
+            get(admin_checkpoints_download),
+        )
+}

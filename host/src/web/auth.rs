@@ -404,3 +404,25 @@ pub async fn accept_invite(
         session::session_cookie(&state, &started.secret),
     ))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/", get(home))
+        .route(
+            "/login",
+            get(login_page)
+                .post(login)
+                .layer(DefaultBodyLimit::max(super::ANONYMOUS_FORM_LIMIT)),
+        )
+        .route("/login/device/{token}", get(unlock_link))
+        .route("/logout", post(logout))
+        .route(
+            "/invites/{token}",
+            get(invite_page)
+                .post(accept_invite)
+                .layer(DefaultBodyLimit::max(super::ANONYMOUS_FORM_LIMIT)),
+        )
+}

@@ -291,3 +291,11 @@ pub async fn remove(
     certificates::remove(&state, &access, id).await?;
     Ok(see_other(&format!("/w/{slug}/certificates?done=removed")))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/certificates", get(page).post(add))
+        .route("/w/{slug}/certificates/{id}/remove", post(remove))
+}

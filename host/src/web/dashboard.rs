@@ -252,3 +252,11 @@ pub async fn tiles(
         .collect();
     Ok(Json(json!({ "tiles": tiles })).into_response())
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/w/{slug}", get(page))
+        .route("/w/{slug}/tiles", get(tiles))
+}

@@ -467,3 +467,20 @@ pub async fn test(
     )
     .await
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/settings/integrations", get(list).post(create))
+        .route("/w/{slug}/settings/integrations/new", get(new_page))
+        .route(
+            "/w/{slug}/settings/integrations/{name}",
+            get(show).post(update),
+        )
+        .route("/w/{slug}/settings/integrations/{name}/test", post(test))
+        .route(
+            "/w/{slug}/settings/integrations/{name}/{action}",
+            post(change),
+        )
+}

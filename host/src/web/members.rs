@@ -530,3 +530,24 @@ pub async fn revoke(
     let invite = invites::revoke(&state, &access, id).await?;
     Ok(see_other(&members_url(&slug, "revoked", &invite.email)))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/members", get(page))
+        .route("/w/{slug}/members/{email}/role", post(set_role))
+        .route("/w/{slug}/members/{email}/remove", post(remove))
+        .route("/w/{slug}/invites", post(invite))
+        .route("/w/{slug}/invites/{id}/resend", post(resend))
+        .route("/w/{slug}/invites/{id}/revoke", post(revoke))
+        .route(
+            "/w/{slug}/invites/bulk",
+            post(bulk_preview).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
+        )
+        .route(
+            "/w/{slug}/invites/bulk/confirm",
+            post(bulk_confirm).layer(DefaultBodyLimit::max(20 * 1024 * 1024)),
+        )
+}

@@ -50,7 +50,7 @@ pub mod tokens;
 
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -58,7 +58,6 @@ use axum::http::header::{
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use axum::Router;
 
 pub use dev::router as dev_router;
@@ -87,183 +86,22 @@ pub const ANONYMOUS_FORM_LIMIT: usize = 64 * 1024;
 /// The web app's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(auth::home))
-        .route(
-            "/login",
-            get(auth::login_page)
-                .post(auth::login)
-                .layer(DefaultBodyLimit::max(ANONYMOUS_FORM_LIMIT)),
-        )
-        .route("/login/device/{token}", get(auth::unlock_link))
-        .route("/logout", post(auth::logout))
-        .route(
-            "/invites/{token}",
-            get(auth::invite_page)
-                .post(auth::accept_invite)
-                .layer(DefaultBodyLimit::max(ANONYMOUS_FORM_LIMIT)),
-        )
-        .route("/w/{slug}", get(dashboard::page))
-        .route("/w/{slug}/tiles", get(dashboard::tiles))
-        .route("/w/{slug}/settings", get(settings::index))
-        .route(
-            "/w/{slug}/settings/fields",
-            get(settings::fields).post(settings::add_field),
-        )
-        .route(
-            "/w/{slug}/settings/fields/{key}/delete",
-            post(settings::delete_field),
-        )
-        .route(
-            "/w/{slug}/settings/dashboard",
-            get(settings::dashboard).post(settings::add_widget),
-        )
-        .route(
-            "/w/{slug}/settings/dashboard/{id}",
-            get(tile_options::show).post(tile_options::save),
-        )
-        .route(
-            "/w/{slug}/settings/dashboard/{id}/{action}",
-            post(settings::change_widget),
-        )
-        .route(
-            "/w/{slug}/settings/general",
-            get(settings::general).post(settings::save_general),
-        )
-        .route("/w/{slug}/members", get(members::page))
-        .route("/w/{slug}/members/{email}/role", post(members::set_role))
-        .route("/w/{slug}/members/{email}/remove", post(members::remove))
-        .route("/w/{slug}/invites", post(members::invite))
-        .route("/w/{slug}/invites/{id}/resend", post(members::resend))
-        .route("/w/{slug}/invites/{id}/revoke", post(members::revoke))
-        .route(
-            "/w/{slug}/invites/bulk",
-            post(members::bulk_preview).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
-        )
-        .route(
-            "/w/{slug}/invites/bulk/confirm",
-            post(members::bulk_confirm).layer(DefaultBodyLimit::max(20 * 1024 * 1024)),
-        )
-        .route(
-            "/w/{slug}/settings/roles",
-            get(roles::page).post(roles::create),
-        )
-        .route(
-            "/w/{slug}/settings/roles/{name}/delete",
-            post(roles::delete),
-        )
-        .route(
-            "/w/{slug}/settings/integrations",
-            get(integrations::list).post(integrations::create),
-        )
-        .route(
-            "/w/{slug}/settings/integrations/new",
-            get(integrations::new_page),
-        )
-        .route(
-            "/w/{slug}/settings/integrations/{name}",
-            get(integrations::show).post(integrations::update),
-        )
-        .route(
-            "/w/{slug}/settings/integrations/{name}/test",
-            post(integrations::test),
-        )
-        .route(
-            "/w/{slug}/settings/integrations/{name}/{action}",
-            post(integrations::change),
-        )
-        .route("/w/{slug}/audit", get(audit::log))
-        .route("/w/{slug}/audit/events", get(audit::follow))
-        .route(
-            "/w/{slug}/audit/verify",
-            get(audit::verify_page).post(audit::verify),
-        )
-        .route("/w/{slug}/audit/checkpoints", post(audit::sign))
-        .route(
-            "/w/{slug}/audit/checkpoints.json",
-            get(audit::checkpoints_download),
-        )
-        .route("/audit/public-key.json", get(audit::public_key))
-        .route(
-            "/w/{slug}/certificates",
-            get(certificates::page).post(certificates::add),
-        )
-        .route(
-            "/w/{slug}/certificates/{id}/remove",
-            post(certificates::remove),
-        )
-        .route(
-            "/w/{slug}/playbooks",
-            get(playbooks::list).post(playbooks::create),
-        )
-        .route("/w/{slug}/playbooks/new", get(playbooks::new_page))
-        .route("/w/{slug}/playbooks/runs/{id}", get(playbooks::run_page))
-        .route("/w/{slug}/playbooks/{id}", get(playbooks::show))
-        .route(
-            "/w/{slug}/playbooks/{id}/edit",
-            get(playbooks::edit_page).post(playbooks::update),
-        )
-        .route("/w/{slug}/playbooks/{id}/run", post(playbooks::run))
-        .route("/w/{slug}/playbooks/{id}/delete", post(playbooks::delete))
-        .route("/w/{slug}/search", get(items::search))
-        .route("/w/{slug}/{kind}", get(items::list))
-        .route(
-            "/w/{slug}/{kind}/new",
-            get(items::new_page).post(items::create),
-        )
-        .route("/w/{slug}/{kind}/{id}", get(items::show))
-        .route(
-            "/w/{slug}/{kind}/{id}/edit",
-            get(items::edit_page).post(items::update),
-        )
-        .route("/w/{slug}/{kind}/{id}/move", post(items::transition))
-        .route("/settings/tokens", get(tokens::page).post(tokens::create))
-        .route("/settings/tokens/{id}/revoke", post(tokens::revoke))
-        .route("/settings/profile", get(profile::page))
-        .route("/settings/profile/name", post(profile::rename))
-        .route("/settings/profile/password", post(profile::change_password))
-        .route(
-            "/settings/profile/sessions/{id}/end",
-            post(profile::end_session),
-        )
-        .route(
-            "/admin/workspaces",
-            get(admin::workspaces_list).post(admin::create_workspace),
-        )
-        .route(
-            "/admin/workspaces/{slug}/export",
-            get(admin::export_workspace),
-        )
-        .route(
-            "/admin/templates",
-            post(admin::create_template).layer(DefaultBodyLimit::max(8 * 1024 * 1024)),
-        )
-        .route(
-            "/admin/templates/{name}/delete",
-            post(admin::delete_template),
-        )
-        .route("/admin/tasks", get(admin::tasks_list))
-        .route("/admin/tasks/{name}", get(admin::task))
-        .route("/admin/tasks/{name}/run", post(admin::run_task))
-        .route("/admin/audit", get(audit::admin_log))
-        .route("/admin/audit/events", get(audit::admin_follow))
-        .route(
-            "/admin/audit/verify",
-            get(audit::admin_verify_page).post(audit::admin_verify),
-        )
-        .route("/admin/audit/checkpoints", post(audit::admin_sign))
-        .route(
-            "/admin/audit/checkpoints.json",
-            get(audit::admin_checkpoints_download),
-        )
-        .route("/admin", get(|| async { see_other("/admin/workspaces") }))
-        .route("/admin/plugins", get(admin::plugins))
-        .route("/admin/plugins/{name}/{action}", post(admin::change_plugin))
-        .route("/assets/{file}", get(assets::serve))
-        .route("/favicon.ico", get(assets::favicon))
-        .route(
-            "/plugins/{name}/v/{version}/{*path}",
-            get(plugin_assets::serve),
-        )
+        .merge(auth::routes())
+        .merge(dashboard::routes())
+        .merge(settings::routes())
+        .merge(tile_options::routes())
+        .merge(members::routes())
+        .merge(roles::routes())
+        .merge(integrations::routes())
+        .merge(audit::routes())
+        .merge(certificates::routes())
+        .merge(playbooks::routes())
+        .merge(items::routes())
+        .merge(tokens::routes())
+        .merge(profile::routes())
+        .merge(admin::routes())
+        .merge(assets::routes())
+        .merge(plugin_assets::routes())
 }
 
 /// Adds the security headers to every response of the web app and the API

@@ -21,11 +21,15 @@ use super::items::{when, When};
 use super::session::{check_csrf, SignedIn};
 use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
-use crate::domain::playbooks::{self, PlaybookDefinition};
+use crate::domain::playbooks::{self};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::store::{Playbook, PlaybookRun};
+
+mod editor;
+
+use editor::{create, edit_page, new_page, update};
 
 /// A playbook in the list.
 pub struct PlaybookRow {
@@ -385,187 +389,6 @@ pub async fn run_page(
     }))
 }
 
-#[derive(Template)]
-#[template(path = "playbooks/edit.html")]
-struct EditPage {
-    frame: Frame,
-    slug: String,
-    /// None when creating.
-    id: Option<i64>,
-    definition: String,
-    error: Option<String>,
-    error_field: String,
-}
-
-const EXAMPLE: &str = r#"{
-  "name": "page-on-call",
-  "description": "Tell the on-call channel and open a follow-up task.",
-  "steps": [
-    {"type": "notify", "integration": "ops-slack", "message": "Incident {{input.incident}}: {{input.summary}}"},
-    {"type": "create_task", "title": "Write the post-mortem for incident {{input.incident}}"}
-  ]
-}"#;
-
-async fn edit_with(
-    state: &AppState,
-    current: &Current,
-    access: &Access,
-    id: Option<i64>,
-    definition: String,
-    refusal: Option<DomainError>,
-) -> Result<Response, PageError> {
-    let (status, error, error_field) = match refusal {
-        None => (StatusCode::OK, None, String::new()),
-        Some(DomainError::Invalid { field, message }) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(message),
-            field.unwrap_or_default(),
-        ),
-        Some(DomainError::Conflict(message)) => {
-            (StatusCode::CONFLICT, Some(message), "name".to_owned())
-        }
-        Some(e) => return Err(e.into()),
-    };
-    let title = if id.is_some() {
-        "Edit playbook"
-    } else {
-        "New playbook"
-    };
-    let frame = Frame::workspace(state, current, access, "playbooks", title).await?;
-    Ok(render_status(
-        status,
-        &EditPage {
-            frame,
-            slug: access.workspace.slug.clone(),
-            id,
-            definition,
-            error,
-            error_field,
-        },
-    ))
-}
-
-/// `GET /w/{slug}/playbooks/new`.
-pub async fn new_page(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
-) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
-    edit_with(&state, &current, &access, None, EXAMPLE.to_owned(), None).await
-}
-
-/// `GET /w/{slug}/playbooks/{id}/edit`.
-pub async fn edit_page(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, id)): Path<(String, i64)>,
-) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
-    let playbook = playbooks::get(&state, &access, &id.to_string()).await?;
-    let definition = PlaybookDefinition::from_stored(playbook)?;
-    let text = serde_json::to_string_pretty(&definition)
-        .map_err(|e| DomainError::Internal(format!("cannot show a playbook: {e}")))?;
-    edit_with(&state, &current, &access, Some(id), text, None).await
-}
-
-/// The editor's form.
-#[derive(serde::Deserialize)]
-pub struct EditorForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    definition: String,
-}
-
-/// Reads the editor's JSON; a syntax or shape error says where.
-fn parse_definition(text: &str) -> Result<PlaybookDefinition, DomainError> {
-    if let Err(crate::input::strict::Refused::Repeated(key)) =
-        crate::input::strict::parse(text.as_bytes())
-    {
-        return Err(DomainError::invalid(
-            "definition",
-            format!("This JSON gives the key `{key}` twice; give it once."),
-        ));
-    }
-    serde_json::from_str::<PlaybookDefinition>(text).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                "This is not valid JSON"
-            }
-            _ => "This JSON is not a playbook definition",
-        };
-        let detail = e.to_string();
-        let detail = detail
-            .split(" at line ")
-            .next()
-            .unwrap_or(&detail)
-            .to_owned();
-        DomainError::invalid(
-            "definition",
-            format!(
-                "{what} (line {}, column {}): {detail}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
-}
-
-/// `POST /w/{slug}/playbooks`.
-pub async fn create(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
-    Form(form): Form<EditorForm>,
-) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
-    let created = match parse_definition(&form.definition) {
-        Ok(definition) => playbooks::create(&state, &access, &definition).await,
-        Err(e) => Err(e),
-    };
-    match created {
-        Ok(p) => Ok(see_other(&format!(
-            "/w/{slug}/playbooks/{}?done=created",
-            p.id
-        ))),
-        Err(e) => edit_with(&state, &current, &access, None, form.definition, Some(e)).await,
-    }
-}
-
-/// `POST /w/{slug}/playbooks/{id}/edit`.
-pub async fn update(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<EditorForm>,
-) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
-    let saved = match parse_definition(&form.definition) {
-        Ok(definition) => playbooks::replace(&state, &access, &id.to_string(), &definition).await,
-        Err(e) => Err(e),
-    };
-    match saved {
-        Ok(p) => Ok(see_other(&format!(
-            "/w/{slug}/playbooks/{}?done=saved",
-            p.id
-        ))),
-        Err(e) => {
-            edit_with(
-                &state,
-                &current,
-                &access,
-                Some(id),
-                form.definition,
-                Some(e),
-            )
-            .await
-        }
-    }
-}
-
 /// `POST /w/{slug}/playbooks/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
@@ -577,6 +400,19 @@ pub async fn delete(
     let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
     playbooks::delete(&state, &access, &id.to_string()).await?;
     Ok(see_other(&format!("/w/{slug}/playbooks?done=deleted")))
+}
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/playbooks", get(list).post(create))
+        .route("/w/{slug}/playbooks/new", get(new_page))
+        .route("/w/{slug}/playbooks/runs/{id}", get(run_page))
+        .route("/w/{slug}/playbooks/{id}", get(show))
+        .route("/w/{slug}/playbooks/{id}/edit", get(edit_page).post(update))
+        .route("/w/{slug}/playbooks/{id}/run", post(run))
+        .route("/w/{slug}/playbooks/{id}/delete", post(delete))
 }
 
 #[cfg(test)]

@@ -73,3 +73,9 @@ pub async fn serve(
         None => not_found(),
     }
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/plugins/{name}/v/{version}/{*path}", get(serve))
+}

@@ -249,3 +249,13 @@ pub async fn end_session(
     }
     Ok(see_other("/settings/profile?done=ended"))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/settings/profile", get(page))
+        .route("/settings/profile/name", post(rename))
+        .route("/settings/profile/password", post(change_password))
+        .route("/settings/profile/sessions/{id}/end", post(end_session))
+}

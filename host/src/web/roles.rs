@@ -249,3 +249,11 @@ pub async fn delete(
         Err(e) => Err(e.into()),
     }
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/settings/roles", get(page).post(create))
+        .route("/w/{slug}/settings/roles/{name}/delete", post(delete))
+}

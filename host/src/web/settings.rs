@@ -234,3 +234,24 @@ pub async fn save_general(
     outcome?;
     Ok(see_other(&format!("/w/{slug}/settings/general?done=saved")))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/settings", get(index))
+        .route("/w/{slug}/settings/fields", get(fields).post(add_field))
+        .route("/w/{slug}/settings/fields/{key}/delete", post(delete_field))
+        .route(
+            "/w/{slug}/settings/dashboard",
+            get(dashboard).post(add_widget),
+        )
+        .route(
+            "/w/{slug}/settings/dashboard/{id}/{action}",
+            post(change_widget),
+        )
+        .route(
+            "/w/{slug}/settings/general",
+            get(general).post(save_general),
+        )
+}

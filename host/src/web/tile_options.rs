@@ -441,6 +441,12 @@ fn sentence(message: &str, key: &str) -> String {
     }
 }
 
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/w/{slug}/settings/dashboard/{id}", get(show).post(save))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -276,3 +276,11 @@ pub async fn revoke(
     tokens::revoke(&state, &current.caller, id).await?;
     Ok(see_other("/settings/tokens?done=revoked"))
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/settings/tokens", get(page).post(create))
+        .route("/settings/tokens/{id}/revoke", post(revoke))
+}

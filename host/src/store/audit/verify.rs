@@ -8,7 +8,10 @@ use ed25519_dalek::VerifyingKey;
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use crate::audit::verify::{analyse, brk, check_checkpoints, ChainReport, CheckpointRef, Link};
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::verify::{
+    analyse, brk, check_checkpoints, Break, ChainReport, CheckpointRef, Link,
+};
 use crate::audit::{HashInput, GENESIS_HASH};
 use crate::store::{Store, StoreError, StoreResult};
 
@@ -222,30 +225,7 @@ impl Store {
     ) -> StoreResult<ChainReport> {
         let checkpoints = self.checkpoints(chain_id).await?;
         // Stored hashes at every checkpointed seq, and the chain's end.
-        let mut stored = HashMap::new();
-        for cp in &checkpoints {
-            if let Some(h) = sqlx::query_scalar::<_, String>(
-                "SELECT hash FROM audit_events WHERE chain_id = $1 AND seq = $2",
-            )
-            .bind(chain_id)
-            .bind(cp.seq)
-            .fetch_optional(self.pool())
-            .await?
-            {
-                stored.insert(cp.seq, h);
-            }
-        }
-        let last_seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE chain_id = $1",
-        )
-        .bind(chain_id)
-        .fetch_one(self.pool())
-        .await?;
-        let recorded_head: Option<i64> =
-            sqlx::query_scalar("SELECT head_seq FROM audit_chains WHERE chain_id = $1")
-                .bind(chain_id)
-                .fetch_optional(self.pool())
-                .await?;
+        let (stored, last_seq, recorded_head) = self.chain_ends(chain_id, &checkpoints).await?;
 
         // Where to start: the newest valid checkpoint whose event still
         // carries its hash (incremental), or the beginning.
@@ -258,49 +238,10 @@ impl Store {
                 .find(|cp| cp.signature_valid(key) && stored.get(&cp.seq) == Some(&cp.hash))
                 .cloned()
         };
-        let (from_seq, start_prev) = match &start {
-            Some(cp) => (cp.seq, None),
-            None => (1, Some(GENESIS_HASH.to_string())),
-        };
-        let links = match self.sqlite_path() {
-            Some(path) => {
-                let path = path.to_path_buf();
-                tokio::task::spawn_blocking(move || scan_sqlite(&path, chain_id, from_seq))
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("verification task failed: {e}")))?
-                    .map_err(|e| {
-                        StoreError::Database(sqlx::Error::Protocol(format!(
-                            "reading the audit log: {e}"
-                        )))
-                    })?
-            }
-            None => self.scan(chain_id, from_seq).await?,
-        };
+        let from_seq = start.as_ref().map_or(1, |cp| cp.seq);
+        let links = self.links_from(chain_id, from_seq).await?;
         let events_checked = links.len() as u64;
-        let mut breaks = match &start {
-            // The checkpointed event itself is re-hashed; the analysis
-            // continues from its stored hash.
-            Some(cp) => {
-                let mut b = Vec::new();
-                if let Some(first) = links.first() {
-                    if !first.content_ok {
-                        b.push(brk(
-                            first.seq,
-                            "modified",
-                            format!("event {}'s content does not match its hash", first.seq),
-                        ));
-                    }
-                }
-                let rest = if links.is_empty() {
-                    &links[..]
-                } else {
-                    &links[1..]
-                };
-                b.extend(analyse(cp.seq + 1, &cp.hash, rest));
-                b
-            }
-            None => analyse(1, start_prev.as_deref().unwrap_or(GENESIS_HASH), &links),
-        };
+        let mut breaks = breaks_from(start.as_ref(), &links);
         breaks.extend(check_checkpoints(&checkpoints, &stored, last_seq, key));
         if let Some(head) = recorded_head.filter(|h| *h > last_seq) {
             if !breaks.iter().any(|b| b.class == "truncated") {
@@ -355,5 +296,88 @@ impl Store {
             intact: breaks.is_empty(),
             breaks,
         })
+    }
+
+    /// The stored hash of each checkpointed event, the chain's last seq, and
+    /// the head its chain row records.
+    async fn chain_ends(
+        &self,
+        chain_id: i64,
+        checkpoints: &[Checkpoint],
+    ) -> StoreResult<(HashMap<i64, String>, i64, Option<i64>)> {
+        let mut stored = HashMap::new();
+        for cp in checkpoints {
+            if let Some(h) = sqlx::query_scalar::<_, String>(
+                "SELECT hash FROM audit_events WHERE chain_id = $1 AND seq = $2",
+            )
+            .bind(chain_id)
+            .bind(cp.seq)
+            .fetch_optional(self.pool())
+            .await?
+            {
+                stored.insert(cp.seq, h);
+            }
+        }
+        let last_seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE chain_id = $1",
+        )
+        .bind(chain_id)
+        .fetch_one(self.pool())
+        .await?;
+        let recorded_head: Option<i64> =
+            sqlx::query_scalar("SELECT head_seq FROM audit_chains WHERE chain_id = $1")
+                .bind(chain_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok((stored, last_seq, recorded_head))
+    }
+
+    /// The chain's links from `from_seq` on, read straight from the SQLite
+    /// file when there is one.
+    async fn links_from(&self, chain_id: i64, from_seq: i64) -> StoreResult<Vec<Link>> {
+        match self.sqlite_path() {
+            Some(path) => {
+                let path = path.to_path_buf();
+                tokio::task::spawn_blocking(move || scan_sqlite(&path, chain_id, from_seq))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("verification task failed: {e}")))?
+                    .map_err(|e| {
+                        StoreError::Database(sqlx::Error::Protocol(format!(
+                            "reading the audit log: {e}"
+                        )))
+                    })
+            }
+            None => self.scan(chain_id, from_seq).await,
+        }
+    }
+}
+
+/// The breaks in `links`: from the genesis, or from `start`, a checkpoint
+/// whose event is re-hashed and whose stored hash the analysis continues
+/// from.
+fn breaks_from(start: Option<&Checkpoint>, links: &[Link]) -> Vec<Break> {
+    match start {
+        // The checkpointed event itself is re-hashed; the analysis
+        // continues from its stored hash.
+        Some(cp) => {
+            let mut b = Vec::new();
+            if let Some(first) = links.first() {
+                if !first.content_ok {
+                    b.push(brk(
+                        first.seq,
+                        "modified",
+                        format!("event {}'s content does not match its hash", first.seq),
+                    ));
+                }
+            }
+            let rest = if links.is_empty() {
+                &links[..]
+            } else {
+                &links[1..]
+            };
+            b.extend(analyse(cp.seq + 1, &cp.hash, rest));
+            b
+        }
+        None => analyse(1, GENESIS_HASH, links),
     }
 }

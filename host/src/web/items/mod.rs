@@ -357,3 +357,15 @@ pub(super) async fn item_of_kind(
     }
     Ok(item)
 }
+
+/// The routes of these pages.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/w/{slug}/search", get(search))
+        .route("/w/{slug}/{kind}", get(list))
+        .route("/w/{slug}/{kind}/new", get(new_page).post(create))
+        .route("/w/{slug}/{kind}/{id}", get(show))
+        .route("/w/{slug}/{kind}/{id}/edit", get(edit_page).post(update))
+        .route("/w/{slug}/{kind}/{id}/move", post(transition))
+}
