@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::client::{exit, workspace_path, Failure};
+use crate::client::{exit, workspace_path, Client, Failure};
 use crate::context::Ctx;
 use crate::output::{self, cell, field, list, text, Layout, Table};
 
@@ -271,57 +271,7 @@ pub fn run(ctx: &Ctx, cmd: DashboardCmd) -> Result<u8> {
                 text(&added, "id")
             ))?;
         }
-        DashboardCmd::Update { id, config, set } => {
-            let slug = ctx.workspace()?;
-            let config: Value = match config {
-                Some(raw) => serde_json::from_str(&raw)
-                    .map_err(|e| Failure::new(exit::USAGE, format!("--config is not JSON: {e}")))?,
-                None if set.is_empty() => {
-                    return Err(Failure::new(
-                        exit::USAGE,
-                        "give the new options: --config JSON, or --set KEY=VALUE",
-                    )
-                    .into())
-                }
-                None => {
-                    let dashboard = client.get(&format!("{}/dashboard", workspace_path(slug)))?;
-                    let tile = dashboard["widgets"]
-                        .as_array()
-                        .and_then(|tiles| tiles.iter().find(|t| t["id"] == id))
-                        .ok_or_else(|| {
-                            Failure::new(
-                                exit::NOT_FOUND,
-                                format!("no widget {id} on the dashboard of {slug}"),
-                            )
-                        })?;
-                    let mut options = tile["config"].as_object().cloned().unwrap_or_default();
-                    for pair in &set {
-                        let (key, raw) = pair.split_once('=').ok_or_else(|| {
-                            Failure::new(
-                                exit::USAGE,
-                                format!("--set takes KEY=VALUE, not `{pair}`"),
-                            )
-                        })?;
-                        let value = serde_json::from_str(raw)
-                            .unwrap_or_else(|_| Value::String(raw.to_owned()));
-                        options.insert(key.to_owned(), value);
-                    }
-                    Value::Object(options)
-                }
-            };
-            let updated = client.put(
-                &format!("{}/dashboard/widgets/{id}", workspace_path(slug)),
-                &json!({ "config": config }),
-            )?;
-            if ctx.json {
-                return output::json(&updated).map(|()| exit::OK);
-            }
-            output::line(format!(
-                "Changed the options of widget {id} ({}) on the dashboard of {slug}: {}.",
-                text(&updated, "widget"),
-                updated["config"]
-            ))?;
-        }
+        DashboardCmd::Update { id, config, set } => return update(ctx, &client, id, config, &set),
         DashboardCmd::Remove { id } => {
             let slug = ctx.workspace()?;
             client.delete(&format!("{}/dashboard/widgets/{id}", workspace_path(slug)))?;
@@ -342,6 +292,63 @@ pub fn run(ctx: &Ctx, cmd: DashboardCmd) -> Result<u8> {
             output::line(format!("Reordered the dashboard of {slug}."))?;
         }
     }
+    Ok(exit::OK)
+}
+
+/// `dashboard update`: new options for one widget, given whole or key by key.
+fn update(
+    ctx: &Ctx,
+    client: &Client,
+    id: i64,
+    config: Option<String>,
+    set: &[String],
+) -> Result<u8> {
+    let slug = ctx.workspace()?;
+    let config: Value = match config {
+        Some(raw) => serde_json::from_str(&raw)
+            .map_err(|e| Failure::new(exit::USAGE, format!("--config is not JSON: {e}")))?,
+        None if set.is_empty() => {
+            return Err(Failure::new(
+                exit::USAGE,
+                "give the new options: --config JSON, or --set KEY=VALUE",
+            )
+            .into())
+        }
+        None => {
+            let dashboard = client.get(&format!("{}/dashboard", workspace_path(slug)))?;
+            let tile = dashboard["widgets"]
+                .as_array()
+                .and_then(|tiles| tiles.iter().find(|t| t["id"] == id))
+                .ok_or_else(|| {
+                    Failure::new(
+                        exit::NOT_FOUND,
+                        format!("no widget {id} on the dashboard of {slug}"),
+                    )
+                })?;
+            let mut options = tile["config"].as_object().cloned().unwrap_or_default();
+            for pair in set {
+                let (key, raw) = pair.split_once('=').ok_or_else(|| {
+                    Failure::new(exit::USAGE, format!("--set takes KEY=VALUE, not `{pair}`"))
+                })?;
+                let value =
+                    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+                options.insert(key.to_owned(), value);
+            }
+            Value::Object(options)
+        }
+    };
+    let updated = client.put(
+        &format!("{}/dashboard/widgets/{id}", workspace_path(slug)),
+        &json!({ "config": config }),
+    )?;
+    if ctx.json {
+        return output::json(&updated).map(|()| exit::OK);
+    }
+    output::line(format!(
+        "Changed the options of widget {id} ({}) on the dashboard of {slug}: {}.",
+        text(&updated, "widget"),
+        updated["config"]
+    ))?;
     Ok(exit::OK)
 }
 

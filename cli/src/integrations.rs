@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use crate::client::{exit, seg, workspace_path, Failure};
+use crate::client::{exit, seg, workspace_path, Client, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, yes_no, Table};
 
@@ -197,50 +197,59 @@ pub fn run(ctx: &Ctx, cmd: IntegrationCmd) -> Result<u8> {
         IntegrationCmd::Test {
             name,
             text: message,
-        } => {
-            let outcome = client.post(
-                &format!("{base}/{}/test", seg(&name)),
-                &json!({"text": message}),
-            )?;
-            let ok = field(&outcome, "ok").as_bool().unwrap_or(false);
-            if ctx.json {
-                output::json(&outcome)?;
-            } else if ok {
-                output::line(format!(
-                    "Delivered a test message through {name} ({}).",
-                    text(&outcome, "detail")
-                ))?;
-            } else {
-                output::line(format!(
-                    "NOT delivered through {name}: {}",
-                    text(&outcome, "error")
-                ))?;
-            }
-            if !ok {
-                return Ok(exit::RUN_FAILED);
-            }
-        }
+        } => return test(ctx, &client, &base, &name, message),
         IntegrationCmd::Deliveries { name, limit } => {
-            let response =
-                client.get(&format!("{base}/{}/deliveries?limit={limit}", seg(&name)))?;
-            let deliveries = list(&response, "deliveries")?;
-            let mut table = Table::new(&["id", "when", "event", "source", "ok", "detail / error"]);
-            for d in deliveries {
-                let detail = match field(d, "error").as_str() {
-                    Some(error) => error.to_owned(),
-                    None => text(d, "detail"),
-                };
-                table.row(vec![
-                    text(d, "id"),
-                    when(d, "created_at"),
-                    text(d, "event_type"),
-                    text(d, "source"),
-                    yes_no(d, "ok"),
-                    detail,
-                ]);
-            }
-            output::list_or_table(ctx.json, deliveries, &table)?;
+            return deliveries(ctx, &client, &base, &name, limit)
         }
+    }
+    Ok(exit::OK)
+}
+
+/// `integration deliveries`: the latest deliveries through one integration.
+fn deliveries(ctx: &Ctx, client: &Client, base: &str, name: &str, limit: u32) -> Result<u8> {
+    let response = client.get(&format!("{base}/{}/deliveries?limit={limit}", seg(name)))?;
+    let deliveries = list(&response, "deliveries")?;
+    let mut table = Table::new(&["id", "when", "event", "source", "ok", "detail / error"]);
+    for d in deliveries {
+        let detail = match field(d, "error").as_str() {
+            Some(error) => error.to_owned(),
+            None => text(d, "detail"),
+        };
+        table.row(vec![
+            text(d, "id"),
+            when(d, "created_at"),
+            text(d, "event_type"),
+            text(d, "source"),
+            yes_no(d, "ok"),
+            detail,
+        ]);
+    }
+    output::list_or_table(ctx.json, deliveries, &table)?;
+    Ok(exit::OK)
+}
+
+/// `integration test`: sends a test message and prints the delivery.
+fn test(ctx: &Ctx, client: &Client, base: &str, name: &str, message: Option<String>) -> Result<u8> {
+    let outcome = client.post(
+        &format!("{base}/{}/test", seg(name)),
+        &json!({"text": message}),
+    )?;
+    let ok = field(&outcome, "ok").as_bool().unwrap_or(false);
+    if ctx.json {
+        output::json(&outcome)?;
+    } else if ok {
+        output::line(format!(
+            "Delivered a test message through {name} ({}).",
+            text(&outcome, "detail")
+        ))?;
+    } else {
+        output::line(format!(
+            "NOT delivered through {name}: {}",
+            text(&outcome, "error")
+        ))?;
+    }
+    if !ok {
+        return Ok(exit::RUN_FAILED);
     }
     Ok(exit::OK)
 }

@@ -142,16 +142,7 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             mine,
             limit,
         } => {
-            let mut pairs = vec![("kind", kind.to_owned()), ("limit", limit.to_string())];
-            if let Some(status) = status {
-                pairs.push(("status", status));
-            }
-            if let Some(search) = search {
-                pairs.push(("q", search));
-            }
-            if mine {
-                pairs.push(("created_by", "me".to_owned()));
-            }
+            let pairs = list_filters(kind, status, search, mine, limit);
             let response = client.get(&format!("{base}{}", query(&pairs)))?;
             let items = list(&response, "items")?;
             let mut table = Table::new(&["id", "status", "title", "fields", "updated"]);
@@ -196,17 +187,7 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             fields,
             unset,
         } => {
-            let mut values: Map<String, Value> = fields.into_iter().collect();
-            for key in unset {
-                values.insert(key, Value::Null);
-            }
-            let mut body = json!({"fields": values});
-            if let Some(title) = title {
-                body["title"] = json!(title);
-            }
-            if let Some(description) = description {
-                body["description"] = json!(description);
-            }
+            let body = update_body(title, description, fields, unset);
             let item = client.patch(&format!("{base}/{id}"), &body)?;
             show(ctx, &item)?;
         }
@@ -228,4 +209,47 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// The query of `list`: the kind, then the filters given.
+fn list_filters(
+    kind: &str,
+    status: Option<String>,
+    search: Option<String>,
+    mine: bool,
+    limit: u32,
+) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![("kind", kind.to_owned()), ("limit", limit.to_string())];
+    if let Some(status) = status {
+        pairs.push(("status", status));
+    }
+    if let Some(search) = search {
+        pairs.push(("q", search));
+    }
+    if mine {
+        pairs.push(("created_by", "me".to_owned()));
+    }
+    pairs
+}
+
+/// The body of `update`: the fields set and unset, and the title and
+/// description when given.
+fn update_body(
+    title: Option<String>,
+    description: Option<String>,
+    fields: Vec<(String, Value)>,
+    unset: Vec<String>,
+) -> Value {
+    let mut values: Map<String, Value> = fields.into_iter().collect();
+    for key in unset {
+        values.insert(key, Value::Null);
+    }
+    let mut body = json!({"fields": values});
+    if let Some(title) = title {
+        body["title"] = json!(title);
+    }
+    if let Some(description) = description {
+        body["description"] = json!(description);
+    }
+    body
 }

@@ -362,39 +362,43 @@ pub fn run_invite(ctx: &Ctx, cmd: InviteCmd) -> Result<u8> {
             invite_token,
             name,
             use_token,
-        } => {
-            let url = ctx.url()?;
-            let token = if use_token { Some(ctx.token()?) } else { None };
-            let client = Client::new(&url, token);
-            let body = match name {
-                Some(name) => json!({ "name": name }),
-                None => json!({}),
-            };
-            let accepted = client.post(
-                &format!("/api/v1/invites/{}/accept", seg(&invite_token)),
-                &body,
-            )?;
-            if ctx.json {
-                return output::json(&accepted).map(|()| exit::OK);
-            }
-            let workspace = text(&accepted, "workspace");
-            output::line(format!(
-                "Joined workspace {workspace} as {}.",
-                role_of(&accepted)
-            ))?;
-            let new_token = field(&accepted, "token");
-            if new_token.is_object() {
-                let secret = text(new_token, "token");
-                output::line("Your first API token (it will not be shown again):")?;
-                output::line(&secret)?;
-                output::line("To use it, run:")?;
-                output::line(format!(
-                    "  vigilo configure --url {url} --token {secret} --workspace {workspace}"
-                ))?;
-            } else {
-                output::line("No new token was issued: keep using your existing API token.")?;
-            }
-        }
+        } => return accept(ctx, &invite_token, name, use_token),
+    }
+    Ok(exit::OK)
+}
+
+/// `invite accept`: joins the workspace, and shows a new account its first token.
+fn accept(ctx: &Ctx, invite_token: &str, name: Option<String>, use_token: bool) -> Result<u8> {
+    let url = ctx.url()?;
+    let token = if use_token { Some(ctx.token()?) } else { None };
+    let client = Client::new(&url, token);
+    let body = match name {
+        Some(name) => json!({ "name": name }),
+        None => json!({}),
+    };
+    let accepted = client.post(
+        &format!("/api/v1/invites/{}/accept", seg(invite_token)),
+        &body,
+    )?;
+    if ctx.json {
+        return output::json(&accepted).map(|()| exit::OK);
+    }
+    let workspace = text(&accepted, "workspace");
+    output::line(format!(
+        "Joined workspace {workspace} as {}.",
+        role_of(&accepted)
+    ))?;
+    let new_token = field(&accepted, "token");
+    if new_token.is_object() {
+        let secret = text(new_token, "token");
+        output::line("Your first API token (it will not be shown again):")?;
+        output::line(&secret)?;
+        output::line("To use it, run:")?;
+        output::line(format!(
+            "  vigilo configure --url {url} --token {secret} --workspace {workspace}"
+        ))?;
+    } else {
+        output::line("No new token was issued: keep using your existing API token.")?;
     }
     Ok(exit::OK)
 }

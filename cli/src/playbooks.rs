@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use crate::client::{exit, query, seg, workspace_path, Failure};
+use crate::client::{exit, query, seg, workspace_path, Client, Failure};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
 
@@ -141,36 +141,7 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
             }
             output::list_or_table(ctx.json, playbooks, &table)?;
         }
-        PlaybookCmd::Show { playbook } => {
-            let p = client.get(&format!("{base}/{}", seg(&playbook)))?;
-            if ctx.json {
-                return output::json(&p).map(|()| exit::OK);
-            }
-            output::key_values(&[
-                ("id", text(&p, "id")),
-                ("name", text(&p, "name")),
-                ("description", text(&p, "description")),
-                ("updated", when(&p, "updated_at")),
-            ])?;
-            let mut table = Table::new(&["#", "step", "type", "settings"]);
-            for (i, step) in field(&p, "steps")
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let mut settings = step.as_object().cloned().unwrap_or_default();
-                settings.remove("type");
-                settings.remove("name");
-                table.row(vec![
-                    (i + 1).to_string(),
-                    text(step, "name"),
-                    text(step, "type"),
-                    Value::Object(settings).to_string(),
-                ]);
-            }
-            table.print()?;
-        }
+        PlaybookCmd::Show { playbook } => return show(ctx, &client, &base, &playbook),
         PlaybookCmd::Create { file } => {
             let created = client.post(&base, &definition(&file)?)?;
             if ctx.json {
@@ -201,58 +172,8 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
             playbook,
             dry_run,
             vars,
-        } => {
-            let mut input = Map::new();
-            for pair in &vars {
-                let (key, value) = pair.split_once('=').ok_or_else(|| {
-                    Failure::new(exit::USAGE, format!("--var `{pair}` is not KEY=VALUE"))
-                })?;
-                input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
-            }
-            let action = if dry_run { "dry-run" } else { "run" };
-            let spinner = ctx.spinner(if dry_run {
-                format!("Dry-running playbook {playbook}")
-            } else {
-                format!("Running playbook {playbook}")
-            });
-            let run = client.create_and_wait(
-                &format!("{base}/{}/{action}", seg(&playbook)),
-                &json!({"input": input}),
-            )?;
-            drop(spinner);
-            if ctx.json {
-                output::json(&run)?;
-            } else {
-                print_run(&run)?;
-            }
-            if run_failed(&run) {
-                return Ok(exit::RUN_FAILED);
-            }
-        }
-        PlaybookCmd::Runs { playbook, limit } => {
-            let mut pairs = vec![("limit", limit.to_string())];
-            if let Some(p) = playbook {
-                pairs.push(("playbook", p));
-            }
-            let response = client.get(&format!(
-                "{}/playbook-runs{}",
-                workspace_path(slug),
-                query(&pairs)
-            ))?;
-            let runs = list(&response, "runs")?;
-            let mut table = Table::new(&["id", "playbook", "dry run", "status", "started", "by"]);
-            for r in runs {
-                table.row(vec![
-                    text(r, "id"),
-                    text(r, "playbook"),
-                    output::yes_no(r, "dry_run"),
-                    text(r, "status"),
-                    when(r, "started_at"),
-                    text(r, "started_by"),
-                ]);
-            }
-            output::list_or_table(ctx.json, runs, &table)?;
-        }
+        } => return run_playbook(ctx, &client, &base, &playbook, dry_run, &vars),
+        PlaybookCmd::Runs { playbook, limit } => return runs(ctx, &client, slug, playbook, limit),
         PlaybookCmd::ShowRun { id } => {
             let run = client.get(&format!("{}/playbook-runs/{id}", workspace_path(slug)))?;
             if ctx.json {
@@ -261,5 +182,109 @@ pub fn run(ctx: &Ctx, cmd: PlaybookCmd) -> Result<u8> {
             print_run(&run)?;
         }
     }
+    Ok(exit::OK)
+}
+
+/// `playbook runs`: the latest runs, of one playbook or all.
+fn runs(
+    ctx: &Ctx,
+    client: &Client,
+    slug: &str,
+    playbook: Option<String>,
+    limit: u32,
+) -> Result<u8> {
+    let mut pairs = vec![("limit", limit.to_string())];
+    if let Some(p) = playbook {
+        pairs.push(("playbook", p));
+    }
+    let response = client.get(&format!(
+        "{}/playbook-runs{}",
+        workspace_path(slug),
+        query(&pairs)
+    ))?;
+    let runs = list(&response, "runs")?;
+    let mut table = Table::new(&["id", "playbook", "dry run", "status", "started", "by"]);
+    for r in runs {
+        table.row(vec![
+            text(r, "id"),
+            text(r, "playbook"),
+            output::yes_no(r, "dry_run"),
+            text(r, "status"),
+            when(r, "started_at"),
+            text(r, "started_by"),
+        ]);
+    }
+    output::list_or_table(ctx.json, runs, &table)?;
+    Ok(exit::OK)
+}
+
+/// `playbook run` and `--dry-run`: runs it and prints the run.
+fn run_playbook(
+    ctx: &Ctx,
+    client: &Client,
+    base: &str,
+    playbook: &str,
+    dry_run: bool,
+    vars: &[String],
+) -> Result<u8> {
+    let mut input = Map::new();
+    for pair in vars {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure::new(exit::USAGE, format!("--var `{pair}` is not KEY=VALUE")))?;
+        input.insert(key.trim().to_owned(), Value::String(value.to_owned()));
+    }
+    let action = if dry_run { "dry-run" } else { "run" };
+    let spinner = ctx.spinner(if dry_run {
+        format!("Dry-running playbook {playbook}")
+    } else {
+        format!("Running playbook {playbook}")
+    });
+    let run = client.create_and_wait(
+        &format!("{base}/{}/{action}", seg(playbook)),
+        &json!({"input": input}),
+    )?;
+    drop(spinner);
+    if ctx.json {
+        output::json(&run)?;
+    } else {
+        print_run(&run)?;
+    }
+    if run_failed(&run) {
+        return Ok(exit::RUN_FAILED);
+    }
+    Ok(exit::OK)
+}
+
+/// `playbook show`: its settings and steps.
+fn show(ctx: &Ctx, client: &Client, base: &str, playbook: &str) -> Result<u8> {
+    let p = client.get(&format!("{base}/{}", seg(playbook)))?;
+    if ctx.json {
+        return output::json(&p).map(|()| exit::OK);
+    }
+    output::key_values(&[
+        ("id", text(&p, "id")),
+        ("name", text(&p, "name")),
+        ("description", text(&p, "description")),
+        ("updated", when(&p, "updated_at")),
+    ])?;
+    let mut table = Table::new(&["#", "step", "type", "settings"]);
+    for (i, step) in field(&p, "steps")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut settings = step.as_object().cloned().unwrap_or_default();
+        settings.remove("type");
+        settings.remove("name");
+        table.row(vec![
+            (i + 1).to_string(),
+            text(step, "name"),
+            text(step, "type"),
+            Value::Object(settings).to_string(),
+        ]);
+    }
+    table.print()?;
     Ok(exit::OK)
 }

@@ -217,9 +217,21 @@ impl Integrations {
                 format!("the `{adapter}` adapter did not return a configuration object"),
             ));
         };
+        Ok(self.seal_secrets(workspace_id, name, &info, normalised))
+    }
+
+    /// `settings` split into the plain ones and the secret ones of `info`'s
+    /// adapter, sealed to integration `name` of the workspace.
+    fn seal_secrets(
+        &self,
+        workspace_id: i64,
+        name: &str,
+        info: &AdapterInfo,
+        settings: Map<String, Value>,
+    ) -> (Map<String, Value>, Map<String, Value>) {
         let mut plain = Map::new();
         let mut sealed = Map::new();
-        for (key, value) in normalised {
+        for (key, value) in settings {
             if info.secret_fields.contains(&key) {
                 if !value.is_null() {
                     let context = seal_context(workspace_id, name, &key);
@@ -232,7 +244,7 @@ impl Integrations {
                 plain.insert(key, value);
             }
         }
-        Ok((plain, sealed))
+        (plain, sealed)
     }
 
     /// The integration's secret settings, opened.

@@ -187,23 +187,7 @@ pub async fn serve(
         std::time::Duration::from_millis(state.config.scheduler_tick_ms.max(50)),
         state.stopping.subscribe(),
     )));
-    let watcher = state.config.watch_plugins_dir.then(|| {
-        if let Err(e) = std::fs::create_dir_all(&plugins_dir) {
-            tracing::warn!(dir = %plugins_dir.display(), error = %e, "cannot create the plugins directory");
-        }
-        let installed = state
-            .config
-            .installed_plugins
-            .iter()
-            .map(|p| p.path().to_path_buf())
-            .collect();
-        tokio::spawn(plugins::watch::run(
-            state.plugins.clone(),
-            plugins_dir.clone(),
-            installed,
-            stop_rx.clone(),
-        ))
-    });
+    let watcher = watch_plugins_dir(&state, &plugins_dir, &stop_rx);
     let mailer =
         mailer.map(|mailer| tokio::spawn(mail::run(state.clone(), mailer, stop_rx.clone())));
     tracing::info!(
@@ -233,35 +217,16 @@ pub async fn serve(
         }
     };
     let reserve = (grace / 4).min(std::time::Duration::from_secs(1));
-    let deadline = |keep: std::time::Duration| {
-        let mut deadline_rx = deadline_rx.clone();
-        async move {
-            let at = deadline_rx
-                .wait_for(Option::is_some)
-                .await
-                .ok()
-                .and_then(|at| *at);
-            if let Some(at) = at {
-                tokio::time::sleep_until(at - keep).await;
-            }
-        }
-    };
+    let deadline = |keep| keep_before_deadline(deadline_rx.clone(), keep);
     http::connections::serve(listener, app(state), limits, stop, deadline(reserve)).await;
     let _ = stop_tx.send(true);
     // Whatever is still running gets what remains of the grace period.
+    // The recorder ends once the registry (and its event sender) is gone.
+    let background = [mailer, checkpointer, watcher, Some(recorder)];
     let finishing = async {
-        if let Some(mailer) = mailer {
-            let _ = mailer.await;
-        }
-        if let Some(task) = checkpointer {
+        for task in background.into_iter().flatten() {
             let _ = task.await;
         }
-        if let Some(task) = watcher {
-            let _ = task.await;
-        }
-        // The recorder ends once the registry (and its event sender) is
-        // gone.
-        let _ = recorder.await;
     };
     let margin = (reserve / 4).min(std::time::Duration::from_millis(100));
     tokio::select! {
@@ -274,6 +239,49 @@ pub async fn serve(
     let _ = tokio::time::timeout(closing, store.close()).await;
     tracing::info!("vigilo-server stopped");
     Ok(())
+}
+
+/// Resolves `keep` before the shutdown deadline, once the signal has set
+/// one (never before).
+async fn keep_before_deadline(
+    mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+    keep: std::time::Duration,
+) {
+    let at = deadline
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|at| *at);
+    if let Some(at) = at {
+        tokio::time::sleep_until(at - keep).await;
+    }
+}
+
+/// With `watch_plugins_dir`, the task that loads, reloads and unloads the
+/// plugins directory's files as they change, until `stop`.
+fn watch_plugins_dir(
+    state: &AppState,
+    plugins_dir: &std::path::Path,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !state.config.watch_plugins_dir {
+        return None;
+    }
+    if let Err(e) = std::fs::create_dir_all(plugins_dir) {
+        tracing::warn!(dir = %plugins_dir.display(), error = %e, "cannot create the plugins directory");
+    }
+    let installed = state
+        .config
+        .installed_plugins
+        .iter()
+        .map(|p| p.path().to_path_buf())
+        .collect();
+    Some(tokio::spawn(plugins::watch::run(
+        state.plugins.clone(),
+        plugins_dir.to_path_buf(),
+        installed,
+        stop.clone(),
+    )))
 }
 
 /// The plugin registry, with the plugins of `installed_plugins` and the

@@ -143,110 +143,7 @@ fn main() -> ExitCode {
     // A server reports its end in its log, in the configured format; the
     // other commands are run by a person or a script and print one line.
     let serving = matches!(command, Command::Serve);
-    let result = runtime.block_on(async move {
-        match command {
-            Command::Serve => {
-                let listener = tokio::net::TcpListener::bind(config.bind)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
-                vigilo_host::serve(config, listener, shutdown_signal()).await
-            }
-            Command::Migrate => {
-                let store = vigilo_host::open_store(&config).await?;
-                store.close().await;
-                tracing::info!("database is up to date");
-                Ok(())
-            }
-            Command::CreateAdmin {
-                email,
-                name,
-                password_stdin,
-            } => {
-                let password = if password_stdin {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
-                    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-                    if password.is_empty() {
-                        anyhow::bail!(
-                            "--password-stdin was given, but standard input held no password"
-                        );
-                    }
-                    Some(password)
-                } else {
-                    None
-                };
-                let token = vigilo_host::create_admin_with_password(
-                    &config,
-                    &email,
-                    name.as_deref(),
-                    password.as_deref(),
-                )
-                .await?;
-                println!("{}", token.token);
-                Ok(())
-            }
-            Command::UnlockSignIn { email } => {
-                let unlocked = vigilo_host::unlock_sign_in(&config, &email).await?;
-                let base = if config.public_url.is_empty() {
-                    format!("http://{}", config.bind)
-                } else {
-                    config.public_url.trim_end_matches('/').to_owned()
-                };
-                eprintln!(
-                    "Cleared {} failed-sign-in count(s) of {}. Give them this link; opened within {} minutes, it lets their browser sign in even while the account is locked for others:",
-                    unlocked.cleared,
-                    unlocked.user.email,
-                    vigilo_host::domain::sessions::UNLOCK_LINK_MINUTES
-                );
-                println!("{base}{}", unlocked.link_path);
-                Ok(())
-            }
-            Command::CheckPlugin { .. } | Command::PluginWorker => {
-                unreachable!("handled before the runtime starts")
-            }
-            Command::Plugin(PluginCommand::Install { bundle, approve }) => {
-                let ask = |question: &str| {
-                    use std::io::{BufRead, IsTerminal, Write};
-                    if approve {
-                        println!("{question}: approved (--approve)");
-                        return true;
-                    }
-                    if !std::io::stdin().is_terminal() {
-                        return false;
-                    }
-                    print!("{question}. Approve? [y/N] ");
-                    let _ = std::io::stdout().flush();
-                    let mut answer = String::new();
-                    let _ = std::io::stdin().lock().read_line(&mut answer);
-                    matches!(answer.trim(), "y" | "Y" | "yes")
-                };
-                let installed =
-                    vigilo_host::plugins::install::install(&config, &bundle, ask).await?;
-                println!(
-                    "installed {} {} ({}) as {}",
-                    installed.name,
-                    installed.version,
-                    match &installed.signed {
-                        vigilo_plugin_bundle::Signed::By(key) => format!("signed by {key}"),
-                        vigilo_plugin_bundle::Signed::Unsigned => "unsigned".to_owned(),
-                    },
-                    installed.path.display()
-                );
-                Ok(())
-            }
-            Command::Plugin(PluginCommand::Uninstall { name, purge }) => {
-                let (path, purged) =
-                    vigilo_host::plugins::install::uninstall(&config, &name, purge).await?;
-                println!("removed {name} ({})", path.display());
-                if let Some(entries) = purged {
-                    println!("purged its data: {entries} stored entries, and its approval");
-                }
-                Ok(())
-            }
-        }
-    });
+    let result = runtime.block_on(run(command, config));
     // Work still running on the runtime's threads (a plugin call that has
     // not returned) does not hold the process: the server's shutdown has
     // recorded what it must within the grace period.
@@ -262,6 +159,126 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command other than `check-plugin` and `plugin-worker`.
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.bind)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+            vigilo_host::serve(config, listener, shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let store = vigilo_host::open_store(&config).await?;
+            store.close().await;
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+        Command::CreateAdmin {
+            email,
+            name,
+            password_stdin,
+        } => create_admin(&config, &email, name.as_deref(), password_stdin).await,
+        Command::UnlockSignIn { email } => unlock_sign_in(&config, &email).await,
+        Command::CheckPlugin { .. } | Command::PluginWorker => {
+            unreachable!("handled before the runtime starts")
+        }
+        Command::Plugin(PluginCommand::Install { bundle, approve }) => {
+            install_plugin(&config, &bundle, approve).await
+        }
+        Command::Plugin(PluginCommand::Uninstall { name, purge }) => {
+            let (path, purged) =
+                vigilo_host::plugins::install::uninstall(&config, &name, purge).await?;
+            println!("removed {name} ({})", path.display());
+            if let Some(entries) = purged {
+                println!("purged its data: {entries} stored entries, and its approval");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `create-admin`: prints the new admin's API token.
+async fn create_admin(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+        if password.is_empty() {
+            anyhow::bail!("--password-stdin was given, but standard input held no password");
+        }
+        Some(password)
+    } else {
+        None
+    };
+    let token =
+        vigilo_host::create_admin_with_password(config, email, name, password.as_deref()).await?;
+    println!("{}", token.token);
+    Ok(())
+}
+
+/// `unlock-sign-in`: clears an account's failed sign-ins and prints a link
+/// that lets its owner's browser in.
+async fn unlock_sign_in(config: &Config, email: &str) -> anyhow::Result<()> {
+    let unlocked = vigilo_host::unlock_sign_in(config, email).await?;
+    let base = if config.public_url.is_empty() {
+        format!("http://{}", config.bind)
+    } else {
+        config.public_url.trim_end_matches('/').to_owned()
+    };
+    eprintln!(
+        "Cleared {} failed-sign-in count(s) of {}. Give them this link; opened within {} minutes, it lets their browser sign in even while the account is locked for others:",
+        unlocked.cleared,
+        unlocked.user.email,
+        vigilo_host::domain::sessions::UNLOCK_LINK_MINUTES
+    );
+    println!("{base}{}", unlocked.link_path);
+    Ok(())
+}
+
+/// `plugin install`: asks before approving new capabilities, unless
+/// `approve`.
+async fn install_plugin(
+    config: &Config,
+    bundle: &std::path::Path,
+    approve: bool,
+) -> anyhow::Result<()> {
+    let ask = |question: &str| {
+        use std::io::{BufRead, IsTerminal, Write};
+        if approve {
+            println!("{question}: approved (--approve)");
+            return true;
+        }
+        if !std::io::stdin().is_terminal() {
+            return false;
+        }
+        print!("{question}. Approve? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    let installed = vigilo_host::plugins::install::install(config, bundle, ask).await?;
+    println!(
+        "installed {} {} ({}) as {}",
+        installed.name,
+        installed.version,
+        match &installed.signed {
+            vigilo_plugin_bundle::Signed::By(key) => format!("signed by {key}"),
+            vigilo_plugin_bundle::Signed::Unsigned => "unsigned".to_owned(),
+        },
+        installed.path.display()
+    );
+    Ok(())
 }
 
 /// `check-plugin`: exit 0 when the server would load the file (and, in

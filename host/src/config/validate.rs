@@ -8,8 +8,47 @@ impl Config {
     /// arithmetic can hold (a typo of a few digits is refused at startup
     /// rather than failing later, in the middle of a request or a task).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let checks = self.ranges();
+        let per_plugin = self.plugin_settings.values().filter_map(|s| {
+            s.memory_limit_mb
+                .map(|mb| ("plugin_settings.*.memory_limit_mb", mb, 16, 1 << 20))
+        });
+        if !self.dev_frontend.is_empty() && !self.bind.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                setting: "dev_frontend",
+                message: "serves plugin files from disk for `vigilo-plugin dev` and is allowed \
+                          only with a loopback `bind` such as 127.0.0.1:8700"
+                    .into(),
+            });
+        }
+        if let Some(hash) = &self.metrics_token_sha256 {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid {
+                    setting: "metrics_token_sha256",
+                    message: "must be the SHA-256 of the token as 64 hexadecimal digits \
+                              (for example the first word `sha256sum` prints)"
+                        .into(),
+                });
+            }
+        }
+        for (setting, value, min, max) in checks.into_iter().chain(per_plugin) {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::OutOfRange {
+                    setting,
+                    value,
+                    min,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Each numeric setting with its value and the smallest and largest
+    /// value it may take.
+    fn ranges(&self) -> Vec<(&'static str, u64, u64, u64)> {
         const DAY: u64 = 86_400;
-        let checks = vec![
+        vec![
             ("invite_ttl_days", self.invite_ttl_days.into(), 1, 3_650),
             (
                 "session_idle_minutes",
@@ -82,39 +121,6 @@ impl Config {
                 1,
                 7 * DAY,
             ),
-        ];
-        let per_plugin = self.plugin_settings.values().filter_map(|s| {
-            s.memory_limit_mb
-                .map(|mb| ("plugin_settings.*.memory_limit_mb", mb, 16, 1 << 20))
-        });
-        if !self.dev_frontend.is_empty() && !self.bind.ip().is_loopback() {
-            return Err(ConfigError::Invalid {
-                setting: "dev_frontend",
-                message: "serves plugin files from disk for `vigilo-plugin dev` and is allowed \
-                          only with a loopback `bind` such as 127.0.0.1:8700"
-                    .into(),
-            });
-        }
-        if let Some(hash) = &self.metrics_token_sha256 {
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ConfigError::Invalid {
-                    setting: "metrics_token_sha256",
-                    message: "must be the SHA-256 of the token as 64 hexadecimal digits \
-                              (for example the first word `sha256sum` prints)"
-                        .into(),
-                });
-            }
-        }
-        for (setting, value, min, max) in checks.into_iter().chain(per_plugin) {
-            if !(min..=max).contains(&value) {
-                return Err(ConfigError::OutOfRange {
-                    setting,
-                    value,
-                    min,
-                    max,
-                });
-            }
-        }
-        Ok(())
+        ]
     }
 }

@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use vigilo_plugin_bundle::{host_target, Bundle, Signed};
 
-use super::{load_file, Reason};
+use super::{load_file, Loaded, Reason};
 use crate::config::Config;
 use crate::domain::plugins::{record_file_change, FileChangeError};
 
@@ -43,21 +43,9 @@ pub fn installed_path(dir: &Path, name: &str) -> PathBuf {
     ))
 }
 
-/// Installs `bundle` into the configured plugins directory.
-///
-/// When the plugin asks for capabilities beyond those the installation
-/// approved for it (all of them, the first time), `approve` is shown them
-/// in words and decides: with its yes, they are approved in the same
-/// transaction that records the install; with its no, nothing is
-/// installed.
-pub async fn install(
-    config: &Config,
-    bundle_path: &Path,
-    approve: impl FnOnce(&str) -> bool,
-) -> Result<Installed> {
-    let bundle = Bundle::read(bundle_path)?;
-    let m = &bundle.manifest;
-    let signed = bundle.verify(&config.trusted_plugin_keys, config.allow_unsigned_plugins)?;
+/// Refuses a bundle this server cannot run: its `compatible_with` does not
+/// match this version, or it speaks another plugin ABI.
+fn check_compatible(m: &vigilo_plugin_bundle::BundleManifest) -> Result<()> {
     let requirement = semver::VersionReq::parse(&m.compatible_with).map_err(|e| {
         anyhow!(
             "the bundle's compatible_with `{}` is not a semver requirement: {e}",
@@ -83,6 +71,100 @@ pub async fn install(
             vigilo_sdk::abi::SDK_ABI_VERSION
         );
     }
+    Ok(())
+}
+
+/// Loads the library written to `staging` to check it: it must load, be
+/// the plugin and version the bundle names, carry the bundle's frontend
+/// files, and keep the frontend rules. On refusal the staged file is
+/// removed.
+fn check_staged(bundle: &Bundle, staging: &Path, file_name: &str) -> Result<Loaded> {
+    let m = &bundle.manifest;
+    let check = load_file(staging, crate::VIGILO_VERSION);
+    let checked = match check {
+        Ok(loaded) => loaded,
+        Err(skip) => {
+            let _ = std::fs::remove_file(staging);
+            bail!(
+                "{file_name} from the bundle would not load: {}: {}",
+                skip.reason,
+                skip.message
+            );
+        }
+    };
+    if checked.manifest.name != m.name || checked.manifest.version != m.version {
+        let _ = std::fs::remove_file(staging);
+        bail!(
+            "the library is {} {}, but the bundle says {} {}",
+            checked.manifest.name,
+            checked.manifest.version,
+            m.name,
+            m.version
+        );
+    }
+    if let Err(e) = frontend_matches(bundle, &checked) {
+        let _ = std::fs::remove_file(staging);
+        return Err(e);
+    }
+    // The frontend rules vigilo-plugin and check-plugin apply too.
+    let problems =
+        vigilo_sdk::loader::check_frontend(&checked.registrations, |path| checked.link.asset(path));
+    if !problems.is_empty() {
+        let _ = std::fs::remove_file(staging);
+        bail!(
+            "{} {}'s frontend half would fail in the browser:\n  - {}",
+            m.name,
+            m.version,
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        );
+    }
+    Ok(checked)
+}
+
+/// The capabilities the checked library declares, with those beyond what
+/// the installation approved for it, when there are any.
+async fn capabilities_asked(
+    config: &Config,
+    checked: &Loaded,
+) -> Result<Option<(vigilo_sdk::Capabilities, Vec<String>)>> {
+    let m = &checked.manifest;
+    Ok(match &checked.manifest.capabilities {
+        Some(declared) => {
+            let store = crate::open_store(config).await?;
+            let stored = store.plugin_approvals().await;
+            store.close().await;
+            let approved = stored?
+                .into_iter()
+                .find(|a| a.name == m.name)
+                .and_then(|a| serde_json::from_str(&a.capabilities).ok())
+                .unwrap_or_else(vigilo_sdk::Capabilities::none);
+            let more = declared.beyond(&approved);
+            (!more.is_empty()).then(|| (declared.clone(), more))
+        }
+        None => None,
+    })
+}
+
+/// Installs `bundle` into the configured plugins directory.
+///
+/// When the plugin asks for capabilities beyond those the installation
+/// approved for it (all of them, the first time), `approve` is shown them
+/// in words and decides: with its yes, they are approved in the same
+/// transaction that records the install; with its no, nothing is
+/// installed.
+pub async fn install(
+    config: &Config,
+    bundle_path: &Path,
+    approve: impl FnOnce(&str) -> bool,
+) -> Result<Installed> {
+    let bundle = Bundle::read(bundle_path)?;
+    let m = &bundle.manifest;
+    let signed = bundle.verify(&config.trusted_plugin_keys, config.allow_unsigned_plugins)?;
+    check_compatible(m)?;
     let target = host_target();
     let (file_name, bytes) = bundle.library_for(&target).ok_or_else(|| {
         anyhow!(
@@ -105,63 +187,8 @@ pub async fn install(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o644))?;
     }
-    let check = load_file(&staging, crate::VIGILO_VERSION);
-    let checked = match check {
-        Ok(loaded) => loaded,
-        Err(skip) => {
-            let _ = std::fs::remove_file(&staging);
-            bail!(
-                "{file_name} from the bundle would not load: {}: {}",
-                skip.reason,
-                skip.message
-            );
-        }
-    };
-    if checked.manifest.name != m.name || checked.manifest.version != m.version {
-        let _ = std::fs::remove_file(&staging);
-        bail!(
-            "the library is {} {}, but the bundle says {} {}",
-            checked.manifest.name,
-            checked.manifest.version,
-            m.name,
-            m.version
-        );
-    }
-    if let Err(e) = frontend_matches(&bundle, &checked) {
-        let _ = std::fs::remove_file(&staging);
-        return Err(e);
-    }
-    // The frontend rules vigilo-plugin and check-plugin apply too.
-    let problems =
-        vigilo_sdk::loader::check_frontend(&checked.registrations, |path| checked.link.asset(path));
-    if !problems.is_empty() {
-        let _ = std::fs::remove_file(&staging);
-        bail!(
-            "{} {}'s frontend half would fail in the browser:\n  - {}",
-            m.name,
-            m.version,
-            problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n  - ")
-        );
-    }
-    let asks = match &checked.manifest.capabilities {
-        Some(declared) => {
-            let store = crate::open_store(config).await?;
-            let stored = store.plugin_approvals().await;
-            store.close().await;
-            let approved = stored?
-                .into_iter()
-                .find(|a| a.name == m.name)
-                .and_then(|a| serde_json::from_str(&a.capabilities).ok())
-                .unwrap_or_else(vigilo_sdk::Capabilities::none);
-            let more = declared.beyond(&approved);
-            (!more.is_empty()).then(|| (declared.clone(), more))
-        }
-        None => None,
-    };
+    let checked = check_staged(&bundle, &staging, file_name)?;
+    let asks = capabilities_asked(config, &checked).await?;
     if let Some((_, more)) = &asks {
         let question = format!("{} {} asks to use: {}", m.name, m.version, more.join(", "));
         if !approve(&question) {

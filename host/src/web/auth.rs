@@ -301,6 +301,43 @@ pub struct AcceptForm {
     confirm: String,
 }
 
+/// How the invite form shows a refused acceptance: the field at fault
+/// (name, password) or a message above the form, and the status. Other
+/// failures are the error page's.
+fn refused_acceptance(name: &str, e: DomainError) -> Result<(Typed, StatusCode), DomainError> {
+    match e {
+        DomainError::Invalid { field, message } => {
+            let field = field.unwrap_or_default();
+            let typed = if field == "name" || field == "password" {
+                Typed {
+                    name: name.to_owned(),
+                    field: field.to_owned(),
+                    field_error: message,
+                    error: None,
+                }
+            } else {
+                Typed {
+                    name: name.to_owned(),
+                    error: Some(message),
+                    ..Typed::default()
+                }
+            };
+            Ok((typed, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        e @ (DomainError::Conflict(_)
+        | DomainError::Unauthenticated { .. }
+        | DomainError::Forbidden { .. }) => Ok((
+            Typed {
+                name: name.to_owned(),
+                error: Some(e.to_string()),
+                ..Typed::default()
+            },
+            StatusCode::CONFLICT,
+        )),
+        e => Err(e),
+    }
+}
+
 /// `POST /invites/{token}`: accepts, and signs a new member in.
 pub async fn accept_invite(
     State(state): State<AppState>,
@@ -347,46 +384,10 @@ pub async fn accept_invite(
     let accepted =
         match invites::accept(&state, current.as_ref().map(|c| &c.caller), &acceptance).await {
             Ok(accepted) => accepted,
-            Err(DomainError::Invalid { field, message }) => {
-                let field = field.unwrap_or_default();
-                let typed = if field == "name" || field == "password" {
-                    refuse(&field, message)
-                } else {
-                    Typed {
-                        name: form.name.clone(),
-                        error: Some(message),
-                        ..Typed::default()
-                    }
-                };
-                return invite_form(
-                    &state,
-                    &token,
-                    current.as_ref(),
-                    typed,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await;
+            Err(e) => {
+                let (typed, status) = refused_acceptance(&form.name, e)?;
+                return invite_form(&state, &token, current.as_ref(), typed, status).await;
             }
-            Err(
-                e @ (DomainError::Conflict(_)
-                | DomainError::Unauthenticated { .. }
-                | DomainError::Forbidden { .. }),
-            ) => {
-                let typed = Typed {
-                    name: form.name.clone(),
-                    error: Some(e.to_string()),
-                    ..Typed::default()
-                };
-                return invite_form(
-                    &state,
-                    &token,
-                    current.as_ref(),
-                    typed,
-                    StatusCode::CONFLICT,
-                )
-                .await;
-            }
-            Err(e) => return Err(e.into()),
         };
     let to = format!("/w/{}", accepted.workspace);
     if current.is_some() {

@@ -160,6 +160,70 @@ impl Paging {
     }
 }
 
+impl Paging {
+    /// The pager of the members list: `total` and `shown` rows, and the
+    /// emails that end the page on either side, when more lie beyond.
+    fn members_pager(
+        &self,
+        slug: &str,
+        (total, shown): (i64, usize),
+        prev: Option<String>,
+        next: Option<String>,
+    ) -> Pager {
+        Pager {
+            total,
+            shown,
+            prev: prev.map(|email| {
+                Paging {
+                    after: None,
+                    before: Some(email),
+                    ..self.clone()
+                }
+                .url(slug, "members-h")
+            }),
+            next: next.map(|email| {
+                Paging {
+                    after: Some(email),
+                    before: None,
+                    ..self.clone()
+                }
+                .url(slug, "members-h")
+            }),
+        }
+    }
+
+    /// The pager of the invites list (newest first), like
+    /// [`Paging::members_pager`] with invite ids.
+    fn invites_pager(
+        &self,
+        slug: &str,
+        (total, shown): (i64, usize),
+        prev: Option<i64>,
+        next: Option<i64>,
+    ) -> Pager {
+        Pager {
+            total,
+            shown,
+            prev: prev.map(|id| {
+                Paging {
+                    invites_after: Some(id.to_string()),
+                    invites_before: None,
+                    ..self.clone()
+                }
+                .url(slug, "invites-h")
+            }),
+            next: next.map(|id| {
+                Paging {
+                    invites_before: Some(id.to_string()),
+                    invites_after: None,
+                    ..self.clone()
+                }
+                .url(slug, "invites-h")
+            }),
+        }
+    }
+}
+
 /// A list's count and the links to its neighbouring pages.
 pub struct Pager {
     total: i64,
@@ -213,47 +277,19 @@ async fn page_with(
     let slug = &access.workspace.slug;
     let paging = &shown.paging;
     let members = members::list(state, access, paging.members()).await?;
-    let members_pager = Pager {
-        total: members.total,
-        shown: members.rows.len(),
-        prev: members.prev.as_ref().map(|email| {
-            Paging {
-                after: None,
-                before: Some(email.clone()),
-                ..paging.clone()
-            }
-            .url(slug, "members-h")
-        }),
-        next: members.next.as_ref().map(|email| {
-            Paging {
-                after: Some(email.clone()),
-                before: None,
-                ..paging.clone()
-            }
-            .url(slug, "members-h")
-        }),
-    };
+    let members_pager = paging.members_pager(
+        slug,
+        (members.total, members.rows.len()),
+        members.prev.clone(),
+        members.next.clone(),
+    );
     let invites = invites::list(state, access, paging.invites()).await?;
-    let invites_pager = Pager {
-        total: invites.total,
-        shown: invites.rows.len(),
-        prev: invites.prev.map(|id| {
-            Paging {
-                invites_after: Some(id.to_string()),
-                invites_before: None,
-                ..paging.clone()
-            }
-            .url(slug, "invites-h")
-        }),
-        next: invites.next.map(|id| {
-            Paging {
-                invites_before: Some(id.to_string()),
-                invites_after: None,
-                ..paging.clone()
-            }
-            .url(slug, "invites-h")
-        }),
-    };
+    let invites_pager = paging.invites_pager(
+        slug,
+        (invites.total, invites.rows.len()),
+        invites.prev,
+        invites.next,
+    );
     let members = members
         .rows
         .into_iter()

@@ -83,7 +83,8 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// accepting an invite): what is read before anyone is known stays small.
 pub const ANONYMOUS_FORM_LIMIT: usize = 64 * 1024;
 
-/// The web app's routes.
+/// The web app's routes: each page module declares its own, and they are
+/// put together here.
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::routes())

@@ -14,6 +14,7 @@ use crate::domain::authz::{Access, Permission};
 use crate::domain::roles::ensure_grantable;
 use crate::domain::{validate, DomainError, DomainResult};
 use crate::state::AppState;
+use crate::store::CustomRole;
 
 /// The columns a bulk-invite CSV must have, in this order.
 pub const BULK_COLUMNS: [&str; 3] = ["email", "role", "custom_role_name"];
@@ -155,6 +156,51 @@ enum Refusal {
 /// 100 ms at a time.
 pub const BATCH_TIME: Duration = Duration::from_millis(25);
 
+/// What each row of a bulk invite is checked against.
+struct RowCheck<'a> {
+    access: &'a Access,
+    customs: &'a [CustomRole],
+    /// The workspace's members' emails.
+    members: HashSet<String>,
+    /// The emails with a pending invite.
+    pending: HashSet<String>,
+    /// The emails of the rows checked so far, with their line.
+    seen: HashMap<String, u64>,
+}
+
+impl RowCheck<'_> {
+    /// The email and grant of `record` (read into `row`), or why it is
+    /// skipped or failed.
+    fn check(&mut self, record: &CsvRow, row: &BulkRow) -> Result<(String, Grant), Refusal> {
+        if record.cells.len() != BULK_COLUMNS.len() {
+            return Err(Refusal::Failed(format!(
+                "expected {} columns, found {}",
+                BULK_COLUMNS.len(),
+                record.cells.len()
+            )));
+        }
+        let email = validate::email("email", &row.email)
+            .map_err(|e| Refusal::Failed(format!("malformed email: {e}")))?;
+        let grant = resolve_grant(Some(&row.role), Some(&row.custom_role_name), self.customs)
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        if let Some(first) = self.seen.get(&email) {
+            return Err(Refusal::Failed(format!(
+                "duplicate of row {first} in this file"
+            )));
+        }
+        self.seen.insert(email.clone(), record.line);
+        if self.members.contains(&email) {
+            return Err(Refusal::Skipped("already a member".into()));
+        }
+        if self.pending.contains(&email) {
+            return Err(Refusal::Skipped("already invited".into()));
+        }
+        ensure_grantable(self.access, &grant.permissions(), "this invite")
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
+        Ok((email, grant))
+    }
+}
+
 /// Invites every good row of a bulk file (needs `member.invite`), or with
 /// `preview` only checks them and sends nothing.
 ///
@@ -178,19 +224,23 @@ pub async fn bulk(
     if !preview {
         super::expire_in_batches(&state.store, Some(workspace)).await?;
     }
-    let members: HashSet<String> = state
-        .store
-        .member_emails(workspace)
-        .await?
-        .into_iter()
-        .collect();
-    let pending: HashSet<String> = state
-        .store
-        .pending_invite_emails(workspace)
-        .await?
-        .into_iter()
-        .collect();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut checks = RowCheck {
+        access,
+        customs: &customs,
+        members: state
+            .store
+            .member_emails(workspace)
+            .await?
+            .into_iter()
+            .collect(),
+        pending: state
+            .store
+            .pending_invite_emails(workspace)
+            .await?
+            .into_iter()
+            .collect(),
+        seen: HashMap::new(),
+    };
     let mut report = Vec::with_capacity(rows.len());
     let mut to_invite: Vec<(usize, Grant)> = Vec::new();
     for record in &rows {
@@ -205,34 +255,7 @@ pub async fn bulk(
             accept_url: None,
             accept_token: None,
         };
-        let checked: Result<(String, Grant), Refusal> = (|| {
-            if record.cells.len() != BULK_COLUMNS.len() {
-                return Err(Refusal::Failed(format!(
-                    "expected {} columns, found {}",
-                    BULK_COLUMNS.len(),
-                    record.cells.len()
-                )));
-            }
-            let email = validate::email("email", &row.email)
-                .map_err(|e| Refusal::Failed(format!("malformed email: {e}")))?;
-            let grant = resolve_grant(Some(&row.role), Some(&row.custom_role_name), &customs)
-                .map_err(|e| Refusal::Failed(e.to_string()))?;
-            if let Some(first) = seen.get(&email) {
-                return Err(Refusal::Failed(format!(
-                    "duplicate of row {first} in this file"
-                )));
-            }
-            seen.insert(email.clone(), record.line);
-            if members.contains(&email) {
-                return Err(Refusal::Skipped("already a member".into()));
-            }
-            if pending.contains(&email) {
-                return Err(Refusal::Skipped("already invited".into()));
-            }
-            ensure_grantable(access, &grant.permissions(), "this invite")
-                .map_err(|e| Refusal::Failed(e.to_string()))?;
-            Ok((email, grant))
-        })();
+        let checked = checks.check(record, &row);
         match checked {
             Ok((email, grant)) => {
                 row.email = email;

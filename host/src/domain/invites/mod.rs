@@ -452,6 +452,46 @@ pub struct Acceptance {
     pub first_token: bool,
 }
 
+/// Refuses an invite that is no longer pending, or that is for another
+/// address than the signed-in `caller`'s.
+fn acceptable_by(invite: &store::Invite, caller: Option<&Caller>) -> DomainResult<()> {
+    if invite.status != "pending" {
+        return Err(DomainError::Conflict(format!(
+            "this invite is {} and can no longer be accepted",
+            invite.status
+        )));
+    }
+    if let Some(c) = caller.filter(|c| c.user.email != invite.email) {
+        return Err(DomainError::forbidden(
+            "invitee",
+            format!(
+                "this invite is for {}, and you are signed in as {}: sign out (or use no token) to accept it",
+                invite.email, c.user.email
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the password a new account chose when accepting the invite with
+/// `token`, and hashes it (slowly, on purpose, off the executor).
+async fn new_password_hash(
+    state: &AppState,
+    token: &str,
+    password: &str,
+    name: &str,
+) -> DomainResult<String> {
+    let (record, _, _) = state
+        .store
+        .invite_by_token(&crate::secrets::hash(token))
+        .await?
+        .ok_or_else(|| {
+            DomainError::NotFound("no such invite: check the link or ask for a new invite".into())
+        })?;
+    super::passwords::check_new(password, &record.invite.email, name)?;
+    super::passwords::hash_off_executor(password.to_owned()).await
+}
+
 /// Accepts an invite with its one-time token. A caller who is signed in
 /// (or sends a token) must be the invited address, whether or not it has an
 /// account; without one, a new address becomes a user (with the password,
@@ -473,15 +513,7 @@ pub async fn accept(
     // A password is checked and hashed before the writer is taken (the
     // hash is slow on purpose), whether or not the address has an account.
     let password_hash = match (&acceptance.password, caller) {
-        (Some(password), None) => {
-            let (record, _, _) = state
-                .store
-                .invite_by_token(&crate::secrets::hash(token))
-                .await?
-                .ok_or_else(not_found)?;
-            super::passwords::check_new(password, &record.invite.email, &name)?;
-            Some(super::passwords::hash_off_executor(password.clone()).await?)
-        }
+        (Some(password), None) => Some(new_password_hash(state, token, password, &name).await?),
         _ => None,
     };
     let mut tx = state.store.begin_write().await?;
@@ -489,21 +521,7 @@ pub async fn accept(
         .await?
         .ok_or_else(not_found)?;
     let invite = &record.invite;
-    if invite.status != "pending" {
-        return Err(DomainError::Conflict(format!(
-            "this invite is {} and can no longer be accepted",
-            invite.status
-        )));
-    }
-    if let Some(c) = caller.filter(|c| c.user.email != invite.email) {
-        return Err(DomainError::forbidden(
-            "invitee",
-            format!(
-                "this invite is for {}, and you are signed in as {}: sign out (or use no token) to accept it",
-                invite.email, c.user.email
-            ),
-        ));
-    }
+    acceptable_by(invite, caller)?;
     let existing = store::user_by_email(&mut tx, &invite.email).await?;
     let new_user = existing.is_none();
     let (user, first_token, actor) = match (existing, caller) {

@@ -137,13 +137,13 @@ pub(super) fn load_event(
         details["awaiting_approval"] = json!(awaiting);
         "plugin.awaiting_approval"
     };
-    let event = PluginEvent {
+
+    PluginEvent {
         action,
         target: m.name.clone(),
         details,
         entry: Some(Arc::clone(entry)),
-    };
-    event
+    }
 }
 
 /// The entry of a plugin file that did not load, and the event that

@@ -370,11 +370,7 @@ fn breaks_from(start: Option<&Checkpoint>, links: &[Link]) -> Vec<Break> {
                     ));
                 }
             }
-            let rest = if links.is_empty() {
-                &links[..]
-            } else {
-                &links[1..]
-            };
+            let rest = if links.is_empty() { links } else { &links[1..] };
             b.extend(analyse(cp.seq + 1, &cp.hash, rest));
             b
         }
