@@ -316,7 +316,7 @@ fn a_plugin_whose_worker_keeps_crashing_is_disabled(db: TestDb) {
             && message.contains("exited with status 0"),
         "{message}"
     );
-    let disabled = admin.installation_audit("action=plugin.disable");
+    let disabled = admin.installation_audit_once("action=plugin.disable", "plugin.disable", 1);
     assert_eq!(disabled.count("plugin.disable"), 1);
     // The admin page says why, and offers to enable it again.
     let (_, page) = web.page("/admin/plugins");

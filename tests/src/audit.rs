@@ -102,4 +102,19 @@ impl Api {
         let listed = self.get(&format!("/api/v1/audit/events?chain=0&{query}"));
         AuditEvents::from_body(expect(&listed, 200))
     }
+
+    /// [`Api::installation_audit`] once it holds `n` events of `action`, or
+    /// after 10 s: the server records plugin events (a load, a disable) on a
+    /// task of its own, a moment after they happen.
+    #[track_caller]
+    pub fn installation_audit_once(&self, query: &str, action: &str, n: usize) -> AuditEvents {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let events = self.installation_audit(query);
+            if events.count(action) >= n || std::time::Instant::now() > deadline {
+                return events;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
