@@ -1,8 +1,8 @@
 //! Members: who belongs to a workspace, with which role (listed a page at
 //! a time, see [`super::paging`]), changing their role and removing them.
 //!
-//! The last owner cannot be removed or given another role (the store
-//! refuses it), and nobody grants more than they hold. Audited as
+//! The last owner cannot be removed or given another role
+//! ([`keep_an_owner`]), and nobody grants more than they hold. Audited as
 //! `member.role` and `member.remove`.
 
 use serde_json::json;
@@ -11,9 +11,9 @@ use super::invites::resolve_grant;
 use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, DomainError, DomainResult};
-use crate::domain::authz::{Access, Permission};
+use crate::domain::authz::{Access, Permission, Role};
 use crate::state::AppState;
-use crate::store::{self, Member, PageAt};
+use crate::store::{self, Member, PageAt, WriteTx};
 
 /// A page of the workspace's members, by email (needs `member.read`);
 /// `after` and `before` are emails.
@@ -43,7 +43,9 @@ pub async fn remove(state: &AppState, access: &Access, email: &str) -> DomainRes
     access.require(Permission::MemberRemove)?;
     let email = email.trim().to_ascii_lowercase();
     let mut tx = state.store.begin_write().await?;
-    let member = store::remove_member(&mut tx, access.workspace.id, &email).await?;
+    let member = member_in(&mut tx, access.workspace.id, &email).await?;
+    keep_an_owner(&mut tx, access.workspace.id, &member, false).await?;
+    store::delete_membership(&mut tx, access.workspace.id, member.user_id).await?;
     record(
         &mut tx,
         access,
@@ -80,15 +82,21 @@ pub async fn set_role(
     let customs = state.store.list_custom_roles(access.workspace.id).await?;
     let grant = resolve_grant(role, custom_role, &customs)?;
     ensure_grantable(access, &grant.permissions(), "this role")?;
+    let workspace_id = access.workspace.id;
+    let custom_role_id = grant.custom.as_ref().map(|c| c.id);
     let mut tx = state.store.begin_write().await?;
-    let (before, after) = store::set_member_role(
+    let before = member_in(&mut tx, workspace_id, &email).await?;
+    let stays_owner = grant.role == Role::Owner && custom_role_id.is_none();
+    keep_an_owner(&mut tx, workspace_id, &before, stays_owner).await?;
+    store::update_membership_role(
         &mut tx,
-        access.workspace.id,
-        &email,
+        workspace_id,
+        before.user_id,
         grant.role,
-        grant.custom.as_ref().map(|c| c.id),
+        custom_role_id,
     )
     .await?;
+    let after = member_in(&mut tx, workspace_id, &email).await?;
     record(
         &mut tx,
         access,
@@ -102,4 +110,33 @@ pub async fn set_role(
     .await?;
     tx.commit().await?;
     Ok(after)
+}
+
+/// The member with (lower-case) `email`, inside the write transaction.
+async fn member_in(tx: &mut WriteTx, workspace_id: i64, email: &str) -> DomainResult<Member> {
+    store::member_by_email_in(tx, workspace_id, email)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("{email} is not a member of this workspace")))
+}
+
+/// The rule that a workspace always keeps an owner: `member`, an owner
+/// with the built-in role, may stop being one (removed, or given another
+/// role, unless `stays_owner`) only while another member is one too.
+async fn keep_an_owner(
+    tx: &mut WriteTx,
+    workspace_id: i64,
+    member: &Member,
+    stays_owner: bool,
+) -> DomainResult<()> {
+    let is_owner = member.role == Role::Owner && member.custom_role.is_none();
+    if !is_owner || stays_owner {
+        return Ok(());
+    }
+    if store::count_owners_in(tx, workspace_id).await? <= 1 {
+        return Err(DomainError::Conflict(format!(
+            "{} is the workspace's last owner; make someone else an owner first",
+            member.email
+        )));
+    }
+    Ok(())
 }

@@ -89,7 +89,7 @@ pub struct NewInvite {
     pub accept_token: String,
 }
 
-/// Which open invites past their expiry [`expire_invites`] closes.
+/// Which open invites past their expiry [`close_expired_invites`] closes.
 #[derive(Debug, Clone, Copy)]
 pub enum Expiring<'a> {
     /// Every workspace's.
@@ -100,16 +100,26 @@ pub enum Expiring<'a> {
     Address(i64, &'a str),
 }
 
-/// Closes at most `limit` open invites past their expiry, oldest first,
-/// each audited as `invite.expire` by the system actor, so their addresses
-/// can be invited again. Returns how many were closed; fewer than `limit`
-/// means none are left (unless another server closed some meanwhile).
-pub async fn expire_invites(
+/// An open invite closed because it expired.
+#[derive(Debug, Clone)]
+pub struct ExpiredInvite {
+    /// Its id.
+    pub id: i64,
+    /// Its workspace.
+    pub workspace_id: i64,
+    /// The address it was for.
+    pub email: String,
+}
+
+/// Closes at most `limit` open invites past their expiry, oldest first, so
+/// their addresses can be invited again, and returns them; fewer than
+/// `limit` means none are left (unless another server closed some
+/// meanwhile).
+pub async fn close_expired_invites(
     tx: &mut super::WriteTx,
     which: Expiring<'_>,
     limit: i64,
-) -> StoreResult<usize> {
-    use crate::audit::{self, Actor, NewEvent};
+) -> StoreResult<Vec<ExpiredInvite>> {
     let at = now();
     const OPEN_AND_EXPIRED: &str = "SELECT id, workspace_id, email FROM invites
          WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= $1";
@@ -143,7 +153,7 @@ pub async fn expire_invites(
             .await?
         }
     };
-    let mut expired = 0;
+    let mut expired = Vec::new();
     for row in &rows {
         let (id, workspace, email): (i64, i64, String) = (
             row.try_get("id")?,
@@ -162,18 +172,11 @@ pub async fn expire_invites(
             // Accepted or closed meanwhile (by another server).
             continue;
         }
-        expired += 1;
-        audit::append(
-            tx,
-            &Actor::system(),
-            NewEvent::new(
-                Some(workspace),
-                "invite.expire",
-                email,
-                serde_json::json!({"invite_id": id}),
-            ),
-        )
-        .await?;
+        expired.push(ExpiredInvite {
+            id,
+            workspace_id: workspace,
+            email,
+        });
     }
     Ok(expired)
 }

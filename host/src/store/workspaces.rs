@@ -263,79 +263,50 @@ pub async fn membership_in(
     }))
 }
 
-/// Removes the member with `email`, refusing to remove the last owner.
-pub async fn remove_member(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-    email: &str,
-) -> StoreResult<Member> {
-    let member = member_by_email_in(conn, workspace_id, email)
-        .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("{email} is not a member of this workspace"))
-        })?;
-    if member.role == Role::Owner && member.custom_role.is_none() {
-        let owners: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
-        )
-        .bind(workspace_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if owners <= 1 {
-            return Err(StoreError::Conflict(format!(
-                "{email} is the workspace's last owner; make someone else an owner first"
-            )));
-        }
-    }
-    sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
-        .bind(workspace_id)
-        .bind(member.user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(member)
+/// How many members of the workspace are owners with the built-in role
+/// (not a custom role based on it).
+pub async fn count_owners_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
+    )
+    .bind(workspace_id)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
-/// Gives the member with `email` another role: built-in `role`, or the
-/// custom role `custom_role_id` (whose base role is `role`). The last
-/// owner cannot be given another role. Returns the member before and after.
-pub async fn set_member_role(
+/// Removes the membership of user `user_id` in the workspace.
+pub async fn delete_membership(
     conn: &mut AnyConnection,
     workspace_id: i64,
-    email: &str,
+    user_id: i64,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+        .bind(workspace_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Gives user `user_id` the built-in `role`, or the custom role
+/// `custom_role_id` (whose base role is `role`), in the workspace.
+pub async fn update_membership_role(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    user_id: i64,
     role: Role,
     custom_role_id: Option<i64>,
-) -> StoreResult<(Member, Member)> {
-    let find = |member: Option<Member>| {
-        member.ok_or_else(|| {
-            StoreError::NotFound(format!("{email} is not a member of this workspace"))
-        })
-    };
-    let before = find(member_by_email_in(conn, workspace_id, email).await?)?;
-    let stays_owner = role == Role::Owner && custom_role_id.is_none();
-    if before.role == Role::Owner && before.custom_role.is_none() && !stays_owner {
-        let owners: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
-        )
-        .bind(workspace_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if owners <= 1 {
-            return Err(StoreError::Conflict(format!(
-                "{email} is the workspace's last owner; make someone else an owner first"
-            )));
-        }
-    }
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE memberships SET role = $1, custom_role_id = $2 WHERE workspace_id = $3 AND user_id = $4",
     )
     .bind(role.name())
     .bind(custom_role_id)
     .bind(workspace_id)
-    .bind(before.user_id)
+    .bind(user_id)
     .execute(&mut *conn)
     .await?;
-    let after = find(member_by_email_in(conn, workspace_id, email).await?)?;
-    Ok((before, after))
+    Ok(())
 }
 
 const MEMBER_SELECT: &str =

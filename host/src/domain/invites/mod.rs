@@ -49,6 +49,27 @@ pub async fn list(
 /// audit event, and the writer is not held long for them.
 const EXPIRE_BATCH: i64 = 200;
 
+/// Closes up to [`EXPIRE_BATCH`] open invites past their expiry, each
+/// audited as `invite.expire` by the system actor, in `tx`; returns how
+/// many.
+async fn expire(tx: &mut WriteTx, which: Expiring<'_>) -> DomainResult<usize> {
+    let expired = store::close_expired_invites(tx, which, EXPIRE_BATCH).await?;
+    for invite in &expired {
+        crate::audit::append(
+            tx,
+            &Actor::system(),
+            NewEvent::new(
+                Some(invite.workspace_id),
+                "invite.expire",
+                &invite.email,
+                json!({"invite_id": invite.id}),
+            ),
+        )
+        .await?;
+    }
+    Ok(expired.len())
+}
+
 /// Closes the open invites past their expiry (of one workspace, or of
 /// all), [`EXPIRE_BATCH`] per transaction; returns how many.
 async fn expire_in_batches(
@@ -62,7 +83,7 @@ async fn expire_in_batches(
     let mut total = 0;
     loop {
         let mut tx = store.begin_write().await?;
-        let expired = store::expire_invites(&mut tx, which, EXPIRE_BATCH).await?;
+        let expired = expire(&mut tx, which).await?;
         tx.commit().await?;
         total += expired;
         if expired < EXPIRE_BATCH as usize {
@@ -266,12 +287,7 @@ pub async fn create(
         access,
         actor: access.actor(),
     };
-    store::expire_invites(
-        &mut tx,
-        Expiring::Address(access.workspace.id, &email),
-        EXPIRE_BATCH,
-    )
-    .await?;
+    expire(&mut tx, Expiring::Address(access.workspace.id, &email)).await?;
     let mut chain = ChainAppender::open(&mut tx, Some(access.workspace.id)).await?;
     let created = inviter
         .invite(&mut tx, &mut chain, &email, &grant)
@@ -308,10 +324,9 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
     let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
-    store::expire_invites(
+    expire(
         &mut tx,
         Expiring::Address(access.workspace.id, &old.invite.email),
-        EXPIRE_BATCH,
     )
     .await?;
     let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
