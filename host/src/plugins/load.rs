@@ -280,7 +280,9 @@ fn load_bytes(
         ));
     }
 
-    if let Some(message) = super::arch::mismatch(bytes) {
+    if let Some(message) = vigilo_sdk::loader::LibraryTarget::of(bytes)
+        .and_then(|built| built.mismatch(&vigilo_sdk::loader::LibraryTarget::this_machine()))
+    {
         return Err(skip(Reason::WrongArchitecture, message));
     }
     let loaded_from = match options.private_dir.as_deref() {

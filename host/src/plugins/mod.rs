@@ -35,7 +35,6 @@
 //! [`PluginEvent`]s; the server appends them to the installation's audit
 //! chain as the system actor.
 
-pub mod arch;
 pub mod assets;
 mod calls;
 mod entry;

@@ -93,26 +93,19 @@ fn drawn(state: &AppState, tile: &Tile) -> (String, String, Drawn) {
         (Err(e), _, _) => Drawn::Broken(error_text(e)),
         (Ok(_), Some(entry), Some((_, registration))) => match registration.element() {
             None => Drawn::Plain,
-            Some(element) => {
-                let api = entry.manifest.as_ref().map(|m| m.frontend_api).unwrap_or(0);
-                if api != vigilo_sdk::FRONTEND_API_VERSION {
-                    Drawn::Broken(format!(
-                        "the plugin `{}` was built for frontend API {api}; this server draws \
-                         elements of frontend API {}. Install a version of the plugin built for it.",
-                        entry.label(),
-                        vigilo_sdk::FRONTEND_API_VERSION
-                    ))
-                } else {
-                    Drawn::Element {
-                        tag: element.tag.clone(),
-                        module: plugin_assets::url(entry, &element.module),
-                        stylesheet: element
-                            .stylesheet
-                            .as_ref()
-                            .map(|s| plugin_assets::url(entry, s)),
-                    }
-                }
-            }
+            Some(element) => match plugin_assets::element(entry, element) {
+                Err(api) => Drawn::Broken(format!(
+                    "the plugin `{}` was built for frontend API {api}; this server draws \
+                     elements of frontend API {}. Install a version of the plugin built for it.",
+                    entry.label(),
+                    vigilo_sdk::FRONTEND_API_VERSION
+                )),
+                Ok(element) => Drawn::Element {
+                    tag: element.tag,
+                    module: element.module,
+                    stylesheet: element.stylesheet,
+                },
+            },
         },
         (Ok(_), _, _) => Drawn::Broken(format!(
             "no loaded plugin provides the widget `{}`",

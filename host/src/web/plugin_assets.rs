@@ -32,6 +32,35 @@ pub fn url(entry: &Arc<PluginEntry>, path: &str) -> String {
     )
 }
 
+/// A plugin's custom element as a page loads it: its tag, and the URLs of
+/// its module and stylesheet in the plugin's current build.
+pub struct PluginElement {
+    /// The element's tag.
+    pub tag: String,
+    /// The URL of the module that defines it.
+    pub module: String,
+    /// The URL of its stylesheet, if it has one.
+    pub stylesheet: Option<String>,
+}
+
+/// `element`, registered by `entry`, as a page loads it; or the frontend
+/// API version the plugin was built for, when this server does not speak
+/// it.
+pub fn element(
+    entry: &Arc<PluginEntry>,
+    element: &vigilo_sdk::wire::ElementSpec,
+) -> Result<PluginElement, u32> {
+    let api = entry.manifest.as_ref().map(|m| m.frontend_api).unwrap_or(0);
+    if api != vigilo_sdk::FRONTEND_API_VERSION {
+        return Err(api);
+    }
+    Ok(PluginElement {
+        tag: element.tag.clone(),
+        module: url(entry, &element.module),
+        stylesheet: element.stylesheet.as_ref().map(|s| url(entry, s)),
+    })
+}
+
 /// `GET /plugins/{name}/v/{version}/{path}`.
 pub async fn serve(
     State(state): State<AppState>,

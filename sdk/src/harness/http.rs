@@ -3,14 +3,13 @@
 
 use std::{
     fmt,
-    io::Read,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-use crate::host::{Host, HttpHeader, HttpRequest, HttpResponse, HTTP_REQUEST};
+use crate::host::{Host, HttpRequest, HttpResponse, HTTP_REQUEST};
 
 /// A [`Host`] that answers [`HTTP_REQUEST`] by making the request, with a
 /// small blocking HTTP client, and records each exchange.
@@ -166,36 +165,8 @@ impl HttpHost {
                 return Err(describe_transport(&transport, started.elapsed(), timeout))
             }
         };
-        let status = response.status();
-        let headers = response
-            .headers_names()
-            .into_iter()
-            .flat_map(|name| {
-                response
-                    .all(&name)
-                    .into_iter()
-                    .map(|value| HttpHeader {
-                        name: name.clone(),
-                        value: value.to_owned(),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let mut bytes = Vec::new();
-        let limit = u64::try_from(self.max_body_bytes).unwrap_or(u64::MAX);
-        response
-            .into_reader()
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("the connection failed while reading the response: {e}"))?;
-        let truncated = bytes.len() > self.max_body_bytes;
-        bytes.truncate(self.max_body_bytes);
-        Ok(HttpResponse {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            truncated,
-        })
+        HttpResponse::from_ureq(response, self.max_body_bytes)
+            .map_err(|e| format!("the connection failed while reading the response: {e}"))
     }
 }
 

@@ -149,6 +149,45 @@ pub struct HttpResponse {
 /// in characters.
 pub const ERROR_BODY_EXCERPT_CHARS: usize = 200;
 
+#[cfg(feature = "ureq")]
+impl HttpResponse {
+    /// The response `ureq` received (an error status too), with its body
+    /// read up to `max_body` bytes and cut there (`truncated`). Fails only
+    /// when reading the body fails.
+    pub fn from_ureq(response: ureq::Response, max_body: usize) -> std::io::Result<HttpResponse> {
+        use std::io::Read;
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .flat_map(|name| {
+                response
+                    .all(&name)
+                    .into_iter()
+                    .map(|value| HttpHeader {
+                        name: name.clone(),
+                        value: value.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        let limit = u64::try_from(max_body).unwrap_or(u64::MAX);
+        response
+            .into_reader()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)?;
+        let truncated = bytes.len() > max_body;
+        bytes.truncate(max_body);
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            truncated,
+        })
+    }
+}
+
 impl HttpResponse {
     /// A response with `status` and `body` and no headers.
     pub fn new(status: u16, body: impl Into<String>) -> Self {

@@ -1,6 +1,6 @@
 //! Which CPU and operating system a library was built for, read from its
 //! header, so a library for another machine gets a plain reason ("built for
-//! aarch64, this machine is x86_64") before the dynamic loader gives its
+//! aarch64, this host is x86_64") before the dynamic loader gives its
 //! cryptic one, and a release bundle cannot ship a library under the wrong
 //! target triple.
 
@@ -141,11 +141,11 @@ impl LibraryTarget {
     }
 
     /// Why a library built for `self` cannot run on `machine`, if it
-    /// cannot: `"built for aarch64, this machine is x86_64"`.
+    /// cannot: `"built for aarch64, this host is x86_64"`.
     pub fn mismatch(&self, machine: &LibraryTarget) -> Option<String> {
         if self.os != machine.os {
             return Some(format!(
-                "built for {} on {}, this machine is {} on {}",
+                "built for {} on {}, this host is {} on {}",
                 self.arch,
                 self.format(),
                 machine.arch,
@@ -153,7 +153,7 @@ impl LibraryTarget {
             ));
         }
         (self.arch != machine.arch)
-            .then(|| format!("built for {}, this machine is {}", self.arch, machine.arch))
+            .then(|| format!("built for {}, this host is {}", self.arch, machine.arch))
     }
 }
 
@@ -276,7 +276,7 @@ mod tests {
         let linux = |arch| LibraryTarget { os: "linux", arch };
         assert_eq!(
             linux("aarch64").mismatch(&linux("x86_64")),
-            Some("built for aarch64, this machine is x86_64".to_owned())
+            Some("built for aarch64, this host is x86_64".to_owned())
         );
         assert_eq!(linux("x86_64").mismatch(&linux("x86_64")), None);
         let mac = LibraryTarget {
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(
             mac.mismatch(&linux("aarch64")),
             Some(
-                "built for aarch64 on macOS (Mach-O), this machine is aarch64 on Linux (ELF)"
+                "built for aarch64 on macOS (Mach-O), this host is aarch64 on Linux (ELF)"
                     .to_owned()
             )
         );

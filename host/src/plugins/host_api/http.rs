@@ -1,10 +1,9 @@
 //! `http.request`: a plugin's outbound HTTP request, made by the server
 //! under its egress policy.
 
-use std::io::Read;
 use std::time::Duration;
 
-use vigilo_sdk::{HttpHeader, HttpRequest, HttpResponse};
+use vigilo_sdk::{HttpRequest, HttpResponse};
 
 use super::{HostCalls, Refusal, HTTP_MAX_BODY, HTTP_MAX_REQUEST_BODY, HTTP_TIMEOUT};
 
@@ -69,39 +68,8 @@ impl HostCalls {
                 )))
             }
         };
-        let status = response.status();
-        let headers = response
-            .headers_names()
-            .into_iter()
-            .flat_map(|name| {
-                response
-                    .all(&name)
-                    .into_iter()
-                    .map(|value| HttpHeader {
-                        name: name.clone(),
-                        value: value.to_owned(),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let mut bytes = Vec::new();
-        let read = response
-            .into_reader()
-            .take(HTTP_MAX_BODY + 1)
-            .read_to_end(&mut bytes);
-        if let Err(e) = read {
-            return Err(Refusal::Asked(format!(
-                "the response could not be read: {}",
-                e.kind()
-            )));
-        }
-        let truncated = bytes.len() as u64 > HTTP_MAX_BODY;
-        bytes.truncate(HTTP_MAX_BODY as usize);
-        Ok(HttpResponse {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            truncated,
-        })
+        let max_body = usize::try_from(HTTP_MAX_BODY).unwrap_or(usize::MAX);
+        HttpResponse::from_ureq(response, max_body)
+            .map_err(|e| Refusal::Asked(format!("the response could not be read: {}", e.kind())))
     }
 }

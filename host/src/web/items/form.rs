@@ -131,23 +131,19 @@ fn editor(
     element: &vigilo_sdk::wire::ElementSpec,
     settings: &str,
 ) -> Input {
-    let api = entry.manifest.as_ref().map(|m| m.frontend_api).unwrap_or(0);
-    if api != vigilo_sdk::FRONTEND_API_VERSION {
-        return Input::Unavailable(format!(
+    match plugin_assets::element(entry, element) {
+        Err(api) => Input::Unavailable(format!(
             "{}'s editor was built for frontend API {api}; this server speaks {}. Type the value instead.",
             entry.label(),
             vigilo_sdk::FRONTEND_API_VERSION
-        ));
-    }
-    Input::Plugin {
-        tag: element.tag.clone(),
-        module: plugin_assets::url(entry, &element.module),
-        stylesheet: element
-            .stylesheet
-            .as_ref()
-            .map(|s| plugin_assets::url(entry, s)),
-        settings: settings.to_owned(),
-        plugin: entry.label(),
+        )),
+        Ok(element) => Input::Plugin {
+            tag: element.tag,
+            module: element.module,
+            stylesheet: element.stylesheet,
+            settings: settings.to_owned(),
+            plugin: entry.label(),
+        },
     }
 }
 
