@@ -16,10 +16,13 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 mod bulk;
+mod expiry;
 
 pub use bulk::{
     bulk, parse_csv, BulkReport, BulkRow, CsvRow, RowOutcome, BULK_COLUMNS, MAX_BULK_ROWS,
 };
+pub use expiry::expire_everywhere;
+use expiry::{expire, expire_in_batches};
 
 use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
@@ -43,53 +46,6 @@ pub async fn list(
         .invites_page(access.workspace.id, &at, limit)
         .await?;
     Ok(Listed::new(page, |i| i.id))
-}
-
-/// How many expired invites one transaction closes: each is a write and an
-/// audit event, and the writer is not held long for them.
-const EXPIRE_BATCH: i64 = 200;
-
-/// Closes up to [`EXPIRE_BATCH`] open invites past their expiry, each
-/// audited as `invite.expire` by the system actor, in `tx`; returns how
-/// many.
-async fn expire(tx: &mut WriteTx, which: Expiring<'_>) -> DomainResult<usize> {
-    let expired = store::close_expired_invites(tx, which, EXPIRE_BATCH).await?;
-    for invite in &expired {
-        crate::audit::append(
-            tx,
-            &Actor::system(),
-            NewEvent::new(
-                Some(invite.workspace_id),
-                "invite.expire",
-                &invite.email,
-                json!({"invite_id": invite.id}),
-            ),
-        )
-        .await?;
-    }
-    Ok(expired.len())
-}
-
-/// Closes the open invites past their expiry (of one workspace, or of
-/// all), [`EXPIRE_BATCH`] per transaction; returns how many.
-async fn expire_in_batches(
-    store: &crate::store::Store,
-    workspace_id: Option<i64>,
-) -> DomainResult<usize> {
-    let which = match workspace_id {
-        Some(ws) => Expiring::Workspace(ws),
-        None => Expiring::Everywhere,
-    };
-    let mut total = 0;
-    loop {
-        let mut tx = store.begin_write().await?;
-        let expired = expire(&mut tx, which).await?;
-        tx.commit().await?;
-        total += expired;
-        if expired < EXPIRE_BATCH as usize {
-            return Ok(total);
-        }
-    }
 }
 
 /// An invite just created, with its one-time accept token and link.
@@ -394,12 +350,6 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
 pub(crate) fn wake_mailer(state: &AppState, tx: &mut WriteTx) {
     let mailer = state.mail_queued.clone();
     tx.after_commit(move || mailer.notify_one());
-}
-
-/// Closes every open invite past its expiry, in every workspace, each
-/// audited as `invite.expire` (the hourly task); returns how many.
-pub async fn expire_everywhere(store: &crate::store::Store) -> DomainResult<usize> {
-    expire_in_batches(store, None).await
 }
 
 /// What an invite link shows before it is accepted. It does not say
