@@ -375,14 +375,9 @@ fn outcome_words(
 impl CheckReport<'_> {
     /// `check-plugin --json`.
     fn print_json(&self) {
-        let CheckReport {
-            entry,
-            loaded,
-            calls,
-            frontend,
-            isolation,
-        } = *self;
-        let smoke_calls: Vec<_> = calls
+        let entry = self.entry;
+        let smoke_calls: Vec<_> = self
+            .calls
             .iter()
             .map(|c| {
                 let (outcome, message) = outcome_words(&c.outcome);
@@ -393,21 +388,22 @@ impl CheckReport<'_> {
             })
             .collect();
         let registrations: Vec<_> = entry.registrations.iter().map(registration_json).collect();
-        let frontend_problems: Vec<_> = frontend
+        let frontend_problems: Vec<_> = self
+            .frontend
             .iter()
             .map(|p| serde_json::json!({"module": p.module, "rule": p.rule, "message": p.message}))
             .collect();
         let report = serde_json::json!({
             "path": entry.path,
             "sha256": entry.sha256(),
-            "would_load": loaded,
+            "would_load": self.loaded,
             "reason": entry.reason(),
             "message": entry.message(),
             "detail": entry.detail,
             "manifest": entry.manifest,
             "registrations": registrations,
             "frontend_problems": frontend_problems,
-            "isolation": isolation,
+            "isolation": self.isolation,
             "confinement": entry.worker().map(|w| w.confinement().to_owned()),
             "smoke_calls": smoke_calls,
             "server_version": vigilo_host::VIGILO_VERSION,
