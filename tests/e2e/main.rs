@@ -10,6 +10,8 @@ mod bundles;
 mod certificates;
 mod cli;
 mod domain;
+mod domain_batches;
+mod domain_sessions;
 mod egress;
 mod guide;
 mod hardening;

@@ -157,3 +157,9 @@ impl World {
             .expect("member access")
     }
 }
+
+/// Runs `f` on a thread of its own: the test database's direct statements
+/// bring their own runtime, which may not start inside the test's.
+pub fn outside<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(f).join().expect("the statement ran"))
+}
