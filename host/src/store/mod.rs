@@ -6,9 +6,10 @@
 //! the migrations themselves) the code asks [`Store::backend`].
 //!
 //! Writes go through [`Store::begin_write`]. On SQLite it serialises writers
-//! inside the process and takes SQLite's write lock at the start of the
-//! transaction, so concurrent requests queue instead of failing with
-//! "database is locked". On PostgreSQL it is a plain transaction; chains that
+//! inside the process, on one connection of their own (whose page cache so
+//! stays warm from one write to the next), and takes SQLite's write lock at
+//! the start of the transaction, so concurrent requests queue instead of
+//! failing with "database is locked". On PostgreSQL it is a plain transaction; chains that
 //! must not fork (the audit log) take row locks.
 
 pub mod audit;
@@ -127,6 +128,8 @@ pub fn conflict_on_unique(
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite file only: the one connection writes go through.
+    writer: Option<AnyPool>,
     backend: Backend,
     /// SQLite only: one writer at a time inside this process.
     write_gate: Option<Arc<Mutex<()>>>,
@@ -304,41 +307,6 @@ impl Store {
             Backend::Postgres => named_postgres_url(url),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool_options = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            // A ping before every acquire would cost a round trip per
-            // transaction; broken connections surface as errors anyway.
-            .test_before_acquire(false);
-        let pool = match backend {
-            Backend::Sqlite => {
-                pool_options
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            // Checkpoint the WAL every ~40 MB rather than
-                            // ~4 MB: pages rewritten by every append (index
-                            // leaves, chain heads) are copied back once per
-                            // checkpoint, so fewer checkpoints write less.
-                            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
-            }
-            // One connection stays open, so other servers see this one
-            // alive (see `Store::process_alive`).
-            Backend::Postgres => {
-                pool_options
-                    .min_connections(1)
-                    .connect_with(options)
-                    .await?
-            }
-        };
         let sqlite_path = match backend {
             Backend::Sqlite => {
                 let path = url
@@ -350,8 +318,33 @@ impl Store {
             }
             Backend::Postgres => None,
         };
+        let pool = match backend {
+            Backend::Sqlite => {
+                sqlite_pool(options.clone(), max_connections, READER_CACHE_KIB).await?
+            }
+            // One connection stays open, so other servers see this one
+            // alive (see `Store::process_alive`).
+            Backend::Postgres => {
+                pool_options(max_connections)
+                    .min_connections(1)
+                    .connect_with(options.clone())
+                    .await?
+            }
+        };
+        // SQLite: writes take one connection of their own, which nothing
+        // else in this process writes through, so the pages it read stay in
+        // its cache from one write to the next. A connection drops its whole
+        // cache whenever another connection has written; with every
+        // connection taking turns at writing, each write read its index
+        // pages afresh. An in-memory database is one per connection, so it
+        // keeps one pool.
+        let writer = match &sqlite_path {
+            Some(_) => Some(sqlite_pool(options, 1, WRITER_CACHE_KIB).await?),
+            None => None,
+        };
         Ok(Self {
             pool,
+            writer,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             sqlite_path,
@@ -379,6 +372,9 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
     }
 
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
@@ -400,7 +396,10 @@ impl Store {
             None => None,
         };
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                let pool = self.writer.as_ref().unwrap_or(&self.pool);
+                pool.begin_with("BEGIN IMMEDIATE").await?
+            }
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTx {
@@ -495,6 +494,50 @@ fn sqlite_url(url: &str) -> StoreResult<String> {
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
     })
+}
+
+/// The page cache of SQLite's write connection, in KiB: the pages a write
+/// touches (index leaves, chain heads, recent rows) stay in it.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
+/// The page cache of each SQLite read connection, in KiB (SQLite's default).
+const READER_CACHE_KIB: u32 = 2 * 1024;
+
+fn pool_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(30))
+        // A ping before every acquire would cost a round trip per
+        // transaction; broken connections surface as errors anyway.
+        .test_before_acquire(false)
+}
+
+/// A pool of up to `max_connections` connections to an SQLite file, each
+/// with a page cache of `cache_kib`.
+async fn sqlite_pool(
+    options: AnyConnectOptions,
+    max_connections: u32,
+    cache_kib: u32,
+) -> Result<AnyPool, sqlx::Error> {
+    pool_options(max_connections)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                // Checkpoint the WAL every ~40 MB rather than ~4 MB: pages
+                // rewritten by every append (index leaves, chain heads) are
+                // copied back once per checkpoint, so fewer checkpoints
+                // write less.
+                conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
 }
 
 /// The stored time format: RFC 3339, UTC, microseconds, `Z`.
