@@ -22,6 +22,9 @@ pub enum ItemCmd {
         /// Only items you created
         #[arg(long)]
         mine: bool,
+        /// Only items assigned to this member: `me` or their email
+        #[arg(long, value_name = "EMAIL|me")]
+        assignee: Option<String>,
         /// At most this many (1-500)
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -63,6 +66,30 @@ pub enum ItemCmd {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Give an item to a member of the workspace: their email, `me`, or `nobody`
+    Assign {
+        id: i64,
+        #[arg(value_name = "EMAIL|me|nobody")]
+        who: String,
+    },
+    /// Write a comment on an item (plain text; `-` reads it from standard input)
+    Comment { id: i64, text: String },
+    /// List an item's comments, oldest first
+    Comments { id: i64 },
+    /// Change the text of a comment (yours, or any as an owner)
+    EditComment {
+        id: i64,
+        /// The comment's number (see `comments`)
+        comment: i64,
+        /// The new text (`-` reads it from standard input)
+        text: String,
+    },
+    /// Remove a comment (yours, or any as an owner); the audit log keeps its text
+    RemoveComment {
+        id: i64,
+        /// The comment's number (see `comments`)
+        comment: i64,
+    },
     /// Approve a change pending approval (needs change.approve)
     Approve {
         id: i64,
@@ -101,6 +128,7 @@ fn show(ctx: &Ctx, item: &Value) -> Result<()> {
         ("status", text(item, "status")),
         ("next", text(item, "next_statuses")),
         ("created by", text(item, "created_by")),
+        ("assignee", text(item, "assignee")),
         ("created", when(item, "created_at")),
         ("updated", when(item, "updated_at")),
     ];
@@ -140,17 +168,22 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             status,
             search,
             mine,
+            assignee,
             limit,
         } => {
-            let pairs = list_filters(kind, status, search, mine, limit);
+            let mut pairs = list_filters(kind, status, search, mine, limit);
+            if let Some(assignee) = assignee {
+                pairs.push(("assignee", assignee));
+            }
             let response = client.get(&format!("{base}{}", query(&pairs)))?;
             let items = list(&response, "items")?;
-            let mut table = Table::new(&["id", "status", "title", "fields", "updated"]);
+            let mut table = Table::new(&["id", "status", "title", "assignee", "fields", "updated"]);
             for item in items {
                 table.row(vec![
                     text(item, "id"),
                     text(item, "status"),
                     text(item, "title"),
+                    text(item, "assignee"),
                     text(item, "fields"),
                     when(item, "updated_at"),
                 ]);
@@ -198,6 +231,51 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
         } => {
             let item = move_to(id, &status, comment)?;
             show(ctx, &item)?;
+        }
+        ItemCmd::Assign { id, who } => {
+            let assignee = match who.trim() {
+                "nobody" | "none" => Value::Null,
+                who => json!(who),
+            };
+            let item = client.patch(&format!("{base}/{id}"), &json!({"assignee": assignee}))?;
+            show(ctx, &item)?;
+        }
+        ItemCmd::Comment { id, text: body } => {
+            let body = crate::comments::text_or_stdin(body)?;
+            let comment =
+                client.create(&format!("{base}/{id}/comments"), &json!({"body": body}))?;
+            if ctx.json {
+                return output::json(&comment).map(|()| exit::OK);
+            }
+            output::line(format!(
+                "Comment {} added to {kind} {id}.",
+                text(&comment, "id")
+            ))?;
+        }
+        ItemCmd::Comments { id } => {
+            let response = client.get(&format!("{base}/{id}/comments"))?;
+            crate::comments::print(ctx, &response)?;
+        }
+        ItemCmd::EditComment {
+            id,
+            comment,
+            text: body,
+        } => {
+            let body = crate::comments::text_or_stdin(body)?;
+            let comment = client.patch(
+                &format!("{base}/{id}/comments/{comment}"),
+                &json!({"body": body}),
+            )?;
+            if ctx.json {
+                return output::json(&comment).map(|()| exit::OK);
+            }
+            output::line(format!("Comment {} saved.", text(&comment, "id")))?;
+        }
+        ItemCmd::RemoveComment { id, comment } => {
+            client.delete(&format!("{base}/{id}/comments/{comment}"))?;
+            if !ctx.json {
+                output::line(format!("Comment {comment} removed."))?;
+            }
         }
         ItemCmd::Approve { id, comment } => {
             let item = move_to(id, "approved", comment)?;

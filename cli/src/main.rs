@@ -23,6 +23,7 @@ mod args;
 mod audit;
 mod certs;
 mod client;
+mod comments;
 mod completions;
 mod config;
 mod configure;

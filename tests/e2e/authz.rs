@@ -94,6 +94,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         .replace("{slug}", "acme")
         .replace("{key}", &format!("k{n}"))
         .replace("{id}", "999999")
+        .replace("{comment}", "999999")
         .replace("{name}", "no-such-name")
         .replace("{playbook}", "no-such-playbook")
         .replace("{path}", "app.js")
@@ -120,6 +121,8 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         ("post", "/api/v1/workspaces/{slug}/invites/{id}/resend") => api.post(&p, json!({})),
         ("post", "/api/v1/workspaces/{slug}/items") => api.post(&p, json!({"kind": "task", "title": format!("t{n}")})),
         ("post", "/api/v1/workspaces/{slug}/items/{id}/transition") => api.post(&p, json!({"status": "doing"})),
+        ("post", "/api/v1/workspaces/{slug}/items/{id}/comments") => api.post(&p, json!({"body": format!("c{n}")})),
+        ("patch", "/api/v1/workspaces/{slug}/items/{id}/comments/{comment}") => api.patch(&p, json!({"body": format!("c{n}")})),
         ("patch", "/api/v1/workspaces/{slug}/members/{email}") => api.patch(&p, json!({"role": "viewer"})),
         ("patch", _) => api.patch(&p, json!({"title": format!("t{n}")})),
         ("post", "/api/v1/workspaces/{slug}/fields") => api.post(

@@ -30,6 +30,7 @@ mod scaffold;
 mod scheduler;
 mod server_process;
 mod sign_in;
+mod team;
 mod tier_moves;
 mod tile_options;
 mod tokens;

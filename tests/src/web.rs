@@ -133,6 +133,27 @@ impl WebSession {
         (response.status(), response.into_string().expect("the page"))
     }
 
+    /// POSTs a form as [`WebSession::form`] does and, when the answer is a
+    /// redirect (post, redirect, get), follows it as a browser would:
+    /// returns the status and page of where it led (or of the answer, when
+    /// it was no redirect).
+    pub fn form_and_follow(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let response = answer(
+            path,
+            self.agent
+                .post(&format!("{}{path}", self.base))
+                .set("Cookie", &self.cookie)
+                .send_form(fields),
+        );
+        match (response.status(), response.header("location")) {
+            (303, Some(to)) => {
+                let to = to.to_owned();
+                self.page(&to)
+            }
+            (status, _) => (status, response.into_string().expect("the page")),
+        }
+    }
+
     /// POSTs a form with one file (`multipart/form-data`) and the session's
     /// CSRF token `csrf`; returns the status and the page.
     pub fn upload(

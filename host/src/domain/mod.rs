@@ -43,6 +43,7 @@
 pub mod audit;
 pub mod authz;
 pub mod certificates;
+pub mod comments;
 pub mod dashboards;
 mod error;
 pub mod fields;

@@ -89,6 +89,7 @@ pub async fn work_items(
                     status: query.status,
                     text: query.text,
                     mine: false,
+                    assignee: None,
                     created_after: query.created_after,
                     created_before: query.created_before,
                     updated_after: query.updated_after,
@@ -127,6 +128,7 @@ pub async fn work_items(
                     title: update.title,
                     description: update.description,
                     fields: update.fields,
+                    assignee: None,
                 },
             )
             .await?,

@@ -19,6 +19,8 @@ pub struct ItemSearch {
     pub text: Option<String>,
     /// Only items the caller created.
     pub mine: bool,
+    /// Only items assigned to the caller.
+    pub assigned_to_me: bool,
     /// The order.
     pub order: store::ItemOrder,
     /// Which page, from 1.
@@ -88,6 +90,7 @@ pub async fn search(
         status: search.status.as_deref(),
         text,
         created_by: search.mine.then_some(access.caller.user.id),
+        assignee: search.assigned_to_me.then_some(access.caller.user.id),
         ..Default::default()
     };
     let mut page = search.page.max(1);

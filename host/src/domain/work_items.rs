@@ -77,6 +77,8 @@ pub struct ItemQuery {
     pub text: Option<String>,
     /// Only items the caller created.
     pub mine: bool,
+    /// Only items assigned to this member: `me` (the caller) or an email.
+    pub assignee: Option<String>,
     /// Only items created at or after this time (RFC 3339).
     pub created_after: Option<String>,
     /// Only items created before this time (RFC 3339).
@@ -173,8 +175,27 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
             ));
         }
     }
+    let assignee = match query.assignee.as_deref().map(str::trim) {
+        None => None,
+        Some("me") => Some(access.caller.user.id),
+        Some(email) => {
+            let email = email.to_lowercase();
+            let member = state
+                .store()
+                .member_by_email(access.workspace.id, &email)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "assignee",
+                        format!("{email} is not a member of this workspace"),
+                    )
+                })?;
+            Some(member.user_id)
+        }
+    };
     let filter = store::ItemFilter {
         kind: query.kind.as_deref(),
+        assignee,
         status: query.status.as_deref(),
         text,
         created_by: query.mine.then_some(access.caller.user.id),
@@ -192,6 +213,50 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
         .then(|| items.last().map(|i| i.id))
         .flatten();
     Ok(ItemPage { items, next_before })
+}
+
+/// The emails of the members an item may be assigned to (needs
+/// `item.write`): the first 500 by email; any other member can be named by
+/// their email.
+pub async fn assignable(state: &dyn Reach, access: &Access) -> DomainResult<Vec<String>> {
+    access.require(Permission::ItemWrite)?;
+    let page = state
+        .store()
+        .members_page(access.workspace.id, &store::PageAt::First, 500)
+        .await?;
+    Ok(page.rows.into_iter().map(|m| m.email).collect())
+}
+
+/// The caller's unfinished items (assigned to them, in a status their
+/// workflow does not count as finished), most recently changed first, at
+/// most `limit` (needs `workspace.read`).
+pub async fn assigned_to_me(
+    state: &dyn Reach,
+    access: &Access,
+    limit: usize,
+) -> DomainResult<Vec<WorkItem>> {
+    access.require(Permission::WorkspaceRead)?;
+    let filter = store::ItemFilter {
+        assignee: Some(access.caller.user.id),
+        ..Default::default()
+    };
+    let (items, _) = state
+        .store()
+        .search_work_items(
+            access.workspace.id,
+            &filter,
+            store::ItemOrder::Updated,
+            0,
+            200,
+        )
+        .await?;
+    Ok(items
+        .into_iter()
+        .filter(|item| {
+            workflow(&item.kind).is_none_or(|w| !w.finished.contains(&item.status.as_str()))
+        })
+        .take(limit)
+        .collect())
 }
 
 /// One item (needs `workspace.read`).
@@ -316,10 +381,13 @@ pub struct ItemChanges {
     pub description: Option<String>,
     /// Custom field values to set; `null` removes a value.
     pub fields: Map<String, Value>,
+    /// A new assignee: a member's email, or None for nobody.
+    pub assignee: Option<Option<String>>,
 }
 
-/// Edits an item's title, description or custom field values (needs
-/// `item.write`), audited as `<kind>.update`.
+/// Edits an item's title, description, custom field values or assignee
+/// (needs `item.write`), audited as `<kind>.update`. An assignee must be a
+/// member of the workspace.
 pub async fn update(
     state: &dyn Reach,
     access: &Access,
@@ -354,6 +422,25 @@ pub async fn update(
     // Re-read inside the transaction so a concurrent status move is kept.
     let before = store::work_item_in(&mut tx, access.workspace.id, id).await?;
     let mut item = before.clone();
+    let assignee = match &changes.assignee {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(email)) => {
+            let email = email.trim().to_lowercase();
+            let member = store::member_by_email_in(&mut tx, access.workspace.id, &email)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "assignee",
+                        format!("{email} is not a member of this workspace"),
+                    )
+                })?;
+            Some(Some((member.user_id, member.email)))
+        }
+    };
+    if let Some(assignee) = &assignee {
+        item.assignee = assignee.as_ref().map(|(_, email)| email.clone());
+    }
     if let Some(title) = title {
         item.title = title;
     }
@@ -370,6 +457,10 @@ pub async fn update(
         // Nothing differs: nothing is stored and nothing is recorded.
         return Ok(before);
     };
+    if before.assignee != item.assignee {
+        let user = assignee.flatten().map(|(user_id, _)| user_id);
+        store::assign_work_item(&mut tx, access.workspace.id, id, user).await?;
+    }
     let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
     record(
         &mut tx,
@@ -386,7 +477,8 @@ pub async fn update(
 /// The audit details of an update from `before` to `after`: only what
 /// differs, each with its value before (`previous`) and after; None when
 /// nothing does. `title` and `fields` hold the new values (null for a
-/// value removed), `description_changed` says whether the description did.
+/// value removed), `description_changed` says whether the description did,
+/// `assignee` (only when it changed) is the new assignee's email or null.
 fn what_changed(before: &WorkItem, after: &WorkItem, keys: &[String]) -> Option<Value> {
     let mut previous = Map::new();
     let title = (before.title != after.title).then(|| {
@@ -409,7 +501,11 @@ fn what_changed(before: &WorkItem, after: &WorkItem, keys: &[String]) -> Option<
             previous_fields.insert(key.clone(), old.cloned().unwrap_or(Value::Null));
         }
     }
-    if title.is_none() && !description_changed && fields.is_empty() {
+    let assignee_changed = before.assignee != after.assignee;
+    if assignee_changed {
+        previous.insert("assignee".into(), Value::from(before.assignee.clone()));
+    }
+    if title.is_none() && !description_changed && fields.is_empty() && !assignee_changed {
         return None;
     }
     if !previous_fields.is_empty() {
@@ -423,6 +519,9 @@ fn what_changed(before: &WorkItem, after: &WorkItem, keys: &[String]) -> Option<
     });
     if description_changed {
         details["description"] = Value::from(after.description.clone());
+    }
+    if assignee_changed {
+        details["assignee"] = Value::from(after.assignee.clone());
     }
     Some(details)
 }

@@ -15,6 +15,8 @@ pub struct Workflow {
     pub statuses: &'static [&'static str],
     /// `(from, to)` moves.
     pub moves: &'static [(&'static str, &'static str)],
+    /// The statuses in which nobody needs to work on an item any more.
+    pub finished: &'static [&'static str],
 }
 
 /// The kinds of work item, in the order the product shows them.
@@ -42,6 +44,7 @@ pub fn workflow(kind: &str) -> Option<&'static Workflow> {
             ("approved", "in_progress"),
             ("in_progress", "done"),
         ],
+        finished: &["rejected", "done"],
     };
     const INCIDENT: Workflow = Workflow {
         kind: "incident",
@@ -55,6 +58,7 @@ pub fn workflow(kind: &str) -> Option<&'static Workflow> {
             ("mitigated", "resolved"),
             ("resolved", "open"),
         ],
+        finished: &["resolved"],
     };
     const TASK: Workflow = Workflow {
         kind: "task",
@@ -66,6 +70,7 @@ pub fn workflow(kind: &str) -> Option<&'static Workflow> {
             ("doing", "todo"),
             ("done", "todo"),
         ],
+        finished: &["done"],
     };
     match kind {
         "change" => Some(&CHANGE),

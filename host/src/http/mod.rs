@@ -7,6 +7,7 @@
 
 mod audit;
 mod certificates;
+mod comments;
 mod connection;
 pub mod connections;
 mod dashboards;
@@ -86,6 +87,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .merge(plugins::router())
         .merge(metrics::router())
         .merge(work_items::router())
+        .merge(comments::router())
         .merge(dashboards::router())
         .merge(certificates::router())
         .merge(scheduler::router())

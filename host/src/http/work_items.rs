@@ -47,6 +47,8 @@ struct ItemView {
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
     created_by: Option<String>,
+    /// The email of the member working on it (null: nobody).
+    assignee: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -62,6 +64,7 @@ fn item_view(item: WorkItem) -> ItemView {
         next_statuses,
         fields: item.fields,
         created_by: item.created_by,
+        assignee: item.assignee,
         created_at: item.created_at,
         updated_at: item.updated_at,
     }
@@ -91,6 +94,9 @@ struct ItemQuery {
     /// `me`: only items the caller created.
     #[param(value_type = Option<String>, pattern = "^me$")]
     created_by: Option<String>,
+    /// Only items assigned to this member: `me` or their email.
+    #[param(max_length = 320)]
+    assignee: Option<String>,
     /// Only items with a smaller id (paging).
     before: Option<i64>,
     /// At most this many (1–500, default 100).
@@ -130,6 +136,7 @@ async fn list_items(
                     .into())
                 }
             },
+            assignee: query.assignee,
             before: query.before,
             limit: query.limit,
             ..Default::default()
@@ -222,9 +229,20 @@ struct UpdateItem {
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
+    /// The member to work on it, by email (`me`: the caller); `null`
+    /// leaves it to nobody.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, max_length = 320)]
+    assignee: Option<Option<String>>,
 }
 
-/// Edits a work item's title, description or custom field values.
+/// A member that is present, even as `null` (absent stays `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Edits a work item's title, description, custom field values or
+/// assignee (a member of the workspace).
 #[utoipa::path(patch, path = "/api/v1/workspaces/{slug}/items/{id}", tag = "work items", security(("bearer" = [])),
     params(("slug" = String, Path), ("id" = i64, Path)), request_body = UpdateItem,
     responses((status = 200, body = ItemView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -247,6 +265,12 @@ async fn update_item(
             title: body.title,
             description: body.description,
             fields: body.fields,
+            assignee: body.assignee.map(|assignee| {
+                assignee.map(|email| match email.trim() {
+                    "me" => access.caller.user.email.clone(),
+                    _ => email,
+                })
+            }),
         },
     )
     .await?;

@@ -114,6 +114,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0016_plugin_host_api.sql"),
         postgres: include_str!("../../../migrations/postgres/0016_plugin_host_api.sql"),
     },
+    Migration {
+        version: 17,
+        name: "assignees_comments",
+        sqlite: include_str!("../../../migrations/sqlite/0017_assignees_comments.sql"),
+        postgres: include_str!("../../../migrations/postgres/0017_assignees_comments.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

@@ -15,6 +15,7 @@
 pub mod audit;
 mod batch;
 mod certificates;
+pub mod comments;
 mod custom_fields;
 mod dashboards;
 mod idempotency;

@@ -29,6 +29,8 @@ pub struct WorkItem {
     /// Creator's email (if the user still exists), or `plugin:NAME` for an
     /// item a plugin created.
     pub created_by: Option<String>,
+    /// The assignee's email: the member working on it, if anyone is.
+    pub assignee: Option<String>,
     /// Creation time.
     pub created_at: String,
     /// Last change.
@@ -36,8 +38,9 @@ pub struct WorkItem {
 }
 
 const ITEM_COLUMNS: &str =
-    "i.id, i.kind, i.title, i.description, i.status, i.fields, COALESCE(u.email, 'plugin:' || i.created_by_plugin) AS created_by, i.created_at, i.updated_at";
-const ITEM_FROM: &str = "work_items i LEFT JOIN users u ON u.id = i.created_by";
+    "i.id, i.kind, i.title, i.description, i.status, i.fields, COALESCE(u.email, 'plugin:' || i.created_by_plugin) AS created_by, a.email AS assignee, i.created_at, i.updated_at";
+const ITEM_FROM: &str =
+    "work_items i LEFT JOIN users u ON u.id = i.created_by LEFT JOIN users a ON a.id = i.assignee_id";
 
 fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
     let fields = match json_column(&row.try_get::<String, _>("fields")?, "work item fields")? {
@@ -56,6 +59,7 @@ fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
         status: row.try_get("status")?,
         fields,
         created_by: row.try_get("created_by")?,
+        assignee: row.try_get("assignee")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -176,6 +180,7 @@ impl<'a> ItemRows<'a> {
                     Some(plugin) => Some(format!("plugin:{plugin}")),
                     None => item.creator_email.map(str::to_owned),
                 },
+                assignee: None,
                 created_at: self.at.clone(),
                 updated_at: self.at.clone(),
             })
@@ -253,6 +258,25 @@ pub async fn update_work_item(
     work_item_in(conn, workspace_id, item.id).await
 }
 
+/// Gives work item `id` to user `assignee` (None: to nobody).
+pub async fn assign_work_item(
+    conn: &mut AnyConnection,
+    workspace_id: i64,
+    id: i64,
+    assignee: Option<i64>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE work_items SET assignee_id = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4",
+    )
+    .bind(assignee)
+    .bind(now())
+    .bind(workspace_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Counts of work items by kind, then by status.
 pub type StatusCounts = BTreeMap<String, BTreeMap<String, u64>>;
 
@@ -267,6 +291,8 @@ pub struct ItemFilter<'a> {
     pub text: Option<&'a str>,
     /// Only items this user created.
     pub created_by: Option<i64>,
+    /// Only items assigned to this user.
+    pub assignee: Option<i64>,
     /// Only items created at or after this stored time.
     pub created_after: Option<&'a str>,
     /// Only items created before this stored time.
@@ -332,6 +358,7 @@ fn filter_sql(filter: &ItemFilter<'_>, first: usize, backend: Backend) -> (Strin
         (filter.status.is_some(), "i.status = ?"),
         (filter.text.is_some(), "LOWER(i.title) LIKE ? ESCAPE '\\'"),
         (filter.created_by.is_some(), "i.created_by = ?"),
+        (filter.assignee.is_some(), "i.assignee_id = ?"),
         (filter.created_after.is_some(), "i.created_at >= ?"),
         (filter.created_before.is_some(), "i.created_at < ?"),
         (filter.updated_after.is_some(), "i.updated_at >= ?"),
@@ -365,7 +392,7 @@ fn bind_filter<'q>(
     if let Some(text) = filter.text {
         query = query.bind(contains_pattern(text));
     }
-    if let Some(user) = filter.created_by {
+    for user in [filter.created_by, filter.assignee].into_iter().flatten() {
         query = query.bind(user);
     }
     for time in [

@@ -490,6 +490,16 @@ impl Store {
         membership_in(&mut conn, workspace_id, user_id).await
     }
 
+    /// The member of `workspace_id` with (lower-case) `email`.
+    pub async fn member_by_email(
+        &self,
+        workspace_id: i64,
+        email: &str,
+    ) -> StoreResult<Option<Member>> {
+        let mut conn = self.pool().acquire().await?;
+        member_by_email_in(&mut conn, workspace_id, email).await
+    }
+
     /// The workspaces `user_id` belongs to.
     pub async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<UserMembership>> {
         let rows = sqlx::query(

@@ -22,7 +22,9 @@ use super::session::SignedIn;
 use super::{json_for_script, plugin_assets, render, Frame, PageError};
 use crate::domain::authz::Permission;
 use crate::domain::dashboards::{self, Tile};
+use crate::domain::work_items;
 use crate::state::AppState;
+use crate::web::items;
 
 /// How a tile is drawn.
 pub enum TileBody {
@@ -186,7 +188,22 @@ struct DashboardPage {
     slug: String,
     tiles: Vec<TileView>,
     can_edit: bool,
+    /// The person's unfinished items.
+    assigned: Vec<AssignedItem>,
 }
+
+/// An unfinished item assigned to the person, on their dashboard.
+pub struct AssignedItem {
+    href: String,
+    label: String,
+    title: String,
+    status: String,
+    status_label: String,
+    updated: super::items::When,
+}
+
+/// How many of the person's items the dashboard lists.
+const ASSIGNED_SHOWN: usize = 8;
 
 /// `GET /w/{slug}`.
 pub async fn page(
@@ -203,6 +220,21 @@ pub async fn page(
         .into_iter()
         .map(|t| tile_view(&state, t))
         .collect();
+    let assigned = work_items::assigned_to_me(&state, &access, ASSIGNED_SHOWN)
+        .await?
+        .into_iter()
+        .filter_map(|item| {
+            let kind = items::kind_named(&item.kind)?;
+            Some(AssignedItem {
+                href: format!("/w/{slug}/{}/{}", kind.plural, item.id),
+                label: format!("{} {}", kind.label, item.id),
+                title: item.title,
+                status_label: items::humanise(&item.status),
+                status: item.status,
+                updated: items::when(&item.updated_at),
+            })
+        })
+        .collect();
     let frame = Frame::workspace(
         &state,
         &current,
@@ -216,6 +248,7 @@ pub async fn page(
         can_edit: access.can(Permission::DashboardEdit),
         slug,
         tiles,
+        assigned,
     }))
 }
 

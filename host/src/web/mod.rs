@@ -45,6 +45,7 @@ pub mod profile;
 pub mod roles;
 pub mod session;
 pub mod settings;
+pub mod text;
 mod tile_options;
 pub mod tokens;
 

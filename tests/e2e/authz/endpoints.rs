@@ -181,6 +181,26 @@ pub(super) const ENDPOINTS: &[(&str, &str, Need)] = &[
     ),
     (
         "get",
+        "/api/v1/workspaces/{slug}/items/{id}/comments",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{slug}/items/{id}/comments",
+        Need::Workspace("item.write"),
+    ),
+    (
+        "patch",
+        "/api/v1/workspaces/{slug}/items/{id}/comments/{comment}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{slug}/items/{id}/comments/{comment}",
+        Need::Workspace("workspace.read"),
+    ),
+    (
+        "get",
         "/api/v1/workspaces/{slug}/fields",
         Need::Workspace("workspace.read"),
     ),

@@ -440,6 +440,7 @@ pub async fn update(
         title: Some(sent.title.clone()),
         description: Some(sent.description.clone()),
         fields: typed_values(&definitions, kind.name, &sent.fields, false),
+        assignee: None,
     };
     match work_items::update(&state, &access, id, changes).await {
         Ok(_) => Ok(see_other(&format!("/w/{slug}/{}/{id}", kind.plural))),

@@ -1,10 +1,12 @@
 //! Work items in the browser: a list per kind (`/w/{slug}/changes`: search
-//! in titles, a status filter, "created by me", four orders, a total and
+//! in titles, a status filter, "created by me", "assigned to me", four orders, a total and
 //! pages both ways), the create and edit forms with the
 //! workspace's custom fields (built-in types as HTML inputs, plugin types
 //! through their plugin's editor element), and the item page with its
-//! fields, its history and the moves its workflow allows the person.
+//! fields, its assignee, its comments, its history and the moves its
+//! workflow allows the person.
 
+mod comments;
 mod form;
 mod search;
 mod show;
@@ -60,6 +62,11 @@ const KINDS: [Kind; 3] = [
         plural_label: "Tasks",
     },
 ];
+
+/// The pages' names of kind `name` (`change`, `incident`, `task`).
+pub fn kind_named(name: &str) -> Option<Kind> {
+    KINDS.into_iter().find(|k| k.name == name)
+}
 
 fn kind_of(segment: &str) -> Result<Kind, PageError> {
     KINDS
@@ -135,6 +142,8 @@ pub struct Row {
     status: String,
     status_label: String,
     created_by: String,
+    /// Empty when nobody is assigned.
+    assignee: String,
     created_at: When,
 }
 
@@ -160,7 +169,7 @@ struct ListPage {
 }
 
 /// A list's search, as its form and links carry it:
-/// `?q=&status=&sort=&mine=1&page=`. Values that mean nothing (an unknown
+/// `?q=&status=&sort=&mine=1&assigned=1&page=`. Values that mean nothing (an unknown
 /// status or order, a page that is not a number) are left out rather than
 /// refused, so an edited or stale link still shows a list.
 #[derive(Deserialize, Default, Clone, Debug)]
@@ -173,6 +182,8 @@ pub struct Search {
     sort: String,
     #[serde(default)]
     mine: String,
+    #[serde(default)]
+    assigned: String,
     #[serde(default)]
     page: String,
 }
@@ -197,6 +208,10 @@ impl Search {
         !self.mine.is_empty()
     }
 
+    fn assigned_to_me(&self) -> bool {
+        !self.assigned.is_empty()
+    }
+
     /// This search's address at `page`, with only what differs from the
     /// defaults.
     fn link(&self, base: &str, page: i64) -> String {
@@ -212,6 +227,9 @@ impl Search {
         }
         if self.mine() {
             pairs.push(("mine", "1".into()));
+        }
+        if self.assigned_to_me() {
+            pairs.push(("assigned", "1".into()));
         }
         if page > 1 {
             pairs.push(("page", page.to_string()));
@@ -274,6 +292,7 @@ pub async fn list(
             status: Some(search.status.clone()).filter(|s| !s.is_empty()),
             text: Some(search.q.clone()),
             mine: search.mine(),
+            assigned_to_me: search.assigned_to_me(),
             order: search.order(),
             page: search.page.trim().parse().unwrap_or(1),
             page_size: PAGE_SIZE,
@@ -289,6 +308,7 @@ pub async fn list(
             status: item.status,
             title: item.title,
             created_by: item.created_by.unwrap_or_else(|| "someone".into()),
+            assignee: item.assignee.unwrap_or_default(),
             created_at: when(&item.created_at),
         })
         .collect();
@@ -311,7 +331,10 @@ pub async fn list(
             thousands(found.total)
         )
     };
-    let filtered = !search.q.trim().is_empty() || !search.status.is_empty() || search.mine();
+    let filtered = !search.q.trim().is_empty()
+        || !search.status.is_empty()
+        || search.mine()
+        || search.assigned_to_me();
     let frame = Frame::workspace(
         &state,
         &current,
@@ -368,4 +391,14 @@ pub(super) fn routes() -> axum::Router<crate::state::AppState> {
         .route("/w/{slug}/{kind}/{id}", get(show))
         .route("/w/{slug}/{kind}/{id}/edit", get(edit_page).post(update))
         .route("/w/{slug}/{kind}/{id}/move", post(transition))
+        .route("/w/{slug}/{kind}/{id}/assign", post(show::assign))
+        .route("/w/{slug}/{kind}/{id}/comments", post(comments::add))
+        .route(
+            "/w/{slug}/{kind}/{id}/comments/{comment}/edit",
+            post(comments::edit),
+        )
+        .route(
+            "/w/{slug}/{kind}/{id}/comments/{comment}/delete",
+            post(comments::remove),
+        )
 }

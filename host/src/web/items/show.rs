@@ -1,20 +1,25 @@
-//! A work item's page: its fields, its history, and the moves its workflow
-//! allows the person.
+//! A work item's page: its fields, its assignee, its comments, its
+//! history, and the moves its workflow allows the person.
 
 use crate::web::Form;
 use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::form::{form_value, writer};
 use super::{access, humanise, item_of_kind, kind_of, when, Kind, When};
+use crate::domain::authz::Access;
 use crate::domain::authz::Permission;
+use crate::domain::comments;
 use crate::domain::fields;
-use crate::domain::work_items::{self};
+use crate::domain::sessions::Current;
+use crate::domain::work_items::{self, ItemChanges};
+use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::store::WorkItem;
 use crate::web::session::{check_csrf, SignedIn};
@@ -73,6 +78,12 @@ fn describe_update(d: &Value, labels: &HashMap<String, String>) -> String {
     if d["description_changed"] == true {
         parts.push("edited the description".to_owned());
     }
+    if let Some(assignee) = d.get("assignee") {
+        parts.push(match assignee.as_str() {
+            Some(email) => format!("assigned it to {email}"),
+            None => "unassigned it".to_owned(),
+        });
+    }
     for (key, value) in d["fields"].as_object().into_iter().flatten() {
         let label = labels.get(key).cloned().unwrap_or_else(|| humanise(key));
         parts.push(match value {
@@ -104,13 +115,59 @@ struct ShowPage {
     moves: Vec<Move>,
     history: Vec<Event>,
     can_write: bool,
+    /// Members' emails, offered when assigning.
+    members: Vec<String>,
+    /// Whether "Assign to me" is offered: the person is a member, and the
+    /// item is not theirs yet.
+    offer_me: bool,
+    comments: Vec<CommentView>,
+    /// How many comments the item has (more than shown, past 500).
+    comment_total: i64,
+    /// The assign form, refused: what it held, and why.
+    assignee_problem: Option<Problem>,
+    /// The new comment, refused: what it said, and why.
+    comment_problem: Option<Problem>,
 }
 
-/// `?moved=` after a move.
+/// A refused form on the item page: which one, what it held, and why.
+#[derive(Clone)]
+pub struct Problem {
+    /// `assignee` or `body`.
+    pub field: &'static str,
+    /// What the person typed, shown again.
+    pub value: String,
+    /// Why it was refused, in words.
+    pub message: String,
+}
+
+/// A comment as the item page shows it.
+pub struct CommentView {
+    id: i64,
+    author: String,
+    time: When,
+    edited: bool,
+    /// The text, HTML-escaped, with web addresses made links.
+    html: String,
+    /// The text as written, for the edit form.
+    body: String,
+    can_change: bool,
+}
+
+/// `?moved=` after a move, `?done=` after assigning or a comment.
 #[derive(Deserialize, Default)]
 pub struct ShowQuery {
     moved: Option<String>,
+    done: Option<String>,
 }
+
+/// The notices `?done=` names.
+const DONE: [(&str, &str); 5] = [
+    ("assigned", "Assignee saved."),
+    ("unassigned", "Nobody is assigned now."),
+    ("commented", "Comment added."),
+    ("comment_saved", "Comment saved."),
+    ("comment_removed", "Comment removed."),
+];
 
 /// `GET /w/{slug}/{kind}/{id}`.
 pub async fn show(
@@ -122,7 +179,30 @@ pub async fn show(
     let kind = kind_of(&segment)?;
     let access = access(&state, &current, &slug).await?;
     let item = item_of_kind(&state, &access, kind, id).await?;
-    let definitions = fields::list(&state, &access).await?;
+    let notice = match query.moved {
+        Some(moved) => {
+            (moved == item.status).then(|| format!("Moved to {}.", humanise(&moved).to_lowercase()))
+        }
+        None => query.done.and_then(|done| {
+            DONE.iter()
+                .find(|(code, _)| *code == done)
+                .map(|(_, text)| (*text).to_owned())
+        }),
+    };
+    page(&state, &current, &access, kind, item, notice, None).await
+}
+
+/// The item page, with a notice or a refused form.
+pub(super) async fn page(
+    state: &AppState,
+    current: &Current,
+    access: &Access,
+    kind: Kind,
+    item: WorkItem,
+    notice: Option<String>,
+    problem: Option<Problem>,
+) -> Result<Response, PageError> {
+    let definitions = fields::list(state, access).await?;
     let values = definitions
         .iter()
         .filter(|d| d.applies_to.contains(&item.kind))
@@ -136,7 +216,7 @@ pub async fn show(
         })
         .collect();
     let flow = work_items::check_kind("kind", &item.kind)?;
-    let moves = work_items::allowed_moves(&access, &item)
+    let moves = work_items::allowed_moves(access, &item)
         .into_iter()
         .map(|status| Move {
             decision: flow.is_decision(status),
@@ -152,7 +232,7 @@ pub async fn show(
         .iter()
         .map(|d| (d.key.clone(), d.label.clone()))
         .collect();
-    let history = work_items::history(&state, &access, &item)
+    let history = work_items::history(state, access, &item)
         .await?
         .iter()
         .map(|e| Event {
@@ -161,32 +241,111 @@ pub async fn show(
             what: describe(e, &labels),
         })
         .collect();
+    let can_write = access.can(Permission::ItemWrite);
+    let members = if can_write {
+        work_items::assignable(state, access).await?
+    } else {
+        Vec::new()
+    };
+    let (comments, comment_total) = comments::list(state, access, item.id).await?;
+    let comments = comments
+        .into_iter()
+        .map(|c| CommentView {
+            id: c.id,
+            author: c.author.clone().unwrap_or_else(|| "a former member".into()),
+            time: when(&c.created_at),
+            edited: c.edited_at.is_some(),
+            html: super::super::text::linked(&c.body),
+            can_change: comments::may_change(access, &c),
+            body: c.body,
+        })
+        .collect();
     let frame = Frame::workspace(
-        &state,
-        &current,
-        &access,
+        state,
+        current,
+        access,
         kind.name,
         &format!("{} {}: {}", kind.label, item.id, item.title),
     )
     .await?
-    .with_notice(
-        query
-            .moved
-            .filter(|m| *m == item.status)
-            .map(|m| format!("Moved to {}.", humanise(&m).to_lowercase())),
-    );
-    Ok(render(&ShowPage {
+    .with_notice(notice);
+    let refused = problem.is_some();
+    let mut page = render(&ShowPage {
         frame,
-        slug,
+        slug: access.workspace.slug.clone(),
         kind,
         status_label: humanise(&item.status),
         created_at: when(&item.created_at),
         values,
         moves,
         history,
-        can_write: access.can(Permission::ItemWrite),
+        can_write,
+        members,
+        offer_me: access.membership.is_some()
+            && item.assignee.as_deref() != Some(access.caller.user.email.as_str()),
+        comments,
+        comment_total,
         item,
-    }))
+        assignee_problem: problem.as_ref().filter(|p| p.field == "assignee").cloned(),
+        comment_problem: problem.filter(|p| p.field == "body"),
+    });
+    if refused {
+        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(page)
+}
+
+/// The assign form: an email (empty: nobody), or "Assign to me".
+#[derive(Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    me: String,
+}
+
+/// `POST /w/{slug}/{kind}/{id}/assign`.
+pub async fn assign(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Form(form): Form<AssignForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    check_csrf(&current, &form.csrf)?;
+    let access = writer(&state, &current, &slug).await?;
+    let item = item_of_kind(&state, &access, kind, id).await?;
+    let assignee = if form.me.is_empty() {
+        Some(form.assignee.trim().to_owned()).filter(|a| !a.is_empty())
+    } else {
+        Some(access.caller.user.email.clone())
+    };
+    let changes = ItemChanges {
+        assignee: Some(assignee.clone()),
+        ..Default::default()
+    };
+    match work_items::update(&state, &access, id, changes).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/w/{slug}/{}/{id}?done={}",
+            kind.plural,
+            if assignee.is_some() {
+                "assigned"
+            } else {
+                "unassigned"
+            }
+        ))),
+        Err(DomainError::Invalid { message, .. }) => {
+            let problem = Problem {
+                field: "assignee",
+                value: form.assignee,
+                message,
+            };
+            page(&state, &current, &access, kind, item, None, Some(problem)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A move's form.

@@ -1,0 +1,112 @@
+//! Comments on the item page: writing one, changing or removing one's own
+//! (an owner may change or remove any).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::form::writer;
+use super::show::{page, Problem};
+use super::{access, item_of_kind, kind_of};
+use crate::domain::comments;
+use crate::domain::DomainError;
+use crate::state::AppState;
+use crate::web::session::{check_csrf, SignedIn};
+use crate::web::{see_other, Form, PageError};
+
+/// A comment's form.
+#[derive(Deserialize)]
+pub struct CommentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// The item page again, with what `body` held and why it was refused;
+/// any other failure is the error page.
+async fn refused(
+    state: &AppState,
+    current: &crate::domain::sessions::Current,
+    access: &crate::domain::authz::Access,
+    kind: super::Kind,
+    id: i64,
+    body: String,
+    error: DomainError,
+) -> Result<Response, PageError> {
+    let DomainError::Invalid { message, .. } = error else {
+        return Err(error.into());
+    };
+    let item = item_of_kind(state, access, kind, id).await?;
+    let problem = Problem {
+        field: "body",
+        value: body,
+        message,
+    };
+    page(state, current, access, kind, item, None, Some(problem)).await
+}
+
+/// `POST /w/{slug}/{kind}/{id}/comments`.
+pub async fn add(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id)): Path<(String, String, i64)>,
+    Form(form): Form<CommentForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    check_csrf(&current, &form.csrf)?;
+    let access = writer(&state, &current, &slug).await?;
+    item_of_kind(&state, &access, kind, id).await?;
+    match comments::add(&state, &access, id, &form.body).await {
+        Ok(comment) => Ok(see_other(&format!(
+            "/w/{slug}/{}/{id}?done=commented#comment-{}",
+            kind.plural, comment.id
+        ))),
+        Err(e) => refused(&state, &current, &access, kind, id, form.body, e).await,
+    }
+}
+
+/// `POST /w/{slug}/{kind}/{id}/comments/{comment}/edit`.
+pub async fn edit(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id, comment)): Path<(String, String, i64, i64)>,
+    Form(form): Form<CommentForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    check_csrf(&current, &form.csrf)?;
+    let access = access(&state, &current, &slug).await?;
+    item_of_kind(&state, &access, kind, id).await?;
+    match comments::edit(&state, &access, id, comment, &form.body).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/w/{slug}/{}/{id}?done=comment_saved#comment-{comment}",
+            kind.plural
+        ))),
+        Err(e) => refused(&state, &current, &access, kind, id, form.body, e).await,
+    }
+}
+
+/// A removal's form: its CSRF token alone.
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /w/{slug}/{kind}/{id}/comments/{comment}/delete`.
+pub async fn remove(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Path((slug, segment, id, comment)): Path<(String, String, i64, i64)>,
+    Form(form): Form<RemoveForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    check_csrf(&current, &form.csrf)?;
+    let access = access(&state, &current, &slug).await?;
+    item_of_kind(&state, &access, kind, id).await?;
+    comments::remove(&state, &access, id, comment).await?;
+    Ok(see_other(&format!(
+        "/w/{slug}/{}/{id}?done=comment_removed#comments",
+        kind.plural
+    )))
+}

@@ -1,0 +1,85 @@
+//! Text people wrote, made ready for a page.
+
+/// `text` as HTML: escaped, with each `http://` or `https://` address made
+/// a link (opening in the same tab, with no referrer and `nofollow`), and
+/// line breaks kept by the page's CSS. Nothing else becomes markup.
+pub fn linked(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(start) = next_address(rest) {
+        html.push_str(&escape(&rest[..start]));
+        let address = &rest[start..];
+        let end = address
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+            .unwrap_or(address.len());
+        // A sentence's closing punctuation is not part of the address.
+        let end = address[..end]
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '\''])
+            .len();
+        let url = &address[..end];
+        if url.len() <= "https://".len() {
+            html.push_str(&escape(url));
+        } else {
+            let url = escape(url);
+            html.push_str(&format!(
+                "<a href=\"{url}\" rel=\"nofollow noreferrer\">{url}</a>"
+            ));
+        }
+        rest = &address[end..];
+    }
+    html.push_str(&escape(rest));
+    html
+}
+
+/// Where the next web address in `text` starts.
+fn next_address(text: &str) -> Option<usize> {
+    let http = text.find("http://");
+    let https = text.find("https://");
+    match (http, https) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::linked;
+
+    #[test]
+    fn addresses_become_links_and_nothing_else_becomes_markup() {
+        assert_eq!(
+            linked("See https://status.example.com/x?a=1&b=2."),
+            "See <a href=\"https://status.example.com/x?a=1&amp;b=2\" rel=\"nofollow noreferrer\">\
+             https://status.example.com/x?a=1&amp;b=2</a>."
+        );
+        assert_eq!(
+            linked("<script>alert(1)</script> & \"quotes\""),
+            "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"
+        );
+        assert_eq!(
+            linked("javascript:alert(1) http:// (http://a.example)"),
+            "javascript:alert(1) http:// (<a href=\"http://a.example\" rel=\"nofollow noreferrer\">\
+             http://a.example</a>)"
+        );
+        assert_eq!(
+            linked("x https://a.example/\"onmouseover=\"y"),
+            "x <a href=\"https://a.example/\" rel=\"nofollow noreferrer\">https://a.example/</a>\
+             &quot;onmouseover=&quot;y"
+        );
+    }
+}
