@@ -15,8 +15,9 @@
 //! 3. the config file `$HOME/.vigilo/config.toml` (keys `url`, `token`,
 //!    `workspace`), written by `vigilo configure` with mode 0600.
 //!
-//! Output is readable text or aligned tables by default; `--json` prints the
-//! API's JSON instead. Errors go to stderr as `error: <message>` and the exit
+//! Output is readable text or aligned tables by default, its times in this
+//! computer's time zone (`--utc` prints them in UTC); `--json` prints the
+//! API's JSON, times as the server stores them (UTC), instead. Errors go to stderr as `error: <message>` and the exit
 //! code tells what went wrong (listed in `vigilo --help`).
 
 mod args;
@@ -100,6 +101,10 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Print times in UTC instead of this computer's time zone
+    #[arg(long, global = true)]
+    pub utc: bool,
 
     /// Server base URL, e.g. http://127.0.0.1:8080 [env: VIGILO_URL]
     #[arg(long, global = true, value_name = "URL")]
@@ -187,6 +192,7 @@ enum Command {
 
 /// Hand the parsed command to its module; returns the exit code.
 fn run(cli: Cli) -> Result<u8> {
+    output::print_times_in(cli.globals.utc);
     // These two need no connection settings (and configure makes them).
     match &cli.command {
         Command::Configure => return configure::run(&cli.globals),

@@ -200,7 +200,7 @@ pub fn when(value: &Value, key: &str) -> String {
 
 /// `2026-11-23T21:57:34.123456Z` → `2026-11-23T21:57:34Z`.
 pub fn short_time(time: &str) -> String {
-    match (time.find('T'), time.rfind('.')) {
+    let utc = match (time.find('T'), time.rfind('.')) {
         (Some(t), Some(dot)) if dot > t => {
             let fraction_end = time[dot + 1..]
                 .find(|c: char| !c.is_ascii_digit())
@@ -208,7 +208,58 @@ pub fn short_time(time: &str) -> String {
             format!("{}{}", &time[..dot], &time[fraction_end..])
         }
         _ => time.to_string(),
+    };
+    match ZONE.get() {
+        Some(Zone::Local(fallback)) => local(&utc, *fallback).unwrap_or(utc),
+        Some(Zone::Utc) | None => utc,
     }
+}
+
+/// The time zone times are printed in.
+#[derive(Debug, Clone, Copy)]
+enum Zone {
+    /// `--utc`.
+    Utc,
+    /// This computer's, with the offset it has now, for when the offset of
+    /// another moment cannot be read.
+    Local(time::UtcOffset),
+}
+
+static ZONE: std::sync::OnceLock<Zone> = std::sync::OnceLock::new();
+
+/// Prints times from now on in this computer's time zone (the `TZ`
+/// variable, else the system's), or in UTC when `utc`. Called first
+/// thing, while the process has one thread: the C library's time zone
+/// may only be read then.
+pub fn print_times_in(utc: bool) {
+    let zone = if utc {
+        Zone::Utc
+    } else {
+        time::UtcOffset::current_local_offset().map_or(Zone::Utc, Zone::Local)
+    };
+    let _ = ZONE.set(zone);
+}
+
+/// An RFC 3339 time in this computer's time zone: its offset at that moment
+/// when it can be read, else `fallback`'s; `Z` for UTC itself.
+fn local(time: &str, fallback: time::UtcOffset) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(time, &Rfc3339).ok()?;
+    let offset = time::UtcOffset::local_offset_at(at).unwrap_or(fallback);
+    in_offset(at, offset)
+}
+
+/// `at` as `2026-12-07T14:11:20+01:00` (seconds, no fraction), or with `Z`
+/// when `offset` is UTC.
+fn in_offset(at: time::OffsetDateTime, offset: time::UtcOffset) -> Option<String> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let text = at.to_offset(offset).format(&format).ok()?;
+    Some(match text.strip_suffix("+00:00") {
+        Some(utc) => format!("{utc}Z"),
+        None => text,
+    })
 }
 
 fn yes_no_str(b: bool) -> &'static str {
@@ -310,6 +361,25 @@ mod tests {
             "2026-11-23T21:57:34Z"
         );
         assert_eq!(short_time("2026-11-23T21:57:34Z"), "2026-11-23T21:57:34Z");
+    }
+
+    #[test]
+    fn times_read_in_an_offset() {
+        use time::format_description::well_known::Rfc3339;
+        let at = time::OffsetDateTime::parse("2026-11-23T21:57:34.5Z", &Rfc3339).unwrap();
+        let offset = |h, m| time::UtcOffset::from_hms(h, m, 0).unwrap();
+        assert_eq!(
+            super::in_offset(at, offset(5, 30)).unwrap(),
+            "2026-11-24T03:27:34+05:30"
+        );
+        assert_eq!(
+            super::in_offset(at, offset(-8, 0)).unwrap(),
+            "2026-11-23T13:57:34-08:00"
+        );
+        assert_eq!(
+            super::in_offset(at, offset(0, 0)).unwrap(),
+            "2026-11-23T21:57:34Z"
+        );
     }
 
     #[test]

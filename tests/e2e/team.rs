@@ -290,6 +290,31 @@ fn assignees_and_comments_through_api_and_cli(db: TestDb) {
     ])
     .ok();
     assert_eq!(expect(&eng.get(&comments), 200)["total"], 2);
+
+    // Times in this computer's time zone (here a POSIX TZ of UTC+5:30),
+    // or in UTC with --utc; JSON keeps the stored UTC times.
+    let created = task["created_at"].as_str().unwrap();
+    let india = Cli::with(&server.url, &server.admin_token, Some("ops")).env("TZ", "IST-5:30");
+    let shown = india
+        .run(&["task", "show", &id.to_string()])
+        .ok()
+        .stdout
+        .clone();
+    assert!(shown.contains("+05:30"), "{shown}");
+    let shown = india
+        .run(&["task", "show", &id.to_string(), "--utc"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        shown.contains(&created[..19]) && !shown.contains("+05:30"),
+        "{shown}"
+    );
+    let json = india
+        .run(&["task", "show", &id.to_string(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(json["created_at"], created);
 }
 
 #[track_caller]

@@ -445,6 +445,7 @@ fn work_items_with_the_plugin_date_picker(db: TestDb) {
         "return /^\\/w\\/ops\\/changes\\/\\d+$/.test(location.pathname)",
     );
     assert_eq!(stored(), before + 1);
+    assert!(browser.text_of(".notice").contains("Created."));
     assert!(browser.text("dl.props").contains("2026-12-28"));
     assert!(browser.text(".history").contains("created it as draft"));
     browser.check_page("change");
@@ -468,7 +469,7 @@ fn work_items_with_the_plugin_date_picker(db: TestDb) {
     browser.script("history.back()");
     browser.wait_for(
         "the page before the move",
-        "return location.search === '' && !!document.querySelector('.moves')",
+        "return location.search === '?done=created' && !!document.querySelector('.moves')",
     );
     assert!(browser
         .text(".history")
@@ -506,4 +507,5 @@ fn work_items_with_the_plugin_date_picker(db: TestDb) {
         &format!("return location.pathname === '/w/ops/changes/{id}'"),
     );
     assert_eq!(browser.text("h1"), "Patch the load balancers (both)");
+    assert!(browser.text_of(".notice").contains("Changes saved."));
 }

@@ -396,7 +396,10 @@ pub async fn create(
         fields: typed_values(&definitions, kind.name, &sent.fields, true),
     };
     match work_items::create(&state, &access, new).await {
-        Ok(item) => Ok(see_other(&format!("/w/{slug}/{}/{}", kind.plural, item.id))),
+        Ok(item) => Ok(see_other(&format!(
+            "/w/{slug}/{}/{}?done=created",
+            kind.plural, item.id
+        ))),
         Err(e) => form_page(&state, &current, &access, kind, None, &sent, Some(e)).await,
     }
 }
@@ -443,7 +446,10 @@ pub async fn update(
         assignee: None,
     };
     match work_items::update(&state, &access, id, changes).await {
-        Ok(_) => Ok(see_other(&format!("/w/{slug}/{}/{id}", kind.plural))),
+        Ok(_) => Ok(see_other(&format!(
+            "/w/{slug}/{}/{id}?done=saved",
+            kind.plural
+        ))),
         Err(e) => form_page(&state, &current, &access, kind, Some(id), &sent, Some(e)).await,
     }
 }

@@ -161,7 +161,9 @@ pub struct ShowQuery {
 }
 
 /// The notices `?done=` names.
-const DONE: [(&str, &str); 5] = [
+const DONE: [(&str, &str); 7] = [
+    ("created", "Created."),
+    ("saved", "Changes saved."),
     ("assigned", "Assignee saved."),
     ("unassigned", "Nobody is assigned now."),
     ("commented", "Comment added."),
