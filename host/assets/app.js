@@ -114,13 +114,26 @@ if (quickSearch) {
 }
 
 // Times: the server writes them in UTC (`<time datetime="...">2026-12-01
-// 20:32 UTC</time>`); here they are shown in the reader's own time zone,
+// 20:32 UTC</time>`); here they are shown in the reader's own time zone
+// (the browser's, or the one chosen in their profile),
 // and those within a week as "5 minutes ago" or "in 3 hours", with the
 // full time and zone in the tooltip. Rows added later (the audit log's live
 // view) are shown the same way, and relative times are kept current.
-const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+// A zone chosen in the profile (on <html data-time-zone>) wins over the
+// browser's, unless this browser does not know it.
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-const full = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const [zone, full] = (() => {
+  const style = { dateStyle: "medium", timeStyle: "short" };
+  const chosen = document.documentElement.dataset.timeZone;
+  if (chosen) {
+    try {
+      return [chosen, new Intl.DateTimeFormat(undefined, { ...style, timeZone: chosen })];
+    } catch {
+      // An unknown zone: the browser's instead.
+    }
+  }
+  return [Intl.DateTimeFormat().resolvedOptions().timeZone, new Intl.DateTimeFormat(undefined, style)];
+})();
 const STEPS = [
   [60, 1, "second"],
   [3600, 60, "minute"],

@@ -33,6 +33,7 @@ mod sign_in;
 mod team;
 mod tier_moves;
 mod tile_options;
+mod time_zones;
 mod tokens;
 mod web;
 mod web_admin;

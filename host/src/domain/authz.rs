@@ -49,6 +49,7 @@ impl Caller {
                 name: name.to_owned(),
                 platform_admin: false,
                 created_at: String::new(),
+                time_zone: None,
             },
             token_id: None,
             session_id: None,

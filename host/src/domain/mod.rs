@@ -60,6 +60,7 @@ pub mod search;
 pub mod sessions;
 pub mod tasks;
 pub mod templates;
+pub mod time_zones;
 pub mod tokens;
 pub mod validate;
 pub mod work_items;

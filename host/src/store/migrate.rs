@@ -120,6 +120,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0017_assignees_comments.sql"),
         postgres: include_str!("../../../migrations/postgres/0017_assignees_comments.sql"),
     },
+    Migration {
+        version: 18,
+        name: "user_time_zone",
+        sqlite: include_str!("../../../migrations/sqlite/0018_user_time_zone.sql"),
+        postgres: include_str!("../../../migrations/postgres/0018_user_time_zone.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from

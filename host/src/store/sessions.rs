@@ -82,6 +82,20 @@ pub async fn set_user_name(conn: &mut AnyConnection, user_id: i64, name: &str) -
     Ok(())
 }
 
+/// Sets the time zone `user_id` reads times in (None: their browser's).
+pub async fn set_user_time_zone(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    zone: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET time_zone = $1 WHERE id = $2")
+        .bind(zone)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Starts a session for `user_id` ending at `expires_at` at the latest.
 pub async fn insert_session(
     conn: &mut AnyConnection,

@@ -21,13 +21,17 @@ pub struct User {
     pub platform_admin: bool,
     /// When the user was created.
     pub created_at: String,
+    /// The time zone they read times in on pages (an IANA name); None:
+    /// their browser's.
+    pub time_zone: Option<String>,
 }
 
 /// A user's columns, aliased with a `user_` prefix so that they can share a
 /// row with another table's (`id`, `name`, `created_at`).
 pub(super) const USER_COLUMNS: &str =
     "u.id AS user_id, u.email AS user_email, u.name AS user_name, \
-     u.platform_admin AS user_platform_admin, u.created_at AS user_created_at";
+     u.platform_admin AS user_platform_admin, u.created_at AS user_created_at, \
+     u.time_zone AS user_time_zone";
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
@@ -36,6 +40,7 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         name: row.try_get("user_name")?,
         platform_admin: row.try_get::<i64, _>("user_platform_admin")? != 0,
         created_at: row.try_get("user_created_at")?,
+        time_zone: row.try_get("user_time_zone")?,
     })
 }
 
@@ -135,7 +140,8 @@ pub async fn insert_user(
     let row = sqlx::query(
         "INSERT INTO users (email, name, platform_admin, created_at) VALUES ($1, $2, $3, $4)
          RETURNING id AS user_id, email AS user_email, name AS user_name,
-             platform_admin AS user_platform_admin, created_at AS user_created_at",
+             platform_admin AS user_platform_admin, created_at AS user_created_at,
+             time_zone AS user_time_zone",
     )
     .bind(email)
     .bind(name)

@@ -68,6 +68,9 @@ pub struct Frame {
     /// Whether the page reloads itself when a plugin changes (the server
     /// runs for `vigilo-plugin dev`).
     pub dev_reload: bool,
+    /// The time zone the person chose to read times in (None: their
+    /// browser's).
+    pub time_zone: Option<String>,
 }
 
 impl Frame {
@@ -87,6 +90,7 @@ impl Frame {
             csrf: String::new(),
             notice: None,
             dev_reload: super::dev::enabled(),
+            time_zone: None,
         }
     }
 
@@ -110,6 +114,7 @@ impl Frame {
                 })
                 .collect(),
             csrf: current.csrf.clone(),
+            time_zone: user.time_zone.clone(),
             ..Frame::bare(title)
         })
     }

@@ -1,5 +1,5 @@
-//! `/settings/profile`: the signed-in person's name and password, and the
-//! browsers they are signed in on. Changing the password needs the current
+//! `/settings/profile`: the signed-in person's name, the time zone they read
+//! times in, their password, and the browsers they are signed in on. Changing the password needs the current
 //! one and can sign out every other session; any session can be ended from
 //! here.
 
@@ -14,6 +14,7 @@ use super::items::{when, When};
 use super::session::{check_csrf, SignedIn};
 use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
 use crate::domain::sessions::{self, Current};
+use crate::domain::time_zones;
 use crate::domain::DomainError;
 use crate::state::AppState;
 
@@ -70,11 +71,14 @@ struct ProfilePage {
     name_error: Option<String>,
     password_error: Option<String>,
     password_field: String,
+    zones: Vec<&'static str>,
+    time_zone_error: Option<String>,
 }
 
 #[derive(Default)]
 struct Errors {
     name: Option<String>,
+    time_zone: Option<String>,
     password: Option<(String, String)>,
 }
 
@@ -96,7 +100,8 @@ async fn page_with(
             last_seen: when(&s.last_seen_at),
         })
         .collect();
-    let status = if errors.name.is_some() || errors.password.is_some() {
+    let status = if errors.name.is_some() || errors.password.is_some() || errors.time_zone.is_some()
+    {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -118,6 +123,8 @@ async fn page_with(
             name_error: errors.name,
             password_error,
             password_field,
+            zones: time_zones::all().collect(),
+            time_zone_error: errors.time_zone,
         },
     ))
 }
@@ -136,6 +143,7 @@ pub async fn page(
         )),
         _ => done.notice(&[
             ("name", "Your name was changed."),
+            ("time_zone", "Your time zone was saved."),
             ("password", "Your password was changed."),
             (
                 "ended",
@@ -175,6 +183,35 @@ pub async fn rename(
                 None,
             )
             .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The time zone form.
+#[derive(Deserialize)]
+pub struct TimeZoneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// `POST /settings/profile/time-zone`.
+pub async fn choose_time_zone(
+    State(state): State<AppState>,
+    SignedIn(current): SignedIn,
+    Form(form): Form<TimeZoneForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&current, &form.csrf)?;
+    match time_zones::choose(&state, &current.caller, &form.time_zone).await {
+        Ok(_) => Ok(see_other("/settings/profile?done=time_zone")),
+        Err(DomainError::Invalid { message, .. }) => {
+            let errors = Errors {
+                time_zone: Some(message),
+                ..Errors::default()
+            };
+            page_with(&state, &current, errors, None).await
         }
         Err(e) => Err(e.into()),
     }
@@ -256,6 +293,7 @@ pub(super) fn routes() -> axum::Router<crate::state::AppState> {
     axum::Router::new()
         .route("/settings/profile", get(page))
         .route("/settings/profile/name", post(rename))
+        .route("/settings/profile/time-zone", post(choose_time_zone))
         .route("/settings/profile/password", post(change_password))
         .route("/settings/profile/sessions/{id}/end", post(end_session))
 }
