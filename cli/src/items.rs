@@ -66,6 +66,17 @@ pub enum ItemCmd {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Move several items to one status; each is checked as if moved alone, and those refused are listed with why (exit 8)
+    MoveMany {
+        /// The new status
+        status: String,
+        /// The items (up to 500)
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<i64>,
+        /// Why (recorded with each move)
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Give an item to a member of the workspace: their email, `me`, or `nobody`
     Assign {
         id: i64,
@@ -232,6 +243,17 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             let item = move_to(id, &status, comment)?;
             show(ctx, &item)?;
         }
+        ItemCmd::MoveMany {
+            status,
+            ids,
+            comment,
+        } => {
+            let report = client.post(
+                &format!("{base}/transitions"),
+                &json!({"kind": kind, "ids": ids, "status": status, "comment": comment.unwrap_or_default()}),
+            )?;
+            return print_bulk(ctx, &status, &report);
+        }
         ItemCmd::Assign { id, who } => {
             let assignee = match who.trim() {
                 "nobody" | "none" => Value::Null,
@@ -287,6 +309,39 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Prints what a bulk move did: a table of each item and its outcome, then
+/// a summary; exit 8 when some were refused.
+fn print_bulk(ctx: &Ctx, status: &str, report: &Value) -> Result<u8> {
+    let moved = list(report, "moved")?;
+    let refused = list(report, "refused")?;
+    if ctx.json {
+        output::json(report)?;
+    } else {
+        let mut table = Table::new(&["id", "outcome", "reason"]);
+        for item in moved {
+            table.row(vec![text(item, "id"), "moved".into(), "-".into()]);
+        }
+        for r in refused {
+            table.row(vec![
+                text(r, "id"),
+                "refused".into(),
+                r["error"]["message"].as_str().unwrap_or("-").to_owned(),
+            ]);
+        }
+        table.print()?;
+        output::line(format!(
+            "\nMoved {} of {} to {status}.",
+            moved.len(),
+            moved.len() + refused.len()
+        ))?;
+    }
+    Ok(if refused.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
 }
 
 /// The query of `list`: the kind, then the filters given.

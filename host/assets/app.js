@@ -192,3 +192,11 @@ if (devReload) {
   poll();
   setInterval(poll, 700);
 }
+
+// A list's "tick every item" box ticks (or clears) the boxes of its form.
+for (const all of document.querySelectorAll("input[data-select-all]")) {
+  const boxes = () => document.querySelectorAll(`input[name="id"][form="${all.dataset.selectAll}"]`);
+  all.addEventListener("change", () => {
+    for (const box of boxes()) box.checked = all.checked;
+  });
+}

@@ -121,6 +121,7 @@ fn call(api: &Api, method: &str, path: &str) -> Response {
         ("post", "/api/v1/workspaces/{slug}/invites/{id}/resend") => api.post(&p, json!({})),
         ("post", "/api/v1/workspaces/{slug}/items") => api.post(&p, json!({"kind": "task", "title": format!("t{n}")})),
         ("post", "/api/v1/workspaces/{slug}/items/{id}/transition") => api.post(&p, json!({"status": "doing"})),
+        ("post", "/api/v1/workspaces/{slug}/items/transitions") => api.post(&p, json!({"ids": [999999], "status": "doing"})),
         ("post", "/api/v1/workspaces/{slug}/items/{id}/comments") => api.post(&p, json!({"body": format!("c{n}")})),
         ("patch", "/api/v1/workspaces/{slug}/items/{id}/comments/{comment}") => api.patch(&p, json!({"body": format!("c{n}")})),
         ("patch", "/api/v1/workspaces/{slug}/members/{email}") => api.patch(&p, json!({"role": "viewer"})),

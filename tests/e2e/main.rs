@@ -6,6 +6,7 @@
 mod audit;
 mod authz;
 mod bad_input;
+mod bulk_moves;
 mod bundles;
 mod certificates;
 mod cli;

@@ -47,7 +47,7 @@ pub const MAX_SEARCH: usize = 200;
 
 /// Refuses text to search for that is longer than [`MAX_SEARCH`]
 /// characters (as the field `q`).
-pub(super) fn check_text(text: &str) -> DomainResult<()> {
+pub(crate) fn check_text(text: &str) -> DomainResult<()> {
     if text.chars().count() > MAX_SEARCH {
         return Err(DomainError::invalid(
             "q",

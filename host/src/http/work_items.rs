@@ -27,6 +27,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_items, create_item))
         .routes(routes!(get_item, update_item))
         .routes(routes!(transition_item))
+        .routes(routes!(transition_items))
         .routes(routes!(list_fields, create_field))
         .routes(routes!(delete_field))
 }
@@ -309,6 +310,82 @@ async fn transition_item(
     let ApiJson(body) = body?;
     let item = work_items::transition(&state, &access, id, &body.status, &body.comment).await?;
     Ok(Json(item_view(item)))
+}
+
+/// A move of many items along their workflows.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BulkTransition {
+    /// Only items of this kind move; others are refused as not found.
+    #[schema(value_type = Option<ItemKind>)]
+    kind: Option<String>,
+    /// The items to move (1–500; a repeated id counts once).
+    #[schema(min_items = 1, max_items = 500)]
+    ids: Vec<i64>,
+    /// The status to move them to.
+    #[schema(value_type = ItemStatus)]
+    status: String,
+    /// Why (recorded with each move; up to 2000 characters).
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    comment: String,
+}
+
+/// An item a bulk move did not move, and why.
+#[derive(Serialize, ToSchema)]
+struct Refused {
+    id: i64,
+    /// Why, as the move of that item alone would have answered.
+    error: crate::error::ErrorDetail,
+}
+
+/// What a bulk move did.
+#[derive(Serialize, ToSchema)]
+struct BulkReport {
+    /// The items moved, as they are now.
+    moved: Vec<ItemView>,
+    /// The items not moved, each with the reason.
+    refused: Vec<Refused>,
+}
+
+/// Moves many work items to one status. Each is checked and audited as if
+/// moved alone (its workflow, `item.write`, `change.approve` to approve or
+/// reject a change); one refused item does not stop the others, and the
+/// answer says which moved and why the others did not.
+#[utoipa::path(post, path = "/api/v1/workspaces/{slug}/items/transitions", tag = "work items", security(("bearer" = [])),
+    params(("slug" = String, Path)), request_body = BulkTransition,
+    responses((status = 200, body = BulkReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn transition_items(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+    body: Result<ApiJson<BulkTransition>, ApiError>,
+) -> ApiResult<Json<BulkReport>> {
+    let access = principal
+        .workspace(&state, &slug, Permission::ItemWrite)
+        .await?;
+    let ApiJson(body) = body?;
+    let outcome = work_items::bulk_transition(
+        &state,
+        &access,
+        body.kind.as_deref(),
+        &body.ids,
+        &body.status,
+        &body.comment,
+    )
+    .await?;
+    Ok(Json(BulkReport {
+        moved: outcome.moved.into_iter().map(item_view).collect(),
+        refused: outcome
+            .refused
+            .into_iter()
+            .map(|(id, e)| Refused {
+                id,
+                error: ApiError::from(e).detail(),
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -180,6 +180,11 @@ pub(super) const ENDPOINTS: &[(&str, &str, Need)] = &[
         Need::Workspace("item.write"),
     ),
     (
+        "post",
+        "/api/v1/workspaces/{slug}/items/transitions",
+        Need::Workspace("item.write"),
+    ),
+    (
         "get",
         "/api/v1/workspaces/{slug}/items/{id}/comments",
         Need::Workspace("workspace.read"),

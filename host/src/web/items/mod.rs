@@ -6,6 +6,7 @@
 //! fields, its assignee, its comments, its history and the moves its
 //! workflow allows the person.
 
+mod bulk;
 mod comments;
 mod form;
 mod search;
@@ -166,6 +167,10 @@ struct ListPage {
     prev: Option<String>,
     next: Option<String>,
     can_write: bool,
+    /// This list's address, where a bulk move comes back to.
+    back: String,
+    /// The items a bulk move just refused.
+    refused: Vec<bulk::RefusedRow>,
 }
 
 /// A list's search, as its form and links carry it:
@@ -273,9 +278,11 @@ pub async fn list(
     SignedIn(current): SignedIn,
     Path((slug, segment)): Path<(String, String)>,
     Query(mut search): Query<Search>,
+    Query(bulk_done): Query<bulk::BulkDone>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
     let access = access(&state, &current, &slug).await?;
+    let (notice, refused) = bulk_done.report(&state, &access, kind).await;
     let flow = work_items::check_kind("kind", kind.name)?;
     if !flow.statuses.contains(&search.status.as_str()) {
         search.status.clear();
@@ -342,7 +349,8 @@ pub async fn list(
         kind.name,
         &format!("{} · {}", kind.plural_label, access.workspace.name),
     )
-    .await?;
+    .await?
+    .with_notice(notice);
     Ok(render(&ListPage {
         frame,
         kind,
@@ -356,6 +364,8 @@ pub async fn list(
         filtered,
         summary,
         page_of: format!("Page {} of {}", found.page, found.pages),
+        back: search.link(&base, found.page),
+        refused,
         prev: (found.page > 1).then(|| search.link(&base, found.page - 1)),
         next: (found.page < found.pages).then(|| search.link(&base, found.page + 1)),
         search,
@@ -388,6 +398,7 @@ pub(super) fn routes() -> axum::Router<crate::state::AppState> {
         .route("/w/{slug}/search", get(search))
         .route("/w/{slug}/{kind}", get(list))
         .route("/w/{slug}/{kind}/new", get(new_page).post(create))
+        .route("/w/{slug}/{kind}/bulk-move", post(bulk::bulk_move))
         .route("/w/{slug}/{kind}/{id}", get(show))
         .route("/w/{slug}/{kind}/{id}/edit", get(edit_page).post(update))
         .route("/w/{slug}/{kind}/{id}/move", post(transition))
