@@ -10,6 +10,7 @@ use crate::{admin_web_session, create_workspace, join};
 
 on_both_databases!(
     lists_search_sort_and_page_both_ways,
+    lists_filter_on_custom_fields_and_show_them,
     a_wrong_address_is_a_page_in_words
 );
 
@@ -353,4 +354,79 @@ fn a_wrong_address_is_a_page_in_words(db: TestDb) {
     }
     let (status, page) = web.page("/w/ops/tasks?page=abc");
     assert_eq!(status, 200, "{page}");
+}
+
+/// A custom field's value as a filter, and chosen custom fields as columns,
+/// all in the address.
+fn lists_filter_on_custom_fields_and_show_them(db: TestDb) {
+    let server = TestServer::start(db);
+    let admin = server.admin();
+    create_workspace(&admin, "ops");
+    for (key, label, kind) in [
+        ("points", "Story points", "number"),
+        ("area", "Area", "text"),
+    ] {
+        admin.create(
+            "/api/v1/workspaces/ops/fields",
+            json!({"key": key, "label": label, "applies_to": ["task"], "type": kind}),
+        );
+    }
+    for (title, points, area) in [
+        ("Small fix", 3, "api"),
+        ("Big rewrite", 13, "web"),
+        ("Another small fix", 3, "web"),
+    ] {
+        admin.create(
+            "/api/v1/workspaces/ops/items",
+            json!({"kind": "task", "title": title, "fields": {"points": points, "area": area}}),
+        );
+    }
+    let web = admin_web_session(&server);
+    let all = show(&web, "/w/ops/tasks");
+    assert!(
+        all.contains("<option value=\"points\">Story points</option>"),
+        "{all}"
+    );
+    assert!(all.contains("name=\"col\" value=\"area\""), "{all}");
+
+    // A number field matches numbers; the chosen columns show in order.
+    let page = show(
+        &web,
+        "/w/ops/tasks?field=points&value=3&col=area&col=points",
+    );
+    assert_eq!(summary(&page), "2 tasks");
+    assert_eq!(titles(&page), ["Another small fix", "Small fix"]);
+    let head = between(&page, "<thead>", "</thead>").unwrap();
+    let (area, points) = (
+        head.find(">Area<").unwrap(),
+        head.find(">Story points<").unwrap(),
+    );
+    assert!(area < points, "{head}");
+    assert!(
+        page.contains("<td>web</td>") && page.contains("<td>3</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"col\" value=\"points\" checked"),
+        "{page}"
+    );
+    // Text matches exactly; the filter and columns stay in the pager's and
+    // the bulk form's addresses.
+    let page = show(&web, "/w/ops/tasks?field=area&value=web&col=points");
+    assert_eq!(titles(&page), ["Another small fix", "Big rewrite"]);
+    assert!(
+        page.contains(
+            "name=\"back\" value=\"/w/ops/tasks?field=area&#38;value=web&#38;col=points\""
+        ),
+        "{page}"
+    );
+    // What cannot be a filter is left out, not refused.
+    for stale in [
+        "/w/ops/tasks?field=points&value=three",
+        "/w/ops/tasks?field=nope&value=1&col=nope",
+    ] {
+        let page = show(&web, stale);
+        assert_eq!(summary(&page), "3 tasks", "{stale}");
+        assert!(!page.contains("<th scope=\"col\">nope"), "{stale}");
+    }
 }

@@ -21,6 +21,8 @@ pub struct ItemSearch {
     pub mine: bool,
     /// Only items assigned to the caller.
     pub assigned_to_me: bool,
+    /// Only items whose custom field (by key) holds this value.
+    pub field: Option<(String, serde_json::Value)>,
     /// The order.
     pub order: store::ItemOrder,
     /// Which page, from 1.
@@ -91,6 +93,7 @@ pub async fn search(
         text,
         created_by: search.mine.then_some(access.caller.user.id),
         assignee: search.assigned_to_me.then_some(access.caller.user.id),
+        field: search.field.as_ref().map(|(k, v)| (k.as_str(), v)),
         ..Default::default()
     };
     let mut page = search.page.max(1);

@@ -7,6 +7,7 @@
 //! workflow allows the person.
 
 mod bulk;
+mod columns;
 mod comments;
 mod form;
 mod search;
@@ -17,13 +18,14 @@ pub use search::search;
 pub use show::{show, transition, Event, Move, MoveForm, ShowQuery};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::session::SignedIn;
 use super::{render, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
+use crate::domain::fields;
 use crate::domain::search::{self as item_search, ItemSearch};
 use crate::domain::sessions::Current;
 use crate::domain::work_items;
@@ -145,6 +147,8 @@ pub struct Row {
     created_by: String,
     /// Empty when nobody is assigned.
     assignee: String,
+    /// The cells of the custom field columns.
+    extra: Vec<String>,
     created_at: When,
 }
 
@@ -171,10 +175,14 @@ struct ListPage {
     back: String,
     /// The items a bulk move just refused.
     refused: Vec<bulk::RefusedRow>,
+    /// The labels of the custom fields shown as columns.
+    columns: Vec<String>,
+    /// The kind's custom fields, to filter on or show.
+    field_choices: Vec<columns::FieldChoice>,
 }
 
 /// A list's search, as its form and links carry it:
-/// `?q=&status=&sort=&mine=1&assigned=1&page=`. Values that mean nothing (an unknown
+/// `?q=&status=&sort=&mine=1&assigned=1&field=&value=&col=&page=`. Values that mean nothing (an unknown
 /// status or order, a page that is not a number) are left out rather than
 /// refused, so an edited or stale link still shows a list.
 #[derive(Deserialize, Default, Clone, Debug)]
@@ -189,8 +197,18 @@ pub struct Search {
     mine: String,
     #[serde(default)]
     assigned: String,
+    /// A custom field's key, to filter on its value.
+    #[serde(default)]
+    field: String,
+    /// The value `field` must hold.
+    #[serde(default)]
+    value: String,
     #[serde(default)]
     page: String,
+    /// The custom fields shown as columns (`col`, repeated; read from the
+    /// raw query).
+    #[serde(skip)]
+    cols: Vec<String>,
 }
 
 /// The orders a list offers: (value, label).
@@ -236,6 +254,13 @@ impl Search {
         if self.assigned_to_me() {
             pairs.push(("assigned", "1".into()));
         }
+        if !self.field.is_empty() {
+            pairs.push(("field", self.field.clone()));
+            pairs.push(("value", self.value.trim().to_owned()));
+        }
+        for col in &self.cols {
+            pairs.push(("col", col.clone()));
+        }
         if page > 1 {
             pairs.push(("page", page.to_string()));
         }
@@ -279,11 +304,31 @@ pub async fn list(
     Path((slug, segment)): Path<(String, String)>,
     Query(mut search): Query<Search>,
     Query(bulk_done): Query<bulk::BulkDone>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
     let access = access(&state, &current, &slug).await?;
     let (notice, refused) = bulk_done.report(&state, &access, kind).await;
     let flow = work_items::check_kind("kind", kind.name)?;
+    // The kind's custom fields: unknown keys and values that cannot be the
+    // field's are left out, as other stale values are.
+    let definitions: Vec<_> = fields::list(&state, &access)
+        .await?
+        .into_iter()
+        .filter(|d| d.applies_to.iter().any(|k| k == kind.name))
+        .collect();
+    let field_filter = definitions
+        .iter()
+        .find(|d| d.key == search.field)
+        .and_then(|d| Some((d.key.clone(), columns::typed(d, &search.value)?)));
+    if field_filter.is_none() {
+        search.field.clear();
+        search.value.clear();
+    }
+    search.cols = columns::asked_columns(raw.as_deref())
+        .into_iter()
+        .filter(|key| definitions.iter().any(|d| d.key == *key))
+        .collect();
     if !flow.statuses.contains(&search.status.as_str()) {
         search.status.clear();
     }
@@ -300,6 +345,7 @@ pub async fn list(
             text: Some(search.q.clone()),
             mine: search.mine(),
             assigned_to_me: search.assigned_to_me(),
+            field: field_filter,
             order: search.order(),
             page: search.page.trim().parse().unwrap_or(1),
             page_size: PAGE_SIZE,
@@ -310,6 +356,11 @@ pub async fn list(
         .items
         .into_iter()
         .map(|item| Row {
+            extra: search
+                .cols
+                .iter()
+                .map(|key| columns::cell(&item, key))
+                .collect(),
             id: item.id,
             status_label: humanise(&item.status),
             status: item.status,
@@ -339,6 +390,7 @@ pub async fn list(
         )
     };
     let filtered = !search.q.trim().is_empty()
+        || !search.field.is_empty()
         || !search.status.is_empty()
         || search.mine()
         || search.assigned_to_me();
@@ -365,6 +417,20 @@ pub async fn list(
         summary,
         page_of: format!("Page {} of {}", found.page, found.pages),
         back: search.link(&base, found.page),
+        columns: search
+            .cols
+            .iter()
+            .filter_map(|key| definitions.iter().find(|d| d.key == *key))
+            .map(|d| d.label.clone())
+            .collect(),
+        field_choices: definitions
+            .iter()
+            .map(|d| columns::FieldChoice {
+                key: d.key.clone(),
+                label: d.label.clone(),
+                shown: search.cols.contains(&d.key),
+            })
+            .collect(),
         refused,
         prev: (found.page > 1).then(|| search.link(&base, found.page - 1)),
         next: (found.page < found.pages).then(|| search.link(&base, found.page + 1)),
