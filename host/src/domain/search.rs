@@ -25,8 +25,12 @@ pub struct ItemSearch {
     pub field: Option<(String, serde_json::Value)>,
     /// The order.
     pub order: store::ItemOrder,
-    /// Which page, from 1.
+    /// Which page, from 1: the page read when there is no cursor, and
+    /// the number shown.
     pub page: i64,
+    /// Where the page starts: after or before an item of the list (keyset
+    /// paging, as fast deep in the list as at its start).
+    pub cursor: Option<store::ItemsAt>,
     /// Items on a page.
     pub page_size: i64,
 }
@@ -42,6 +46,10 @@ pub struct ItemSearchPage {
     pub page: i64,
     /// How many pages there are (at least 1).
     pub pages: i64,
+    /// Whether items come before the first one shown.
+    pub more_before: bool,
+    /// Whether items come after the last one shown.
+    pub more_after: bool,
 }
 
 /// The longest text searched for in titles.
@@ -96,16 +104,57 @@ pub async fn search(
         field: search.field.as_ref().map(|(k, v)| (k.as_str(), v)),
         ..Default::default()
     };
+    // A cursor is used when its item is one of the kind's in this
+    // workspace; otherwise the page is read by its number.
+    let cursor = match search.cursor {
+        Some(store::ItemsAt::After(id) | store::ItemsAt::Before(id)) => {
+            match state.store.work_item(access.workspace.id, id).await {
+                Ok(item) if item.kind == search.kind => search.cursor,
+                Ok(_) | Err(store::StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => None,
+    };
     let mut page = search.page.max(1);
+    if let Some(at) = cursor {
+        let (items, total, more) = state
+            .store
+            .search_work_items(access.workspace.id, &filter, search.order, at, page_size)
+            .await?;
+        let pages = ((total + page_size - 1) / page_size).max(1);
+        if !items.is_empty() {
+            let (more_before, more_after) = match at {
+                store::ItemsAt::Before(_) => (more, true),
+                _ => (true, more),
+            };
+            // The number shown follows the ends of the list.
+            page = if !more_before {
+                1
+            } else if !more_after {
+                pages
+            } else {
+                page.clamp(2, (pages - 1).max(2))
+            };
+            return Ok(ItemSearchPage {
+                items,
+                total,
+                page,
+                pages,
+                more_before,
+                more_after,
+            });
+        }
+    }
     loop {
         let offset = (page - 1).saturating_mul(page_size);
-        let (items, total) = state
+        let (items, total, more) = state
             .store
             .search_work_items(
                 access.workspace.id,
                 &filter,
                 search.order,
-                offset,
+                store::ItemsAt::Offset(offset),
                 page_size,
             )
             .await?;
@@ -121,6 +170,8 @@ pub async fn search(
             total,
             page,
             pages,
+            more_before: offset > 0,
+            more_after: more,
         });
     }
 }
@@ -157,13 +208,13 @@ pub async fn find(
         text: Some(text).filter(|t| !t.is_empty()),
         ..Default::default()
     };
-    let (items, total) = state
+    let (items, total, _) = state
         .store
         .search_work_items(
             access.workspace.id,
             &filter,
             store::ItemOrder::Newest,
-            0,
+            store::ItemsAt::Offset(0),
             limit.clamp(1, 500),
         )
         .await?;

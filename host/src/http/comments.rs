@@ -24,7 +24,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// A comment as the API shows it.
 #[derive(Serialize, ToSchema)]
-struct CommentView {
+struct ItemComment {
     id: i64,
     /// The work item it is on.
     item: i64,
@@ -37,8 +37,8 @@ struct CommentView {
     edited_at: Option<String>,
 }
 
-fn view(c: Comment) -> CommentView {
-    CommentView {
+fn view(c: Comment) -> ItemComment {
+    ItemComment {
         id: c.id,
         item: c.item_id,
         author: c.author,
@@ -49,9 +49,9 @@ fn view(c: Comment) -> CommentView {
 }
 
 #[derive(Serialize, ToSchema)]
-struct CommentList {
+struct ItemComments {
     /// Oldest first: the newest 500 when there are more.
-    comments: Vec<CommentView>,
+    comments: Vec<ItemComment>,
     /// How many the item has in all.
     total: i64,
 }
@@ -59,7 +59,7 @@ struct CommentList {
 /// A comment's text.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CommentBody {
+struct ItemCommentText {
     /// Plain text (1–10,000 characters; line breaks kept).
     #[schema(min_length = 1, max_length = 10000)]
     body: String,
@@ -68,17 +68,17 @@ struct CommentBody {
 /// The comments on a work item, oldest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/items/{id}/comments", tag = "work items", security(("bearer" = [])),
     params(("slug" = String, Path), ("id" = i64, Path)),
-    responses((status = 200, body = CommentList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ItemComments), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_comments(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((slug, id)): ApiPath<(String, i64)>,
-) -> ApiResult<Json<CommentList>> {
+) -> ApiResult<Json<ItemComments>> {
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;
     let (list, total) = comments::list(&state, &access, id).await?;
-    Ok(Json(CommentList {
+    Ok(Json(ItemComments {
         comments: list.into_iter().map(view).collect(),
         total,
     }))
@@ -86,15 +86,15 @@ async fn list_comments(
 
 /// Writes a comment on a work item (needs `item.write`).
 #[utoipa::path(post, path = "/api/v1/workspaces/{slug}/items/{id}/comments", tag = "work items", security(("bearer" = [])),
-    params(("slug" = String, Path), ("id" = i64, Path)), request_body = CommentBody,
-    responses((status = 201, body = CommentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    params(("slug" = String, Path), ("id" = i64, Path)), request_body = ItemCommentText,
+    responses((status = 201, body = ItemComment), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_comment(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((slug, id)): ApiPath<(String, i64)>,
-    body: Result<ApiJson<CommentBody>, ApiError>,
-) -> ApiResult<(StatusCode, Json<CommentView>)> {
+    body: Result<ApiJson<ItemCommentText>, ApiError>,
+) -> ApiResult<(StatusCode, Json<ItemComment>)> {
     let access = principal
         .workspace(&state, &slug, Permission::ItemWrite)
         .await?;
@@ -105,15 +105,15 @@ async fn add_comment(
 
 /// Changes a comment's text (its author, or an owner of the workspace).
 #[utoipa::path(patch, path = "/api/v1/workspaces/{slug}/items/{id}/comments/{comment}", tag = "work items", security(("bearer" = [])),
-    params(("slug" = String, Path), ("id" = i64, Path), ("comment" = i64, Path)), request_body = CommentBody,
-    responses((status = 200, body = CommentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    params(("slug" = String, Path), ("id" = i64, Path), ("comment" = i64, Path)), request_body = ItemCommentText,
+    responses((status = 200, body = ItemComment), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn edit_comment(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((slug, id, comment)): ApiPath<(String, i64, i64)>,
-    body: Result<ApiJson<CommentBody>, ApiError>,
-) -> ApiResult<Json<CommentView>> {
+    body: Result<ApiJson<ItemCommentText>, ApiError>,
+) -> ApiResult<Json<ItemComment>> {
     let access = principal
         .workspace(&state, &slug, Permission::WorkspaceRead)
         .await?;

@@ -315,7 +315,7 @@ async fn transition_item(
 /// A move of many items along their workflows.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BulkTransition {
+struct BulkMove {
     /// Only items of this kind move; others are refused as not found.
     #[schema(value_type = Option<ItemKind>)]
     kind: Option<String>,
@@ -333,7 +333,7 @@ struct BulkTransition {
 
 /// An item a bulk move did not move, and why.
 #[derive(Serialize, ToSchema)]
-struct Refused {
+struct RefusedMove {
     id: i64,
     /// Why, as the move of that item alone would have answered.
     error: crate::error::ErrorDetail,
@@ -341,11 +341,11 @@ struct Refused {
 
 /// What a bulk move did.
 #[derive(Serialize, ToSchema)]
-struct BulkReport {
+struct BulkMoveReport {
     /// The items moved, as they are now.
     moved: Vec<ItemView>,
     /// The items not moved, each with the reason.
-    refused: Vec<Refused>,
+    refused: Vec<RefusedMove>,
 }
 
 /// Moves many work items to one status. Each is checked and audited as if
@@ -353,15 +353,15 @@ struct BulkReport {
 /// reject a change); one refused item does not stop the others, and the
 /// answer says which moved and why the others did not.
 #[utoipa::path(post, path = "/api/v1/workspaces/{slug}/items/transitions", tag = "work items", security(("bearer" = [])),
-    params(("slug" = String, Path)), request_body = BulkTransition,
-    responses((status = 200, body = BulkReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    params(("slug" = String, Path)), request_body = BulkMove,
+    responses((status = 200, body = BulkMoveReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn transition_items(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(slug): ApiPath<String>,
-    body: Result<ApiJson<BulkTransition>, ApiError>,
-) -> ApiResult<Json<BulkReport>> {
+    body: Result<ApiJson<BulkMove>, ApiError>,
+) -> ApiResult<Json<BulkMoveReport>> {
     let access = principal
         .workspace(&state, &slug, Permission::ItemWrite)
         .await?;
@@ -375,12 +375,12 @@ async fn transition_items(
         &body.comment,
     )
     .await?;
-    Ok(Json(BulkReport {
+    Ok(Json(BulkMoveReport {
         moved: outcome.moved.into_iter().map(item_view).collect(),
         refused: outcome
             .refused
             .into_iter()
-            .map(|(id, e)| Refused {
+            .map(|(id, e)| RefusedMove {
                 id,
                 error: ApiError::from(e).detail(),
             })

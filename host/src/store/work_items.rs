@@ -319,13 +319,60 @@ pub enum ItemOrder {
     Updated,
 }
 
+/// Where a page of a search starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemsAt {
+    /// After skipping this many rows (a page asked for by its number).
+    Offset(i64),
+    /// The rows after the item with this id, in list order.
+    After(i64),
+    /// The rows before the item with this id, in list order.
+    Before(i64),
+}
+
 impl ItemOrder {
-    fn sql(self) -> &'static str {
+    /// The sort key besides the id (an SQL expression over `i`, or over the
+    /// cursor row `c`), and whether it and the id run upwards.
+    fn key(self) -> (Option<&'static str>, bool, bool) {
         match self {
-            ItemOrder::Newest => "i.id DESC",
-            ItemOrder::Oldest => "i.id ASC",
-            ItemOrder::Title => "LOWER(i.title) ASC, i.id DESC",
-            ItemOrder::Updated => "i.updated_at DESC, i.id DESC",
+            ItemOrder::Newest => (None, false, false),
+            ItemOrder::Oldest => (None, true, true),
+            ItemOrder::Title => (Some("LOWER(#.title)"), true, false),
+            ItemOrder::Updated => (Some("#.updated_at"), false, false),
+        }
+    }
+
+    /// The `ORDER BY` of the list, or of it read backwards.
+    fn sql(self, backwards: bool) -> String {
+        let (key, key_up, id_up) = self.key();
+        let dir = |up: bool| if up != backwards { "ASC" } else { "DESC" };
+        let id = format!("i.id {}", dir(id_up));
+        match key {
+            Some(key) => format!("{} {}, {id}", key.replace('#', "i"), dir(key_up)),
+            None => id,
+        }
+    }
+
+    /// The condition that a row comes after (or, `backwards`, before) the
+    /// cursor item, whose id is bound as `$param`: keyset paging, found
+    /// through the order's sort key and the id that breaks its ties.
+    fn beyond(self, param: usize, backwards: bool) -> String {
+        let (key, key_up, id_up) = self.key();
+        let op = |up: bool| if up != backwards { ">" } else { "<" };
+        let id = format!("i.id {} ${param}", op(id_up));
+        match key {
+            None => id,
+            Some(key) => {
+                let mine = key.replace('#', "i");
+                let theirs = format!(
+                    "(SELECT {} FROM work_items c WHERE c.id = ${param})",
+                    key.replace('#', "c")
+                );
+                format!(
+                    "({mine} {} {theirs} OR ({mine} = {theirs} AND {id}))",
+                    op(key_up)
+                )
+            }
         }
     }
 }
@@ -463,41 +510,60 @@ impl Store {
     }
 
     /// The work items of `workspace_id` that `filter` matches, in `order`,
-    /// skipping `offset` and returning at most `limit`, and how many match
-    /// in all.
+    /// from `at`, at most `limit`, with how many match in all and whether
+    /// more come beyond the last one read (in the reading direction: before
+    /// the first row for [`ItemsAt::Before`]). The rows are in list order.
     pub async fn search_work_items(
         &self,
         workspace_id: i64,
         filter: &ItemFilter<'_>,
         order: ItemOrder,
-        offset: i64,
+        at: ItemsAt,
         limit: i64,
-    ) -> StoreResult<(Vec<WorkItem>, i64)> {
-        let (conditions, next) = filter_sql(filter, 2, self.backend());
+    ) -> StoreResult<(Vec<WorkItem>, i64, bool)> {
+        let backend = self.backend();
+        let (conditions, next) = filter_sql(filter, 2, backend);
         let count_sql =
             format!("SELECT COUNT(*) AS n FROM work_items i WHERE i.workspace_id = $1{conditions}");
-        let total: i64 = bind_filter(
-            sqlx::query(&count_sql).bind(workspace_id),
-            filter,
-            self.backend(),
-        )
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
+        let total: i64 = bind_filter(sqlx::query(&count_sql).bind(workspace_id), filter, backend)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let (cursor, backwards, offset) = match at {
+            ItemsAt::Offset(offset) => (None, false, offset),
+            ItemsAt::After(id) => (Some(id), false, 0),
+            ItemsAt::Before(id) => (Some(id), true, 0),
+        };
+        let (keyset, after_cursor) = match cursor {
+            Some(_) => (format!(" AND {}", order.beyond(next, backwards)), next + 1),
+            None => (String::new(), next),
+        };
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
-             WHERE i.workspace_id = $1{conditions}
-             ORDER BY {} LIMIT ${next} OFFSET ${}",
-            order.sql(),
-            next + 1
+             WHERE i.workspace_id = $1{conditions}{keyset}
+             ORDER BY {} LIMIT ${after_cursor} OFFSET ${}",
+            order.sql(backwards),
+            after_cursor + 1
         );
-        let rows = bind_filter(sqlx::query(&sql).bind(workspace_id), filter, self.backend())
-            .bind(limit)
+        let mut query = bind_filter(sqlx::query(&sql).bind(workspace_id), filter, backend);
+        if let Some(id) = cursor {
+            query = query.bind(id);
+        }
+        let rows = query
+            .bind(limit + 1)
             .bind(offset)
             .fetch_all(self.pool())
             .await?;
-        let items = rows.iter().map(item_from_row).collect::<StoreResult<_>>()?;
-        Ok((items, total))
+        let more = rows.len() as i64 > limit;
+        let mut items = rows
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(item_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if backwards {
+            items.reverse();
+        }
+        Ok((items, total, more))
     }
 
     /// How many work items of `workspace_id` are in each status, by kind

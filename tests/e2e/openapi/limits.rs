@@ -130,6 +130,7 @@ fn every_documented_limit_is_enforced() {
             .replace("{playbook}", "p1")
             .replace("{email}", "m%40example.com")
             .replace("{token}", "vgi_no-such-invite")
+            .replace("{comment}", "1")
     };
     // A valid body for each operation whose body has limits, and the caller.
     let snapshot = json!({
@@ -204,6 +205,24 @@ fn every_documented_limit_is_enforced() {
             "post",
             "/api/v1/workspaces/{slug}/items/{id}/transition",
             json!({"status": "doing"}),
+            &admin,
+        ),
+        (
+            "post",
+            "/api/v1/workspaces/{slug}/items/transitions",
+            json!({"kind": "task", "ids": [item], "status": "doing", "comment": "c"}),
+            &admin,
+        ),
+        (
+            "post",
+            "/api/v1/workspaces/{slug}/items/{id}/comments",
+            json!({"body": "hi"}),
+            &admin,
+        ),
+        (
+            "patch",
+            "/api/v1/workspaces/{slug}/items/{id}/comments/{comment}",
+            json!({"body": "hi"}),
             &admin,
         ),
         (

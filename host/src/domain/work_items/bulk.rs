@@ -48,8 +48,6 @@ pub async fn bulk_transition(
         }
     }
     access.require(Permission::ItemWrite)?;
-    let mut seen = BTreeSet::new();
-    let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
     if ids.is_empty() {
         return Err(DomainError::invalid(
             "ids",
@@ -63,6 +61,19 @@ pub async fn bulk_transition(
                 "At most {MAX_BULK} items move at once; {} were chosen.",
                 ids.len()
             ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+    super::check_comment(comment)?;
+    let known = super::KINDS
+        .iter()
+        .filter_map(|k| super::workflow(k))
+        .any(|w| w.statuses.contains(&status));
+    if !known {
+        return Err(DomainError::invalid(
+            "status",
+            format!("No kind of work item has a status {status}."),
         ));
     }
     let mut outcome = BulkOutcome {

@@ -182,13 +182,13 @@ pub async fn assigned_to_me(
         assignee: Some(access.caller.user.id),
         ..Default::default()
     };
-    let (items, _) = state
+    let (items, _, _) = state
         .store()
         .search_work_items(
             access.workspace.id,
             &filter,
             store::ItemOrder::Updated,
-            0,
+            store::ItemsAt::Offset(0),
             200,
         )
         .await?;

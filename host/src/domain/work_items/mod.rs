@@ -44,7 +44,8 @@ fn description(value: &str) -> DomainResult<String> {
     Ok(value.trim().to_owned())
 }
 
-fn comment(value: &str) -> DomainResult<()> {
+/// Refuses a transition comment longer than [`MAX_COMMENT`].
+pub(crate) fn check_comment(value: &str) -> DomainResult<()> {
     if value.chars().count() > MAX_COMMENT {
         return Err(DomainError::invalid(
             "comment",
@@ -408,7 +409,7 @@ pub async fn transition(
     comment_text: &str,
 ) -> DomainResult<WorkItem> {
     access.require(Permission::ItemWrite)?;
-    comment(comment_text)?;
+    check_comment(comment_text)?;
     let mut tx = state.store().begin_write().await?;
     let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
     check_transition(access, &item, status)?;

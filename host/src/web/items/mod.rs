@@ -30,7 +30,7 @@ use crate::domain::search::{self as item_search, ItemSearch};
 use crate::domain::sessions::Current;
 use crate::domain::work_items;
 use crate::state::AppState;
-use crate::store::{ItemOrder, WorkItem};
+use crate::store::{ItemOrder, ItemsAt, WorkItem};
 
 /// A kind of work item as its pages name it.
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +205,12 @@ pub struct Search {
     value: String,
     #[serde(default)]
     page: String,
+    /// The page after this item (its id).
+    #[serde(default)]
+    after: String,
+    /// The page before this item (its id).
+    #[serde(default)]
+    before: String,
     /// The custom fields shown as columns (`col`, repeated; read from the
     /// raw query).
     #[serde(skip)]
@@ -235,9 +241,18 @@ impl Search {
         !self.assigned.is_empty()
     }
 
-    /// This search's address at `page`, with only what differs from the
-    /// defaults.
-    fn link(&self, base: &str, page: i64) -> String {
+    /// Where the page asked for starts, when the address says.
+    fn cursor(&self) -> Option<ItemsAt> {
+        if let Ok(id) = self.after.trim().parse() {
+            Some(ItemsAt::After(id))
+        } else {
+            self.before.trim().parse().ok().map(ItemsAt::Before)
+        }
+    }
+
+    /// This search's address at `page`, starting at `cursor` (the page's
+    /// number alone when None), with only what differs from the defaults.
+    fn link(&self, base: &str, page: i64, cursor: Option<ItemsAt>) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if !self.q.trim().is_empty() {
             pairs.push(("q", self.q.trim().to_owned()));
@@ -260,6 +275,11 @@ impl Search {
         }
         for col in &self.cols {
             pairs.push(("col", col.clone()));
+        }
+        match cursor {
+            Some(ItemsAt::After(id)) if page > 1 => pairs.push(("after", id.to_string())),
+            Some(ItemsAt::Before(id)) if page > 1 => pairs.push(("before", id.to_string())),
+            _ => {}
         }
         if page > 1 {
             pairs.push(("page", page.to_string()));
@@ -348,10 +368,24 @@ pub async fn list(
             field: field_filter,
             order: search.order(),
             page: search.page.trim().parse().unwrap_or(1),
+            cursor: search.cursor(),
             page_size: PAGE_SIZE,
         },
     )
     .await?;
+    // Pages on from the first and last item shown (keyset paging); back
+    // to the first page, its plain address.
+    let base = format!("/w/{slug}/{}", kind.plural);
+    let prev = found
+        .more_before
+        .then(|| found.items.first())
+        .flatten()
+        .map(|first| search.link(&base, found.page - 1, Some(ItemsAt::Before(first.id))));
+    let next = found
+        .more_after
+        .then(|| found.items.last())
+        .flatten()
+        .map(|last| search.link(&base, found.page + 1, Some(ItemsAt::After(last.id))));
     let rows: Vec<Row> = found
         .items
         .into_iter()
@@ -370,7 +404,6 @@ pub async fn list(
             created_at: when(&item.created_at),
         })
         .collect();
-    let base = format!("/w/{slug}/{}", kind.plural);
     let first = (found.page - 1) * PAGE_SIZE + 1;
     let noun = if found.total == 1 {
         kind.label.to_lowercase()
@@ -416,7 +449,7 @@ pub async fn list(
         filtered,
         summary,
         page_of: format!("Page {} of {}", found.page, found.pages),
-        back: search.link(&base, found.page),
+        back: search.link(&base, found.page, search.cursor()),
         columns: search
             .cols
             .iter()
@@ -432,8 +465,8 @@ pub async fn list(
             })
             .collect(),
         refused,
-        prev: (found.page > 1).then(|| search.link(&base, found.page - 1)),
-        next: (found.page < found.pages).then(|| search.link(&base, found.page + 1)),
+        prev,
+        next,
         search,
         slug,
         can_write: access.can(Permission::ItemWrite),
