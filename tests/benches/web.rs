@@ -3,7 +3,9 @@
 //!
 //! 1. the dashboard page (`GET /w/{slug}`) with the Kanban overview tile,
 //!    over 100,000 work items (`WEB_ITEMS` to change), target under 5 ms;
-//! 2. a work-item list page (`GET /w/{slug}/changes`, 50 rows), same target.
+//! 2. a work-item list page (`GET /w/{slug}/changes`, 50 rows), same target,
+//!    and the same list searched, sorted by title, and paged deep into it
+//!    (by keyset, as its Older/Next links do, and by page number alone).
 //!
 //! Run with `cargo bench -p vigilo-tests --bench web` (after
 //! `cargo build --release -p kanban_overview`). The figures go into the
@@ -117,5 +119,30 @@ fn main() {
         items / 3,
         list.as_secs_f64() * 1e3
     );
+    // Deep in the list: the change with id `deep` lies about half way.
+    let deep = (items / 2 / 3 * 3 + 1) as i64;
+    let pages = items / 3 / 50;
+    for (what, path) in [
+        ("searched (\"item 4999\")", "/w/ops/changes?q=item+4999".to_owned()),
+        ("sorted by title", "/w/ops/changes?sort=title".to_owned()),
+        (
+            "half way down, by keyset",
+            format!("/w/ops/changes?after={deep}&page={}", pages / 2),
+        ),
+        (
+            "half way down sorted by title, by keyset",
+            format!("/w/ops/changes?sort=title&after={deep}&page={}", pages / 2),
+        ),
+        (
+            "half way down, by page number alone",
+            format!("/w/ops/changes?page={}", pages / 2),
+        ),
+    ] {
+        let took = time(&path, "item ");
+        println!(
+            "changes list page {what}: median {:.2} ms",
+            took.as_secs_f64() * 1e3
+        );
+    }
     let _ = expect(&admin.get("/healthz"), 200);
 }

@@ -126,6 +126,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0018_user_time_zone.sql"),
         postgres: include_str!("../../../migrations/postgres/0018_user_time_zone.sql"),
     },
+    Migration {
+        version: 19,
+        name: "work_item_orders",
+        sqlite: include_str!("../../../migrations/sqlite/0019_work_item_orders.sql"),
+        postgres: include_str!("../../../migrations/postgres/0019_work_item_orders.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from
