@@ -123,7 +123,10 @@ fn main() {
     let deep = (items / 2 / 3 * 3 + 1) as i64;
     let pages = items / 3 / 50;
     for (what, path) in [
-        ("searched (\"item 4999\")", "/w/ops/changes?q=item+4999".to_owned()),
+        (
+            "searched (\"item 4999\")",
+            "/w/ops/changes?q=item+4999".to_owned(),
+        ),
         ("sorted by title", "/w/ops/changes?sort=title".to_owned()),
         (
             "half way down, by keyset",

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use vigilo_tests::browser::Browser;
 use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
-use crate::{admin_web_session, create_workspace, join};
+use crate::{admin_web_session, create_workspace, csrf_of, join};
 
 on_both_databases!(many_items_move_at_once_with_a_report);
 
@@ -164,12 +164,7 @@ fn many_items_move_at_once_with_a_report(db: TestDb) {
         "{list}"
     );
     assert!(list.contains(&format!("name=\"id\" value=\"{}\" form=\"bulk\"", t[4])));
-    let csrf = list
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&list);
     let (t4, t5, t3) = (t[4].to_string(), t[5].to_string(), t[3].to_string());
     let (status_code, page) = web.form_and_follow(
         "/w/ops/tasks/bulk-move",

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use vigilo_tests::browser::Browser;
 use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb, TestServer, WebSession};
 
-use crate::{admin_web_session, create_workspace, join};
+use crate::{admin_web_session, create_workspace, csrf_of, join};
 
 on_both_databases!(
     assignees_and_comments_through_api_and_cli,
@@ -324,14 +324,6 @@ fn show(web: &WebSession, path: &str) -> String {
     page
 }
 
-fn csrf(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF token")
-        .to_owned()
-}
-
 fn assignees_and_comments_on_the_pages(db: TestDb) {
     let server = TestServer::start(db);
     let admin = server.admin();
@@ -360,7 +352,7 @@ fn assignees_and_comments_on_the_pages(db: TestDb) {
         html.contains("<option value=\"eng@ops.com\">"),
         "members are offered"
     );
-    let token = csrf(&html);
+    let token = csrf_of(&html);
     let (status, html) = web.form_and_follow(
         &format!("{page}/assign"),
         &[("csrf", &token), ("assignee", ""), ("me", "1")],

@@ -5,7 +5,7 @@ use serde_json::json;
 use vigilo_tests::browser::Browser;
 use vigilo_tests::{on_both_databases, TestDb, TestServer};
 
-use crate::{admin_web_session, create_workspace};
+use crate::{admin_web_session, create_workspace, csrf_of};
 
 on_both_databases!(a_chosen_time_zone_rules_the_pages);
 
@@ -21,12 +21,7 @@ fn a_chosen_time_zone_rules_the_pages(db: TestDb) {
     let (_, profile) = web.page("/settings/profile");
     assert!(profile.contains("<option value=\"\">This browser's</option>"));
     assert!(profile.contains("<option value=\"Asia/Tokyo\">Asia/Tokyo</option>"));
-    let csrf = profile
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&profile);
 
     // A zone that is not one is refused in words; nothing changes.
     let (status, page) = web.form_and_follow(

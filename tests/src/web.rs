@@ -123,14 +123,19 @@ impl WebSession {
     /// POSTs a form (`application/x-www-form-urlencoded`) with the
     /// session; returns the status and the page.
     pub fn form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let response = answer(
+        let response = self.post_form(path, fields);
+        (response.status(), response.into_string().expect("the page"))
+    }
+
+    /// The answer to a form posted with the session, whatever its status.
+    fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> ureq::Response {
+        answer(
             path,
             self.agent
                 .post(&format!("{}{path}", self.base))
                 .set("Cookie", &self.cookie)
                 .send_form(fields),
-        );
-        (response.status(), response.into_string().expect("the page"))
+        )
     }
 
     /// POSTs a form as [`WebSession::form`] does and, when the answer is a
@@ -138,13 +143,7 @@ impl WebSession {
     /// returns the status and page of where it led (or of the answer, when
     /// it was no redirect).
     pub fn form_and_follow(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let response = answer(
-            path,
-            self.agent
-                .post(&format!("{}{path}", self.base))
-                .set("Cookie", &self.cookie)
-                .send_form(fields),
-        );
+        let response = self.post_form(path, fields);
         match (response.status(), response.header("location")) {
             (303, Some(to)) => {
                 let to = to.to_owned();

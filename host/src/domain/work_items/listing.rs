@@ -126,12 +126,7 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
                 .store()
                 .member_by_email(access.workspace.id, &email)
                 .await?
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        "assignee",
-                        format!("{email} is not a member of this workspace"),
-                    )
-                })?;
+                .ok_or_else(|| super::not_a_member(&email))?;
             Some(member.user_id)
         }
     };

@@ -44,6 +44,14 @@ fn description(value: &str) -> DomainResult<String> {
     Ok(value.trim().to_owned())
 }
 
+/// The refusal of an assignee who is not a member of the workspace.
+pub(crate) fn not_a_member(email: &str) -> DomainError {
+    DomainError::invalid(
+        "assignee",
+        format!("{email} is not a member of this workspace"),
+    )
+}
+
 /// Refuses a transition comment longer than [`MAX_COMMENT`].
 pub(crate) fn check_comment(value: &str) -> DomainResult<()> {
     if value.chars().count() > MAX_COMMENT {
@@ -242,12 +250,7 @@ pub async fn update(
             let email = email.trim().to_lowercase();
             let member = store::member_by_email_in(&mut tx, access.workspace.id, &email)
                 .await?
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        "assignee",
-                        format!("{email} is not a member of this workspace"),
-                    )
-                })?;
+                .ok_or_else(|| not_a_member(&email))?;
             Some(Some((member.user_id, member.email)))
         }
     };
