@@ -20,14 +20,15 @@ pub const MAX_BODY: usize = 10_000;
 /// The most comments an item's page and the API list (the newest).
 pub const MAX_LISTED: i64 = 500;
 
-/// A comment's text, trimmed: not empty, at most [`MAX_BODY`] characters,
-/// and no control characters but line breaks and tabs.
+/// A comment's text, trimmed: at most [`MAX_BODY`] characters as sent, not
+/// only white space, and no control characters but line breaks and tabs.
 fn body(text: &str) -> DomainResult<String> {
+    // The length as sent, before trimming, as the API's document says.
+    let n = text.chars().count();
     let text = text.trim();
     if text.is_empty() {
         return Err(DomainError::invalid("body", "A comment needs some text."));
     }
-    let n = text.chars().count();
     if n > MAX_BODY {
         return Err(DomainError::invalid(
             "body",
@@ -170,4 +171,40 @@ pub async fn remove(state: &dyn Reach, access: &Access, item_id: i64, id: i64) -
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body;
+    use crate::domain::validate::lines_pattern;
+
+    #[test]
+    fn the_documented_pattern_accepts_what_a_comment_may_hold() {
+        let pattern = regex_automata::dfa::regex::Regex::new(&lines_pattern()).unwrap();
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            " \n ".into(),
+            "line one\nline two".into(),
+            "a\r\nb\tc".into(),
+            "\u{b}a".into(),
+            "a\u{b}b".into(),
+            "\u{85}a\u{85}".into(),
+        ];
+        for c in (0..0x3100u32)
+            .chain([0xfeff, 0x1f600])
+            .filter_map(char::from_u32)
+        {
+            for s in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("{c}ab"),
+                format!("ab{c}"),
+            ] {
+                samples.push(s);
+            }
+        }
+        for s in samples {
+            assert_eq!(pattern.is_match(s.as_str()), body(&s).is_ok(), "{s:?}");
+        }
+    }
 }

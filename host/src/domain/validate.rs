@@ -39,6 +39,20 @@ pub(crate) const WHITE_SPACE: &str =
 /// (`char::is_control`), as a character class body.
 const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
 
+/// Control characters but line breaks and tabs, as a character class body:
+/// what several lines of text (a comment) may not hold once trimmed.
+const CONTROL_BUT_BREAKS: &str = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f";
+
+/// What a text of several lines accepts (a comment, before its length
+/// limit), as a regular expression for the API's document: something other
+/// than white space, no control characters but line breaks and tabs, white
+/// space of any kind around it.
+pub fn lines_pattern() -> String {
+    format!(
+        "^[{WHITE_SPACE}]*[^{CONTROL_BUT_BREAKS}{WHITE_SPACE}](?:[^{CONTROL_BUT_BREAKS}]*[^{CONTROL_BUT_BREAKS}{WHITE_SPACE}])?[{WHITE_SPACE}]*$"
+    )
+}
+
 /// What [`text`] accepts (before its length limit), as a regular expression
 /// for the API's document: something other than white space, no control
 /// characters, white space of any kind around it.

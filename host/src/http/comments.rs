@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
+use super::schemas::CommentText;
 use crate::domain::authz::Permission;
 use crate::domain::comments;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -61,7 +62,7 @@ struct ItemComments {
 #[serde(deny_unknown_fields)]
 struct ItemCommentText {
     /// Plain text (1–10,000 characters; line breaks kept).
-    #[schema(min_length = 1, max_length = 10000)]
+    #[schema(value_type = CommentText)]
     body: String,
 }
 

@@ -80,6 +80,16 @@ components! {
     Line200 => line(200);
     /// A line of text of at most 2000 characters.
     Line2000 => line(2000);
+    /// A comment's text.
+    CommentText => json!({
+        "type": "string",
+        "description": "Plain text of 1 to 10,000 characters as sent, not only white space, \
+                        with line breaks and tabs but no other control characters once the \
+                        white space around it is trimmed (which it is).",
+        "minLength": 1,
+        "maxLength": 10000,
+        "pattern": validate::lines_pattern(),
+    });
     /// An email address as the server takes it.
     Email => {
         let [shape, length, local] = validate::email_patterns();
