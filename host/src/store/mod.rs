@@ -16,6 +16,7 @@ pub mod audit;
 mod batch;
 mod certificates;
 pub mod comments;
+mod connect;
 mod custom_fields;
 mod dashboards;
 mod idempotency;
@@ -35,16 +36,16 @@ mod workspaces;
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use sqlx::any::AnyConnectOptions;
+use sqlx::{Any, AnyConnection, AnyPool};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use batch::{ItemCreate, MAX_BATCH};
 pub use certificates::*;
+use connect::{pool_options, sqlite_pool, sqlite_url, READER_CACHE_KIB, WRITER_CACHE_KIB};
 pub use custom_fields::*;
 pub use dashboards::*;
 pub use idempotency::{IdempotencyClaim, Outcome as KeyOutcome, StoredKey, KEY_TAKEN};
@@ -466,79 +467,6 @@ impl Store {
                 .await?;
         Ok(found > 0)
     }
-}
-
-/// Normalises an SQLite URL: creates the parent directory and asks sqlx to
-/// create the file if it is missing.
-fn sqlite_url(url: &str) -> StoreResult<String> {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Database(sqlx::Error::Configuration(
-                        format!("cannot create database directory {}: {e}", parent.display())
-                            .into(),
-                    ))
-                })?;
-            }
-        }
-    }
-    Ok(match query {
-        Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
-        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
-        None => format!("sqlite://{path}?mode=rwc"),
-    })
-}
-
-/// The page cache of SQLite's write connection, in KiB: the pages a write
-/// touches (index leaves, chain heads, recent rows) stay in it.
-const WRITER_CACHE_KIB: u32 = 64 * 1024;
-
-/// The page cache of each SQLite read connection, in KiB (SQLite's default).
-const READER_CACHE_KIB: u32 = 2 * 1024;
-
-fn pool_options(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(30))
-        // A ping before every acquire would cost a round trip per
-        // transaction; broken connections surface as errors anyway.
-        .test_before_acquire(false)
-}
-
-/// A pool of up to `max_connections` connections to an SQLite file, each
-/// with a page cache of `cache_kib`.
-async fn sqlite_pool(
-    options: AnyConnectOptions,
-    max_connections: u32,
-    cache_kib: u32,
-) -> Result<AnyPool, sqlx::Error> {
-    pool_options(max_connections)
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                // Checkpoint the WAL every ~40 MB rather than ~4 MB: pages
-                // rewritten by every append (index leaves, chain heads) are
-                // copied back once per checkpoint, so fewer checkpoints
-                // write less.
-                conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
-                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
-                    .await?;
-                Ok(())
-            })
-        })
-        .connect_with(options)
-        .await
 }
 
 /// The stored time format: RFC 3339, UTC, microseconds, `Z`.
