@@ -4,9 +4,9 @@
 
 use serde_json::json;
 use vigilo_tests::browser::Browser;
-use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer, WebSession};
+use vigilo_tests::{expect, on_both_databases, Cli, TestDb, TestServer};
 
-use crate::{admin_web_session, create_workspace, join};
+use crate::{admin_web_session, create_workspace, join, show};
 
 on_both_databases!(
     lists_search_sort_and_page_both_ways,
@@ -72,13 +72,6 @@ fn summary(page: &str) -> String {
     between(page, "data-summary>", "</p>")
         .unwrap_or("")
         .replace("&#x2013;", "–")
-}
-
-#[track_caller]
-fn show(web: &WebSession, path: &str) -> String {
-    let (status, page) = web.page(path);
-    assert_eq!(status, 200, "{path}: {page}");
-    page
 }
 
 fn lists_search_sort_and_page_both_ways(db: TestDb) {

@@ -106,6 +106,14 @@ pub fn admin_web_session(server: &TestServer) -> WebSession {
     WebSession::sign_in(&server.url, "admin@example.com", web::PASSWORD)
 }
 
+/// The page at `path`, which must answer 200.
+#[track_caller]
+pub fn show(web: &WebSession, path: &str) -> String {
+    let (status, page) = web.page(path);
+    assert_eq!(status, 200, "{path}: {page}");
+    page
+}
+
 /// The CSRF token of the first form on `page`.
 pub fn csrf_of(page: &str) -> String {
     page.split("name=\"csrf\" value=\"")

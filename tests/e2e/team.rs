@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 use vigilo_tests::browser::Browser;
-use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb, TestServer, WebSession};
+use vigilo_tests::{expect, on_both_databases, Api, Cli, TestDb, TestServer};
 
-use crate::{admin_web_session, create_workspace, csrf_of, join};
+use crate::{admin_web_session, create_workspace, csrf_of, join, show};
 
 on_both_databases!(
     assignees_and_comments_through_api_and_cli,
@@ -315,13 +315,6 @@ fn assignees_and_comments_through_api_and_cli(db: TestDb) {
         .ok()
         .json();
     assert_eq!(json["created_at"], created);
-}
-
-#[track_caller]
-fn show(web: &WebSession, path: &str) -> String {
-    let (status, page) = web.page(path);
-    assert_eq!(status, 200, "{path}: {page}");
-    page
 }
 
 fn assignees_and_comments_on_the_pages(db: TestDb) {
