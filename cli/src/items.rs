@@ -8,27 +8,40 @@ use crate::client::{exit, query, workspace_path};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
 
+/// The filters and order of `list`.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only items in this status
+    #[arg(long)]
+    status: Option<String>,
+    /// Only items whose title holds this text (any case)
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+    /// Only items you created
+    #[arg(long)]
+    mine: bool,
+    /// Only items assigned to this member: `me` or their email
+    #[arg(long, value_name = "EMAIL|me")]
+    assignee: Option<String>,
+    /// Only items whose custom field KEY holds VALUE (a number field's number, a yes/no field's yes or no)
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_text_field)]
+    field: Option<(String, String)>,
+    /// The order: newest (the default), oldest, title, updated, status, assignee, creator, or field:KEY
+    #[arg(long, value_name = "ORDER")]
+    sort: Option<String>,
+    /// Start after this item in the order (the id the previous page ends with)
+    #[arg(long, value_name = "ID")]
+    after: Option<i64>,
+    /// At most this many (1-500)
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
 /// `vigilo change|incident|task ...`: the subcommands shared by the three kinds of work item.
 #[derive(Subcommand)]
 pub enum ItemCmd {
-    /// List items, newest first
-    List {
-        /// Only items in this status
-        #[arg(long)]
-        status: Option<String>,
-        /// Only items whose title holds this text (any case)
-        #[arg(long, value_name = "TEXT")]
-        search: Option<String>,
-        /// Only items you created
-        #[arg(long)]
-        mine: bool,
-        /// Only items assigned to this member: `me` or their email
-        #[arg(long, value_name = "EMAIL|me")]
-        assignee: Option<String>,
-        /// At most this many (1-500)
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-    },
+    /// List items, newest first or in the order asked for
+    List(ListArgs),
     /// Create an item
     Create {
         /// One-line title
@@ -116,6 +129,19 @@ pub enum ItemCmd {
 }
 
 /// Parses `KEY=VALUE`; VALUE is JSON when it parses as JSON, else text.
+/// Parses `--field KEY=VALUE` of `list`: the value as text, which the
+/// server reads as the field's type.
+fn parse_text_field(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("`{raw}` is not KEY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("`{raw}` has an empty key"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
 pub fn parse_field(raw: &str) -> Result<(String, Value), String> {
     let (key, value) = raw
         .split_once('=')
@@ -175,17 +201,8 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
         )
     };
     match cmd {
-        ItemCmd::List {
-            status,
-            search,
-            mine,
-            assignee,
-            limit,
-        } => {
-            let mut pairs = list_filters(kind, status, search, mine, limit);
-            if let Some(assignee) = assignee {
-                pairs.push(("assignee", assignee));
-            }
+        ItemCmd::List(args) => {
+            let pairs = list_filters(kind, args);
             let response = client.get(&format!("{base}{}", query(&pairs)))?;
             let items = list(&response, "items")?;
             let mut table = Table::new(&["id", "status", "title", "assignee", "fields", "updated"]);
@@ -200,6 +217,11 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
                 ]);
             }
             output::list_or_table(ctx.json, items, &table)?;
+            if let (false, Some(next)) = (ctx.json, response["next_after"].as_i64()) {
+                output::line(format!(
+                    "\nMore follow: add --after {next} for the next page."
+                ))?;
+            }
         }
         ItemCmd::Create {
             title,
@@ -344,23 +366,25 @@ fn print_bulk(ctx: &Ctx, status: &str, report: &Value) -> Result<u8> {
     })
 }
 
-/// The query of `list`: the kind, then the filters given.
-fn list_filters(
-    kind: &str,
-    status: Option<String>,
-    search: Option<String>,
-    mine: bool,
-    limit: u32,
-) -> Vec<(&'static str, String)> {
-    let mut pairs = vec![("kind", kind.to_owned()), ("limit", limit.to_string())];
-    if let Some(status) = status {
-        pairs.push(("status", status));
-    }
-    if let Some(search) = search {
-        pairs.push(("q", search));
-    }
-    if mine {
-        pairs.push(("created_by", "me".to_owned()));
+/// The query of `list`: the kind, then the filters and order given.
+fn list_filters(kind: &str, args: ListArgs) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![("kind", kind.to_owned()), ("limit", args.limit.to_string())];
+    let given = [
+        ("status", args.status),
+        ("q", args.search),
+        ("created_by", args.mine.then(|| "me".to_owned())),
+        ("assignee", args.assignee),
+        ("sort", args.sort),
+        ("after", args.after.map(|id| id.to_string())),
+    ];
+    pairs.extend(
+        given
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?))),
+    );
+    if let Some((key, value)) = args.field {
+        pairs.push(("field", key));
+        pairs.push(("value", value));
     }
     pairs
 }

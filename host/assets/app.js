@@ -200,3 +200,21 @@ for (const all of document.querySelectorAll("input[data-select-all]")) {
     for (const box of boxes()) box.checked = all.checked;
   });
 }
+
+// A tab strip wider than the screen (a phone) scrolls sideways: it starts
+// with the current tab in view, and fades at an edge where more tabs are,
+// so that the ones out of sight are not a secret.
+for (const strip of document.querySelectorAll("nav.tabs")) {
+  const mark = () => {
+    const left = strip.scrollLeft > 1;
+    const right = strip.scrollLeft + strip.clientWidth < strip.scrollWidth - 1;
+    strip.dataset.more = left && right ? "both" : left ? "left" : right ? "right" : "";
+  };
+  const current = strip.querySelector("[aria-current]");
+  if (current && strip.scrollWidth > strip.clientWidth) {
+    strip.scrollLeft = current.offsetLeft - (strip.clientWidth - current.offsetWidth) / 2;
+  }
+  strip.addEventListener("scroll", mark, { passive: true });
+  window.addEventListener("resize", mark);
+  mark();
+}

@@ -208,7 +208,9 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Invalid { field, message } => Self::Validation { field, message },
-            DomainError::Forbidden { missing, message } => Self::Forbidden { missing, message },
+            DomainError::Forbidden {
+                missing, message, ..
+            } => Self::Forbidden { missing, message },
             DomainError::Unauthenticated { code, message } => Self::Unauthorized { code, message },
             DomainError::NotFound(m) => Self::NotFound(m),
             DomainError::Conflict(m) => Self::Conflict(m),

@@ -154,21 +154,38 @@ impl Access {
         if self.permissions.contains(p) {
             return Ok(());
         }
-        let held = match &self.membership {
+        let (held, role) = match &self.membership {
             Some(Membership {
                 custom_role: Some(c),
                 ..
-            }) => format!("custom role `{}`", c.name),
-            Some(m) => format!("role `{}`", m.role),
-            None => "no role".to_string(),
+            }) => (format!("custom role `{}`", c.name), c.name.clone()),
+            Some(m) => (
+                format!("role `{}`", m.role),
+                capitalised(&m.role.to_string()),
+            ),
+            None => ("no role".to_string(), String::new()),
         };
-        Err(DomainError::forbidden(
-            p.name(),
+        let words = if role.is_empty() {
             format!(
+                "You need permission to {} in {}, and you are not a member of it.",
+                p.description(),
+                self.workspace.name
+            )
+        } else {
+            format!(
+                "You need permission to {} in {}; your role is {role}.",
+                p.description(),
+                self.workspace.name
+            )
+        };
+        Err(DomainError::Forbidden {
+            missing: p.name().to_owned(),
+            message: format!(
                 "missing permission `{p}` in workspace `{}` (you hold {held})",
                 self.workspace.slug
             ),
-        ))
+            words: Some(words),
+        })
     }
 
     /// Whether the caller holds `p` (for offering only what they may do).
@@ -450,4 +467,12 @@ mod tests {
         }
         assert!("member.everything".parse::<Permission>().is_err());
     }
+}
+
+/// `viewer` → `Viewer`.
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }

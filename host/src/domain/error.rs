@@ -24,6 +24,9 @@ pub enum DomainError {
         missing: String,
         /// A sentence naming it.
         message: String,
+        /// The same for a person, in words (no codes), when known: "You
+        /// need permission to … in Platform; your role is Viewer."
+        words: Option<String>,
     },
     /// The caller must prove who they are first.
     #[error("{message}")]
@@ -103,6 +106,7 @@ impl DomainError {
         Self::Forbidden {
             missing: missing.into(),
             message: message.into(),
+            words: None,
         }
     }
 

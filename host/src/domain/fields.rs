@@ -387,3 +387,60 @@ impl Reach for AppState {
         &self.plugins
     }
 }
+
+/// `text` as a value of `field`, typed as the field stores it: a number
+/// for a number field, true or false for a yes/no field (`yes`, `true`,
+/// `1`; `no`, `false`, `0`), text otherwise. None when the text cannot be
+/// such a value.
+pub fn value_from_text(field: &CustomField, text: &str) -> Option<Value> {
+    let text = text.trim();
+    match field.field_type.as_str() {
+        "number" => {
+            if let Ok(i) = text.parse::<i64>() {
+                Some(Value::from(i))
+            } else {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(Value::from)
+            }
+        }
+        "boolean" => match text.to_lowercase().as_str() {
+            "yes" | "true" | "1" => Some(Value::Bool(true)),
+            "no" | "false" | "0" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        _ => (!text.is_empty()).then(|| Value::from(text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_from_text;
+    use crate::store::CustomField;
+    use serde_json::json;
+
+    fn field(field_type: &str) -> CustomField {
+        CustomField {
+            key: "k".into(),
+            label: "K".into(),
+            applies_to: vec!["task".into()],
+            field_type: field_type.into(),
+            required: false,
+            options: vec![],
+        }
+    }
+
+    #[test]
+    fn values_are_typed_as_their_field_stores_them() {
+        let typed = |t: &str, text: &str| value_from_text(&field(t), text);
+        assert_eq!(typed("number", " 5 "), Some(json!(5)));
+        assert_eq!(typed("number", "2.5"), Some(json!(2.5)));
+        assert_eq!(typed("number", "five"), None);
+        assert_eq!(typed("number", "inf"), None);
+        assert_eq!(typed("boolean", "Yes"), Some(json!(true)));
+        assert_eq!(typed("boolean", "maybe"), None);
+        assert_eq!(typed("select", "sev1"), Some(json!("sev1")));
+        assert_eq!(typed("text", "  "), None);
+    }
+}

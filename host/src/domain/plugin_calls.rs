@@ -96,6 +96,8 @@ pub async fn work_items(
                     updated_before: query.updated_before,
                     field: query.field.map(|f| (f.key, f.value)),
                     before: query.before,
+                    sort: None,
+                    after: None,
                     limit: query.limit.map(i64::from),
                 },
             )

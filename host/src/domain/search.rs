@@ -120,7 +120,7 @@ pub async fn search(
     if let Some(at) = cursor {
         let (items, total, more) = state
             .store
-            .search_work_items(access.workspace.id, &filter, search.order, at, page_size)
+            .search_work_items(access.workspace.id, &filter, &search.order, at, page_size)
             .await?;
         let pages = ((total + page_size - 1) / page_size).max(1);
         if !items.is_empty() {
@@ -153,7 +153,7 @@ pub async fn search(
             .search_work_items(
                 access.workspace.id,
                 &filter,
-                search.order,
+                &search.order,
                 store::ItemsAt::Offset(offset),
                 page_size,
             )
@@ -213,7 +213,7 @@ pub async fn find(
         .search_work_items(
             access.workspace.id,
             &filter,
-            store::ItemOrder::Newest,
+            &store::ItemOrder::Newest,
             store::ItemsAt::Offset(0),
             limit.clamp(1, 500),
         )

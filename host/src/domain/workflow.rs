@@ -22,6 +22,25 @@ pub struct Workflow {
 /// The kinds of work item, in the order the product shows them.
 pub const KINDS: [&str; 3] = ["change", "incident", "task"];
 
+/// Every workflow's statuses, each once, in workflow order (the kinds in
+/// [`KINDS`] order).
+pub fn all_statuses() -> &'static [&'static str] {
+    static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let mut all = Vec::new();
+        for status in KINDS
+            .iter()
+            .filter_map(|k| workflow(k))
+            .flat_map(|w| w.statuses.iter())
+        {
+            if !all.contains(status) {
+                all.push(*status);
+            }
+        }
+        all
+    });
+    &ALL
+}
+
 /// The workflow of `kind`.
 pub fn workflow(kind: &str) -> Option<&'static Workflow> {
     const CHANGE: Workflow = Workflow {

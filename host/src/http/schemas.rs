@@ -17,7 +17,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::authz::{Permission, Role};
 use crate::domain::validate;
-use crate::domain::workflow::{workflow, KINDS};
+use crate::domain::workflow::{all_statuses, KINDS};
 
 /// What every text in a request matches: no NUL character.
 pub const NO_NUL: &str = "^[^\\u0000]*$";
@@ -150,21 +150,6 @@ fn json_value() -> Value {
             },
         ],
     })
-}
-
-/// Every workflow's statuses, each once, in workflow order.
-fn all_statuses() -> Vec<&'static str> {
-    let mut all = Vec::new();
-    for status in KINDS
-        .iter()
-        .filter_map(|k| workflow(k))
-        .flat_map(|w| w.statuses.iter())
-    {
-        if !all.contains(status) {
-            all.push(*status);
-        }
-    }
-    all
 }
 
 /// States in the finished document the rules every input obeys: the

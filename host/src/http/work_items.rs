@@ -74,8 +74,13 @@ fn item_view(item: WorkItem) -> ItemView {
 #[derive(Serialize, ToSchema)]
 struct ItemList {
     items: Vec<ItemView>,
-    /// Pass as `before` to get the next page (null on the last page).
+    /// Pass as `before` to get the next page (null on the last page, and
+    /// when the list is sorted or paged with `after`).
     next_before: Option<i64>,
+    /// Pass as `after`, with the same `sort` and filters, to get the next
+    /// page of a sorted list (null on the last page, and when the list is
+    /// paged with `before`).
+    next_after: Option<i64>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -98,14 +103,32 @@ struct ItemQuery {
     /// Only items assigned to this member: `me` or their email.
     #[param(max_length = 320)]
     assignee: Option<String>,
-    /// Only items with a smaller id (paging).
+    /// Only items whose custom field with this key holds `value`.
+    #[param(max_length = 64)]
+    field: Option<String>,
+    /// The value `field` must hold, as text: a number for a number field,
+    /// `true`/`false` (or `yes`/`no`) for a yes/no field.
+    #[param(max_length = 200)]
+    value: Option<String>,
+    /// The order: `newest` (the default), `oldest`, `title` (A–Z),
+    /// `updated` (most recently changed first), `status` (in workflow
+    /// order), `assignee` or `creator` (by email, A–Z), or `field:KEY` (a
+    /// custom field's value, smallest first, items without one first).
+    #[param(
+        pattern = "^(newest|oldest|title|updated|status|assignee|creator|field:[A-Za-z0-9_.-]{1,64})$"
+    )]
+    sort: Option<String>,
+    /// Only items with a smaller id (paging the newest-first list).
     before: Option<i64>,
+    /// Only the items after this one in the list's order (paging a sorted
+    /// list; pass the last page's `next_after`).
+    after: Option<i64>,
     /// At most this many (1–500, default 100).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
-/// The workspace's work items, newest first.
+/// The workspace's work items, newest first or in the order asked for.
 #[utoipa::path(get, path = "/api/v1/workspaces/{slug}/items", tag = "work items", security(("bearer" = [])),
     params(("slug" = String, Path), ItemQuery),
     responses((status = 200, body = ItemList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -138,7 +161,20 @@ async fn list_items(
                 }
             },
             assignee: query.assignee,
+            field: match (query.field, query.value) {
+                (Some(key), Some(value)) => Some((key, serde_json::Value::String(value))),
+                (None, None) => None,
+                _ => {
+                    return Err(crate::domain::DomainError::invalid(
+                        "field",
+                        "give `field` and `value` together",
+                    )
+                    .into())
+                }
+            },
+            sort: query.sort,
             before: query.before,
+            after: query.after,
             limit: query.limit,
             ..Default::default()
         },
@@ -147,6 +183,7 @@ async fn list_items(
     Ok(Json(ItemList {
         items: page.items.into_iter().map(item_view).collect(),
         next_before: page.next_before,
+        next_after: page.next_after,
     }))
 }
 

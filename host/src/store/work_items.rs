@@ -303,10 +303,12 @@ pub struct ItemFilter<'a> {
     pub updated_before: Option<&'a str>,
     /// Only items whose custom field (by key) holds this value exactly.
     pub field: Option<(&'a str, &'a Value)>,
+    /// No items of these (kind, status) pairs.
+    pub not_in: &'a [(&'a str, &'a str)],
 }
 
 /// The order of a search's results.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ItemOrder {
     /// Newest first.
     #[default]
@@ -317,6 +319,16 @@ pub enum ItemOrder {
     Title,
     /// Most recently changed first.
     Updated,
+    /// By status, in the order given (the kind's workflow); a status not
+    /// given comes last.
+    Status(&'static [&'static str]),
+    /// By the assignee's email, A to Z, items nobody has first.
+    Assignee,
+    /// By the creator's email (or plugin), A to Z.
+    Creator,
+    /// By a custom field's value (by key), smallest first, items without
+    /// one first.
+    Field(String),
 }
 
 /// Where a page of a search starts.
@@ -331,20 +343,66 @@ pub enum ItemsAt {
 }
 
 impl ItemOrder {
-    /// The sort key besides the id (an SQL expression over `i`, or over the
-    /// cursor row `c`), and whether it and the id run upwards.
-    fn key(self) -> (Option<&'static str>, bool, bool) {
+    /// The sort key besides the id (an SQL expression over `#`, the row
+    /// being sorted), whether it runs upwards, and whether the id does.
+    fn key(&self, backend: Backend) -> (Option<String>, bool, bool) {
+        let email = |column: &str| {
+            format!("COALESCE((SELECT LOWER(p.email) FROM users p WHERE p.id = #.{column}), '')")
+        };
         match self {
             ItemOrder::Newest => (None, false, false),
             ItemOrder::Oldest => (None, true, true),
-            ItemOrder::Title => (Some("LOWER(#.title)"), true, false),
-            ItemOrder::Updated => (Some("#.updated_at"), false, false),
+            ItemOrder::Title => (Some("LOWER(#.title)".into()), true, false),
+            ItemOrder::Updated => (Some("#.updated_at".into()), false, false),
+            ItemOrder::Status(statuses) => {
+                let mut case = String::from("CASE #.status");
+                for (n, status) in statuses.iter().enumerate() {
+                    // Statuses are the workflow's own words (letters and
+                    // `_`); anything else would not be one of them.
+                    if status
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        case.push_str(&format!(" WHEN '{status}' THEN {n}"));
+                    }
+                }
+                case.push_str(&format!(" ELSE {} END", statuses.len()));
+                (Some(case), true, false)
+            }
+            ItemOrder::Assignee => (Some(email("assignee_id")), true, false),
+            ItemOrder::Creator => (
+                Some(format!(
+                    "COALESCE((SELECT LOWER(p.email) FROM users p WHERE p.id = #.created_by), \
+                     'plugin:' || #.created_by_plugin, '')"
+                )),
+                true,
+                false,
+            ),
+            ItemOrder::Field(key) => {
+                // Keys are identifiers (letters, digits, `_`, `-`, `.`);
+                // anything else is dropped rather than put in the statement.
+                let key: String = key
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                    .collect();
+                let value = match backend {
+                    // A missing value sorts before every number and text.
+                    Backend::Sqlite => {
+                        format!("COALESCE(json_extract(#.fields, '$.\"{key}\"'), -1e308)")
+                    }
+                    // jsonb orders null before strings, numbers and booleans.
+                    Backend::Postgres => {
+                        format!("COALESCE(CAST(#.fields AS jsonb) -> '{key}', 'null'::jsonb)")
+                    }
+                };
+                (Some(value), true, false)
+            }
         }
     }
 
     /// The `ORDER BY` of the list, or of it read backwards.
-    fn sql(self, backwards: bool) -> String {
-        let (key, key_up, id_up) = self.key();
+    fn sql(&self, backwards: bool, backend: Backend) -> String {
+        let (key, key_up, id_up) = self.key(backend);
         let dir = |up: bool| if up != backwards { "ASC" } else { "DESC" };
         let id = format!("i.id {}", dir(id_up));
         match key {
@@ -356,8 +414,8 @@ impl ItemOrder {
     /// The condition that a row comes after (or, `backwards`, before) the
     /// cursor item, whose id is bound as `$param`: keyset paging, found
     /// through the order's sort key and the id that breaks its ties.
-    fn beyond(self, param: usize, backwards: bool) -> String {
-        let (key, key_up, id_up) = self.key();
+    fn beyond(&self, param: usize, backwards: bool, backend: Backend) -> String {
+        let (key, key_up, id_up) = self.key(backend);
         let op = |up: bool| if up != backwards { ">" } else { "<" };
         let id = format!("i.id {} ${param}", op(id_up));
         match key {
@@ -424,6 +482,17 @@ fn filter_sql(filter: &ItemFilter<'_>, first: usize, backend: Backend) -> (Strin
             conditions.push_str(&format!(" AND {numbered}"));
         }
     }
+    if !filter.not_in.is_empty() {
+        let pairs: Vec<String> = filter
+            .not_in
+            .iter()
+            .map(|_| {
+                next += 2;
+                format!("(i.kind = ${} AND i.status = ${})", next - 2, next - 1)
+            })
+            .collect();
+        conditions.push_str(&format!(" AND NOT ({})", pairs.join(" OR ")));
+    }
     (conditions, next)
 }
 
@@ -472,6 +541,9 @@ fn bind_filter<'q>(
             Backend::Postgres => query.bind(key.to_owned()).bind(value.to_string()),
         };
     }
+    for (kind, status) in filter.not_in {
+        query = query.bind((*kind).to_owned()).bind((*status).to_owned());
+    }
     query
 }
 
@@ -517,7 +589,7 @@ impl Store {
         &self,
         workspace_id: i64,
         filter: &ItemFilter<'_>,
-        order: ItemOrder,
+        order: &ItemOrder,
         at: ItemsAt,
         limit: i64,
     ) -> StoreResult<(Vec<WorkItem>, i64, bool)> {
@@ -535,14 +607,17 @@ impl Store {
             ItemsAt::Before(id) => (Some(id), true, 0),
         };
         let (keyset, after_cursor) = match cursor {
-            Some(_) => (format!(" AND {}", order.beyond(next, backwards)), next + 1),
+            Some(_) => (
+                format!(" AND {}", order.beyond(next, backwards, backend)),
+                next + 1,
+            ),
             None => (String::new(), next),
         };
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
              WHERE i.workspace_id = $1{conditions}{keyset}
              ORDER BY {} LIMIT ${after_cursor} OFFSET ${}",
-            order.sql(backwards),
+            order.sql(backwards, backend),
             after_cursor + 1
         );
         let mut query = bind_filter(sqlx::query(&sql).bind(workspace_id), filter, backend);

@@ -86,11 +86,11 @@ fn refusal(missing: &str, message: String) -> (StatusCode, &'static str, String,
         );
     }
     let message = match missing.parse::<Permission>() {
-        Ok(p) => format!(
+        Ok(p) if message.contains('`') => format!(
             "You need permission to {} in this workspace.",
             p.description()
         ),
-        Err(_) => message.replace('`', ""),
+        _ => message,
     };
     (
         StatusCode::FORBIDDEN,
@@ -128,7 +128,11 @@ impl IntoResponse for PageError {
             ),
             PageError::Domain(e) => match e {
                 DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
-                DomainError::Forbidden { missing, message } => refusal(&missing, message),
+                DomainError::Forbidden {
+                    missing,
+                    message,
+                    words,
+                } => refusal(&missing, words.unwrap_or(message)),
                 DomainError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m, ""),
                 DomainError::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m, ""),
                 DomainError::Invalid { message, .. } => {
@@ -162,7 +166,7 @@ impl IntoResponse for PageError {
                 }
             },
         };
-        let message = message.replace('`', "");
+        let message = super::text::plain(&message);
         let mut response = render_status(
             status,
             &ErrorPage {

@@ -1,4 +1,40 @@
-//! Text people wrote, made ready for a page.
+//! Text people wrote, made ready for a page, and the server's own
+//! messages put in words people read.
+
+/// A message of the server as a page shows it: no backticks, a quoted
+/// `snake_case` name in words ("expires in seconds"), and a capital
+/// letter when it starts with a plain word ("name must …" → "Name
+/// must …"). The API keeps its messages as they are.
+pub fn plain(message: &str) -> String {
+    // A quoted `snake_case` word is a field's or setting's name.
+    let is_name = |part: &str| {
+        part.contains('_')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !part.starts_with('_')
+            && !part.ends_with('_')
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut starts_with_value = false;
+    for (n, part) in message.split('`').enumerate() {
+        if n % 2 == 1 && is_name(part) {
+            out.push_str(&part.replace('_', " "));
+        } else {
+            // Something quoted at the very start is what someone typed.
+            starts_with_value |= n == 1 && out.is_empty();
+            out.push_str(part);
+        }
+    }
+    let first_word = out.split(' ').next().unwrap_or_default();
+    if !starts_with_value
+        && !first_word.is_empty()
+        && first_word.chars().all(|c| c.is_ascii_lowercase())
+    {
+        out[..1].make_ascii_uppercase();
+    }
+    out
+}
 
 /// `text` as HTML: escaped, with each `http://` or `https://` address made
 /// a link (opening in the same tab, with no referrer and `nofollow`), and
@@ -58,7 +94,28 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::linked;
+    use super::{linked, plain};
+
+    #[test]
+    fn messages_read_as_words() {
+        assert_eq!(
+            plain("`expires_in_seconds` must be positive"),
+            "Expires in seconds must be positive"
+        );
+        assert_eq!(
+            plain("`ops team` is not a valid slug: use `_`, `-` and `.`"),
+            "ops team is not a valid slug: use _, - and ."
+        );
+        assert_eq!(
+            plain("bob@example.com is already a member of `ops`"),
+            "bob@example.com is already a member of ops"
+        );
+        assert_eq!(
+            plain("field `window`: a holiday"),
+            "Field window: a holiday"
+        );
+        assert_eq!(plain(""), "");
+    }
 
     #[test]
     fn addresses_become_links_and_nothing_else_becomes_markup() {

@@ -231,6 +231,11 @@ fn viewers_are_offered_only_what_they_may_do(db: TestDb) {
     assert!(browser
         .text("main")
         .contains("You need permission to create, edit and move changes, incidents and tasks"));
+    assert!(
+        browser.text("main").contains("; your role is Viewer."),
+        "{}",
+        browser.text("main")
+    );
     // The refusal keeps the person's own header.
     assert!(browser.has("form[action=\"/logout\"]"));
     browser.goto("/admin/plugins");

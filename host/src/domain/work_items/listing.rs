@@ -31,8 +31,14 @@ pub struct ItemQuery {
     pub updated_before: Option<String>,
     /// Only items whose custom field (by key) holds this value.
     pub field: Option<(String, Value)>,
-    /// Only items with a smaller id (paging).
+    /// Only items with a smaller id (paging newest first).
     pub before: Option<i64>,
+    /// The order: `newest` (the default), `oldest`, `title`, `updated`,
+    /// `status` (in workflow order), `assignee`, `creator`, or
+    /// `field:KEY` (a custom field's value).
+    pub sort: Option<String>,
+    /// Only the items after this one in the order (paging any order).
+    pub after: Option<i64>,
     /// At most this many (1–500, default 100).
     pub limit: Option<i64>,
 }
@@ -42,8 +48,58 @@ pub struct ItemQuery {
 pub struct ItemPage {
     /// The items.
     pub items: Vec<WorkItem>,
-    /// Pass as `before` for the next page (None on the last page).
+    /// Pass as `before` for the next page (None on the last page, or
+    /// when the list was sorted or paged with `after`).
     pub next_before: Option<i64>,
+    /// Pass as `after` for the next page in the same order (None on the
+    /// last page).
+    pub next_after: Option<i64>,
+}
+
+/// The orders a list can be sorted in, besides `field:KEY`.
+pub const SORTS: [&str; 7] = [
+    "newest", "oldest", "title", "updated", "status", "assignee", "creator",
+];
+
+/// The order named `sort`, for a list of `kind` (every kind when None),
+/// in a workspace with custom fields `definitions`.
+fn order_named(
+    sort: &str,
+    kind: Option<&str>,
+    definitions: &[store::CustomField],
+) -> DomainResult<store::ItemOrder> {
+    Ok(match sort {
+        "newest" => store::ItemOrder::Newest,
+        "oldest" => store::ItemOrder::Oldest,
+        "title" => store::ItemOrder::Title,
+        "updated" => store::ItemOrder::Updated,
+        "status" => store::ItemOrder::Status(
+            kind.and_then(workflow)
+                .map_or_else(super::super::workflow::all_statuses, |w| w.statuses),
+        ),
+        "assignee" => store::ItemOrder::Assignee,
+        "creator" => store::ItemOrder::Creator,
+        other => match other.strip_prefix("field:") {
+            Some(key) if definitions.iter().any(|d| d.key == key) => {
+                store::ItemOrder::Field(key.to_owned())
+            }
+            Some(key) => {
+                return Err(DomainError::invalid(
+                    "sort",
+                    format!("this workspace has no custom field `{key}` to sort by"),
+                ))
+            }
+            None => {
+                return Err(DomainError::invalid(
+                    "sort",
+                    format!(
+                        "`{other}` is not an order; use {}, or field:KEY",
+                        SORTS.join(", ")
+                    ),
+                ))
+            }
+        },
+    })
 }
 
 /// The workspace's items, newest first (needs `workspace.read`).
@@ -100,23 +156,48 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
     let created_before = time("created_before", &query.created_before)?;
     let updated_after = time("updated_after", &query.updated_after)?;
     let updated_before = time("updated_before", &query.updated_before)?;
-    if let Some((key, value)) = &query.field {
-        let definitions = state.store().custom_fields(access.workspace.id).await?;
-        if !definitions.iter().any(|d| &d.key == key) {
-            return Err(DomainError::invalid(
-                "field",
-                format!("this workspace has no custom field `{key}`"),
-            ));
+    let definitions = if query.field.is_some() || query.sort.is_some() {
+        state.store().custom_fields(access.workspace.id).await?
+    } else {
+        Vec::new()
+    };
+    let field = match &query.field {
+        None => None,
+        Some((key, value)) => {
+            let Some(definition) = definitions.iter().find(|d| &d.key == key) else {
+                return Err(DomainError::invalid(
+                    "field",
+                    format!("this workspace has no custom field `{key}`"),
+                ));
+            };
+            // Text given for a number or yes/no field is read as one.
+            let value = match value {
+                Value::String(text) => {
+                    super::super::fields::value_from_text(definition, text).ok_or_else(|| {
+                        DomainError::invalid(
+                            "value",
+                            format!("`{text}` cannot be a value of {}", definition.label),
+                        )
+                    })?
+                }
+                Value::Number(_) | Value::Bool(_) => value.clone(),
+                other => {
+                    return Err(DomainError::invalid(
+                        "field",
+                        format!(
+                            "a custom field is matched against text, a number or true/false, not {other}"
+                        ),
+                    ))
+                }
+            };
+            Some((key.clone(), value))
         }
-        if !(value.is_string() || value.is_number() || value.is_boolean()) {
-            return Err(DomainError::invalid(
-                "field",
-                format!(
-                    "a custom field is matched against text, a number or true/false, not {value}"
-                ),
-            ));
-        }
-    }
+    };
+    let order = query
+        .sort
+        .as_deref()
+        .map(|sort| order_named(sort, query.kind.as_deref(), &definitions))
+        .transpose()?;
     let assignee = match query.assignee.as_deref().map(str::trim) {
         None => None,
         Some("me") => Some(access.caller.user.id),
@@ -140,16 +221,59 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
         created_before: created_before.as_deref(),
         updated_after: updated_after.as_deref(),
         updated_before: updated_before.as_deref(),
-        field: query.field.as_ref().map(|(k, v)| (k.as_str(), v)),
+        field: field.as_ref().map(|(k, v)| (k.as_str(), v)),
+        not_in: &[],
     };
-    let items = state
+    if order.is_none() && query.after.is_none() {
+        let items = state
+            .store()
+            .list_work_items(access.workspace.id, &filter, query.before, limit)
+            .await?;
+        let next_before = (items.len() as i64 == limit)
+            .then(|| items.last().map(|i| i.id))
+            .flatten();
+        return Ok(ItemPage {
+            items,
+            next_before,
+            next_after: None,
+        });
+    }
+    if query.before.is_some() {
+        return Err(DomainError::invalid(
+            "before",
+            "`before` pages the newest-first list; with `sort` or `after`, page with `after`",
+        ));
+    }
+    let at = match query.after {
+        None => store::ItemsAt::Offset(0),
+        Some(id) => {
+            // The item a page starts after must be one of this workspace's
+            // (and of the kind listed), or its place says nothing.
+            match state.store().work_item(access.workspace.id, id).await {
+                Ok(item) if query.kind.as_ref().is_none_or(|k| *k == item.kind) => {
+                    store::ItemsAt::After(id)
+                }
+                Ok(_) | Err(store::StoreError::NotFound(_)) => {
+                    return Err(DomainError::invalid(
+                        "after",
+                        format!("there is no item {id} in this list"),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let order = order.unwrap_or_default();
+    let (items, _, more) = state
         .store()
-        .list_work_items(access.workspace.id, &filter, query.before, limit)
+        .search_work_items(access.workspace.id, &filter, &order, at, limit)
         .await?;
-    let next_before = (items.len() as i64 == limit)
-        .then(|| items.last().map(|i| i.id))
-        .flatten();
-    Ok(ItemPage { items, next_before })
+    let next_after = more.then(|| items.last().map(|i| i.id)).flatten();
+    Ok(ItemPage {
+        items,
+        next_before: None,
+        next_after,
+    })
 }
 
 /// The emails of the members an item may be assigned to (needs
@@ -166,15 +290,22 @@ pub async fn assignable(state: &dyn Reach, access: &Access) -> DomainResult<Vec<
 
 /// The caller's unfinished items (assigned to them, in a status their
 /// workflow does not count as finished), most recently changed first, at
-/// most `limit` (needs `workspace.read`).
+/// most `limit` (needs `workspace.read`). The store leaves the finished
+/// ones out, however many there are.
 pub async fn assigned_to_me(
     state: &dyn Reach,
     access: &Access,
     limit: usize,
 ) -> DomainResult<Vec<WorkItem>> {
     access.require(Permission::WorkspaceRead)?;
+    let finished: Vec<(&str, &str)> = KINDS
+        .iter()
+        .filter_map(|kind| workflow(kind))
+        .flat_map(|w| w.finished.iter().map(move |status| (w.kind, *status)))
+        .collect();
     let filter = store::ItemFilter {
         assignee: Some(access.caller.user.id),
+        not_in: &finished,
         ..Default::default()
     };
     let (items, _, _) = state
@@ -182,16 +313,10 @@ pub async fn assigned_to_me(
         .search_work_items(
             access.workspace.id,
             &filter,
-            store::ItemOrder::Updated,
+            &store::ItemOrder::Updated,
             store::ItemsAt::Offset(0),
-            200,
+            i64::try_from(limit).unwrap_or(i64::MAX),
         )
         .await?;
-    Ok(items
-        .into_iter()
-        .filter(|item| {
-            workflow(&item.kind).is_none_or(|w| !w.finished.contains(&item.status.as_str()))
-        })
-        .take(limit)
-        .collect())
+    Ok(items)
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::form::form_value;
-use crate::store::{CustomField, WorkItem};
+use crate::store::WorkItem;
 
 /// A custom field a list can filter on or show, and whether it is shown.
 pub struct FieldChoice {
@@ -28,28 +28,6 @@ pub fn asked_columns(raw: Option<&str>) -> Vec<String> {
     keys
 }
 
-/// `text` as the value of `field`, typed as the field stores it: a number
-/// for a number field, true or false for a yes/no field, text otherwise.
-/// None when the text cannot be such a value.
-pub fn typed(field: &CustomField, text: &str) -> Option<Value> {
-    let text = text.trim();
-    match field.field_type.as_str() {
-        "number" => {
-            if let Ok(i) = text.parse::<i64>() {
-                Some(Value::from(i))
-            } else {
-                text.parse::<f64>().ok().map(Value::from)
-            }
-        }
-        "boolean" => match text.to_lowercase().as_str() {
-            "yes" | "true" | "1" => Some(Value::Bool(true)),
-            "no" | "false" | "0" => Some(Value::Bool(false)),
-            _ => None,
-        },
-        _ => (!text.is_empty()).then(|| Value::from(text)),
-    }
-}
-
 /// The cell of `item` for the field `key`.
 pub fn cell(item: &WorkItem, key: &str) -> String {
     match item.fields.get(key) {
@@ -61,31 +39,7 @@ pub fn cell(item: &WorkItem, key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{asked_columns, typed};
-    use crate::store::CustomField;
-    use serde_json::json;
-
-    fn field(field_type: &str) -> CustomField {
-        CustomField {
-            key: "k".into(),
-            label: "K".into(),
-            applies_to: vec!["task".into()],
-            field_type: field_type.into(),
-            required: false,
-            options: vec![],
-        }
-    }
-
-    #[test]
-    fn values_are_typed_as_their_field_stores_them() {
-        assert_eq!(typed(&field("number"), " 5 "), Some(json!(5)));
-        assert_eq!(typed(&field("number"), "2.5"), Some(json!(2.5)));
-        assert_eq!(typed(&field("number"), "five"), None);
-        assert_eq!(typed(&field("boolean"), "Yes"), Some(json!(true)));
-        assert_eq!(typed(&field("boolean"), "maybe"), None);
-        assert_eq!(typed(&field("select"), "sev1"), Some(json!("sev1")));
-        assert_eq!(typed(&field("text"), "  "), None);
-    }
+    use super::asked_columns;
 
     #[test]
     fn columns_come_once_in_their_order() {

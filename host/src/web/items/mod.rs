@@ -160,8 +160,10 @@ struct ListPage {
     kind: Kind,
     rows: Vec<Row>,
     statuses: Vec<(String, String)>,
-    sorts: Vec<(&'static str, &'static str)>,
+    sorts: Vec<(String, String)>,
     search: Search,
+    /// The list's own address, without a query.
+    base: String,
     /// Whether any filter narrows the list.
     filtered: bool,
     /// "Showing 51–100 of 2,003 changes".
@@ -175,10 +177,36 @@ struct ListPage {
     back: String,
     /// The items a bulk move just refused.
     refused: Vec<bulk::RefusedRow>,
-    /// The labels of the custom fields shown as columns.
-    columns: Vec<String>,
+    /// The custom fields shown as columns: their order's value
+    /// (`field:KEY`) and label.
+    columns: Vec<(String, String)>,
     /// The kind's custom fields, to filter on or show.
     field_choices: Vec<columns::FieldChoice>,
+}
+
+impl ListPage {
+    /// The address of this list sorted by a column's order (`sort`'s
+    /// value; `newest` for the default), from its first page. A column
+    /// that sorts by creation turns newest first into oldest first and back.
+    fn sort_href(&self, value: &str) -> String {
+        let mut search = self.search.clone();
+        search.sort = match value {
+            "newest" if self.search.sort.is_empty() => "oldest".into(),
+            "newest" => String::new(),
+            other => other.to_owned(),
+        };
+        search.link(&self.base, 1, None)
+    }
+
+    /// The `aria-sort` of a column whose order is `value`.
+    fn aria_sort(&self, value: &str) -> &'static str {
+        match (value, self.search.sort.as_str()) {
+            ("newest", "") => "descending",
+            ("newest", "oldest") => "ascending",
+            (v, s) if v == s => "ascending",
+            _ => "none",
+        }
+    }
 }
 
 /// A list's search, as its form and links carry it:
@@ -217,20 +245,35 @@ pub struct Search {
     cols: Vec<String>,
 }
 
-/// The orders a list offers: (value, label).
-const SORTS: [(&str, &str, ItemOrder); 4] = [
-    ("newest", "Newest first", ItemOrder::Newest),
-    ("oldest", "Oldest first", ItemOrder::Oldest),
-    ("updated", "Recently changed", ItemOrder::Updated),
-    ("title", "Title A–Z", ItemOrder::Title),
+/// The orders every list offers, besides one per custom field
+/// (`field:KEY`): (value, label). The first is the default, and its value
+/// is left out of addresses.
+const SORTS: [(&str, &str); 7] = [
+    ("newest", "Newest first"),
+    ("oldest", "Oldest first"),
+    ("updated", "Recently changed"),
+    ("title", "Title A–Z"),
+    ("status", "Status"),
+    ("assignee", "Assignee"),
+    ("creator", "Created by"),
 ];
 
 impl Search {
-    fn order(&self) -> ItemOrder {
-        SORTS
-            .iter()
-            .find(|(value, _, _)| *value == self.sort)
-            .map_or(ItemOrder::Newest, |(_, _, order)| *order)
+    /// The order the address asks for, in a kind with `statuses`; the
+    /// default for a value that names no order (a custom field's is
+    /// checked by [`list`]).
+    fn order(&self, statuses: &'static [&'static str]) -> ItemOrder {
+        match self.sort.as_str() {
+            "oldest" => ItemOrder::Oldest,
+            "updated" => ItemOrder::Updated,
+            "title" => ItemOrder::Title,
+            "status" => ItemOrder::Status(statuses),
+            "assignee" => ItemOrder::Assignee,
+            "creator" => ItemOrder::Creator,
+            other => other
+                .strip_prefix("field:")
+                .map_or(ItemOrder::Newest, |key| ItemOrder::Field(key.to_owned())),
+        }
     }
 
     fn mine(&self) -> bool {
@@ -260,7 +303,7 @@ impl Search {
         if !self.status.is_empty() {
             pairs.push(("status", self.status.clone()));
         }
-        if self.order() != ItemOrder::Newest {
+        if !self.sort.is_empty() {
             pairs.push(("sort", self.sort.clone()));
         }
         if self.mine() {
@@ -340,7 +383,7 @@ pub async fn list(
     let field_filter = definitions
         .iter()
         .find(|d| d.key == search.field)
-        .and_then(|d| Some((d.key.clone(), columns::typed(d, &search.value)?)));
+        .and_then(|d| Some((d.key.clone(), fields::value_from_text(d, &search.value)?)));
     if field_filter.is_none() {
         search.field.clear();
         search.value.clear();
@@ -353,9 +396,12 @@ pub async fn list(
         search.status.clear();
     }
     search.q = search.q.chars().take(item_search::MAX_SEARCH).collect();
-    if search.order() == ItemOrder::Newest {
+    let order = search.order(flow.statuses);
+    let known_field = |key: &str| definitions.iter().any(|d| d.key == key);
+    if order == ItemOrder::Newest || matches!(&order, ItemOrder::Field(key) if !known_field(key)) {
         search.sort.clear();
     }
+    let order = search.order(flow.statuses);
     let found = item_search::search(
         &state,
         &access,
@@ -366,7 +412,7 @@ pub async fn list(
             mine: search.mine(),
             assigned_to_me: search.assigned_to_me(),
             field: field_filter,
-            order: search.order(),
+            order,
             page: search.page.trim().parse().unwrap_or(1),
             cursor: search.cursor(),
             page_size: PAGE_SIZE,
@@ -445,7 +491,16 @@ pub async fn list(
             .iter()
             .map(|s| (s.to_string(), humanise(s)))
             .collect(),
-        sorts: SORTS.iter().map(|(v, l, _)| (*v, *l)).collect(),
+        sorts: SORTS
+            .iter()
+            .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+            .chain(
+                definitions
+                    .iter()
+                    .map(|d| (format!("field:{}", d.key), d.label.clone())),
+            )
+            .collect(),
+        base: base.clone(),
         filtered,
         summary,
         page_of: format!("Page {} of {}", found.page, found.pages),
@@ -454,7 +509,7 @@ pub async fn list(
             .cols
             .iter()
             .filter_map(|key| definitions.iter().find(|d| d.key == *key))
-            .map(|d| d.label.clone())
+            .map(|d| (format!("field:{}", d.key), d.label.clone()))
             .collect(),
         field_choices: definitions
             .iter()
