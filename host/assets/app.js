@@ -218,3 +218,24 @@ for (const strip of document.querySelectorAll("nav.tabs")) {
   window.addEventListener("resize", mark);
   mark();
 }
+
+// A table wider than its card scrolls inside it: the card then takes the
+// keyboard's focus (arrow keys scroll it) and is named after its table.
+const focusScrolling = () => {
+  for (const wrap of document.querySelectorAll(".table-wrap")) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      const caption = wrap.querySelector("caption");
+      const heading = wrap.closest("section")?.querySelector("h2");
+      const name = (caption || heading)?.textContent.trim();
+      wrap.setAttribute("aria-label", name ? `${name} (scrolls sideways)` : "Table (scrolls sideways)");
+    } else if (wrap.getAttribute("role") === "region") {
+      wrap.removeAttribute("tabindex");
+      wrap.removeAttribute("role");
+      wrap.removeAttribute("aria-label");
+    }
+  }
+};
+focusScrolling();
+window.addEventListener("resize", focusScrolling);

@@ -48,6 +48,14 @@ fn main() {
         json!({"name": "Ops", "slug": "ops", "region": "us"}),
     );
     server.db.seed_work_items("ops", items);
+    // A number field on changes, with values 0 to 12, to sort by.
+    admin.create(
+        "/api/v1/workspaces/ops/fields",
+        json!({"key": "points", "label": "Points", "applies_to": ["change"], "type": "number"}),
+    );
+    server.db.execute(
+        "UPDATE work_items SET fields = '{\"points\": ' || (id % 13) || '}' WHERE kind = 'change'",
+    );
     admin.create(
         "/api/v1/workspaces/ops/dashboard/widgets",
         json!({"widget": "kanban_overview"}),
@@ -135,6 +143,22 @@ fn main() {
         (
             "half way down sorted by title, by keyset",
             format!("/w/ops/changes?sort=title&after={deep}&page={}", pages / 2),
+        ),
+        ("sorted by status", "/w/ops/changes?sort=status".to_owned()),
+        (
+            "sorted by creator",
+            "/w/ops/changes?sort=creator".to_owned(),
+        ),
+        (
+            "sorted by a custom field",
+            "/w/ops/changes?sort=field:points&col=points".to_owned(),
+        ),
+        (
+            "half way down sorted by a custom field, by keyset",
+            format!(
+                "/w/ops/changes?sort=field:points&col=points&after={deep}&page={}",
+                pages / 2
+            ),
         ),
         (
             "half way down, by page number alone",

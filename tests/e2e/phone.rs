@@ -1,6 +1,7 @@
 //! Every page of the web app at a phone's width (390 × 844): none may be
 //! wider than the screen, so nothing needs scrolling sideways (wide tables
-//! scroll inside their card instead).
+//! scroll inside their card instead), the tab strip shows where more tabs
+//! are, and in dark mode every page still reads.
 
 use serde_json::json;
 use vigilo_tests::browser::Browser;
@@ -49,7 +50,7 @@ fn no_page_is_wider_than_a_phone(db: TestDb) {
     let dashboard =
         vigilo_tests::expect(&server.admin().get("/api/v1/workspaces/ops/dashboard"), 200).clone();
     let tile = dashboard["widgets"][0]["id"].as_i64().expect("a tile");
-    for path in [
+    let pages = [
         "/w/ops".to_owned(),
         "/w/ops/changes".into(),
         "/w/ops/changes/new".into(),
@@ -81,12 +82,54 @@ fn no_page_is_wider_than_a_phone(db: TestDb) {
         "/admin/audit".into(),
         "/admin/audit/verify".into(),
         "/w/ops/no-such-page".into(),
-    ] {
-        visit(&path);
+    ];
+    for path in &pages {
+        visit(path);
     }
     assert!(
         wide.is_empty(),
         "pages wider than a 390 px screen:\n{}",
         wide.join("\n")
     );
+
+    // The tab strip scrolls sideways: it fades where more tabs are, and a
+    // page's own tab is in view.
+    let strip = |path: &str| {
+        browser.goto(path);
+        browser.script(
+            "const s = document.querySelector('nav.tabs');
+             const c = s.querySelector('[aria-current]').getBoundingClientRect();
+             const b = s.getBoundingClientRect();
+             return [s.dataset.more, c.left >= b.left && c.right <= b.right];",
+        )
+    };
+    assert_eq!(strip("/w/ops"), json!(["right", true]));
+    let settings = strip("/w/ops/settings/general");
+    assert!(
+        settings[0].as_str().unwrap_or_default().contains("left") && settings[1] == true,
+        "{settings}"
+    );
+    browser.screenshot("settings-phone");
+
+    // Dark mode: every page reads (axe checks the contrast of its text).
+    browser.prefer_dark(true);
+    for path in &pages {
+        browser.goto(path);
+        browser.assert_accessible();
+        match path.as_str() {
+            "/w/ops/changes" => drop(browser.screenshot("changes-dark-phone")),
+            "/w/ops/changes/1" => drop(browser.screenshot("change-dark-phone")),
+            _ => {}
+        }
+    }
+    browser.resize(1280, 900);
+    for (path, name) in [
+        ("/w/ops/changes", "changes-dark"),
+        ("/w/ops/changes/1", "change-dark"),
+        ("/w/ops/changes/new", "change-form-dark"),
+    ] {
+        browser.goto(path);
+        browser.screenshot(name);
+    }
+    browser.prefer_dark(false);
 }

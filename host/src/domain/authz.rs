@@ -440,6 +440,14 @@ impl PermissionSet {
     }
 }
 
+/// `viewer` → `Viewer`.
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,12 +475,4 @@ mod tests {
         }
         assert!("member.everything".parse::<Permission>().is_err());
     }
-}
-
-/// `viewer` → `Viewer`.
-fn capitalised(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
 }

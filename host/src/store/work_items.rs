@@ -344,8 +344,9 @@ pub enum ItemsAt {
 
 impl ItemOrder {
     /// The sort key besides the id (an SQL expression over `#`, the row
-    /// being sorted), whether it runs upwards, and whether the id does.
-    fn key(&self, backend: Backend) -> (Option<String>, bool, bool) {
+    /// being sorted: a `listed` row with its users joined, or the cursor
+    /// row), whether it runs upwards, and whether the id does.
+    fn key(&self, backend: Backend, listed: bool) -> (Option<String>, bool, bool) {
         let email = |column: &str| {
             format!("COALESCE((SELECT LOWER(p.email) FROM users p WHERE p.id = #.{column}), '')")
         };
@@ -369,11 +370,20 @@ impl ItemOrder {
                 case.push_str(&format!(" ELSE {} END", statuses.len()));
                 (Some(case), true, false)
             }
+            // The listed row has its users joined (`a`, `u`); the cursor
+            // row looks its user up.
+            ItemOrder::Assignee if listed => {
+                (Some("COALESCE(LOWER(a.email), '')".into()), true, false)
+            }
             ItemOrder::Assignee => (Some(email("assignee_id")), true, false),
             ItemOrder::Creator => (
                 Some(format!(
-                    "COALESCE((SELECT LOWER(p.email) FROM users p WHERE p.id = #.created_by), \
-                     'plugin:' || #.created_by_plugin, '')"
+                    "COALESCE({}, 'plugin:' || #.created_by_plugin, '')",
+                    if listed {
+                        "LOWER(u.email)".to_owned()
+                    } else {
+                        "(SELECT LOWER(p.email) FROM users p WHERE p.id = #.created_by)".to_owned()
+                    }
                 )),
                 true,
                 false,
@@ -402,7 +412,7 @@ impl ItemOrder {
 
     /// The `ORDER BY` of the list, or of it read backwards.
     fn sql(&self, backwards: bool, backend: Backend) -> String {
-        let (key, key_up, id_up) = self.key(backend);
+        let (key, key_up, id_up) = self.key(backend, true);
         let dir = |up: bool| if up != backwards { "ASC" } else { "DESC" };
         let id = format!("i.id {}", dir(id_up));
         match key {
@@ -415,22 +425,23 @@ impl ItemOrder {
     /// cursor item, whose id is bound as `$param`: keyset paging, found
     /// through the order's sort key and the id that breaks its ties.
     fn beyond(&self, param: usize, backwards: bool, backend: Backend) -> String {
-        let (key, key_up, id_up) = self.key(backend);
+        let (key, key_up, id_up) = self.key(backend, true);
+        let (cursor_key, _, _) = self.key(backend, false);
         let op = |up: bool| if up != backwards { ">" } else { "<" };
         let id = format!("i.id {} ${param}", op(id_up));
-        match key {
-            None => id,
-            Some(key) => {
+        match (key, cursor_key) {
+            (Some(key), Some(cursor_key)) => {
                 let mine = key.replace('#', "i");
                 let theirs = format!(
                     "(SELECT {} FROM work_items c WHERE c.id = ${param})",
-                    key.replace('#', "c")
+                    cursor_key.replace('#', "c")
                 );
                 format!(
                     "({mine} {} {theirs} OR ({mine} = {theirs} AND {id}))",
                     op(key_up)
                 )
             }
+            _ => id,
         }
     }
 }
