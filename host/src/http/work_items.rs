@@ -161,17 +161,7 @@ async fn list_items(
                 }
             },
             assignee: query.assignee,
-            field: match (query.field, query.value) {
-                (Some(key), Some(value)) => Some((key, serde_json::Value::String(value))),
-                (None, None) => None,
-                _ => {
-                    return Err(crate::domain::DomainError::invalid(
-                        "field",
-                        "give `field` and `value` together",
-                    )
-                    .into())
-                }
-            },
+            field: field_filter(query.field, query.value)?,
             sort: query.sort,
             before: query.before,
             after: query.after,
@@ -185,6 +175,35 @@ async fn list_items(
         next_before: page.next_before,
         next_after: page.next_after,
     }))
+}
+
+/// The custom field filter of a list: `field` and `value`, each within its
+/// documented length, given together.
+fn field_filter(
+    field: Option<String>,
+    value: Option<String>,
+) -> Result<Option<(String, serde_json::Value)>, crate::domain::DomainError> {
+    use crate::domain::DomainError;
+    for (name, given, max) in [("field", &field, 64), ("value", &value, 200)] {
+        if given.as_ref().is_some_and(|t| t.chars().count() > max) {
+            return Err(DomainError::invalid(
+                name,
+                format!("`{name}` may be at most {max} characters"),
+            ));
+        }
+    }
+    match (field, value) {
+        (Some(key), Some(value)) => Ok(Some((key, serde_json::Value::String(value)))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(DomainError::invalid(
+            "value",
+            "give the `value` the custom field in `field` must hold",
+        )),
+        (None, Some(_)) => Err(DomainError::invalid(
+            "field",
+            "give the custom `field` whose `value` to match",
+        )),
+    }
 }
 
 /// A new work item.

@@ -1,10 +1,10 @@
 //! Text people wrote, made ready for a page, and the server's own
 //! messages put in words people read.
 
-/// A message of the server as a page shows it: no backticks, a quoted
-/// `snake_case` name in words ("expires in seconds"), and a capital
-/// letter when it starts with a plain word ("name must …" → "Name
-/// must …"). The API keeps its messages as they are.
+/// A message of the server as a page shows it: no backticks, and a quoted
+/// `snake_case` name in words ("expires in seconds"), with a capital letter
+/// when the message starts with it. What someone typed is left as typed.
+/// The API keeps its messages as they are.
 pub fn plain(message: &str) -> String {
     // A quoted `snake_case` word is a field's or setting's name.
     let is_name = |part: &str| {
@@ -16,21 +16,16 @@ pub fn plain(message: &str) -> String {
             && !part.ends_with('_')
     };
     let mut out = String::with_capacity(message.len());
-    let mut starts_with_value = false;
+    let mut starts_with_name = false;
     for (n, part) in message.split('`').enumerate() {
         if n % 2 == 1 && is_name(part) {
+            starts_with_name |= out.is_empty();
             out.push_str(&part.replace('_', " "));
         } else {
-            // Something quoted at the very start is what someone typed.
-            starts_with_value |= n == 1 && out.is_empty();
             out.push_str(part);
         }
     }
-    let first_word = out.split(' ').next().unwrap_or_default();
-    if !starts_with_value
-        && !first_word.is_empty()
-        && first_word.chars().all(|c| c.is_ascii_lowercase())
-    {
+    if starts_with_name {
         out[..1].make_ascii_uppercase();
     }
     out
@@ -112,7 +107,11 @@ mod tests {
         );
         assert_eq!(
             plain("field `window`: a holiday"),
-            "Field window: a holiday"
+            "field window: a holiday"
+        );
+        assert_eq!(
+            plain("`seven` is not the number of an item."),
+            "seven is not the number of an item."
         );
         assert_eq!(plain(""), "");
     }
