@@ -226,9 +226,13 @@ fn plugin_failure_corpus(db: TestDb) {
     assert_eq!(datepicker["kind"], "field_type");
     assert_eq!(datepicker["compatible_with"], ">=0.1, <0.2");
     assert_eq!(datepicker["sha256"].as_str().unwrap().len(), 64);
+    // Frontend files are listed at the loaded build's address.
     assert_eq!(
         datepicker["assets"][0]["url"],
-        "/plugins/datepicker_with_holidays/assets/holiday_aware_date.js"
+        format!(
+            "/plugins/datepicker_with_holidays/v/{}/holiday_aware_date.js",
+            &datepicker["sha256"].as_str().unwrap()[..16]
+        )
     );
 
     // The log has exactly one plain WARN line per failure, naming the file.

@@ -2,7 +2,8 @@
 //! what they add to pickers (field types, dashboard widgets).
 
 use axum::extract::State as AxumState;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,8 @@ pub(super) struct AssetView {
     path: String,
     /// MIME type it is served with.
     content_type: String,
-    /// Where the web app loads it from.
+    /// Where the web app loads it from: the loaded build's address,
+    /// `/plugins/{name}/v/{version}/{path}` (a new build has a new one).
     url: String,
 }
 
@@ -136,7 +138,7 @@ pub(super) fn asset_views(entry: &PluginEntry) -> Vec<AssetView> {
             .map(|a| AssetView {
                 path: a.path.clone(),
                 content_type: a.content_type.clone(),
-                url: assets::asset_url(&m.name, &a.path),
+                url: assets::url(entry, &a.path),
             })
             .collect(),
         _ => Vec::new(),
@@ -338,12 +340,17 @@ async fn set_plugin_tier(
     Ok(Json(plugin_view(&entry, &state.plugins.tiers())))
 }
 
-/// A loaded plugin's frontend file. Public, like the web app's own files:
-/// browsers load these with `<script>` and `<link>` tags. Only paths the
-/// plugin's manifest lists are served, and only while it is loaded.
+/// A loaded plugin's frontend file by its plain address: a redirect (307)
+/// to the address of the loaded build's copy,
+/// `/plugins/{name}/v/{version}/{path}`, which is served immutable (a new
+/// build has new addresses). Public, like the web app's own files. Only
+/// paths the plugin's manifest lists lead anywhere, and only while it is
+/// loaded.
 #[utoipa::path(get, path = "/plugins/{name}/assets/{*path}", tag = "plugins",
     params(("name" = String, Path), ("path" = String, Path)),
-    responses((status = 200, description = "the file, with the content type the plugin declares"), (status = 404, body = ErrorBody)))]
+    responses((status = 307, description = "the file is at the address in `Location`",
+            headers(("Location" = String, description = "`/plugins/{name}/v/{version}/{path}`"))),
+        (status = 404, body = ErrorBody)))]
 async fn plugin_asset(
     AxumState(state): AxumState<AppState>,
     ApiPath((name, path)): ApiPath<(String, String)>,
@@ -353,15 +360,21 @@ async fn plugin_asset(
         return Err(not_found());
     }
     let entry = state.plugins.loaded(&name).ok_or_else(not_found)?;
-    // A copy of bytes embedded in the library: no need to leave the executor.
-    let (content_type, bytes) = entry.asset(&path).ok_or_else(not_found)?;
+    let listed = entry
+        .manifest
+        .as_ref()
+        .is_some_and(|m| m.frontend.iter().any(|a| a.path == path));
+    if !listed {
+        return Err(not_found());
+    }
+    // Hashing the library the first time takes a millisecond or so.
+    let file = path.clone();
+    let to = tokio::task::spawn_blocking(move || assets::url(&entry, &file))
+        .await
+        .map_err(|_| not_found())?;
     Ok((
-        [
-            (CONTENT_TYPE, content_type),
-            (X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-            (CACHE_CONTROL, "no-cache".to_owned()),
-        ],
-        bytes,
+        StatusCode::TEMPORARY_REDIRECT,
+        [(LOCATION, to), (CACHE_CONTROL, "no-cache".to_owned())],
     )
         .into_response())
 }

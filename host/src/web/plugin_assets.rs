@@ -1,36 +1,22 @@
-//! Plugins' frontend files for the web app, at URLs that change when the
-//! plugin's library changes: `/plugins/{name}/v/{version}/{path}`, where
-//! the version is the start of the loaded library's SHA-256. So a browser
-//! may cache them for good, and an upgraded plugin is never run from a
-//! stale cached script. A file of a plugin that is not loaded, or of another
-//! build than the loaded one, is not served.
+//! Plugins' frontend files, served at URLs that change when the plugin's
+//! library changes: `/plugins/{name}/v/{version}/{path}`, where the version
+//! is the start of the loaded library's SHA-256 (see [`assets::url`]). So a
+//! browser may cache them for good, and an upgraded plugin is never run
+//! from a stale cached script. A file of a plugin that is not loaded, or of
+//! another build than the loaded one, is a 404 in the API's error shape.
+//! This is the one route that serves them; the plain address the API used
+//! to list (`/plugins/{name}/assets/{path}`) leads here.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::plugins::{assets::safe_relative_path, PluginEntry};
+use crate::error::ApiError;
+use crate::plugins::assets::{self, safe_relative_path, version};
+use crate::plugins::PluginEntry;
 use crate::state::AppState;
-
-/// The version part of a plugin's asset URLs.
-pub fn version(entry: &PluginEntry) -> String {
-    entry
-        .sha256()
-        .map(|sha| sha[..16].to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The URL the web app loads `path` of `entry` from.
-pub fn url(entry: &Arc<PluginEntry>, path: &str) -> String {
-    format!(
-        "/plugins/{}/v/{}/{path}",
-        entry.name().unwrap_or("unknown"),
-        version(entry)
-    )
-}
 
 /// A plugin's custom element as a page loads it: its tag, and the URLs of
 /// its module and stylesheet in the plugin's current build.
@@ -56,8 +42,8 @@ pub fn element(
     }
     Ok(PluginElement {
         tag: element.tag.clone(),
-        module: url(entry, &element.module),
-        stylesheet: element.stylesheet.as_ref().map(|s| url(entry, s)),
+        module: assets::url(entry, &element.module),
+        stylesheet: element.stylesheet.as_ref().map(|s| assets::url(entry, s)),
     })
 }
 
@@ -66,7 +52,12 @@ pub async fn serve(
     State(state): State<AppState>,
     Path((name, wanted, path)): Path<(String, String, String)>,
 ) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "no such plugin file").into_response();
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "plugin `{name}` has no file `{path}` in the build that is loaded"
+        ))
+        .into_response()
+    };
     if !safe_relative_path(&path) {
         return not_found();
     }

@@ -249,6 +249,35 @@ fn reference_plugins_through_the_cli(db: TestDb) {
         "{}",
         js.text
     );
+    // The plain address leads to the loaded build's, which is immutable.
+    assert!(
+        js.header("cache-control")
+            .unwrap_or_default()
+            .contains("immutable"),
+        "{:?}",
+        js.header("cache-control")
+    );
+    let plain = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(&format!(
+            "{}/plugins/datepicker_with_holidays/assets/holiday_aware_date.js",
+            server.url
+        ))
+        .call()
+        .expect("a redirect");
+    assert_eq!(plain.status(), 307);
+    let location = plain.header("location").unwrap_or_default().to_owned();
+    assert!(
+        location.starts_with("/plugins/datepicker_with_holidays/v/")
+            && location.ends_with("/holiday_aware_date.js"),
+        "{location}"
+    );
+    // Another build's address is a 404 in the error shape.
+    let stale =
+        anon.get("/plugins/datepicker_with_holidays/v/0000000000000000/holiday_aware_date.js");
+    assert_eq!(stale.status, 404, "{}", stale.text);
+    assert_eq!(stale.json["error"]["code"], "not_found", "{}", stale.text);
     let css = anon.get("/plugins/kanban_overview/assets/kanban_overview.css");
     assert_eq!(css.status, 200, "{}", css.text);
     assert_eq!(css.content_type, "text/css");
