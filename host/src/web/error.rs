@@ -126,31 +126,31 @@ impl IntoResponse for PageError {
                 "The form did not arrive in time. Nothing was changed.".to_owned(),
                 "Check your connection and send it again.",
             ),
-            PageError::Domain(e) => match e {
+            PageError::Domain(e) => {
+                let status = status_of(&e);
+                match e {
                 DomainError::Unauthenticated { .. } => return Redirect::to("/login").into_response(),
                 DomainError::Forbidden {
                     missing,
                     message,
                     words,
                 } => refusal(&missing, words.unwrap_or(message)),
-                DomainError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m, ""),
-                DomainError::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m, ""),
+                DomainError::NotFound(m) => (status, "Not found", m, ""),
+                DomainError::Conflict(m) => (status, "That did not work", m, ""),
                 DomainError::Invalid { message, .. } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "That did not work", message, "")
+                    (status, "That did not work", message, "")
                 }
                 DomainError::Unreadable { message, .. } => {
-                    (StatusCode::BAD_REQUEST, "That file could not be read", message, "")
+                    (status, "That file could not be read", message, "")
                 }
-                DomainError::Plugin {
-                    failure, message, ..
-                } => (
-                    plugin_status(failure),
+                DomainError::Plugin { message, .. } => (
+                    status,
                     "A plugin did not answer",
                     message,
                     "An operator can see the plugin's state under Admin → Plugins.",
                 ),
                 DomainError::ShuttingDown => (
-                    StatusCode::SERVICE_UNAVAILABLE,
+                    status,
                     "Vigilo is restarting",
                     "The server is shutting down.".to_owned(),
                     "Reload the page in a few seconds.",
@@ -158,13 +158,14 @@ impl IntoResponse for PageError {
                 DomainError::Internal(detail) => {
                     tracing::error!(error = %detail, "a page failed with an internal error");
                     (
-                        StatusCode::INTERNAL_SERVER_ERROR,
+                        status,
                         "Something went wrong",
                         "The server could not show this page. Its log has the details.".to_owned(),
                         "",
                     )
                 }
-            },
+                }
+            }
         };
         let message = super::text::plain(&message);
         let mut response = render_status(
@@ -228,6 +229,26 @@ pub async fn error_pages_keep_the_header(
         }
     }
     again
+}
+
+/// The status of a page that shows `e`: the one mapping from what the
+/// domain said to a status, for error pages and for forms shown again with
+/// their message alike.
+pub fn status_of(e: &DomainError) -> StatusCode {
+    match e {
+        DomainError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        DomainError::Forbidden { missing, .. } if missing == "workspace.read" => {
+            StatusCode::NOT_FOUND
+        }
+        DomainError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+        DomainError::Conflict(_) => StatusCode::CONFLICT,
+        DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::Unreadable { .. } => StatusCode::BAD_REQUEST,
+        DomainError::Plugin { failure, .. } => plugin_status(*failure),
+        DomainError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// A page that is not there (the web app's fallback).

@@ -261,13 +261,14 @@ fn form_value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
+/// The status of a refusal the form shows again with its message (a value,
+/// a conflict, the adapter's own refusal); None for what is an error page.
 fn refusal_status(e: &DomainError) -> Option<StatusCode> {
-    match e {
-        DomainError::Invalid { .. } => Some(StatusCode::UNPROCESSABLE_ENTITY),
-        DomainError::Conflict(_) => Some(StatusCode::CONFLICT),
-        DomainError::Plugin { .. } => Some(StatusCode::BAD_GATEWAY),
-        _ => None,
-    }
+    matches!(
+        e,
+        DomainError::Invalid { .. } | DomainError::Conflict(_) | DomainError::Plugin { .. }
+    )
+    .then(|| super::error::status_of(e))
 }
 
 /// `POST /w/{slug}/settings/integrations`: creates one.

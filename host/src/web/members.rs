@@ -509,10 +509,7 @@ pub async fn invite(
             .await
         }
         Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_))) => {
-            let status = match e {
-                DomainError::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = super::error::status_of(&e);
             page_with(
                 &state,
                 &current,

@@ -200,11 +200,7 @@ pub async fn create(
             | DomainError::Conflict(_)
             | DomainError::Forbidden { .. }),
         ) => {
-            let status = match e {
-                DomainError::Conflict(_) => StatusCode::CONFLICT,
-                DomainError::Forbidden { .. } => StatusCode::FORBIDDEN,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = super::error::status_of(&e);
             page_with(
                 &state,
                 &current,
