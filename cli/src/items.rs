@@ -128,7 +128,6 @@ pub enum ItemCmd {
     },
 }
 
-/// Parses `KEY=VALUE`; VALUE is JSON when it parses as JSON, else text.
 /// Parses `--field KEY=VALUE` of `list`: the value as text, which the
 /// server reads as the field's type.
 fn parse_text_field(raw: &str) -> Result<(String, String), String> {
@@ -142,16 +141,11 @@ fn parse_text_field(raw: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// Parses `KEY=VALUE`; VALUE is JSON when it parses as JSON, else text.
 pub fn parse_field(raw: &str) -> Result<(String, Value), String> {
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| format!("`{raw}` is not KEY=VALUE"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(format!("`{raw}` has an empty key"));
-    }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
-    Ok((key.to_owned(), value))
+    let (key, value) = parse_text_field(raw)?;
+    let value = serde_json::from_str(&value).unwrap_or(Value::String(value));
+    Ok((key, value))
 }
 
 fn show(ctx: &Ctx, item: &Value) -> Result<()> {

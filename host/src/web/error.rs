@@ -251,6 +251,44 @@ pub fn status_of(e: &DomainError) -> StatusCode {
     }
 }
 
+/// How a form shows a refusal again: the page's status, the field the
+/// message belongs to (empty: the whole form), and the message.
+#[derive(Debug, Default)]
+pub struct FormRefusal {
+    /// 200 when nothing was refused.
+    pub status: StatusCode,
+    /// The field the message is about.
+    pub field: String,
+    /// What was wrong, as the domain said it.
+    pub message: Option<String>,
+}
+
+impl FormRefusal {
+    /// `refusal` as a form shows it: a value the domain refused, next to
+    /// its field; a conflict (a name or key taken), next to
+    /// `conflict_field`. Anything else is a page of its own.
+    pub fn of(refusal: Option<DomainError>, conflict_field: &str) -> Result<Self, PageError> {
+        let status = refusal.as_ref().map_or(StatusCode::OK, status_of);
+        match refusal {
+            None => Ok(Self {
+                status,
+                ..Self::default()
+            }),
+            Some(DomainError::Invalid { field, message }) => Ok(Self {
+                status,
+                field: field.unwrap_or_default(),
+                message: Some(message),
+            }),
+            Some(DomainError::Conflict(message)) => Ok(Self {
+                status,
+                field: conflict_field.to_owned(),
+                message: Some(message),
+            }),
+            Some(e) => Err(e.into()),
+        }
+    }
+}
+
 /// A page that is not there (the web app's fallback).
 pub async fn not_found() -> Response {
     PageError::NotFound("There is no page at this address.".into()).into_response()

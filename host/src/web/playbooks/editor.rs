@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::domain::authz::{Access, Permission};
@@ -44,18 +43,11 @@ async fn edit_with(
     definition: String,
     refusal: Option<DomainError>,
 ) -> Result<Response, PageError> {
-    let (status, error, error_field) = match refusal {
-        None => (StatusCode::OK, None, String::new()),
-        Some(DomainError::Invalid { field, message }) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(message),
-            field.unwrap_or_default(),
-        ),
-        Some(DomainError::Conflict(message)) => {
-            (StatusCode::CONFLICT, Some(message), "name".to_owned())
-        }
-        Some(e) => return Err(e.into()),
-    };
+    let crate::web::error::FormRefusal {
+        status,
+        field: error_field,
+        message: error,
+    } = crate::web::error::FormRefusal::of(refusal, "name")?;
     let title = if id.is_some() {
         "Edit playbook"
     } else {

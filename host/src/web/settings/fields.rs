@@ -3,7 +3,6 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::domain::authz::{Access, Permission};
@@ -108,18 +107,11 @@ async fn fields_page(
             }
         })
         .collect();
-    let (status, field, error) = match refusal {
-        None => (StatusCode::OK, String::new(), None),
-        Some(DomainError::Invalid { field, message }) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            field.unwrap_or_default(),
-            Some(message),
-        ),
-        Some(DomainError::Conflict(message)) => {
-            (StatusCode::CONFLICT, "key".to_owned(), Some(message))
-        }
-        Some(other) => return Err(other.into()),
-    };
+    let crate::web::error::FormRefusal {
+        status,
+        field,
+        message: error,
+    } = crate::web::error::FormRefusal::of(refusal, "key")?;
     let frame = Frame::workspace(state, current, access, "settings", "Custom fields")
         .await?
         .with_notice(done);
