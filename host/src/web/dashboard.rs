@@ -226,7 +226,7 @@ pub async fn page(
         .filter_map(|item| {
             let kind = items::kind_named(&item.kind)?;
             Some(AssignedItem {
-                href: format!("/w/{slug}/{}/{}", kind.plural, item.id),
+                href: kind.item_url(&slug, item.id, ""),
                 label: format!("{} {}", kind.label, item.id),
                 title: item.title,
                 status_label: items::humanise(&item.status),

@@ -89,7 +89,7 @@ pub async fn bulk_move(
     let form = read_form(&bytes)?;
     check_csrf(&current, &form.csrf)?;
     let access = writer(&state, &current, &slug).await?;
-    let back = back_to(&format!("/w/{slug}/{}", kind.plural), &form.back);
+    let back = back_to(&kind.list_url(&slug), &form.back);
     let joiner = if back.contains('?') { '&' } else { '?' };
     if form.ids.is_empty() {
         return Ok(see_other(&format!("{back}{joiner}bulk_moved=none")));
@@ -169,7 +169,7 @@ impl BulkDone {
             };
             refused.push(RefusedRow {
                 label: format!("{} {id}", kind.label),
-                href: format!("/w/{}/{}/{id}", access.workspace.slug, kind.plural),
+                href: kind.item_url(&access.workspace.slug, *id, ""),
                 reason,
             });
         }

@@ -58,9 +58,10 @@ pub async fn add(
     let access = writer(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     match comments::add(&state, &access, id, &form.body).await {
-        Ok(comment) => Ok(see_other(&format!(
-            "/w/{slug}/{}/{id}?done=commented#comment-{}",
-            kind.plural, comment.id
+        Ok(comment) => Ok(see_other(&kind.item_url(
+            &slug,
+            id,
+            &format!("?done=commented#comment-{}", comment.id),
         ))),
         Err(e) => refused(&state, &current, &access, kind, id, form.body, e).await,
     }
@@ -78,9 +79,10 @@ pub async fn edit(
     let access = access(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     match comments::edit(&state, &access, id, comment, &form.body).await {
-        Ok(_) => Ok(see_other(&format!(
-            "/w/{slug}/{}/{id}?done=comment_saved#comment-{comment}",
-            kind.plural
+        Ok(_) => Ok(see_other(&kind.item_url(
+            &slug,
+            id,
+            &format!("?done=comment_saved#comment-{comment}"),
         ))),
         Err(e) => refused(&state, &current, &access, kind, id, form.body, e).await,
     }
@@ -105,8 +107,9 @@ pub async fn remove(
     let access = access(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     comments::remove(&state, &access, id, comment).await?;
-    Ok(see_other(&format!(
-        "/w/{slug}/{}/{id}?done=comment_removed#comments",
-        kind.plural
+    Ok(see_other(&kind.item_url(
+        &slug,
+        id,
+        "?done=comment_removed#comments",
     )))
 }

@@ -178,15 +178,15 @@ impl FormPage {
 
     fn action(&self) -> String {
         match self.editing {
-            Some(id) => format!("/w/{}/{}/{id}/edit", self.slug, self.kind.plural),
-            None => format!("/w/{}/{}/new", self.slug, self.kind.plural),
+            Some(id) => self.kind.item_url(&self.slug, id, "/edit"),
+            None => format!("{}/new", self.kind.list_url(&self.slug)),
         }
     }
 
     fn cancel(&self) -> String {
         match self.editing {
-            Some(id) => format!("/w/{}/{}/{id}", self.slug, self.kind.plural),
-            None => format!("/w/{}/{}", self.slug, self.kind.plural),
+            Some(id) => self.kind.item_url(&self.slug, id, ""),
+            None => self.kind.list_url(&self.slug),
         }
     }
 }
@@ -396,10 +396,7 @@ pub async fn create(
         fields: typed_values(&definitions, kind.name, &sent.fields, true),
     };
     match work_items::create(&state, &access, new).await {
-        Ok(item) => Ok(see_other(&format!(
-            "/w/{slug}/{}/{}?done=created",
-            kind.plural, item.id
-        ))),
+        Ok(item) => Ok(see_other(&kind.item_url(&slug, item.id, "?done=created"))),
         Err(e) => form_page(&state, &current, &access, kind, None, &sent, Some(e)).await,
     }
 }
@@ -446,10 +443,7 @@ pub async fn update(
         assignee: None,
     };
     match work_items::update(&state, &access, id, changes).await {
-        Ok(_) => Ok(see_other(&format!(
-            "/w/{slug}/{}/{id}?done=saved",
-            kind.plural
-        ))),
+        Ok(_) => Ok(see_other(&kind.item_url(&slug, id, "?done=saved"))),
         Err(e) => form_page(&state, &current, &access, kind, Some(id), &sent, Some(e)).await,
     }
 }

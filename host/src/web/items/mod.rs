@@ -66,6 +66,19 @@ const KINDS: [Kind; 3] = [
     },
 ];
 
+impl Kind {
+    /// The address of this kind's list in workspace `slug`.
+    pub fn list_url(&self, slug: &str) -> String {
+        format!("/w/{slug}/{}", self.plural)
+    }
+
+    /// The address of item `id`'s page, or of a page below it (`sub`:
+    /// `""`, `"/edit"`; with a query or fragment after it if need be).
+    pub fn item_url(&self, slug: &str, id: i64, sub: &str) -> String {
+        format!("/w/{slug}/{}/{id}{sub}", self.plural)
+    }
+}
+
 /// The pages' names of kind `name` (`change`, `incident`, `task`).
 pub fn kind_named(name: &str) -> Option<Kind> {
     KINDS.into_iter().find(|k| k.name == name)
@@ -421,7 +434,7 @@ pub async fn list(
     .await?;
     // Pages on from the first and last item shown (keyset paging); back
     // to the first page, its plain address.
-    let base = format!("/w/{slug}/{}", kind.plural);
+    let base = kind.list_url(&slug);
     let prev = found
         .more_before
         .then(|| found.items.first())

@@ -71,7 +71,7 @@ pub async fn search(
         match work_items::find(&state, &access, &q, SHOWN).await? {
             Found::Item(item) => {
                 let kind = kind_named(&item.kind);
-                return Ok(see_other(&format!("/w/{slug}/{}/{}", kind.plural, item.id)));
+                return Ok(see_other(&kind.item_url(&slug, item.id, "")));
             }
             Found::Titles(items, total) => (
                 items

@@ -329,14 +329,14 @@ pub async fn assign(
         ..Default::default()
     };
     match work_items::update(&state, &access, id, changes).await {
-        Ok(_) => Ok(see_other(&format!(
-            "/w/{slug}/{}/{id}?done={}",
-            kind.plural,
+        Ok(_) => Ok(see_other(&kind.item_url(
+            &slug,
+            id,
             if assignee.is_some() {
-                "assigned"
+                "?done=assigned"
             } else {
-                "unassigned"
-            }
+                "?done=unassigned"
+            },
         ))),
         Err(DomainError::Invalid { message, .. }) => {
             let problem = Problem {
@@ -373,8 +373,9 @@ pub async fn transition(
     let access = writer(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     let item = work_items::transition(&state, &access, id, &form.status, &form.comment).await?;
-    Ok(see_other(&format!(
-        "/w/{slug}/{}/{}?moved={}",
-        kind.plural, item.id, item.status
+    Ok(see_other(&kind.item_url(
+        &slug,
+        item.id,
+        &format!("?moved={}", item.status),
     )))
 }
