@@ -62,8 +62,9 @@ pub const SORTS: [&str; 7] = [
 ];
 
 /// The order named `sort`, for a list of `kind` (every kind when None),
-/// in a workspace with custom fields `definitions`.
-fn order_named(
+/// in a workspace with custom fields `definitions`: a 422 naming `sort`
+/// for a name that is no order, or a field the workspace does not have.
+pub fn order_named(
     sort: &str,
     kind: Option<&str>,
     definitions: &[store::CustomField],

@@ -18,7 +18,7 @@ use super::{fields, record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
 use crate::store::{self, ItemCreate, WorkItem};
 pub use bulk::{bulk_transition, BulkOutcome, MAX_BULK};
-pub use listing::{assignable, assigned_to_me, list, ItemPage, ItemQuery};
+pub use listing::{assignable, assigned_to_me, list, order_named, ItemPage, ItemQuery};
 
 /// The statuses `item` may move to next.
 pub fn next_statuses(item: &WorkItem) -> Vec<&'static str> {

@@ -272,23 +272,6 @@ const SORTS: [(&str, &str); 7] = [
 ];
 
 impl Search {
-    /// The order the address asks for, in a kind with `statuses`; the
-    /// default for a value that names no order (a custom field's is
-    /// checked by [`list`]).
-    fn order(&self, statuses: &'static [&'static str]) -> ItemOrder {
-        match self.sort.as_str() {
-            "oldest" => ItemOrder::Oldest,
-            "updated" => ItemOrder::Updated,
-            "title" => ItemOrder::Title,
-            "status" => ItemOrder::Status(statuses),
-            "assignee" => ItemOrder::Assignee,
-            "creator" => ItemOrder::Creator,
-            other => other
-                .strip_prefix("field:")
-                .map_or(ItemOrder::Newest, |key| ItemOrder::Field(key.to_owned())),
-        }
-    }
-
     fn mine(&self) -> bool {
         !self.mine.is_empty()
     }
@@ -409,12 +392,13 @@ pub async fn list(
         search.status.clear();
     }
     search.q = search.q.chars().take(item_search::MAX_SEARCH).collect();
-    let order = search.order(flow.statuses);
-    let known_field = |key: &str| definitions.iter().any(|d| d.key == key);
-    if order == ItemOrder::Newest || matches!(&order, ItemOrder::Field(key) if !known_field(key)) {
+    // The domain names the orders; one the address names wrongly (or a
+    // field since removed) shows the default list.
+    let order =
+        work_items::order_named(&search.sort, Some(kind.name), &definitions).unwrap_or_default();
+    if order == ItemOrder::Newest {
         search.sort.clear();
     }
-    let order = search.order(flow.statuses);
     let found = item_search::search(
         &state,
         &access,
