@@ -157,7 +157,12 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
     let created_before = time("created_before", &query.created_before)?;
     let updated_after = time("updated_after", &query.updated_after)?;
     let updated_before = time("updated_before", &query.updated_before)?;
-    let definitions = if query.field.is_some() || query.sort.is_some() {
+    // Only a field filter or a field's order needs the definitions.
+    let by_field = query
+        .sort
+        .as_deref()
+        .is_some_and(|sort| sort.starts_with("field:"));
+    let definitions = if query.field.is_some() || by_field {
         state.store().custom_fields(access.workspace.id).await?
     } else {
         Vec::new()
