@@ -321,8 +321,13 @@ fn the_dev_loop_rebuilds_reinstalls_and_reloads() {
         .to_owned();
     let api = Api::new(&url, Some(&token));
     let plugin = |api: &Api| api.get("/api/v1/plugins/devloop_tile");
+    // Until the plugin is loaded the server may answer 404, or (while the
+    // dev loop brings it up) not answer at all: both mean "not yet".
     dev.wait_for("the plugin loaded", Duration::from_secs(30), || {
-        plugin(&api).status == 200
+        ureq::get(&format!("{url}/api/v1/plugins/devloop_tile"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .is_ok()
     });
     let first = expect(&plugin(&api), 200).clone();
     assert_eq!(first["state"], "loaded", "{first:#}");
