@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 
-use crate::store::format_time;
+use crate::clock::format_time;
 
 /// What the inventory keeps of an uploaded certificate (chain).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +179,7 @@ fn base64_lines(bytes: &[u8]) -> String {
 
 /// Whole days from `now` until `not_after` (negative once expired).
 pub fn days_left(not_after: &str, now: OffsetDateTime) -> Option<i64> {
-    let expiry = crate::store::parse_time(not_after)?;
+    let expiry = crate::clock::parse_time(not_after)?;
     let seconds = (expiry - now).whole_seconds();
     Some(seconds.div_euclid(86_400))
 }
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn days_left_counts_whole_days_and_goes_negative() {
-        let now = crate::store::parse_time("2026-11-24T12:00:00Z").unwrap();
+        let now = crate::clock::parse_time("2026-11-24T12:00:00Z").unwrap();
         assert_eq!(days_left("2026-12-04T12:00:00Z", now), Some(10));
         assert_eq!(days_left("2026-12-04T11:59:59Z", now), Some(9));
         assert_eq!(days_left("2026-11-23T12:00:00Z", now), Some(-1));

@@ -17,14 +17,16 @@ use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::{SendRequest, ValidateConfigRequest};
 use vigilo_sdk::{Event, PluginKind};
 
-use crate::domain::{DomainError, DomainResult};
 use crate::outbound::Policy;
-use crate::plugins::host_api::{HostCalls, Outlets, Scope, Workplace};
+use crate::plugins::host_api::{HostCalls, Outlets, Refusal, Scope, Workplace};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
 use crate::store::{Integration, NewDelivery, Store};
 
+mod error;
 mod settings;
+
+pub use error::IntegrationError;
 
 use settings::{collect_urls, redact_value, secret_strings};
 
@@ -139,9 +141,9 @@ impl Integrations {
         adapter: &str,
         config: Map<String, Value>,
         previous: Option<(&Integration, &Map<String, Value>)>,
-    ) -> DomainResult<(Map<String, Value>, Map<String, Value>)> {
+    ) -> Result<(Map<String, Value>, Map<String, Value>), IntegrationError> {
         let (entry, info) = self.adapter(adapter).ok_or_else(|| {
-            DomainError::invalid(
+            IntegrationError::invalid(
                 "adapter",
                 format!(
                     "no loaded integration adapter is called `{adapter}`; loaded adapters: {}",
@@ -163,7 +165,7 @@ impl Integrations {
                 .filter(|k| previous.sealed_secrets.contains_key(*k) && !given.contains(k))
                 .collect();
             if !given.is_empty() && !missing.is_empty() {
-                return Err(DomainError::invalid(
+                return Err(IntegrationError::invalid(
                     "config",
                     format!(
                         "setting a secret ({}) means setting every stored secret again: also give {}",
@@ -175,7 +177,7 @@ impl Integrations {
             if given.is_empty() {
                 let stored = self
                     .open_secrets(workspace_id, previous)
-                    .map_err(DomainError::Internal)?;
+                    .map_err(IntegrationError::Internal)?;
                 known_secrets.extend(secret_strings(&stored, &info.secret_fields));
                 for (key, value) in stored {
                     if !changes.contains_key(&key) {
@@ -188,7 +190,7 @@ impl Integrations {
         // settings, simple types), whatever the adapter's own check does.
         let full = Value::Object(full);
         vigilo_sdk::check_config_against_schema(&full, &info.config_schema).map_err(|reason| {
-            DomainError::invalid(
+            IntegrationError::invalid(
                 "config",
                 format!("the `{adapter}` adapter's settings: {reason}"),
             )
@@ -205,14 +207,14 @@ impl Integrations {
             })
             .await
             .map_err(|e| match e {
-                PluginCallError::Rejected { message, .. } => DomainError::invalid(
+                PluginCallError::Rejected { message, .. } => IntegrationError::invalid(
                     "config",
                     format!("the `{adapter}` adapter refused the configuration: {message}"),
                 ),
-                other => DomainError::from(other),
+                other => IntegrationError::Plugin(other),
             })?;
         let Value::Object(normalised) = normalised else {
-            return Err(DomainError::invalid(
+            return Err(IntegrationError::invalid(
                 "config",
                 format!("the `{adapter}` adapter did not return a configuration object"),
             ));
@@ -273,22 +275,26 @@ impl Integrations {
     /// Checks that `integration` could deliver now: it is enabled, its
     /// adapter is loaded and its stored secrets open. Used by playbook dry
     /// runs.
-    pub fn check_ready(&self, workspace_id: i64, integration: &Integration) -> DomainResult<()> {
+    pub fn check_ready(
+        &self,
+        workspace_id: i64,
+        integration: &Integration,
+    ) -> Result<(), IntegrationError> {
         if !integration.enabled {
-            return Err(DomainError::Conflict(format!(
+            return Err(IntegrationError::NotReady(format!(
                 "integration `{}` is disabled",
                 integration.name
             )));
         }
         if self.adapter(&integration.adapter).is_none() {
-            return Err(DomainError::plugin_unavailable(format!(
+            return Err(IntegrationError::AdapterMissing(format!(
                 "integration `{}` uses the adapter `{}`, which no loaded plugin provides",
                 integration.name, integration.adapter
             )));
         }
         self.open_secrets(workspace_id, integration)
             .map(drop)
-            .map_err(DomainError::Conflict)
+            .map_err(IntegrationError::NotReady)
     }
 
     /// Checks every http(s) URL among `integration`'s settings against the
@@ -457,7 +463,7 @@ impl Integrations {
         only: Option<&str>,
         event: &Event,
         source: &str,
-    ) -> DomainResult<Vec<DeliveryOutcome>> {
+    ) -> Result<Vec<DeliveryOutcome>, IntegrationError> {
         let targets: Vec<Integration> = match only {
             Some(name) => vec![self.store.integration(workspace_id, name).await?],
             None => self
@@ -528,9 +534,12 @@ impl Outlets for Integrations {
         only: Option<&'a str>,
         event: &'a Event,
         source: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, DomainResult<Vec<vigilo_sdk::Delivery>>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<vigilo_sdk::Delivery>, Refusal>> {
         Box::pin(async move {
-            let deliveries = self.notify(workspace_id, only, event, source).await?;
+            let deliveries = self
+                .notify(workspace_id, only, event, source)
+                .await
+                .map_err(Refusal::from)?;
             Ok(deliveries
                 .into_iter()
                 .map(|d| vigilo_sdk::Delivery {

@@ -18,7 +18,9 @@
 //! turns the typed result into its JSON view, or the [`domain::DomainError`]
 //! comes back through `?` to [`error::ApiError`], the one place errors
 //! become HTTP. The playbook engine and the plugins' host callbacks call the
-//! same domain functions, so a rule exists once.
+//! same domain functions, so a rule exists once. The closed sets every
+//! layer speaks (roles and permissions) are types in [`model`], and times
+//! are stored and read as [`clock`] writes them.
 //!
 //! A page of the web app reads the same way: `web/<area>.rs` resolves the
 //! signed-in person from the session cookie ([`web::session`]; sessions,
@@ -45,7 +47,7 @@
 //! (configurations validated by the adapter, secrets sealed by
 //! [`secretbox`], every delivery recorded); periodic tasks through the
 //! [`scheduler`], which also runs the core's own tasks and lets exactly one
-//! of several servers run each tick. [`playbooks`] runs a workspace's
+//! of several servers run each tick. [`domain::playbooks`] runs a workspace's
 //! ordered steps (notify, create a task, move an item, call a webhook), or
 //! dry-runs them with no side effect.
 //!
@@ -75,6 +77,7 @@
 
 pub mod audit;
 pub mod certs;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -83,8 +86,9 @@ pub mod input;
 pub mod integrations;
 pub mod keyfile;
 pub mod mail;
+pub mod model;
 pub mod outbound;
-pub mod playbooks;
+pub mod plugin_install;
 pub mod plugins;
 pub mod scheduler;
 pub mod secretbox;
@@ -107,9 +111,7 @@ use crate::plugins::Plugins;
 use crate::state::AppState;
 use crate::store::{Store, TokenCreated};
 
-/// The running server's version, against which plugins' `compatible_with`
-/// is checked.
-pub const VIGILO_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use plugins::VIGILO_VERSION;
 
 /// Installs the global tracing subscriber (stderr, `text` or `json`).
 /// `RUST_LOG` overrides the default filter.
@@ -127,18 +129,7 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let url = config.effective_database_url();
-    let store = Store::connect(&url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database {}", config::redact_url(&url)))?;
-    let applied = store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    for name in applied {
-        tracing::info!(migration = %name, "applied migration");
-    }
-    Ok(store)
+    Store::open(config).await
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then finishes
@@ -188,8 +179,15 @@ pub async fn serve(
         state.stopping.subscribe(),
     )));
     let watcher = watch_plugins_dir(&state, &plugins_dir, &stop_rx);
-    let mailer =
-        mailer.map(|mailer| tokio::spawn(mail::run(state.clone(), mailer, stop_rx.clone())));
+    let mailer = mailer.map(|mailer| {
+        tokio::spawn(mail::run(
+            state.store.clone(),
+            state.secrets.clone(),
+            state.mail_queued.clone(),
+            mailer,
+            stop_rx.clone(),
+        ))
+    });
     tracing::info!(
         addr = %bound,
         version = VIGILO_VERSION,
@@ -294,7 +292,7 @@ async fn start_plugins(
     plugins_dir: &std::path::Path,
 ) -> anyhow::Result<Arc<Plugins>> {
     let call_log = open_call_log(config, store).await?;
-    let tiers = plugin_tiers(config, store).await?;
+    let tiers = plugins::Tiers::read(config, store).await?;
     let approvals = plugin_approvals(store).await?;
     let plugins = Arc::new(
         Plugins::new(
@@ -414,38 +412,6 @@ pub async fn plugin_approvals(
             (a.name, approved)
         })
         .collect())
-}
-
-/// The tier of each plugin: the installation's stored decisions, then the
-/// configuration.
-pub async fn plugin_tiers(config: &Config, store: &Store) -> anyhow::Result<plugins::Tiers> {
-    let stored = store
-        .plugin_policies()
-        .await
-        .context("cannot read the plugin policies")?;
-    Ok(plugins::Tiers::new(
-        config.plugin_isolation,
-        config
-            .plugin_settings
-            .iter()
-            .filter_map(|(name, s)| s.isolation.map(|i| (name.clone(), i))),
-        stored
-            .iter()
-            .filter_map(|p| p.isolation.map(|i| (p.name.clone(), i))),
-        plugins::worker::WorkerSettings::from_config(config),
-    )
-    .with_notes(stored.into_iter().map(|p| {
-        (
-            p.name,
-            plugins::PolicyNote {
-                decided_by: p.decided_by,
-                reason: p.reason,
-                updated_at: p.updated_at,
-                interrupted_call: p.interrupted_call,
-                interrupted_at: p.interrupted_at,
-            },
-        )
-    })))
 }
 
 /// Creates (or reuses) a platform admin with `email` and returns a fresh API

@@ -37,10 +37,11 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::RootCertStore;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use crate::config::{SmtpConfig, SmtpTls};
-use crate::state::AppState;
-use crate::store::OutboxMail;
+use crate::secretbox::SecretBox;
+use crate::store::{OutboxMail, Store};
 
 /// How long connecting may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -142,18 +143,18 @@ pub fn sealing_context(recipient: &str) -> String {
 
 /// Sends queued mail until `shutdown` resolves.
 pub async fn run(
-    state: AppState,
+    store: Store,
+    secrets: Arc<SecretBox>,
+    queued: Arc<Notify>,
     mailer: Arc<Mailer>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        match state.store.unsent_mail(50).await {
+        match store.unsent_mail(50).await {
             Ok(batch) => {
                 for mut mail in batch {
                     let id = mail.id;
-                    let error = match state
-                        .secrets
-                        .open(&sealing_context(&mail.recipient), &mail.body)
+                    let error = match secrets.open(&sealing_context(&mail.recipient), &mail.body)
                     {
                         Ok(body) => {
                             mail.body = body;
@@ -169,7 +170,7 @@ pub async fn run(
                             tracing::warn!(mail_id = id, error = %e, "mail not sent; will retry")
                         }
                     }
-                    if let Err(e) = state.store.mark_mail(id, error.as_deref()).await {
+                    if let Err(e) = store.mark_mail(id, error.as_deref()).await {
                         tracing::error!(error = %e, "cannot record mail delivery");
                     }
                 }
@@ -177,7 +178,7 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
         }
         tokio::select! {
-            _ = state.mail_queued.notified() => {}
+            _ = queued.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             _ = shutdown.changed() => return,
         }

@@ -190,7 +190,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Plugin(PluginCommand::Uninstall { name, purge }) => {
             let (path, purged) =
-                vigilo_host::plugins::install::uninstall(&config, &name, purge).await?;
+                vigilo_host::plugin_install::uninstall(&config, &name, purge).await?;
             println!("removed {name} ({})", path.display());
             if let Some(entries) = purged {
                 println!("purged its data: {entries} stored entries, and its approval");
@@ -267,7 +267,7 @@ async fn install_plugin(
         let _ = std::io::stdin().lock().read_line(&mut answer);
         matches!(answer.trim(), "y" | "Y" | "yes")
     };
-    let installed = vigilo_host::plugins::install::install(config, bundle, ask).await?;
+    let installed = vigilo_host::plugin_install::install(config, bundle, ask).await?;
     println!(
         "installed {} {} ({}) as {}",
         installed.name,

@@ -1,40 +1,33 @@
-//! `AppState`: what every request handler can reach.
+//! `AppState`: what every request handler can reach — the domain's
+//! [`Context`] (which it dereferences to, so a handler hands `&state` to a
+//! domain function) and the scheduler.
 
+use std::ops::Deref;
 use std::sync::Arc;
-
-use tokio::sync::Notify;
 
 use crate::audit::checkpoint::Signer;
 use crate::config::Config;
-use crate::integrations::Integrations;
+use crate::domain::Context;
 use crate::plugins::Plugins;
+use crate::scheduler::Scheduler;
+use crate::secretbox::SecretBox;
 use crate::store::Store;
 
 /// Shared server state. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// The configuration the server started with.
-    pub config: Arc<Config>,
-    /// Base URL for links sent to users, without a trailing slash.
-    pub public_url: String,
-    /// Woken when mail is queued, so the mailer sends it promptly.
-    pub mail_queued: Arc<Notify>,
-    /// Signs audit checkpoints.
-    pub signer: Arc<Signer>,
-    /// The plugin registry.
-    pub plugins: Arc<Plugins>,
-    /// Integration adapters' runtime.
-    pub integrations: Integrations,
+    /// What the domain's functions work with.
+    pub domain: Context,
     /// The periodic task scheduler.
-    pub scheduler: Arc<crate::scheduler::Scheduler>,
-    /// Seals secrets kept in the database (integration settings, queued
-    /// mail).
-    pub secrets: Arc<crate::secretbox::SecretBox>,
-    /// Becomes `true` when the server begins to shut down: long polls end
-    /// at once instead of holding the process open.
-    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    pub scheduler: Arc<Scheduler>,
+}
+
+impl Deref for AppState {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.domain
+    }
 }
 
 impl AppState {
@@ -46,44 +39,27 @@ impl AppState {
         store: Store,
         plugins: Arc<Plugins>,
         signer: Arc<Signer>,
-        secrets: Arc<crate::secretbox::SecretBox>,
+        secrets: Arc<SecretBox>,
         public_url: String,
     ) -> Self {
-        let integrations = Integrations::new(
-            store.clone(),
-            plugins.clone(),
-            secrets.clone(),
-            crate::outbound::Policy::from_config(&config),
-        );
-        let scheduler = Arc::new(crate::scheduler::Scheduler::new(
-            store.clone(),
-            plugins.clone(),
-            signer.clone(),
-            integrations.clone(),
-            &config,
+        let domain = Context::new(config, store, plugins, signer, secrets, public_url);
+        let scheduler = Arc::new(Scheduler::new(
+            domain.store.clone(),
+            domain.plugins.clone(),
+            domain.signer.clone(),
+            domain.integrations.clone(),
+            &domain.config,
         ));
-        AppState {
-            store,
-            integrations,
-            scheduler,
-            public_url,
-            config: Arc::new(config),
-            mail_queued: Arc::new(Notify::new()),
-            signer,
-            plugins,
-            secrets,
-            stopping: Arc::new(tokio::sync::watch::channel(false).0),
-        }
+        AppState { domain, scheduler }
+    }
+}
+
+impl crate::domain::Reach for AppState {
+    fn store(&self) -> &Store {
+        &self.domain.store
     }
 
-    /// Whether the server has begun to shut down.
-    pub fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
-    }
-
-    /// Resolves once the server begins to shut down (at once if it has).
-    pub async fn stopped(&self) {
-        let mut rx = self.stopping.subscribe();
-        let _ = rx.wait_for(|stopping| *stopping).await;
+    fn plugins(&self) -> &Arc<Plugins> {
+        &self.domain.plugins
     }
 }

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use serde_json::json;
 use vigilo_host::audit::checkpoint::Signer;
-use vigilo_host::audit::{self, Actor, ChainAppender, NewEvent};
+use vigilo_host::audit::{Actor, NewEvent};
+use vigilo_host::store::audit::{self, ChainAppender};
 use vigilo_host::store::Store;
 
 fn env(name: &str, default: usize) -> usize {

@@ -17,7 +17,8 @@ async fn hold_the_chain(
     store: &vigilo_host::store::Store,
     access: &vigilo_host::domain::authz::Access,
 ) -> vigilo_host::store::WriteTx {
-    use vigilo_host::audit::{self, NewEvent};
+    use vigilo_host::audit::NewEvent;
+    use vigilo_host::store::audit;
     let mut hold = store.begin_write().await.unwrap();
     let event = NewEvent::new(
         Some(access.workspace.id),

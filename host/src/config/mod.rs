@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod env;
+mod isolation;
 mod validate;
 
-pub use crate::plugins::Isolation;
+pub use isolation::Isolation;
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -17,7 +17,7 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::ChainReport;
 use crate::audit::AuditEvent;
 use crate::domain::authz::{Access, Caller, Permission};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::audit::Verification;
 use crate::store::{format_time, parse_time, Store};
 
@@ -134,7 +134,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// Waits one poll interval, or ends the wait with
 /// [`DomainError::ShuttingDown`] as soon as the server begins to stop, so a
 /// long poll never holds a stopping server open.
-async fn pause(state: &AppState) -> DomainResult<()> {
+async fn pause(state: &Context) -> DomainResult<()> {
     tokio::select! {
         _ = tokio::time::sleep(POLL) => Ok(()),
         _ = state.stopped() => Err(DomainError::ShuttingDown),
@@ -142,7 +142,7 @@ async fn pause(state: &AppState) -> DomainResult<()> {
 }
 
 /// Events of the workspace's chain (needs `audit.read`).
-pub async fn events(state: &AppState, access: &Access, q: &EventQuery) -> DomainResult<EventPage> {
+pub async fn events(state: &Context, access: &Access, q: &EventQuery) -> DomainResult<EventPage> {
     access.require(Permission::AuditRead)?;
     let (limit, wait) = q.limits()?;
     if q.cursor.is_some() || q.chain.is_some() {
@@ -197,7 +197,7 @@ fn parse_cursor(s: &str) -> DomainResult<BTreeMap<i64, i64>> {
 /// Events of every chain, the installation's and each workspace's
 /// (platform admins).
 pub async fn all_events(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     q: &EventQuery,
 ) -> DomainResult<AllEventPage> {
@@ -263,7 +263,7 @@ fn log_report(r: &ChainReport) {
 /// Verifies the workspace's chain, from its newest matching checkpoint or
 /// (`full`) from the start (needs `audit.read`), and records the result as
 /// the chain's latest verification.
-pub async fn verify(state: &AppState, access: &Access, full: bool) -> DomainResult<ChainReport> {
+pub async fn verify(state: &Context, access: &Access, full: bool) -> DomainResult<ChainReport> {
     access.require(Permission::AuditRead)?;
     let report = state
         .store
@@ -279,7 +279,7 @@ pub async fn verify(state: &AppState, access: &Access, full: bool) -> DomainResu
 
 /// The workspace chain's latest verification, by anyone (needs `audit.read`).
 pub async fn last_verification(
-    state: &AppState,
+    state: &Context,
     access: &Access,
 ) -> DomainResult<Option<Verification>> {
     access.require(Permission::AuditRead)?;
@@ -288,7 +288,7 @@ pub async fn last_verification(
 
 /// Every chain's latest verification, by chain (platform admins).
 pub async fn last_verifications(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
 ) -> DomainResult<Vec<(i64, Option<Verification>)>> {
     caller.require_platform_admin("read every audit chain")?;
@@ -301,7 +301,7 @@ pub async fn last_verifications(
 
 /// Verifies every chain (platform admins).
 pub async fn verify_all(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     full: bool,
 ) -> DomainResult<Vec<ChainReport>> {
@@ -321,14 +321,14 @@ pub async fn verify_all(
 }
 
 /// The workspace chain's signed checkpoints (needs `audit.read`).
-pub async fn checkpoints(state: &AppState, access: &Access) -> DomainResult<Vec<Checkpoint>> {
+pub async fn checkpoints(state: &Context, access: &Access) -> DomainResult<Vec<Checkpoint>> {
     access.require(Permission::AuditRead)?;
     Ok(state.store.checkpoints(access.workspace.id).await?)
 }
 
 /// Signs the workspace chain's head now (needs `audit.read`); None when the
 /// chain is empty.
-pub async fn checkpoint(state: &AppState, access: &Access) -> DomainResult<Option<Checkpoint>> {
+pub async fn checkpoint(state: &Context, access: &Access) -> DomainResult<Option<Checkpoint>> {
     access.require(Permission::AuditRead)?;
     Ok(state
         .store
@@ -337,7 +337,7 @@ pub async fn checkpoint(state: &AppState, access: &Access) -> DomainResult<Optio
 }
 
 /// Every chain's checkpoints (platform admins).
-pub async fn all_checkpoints(state: &AppState, caller: &Caller) -> DomainResult<Vec<Checkpoint>> {
+pub async fn all_checkpoints(state: &Context, caller: &Caller) -> DomainResult<Vec<Checkpoint>> {
     caller.require_platform_admin("export every audit checkpoint")?;
     let mut all = Vec::new();
     for chain in state.store.chain_ids().await? {
@@ -347,7 +347,7 @@ pub async fn all_checkpoints(state: &AppState, caller: &Caller) -> DomainResult<
 }
 
 /// Signs the head of every chain now (platform admins).
-pub async fn checkpoint_all(state: &AppState, caller: &Caller) -> DomainResult<Vec<Checkpoint>> {
+pub async fn checkpoint_all(state: &Context, caller: &Caller) -> DomainResult<Vec<Checkpoint>> {
     caller.require_platform_admin("sign every audit chain")?;
     Ok(state.store.checkpoint_all(&state.signer).await?)
 }
@@ -372,7 +372,7 @@ pub struct CheckpointExport {
 }
 
 /// `checkpoints` as an export, with this server's public key.
-pub fn export(state: &AppState, checkpoints: Vec<Checkpoint>) -> CheckpointExport {
+pub fn export(state: &Context, checkpoints: Vec<Checkpoint>) -> CheckpointExport {
     let key = state.signer.verifying_key();
     CheckpointExport {
         algorithm: "ed25519",
@@ -466,7 +466,7 @@ fn until_time(until: Option<&str>) -> DomainResult<Option<String>> {
 /// The workspace's events newest first, filtered like [`events`], between
 /// `q.since` and `until`, older than `before` (needs `audit.read`).
 pub async fn newest_first(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     q: &EventQuery,
     until: Option<&str>,
@@ -489,7 +489,7 @@ pub async fn newest_first(
 /// One chain's events newest first, for a platform admin (chain 0 is the
 /// installation's).
 pub async fn newest_first_of_chain(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     chain: i64,
     q: &EventQuery,

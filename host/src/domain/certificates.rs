@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::{record, validate, DomainError, DomainResult};
 use crate::certs::parse_pem;
 use crate::domain::authz::{Access, Permission};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, format_time, Certificate};
 
 /// The longest "expiring within" filter, in days.
@@ -20,7 +20,7 @@ pub const MAX_WITHIN_DAYS: i64 = 36_500;
 /// `expiring_within`, only those that expire within that many days
 /// (already expired ones included). Needs `workspace.read`.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     expiring_within: Option<i64>,
 ) -> DomainResult<Vec<Certificate>> {
@@ -45,7 +45,7 @@ pub async fn list(
 }
 
 /// One certificate (needs `workspace.read`).
-pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<Certificate> {
+pub async fn get(state: &Context, access: &Access, id: i64) -> DomainResult<Certificate> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.certificate(access.workspace.id, id).await?)
 }
@@ -54,7 +54,7 @@ pub async fn get(state: &AppState, access: &Access, id: i64) -> DomainResult<Cer
 /// `cert.manage`). Without a name, the leaf's common name (else its first
 /// SAN, else the start of its fingerprint) names it.
 pub async fn add(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     pem: &str,
     name: Option<&str>,
@@ -107,7 +107,7 @@ pub async fn add(
 }
 
 /// Removes a certificate from the inventory (needs `cert.manage`).
-pub async fn remove(state: &AppState, access: &Access, id: i64) -> DomainResult<Certificate> {
+pub async fn remove(state: &Context, access: &Access, id: i64) -> DomainResult<Certificate> {
     access.require(Permission::CertManage)?;
     let mut tx = state.store.begin_write().await?;
     let cert = store::delete_certificate(&mut tx, access.workspace.id, id).await?;

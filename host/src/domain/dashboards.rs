@@ -18,9 +18,9 @@ use vigilo_sdk::PluginKind;
 
 use super::{record, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
+use crate::domain::Context;
 use crate::plugins::host_api::{HostCalls, Scope};
 use crate::plugins::PluginEntry;
-use crate::state::AppState;
 use crate::store::{self, DashboardWidget};
 
 /// A widget on the dashboard, rendered.
@@ -35,14 +35,14 @@ pub struct Tile {
 }
 
 /// The workspace's dashboard, every widget rendered (needs `workspace.read`).
-pub async fn render(state: &AppState, access: &Access) -> DomainResult<Vec<Tile>> {
+pub async fn render(state: &Context, access: &Access) -> DomainResult<Vec<Tile>> {
     render_only(state, access, None).await
 }
 
 /// As [`render`], only the tile `only` when given (none if there is no
 /// such tile on the dashboard).
 pub async fn render_only(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     only: Option<i64>,
 ) -> DomainResult<Vec<Tile>> {
@@ -114,7 +114,7 @@ pub struct WidgetType {
 }
 
 /// Every widget loaded plugins provide.
-pub fn widget_types(state: &AppState) -> Vec<WidgetType> {
+pub fn widget_types(state: &Context) -> Vec<WidgetType> {
     state
         .plugins
         .registrations(PluginKind::DashboardWidget)
@@ -142,7 +142,7 @@ pub fn widget_types(state: &AppState) -> Vec<WidgetType> {
 /// Appends a widget to the dashboard (needs `dashboard.edit`); its
 /// configuration is checked against the widget's schema.
 pub async fn add_widget(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     widget: &str,
     config: &Value,
@@ -187,7 +187,7 @@ pub async fn add_widget(
 /// when it was added, audited as `dashboard.widget.update` with the options
 /// before and after. The tile shows them at its next refresh.
 pub async fn update_widget(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     id: i64,
     config: &Value,
@@ -234,7 +234,7 @@ pub async fn update_widget(
 /// them); answers the options to store. A refusal names the option
 /// (`config.warn_at`) when it is about one.
 async fn check_config(
-    state: &AppState,
+    state: &Context,
     widget: &str,
     schema: &Value,
     config: &Value,
@@ -306,7 +306,7 @@ async fn check_config(
 
 /// Removes a widget from the dashboard (needs `dashboard.edit`).
 pub async fn remove_widget(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     id: i64,
 ) -> DomainResult<DashboardWidget> {
@@ -327,7 +327,7 @@ pub async fn remove_widget(
 
 /// Puts the widgets in the order of `ids`, which must list every widget on
 /// the dashboard exactly once (needs `dashboard.edit`).
-pub async fn reorder(state: &AppState, access: &Access, ids: &[i64]) -> DomainResult<()> {
+pub async fn reorder(state: &Context, access: &Access, ids: &[i64]) -> DomainResult<()> {
     access.require(Permission::DashboardEdit)?;
     let mut tx = state.store.begin_write().await?;
     let current = store::dashboard_in(&mut tx, access.workspace.id).await?;
@@ -363,7 +363,7 @@ pub async fn reorder(state: &AppState, access: &Access, ids: &[i64]) -> DomainRe
 
 /// Moves widget `id` one place up (`-1`) or down (`+1`) (needs
 /// `dashboard.edit`); moving past either end changes nothing.
-pub async fn move_widget(state: &AppState, access: &Access, id: i64, by: i64) -> DomainResult<()> {
+pub async fn move_widget(state: &Context, access: &Access, id: i64, by: i64) -> DomainResult<()> {
     access.require(Permission::DashboardEdit)?;
     let mut ids: Vec<i64> = state
         .store

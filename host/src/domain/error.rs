@@ -1,6 +1,7 @@
 //! [`DomainError`]: why a domain operation did not happen, in terms the API
 //! and the web pages each turn into their own answer.
 
+use crate::integrations::IntegrationError;
 use crate::plugins::PluginCallError;
 use crate::store::StoreError;
 
@@ -182,6 +183,19 @@ impl From<StoreError> for DomainError {
 impl From<sqlx::Error> for DomainError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()
+    }
+}
+
+impl From<IntegrationError> for DomainError {
+    fn from(e: IntegrationError) -> Self {
+        match e {
+            IntegrationError::Invalid { field, message } => Self::invalid(field, message),
+            IntegrationError::NotReady(message) => Self::Conflict(message),
+            IntegrationError::AdapterMissing(message) => Self::plugin_unavailable(message),
+            IntegrationError::Plugin(e) => Self::from(e),
+            IntegrationError::Store(e) => Self::from(e),
+            IntegrationError::Internal(detail) => Self::Internal(detail),
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use vigilo_sdk::{FieldContext, PluginKind};
 use super::workflow::check_kind;
 use super::{record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
+use crate::domain::Context;
 use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
-use crate::state::AppState;
 use crate::store::{self, CustomField, Workspace};
 
 /// The most custom fields a workspace may have. Every create and update of
@@ -44,10 +44,10 @@ pub struct FieldDefinition {
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub key: String,
     /// Label shown in forms (1–100 characters).
-    #[schema(value_type = crate::http::schemas::Line100)]
+    #[schema(value_type = super::schemas::Line100)]
     pub label: String,
     /// Which kinds carry it: one or more of `change`, `incident`, `task`.
-    #[schema(value_type = Vec<crate::http::schemas::ItemKind>, min_items = 1)]
+    #[schema(value_type = Vec<super::schemas::ItemKind>, min_items = 1)]
     pub applies_to: Vec<String>,
     /// `text`, `number`, `boolean`, `date`, `select`, or a plugin field type
     /// (see `GET /api/v1/field-types`).
@@ -146,7 +146,7 @@ fn builtin_field_type(name: &str) -> (&'static str, &'static str) {
 }
 
 /// Every field type: the built-in ones, then those of loaded plugins.
-pub fn field_types(state: &AppState) -> Vec<FieldTypeInfo> {
+pub fn field_types(state: &Context) -> Vec<FieldTypeInfo> {
     let mut types: Vec<FieldTypeInfo> = BUILTIN_FIELD_TYPES
         .iter()
         .map(|name| {
@@ -181,7 +181,7 @@ pub fn field_types(state: &AppState) -> Vec<FieldTypeInfo> {
 }
 
 /// The workspace's field definitions (needs `workspace.read`).
-pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<CustomField>> {
+pub async fn list(state: &Context, access: &Access) -> DomainResult<Vec<CustomField>> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.custom_fields(access.workspace.id).await?)
 }
@@ -190,7 +190,7 @@ pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<CustomF
 /// built in or provided by a loaded plugin, and the workspace may not have
 /// [`MAX_FIELDS`] already. Audited as `field.create`.
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     definition: &FieldDefinition,
 ) -> DomainResult<CustomField> {
@@ -235,7 +235,7 @@ pub async fn create(
 /// Deletes a field definition (needs `workspace.settings`). Values already
 /// stored on items are kept but no longer validated. Audited as
 /// `field.delete`.
-pub async fn delete(state: &AppState, access: &Access, key: &str) -> DomainResult<CustomField> {
+pub async fn delete(state: &Context, access: &Access, key: &str) -> DomainResult<CustomField> {
     access.require(Permission::WorkspaceSettings)?;
     let mut tx = state.store.begin_write().await?;
     let field = store::delete_custom_field(&mut tx, access.workspace.id, key).await?;
@@ -378,7 +378,7 @@ async fn validate_value(
 }
 
 /// The server's state reaches what the rules need.
-impl Reach for AppState {
+impl Reach for Context {
     fn store(&self) -> &crate::store::Store {
         &self.store
     }

@@ -15,8 +15,8 @@ use vigilo_sdk::Event;
 
 use super::{record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
+use crate::domain::Context;
 use crate::integrations::DeliveryOutcome;
-use crate::state::AppState;
 use crate::store::{self, Delivery, Integration};
 
 /// Audit details of a configuration: its plain settings and which secret
@@ -26,20 +26,20 @@ fn config_details(plain: &Map<String, Value>, sealed: &Map<String, Value>) -> Va
 }
 
 /// The workspace's integrations (needs `workspace.read`).
-pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<Integration>> {
+pub async fn list(state: &Context, access: &Access) -> DomainResult<Vec<Integration>> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.list_integrations(access.workspace.id).await?)
 }
 
 /// One integration (needs `workspace.read`).
-pub async fn get(state: &AppState, access: &Access, name: &str) -> DomainResult<Integration> {
+pub async fn get(state: &Context, access: &Access, name: &str) -> DomainResult<Integration> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.integration(access.workspace.id, name).await?)
 }
 
 /// Adds an integration of `adapter` (needs `integration.manage`).
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     name: &str,
     adapter: &str,
@@ -81,7 +81,7 @@ pub struct IntegrationChanges {
 /// Changes an integration's settings or turns it on or off (needs
 /// `integration.manage`).
 pub async fn update(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     name: &str,
     changes: &IntegrationChanges,
@@ -146,7 +146,7 @@ pub async fn update(
 
 /// Removes an integration (needs `integration.manage`); its delivery log
 /// stays.
-pub async fn delete(state: &AppState, access: &Access, name: &str) -> DomainResult<Integration> {
+pub async fn delete(state: &Context, access: &Access, name: &str) -> DomainResult<Integration> {
     access.require(Permission::IntegrationManage)?;
     let mut tx = state.store.begin_write().await?;
     let integration = store::integration_in(&mut tx, access.workspace.id, name).await?;
@@ -168,7 +168,7 @@ pub async fn delete(state: &AppState, access: &Access, name: &str) -> DomainResu
 /// and the reason, not an error; it is recorded in the delivery log either
 /// way.
 pub async fn test(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     name: &str,
     text: Option<&str>,
@@ -209,7 +209,7 @@ pub async fn test(
 
 /// The integration's delivery log, newest first (needs `workspace.read`).
 pub async fn deliveries(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     name: &str,
     limit: Option<i64>,

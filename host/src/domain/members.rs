@@ -12,13 +12,13 @@ use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission, Role};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, Member, PageAt, WriteTx};
 
 /// A page of the workspace's members, by email (needs `member.read`);
 /// `after` and `before` are emails.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     query: PageQuery<String>,
 ) -> DomainResult<Listed<Member, String>> {
@@ -39,7 +39,7 @@ pub async fn list(
 }
 
 /// Removes the member with `email` (needs `member.remove`).
-pub async fn remove(state: &AppState, access: &Access, email: &str) -> DomainResult<Member> {
+pub async fn remove(state: &Context, access: &Access, email: &str) -> DomainResult<Member> {
     access.require(Permission::MemberRemove)?;
     let email = email.trim().to_ascii_lowercase();
     let mut tx = state.store.begin_write().await?;
@@ -61,7 +61,7 @@ pub async fn remove(state: &AppState, access: &Access, email: &str) -> DomainRes
 /// Gives the member with `email` the built-in `role` or the `custom_role`
 /// (one of the two; needs `role.manage`).
 pub async fn set_role(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     email: &str,
     role: Option<&str>,

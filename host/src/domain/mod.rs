@@ -8,6 +8,13 @@
 //! audit event in it, commits, and returns a typed result or a
 //! [`DomainError`].
 //!
+//! Each function is handed the [`Context`] it works with (the store, the
+//! plugins, the integrations runtime, the secrets, the signer, the mail
+//! queue's bell): never the server's whole state, so nothing of the edges
+//! or the scheduler reaches a rule. What sits above the domain and a rule
+//! needs (the scheduler, to run a task now) is handed in as a trait
+//! ([`tasks::TaskRunner`]).
+//!
 //! Everything that changes state calls these functions: the JSON API
 //! (`http/`), the web pages, the playbook engine and the plugins' host
 //! callbacks. None of them opens a write transaction itself, and only
@@ -19,7 +26,7 @@
 //! | --- | --- |
 //! | [`authz`] | who the caller is ([`Caller`]), what they hold in a workspace ([`Access`]), and the permission checks every function starts with |
 //! | [`work_items`] | the three workflows, creating, editing and moving changes, incidents and tasks |
-//! | [`workflow`] | the three workflows: statuses in order and the moves between them (a leaf every layer may read) |
+//! | [`workflow`] | checking a kind named in a request against the three workflows (the table itself is [`crate::model::workflow`], a leaf every layer may read) |
 //! | [`search`] | finding work items: a kind's list searched, filtered, ordered and paged, and the quick search by number or title |
 //! | [`fields`] | custom field definitions and the validation of their values (built-in types here, plugin types through their plugin) |
 //! | [`workspaces`] | creating workspaces (from templates), their settings, and what a caller can see |
@@ -33,17 +40,19 @@
 //! | [`dashboards`] | rendering a dashboard through its widgets' plugins, adding, removing and ordering widgets |
 //! | [`certificates`] | the certificate inventory |
 //! | [`integrations`] | configuring integrations, test messages and the delivery log |
-//! | [`playbooks`] | playbook definitions, runs and dry runs, and their records |
+//! | [`playbooks`] | playbook definitions, runs and dry runs, and their records; the engine that executes their steps ([`playbooks::engine`]) |
 //! | [`plugins`] | enabling and disabling plugins, and recording the registry's events |
 //! | [`tasks`] | running a periodic task on demand |
 //! | [`audit`] | reading, following and verifying the audit log, and checkpoints |
 //! | [`paging`] | reading long lists (members, invites) a page at a time |
 //! | [`validate`] | input checks shared by every area |
+//! | `schemas` | the input rules many fields share, as the API document's schemas |
 
 pub mod audit;
 pub mod authz;
 pub mod certificates;
 pub mod comments;
+mod context;
 pub mod dashboards;
 mod error;
 pub mod fields;
@@ -56,6 +65,7 @@ pub mod playbooks;
 pub mod plugin_calls;
 pub mod plugins;
 pub mod roles;
+pub(crate) mod schemas;
 pub mod search;
 pub mod sessions;
 pub mod tasks;
@@ -73,6 +83,7 @@ use crate::audit::NewEvent;
 use crate::store::{IdempotencyClaim, WriteTx};
 
 pub use authz::{Access, Caller};
+pub use context::Context;
 pub use error::{DomainError, DomainResult, PluginFailure};
 
 /// What the rules of work items and custom fields reach: the store, and
@@ -94,7 +105,7 @@ pub(crate) async fn record(
     target: impl Into<String>,
     details: Value,
 ) -> DomainResult<()> {
-    crate::audit::append(
+    crate::store::audit::append(
         tx,
         &access.actor(),
         NewEvent::new(Some(access.workspace.id), action, target, details),
@@ -112,7 +123,7 @@ pub(crate) async fn record_installation(
     target: impl Into<String>,
     details: Value,
 ) -> DomainResult<()> {
-    crate::audit::append(
+    crate::store::audit::append(
         tx,
         &caller.actor(),
         NewEvent::new(None, action, target, details),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use crate::plugins::host_api::{ItemsAnswer, ItemsRequest, Workplace};
+use crate::plugins::host_api::{ItemsAnswer, ItemsRequest, Refusal, Workplace};
 use crate::plugins::Plugins;
 use crate::store::{Store, WorkItem, Workspace};
 
@@ -53,8 +53,23 @@ impl Workplace for DomainWork {
         write: bool,
         workspace: Workspace,
         request: ItemsRequest,
-    ) -> BoxFuture<'a, DomainResult<ItemsAnswer>> {
-        Box::pin(work_items(self, plugin, write, workspace, request))
+    ) -> BoxFuture<'a, Result<ItemsAnswer, Refusal>> {
+        Box::pin(async move {
+            work_items(self, plugin, write, workspace, request)
+                .await
+                .map_err(Refusal::from)
+        })
+    }
+}
+
+/// What the domain refused, as a plugin is told it: the sentence of a
+/// refusal, or only that the server failed (the detail is logged).
+impl From<super::DomainError> for Refusal {
+    fn from(e: super::DomainError) -> Self {
+        match e {
+            super::DomainError::Internal(detail) => Refusal::Server(detail),
+            other => Refusal::Asked(other.to_string()),
+        }
     }
 }
 

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::{record_installation, DomainError, DomainResult};
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::Caller;
+use crate::domain::Context;
 use crate::plugins::{EnableError, PluginEntry, PluginEvent, Reason};
-use crate::state::AppState;
 use crate::store::Store;
 
 /// Every plugin the server has seen (with `all`, platform admins only), or
 /// only the loaded ones.
-pub fn list(state: &AppState, caller: &Caller, all: bool) -> DomainResult<Vec<Arc<PluginEntry>>> {
+pub fn list(state: &Context, caller: &Caller, all: bool) -> DomainResult<Vec<Arc<PluginEntry>>> {
     if all {
         caller.require_platform_admin("list plugins that failed to load")?;
     }
@@ -32,7 +32,7 @@ pub fn list(state: &AppState, caller: &Caller, all: bool) -> DomainResult<Vec<Ar
 
 /// The plugin called `name`: the loaded one, or for platform admins the
 /// most recent entry that claimed the name, whatever its state.
-pub fn find(state: &AppState, caller: &Caller, name: &str) -> DomainResult<Arc<PluginEntry>> {
+pub fn find(state: &Context, caller: &Caller, name: &str) -> DomainResult<Arc<PluginEntry>> {
     if let Some(entry) = state.plugins.loaded(name) {
         return Ok(entry);
     }
@@ -56,7 +56,7 @@ pub fn find(state: &AppState, caller: &Caller, name: &str) -> DomainResult<Arc<P
 /// widgets, adapters, tasks and frontend files stop being used until it is
 /// enabled again or the server restarts. Its code stays loaded.
 pub async fn disable(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     name: &str,
 ) -> DomainResult<Arc<PluginEntry>> {
@@ -87,7 +87,7 @@ pub async fn disable(
 /// Puts a plugin that was disabled (by an admin, or after panicking) back
 /// into use (platform admins). Enabling a loaded plugin changes nothing.
 pub async fn enable(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     name: &str,
 ) -> DomainResult<Arc<PluginEntry>> {
@@ -99,7 +99,7 @@ pub async fn enable(
         Err(EnableError::NotFound(message)) => return Err(DomainError::NotFound(message)),
         Err(EnableError::NotEnableable(message)) => return Err(DomainError::Conflict(message)),
     };
-    let recorded = audit::append(
+    let recorded = crate::store::audit::append(
         &mut tx,
         &caller.actor(),
         NewEvent::new(
@@ -129,7 +129,7 @@ pub async fn enable(
 /// the installation's approvals and its audit chain (`plugin.approve`, with
 /// what was added), and a version that was waiting for them is enabled.
 pub async fn approve(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     name: &str,
 ) -> DomainResult<Arc<PluginEntry>> {
@@ -186,7 +186,7 @@ pub async fn record_isolation(
 ) -> DomainResult<()> {
     let mut tx = store.begin_write().await?;
     crate::store::set_plugin_isolation(&mut tx, name, isolation, &actor.label, reason).await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         actor,
         NewEvent::new(
@@ -209,7 +209,7 @@ pub async fn record_isolation(
 /// plugin (a restart, or a new file): the loaded code keeps running where
 /// it runs.
 pub async fn set_tier(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     name: &str,
     isolation: Option<crate::plugins::Isolation>,
@@ -231,7 +231,7 @@ pub async fn set_tier(
         ),
     };
     record_isolation(&state.store, &caller.actor(), name, isolation, &reason).await?;
-    let tiers = crate::plugin_tiers(&state.config, &state.store)
+    let tiers = crate::plugins::Tiers::read(&state.config, &state.store)
         .await
         .map_err(|e| DomainError::Internal(format!("{e:#}")))?;
     state.plugins.replace_tiers(tiers);
@@ -269,7 +269,7 @@ pub async fn record_interrupted_call(
         &found.started_at,
     )
     .await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &actor,
         NewEvent::new(
@@ -336,7 +336,7 @@ pub async fn record_events(
                 )
                 .await?;
             }
-            audit::append(
+            crate::store::audit::append(
                 &mut tx,
                 &Actor::system(),
                 NewEvent::new(None, event.action, event.target.clone(), event.details),
@@ -358,7 +358,7 @@ pub async fn record_events(
 pub async fn purge(store: &Store, name: &str) -> DomainResult<u64> {
     let mut tx = store.begin_write().await?;
     let gone = crate::store::delete_plugin_data(&mut tx, name).await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &Actor::system(),
         NewEvent::new(None, "plugin.purge", name, json!({"stored_entries": gone})),
@@ -396,7 +396,7 @@ pub async fn record_file_change<E>(
         .await
         .map_err(|e| FileChangeError::Record(e.into()))?;
     }
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &Actor::system(),
         NewEvent::new(None, action, plugin.to_owned(), details),

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission, PermissionSet, Role};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, CustomRole};
 
 /// Fails with [`DomainError::Forbidden`] naming the first permission in
@@ -29,7 +29,7 @@ pub fn ensure_grantable(access: &Access, perms: &PermissionSet, what: &str) -> D
 }
 
 /// The workspace's custom roles (needs `workspace.read`).
-pub async fn custom_roles(state: &AppState, access: &Access) -> DomainResult<Vec<CustomRole>> {
+pub async fn custom_roles(state: &Context, access: &Access) -> DomainResult<Vec<CustomRole>> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.list_custom_roles(access.workspace.id).await?)
 }
@@ -49,7 +49,7 @@ pub struct NewRole {
 
 /// Creates a custom role (needs `role.manage`, and every permission it
 /// would hold).
-pub async fn create(state: &AppState, access: &Access, new: &NewRole) -> DomainResult<CustomRole> {
+pub async fn create(state: &Context, access: &Access, new: &NewRole) -> DomainResult<CustomRole> {
     access.require(Permission::RoleManage)?;
     let name = validate::identifier("name", &new.name)?;
     if Role::ALL.iter().any(|r| r.name() == name) {
@@ -86,7 +86,7 @@ pub async fn create(state: &AppState, access: &Access, new: &NewRole) -> DomainR
 
 /// Deletes a custom role that no member holds and no open invite names
 /// (needs `role.manage`).
-pub async fn delete(state: &AppState, access: &Access, name: &str) -> DomainResult<CustomRole> {
+pub async fn delete(state: &Context, access: &Access, name: &str) -> DomainResult<CustomRole> {
     access.require(Permission::RoleManage)?;
     let mut tx = state.store.begin_write().await?;
     let role = store::delete_custom_role(&mut tx, access.workspace.id, name).await?;

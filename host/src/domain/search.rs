@@ -5,7 +5,7 @@
 use super::authz::{Access, Permission};
 use super::workflow::check_kind;
 use super::{DomainError, DomainResult};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, WorkItem};
 
 /// A search of one kind's items, as the web app's lists make it.
@@ -70,7 +70,7 @@ pub(crate) fn check_text(text: &str) -> DomainResult<()> {
 /// A page of the kind's items that `search` matches (needs
 /// `workspace.read`). A page past the last shows the last.
 pub async fn search(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     search: &ItemSearch,
 ) -> DomainResult<ItemSearchPage> {
@@ -188,12 +188,7 @@ pub enum Found {
 
 /// Finds items in the workspace by number (`42`, `#42`) or by text in their
 /// titles, across every kind (needs `workspace.read`).
-pub async fn find(
-    state: &AppState,
-    access: &Access,
-    text: &str,
-    limit: i64,
-) -> DomainResult<Found> {
+pub async fn find(state: &Context, access: &Access, text: &str, limit: i64) -> DomainResult<Found> {
     access.require(Permission::WorkspaceRead)?;
     let text = text.trim();
     check_text(text)?;

@@ -36,9 +36,9 @@ use time::OffsetDateTime;
 use super::{passwords, record_installation, validate, DomainError, DomainResult};
 use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::Caller;
+use crate::domain::Context;
 use crate::secretbox::SecretBox;
 use crate::secrets;
-use crate::state::AppState;
 use crate::store::{self, format_time, parse_time, Session, Store, User};
 
 mod devices;
@@ -166,7 +166,7 @@ fn locked(minutes: i64) -> DomainError {
 
 /// Signs a person in with email and password, or says why not (the same
 /// words for an unknown email as for a wrong password).
-pub async fn sign_in(state: &AppState, attempt: &SignIn) -> DomainResult<Started> {
+pub async fn sign_in(state: &Context, attempt: &SignIn) -> DomainResult<Started> {
     let email = attempt.email.trim().to_ascii_lowercase();
     let now = OffsetDateTime::now_utc();
     let found = if email.is_empty() {
@@ -232,7 +232,7 @@ pub async fn sign_in(state: &AppState, attempt: &SignIn) -> DomainResult<Started
 /// Counts one attempt on every scope, in one transaction; returns the
 /// highest count.
 async fn count_attempt(
-    state: &AppState,
+    state: &Context,
     scopes: &[Scope],
     now: OffsetDateTime,
 ) -> DomainResult<i64> {
@@ -260,13 +260,13 @@ async fn count_attempt(
 /// Records a failed sign-in (already counted), waits once failures pile
 /// up, and returns the refusal to show.
 async fn failed(
-    state: &AppState,
+    state: &Context,
     email: &str,
     failures: i64,
     client: &str,
 ) -> DomainResult<DomainError> {
     let mut tx = state.store.begin_write().await?;
-    crate::audit::append(
+    crate::store::audit::append(
         &mut tx,
         &Actor::system(),
         NewEvent::new(
@@ -293,7 +293,7 @@ async fn failed(
 /// the browser), giving back the counts the sign-in attempt took on
 /// `scopes`.
 async fn start_counted(
-    state: &AppState,
+    state: &Context,
     user: User,
     client: &str,
     user_agent: &str,
@@ -350,7 +350,7 @@ async fn start_counted(
 /// Begins a session for `user` who has just proven who they are another
 /// way (an invite accepted in the browser).
 pub async fn start(
-    state: &AppState,
+    state: &Context,
     user: User,
     client: &str,
     user_agent: &str,
@@ -384,7 +384,7 @@ pub async fn unlock(store: &Store, secrets: &SecretBox, email: &str) -> DomainRe
     let mut tx = store.begin_write().await?;
     let mut cleared = store::clear_failures(&mut tx, &account_scope(&email)).await?;
     cleared += store::clear_failures_with_prefix(&mut tx, &device_scope_prefix(user.id)).await?;
-    crate::audit::append(
+    crate::store::audit::append(
         &mut tx,
         &Actor::system(),
         NewEvent::new(
@@ -454,12 +454,12 @@ pub async fn resolve(
 }
 
 /// Ends the caller's current session ("Sign out").
-pub async fn sign_out(state: &AppState, current: &Current) -> DomainResult<()> {
+pub async fn sign_out(state: &Context, current: &Current) -> DomainResult<()> {
     end(state, &current.caller, current.session.id, "signed_out").await
 }
 
 /// Ends one of the caller's sessions (from the list of their sessions).
-pub async fn end(state: &AppState, caller: &Caller, id: i64, reason: &str) -> DomainResult<()> {
+pub async fn end(state: &Context, caller: &Caller, id: i64, reason: &str) -> DomainResult<()> {
     let mut tx = state.store.begin_write().await?;
     let session = store::end_session(&mut tx, caller.user.id, id).await?;
     record_installation(
@@ -475,7 +475,7 @@ pub async fn end(state: &AppState, caller: &Caller, id: i64, reason: &str) -> Do
 }
 
 /// The caller's open sessions, newest first.
-pub async fn list(state: &AppState, caller: &Caller) -> DomainResult<Vec<Session>> {
+pub async fn list(state: &Context, caller: &Caller) -> DomainResult<Vec<Session>> {
     Ok(state
         .store
         .open_sessions(caller.user.id, &store::now())
@@ -489,7 +489,7 @@ pub async fn set_password(store: &Store, user: &User, password: &str) -> DomainR
     let hash = passwords::hash_off_executor(password.to_owned()).await?;
     let mut tx = store.begin_write().await?;
     store::set_password_hash(&mut tx, user.id, &hash).await?;
-    crate::audit::append(
+    crate::store::audit::append(
         &mut tx,
         &Actor::system(),
         NewEvent::new(
@@ -509,7 +509,7 @@ pub async fn set_password(store: &Store, user: &User, password: &str) -> DomainR
 /// someone who joined with the CLI alone has none yet and sets their first
 /// one here (through an API token), so they can sign in to the web app.
 pub async fn change_password(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     current: Option<&str>,
     new: &str,
@@ -557,7 +557,7 @@ pub async fn change_password(
 }
 
 /// Changes the caller's display name.
-pub async fn rename(state: &AppState, caller: &Caller, name: &str) -> DomainResult<String> {
+pub async fn rename(state: &Context, caller: &Caller, name: &str) -> DomainResult<String> {
     let name = validate::text("name", name, 100)?;
     let mut tx = state.store.begin_write().await?;
     store::set_user_name(&mut tx, caller.user.id, &name).await?;

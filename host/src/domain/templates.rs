@@ -15,7 +15,7 @@ use super::fields::FieldDefinition;
 use super::playbooks::PlaybookDefinition;
 use super::{record_installation, validate, DomainError, DomainResult};
 use crate::domain::authz::{Caller, PermissionSet, Role};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, Template};
 
 /// Current version of the snapshot document.
@@ -51,13 +51,13 @@ pub struct Snapshot {
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRole {
     /// Name (unique among the snapshot's custom roles).
-    #[schema(value_type = crate::http::schemas::CustomRoleName)]
+    #[schema(value_type = super::schemas::CustomRoleName)]
     pub name: String,
     /// Built-in role it is based on.
     #[schema(value_type = crate::domain::authz::Role)]
     pub base_role: String,
     /// Permissions it holds.
-    #[schema(value_type = Vec<crate::http::schemas::PermissionName>)]
+    #[schema(value_type = Vec<super::schemas::PermissionName>)]
     pub permissions: Vec<String>,
 }
 
@@ -144,12 +144,12 @@ pub struct TemplateWithSnapshot {
 }
 
 /// Every template, by name.
-pub async fn list(state: &AppState) -> DomainResult<Vec<Template>> {
+pub async fn list(state: &Context) -> DomainResult<Vec<Template>> {
     Ok(state.store.list_templates().await?)
 }
 
 /// One template with its snapshot.
-pub async fn get(state: &AppState, name: &str) -> DomainResult<TemplateWithSnapshot> {
+pub async fn get(state: &Context, name: &str) -> DomainResult<TemplateWithSnapshot> {
     let template = state.store.template_by_name(name).await?;
     let snapshot = Snapshot::from_value(template.snapshot.clone()).map_err(|e| {
         DomainError::Internal(format!(
@@ -172,7 +172,7 @@ pub struct NewTemplate {
 
 /// Stores a workspace export as a template (platform admins only).
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     new: NewTemplate,
 ) -> DomainResult<TemplateWithSnapshot> {
@@ -213,7 +213,7 @@ pub async fn create(
 
 /// Deletes a template (platform admins only). Workspaces made from it are
 /// unaffected.
-pub async fn delete(state: &AppState, caller: &Caller, name: &str) -> DomainResult<()> {
+pub async fn delete(state: &Context, caller: &Caller, name: &str) -> DomainResult<()> {
     caller.require_platform_admin("delete workspace templates")?;
     let mut tx = state.store.begin_write().await?;
     store::delete_template(&mut tx, name).await?;

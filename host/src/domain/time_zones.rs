@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::authz::Caller;
 use super::{record_installation, DomainError, DomainResult};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store;
 
 /// The zones one may choose, one IANA name a line (the areas' zones, and
@@ -24,7 +24,7 @@ pub fn known(name: &str) -> bool {
 
 /// Sets the zone `caller` reads times in: an IANA name from [`all`], or
 /// empty for their browser's. Audited as `user.time_zone`.
-pub async fn choose(state: &AppState, caller: &Caller, zone: &str) -> DomainResult<Option<String>> {
+pub async fn choose(state: &Context, caller: &Caller, zone: &str) -> DomainResult<Option<String>> {
     let zone = zone.trim();
     let zone = (!zone.is_empty()).then_some(zone);
     if let Some(zone) = zone {

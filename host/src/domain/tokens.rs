@@ -8,16 +8,16 @@
 use serde_json::json;
 
 use super::{record_installation, validate, DomainError, DomainResult};
-use crate::audit::{self, Actor, NewEvent};
+use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::Caller;
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, Store, TokenCreated, TokenInfo};
 
 /// The longest lifetime a token may be given (ten years).
 pub const MAX_TOKEN_LIFETIME: u64 = 10 * 366 * 86_400;
 
 /// The caller's tokens, newest first.
-pub async fn list(state: &AppState, caller: &Caller) -> DomainResult<Vec<TokenInfo>> {
+pub async fn list(state: &Context, caller: &Caller) -> DomainResult<Vec<TokenInfo>> {
     Ok(state.store.list_tokens(caller.user.id).await?)
 }
 
@@ -32,7 +32,7 @@ pub struct NewToken {
 
 /// Creates a token for the caller.
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     new: &NewToken,
 ) -> DomainResult<TokenCreated> {
@@ -70,7 +70,7 @@ pub async fn create(
 
 /// Revokes one of the caller's tokens; requests with it are refused from
 /// then on.
-pub async fn revoke(state: &AppState, caller: &Caller, id: i64) -> DomainResult<TokenInfo> {
+pub async fn revoke(state: &Context, caller: &Caller, id: i64) -> DomainResult<TokenInfo> {
     let mut tx = state.store.begin_write().await?;
     let info = store::revoke_token(&mut tx, caller.user.id, id).await?;
     record_installation(
@@ -108,7 +108,7 @@ pub async fn create_admin(
         }
     };
     let token = store::insert_token(&mut tx, user.id, "create-admin", None).await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &Actor::system(),
         NewEvent::new(None, "admin.create", &email, json!({"user_id": user.id, "token_id": token.info.id, "token_prefix": token.info.prefix})),

@@ -12,9 +12,9 @@ use serde_json::{json, Map, Value};
 use super::templates::{Snapshot, SnapshotRole, SNAPSHOT_SCHEMA_VERSION};
 use super::{fields::FieldDefinition, playbooks::PlaybookDefinition};
 use super::{validate, DomainError, DomainResult};
-use crate::audit::{self, NewEvent};
+use crate::audit::NewEvent;
 use crate::domain::authz::{Access, Caller, Permission, Role};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, Workspace};
 
 /// A workspace a caller can see, with their role there (None for a
@@ -29,7 +29,7 @@ pub struct Visible {
 
 /// The workspaces `caller` can see: a platform admin sees every workspace,
 /// others the ones they are members of.
-pub async fn visible(state: &AppState, caller: &Caller) -> DomainResult<Vec<Visible>> {
+pub async fn visible(state: &Context, caller: &Caller) -> DomainResult<Vec<Visible>> {
     let mine = state.store.memberships_of(caller.user.id).await?;
     let all = state.store.list_all_workspaces().await?;
     Ok(all
@@ -66,7 +66,7 @@ pub struct NewWorkspace {
 
 /// Creates a workspace (platform admins only), optionally from a template.
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     caller: &Caller,
     new: &NewWorkspace,
 ) -> DomainResult<Workspace> {
@@ -122,13 +122,13 @@ pub async fn create(
     }
     let details = json!({"name": name, "region": region, "template": new.template});
     let actor = caller.actor();
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &actor,
         NewEvent::new(None, "workspace.create", &slug, details.clone()),
     )
     .await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &actor,
         NewEvent::new(Some(workspace.id), "workspace.create", &slug, details),
@@ -190,7 +190,7 @@ fn check_known_setting(key: &str, value: &Value) -> DomainResult<()> {
 /// `holidays` (needs `workspace.settings`); returns every setting after the
 /// change.
 pub async fn write_setting(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     key: &str,
     value: Option<Value>,
@@ -228,7 +228,7 @@ pub async fn write_setting(
     };
     let settings = Value::Object(settings);
     store::update_settings(&mut tx, workspace.id, &settings).await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &access.actor(),
         NewEvent::new(Some(workspace.id), action, key, details),
@@ -240,7 +240,7 @@ pub async fn write_setting(
 
 /// The workspace's structural configuration (needs `workspace.export`):
 /// what `workspace export` prints and a template stores.
-pub async fn export(state: &AppState, access: &Access) -> DomainResult<Snapshot> {
+pub async fn export(state: &Context, access: &Access) -> DomainResult<Snapshot> {
     access.require(Permission::WorkspaceExport)?;
     let roles = state.store.list_custom_roles(access.workspace.id).await?;
     let as_map = |v: &Value| match v {

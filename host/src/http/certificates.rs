@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use super::schemas::Line200;
 use crate::certs::days_left;
 use crate::domain::authz::Permission;
 use crate::domain::certificates;
+use crate::domain::schemas::Line200;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::Certificate;

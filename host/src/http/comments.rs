@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
-use super::schemas::CommentText;
 use crate::domain::authz::Permission;
 use crate::domain::comments;
+use crate::domain::schemas::CommentText;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::comments::Comment;

@@ -12,9 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use super::schemas::Line2000;
 use crate::domain::authz::Permission;
 use crate::domain::integrations::{self, IntegrationChanges};
+use crate::domain::schemas::Line2000;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::integrations::{AdapterInfo, DeliveryOutcome};
 use crate::state::AppState;

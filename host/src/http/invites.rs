@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, MaybePrincipal, Principal};
-use super::schemas::{Email, Line100};
 use crate::domain::authz::{Permission, Role};
 use crate::domain::invites::{self, Acceptance, Accepted, BulkReport, InviteCreated, NewInvite};
 use crate::domain::paging::PageQuery;
+use crate::domain::schemas::{Email, Line100};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::Invite;

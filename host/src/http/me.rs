@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
-use super::schemas::Line100;
+use crate::domain::schemas::Line100;
 use crate::domain::sessions;
 use crate::domain::tokens::{self, NewToken};
 use crate::error::{ApiResult, ErrorBody};

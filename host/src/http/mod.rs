@@ -22,7 +22,6 @@ mod playbooks;
 mod plugins;
 mod roles;
 mod scheduler;
-pub(crate) mod schemas;
 pub mod wire;
 mod work_items;
 mod workspaces;
@@ -98,7 +97,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
     document_common_answers(&mut doc);
     document_idempotency_keys(&mut doc);
     let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document is JSON");
-    schemas::state_input_rules(&mut doc);
+    crate::domain::schemas::state_input_rules(&mut doc);
     audit::leave_out_every_chain_parameters(&mut doc);
     (router, doc)
 }
@@ -409,6 +408,6 @@ struct Health {
 async fn health() -> Json<Health> {
     Json(Health {
         status: "ok",
-        version: crate::VIGILO_VERSION,
+        version: crate::plugins::VIGILO_VERSION,
     })
 }

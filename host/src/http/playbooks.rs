@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use crate::domain::authz::Permission;
+use crate::domain::playbooks::engine::{Step, StepResult};
 use crate::domain::playbooks::{self, PlaybookDefinition};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::playbooks::{Step, StepResult};
 use crate::state::AppState;
 use crate::store::{Playbook, PlaybookRun};
 

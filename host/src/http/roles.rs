@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
-use super::schemas::{CustomRoleName, PermissionName};
 use crate::domain::authz::{Permission, Role};
 use crate::domain::roles::{self, NewRole};
+use crate::domain::schemas::{CustomRoleName, PermissionName};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::CustomRole;

@@ -34,7 +34,7 @@ async fn list_tasks(
     principal: Principal,
 ) -> ApiResult<Json<TaskList>> {
     Ok(Json(TaskList {
-        tasks: tasks::list(&state, &principal.caller, 5).await?,
+        tasks: tasks::list(&state, &*state.scheduler, &principal.caller, 5).await?,
     }))
 }
 
@@ -80,6 +80,6 @@ async fn run_task_now(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<TaskRun>> {
     Ok(Json(
-        tasks::run_now(&state, &principal.caller, &name).await?,
+        tasks::run_now(&state, state.scheduler.clone(), &principal.caller, &name).await?,
     ))
 }

@@ -14,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
-use super::schemas::{ItemKind, ItemStatus, Line200};
 use crate::domain::authz::Permission;
 use crate::domain::fields::{self, FieldDefinition};
+use crate::domain::schemas::{ItemKind, ItemStatus, Line200};
 use crate::domain::work_items::{self, ItemChanges, NewItem};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;

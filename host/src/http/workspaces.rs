@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, Principal};
-use super::schemas::{Line100, Line32};
 use crate::domain::authz::{Permission, Role};
+use crate::domain::schemas::{Line100, Line32};
 use crate::domain::templates::{self, NewTemplate, Snapshot, TemplateWithSnapshot};
 use crate::domain::workspaces::{self, NewWorkspace};
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -40,7 +40,6 @@ mod calls;
 mod entry;
 pub mod forensics;
 pub mod host_api;
-pub mod install;
 mod label;
 mod load;
 pub mod metrics;
@@ -56,3 +55,7 @@ pub use entry::{FileSignature, PluginEntry, PluginEvent, Source, State, BUILTIN_
 pub use load::{is_library_name, load_file, load_file_with, LoadOptions, Loaded, Reason, Skip};
 pub use registry::{EnableError, Plugins};
 pub use tier::{Isolation, PluginLink, PolicyNote, Tier, TierSource, Tiers};
+
+/// The running server's version, against which plugins' `compatible_with`
+/// is checked.
+pub const VIGILO_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -16,48 +16,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use anyhow::Context;
+use serde::Serialize;
 use vigilo_sdk::loader::PluginHandle;
 
 use super::worker::{WorkerPlugin, WorkerSettings};
-
-/// Where a plugin's code runs.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Isolation {
-    /// Loaded into the server's own process.
-    InProcess,
-    /// In a confined worker process of its own.
-    #[default]
-    Worker,
-}
-
-impl Isolation {
-    /// The wire and config name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Isolation::InProcess => "in_process",
-            Isolation::Worker => "worker",
-        }
-    }
-
-    /// Parses a wire or config name.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "in_process" => Some(Isolation::InProcess),
-            "worker" => Some(Isolation::Worker),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Isolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::config::Config;
+pub use crate::config::Isolation;
+use crate::store::Store;
 
 /// Which setting chose a plugin's tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -132,6 +98,38 @@ impl Default for Tiers {
 }
 
 impl Tiers {
+    /// The tier of each plugin: the installation's stored decisions, then the
+    /// configuration.
+    pub async fn read(config: &Config, store: &Store) -> anyhow::Result<Tiers> {
+        let stored = store
+            .plugin_policies()
+            .await
+            .context("cannot read the plugin policies")?;
+        Ok(Tiers::new(
+            config.plugin_isolation,
+            config
+                .plugin_settings
+                .iter()
+                .filter_map(|(name, s)| s.isolation.map(|i| (name.clone(), i))),
+            stored
+                .iter()
+                .filter_map(|p| p.isolation.map(|i| (p.name.clone(), i))),
+            WorkerSettings::from_config(config),
+        )
+        .with_notes(stored.into_iter().map(|p| {
+            (
+                p.name,
+                PolicyNote {
+                    decided_by: p.decided_by,
+                    reason: p.reason,
+                    updated_at: p.updated_at,
+                    interrupted_call: p.interrupted_call,
+                    interrupted_at: p.interrupted_at,
+                },
+            )
+        })))
+    }
+
     /// Every plugin in `isolation`, chosen by `source` (`Default` or
     /// `Manual`).
     pub fn all(isolation: Isolation, source: TierSource) -> Self {

@@ -443,3 +443,13 @@ impl Scheduler {
         Ok(due.as_deref().and_then(parse_time))
     }
 }
+
+impl crate::domain::tasks::TaskRunner for Scheduler {
+    fn schedule_overridden(&self, task: &str) -> bool {
+        Scheduler::schedule_overridden(self, task)
+    }
+
+    async fn run_now(self: Arc<Self>, task: String) -> StoreResult<Option<TaskRun>> {
+        Scheduler::run_now(&self, &task).await
+    }
+}

@@ -6,7 +6,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-use super::{StoreError, StoreResult};
+use anyhow::Context;
+
+use super::{Store, StoreError, StoreResult};
+use crate::config::{self, Config};
 
 /// The page cache of SQLite's write connection, in KiB: the pages a write
 /// touches (index leaves, chain heads, recent rows) stay in it.
@@ -79,4 +82,23 @@ pub(super) fn sqlite_url(url: &str) -> StoreResult<String> {
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
     })
+}
+
+impl Store {
+    /// Connects to the database `config` names and applies every migration
+    /// it lacks, logging each one applied.
+    pub async fn open(config: &Config) -> anyhow::Result<Store> {
+        let url = config.effective_database_url();
+        let store = Store::connect(&url, config.database_max_connections)
+            .await
+            .with_context(|| format!("cannot open the database {}", config::redact_url(&url)))?;
+        let applied = store
+            .migrate()
+            .await
+            .context("cannot migrate the database")?;
+        for name in applied {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        Ok(store)
+    }
 }

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::{now, now_plus, Keyset, Page, PageAt, Store, StoreError, StoreResult};
-use crate::domain::authz::Role;
+use crate::model::roles::Role;
 use crate::secrets;
 
 /// An invite as listed (never its accept token).
@@ -349,7 +349,7 @@ pub struct OutboxMail {
     pub recipient: String,
     /// Subject line.
     pub subject: String,
-    /// Body as stored: sealed (see [`crate::mail::sealing_context`]); it
+    /// Body as stored: sealed to its recipient by the mailer; it
     /// holds an accept link once opened, so never log it.
     pub body: String,
 }

@@ -40,10 +40,9 @@ use std::sync::Arc;
 
 use sqlx::any::AnyConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool};
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use crate::clock::{format_time, now, now_plus, parse_time};
 pub use batch::{ItemCreate, MAX_BATCH};
 pub use certificates::*;
 use connect::{pool_options, sqlite_pool, sqlite_url, READER_CACHE_KIB, WRITER_CACHE_KIB};
@@ -471,37 +470,6 @@ impl Store {
     }
 }
 
-/// The stored time format: RFC 3339, UTC, microseconds, `Z`.
-const TIME_FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
-
-/// Formats a time the way the store keeps it.
-pub fn format_time(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(TIME_FORMAT)
-        .expect("a UTC time always formats")
-}
-
-/// The current time, formatted for the store.
-pub fn now() -> String {
-    format_time(OffsetDateTime::now_utc())
-}
-
-/// `now + seconds`, formatted for the store.
-pub fn now_plus(seconds: i64) -> String {
-    format_time(OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
-}
-
-/// Parses a stored (or any RFC 3339) time.
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    // In UTC, so that a time the parser accepts but UTC cannot hold (such
-    // as 9999-12-31T23:59:59-00:01) is refused here, not a panic later.
-    OffsetDateTime::parse(s, &Rfc3339)
-        .ok()?
-        .checked_to_offset(UtcOffset::UTC)
-}
-
 /// Returns the JSON text of a stored JSON column as a value.
 pub(crate) fn json_column(text: &str, what: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
@@ -510,18 +478,6 @@ pub(crate) fn json_column(text: &str, what: &str) -> StoreResult<serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stored_times_sort_as_strings() {
-        let a = format_time(OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(5));
-        let b = format_time(OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(10));
-        assert_eq!(a, "1970-01-01T00:00:00.000005Z");
-        assert!(a < b);
-        assert_eq!(
-            parse_time(&a).unwrap(),
-            OffsetDateTime::UNIX_EPOCH + time::Duration::microseconds(5)
-        );
-    }
 
     #[test]
     fn sqlite_urls_ask_for_creation() {

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::{now, Store, StoreError, StoreResult, WriteTx};
-use crate::plugins::Isolation;
+use crate::config::Isolation;
 
 /// What the installation decided about one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]

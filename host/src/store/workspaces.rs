@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use utoipa::ToSchema;
 
 use super::{json_column, now, Keyset, Page, PageAt, Store, StoreError, StoreResult};
-use crate::domain::authz::{PermissionSet, Role};
+use crate::model::roles::{PermissionSet, Role};
 
 /// A workspace as stored.
 #[derive(Debug, Clone)]

@@ -139,7 +139,7 @@ fn an_upgrade_asking_for_more_waits_for_approval(db: TestDb) {
             .number("SELECT COUNT(*) FROM plugin_kv WHERE plugin = 'fixture_host_calls'")
     };
     assert_eq!(stored(&server), 1, "the run stored its entry");
-    let (_, purged) = vigilo_tests::block_on(vigilo_host::plugins::install::uninstall(
+    let (_, purged) = vigilo_tests::block_on(vigilo_host::plugin_install::uninstall(
         &server.config,
         "fixture_host_calls",
         true,

@@ -9,11 +9,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{resolve_grant, Grant, InviteCreated, Inviter};
-use crate::audit::ChainAppender;
 use crate::domain::authz::{Access, Permission};
 use crate::domain::roles::ensure_grantable;
+use crate::domain::Context;
 use crate::domain::{validate, DomainError, DomainResult};
-use crate::state::AppState;
+use crate::store::audit::ChainAppender;
 use crate::store::CustomRole;
 
 /// The columns a bulk-invite CSV must have, in this order.
@@ -213,7 +213,7 @@ impl RowCheck<'_> {
 /// not invited: sending the same file again skips the addresses already
 /// invited and invites the rest.
 pub async fn bulk(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     rows: Vec<CsvRow>,
     preview: bool,
@@ -300,7 +300,7 @@ pub async fn bulk(
 /// its rows and those after it are reported failed, naming why, and the
 /// batches before it stand.
 async fn invite_in_batches(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     report: &mut [BulkRow],
     to_invite: Vec<(usize, Grant)>,

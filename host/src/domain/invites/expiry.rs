@@ -19,7 +19,7 @@ const EXPIRE_BATCH: i64 = 200;
 pub(super) async fn expire(tx: &mut WriteTx, which: Expiring<'_>) -> DomainResult<usize> {
     let expired = store::close_expired_invites(tx, which, EXPIRE_BATCH).await?;
     for invite in &expired {
-        crate::audit::append(
+        crate::store::audit::append(
             tx,
             &Actor::system(),
             NewEvent::new(

@@ -27,15 +27,16 @@ use expiry::{expire, expire_in_batches};
 use super::paging::{Listed, Order, PageQuery};
 use super::roles::ensure_grantable;
 use super::{record, validate, DomainError, DomainResult};
-use crate::audit::{self, Actor, ChainAppender, NewEvent};
+use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::{Access, Caller, Permission, PermissionSet, Role};
-use crate::state::AppState;
+use crate::domain::Context;
+use crate::store::audit::ChainAppender;
 use crate::store::{self, CustomRole, Expiring, Invite, InviteGrant, TokenCreated, User, WriteTx};
 
 /// A page of the workspace's invites, newest first (needs
 /// `member.read`); `after` and `before` are invite ids.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     query: PageQuery<i64>,
 ) -> DomainResult<Listed<Invite, i64>> {
@@ -114,7 +115,7 @@ pub fn resolve_grant(
 
 /// Who invites, and where.
 struct Inviter<'a> {
-    state: &'a AppState,
+    state: &'a Context,
     access: &'a Access,
     actor: Actor,
 }
@@ -213,7 +214,7 @@ pub struct NewInvite {
 /// Invites one person (needs `member.invite`). The accept link is returned
 /// and queued in the outbox (and mailed when SMTP is configured).
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     new: &NewInvite,
 ) -> DomainResult<InviteCreated> {
@@ -255,7 +256,7 @@ pub async fn create(
 }
 
 /// Revokes a pending invite (needs `member.invite`).
-pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<Invite> {
+pub async fn revoke(state: &Context, access: &Access, id: i64) -> DomainResult<Invite> {
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
     let invite = store::revoke_invite(&mut tx, access.workspace.id, id).await?;
@@ -276,7 +277,7 @@ pub async fn revoke(state: &AppState, access: &Access, id: i64) -> DomainResult<
 /// link and a fresh expiry is created and mailed. Audited as
 /// `member.invite` (the new invite) and `invite.resend` (which one it
 /// replaces).
-pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<InviteCreated> {
+pub async fn resend(state: &Context, access: &Access, id: i64) -> DomainResult<InviteCreated> {
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
     let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
@@ -347,7 +348,7 @@ pub async fn resend(state: &AppState, access: &Access, id: i64) -> DomainResult<
 }
 
 /// Wakes the mailer once `tx`, which queued mail, is committed.
-pub(crate) fn wake_mailer(state: &AppState, tx: &mut WriteTx) {
+pub(crate) fn wake_mailer(state: &Context, tx: &mut WriteTx) {
     let mailer = state.mail_queued.clone();
     tx.after_commit(move || mailer.notify_one());
 }
@@ -368,7 +369,7 @@ pub struct InvitePreview {
 
 /// What the invite with accept token `token` is for (anyone holding the
 /// token may see it).
-pub async fn preview(state: &AppState, token: &str) -> DomainResult<InvitePreview> {
+pub async fn preview(state: &Context, token: &str) -> DomainResult<InvitePreview> {
     let not_found =
         || DomainError::NotFound("no such invite: check the link or ask for a new invite".into());
     if !crate::secrets::well_formed(token, crate::secrets::INVITE_TOKEN_PREFIX) {
@@ -441,7 +442,7 @@ fn acceptable_by(invite: &store::Invite, caller: Option<&Caller>) -> DomainResul
 /// Checks the password a new account chose when accepting the invite with
 /// `token`, and hashes it (slowly, on purpose, off the executor).
 async fn new_password_hash(
-    state: &AppState,
+    state: &Context,
     token: &str,
     password: &str,
     name: &str,
@@ -464,7 +465,7 @@ async fn new_password_hash(
 /// already has an account is asked to authenticate as it. The password and
 /// name are checked first, the same way in both cases.
 pub async fn accept(
-    state: &AppState,
+    state: &Context,
     caller: Option<&Caller>,
     acceptance: &Acceptance,
 ) -> DomainResult<Accepted> {
@@ -529,7 +530,7 @@ pub async fn accept(
     .await?;
     store::mark_invite_accepted(&mut tx, invite.id).await?;
     let workspace = store::workspace_slug_in(&mut tx, record.workspace_id).await?;
-    audit::append(
+    crate::store::audit::append(
         &mut tx,
         &actor,
         NewEvent::new(

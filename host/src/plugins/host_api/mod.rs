@@ -33,7 +33,6 @@ use vigilo_sdk::{
 };
 
 use super::PluginEntry;
-use crate::domain::DomainError;
 use crate::outbound::Policy;
 use crate::store::{Store, StoreError, Workspace};
 
@@ -106,7 +105,7 @@ pub trait Outlets: Send + Sync {
         only: Option<&'a str>,
         event: &'a vigilo_sdk::Event,
         source: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, Result<Vec<vigilo_sdk::Delivery>, DomainError>>;
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<vigilo_sdk::Delivery>, Refusal>>;
 
     /// The egress policy outbound requests obey.
     fn policy(&self) -> &Policy;
@@ -127,7 +126,7 @@ pub trait Workplace: Send + Sync + std::fmt::Debug {
         write: bool,
         workspace: Workspace,
         request: ItemsRequest,
-    ) -> futures_util::future::BoxFuture<'a, Result<ItemsAnswer, DomainError>>;
+    ) -> futures_util::future::BoxFuture<'a, Result<ItemsAnswer, Refusal>>;
 }
 
 /// The host callbacks handed to one plugin call.
@@ -143,8 +142,10 @@ pub struct HostCalls {
     halted: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
-/// Why a host call was not answered.
-pub(super) enum Refusal {
+/// Why a host call was not answered (also what the [`Outlets`] and the
+/// [`Workplace`] above the plugins answer when they refuse).
+#[derive(Debug)]
+pub enum Refusal {
     /// What the plugin asked for cannot be done: the sentence says why.
     Asked(String),
     /// The server failed; the detail is logged, never handed to the plugin.
@@ -156,15 +157,6 @@ impl From<StoreError> for Refusal {
         match e {
             StoreError::NotFound(what) | StoreError::Conflict(what) => Refusal::Asked(what),
             other => Refusal::Server(other.to_string()),
-        }
-    }
-}
-
-impl From<DomainError> for Refusal {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::Internal(detail) => Refusal::Server(detail),
-            other => Refusal::Asked(other.to_string()),
         }
     }
 }
@@ -395,7 +387,7 @@ impl HostCalls {
         let workspace = self.workspace(slug)?;
         let mut counts = self.wait(self.store.count_work_items_by_status(workspace.id))??;
         let statuses = |kind: &str| {
-            crate::domain::workflow::workflow(kind)
+            crate::model::workflow::workflow(kind)
                 .map(|w| w.statuses.iter().map(|s| (*s).to_owned()).collect())
                 .unwrap_or_default()
         };
@@ -419,7 +411,7 @@ impl HostCalls {
         let workplace = self.outlets.workplace().ok_or_else(|| {
             Refusal::Server("no workplace is attached to answer work-item calls".into())
         })?;
-        Ok(self.wait(workplace.work_items(&name, write, workspace, request))??)
+        self.wait(workplace.work_items(&name, write, workspace, request))?
     }
 
     fn settings(&self, slug: &str) -> Result<WorkspaceSettings, Refusal> {

@@ -83,7 +83,7 @@ pub async fn tasks_list(
     State(state): State<AppState>,
     SignedIn(current): SignedIn,
 ) -> Result<Response, PageError> {
-    let rows = tasks::list(&state, &current.caller, 1)
+    let rows = tasks::list(&state, &*state.scheduler, &current.caller, 1)
         .await?
         .into_iter()
         .map(|t| TaskRow {
@@ -129,7 +129,7 @@ pub async fn task(
     Path(name): Path<String>,
     Query(ran): Query<Ran>,
 ) -> Result<Response, PageError> {
-    let listed = tasks::list(&state, &current.caller, 0).await?;
+    let listed = tasks::list(&state, &*state.scheduler, &current.caller, 0).await?;
     let Some(view) = listed.into_iter().find(|t| t.name == name) else {
         return Err(PageError::NotFound(format!(
             "There is no scheduled task named `{name}`."
@@ -165,7 +165,7 @@ pub async fn run_task(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&current, &form.csrf)?;
-    let run = tasks::run_now(&state, &current.caller, &name).await?;
+    let run = tasks::run_now(&state, state.scheduler.clone(), &current.caller, &name).await?;
     Ok(see_other(&format!(
         "/admin/tasks/{}?ran={}",
         urlencode(&name),

@@ -11,8 +11,8 @@ use super::template::{default_body, render, render_value};
 use super::{Step, StepType};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::work_items::{self, NewItem};
+use crate::domain::Context;
 use crate::domain::DomainError;
-use crate::state::AppState;
 
 /// Longest a `webhook` step waits for the remote end.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ pub struct StepResult {
 /// Who runs a playbook, and where.
 pub struct RunContext<'a> {
     /// Server state.
-    pub state: &'a AppState,
+    pub state: &'a Context,
     /// The caller's access to the workspace: every step acts as the caller.
     pub access: &'a Access,
 }
@@ -151,6 +151,12 @@ impl From<&str> for StepFailure {
 impl From<DomainError> for StepFailure {
     fn from(e: DomainError) -> Self {
         StepFailure(e.to_string())
+    }
+}
+
+impl From<crate::integrations::IntegrationError> for StepFailure {
+    fn from(e: crate::integrations::IntegrationError) -> Self {
+        DomainError::from(e).into()
     }
 }
 

@@ -15,9 +15,9 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::authz::{Permission, Role};
-use crate::domain::validate;
-use crate::domain::workflow::{all_statuses, KINDS};
+use super::authz::{Permission, Role};
+use super::validate;
+use super::workflow::{all_statuses, KINDS};
 
 /// What every text in a request matches: no NUL character.
 pub const NO_NUL: &str = "^[^\\u0000]*$";
@@ -282,7 +282,7 @@ fn no_nul(schema: &mut Value, reached: &mut Vec<String>) {
 /// it requires (not null), those it may take, and null for the others,
 /// with each text setting's placeholder syntax.
 fn settings_by_step_type(step: &mut Value) {
-    use crate::playbooks::{template_pattern, StepType, ALL_SETTINGS, TEXT_SETTINGS};
+    use super::playbooks::engine::{template_pattern, StepType, ALL_SETTINGS, TEXT_SETTINGS};
     let properties = step["properties"].clone();
     let description = step["description"].as_str().unwrap_or_default().to_owned();
     let branches: Vec<Value> = StepType::ALL

@@ -17,9 +17,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use vigilo_plugin_bundle::{host_target, Bundle, Signed};
 
-use super::{load_file, Loaded, Reason};
 use crate::config::Config;
 use crate::domain::plugins::{record_file_change, FileChangeError};
+use crate::plugins::{load_file, Loaded, Reason, VIGILO_VERSION};
 
 /// What an install did.
 #[derive(Debug)]
@@ -52,14 +52,14 @@ fn check_compatible(m: &vigilo_plugin_bundle::BundleManifest) -> Result<()> {
             m.compatible_with
         )
     })?;
-    let running = semver::Version::parse(crate::VIGILO_VERSION)?;
+    let running = semver::Version::parse(VIGILO_VERSION)?;
     if !requirement.matches(&running) {
         bail!(
             "{} {} requires vigilo {}, running {}",
             m.name,
             m.version,
             m.compatible_with,
-            crate::VIGILO_VERSION
+            VIGILO_VERSION
         );
     }
     if m.sdk_abi_version != vigilo_sdk::abi::SDK_ABI_VERSION {
@@ -80,7 +80,7 @@ fn check_compatible(m: &vigilo_plugin_bundle::BundleManifest) -> Result<()> {
 /// removed.
 fn check_staged(bundle: &Bundle, staging: &Path, file_name: &str) -> Result<Loaded> {
     let m = &bundle.manifest;
-    let check = load_file(staging, crate::VIGILO_VERSION);
+    let check = load_file(staging, VIGILO_VERSION);
     let checked = match check {
         Ok(loaded) => loaded,
         Err(skip) => {
@@ -134,7 +134,7 @@ async fn capabilities_asked(
     let m = &checked.manifest;
     Ok(match &checked.manifest.capabilities {
         Some(declared) => {
-            let store = crate::open_store(config).await?;
+            let store = crate::store::Store::open(config).await?;
             let stored = store.plugin_approvals().await;
             store.close().await;
             let approved = stored?
@@ -238,7 +238,7 @@ pub async fn install(
 
 /// Checks that the bundle's frontend files are the ones its library embeds
 /// (which are what the server will serve): the same paths, byte for byte.
-fn frontend_matches(bundle: &Bundle, library: &super::Loaded) -> Result<()> {
+fn frontend_matches(bundle: &Bundle, library: &Loaded) -> Result<()> {
     let embedded: std::collections::BTreeMap<String, String> = library
         .manifest
         .frontend
@@ -310,7 +310,7 @@ pub async fn uninstall(config: &Config, name: &str, purge: bool) -> Result<(Path
     .await?;
     let _ = std::fs::remove_file(&aside);
     let purged = if purge {
-        let store = crate::open_store(config).await?;
+        let store = crate::store::Store::open(config).await?;
         let gone = crate::domain::plugins::purge(&store, name).await;
         store.close().await;
         Some(gone.context("the plugin was removed, but its data could not be purged")?)
@@ -332,7 +332,7 @@ async fn recorded(
     change: impl FnOnce() -> Result<()>,
     undo: impl FnOnce(),
 ) -> Result<()> {
-    let store = crate::open_store(config).await?;
+    let store = crate::store::Store::open(config).await?;
     let outcome = record_file_change(&store, action, plugin, details, change, undo).await;
     store.close().await;
     match outcome {

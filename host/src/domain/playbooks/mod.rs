@@ -1,6 +1,6 @@
 //! Playbooks: their definitions, runs and dry runs, and the run records.
 //!
-//! A definition's steps are checked by [`crate::playbooks::check_steps`];
+//! A definition's steps are checked by [`engine::check_steps`];
 //! running one is orchestrated here (record the run, let the engine execute
 //! the steps with the caller's access, record every step's outcome, audit
 //! `playbook.run` or `playbook.dry_run`). A run is driven in a task of its
@@ -8,14 +8,16 @@
 //! Definitions are audited as `playbook.create`, `playbook.update` and
 //! `playbook.delete`.
 
+pub mod engine;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use self::engine::{check_steps, RunContext, Step, StepResult};
 use super::{detached, record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
-use crate::playbooks::{self, check_steps, RunContext, Step, StepResult};
-use crate::state::AppState;
+use crate::domain::Context;
 use crate::store::{self, Playbook, PlaybookRun};
 
 /// A playbook definition (also the shape inside a workspace export).
@@ -87,13 +89,13 @@ pub fn stored_steps(playbook: &Playbook) -> DomainResult<Vec<Step>> {
 }
 
 /// The workspace's playbooks (needs `workspace.read`).
-pub async fn list(state: &AppState, access: &Access) -> DomainResult<Vec<Playbook>> {
+pub async fn list(state: &Context, access: &Access) -> DomainResult<Vec<Playbook>> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.list_playbooks(access.workspace.id).await?)
 }
 
 /// One playbook by id or name (needs `workspace.read`).
-pub async fn get(state: &AppState, access: &Access, id_or_name: &str) -> DomainResult<Playbook> {
+pub async fn get(state: &Context, access: &Access, id_or_name: &str) -> DomainResult<Playbook> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state
         .store
@@ -103,7 +105,7 @@ pub async fn get(state: &AppState, access: &Access, id_or_name: &str) -> DomainR
 
 /// Creates a playbook (needs `playbook.edit`).
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     definition: &PlaybookDefinition,
 ) -> DomainResult<Playbook> {
@@ -133,7 +135,7 @@ pub async fn create(
 
 /// Replaces a playbook's name, description and steps (needs `playbook.edit`).
 pub async fn replace(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     id_or_name: &str,
     definition: &PlaybookDefinition,
@@ -160,7 +162,7 @@ pub async fn replace(
 }
 
 /// Deletes a playbook (needs `playbook.edit`); its run records stay.
-pub async fn delete(state: &AppState, access: &Access, id_or_name: &str) -> DomainResult<Playbook> {
+pub async fn delete(state: &Context, access: &Access, id_or_name: &str) -> DomainResult<Playbook> {
     access.require(Permission::PlaybookEdit)?;
     let mut tx = state.store.begin_write().await?;
     let stored = store::playbook_in(&mut tx, access.workspace.id, id_or_name).await?;
@@ -182,7 +184,7 @@ pub async fn delete(state: &AppState, access: &Access, id_or_name: &str) -> Doma
 /// finished run record. Needs `playbook.run` (or `playbook.dry_run`); each
 /// step also needs its own permission.
 pub async fn run(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     id_or_name: &str,
     input: Map<String, Value>,
@@ -193,13 +195,10 @@ pub async fn run(
     } else {
         Permission::PlaybookRun
     })?;
-    if Value::Object(input.clone()).to_string().len() > playbooks::MAX_INPUT {
+    if Value::Object(input.clone()).to_string().len() > engine::MAX_INPUT {
         return Err(DomainError::invalid(
             "input",
-            format!(
-                "the run's input is larger than {} bytes",
-                playbooks::MAX_INPUT
-            ),
+            format!("the run's input is larger than {} bytes", engine::MAX_INPUT),
         ));
     }
     let (state, access) = (state.clone(), access.clone());
@@ -211,7 +210,7 @@ pub async fn run(
 }
 
 async fn run_to_end(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     playbook: &str,
     input: Map<String, Value>,
@@ -238,7 +237,7 @@ async fn run_to_end(
     tx.commit().await?;
     let cx = RunContext { state, access };
     let (status, results) =
-        playbooks::execute(&cx, run_id, &stored.name, &steps, &input, dry_run).await;
+        engine::execute(&cx, run_id, &stored.name, &steps, &input, dry_run).await;
     let results_value = serde_json::to_value(&results)
         .map_err(|e| DomainError::Internal(format!("cannot encode step results: {e}")))?;
     let mut tx = state.store.begin_write().await?;
@@ -270,7 +269,7 @@ pub fn run_steps(run: &PlaybookRun) -> Vec<StepResult> {
 /// The workspace's runs, newest first, optionally of one playbook (needs
 /// `workspace.read`).
 pub async fn runs(
-    state: &AppState,
+    state: &Context,
     access: &Access,
     playbook: Option<&str>,
     limit: Option<i64>,
@@ -288,7 +287,7 @@ pub async fn runs(
 }
 
 /// One run record (needs `workspace.read`).
-pub async fn get_run(state: &AppState, access: &Access, id: i64) -> DomainResult<PlaybookRun> {
+pub async fn get_run(state: &Context, access: &Access, id: i64) -> DomainResult<PlaybookRun> {
     access.require(Permission::WorkspaceRead)?;
     Ok(state.store.playbook_run(access.workspace.id, id).await?)
 }
