@@ -75,11 +75,13 @@
 //! # Ok(()) }
 //! ```
 
+mod app;
 pub mod audit;
 pub mod certs;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod error;
 pub mod http;
 pub mod input;
@@ -104,7 +106,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-pub use http::app;
+pub use app::app;
 
 use crate::config::{Config, LogFormat};
 use crate::plugins::Plugins;

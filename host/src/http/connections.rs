@@ -258,7 +258,7 @@ async fn refuse(mut stream: TcpStream) {
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n{}\
          retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        super::wire::security_header_lines(),
+        crate::edge::security_header_lines(),
         body.len()
     );
     let answered = tokio::time::timeout(Duration::from_secs(1), async {
@@ -285,8 +285,13 @@ async fn refuse(mut stream: TcpStream) {
 /// The request half of the connection limits, as a router layer: marks the
 /// connection busy while a request (and its answer) is in progress, holds
 /// the body to the body-read timeout, and answers a body that arrived too
-/// slowly with 408.
-pub async fn request_limits(request: Request, next: Next) -> Response {
+/// slowly with 408: the API's error body under the API, else
+/// `timed_out_page()`.
+pub async fn request_limits(
+    request: Request,
+    next: Next,
+    timed_out_page: fn() -> Response,
+) -> Response {
     let Some(conn) = request.extensions().get::<Arc<Connection>>().cloned() else {
         return next.run(request).await;
     };
@@ -322,7 +327,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
             ))
             .into_response()
         } else {
-            crate::web::PageError::TimedOut.into_response()
+            timed_out_page()
         };
         response
             .headers_mut()

@@ -36,7 +36,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
             // Read before the invite's token is checked: kept small.
             OpenApiRouter::new()
                 .routes(routes!(accept_invite))
-                .layer(DefaultBodyLimit::max(crate::web::ANONYMOUS_FORM_LIMIT)),
+                .layer(DefaultBodyLimit::max(crate::edge::ANONYMOUS_FORM_LIMIT)),
         )
         .merge(
             OpenApiRouter::new()

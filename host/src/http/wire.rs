@@ -108,19 +108,9 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
         out.push_str("\r\n");
     }
     out.push_str("content-type: application/json\r\n");
-    out.push_str(&security_header_lines());
+    out.push_str(&crate::edge::security_header_lines());
     out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
     Some(out.into_bytes())
-}
-
-/// The security headers every answer carries (see
-/// [`crate::web::security_headers`]), as header lines.
-pub fn security_header_lines() -> String {
-    format!(
-        "content-security-policy: {}\r\nx-content-type-options: nosniff\r\n\
-         x-frame-options: DENY\r\nreferrer-policy: same-origin\r\n",
-        crate::web::CSP
-    )
 }
 
 impl<I: AsyncWrite + Unpin> Shaped<I> {
