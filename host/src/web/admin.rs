@@ -9,7 +9,7 @@
 //! - `/admin/tasks`: the scheduler's periodic tasks with their schedule,
 //!   last and next run and outcome; running one now; a task's run history.
 
-use crate::web::Form;
+use crate::web::extract::{need, Member, SignedForm};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
@@ -18,10 +18,7 @@ use serde::Deserialize;
 
 use super::items::{when, When};
 use super::session::{check_csrf, urlencode, SignedIn};
-use super::{
-    download, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError, Upload,
-};
-use crate::domain::authz::Permission;
+use super::{download, render_status, see_other, Done, Frame, PageError, Upload};
 use crate::domain::sessions::Current;
 use crate::domain::templates::{self, NewTemplate, Snapshot};
 use crate::domain::workspaces::{self, NewWorkspace};
@@ -65,8 +62,6 @@ struct WorkspacesPage {
 /// The new-workspace form.
 #[derive(Debug, Default, Deserialize)]
 pub struct WorkspaceForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -184,10 +179,8 @@ pub async fn workspaces_list(
 /// `POST /admin/workspaces`.
 pub async fn create_workspace(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<WorkspaceForm>,
+    SignedForm { current, form }: SignedForm<WorkspaceForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     let new = NewWorkspace {
         name: form.name.clone(),
         slug: form.slug.clone(),
@@ -214,10 +207,9 @@ pub async fn create_workspace(
 /// a file (what `vigilo workspace export` prints).
 pub async fn export_workspace(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member { access, .. }: Member<need::WorkspaceExport>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceExport).await?;
     let snapshot = workspaces::export(&state, &access).await?;
     let body = serde_json::to_string_pretty(&snapshot)
         .map_err(|e| DomainError::Internal(format!("cannot encode an export: {e}")))?;
@@ -300,11 +292,9 @@ pub async fn create_template(
 /// `POST /admin/templates/{name}/delete`.
 pub async fn delete_template(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(name): Path<String>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     templates::delete(&state, &current.caller, &name).await?;
     Ok(see_other(&format!(
         "/admin/workspaces?done=template_deleted&about={}",

@@ -10,6 +10,7 @@
 //! and says when the chain was last verified, by whom, and against which
 //! signed checkpoint; checkpoints and the public key can be downloaded.
 
+use crate::web::extract::{need, Member};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -18,10 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::items::when_text;
 use super::session::{urlencode, SignedIn};
-use super::{workspace_access, Frame, PageError};
+use super::{Frame, PageError};
 use crate::audit::AuditEvent;
 use crate::domain::audit::{self, EventQuery, NewestFirst};
-use crate::domain::authz::Permission;
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
@@ -206,11 +206,12 @@ fn verified_summary(v: Option<Verification>) -> Option<(String, String, bool)> {
 /// `GET /w/{slug}/audit`.
 pub async fn log(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member {
+        current, access, ..
+    }: Member<need::AuditRead>,
     Path(slug): Path<String>,
     Query(filters): Query<Filters>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     let read = match filters.query() {
         Ok((q, until)) => {
             audit::newest_first(&state, &access, &q, until.as_deref(), filters.before, PAGE).await
@@ -318,11 +319,11 @@ pub struct Followed {
 /// one arrives or 25 s pass), oldest first, as JSON for `audit.js`.
 pub async fn follow(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current: _, access, ..
+    }: Member<need::AuditRead>,
     Query(follow): Query<Follow>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     let page = audit::events(&state, &access, &follow.query()).await?;
     Ok(Json(Followed {
         events: page.events.into_iter().map(row).collect(),

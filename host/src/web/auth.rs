@@ -1,6 +1,7 @@
 //! Signing in and out, the front door, and accepting an invite in the
 //! browser (which signs the new member in).
 
+use crate::web::extract::SignedForm;
 use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -10,8 +11,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::session::{self, MaybeSignedIn, SignedIn};
-use super::{render, render_status, see_other, CsrfForm, Frame, PageError};
+use super::session::{self, MaybeSignedIn};
+use super::{render, render_status, see_other, Frame, PageError};
 use crate::domain::invites::{self, Acceptance, InvitePreview};
 use crate::domain::sessions::{self, SignIn};
 use crate::domain::{workspaces, DomainError};
@@ -188,10 +189,8 @@ pub async fn login(
 /// `POST /logout`.
 pub async fn logout(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    session::check_csrf(&current, &form.csrf)?;
     sessions::sign_out(&state, &current).await?;
     Ok(session::with_cookie(
         see_other("/login"),

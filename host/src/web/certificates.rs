@@ -5,7 +5,7 @@
 //! with the reason and nothing is stored), and removing one after
 //! confirmation.
 
-use crate::web::Form;
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::items::{when, When};
 use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, workspace_access, CsrfForm, Frame, PageError, Upload};
+use super::{render_status, see_other, workspace_access, Frame, PageError, Upload};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::certificates;
 use crate::domain::sessions::Current;
@@ -174,11 +174,11 @@ async fn page_with(
 /// `GET /w/{slug}/certificates`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
     Query(filter): Query<Filter>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let notice = match filter.done.as_deref() {
         Some("added") => Some("The certificate was added to the inventory.".to_owned()),
         Some("removed") => Some("The certificate was removed from the inventory.".to_owned()),
@@ -282,12 +282,9 @@ async fn refuse(
 /// `POST /w/{slug}/certificates/{id}/remove`.
 pub async fn remove(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::CertManage>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::CertManage).await?;
     certificates::remove(&state, &access, id).await?;
     Ok(see_other(&format!("/w/{slug}/certificates?done=removed")))
 }

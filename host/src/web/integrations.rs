@@ -8,7 +8,7 @@
 //! outcome is shown), and has its delivery log. Members see the list;
 //! holders of `integration.manage` change it.
 
-use crate::web::Form;
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::items::{when, When};
-use super::session::{check_csrf, urlencode, SignedIn};
-use super::{render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
+use super::session::urlencode;
+use super::{render_status, see_other, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::integrations::{self, IntegrationChanges};
 use crate::domain::sessions::Current;
@@ -54,11 +54,12 @@ struct ListPage {
 /// `GET /w/{slug}/settings/integrations`.
 pub async fn list(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let adapters = state.integrations.adapters();
     let rows = integrations::list(&state, &access)
         .await?
@@ -237,11 +238,11 @@ pub struct NewQuery {
 /// `GET /w/{slug}/settings/integrations/new?adapter=…`.
 pub async fn new_page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::IntegrationManage>,
     Query(q): Query<NewQuery>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::IntegrationManage).await?;
     integration_page(
         &state,
         &current,
@@ -274,12 +275,14 @@ fn refusal_status(e: &DomainError) -> Option<StatusCode> {
 /// `POST /w/{slug}/settings/integrations`: creates one.
 pub async fn create(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    MemberForm {
+        current,
+        access,
+        form: pairs,
+        ..
+    }: MemberForm<need::IntegrationManage, Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, form_value(&pairs, "csrf"))?;
-    let access = workspace_access(&state, &current, &slug, Permission::IntegrationManage).await?;
     let adapter_name = form_value(&pairs, "adapter").to_owned();
     let name = form_value(&pairs, "name").trim().to_owned();
     let Some((_, adapter)) = state.integrations.adapter(&adapter_name) else {
@@ -313,11 +316,12 @@ pub async fn create(
 /// `GET /w/{slug}/settings/integrations/{name}`.
 pub async fn show(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, name)): Path<(String, String)>,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
+    Path((_slug, name)): Path<(String, String)>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let notice = done.notice(&[
         (
             "created",
@@ -347,12 +351,14 @@ pub async fn show(
 /// `POST /w/{slug}/settings/integrations/{name}`: saves its settings.
 pub async fn update(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, name)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    MemberForm {
+        current,
+        access,
+        form: pairs,
+        ..
+    }: MemberForm<need::IntegrationManage, Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, form_value(&pairs, "csrf"))?;
-    let access = workspace_access(&state, &current, &slug, Permission::IntegrationManage).await?;
     let stored = integrations::get(&state, &access, &name).await?;
     let Some((_, adapter)) = state.integrations.adapter(&stored.adapter) else {
         return Err(PageError::Domain(DomainError::Conflict(format!(
@@ -395,12 +401,9 @@ pub async fn update(
 /// `POST /w/{slug}/settings/integrations/{name}/{enable|disable|delete}`.
 pub async fn change(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, name, action)): Path<(String, String, String)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::IntegrationManage>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::IntegrationManage).await?;
     let enabled = match action.as_str() {
         "enable" => true,
         "disable" => false,
@@ -428,8 +431,6 @@ pub async fn change(
 #[derive(Deserialize)]
 pub struct TestForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     text: String,
 }
 
@@ -437,12 +438,14 @@ pub struct TestForm {
 /// and shows how its delivery went.
 pub async fn test(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, name)): Path<(String, String)>,
-    Form(form): Form<TestForm>,
+    Path((_slug, name)): Path<(String, String)>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::IntegrationManage, TestForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::IntegrationManage).await?;
     let text = Some(form.text.trim()).filter(|t| !t.is_empty());
     let (outcome, error) = match integrations::test(&state, &access, &name, text).await {
         Ok(outcome) => (Some(outcome), None),

@@ -6,7 +6,7 @@
 //! sent, then the per-row report offers the failed rows as a CSV file to fix
 //! and upload again.
 
-use crate::web::Form;
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,8 +14,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::items::{when, when_text, When};
-use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
+use super::{render_status, see_other, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission, Role};
 use crate::domain::invites::{self, InviteCreated, NewInvite};
 use crate::domain::paging::PageQuery;
@@ -358,12 +357,12 @@ async fn page_with(
 /// `GET /w/{slug}/members`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::MemberRead>,
     Query(done): Query<Done>,
     Query(paging): Query<Paging>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::MemberRead).await?;
     let about = done.about.clone().unwrap_or_default();
     let notice = done
         .notice(&[
@@ -406,20 +405,20 @@ fn members_url(slug: &str, done: &str, about: &str) -> String {
 #[derive(Deserialize)]
 pub struct RoleForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     role: String,
 }
 
 /// `POST /w/{slug}/members/{email}/role`.
 pub async fn set_role(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, email)): Path<(String, String)>,
-    Form(form): Form<RoleForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::RoleManage, RoleForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::RoleManage).await?;
     let (role, custom) = split_role(&form.role);
     match members::set_role(&state, &access, &email, role, custom).await {
         Ok(member) => Ok(see_other(&members_url(&slug, "role", &member.email))),
@@ -443,12 +442,11 @@ pub async fn set_role(
 /// `POST /w/{slug}/members/{email}/remove`.
 pub async fn remove(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, email)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm {
+        current, access, ..
+    }: MemberForm<need::MemberRemove>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::MemberRemove).await?;
     match members::remove(&state, &access, &email).await {
         Ok(member) => Ok(see_other(&members_url(&slug, "removed", &member.email))),
         Err(e @ DomainError::Conflict(_)) => {
@@ -472,8 +470,6 @@ pub async fn remove(
 #[derive(Deserialize)]
 pub struct InviteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email: String,
     #[serde(default)]
     role: String,
@@ -482,12 +478,13 @@ pub struct InviteForm {
 /// `POST /w/{slug}/invites`: invites one person and shows their link once.
 pub async fn invite(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
-    Form(form): Form<InviteForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::MemberInvite, InviteForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
     let (role, custom) = split_role(&form.role);
     let new = NewInvite {
         email: form.email.clone(),
@@ -531,12 +528,11 @@ pub async fn invite(
 /// `POST /w/{slug}/invites/{id}/resend`: a new link, shown once.
 pub async fn resend(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<CsrfForm>,
+    Path((_slug, id)): Path<(String, i64)>,
+    MemberForm {
+        current, access, ..
+    }: MemberForm<need::MemberInvite>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
     let created = invites::resend(&state, &access, id).await?;
     page_with(
         &state,
@@ -554,12 +550,9 @@ pub async fn resend(
 /// `POST /w/{slug}/invites/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::MemberInvite>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
     let invite = invites::revoke(&state, &access, id).await?;
     Ok(see_other(&members_url(&slug, "revoked", &invite.email)))
 }

@@ -34,6 +34,7 @@ pub mod certificates;
 pub mod dashboard;
 mod dev;
 mod error;
+pub mod extract;
 mod frame;
 pub mod integrations;
 pub mod items;

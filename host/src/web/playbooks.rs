@@ -8,9 +8,9 @@
 //! run record: every step's status, output and error (a dry run marks the
 //! steps it cannot simulate).
 
+use crate::web::extract::{need, Member, MemberForm};
 use std::collections::BTreeSet;
 
-use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -18,8 +18,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::items::{when, When};
-use super::session::{check_csrf, SignedIn};
-use super::{render, render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
+use super::{render, render_status, see_other, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::playbooks::{self};
 use crate::domain::sessions::Current;
@@ -74,11 +73,12 @@ struct ListPage {
 /// `GET /w/{slug}/playbooks`.
 pub async fn list(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let rows = playbooks::list(&state, &access)
         .await?
         .into_iter()
@@ -256,11 +256,12 @@ async fn show_with(
 /// `GET /w/{slug}/playbooks/{id}`.
 pub async fn show(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, id)): Path<(String, i64)>,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
+    Path((_slug, id)): Path<(String, i64)>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let notice = done.notice(&[
         ("created", "The playbook was created."),
         ("saved", "The playbook was saved."),
@@ -281,16 +282,18 @@ pub async fn show(
 /// `input.<name>` field per placeholder.
 pub async fn run(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id)): Path<(String, i64)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    MemberForm {
+        current,
+        access,
+        form: pairs,
+        ..
+    }: MemberForm<need::WorkspaceRead, Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let mut csrf = String::new();
     let mut dry_run = true;
     let mut input = Map::new();
     for (key, value) in pairs {
         match key.as_str() {
-            "csrf" => csrf = value,
             "mode" => dry_run = value != "run",
             _ => {
                 if let Some(name) = key.strip_prefix("input.") {
@@ -299,8 +302,6 @@ pub async fn run(
             }
         }
     }
-    check_csrf(&current, &csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     match playbooks::run(&state, &access, &id.to_string(), input.clone(), dry_run).await {
         Ok(run) => Ok(see_other(&format!("/w/{slug}/playbooks/runs/{}", run.id))),
         Err(DomainError::Invalid { message, .. }) => {
@@ -344,10 +345,11 @@ struct RunPage {
 /// `GET /w/{slug}/playbooks/runs/{id}`.
 pub async fn run_page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
     Path((slug, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let run = playbooks::get_run(&state, &access, id).await?;
     let steps = playbooks::run_steps(&run)
         .into_iter()
@@ -392,12 +394,9 @@ pub async fn run_page(
 /// `POST /w/{slug}/playbooks/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::PlaybookEdit>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
     playbooks::delete(&state, &access, &id.to_string()).await?;
     Ok(see_other(&format!("/w/{slug}/playbooks?done=deleted")))
 }

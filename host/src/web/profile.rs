@@ -3,7 +3,7 @@
 //! one and can sign out every other session; any session can be ended from
 //! here.
 
-use crate::web::Form;
+use crate::web::extract::SignedForm;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,8 +11,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::items::{when, When};
-use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
+use super::session::SignedIn;
+use super::{render_status, see_other, Done, Frame, PageError};
 use crate::domain::sessions::{self, Current};
 use crate::domain::time_zones;
 use crate::domain::DomainError;
@@ -158,18 +158,14 @@ pub async fn page(
 #[derive(Deserialize)]
 pub struct NameForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
 }
 
 /// `POST /settings/profile/name`.
 pub async fn rename(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<NameForm>,
+    SignedForm { current, form }: SignedForm<NameForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     match sessions::rename(&state, &current.caller, &form.name).await {
         Ok(_) => Ok(see_other("/settings/profile?done=name")),
         Err(DomainError::Invalid { message, .. }) => {
@@ -192,18 +188,14 @@ pub async fn rename(
 #[derive(Deserialize)]
 pub struct TimeZoneForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     time_zone: String,
 }
 
 /// `POST /settings/profile/time-zone`.
 pub async fn choose_time_zone(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<TimeZoneForm>,
+    SignedForm { current, form }: SignedForm<TimeZoneForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     match time_zones::choose(&state, &current.caller, &form.time_zone).await {
         Ok(_) => Ok(see_other("/settings/profile?done=time_zone")),
         Err(DomainError::Invalid { message, .. }) => {
@@ -221,8 +213,6 @@ pub async fn choose_time_zone(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     current_password: String,
     #[serde(default)]
     password: String,
@@ -235,10 +225,8 @@ pub struct PasswordForm {
 /// `POST /settings/profile/password`.
 pub async fn change_password(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<PasswordForm>,
+    SignedForm { current, form }: SignedForm<PasswordForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     let refused = |field: &str, message: String| Errors {
         password: Some((field.to_owned(), message)),
         ..Errors::default()
@@ -275,11 +263,9 @@ pub async fn change_password(
 /// `POST /settings/profile/sessions/{id}/end`.
 pub async fn end_session(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     sessions::end(&state, &current.caller, id, "ended_from_profile").await?;
     if id == current.session.id {
         return Ok(see_other("/login"));

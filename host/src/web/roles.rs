@@ -3,15 +3,14 @@
 //! custom role from a built-in one with permissions ticked, and deleting
 //! one nobody holds.
 
-use crate::web::Form;
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::items::humanise;
-use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, workspace_access, CsrfForm, Done, Frame, PageError};
+use super::{render_status, see_other, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission, PermissionSet, Role};
 use crate::domain::roles::{self, NewRole};
 use crate::domain::sessions::Current;
@@ -129,11 +128,11 @@ async fn page_with(
 /// `GET /w/{slug}/settings/roles`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let notice = done.notice(&[
         ("created", "The custom role was created."),
         ("deleted", "The custom role was deleted."),
@@ -159,23 +158,23 @@ pub async fn page(
 /// expressed as what it adds to and removes from its base role.
 pub async fn create(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    MemberForm {
+        current,
+        access,
+        form: pairs,
+        ..
+    }: MemberForm<need::RoleManage, Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let mut form = RoleForm::default();
-    let mut csrf = String::new();
     for (key, value) in pairs {
         match key.as_str() {
-            "csrf" => csrf = value,
             "name" => form.name = value,
             "base_role" => form.base_role = value,
             "permissions" => form.permissions.push(value),
             _ => {}
         }
     }
-    check_csrf(&current, &csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::RoleManage).await?;
     let base: Option<Role> = form.base_role.parse().ok();
     let base_names = base.map(|b| b.permissions().names()).unwrap_or_default();
     let new = NewRole {
@@ -219,12 +218,11 @@ pub async fn create(
 /// `POST /w/{slug}/settings/roles/{name}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, name)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm {
+        current, access, ..
+    }: MemberForm<need::RoleManage>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::RoleManage).await?;
     match roles::delete(&state, &access, &name).await {
         Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/roles?done=deleted"))),
         Err(e @ DomainError::Conflict(_)) => {

@@ -2,7 +2,7 @@
 //! types in the type picker), the dashboard's widgets (add, remove,
 //! reorder) and general settings such as `holidays`.
 
-use crate::web::Form;
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,7 +10,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::session::{check_csrf, SignedIn};
 use super::{render, render_status, see_other, workspace_access, Done, Frame, PageError};
 use crate::domain::authz::Permission;
 use crate::domain::sessions::Current;
@@ -35,10 +34,11 @@ struct IndexPage {
 /// `GET /w/{slug}/settings`.
 pub async fn index(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceRead>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceRead).await?;
     let (can_settings, can_dashboard) = (
         access.can(Permission::WorkspaceSettings),
         access.can(Permission::DashboardEdit),
@@ -134,11 +134,10 @@ async fn general_page(
 /// `GET /w/{slug}/settings/general`.
 pub async fn general(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member { current, .. }: Member<need::WorkspaceSettings>,
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let done = done.notice(&[("saved", "The settings were saved.")]);
     general_page(&state, &current, &slug, None, None, done).await
 }
@@ -146,8 +145,6 @@ pub async fn general(
 /// The general-settings forms: the holidays, or one setting by key.
 #[derive(Deserialize)]
 pub struct GeneralForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     holidays: Option<String>,
     #[serde(default)]
@@ -161,12 +158,14 @@ pub struct GeneralForm {
 /// `POST /w/{slug}/settings/general`.
 pub async fn save_general(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(form): Form<GeneralForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::WorkspaceSettings, GeneralForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let outcome = if let Some(text) = &form.holidays {
         let mut dates = Vec::new();
         let mut bad = Vec::new();

@@ -3,8 +3,8 @@
 //! of choices, a list of words), saved through the same checks as the API,
 //! with each refusal shown beside its option.
 
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,9 +12,8 @@ use serde_json::{Map, Value};
 use vigilo_sdk::loader::Registration;
 use vigilo_sdk::PluginKind;
 
-use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, workspace_access, Frame, PageError};
-use crate::domain::authz::{Access, Permission};
+use super::{render_status, see_other, Frame, PageError};
+use crate::domain::authz::Access;
 use crate::domain::sessions::Current;
 use crate::domain::{dashboards, DomainError};
 use crate::state::AppState;
@@ -342,10 +341,11 @@ async fn page(
 /// `GET /w/{slug}/settings/dashboard/{id}`.
 pub async fn show(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, id)): Path<(String, i64)>,
+    Member {
+        current, access, ..
+    }: Member<need::DashboardEdit>,
+    Path((_slug, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     let (tile, label, schema) = tile(&state, &access, id).await?;
     let fields = fields(&schema, &tile.config);
     page(
@@ -366,20 +366,14 @@ pub async fn show(
 /// `POST /w/{slug}/settings/dashboard/{id}`.
 pub async fn save(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id)): Path<(String, i64)>,
-    body: Bytes,
+    MemberForm {
+        current,
+        access,
+        form: pairs,
+        ..
+    }: MemberForm<need::DashboardEdit, Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    check_csrf(&current, csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     let (tile, label, schema) = tile(&state, &access, id).await?;
     let see_below = || Some("Some options need another value: see below.".to_owned());
     let (fields, error) = match read(fields(&schema, &tile.config), &tile.config, &pairs) {

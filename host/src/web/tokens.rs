@@ -6,7 +6,7 @@
 //! shows the secret again (never in a URL, never cached). Revoking asks for
 //! confirmation.
 
-use crate::web::Form;
+use crate::web::extract::SignedForm;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CACHE_CONTROL;
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::items::{when, when_text, When};
-use super::session::{check_csrf, with_cookie, SignedIn};
-use super::{render_status, see_other, CsrfForm, Done, Frame, PageError};
+use super::session::{with_cookie, SignedIn};
+use super::{render_status, see_other, Done, Frame, PageError};
 use crate::domain::sessions::Current;
 use crate::domain::tokens::{self, NewToken};
 use crate::domain::DomainError;
@@ -218,8 +218,6 @@ async fn shown_once(
 #[derive(Deserialize)]
 pub struct NewTokenForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     expires: String,
@@ -228,10 +226,8 @@ pub struct NewTokenForm {
 /// `POST /settings/tokens`: creates one and shows its secret, once.
 pub async fn create(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<NewTokenForm>,
+    SignedForm { current, form }: SignedForm<NewTokenForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     let days: u64 = form.expires.trim().parse().unwrap_or(90);
     let new = NewToken {
         name: form.name.clone(),
@@ -268,11 +264,9 @@ pub async fn create(
 /// `POST /settings/tokens/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     tokens::revoke(&state, &current.caller, id).await?;
     Ok(see_other("/settings/tokens?done=revoked"))
 }

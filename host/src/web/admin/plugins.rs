@@ -2,6 +2,7 @@
 //! what it registered and its frontend files, or the reason it is not
 //! running and what to do about it; enable and disable.
 
+use crate::web::extract::SignedForm;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -10,8 +11,8 @@ use crate::domain::plugins;
 use crate::plugins::State as PluginState;
 use crate::state::AppState;
 use crate::web::plugin_costs;
-use crate::web::session::{check_csrf, urlencode, SignedIn};
-use crate::web::{render, see_other, CsrfForm, Done, Form, Frame, PageError};
+use crate::web::session::{urlencode, SignedIn};
+use crate::web::{render, see_other, Done, Frame, PageError};
 
 /// A plugin, as the page lists it.
 pub struct PluginRow {
@@ -211,11 +212,9 @@ fn tier_words(
 /// `POST /admin/plugins/{name}/{enable|disable|approve}`.
 pub async fn change_plugin(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((name, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     let done = match action.as_str() {
         "enable" => {
             plugins::enable(&state, &current.caller, &name).await?;

@@ -1,6 +1,7 @@
 //! `/admin/tasks`: the scheduler's periodic tasks with their schedule, last
 //! and next run and outcome; running one now; a task's run history.
 
+use crate::web::extract::SignedForm;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -10,8 +11,8 @@ use crate::domain::tasks;
 use crate::state::AppState;
 use crate::store::TaskRun;
 use crate::web::items::{when, When};
-use crate::web::session::{check_csrf, urlencode, SignedIn};
-use crate::web::{render, see_other, CsrfForm, Form, Frame, PageError};
+use crate::web::session::{urlencode, SignedIn};
+use crate::web::{render, see_other, Frame, PageError};
 
 /// A run of a task, as listed.
 pub struct RunRow {
@@ -160,11 +161,9 @@ pub async fn task(
 /// `POST /admin/tasks/{name}/run`: runs it now and shows its history.
 pub async fn run_task(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(name): Path<String>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     let run = tasks::run_now(&state, state.scheduler.clone(), &current.caller, &name).await?;
     Ok(see_other(&format!(
         "/admin/tasks/{}?ran={}",

@@ -4,6 +4,7 @@
 //! the public key can be downloaded. For one workspace and, for platform
 //! admins, for every chain.
 
+use crate::web::extract::{need, Member, MemberForm, SignedForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -12,13 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::chain_labels;
 use crate::audit::verify::ChainReport;
 use crate::domain::audit;
-use crate::domain::authz::Permission;
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::store::audit::Verification;
 use crate::web::items::{when, when_text, When};
-use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{download, render, see_other, workspace_access, Done, Form, Frame, PageError};
+use crate::web::session::SignedIn;
+use crate::web::{download, render, see_other, Done, Frame, PageError};
 
 /// A break as the verify page lists it.
 pub struct BreakRow {
@@ -98,11 +98,12 @@ struct VerifyPage {
 /// `GET /w/{slug}/audit/verify`.
 pub async fn verify_page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member {
+        current, access, ..
+    }: Member<need::AuditRead>,
     Path(slug): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     let last = audit::last_verification(&state, &access).await?;
     let checkpoints = audit::checkpoints(&state, &access).await?;
     let export = audit::export(&state, Vec::new());
@@ -141,8 +142,6 @@ pub async fn verify_page(
 /// The verify form.
 #[derive(Debug, Deserialize)]
 pub struct VerifyForm {
-    #[serde(default)]
-    csrf: String,
     /// `true`: from the start instead of from the latest checkpoint.
     #[serde(default)]
     full: Option<String>,
@@ -151,12 +150,9 @@ pub struct VerifyForm {
 /// `POST /w/{slug}/audit/verify`.
 pub async fn verify(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(form): Form<VerifyForm>,
+    MemberForm { access, form, .. }: MemberForm<need::AuditRead, VerifyForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     audit::verify(&state, &access, form.full.is_some()).await?;
     Ok(see_other(&format!("/w/{slug}/audit/verify?done=verified")))
 }
@@ -164,12 +160,9 @@ pub async fn verify(
 /// `POST /w/{slug}/audit/checkpoints`: signs the chain's head now.
 pub async fn sign(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(form): Form<crate::web::CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::AuditRead>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     audit::checkpoint(&state, &access).await?;
     Ok(see_other(&format!("/w/{slug}/audit/verify?done=signed")))
 }
@@ -184,10 +177,9 @@ fn json_download(file_name: &str, value: &impl Serialize) -> Result<Response, Pa
 /// key, as `vigilo audit checkpoints` saves them.
 pub async fn checkpoints_download(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
+    Member { access, .. }: Member<need::AuditRead>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::AuditRead).await?;
     let checkpoints = audit::checkpoints(&state, &access).await?;
     json_download(
         &format!("{slug}-checkpoints.json"),
@@ -268,10 +260,8 @@ pub async fn admin_verify_page(
 /// `POST /admin/audit/verify`.
 pub async fn admin_verify(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<VerifyForm>,
+    SignedForm { current, form }: SignedForm<VerifyForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     audit::verify_all(&state, &current.caller, form.full.is_some()).await?;
     Ok(see_other("/admin/audit/verify?done=verified"))
 }
@@ -279,10 +269,8 @@ pub async fn admin_verify(
 /// `POST /admin/audit/checkpoints`: signs every chain's head now.
 pub async fn admin_sign(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Form(form): Form<crate::web::CsrfForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
     audit::checkpoint_all(&state, &current.caller).await?;
     Ok(see_other("/admin/audit/verify?done=signed"))
 }

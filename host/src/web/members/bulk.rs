@@ -2,6 +2,7 @@
 //! row by row before anything is sent, then the per-row report offers the
 //! failed rows as a CSV file to fix and upload again.
 
+use crate::web::extract::{need, MemberForm};
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
@@ -15,7 +16,7 @@ use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{render, workspace_access, Form, Frame, PageError, Upload};
+use crate::web::{render, workspace_access, Frame, PageError, Upload};
 
 /// One row of a bulk preview or report.
 pub struct BulkRowView {
@@ -180,8 +181,6 @@ async fn refuse_file(
 #[derive(Deserialize)]
 pub struct ConfirmForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     file: String,
     #[serde(default)]
     file_name: String,
@@ -191,12 +190,14 @@ pub struct ConfirmForm {
 /// the per-row report.
 pub async fn bulk_confirm(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(form): Form<ConfirmForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::MemberInvite, ConfirmForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::MemberInvite).await?;
     let file = hex::decode(form.file.trim()).map_err(|_| {
         PageError::Domain(DomainError::Unreadable {
             code: "invalid_upload",

@@ -2,17 +2,17 @@
 //! definition `vigilo playbook create` reads), and the server's checks
 //! answer next to the editor naming the step and field (`steps[2].url`).
 
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use crate::domain::authz::{Access, Permission};
+use crate::domain::authz::Access;
 use crate::domain::playbooks::{self, PlaybookDefinition};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{render_status, see_other, workspace_access, Form, Frame, PageError};
+use crate::web::{render_status, see_other, Frame, PageError};
 
 #[derive(Template)]
 #[template(path = "playbooks/edit.html")]
@@ -70,20 +70,21 @@ async fn edit_with(
 /// `GET /w/{slug}/playbooks/new`.
 pub async fn new_page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::PlaybookEdit>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
     edit_with(&state, &current, &access, None, EXAMPLE.to_owned(), None).await
 }
 
 /// `GET /w/{slug}/playbooks/{id}/edit`.
 pub async fn edit_page(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, id)): Path<(String, i64)>,
+    Member {
+        current, access, ..
+    }: Member<need::PlaybookEdit>,
+    Path((_slug, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
     let playbook = playbooks::get(&state, &access, &id.to_string()).await?;
     let definition = PlaybookDefinition::from_stored(playbook)?;
     let text = serde_json::to_string_pretty(&definition)
@@ -94,8 +95,6 @@ pub async fn edit_page(
 /// The editor's form.
 #[derive(serde::Deserialize)]
 pub struct EditorForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     definition: String,
 }
@@ -137,12 +136,14 @@ fn parse_definition(text: &str) -> Result<PlaybookDefinition, DomainError> {
 /// `POST /w/{slug}/playbooks`.
 pub async fn create(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(form): Form<EditorForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::PlaybookEdit, EditorForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
     let created = match parse_definition(&form.definition) {
         Ok(definition) => playbooks::create(&state, &access, &definition).await,
         Err(e) => Err(e),
@@ -159,12 +160,14 @@ pub async fn create(
 /// `POST /w/{slug}/playbooks/{id}/edit`.
 pub async fn update(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id)): Path<(String, i64)>,
-    Form(form): Form<EditorForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::PlaybookEdit, EditorForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::PlaybookEdit).await?;
     let saved = match parse_definition(&form.definition) {
         Ok(definition) => playbooks::replace(&state, &access, &id.to_string(), &definition).await,
         Err(e) => Err(e),

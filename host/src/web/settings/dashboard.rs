@@ -1,6 +1,7 @@
 //! `/w/{slug}/settings/dashboard`: the dashboard's widgets: adding,
 //! removing, reordering and configuring them.
 
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,15 +10,12 @@ use serde::Deserialize;
 use serde_json::json;
 use vigilo_sdk::PluginKind;
 
-use crate::domain::authz::{Access, Permission};
+use crate::domain::authz::Access;
 use crate::domain::dashboards;
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{
-    render_status, see_other, workspace_access, CsrfForm, Done, Form, Frame, PageError,
-};
+use crate::web::{render_status, see_other, Done, Frame, PageError};
 
 /// A widget on the dashboard, in the settings list.
 pub struct WidgetRow {
@@ -52,11 +50,11 @@ struct DashboardSettings {
 /// `GET /w/{slug}/settings/dashboard`.
 pub async fn dashboard(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::DashboardEdit>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     let done = done.notice(&[
         ("added", "The widget was added."),
         ("removed", "The widget was removed."),
@@ -135,20 +133,20 @@ async fn dashboard_page(
 #[derive(Deserialize)]
 pub struct AddWidgetForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     widget: String,
 }
 
 /// `POST /w/{slug}/settings/dashboard`.
 pub async fn add_widget(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(form): Form<AddWidgetForm>,
+    MemberForm {
+        current,
+        access,
+        form,
+        ..
+    }: MemberForm<need::DashboardEdit, AddWidgetForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     match dashboards::add_widget(&state, &access, &form.widget, &json!({})).await {
         Ok(_) => Ok(see_other(&format!(
             "/w/{slug}/settings/dashboard?done=added"
@@ -171,12 +169,9 @@ pub async fn add_widget(
 /// `POST /w/{slug}/settings/dashboard/{id}/{up|down|remove}`.
 pub async fn change_widget(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, id, action)): Path<(String, i64, String)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::DashboardEdit>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::DashboardEdit).await?;
     let done = match action.as_str() {
         "up" => {
             dashboards::move_widget(&state, &access, id, -1).await?;

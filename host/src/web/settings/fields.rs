@@ -1,20 +1,18 @@
 //! `/w/{slug}/settings/fields`: the workspace's custom fields, with plugin
 //! field types in the type picker; adding and removing them.
 
+use crate::web::extract::{need, Member, MemberForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use crate::domain::authz::{Access, Permission};
+use crate::domain::authz::Access;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::web::items::humanise;
-use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{
-    render_status, see_other, workspace_access, CsrfForm, Done, Form, Frame, PageError,
-};
+use crate::web::{render_status, see_other, Done, Frame, PageError};
 
 /// A field in the list.
 pub struct FieldRow {
@@ -140,11 +138,11 @@ async fn fields_page(
 /// `GET /w/{slug}/settings/fields`.
 pub async fn fields(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path(slug): Path<String>,
+    Member {
+        current, access, ..
+    }: Member<need::WorkspaceSettings>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let form = FieldForm {
         applies_to: vec!["change".into()],
         field_type: "text".into(),
@@ -160,15 +158,17 @@ pub async fn fields(
 /// `POST /w/{slug}/settings/fields`.
 pub async fn add_field(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    MemberForm {
+        current,
+        access,
+        form: pairs,
+        ..
+    }: MemberForm<need::WorkspaceSettings, Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let mut csrf = String::new();
     let mut form = FieldForm::default();
     for (key, value) in pairs {
         match key.as_str() {
-            "csrf" => csrf = value,
             "key" => form.key = value,
             "label" => form.label = value,
             "type" => form.field_type = value,
@@ -178,8 +178,6 @@ pub async fn add_field(
             _ => {}
         }
     }
-    check_csrf(&current, &csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     let definition = FieldDefinition {
         key: form.key.trim().to_owned(),
         label: form.label.clone(),
@@ -206,12 +204,9 @@ pub async fn add_field(
 /// `POST /w/{slug}/settings/fields/{key}/delete`.
 pub async fn delete_field(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, key)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    MemberForm { access, .. }: MemberForm<need::WorkspaceSettings>,
 ) -> Result<Response, PageError> {
-    check_csrf(&current, &form.csrf)?;
-    let access = workspace_access(&state, &current, &slug, Permission::WorkspaceSettings).await?;
     fields::delete(&state, &access, &key).await?;
     Ok(see_other(&format!(
         "/w/{slug}/settings/fields?done=removed"
