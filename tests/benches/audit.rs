@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use serde_json::json;
+use sqlx::Connection;
 use vigilo_host::audit::checkpoint::Signer;
 use vigilo_host::audit::{Actor, NewEvent};
 use vigilo_host::store::audit::{self, ChainAppender};
@@ -49,30 +50,32 @@ fn main() {
         };
         let event = settings_event;
 
-        // The floor: an empty write transaction, and one with a single
-        // trivial statement (what any append costs before its own work).
+        // The floor: an empty write transaction through the store, and, on
+        // a connection of its own to the same file (the store lets no
+        // statement of anyone else's into its transactions), one with a
+        // single trivial statement and one with a 12-value insert (what
+        // any append costs before its own work).
         let started = Instant::now();
         for _ in 0..appends {
             let tx = store.begin_write().await.unwrap();
             tx.commit().await.unwrap();
         }
         let empty = started.elapsed().as_secs_f64() / appends as f64;
+        let mut raw = sqlx::AnyConnection::connect(&url).await.unwrap();
         let started = Instant::now();
         for _ in 0..appends {
-            let mut tx = store.begin_write().await.unwrap();
+            let mut tx = raw.begin().await.unwrap();
             sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
             tx.commit().await.unwrap();
         }
         let one = started.elapsed().as_secs_f64() / appends as f64;
-        let mut tx = store.begin_write().await.unwrap();
         sqlx::query("CREATE TABLE scratch (a INTEGER, b INTEGER, c TEXT, d INTEGER, e INTEGER, f INTEGER, g TEXT, h TEXT, i TEXT, j TEXT, k TEXT, l TEXT)")
-            .execute(&mut *tx)
+            .execute(&mut raw)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         let started = Instant::now();
         for i in 0..appends {
-            let mut tx = store.begin_write().await.unwrap();
+            let mut tx = raw.begin().await.unwrap();
             sqlx::query("INSERT INTO scratch VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
                 .bind(1i64).bind(i as i64).bind("2026-11-24T00:00:00.000000Z").bind(1i64).bind(1i64).bind(1i64)
                 .bind("bench@example.com").bind("workspace.settings.set").bind(format!("key{i}"))
@@ -81,6 +84,7 @@ fn main() {
             tx.commit().await.unwrap();
         }
         let twelve = started.elapsed().as_secs_f64() / appends as f64;
+        drop(raw);
         println!(
             "write transaction floor: empty {:.0} µs, one trivial statement {:.0} µs, a 12-value insert into an unindexed table {:.0} µs",
             empty * 1e6,

@@ -394,7 +394,7 @@ async fn keep_answers(
         let (scope, key, _) = idempotency::key_of(claim);
         update = update.bind(scope).bind(key).bind(*status).bind(response);
     }
-    update.execute(&mut **tx).await?;
+    update.execute(tx.conn()).await?;
     Ok(())
 }
 
@@ -433,7 +433,7 @@ async fn write_creates(
     if backend == Backend::Sqlite && !keyed.is_empty() {
         let sql = format!("{};\n{}", rows.sql(), keys_sql(backend, keyed.len()));
         let query = bind_keys(rows.bind(sqlx::query(&sql)), &keyed, &created_at);
-        recorded = Some(query.fetch_all(&mut **tx).await?.len());
+        recorded = Some(query.fetch_all(tx.conn()).await?.len());
     } else {
         rows.insert(tx).await?;
     }
@@ -444,7 +444,7 @@ async fn write_creates(
         None => {
             let sql = keys_sql(backend, keyed.len());
             let query = bind_keys(sqlx::query(&sql), &keyed, &created_at);
-            query.fetch_all(&mut **tx).await?.len()
+            query.fetch_all(tx.conn()).await?.len()
         }
     };
     Ok((stored, keyed, recorded))

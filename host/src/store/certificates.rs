@@ -1,9 +1,9 @@
 //! The certificate inventory.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{now, Store, StoreError, StoreResult};
+use super::{now, reading, Reads, Store, StoreError, StoreResult, WriteTx};
 use crate::certs::ParsedCertificate;
 
 /// A stored certificate (chain).
@@ -64,7 +64,7 @@ fn from_row(row: &AnyRow) -> StoreResult<Certificate> {
 
 /// Stores a parsed certificate under `name`.
 pub async fn insert_certificate(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     name: &str,
     cert: &ParsedCertificate,
@@ -88,7 +88,7 @@ pub async fn insert_certificate(
     .bind(&cert.pem)
     .bind(created_by)
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!(
@@ -96,12 +96,12 @@ pub async fn insert_certificate(
             cert.fingerprint_sha256
         )
     }))?;
-    certificate_in(conn, workspace_id, id).await
+    certificate_in(tx, workspace_id, id).await
 }
 
 /// One certificate of `workspace_id`.
 pub async fn certificate_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
     id: i64,
 ) -> StoreResult<Certificate> {
@@ -110,7 +110,7 @@ pub async fn certificate_in(
     ))
     .bind(workspace_id)
     .bind(id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("no certificate {id} in this workspace")))?;
     from_row(&row)
@@ -118,15 +118,15 @@ pub async fn certificate_in(
 
 /// Deletes a certificate and returns what it was.
 pub async fn delete_certificate(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     id: i64,
 ) -> StoreResult<Certificate> {
-    let cert = certificate_in(conn, workspace_id, id).await?;
+    let cert = certificate_in(tx, workspace_id, id).await?;
     sqlx::query("DELETE FROM certificates WHERE workspace_id = $1 AND id = $2")
         .bind(workspace_id)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(cert)
 }

@@ -1,9 +1,9 @@
 //! Comments on work items: writing, changing, removing and listing them.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{now, Store, StoreError, StoreResult};
+use super::{now, Store, StoreError, StoreResult, WriteTx};
 
 /// A stored comment.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ fn from_row(row: &AnyRow) -> StoreResult<Comment> {
 
 /// Writes a comment by `author_id` on item `item_id` of `workspace_id`.
 pub async fn insert(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     item_id: i64,
     author_id: i64,
@@ -57,14 +57,14 @@ pub async fn insert(
     .bind(author_id)
     .bind(body)
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
-    get_in(conn, workspace_id, item_id, id).await
+    get_in(tx, workspace_id, item_id, id).await
 }
 
 /// Comment `id` on item `item_id` of `workspace_id`, inside a transaction.
 pub async fn get_in(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     item_id: i64,
     id: i64,
@@ -75,7 +75,7 @@ pub async fn get_in(
     .bind(workspace_id)
     .bind(item_id)
     .bind(id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("no comment {id} on work item {item_id}")))?;
     from_row(&row)
@@ -83,7 +83,7 @@ pub async fn get_in(
 
 /// Replaces the text of comment `id`, marking it edited.
 pub async fn update(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     item_id: i64,
     id: i64,
@@ -98,23 +98,18 @@ pub async fn update(
     .bind(workspace_id)
     .bind(item_id)
     .bind(id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
-    get_in(conn, workspace_id, item_id, id).await
+    get_in(tx, workspace_id, item_id, id).await
 }
 
 /// Removes comment `id`.
-pub async fn delete(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-    item_id: i64,
-    id: i64,
-) -> StoreResult<()> {
+pub async fn delete(tx: &mut WriteTx, workspace_id: i64, item_id: i64, id: i64) -> StoreResult<()> {
     sqlx::query("DELETE FROM item_comments WHERE workspace_id = $1 AND item_id = $2 AND id = $3")
         .bind(workspace_id)
         .bind(item_id)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! Custom field definitions: the fields a workspace adds to its work items.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{now, Store, StoreError, StoreResult};
+use super::{now, reading, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A custom field definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,7 @@ fn field_from_row(row: &AnyRow) -> StoreResult<CustomField> {
 
 /// Stores a custom field definition.
 pub async fn insert_custom_field(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     field: &CustomField,
 ) -> StoreResult<()> {
@@ -56,7 +56,7 @@ pub async fn insert_custom_field(
     .bind(i64::from(field.required))
     .bind(serde_json::to_string(&field.options).unwrap_or_default())
     .bind(now())
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("a custom field with key `{}` already exists", field.key)
@@ -65,14 +65,11 @@ pub async fn insert_custom_field(
 }
 
 /// How many custom fields `workspace_id` has, read inside a transaction.
-pub async fn count_custom_fields_in(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-) -> StoreResult<i64> {
+pub async fn count_custom_fields_in(tx: &mut WriteTx, workspace_id: i64) -> StoreResult<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM custom_fields WHERE workspace_id = $1")
             .bind(workspace_id)
-            .fetch_one(&mut *conn)
+            .fetch_one(tx.conn())
             .await?,
     )
 }
@@ -80,11 +77,11 @@ pub async fn count_custom_fields_in(
 /// Deletes a custom field definition (values already stored stay in items'
 /// history but are no longer shown or validated).
 pub async fn delete_custom_field(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     key: &str,
 ) -> StoreResult<CustomField> {
-    let field = custom_fields_in(conn, workspace_id)
+    let field = custom_fields_in(tx, workspace_id)
         .await?
         .into_iter()
         .find(|f| f.key == key)
@@ -94,21 +91,21 @@ pub async fn delete_custom_field(
     sqlx::query("DELETE FROM custom_fields WHERE workspace_id = $1 AND key = $2")
         .bind(workspace_id)
         .bind(key)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(field)
 }
 
 /// The custom fields of `workspace_id`, in creation order.
 pub async fn custom_fields_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
 ) -> StoreResult<Vec<CustomField>> {
     let rows = sqlx::query(&format!(
         "SELECT {FIELD_COLUMNS} FROM custom_fields WHERE workspace_id = $1 ORDER BY id"
     ))
     .bind(workspace_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(reading(conn))
     .await?;
     rows.iter().map(field_from_row).collect()
 }

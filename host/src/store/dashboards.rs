@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{json_column, now, Store, StoreError, StoreResult};
+use super::{json_column, now, reading, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A widget on a workspace's dashboard.
 #[derive(Debug, Clone)]
@@ -33,26 +33,26 @@ fn widget_from_row(row: &AnyRow) -> StoreResult<DashboardWidget> {
 
 /// The dashboard of `workspace_id`, in order.
 pub async fn dashboard_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
 ) -> StoreResult<Vec<DashboardWidget>> {
     let rows = sqlx::query(
         "SELECT id, position, widget, config FROM dashboard_widgets WHERE workspace_id = $1 ORDER BY position, id",
     )
     .bind(workspace_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(reading(conn))
     .await?;
     rows.iter().map(widget_from_row).collect()
 }
 
 /// Appends a widget to the dashboard.
 pub async fn add_dashboard_widget(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     widget: &str,
     config: &Value,
 ) -> StoreResult<DashboardWidget> {
-    let position = dashboard_in(conn, workspace_id).await?.len() as i64;
+    let position = dashboard_in(tx, workspace_id).await?.len() as i64;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO dashboard_widgets (workspace_id, position, widget, config, created_at)
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -62,7 +62,7 @@ pub async fn add_dashboard_widget(
     .bind(widget)
     .bind(config.to_string())
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
     Ok(DashboardWidget {
         id,
@@ -74,7 +74,7 @@ pub async fn add_dashboard_widget(
 
 /// Replaces the options of widget `id`; answers it as it is now.
 pub async fn set_dashboard_widget_config(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     id: i64,
     config: &Value,
@@ -84,7 +84,7 @@ pub async fn set_dashboard_widget_config(
             .bind(config.to_string())
             .bind(workspace_id)
             .bind(id)
-            .execute(&mut *conn)
+            .execute(tx.conn())
             .await?
             .rows_affected();
     if changed == 0 {
@@ -92,7 +92,7 @@ pub async fn set_dashboard_widget_config(
             "no widget {id} on this dashboard"
         )));
     }
-    dashboard_in(conn, workspace_id)
+    dashboard_in(tx, workspace_id)
         .await?
         .into_iter()
         .find(|w| w.id == id)
@@ -101,11 +101,11 @@ pub async fn set_dashboard_widget_config(
 
 /// Removes a widget and closes the gap.
 pub async fn remove_dashboard_widget(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     id: i64,
 ) -> StoreResult<DashboardWidget> {
-    let current = dashboard_in(conn, workspace_id).await?;
+    let current = dashboard_in(tx, workspace_id).await?;
     let removed = current
         .iter()
         .find(|w| w.id == id)
@@ -114,17 +114,17 @@ pub async fn remove_dashboard_widget(
     sqlx::query("DELETE FROM dashboard_widgets WHERE workspace_id = $1 AND id = $2")
         .bind(workspace_id)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     let rest: Vec<i64> = current.iter().map(|w| w.id).filter(|w| *w != id).collect();
-    set_dashboard_order(conn, workspace_id, &rest).await?;
+    set_dashboard_order(tx, workspace_id, &rest).await?;
     Ok(removed)
 }
 
 /// Puts the widgets in the order of `ids` (which must be exactly the
 /// dashboard's widgets; the caller checks).
 pub async fn set_dashboard_order(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     ids: &[i64],
 ) -> StoreResult<()> {
@@ -135,7 +135,7 @@ pub async fn set_dashboard_order(
         .bind(position as i64)
         .bind(workspace_id)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     }
     Ok(())

@@ -383,7 +383,7 @@ async fn insert_claim(
     .bind(now())
     .bind(answer.map(|(status, _)| status))
     .bind(answer.map(|(_, response)| response))
-    .execute(&mut **tx)
+    .execute(tx.conn())
     .await;
     match inserted {
         Ok(_) => Ok(()),
@@ -530,7 +530,7 @@ impl Store {
         .bind(now())
         .bind(status)
         .bind(sealed_response)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit_unclaimed().await?;
         Ok(())

@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{json_column, now, Store, StoreError, StoreResult};
+use super::{json_column, now, reading, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A configured adapter in a workspace.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ fn integration_from_row(row: &AnyRow) -> StoreResult<Integration> {
 
 /// Stores a new integration.
 pub async fn insert_integration(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     name: &str,
     adapter: &str,
@@ -77,17 +77,17 @@ pub async fn insert_integration(
     .bind(Value::Object(sealed_secrets.clone()).to_string())
     .bind(created_by)
     .bind(&at)
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("an integration named `{name}` already exists in this workspace")
     }))?;
-    integration_in(conn, workspace_id, &id.to_string()).await
+    integration_in(tx, workspace_id, &id.to_string()).await
 }
 
 /// Replaces an integration's settings and enabled flag.
 pub async fn update_integration(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     integration: &Integration,
 ) -> StoreResult<Integration> {
@@ -101,28 +101,24 @@ pub async fn update_integration(
     .bind(now())
     .bind(workspace_id)
     .bind(integration.id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
-    integration_in(conn, workspace_id, &integration.id.to_string()).await
+    integration_in(tx, workspace_id, &integration.id.to_string()).await
 }
 
 /// Deletes an integration (its delivery log stays).
-pub async fn delete_integration(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-    id: i64,
-) -> StoreResult<()> {
+pub async fn delete_integration(tx: &mut WriteTx, workspace_id: i64, id: i64) -> StoreResult<()> {
     sqlx::query("DELETE FROM integrations WHERE workspace_id = $1 AND id = $2")
         .bind(workspace_id)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// An integration by id or name, inside a transaction.
 pub async fn integration_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
     id_or_name: &str,
 ) -> StoreResult<Integration> {
@@ -134,7 +130,7 @@ pub async fn integration_in(
     .bind(workspace_id)
     .bind(id)
     .bind(id_or_name)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?
     .ok_or_else(|| {
         StoreError::NotFound(format!("no integration `{id_or_name}` in this workspace"))
@@ -230,7 +226,7 @@ impl Store {
         .bind(delivery.detail.map(Value::to_string))
         .bind(delivery.error)
         .bind(now())
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(id)
@@ -308,7 +304,7 @@ fn playbook_from_row(row: &AnyRow) -> StoreResult<Playbook> {
 
 /// Stores a new playbook.
 pub async fn insert_playbook(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     name: &str,
     description: &str,
@@ -326,17 +322,17 @@ pub async fn insert_playbook(
     .bind(steps.to_string())
     .bind(created_by)
     .bind(&at)
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("a playbook named `{name}` already exists in this workspace")
     }))?;
-    playbook_in(conn, workspace_id, &id.to_string()).await
+    playbook_in(tx, workspace_id, &id.to_string()).await
 }
 
 /// Replaces a playbook's name, description and steps.
 pub async fn update_playbook(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     playbook: &Playbook,
 ) -> StoreResult<Playbook> {
@@ -350,7 +346,7 @@ pub async fn update_playbook(
     .bind(now())
     .bind(workspace_id)
     .bind(playbook.id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!(
@@ -358,26 +354,22 @@ pub async fn update_playbook(
             playbook.name
         )
     }))?;
-    playbook_in(conn, workspace_id, &playbook.id.to_string()).await
+    playbook_in(tx, workspace_id, &playbook.id.to_string()).await
 }
 
 /// Deletes a playbook (its run records stay).
-pub async fn delete_playbook(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-    id: i64,
-) -> StoreResult<()> {
+pub async fn delete_playbook(tx: &mut WriteTx, workspace_id: i64, id: i64) -> StoreResult<()> {
     sqlx::query("DELETE FROM playbooks WHERE workspace_id = $1 AND id = $2")
         .bind(workspace_id)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// A playbook by id or name, inside a transaction.
 pub async fn playbook_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
     id_or_name: &str,
 ) -> StoreResult<Playbook> {
@@ -389,7 +381,7 @@ pub async fn playbook_in(
     .bind(workspace_id)
     .bind(id)
     .bind(id_or_name)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("no playbook `{id_or_name}` in this workspace")))?;
     playbook_from_row(&row)
@@ -440,7 +432,7 @@ fn run_from_row(row: &AnyRow) -> StoreResult<PlaybookRun> {
 
 /// Starts a run record.
 pub async fn insert_playbook_run(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     playbook: &Playbook,
     dry_run: bool,
@@ -458,14 +450,14 @@ pub async fn insert_playbook_run(
     .bind(input.to_string())
     .bind(started_by)
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
     Ok(id)
 }
 
 /// Finishes a run record.
 pub async fn finish_playbook_run(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     run_id: i64,
     status: &str,
     steps: &Value,
@@ -475,7 +467,7 @@ pub async fn finish_playbook_run(
         .bind(steps.to_string())
         .bind(now())
         .bind(run_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }

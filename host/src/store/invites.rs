@@ -2,10 +2,12 @@
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{now, now_plus, Keyset, Page, PageAt, Store, StoreError, StoreResult};
+use super::{
+    now, now_plus, reading, Keyset, Page, PageAt, Reads, Store, StoreError, StoreResult, WriteTx,
+};
 use crate::model::roles::Role;
 use crate::secrets;
 
@@ -128,7 +130,7 @@ pub async fn close_expired_invites(
             sqlx::query(&format!("{OPEN_AND_EXPIRED} ORDER BY id LIMIT $2"))
                 .bind(&at)
                 .bind(limit)
-                .fetch_all(&mut **tx)
+                .fetch_all(tx.conn())
                 .await?
         }
         Expiring::Workspace(ws) => {
@@ -138,7 +140,7 @@ pub async fn close_expired_invites(
             .bind(&at)
             .bind(ws)
             .bind(limit)
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.conn())
             .await?
         }
         Expiring::Address(ws, email) => {
@@ -149,7 +151,7 @@ pub async fn close_expired_invites(
             .bind(ws)
             .bind(email)
             .bind(limit)
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.conn())
             .await?
         }
     };
@@ -166,7 +168,7 @@ pub async fn close_expired_invites(
         )
         .bind(&at)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         if closed.rows_affected() == 0 {
             // Accepted or closed meanwhile (by another server).
@@ -199,7 +201,7 @@ pub struct InviteGrant<'a> {
 /// open one in the workspace (without failing the transaction: several
 /// invites may be written in one).
 pub async fn insert_invite(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     email: &str,
     grant: &InviteGrant<'_>,
@@ -220,7 +222,7 @@ pub async fn insert_invite(
     .bind(grant.invited_by)
     .bind(&created_at)
     .bind(&expires_at)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.conn())
     .await?;
     let Some(id) = id else {
         return Ok(None);
@@ -242,7 +244,7 @@ pub async fn insert_invite(
 
 /// One invite of a workspace, read inside a transaction.
 pub async fn invite_by_id_in(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     id: i64,
 ) -> StoreResult<InviteRecord> {
@@ -251,19 +253,15 @@ pub async fn invite_by_id_in(
     ))
     .bind(id)
     .bind(workspace_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("no invite with id {id} in this workspace")))?;
     invite_from_row(&row, &now())
 }
 
 /// Revokes a pending invite.
-pub async fn revoke_invite(
-    conn: &mut AnyConnection,
-    workspace_id: i64,
-    id: i64,
-) -> StoreResult<Invite> {
-    let record = invite_by_id_in(conn, workspace_id, id).await?;
+pub async fn revoke_invite(tx: &mut WriteTx, workspace_id: i64, id: i64) -> StoreResult<Invite> {
+    let record = invite_by_id_in(tx, workspace_id, id).await?;
     if record.invite.status != "pending" {
         return Err(StoreError::Conflict(format!(
             "invite {id} is {} and cannot be revoked",
@@ -273,25 +271,25 @@ pub async fn revoke_invite(
     sqlx::query("UPDATE invites SET revoked_at = $1 WHERE id = $2")
         .bind(now())
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
-    Ok(invite_by_id_in(conn, workspace_id, id).await?.invite)
+    Ok(invite_by_id_in(tx, workspace_id, id).await?.invite)
 }
 
 /// Finds an invite by the hash of its accept token.
 pub async fn invite_by_token_hash(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     hash: &str,
 ) -> StoreResult<Option<InviteRecord>> {
     let row = sqlx::query(&format!("{INVITE_SELECT} WHERE i.token_hash = $1"))
         .bind(hash)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(reading(conn))
         .await?;
     row.map(|r| invite_from_row(&r, &now())).transpose()
 }
 
 /// Marks an invite accepted; fails if it was no longer pending.
-pub async fn mark_invite_accepted(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+pub async fn mark_invite_accepted(tx: &mut WriteTx, id: i64) -> StoreResult<()> {
     let now = now();
     let done = sqlx::query(
         "UPDATE invites SET accepted_at = $1
@@ -299,7 +297,7 @@ pub async fn mark_invite_accepted(conn: &mut AnyConnection, id: i64) -> StoreRes
     )
     .bind(&now)
     .bind(id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     if done.rows_affected() != 1 {
         return Err(StoreError::Conflict(
@@ -311,7 +309,7 @@ pub async fn mark_invite_accepted(conn: &mut AnyConnection, id: i64) -> StoreRes
 
 /// Queues a mail in the outbox.
 pub async fn queue_mail(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     kind: &str,
     recipient: &str,
     subject: &str,
@@ -325,7 +323,7 @@ pub async fn queue_mail(
     .bind(subject)
     .bind(body)
     .bind(now())
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -445,7 +443,7 @@ impl Store {
             Some(e) => {
                 let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = $1")
                     .bind(id)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(tx.conn())
                     .await?;
                 sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
                     .bind(e.to_string())
@@ -453,7 +451,7 @@ impl Store {
                     .bind(id)
             }
         }
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(())

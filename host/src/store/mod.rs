@@ -34,7 +34,6 @@ mod users;
 mod work_items;
 mod workspaces;
 
-use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -179,7 +178,44 @@ impl std::fmt::Debug for WriteTx {
     }
 }
 
+/// What a read the store offers inside a transaction runs on: the write
+/// transaction the caller holds (to read what it is about to change), or,
+/// inside the store, a connection of the pool. Nothing outside the store
+/// reaches the connection itself: only the store can make the [`Sealed`]
+/// that asks for it.
+pub trait Reads: Send {
+    #[doc(hidden)]
+    fn connection(&mut self, _: Sealed) -> &mut AnyConnection;
+}
+
+/// The store's own key to a [`Reads`]'s connection.
+pub struct Sealed(());
+
+impl Reads for WriteTx {
+    fn connection(&mut self, _: Sealed) -> &mut AnyConnection {
+        self.conn()
+    }
+}
+
+impl Reads for sqlx::pool::PoolConnection<Any> {
+    fn connection(&mut self, _: Sealed) -> &mut AnyConnection {
+        self
+    }
+}
+
+/// The connection a read runs on.
+pub(in crate::store) fn reading(reads: &mut impl Reads) -> &mut AnyConnection {
+    reads.connection(Sealed(()))
+}
+
 impl WriteTx {
+    /// The transaction's connection, for the store's own statements: no
+    /// code outside the store reaches it, so every write goes through a
+    /// store function.
+    pub(in crate::store) fn conn(&mut self) -> &mut AnyConnection {
+        self.tx.as_mut().expect("transaction already finished")
+    }
+
     /// The backend this transaction runs on.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -271,19 +307,6 @@ impl WriteTx {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&chain_id);
         }
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        self.tx.as_ref().expect("transaction already finished")
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.tx.as_mut().expect("transaction already finished")
     }
 }
 

@@ -118,7 +118,7 @@ impl Store {
         .bind(place.workspace_id)
         .bind(place.key)
         .bind(&now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM plugin_kv WHERE plugin = $1 AND workspace_id = $2 AND key = $3",
@@ -126,7 +126,7 @@ impl Store {
         .bind(place.plugin)
         .bind(place.workspace_id)
         .bind(place.key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await?;
         if exists.is_none() && expect != KvExpect::Absent {
             let held: i64 = sqlx::query_scalar(
@@ -136,7 +136,7 @@ impl Store {
             .bind(place.plugin)
             .bind(place.workspace_id)
             .bind(&now)
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.conn())
             .await?;
             if held >= max_entries {
                 return Err(StoreError::Conflict(format!(
@@ -162,7 +162,7 @@ impl Store {
                 .bind(place.workspace_id)
                 .bind(place.key)
                 .bind(expected)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(tx.conn())
                 .await?
             }
             KvExpect::Absent | KvExpect::Anything => {
@@ -185,7 +185,7 @@ impl Store {
                 .bind(value)
                 .bind(expires_at)
                 .bind(&now)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(tx.conn())
                 .await?
             }
         };
@@ -218,7 +218,7 @@ impl Store {
         if let KvExpect::Version(expected) = expect {
             query = query.bind(expected);
         }
-        let deleted = query.execute(&mut *tx).await?.rows_affected() > 0;
+        let deleted = query.execute(tx.conn()).await?.rows_affected() > 0;
         tx.commit().await?;
         Ok(match expect {
             KvExpect::Version(_) if !deleted => None,
@@ -233,12 +233,12 @@ impl Store {
 pub async fn delete_plugin_data(tx: &mut WriteTx, plugin: &str) -> StoreResult<u64> {
     let gone = sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1")
         .bind(plugin)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
     sqlx::query("DELETE FROM plugin_approvals WHERE name = $1")
         .bind(plugin)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
     Ok(gone)
 }

@@ -80,7 +80,7 @@ pub async fn set_plugin_isolation(
     .bind(decided_by)
     .bind(reason)
     .bind(now())
-    .execute(&mut **tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -100,7 +100,7 @@ pub async fn set_plugin_interrupted_call(
     .bind(call)
     .bind(started_at)
     .bind(name)
-    .execute(&mut **tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -163,7 +163,7 @@ pub async fn set_plugin_approval(
     .bind(capabilities)
     .bind(approved_by)
     .bind(now())
-    .execute(&mut **tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }

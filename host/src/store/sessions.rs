@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::users::{user_from_row, USER_COLUMNS};
-use super::{now, Store, StoreError, StoreResult, User};
+use super::{now, Store, StoreError, StoreResult, User, WriteTx};
 
 /// A browser session as listed (never its secret).
 #[derive(Debug, Clone)]
@@ -58,47 +58,43 @@ pub struct Credentials {
 }
 
 /// Sets a user's password hash.
-pub async fn set_password_hash(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    hash: &str,
-) -> StoreResult<()> {
+pub async fn set_password_hash(tx: &mut WriteTx, user_id: i64, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
         .bind(hash)
         .bind(now())
         .bind(user_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// Sets a user's display name.
-pub async fn set_user_name(conn: &mut AnyConnection, user_id: i64, name: &str) -> StoreResult<()> {
+pub async fn set_user_name(tx: &mut WriteTx, user_id: i64, name: &str) -> StoreResult<()> {
     sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
         .bind(name)
         .bind(user_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// Sets the time zone `user_id` reads times in (None: their browser's).
 pub async fn set_user_time_zone(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     user_id: i64,
     zone: Option<&str>,
 ) -> StoreResult<()> {
     sqlx::query("UPDATE users SET time_zone = $1 WHERE id = $2")
         .bind(zone)
         .bind(user_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// Starts a session for `user_id` ending at `expires_at` at the latest.
 pub async fn insert_session(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     user_id: i64,
     secret_hash: &str,
     expires_at: &str,
@@ -116,7 +112,7 @@ pub async fn insert_session(
     .bind(expires_at)
     .bind(client)
     .bind(user_agent)
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
     Ok(Session {
         id,
@@ -131,21 +127,21 @@ pub async fn insert_session(
 }
 
 /// Ends session `id` of `user_id` (idempotent); fails if there is none.
-pub async fn end_session(conn: &mut AnyConnection, user_id: i64, id: i64) -> StoreResult<Session> {
+pub async fn end_session(tx: &mut WriteTx, user_id: i64, id: i64) -> StoreResult<Session> {
     sqlx::query(
         "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL",
     )
     .bind(now())
     .bind(id)
     .bind(user_id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     let row = sqlx::query(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1 AND s.user_id = $2"
     ))
     .bind(id)
     .bind(user_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("you have no session {id}")))?;
     Ok(session_from_row(&row)?)
@@ -153,7 +149,7 @@ pub async fn end_session(conn: &mut AnyConnection, user_id: i64, id: i64) -> Sto
 
 /// Ends every open session of `user_id` except `keep`; returns how many.
 pub async fn end_other_sessions(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     user_id: i64,
     keep: Option<i64>,
 ) -> StoreResult<u64> {
@@ -163,7 +159,7 @@ pub async fn end_other_sessions(
     .bind(now())
     .bind(user_id)
     .bind(keep.unwrap_or(0))
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?
     .rows_affected())
 }
@@ -194,7 +190,7 @@ const COUNT_IS_OVER: &str =
 /// force is kept as it is. A successful attempt gives its number back
 /// ([`clear_failures`] or [`release_attempt`]).
 pub async fn count_attempt(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     scope: &str,
     at: &str,
     window_start: &str,
@@ -222,7 +218,7 @@ pub async fn count_attempt(
     .bind(lock_after)
     .bind(lock_until)
     .bind((lock_after <= 1).then_some(lock_until))
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
     Ok(Failures {
         failures: row.try_get("failures")?,
@@ -235,11 +231,7 @@ pub async fn count_attempt(
 /// [`count_attempt`] (for a scope shared with other accounts, such as a
 /// client address, whose other failures still count); a lock that only
 /// this attempt brought about is lifted.
-pub async fn release_attempt(
-    conn: &mut AnyConnection,
-    scope: &str,
-    lock_after: i64,
-) -> StoreResult<()> {
+pub async fn release_attempt(tx: &mut WriteTx, scope: &str, lock_after: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE sign_in_failures SET failures = failures - 1,
              locked_until = CASE WHEN failures - 1 >= $2 THEN locked_until ELSE NULL END
@@ -247,27 +239,24 @@ pub async fn release_attempt(
     )
     .bind(scope)
     .bind(lock_after)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
 
 /// Forgets `scope`'s failed sign-ins (after a successful one); returns
 /// whether there were any.
-pub async fn clear_failures(conn: &mut AnyConnection, scope: &str) -> StoreResult<u64> {
+pub async fn clear_failures(tx: &mut WriteTx, scope: &str) -> StoreResult<u64> {
     Ok(sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1")
         .bind(scope)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?
         .rows_affected())
 }
 
 /// Forgets the failed sign-ins of every scope whose name starts with
 /// `prefix` (a platform admin's unlock); returns how many were forgotten.
-pub async fn clear_failures_with_prefix(
-    conn: &mut AnyConnection,
-    prefix: &str,
-) -> StoreResult<u64> {
+pub async fn clear_failures_with_prefix(tx: &mut WriteTx, prefix: &str) -> StoreResult<u64> {
     let pattern = format!(
         "{}%",
         prefix
@@ -278,7 +267,7 @@ pub async fn clear_failures_with_prefix(
     Ok(
         sqlx::query("DELETE FROM sign_in_failures WHERE scope LIKE $1 ESCAPE '\\'")
             .bind(pattern)
-            .execute(&mut *conn)
+            .execute(tx.conn())
             .await?
             .rows_affected(),
     )
@@ -354,7 +343,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(())

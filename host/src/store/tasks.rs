@@ -177,7 +177,7 @@ impl Store {
         .bind(schedule)
         .bind(first_due)
         .bind(now())
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await?;
         // Bookkeeping, not what a request to run a task was sent to do.
         tx.commit_unclaimed().await?;
@@ -212,7 +212,7 @@ impl Store {
         .bind(scheduled_for)
         .bind(runner)
         .bind(now())
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await;
         match claimed {
             Ok(id) => {
@@ -235,7 +235,7 @@ impl Store {
         .bind(now())
         .bind(task)
         .bind(was)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(())
@@ -250,7 +250,7 @@ impl Store {
         )
         .bind(at)
         .bind(task)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit_unclaimed().await?;
         Ok(())
@@ -288,7 +288,7 @@ impl Store {
         )
         .bind(at)
         .bind(runner)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit_unclaimed().await?;
@@ -343,7 +343,7 @@ impl Store {
         let closed = sqlx::query(close)
             .bind(at)
             .bind(before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         tx.commit().await?;
@@ -369,7 +369,7 @@ impl Store {
         .bind(output)
         .bind(error)
         .bind(run_id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(())
@@ -388,12 +388,12 @@ impl Store {
         let task_runs =
             sqlx::query("DELETE FROM task_runs WHERE outcome <> 'running' AND started_at < $1")
                 .bind(before)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected();
         let deliveries = sqlx::query("DELETE FROM deliveries WHERE created_at < $1")
             .bind(before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         let mail = sqlx::query(
@@ -403,28 +403,28 @@ impl Store {
         .bind(before)
         .bind(attempts)
         .bind(links_dead)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         let sessions = sqlx::query(
             "DELETE FROM sessions WHERE expires_at < $1 OR (ended_at IS NOT NULL AND ended_at < $1)",
         )
         .bind(before)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         sqlx::query("DELETE FROM sign_in_failures WHERE last_failed_at < $1")
             .bind(before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         let plugin_entries =
             sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
                 .bind(super::now())
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected();
         tx.commit().await?;

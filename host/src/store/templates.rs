@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-use super::{json_column, now, Store, StoreError, StoreResult};
+use super::{json_column, now, reading, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A stored template.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ fn template_from_row(row: &AnyRow) -> StoreResult<Template> {
 
 /// Stores a template.
 pub async fn insert_template(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     name: &str,
     description: &str,
     snapshot: &Value,
@@ -45,7 +45,7 @@ pub async fn insert_template(
     .bind(snapshot.to_string())
     .bind(created_by)
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("a template named `{name}` already exists")
@@ -54,22 +54,22 @@ pub async fn insert_template(
 }
 
 /// Reads a template inside a transaction.
-pub async fn template_by_name_in(conn: &mut AnyConnection, name: &str) -> StoreResult<Template> {
+pub async fn template_by_name_in(conn: &mut impl Reads, name: &str) -> StoreResult<Template> {
     let row = sqlx::query(
         "SELECT name, description, snapshot, created_at FROM templates WHERE name = $1",
     )
     .bind(name)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("no template named `{name}`")))?;
     template_from_row(&row)
 }
 
 /// Deletes a template.
-pub async fn delete_template(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+pub async fn delete_template(tx: &mut WriteTx, name: &str) -> StoreResult<()> {
     let done = sqlx::query("DELETE FROM templates WHERE name = $1")
         .bind(name)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!("no template named `{name}`")));

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{now, Store, StoreError, StoreResult};
+use super::{now, Store, StoreError, StoreResult, WriteTx};
 use crate::secrets;
 
 /// A person (or robot) who can sign in.
@@ -120,19 +120,19 @@ pub struct TokenLookup {
 }
 
 /// Finds a user by (lower-case) email.
-pub async fn user_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<User>> {
+pub async fn user_by_email(tx: &mut WriteTx, email: &str) -> StoreResult<Option<User>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"
     ))
     .bind(email)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.conn())
     .await?;
     Ok(row.map(|r| user_from_row(&r)).transpose()?)
 }
 
 /// Creates a user.
 pub async fn insert_user(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     email: &str,
     name: &str,
     platform_admin: bool,
@@ -147,7 +147,7 @@ pub async fn insert_user(
     .bind(name)
     .bind(i64::from(platform_admin))
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("a user with email {email} already exists")
@@ -156,17 +156,17 @@ pub async fn insert_user(
 }
 
 /// Makes an existing user a platform admin.
-pub async fn promote_to_admin(conn: &mut AnyConnection, user_id: i64) -> StoreResult<()> {
+pub async fn promote_to_admin(tx: &mut WriteTx, user_id: i64) -> StoreResult<()> {
     sqlx::query("UPDATE users SET platform_admin = 1 WHERE id = $1")
         .bind(user_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// Creates an API token for `user_id`. `expires_at` is a stored time or None.
 pub async fn insert_token(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     user_id: i64,
     name: &str,
     expires_at: Option<String>,
@@ -185,7 +185,7 @@ pub async fn insert_token(
     .bind(&secret.hash)
     .bind(&now)
     .bind(expires_at)
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
     Ok(TokenCreated {
         info: token_from_row(&row, &now)?,
@@ -194,11 +194,7 @@ pub async fn insert_token(
 }
 
 /// Marks one of `user_id`'s tokens revoked (idempotent) and returns it.
-pub async fn revoke_token(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    token_id: i64,
-) -> StoreResult<TokenInfo> {
+pub async fn revoke_token(tx: &mut WriteTx, user_id: i64, token_id: i64) -> StoreResult<TokenInfo> {
     let now = now();
     sqlx::query(
         "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -206,14 +202,14 @@ pub async fn revoke_token(
     .bind(&now)
     .bind(token_id)
     .bind(user_id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     let row = sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1 AND t.user_id = $2"
     ))
     .bind(token_id)
     .bind(user_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(tx.conn())
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("you have no token with id {token_id}")))?;
     Ok(token_from_row(&row, &now)?)
@@ -256,7 +252,7 @@ impl Store {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(&now)
                 .bind(token.id)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?;
             tx.commit_unclaimed().await?;
         }

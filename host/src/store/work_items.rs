@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
-use super::{json_column, now, Backend, Store, StoreError, StoreResult};
+use super::{json_column, now, reading, Backend, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A stored work item.
 #[derive(Debug, Clone)]
@@ -99,18 +99,14 @@ pub struct ItemRows<'a> {
 impl<'a> ItemRows<'a> {
     /// Takes the ids of `items` (one statement).
     pub async fn take_ids(
-        conn: &mut AnyConnection,
+        tx: &mut WriteTx,
         items: &'a [(i64, NewWorkItem<'a>)],
     ) -> StoreResult<Self> {
-        let backend = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        };
+        let backend = tx.backend();
         let ids = if items.is_empty() {
             Vec::new()
         } else {
-            take_item_ids(conn, backend, items.len()).await?
+            take_item_ids(tx.conn(), backend, items.len()).await?
         };
         Ok(ItemRows {
             items,
@@ -155,12 +151,12 @@ impl<'a> ItemRows<'a> {
     }
 
     /// Inserts them with a statement of its own.
-    pub async fn insert(&self, conn: &mut AnyConnection) -> StoreResult<()> {
+    pub async fn insert(&self, tx: &mut WriteTx) -> StoreResult<()> {
         if self.items.is_empty() {
             return Ok(());
         }
         let sql = self.sql();
-        self.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
+        self.bind(sqlx::query(&sql)).execute(tx.conn()).await?;
         Ok(())
     }
 
@@ -221,7 +217,7 @@ async fn take_item_ids(
 
 /// A work item of `workspace_id`, inside a transaction.
 pub async fn work_item_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
     id: i64,
 ) -> StoreResult<WorkItem> {
@@ -230,7 +226,7 @@ pub async fn work_item_in(
     ))
     .bind(workspace_id)
     .bind(id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("no work item {id} in this workspace")))?;
     item_from_row(&row)
@@ -238,7 +234,7 @@ pub async fn work_item_in(
 
 /// Writes a work item's title, description, status and fields.
 pub async fn update_work_item(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     item: &WorkItem,
 ) -> StoreResult<WorkItem> {
@@ -253,14 +249,14 @@ pub async fn update_work_item(
     .bind(now())
     .bind(workspace_id)
     .bind(item.id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
-    work_item_in(conn, workspace_id, item.id).await
+    work_item_in(tx, workspace_id, item.id).await
 }
 
 /// Gives work item `id` to user `assignee` (None: to nobody).
 pub async fn assign_work_item(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     id: i64,
     assignee: Option<i64>,
@@ -272,7 +268,7 @@ pub async fn assign_work_item(
     .bind(now())
     .bind(workspace_id)
     .bind(id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }

@@ -3,10 +3,12 @@
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::{json_column, now, Keyset, Page, PageAt, Store, StoreError, StoreResult};
+use super::{
+    json_column, now, reading, Keyset, Page, PageAt, Reads, Store, StoreError, StoreResult, WriteTx,
+};
 use crate::model::roles::{PermissionSet, Role};
 
 /// A workspace as stored.
@@ -133,31 +135,31 @@ pub struct UserMembership {
 
 /// Reads a workspace by slug inside a transaction.
 pub async fn workspace_by_slug_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     slug: &str,
 ) -> StoreResult<Option<Workspace>> {
     let row = sqlx::query(&format!(
         "SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.slug = $1"
     ))
     .bind(slug)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?;
     row.map(|r| workspace_from_row(&r)).transpose()
 }
 
 /// The slug of workspace `id`, inside a transaction.
-pub async fn workspace_slug_in(conn: &mut AnyConnection, id: i64) -> StoreResult<String> {
+pub async fn workspace_slug_in(tx: &mut WriteTx, id: i64) -> StoreResult<String> {
     Ok(
         sqlx::query_scalar("SELECT slug FROM workspaces WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut *conn)
+            .fetch_one(tx.conn())
             .await?,
     )
 }
 
 /// Creates a workspace.
 pub async fn insert_workspace(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     slug: &str,
     name: &str,
     region: &str,
@@ -175,7 +177,7 @@ pub async fn insert_workspace(
     .bind(settings.to_string())
     .bind(policies.to_string())
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("the slug `{slug}` is already taken")
@@ -191,7 +193,7 @@ pub async fn lock_workspace(tx: &mut super::WriteTx, id: i64) -> StoreResult<()>
     if tx.backend() == super::Backend::Postgres {
         sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
     }
     Ok(())
@@ -199,21 +201,21 @@ pub async fn lock_workspace(tx: &mut super::WriteTx, id: i64) -> StoreResult<()>
 
 /// Replaces a workspace's settings object.
 pub async fn update_settings(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     settings: &Value,
 ) -> StoreResult<()> {
     sqlx::query("UPDATE workspaces SET settings = $1 WHERE id = $2")
         .bind(settings.to_string())
         .bind(workspace_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// Adds a member.
 pub async fn insert_membership(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     user_id: i64,
     role: Role,
@@ -228,7 +230,7 @@ pub async fn insert_membership(
     .bind(role.name())
     .bind(custom_role_id)
     .bind(now())
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         "already a member of this workspace".to_string()
@@ -238,7 +240,7 @@ pub async fn insert_membership(
 
 /// The membership of `user_id` in `workspace_id`, read inside a transaction.
 pub async fn membership_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
     user_id: i64,
 ) -> StoreResult<Option<Membership>> {
@@ -249,7 +251,7 @@ pub async fn membership_in(
     ))
     .bind(workspace_id)
     .bind(user_id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?;
     let Some(row) = row else { return Ok(None) };
     let role: String = row.try_get("role")?;
@@ -265,25 +267,25 @@ pub async fn membership_in(
 
 /// How many members of the workspace are owners with the built-in role
 /// (not a custom role based on it).
-pub async fn count_owners_in(conn: &mut AnyConnection, workspace_id: i64) -> StoreResult<i64> {
+pub async fn count_owners_in(tx: &mut WriteTx, workspace_id: i64) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner' AND custom_role_id IS NULL",
     )
     .bind(workspace_id)
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?)
 }
 
 /// Removes the membership of user `user_id` in the workspace.
 pub async fn delete_membership(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     user_id: i64,
 ) -> StoreResult<()> {
     sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
         .bind(workspace_id)
         .bind(user_id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
@@ -291,7 +293,7 @@ pub async fn delete_membership(
 /// Gives user `user_id` the built-in `role`, or the custom role
 /// `custom_role_id` (whose base role is `role`), in the workspace.
 pub async fn update_membership_role(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     user_id: i64,
     role: Role,
@@ -304,7 +306,7 @@ pub async fn update_membership_role(
     .bind(custom_role_id)
     .bind(workspace_id)
     .bind(user_id)
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -330,7 +332,7 @@ fn member_from_row(r: &AnyRow) -> StoreResult<Member> {
 /// The member of a workspace with (lower-case) `email`, read inside a
 /// transaction.
 pub async fn member_by_email_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
     email: &str,
 ) -> StoreResult<Option<Member>> {
@@ -339,14 +341,14 @@ pub async fn member_by_email_in(
     ))
     .bind(workspace_id)
     .bind(email)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(reading(conn))
     .await?;
     row.as_ref().map(member_from_row).transpose()
 }
 
 /// Creates a custom role.
 pub async fn insert_custom_role(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     name: &str,
     base_role: Role,
@@ -363,7 +365,7 @@ pub async fn insert_custom_role(
     .bind(base_role.name())
     .bind(perms)
     .bind(now())
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
         format!("a custom role named `{name}` already exists in this workspace")
@@ -373,25 +375,25 @@ pub async fn insert_custom_role(
 
 /// Custom roles of a workspace, read inside a transaction.
 pub async fn list_custom_roles_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Reads,
     workspace_id: i64,
 ) -> StoreResult<Vec<CustomRole>> {
     let rows = sqlx::query(&format!(
         "SELECT {CUSTOM_ROLE_COLUMNS} FROM custom_roles c WHERE c.workspace_id = $1 ORDER BY c.name"
     ))
     .bind(workspace_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(reading(conn))
     .await?;
     rows.iter().map(custom_role_from_row).collect()
 }
 
 /// Deletes a custom role nobody holds and no open invite names.
 pub async fn delete_custom_role(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     workspace_id: i64,
     name: &str,
 ) -> StoreResult<CustomRole> {
-    let role = list_custom_roles_in(conn, workspace_id)
+    let role = list_custom_roles_in(tx, workspace_id)
         .await?
         .into_iter()
         .find(|r| r.name == name)
@@ -401,13 +403,13 @@ pub async fn delete_custom_role(
     let holders: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE custom_role_id = $1")
             .bind(role.id)
-            .fetch_one(&mut *conn)
+            .fetch_one(tx.conn())
             .await?;
     let invites: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM invites WHERE custom_role_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
     )
     .bind(role.id)
-    .fetch_one(&mut *conn)
+    .fetch_one(tx.conn())
     .await?;
     if holders > 0 || invites > 0 {
         return Err(StoreError::Conflict(format!(
@@ -416,7 +418,7 @@ pub async fn delete_custom_role(
     }
     sqlx::query("DELETE FROM custom_roles WHERE id = $1")
         .bind(role.id)
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
     Ok(role)
 }

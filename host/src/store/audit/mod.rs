@@ -56,7 +56,7 @@ impl ChainAppender {
                 remembered: true,
             });
         }
-        let (seq, hash) = Self::read_head(tx, chain_id).await?;
+        let (seq, hash) = Self::read_head(tx.conn(), chain_id).await?;
         Ok(Self {
             chain_id,
             workspace_id,
@@ -188,7 +188,7 @@ pub async fn append_to_chains(
         {
             for (chain, _) in chains.iter_mut() {
                 tx.forget_head(chain.chain_id);
-                let (seq, hash) = ChainAppender::read_head(tx, chain.chain_id).await?;
+                let (seq, hash) = ChainAppender::read_head(tx.conn(), chain.chain_id).await?;
                 chain.seq = seq;
                 chain.hash = hash;
                 chain.remembered = false;
@@ -235,7 +235,7 @@ async fn insert_rows(
             .bind(&row.prev_hash)
             .bind(&row.hash);
     }
-    query.execute(&mut **tx).await?;
+    query.execute(tx.conn()).await?;
     let seqs = rows.iter().map(|r| r.seq).collect();
     drop(rows);
     for ((chain, _), head) in chains.iter_mut().zip(heads) {
@@ -326,7 +326,7 @@ impl Store {
         .bind(by)
         .bind(i64::from(report.intact))
         .bind(text)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(())
@@ -426,7 +426,7 @@ impl Store {
             "SELECT seq, hash FROM audit_events WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(chain_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await?;
         let Some(head) = head else { return Ok(None) };
         let (seq, hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
@@ -453,7 +453,7 @@ impl Store {
         .bind(&cp.signed_at)
         .bind(&cp.key_id)
         .bind(&cp.signature)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(Some(cp))
