@@ -21,7 +21,8 @@ use crate::outbound::Policy;
 use crate::plugins::host_api::{HostCalls, Outlets, Refusal, Scope, Workplace};
 use crate::plugins::{redact_text, PluginCallError, PluginEntry, Plugins};
 use crate::secretbox::SecretBox;
-use crate::store::{Integration, NewDelivery, Store};
+use crate::store::integrations::{Integration, NewDelivery};
+use crate::store::Store;
 
 mod error;
 mod settings;

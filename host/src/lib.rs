@@ -111,7 +111,8 @@ pub use app::app;
 use crate::config::{Config, LogFormat};
 use crate::plugins::Plugins;
 use crate::state::AppState;
-use crate::store::{Store, TokenCreated};
+use crate::store::users::TokenCreated;
+use crate::store::Store;
 
 pub use plugins::VIGILO_VERSION;
 

@@ -41,7 +41,8 @@ use tokio::sync::Notify;
 
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::secretbox::SecretBox;
-use crate::store::{OutboxMail, Store};
+use crate::store::invites::OutboxMail;
+use crate::store::Store;
 
 /// How long connecting may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);

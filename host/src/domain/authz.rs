@@ -17,7 +17,9 @@ pub use crate::model::roles::{Permission, PermissionSet, Role};
 
 use super::error::{DomainError, DomainResult};
 use crate::audit::Actor;
-use crate::store::{Membership, Store, User, Workspace};
+use crate::store::users::User;
+use crate::store::workspaces::{Membership, Workspace};
+use crate::store::Store;
 
 /// Who is acting: a user, through an API token or a browser session.
 #[derive(Debug, Clone)]

@@ -11,7 +11,8 @@ use super::{record, validate, DomainError, DomainResult};
 use crate::certs::parse_pem;
 use crate::domain::authz::{Access, Permission};
 use crate::domain::Context;
-use crate::store::{self, format_time, Certificate};
+use crate::store::certificates::Certificate;
+use crate::store::{self, format_time};
 
 /// The longest "expiring within" filter, in days.
 pub const MAX_WITHIN_DAYS: i64 = 36_500;
@@ -85,7 +86,7 @@ pub async fn add(
             .unwrap_or_else(|| parsed.fingerprint_sha256[..23].to_owned()),
     };
     let mut tx = state.store.begin_write().await?;
-    let cert = store::insert_certificate(
+    let cert = store::certificates::insert_certificate(
         &mut tx,
         access.workspace.id,
         &name,
@@ -110,7 +111,7 @@ pub async fn add(
 pub async fn remove(state: &Context, access: &Access, id: i64) -> DomainResult<Certificate> {
     access.require(Permission::CertManage)?;
     let mut tx = state.store.begin_write().await?;
-    let cert = store::delete_certificate(&mut tx, access.workspace.id, id).await?;
+    let cert = store::certificates::delete_certificate(&mut tx, access.workspace.id, id).await?;
     record(
         &mut tx,
         access,

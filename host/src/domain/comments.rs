@@ -98,7 +98,8 @@ pub async fn add(
     }
     let text = body(text)?;
     let mut tx = state.store().begin_write().await?;
-    let item = crate::store::work_item_in(&mut tx, access.workspace.id, item_id).await?;
+    let item =
+        crate::store::work_items::work_item_in(&mut tx, access.workspace.id, item_id).await?;
     let comment = comments::insert(
         &mut tx,
         access.workspace.id,

@@ -21,7 +21,8 @@ use crate::domain::authz::{Access, Permission};
 use crate::domain::Context;
 use crate::plugins::host_api::{HostCalls, Scope};
 use crate::plugins::PluginEntry;
-use crate::store::{self, DashboardWidget};
+use crate::store;
+use crate::store::dashboards::DashboardWidget;
 
 /// A widget on the dashboard, rendered.
 #[derive(Debug)]
@@ -170,7 +171,9 @@ pub async fn add_widget(
     };
     let config = check_config(state, widget, &schema, config).await?;
     let mut tx = state.store.begin_write().await?;
-    let added = store::add_dashboard_widget(&mut tx, access.workspace.id, widget, &config).await?;
+    let added =
+        store::dashboards::add_dashboard_widget(&mut tx, access.workspace.id, widget, &config)
+            .await?;
     record(
         &mut tx,
         access,
@@ -216,7 +219,8 @@ pub async fn update_widget(
     let config = check_config(state, &current.widget, &schema, config).await?;
     let mut tx = state.store.begin_write().await?;
     let updated =
-        store::set_dashboard_widget_config(&mut tx, access.workspace.id, id, &config).await?;
+        store::dashboards::set_dashboard_widget_config(&mut tx, access.workspace.id, id, &config)
+            .await?;
     record(
         &mut tx,
         access,
@@ -312,7 +316,8 @@ pub async fn remove_widget(
 ) -> DomainResult<DashboardWidget> {
     access.require(Permission::DashboardEdit)?;
     let mut tx = state.store.begin_write().await?;
-    let removed = store::remove_dashboard_widget(&mut tx, access.workspace.id, id).await?;
+    let removed =
+        store::dashboards::remove_dashboard_widget(&mut tx, access.workspace.id, id).await?;
     record(
         &mut tx,
         access,
@@ -330,7 +335,7 @@ pub async fn remove_widget(
 pub async fn reorder(state: &Context, access: &Access, ids: &[i64]) -> DomainResult<()> {
     access.require(Permission::DashboardEdit)?;
     let mut tx = state.store.begin_write().await?;
-    let current = store::dashboard_in(&mut tx, access.workspace.id).await?;
+    let current = store::dashboards::dashboard_in(&mut tx, access.workspace.id).await?;
     let mut have: Vec<i64> = current.iter().map(|w| w.id).collect();
     let mut want = ids.to_vec();
     have.sort_unstable();
@@ -348,7 +353,7 @@ pub async fn reorder(state: &Context, access: &Access, ids: &[i64]) -> DomainRes
             ),
         ));
     }
-    store::set_dashboard_order(&mut tx, access.workspace.id, ids).await?;
+    store::dashboards::set_dashboard_order(&mut tx, access.workspace.id, ids).await?;
     record(
         &mut tx,
         access,

@@ -19,7 +19,9 @@ use super::{record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::Context;
 use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
-use crate::store::{self, CustomField, Workspace};
+use crate::store;
+use crate::store::custom_fields::CustomField;
+use crate::store::workspaces::Workspace;
 
 /// The most custom fields a workspace may have. Every create and update of
 /// a work item checks each of its workspace's fields, and every form shows
@@ -213,12 +215,12 @@ pub async fn create(
         ));
     }
     let mut tx = state.store.begin_write().await?;
-    store::lock_workspace(&mut tx, access.workspace.id).await?;
-    let count = store::count_custom_fields_in(&mut tx, access.workspace.id).await?;
+    store::workspaces::lock_workspace(&mut tx, access.workspace.id).await?;
+    let count = store::custom_fields::count_custom_fields_in(&mut tx, access.workspace.id).await?;
     if count >= MAX_FIELDS as i64 {
         return Err(too_many_fields(count as usize + 1));
     }
-    store::insert_custom_field(&mut tx, access.workspace.id, &field).await?;
+    store::custom_fields::insert_custom_field(&mut tx, access.workspace.id, &field).await?;
     record(
         &mut tx,
         access,
@@ -238,7 +240,8 @@ pub async fn create(
 pub async fn delete(state: &Context, access: &Access, key: &str) -> DomainResult<CustomField> {
     access.require(Permission::WorkspaceSettings)?;
     let mut tx = state.store.begin_write().await?;
-    let field = store::delete_custom_field(&mut tx, access.workspace.id, key).await?;
+    let field =
+        store::custom_fields::delete_custom_field(&mut tx, access.workspace.id, key).await?;
     record(
         &mut tx,
         access,
@@ -417,7 +420,7 @@ pub fn value_from_text(field: &CustomField, text: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::value_from_text;
-    use crate::store::CustomField;
+    use crate::store::custom_fields::CustomField;
     use serde_json::json;
 
     fn field(field_type: &str) -> CustomField {

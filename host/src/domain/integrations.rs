@@ -17,7 +17,8 @@ use super::{record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::Context;
 use crate::integrations::DeliveryOutcome;
-use crate::store::{self, Delivery, Integration};
+use crate::store;
+use crate::store::integrations::{Delivery, Integration};
 
 /// Audit details of a configuration: its plain settings and which secret
 /// settings are set, never their values.
@@ -52,7 +53,7 @@ pub async fn create(
         .prepare(access.workspace.id, &name, adapter, config, None)
         .await?;
     let mut tx = state.store.begin_write().await?;
-    let integration = store::insert_integration(
+    let integration = store::integrations::insert_integration(
         &mut tx,
         access.workspace.id,
         &name,
@@ -121,14 +122,15 @@ pub async fn update(
     // The settings were checked against what was read before the adapter
     // was called; if someone changed the integration meanwhile, say so
     // rather than overwrite their change.
-    let current = store::integration_in(&mut tx, access.workspace.id, name).await?;
+    let current = store::integrations::integration_in(&mut tx, access.workspace.id, name).await?;
     if current.updated_at != integration.updated_at {
         return Err(DomainError::Conflict(format!(
             "integration `{}` was changed by someone else meanwhile; read it again and retry",
             integration.name
         )));
     }
-    let integration = store::update_integration(&mut tx, access.workspace.id, &integration).await?;
+    let integration =
+        store::integrations::update_integration(&mut tx, access.workspace.id, &integration).await?;
     let mut details = config_details(&integration.config, &integration.sealed_secrets);
     details["changed"] = json!(changes.config.keys().collect::<Vec<_>>());
     details["enabled"] = json!(integration.enabled);
@@ -149,8 +151,9 @@ pub async fn update(
 pub async fn delete(state: &Context, access: &Access, name: &str) -> DomainResult<Integration> {
     access.require(Permission::IntegrationManage)?;
     let mut tx = state.store.begin_write().await?;
-    let integration = store::integration_in(&mut tx, access.workspace.id, name).await?;
-    store::delete_integration(&mut tx, access.workspace.id, integration.id).await?;
+    let integration =
+        store::integrations::integration_in(&mut tx, access.workspace.id, name).await?;
+    store::integrations::delete_integration(&mut tx, access.workspace.id, integration.id).await?;
     record(
         &mut tx,
         access,

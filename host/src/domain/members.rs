@@ -13,7 +13,8 @@ use super::roles::ensure_grantable;
 use super::{record, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission, Role};
 use crate::domain::Context;
-use crate::store::{self, Member, PageAt, WriteTx};
+use crate::store::workspaces::Member;
+use crate::store::{self, PageAt, WriteTx};
 
 /// A page of the workspace's members, by email (needs `member.read`);
 /// `after` and `before` are emails.
@@ -45,7 +46,7 @@ pub async fn remove(state: &Context, access: &Access, email: &str) -> DomainResu
     let mut tx = state.store.begin_write().await?;
     let member = member_in(&mut tx, access.workspace.id, &email).await?;
     keep_an_owner(&mut tx, access.workspace.id, &member, false).await?;
-    store::delete_membership(&mut tx, access.workspace.id, member.user_id).await?;
+    store::workspaces::delete_membership(&mut tx, access.workspace.id, member.user_id).await?;
     record(
         &mut tx,
         access,
@@ -88,7 +89,7 @@ pub async fn set_role(
     let before = member_in(&mut tx, workspace_id, &email).await?;
     let stays_owner = grant.role == Role::Owner && custom_role_id.is_none();
     keep_an_owner(&mut tx, workspace_id, &before, stays_owner).await?;
-    store::update_membership_role(
+    store::workspaces::update_membership_role(
         &mut tx,
         workspace_id,
         before.user_id,
@@ -114,7 +115,7 @@ pub async fn set_role(
 
 /// The member with (lower-case) `email`, inside the write transaction.
 async fn member_in(tx: &mut WriteTx, workspace_id: i64, email: &str) -> DomainResult<Member> {
-    store::member_by_email_in(tx, workspace_id, email)
+    store::workspaces::member_by_email_in(tx, workspace_id, email)
         .await?
         .ok_or_else(|| DomainError::NotFound(format!("{email} is not a member of this workspace")))
 }
@@ -132,7 +133,7 @@ async fn keep_an_owner(
     if !is_owner || stays_owner {
         return Ok(());
     }
-    if store::count_owners_in(tx, workspace_id).await? <= 1 {
+    if store::workspaces::count_owners_in(tx, workspace_id).await? <= 1 {
         return Err(DomainError::Conflict(format!(
             "{} is the workspace's last owner; make someone else an owner first",
             member.email

@@ -17,7 +17,9 @@ use futures_util::future::BoxFuture;
 
 use crate::plugins::host_api::{ItemsAnswer, ItemsRequest, Refusal, Workplace};
 use crate::plugins::Plugins;
-use crate::store::{Store, WorkItem, Workspace};
+use crate::store::work_items::WorkItem;
+use crate::store::workspaces::Workspace;
+use crate::store::Store;
 
 /// The domain's rules, as the host API reaches them: the store and the
 /// plugins (which validate custom field values). Handed to the integrations

@@ -149,7 +149,7 @@ pub async fn approve(
         None => declared.beyond(&vigilo_sdk::Capabilities::none()),
     };
     let mut tx = state.store.begin_write().await?;
-    crate::store::set_plugin_approval(
+    crate::store::plugin_policies::set_plugin_approval(
         &mut tx,
         name,
         &json!(declared).to_string(),
@@ -185,7 +185,14 @@ pub async fn record_isolation(
     reason: &str,
 ) -> DomainResult<()> {
     let mut tx = store.begin_write().await?;
-    crate::store::set_plugin_isolation(&mut tx, name, isolation, &actor.label, reason).await?;
+    crate::store::plugin_policies::set_plugin_isolation(
+        &mut tx,
+        name,
+        isolation,
+        &actor.label,
+        reason,
+    )
+    .await?;
     crate::store::audit::append(
         &mut tx,
         actor,
@@ -260,9 +267,15 @@ pub async fn record_interrupted_call(
     let reason = interrupted_reason(found);
     let worker = crate::plugins::Isolation::Worker;
     let mut tx = store.begin_write().await?;
-    crate::store::set_plugin_isolation(&mut tx, &found.plugin, Some(worker), &actor.label, &reason)
-        .await?;
-    crate::store::set_plugin_interrupted_call(
+    crate::store::plugin_policies::set_plugin_isolation(
+        &mut tx,
+        &found.plugin,
+        Some(worker),
+        &actor.label,
+        &reason,
+    )
+    .await?;
+    crate::store::plugin_policies::set_plugin_interrupted_call(
         &mut tx,
         &found.plugin,
         &found.call,
@@ -315,7 +328,7 @@ pub async fn record_events(
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                crate::store::set_plugin_isolation(
+                crate::store::plugin_policies::set_plugin_isolation(
                     &mut tx,
                     &event.target,
                     isolation,
@@ -327,7 +340,7 @@ pub async fn record_events(
             if event.details["approved"] == "first load" {
                 // A plugin's first load approves what it declares, once for
                 // the installation (another server may have done it first).
-                crate::store::set_plugin_approval(
+                crate::store::plugin_policies::set_plugin_approval(
                     &mut tx,
                     &event.target,
                     &event.details["capabilities"].to_string(),
@@ -357,7 +370,7 @@ pub async fn record_events(
 /// system in the same transaction; answers how many entries went.
 pub async fn purge(store: &Store, name: &str) -> DomainResult<u64> {
     let mut tx = store.begin_write().await?;
-    let gone = crate::store::delete_plugin_data(&mut tx, name).await?;
+    let gone = crate::store::plugin_kv::delete_plugin_data(&mut tx, name).await?;
     crate::store::audit::append(
         &mut tx,
         &Actor::system(),
@@ -386,7 +399,7 @@ pub async fn record_file_change<E>(
         .map_err(|e| FileChangeError::Record(e.into()))?;
     if !details["approved_capabilities"].is_null() {
         // Installed with the operator's approval of what it asks for.
-        crate::store::set_plugin_approval(
+        crate::store::plugin_policies::set_plugin_approval(
             &mut tx,
             plugin,
             &details["approved_capabilities"].to_string(),

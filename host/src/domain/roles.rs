@@ -10,7 +10,8 @@ use serde_json::json;
 use super::{record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission, PermissionSet, Role};
 use crate::domain::Context;
-use crate::store::{self, CustomRole};
+use crate::store;
+use crate::store::workspaces::CustomRole;
 
 /// Fails with [`DomainError::Forbidden`] naming the first permission in
 /// `perms` the caller does not hold; `what` names what would grant it
@@ -71,7 +72,9 @@ pub async fn create(state: &Context, access: &Access, new: &NewRole) -> DomainRe
     perms.0.retain(|p| !remove.contains(*p));
     ensure_grantable(access, &perms, "this role")?;
     let mut tx = state.store.begin_write().await?;
-    let role = store::insert_custom_role(&mut tx, access.workspace.id, &name, base, &perms).await?;
+    let role =
+        store::workspaces::insert_custom_role(&mut tx, access.workspace.id, &name, base, &perms)
+            .await?;
     record(
         &mut tx,
         access,
@@ -89,7 +92,7 @@ pub async fn create(state: &Context, access: &Access, new: &NewRole) -> DomainRe
 pub async fn delete(state: &Context, access: &Access, name: &str) -> DomainResult<CustomRole> {
     access.require(Permission::RoleManage)?;
     let mut tx = state.store.begin_write().await?;
-    let role = store::delete_custom_role(&mut tx, access.workspace.id, name).await?;
+    let role = store::workspaces::delete_custom_role(&mut tx, access.workspace.id, name).await?;
     record(
         &mut tx,
         access,

@@ -6,7 +6,8 @@ use super::authz::{Access, Permission};
 use super::workflow::check_kind;
 use super::{DomainError, DomainResult};
 use crate::domain::Context;
-use crate::store::{self, WorkItem};
+use crate::store;
+use crate::store::work_items::WorkItem;
 
 /// A search of one kind's items, as the web app's lists make it.
 #[derive(Debug, Clone, Default)]

@@ -39,7 +39,9 @@ use crate::domain::authz::Caller;
 use crate::domain::Context;
 use crate::secretbox::SecretBox;
 use crate::secrets;
-use crate::store::{self, format_time, parse_time, Session, Store, User};
+use crate::store::sessions::Session;
+use crate::store::users::User;
+use crate::store::{self, format_time, parse_time, Store};
 
 mod devices;
 
@@ -242,7 +244,7 @@ async fn count_attempt(
     let mut tx = state.store.begin_write().await?;
     let mut most = 0;
     for scope in scopes {
-        let counted = store::count_attempt(
+        let counted = store::sessions::count_attempt(
             &mut tx,
             scope.key(),
             &at,
@@ -310,12 +312,14 @@ async fn start_counted(
     for scope in scopes {
         match scope {
             Scope::Account(key) | Scope::Device(key) => {
-                store::clear_failures(&mut tx, key).await?;
+                store::sessions::clear_failures(&mut tx, key).await?;
             }
-            Scope::Client(key) => store::release_attempt(&mut tx, key, LOCK_AFTER).await?,
+            Scope::Client(key) => {
+                store::sessions::release_attempt(&mut tx, key, LOCK_AFTER).await?
+            }
         }
     }
-    let session = store::insert_session(
+    let session = store::sessions::insert_session(
         &mut tx,
         user.id,
         &secret.hash,
@@ -382,8 +386,9 @@ pub async fn unlock(store: &Store, secrets: &SecretBox, email: &str) -> DomainRe
         .ok_or_else(|| DomainError::NotFound(format!("no user with the email {email}")))?
         .user;
     let mut tx = store.begin_write().await?;
-    let mut cleared = store::clear_failures(&mut tx, &account_scope(&email)).await?;
-    cleared += store::clear_failures_with_prefix(&mut tx, &device_scope_prefix(user.id)).await?;
+    let mut cleared = store::sessions::clear_failures(&mut tx, &account_scope(&email)).await?;
+    cleared +=
+        store::sessions::clear_failures_with_prefix(&mut tx, &device_scope_prefix(user.id)).await?;
     crate::store::audit::append(
         &mut tx,
         &Actor::system(),
@@ -461,7 +466,7 @@ pub async fn sign_out(state: &Context, current: &Current) -> DomainResult<()> {
 /// Ends one of the caller's sessions (from the list of their sessions).
 pub async fn end(state: &Context, caller: &Caller, id: i64, reason: &str) -> DomainResult<()> {
     let mut tx = state.store.begin_write().await?;
-    let session = store::end_session(&mut tx, caller.user.id, id).await?;
+    let session = store::sessions::end_session(&mut tx, caller.user.id, id).await?;
     record_installation(
         &mut tx,
         caller,
@@ -488,7 +493,7 @@ pub async fn set_password(store: &Store, user: &User, password: &str) -> DomainR
     passwords::check_new(password, &user.email, &user.name)?;
     let hash = passwords::hash_off_executor(password.to_owned()).await?;
     let mut tx = store.begin_write().await?;
-    store::set_password_hash(&mut tx, user.id, &hash).await?;
+    store::sessions::set_password_hash(&mut tx, user.id, &hash).await?;
     crate::store::audit::append(
         &mut tx,
         &Actor::system(),
@@ -534,9 +539,9 @@ pub async fn change_password(
     passwords::check_new(new, &caller.user.email, &caller.user.name)?;
     let hash = passwords::hash_off_executor(new.to_owned()).await?;
     let mut tx = state.store.begin_write().await?;
-    store::set_password_hash(&mut tx, caller.user.id, &hash).await?;
+    store::sessions::set_password_hash(&mut tx, caller.user.id, &hash).await?;
     let ended = if end_others {
-        store::end_other_sessions(&mut tx, caller.user.id, caller.session_id).await?
+        store::sessions::end_other_sessions(&mut tx, caller.user.id, caller.session_id).await?
     } else {
         0
     };
@@ -560,7 +565,7 @@ pub async fn change_password(
 pub async fn rename(state: &Context, caller: &Caller, name: &str) -> DomainResult<String> {
     let name = validate::text("name", name, 100)?;
     let mut tx = state.store.begin_write().await?;
-    store::set_user_name(&mut tx, caller.user.id, &name).await?;
+    store::sessions::set_user_name(&mut tx, caller.user.id, &name).await?;
     record_installation(
         &mut tx,
         caller,

@@ -11,7 +11,8 @@ use super::{detached, validate, DomainError, DomainResult};
 use crate::audit::NewEvent;
 use crate::domain::authz::Caller;
 use crate::domain::Context;
-use crate::store::{StoreResult, TaskRun, TaskView};
+use crate::store::tasks::{TaskRun, TaskView};
+use crate::store::StoreResult;
 
 /// What runs the periodic tasks: the scheduler, which sits above the
 /// domain and is handed to the functions that need it.

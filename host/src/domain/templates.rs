@@ -16,7 +16,8 @@ use super::playbooks::PlaybookDefinition;
 use super::{record_installation, validate, DomainError, DomainResult};
 use crate::domain::authz::{Caller, PermissionSet, Role};
 use crate::domain::Context;
-use crate::store::{self, Template};
+use crate::store;
+use crate::store::templates::Template;
 
 /// Current version of the snapshot document.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -188,7 +189,7 @@ pub async fn create(
     let value =
         serde_json::to_value(&new.snapshot).map_err(|e| DomainError::Internal(e.to_string()))?;
     let mut tx = state.store.begin_write().await?;
-    let stored = store::insert_template(
+    let stored = store::templates::insert_template(
         &mut tx,
         &name,
         new.description.trim(),
@@ -216,7 +217,7 @@ pub async fn create(
 pub async fn delete(state: &Context, caller: &Caller, name: &str) -> DomainResult<()> {
     caller.require_platform_admin("delete workspace templates")?;
     let mut tx = state.store.begin_write().await?;
-    store::delete_template(&mut tx, name).await?;
+    store::templates::delete_template(&mut tx, name).await?;
     record_installation(&mut tx, caller, "template.delete", name, json!({})).await?;
     tx.commit().await?;
     Ok(())

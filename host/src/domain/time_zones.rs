@@ -38,7 +38,7 @@ pub async fn choose(state: &Context, caller: &Caller, zone: &str) -> DomainResul
         }
     }
     let mut tx = state.store.begin_write().await?;
-    store::set_user_time_zone(&mut tx, caller.user.id, zone).await?;
+    store::sessions::set_user_time_zone(&mut tx, caller.user.id, zone).await?;
     record_installation(
         &mut tx,
         caller,

@@ -11,7 +11,8 @@ use super::{record_installation, validate, DomainError, DomainResult};
 use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::Caller;
 use crate::domain::Context;
-use crate::store::{self, Store, TokenCreated, TokenInfo};
+use crate::store::users::{TokenCreated, TokenInfo};
+use crate::store::{self, Store};
 
 /// The longest lifetime a token may be given (ten years).
 pub const MAX_TOKEN_LIFETIME: u64 = 10 * 366 * 86_400;
@@ -54,7 +55,7 @@ pub async fn create(
         Some(s) => Some(store::now_plus(s as i64)),
     };
     let mut tx = state.store.begin_write().await?;
-    let created = store::insert_token(&mut tx, caller.user.id, &name, expires_at).await?;
+    let created = store::users::insert_token(&mut tx, caller.user.id, &name, expires_at).await?;
     record_installation(
         &mut tx,
         caller,
@@ -72,7 +73,7 @@ pub async fn create(
 /// then on.
 pub async fn revoke(state: &Context, caller: &Caller, id: i64) -> DomainResult<TokenInfo> {
     let mut tx = state.store.begin_write().await?;
-    let info = store::revoke_token(&mut tx, caller.user.id, id).await?;
+    let info = store::users::revoke_token(&mut tx, caller.user.id, id).await?;
     record_installation(
         &mut tx,
         caller,
@@ -95,19 +96,19 @@ pub async fn create_admin(
 ) -> DomainResult<TokenCreated> {
     let email = validate::email("email", email)?;
     let mut tx = store.begin_write().await?;
-    let user = match store::user_by_email(&mut tx, &email).await? {
+    let user = match store::users::user_by_email(&mut tx, &email).await? {
         Some(user) => {
             if !user.platform_admin {
-                store::promote_to_admin(&mut tx, user.id).await?;
+                store::users::promote_to_admin(&mut tx, user.id).await?;
             }
             user
         }
         None => {
             let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("admin"));
-            store::insert_user(&mut tx, &email, name, true).await?
+            store::users::insert_user(&mut tx, &email, name, true).await?
         }
     };
-    let token = store::insert_token(&mut tx, user.id, "create-admin", None).await?;
+    let token = store::users::insert_token(&mut tx, user.id, "create-admin", None).await?;
     crate::store::audit::append(
         &mut tx,
         &Actor::system(),

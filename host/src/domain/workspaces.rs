@@ -15,7 +15,8 @@ use super::{validate, DomainError, DomainResult};
 use crate::audit::NewEvent;
 use crate::domain::authz::{Access, Caller, Permission, Role};
 use crate::domain::Context;
-use crate::store::{self, Workspace};
+use crate::store;
+use crate::store::workspaces::Workspace;
 
 /// A workspace a caller can see, with their role there (None for a
 /// platform admin who is not a member).
@@ -77,7 +78,7 @@ pub async fn create(
     let mut tx = state.store.begin_write().await?;
     let snapshot = match &new.template {
         Some(t) => {
-            let template = store::template_by_name_in(&mut tx, t).await?;
+            let template = store::templates::template_by_name_in(&mut tx, t).await?;
             Some(Snapshot::from_value(template.snapshot).map_err(|e| {
                 DomainError::Internal(format!(
                     "stored template `{t}` is not a valid snapshot: {e}"
@@ -95,21 +96,24 @@ pub async fn create(
         None => (empty.clone(), empty),
     };
     let workspace =
-        store::insert_workspace(&mut tx, &slug, &name, &region, &settings, &policies).await?;
+        store::workspaces::insert_workspace(&mut tx, &slug, &name, &region, &settings, &policies)
+            .await?;
     if let Some(snapshot) = &snapshot {
         for role in &snapshot.custom_roles {
             let (base, perms) = role.parse()?;
-            store::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms).await?;
+            store::workspaces::insert_custom_role(&mut tx, workspace.id, &role.name, base, &perms)
+                .await?;
         }
         if snapshot.custom_fields.len() > super::fields::MAX_FIELDS {
             return Err(super::fields::too_many_fields(snapshot.custom_fields.len()));
         }
         for field in &snapshot.custom_fields {
-            store::insert_custom_field(&mut tx, workspace.id, &field.parse()?).await?;
+            store::custom_fields::insert_custom_field(&mut tx, workspace.id, &field.parse()?)
+                .await?;
         }
         for playbook in &snapshot.playbooks {
             let checked = playbook.checked()?;
-            store::insert_playbook(
+            store::integrations::insert_playbook(
                 &mut tx,
                 workspace.id,
                 &checked.name,
@@ -199,7 +203,7 @@ pub async fn write_setting(
     let key = validate::identifier("key", key)?;
     let slug = &access.workspace.slug;
     let mut tx = state.store.begin_write().await?;
-    let workspace = store::workspace_by_slug_in(&mut tx, slug)
+    let workspace = store::workspaces::workspace_by_slug_in(&mut tx, slug)
         .await?
         .ok_or_else(|| DomainError::NotFound(format!("no workspace `{slug}`")))?;
     let mut settings = match workspace.settings {
@@ -227,7 +231,7 @@ pub async fn write_setting(
         }
     };
     let settings = Value::Object(settings);
-    store::update_settings(&mut tx, workspace.id, &settings).await?;
+    store::workspaces::update_settings(&mut tx, workspace.id, &settings).await?;
     crate::store::audit::append(
         &mut tx,
         &access.actor(),

@@ -17,7 +17,7 @@ use crate::domain::certificates;
 use crate::domain::schemas::Line200;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::Certificate;
+use crate::store::certificates::Certificate;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

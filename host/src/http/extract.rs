@@ -9,7 +9,7 @@ use crate::domain::authz::{Access, Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::input::strict::Refused;
 use crate::state::AppState;
-use crate::store::TokenInfo;
+use crate::store::users::TokenInfo;
 
 /// A JSON body whose rejections use the API's error shape: 400 for broken
 /// JSON, 422 for a body that is not an object, holds a NUL character, gives

@@ -48,7 +48,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Backend, IdempotencyClaim, KeyOutcome, StoredKey, WorkItem};
+use crate::store::work_items::WorkItem;
+use crate::store::{Backend, IdempotencyClaim, KeyOutcome, StoredKey};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";

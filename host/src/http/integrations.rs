@@ -18,7 +18,7 @@ use crate::domain::schemas::Line2000;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::integrations::{AdapterInfo, DeliveryOutcome};
 use crate::state::AppState;
-use crate::store::{Delivery, Integration};
+use crate::store::integrations::{Delivery, Integration};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

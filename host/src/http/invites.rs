@@ -17,7 +17,7 @@ use crate::domain::paging::PageQuery;
 use crate::domain::schemas::{Email, Line100};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::Invite;
+use crate::store::invites::Invite;
 
 /// The bulk invite's route.
 pub(super) const BULK_ROUTE: &str = "/api/v1/workspaces/{slug}/invites/bulk";

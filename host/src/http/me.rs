@@ -14,7 +14,8 @@ use crate::domain::sessions;
 use crate::domain::tokens::{self, NewToken};
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{TokenCreated, TokenInfo, User, UserMembership};
+use crate::store::users::{TokenCreated, TokenInfo, User};
+use crate::store::workspaces::UserMembership;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -14,7 +14,7 @@ use crate::domain::members;
 use crate::domain::paging::PageQuery;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::Member;
+use crate::store::workspaces::Member;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@ use crate::domain::playbooks::engine::{Step, StepResult};
 use crate::domain::playbooks::{self, PlaybookDefinition};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{Playbook, PlaybookRun};
+use crate::store::integrations::{Playbook, PlaybookRun};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

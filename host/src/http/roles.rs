@@ -16,7 +16,7 @@ use crate::domain::roles::{self, NewRole};
 use crate::domain::schemas::{CustomRoleName, PermissionName};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::CustomRole;
+use crate::store::workspaces::CustomRole;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,7 +11,7 @@ use super::extract::{ApiPath, ApiQuery, Principal};
 use crate::domain::tasks;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::{TaskRun, TaskView};
+use crate::store::tasks::{TaskRun, TaskView};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -20,7 +20,7 @@ use crate::domain::schemas::{ItemKind, ItemStatus, Line200};
 use crate::domain::work_items::{self, ItemChanges, NewItem};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::WorkItem;
+use crate::store::work_items::WorkItem;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

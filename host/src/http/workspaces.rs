@@ -17,7 +17,7 @@ use crate::domain::templates::{self, NewTemplate, Snapshot, TemplateWithSnapshot
 use crate::domain::workspaces::{self, NewWorkspace};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::Workspace;
+use crate::store::workspaces::Workspace;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -41,9 +41,8 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::plugins::Plugins;
-use crate::store::{
-    format_time, parse_time, IdempotencyClaim, Store, StoreError, StoreResult, TaskRun,
-};
+use crate::store::tasks::TaskRun;
+use crate::store::{format_time, parse_time, IdempotencyClaim, Store, StoreError, StoreResult};
 
 pub use tasks::{TaskDef, When};
 

@@ -151,13 +151,13 @@ impl Scheduler {
     /// Deletes finished task runs, delivery records and outbox mail older
     /// than the retention period (unsent mail only once its invite link has
     /// expired too).
-    async fn prune_records(&self) -> StoreResult<crate::store::Pruned> {
+    async fn prune_records(&self) -> StoreResult<crate::store::tasks::Pruned> {
         let now_t = OffsetDateTime::now_utc();
         let before = format_time(now_t - time::Duration::days(i64::from(self.retention_days)));
         let links_dead =
             format_time(now_t - time::Duration::days(i64::from(self.invite_ttl_days) + 1));
         self.store
-            .prune_records(&before, crate::store::MAIL_ATTEMPTS, &links_dead)
+            .prune_records(&before, crate::store::invites::MAIL_ATTEMPTS, &links_dead)
             .await
     }
 }

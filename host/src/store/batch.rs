@@ -53,10 +53,8 @@ use tokio::time::Instant;
 
 use super::audit::{append_to_chains, ChainAppender};
 use super::idempotency::{self, Answer, IdempotencyClaim, FLUSH_AFTER};
-use super::{
-    now, values_list, Backend, ItemRows, NewWorkItem, Store, StoreError, StoreResult, WorkItem,
-    WriteTx,
-};
+use super::work_items::{ItemRows, NewWorkItem, WorkItem};
+use super::{now, values_list, Backend, Store, StoreError, StoreResult, WriteTx};
 use crate::audit::{Actor, NewEvent};
 
 /// The most creates one batch writes.

@@ -51,7 +51,8 @@ use sqlx::Row;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{is_unique_violation, now, Store, StoreError, StoreResult, WorkItem, WriteTx};
+use super::work_items::WorkItem;
+use super::{is_unique_violation, now, Store, StoreError, StoreResult, WriteTx};
 
 tokio::task_local! {
     static CLAIM: Arc<IdempotencyClaim>;

@@ -4,8 +4,9 @@
 use serde_json::Value;
 use sqlx::Row;
 
+use super::work_items::WorkItem;
 use super::work_items::{item_from_row, ITEM_COLUMNS, ITEM_FROM};
-use super::{Backend, Store, StoreResult, WorkItem};
+use super::{Backend, Store, StoreResult};
 
 /// Which work items a search matches: every filter given narrows it.
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,34 +5,41 @@
 //! needs a live database to compile. Where the dialects differ (row locks,
 //! the migrations themselves) the code asks [`Store::backend`].
 //!
-//! Writes go through [`Store::begin_write`]. On SQLite it serialises writers
-//! inside the process, on one connection of their own (whose page cache so
-//! stays warm from one write to the next), and takes SQLite's write lock at
-//! the start of the transaction, so concurrent requests queue instead of
-//! failing with "database is locked". On PostgreSQL it is a plain transaction; chains that
-//! must not fork (the audit log) take row locks.
+//! Each area's rows, reads and writes are a module of their own, addressed
+//! by path (`store::work_items::update_work_item`,
+//! `store::workspaces::Workspace`); reads that need no transaction are
+//! methods of [`Store`].
+//!
+//! Writes go through [`Store::begin_write`]: every write function takes the
+//! [`WriteTx`] it returns, which lets no one outside the store reach its
+//! connection. On SQLite it serialises writers inside the process, on one
+//! connection of their own (whose page cache so stays warm from one write
+//! to the next), and takes SQLite's write lock at the start of the
+//! transaction, so concurrent requests queue instead of failing with
+//! "database is locked". On PostgreSQL it is a plain transaction; chains
+//! that must not fork (the audit log) take row locks.
 
 pub mod audit;
 mod batch;
-mod certificates;
+pub mod certificates;
 pub mod comments;
 mod connect;
-mod custom_fields;
-mod dashboards;
+pub mod custom_fields;
+pub mod dashboards;
 mod idempotency;
-mod integrations;
-mod invites;
+pub mod integrations;
+pub mod invites;
 mod item_search;
 mod migrate;
 mod paging;
-mod plugin_kv;
-mod plugin_policies;
-mod sessions;
-mod tasks;
-mod templates;
-mod users;
-mod work_items;
-mod workspaces;
+pub mod plugin_kv;
+pub mod plugin_policies;
+pub mod sessions;
+pub mod tasks;
+pub mod templates;
+pub mod users;
+pub mod work_items;
+pub mod workspaces;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -43,24 +50,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use crate::clock::{format_time, now, now_plus, parse_time};
 pub use batch::{ItemCreate, MAX_BATCH};
-pub use certificates::*;
 use connect::{pool_options, sqlite_pool, sqlite_url, READER_CACHE_KIB, WRITER_CACHE_KIB};
-pub use custom_fields::*;
-pub use dashboards::*;
 pub use idempotency::{IdempotencyClaim, Outcome as KeyOutcome, StoredKey, KEY_TAKEN};
-pub use integrations::*;
-pub use invites::*;
 pub use item_search::{ItemFilter, ItemOrder, ItemsAt};
 use paging::Keyset;
 pub use paging::{Page, PageAt};
-pub use plugin_kv::*;
-pub use plugin_policies::*;
-pub use sessions::*;
-pub use tasks::*;
-pub use templates::*;
-pub use users::*;
-pub use work_items::*;
-pub use workspaces::*;
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

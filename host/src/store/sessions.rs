@@ -8,8 +8,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::users::User;
 use super::users::{user_from_row, USER_COLUMNS};
-use super::{now, Store, StoreError, StoreResult, User, WriteTx};
+use super::{now, Store, StoreError, StoreResult, WriteTx};
 
 /// A browser session as listed (never its secret).
 #[derive(Debug, Clone)]

@@ -21,7 +21,8 @@ use crate::domain::certificates;
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::store::{parse_time, Certificate};
+use crate::store::certificates::Certificate;
+use crate::store::parse_time;
 
 /// Days left below which a certificate is marked as expiring soon.
 const SOON_DAYS: i64 = 30;

@@ -25,7 +25,7 @@ use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::integrations::{AdapterInfo, DeliveryOutcome};
 use crate::state::AppState;
-use crate::store::Integration;
+use crate::store::integrations::Integration;
 
 mod form;
 

@@ -21,7 +21,7 @@ use crate::domain::paging::PageQuery;
 use crate::domain::sessions::Current;
 use crate::domain::{members, roles, DomainError};
 use crate::state::AppState;
-use crate::store::CustomRole;
+use crate::store::workspaces::CustomRole;
 
 mod bulk;
 

@@ -24,7 +24,7 @@ use crate::domain::playbooks::{self};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::store::{Playbook, PlaybookRun};
+use crate::store::integrations::{Playbook, PlaybookRun};
 
 mod editor;
 

@@ -280,7 +280,7 @@ async fn tile(
     state: &AppState,
     access: &Access,
     id: i64,
-) -> Result<(crate::store::DashboardWidget, String, Value), PageError> {
+) -> Result<(crate::store::dashboards::DashboardWidget, String, Value), PageError> {
     let tile = state
         .store
         .dashboard(access.workspace.id)

@@ -23,7 +23,7 @@ use crate::domain::sessions::Current;
 use crate::domain::tokens::{self, NewToken};
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::store::{TokenCreated, TokenInfo};
+use crate::store::users::{TokenCreated, TokenInfo};
 
 /// A token in the list.
 pub struct TokenRow {

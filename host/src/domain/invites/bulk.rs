@@ -14,7 +14,7 @@ use crate::domain::roles::ensure_grantable;
 use crate::domain::Context;
 use crate::domain::{validate, DomainError, DomainResult};
 use crate::store::audit::ChainAppender;
-use crate::store::CustomRole;
+use crate::store::workspaces::CustomRole;
 
 /// The columns a bulk-invite CSV must have, in this order.
 pub const BULK_COLUMNS: [&str; 3] = ["email", "role", "custom_role_name"];

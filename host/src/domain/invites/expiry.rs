@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::audit::{Actor, NewEvent};
 use crate::domain::DomainResult;
-use crate::store::{self, Expiring, WriteTx};
+use crate::store::invites::Expiring;
+use crate::store::{self, WriteTx};
 
 /// How many expired invites one transaction closes: each is a write and an
 /// audit event, and the writer is not held long for them.
@@ -17,7 +18,7 @@ const EXPIRE_BATCH: i64 = 200;
 /// audited as `invite.expire` by the system actor, in `tx`; returns how
 /// many.
 pub(super) async fn expire(tx: &mut WriteTx, which: Expiring<'_>) -> DomainResult<usize> {
-    let expired = store::close_expired_invites(tx, which, EXPIRE_BATCH).await?;
+    let expired = store::invites::close_expired_invites(tx, which, EXPIRE_BATCH).await?;
     for invite in &expired {
         crate::store::audit::append(
             tx,

@@ -31,7 +31,10 @@ use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::{Access, Caller, Permission, PermissionSet, Role};
 use crate::domain::Context;
 use crate::store::audit::ChainAppender;
-use crate::store::{self, CustomRole, Expiring, Invite, InviteGrant, TokenCreated, User, WriteTx};
+use crate::store::invites::{Expiring, Invite, InviteGrant};
+use crate::store::users::{TokenCreated, User};
+use crate::store::workspaces::CustomRole;
+use crate::store::{self, WriteTx};
 
 /// A page of the workspace's invites, newest first (needs
 /// `member.read`); `after` and `before` are invite ids.
@@ -130,7 +133,7 @@ impl Inviter<'_> {
         grant: &Grant,
     ) -> DomainResult<Option<InviteCreated>> {
         let workspace = &self.access.workspace;
-        let Some(created) = store::insert_invite(
+        let Some(created) = store::invites::insert_invite(
             tx,
             workspace.id,
             email,
@@ -164,7 +167,7 @@ impl Inviter<'_> {
         );
         // The body holds the invite token: it is stored sealed, like every
         // other secret, so the database never has it in the clear.
-        store::queue_mail(
+        store::invites::queue_mail(
             tx,
             "invite",
             email,
@@ -230,7 +233,7 @@ pub async fn create(
     let grant = resolve_grant(new.role.as_deref(), new.custom_role.as_deref(), &customs)?;
     ensure_grantable(access, &grant.permissions(), "this invite")?;
     let mut tx = state.store.begin_write().await?;
-    if store::member_by_email_in(&mut tx, access.workspace.id, &email)
+    if store::workspaces::member_by_email_in(&mut tx, access.workspace.id, &email)
         .await?
         .is_some()
     {
@@ -259,7 +262,7 @@ pub async fn create(
 pub async fn revoke(state: &Context, access: &Access, id: i64) -> DomainResult<Invite> {
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
-    let invite = store::revoke_invite(&mut tx, access.workspace.id, id).await?;
+    let invite = store::invites::revoke_invite(&mut tx, access.workspace.id, id).await?;
     record(
         &mut tx,
         access,
@@ -280,13 +283,13 @@ pub async fn revoke(state: &Context, access: &Access, id: i64) -> DomainResult<I
 pub async fn resend(state: &Context, access: &Access, id: i64) -> DomainResult<InviteCreated> {
     access.require(Permission::MemberInvite)?;
     let mut tx = state.store.begin_write().await?;
-    let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
+    let old = store::invites::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
     expire(
         &mut tx,
         Expiring::Address(access.workspace.id, &old.invite.email),
     )
     .await?;
-    let old = store::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
+    let old = store::invites::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
     if !matches!(old.invite.status.as_str(), "pending" | "expired") {
         return Err(DomainError::Conflict(format!(
             "invite {id} is {} and cannot be sent again",
@@ -318,7 +321,7 @@ pub async fn resend(state: &Context, access: &Access, id: i64) -> DomainResult<I
     };
     ensure_grantable(access, &grant.permissions(), "this invite")?;
     if old.invite.status == "pending" {
-        store::revoke_invite(&mut tx, access.workspace.id, id).await?;
+        store::invites::revoke_invite(&mut tx, access.workspace.id, id).await?;
     }
     let inviter = Inviter {
         state,
@@ -420,7 +423,7 @@ pub struct Acceptance {
 
 /// Refuses an invite that is no longer pending, or that is for another
 /// address than the signed-in `caller`'s.
-fn acceptable_by(invite: &store::Invite, caller: Option<&Caller>) -> DomainResult<()> {
+fn acceptable_by(invite: &store::invites::Invite, caller: Option<&Caller>) -> DomainResult<()> {
     if invite.status != "pending" {
         return Err(DomainError::Conflict(format!(
             "this invite is {} and can no longer be accepted",
@@ -483,12 +486,12 @@ pub async fn accept(
         _ => None,
     };
     let mut tx = state.store.begin_write().await?;
-    let record = store::invite_by_token_hash(&mut tx, &crate::secrets::hash(token))
+    let record = store::invites::invite_by_token_hash(&mut tx, &crate::secrets::hash(token))
         .await?
         .ok_or_else(not_found)?;
     let invite = &record.invite;
     acceptable_by(invite, caller)?;
-    let existing = store::user_by_email(&mut tx, &invite.email).await?;
+    let existing = store::users::user_by_email(&mut tx, &invite.email).await?;
     let new_user = existing.is_none();
     let (user, first_token, actor) = match (existing, caller) {
         (Some(user), Some(c)) => (user, None, c.actor()),
@@ -503,12 +506,12 @@ pub async fn accept(
             })
         }
         (None, _) => {
-            let user = store::insert_user(&mut tx, &invite.email, &name, false).await?;
+            let user = store::users::insert_user(&mut tx, &invite.email, &name, false).await?;
             if let Some(hash) = &password_hash {
-                store::set_password_hash(&mut tx, user.id, hash).await?;
+                store::sessions::set_password_hash(&mut tx, user.id, hash).await?;
             }
             let token = if acceptance.first_token {
-                Some(store::insert_token(&mut tx, user.id, "first token", None).await?)
+                Some(store::users::insert_token(&mut tx, user.id, "first token", None).await?)
             } else {
                 None
             };
@@ -520,7 +523,7 @@ pub async fn accept(
             (user, token, actor)
         }
     };
-    store::insert_membership(
+    store::workspaces::insert_membership(
         &mut tx,
         record.workspace_id,
         user.id,
@@ -528,8 +531,8 @@ pub async fn accept(
         record.custom_role_id,
     )
     .await?;
-    store::mark_invite_accepted(&mut tx, invite.id).await?;
-    let workspace = store::workspace_slug_in(&mut tx, record.workspace_id).await?;
+    store::invites::mark_invite_accepted(&mut tx, invite.id).await?;
+    let workspace = store::workspaces::workspace_slug_in(&mut tx, record.workspace_id).await?;
     crate::store::audit::append(
         &mut tx,
         &actor,

@@ -18,7 +18,8 @@ use self::engine::{check_steps, RunContext, Step, StepResult};
 use super::{detached, record, validate, DomainError, DomainResult};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::Context;
-use crate::store::{self, Playbook, PlaybookRun};
+use crate::store;
+use crate::store::integrations::{Playbook, PlaybookRun};
 
 /// A playbook definition (also the shape inside a workspace export).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -112,7 +113,7 @@ pub async fn create(
     access.require(Permission::PlaybookEdit)?;
     let checked = definition.checked()?;
     let mut tx = state.store.begin_write().await?;
-    let playbook = store::insert_playbook(
+    let playbook = store::integrations::insert_playbook(
         &mut tx,
         access.workspace.id,
         &checked.name,
@@ -143,11 +144,13 @@ pub async fn replace(
     access.require(Permission::PlaybookEdit)?;
     let checked = definition.checked()?;
     let mut tx = state.store.begin_write().await?;
-    let mut stored = store::playbook_in(&mut tx, access.workspace.id, id_or_name).await?;
+    let mut stored =
+        store::integrations::playbook_in(&mut tx, access.workspace.id, id_or_name).await?;
     let old_name = std::mem::replace(&mut stored.name, checked.name);
     stored.description = checked.description;
     stored.steps = checked.steps;
-    let updated = store::update_playbook(&mut tx, access.workspace.id, &stored).await?;
+    let updated =
+        store::integrations::update_playbook(&mut tx, access.workspace.id, &stored).await?;
     record(
         &mut tx,
         access,
@@ -165,8 +168,8 @@ pub async fn replace(
 pub async fn delete(state: &Context, access: &Access, id_or_name: &str) -> DomainResult<Playbook> {
     access.require(Permission::PlaybookEdit)?;
     let mut tx = state.store.begin_write().await?;
-    let stored = store::playbook_in(&mut tx, access.workspace.id, id_or_name).await?;
-    store::delete_playbook(&mut tx, access.workspace.id, stored.id).await?;
+    let stored = store::integrations::playbook_in(&mut tx, access.workspace.id, id_or_name).await?;
+    store::integrations::delete_playbook(&mut tx, access.workspace.id, stored.id).await?;
     record(
         &mut tx,
         access,
@@ -225,7 +228,7 @@ async fn run_to_end(
         "playbook.run"
     };
     let mut tx = state.store.begin_write().await?;
-    let run_id = store::insert_playbook_run(
+    let run_id = store::integrations::insert_playbook_run(
         &mut tx,
         access.workspace.id,
         &stored,
@@ -241,7 +244,7 @@ async fn run_to_end(
     let results_value = serde_json::to_value(&results)
         .map_err(|e| DomainError::Internal(format!("cannot encode step results: {e}")))?;
     let mut tx = state.store.begin_write().await?;
-    store::finish_playbook_run(&mut tx, run_id, &status, &results_value).await?;
+    store::integrations::finish_playbook_run(&mut tx, run_id, &status, &results_value).await?;
     let steps: Vec<_> = results
         .iter()
         .map(|r| json!({"name": r.name, "status": r.status}))

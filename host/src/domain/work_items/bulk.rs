@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::transition;
 use crate::domain::authz::{Access, Permission};
 use crate::domain::{DomainError, DomainResult, Reach};
-use crate::store::WorkItem;
+use crate::store::work_items::WorkItem;
 
 /// The most items one bulk move takes.
 pub const MAX_BULK: usize = 500;

@@ -5,7 +5,8 @@
 use super::{check_kind, workflow, KINDS};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::{validate, DomainError, DomainResult, Reach};
-use crate::store::{self, WorkItem};
+use crate::store;
+use crate::store::work_items::WorkItem;
 use serde_json::Value;
 
 /// Which items to list.
@@ -67,7 +68,7 @@ pub const SORTS: [&str; 7] = [
 pub fn order_named(
     sort: &str,
     kind: Option<&str>,
-    definitions: &[store::CustomField],
+    definitions: &[store::custom_fields::CustomField],
 ) -> DomainResult<store::ItemOrder> {
     Ok(match sort {
         "newest" => store::ItemOrder::Newest,

@@ -16,7 +16,8 @@ mod listing;
 pub use super::workflow::{check_kind, workflow, Workflow, KINDS};
 use super::{fields, record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
-use crate::store::{self, ItemCreate, WorkItem};
+use crate::store::work_items::WorkItem;
+use crate::store::{self, ItemCreate};
 pub use bulk::{bulk_transition, BulkOutcome, MAX_BULK};
 pub use listing::{assignable, assigned_to_me, list, order_named, ItemPage, ItemQuery};
 
@@ -241,16 +242,17 @@ pub async fn update(
     .await?;
     let mut tx = state.store().begin_write().await?;
     // Re-read inside the transaction so a concurrent status move is kept.
-    let before = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    let before = store::work_items::work_item_in(&mut tx, access.workspace.id, id).await?;
     let mut item = before.clone();
     let assignee = match &changes.assignee {
         None => None,
         Some(None) => Some(None),
         Some(Some(email)) => {
             let email = email.trim().to_lowercase();
-            let member = store::member_by_email_in(&mut tx, access.workspace.id, &email)
-                .await?
-                .ok_or_else(|| not_a_member(&email))?;
+            let member =
+                store::workspaces::member_by_email_in(&mut tx, access.workspace.id, &email)
+                    .await?
+                    .ok_or_else(|| not_a_member(&email))?;
             Some(Some((member.user_id, member.email)))
         }
     };
@@ -275,9 +277,9 @@ pub async fn update(
     };
     if before.assignee != item.assignee {
         let user = assignee.flatten().map(|(user_id, _)| user_id);
-        store::assign_work_item(&mut tx, access.workspace.id, id, user).await?;
+        store::work_items::assign_work_item(&mut tx, access.workspace.id, id, user).await?;
     }
-    let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
+    let item = store::work_items::update_work_item(&mut tx, access.workspace.id, &item).await?;
     record(
         &mut tx,
         access,
@@ -414,10 +416,10 @@ pub async fn transition(
     access.require(Permission::ItemWrite)?;
     check_comment(comment_text)?;
     let mut tx = state.store().begin_write().await?;
-    let mut item = store::work_item_in(&mut tx, access.workspace.id, id).await?;
+    let mut item = store::work_items::work_item_in(&mut tx, access.workspace.id, id).await?;
     check_transition(access, &item, status)?;
     let from = std::mem::replace(&mut item.status, status.to_owned());
-    let item = store::update_work_item(&mut tx, access.workspace.id, &item).await?;
+    let item = store::work_items::update_work_item(&mut tx, access.workspace.id, &item).await?;
     record(
         &mut tx,
         access,

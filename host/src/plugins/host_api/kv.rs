@@ -8,7 +8,8 @@ use vigilo_sdk::host::{
 };
 
 use super::{HostCalls, Refusal, Scope};
-use crate::store::{self, KvExpect, KvPlace};
+use crate::store;
+use crate::store::plugin_kv::{KvExpect, KvPlace};
 
 impl HostCalls {
     /// The id of the store `workspace` names (None: the installation's,
@@ -17,7 +18,7 @@ impl HostCalls {
         match workspace {
             Some(slug) => Ok(self.workspace(slug)?.id),
             None => match &self.scope {
-                Scope::Installation { .. } => Ok(store::INSTALLATION),
+                Scope::Installation { .. } => Ok(store::plugin_kv::INSTALLATION),
                 Scope::Workspace { slug, .. } => Err(Refusal::Asked(format!(
                     "only a periodic task has an installation-wide store; name the workspace \
                      (`\"workspace\": \"{slug}\"`)"

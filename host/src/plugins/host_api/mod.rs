@@ -34,7 +34,8 @@ use vigilo_sdk::{
 
 use super::PluginEntry;
 use crate::outbound::Policy;
-use crate::store::{Store, StoreError, Workspace};
+use crate::store::workspaces::Workspace;
+use crate::store::{Store, StoreError};
 
 mod http;
 mod kv;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::domain::tasks;
 use crate::state::AppState;
-use crate::store::TaskRun;
+use crate::store::tasks::TaskRun;
 use crate::web::items::{when, When};
 use crate::web::session::{urlencode, SignedIn};
 use crate::web::{render, see_other, Frame, PageError};
@@ -71,7 +71,7 @@ struct TasksPage {
 
 /// A task's schedule, marked when the server's configuration replaces the
 /// one its plugin declares.
-fn schedule_text(task: &crate::store::TaskView) -> String {
+fn schedule_text(task: &crate::store::tasks::TaskView) -> String {
     if task.schedule_from == "config" {
         format!("{} (set in config)", task.schedule)
     } else {

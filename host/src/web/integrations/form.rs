@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::integrations::AdapterInfo;
-use crate::store::Integration;
+use crate::store::integrations::Integration;
 
 /// One setting of an adapter's form, from its config schema.
 pub struct SettingInput {

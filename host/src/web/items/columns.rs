@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::form::form_value;
-use crate::store::WorkItem;
+use crate::store::work_items::WorkItem;
 
 /// A custom field a list can filter on or show, and whether it is shown.
 pub struct FieldChoice {

@@ -20,7 +20,7 @@ use crate::domain::work_items::{self, ItemChanges, NewItem};
 use crate::domain::{fields, DomainError};
 use crate::plugins::PluginEntry;
 use crate::state::AppState;
-use crate::store::CustomField;
+use crate::store::custom_fields::CustomField;
 use crate::web::session::{check_csrf, SignedIn};
 use crate::web::{json_for_script, plugin_assets, render_status, see_other, Frame, PageError};
 

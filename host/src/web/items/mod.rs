@@ -30,7 +30,8 @@ use crate::domain::search::{self as item_search, ItemSearch};
 use crate::domain::sessions::Current;
 use crate::domain::work_items;
 use crate::state::AppState;
-use crate::store::{ItemOrder, ItemsAt, WorkItem};
+use crate::store::work_items::WorkItem;
+use crate::store::{ItemOrder, ItemsAt};
 
 /// A kind of work item as its pages name it.
 #[derive(Debug, Clone, Copy)]

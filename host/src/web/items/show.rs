@@ -21,7 +21,7 @@ use crate::domain::sessions::Current;
 use crate::domain::work_items::{self, ItemChanges};
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::store::WorkItem;
+use crate::store::work_items::WorkItem;
 use crate::web::session::{check_csrf, SignedIn};
 use crate::web::{render, see_other, Frame, PageError};
 
