@@ -10,6 +10,7 @@
 //!   last and next run and outcome; running one now; a task's run history.
 
 use crate::web::extract::{need, Member, SignedForm};
+use crate::web::urls::admin;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
@@ -17,7 +18,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::items::{when, When};
-use super::session::{check_csrf, urlencode, SignedIn};
+use super::session::{check_csrf, SignedIn};
 use super::{download, render_status, see_other, Done, Frame, PageError, Upload};
 use crate::domain::sessions::Current;
 use crate::domain::templates::{self, NewTemplate, Snapshot};
@@ -192,10 +193,9 @@ pub async fn create_workspace(
         template: Some(form.template.trim().to_owned()).filter(|t| !t.is_empty()),
     };
     match workspaces::create(&state, &current.caller, &new).await {
-        Ok(w) => Ok(see_other(&format!(
-            "/admin/workspaces?done=created&about={}",
-            urlencode(&w.slug)
-        ))),
+        Ok(w) => Ok(see_other(
+            &admin::workspaces().done("created").about(&w.slug),
+        )),
         Err(
             e @ (DomainError::Invalid { .. } | DomainError::Conflict(_) | DomainError::NotFound(_)),
         ) => workspaces_page(&state, &current, form, Some(e), None, None).await,
@@ -278,10 +278,9 @@ pub async fn create_template(
         snapshot,
     };
     match templates::create(&state, &current.caller, new).await {
-        Ok(t) => Ok(see_other(&format!(
-            "/admin/workspaces?done=template&about={}",
-            urlencode(&t.template.name)
-        ))),
+        Ok(t) => Ok(see_other(
+            &admin::workspaces().done("template").about(&t.template.name),
+        )),
         Err(e @ (DomainError::Invalid { .. } | DomainError::Conflict(_))) => {
             refuse(e.to_string()).await
         }
@@ -296,10 +295,9 @@ pub async fn delete_template(
     SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
     templates::delete(&state, &current.caller, &name).await?;
-    Ok(see_other(&format!(
-        "/admin/workspaces?done=template_deleted&about={}",
-        urlencode(&name)
-    )))
+    Ok(see_other(
+        &admin::workspaces().done("template_deleted").about(&name),
+    ))
 }
 
 /// The routes of these pages.

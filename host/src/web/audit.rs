@@ -11,6 +11,7 @@
 //! signed checkpoint; checkpoints and the public key can be downloaded.
 
 use crate::web::extract::{need, Member};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -222,7 +223,7 @@ pub async fn log(
     let frame = Frame::workspace(&state, &current, &access, "audit", "Audit log").await?;
     log_page(
         frame,
-        format!("/w/{slug}/audit"),
+        Workspace(&slug).audit().into(),
         format!("Audit log of {}", access.workspace.name),
         Vec::new(),
         filters,

@@ -2,6 +2,7 @@
 //! browser (which signs the new member in).
 
 use crate::web::extract::SignedForm;
+use crate::web::urls::Workspace;
 use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -28,7 +29,7 @@ pub async fn home(
     };
     let visible = workspaces::visible(&state, &current.caller).await?;
     if let Some(first) = visible.first() {
-        return Ok(see_other(&format!("/w/{}", first.workspace.slug)));
+        return Ok(see_other(&Workspace(&first.workspace.slug).home()));
     }
     #[derive(Template)]
     #[template(path = "home.html")]
@@ -388,7 +389,7 @@ pub async fn accept_invite(
                 return invite_form(&state, &token, current.as_ref(), typed, status).await;
             }
         };
-    let to = format!("/w/{}", accepted.workspace);
+    let to = Workspace(&accepted.workspace).home();
     if current.is_some() {
         return Ok(see_other(&to));
     }

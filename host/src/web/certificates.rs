@@ -6,6 +6,7 @@
 //! confirmation.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
@@ -248,7 +249,7 @@ pub async fn add(
     }
     let given = Some(name.trim()).filter(|n| !n.is_empty());
     match certificates::add(&state, &access, &pem, given).await {
-        Ok(_) => Ok(see_other(&format!("/w/{slug}/certificates?done=added"))),
+        Ok(_) => Ok(see_other(&Workspace(&slug).certificates().done("added"))),
         Err(DomainError::Invalid { message, .. }) => {
             refuse(&state, &current, &access, name, pem, message).await
         }
@@ -287,7 +288,7 @@ pub async fn remove(
     MemberForm { access, .. }: MemberForm<need::CertManage>,
 ) -> Result<Response, PageError> {
     certificates::remove(&state, &access, id).await?;
-    Ok(see_other(&format!("/w/{slug}/certificates?done=removed")))
+    Ok(see_other(&Workspace(&slug).certificates().done("removed")))
 }
 
 /// The routes of these pages.

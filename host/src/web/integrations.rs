@@ -9,6 +9,7 @@
 //! holders of `integration.manage` change it.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::items::{when, When};
-use super::session::urlencode;
 use super::{render_status, see_other, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::integrations::{self, IntegrationChanges};
@@ -292,10 +292,9 @@ pub async fn create(
     };
     let config = typed_config(&adapter, &pairs, false);
     match integrations::create(&state, &access, &name, &adapter_name, config.clone()).await {
-        Ok(i) => Ok(see_other(&format!(
-            "/w/{slug}/settings/integrations/{}?done=created",
-            urlencode(&i.name)
-        ))),
+        Ok(i) => Ok(see_other(
+            &Workspace(&slug).integration(&i.name).done("created"),
+        )),
         Err(e) => match refusal_status(&e) {
             Some(status) => {
                 integration_page(
@@ -372,10 +371,9 @@ pub async fn update(
         enabled: None,
     };
     match integrations::update(&state, &access, &name, &changes).await {
-        Ok(i) => Ok(see_other(&format!(
-            "/w/{slug}/settings/integrations/{}?done=saved",
-            urlencode(&i.name)
-        ))),
+        Ok(i) => Ok(see_other(
+            &Workspace(&slug).integration(&i.name).done("saved"),
+        )),
         Err(e) => match refusal_status(&e) {
             Some(status) => {
                 integration_page(
@@ -409,9 +407,7 @@ pub async fn change(
         "disable" => false,
         "delete" => {
             integrations::delete(&state, &access, &name).await?;
-            return Ok(see_other(&format!(
-                "/w/{slug}/settings/integrations?done=deleted"
-            )));
+            return Ok(see_other(&Workspace(&slug).integrations().done("deleted")));
         }
         _ => return Err(PageError::NotFound("There is no such action.".into())),
     };
@@ -420,11 +416,11 @@ pub async fn change(
         enabled: Some(enabled),
     };
     integrations::update(&state, &access, &name, &changes).await?;
-    Ok(see_other(&format!(
-        "/w/{slug}/settings/integrations/{}?done={}",
-        urlencode(&name),
-        if enabled { "enabled" } else { "disabled" }
-    )))
+    Ok(see_other(
+        &Workspace(&slug)
+            .integration(&name)
+            .done(if enabled { "enabled" } else { "disabled" }),
+    ))
 }
 
 /// The test-message form.

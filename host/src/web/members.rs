@@ -7,6 +7,7 @@
 //! and upload again.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -133,10 +134,11 @@ impl Paging {
     fn url(&self, slug: &str, anchor: &str) -> String {
         let query = self.query();
         let query = query.strip_prefix('&').unwrap_or("");
+        let page = Workspace(slug).members();
         if query.is_empty() {
-            format!("/w/{slug}/members#{anchor}")
+            format!("{page}#{anchor}")
         } else {
-            format!("/w/{slug}/members?{query}#{anchor}")
+            format!("{page}?{query}#{anchor}")
         }
     }
 

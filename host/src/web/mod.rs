@@ -1,8 +1,12 @@
 //! The web app: server-rendered pages on the same origin as the API.
 //!
-//! Each page is a handler that extracts the signed-in person (a session
-//! cookie; see [`session`]), calls the same [`crate::domain`] functions as
-//! the JSON API, and renders an askama template checked at compile time.
+//! Each page is a handler that states what it needs in its signature (see
+//! [`extract`]: the signed-in person from a session cookie, their access to
+//! the workspace holding a permission, a form whose CSRF token matched),
+//! calls the same [`crate::domain`] functions as the JSON API, and renders
+//! an askama template checked at compile time. What the domain refuses
+//! becomes a page through one mapping ([`PageError`]); the addresses
+//! handlers send people to are built in [`urls`].
 //! Pages are plain links and forms (post, redirect, get); a validation
 //! error re-renders the form with what was typed and the message next to
 //! the field. A few small ES modules of the app's own ([`assets`]) do what
@@ -49,6 +53,7 @@ pub mod settings;
 pub mod text;
 mod tile_options;
 pub mod tokens;
+pub mod urls;
 
 use askama::Template;
 use axum::body::Body;

@@ -9,6 +9,7 @@
 //! steps it cannot simulate).
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use std::collections::BTreeSet;
 
 use askama::Template;
@@ -303,7 +304,7 @@ pub async fn run(
         }
     }
     match playbooks::run(&state, &access, &id.to_string(), input.clone(), dry_run).await {
-        Ok(run) => Ok(see_other(&format!("/w/{slug}/playbooks/runs/{}", run.id))),
+        Ok(run) => Ok(see_other(&Workspace(&slug).playbook_run(run.id))),
         Err(DomainError::Invalid { message, .. }) => {
             show_with(
                 &state,
@@ -398,7 +399,7 @@ pub async fn delete(
     MemberForm { access, .. }: MemberForm<need::PlaybookEdit>,
 ) -> Result<Response, PageError> {
     playbooks::delete(&state, &access, &id.to_string()).await?;
-    Ok(see_other(&format!("/w/{slug}/playbooks?done=deleted")))
+    Ok(see_other(&Workspace(&slug).playbooks().done("deleted")))
 }
 
 /// The routes of these pages.

@@ -4,6 +4,7 @@
 //! here.
 
 use crate::web::extract::SignedForm;
+use crate::web::urls::profile;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -167,7 +168,7 @@ pub async fn rename(
     SignedForm { current, form }: SignedForm<NameForm>,
 ) -> Result<Response, PageError> {
     match sessions::rename(&state, &current.caller, &form.name).await {
-        Ok(_) => Ok(see_other("/settings/profile?done=name")),
+        Ok(_) => Ok(see_other(&profile().done("name"))),
         Err(DomainError::Invalid { message, .. }) => {
             page_with(
                 &state,
@@ -197,7 +198,7 @@ pub async fn choose_time_zone(
     SignedForm { current, form }: SignedForm<TimeZoneForm>,
 ) -> Result<Response, PageError> {
     match time_zones::choose(&state, &current.caller, &form.time_zone).await {
-        Ok(_) => Ok(see_other("/settings/profile?done=time_zone")),
+        Ok(_) => Ok(see_other(&profile().done("time_zone"))),
         Err(DomainError::Invalid { message, .. }) => {
             let errors = Errors {
                 time_zone: Some(message),
@@ -249,9 +250,9 @@ pub async fn change_password(
     )
     .await
     {
-        Ok(ended) => Ok(see_other(&format!(
-            "/settings/profile?done=password&about={ended}"
-        ))),
+        Ok(ended) => Ok(see_other(
+            &profile().done("password").about(&ended.to_string()),
+        )),
         Err(DomainError::Invalid { field, message }) => {
             let field = field.unwrap_or_else(|| "password".into());
             page_with(&state, &current, refused(&field, message), None).await
@@ -270,7 +271,7 @@ pub async fn end_session(
     if id == current.session.id {
         return Ok(see_other("/login"));
     }
-    Ok(see_other("/settings/profile?done=ended"))
+    Ok(see_other(&profile().done("ended")))
 }
 
 /// The routes of these pages.

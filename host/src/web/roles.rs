@@ -4,6 +4,7 @@
 //! one nobody holds.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -193,7 +194,7 @@ pub async fn create(
             .collect(),
     };
     match roles::create(&state, &access, &new).await {
-        Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/roles?done=created"))),
+        Ok(_) => Ok(see_other(&Workspace(&slug).roles().done("created"))),
         Err(
             e @ (DomainError::Invalid { .. }
             | DomainError::Conflict(_)
@@ -224,7 +225,7 @@ pub async fn delete(
     }: MemberForm<need::RoleManage>,
 ) -> Result<Response, PageError> {
     match roles::delete(&state, &access, &name).await {
-        Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/roles?done=deleted"))),
+        Ok(_) => Ok(see_other(&Workspace(&slug).roles().done("deleted"))),
         Err(e @ DomainError::Conflict(_)) => {
             page_with(
                 &state,

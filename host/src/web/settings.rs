@@ -3,6 +3,7 @@
 //! reorder) and general settings such as `holidays`.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -231,7 +232,9 @@ pub async fn save_general(
         return Err(PageError::NotFound("Nothing to save.".into()));
     };
     outcome?;
-    Ok(see_other(&format!("/w/{slug}/settings/general?done=saved")))
+    Ok(see_other(
+        &Workspace(&slug).general_settings().done("saved"),
+    ))
 }
 
 /// The routes of these pages.

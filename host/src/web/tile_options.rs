@@ -4,6 +4,7 @@
 //! with each refusal shown beside its option.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -380,9 +381,9 @@ pub async fn save(
         Err(fields) => (fields, see_below()),
         Ok(config) => match dashboards::update_widget(&state, &access, id, &config).await {
             Ok(_) => {
-                return Ok(see_other(&format!(
-                    "/w/{slug}/settings/dashboard?done=options"
-                )))
+                return Ok(see_other(
+                    &Workspace(&slug).dashboard_settings().done("options"),
+                ))
             }
             Err(DomainError::Invalid { field, message }) => {
                 let mut fields = fields(&schema, &config);

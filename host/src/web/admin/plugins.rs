@@ -3,6 +3,7 @@
 //! running and what to do about it; enable and disable.
 
 use crate::web::extract::SignedForm;
+use crate::web::urls::admin;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -11,7 +12,7 @@ use crate::domain::plugins;
 use crate::plugins::State as PluginState;
 use crate::state::AppState;
 use crate::web::plugin_costs;
-use crate::web::session::{urlencode, SignedIn};
+use crate::web::session::SignedIn;
 use crate::web::{render, see_other, Done, Frame, PageError};
 
 /// A plugin, as the page lists it.
@@ -230,8 +231,5 @@ pub async fn change_plugin(
         }
         _ => return Err(PageError::NotFound("There is no such action.".into())),
     };
-    Ok(see_other(&format!(
-        "/admin/plugins?done={done}&about={}",
-        urlencode(&name)
-    )))
+    Ok(see_other(&admin::plugins().done(done).about(&name)))
 }

@@ -2,6 +2,7 @@
 //! and next run and outcome; running one now; a task's run history.
 
 use crate::web::extract::SignedForm;
+use crate::web::urls::admin;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -11,7 +12,7 @@ use crate::domain::tasks;
 use crate::state::AppState;
 use crate::store::tasks::TaskRun;
 use crate::web::items::{when, When};
-use crate::web::session::{urlencode, SignedIn};
+use crate::web::session::SignedIn;
 use crate::web::{render, see_other, Frame, PageError};
 
 /// A run of a task, as listed.
@@ -165,9 +166,7 @@ pub async fn run_task(
     SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
     let run = tasks::run_now(&state, state.scheduler.clone(), &current.caller, &name).await?;
-    Ok(see_other(&format!(
-        "/admin/tasks/{}?ran={}",
-        urlencode(&name),
-        run.id
-    )))
+    Ok(see_other(
+        &admin::task(&name).with("ran", &run.id.to_string()),
+    ))
 }

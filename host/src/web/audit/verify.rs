@@ -5,6 +5,7 @@
 //! admins, for every chain.
 
 use crate::web::extract::{need, Member, MemberForm, SignedForm};
+use crate::web::urls::{admin, Workspace};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -116,7 +117,7 @@ pub async fn verify_page(
     let label = format!("{} ({})", access.workspace.name, access.workspace.slug);
     Ok(render(&VerifyPage {
         frame,
-        base: format!("/w/{slug}/audit"),
+        base: Workspace(&slug).audit().into(),
         never: if last.is_none() {
             vec![label.clone()]
         } else {
@@ -154,7 +155,7 @@ pub async fn verify(
     MemberForm { access, form, .. }: MemberForm<need::AuditRead, VerifyForm>,
 ) -> Result<Response, PageError> {
     audit::verify(&state, &access, form.full.is_some()).await?;
-    Ok(see_other(&format!("/w/{slug}/audit/verify?done=verified")))
+    Ok(see_other(&Workspace(&slug).audit_verify().done("verified")))
 }
 
 /// `POST /w/{slug}/audit/checkpoints`: signs the chain's head now.
@@ -164,7 +165,7 @@ pub async fn sign(
     MemberForm { access, .. }: MemberForm<need::AuditRead>,
 ) -> Result<Response, PageError> {
     audit::checkpoint(&state, &access).await?;
-    Ok(see_other(&format!("/w/{slug}/audit/verify?done=signed")))
+    Ok(see_other(&Workspace(&slug).audit_verify().done("signed")))
 }
 
 fn json_download(file_name: &str, value: &impl Serialize) -> Result<Response, PageError> {
@@ -263,7 +264,7 @@ pub async fn admin_verify(
     SignedForm { current, form }: SignedForm<VerifyForm>,
 ) -> Result<Response, PageError> {
     audit::verify_all(&state, &current.caller, form.full.is_some()).await?;
-    Ok(see_other("/admin/audit/verify?done=verified"))
+    Ok(see_other(&admin::audit_verify().done("verified")))
 }
 
 /// `POST /admin/audit/checkpoints`: signs every chain's head now.
@@ -272,7 +273,7 @@ pub async fn admin_sign(
     SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
     audit::checkpoint_all(&state, &current.caller).await?;
-    Ok(see_other("/admin/audit/verify?done=signed"))
+    Ok(see_other(&admin::audit_verify().done("signed")))
 }
 
 /// `GET /admin/audit/checkpoints.json`: every chain's checkpoints.

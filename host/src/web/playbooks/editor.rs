@@ -3,6 +3,7 @@
 //! answer next to the editor naming the step and field (`steps[2].url`).
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -149,10 +150,7 @@ pub async fn create(
         Err(e) => Err(e),
     };
     match created {
-        Ok(p) => Ok(see_other(&format!(
-            "/w/{slug}/playbooks/{}?done=created",
-            p.id
-        ))),
+        Ok(p) => Ok(see_other(&Workspace(&slug).playbook(p.id).done("created"))),
         Err(e) => edit_with(&state, &current, &access, None, form.definition, Some(e)).await,
     }
 }
@@ -173,10 +171,7 @@ pub async fn update(
         Err(e) => Err(e),
     };
     match saved {
-        Ok(p) => Ok(see_other(&format!(
-            "/w/{slug}/playbooks/{}?done=saved",
-            p.id
-        ))),
+        Ok(p) => Ok(see_other(&Workspace(&slug).playbook(p.id).done("saved"))),
         Err(e) => {
             edit_with(
                 &state,

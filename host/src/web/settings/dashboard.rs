@@ -2,6 +2,7 @@
 //! removing, reordering and configuring them.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -148,9 +149,9 @@ pub async fn add_widget(
     }: MemberForm<need::DashboardEdit, AddWidgetForm>,
 ) -> Result<Response, PageError> {
     match dashboards::add_widget(&state, &access, &form.widget, &json!({})).await {
-        Ok(_) => Ok(see_other(&format!(
-            "/w/{slug}/settings/dashboard?done=added"
-        ))),
+        Ok(_) => Ok(see_other(
+            &Workspace(&slug).dashboard_settings().done("added"),
+        )),
         Err(DomainError::Invalid { message, .. }) => {
             dashboard_page(
                 &state,
@@ -187,7 +188,5 @@ pub async fn change_widget(
         }
         _ => return Err(PageError::NotFound("There is no such action.".into())),
     };
-    Ok(see_other(&format!(
-        "/w/{slug}/settings/dashboard?done={done}"
-    )))
+    Ok(see_other(&Workspace(&slug).dashboard_settings().done(done)))
 }

@@ -2,6 +2,7 @@
 //! field types in the type picker; adding and removing them.
 
 use crate::web::extract::{need, Member, MemberForm};
+use crate::web::urls::Workspace;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -196,7 +197,7 @@ pub async fn add_field(
         },
     };
     match fields::create(&state, &access, &definition).await {
-        Ok(_) => Ok(see_other(&format!("/w/{slug}/settings/fields?done=added"))),
+        Ok(_) => Ok(see_other(&Workspace(&slug).fields().done("added"))),
         Err(e) => fields_page(&state, &current, &access, form, Some(e), None).await,
     }
 }
@@ -208,7 +209,5 @@ pub async fn delete_field(
     MemberForm { access, .. }: MemberForm<need::WorkspaceSettings>,
 ) -> Result<Response, PageError> {
     fields::delete(&state, &access, &key).await?;
-    Ok(see_other(&format!(
-        "/w/{slug}/settings/fields?done=removed"
-    )))
+    Ok(see_other(&Workspace(&slug).fields().done("removed")))
 }
