@@ -126,7 +126,7 @@ fn creates_arriving_together_are_written_together(db: TestDb) {
 
 fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
     use std::time::{Duration, Instant};
-    use vigilo_host::store::{IdempotencyClaim, ItemCreate, KeyOutcome, StoreError, KEY_TAKEN};
+    use vigilo_host::store::{Clash, IdempotencyClaim, ItemCreate, KeyOutcome, StoreError};
 
     block_on(async {
         let world = World::new(&db).await;
@@ -253,7 +253,7 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         // alone, and writes nothing.
         let (created, _, _, outcome, lost) = taken.await.unwrap();
         match created {
-            Err(StoreError::Conflict(message)) => assert_eq!(message, KEY_TAKEN),
+            Err(StoreError::Conflict(clash)) => assert_eq!(clash, Clash::KeyTaken),
             other => panic!("a taken key must fail its create, got {other:?}"),
         }
         assert!(lost && outcome.is_none());

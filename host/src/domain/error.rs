@@ -1,9 +1,11 @@
 //! [`DomainError`]: why a domain operation did not happen, in terms the API
 //! and the web pages each turn into their own answer.
 
+use std::fmt;
+
 use crate::integrations::IntegrationError;
 use crate::plugins::PluginCallError;
-use crate::store::StoreError;
+use crate::store::{Clash, Missing, StoreError, Taken};
 
 /// Why a domain operation did not happen. It says *what* went wrong; the
 /// API (`error.rs`) and the web pages each decide how to show it.
@@ -172,8 +174,8 @@ impl DomainError {
 impl From<StoreError> for DomainError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::NotFound(what) => Self::NotFound(what.to_string()),
+            StoreError::Conflict(why) => Self::Conflict(why.to_string()),
             StoreError::Database(e) => Self::Internal(e.to_string()),
             StoreError::Corrupt(what) => Self::Internal(what),
         }
@@ -223,6 +225,97 @@ impl From<PluginCallError> for DomainError {
             failure,
             message,
             field: None,
+        }
+    }
+}
+
+/// How a missing thing is named to people (and to API clients and plugins).
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Template(name) => write!(f, "no template named `{name}`"),
+            Missing::Session(id) => write!(f, "you have no session {id}"),
+            Missing::Token(id) => write!(f, "you have no token with id {id}"),
+            Missing::Certificate(id) => write!(f, "no certificate {id} in this workspace"),
+            Missing::CustomField(key) => write!(f, "no custom field `{key}` in this workspace"),
+            Missing::Widget(id) => write!(f, "no widget {id} on this dashboard"),
+            Missing::Invite(id) => write!(f, "no invite with id {id} in this workspace"),
+            Missing::Integration(name) => write!(f, "no integration `{name}` in this workspace"),
+            Missing::Playbook(name) => write!(f, "no playbook `{name}` in this workspace"),
+            Missing::PlaybookRun(id) => write!(f, "no playbook run {id} in this workspace"),
+            Missing::CustomRole(name) => {
+                write!(f, "no custom role named `{name}` in this workspace")
+            }
+            Missing::WorkItem(id) => write!(f, "no work item {id} in this workspace"),
+            Missing::Comment { id, item } => write!(f, "no comment {id} on work item {item}"),
+        }
+    }
+}
+
+/// How a conflict with what is stored is told to people.
+impl fmt::Display for Clash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Clash::KeyTaken => {
+                f.write_str("another request with this Idempotency-Key was carried out first")
+            }
+            Clash::Taken(taken) => taken.fmt(f),
+            Clash::KvFull { held } => write!(
+                f,
+                "the store already holds {held} entries, the most it may (delete some first)"
+            ),
+            Clash::InviteNotPending { id, status } => {
+                write!(f, "invite {id} is {status} and cannot be revoked")
+            }
+            Clash::InviteNoLongerPending => f.write_str("this invite is no longer pending"),
+            Clash::RoleInUse {
+                name,
+                holders,
+                invites,
+            } => write!(
+                f,
+                "custom role `{name}` is held by {holders} member(s) and named in {invites} \
+                 open invite(s); change those first"
+            ),
+            Clash::TaskJustStarted(task) => {
+                write!(f, "task `{task}` was just started; try again in a moment")
+            }
+            Clash::TaskRunning { task, reason } => write!(
+                f,
+                "task `{task}` is already running ({reason}); try again when it has finished"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Taken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Taken::TemplateName(name) => write!(f, "a template named `{name}` already exists"),
+            Taken::Certificate(fingerprint) => write!(
+                f,
+                "this workspace already has the certificate with fingerprint {fingerprint}"
+            ),
+            Taken::CustomFieldKey(key) => {
+                write!(f, "a custom field with key `{key}` already exists")
+            }
+            Taken::UserEmail(email) => write!(f, "a user with email {email} already exists"),
+            Taken::IntegrationName(name) => write!(
+                f,
+                "an integration named `{name}` already exists in this workspace"
+            ),
+            Taken::PlaybookName(name) => {
+                write!(
+                    f,
+                    "a playbook named `{name}` already exists in this workspace"
+                )
+            }
+            Taken::WorkspaceSlug(slug) => write!(f, "the slug `{slug}` is already taken"),
+            Taken::Membership => f.write_str("already a member of this workspace"),
+            Taken::CustomRoleName(name) => write!(
+                f,
+                "a custom role named `{name}` already exists in this workspace"
+            ),
         }
     }
 }

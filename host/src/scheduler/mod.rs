@@ -42,7 +42,9 @@ use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::plugins::Plugins;
 use crate::store::tasks::TaskRun;
-use crate::store::{format_time, parse_time, IdempotencyClaim, Store, StoreError, StoreResult};
+use crate::store::{
+    format_time, parse_time, Clash, IdempotencyClaim, Store, StoreError, StoreResult,
+};
 
 pub use tasks::{TaskDef, When};
 
@@ -380,19 +382,14 @@ impl Scheduler {
                 &format!("{}{ON_DEMAND}", self.runner),
             )
             .await?
-            .ok_or_else(|| {
-                StoreError::Conflict(format!(
-                    "task `{}` was just started; try again in a moment",
-                    task.name
-                ))
-            })?;
+            .ok_or_else(|| StoreError::Conflict(Clash::TaskJustStarted(task.name.clone())))?;
         if let Some(reason) = self.busy(&task.name, run_id).await {
             self.finish(&task.name, run_id, "skipped", None, Some(reason.clone()))
                 .await;
-            return Err(StoreError::Conflict(format!(
-                "task `{}` is already running ({reason}); try again when it has finished",
-                task.name
-            )));
+            return Err(StoreError::Conflict(Clash::TaskRunning {
+                task: task.name.clone(),
+                reason,
+            }));
         }
         // The run's row is committed before the task starts: a plugin task
         // writes through host calls made from its own thread.

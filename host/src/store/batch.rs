@@ -33,7 +33,7 @@
 //!
 //! A key another request recorded first fails the batch, which is written
 //! again one create at a time; alone, that create fails with
-//! [`super::KEY_TAKEN`] and nothing of it is stored. Should a batch fail
+//! [`super::Clash::KeyTaken`] and nothing of it is stored. Should a batch fail
 //! after it handed out items (its commit fails), every create it handed out
 //! fails: its request answers with an error and keeps nothing, so a retry
 //! runs again.
@@ -218,7 +218,7 @@ impl Store {
     /// the failure came after keyed creates were handed their items (those
     /// learn of it through their key's claim). A key another request
     /// recorded first fails a batch of several; alone, it fails its own
-    /// create with [`idempotency::KEY_TAKEN`].
+    /// create with [`super::Clash::KeyTaken`].
     async fn write(&self, mut batch: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
         one_claim_each(&mut batch);
         let mut tx = match self.begin_write().await {
@@ -244,7 +244,7 @@ impl Store {
                 }
                 return Ok(());
             }
-            _ => return Err((StoreError::Conflict(idempotency::KEY_TAKEN.into()), batch)),
+            _ => return Err((StoreError::Conflict(super::Clash::KeyTaken), batch)),
         }
         // Keyed creates whose answers are not known yet get their items now,
         // and the batch waits for their answers. The rest are answered once

@@ -91,10 +91,9 @@ pub async fn insert_certificate(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!(
-            "this workspace already has the certificate with fingerprint {}",
-            cert.fingerprint_sha256
-        )
+        super::Clash::Taken(super::Taken::Certificate(
+            cert.fingerprint_sha256.clone(),
+        ))
     }))?;
     certificate_in(tx, workspace_id, id).await
 }
@@ -112,7 +111,7 @@ pub async fn certificate_in(
     .bind(id)
     .fetch_optional(reading(conn))
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no certificate {id} in this workspace")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Certificate(id)))?;
     from_row(&row)
 }
 

@@ -77,7 +77,7 @@ pub async fn get_in(
     .bind(id)
     .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no comment {id} on work item {item_id}")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Comment { id, item: item_id }))?;
     from_row(&row)
 }
 

@@ -59,7 +59,7 @@ pub async fn insert_custom_field(
     .execute(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("a custom field with key `{}` already exists", field.key)
+        super::Clash::Taken(super::Taken::CustomFieldKey(field.key.clone()))
     }))?;
     Ok(())
 }
@@ -85,9 +85,7 @@ pub async fn delete_custom_field(
         .await?
         .into_iter()
         .find(|f| f.key == key)
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("no custom field `{key}` in this workspace"))
-        })?;
+        .ok_or_else(|| StoreError::NotFound(super::Missing::CustomField(key.to_owned())))?;
     sqlx::query("DELETE FROM custom_fields WHERE workspace_id = $1 AND key = $2")
         .bind(workspace_id)
         .bind(key)

@@ -88,15 +88,13 @@ pub async fn set_dashboard_widget_config(
             .await?
             .rows_affected();
     if changed == 0 {
-        return Err(StoreError::NotFound(format!(
-            "no widget {id} on this dashboard"
-        )));
+        return Err(StoreError::NotFound(super::Missing::Widget(id)));
     }
     dashboard_in(tx, workspace_id)
         .await?
         .into_iter()
         .find(|w| w.id == id)
-        .ok_or_else(|| StoreError::NotFound(format!("no widget {id} on this dashboard")))
+        .ok_or_else(|| StoreError::NotFound(super::Missing::Widget(id)))
 }
 
 /// Removes a widget and closes the gap.
@@ -110,7 +108,7 @@ pub async fn remove_dashboard_widget(
         .iter()
         .find(|w| w.id == id)
         .cloned()
-        .ok_or_else(|| StoreError::NotFound(format!("no widget {id} on this dashboard")))?;
+        .ok_or_else(|| StoreError::NotFound(super::Missing::Widget(id)))?;
     sqlx::query("DELETE FROM dashboard_widgets WHERE workspace_id = $1 AND id = $2")
         .bind(workspace_id)
         .bind(id)

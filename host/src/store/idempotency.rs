@@ -34,7 +34,7 @@
 //!
 //! Two requests racing with one key cannot both commit: the second one's
 //! insert breaks the primary key, its transaction rolls back (with the
-//! change it made), and it fails with [`KEY_TAKEN`] (a conflict, not a
+//! change it made), and it fails with [`Clash::KeyTaken`](super::Clash::KeyTaken) (a conflict, not a
 //! server error); the edge then answers it as the first request answered.
 //! (A batch of creates meeting a taken key is written again one create at a
 //! time, and the create with that key fails alone; on PostgreSQL, a key
@@ -61,9 +61,6 @@ tokio::task_local! {
 /// How long a parked transaction may wait for its request's answer before
 /// it is committed on its own.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(100);
-
-/// What a request whose key another request holds is told by its commit.
-pub const KEY_TAKEN: &str = "another request with this Idempotency-Key was carried out first";
 
 const PENDING: u8 = 0;
 const PARKED: u8 = 1;
@@ -367,7 +364,7 @@ pub(super) async fn record_claim(tx: &mut WriteTx) -> StoreResult<Option<Arc<Ide
 }
 
 /// Inserts `claim`'s key in `tx`, with the request's answer when it is
-/// known. A key another request recorded first is [`KEY_TAKEN`] (and the
+/// known. A key another request recorded first is [`Clash::KeyTaken`](super::Clash::KeyTaken) (and the
 /// claim is lost); `tx` must then roll back.
 async fn insert_claim(
     tx: &mut WriteTx,
@@ -390,7 +387,7 @@ async fn insert_claim(
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => {
             claim.state.store(LOST, Ordering::SeqCst);
-            Err(StoreError::Conflict(KEY_TAKEN.into()))
+            Err(StoreError::Conflict(super::Clash::KeyTaken))
         }
         Err(e) => {
             claim.state.store(PENDING, Ordering::SeqCst);
@@ -455,7 +452,7 @@ pub(super) fn settle_answered(claim: &IdempotencyClaim) {
 /// A batch found `claim`'s key already recorded by another request.
 pub(super) fn lose(claim: &IdempotencyClaim) -> StoreError {
     claim.state.store(LOST, Ordering::SeqCst);
-    StoreError::Conflict(KEY_TAKEN.into())
+    StoreError::Conflict(super::Clash::KeyTaken)
 }
 
 /// Whether no write recorded `claim` yet.

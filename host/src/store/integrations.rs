@@ -80,7 +80,7 @@ pub async fn insert_integration(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("an integration named `{name}` already exists in this workspace")
+        super::Clash::Taken(super::Taken::IntegrationName(name.to_owned()))
     }))?;
     integration_in(tx, workspace_id, &id.to_string()).await
 }
@@ -132,9 +132,7 @@ pub async fn integration_in(
     .bind(id_or_name)
     .fetch_optional(reading(conn))
     .await?
-    .ok_or_else(|| {
-        StoreError::NotFound(format!("no integration `{id_or_name}` in this workspace"))
-    })?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Integration(id_or_name.to_owned())))?;
     integration_from_row(&row)
 }
 
@@ -325,7 +323,7 @@ pub async fn insert_playbook(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("a playbook named `{name}` already exists in this workspace")
+        super::Clash::Taken(super::Taken::PlaybookName(name.to_owned()))
     }))?;
     playbook_in(tx, workspace_id, &id.to_string()).await
 }
@@ -349,10 +347,7 @@ pub async fn update_playbook(
     .execute(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!(
-            "a playbook named `{}` already exists in this workspace",
-            playbook.name
-        )
+        super::Clash::Taken(super::Taken::PlaybookName(playbook.name.clone()))
     }))?;
     playbook_in(tx, workspace_id, &playbook.id.to_string()).await
 }
@@ -383,7 +378,7 @@ pub async fn playbook_in(
     .bind(id_or_name)
     .fetch_optional(reading(conn))
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no playbook `{id_or_name}` in this workspace")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Playbook(id_or_name.to_owned())))?;
     playbook_from_row(&row)
 }
 
@@ -518,9 +513,7 @@ impl Store {
         .bind(run_id)
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("no playbook run {run_id} in this workspace"))
-        })?;
+        .ok_or_else(|| StoreError::NotFound(super::Missing::PlaybookRun(run_id)))?;
         run_from_row(&row)
     }
 }

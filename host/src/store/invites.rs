@@ -255,7 +255,7 @@ pub async fn invite_by_id_in(
     .bind(workspace_id)
     .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no invite with id {id} in this workspace")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Invite(id)))?;
     invite_from_row(&row, &now())
 }
 
@@ -263,10 +263,10 @@ pub async fn invite_by_id_in(
 pub async fn revoke_invite(tx: &mut WriteTx, workspace_id: i64, id: i64) -> StoreResult<Invite> {
     let record = invite_by_id_in(tx, workspace_id, id).await?;
     if record.invite.status != "pending" {
-        return Err(StoreError::Conflict(format!(
-            "invite {id} is {} and cannot be revoked",
-            record.invite.status
-        )));
+        return Err(StoreError::Conflict(super::Clash::InviteNotPending {
+            id,
+            status: record.invite.status.clone(),
+        }));
     }
     sqlx::query("UPDATE invites SET revoked_at = $1 WHERE id = $2")
         .bind(now())
@@ -300,9 +300,7 @@ pub async fn mark_invite_accepted(tx: &mut WriteTx, id: i64) -> StoreResult<()> 
     .execute(tx.conn())
     .await?;
     if done.rows_affected() != 1 {
-        return Err(StoreError::Conflict(
-            "this invite is no longer pending".into(),
-        ));
+        return Err(StoreError::Conflict(super::Clash::InviteNoLongerPending));
     }
     Ok(())
 }

@@ -139,9 +139,7 @@ impl Store {
             .fetch_one(tx.conn())
             .await?;
             if held >= max_entries {
-                return Err(StoreError::Conflict(format!(
-                    "the store already holds {held} entries, the most it may (delete some first)"
-                )));
+                return Err(StoreError::Conflict(super::Clash::KvFull { held }));
             }
         }
         // One statement decides, so two plugins' calls racing on one key

@@ -144,7 +144,7 @@ pub async fn end_session(tx: &mut WriteTx, user_id: i64, id: i64) -> StoreResult
     .bind(user_id)
     .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("you have no session {id}")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Session(id)))?;
     Ok(session_from_row(&row)?)
 }
 

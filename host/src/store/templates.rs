@@ -48,7 +48,7 @@ pub async fn insert_template(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("a template named `{name}` already exists")
+        super::Clash::Taken(super::Taken::TemplateName(name.to_owned()))
     }))?;
     template_from_row(&row)
 }
@@ -61,7 +61,7 @@ pub async fn template_by_name_in(conn: &mut impl Reads, name: &str) -> StoreResu
     .bind(name)
     .fetch_optional(reading(conn))
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no template named `{name}`")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Template(name.to_owned())))?;
     template_from_row(&row)
 }
 
@@ -72,7 +72,9 @@ pub async fn delete_template(tx: &mut WriteTx, name: &str) -> StoreResult<()> {
         .execute(tx.conn())
         .await?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound(format!("no template named `{name}`")));
+        return Err(StoreError::NotFound(super::Missing::Template(
+            name.to_owned(),
+        )));
     }
     Ok(())
 }

@@ -150,7 +150,7 @@ pub async fn insert_user(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("a user with email {email} already exists")
+        super::Clash::Taken(super::Taken::UserEmail(email.to_owned()))
     }))?;
     Ok(user_from_row(&row)?)
 }
@@ -211,7 +211,7 @@ pub async fn revoke_token(tx: &mut WriteTx, user_id: i64, token_id: i64) -> Stor
     .bind(user_id)
     .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("you have no token with id {token_id}")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::Token(token_id)))?;
     Ok(token_from_row(&row, &now)?)
 }
 

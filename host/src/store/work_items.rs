@@ -228,7 +228,7 @@ pub async fn work_item_in(
     .bind(id)
     .fetch_optional(reading(conn))
     .await?
-    .ok_or_else(|| StoreError::NotFound(format!("no work item {id} in this workspace")))?;
+    .ok_or_else(|| StoreError::NotFound(super::Missing::WorkItem(id)))?;
     item_from_row(&row)
 }
 

@@ -180,7 +180,7 @@ pub async fn insert_workspace(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("the slug `{slug}` is already taken")
+        super::Clash::Taken(super::Taken::WorkspaceSlug(slug.to_owned()))
     }))?;
     workspace_from_row(&row)
 }
@@ -233,7 +233,7 @@ pub async fn insert_membership(
     .execute(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        "already a member of this workspace".to_string()
+        super::Clash::Taken(super::Taken::Membership)
     }))?;
     Ok(())
 }
@@ -368,7 +368,7 @@ pub async fn insert_custom_role(
     .fetch_one(tx.conn())
     .await
     .map_err(super::conflict_on_unique(|| {
-        format!("a custom role named `{name}` already exists in this workspace")
+        super::Clash::Taken(super::Taken::CustomRoleName(name.to_owned()))
     }))?;
     custom_role_from_row(&row)
 }
@@ -397,9 +397,7 @@ pub async fn delete_custom_role(
         .await?
         .into_iter()
         .find(|r| r.name == name)
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("no custom role named `{name}` in this workspace"))
-        })?;
+        .ok_or_else(|| StoreError::NotFound(super::Missing::CustomRole(name.to_owned())))?;
     let holders: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE custom_role_id = $1")
             .bind(role.id)
@@ -412,9 +410,11 @@ pub async fn delete_custom_role(
     .fetch_one(tx.conn())
     .await?;
     if holders > 0 || invites > 0 {
-        return Err(StoreError::Conflict(format!(
-            "custom role `{name}` is held by {holders} member(s) and named in {invites} open invite(s); change those first"
-        )));
+        return Err(StoreError::Conflict(super::Clash::RoleInUse {
+            name: name.to_owned(),
+            holders,
+            invites,
+        }));
     }
     sqlx::query("DELETE FROM custom_roles WHERE id = $1")
         .bind(role.id)

@@ -156,7 +156,8 @@ pub enum Refusal {
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(what) | StoreError::Conflict(what) => Refusal::Asked(what),
+            StoreError::NotFound(what) => Refusal::Asked(what.to_string()),
+            StoreError::Conflict(why) => Refusal::Asked(why.to_string()),
             other => Refusal::Server(other.to_string()),
         }
     }
