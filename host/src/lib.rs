@@ -6,12 +6,14 @@
 //! file by default and on PostgreSQL for production and several replicas
 //! (sqlx, with one migration folder per dialect).
 //!
-//! A request reads top to bottom: [`app`] builds the router →
+//! A request reads top to bottom: [`app`] puts the API ([`http::router`])
+//! and the web app ([`web::router`]) on one router →
 //! `http/<feature>.rs` extracts it (the caller through
 //! [`http::extract::Principal`], the body through `ApiJson`, which applies
 //! the [`input`] rules: objects where records are expected, no NUL
 //! character) → one function
-//! of the [`domain`] layer applies the rule: it checks the caller's
+//! of the [`domain`] layer, handed the [`domain::Context`] it works with,
+//! applies the rule: it checks the caller's
 //! [`domain::Access`] for one [`domain::authz::Permission`], opens the write
 //! transaction in the [`store`] (which holds every SQL statement), appends
 //! to the [`audit`] log in that same transaction and commits → the handler
@@ -22,11 +24,12 @@
 //! layer speaks (roles and permissions) are types in [`model`], and times
 //! are stored and read as [`clock`] writes them.
 //!
-//! A page of the web app reads the same way: `web/<area>.rs` resolves the
-//! signed-in person from the session cookie ([`web::session`]; sessions,
-//! their expiry and sign-in throttling are [`domain::sessions`], Argon2id
-//! passwords [`domain::passwords`]), checks a form's CSRF token, calls the
-//! same [`domain`] function, and renders an askama template from
+//! A page of the web app reads the same way: `web/<area>.rs` states in its
+//! signature what it needs ([`web::extract`]): the signed-in person from
+//! the session cookie ([`web::session`]; sessions, their expiry and sign-in
+//! throttling are [`domain::sessions`], Argon2id passwords
+//! [`domain::passwords`]), their access to the workspace, a form whose CSRF
+//! token matched; it calls the same [`domain`] function, and renders an askama template from
 //! `host/templates/` (a [`domain::DomainError`] becomes an error page, or a
 //! redirect to the sign-in page). Every page carries the strict
 //! [`web::CSP`]. The app's own CSS and ES modules are embedded from

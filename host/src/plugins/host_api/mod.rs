@@ -70,7 +70,7 @@ pub enum Scope {
     },
 }
 
-/// A work-item call, as [`Outlets::work_items`] answers it.
+/// A work-item call, as [`Workplace::work_items`] answers it.
 #[derive(Debug, Clone)]
 pub enum ItemsRequest {
     /// `work_items.list`.
