@@ -6,7 +6,8 @@
 //!
 //! Run with `cargo bench -p vigilo-tests --bench idempotency`. Set
 //! `VIGILO_BENCH_SERVER` to another `vigilo-server` binary to measure that
-//! one (an earlier version, say). The figures go into the README.
+//! one (an earlier version, say); it also makes the database, so its schema
+//! is its own. The figures go into the README.
 //!
 //! To profile one mode, set `VIGILO_BENCH_ONLY` to `keyed` or `plain`: the
 //! benchmark then sends only that kind of create, in 60 rounds on SQLite,
@@ -69,12 +70,27 @@ fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
 fn bench(db: TestDb) {
     let dir = TempDir::new().unwrap();
     let (config, port) = config_file(dir.path(), "vigilo", &db.url, "");
-    let token = create_admin(&config, "root@example.com");
     let mut command = server_command(&config);
-    if let Some(binary) = std::env::var_os("VIGILO_BENCH_SERVER") {
-        command = std::process::Command::new(binary);
-        command.arg("--config").arg(&config);
-    }
+    let token = match std::env::var_os("VIGILO_BENCH_SERVER") {
+        Some(binary) => {
+            // That binary makes the database too: its schema may differ.
+            command = std::process::Command::new(&binary);
+            command.arg("--config").arg(&config);
+            let made = std::process::Command::new(&binary)
+                .arg("--config")
+                .arg(&config)
+                .args(["create-admin", "--email", "root@example.com"])
+                .output()
+                .unwrap();
+            assert!(
+                made.status.success(),
+                "{}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            String::from_utf8(made.stdout).unwrap().trim().to_owned()
+        }
+        None => create_admin(&config, "root@example.com"),
+    };
     let server = ServerProcess::spawn(command, port, &dir.path().join("server.log"));
     server.wait_healthy();
     let api = Api::new(server.url(), Some(&token));

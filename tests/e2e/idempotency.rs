@@ -440,7 +440,59 @@ fn keyed_run_finishes_after_its_client_went_away(db: TestDb) {
     );
 }
 
+/// Keys recorded before keys were found by their hash still answer after
+/// the upgrade: on SQLite, whose migration cannot compute the hash, the
+/// server gives each such key its hash when it starts; on PostgreSQL the
+/// migration computes the same hash the server does.
+fn keys_recorded_before_the_hash_still_answer(db: TestDb) {
+    let dir = TempDir::new().unwrap();
+    let (config, port) = config_file(dir.path(), "vigilo", &db.url, "");
+    let token = create_admin(&config, "root@example.com");
+    let mut server = ServerProcess::spawn(server_command(&config), port, &dir.path().join("1.log"));
+    server.wait_healthy();
+    let admin = Api::new(server.url(), Some(&token));
+    create_workspace(&admin, "ops");
+    let body = json!({"kind": "task", "title": "Before the upgrade"});
+    let first = expect(&admin.post_keyed(ITEMS, "old-1", &body), 201).clone();
+    assert!(server.terminate(), "the server stops on SIGTERM");
+    let _ = server.wait();
+
+    match db.backend {
+        vigilo_tests::Backend::Sqlite => {
+            // As the migration leaves a key recorded before it.
+            db.execute("UPDATE idempotency_keys SET key_hash = NULL");
+        }
+        vigilo_tests::Backend::Postgres => {
+            let differ = db.number(
+                "SELECT COUNT(*) FROM idempotency_keys WHERE key_hash <> ('x' || encode(substring(
+                 sha256(convert_to(scope || E'\\n' || idem_key, 'UTF8')) FROM 1 FOR 8), 'hex'))::bit(64)::bigint",
+            );
+            assert_eq!(differ, 0, "the migration's hash is the server's");
+        }
+    }
+
+    let again = ServerProcess::spawn(server_command(&config), port, &dir.path().join("2.log"));
+    again.wait_healthy();
+    let admin = Api::new(again.url(), Some(&token));
+    let retried = admin.post_keyed(ITEMS, "old-1", &body);
+    assert_eq!(retried.status, 201, "{}", retried.text);
+    assert_eq!(
+        retried.json, first,
+        "the retry answers with the first response"
+    );
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    let other = admin.post_keyed(ITEMS, "old-1", &json!({"kind": "task", "title": "Other"}));
+    assert_eq!(other.status, 422, "{}", other.text);
+    assert_eq!(db.number("SELECT COUNT(*) FROM work_items"), 1);
+    assert_eq!(
+        db.number("SELECT COUNT(*) FROM idempotency_keys WHERE key_hash IS NULL"),
+        0,
+        "every key has its hash"
+    );
+}
+
 on_both_databases!(
+    keys_recorded_before_the_hash_still_answer,
     retries_answer_with_the_first_response,
     keyed_run_finishes_after_its_client_went_away,
     retried_creates_never_duplicate_across_a_crash,

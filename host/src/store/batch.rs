@@ -330,11 +330,11 @@ type Keyed = Vec<(Arc<IdempotencyClaim>, Option<Answer>)>;
 /// key another request recorded first.
 fn keys_sql(backend: Backend, n: usize) -> String {
     format!(
-        "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at, status, response)
+        "INSERT INTO idempotency_keys (key_hash, scope, idem_key, request_hash, created_at, status, response)
          VALUES {}
-         ON CONFLICT (scope, idem_key) DO NOTHING
+         ON CONFLICT (key_hash) DO NOTHING
          RETURNING idem_key",
-        values_list(backend, n, 6)
+        values_list(backend, n, 7)
     )
 }
 
@@ -345,8 +345,9 @@ fn bind_keys<'q>(
     created_at: &'q str,
 ) -> Query<'q, Any, AnyArguments<'q>> {
     for (claim, answer) in keyed {
-        let (scope, key, request_hash) = idempotency::key_of(claim);
+        let (key_hash, scope, key, request_hash) = idempotency::key_of(claim);
         query = query
+            .bind(key_hash)
             .bind(scope)
             .bind(key)
             .bind(request_hash)
@@ -369,28 +370,26 @@ async fn keep_answers(
     }
     let rows: Vec<String> = (0..answers.len())
         .map(|i| match backend {
-            Backend::Sqlite => "(?, ?, CAST(? AS BIGINT), ?)".to_owned(),
+            Backend::Sqlite => "(CAST(? AS BIGINT), CAST(? AS BIGINT), ?)".to_owned(),
             Backend::Postgres => format!(
-                "(${}, ${}, CAST(${} AS BIGINT), ${})",
-                4 * i + 1,
-                4 * i + 2,
-                4 * i + 3,
-                4 * i + 4
+                "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${})",
+                3 * i + 1,
+                3 * i + 2,
+                3 * i + 3
             ),
         })
         .collect();
     let sql = format!(
-        "WITH answers (scope, idem_key, status, response) AS (VALUES {})
+        "WITH answers (key_hash, status, response) AS (VALUES {})
          UPDATE idempotency_keys SET status = answers.status, response = answers.response
          FROM answers
-         WHERE idempotency_keys.scope = answers.scope
-           AND idempotency_keys.idem_key = answers.idem_key",
+         WHERE idempotency_keys.key_hash = answers.key_hash",
         rows.join(", ")
     );
     let mut update = sqlx::query(&sql);
     for (claim, (status, response)) in answers {
-        let (scope, key, _) = idempotency::key_of(claim);
-        update = update.bind(scope).bind(key).bind(*status).bind(response);
+        let (key_hash, ..) = idempotency::key_of(claim);
+        update = update.bind(key_hash).bind(*status).bind(response);
     }
     update.execute(tx.conn()).await?;
     Ok(())

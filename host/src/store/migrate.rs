@@ -132,6 +132,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0019_work_item_orders.sql"),
         postgres: include_str!("../../../migrations/postgres/0019_work_item_orders.sql"),
     },
+    Migration {
+        version: 20,
+        name: "idempotency_key_hash",
+        sqlite: include_str!("../../../migrations/sqlite/0020_idempotency_key_hash.sql"),
+        postgres: include_str!("../../../migrations/postgres/0020_idempotency_key_hash.sql"),
+    },
 ];
 
 /// Key for the PostgreSQL advisory lock that keeps two servers from
@@ -204,5 +210,35 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> StoreResult<Vec
         tx.commit().await?;
         done.push(format!("{:04}_{}", m.version, m.name));
     }
+    if store.backend == Backend::Sqlite {
+        fill_key_hashes(conn).await?;
+    }
     Ok(done)
+}
+
+/// Gives the idempotency keys SQLite recorded before migration 20 their
+/// hash: SQLite cannot compute it in SQL (PostgreSQL's migration did).
+/// Nothing is left to do once every key has one.
+async fn fill_key_hashes(conn: &mut sqlx::AnyConnection) -> StoreResult<()> {
+    let rows = sqlx::query(
+        "SELECT rowid AS id, scope, idem_key FROM idempotency_keys WHERE key_hash IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let scope: String = row.try_get("scope")?;
+        let key: String = row.try_get("idem_key")?;
+        sqlx::query("UPDATE idempotency_keys SET key_hash = $1 WHERE rowid = $2")
+            .bind(super::idempotency::key_hash(&scope, &key))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
