@@ -9,6 +9,10 @@
 //! one (an earlier version, say); it also makes the database, so its schema
 //! is its own. The figures go into the README.
 //!
+//! `VIGILO_BENCH_ROUNDS` sets how many rounds of each mode (5 by default);
+//! the cost is given both from the two medians and as the median of each
+//! keyed round against the plain round before it.
+//!
 //! To profile one mode, set `VIGILO_BENCH_ONLY` to `keyed` or `plain`: the
 //! benchmark then sends only that kind of create, in 60 rounds on SQLite,
 //! printing each round's rate, while a profiler watches the server.
@@ -109,8 +113,12 @@ fn bench(db: TestDb) {
     // Warm up both paths.
     round(&api, false, 100);
     round(&api, true, 100);
+    let rounds = std::env::var("VIGILO_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ROUNDS);
     let (mut plain, mut keyed) = (Vec::new(), Vec::new());
-    for r in 0..ROUNDS {
+    for r in 0..rounds {
         plain.push(round(&api, false, r));
         keyed.push(round(&api, true, r));
     }
@@ -121,9 +129,19 @@ fn bench(db: TestDb) {
         Backend::Sqlite => "SQLite",
         Backend::Postgres => "PostgreSQL",
     };
+    // Each keyed round against the plain round just before it: the two
+    // ran a second apart, on the same machine in the same mood.
+    let paired = median(
+        plain
+            .iter()
+            .zip(&keyed)
+            .map(|(p, k)| (1.0 - k.0 / p.0) * 100.0)
+            .collect(),
+    );
     println!(
         "{name}: without a key {plain_rate:.0} creates/s (p99 {:.1} ms); with a key \
-         {keyed_rate:.0} creates/s (p99 {:.1} ms): keys cost {:.1} % of throughput",
+         {keyed_rate:.0} creates/s (p99 {:.1} ms): keys cost {:.1} % of throughput \
+         ({paired:.1} % by the median of {rounds} paired rounds)",
         p99(&plain).as_secs_f64() * 1000.0,
         p99(&keyed).as_secs_f64() * 1000.0,
         (1.0 - keyed_rate / plain_rate) * 100.0

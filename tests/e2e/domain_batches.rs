@@ -3,6 +3,7 @@
 //! an `Idempotency-Key`.
 
 use serde_json::{json, Map};
+use vigilo_host::model::workflow::{Kind, Status};
 use vigilo_tests::domain::World;
 use vigilo_tests::{block_on, on_both_databases, TestDb};
 
@@ -43,10 +44,10 @@ fn creates_arriving_together_are_written_together(db: TestDb) {
         let store = world.state.store.clone();
         let create = |title: String, user_id: Option<i64>| ItemCreate {
             workspace_id: access.workspace.id,
-            kind: "task",
+            kind: Kind::Task,
             title: title.clone(),
             description: String::new(),
-            status: "todo",
+            status: Status::Todo,
             fields: Map::new(),
             created_by_plugin: None,
             actor: Actor {
@@ -135,10 +136,10 @@ fn keyed_creates_join_the_batch_with_their_answers(db: TestDb) {
         let store = world.state.store.clone();
         let create = |title: &str| ItemCreate {
             workspace_id: access.workspace.id,
-            kind: "task",
+            kind: Kind::Task,
             title: title.into(),
             description: String::new(),
-            status: "todo",
+            status: Status::Todo,
             fields: Map::new(),
             created_by_plugin: None,
             actor: access.actor(),

@@ -14,11 +14,12 @@ use vigilo_sdk::loader::Registration;
 use vigilo_sdk::wire::{ElementSpec, ValidateRequest};
 use vigilo_sdk::{FieldContext, PluginKind};
 
-use super::workflow::check_kind;
+use super::workflow::{check_kind, Kind};
 use super::{record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::Context;
-use crate::plugins::{PluginCallError, PluginEntry, BUILTIN_FIELD_TYPES};
+use crate::model::field_types::{Builtin, FieldType};
+use crate::plugins::{PluginCallError, PluginEntry};
 use crate::store;
 use crate::store::custom_fields::CustomField;
 use crate::store::workspaces::Workspace;
@@ -76,17 +77,18 @@ impl FieldDefinition {
         }
         let mut applies_to = Vec::new();
         for kind in &self.applies_to {
-            check_kind("applies_to", kind)?;
-            if !applies_to.contains(kind) {
-                applies_to.push(kind.clone());
+            let kind = check_kind("applies_to", kind)?;
+            if !applies_to.contains(&kind) {
+                applies_to.push(kind);
             }
         }
-        let field_type = self.field_type.trim().to_owned();
+        let field_type = self.field_type.trim();
         if field_type.is_empty() {
             return Err(DomainError::invalid("type", "`type` must not be empty"));
         }
+        let field_type = FieldType::named(field_type);
         let options: Vec<String> = self.options.iter().map(|o| o.trim().to_owned()).collect();
-        if field_type == "select" {
+        if field_type.is(Builtin::Select) {
             if options.is_empty() || options.iter().any(String::is_empty) {
                 return Err(DomainError::invalid(
                     "options",
@@ -114,8 +116,8 @@ impl FieldDefinition {
         FieldDefinition {
             key: field.key,
             label: field.label,
-            applies_to: field.applies_to,
-            field_type: field.field_type,
+            applies_to: field.applies_to.iter().map(|k| k.to_string()).collect(),
+            field_type: field.field_type.to_string(),
             required: field.required,
             options: field.options,
         }
@@ -137,24 +139,24 @@ pub struct FieldTypeInfo {
     pub plugin: Option<std::sync::Arc<PluginEntry>>,
 }
 
-fn builtin_field_type(name: &str) -> (&'static str, &'static str) {
-    match name {
-        "text" => ("Text", "Any text up to 10,000 characters."),
-        "number" => ("Number", "A number."),
-        "boolean" => ("Yes/no", "true or false."),
-        "date" => ("Date", "A calendar date, YYYY-MM-DD."),
-        _ => ("Select", "One of the field's options."),
+fn builtin_field_type(builtin: Builtin) -> (&'static str, &'static str) {
+    match builtin {
+        Builtin::Text => ("Text", "Any text up to 10,000 characters."),
+        Builtin::Number => ("Number", "A number."),
+        Builtin::Boolean => ("Yes/no", "true or false."),
+        Builtin::Date => ("Date", "A calendar date, YYYY-MM-DD."),
+        Builtin::Select => ("Select", "One of the field's options."),
     }
 }
 
 /// Every field type: the built-in ones, then those of loaded plugins.
 pub fn field_types(state: &Context) -> Vec<FieldTypeInfo> {
-    let mut types: Vec<FieldTypeInfo> = BUILTIN_FIELD_TYPES
+    let mut types: Vec<FieldTypeInfo> = Builtin::ALL
         .iter()
-        .map(|name| {
-            let (label, description) = builtin_field_type(name);
+        .map(|builtin| {
+            let (label, description) = builtin_field_type(*builtin);
             FieldTypeInfo {
-                name: (*name).to_owned(),
+                name: builtin.to_string(),
                 label: label.to_owned(),
                 description: description.to_owned(),
                 element: None,
@@ -198,12 +200,14 @@ pub async fn create(
 ) -> DomainResult<CustomField> {
     access.require(Permission::WorkspaceSettings)?;
     let field = definition.parse()?;
-    if !BUILTIN_FIELD_TYPES.contains(&field.field_type.as_str())
-        && state
+    let unknown = match &field.field_type {
+        FieldType::Builtin(_) => false,
+        FieldType::Plugin(name) => state
             .plugins
-            .registration(PluginKind::FieldType, &field.field_type)
-            .is_none()
-    {
+            .registration(PluginKind::FieldType, name)
+            .is_none(),
+    };
+    if unknown {
         let available: Vec<String> = field_types(state).into_iter().map(|t| t.name).collect();
         return Err(DomainError::invalid(
             "type",
@@ -260,7 +264,7 @@ pub async fn delete(state: &Context, access: &Access, key: &str) -> DomainResult
 pub async fn apply_values(
     state: &dyn Reach,
     workspace: &Workspace,
-    kind: &str,
+    kind: Kind,
     definitions: &[CustomField],
     current: &Map<String, Value>,
     changes: Map<String, Value>,
@@ -271,7 +275,7 @@ pub async fn apply_values(
         let field_name = format!("fields.{key}");
         let definition = definitions
             .iter()
-            .find(|d| d.key == key && d.applies_to.iter().any(|k| k == kind))
+            .find(|d| d.key == key && d.applies_to.contains(&kind))
             .ok_or_else(|| {
                 DomainError::invalid(
                     &field_name,
@@ -292,9 +296,10 @@ pub async fn apply_values(
         result.insert(key, normalised);
     }
     if creating {
-        if let Some(missing) = definitions.iter().find(|d| {
-            d.required && d.applies_to.iter().any(|k| k == kind) && !result.contains_key(&d.key)
-        }) {
+        if let Some(missing) = definitions
+            .iter()
+            .find(|d| d.required && d.applies_to.contains(&kind) && !result.contains_key(&d.key))
+        {
             return Err(DomainError::invalid(
                 format!("fields.{}", missing.key),
                 format!("field `{}` ({}) is required", missing.key, missing.label),
@@ -315,21 +320,21 @@ async fn validate_value(
     let field_name = format!("fields.{key}");
     let invalid =
         |reason: String| DomainError::invalid(&field_name, format!("field `{key}`: {reason}"));
-    match definition.field_type.as_str() {
-        "text" => match &value {
+    match &definition.field_type {
+        FieldType::Builtin(Builtin::Text) => match &value {
             Value::String(s) if s.chars().count() <= 10_000 => Ok(value),
             Value::String(_) => Err(invalid("text may be at most 10,000 characters".into())),
             _ => Err(invalid(format!("expected text, got {value}"))),
         },
-        "number" => match value {
+        FieldType::Builtin(Builtin::Number) => match value {
             Value::Number(_) => Ok(value),
             _ => Err(invalid(format!("expected a number, got {value}"))),
         },
-        "boolean" => match value {
+        FieldType::Builtin(Builtin::Boolean) => match value {
             Value::Bool(_) => Ok(value),
             _ => Err(invalid(format!("expected true or false, got {value}"))),
         },
-        "date" => {
+        FieldType::Builtin(Builtin::Date) => {
             let format = time::macros::format_description!("[year]-[month]-[day]");
             match value.as_str().map(|s| time::Date::parse(s.trim(), format)) {
                 Some(Ok(date)) => Ok(Value::String(date.format(format).unwrap_or_default())),
@@ -338,14 +343,14 @@ async fn validate_value(
                 ))),
             }
         }
-        "select" => match value.as_str() {
+        FieldType::Builtin(Builtin::Select) => match value.as_str() {
             Some(choice) if definition.options.iter().any(|o| o == choice) => Ok(value),
             _ => Err(invalid(format!(
                 "{value} is not one of the options: {}",
                 definition.options.join(", ")
             ))),
         },
-        plugin_type => {
+        FieldType::Plugin(plugin_type) => {
             let (entry, _) = state
                 .plugins()
                 .registration(PluginKind::FieldType, plugin_type)
@@ -397,8 +402,8 @@ impl Reach for Context {
 /// such a value.
 pub fn value_from_text(field: &CustomField, text: &str) -> Option<Value> {
     let text = text.trim();
-    match field.field_type.as_str() {
-        "number" => {
+    match field.field_type {
+        FieldType::Builtin(Builtin::Number) => {
             if let Ok(i) = text.parse::<i64>() {
                 Some(Value::from(i))
             } else {
@@ -408,7 +413,7 @@ pub fn value_from_text(field: &CustomField, text: &str) -> Option<Value> {
                     .map(Value::from)
             }
         }
-        "boolean" => match text.to_lowercase().as_str() {
+        FieldType::Builtin(Builtin::Boolean) => match text.to_lowercase().as_str() {
             "yes" | "true" | "1" => Some(Value::Bool(true)),
             "no" | "false" | "0" => Some(Value::Bool(false)),
             _ => None,
@@ -427,8 +432,8 @@ mod tests {
         CustomField {
             key: "k".into(),
             label: "K".into(),
-            applies_to: vec!["task".into()],
-            field_type: field_type.into(),
+            applies_to: vec![super::Kind::Task],
+            field_type: crate::model::field_types::FieldType::named(field_type),
             required: false,
             options: vec![],
         }

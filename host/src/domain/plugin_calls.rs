@@ -162,10 +162,10 @@ pub async fn work_items(
 fn for_plugin(item: WorkItem) -> PluginItem {
     PluginItem {
         id: item.id,
-        kind: item.kind,
+        kind: item.kind.to_string(),
         title: item.title,
         description: item.description,
-        status: item.status,
+        status: item.status.to_string(),
         fields: item.fields,
         created_by: item.created_by,
         created_at: item.created_at,

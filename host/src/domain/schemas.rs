@@ -17,7 +17,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::authz::{Permission, Role};
 use super::validate;
-use super::workflow::{all_statuses, KINDS};
+use super::workflow::{Kind, Status};
 
 /// What every text in a request matches: no NUL character.
 pub const NO_NUL: &str = "^[^\\u0000]*$";
@@ -108,13 +108,13 @@ components! {
     ItemKind => json!({
         "type": "string",
         "description": "A kind of work item.",
-        "enum": KINDS,
+        "enum": Kind::ALL,
     });
     /// A status of some kind of work item.
     ItemStatus => json!({
         "type": "string",
         "description": "A status in the workflow of a change, an incident or a task.",
-        "enum": all_statuses(),
+        "enum": Status::ALL,
     });
     /// A permission's wire name.
     PermissionName => json!({

@@ -3,17 +3,17 @@
 //! words in titles ([`find`]).
 
 use super::authz::{Access, Permission};
-use super::workflow::check_kind;
+use super::workflow::Kind;
 use super::{DomainError, DomainResult};
 use crate::domain::Context;
 use crate::store;
 use crate::store::work_items::WorkItem;
 
 /// A search of one kind's items, as the web app's lists make it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ItemSearch {
-    /// The kind (`change`, `incident`, `task`).
-    pub kind: String,
+    /// The kind.
+    pub kind: Kind,
     /// Only this status of the kind's workflow.
     pub status: Option<String>,
     /// Only items whose title holds this text.
@@ -76,19 +76,21 @@ pub async fn search(
     search: &ItemSearch,
 ) -> DomainResult<ItemSearchPage> {
     access.require(Permission::WorkspaceRead)?;
-    let flow = check_kind("kind", &search.kind)?;
-    if let Some(status) = &search.status {
-        if !flow.statuses.contains(&status.as_str()) {
-            return Err(DomainError::invalid(
+    let flow = search.kind.workflow();
+    let status = match search.status.as_deref() {
+        None => None,
+        Some(status) => Some(flow.status(status).ok_or_else(|| {
+            let statuses: Vec<&str> = flow.statuses.iter().map(|s| s.as_str()).collect();
+            DomainError::invalid(
                 "status",
                 format!(
                     "a {} has no status {status}; its statuses are {}",
                     search.kind,
-                    flow.statuses.join(", ")
+                    statuses.join(", ")
                 ),
-            ));
-        }
-    }
+            )
+        })?),
+    };
     let text = search
         .text
         .as_deref()
@@ -97,8 +99,8 @@ pub async fn search(
     check_text(text.unwrap_or_default())?;
     let page_size = search.page_size.clamp(1, 500);
     let filter = store::ItemFilter {
-        kind: Some(&search.kind),
-        status: search.status.as_deref(),
+        kind: Some(search.kind),
+        status,
         text,
         created_by: search.mine.then_some(access.caller.user.id),
         assignee: search.assigned_to_me.then_some(access.caller.user.id),

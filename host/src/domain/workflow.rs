@@ -1,17 +1,13 @@
-//! The workflows of work items, as the domain checks them: the table of
-//! statuses and moves is [`crate::model::workflow`]; a kind named in a
-//! request is checked here.
+//! The workflows of work items, as the domain checks them: the kinds,
+//! statuses and moves are [`crate::model::workflow`]; a kind or a status
+//! named in a request is parsed here, once, into its type.
 
-pub use crate::model::workflow::{all_statuses, workflow, Workflow, KINDS};
+pub use crate::model::workflow::{Kind, Status, Workflow};
 
 use super::error::{DomainError, DomainResult};
 
-/// The workflow of `kind`, or an invalid `field`.
-pub fn check_kind(field: &str, kind: &str) -> DomainResult<&'static Workflow> {
-    workflow(kind).ok_or_else(|| {
-        DomainError::invalid(
-            field,
-            format!("unknown kind `{kind}`: use change, incident or task"),
-        )
-    })
+/// The kind named `kind`, or an invalid `field`.
+pub fn check_kind(field: &str, kind: &str) -> DomainResult<Kind> {
+    kind.parse()
+        .map_err(|message| DomainError::invalid(field, message))
 }

@@ -17,7 +17,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Principal};
 use crate::domain::authz::Permission;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::schemas::{ItemKind, ItemStatus, Line200};
-use crate::domain::work_items::{self, ItemChanges, NewItem};
+use crate::domain::work_items::{self, ItemChanges, Kind, NewItem, Status};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::store::work_items::WorkItem;
@@ -37,13 +37,16 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 struct ItemView {
     id: i64,
     /// `change`, `incident` or `task`.
-    kind: String,
+    #[schema(value_type = ItemKind)]
+    kind: Kind,
     title: String,
     description: String,
     /// Where it is in its workflow.
-    status: String,
+    #[schema(value_type = ItemStatus)]
+    status: Status,
     /// The statuses it may move to next.
-    next_statuses: Vec<&'static str>,
+    #[schema(value_type = Vec<ItemStatus>)]
+    next_statuses: Vec<Status>,
     /// Custom field values by key.
     #[schema(value_type = Object)]
     fields: Map<String, Value>,

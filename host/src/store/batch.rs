@@ -56,6 +56,7 @@ use super::idempotency::{self, Answer, IdempotencyClaim, FLUSH_AFTER};
 use super::work_items::{ItemRows, NewWorkItem, WorkItem};
 use super::{now, values_list, Backend, Store, StoreError, StoreResult, WriteTx};
 use crate::audit::{Actor, NewEvent};
+use crate::model::workflow::{Kind, Status};
 
 /// The most creates one batch writes.
 pub const MAX_BATCH: usize = 64;
@@ -66,14 +67,14 @@ pub const MAX_BATCH: usize = 64;
 pub struct ItemCreate {
     /// The workspace.
     pub workspace_id: i64,
-    /// `change`, `incident` or `task`.
-    pub kind: &'static str,
+    /// A change, an incident or a task.
+    pub kind: Kind,
     /// One line.
     pub title: String,
     /// Free text.
     pub description: String,
     /// Initial status.
-    pub status: &'static str,
+    pub status: Status,
     /// Validated custom field values.
     pub fields: Map<String, Value>,
     /// The plugin that creates it, if a plugin does.

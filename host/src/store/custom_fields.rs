@@ -3,6 +3,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::model::field_types::FieldType;
+use crate::model::workflow::Kind;
+
 use super::{now, reading, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A custom field definition.
@@ -13,9 +16,9 @@ pub struct CustomField {
     /// Label shown in forms.
     pub label: String,
     /// Which kinds of work item carry it.
-    pub applies_to: Vec<String>,
+    pub applies_to: Vec<Kind>,
     /// `text`, `number`, `boolean`, `date`, `select`, or a plugin field type.
-    pub field_type: String,
+    pub field_type: FieldType,
     /// Whether a value must be present.
     pub required: bool,
     /// For `select`: the allowed values.
@@ -25,14 +28,14 @@ pub struct CustomField {
 const FIELD_COLUMNS: &str = "key, label, applies_to, field_type, required, options";
 
 fn field_from_row(row: &AnyRow) -> StoreResult<CustomField> {
-    let list = |text: String, what: &str| -> StoreResult<Vec<String>> {
+    fn list<T: serde::de::DeserializeOwned>(text: String, what: &str) -> StoreResult<Vec<T>> {
         serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-    };
+    }
     Ok(CustomField {
         key: row.try_get("key")?,
         label: row.try_get("label")?,
         applies_to: list(row.try_get("applies_to")?, "custom field applies_to")?,
-        field_type: row.try_get("field_type")?,
+        field_type: FieldType::named(&row.try_get::<String, _>("field_type")?),
         required: row.try_get::<i64, _>("required")? != 0,
         options: list(row.try_get("options")?, "custom field options")?,
     })
@@ -52,7 +55,7 @@ pub async fn insert_custom_field(
     .bind(&field.key)
     .bind(&field.label)
     .bind(serde_json::to_string(&field.applies_to).unwrap_or_default())
-    .bind(&field.field_type)
+    .bind(field.field_type.name())
     .bind(i64::from(field.required))
     .bind(serde_json::to_string(&field.options).unwrap_or_default())
     .bind(now())

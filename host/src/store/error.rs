@@ -76,7 +76,7 @@ pub enum Clash {
         /// The invite.
         id: i64,
         /// Its status now.
-        status: String,
+        status: super::invites::InviteStatus,
     },
     /// The invite stopped being pending while it was being accepted.
     InviteNoLongerPending,

@@ -11,6 +11,21 @@ use super::{
 use crate::model::roles::Role;
 use crate::secrets;
 
+crate::model::words::words! {
+    /// Where an invite stands: worked out from when it was accepted,
+    /// revoked and when it expires.
+    pub enum InviteStatus ("invite status") {
+        /// It can be accepted.
+        Pending = "pending",
+        /// Someone accepted it.
+        Accepted = "accepted",
+        /// It was revoked before it expired.
+        Revoked = "revoked",
+        /// It expired.
+        Expired = "expired",
+    }
+}
+
 /// An invite as listed (never its accept token).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Invite {
@@ -23,7 +38,8 @@ pub struct Invite {
     /// Custom role granted, if any.
     pub custom_role: Option<String>,
     /// `pending`, `accepted`, `revoked` or `expired`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: InviteStatus,
     /// When it was sent.
     pub created_at: String,
     /// When it stops working.
@@ -55,16 +71,16 @@ fn invite_from_row(row: &AnyRow, now: &str) -> StoreResult<InviteRecord> {
     // before the address is invited again) expired; one closed before it
     // was revoked.
     let status = if accepted.is_some() {
-        "accepted"
+        InviteStatus::Accepted
     } else if revoked
         .as_deref()
         .is_some_and(|at| at < expires_at.as_str())
     {
-        "revoked"
+        InviteStatus::Revoked
     } else if revoked.is_some() || expires_at.as_str() <= now {
-        "expired"
+        InviteStatus::Expired
     } else {
-        "pending"
+        InviteStatus::Pending
     };
     let role: String = row.try_get("role")?;
     Ok(InviteRecord {
@@ -73,7 +89,7 @@ fn invite_from_row(row: &AnyRow, now: &str) -> StoreResult<InviteRecord> {
             email: row.try_get("email")?,
             role: role.parse().map_err(StoreError::Corrupt)?,
             custom_role: row.try_get("custom_role")?,
-            status: status.to_string(),
+            status,
             created_at: row.try_get("created_at")?,
             expires_at,
             invited_by: row.try_get("invited_by")?,
@@ -233,7 +249,7 @@ pub async fn insert_invite(
             email: email.to_string(),
             role: grant.role,
             custom_role: grant.custom_role.map(|(_, name)| name.to_string()),
-            status: "pending".into(),
+            status: InviteStatus::Pending,
             created_at,
             expires_at,
             invited_by: grant.invited_by_email.to_string(),
@@ -262,10 +278,10 @@ pub async fn invite_by_id_in(
 /// Revokes a pending invite.
 pub async fn revoke_invite(tx: &mut WriteTx, workspace_id: i64, id: i64) -> StoreResult<Invite> {
     let record = invite_by_id_in(tx, workspace_id, id).await?;
-    if record.invite.status != "pending" {
+    if record.invite.status != InviteStatus::Pending {
         return Err(StoreError::Conflict(super::Clash::InviteNotPending {
             id,
-            status: record.invite.status.clone(),
+            status: record.invite.status,
         }));
     }
     sqlx::query("UPDATE invites SET revoked_at = $1 WHERE id = $2")

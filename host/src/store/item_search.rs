@@ -7,14 +7,15 @@ use sqlx::Row;
 use super::work_items::WorkItem;
 use super::work_items::{item_from_row, ITEM_COLUMNS, ITEM_FROM};
 use super::{Backend, Store, StoreResult};
+use crate::model::workflow::{Kind, Status};
 
 /// Which work items a search matches: every filter given narrows it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ItemFilter<'a> {
     /// Only this kind.
-    pub kind: Option<&'a str>,
+    pub kind: Option<Kind>,
     /// Only this status.
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     /// Only items whose title holds this text (letters A–Z in either case).
     pub text: Option<&'a str>,
     /// Only items this user created.
@@ -32,7 +33,7 @@ pub struct ItemFilter<'a> {
     /// Only items whose custom field (by key) holds this value exactly.
     pub field: Option<(&'a str, &'a Value)>,
     /// No items of these (kind, status) pairs.
-    pub not_in: &'a [(&'a str, &'a str)],
+    pub not_in: &'a [(Kind, Status)],
 }
 
 /// The order of a search's results.
@@ -49,7 +50,7 @@ pub enum ItemOrder {
     Updated,
     /// By status, in the order given (the kind's workflow); a status not
     /// given comes last.
-    Status(&'static [&'static str]),
+    Status(&'static [Status]),
     /// By the assignee's email, A to Z, items nobody has first.
     Assignee,
     /// By the creator's email (or plugin), A to Z.
@@ -87,13 +88,8 @@ impl ItemOrder {
                 let mut case = String::from("CASE #.status");
                 for (n, status) in statuses.iter().enumerate() {
                     // Statuses are the workflow's own words (letters and
-                    // `_`); anything else would not be one of them.
-                    if status
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    {
-                        case.push_str(&format!(" WHEN '{status}' THEN {n}"));
-                    }
+                    // `_`), so they may stand in the statement.
+                    case.push_str(&format!(" WHEN '{status}' THEN {n}"));
                 }
                 case.push_str(&format!(" ELSE {} END", statuses.len()));
                 (Some(case), true, false)
@@ -241,8 +237,12 @@ fn bind_filter<'q>(
     filter: &ItemFilter<'_>,
     backend: Backend,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for value in [filter.kind, filter.status].into_iter().flatten() {
-        query = query.bind(value.to_owned());
+    let words = [
+        filter.kind.map(Kind::as_str),
+        filter.status.map(Status::as_str),
+    ];
+    for value in words.into_iter().flatten() {
+        query = query.bind(value);
     }
     if let Some(text) = filter.text {
         query = query.bind(contains_pattern(text));
@@ -281,7 +281,7 @@ fn bind_filter<'q>(
         };
     }
     for (kind, status) in filter.not_in {
-        query = query.bind((*kind).to_owned()).bind((*status).to_owned());
+        query = query.bind(kind.as_str()).bind(status.as_str());
     }
     query
 }

@@ -9,6 +9,8 @@ use sqlx::any::AnyRow;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
+use crate::model::workflow::{Kind, Status};
+
 use super::{json_column, now, reading, Backend, Reads, Store, StoreError, StoreResult, WriteTx};
 
 /// A stored work item.
@@ -16,14 +18,14 @@ use super::{json_column, now, reading, Backend, Reads, Store, StoreError, StoreR
 pub struct WorkItem {
     /// Identifier (unique across the installation).
     pub id: i64,
-    /// `change`, `incident` or `task`.
-    pub kind: String,
+    /// A change, an incident or a task.
+    pub kind: Kind,
     /// One line.
     pub title: String,
     /// Free text.
     pub description: String,
-    /// Where it is in its workflow.
-    pub status: String,
+    /// Where it is in its kind's workflow.
+    pub status: Status,
     /// Custom field values by key.
     pub fields: Map<String, Value>,
     /// Creator's email (if the user still exists), or `plugin:NAME` for an
@@ -53,10 +55,10 @@ pub(super) fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
     };
     Ok(WorkItem {
         id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
+        kind: word(row, "kind")?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
-        status: row.try_get("status")?,
+        status: word(row, "status")?,
         fields,
         created_by: row.try_get("created_by")?,
         assignee: row.try_get("assignee")?,
@@ -65,16 +67,28 @@ pub(super) fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
     })
 }
 
+/// The word stored in `column`, as its type: a word the type does not
+/// know means the database was written by something else.
+pub(super) fn word<T: std::str::FromStr<Err = String>>(
+    row: &AnyRow,
+    column: &str,
+) -> StoreResult<T> {
+    let stored: String = row.try_get(column)?;
+    stored
+        .parse()
+        .map_err(|e: String| StoreError::Corrupt(format!("a stored work item's {column}: {e}")))
+}
+
 /// What a new work item holds.
 pub struct NewWorkItem<'a> {
-    /// `change`, `incident` or `task`.
-    pub kind: &'a str,
+    /// A change, an incident or a task.
+    pub kind: Kind,
     /// One line.
     pub title: &'a str,
     /// Free text.
     pub description: &'a str,
     /// Initial status.
-    pub status: &'a str,
+    pub status: Status,
     /// Validated custom field values.
     pub fields: &'a Map<String, Value>,
     /// The person who created it, if a person did.
@@ -137,10 +151,10 @@ impl<'a> ItemRows<'a> {
             query = query
                 .bind(*id)
                 .bind(*workspace_id)
-                .bind(item.kind)
+                .bind(item.kind.as_str())
                 .bind(item.title)
                 .bind(item.description)
-                .bind(item.status)
+                .bind(item.status.as_str())
                 .bind(Value::Object(item.fields.clone()).to_string())
                 .bind(item.created_by)
                 .bind(item.created_by_plugin)
@@ -167,10 +181,10 @@ impl<'a> ItemRows<'a> {
             .zip(&self.ids)
             .map(|((_, item), &id)| WorkItem {
                 id,
-                kind: item.kind.to_owned(),
+                kind: item.kind,
                 title: item.title.to_owned(),
                 description: item.description.to_owned(),
-                status: item.status.to_owned(),
+                status: item.status,
                 fields: item.fields.clone(),
                 created_by: match item.created_by_plugin {
                     Some(plugin) => Some(format!("plugin:{plugin}")),
@@ -244,7 +258,7 @@ pub async fn update_work_item(
     )
     .bind(&item.title)
     .bind(&item.description)
-    .bind(&item.status)
+    .bind(item.status.as_str())
     .bind(Value::Object(item.fields.clone()).to_string())
     .bind(now())
     .bind(workspace_id)
@@ -274,7 +288,7 @@ pub async fn assign_work_item(
 }
 
 /// Counts of work items by kind, then by status.
-pub type StatusCounts = BTreeMap<String, BTreeMap<String, u64>>;
+pub type StatusCounts = BTreeMap<Kind, BTreeMap<Status, u64>>;
 
 impl Store {
     /// A work item of `workspace_id`.
@@ -294,8 +308,8 @@ impl Store {
         .await?;
         let mut counts = StatusCounts::new();
         for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let status: String = row.try_get("status")?;
+            let kind: Kind = word(&row, "kind")?;
+            let status: Status = word(&row, "status")?;
             let n: i64 = row.try_get("n")?;
             counts
                 .entry(kind)

@@ -223,16 +223,16 @@ pub async fn page(
     let assigned = work_items::assigned_to_me(&state, &access, ASSIGNED_SHOWN)
         .await?
         .into_iter()
-        .filter_map(|item| {
-            let kind = items::kind_named(&item.kind)?;
-            Some(AssignedItem {
+        .map(|item| {
+            let kind = items::pages_of(item.kind);
+            AssignedItem {
                 href: kind.item_url(&slug, item.id, ""),
                 label: format!("{} {}", kind.label, item.id),
                 title: item.title,
-                status_label: items::humanise(&item.status),
-                status: item.status,
+                status_label: items::humanise(item.status),
+                status: item.status.to_string(),
                 updated: items::when(&item.updated_at),
-            })
+            }
         })
         .collect();
     let frame = Frame::workspace(

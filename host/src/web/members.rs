@@ -6,6 +6,7 @@
 //! sent, then the per-row report offers the failed rows as a CSV file to fix
 //! and upload again.
 
+use crate::store::invites::InviteStatus;
 use crate::web::extract::{need, Member, MemberForm};
 use crate::web::urls::Workspace;
 use askama::Template;
@@ -78,7 +79,7 @@ pub struct InviteRow {
     id: i64,
     email: String,
     role: String,
-    status: String,
+    status: InviteStatus,
     sent: When,
     expires: When,
     invited_by: String,
@@ -92,7 +93,7 @@ impl MembersPage {
 
 impl InviteRow {
     fn can_resend(&self) -> bool {
-        matches!(self.status.as_str(), "pending" | "expired")
+        matches!(self.status, InviteStatus::Pending | InviteStatus::Expired)
     }
 }
 

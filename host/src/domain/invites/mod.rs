@@ -31,7 +31,7 @@ use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::{Access, Caller, Permission, PermissionSet, Role};
 use crate::domain::Context;
 use crate::store::audit::ChainAppender;
-use crate::store::invites::{Expiring, Invite, InviteGrant};
+use crate::store::invites::{Expiring, Invite, InviteGrant, InviteStatus};
 use crate::store::users::{TokenCreated, User};
 use crate::store::workspaces::CustomRole;
 use crate::store::{self, WriteTx};
@@ -290,7 +290,10 @@ pub async fn resend(state: &Context, access: &Access, id: i64) -> DomainResult<I
     )
     .await?;
     let old = store::invites::invite_by_id_in(&mut tx, access.workspace.id, id).await?;
-    if !matches!(old.invite.status.as_str(), "pending" | "expired") {
+    if !matches!(
+        old.invite.status,
+        InviteStatus::Pending | InviteStatus::Expired
+    ) {
         return Err(DomainError::Conflict(format!(
             "invite {id} is {} and cannot be sent again",
             old.invite.status
@@ -320,7 +323,7 @@ pub async fn resend(state: &Context, access: &Access, id: i64) -> DomainResult<I
         },
     };
     ensure_grantable(access, &grant.permissions(), "this invite")?;
-    if old.invite.status == "pending" {
+    if old.invite.status == InviteStatus::Pending {
         store::invites::revoke_invite(&mut tx, access.workspace.id, id).await?;
     }
     let inviter = Inviter {
@@ -424,7 +427,7 @@ pub struct Acceptance {
 /// Refuses an invite that is no longer pending, or that is for another
 /// address than the signed-in `caller`'s.
 fn acceptable_by(invite: &store::invites::Invite, caller: Option<&Caller>) -> DomainResult<()> {
-    if invite.status != "pending" {
+    if invite.status != InviteStatus::Pending {
         return Err(DomainError::Conflict(format!(
             "this invite is {} and can no longer be accepted",
             invite.status

@@ -35,9 +35,7 @@ pub async fn bulk_transition(
     status: &str,
     comment: &str,
 ) -> DomainResult<BulkOutcome> {
-    if let Some(kind) = kind {
-        super::check_kind("kind", kind)?;
-    }
+    let kind = kind.map(|k| super::check_kind("kind", k)).transpose()?;
     access.require(Permission::ItemWrite)?;
     if ids.is_empty() {
         return Err(DomainError::invalid(
@@ -57,10 +55,7 @@ pub async fn bulk_transition(
     let mut seen = BTreeSet::new();
     let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
     super::check_comment(comment)?;
-    let known = super::KINDS
-        .iter()
-        .filter_map(|k| super::workflow(k))
-        .any(|w| w.statuses.contains(&status));
+    let known = super::Status::parse(status).is_some();
     if status.is_empty() {
         return Err(DomainError::invalid(
             "status",

@@ -2,7 +2,7 @@
 //! API's list), the members an item may be assigned to, and the caller's
 //! unfinished items.
 
-use super::{check_kind, workflow, KINDS};
+use super::{check_kind, Kind, Status};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::{validate, DomainError, DomainResult, Reach};
 use crate::store;
@@ -67,7 +67,7 @@ pub const SORTS: [&str; 7] = [
 /// for a name that is no order, or a field the workspace does not have.
 pub fn order_named(
     sort: &str,
-    kind: Option<&str>,
+    kind: Option<Kind>,
     definitions: &[store::custom_fields::CustomField],
 ) -> DomainResult<store::ItemOrder> {
     Ok(match sort {
@@ -75,10 +75,7 @@ pub fn order_named(
         "oldest" => store::ItemOrder::Oldest,
         "title" => store::ItemOrder::Title,
         "updated" => store::ItemOrder::Updated,
-        "status" => store::ItemOrder::Status(
-            kind.and_then(workflow)
-                .map_or_else(super::super::workflow::all_statuses, |w| w.statuses),
-        ),
+        "status" => store::ItemOrder::Status(kind.map_or(Status::ALL, |k| k.workflow().statuses)),
         "assignee" => store::ItemOrder::Assignee,
         "creator" => store::ItemOrder::Creator,
         other => match other.strip_prefix("field:") {
@@ -107,31 +104,33 @@ pub fn order_named(
 /// The workspace's items, newest first (needs `workspace.read`).
 pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> DomainResult<ItemPage> {
     access.require(Permission::WorkspaceRead)?;
-    if let Some(kind) = &query.kind {
-        let flow = check_kind("kind", kind)?;
-        if let Some(status) = &query.status {
-            if !flow.statuses.contains(&status.as_str()) {
-                return Err(DomainError::invalid(
+    let kind = query
+        .kind
+        .as_deref()
+        .map(|kind| check_kind("kind", kind))
+        .transpose()?;
+    let status = match (kind, query.status.as_deref()) {
+        (_, None) => None,
+        (Some(kind), Some(status)) => {
+            let flow = kind.workflow();
+            Some(flow.status(status).ok_or_else(|| {
+                let statuses: Vec<&str> = flow.statuses.iter().map(|s| s.as_str()).collect();
+                DomainError::invalid(
                     "status",
                     format!(
                         "a {kind} has no status `{status}`; its statuses are {}",
-                        flow.statuses.join(", ")
+                        statuses.join(", ")
                     ),
-                ));
-            }
+                )
+            })?)
         }
-    } else if let Some(status) = &query.status {
-        let known = KINDS
-            .iter()
-            .filter_map(|k| workflow(k))
-            .any(|flow| flow.statuses.contains(&status.as_str()));
-        if !known {
-            return Err(DomainError::invalid(
+        (None, Some(status)) => Some(Status::parse(status).ok_or_else(|| {
+            DomainError::invalid(
                 "status",
                 format!("no kind of work item has a status `{status}`"),
-            ));
-        }
-    }
+            )
+        })?),
+    };
     let limit = validate::limit(query.limit, 100, 500)?;
     crate::domain::search::check_text(query.text.as_deref().unwrap_or_default())?;
     let text = query
@@ -203,7 +202,7 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
     let order = query
         .sort
         .as_deref()
-        .map(|sort| order_named(sort, query.kind.as_deref(), &definitions))
+        .map(|sort| order_named(sort, kind, &definitions))
         .transpose()?;
     let assignee = match query.assignee.as_deref().map(str::trim) {
         None => None,
@@ -219,9 +218,9 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
         }
     };
     let filter = store::ItemFilter {
-        kind: query.kind.as_deref(),
+        kind,
         assignee,
-        status: query.status.as_deref(),
+        status,
         text,
         created_by: query.mine.then_some(access.caller.user.id),
         created_after: created_after.as_deref(),
@@ -257,9 +256,7 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
             // The item a page starts after must be one of this workspace's
             // (and of the kind listed), or its place says nothing.
             match state.store().work_item(access.workspace.id, id).await {
-                Ok(item) if query.kind.as_ref().is_none_or(|k| *k == item.kind) => {
-                    store::ItemsAt::After(id)
-                }
+                Ok(item) if kind.is_none_or(|k| k == item.kind) => store::ItemsAt::After(id),
                 Ok(_) | Err(store::StoreError::NotFound(_)) => {
                     return Err(DomainError::invalid(
                         "after",
@@ -305,9 +302,9 @@ pub async fn assigned_to_me(
     limit: usize,
 ) -> DomainResult<Vec<WorkItem>> {
     access.require(Permission::WorkspaceRead)?;
-    let finished: Vec<(&str, &str)> = KINDS
+    let finished: Vec<(Kind, Status)> = Kind::ALL
         .iter()
-        .filter_map(|kind| workflow(kind))
+        .map(|kind| kind.workflow())
         .flat_map(|w| w.finished.iter().map(move |status| (w.kind, *status)))
         .collect();
     let filter = store::ItemFilter {

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 mod bulk;
 mod listing;
 
-pub use super::workflow::{check_kind, workflow, Workflow, KINDS};
+pub use super::workflow::{check_kind, Kind, Status, Workflow};
 use super::{fields, record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
 use crate::store::work_items::WorkItem;
@@ -22,10 +22,8 @@ pub use bulk::{bulk_transition, BulkOutcome, MAX_BULK};
 pub use listing::{assignable, assigned_to_me, list, order_named, ItemPage, ItemQuery};
 
 /// The statuses `item` may move to next.
-pub fn next_statuses(item: &WorkItem) -> Vec<&'static str> {
-    workflow(&item.kind)
-        .map(|w| w.next(&item.status))
-        .unwrap_or_default()
+pub fn next_statuses(item: &WorkItem) -> Vec<Status> {
+    item.kind.workflow().next(item.status)
 }
 
 /// The longest description.
@@ -64,20 +62,32 @@ pub(crate) fn check_comment(value: &str) -> DomainResult<()> {
     Ok(())
 }
 
+/// What happens to a work item, as its audit action names it.
+#[derive(Debug, Clone, Copy)]
+enum Happening {
+    /// It is created.
+    Create,
+    /// Its title, description, fields or assignee are edited.
+    Update,
+    /// It moves to a status.
+    Move(Status),
+}
+
 /// The audit action of `what` happening to a `kind`.
-fn action(kind: &str, what: &str) -> &'static str {
+fn action(kind: Kind, what: Happening) -> &'static str {
+    use Happening::*;
     match (kind, what) {
-        ("change", "create") => "change.create",
-        ("change", "update") => "change.update",
-        ("change", "approved") => "change.approve",
-        ("change", "rejected") => "change.reject",
-        ("change", _) => "change.transition",
-        ("incident", "create") => "incident.create",
-        ("incident", "update") => "incident.update",
-        ("incident", _) => "incident.transition",
-        ("task", "create") => "task.create",
-        ("task", "update") => "task.update",
-        _ => "task.transition",
+        (Kind::Change, Create) => "change.create",
+        (Kind::Change, Update) => "change.update",
+        (Kind::Change, Move(Status::Approved)) => "change.approve",
+        (Kind::Change, Move(Status::Rejected)) => "change.reject",
+        (Kind::Change, Move(_)) => "change.transition",
+        (Kind::Incident, Create) => "incident.create",
+        (Kind::Incident, Update) => "incident.update",
+        (Kind::Incident, Move(_)) => "incident.transition",
+        (Kind::Task, Create) => "task.create",
+        (Kind::Task, Update) => "task.update",
+        (Kind::Task, Move(_)) => "task.transition",
     }
 }
 
@@ -142,14 +152,14 @@ pub async fn check_new(
     item: NewItem,
 ) -> DomainResult<CheckedItem> {
     access.require(Permission::ItemWrite)?;
-    let workflow = check_kind("kind", &item.kind)?;
+    let workflow = check_kind("kind", &item.kind)?.workflow();
     let title = validate::text("title", &item.title, MAX_TITLE)?;
     let description = description(&item.description)?;
     let definitions = state.store().custom_fields(access.workspace.id).await?;
     let fields = fields::apply_values(
         state,
         &access.workspace,
-        &item.kind,
+        workflow.kind,
         &definitions,
         &Map::new(),
         item.fields,
@@ -185,7 +195,7 @@ pub async fn create(state: &dyn Reach, access: &Access, item: NewItem) -> Domain
         status: checked.workflow.initial,
         fields: checked.fields,
         created_by_plugin: created_by_plugin.map(str::to_owned),
-        action: action(checked.workflow.kind, "create"),
+        action: action(checked.workflow.kind, Happening::Create),
         actor,
         details,
     };
@@ -233,7 +243,7 @@ pub async fn update(
     let fields = fields::apply_values(
         state,
         &access.workspace,
-        &current.kind,
+        current.kind,
         &definitions,
         &current.fields,
         changes.fields,
@@ -283,7 +293,7 @@ pub async fn update(
     record(
         &mut tx,
         access,
-        action(&item.kind, "update"),
+        action(item.kind, Happening::Update),
         item.id.to_string(),
         details,
     )
@@ -344,30 +354,27 @@ fn what_changed(before: &WorkItem, after: &WorkItem, keys: &[String]) -> Option<
     Some(details)
 }
 
-/// Why `item` cannot move to `status` for `access`, if it cannot: an
-/// unknown status (invalid), a move the workflow does not allow
-/// (conflict), or a missing permission (forbidden). Playbook dry runs use it
-/// to check a step.
-pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> DomainResult<()> {
+/// The status named `status`, when `access` may move `item` to it; else
+/// why not: an unknown status (invalid), a move the workflow does not
+/// allow (conflict), or a missing permission (forbidden). Playbook dry runs
+/// use it to check a step.
+pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> DomainResult<Status> {
     access.require(Permission::ItemWrite)?;
-    let flow = workflow(&item.kind).ok_or_else(|| {
-        DomainError::Internal(format!(
-            "work item {} has unknown kind {}",
-            item.id, item.kind
-        ))
-    })?;
-    if !flow.statuses.contains(&status) {
+    let flow = item.kind.workflow();
+    let Some(status) = flow.status(status) else {
+        let statuses: Vec<&str> = flow.statuses.iter().map(|s| s.as_str()).collect();
         return Err(DomainError::invalid(
             "status",
             format!(
                 "a {} has no status `{status}`; its statuses are {}",
                 item.kind,
-                flow.statuses.join(", ")
+                statuses.join(", ")
             ),
         ));
-    }
-    let next = flow.next(&item.status);
+    };
+    let next = flow.next(item.status);
     if !next.contains(&status) {
+        let next: Vec<&str> = next.iter().map(|s| s.as_str()).collect();
         return Err(DomainError::Conflict(format!(
             "{} {} is {} and cannot move to {status}; from {} it can move to: {}",
             item.kind,
@@ -385,7 +392,7 @@ pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> Domai
         access.require(Permission::ChangeApprove)?;
         let four_eyes = access.workspace.settings[super::workspaces::FOUR_EYES] == true;
         let own = item.created_by.as_deref() == Some(access.caller.user.email.as_str());
-        if status == "approved" && four_eyes && own {
+        if status == Status::Approved && four_eyes && own {
             return Err(DomainError::Conflict(format!(
                 "{} {} was created by you, and in this workspace a change is approved by \
                  someone other than its author (the `four_eyes` setting)",
@@ -393,14 +400,14 @@ pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> Domai
             )));
         }
     }
-    Ok(())
+    Ok(status)
 }
 
 /// The moves `access` may make from `item`'s status: what a page offers.
-pub fn allowed_moves(access: &Access, item: &WorkItem) -> Vec<&'static str> {
+pub fn allowed_moves(access: &Access, item: &WorkItem) -> Vec<Status> {
     next_statuses(item)
         .into_iter()
-        .filter(|status| check_transition(access, item, status).is_ok())
+        .filter(|status| check_transition(access, item, status.as_str()).is_ok())
         .collect()
 }
 
@@ -417,13 +424,13 @@ pub async fn transition(
     check_comment(comment_text)?;
     let mut tx = state.store().begin_write().await?;
     let mut item = store::work_items::work_item_in(&mut tx, access.workspace.id, id).await?;
-    check_transition(access, &item, status)?;
-    let from = std::mem::replace(&mut item.status, status.to_owned());
+    let status = check_transition(access, &item, status)?;
+    let from = std::mem::replace(&mut item.status, status);
     let item = store::work_items::update_work_item(&mut tx, access.workspace.id, &item).await?;
     record(
         &mut tx,
         access,
-        action(&item.kind, &item.status),
+        action(item.kind, Happening::Move(item.status)),
         item.id.to_string(),
         json!({"kind": item.kind, "from": from, "to": item.status, "comment": comment_text}),
     )

@@ -33,6 +33,7 @@ use vigilo_sdk::{
 };
 
 use super::PluginEntry;
+use crate::model::workflow::Kind;
 use crate::outbound::Policy;
 use crate::store::workspaces::Workspace;
 use crate::store::{Store, StoreError};
@@ -388,19 +389,29 @@ impl HostCalls {
     fn count_by_status(&self, slug: &str) -> Result<WorkItemCounts, Refusal> {
         let workspace = self.workspace(slug)?;
         let mut counts = self.wait(self.store.count_work_items_by_status(workspace.id))??;
-        let statuses = |kind: &str| {
-            crate::model::workflow::workflow(kind)
-                .map(|w| w.statuses.iter().map(|s| (*s).to_owned()).collect())
+        let statuses = |kind: Kind| {
+            kind.workflow()
+                .statuses
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let mut counted = |kind: Kind| {
+            counts
+                .remove(&kind)
                 .unwrap_or_default()
+                .into_iter()
+                .map(|(status, n)| (status.to_string(), n))
+                .collect()
         };
         Ok(WorkItemCounts {
-            changes: counts.remove("change").unwrap_or_default(),
-            incidents: counts.remove("incident").unwrap_or_default(),
-            tasks: counts.remove("task").unwrap_or_default(),
+            changes: counted(Kind::Change),
+            incidents: counted(Kind::Incident),
+            tasks: counted(Kind::Task),
             statuses: Some(WorkflowStatuses {
-                changes: statuses("change"),
-                incidents: statuses("incident"),
-                tasks: statuses("task"),
+                changes: statuses(Kind::Change),
+                incidents: statuses(Kind::Incident),
+                tasks: statuses(Kind::Task),
             }),
         })
     }

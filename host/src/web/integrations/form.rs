@@ -114,7 +114,7 @@ fn label(key: &str) -> String {
             _ => w.to_owned(),
         })
         .collect();
-    crate::web::items::humanise(&words.join(" "))
+    crate::web::items::humanise(words.join(" "))
 }
 
 /// The settings a form sent, typed by the adapter's schema. An empty secret

@@ -156,13 +156,13 @@ impl BulkDone {
         let mut refused = Vec::new();
         for id in &ids {
             let reason = match work_items::get(state, access, *id).await {
-                Ok(item) if item.kind == kind.name && item.status == self.bulk_to => {
+                Ok(item) if item.kind == kind.kind && item.status == self.bulk_to.as_str() => {
                     format!("It is {to} already.")
                 }
-                Ok(item) if item.kind == kind.name => {
+                Ok(item) if item.kind == kind.kind => {
                     match work_items::check_transition(access, &item, &self.bulk_to) {
                         Err(e) => e.to_string(),
-                        Ok(()) => "It was not moved; it can be moved now.".to_owned(),
+                        Ok(_) => "It was not moved; it can be moved now.".to_owned(),
                     }
                 }
                 _ => format!("There is no {} {id} in this workspace.", kind.name),

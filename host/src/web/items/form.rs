@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 use super::{item_of_kind, kind_of, Kind};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
-use crate::domain::work_items::{self, ItemChanges, NewItem};
+use crate::domain::work_items::{self, ItemChanges, Kind as WorkKind, NewItem};
 use crate::domain::{fields, DomainError};
+use crate::model::field_types::{Builtin, FieldType};
 use crate::plugins::PluginEntry;
 use crate::state::AppState;
 use crate::store::custom_fields::CustomField;
@@ -82,7 +83,7 @@ fn field_inputs(
     state: &AppState,
     access: &Access,
     definitions: &[CustomField],
-    kind: &str,
+    kind: WorkKind,
     values: &BTreeMap<String, String>,
     errors: &BTreeMap<String, String>,
 ) -> Vec<FieldInput> {
@@ -90,22 +91,27 @@ fn field_inputs(
     let settings = json_for_script(&access.workspace.settings);
     definitions
         .iter()
-        .filter(|d| d.applies_to.iter().any(|k| k == kind))
+        .filter(|d| d.applies_to.contains(&kind))
         .map(|d| {
-            let known = types.iter().find(|t| t.name == d.field_type);
-            let (input, hint) = match (d.field_type.as_str(), known) {
-                ("text", _) => (Input::Text, String::new()),
-                ("number", _) => (Input::Number, String::new()),
-                ("boolean", _) => (Input::Checkbox, String::new()),
-                ("date", _) => (Input::Date, String::new()),
-                ("select", _) => (Input::Select(d.options.clone()), String::new()),
+            let known = types.iter().find(|t| t.name == d.field_type.name());
+            let (input, hint) = match (&d.field_type, known) {
+                (FieldType::Builtin(builtin), _) => (
+                    match builtin {
+                        Builtin::Text => Input::Text,
+                        Builtin::Number => Input::Number,
+                        Builtin::Boolean => Input::Checkbox,
+                        Builtin::Date => Input::Date,
+                        Builtin::Select => Input::Select(d.options.clone()),
+                    },
+                    String::new(),
+                ),
                 (_, Some(t)) => match (&t.element, &t.plugin) {
                     (Some(element), Some(entry)) => {
                         (editor(entry, element, &settings), t.description.clone())
                     }
                     _ => (Input::Text, t.description.clone()),
                 },
-                (other, None) => (
+                (FieldType::Plugin(other), None) => (
                     Input::Unavailable(format!(
                         "The field type `{other}` is not available: its plugin is not loaded. \
                          Values are checked when it is back."
@@ -227,20 +233,17 @@ fn sent(pairs: Vec<(String, String)>) -> Sent {
 /// false for yes/no fields, text for the rest. Empty is None (no value).
 fn typed_values(
     definitions: &[CustomField],
-    kind: &str,
+    kind: WorkKind,
     values: &BTreeMap<String, String>,
     creating: bool,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    for definition in definitions
-        .iter()
-        .filter(|d| d.applies_to.iter().any(|k| k == kind))
-    {
+    for definition in definitions.iter().filter(|d| d.applies_to.contains(&kind)) {
         let text = values.get(&definition.key).map(|v| v.trim()).unwrap_or("");
-        let value = match definition.field_type.as_str() {
-            "boolean" => Some(Value::Bool(text == "true")),
+        let value = match definition.field_type {
+            FieldType::Builtin(Builtin::Boolean) => Some(Value::Bool(text == "true")),
             _ if text.is_empty() => None,
-            "number" => Some(
+            FieldType::Builtin(Builtin::Number) => Some(
                 text.parse::<i64>()
                     .map(Value::from)
                     .or_else(|_| text.parse::<f64>().map(Value::from))
@@ -344,7 +347,7 @@ async fn form_page(
             state,
             access,
             &definitions,
-            kind.name,
+            kind.kind,
             &sent.fields,
             &errors,
         ),
@@ -393,7 +396,7 @@ pub async fn create(
         kind: kind.name.into(),
         title: sent.title.clone(),
         description: sent.description.clone(),
-        fields: typed_values(&definitions, kind.name, &sent.fields, true),
+        fields: typed_values(&definitions, kind.kind, &sent.fields, true),
     };
     match work_items::create(&state, &access, new).await {
         Ok(item) => Ok(see_other(&kind.item_url(&slug, item.id, "?done=created"))),
@@ -439,7 +442,7 @@ pub async fn update(
     let changes = ItemChanges {
         title: Some(sent.title.clone()),
         description: Some(sent.description.clone()),
-        fields: typed_values(&definitions, kind.name, &sent.fields, false),
+        fields: typed_values(&definitions, kind.kind, &sent.fields, false),
         assignee: None,
     };
     match work_items::update(&state, &access, id, changes).await {

@@ -28,7 +28,7 @@ use crate::domain::authz::{Access, Permission};
 use crate::domain::fields;
 use crate::domain::search::{self as item_search, ItemSearch};
 use crate::domain::sessions::Current;
-use crate::domain::work_items;
+use crate::domain::work_items::{self, Kind as WorkKind, Status};
 use crate::state::AppState;
 use crate::store::work_items::WorkItem;
 use crate::store::{ItemOrder, ItemsAt};
@@ -38,6 +38,8 @@ use crate::store::{ItemOrder, ItemsAt};
 pub struct Kind {
     /// `change`, `incident` or `task`.
     pub name: &'static str,
+    /// The kind itself.
+    pub kind: WorkKind,
     /// `changes`, ... (the URL segment).
     pub plural: &'static str,
     /// `Change`.
@@ -48,19 +50,22 @@ pub struct Kind {
 
 const KINDS: [Kind; 3] = [
     Kind {
-        name: "change",
+        kind: WorkKind::Change,
+        name: WorkKind::Change.as_str(),
         plural: "changes",
         label: "Change",
         plural_label: "Changes",
     },
     Kind {
-        name: "incident",
+        kind: WorkKind::Incident,
+        name: WorkKind::Incident.as_str(),
         plural: "incidents",
         label: "Incident",
         plural_label: "Incidents",
     },
     Kind {
-        name: "task",
+        kind: WorkKind::Task,
+        name: WorkKind::Task.as_str(),
         plural: "tasks",
         label: "Task",
         plural_label: "Tasks",
@@ -81,8 +86,12 @@ impl Kind {
 }
 
 /// The pages' names of kind `name` (`change`, `incident`, `task`).
-pub fn kind_named(name: &str) -> Option<Kind> {
-    KINDS.into_iter().find(|k| k.name == name)
+pub fn pages_of(kind: WorkKind) -> Kind {
+    match kind {
+        WorkKind::Change => KINDS[0],
+        WorkKind::Incident => KINDS[1],
+        WorkKind::Task => KINDS[2],
+    }
 }
 
 fn kind_of(segment: &str) -> Result<Kind, PageError> {
@@ -93,8 +102,8 @@ fn kind_of(segment: &str) -> Result<Kind, PageError> {
 }
 
 /// A status in people's words: `pending_approval` → `Pending approval`.
-pub fn humanise(status: &str) -> String {
-    let text = status.replace('_', " ");
+pub fn humanise(status: impl AsRef<str>) -> String {
+    let text = status.as_ref().replace('_', " ");
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -156,7 +165,7 @@ pub fn when(time: &str) -> When {
 pub struct Row {
     id: i64,
     title: String,
-    status: String,
+    status: Status,
     status_label: String,
     created_by: String,
     /// Empty when nobody is assigned.
@@ -369,13 +378,13 @@ pub async fn list(
     let kind = kind_of(&segment)?;
     let access = access(&state, &current, &slug).await?;
     let (notice, refused) = bulk_done.report(&state, &access, kind).await;
-    let flow = work_items::check_kind("kind", kind.name)?;
+    let flow = kind.kind.workflow();
     // The kind's custom fields: unknown keys and values that cannot be the
     // field's are left out, as other stale values are.
     let definitions: Vec<_> = fields::list(&state, &access)
         .await?
         .into_iter()
-        .filter(|d| d.applies_to.iter().any(|k| k == kind.name))
+        .filter(|d| d.applies_to.contains(&kind.kind))
         .collect();
     let field_filter = definitions
         .iter()
@@ -389,14 +398,14 @@ pub async fn list(
         .into_iter()
         .filter(|key| definitions.iter().any(|d| d.key == *key))
         .collect();
-    if !flow.statuses.contains(&search.status.as_str()) {
+    if flow.status(&search.status).is_none() {
         search.status.clear();
     }
     search.q = search.q.chars().take(item_search::MAX_SEARCH).collect();
     // The domain names the orders; one the address names wrongly (or a
     // field since removed) shows the default list.
     let order =
-        work_items::order_named(&search.sort, Some(kind.name), &definitions).unwrap_or_default();
+        work_items::order_named(&search.sort, Some(kind.kind), &definitions).unwrap_or_default();
     if order == ItemOrder::Newest {
         search.sort.clear();
     }
@@ -404,7 +413,7 @@ pub async fn list(
         &state,
         &access,
         &ItemSearch {
-            kind: kind.name.into(),
+            kind: kind.kind,
             status: Some(search.status.clone()).filter(|s| !s.is_empty()),
             text: Some(search.q.clone()),
             mine: search.mine(),
@@ -440,7 +449,7 @@ pub async fn list(
                 .map(|key| columns::cell(&item, key))
                 .collect(),
             id: item.id,
-            status_label: humanise(&item.status),
+            status_label: humanise(item.status),
             status: item.status,
             title: item.title,
             created_by: item.created_by.unwrap_or_else(|| "someone".into()),
@@ -534,7 +543,7 @@ pub(super) async fn item_of_kind(
     id: i64,
 ) -> Result<WorkItem, PageError> {
     let item = work_items::get(state, access, id).await?;
-    if item.kind != kind.name {
+    if item.kind != kind.kind {
         return Err(PageError::NotFound(format!(
             "There is no {} {id} in this workspace.",
             kind.name

@@ -8,8 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{access, humanise, when, Kind, When, KINDS};
+use super::{access, humanise, pages_of, when, Kind, When};
 use crate::domain::search::{self as work_items, Found};
+use crate::model::workflow::Status;
 use crate::state::AppState;
 use crate::web::session::SignedIn;
 use crate::web::{render, see_other, Frame, PageError};
@@ -22,7 +23,7 @@ pub struct Hit {
     id: i64,
     kind: Kind,
     title: String,
-    status: String,
+    status: Status,
     status_label: String,
     created_at: When,
 }
@@ -44,13 +45,6 @@ pub struct SearchQuery {
     q: String,
 }
 
-fn kind_named(name: &str) -> Kind {
-    KINDS
-        .into_iter()
-        .find(|k| k.name == name)
-        .unwrap_or(KINDS[2])
-}
-
 /// `GET /w/{slug}/search?q=`.
 pub async fn search(
     State(state): State<AppState>,
@@ -70,7 +64,7 @@ pub async fn search(
     } else {
         match work_items::find(&state, &access, &q, SHOWN).await? {
             Found::Item(item) => {
-                let kind = kind_named(&item.kind);
+                let kind = pages_of(item.kind);
                 return Ok(see_other(&kind.item_url(&slug, item.id, "")));
             }
             Found::Titles(items, total) => (
@@ -78,8 +72,8 @@ pub async fn search(
                     .into_iter()
                     .map(|item| Hit {
                         id: item.id,
-                        kind: kind_named(&item.kind),
-                        status_label: humanise(&item.status),
+                        kind: pages_of(item.kind),
+                        status_label: humanise(item.status),
                         status: item.status,
                         title: item.title,
                         created_at: when(&item.created_at),

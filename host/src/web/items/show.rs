@@ -18,7 +18,7 @@ use crate::domain::authz::Permission;
 use crate::domain::comments;
 use crate::domain::fields;
 use crate::domain::sessions::Current;
-use crate::domain::work_items::{self, ItemChanges};
+use crate::domain::work_items::{self, ItemChanges, Status};
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::store::work_items::WorkItem;
@@ -27,7 +27,7 @@ use crate::web::{render, see_other, Frame, PageError};
 
 /// A move the item page offers.
 pub struct Move {
-    status: String,
+    status: Status,
     label: String,
     /// Approve or reject: shown as a decision.
     decision: bool,
@@ -182,9 +182,8 @@ pub async fn show(
     let access = access(&state, &current, &slug).await?;
     let item = item_of_kind(&state, &access, kind, id).await?;
     let notice = match query.moved {
-        Some(moved) => {
-            (moved == item.status).then(|| format!("Moved to {}.", humanise(&moved).to_lowercase()))
-        }
+        Some(moved) => (item.status == moved.as_str())
+            .then(|| format!("Moved to {}.", humanise(&moved).to_lowercase())),
         None => query.done.and_then(|done| {
             DONE.iter()
                 .find(|(code, _)| *code == done)
@@ -217,17 +216,17 @@ pub(super) async fn page(
             (d.label.clone(), value)
         })
         .collect();
-    let flow = work_items::check_kind("kind", &item.kind)?;
+    let flow = item.kind.workflow();
     let moves = work_items::allowed_moves(access, &item)
         .into_iter()
         .map(|status| Move {
             decision: flow.is_decision(status),
             label: match status {
-                "approved" => "Approve".to_owned(),
-                "rejected" => "Reject".to_owned(),
+                Status::Approved => "Approve".to_owned(),
+                Status::Rejected => "Reject".to_owned(),
                 other => format!("Move to {}", humanise(other).to_lowercase()),
             },
-            status: status.to_owned(),
+            status,
         })
         .collect();
     let labels: HashMap<String, String> = definitions
@@ -276,7 +275,7 @@ pub(super) async fn page(
         frame,
         slug: access.workspace.slug.clone(),
         kind,
-        status_label: humanise(&item.status),
+        status_label: humanise(item.status),
         created_at: when(&item.created_at),
         values,
         moves,

@@ -11,6 +11,8 @@ use crate::domain::authz::Access;
 use crate::domain::fields::{self, FieldDefinition};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
+use crate::model::field_types::{Builtin, FieldType};
+use crate::model::workflow::Kind;
 use crate::state::AppState;
 use crate::web::items::humanise;
 use crate::web::{render_status, see_other, Done, Frame, PageError};
@@ -79,14 +81,14 @@ async fn fields_page(
         .await?
         .into_iter()
         .map(|f| {
-            let known = types.iter().find(|t| t.name == f.field_type);
+            let known = types.iter().find(|t| t.name == f.field_type.name());
             FieldRow {
                 type_label: match known {
                     Some(t) => match &t.plugin {
                         Some(p) => format!("{} ({})", t.label, p.label()),
                         None => t.label.clone(),
                     },
-                    None => f.field_type.clone(),
+                    None => f.field_type.to_string(),
                 },
                 warning: known.is_none().then(|| {
                     format!(
@@ -97,7 +99,7 @@ async fn fields_page(
                 applies_to: f
                     .applies_to
                     .iter()
-                    .map(|k| humanise(k))
+                    .map(|k| humanise(k.as_str()))
                     .collect::<Vec<_>>()
                     .join(", "),
                 key: f.key,
@@ -145,8 +147,8 @@ pub async fn fields(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let form = FieldForm {
-        applies_to: vec!["change".into()],
-        field_type: "text".into(),
+        applies_to: vec![Kind::Change.to_string()],
+        field_type: Builtin::Text.to_string(),
         ..FieldForm::default()
     };
     let done = done.notice(&[
@@ -185,7 +187,7 @@ pub async fn add_field(
         applies_to: form.applies_to.clone(),
         field_type: form.field_type.clone(),
         required: form.required,
-        options: if form.field_type == "select" {
+        options: if FieldType::named(&form.field_type).is(Builtin::Select) {
             form.options
                 .split([',', '\n'])
                 .map(str::trim)

@@ -10,7 +10,7 @@ use vigilo_sdk::Event;
 use super::template::{default_body, render, render_value};
 use super::{Step, StepType};
 use crate::domain::authz::{Access, Permission};
-use crate::domain::work_items::{self, NewItem};
+use crate::domain::work_items::{self, Kind, NewItem};
 use crate::domain::Context;
 use crate::domain::DomainError;
 
@@ -362,7 +362,7 @@ fn task_settings(step: &Step, context: &Value, dry_run: bool) -> Result<NewItem,
         None => Map::new(),
     };
     Ok(NewItem {
-        kind: "task".into(),
+        kind: Kind::Task.to_string(),
         title,
         description,
         fields,
