@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
 
-use crate::client::{exit, query, workspace_path};
+use crate::client::{exit, query, workspace_path, Client};
 use crate::context::Ctx;
 use crate::output::{self, field, list, text, when, Table};
 
@@ -195,28 +195,7 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
         )
     };
     match cmd {
-        ItemCmd::List(args) => {
-            let pairs = list_filters(kind, args);
-            let response = client.get(&format!("{base}{}", query(&pairs)))?;
-            let items = list(&response, "items")?;
-            let mut table = Table::new(&["id", "status", "title", "assignee", "fields", "updated"]);
-            for item in items {
-                table.row(vec![
-                    text(item, "id"),
-                    text(item, "status"),
-                    text(item, "title"),
-                    text(item, "assignee"),
-                    text(item, "fields"),
-                    when(item, "updated_at"),
-                ]);
-            }
-            output::list_or_table(ctx.json, items, &table)?;
-            if let (false, Some(next)) = (ctx.json, response["next_after"].as_i64()) {
-                output::line(format!(
-                    "\nMore follow: add --after {next} for the next page."
-                ))?;
-            }
-        }
+        ItemCmd::List(args) => print_list(ctx, &client, &base, kind, args)?,
         ItemCmd::Create {
             title,
             description,
@@ -278,12 +257,59 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
             let item = client.patch(&format!("{base}/{id}"), &json!({"assignee": assignee}))?;
             show(ctx, &item)?;
         }
+        ItemCmd::Comment { .. }
+        | ItemCmd::Comments { .. }
+        | ItemCmd::EditComment { .. }
+        | ItemCmd::RemoveComment { .. } => comment_command(ctx, &client, &base, kind, cmd)?,
+        ItemCmd::Approve { id, comment } => {
+            let item = move_to(id, "approved", comment)?;
+            show(ctx, &item)?;
+        }
+        ItemCmd::Reject { id, comment } => {
+            let item = move_to(id, "rejected", comment)?;
+            show(ctx, &item)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Prints what a bulk move did: a table of each item and its outcome, then
+/// a summary; exit 8 when some were refused.
+/// `list`: a page of the kind's items as a table (or JSON), and how to
+/// ask for the next page.
+fn print_list(ctx: &Ctx, client: &Client, base: &str, kind: &str, args: ListArgs) -> Result<()> {
+    let pairs = list_filters(kind, args);
+    let response = client.get(&format!("{base}{}", query(&pairs)))?;
+    let items = list(&response, "items")?;
+    let mut table = Table::new(&["id", "status", "title", "assignee", "fields", "updated"]);
+    for item in items {
+        table.row(vec![
+            text(item, "id"),
+            text(item, "status"),
+            text(item, "title"),
+            text(item, "assignee"),
+            text(item, "fields"),
+            when(item, "updated_at"),
+        ]);
+    }
+    output::list_or_table(ctx.json, items, &table)?;
+    if let (false, Some(next)) = (ctx.json, response["next_after"].as_i64()) {
+        output::line(format!(
+            "\nMore follow: add --after {next} for the next page."
+        ))?;
+    }
+    Ok(())
+}
+
+/// The comment commands: add, list, edit and remove an item's comments.
+fn comment_command(ctx: &Ctx, client: &Client, base: &str, kind: &str, cmd: ItemCmd) -> Result<()> {
+    match cmd {
         ItemCmd::Comment { id, text: body } => {
             let body = crate::comments::text_or_stdin(body)?;
             let comment =
                 client.create(&format!("{base}/{id}/comments"), &json!({"body": body}))?;
             if ctx.json {
-                return output::json(&comment).map(|()| exit::OK);
+                return output::json(&comment);
             }
             output::line(format!(
                 "Comment {} added to {kind} {id}.",
@@ -305,7 +331,7 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
                 &json!({"body": body}),
             )?;
             if ctx.json {
-                return output::json(&comment).map(|()| exit::OK);
+                return output::json(&comment);
             }
             output::line(format!("Comment {} saved.", text(&comment, "id")))?;
         }
@@ -315,20 +341,11 @@ pub fn run(ctx: &Ctx, kind: &str, cmd: ItemCmd) -> Result<u8> {
                 output::line(format!("Comment {comment} removed."))?;
             }
         }
-        ItemCmd::Approve { id, comment } => {
-            let item = move_to(id, "approved", comment)?;
-            show(ctx, &item)?;
-        }
-        ItemCmd::Reject { id, comment } => {
-            let item = move_to(id, "rejected", comment)?;
-            show(ctx, &item)?;
-        }
+        _ => {}
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
-/// Prints what a bulk move did: a table of each item and its outcome, then
-/// a summary; exit 8 when some were refused.
 fn print_bulk(ctx: &Ctx, status: &str, report: &Value) -> Result<u8> {
     let moved = list(report, "moved")?;
     let refused = list(report, "refused")?;

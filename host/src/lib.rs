@@ -147,33 +147,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let bound: SocketAddr = listener.local_addr()?;
-    let store = open_store(&config).await?;
-    let signer = Arc::new(audit::checkpoint::Signer::load_or_create(
-        &config.effective_audit_signing_key(),
-    )?);
-    let (plugin_events, plugin_events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let recorder = tokio::spawn(domain::plugins::record_events(
-        store.clone(),
-        plugin_events_rx,
-    ));
-    let plugins_dir = config.effective_plugins_dir();
-    let plugins = start_plugins(&config, &store, plugin_events, &plugins_dir).await?;
-    let secrets = Arc::new(secretbox::SecretBox::load_or_create(
-        &config.effective_secrets_key(),
-    )?);
-    let mailer = match &config.smtp {
-        Some(smtp) => Some(Arc::new(mail::Mailer::new(smtp.clone())?)),
-        None => None,
-    };
-    let public_url = config.effective_public_url(bound);
-    let state = AppState::assemble(config, store.clone(), plugins, signer, secrets, public_url);
-    // Plugins' work-item calls go through the domain's rules.
-    state
-        .integrations
-        .attach_workplace(Arc::new(domain::plugin_calls::DomainWork::new(
-            state.store.clone(),
-            state.plugins.clone(),
-        )));
+    let Started {
+        state,
+        mailer,
+        recorder,
+        plugins_dir,
+    } = start(config, bound).await?;
+    let store = state.store.clone();
     let scheduler = state.scheduler.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The scheduler runs the core's periodic tasks (audit checkpoints,
@@ -291,6 +271,53 @@ fn watch_plugins_dir(
 /// The plugin registry, with the plugins of `installed_plugins` and the
 /// plugins directory loaded (failures are logged and skipped, unless
 /// `strict_plugins` makes them stop the server).
+/// What [`serve`] starts before it listens.
+struct Started {
+    state: AppState,
+    mailer: Option<Arc<mail::Mailer>>,
+    /// Records the plugins' events until the registry is gone.
+    recorder: tokio::task::JoinHandle<()>,
+    plugins_dir: std::path::PathBuf,
+}
+
+/// Opens the store, loads the keys and the plugins, and assembles the
+/// server's state.
+async fn start(config: Config, bound: SocketAddr) -> anyhow::Result<Started> {
+    let store = open_store(&config).await?;
+    let signer = Arc::new(audit::checkpoint::Signer::load_or_create(
+        &config.effective_audit_signing_key(),
+    )?);
+    let (plugin_events, plugin_events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = tokio::spawn(domain::plugins::record_events(
+        store.clone(),
+        plugin_events_rx,
+    ));
+    let plugins_dir = config.effective_plugins_dir();
+    let plugins = start_plugins(&config, &store, plugin_events, &plugins_dir).await?;
+    let secrets = Arc::new(secretbox::SecretBox::load_or_create(
+        &config.effective_secrets_key(),
+    )?);
+    let mailer = match &config.smtp {
+        Some(smtp) => Some(Arc::new(mail::Mailer::new(smtp.clone())?)),
+        None => None,
+    };
+    let public_url = config.effective_public_url(bound);
+    let state = AppState::assemble(config, store, plugins, signer, secrets, public_url);
+    // Plugins' work-item calls go through the domain's rules.
+    state
+        .integrations
+        .attach_workplace(Arc::new(domain::plugin_calls::DomainWork::new(
+            state.store.clone(),
+            state.plugins.clone(),
+        )));
+    Ok(Started {
+        state,
+        mailer,
+        recorder,
+        plugins_dir,
+    })
+}
+
 async fn start_plugins(
     config: &Config,
     store: &store::Store,

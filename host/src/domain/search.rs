@@ -3,7 +3,7 @@
 //! words in titles ([`find`]).
 
 use super::authz::{Access, Permission};
-use super::workflow::Kind;
+use super::workflow::{check_status, Kind};
 use super::{DomainError, DomainResult};
 use crate::domain::Context;
 use crate::store;
@@ -77,20 +77,11 @@ pub async fn search(
 ) -> DomainResult<ItemSearchPage> {
     access.require(Permission::WorkspaceRead)?;
     let flow = search.kind.workflow();
-    let status = match search.status.as_deref() {
-        None => None,
-        Some(status) => Some(flow.status(status).ok_or_else(|| {
-            let statuses: Vec<&str> = flow.statuses.iter().map(|s| s.as_str()).collect();
-            DomainError::invalid(
-                "status",
-                format!(
-                    "a {} has no status {status}; its statuses are {}",
-                    search.kind,
-                    statuses.join(", ")
-                ),
-            )
-        })?),
-    };
+    let status = search
+        .status
+        .as_deref()
+        .map(|status| check_status(flow, status))
+        .transpose()?;
     let text = search
         .text
         .as_deref()

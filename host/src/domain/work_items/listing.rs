@@ -2,7 +2,7 @@
 //! API's list), the members an item may be assigned to, and the caller's
 //! unfinished items.
 
-use super::{check_kind, Kind, Status};
+use super::{check_kind, check_status, Kind, Status};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::{validate, DomainError, DomainResult, Reach};
 use crate::store;
@@ -104,33 +104,7 @@ pub fn order_named(
 /// The workspace's items, newest first (needs `workspace.read`).
 pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> DomainResult<ItemPage> {
     access.require(Permission::WorkspaceRead)?;
-    let kind = query
-        .kind
-        .as_deref()
-        .map(|kind| check_kind("kind", kind))
-        .transpose()?;
-    let status = match (kind, query.status.as_deref()) {
-        (_, None) => None,
-        (Some(kind), Some(status)) => {
-            let flow = kind.workflow();
-            Some(flow.status(status).ok_or_else(|| {
-                let statuses: Vec<&str> = flow.statuses.iter().map(|s| s.as_str()).collect();
-                DomainError::invalid(
-                    "status",
-                    format!(
-                        "a {kind} has no status `{status}`; its statuses are {}",
-                        statuses.join(", ")
-                    ),
-                )
-            })?)
-        }
-        (None, Some(status)) => Some(Status::parse(status).ok_or_else(|| {
-            DomainError::invalid(
-                "status",
-                format!("no kind of work item has a status `{status}`"),
-            )
-        })?),
-    };
+    let (kind, status) = kind_and_status(query)?;
     let limit = validate::limit(query.limit, 100, 500)?;
     crate::domain::search::check_text(query.text.as_deref().unwrap_or_default())?;
     let text = query
@@ -138,21 +112,6 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let time = |name: &str, given: &Option<String>| -> DomainResult<Option<String>> {
-        given
-            .as_deref()
-            .map(|text| {
-                store::parse_time(text)
-                    .map(store::format_time)
-                    .ok_or_else(|| {
-                        DomainError::invalid(
-                            name,
-                            format!("`{text}` is not a time like 2026-12-01T09:00:00Z"),
-                        )
-                    })
-            })
-            .transpose()
-    };
     let created_after = time("created_after", &query.created_after)?;
     let created_before = time("created_before", &query.created_before)?;
     let updated_after = time("updated_after", &query.updated_after)?;
@@ -167,56 +126,13 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
     } else {
         Vec::new()
     };
-    let field = match &query.field {
-        None => None,
-        Some((key, value)) => {
-            let Some(definition) = definitions.iter().find(|d| &d.key == key) else {
-                return Err(DomainError::invalid(
-                    "field",
-                    format!("this workspace has no custom field `{key}`"),
-                ));
-            };
-            // Text given for a number or yes/no field is read as one.
-            let value = match value {
-                Value::String(text) => {
-                    super::super::fields::value_from_text(definition, text).ok_or_else(|| {
-                        DomainError::invalid(
-                            "value",
-                            format!("`{text}` cannot be a value of {}", definition.label),
-                        )
-                    })?
-                }
-                Value::Number(_) | Value::Bool(_) => value.clone(),
-                other => {
-                    return Err(DomainError::invalid(
-                        "field",
-                        format!(
-                            "a custom field is matched against text, a number or true/false, not {other}"
-                        ),
-                    ))
-                }
-            };
-            Some((key.clone(), value))
-        }
-    };
+    let field = field_filter(&definitions, query.field.as_ref())?;
     let order = query
         .sort
         .as_deref()
         .map(|sort| order_named(sort, kind, &definitions))
         .transpose()?;
-    let assignee = match query.assignee.as_deref().map(str::trim) {
-        None => None,
-        Some("me") => Some(access.caller.user.id),
-        Some(email) => {
-            let email = email.to_lowercase();
-            let member = state
-                .store()
-                .member_by_email(access.workspace.id, &email)
-                .await?
-                .ok_or_else(|| super::not_a_member(&email))?;
-            Some(member.user_id)
-        }
-    };
+    let assignee = assignee_named(state, access, query.assignee.as_deref()).await?;
     let filter = store::ItemFilter {
         kind,
         assignee,
@@ -250,23 +166,7 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
             "`before` pages the newest-first list; with `sort` or `after`, page with `after`",
         ));
     }
-    let at = match query.after {
-        None => store::ItemsAt::Offset(0),
-        Some(id) => {
-            // The item a page starts after must be one of this workspace's
-            // (and of the kind listed), or its place says nothing.
-            match state.store().work_item(access.workspace.id, id).await {
-                Ok(item) if kind.is_none_or(|k| k == item.kind) => store::ItemsAt::After(id),
-                Ok(_) | Err(store::StoreError::NotFound(_)) => {
-                    return Err(DomainError::invalid(
-                        "after",
-                        format!("there is no item {id} in this list"),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    };
+    let at = start_after(state, access, kind, query.after).await?;
     let order = order.unwrap_or_default();
     let (items, _, more) = state
         .store()
@@ -278,6 +178,124 @@ pub async fn list(state: &dyn Reach, access: &Access, query: &ItemQuery) -> Doma
         next_before: None,
         next_after,
     })
+}
+
+/// The kind and the status a list asks for: a kind Vigilo has, and a
+/// status of that kind (of any kind, when no kind is given).
+fn kind_and_status(query: &ItemQuery) -> DomainResult<(Option<Kind>, Option<Status>)> {
+    let kind = query
+        .kind
+        .as_deref()
+        .map(|kind| check_kind("kind", kind))
+        .transpose()?;
+    let status = match (kind, query.status.as_deref()) {
+        (_, None) => None,
+        (Some(kind), Some(status)) => Some(check_status(kind.workflow(), status)?),
+        (None, Some(status)) => Some(Status::parse(status).ok_or_else(|| {
+            DomainError::invalid(
+                "status",
+                format!("no kind of work item has a status `{status}`"),
+            )
+        })?),
+    };
+    Ok((kind, status))
+}
+
+/// The time a list parameter `name` gives, as the store keeps times.
+fn time(name: &str, given: &Option<String>) -> DomainResult<Option<String>> {
+    given
+        .as_deref()
+        .map(|text| {
+            store::parse_time(text)
+                .map(store::format_time)
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        name,
+                        format!("`{text}` is not a time like 2026-12-01T09:00:00Z"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// A custom field filter, its value typed as the field stores it.
+fn field_filter(
+    definitions: &[store::custom_fields::CustomField],
+    field: Option<&(String, Value)>,
+) -> DomainResult<Option<(String, Value)>> {
+    let Some((key, value)) = field else {
+        return Ok(None);
+    };
+    let Some(definition) = definitions.iter().find(|d| &d.key == key) else {
+        return Err(DomainError::invalid(
+            "field",
+            format!("this workspace has no custom field `{key}`"),
+        ));
+    };
+    // Text given for a number or yes/no field is read as one.
+    let value = match value {
+        Value::String(text) => {
+            super::super::fields::value_from_text(definition, text).ok_or_else(|| {
+                DomainError::invalid(
+                    "value",
+                    format!("`{text}` cannot be a value of {}", definition.label),
+                )
+            })?
+        }
+        Value::Number(_) | Value::Bool(_) => value.clone(),
+        other => {
+            return Err(DomainError::invalid(
+                "field",
+                format!(
+                    "a custom field is matched against text, a number or true/false, not {other}"
+                ),
+            ))
+        }
+    };
+    Ok(Some((key.clone(), value)))
+}
+
+/// The member an `assignee` parameter names: `me`, or a member's email.
+async fn assignee_named(
+    state: &dyn Reach,
+    access: &Access,
+    assignee: Option<&str>,
+) -> DomainResult<Option<i64>> {
+    Ok(match assignee.map(str::trim) {
+        None => None,
+        Some("me") => Some(access.caller.user.id),
+        Some(email) => {
+            let email = email.to_lowercase();
+            let member = state
+                .store()
+                .member_by_email(access.workspace.id, &email)
+                .await?
+                .ok_or_else(|| super::not_a_member(&email))?;
+            Some(member.user_id)
+        }
+    })
+}
+
+/// Where a page asked for with `after` starts. The item it starts after
+/// must be one of this workspace's (and of the kind listed), or its place
+/// says nothing.
+async fn start_after(
+    state: &dyn Reach,
+    access: &Access,
+    kind: Option<Kind>,
+    after: Option<i64>,
+) -> DomainResult<store::ItemsAt> {
+    let Some(id) = after else {
+        return Ok(store::ItemsAt::Offset(0));
+    };
+    match state.store().work_item(access.workspace.id, id).await {
+        Ok(item) if kind.is_none_or(|k| k == item.kind) => Ok(store::ItemsAt::After(id)),
+        Ok(_) | Err(store::StoreError::NotFound(_)) => Err(DomainError::invalid(
+            "after",
+            format!("there is no item {id} in this list"),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The emails of the members an item may be assigned to (needs

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 mod bulk;
 mod listing;
 
-pub use super::workflow::{check_kind, Kind, Status, Workflow};
+pub use super::workflow::{check_kind, check_status, Kind, Status, Workflow};
 use super::{fields, record, validate, DomainError, DomainResult, Reach};
 use crate::domain::authz::{Access, Permission};
 use crate::store::work_items::WorkItem;
@@ -361,17 +361,7 @@ fn what_changed(before: &WorkItem, after: &WorkItem, keys: &[String]) -> Option<
 pub fn check_transition(access: &Access, item: &WorkItem, status: &str) -> DomainResult<Status> {
     access.require(Permission::ItemWrite)?;
     let flow = item.kind.workflow();
-    let Some(status) = flow.status(status) else {
-        let statuses: Vec<&str> = flow.statuses.iter().map(|s| s.as_str()).collect();
-        return Err(DomainError::invalid(
-            "status",
-            format!(
-                "a {} has no status `{status}`; its statuses are {}",
-                item.kind,
-                statuses.join(", ")
-            ),
-        ));
-    };
+    let status = check_status(flow, status)?;
     let next = flow.next(item.status);
     if !next.contains(&status) {
         let next: Vec<&str> = next.iter().map(|s| s.as_str()).collect();

@@ -10,28 +10,25 @@ mod bulk;
 mod columns;
 mod comments;
 mod form;
+mod list_page;
 mod search;
 mod show;
 
 pub use form::{create, edit_page, new_page, update, FieldInput, Input};
+pub use list_page::list;
 pub use search::search;
 pub use show::{show, transition, Event, Move, MoveForm, ShowQuery};
 
 use askama::Template;
-use axum::extract::{Path, Query, RawQuery, State};
-use axum::response::Response;
 use serde::Deserialize;
 
-use super::session::SignedIn;
-use super::{render, Frame, PageError};
+use super::{Frame, PageError};
 use crate::domain::authz::{Access, Permission};
-use crate::domain::fields;
-use crate::domain::search::{self as item_search, ItemSearch};
 use crate::domain::sessions::Current;
 use crate::domain::work_items::{self, Kind as WorkKind, Status};
 use crate::state::AppState;
 use crate::store::work_items::WorkItem;
-use crate::store::{ItemOrder, ItemsAt};
+use crate::store::ItemsAt;
 
 /// A kind of work item as its pages name it.
 #[derive(Debug, Clone, Copy)]
@@ -364,175 +361,6 @@ fn thousands(n: i64) -> String {
         out.insert(0, '-');
     }
     out
-}
-
-/// `GET /w/{slug}/{kind}`.
-pub async fn list(
-    State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    Path((slug, segment)): Path<(String, String)>,
-    Query(mut search): Query<Search>,
-    Query(bulk_done): Query<bulk::BulkDone>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    let kind = kind_of(&segment)?;
-    let access = access(&state, &current, &slug).await?;
-    let (notice, refused) = bulk_done.report(&state, &access, kind).await;
-    let flow = kind.kind.workflow();
-    // The kind's custom fields: unknown keys and values that cannot be the
-    // field's are left out, as other stale values are.
-    let definitions: Vec<_> = fields::list(&state, &access)
-        .await?
-        .into_iter()
-        .filter(|d| d.applies_to.contains(&kind.kind))
-        .collect();
-    let field_filter = definitions
-        .iter()
-        .find(|d| d.key == search.field)
-        .and_then(|d| Some((d.key.clone(), fields::value_from_text(d, &search.value)?)));
-    if field_filter.is_none() {
-        search.field.clear();
-        search.value.clear();
-    }
-    search.cols = columns::asked_columns(raw.as_deref())
-        .into_iter()
-        .filter(|key| definitions.iter().any(|d| d.key == *key))
-        .collect();
-    if flow.status(&search.status).is_none() {
-        search.status.clear();
-    }
-    search.q = search.q.chars().take(item_search::MAX_SEARCH).collect();
-    // The domain names the orders; one the address names wrongly (or a
-    // field since removed) shows the default list.
-    let order =
-        work_items::order_named(&search.sort, Some(kind.kind), &definitions).unwrap_or_default();
-    if order == ItemOrder::Newest {
-        search.sort.clear();
-    }
-    let found = item_search::search(
-        &state,
-        &access,
-        &ItemSearch {
-            kind: kind.kind,
-            status: Some(search.status.clone()).filter(|s| !s.is_empty()),
-            text: Some(search.q.clone()),
-            mine: search.mine(),
-            assigned_to_me: search.assigned_to_me(),
-            field: field_filter,
-            order,
-            page: search.page.trim().parse().unwrap_or(1),
-            cursor: search.cursor(),
-            page_size: PAGE_SIZE,
-        },
-    )
-    .await?;
-    // Pages on from the first and last item shown (keyset paging); back
-    // to the first page, its plain address.
-    let base = kind.list_url(&slug);
-    let prev = found
-        .more_before
-        .then(|| found.items.first())
-        .flatten()
-        .map(|first| search.link(&base, found.page - 1, Some(ItemsAt::Before(first.id))));
-    let next = found
-        .more_after
-        .then(|| found.items.last())
-        .flatten()
-        .map(|last| search.link(&base, found.page + 1, Some(ItemsAt::After(last.id))));
-    let rows: Vec<Row> = found
-        .items
-        .into_iter()
-        .map(|item| Row {
-            extra: search
-                .cols
-                .iter()
-                .map(|key| columns::cell(&item, key))
-                .collect(),
-            id: item.id,
-            status_label: humanise(item.status),
-            status: item.status,
-            title: item.title,
-            created_by: item.created_by.unwrap_or_else(|| "someone".into()),
-            assignee: item.assignee.unwrap_or_default(),
-            created_at: when(&item.created_at),
-        })
-        .collect();
-    let first = (found.page - 1) * PAGE_SIZE + 1;
-    let noun = if found.total == 1 {
-        kind.label.to_lowercase()
-    } else {
-        kind.plural_label.to_lowercase()
-    };
-    let summary = if rows.is_empty() {
-        String::new()
-    } else if found.pages == 1 {
-        format!("{} {noun}", thousands(found.total))
-    } else {
-        format!(
-            "Showing {}–{} of {} {noun}",
-            thousands(first),
-            thousands(first + rows.len() as i64 - 1),
-            thousands(found.total)
-        )
-    };
-    let filtered = !search.q.trim().is_empty()
-        || !search.field.is_empty()
-        || !search.status.is_empty()
-        || search.mine()
-        || search.assigned_to_me();
-    let frame = Frame::workspace(
-        &state,
-        &current,
-        &access,
-        kind.name,
-        &format!("{} · {}", kind.plural_label, access.workspace.name),
-    )
-    .await?
-    .with_notice(notice);
-    Ok(render(&ListPage {
-        frame,
-        kind,
-        rows,
-        statuses: flow
-            .statuses
-            .iter()
-            .map(|s| (s.to_string(), humanise(s)))
-            .collect(),
-        sorts: SORTS
-            .iter()
-            .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-            .chain(
-                definitions
-                    .iter()
-                    .map(|d| (format!("field:{}", d.key), d.label.clone())),
-            )
-            .collect(),
-        base: base.clone(),
-        filtered,
-        summary,
-        page_of: format!("Page {} of {}", found.page, found.pages),
-        back: search.link(&base, found.page, search.cursor()),
-        columns: search
-            .cols
-            .iter()
-            .filter_map(|key| definitions.iter().find(|d| d.key == *key))
-            .map(|d| (format!("field:{}", d.key), d.label.clone()))
-            .collect(),
-        field_choices: definitions
-            .iter()
-            .map(|d| columns::FieldChoice {
-                key: d.key.clone(),
-                label: d.label.clone(),
-                shown: search.cols.contains(&d.key),
-            })
-            .collect(),
-        refused,
-        prev,
-        next,
-        search,
-        slug,
-        can_write: access.can(Permission::ItemWrite),
-    }))
 }
 
 /// Item `id` of the workspace, if it is of `kind`.

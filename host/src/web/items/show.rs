@@ -193,6 +193,38 @@ pub async fn show(
     page(&state, &current, &access, kind, item, notice, None).await
 }
 
+/// The moves `access` may make from `item`'s status, as buttons.
+fn moves(access: &Access, item: &WorkItem) -> Vec<Move> {
+    let flow = item.kind.workflow();
+    work_items::allowed_moves(access, item)
+        .into_iter()
+        .map(|status| Move {
+            decision: flow.is_decision(status),
+            label: match status {
+                Status::Approved => "Approve".to_owned(),
+                Status::Rejected => "Reject".to_owned(),
+                other => format!("Move to {}", humanise(other).to_lowercase()),
+            },
+            status,
+        })
+        .collect()
+}
+
+impl CommentView {
+    /// How comment `c` shows to `access`.
+    fn of(access: &Access, c: crate::store::comments::Comment) -> CommentView {
+        CommentView {
+            id: c.id,
+            author: c.author.clone().unwrap_or_else(|| "a former member".into()),
+            time: when(&c.created_at),
+            edited: c.edited_at.is_some(),
+            html: super::super::text::linked(&c.body),
+            can_change: comments::may_change(access, &c),
+            body: c.body,
+        }
+    }
+}
+
 /// The item page, with a notice or a refused form.
 pub(super) async fn page(
     state: &AppState,
@@ -216,19 +248,7 @@ pub(super) async fn page(
             (d.label.clone(), value)
         })
         .collect();
-    let flow = item.kind.workflow();
-    let moves = work_items::allowed_moves(access, &item)
-        .into_iter()
-        .map(|status| Move {
-            decision: flow.is_decision(status),
-            label: match status {
-                Status::Approved => "Approve".to_owned(),
-                Status::Rejected => "Reject".to_owned(),
-                other => format!("Move to {}", humanise(other).to_lowercase()),
-            },
-            status,
-        })
-        .collect();
+    let moves = moves(access, &item);
     let labels: HashMap<String, String> = definitions
         .iter()
         .map(|d| (d.key.clone(), d.label.clone()))
@@ -251,15 +271,7 @@ pub(super) async fn page(
     let (comments, comment_total) = comments::list(state, access, item.id).await?;
     let comments = comments
         .into_iter()
-        .map(|c| CommentView {
-            id: c.id,
-            author: c.author.clone().unwrap_or_else(|| "a former member".into()),
-            time: when(&c.created_at),
-            edited: c.edited_at.is_some(),
-            html: super::super::text::linked(&c.body),
-            can_change: comments::may_change(access, &c),
-            body: c.body,
-        })
+        .map(|c| CommentView::of(access, c))
         .collect();
     let frame = Frame::workspace(
         state,
