@@ -21,8 +21,10 @@
 //! comes back through `?` to [`error::ApiError`], the one place errors
 //! become HTTP. The playbook engine and the plugins' host callbacks call the
 //! same domain functions, so a rule exists once. The closed sets every
-//! layer speaks (roles and permissions) are types in [`model`], and times
-//! are stored and read as [`clock`] writes them.
+//! layer speaks are types in [`model`] (roles and permissions, a work
+//! item's kind and status with the workflows, a custom field's type),
+//! parsed once where a word comes in and never guessed; times are stored
+//! and read as [`clock`] writes them.
 //!
 //! A page of the web app reads the same way: `web/<area>.rs` states in its
 //! signature what it needs ([`web::extract`]): the signed-in person from
