@@ -12,19 +12,20 @@
 use crate::web::extract::{need, Member, SignedForm};
 use crate::web::urls::admin;
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::items::{when, When};
-use super::session::{check_csrf, SignedIn};
-use super::{download, render_status, see_other, Done, Frame, PageError, Upload};
+use super::session::SignedIn;
+use super::{download, render_status, see_other, Done, Frame, PageError};
 use crate::domain::sessions::Current;
 use crate::domain::templates::{self, NewTemplate, Snapshot};
 use crate::domain::workspaces::{self, NewWorkspace};
 use crate::domain::DomainError;
 use crate::state::AppState;
+use crate::web::extract::SignedUpload;
 
 mod plugins;
 mod tasks;
@@ -223,11 +224,8 @@ pub async fn export_workspace(
 /// `POST /admin/templates` (a file upload): a template from an export file.
 pub async fn create_template(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    multipart: Multipart,
+    SignedUpload { current, upload }: SignedUpload,
 ) -> Result<Response, PageError> {
-    let upload = Upload::read(multipart).await?;
-    check_csrf(&current, upload.field("csrf"))?;
     let (name, description) = (
         upload.field("name").to_owned(),
         upload.field("description").to_owned(),

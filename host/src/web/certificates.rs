@@ -8,15 +8,14 @@
 use crate::web::extract::{need, Member, MemberForm};
 use crate::web::urls::Workspace;
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::items::{when, When};
-use super::session::{check_csrf, SignedIn};
-use super::{render_status, see_other, workspace_access, Frame, PageError, Upload};
+use super::{render_status, see_other, workspace_access, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::certificates;
 use crate::domain::sessions::Current;
@@ -24,6 +23,7 @@ use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::store::certificates::Certificate;
 use crate::store::parse_time;
+use crate::web::extract::SignedUpload;
 
 /// Days left below which a certificate is marked as expiring soon.
 const SOON_DAYS: i64 = 30;
@@ -206,12 +206,9 @@ pub async fn page(
 /// file).
 pub async fn add(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    multipart: Multipart,
+    SignedUpload { current, upload }: SignedUpload,
 ) -> Result<Response, PageError> {
-    let upload = Upload::read(multipart).await?;
-    check_csrf(&current, upload.field("csrf"))?;
     let (name, pasted) = (
         upload.field("name").to_owned(),
         upload.field("pem").to_owned(),

@@ -1,7 +1,8 @@
 //! What a page handler states in its signature instead of checking it in
 //! its body: who is signed in ([`SignedIn`]), their access to the workspace
 //! the address names, holding a permission ([`Member`]), and a posted form
-//! whose CSRF token matched ([`MemberForm`], [`SignedForm`]).
+//! whose CSRF token matched ([`MemberForm`], [`SignedForm`], and
+//! [`SignedUpload`] for a form with a file).
 //!
 //! The checks run in the order they always did: the session (no session
 //! sends the browser to sign in), the form's values (a wrong one is a 422
@@ -11,13 +12,13 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, RawForm, Request};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, RawForm, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::session::{check_csrf, SignedIn};
-use super::{workspace_access, CsrfForm, PageError};
+use super::{workspace_access, CsrfForm, PageError, Upload};
 use crate::domain::authz::{Access, Permission};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
@@ -140,6 +141,32 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
         let SignedIn(current) = SignedIn::from_request_parts(&mut parts, state).await?;
         let form = checked_form(&current, Request::from_parts(parts, body), state).await?;
         Ok(SignedForm { current, form })
+    }
+}
+
+/// A form with a file (`multipart/form-data`) that the signed-in person
+/// posted, read whole ([`Upload::read`]), whose CSRF token matched.
+pub struct SignedUpload {
+    /// Who is signed in.
+    pub current: Current,
+    /// The form's fields and files.
+    pub upload: Upload,
+}
+
+impl FromRequest<AppState> for SignedUpload {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let SignedIn(current) = SignedIn::from_request_parts(&mut parts, state).await?;
+        let multipart = Multipart::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let upload = Upload::read(multipart)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_csrf(&current, upload.field("csrf")).map_err(IntoResponse::into_response)?;
+        Ok(SignedUpload { current, upload })
     }
 }
 

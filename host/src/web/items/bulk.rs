@@ -2,7 +2,7 @@
 //! /w/{slug}/{kind}/bulk-move`, then the list again (post, redirect, get)
 //! with what moved and, for each item that did not, why.
 
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use crate::domain::authz::Access;
 use crate::domain::work_items;
 use crate::domain::{DomainError, DomainResult};
 use crate::state::AppState;
-use crate::web::session::{check_csrf, SignedIn};
+use crate::web::extract::SignedForm;
 use crate::web::{see_other, PageError};
 
 /// What the list shows after a bulk move (`?bulk_to=&bulk_moved=&bulk_refused=`).
@@ -39,25 +39,17 @@ pub struct RefusedRow {
 /// The chosen items and the move, as the form sent them.
 #[derive(Default)]
 struct BulkForm {
-    csrf: String,
     status: String,
     back: String,
     ids: Vec<i64>,
 }
 
-fn read_form(bytes: &[u8]) -> DomainResult<BulkForm> {
+fn read_form(pairs: Vec<(String, String)>) -> DomainResult<BulkForm> {
     let mut form = BulkForm::default();
-    for (name, value) in url::form_urlencoded::parse(bytes) {
-        if name.contains('\0') || value.contains('\0') {
-            return Err(DomainError::invalid(
-                "id",
-                "The form held a character that cannot be used.",
-            ));
-        }
-        match &*name {
-            "csrf" => form.csrf = value.into_owned(),
-            "status" => form.status = value.into_owned(),
-            "back" => form.back = value.into_owned(),
+    for (name, value) in pairs {
+        match name.as_str() {
+            "status" => form.status = value,
+            "back" => form.back = value,
             "id" => form.ids.push(value.trim().parse().map_err(|_| {
                 DomainError::invalid("id", format!("{value} is not the number of an item."))
             })?),
@@ -81,13 +73,14 @@ fn back_to(base: &str, back: &str) -> String {
 /// `POST /w/{slug}/{kind}/bulk-move`.
 pub async fn bulk_move(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment)): Path<(String, String)>,
-    RawForm(bytes): RawForm,
+    SignedForm {
+        current,
+        form: pairs,
+    }: SignedForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
-    let form = read_form(&bytes)?;
-    check_csrf(&current, &form.csrf)?;
+    let form = read_form(pairs)?;
     let access = writer(&state, &current, &slug).await?;
     let back = back_to(&kind.list_url(&slug), &form.back);
     let joiner = if back.contains('?') { '&' } else { '?' };

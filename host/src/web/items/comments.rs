@@ -11,14 +11,12 @@ use super::{access, item_of_kind, kind_of};
 use crate::domain::comments;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{see_other, Form, PageError};
+use crate::web::extract::SignedForm;
+use crate::web::{see_other, PageError};
 
 /// A comment's form.
 #[derive(Deserialize)]
 pub struct CommentForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     body: String,
 }
@@ -49,12 +47,10 @@ async fn refused(
 /// `POST /w/{slug}/{kind}/{id}/comments`.
 pub async fn add(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment, id)): Path<(String, String, i64)>,
-    Form(form): Form<CommentForm>,
+    SignedForm { current, form }: SignedForm<CommentForm>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
-    check_csrf(&current, &form.csrf)?;
     let access = writer(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     match comments::add(&state, &access, id, &form.body).await {
@@ -70,12 +66,10 @@ pub async fn add(
 /// `POST /w/{slug}/{kind}/{id}/comments/{comment}/edit`.
 pub async fn edit(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment, id, comment)): Path<(String, String, i64, i64)>,
-    Form(form): Form<CommentForm>,
+    SignedForm { current, form }: SignedForm<CommentForm>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
-    check_csrf(&current, &form.csrf)?;
     let access = access(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     match comments::edit(&state, &access, id, comment, &form.body).await {
@@ -88,22 +82,13 @@ pub async fn edit(
     }
 }
 
-/// A removal's form: its CSRF token alone.
-#[derive(Deserialize)]
-pub struct RemoveForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /w/{slug}/{kind}/{id}/comments/{comment}/delete`.
 pub async fn remove(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment, id, comment)): Path<(String, String, i64, i64)>,
-    Form(form): Form<RemoveForm>,
+    SignedForm { current, .. }: SignedForm,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
-    check_csrf(&current, &form.csrf)?;
     let access = access(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     comments::remove(&state, &access, id, comment).await?;

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::web::Form;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,7 +21,8 @@ use crate::model::field_types::{Builtin, FieldType};
 use crate::plugins::PluginEntry;
 use crate::state::AppState;
 use crate::store::custom_fields::CustomField;
-use crate::web::session::{check_csrf, SignedIn};
+use crate::web::extract::SignedForm;
+use crate::web::session::SignedIn;
 use crate::web::{json_for_script, plugin_assets, render_status, see_other, Frame, PageError};
 
 /// How a custom field is edited.
@@ -383,13 +383,14 @@ pub async fn new_page(
 /// `POST /w/{slug}/{kind}/new`.
 pub async fn create(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    SignedForm {
+        current,
+        form: pairs,
+    }: SignedForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
     let sent = sent(pairs);
-    check_csrf(&current, &sent.csrf)?;
     let access = writer(&state, &current, &slug).await?;
     let definitions = fields::list(&state, &access).await?;
     let new = NewItem {
@@ -429,13 +430,14 @@ pub async fn edit_page(
 /// `POST /w/{slug}/{kind}/{id}/edit`.
 pub async fn update(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment, id)): Path<(String, String, i64)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    SignedForm {
+        current,
+        form: pairs,
+    }: SignedForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
     let sent = sent(pairs);
-    check_csrf(&current, &sent.csrf)?;
     let access = writer(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     let definitions = fields::list(&state, &access).await?;

@@ -1,7 +1,6 @@
 //! A work item's page: its fields, its assignee, its comments, its
 //! history, and the moves its workflow allows the person.
 
-use crate::web::Form;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -22,7 +21,8 @@ use crate::domain::work_items::{self, ItemChanges, Status};
 use crate::domain::DomainError;
 use crate::state::AppState;
 use crate::store::work_items::WorkItem;
-use crate::web::session::{check_csrf, SignedIn};
+use crate::web::extract::SignedForm;
+use crate::web::session::SignedIn;
 use crate::web::{render, see_other, Frame, PageError};
 
 /// A move the item page offers.
@@ -312,8 +312,6 @@ pub(super) async fn page(
 #[derive(Deserialize)]
 pub struct AssignForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     assignee: String,
     #[serde(default)]
     me: String,
@@ -322,12 +320,10 @@ pub struct AssignForm {
 /// `POST /w/{slug}/{kind}/{id}/assign`.
 pub async fn assign(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment, id)): Path<(String, String, i64)>,
-    Form(form): Form<AssignForm>,
+    SignedForm { current, form }: SignedForm<AssignForm>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
-    check_csrf(&current, &form.csrf)?;
     let access = writer(&state, &current, &slug).await?;
     let item = item_of_kind(&state, &access, kind, id).await?;
     let assignee = if form.me.is_empty() {
@@ -365,8 +361,6 @@ pub async fn assign(
 #[derive(Deserialize)]
 pub struct MoveForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     status: String,
     #[serde(default)]
     comment: String,
@@ -375,12 +369,10 @@ pub struct MoveForm {
 /// `POST /w/{slug}/{kind}/{id}/move`.
 pub async fn transition(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path((slug, segment, id)): Path<(String, String, i64)>,
-    Form(form): Form<MoveForm>,
+    SignedForm { current, form }: SignedForm<MoveForm>,
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
-    check_csrf(&current, &form.csrf)?;
     let access = writer(&state, &current, &slug).await?;
     item_of_kind(&state, &access, kind, id).await?;
     let item = work_items::transition(&state, &access, id, &form.status, &form.comment).await?;

@@ -4,7 +4,7 @@
 
 use crate::web::extract::{need, MemberForm};
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -15,8 +15,8 @@ use crate::domain::invites::{self, BulkReport, RowOutcome};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::web::session::{check_csrf, SignedIn};
-use crate::web::{render, workspace_access, Frame, PageError, Upload};
+use crate::web::extract::SignedUpload;
+use crate::web::{render, workspace_access, Frame, PageError};
 
 /// One row of a bulk preview or report.
 pub struct BulkRowView {
@@ -115,12 +115,9 @@ fn bulk_page(
 /// shows what would happen, sending nothing.
 pub async fn bulk_preview(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     Path(slug): Path<String>,
-    multipart: Multipart,
+    SignedUpload { current, upload }: SignedUpload,
 ) -> Result<Response, PageError> {
-    let upload = Upload::read(multipart).await?;
-    check_csrf(&current, upload.field("csrf"))?;
     let (file_name, file) = upload.file("file");
     let file_name = if file_name.is_empty() {
         "invites.csv"
