@@ -304,14 +304,9 @@ async fn start(config: Config, bound: SocketAddr) -> anyhow::Result<Started> {
         None => None,
     };
     let public_url = config.effective_public_url(bound);
-    let state = AppState::assemble(config, store, plugins, signer, secrets, public_url);
-    // Plugins' work-item calls go through the domain's rules.
-    state
-        .integrations
-        .attach_workplace(Arc::new(domain::plugin_calls::DomainWork::new(
-            state.store.clone(),
-            state.plugins.clone(),
-        )));
+    let state = AppState::assemble(domain::Context::new(
+        config, store, plugins, signer, secrets, public_url,
+    ));
     Ok(Started {
         state,
         mailer,

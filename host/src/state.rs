@@ -5,12 +5,9 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::audit::checkpoint::Signer;
-use crate::config::Config;
 use crate::domain::Context;
 use crate::plugins::Plugins;
 use crate::scheduler::Scheduler;
-use crate::secretbox::SecretBox;
 use crate::store::Store;
 
 /// Shared server state. Cheap to clone.
@@ -31,18 +28,17 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// The state of a server over `store` and `plugins`: builds the
-    /// integrations runtime and the scheduler (which the caller runs, or
-    /// not: tests of the domain layer use the state without a server).
-    pub fn assemble(
-        config: Config,
-        store: Store,
-        plugins: Arc<Plugins>,
-        signer: Arc<Signer>,
-        secrets: Arc<SecretBox>,
-        public_url: String,
-    ) -> Self {
-        let domain = Context::new(config, store, plugins, signer, secrets, public_url);
+    /// The state of a server over the domain's context: plugins'
+    /// work-item calls go through the domain's rules, and the scheduler is
+    /// built (the caller runs it, or not: tests of the domain layer use the
+    /// state without a server).
+    pub fn assemble(domain: Context) -> Self {
+        domain.integrations.attach_workplace(Arc::new(
+            crate::domain::plugin_calls::DomainWork::new(
+                domain.store.clone(),
+                domain.plugins.clone(),
+            ),
+        ));
         let scheduler = Arc::new(Scheduler::new(
             domain.store.clone(),
             domain.plugins.clone(),

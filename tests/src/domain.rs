@@ -67,19 +67,13 @@ impl World {
                 entry.message()
             );
         }
-        let state = AppState::assemble(
+        let state = AppState::assemble(vigilo_host::domain::Context::new(
             config,
             store.clone(),
             plugins,
             signer,
             secrets,
             "http://vigilo.test".into(),
-        );
-        state.integrations.attach_workplace(std::sync::Arc::new(
-            vigilo_host::domain::plugin_calls::DomainWork::new(
-                state.store.clone(),
-                state.plugins.clone(),
-            ),
         ));
         let token =
             vigilo_host::domain::tokens::create_admin(&store, "admin@example.com", Some("Admin"))

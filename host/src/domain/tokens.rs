@@ -11,7 +11,7 @@ use super::{record_installation, validate, DomainError, DomainResult};
 use crate::audit::{Actor, NewEvent};
 use crate::domain::authz::Caller;
 use crate::domain::Context;
-use crate::store::users::{TokenCreated, TokenInfo};
+use crate::store::users::{TokenCreated, TokenInfo, TokenStatus};
 use crate::store::{self, Store};
 
 /// The longest lifetime a token may be given (ten years).
@@ -135,14 +135,14 @@ pub async fn authenticate(store: &Store, token: &str) -> DomainResult<(Caller, T
         .lookup_token(&crate::secrets::hash(token))
         .await?
         .ok_or_else(|| refused("token_invalid", "the API token is not valid".into()))?;
-    match found.token.status.as_str() {
-        "revoked" => {
+    match found.token.status {
+        TokenStatus::Revoked => {
             return Err(refused(
                 "token_revoked",
                 format!("the API token `{}` was revoked", found.token.prefix),
             ))
         }
-        "expired" => {
+        TokenStatus::Expired => {
             return Err(refused(
                 "token_expired",
                 format!(
@@ -152,7 +152,7 @@ pub async fn authenticate(store: &Store, token: &str) -> DomainResult<(Caller, T
                 ),
             ))
         }
-        _ => {}
+        TokenStatus::Active => {}
     }
     store.touch_token(&found.token).await?;
     let caller = Caller {

@@ -44,6 +44,19 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
+crate::model::words::words! {
+    /// Whether an API token works: worked out from when it expires and
+    /// whether it was revoked.
+    pub enum TokenStatus ("token status") {
+        /// It works.
+        Active = "active",
+        /// Its time ran out.
+        Expired = "expired",
+        /// Someone revoked it.
+        Revoked = "revoked",
+    }
+}
+
 /// An API token as listed (never the secret itself).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenInfo {
@@ -62,7 +75,8 @@ pub struct TokenInfo {
     /// When it was revoked.
     pub revoked_at: Option<String>,
     /// `active`, `expired` or `revoked`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: TokenStatus,
 }
 
 const TOKEN_COLUMNS: &str =
@@ -72,11 +86,11 @@ fn token_from_row(row: &AnyRow, now: &str) -> Result<TokenInfo, sqlx::Error> {
     let expires_at: Option<String> = row.try_get("expires_at")?;
     let revoked_at: Option<String> = row.try_get("revoked_at")?;
     let status = if revoked_at.is_some() {
-        "revoked"
+        TokenStatus::Revoked
     } else if expires_at.as_deref().is_some_and(|e| e <= now) {
-        "expired"
+        TokenStatus::Expired
     } else {
-        "active"
+        TokenStatus::Active
     };
     Ok(TokenInfo {
         id: row.try_get("id")?,
@@ -86,7 +100,7 @@ fn token_from_row(row: &AnyRow, now: &str) -> Result<TokenInfo, sqlx::Error> {
         expires_at,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at,
-        status: status.to_string(),
+        status,
     })
 }
 

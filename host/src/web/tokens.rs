@@ -23,7 +23,7 @@ use crate::domain::sessions::Current;
 use crate::domain::tokens::{self, NewToken};
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::store::users::{TokenCreated, TokenInfo};
+use crate::store::users::{TokenCreated, TokenInfo, TokenStatus};
 
 /// A token in the list.
 pub struct TokenRow {
@@ -33,7 +33,7 @@ pub struct TokenRow {
     created: When,
     last_used: String,
     expires: String,
-    status: String,
+    status: TokenStatus,
 }
 
 fn row(t: TokenInfo) -> TokenRow {
@@ -207,7 +207,7 @@ async fn shown_once(
     let info = tokens::list(state, &current.caller)
         .await?
         .into_iter()
-        .find(|t| t.id == id && t.status == "active");
+        .find(|t| t.id == id && t.status == TokenStatus::Active);
     Ok(info.map(|info| TokenCreated {
         info,
         token: token.to_owned(),
