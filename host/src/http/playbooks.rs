@@ -15,7 +15,7 @@ use crate::domain::playbooks::engine::{Step, StepResult};
 use crate::domain::playbooks::{self, PlaybookDefinition};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::store::integrations::{Playbook, PlaybookRun};
+use crate::store::integrations::{Playbook, PlaybookRun, RunStatus};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -166,7 +166,8 @@ struct PlaybookRunView {
     dry_run: bool,
     /// `succeeded` or `failed`; for a dry run `ok` or `would_fail`;
     /// `running` while it runs; `abandoned` if its server stopped first.
-    status: String,
+    #[schema(value_type = String)]
+    status: RunStatus,
     #[schema(value_type = Object)]
     input: Value,
     steps: Vec<StepResult>,

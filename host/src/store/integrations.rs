@@ -382,6 +382,24 @@ pub async fn playbook_in(
     playbook_from_row(&row)
 }
 
+crate::model::words::words! {
+    /// Where a playbook run stands.
+    pub enum RunStatus ("run status") {
+        /// It is running.
+        Running = "running",
+        /// Every step did its work (or failed and was let go on).
+        Succeeded = "succeeded",
+        /// A step failed.
+        Failed = "failed",
+        /// A dry run found nothing wrong.
+        Ok = "ok",
+        /// A dry run found a step that would fail.
+        WouldFail = "would_fail",
+        /// Its server stopped before it ended.
+        Abandoned = "abandoned",
+    }
+}
+
 /// A playbook run record.
 #[derive(Debug, Clone)]
 pub struct PlaybookRun {
@@ -393,8 +411,8 @@ pub struct PlaybookRun {
     pub playbook: String,
     /// Whether this was a dry run.
     pub dry_run: bool,
-    /// `running`, `succeeded`, `failed`, or for a dry run `ok` / `problems`.
-    pub status: String,
+    /// Where it stands.
+    pub status: RunStatus,
     /// The run's input variables.
     pub input: Value,
     /// Each step's result.
@@ -416,7 +434,7 @@ fn run_from_row(row: &AnyRow) -> StoreResult<PlaybookRun> {
         playbook_id: row.try_get("playbook_id")?,
         playbook: row.try_get("playbook")?,
         dry_run: row.try_get::<i64, _>("dry_run")? != 0,
-        status: row.try_get("status")?,
+        status: super::word(row, "status", "playbook run")?,
         input: json_column(&row.try_get::<String, _>("input")?, "playbook run input")?,
         steps: json_column(&row.try_get::<String, _>("steps")?, "playbook run steps")?,
         started_by: row.try_get("started_by")?,
@@ -454,11 +472,11 @@ pub async fn insert_playbook_run(
 pub async fn finish_playbook_run(
     tx: &mut WriteTx,
     run_id: i64,
-    status: &str,
+    status: RunStatus,
     steps: &Value,
 ) -> StoreResult<()> {
     sqlx::query("UPDATE playbook_runs SET status = $1, steps = $2, finished_at = $3 WHERE id = $4")
-        .bind(status)
+        .bind(status.as_str())
         .bind(steps.to_string())
         .bind(now())
         .bind(run_id)

@@ -454,6 +454,19 @@ impl Store {
 }
 
 /// Returns the JSON text of a stored JSON column as a value.
+/// The word stored in `column` of a `what` row, as its type: a word the
+/// type does not know means the database was written by something else.
+pub(crate) fn word<T: std::str::FromStr<Err = String>>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+    what: &str,
+) -> StoreResult<T> {
+    let stored: String = sqlx::Row::try_get(row, column)?;
+    stored
+        .parse()
+        .map_err(|e: String| StoreError::Corrupt(format!("a stored {what}'s {column}: {e}")))
+}
+
 pub(crate) fn json_column(text: &str, what: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }

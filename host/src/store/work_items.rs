@@ -11,7 +11,9 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::model::workflow::{Kind, Status};
 
-use super::{json_column, now, reading, Backend, Reads, Store, StoreError, StoreResult, WriteTx};
+use super::{
+    json_column, now, reading, word, Backend, Reads, Store, StoreError, StoreResult, WriteTx,
+};
 
 /// A stored work item.
 #[derive(Debug, Clone)]
@@ -55,28 +57,16 @@ pub(super) fn item_from_row(row: &AnyRow) -> StoreResult<WorkItem> {
     };
     Ok(WorkItem {
         id: row.try_get("id")?,
-        kind: word(row, "kind")?,
+        kind: word(row, "kind", "work item")?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
-        status: word(row, "status")?,
+        status: word(row, "status", "work item")?,
         fields,
         created_by: row.try_get("created_by")?,
         assignee: row.try_get("assignee")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-/// The word stored in `column`, as its type: a word the type does not
-/// know means the database was written by something else.
-pub(super) fn word<T: std::str::FromStr<Err = String>>(
-    row: &AnyRow,
-    column: &str,
-) -> StoreResult<T> {
-    let stored: String = row.try_get(column)?;
-    stored
-        .parse()
-        .map_err(|e: String| StoreError::Corrupt(format!("a stored work item's {column}: {e}")))
 }
 
 /// What a new work item holds.
@@ -308,8 +298,8 @@ impl Store {
         .await?;
         let mut counts = StatusCounts::new();
         for row in rows {
-            let kind: Kind = word(&row, "kind")?;
-            let status: Status = word(&row, "status")?;
+            let kind: Kind = word(&row, "kind", "work item count")?;
+            let status: Status = word(&row, "status", "work item count")?;
             let n: i64 = row.try_get("n")?;
             counts
                 .entry(kind)

@@ -21,11 +21,12 @@ use serde_json::{Map, Value};
 use super::items::{when, When};
 use super::{render, render_status, see_other, Done, Frame, PageError};
 use crate::domain::authz::{Access, Permission};
+use crate::domain::playbooks::engine::StepStatus;
 use crate::domain::playbooks::{self};
 use crate::domain::sessions::Current;
 use crate::domain::DomainError;
 use crate::state::AppState;
-use crate::store::integrations::{Playbook, PlaybookRun};
+use crate::store::integrations::{Playbook, PlaybookRun, RunStatus};
 
 mod editor;
 
@@ -45,7 +46,7 @@ pub struct RunRow {
     id: i64,
     playbook: String,
     dry_run: bool,
-    status: String,
+    status: RunStatus,
     started_by: String,
     started: When,
 }
@@ -326,7 +327,7 @@ pub struct StepOutcome {
     index: usize,
     name: String,
     step_type: String,
-    status: String,
+    status: StepStatus,
     output: String,
     error: String,
 }

@@ -244,7 +244,7 @@ async fn run_to_end(
     let results_value = serde_json::to_value(&results)
         .map_err(|e| DomainError::Internal(format!("cannot encode step results: {e}")))?;
     let mut tx = state.store.begin_write().await?;
-    store::integrations::finish_playbook_run(&mut tx, run_id, &status, &results_value).await?;
+    store::integrations::finish_playbook_run(&mut tx, run_id, status, &results_value).await?;
     let steps: Vec<_> = results
         .iter()
         .map(|r| json!({"name": r.name, "status": r.status}))

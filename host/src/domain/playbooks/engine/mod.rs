@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-pub use run::{execute, RunContext, StepResult};
+pub use run::{execute, RunContext, StepResult, StepStatus};
 use template::parse_template;
 #[cfg(test)]
 use template::render;

@@ -13,9 +13,28 @@ use crate::domain::authz::{Access, Permission};
 use crate::domain::work_items::{self, Kind, NewItem};
 use crate::domain::Context;
 use crate::domain::DomainError;
+use crate::store::integrations::RunStatus;
 
 /// Longest a `webhook` step waits for the remote end.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+crate::model::words::words! {
+    /// How a step of a run went.
+    pub enum StepStatus ("step status") {
+        /// It did its work.
+        Succeeded = "succeeded",
+        /// It failed.
+        Failed = "failed",
+        /// It did not run: an earlier step failed.
+        Skipped = "skipped",
+        /// In a dry run: it would run.
+        WouldRun = "would_run",
+        /// In a dry run: it would fail.
+        WouldFail = "would_fail",
+        /// In a dry run: it cannot be tried without doing it.
+        CannotSimulate = "cannot_simulate",
+    }
+}
 
 /// One step's result in a run record.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -29,7 +48,8 @@ pub struct StepResult {
     pub step_type: StepType,
     /// `succeeded`, `failed` or `skipped`; in a dry run `would_run`,
     /// `would_fail` or `cannot_simulate`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: StepStatus,
     /// What it did (or would do).
     #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
@@ -54,7 +74,7 @@ pub async fn execute(
     steps: &[Step],
     input: &Map<String, Value>,
     dry_run: bool,
-) -> (String, Vec<StepResult>) {
+) -> (RunStatus, Vec<StepResult>) {
     let mut context = json!({
         "workspace": {"slug": cx.access.workspace.slug, "name": cx.access.workspace.name},
         "playbook": {"name": playbook_name},
@@ -75,7 +95,7 @@ pub async fn execute(
                 index: i + 1,
                 name,
                 step_type: step.step_type,
-                status: "skipped".into(),
+                status: StepStatus::Skipped,
                 output: None,
                 error: Some("an earlier step failed".into()),
             });
@@ -88,18 +108,28 @@ pub async fn execute(
         };
         let (status, output, error) = match outcome {
             Outcome::Done(output) => (
-                if dry_run { "would_run" } else { "succeeded" },
+                if dry_run {
+                    StepStatus::WouldRun
+                } else {
+                    StepStatus::Succeeded
+                },
                 Some(output),
                 None,
             ),
-            Outcome::CannotSimulate(output, why) => ("cannot_simulate", Some(output), Some(why)),
+            Outcome::CannotSimulate(output, why) => {
+                (StepStatus::CannotSimulate, Some(output), Some(why))
+            }
             Outcome::Failed(error) => {
                 any_failed = true;
                 if !step.continue_on_error && !dry_run {
                     stopped = true;
                 }
                 (
-                    if dry_run { "would_fail" } else { "failed" },
+                    if dry_run {
+                        StepStatus::WouldFail
+                    } else {
+                        StepStatus::Failed
+                    },
                     None,
                     Some(error),
                 )
@@ -112,18 +142,18 @@ pub async fn execute(
             index: i + 1,
             name,
             step_type: step.step_type,
-            status: status.into(),
+            status,
             output,
             error,
         });
     }
     let status = match (dry_run, any_failed) {
-        (true, false) => "ok",
-        (true, true) => "would_fail",
-        (false, false) => "succeeded",
-        (false, true) => "failed",
+        (true, false) => RunStatus::Ok,
+        (true, true) => RunStatus::WouldFail,
+        (false, false) => RunStatus::Succeeded,
+        (false, true) => RunStatus::Failed,
     };
-    (status.into(), results)
+    (status, results)
 }
 
 enum Outcome {
