@@ -76,11 +76,7 @@ pub async fn list(
         .into_iter()
         .map(|item| Row::of(item, &search.cols))
         .collect();
-    let filtered = !search.q.trim().is_empty()
-        || !search.field.is_empty()
-        || !search.status.is_empty()
-        || search.mine()
-        || search.assigned_to_me();
+    let filtered = search.filtered();
     let frame = Frame::workspace(
         &state,
         &current,
@@ -105,20 +101,8 @@ pub async fn list(
         summary,
         page_of: format!("Page {} of {}", found.page, found.pages),
         back: search.link(&base, found.page, search.cursor()),
-        columns: search
-            .cols
-            .iter()
-            .filter_map(|key| definitions.iter().find(|d| d.key == *key))
-            .map(|d| (format!("field:{}", d.key), d.label.clone()))
-            .collect(),
-        field_choices: definitions
-            .iter()
-            .map(|d| columns::FieldChoice {
-                key: d.key.clone(),
-                label: d.label.clone(),
-                shown: search.cols.contains(&d.key),
-            })
-            .collect(),
+        columns: search.columns(&definitions),
+        field_choices: search.field_choices(&definitions),
         refused,
         prev,
         next,
@@ -183,6 +167,37 @@ fn sort_choices(definitions: &[CustomField]) -> Vec<(String, String)> {
 }
 
 impl Search {
+    /// Whether the list is narrowed by anything (a search, a field, a
+    /// status, "mine", "assigned to me").
+    fn filtered(&self) -> bool {
+        !self.q.trim().is_empty()
+            || !self.field.is_empty()
+            || !self.status.is_empty()
+            || self.mine()
+            || self.assigned_to_me()
+    }
+
+    /// The custom field columns shown, as their order's name and label.
+    fn columns(&self, definitions: &[CustomField]) -> Vec<(String, String)> {
+        self.cols
+            .iter()
+            .filter_map(|key| definitions.iter().find(|d| d.key == *key))
+            .map(|d| (format!("field:{}", d.key), d.label.clone()))
+            .collect()
+    }
+
+    /// Every custom field of the kind, and whether its column is shown.
+    fn field_choices(&self, definitions: &[CustomField]) -> Vec<columns::FieldChoice> {
+        definitions
+            .iter()
+            .map(|d| columns::FieldChoice {
+                key: d.key.clone(),
+                label: d.label.clone(),
+                shown: self.cols.contains(&d.key),
+            })
+            .collect()
+    }
+
     /// Leaves out what the address asks for that cannot be: a field the
     /// kind does not have or a value it cannot hold, a column of no field,
     /// a status of another kind, an order that is not one (or a field's
